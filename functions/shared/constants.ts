@@ -1,0 +1,85 @@
+/**
+ * The one module that names tables, keys, routes, queues and environment variables.
+ * CDK (`lib/`), the Lambda runtime and the local host all import it, so they cannot drift.
+ */
+
+/** Environment variable names, shared by CDK and runtime. */
+export const ENV = {
+  tableName: 'OC_TABLE_NAME',
+  policyDir: 'OC_POLICY_DIR',
+  connectorsMode: 'OC_CONNECTORS_MODE',
+  connectorFunctions: 'OC_CONNECTOR_FUNCTIONS',
+  publicBaseUrl: 'OC_PUBLIC_BASE_URL',
+  rateLimitPerSec: 'OC_RATE_LIMIT_PER_SEC',
+  rateLimitBurst: 'OC_RATE_LIMIT_BURST',
+  connectorTimeoutMs: 'OC_CONNECTOR_TIMEOUT_MS',
+  dynamodbEndpoint: 'OC_DYNAMODB_ENDPOINT',
+  slackBotToken: 'SLACK_BOT_TOKEN',
+  jiraBaseUrl: 'JIRA_BASE_URL',
+  jiraEmail: 'JIRA_EMAIL',
+  jiraApiToken: 'JIRA_API_TOKEN',
+} as const;
+
+/** The single DynamoDB table: generic keys, one GSI for listings, TTL attribute, stream NEW_IMAGE. */
+export const TABLE = {
+  defaultName: 'oc-main',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  gsi1: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  ttlAttribute: 'ttl',
+  /** Attribute that names an item's type; stream consumers filter on it. */
+  typeAttribute: 'type',
+} as const;
+
+/** Item types (value of the `type` attribute). */
+export const ITEM_TYPE = {
+  apiKey: 'api_key',
+  event: 'event',
+  idempotency: 'idempotency',
+  fact: 'fact',
+  chainEntry: 'chain_entry',
+  chainHead: 'chain_head',
+  approval: 'approval',
+  rateLimit: 'rate_limit',
+  streamCursor: 'stream_cursor',
+} as const;
+
+/** Connector Lambdas by tool name. */
+export const CONNECTORS = ['slack', 'jira'] as const;
+export type ConnectorName = (typeof CONNECTORS)[number];
+
+export type RouteAuth = 'api_key' | 'none';
+
+export interface RouteDef {
+  /** Lambda / handler module name under functions/handlers. */
+  readonly handler: string;
+  readonly method: 'GET' | 'POST';
+  /** API Gateway HTTP API path syntax. */
+  readonly path: string;
+  readonly auth: RouteAuth;
+}
+
+/** HTTP API routes: one Lambda per route. */
+export const ROUTES: readonly RouteDef[] = [
+  { handler: 'submit-toolcall', method: 'POST', path: '/v1/toolcalls', auth: 'api_key' },
+  { handler: 'get-toolcall', method: 'GET', path: '/v1/toolcalls/{event_id}', auth: 'api_key' },
+];
+
+/** Stream consumers: handler and the event-source filter (DynamoDB Streams filter pattern). */
+export const STREAM_CONSUMERS = [
+  {
+    handler: 'sequencer',
+    filter: { eventName: ['INSERT'], dynamodb: { NewImage: { type: { S: [ITEM_TYPE.fact] } } } },
+    batchSize: 100,
+  },
+] as const;
+
+export const LIMITS = {
+  maxBodyBytes: 1024 * 1024,
+  maxParamsBytes: 65_536,
+  maxResourceBytes: 2048,
+  maxIdempotencyKeyBytes: 256,
+  maxLabels: 50,
+  idempotencyTtlSec: 7 * 24 * 3600,
+  defaultApprovalTtlSec: 24 * 3600,
+} as const;

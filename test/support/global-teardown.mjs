@@ -1,0 +1,3 @@
+export default async function () {
+  await Promise.all((globalThis.__OC_EMULATORS__ ?? []).map((e) => e.stop()));
+}
