@@ -83,3 +83,27 @@ export const LIMITS = {
   idempotencyTtlSec: 7 * 24 * 3600,
   defaultApprovalTtlSec: 24 * 3600,
 } as const;
+
+/** Powertools service name and the CloudWatch (EMF) namespace: set by CDK, read by the runtime and dashboards. */
+export const OBSERVABILITY = {
+  serviceName: 'oc-gateway',
+  metricsNamespace: 'OpenClause',
+} as const;
+
+/** How connectors run: `live` calls the real tools, `mock` answers locally (the local default). */
+export const CONNECTORS_MODES = ['live', 'mock'] as const;
+export type ConnectorsMode = (typeof CONNECTORS_MODES)[number];
+
+/**
+ * Handlers that invoke connector Lambdas. In AWS they, and only they, get `lambda:InvokeFunction`
+ * on the connector functions (and the names in `ENV.connectorFunctions`). Names not (yet) in
+ * ROUTES are ignored.
+ */
+export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execute-toolcall'];
+
+/** CloudFormation stack names and the output keys the CLI reads in AWS. */
+export const STACKS = {
+  data: 'OpenClauseData',
+  app: 'OpenClauseApp',
+  outputs: { apiUrl: 'ApiUrl', tableName: 'TableName' },
+} as const;

@@ -1,0 +1,41 @@
+/**
+ * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
+ * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn.
+ */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
+import { createOpenClause } from '../lib/openclause.js';
+
+const app = new App();
+
+const context = (key: string): string | undefined => {
+  const value: unknown = app.node.tryGetContext(key);
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+};
+const positiveInt = (key: string): number | undefined => {
+  const raw = context(key);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`context ${key} must be a positive integer, got "${raw}"`);
+  return n;
+};
+const connectorsMode = (): ConnectorsMode | undefined => {
+  const raw = context('connectorsMode');
+  if (raw === undefined) return undefined;
+  if (!(CONNECTORS_MODES as readonly string[]).includes(raw)) {
+    throw new Error(`context connectorsMode must be one of ${CONNECTORS_MODES.join(', ')}, got "${raw}"`);
+  }
+  return raw as ConnectorsMode;
+};
+
+createOpenClause(app, {
+  publicBaseUrl: context('publicBaseUrl'),
+  rateLimitPerSec: positiveInt('rateLimitPerSec'),
+  rateLimitBurst: positiveInt('rateLimitBurst'),
+  connectorsMode: connectorsMode(),
+  alarmTopicArn: context('alarmTopicArn'),
+});
+
+// Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));

@@ -1,0 +1,239 @@
+/**
+ * The local host: runs the Lambda handlers behind one HTTP port as API Gateway HTTP API (v2)
+ * would (authorizer first, payload format 2.0), and runs the stream consumers with the same
+ * filters as the deployed event source mappings. Reads routes and consumers from the same
+ * constants module as lib/.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
+import { createAppState, type AppState, type StateOverrides } from '../../functions/handlers/app-state.js';
+import { authorize } from '../../functions/handlers/authorizer.js';
+import { getToolCallRoute } from '../../functions/handlers/get-toolcall.js';
+import { sequence } from '../../functions/handlers/sequencer.js';
+import { submitRoute } from '../../functions/handlers/submit-toolcall.js';
+import { loadConfig, type Config } from '../../functions/shared/config.js';
+import { LIMITS, ROUTES, STREAM_CONSUMERS, type RouteDef } from '../../functions/shared/constants.js';
+import { toErrorResponse, AppError } from '../../functions/shared/errors.js';
+import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
+import { lambda } from '../../functions/shared/middleware.js';
+import { ensureTable } from '../../functions/store/table.js';
+import { StreamPoller } from './stream-poller.js';
+
+type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
+
+/** Route handler factories by handler name (the same names CDK deploys). */
+const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler> = {
+  'submit-toolcall': submitRoute,
+  'get-toolcall': getToolCallRoute,
+};
+
+export interface LocalHostOptions {
+  config: Config;
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+  overrides?: StateOverrides;
+  /** Run the stream consumers (sequencer) in this process. */
+  consumers?: boolean;
+}
+
+export interface LocalHost {
+  url: string;
+  state: AppState;
+  poller?: StreamPoller;
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+function fakeContext(name: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `oc-local-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:oc-local-${name}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/oc-local-${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** Matches `/v1/toolcalls/{event_id}` style templates; returns the path parameters. */
+export function matchRoute(routes: readonly RouteDef[], method: string, path: string) {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const names: string[] = [];
+    const pattern = new RegExp(
+      '^' + route.path.replace(/\{([^}]+)\}/g, (_m, name: string) => (names.push(name), '([^/]+)')) + '$',
+    );
+    const m = pattern.exec(path);
+    if (m) {
+      const params: Record<string, string> = {};
+      names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1] ?? '')));
+      return { route, params };
+    }
+  }
+  return undefined;
+}
+
+async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return 'too_large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  const { config } = options;
+  const state = createAppState(config, options.overrides);
+  const dynamo = new DynamoDBClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {});
+  const { streamArn } = await ensureTable(dynamo, config.tableName);
+  dynamo.destroy();
+
+  const authorizer = lambda(authorize(() => state));
+  const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
+  for (const route of ROUTES) {
+    const factory = ROUTE_FACTORIES[route.handler];
+    if (!factory) throw new Error(`no local handler for route ${route.handler}`);
+    routes.set(route.handler, lambda(factory(() => state)));
+  }
+
+  let poller: StreamPoller | undefined;
+  if (options.consumers !== false) {
+    const consumer = STREAM_CONSUMERS[0];
+    const sequencer = lambda(sequence(() => state.chain));
+    poller = new StreamPoller({
+      streams: new DynamoDBStreamsClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
+      doc: state.doc,
+      table: config.tableName,
+      streamArn,
+      consumer: consumer.handler,
+      filter: consumer.filter,
+      batchSize: consumer.batchSize,
+      handler: (event) => sequencer(event, fakeContext(consumer.handler)),
+      onError: (error) => console.error('[oc] stream poller error:', (error as Error).message),
+    });
+    poller.start();
+  }
+
+  let isReady = false;
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch((error) => {
+      console.error('[oc] host error', error);
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ code: 'INTERNAL_ERROR', message: 'internal error', retryable: true, request_id: 'local' }));
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const requestId = randomUUID();
+    const send = (r: HttpResponse) => {
+      res.writeHead(r.statusCode ?? 200, r.headers as http.OutgoingHttpHeaders);
+      res.end(r.body ?? '');
+    };
+    const sendError = (error: AppError) => {
+      const mapped = toErrorResponse(error, requestId);
+      send({ statusCode: mapped.status, headers: { 'Content-Type': 'application/json', ...mapped.headers }, body: JSON.stringify(mapped.body) });
+    };
+    if (method === 'GET' && url.pathname === '/healthz') return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
+    if (method === 'GET' && url.pathname === '/readyz') {
+      return send(
+        isReady
+          ? { statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' }
+          : { statusCode: 503, headers: { 'Content-Type': 'text/plain' }, body: 'NOT READY' },
+      );
+    }
+    const matched = matchRoute(ROUTES, method, url.pathname);
+    if (!matched) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
+    // API Gateway rejects oversized payloads before any Lambda runs; cap reading a little above the handler's limit.
+    const body = await readBody(req, LIMITS.maxBodyBytes + 1);
+    if (body === 'too_large') return sendError(new AppError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${LIMITS.maxBodyBytes} bytes`));
+
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+    const now = new Date();
+    const requestContext = {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      requestId,
+      routeKey: `${method} ${matched.route.path}`,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    };
+    const queryStringParameters = url.searchParams.size ? Object.fromEntries(url.searchParams) : undefined;
+    let authContext = {};
+    if (matched.route.auth === 'api_key') {
+      const authEvent: APIGatewayRequestAuthorizerEventV2 = {
+        version: '2.0',
+        type: 'REQUEST',
+        routeArn: `arn:aws:execute-api:local:000000000000:local/$default/${method}${matched.route.path}`,
+        identitySource: [],
+        routeKey: requestContext.routeKey,
+        rawPath: url.pathname,
+        rawQueryString: url.search.slice(1),
+        cookies: [],
+        headers,
+        queryStringParameters: queryStringParameters ?? {},
+        requestContext,
+        pathParameters: matched.params,
+        stageVariables: {},
+      } as unknown as APIGatewayRequestAuthorizerEventV2;
+      const decision = await authorizer(authEvent, fakeContext('authorizer'));
+      if (!decision.isAuthorized) return send({ statusCode: 403, headers: { 'Content-Type': 'application/json' }, body: '{"message":"Forbidden"}' });
+      authContext = decision.context ?? {};
+    }
+    const event = {
+      version: '2.0',
+      routeKey: requestContext.routeKey,
+      rawPath: url.pathname,
+      rawQueryString: url.search.slice(1),
+      headers,
+      queryStringParameters,
+      pathParameters: matched.params,
+      body: body.length ? body.toString('base64') : undefined,
+      isBase64Encoded: body.length > 0,
+      requestContext: { ...requestContext, authorizer: { lambda: authContext } },
+    } as unknown as HttpEvent;
+    const handler = routes.get(matched.route.handler);
+    if (!handler) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
+    send(await handler(event, fakeContext(matched.route.handler)));
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  isReady = true;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    state,
+    poller,
+    ready: () => isReady,
+    async stop() {
+      isReady = false;
+      await poller?.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      state.doc.destroy();
+    },
+  };
+}
+
+export { loadConfig };

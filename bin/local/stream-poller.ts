@@ -1,0 +1,207 @@
+/**
+ * Local stand-in for Lambda's DynamoDB Streams event source mapping: reads the table's stream,
+ * applies the same filter as the deployed mapping, invokes the same handler with the same batch
+ * shape, honours partial-batch failures (retry from the reported record), and keeps its position
+ * in the table so a restart neither skips records nor replays them unboundedly.
+ */
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record,
+} from '@aws-sdk/client-dynamodb-streams';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { ITEM_TYPE } from '../../functions/shared/constants.js';
+import { keys } from '../../functions/store/keys.js';
+
+export interface StreamFilter {
+  eventName: readonly string[];
+  dynamodb: { NewImage: { type: { S: readonly string[] } } };
+}
+
+export interface PollerOptions {
+  streams: DynamoDBStreamsClient;
+  doc: DynamoDBDocumentClient;
+  table: string;
+  streamArn: string;
+  /** Cursor namespace, so that several consumers of one stream keep separate positions. */
+  consumer: string;
+  filter: StreamFilter;
+  batchSize: number;
+  handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+  intervalMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+export function matchesFilter(record: _Record, filter: StreamFilter): boolean {
+  if (!filter.eventName.includes(record.eventName ?? '')) return false;
+  const type = record.dynamodb?.NewImage?.type?.S;
+  return type !== undefined && filter.dynamodb.NewImage.type.S.includes(type);
+}
+
+interface ShardState {
+  iterator?: string;
+  lastSequence?: string;
+  closed: boolean;
+  pending: _Record[];
+}
+
+export class StreamPoller {
+  private readonly shards = new Map<string, ShardState>();
+  private running = false;
+  private loop?: Promise<void>;
+  private idleWaiters: Array<() => void> = [];
+  private busy = false;
+
+  constructor(private readonly options: PollerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  /** Resolves once a full pass found nothing left to deliver (for tests and benchmarks). */
+  async drained(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      if (!this.busy) return;
+      if (Date.now() > deadline) throw new Error('stream poller did not drain in time');
+    }
+  }
+
+  private async run(): Promise<void> {
+    const interval = this.options.intervalMs ?? 100;
+    let lastDescribe = 0;
+    while (this.running) {
+      try {
+        if (Date.now() - lastDescribe > 5000 || this.shards.size === 0) {
+          await this.discoverShards();
+          lastDescribe = Date.now();
+        }
+        this.busy = false;
+        for (const [shardId, shard] of this.shards) {
+          if (await this.pollShard(shardId, shard)) this.busy = true;
+        }
+      } catch (error) {
+        this.busy = true;
+        this.options.onError?.(error);
+      }
+      if (!this.busy) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        waiters.forEach((w) => w());
+        await new Promise((r) => setTimeout(r, interval));
+      }
+    }
+    this.idleWaiters.forEach((w) => w());
+  }
+
+  private async discoverShards(): Promise<void> {
+    let exclusiveStart: string | undefined;
+    do {
+      const out = await this.options.streams.send(
+        new DescribeStreamCommand({ StreamArn: this.options.streamArn, ExclusiveStartShardId: exclusiveStart }),
+      );
+      for (const shard of out.StreamDescription?.Shards ?? []) {
+        if (!shard.ShardId || this.shards.has(shard.ShardId)) continue;
+        const saved = await this.options.doc.send(
+          new GetCommand({ TableName: this.options.table, Key: keys.streamCursor(this.cursorName(), shard.ShardId), ConsistentRead: true }),
+        );
+        this.shards.set(shard.ShardId, {
+          lastSequence: saved.Item?.sequence_number as string | undefined,
+          closed: false,
+          pending: [],
+        });
+      }
+      exclusiveStart = out.StreamDescription?.LastEvaluatedShardId;
+    } while (exclusiveStart);
+  }
+
+  private cursorName(): string {
+    return `${this.options.streamArn}#${this.options.consumer}`;
+  }
+
+  /** One read + delivery for a shard; true when it did (or still has) work. */
+  private async pollShard(shardId: string, shard: ShardState): Promise<boolean> {
+    if (shard.closed && shard.pending.length === 0) return false;
+    if (shard.pending.length === 0) {
+      if (!shard.iterator) shard.iterator = await this.iteratorFor(shardId, shard.lastSequence);
+      let out;
+      try {
+        out = await this.options.streams.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+      } catch (error) {
+        if (error instanceof ExpiredIteratorException) {
+          shard.iterator = undefined;
+          return true;
+        }
+        throw error;
+      }
+      shard.iterator = out.NextShardIterator;
+      if (!out.NextShardIterator) shard.closed = true;
+      shard.pending = out.Records ?? [];
+      if (shard.pending.length === 0) return false;
+    }
+    // Deliver matching records in batches. Non-matching records are skipped without saving the
+    // cursor: saving writes an item, whose own stream record would keep the poller busy forever.
+    let delivered = false;
+    while (shard.pending.length > 0) {
+      const window = shard.pending.slice(0, this.options.batchSize * 4);
+      const batch = window.filter((r) => matchesFilter(r, this.options.filter)).slice(0, this.options.batchSize);
+      const lastOfBatch = batch.length > 0 ? window.indexOf(batch[batch.length - 1] as _Record) : window.length - 1;
+      if (batch.length > 0) {
+        const response = await this.options.handler({ Records: batch as unknown as DynamoDBRecord[] });
+        const failed = response?.batchItemFailures?.[0]?.itemIdentifier;
+        if (failed) {
+          // Retry from the failed record: drop only what precedes it.
+          const at = shard.pending.findIndex((r) => r.dynamodb?.SequenceNumber === failed);
+          if (at > 0) {
+            await this.saveCursor(shardId, shard, shard.pending[at - 1] as _Record);
+            shard.pending = shard.pending.slice(at);
+          }
+          await new Promise((r) => setTimeout(r, 200));
+          return true;
+        }
+      }
+      const consumed = shard.pending.slice(0, lastOfBatch + 1);
+      shard.pending = shard.pending.slice(lastOfBatch + 1);
+      if (batch.length > 0) {
+        delivered = true;
+        await this.saveCursor(shardId, shard, consumed[consumed.length - 1] as _Record);
+      }
+    }
+    return delivered;
+  }
+
+  private async iteratorFor(shardId: string, after?: string): Promise<string | undefined> {
+    const out = await this.options.streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.options.streamArn,
+        ShardId: shardId,
+        ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'TRIM_HORIZON' }),
+      }),
+    );
+    return out.ShardIterator;
+  }
+
+  private async saveCursor(shardId: string, shard: ShardState, record: _Record): Promise<void> {
+    const sequence = record.dynamodb?.SequenceNumber;
+    if (!sequence) return;
+    shard.lastSequence = sequence;
+    await this.options.doc.send(
+      new PutCommand({
+        TableName: this.options.table,
+        Item: { ...keys.streamCursor(this.cursorName(), shardId), type: ITEM_TYPE.streamCursor, sequence_number: sequence },
+      }),
+    );
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Evidence (SPEC §7): immutable facts, sealed by the sequencer into a per-tenant hash chain.
+ *   hash = hex SHA-256( L("oc-evidence/v1") || L(prev_hash) || L(canon(record)) )
+ * with L(x) = 8-byte big-endian length of x, then x; canon = RFC 8785 (JCS).
+ */
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+
+export const CHAIN_TAG = 'oc-evidence/v1';
+
+export type FactKind =
+  | 'toolcall.decided'
+  | 'toolcall.executed'
+  | 'approval.decided'
+  | 'approval.expired'
+  | 'execution.completed';
+
+/** A fact as written, before the sequencer gives it a place in the chain. */
+export interface FactRecord {
+  v: 1;
+  tenant_id: string;
+  kind: FactKind;
+  event_id: string;
+  fact_id: string;
+  at: string;
+  [field: string]: unknown;
+}
+
+/** A fact with its place in the chain. */
+export interface SealedRecord extends FactRecord {
+  seq: number;
+}
+
+export interface ChainEntry {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  record: SealedRecord;
+}
+
+export function canon(value: unknown): string {
+  const out = canonicalize(value);
+  if (out === undefined) throw new Error('value has no canonical JSON form');
+  return out;
+}
+
+function lengthPrefixed(bytes: Buffer): Buffer {
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64BE(BigInt(bytes.length));
+  return Buffer.concat([prefix, bytes]);
+}
+
+export function chainHash(prevHash: string, record: SealedRecord): string {
+  return createHash('sha256')
+    .update(lengthPrefixed(Buffer.from(CHAIN_TAG, 'utf8')))
+    .update(lengthPrefixed(Buffer.from(prevHash, 'utf8')))
+    .update(lengthPrefixed(Buffer.from(canon(record), 'utf8')))
+    .digest('hex');
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+export const GENESIS: ChainHead = { seq: 0, hash: '' };
+
+/** Extends the chain from `head` with `facts`, in order. Pure: the caller persists the entries. */
+export function sealFacts(head: ChainHead, facts: readonly FactRecord[]): ChainEntry[] {
+  const entries: ChainEntry[] = [];
+  let prev = head;
+  for (const fact of facts) {
+    const record: SealedRecord = { ...fact, seq: prev.seq + 1 };
+    const hash = chainHash(prev.hash, record);
+    entries.push({ seq: record.seq, prev_hash: prev.hash, hash, record });
+    prev = { seq: record.seq, hash };
+  }
+  return entries;
+}
+
+export interface ChainBreak {
+  seq: number;
+  problem: string;
+}
+
+/**
+ * Verifies entries in seq order from `start` (genesis for a whole chain): contiguous seq numbers,
+ * each prev_hash the previous hash, each hash recomputed, the record's own seq and tenant, and no
+ * fact sealed twice. Returns the first break, or the new head.
+ */
+export function verifyChain(
+  tenantId: string,
+  entries: readonly ChainEntry[],
+  start: ChainHead = GENESIS,
+): { ok: true; head: ChainHead; count: number } | { ok: false; break: ChainBreak } {
+  let prev = start;
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const expectedSeq = prev.seq + 1;
+    const fail = (problem: string) => ({ ok: false as const, break: { seq: entry.seq, problem } });
+    if (entry.seq !== expectedSeq) return fail(`expected seq ${expectedSeq}, found ${entry.seq}`);
+    if (entry.record.seq !== entry.seq) return fail(`record seq ${entry.record.seq} differs from entry seq`);
+    if (entry.record.tenant_id !== tenantId) return fail(`record belongs to tenant ${entry.record.tenant_id}`);
+    if (entry.prev_hash !== prev.hash) return fail(`prev_hash does not match the hash of seq ${prev.seq}`);
+    let recomputed: string;
+    try {
+      recomputed = chainHash(prev.hash, entry.record);
+    } catch {
+      return fail('record cannot be canonicalized');
+    }
+    if (recomputed !== entry.hash) return fail('hash does not match the record');
+    if (seen.has(entry.record.fact_id)) return fail(`fact ${entry.record.fact_id} sealed twice`);
+    seen.add(entry.record.fact_id);
+    prev = { seq: entry.seq, hash: entry.hash };
+  }
+  return { ok: true, head: prev, count: entries.length };
+}

@@ -1,0 +1,110 @@
+/** What the core needs from the outside world. Store adapters implement these; tests may too. */
+import type { ExecutionResult } from '../connectors/types.js';
+import type { FactRecord } from './evidence.js';
+import type { PolicyDecision } from './policy.js';
+import type { ToolCallRequest } from './toolcall.js';
+
+export type EventStatus = 'decided' | 'executing' | 'completed' | 'unknown';
+
+export interface ApprovalRecord {
+  id: string;
+  event_id: string;
+  tenant_id: string;
+  agent_id: string;
+  user_id: string;
+  tool: string;
+  action: string;
+  resource: string;
+  params: Record<string, unknown>;
+  risk_score: number;
+  reason: string;
+  approver_group: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  created_at: string;
+  expires_at: string;
+  request_hash: string;
+  requirements: Record<string, string>;
+  notify: PolicyDecision['notify'];
+  trace_id: string;
+  risk_factors: string[];
+}
+
+export interface DecisionWrite {
+  tenantId: string;
+  eventId: string;
+  idempotencyKeyHash: string;
+  requestHash: string;
+  request: ToolCallRequest;
+  decision: PolicyDecision;
+  receivedAt: string;
+  fact: FactRecord;
+  approval?: ApprovalRecord;
+  /** The full response, stored for replays when nothing runs after the decision. */
+  response?: string;
+  status: EventStatus;
+}
+
+export interface IdempotencyRecord {
+  eventId: string;
+  requestHash: string;
+  status: 'in_flight' | 'completed' | 'unknown';
+  response?: string;
+  createdAt: string;
+}
+
+export type ClaimOutcome = { kind: 'claimed' } | { kind: 'existing'; record: IdempotencyRecord };
+
+export interface ExecutionWrite {
+  tenantId: string;
+  eventId: string;
+  idempotencyKeyHash: string;
+  result: ExecutionResult;
+  fact: FactRecord;
+  response: string;
+}
+
+export interface StoredFact {
+  fact_id: string;
+  kind: string;
+  record: FactRecord;
+  seq?: number;
+  hash?: string;
+  prev_hash?: string;
+}
+
+export interface StoredEvent {
+  event_id: string;
+  tenant_id: string;
+  received_at: string;
+  request: ToolCallRequest;
+  decision: PolicyDecision['decision'];
+  reason: string;
+  policy_version: string;
+  status: EventStatus;
+  result?: ExecutionResult;
+  approval?: { id: string; status: string; expires_at: string };
+  facts: StoredFact[];
+}
+
+export interface ToolCallStore {
+  /** Claims the idempotency key and records event + decision fact (+ approval) in one transaction. */
+  recordDecision(write: DecisionWrite): Promise<ClaimOutcome>;
+  getIdempotency(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined>;
+  /** Records the result, its fact and the replayable response in one transaction. */
+  recordExecution(write: ExecutionWrite): Promise<void>;
+  /** Best effort after a failed recordExecution: the tool ran, the outcome is not recorded. */
+  markExecutionUnknown(tenantId: string, eventId: string, idempotencyKeyHash: string): Promise<void>;
+  getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined>;
+}
+
+export interface RateLimiter {
+  take(tenantId: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface IdGenerator {
+  uuid(): string;
+}

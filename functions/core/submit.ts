@@ -1,0 +1,267 @@
+/**
+ * Use case: submit a tool call (SPEC §3).
+ * Primary course:
+ *  1. Validate and normalize the body; bind it to the key's tenant (403 on a different tenant).
+ *  2. Take a token from the tenant's shared rate limit (429).
+ *  3. Evaluate policy in process (fails closed to deny).
+ *  4. In ONE transaction: claim the idempotency key, write the event, its `toolcall.decided` fact
+ *     and, for approve, the pending approval. Nothing runs before this commits.
+ *  5. allow: run the connector, then record the result, its `toolcall.executed` fact and the
+ *     replayable response in one transaction. If that fails the caller gets 500 and the event
+ *     reads `unknown`: "ran, nothing recorded" is never silent.
+ *  6. Respond; replays get the first response byte for byte with `Idempotent-Replayed: true`.
+ */
+import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
+import { LIMITS } from '../shared/constants.js';
+import {
+  AppError,
+  conflict,
+  idempotencyKeyReused,
+  internalError,
+  rateLimited,
+  tenantMismatch,
+  validationError,
+} from '../shared/errors.js';
+import { canon, sha256Hex, type FactRecord } from './evidence.js';
+import type { PolicyDecision, PolicyEngine } from './policy.js';
+import type { ApprovalRecord, Clock, IdGenerator, IdempotencyRecord, RateLimiter, ToolCallStore } from './ports.js';
+import { bindRequest, parseToolCallBody, type ToolCallRequest } from './toolcall.js';
+
+export interface SubmitDeps {
+  store: ToolCallStore;
+  policy: PolicyEngine;
+  connectors: ConnectorInvoker;
+  rateLimiter: RateLimiter;
+  clock: Clock;
+  ids: IdGenerator;
+  config: {
+    publicBaseUrl: string;
+    connectorTimeoutMs: number;
+    /** How long a duplicate waits for an in-flight first request before answering 409. */
+    inFlightWaitMs: number;
+  };
+  /** Counts what the core did, for metrics. */
+  onDecision?: (decision: PolicyDecision, tenantId: string) => void;
+}
+
+export interface SubmitInput {
+  tenantId: string;
+  body: unknown;
+}
+
+export interface HttpResult {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface ToolCallResponse {
+  event_id: string;
+  decision: PolicyDecision['decision'];
+  reason: string;
+  policy_version: string;
+  result?: ExecutionResult;
+  approval?: { id: string; status: 'pending'; url: string; expires_at: string };
+}
+
+const replayed = (body: string): HttpResult => ({
+  status: 200,
+  body,
+  headers: { 'Idempotent-Replayed': 'true' },
+});
+
+export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Promise<HttpResult> {
+  // 1. validate, normalize, bind to tenant
+  const parsed = parseToolCallBody(input.body);
+  if (!parsed.ok) throw validationError(`validation: ${parsed.details[0]?.path || 'body'} ${parsed.details[0]?.message ?? 'invalid'}`, parsed.details);
+  const body = parsed.body;
+  if (body.tenant_id !== undefined && body.tenant_id !== input.tenantId) throw tenantMismatch();
+
+  // 2. rate limit (shared by every instance)
+  const token = await deps.rateLimiter.take(input.tenantId);
+  if (!token.allowed) throw rateLimited(token.retryAfterSec);
+
+  const now = deps.clock.now();
+  const request = bindRequest(body, input.tenantId, now);
+  // The fingerprint covers what the client sent (normalized), not server defaults such as requested_at.
+  const requestHash = sha256Hex(canon({ ...body, tenant_id: input.tenantId }));
+  const keyHash = sha256Hex(body.idempotency_key);
+
+  // 3. policy, in process, fail closed
+  const decision = deps.policy.evaluate({
+    tenantId: request.tenant_id,
+    agentId: request.agent_id,
+    tool: request.tool,
+    action: request.action,
+    resource: request.resource,
+    riskScore: request.risk_score,
+    riskFactors: request.risk_factors,
+    labels: request.labels,
+    userId: request.user_id,
+    sessionId: request.session_id,
+    now,
+  });
+
+  // 4. one transaction: idempotency claim + event + decision fact (+ approval)
+  const eventId = deps.ids.uuid();
+  const receivedAt = now.toISOString();
+  const approval = decision.decision === 'approve' ? buildApproval(deps, request, decision, eventId, now) : undefined;
+  const response: ToolCallResponse = {
+    event_id: eventId,
+    decision: decision.decision,
+    reason: decision.reason,
+    policy_version: decision.policyVersion,
+    ...(approval
+      ? {
+          approval: {
+            id: approval.id,
+            status: 'pending' as const,
+            url: approvalUrl(deps.config.publicBaseUrl, approval.id),
+            expires_at: approval.expires_at,
+          },
+        }
+      : {}),
+  };
+  const fact = decidedFact(deps, request, decision, eventId, receivedAt, approval);
+  const runsNow = decision.decision === 'allow';
+  const claim = await deps.store.recordDecision({
+    tenantId: input.tenantId,
+    eventId,
+    idempotencyKeyHash: keyHash,
+    requestHash,
+    request,
+    decision,
+    receivedAt,
+    fact,
+    approval,
+    response: runsNow ? undefined : JSON.stringify(response),
+    status: runsNow ? 'executing' : 'decided',
+  });
+  if (claim.kind === 'existing') return answerDuplicate(deps, input.tenantId, keyHash, requestHash, claim.record);
+  deps.onDecision?.(decision, input.tenantId);
+  if (!runsNow) return { status: 200, body: JSON.stringify(response), headers: {} };
+
+  // 5. act, then record the result
+  const result = await deps.connectors.invoke(
+    {
+      event_id: eventId,
+      tenant_id: request.tenant_id,
+      agent_id: request.agent_id,
+      tool: request.tool,
+      action: request.action,
+      params: request.params,
+      resource: request.resource,
+    },
+    { timeoutMs: deps.config.connectorTimeoutMs },
+  );
+  const finalBody = JSON.stringify({ ...response, result });
+  try {
+    await deps.store.recordExecution({
+      tenantId: input.tenantId,
+      eventId,
+      idempotencyKeyHash: keyHash,
+      result,
+      fact: {
+        v: 1,
+        tenant_id: request.tenant_id,
+        kind: 'toolcall.executed',
+        event_id: eventId,
+        fact_id: deps.ids.uuid(),
+        at: deps.clock.now().toISOString(),
+        result,
+      },
+      response: finalBody,
+    });
+  } catch (error) {
+    await deps.store.markExecutionUnknown(input.tenantId, eventId, keyHash).catch(() => undefined);
+    throw new AppError(500, 'INTERNAL_ERROR', 'the tool ran but its result could not be recorded; the event reads status unknown', {
+      retryable: false,
+      details: [{ path: 'event_id', message: eventId }],
+    });
+  }
+  return { status: 200, body: finalBody, headers: {} };
+}
+
+async function answerDuplicate(
+  deps: SubmitDeps,
+  tenantId: string,
+  keyHash: string,
+  requestHash: string,
+  first: IdempotencyRecord,
+): Promise<HttpResult> {
+  if (first.requestHash !== requestHash) throw idempotencyKeyReused();
+  let record: IdempotencyRecord | undefined = first;
+  const deadline = Date.now() + deps.config.inFlightWaitMs;
+  while (record && record.status === 'in_flight' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    record = await deps.store.getIdempotency(tenantId, keyHash);
+  }
+  if (!record) throw internalError();
+  if (record.status === 'completed' && record.response !== undefined) return replayed(record.response);
+  const ageMs = deps.clock.now().getTime() - Date.parse(record.createdAt);
+  if (record.status === 'unknown' || ageMs > deps.config.connectorTimeoutMs + 30_000) {
+    throw conflict('the first request with this idempotency_key has an unknown outcome; it is never re-run', undefined, [
+      { path: 'event_id', message: record.eventId },
+    ]);
+  }
+  throw conflict('a request with this idempotency_key is still in flight', 1);
+}
+
+function buildApproval(
+  deps: SubmitDeps,
+  request: ToolCallRequest,
+  decision: PolicyDecision,
+  eventId: string,
+  now: Date,
+): ApprovalRecord {
+  const ttlSec = decision.approvalTtlSec > 0 ? decision.approvalTtlSec : LIMITS.defaultApprovalTtlSec;
+  return {
+    id: deps.ids.uuid(),
+    event_id: eventId,
+    tenant_id: request.tenant_id,
+    agent_id: request.agent_id,
+    user_id: request.user_id,
+    tool: request.tool,
+    action: request.action,
+    resource: request.resource,
+    params: request.params,
+    risk_score: request.risk_score,
+    risk_factors: request.risk_factors,
+    trace_id: request.trace_id,
+    reason: decision.reason,
+    approver_group: decision.approverGroup,
+    status: 'pending',
+    created_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + ttlSec * 1000).toISOString(),
+    request_hash: sha256Hex(canon(request)),
+    requirements: decision.requirements,
+    notify: decision.notify,
+  };
+}
+
+export function approvalUrl(base: string, approvalId: string): string {
+  return `${base.replace(/\/+$/, '')}/console/approvals/${approvalId}`;
+}
+
+function decidedFact(
+  deps: SubmitDeps,
+  request: ToolCallRequest,
+  decision: PolicyDecision,
+  eventId: string,
+  at: string,
+  approval: ApprovalRecord | undefined,
+): FactRecord {
+  return {
+    v: 1,
+    tenant_id: request.tenant_id,
+    kind: 'toolcall.decided',
+    event_id: eventId,
+    fact_id: deps.ids.uuid(),
+    at,
+    request,
+    decision: decision.decision,
+    reason: decision.reason,
+    policy_version: decision.policyVersion,
+    ...(approval ? { approval: { id: approval.id, expires_at: approval.expires_at, request_hash: approval.request_hash } } : {}),
+  };
+}

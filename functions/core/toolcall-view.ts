@@ -1,0 +1,43 @@
+/** What `GET /v1/toolcalls/{id}` shows of a stored event (SPEC §3): no webhook URLs or secret names. */
+import type { EventStatus, StoredEvent } from './ports.js';
+import { approvalUrl } from './submit.js';
+
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function toolCallView(
+  event: StoredEvent,
+  options: { now: Date; publicBaseUrl: string; executionGraceMs: number },
+): Record<string, unknown> {
+  // An execution that outlived every timeout without a recorded result ran with an unknown outcome.
+  const stale = event.status === 'executing' && options.now.getTime() - Date.parse(event.received_at) > options.executionGraceMs;
+  const status: EventStatus = stale ? 'unknown' : event.status;
+  return {
+    event_id: event.event_id,
+    tenant_id: event.tenant_id,
+    received_at: event.received_at,
+    request: event.request,
+    decision: event.decision,
+    reason: event.reason,
+    policy_version: event.policy_version,
+    status,
+    ...(event.result ? { result: event.result } : {}),
+    ...(event.approval
+      ? {
+          approval: {
+            id: event.approval.id,
+            status: event.approval.status,
+            expires_at: event.approval.expires_at,
+            url: approvalUrl(options.publicBaseUrl, event.approval.id),
+          },
+        }
+      : {}),
+    evidence: event.facts.map((f) => ({
+      fact_id: f.fact_id,
+      kind: f.kind,
+      status: f.seq === undefined ? 'pending' : 'sealed',
+      // Once sealed, the record is shown exactly as hashed (with its seq), so anyone can recompute the hash.
+      record: f.seq === undefined ? f.record : { ...f.record, seq: f.seq },
+      ...(f.seq === undefined ? {} : { seq: f.seq, hash: f.hash, prev_hash: f.prev_hash }),
+    })),
+  };
+}

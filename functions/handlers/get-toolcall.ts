@@ -1,0 +1,27 @@
+/** GET /v1/toolcalls/{event_id}: the event, its decision, result and evidence; 404 across tenants. */
+import { toolCallView, UUID_PATTERN } from '../core/toolcall-view.js';
+import { badRequest, notFound } from '../shared/errors.js';
+import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
+import { lambda } from '../shared/middleware.js';
+import { appState, warmInLambda, type AppState } from './app-state.js';
+
+export const getToolCallRoute = (getState: () => AppState) =>
+  httpRoute(async (event: HttpEvent) => {
+    const { tenantId } = requireTenant(event);
+    const eventId = event.pathParameters?.event_id ?? '';
+    if (!UUID_PATTERN.test(eventId)) {
+      throw badRequest('invalid event_id format', [{ path: 'event_id', message: 'must be a lowercase UUIDv4' }]);
+    }
+    const state = getState();
+    const stored = await state.toolcalls.getEvent(tenantId, eventId);
+    if (!stored) throw notFound('event not found');
+    const view = toolCallView(stored, {
+      now: state.clock.now(),
+      publicBaseUrl: state.config.publicBaseUrl,
+      executionGraceMs: state.config.connectorTimeoutMs + 30_000,
+    });
+    return { status: 200, body: JSON.stringify(view) };
+  });
+
+warmInLambda();
+export const handler = lambda(getToolCallRoute(appState));

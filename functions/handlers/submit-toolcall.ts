@@ -1,0 +1,21 @@
+/** POST /v1/toolcalls: parse, call the submit use case, map the result. */
+import { submitToolCall } from '../core/submit.js';
+import { AppError } from '../shared/errors.js';
+import { httpRoute, parseJsonBody, requireTenant, type HttpEvent } from '../shared/http.js';
+import { lambda } from '../shared/middleware.js';
+import { appState, warmInLambda, type AppState } from './app-state.js';
+
+export const submitRoute = (getState: () => AppState) =>
+  httpRoute(async (event: HttpEvent) => {
+    const identity = requireTenant(event);
+    const body = parseJsonBody(event);
+    if (identity.agentId && typeof body === 'object' && body !== null && (body as { agent_id?: unknown }).agent_id !== identity.agentId) {
+      throw new AppError(403, 'FORBIDDEN', 'this API key is bound to another agent_id', {
+        details: [{ path: 'agent_id', message: 'must equal the agent of the API key' }],
+      });
+    }
+    return submitToolCall(getState().submitDeps, { tenantId: identity.tenantId, body });
+  });
+
+warmInLambda();
+export const handler = lambda(submitRoute(appState));

@@ -1,0 +1,73 @@
+/**
+ * Reads a policy folder (SPEC §6: `policy/`, or a copy named by OC_POLICY_DIR) into a
+ * PolicyBundle. The bundle's version is a digest of exactly the files it was built from.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
+import { ActionsFile, PolicyLoadError, TenantsFile, type PolicyBundle } from '../core/policy.js';
+
+export const POLICY_FILES = {
+  schema: 'schema.cedarschema',
+  policies: 'policies.cedar',
+  actions: 'actions.json',
+  tenants: 'tenants.json',
+} as const;
+
+/** The repository's `policy/` folder; callers pass another (OC_POLICY_DIR) to override it. */
+export function defaultPolicyDir(): string {
+  return fileURLToPath(new URL('../../policy/', import.meta.url));
+}
+
+/** Reads and checks the four policy files; throws PolicyLoadError naming the file at fault. */
+export function loadPolicyBundle(dir: string): PolicyBundle {
+  const contents = new Map<string, Buffer>();
+  for (const name of Object.values(POLICY_FILES)) {
+    try {
+      contents.set(name, readFileSync(join(dir, name)));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'read error';
+      throw new PolicyLoadError(`cannot read policy file ${join(dir, name)}: ${code}`);
+    }
+  }
+  const text = (name: string) => contents.get(name)!.toString('utf8');
+  return {
+    schema: text(POLICY_FILES.schema),
+    policies: text(POLICY_FILES.policies),
+    actions: parseJsonFile(join(dir, POLICY_FILES.actions), text(POLICY_FILES.actions), ActionsFile),
+    tenants: parseJsonFile(join(dir, POLICY_FILES.tenants), text(POLICY_FILES.tenants), TenantsFile),
+    version: digest(contents),
+  };
+}
+
+function parseJsonFile<T extends z.ZodType>(path: string, text: string, schema: T): z.infer<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new PolicyLoadError(`${path}: invalid JSON: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new PolicyLoadError(`${path}: ${issues.join('; ')}`);
+  }
+  return result.data;
+}
+
+/**
+ * "sha256:" + hex over the files sorted by name, each framed as
+ * `<name byte length>:<name><content byte length>:<content>`, so that no two different
+ * folders hash the same input.
+ */
+function digest(contents: ReadonlyMap<string, Buffer>): string {
+  const hash = createHash('sha256').update('openclause-policy-bundle:v1\n');
+  for (const name of [...contents.keys()].sort()) {
+    const content = contents.get(name)!;
+    hash.update(`${Buffer.byteLength(name)}:${name}${content.length}:`);
+    hash.update(content);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}

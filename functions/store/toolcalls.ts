@@ -1,0 +1,255 @@
+/** DynamoDB repository for tool-call events, their facts, idempotency records and approvals. */
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ExecutionResult } from '../connectors/types.js';
+import type { FactRecord } from '../core/evidence.js';
+import type {
+  ApprovalRecord,
+  ClaimOutcome,
+  DecisionWrite,
+  ExecutionWrite,
+  IdempotencyRecord,
+  StoredEvent,
+  StoredFact,
+  ToolCallStore,
+} from '../core/ports.js';
+import { ITEM_TYPE, LIMITS } from '../shared/constants.js';
+import { StorageError } from '../shared/errors.js';
+import { keys } from './keys.js';
+import { transact, type TransactItems } from './transact.js';
+
+const epochSec = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+/** Facts are numbered within their event so that a Query returns them in order. */
+export const FACT_INDEX: Record<string, number> = {
+  'toolcall.decided': 1,
+  'toolcall.executed': 2,
+  'approval.decided': 3,
+  'approval.expired': 3,
+  'execution.completed': 4,
+};
+
+export function factItem(fact: FactRecord): Record<string, unknown> {
+  return {
+    ...keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind),
+    ...keys.unsealedFact(fact.tenant_id, fact.at, fact.fact_id),
+    type: ITEM_TYPE.fact,
+    tenant_id: fact.tenant_id,
+    event_id: fact.event_id,
+    fact_id: fact.fact_id,
+    kind: fact.kind,
+    created_at: fact.at,
+    // Stored as JSON text: DynamoDB maps cannot hold every JSON value (depth, number range).
+    record: JSON.stringify(fact),
+  };
+}
+
+export function putFact(table: string, fact: FactRecord): TransactItems[number] {
+  return { Put: { TableName: table, Item: factItem(fact), ConditionExpression: 'attribute_not_exists(pk)' } };
+}
+
+export class DynamoToolCallStore implements ToolCallStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async recordDecision(w: DecisionWrite): Promise<ClaimOutcome> {
+    const ttl = epochSec(w.receivedAt) + LIMITS.idempotencyTtlSec;
+    const items: TransactItems = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            ...keys.idempotency(w.tenantId, w.idempotencyKeyHash),
+            type: ITEM_TYPE.idempotency,
+            event_id: w.eventId,
+            request_hash: w.requestHash,
+            status: w.response === undefined ? 'in_flight' : 'completed',
+            response: w.response,
+            created_at: w.receivedAt,
+            ttl,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            ...keys.event(w.tenantId, w.eventId),
+            type: ITEM_TYPE.event,
+            tenant_id: w.tenantId,
+            event_id: w.eventId,
+            received_at: w.receivedAt,
+            request: JSON.stringify(w.request),
+            decision: w.decision.decision,
+            reason: w.decision.reason,
+            policy_version: w.decision.policyVersion,
+            status: w.status,
+            approval_id: w.approval?.id,
+            approval_expires_at: w.approval?.expires_at,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      putFact(this.table, w.fact),
+    ];
+    if (w.approval) items.push({ Put: { TableName: this.table, Item: approvalItem(w.approval), ConditionExpression: 'attribute_not_exists(pk)' } });
+
+    const outcome = await transact(this.doc, items);
+    if (outcome.ok) return { kind: 'claimed' };
+    if (outcome.index !== 0) throw new StorageError(`unexpected condition failure on item ${outcome.index}`);
+    const existing = outcome.item ? toIdempotency(outcome.item) : await this.getIdempotency(w.tenantId, w.idempotencyKeyHash);
+    if (!existing) throw new StorageError('idempotency record vanished');
+    return { kind: 'existing', record: existing };
+  }
+
+  async getIdempotency(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined> {
+    const out = await this.send(() =>
+      this.doc.send(new GetCommand({ TableName: this.table, Key: keys.idempotency(tenantId, keyHash), ConsistentRead: true })),
+    );
+    return out.Item ? toIdempotency(out.Item) : undefined;
+  }
+
+  async recordExecution(w: ExecutionWrite): Promise<void> {
+    const outcome = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.event(w.tenantId, w.eventId),
+          UpdateExpression: 'SET #status = :completed, #result = :result, completed_at = :at',
+          ConditionExpression: '#status = :executing',
+          ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
+          ExpressionAttributeValues: {
+            ':completed': 'completed',
+            ':executing': 'executing',
+            ':result': JSON.stringify(w.result),
+            ':at': w.fact.at,
+          },
+        },
+      },
+      putFact(this.table, w.fact),
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.idempotency(w.tenantId, w.idempotencyKeyHash),
+          UpdateExpression: 'SET #status = :completed, #response = :response',
+          ConditionExpression: 'event_id = :event',
+          ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
+          ExpressionAttributeValues: { ':completed': 'completed', ':response': w.response, ':event': w.eventId },
+        },
+      },
+    ]);
+    if (!outcome.ok) throw new StorageError(`execution record rejected at item ${outcome.index}`);
+  }
+
+  async markExecutionUnknown(tenantId: string, eventId: string, idempotencyKeyHash: string): Promise<void> {
+    const outcome = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.event(tenantId, eventId),
+          UpdateExpression: 'SET #status = :unknown',
+          ConditionExpression: '#status = :executing',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':unknown': 'unknown', ':executing': 'executing' },
+        },
+      },
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.idempotency(tenantId, idempotencyKeyHash),
+          UpdateExpression: 'SET #status = :unknown',
+          ConditionExpression: 'event_id = :event AND #status = :inflight',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':unknown': 'unknown', ':inflight': 'in_flight', ':event': eventId },
+        },
+      },
+    ]);
+    if (!outcome.ok) throw new StorageError('execution was already finalized');
+  }
+
+  async getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined> {
+    const { pk } = keys.event(tenantId, eventId);
+    const out = await this.send(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const items = out.Items ?? [];
+    const event = items.find((i) => i.type === ITEM_TYPE.event);
+    if (!event) return undefined;
+    const facts: StoredFact[] = items
+      .filter((i) => i.type === ITEM_TYPE.fact)
+      .map((i) => ({
+        fact_id: String(i.fact_id),
+        kind: String(i.kind),
+        record: JSON.parse(String(i.record)) as FactRecord,
+        ...(typeof i.seq === 'number' ? { seq: i.seq, hash: String(i.hash), prev_hash: String(i.prev_hash) } : {}),
+      }));
+    let approval: StoredEvent['approval'];
+    if (typeof event.approval_id === 'string') {
+      const a = await this.send(() =>
+        this.doc.send(new GetCommand({ TableName: this.table, Key: keys.approval(tenantId, String(event.approval_id)), ConsistentRead: true })),
+      );
+      approval = {
+        id: String(event.approval_id),
+        status: String(a.Item?.status ?? 'pending'),
+        expires_at: String(event.approval_expires_at),
+      };
+    }
+    return {
+      event_id: String(event.event_id),
+      tenant_id: String(event.tenant_id),
+      received_at: String(event.received_at),
+      request: JSON.parse(String(event.request)),
+      decision: event.decision as StoredEvent['decision'],
+      reason: String(event.reason),
+      policy_version: String(event.policy_version),
+      status: event.status as StoredEvent['status'],
+      ...(typeof event.result === 'string' ? { result: JSON.parse(event.result) as ExecutionResult } : {}),
+      ...(approval ? { approval } : {}),
+      facts,
+    };
+  }
+
+  private async send<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      throw new StorageError('read failed', error);
+    }
+  }
+}
+
+function toIdempotency(item: Record<string, unknown>): IdempotencyRecord {
+  return {
+    eventId: String(item.event_id),
+    requestHash: String(item.request_hash),
+    status: item.status === 'completed' || item.status === 'unknown' ? item.status : 'in_flight',
+    ...(typeof item.response === 'string' ? { response: item.response } : {}),
+    createdAt: String(item.created_at),
+  };
+}
+
+export function approvalItem(a: ApprovalRecord): Record<string, unknown> {
+  return {
+    ...keys.approval(a.tenant_id, a.id),
+    ...keys.approvalListing(a.tenant_id, a.status, a.created_at, a.id),
+    type: ITEM_TYPE.approval,
+    tenant_id: a.tenant_id,
+    approval_id: a.id,
+    event_id: a.event_id,
+    status: a.status,
+    created_at: a.created_at,
+    expires_at: a.expires_at,
+    request_hash: a.request_hash,
+    approval: JSON.stringify(a),
+  };
+}

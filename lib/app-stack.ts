@@ -1,0 +1,93 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { STACKS, type ConnectorsMode } from '../functions/shared/constants.js';
+import { Api } from './api.js';
+import { Connectors } from './connectors.js';
+import { Evidence } from './evidence.js';
+import { Observability } from './observability.js';
+
+export interface OcAppStackProps extends StackProps {
+  /** The table from the stateful stack (with its stream and key). */
+  readonly table: ITable;
+  /**
+   * Base URL of the links the gateway hands out (`approval.url`).
+   * @default - the HTTP API's own endpoint
+   */
+  readonly publicBaseUrl?: string;
+  /**
+   * Per-tenant submissions per second, shared across Lambda instances (SPEC §2).
+   * @default 100
+   */
+  readonly rateLimitPerSec?: number;
+  /**
+   * Per-tenant burst.
+   * @default 200
+   */
+  readonly rateLimitBurst?: number;
+  /**
+   * `live` connectors call Slack and Jira; `mock` ones answer without leaving AWS.
+   * @default 'live'
+   */
+  readonly connectorsMode?: ConnectorsMode;
+  /**
+   * API-wide stage throttle (a safety net above the per-tenant limit).
+   * @default { rateLimit: 1000, burstLimit: 2000 }
+   */
+  readonly apiThrottle?: ThrottleSettings;
+  /**
+   * SNS topic ARN that alarms notify.
+   * @default - no notification
+   */
+  readonly alarmTopicArn?: string;
+  /**
+   * Retention of every log group of the app.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/** The app part: API, connectors, sequencer, alarms and dashboard. Replaceable at will. */
+export class OcAppStack extends Stack {
+  readonly api: Api;
+  readonly connectors: Connectors;
+  readonly evidence: Evidence;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: OcAppStackProps) {
+    super(scope, id, { description: 'OpenClause gateway: API, connectors, sequencer, observability', ...props });
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const connectorsMode = props.connectorsMode ?? 'live';
+
+    this.connectors = new Connectors(this, 'Connectors', { mode: connectorsMode, logRetention });
+    this.api = new Api(this, 'Api', {
+      table: props.table,
+      connectors: this.connectors,
+      publicBaseUrl: props.publicBaseUrl,
+      rateLimitPerSec: props.rateLimitPerSec,
+      rateLimitBurst: props.rateLimitBurst,
+      connectorsMode,
+      throttle: props.apiThrottle,
+      logRetention,
+    });
+    this.evidence = new Evidence(this, 'Evidence', { table: props.table, logRetention });
+    this.observability = new Observability(this, 'Observability', {
+      httpApi: this.api.httpApi,
+      functions: [
+        this.api.authorizerFunction,
+        ...this.api.routeFunctions.values(),
+        ...Object.values(this.connectors.functions),
+        this.evidence.sequencer,
+      ],
+      sequencer: this.evidence.sequencer,
+      deadLetterQueues: [this.evidence.deadLetterQueue],
+      alarmTopic: props.alarmTopicArn ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
+    });
+
+    new CfnOutput(this, STACKS.outputs.apiUrl, { value: this.api.url, description: 'Base URL of the gateway API' });
+    new CfnOutput(this, STACKS.outputs.tableName, { value: props.table.tableName, description: 'The single DynamoDB table' });
+  }
+}

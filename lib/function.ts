@@ -1,0 +1,232 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { ENV, OBSERVABILITY, TABLE } from '../functions/shared/constants.js';
+
+/** The repository root: bundling reads `functions/` and `policy/` from here. */
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The newest Node.js runtime aws-cdk-lib offers (cdk-nag's AwsSolutions-L1 / Serverless
+ * LambdaLatestVersion insist on it). An infra test fails when aws-cdk-lib learns a newer one.
+ */
+export const NODE_RUNTIME = Runtime.NODEJS_24_X;
+/** esbuild target matching NODE_RUNTIME. */
+const ESBUILD_TARGET = 'node24';
+
+/** Where a function's bundle carries the repository's `policy/` folder. */
+export const LAMBDA_POLICY_DIR = '/var/task/policy';
+
+/** The Cedar package is loaded from its own folder at run time (it reads its .wasm with fs). */
+const CEDAR_PACKAGE = '@cedar-policy/cedar-wasm';
+
+/** How a function reaches the table: read-only (Get/Query/Scan) or read-write (+ Put/Update/Delete/Transact). */
+export type TableAccess = 'read' | 'readwrite';
+
+/** Who calls the function, for the record of why asynchronous-invocation rules do not apply. */
+export type Invocation = 'api' | 'authorizer' | 'lambda-sync' | 'event-source-mapping';
+
+const INVOKED_BY: Record<Invocation, string> = {
+  api: 'API Gateway (HTTP API integration, synchronous)',
+  authorizer: 'API Gateway (Lambda authorizer, synchronous)',
+  'lambda-sync': 'other Lambdas with InvocationType RequestResponse (synchronous)',
+  'event-source-mapping': 'a Lambda event source mapping (synchronous; failures go to the mapping on-failure destination)',
+};
+
+export interface OcFunctionProps {
+  /** Module name under `functions/handlers/` (without `.ts`); it must export `handler`. */
+  readonly handlerName: string;
+  /** How the function is invoked; it documents why async DLQ / failure destinations do not apply. */
+  readonly invocation: Invocation;
+  /**
+   * Memory size in MB (CPU scales with it).
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Maximum run time.
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Retention of the function's own log group.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Extra environment variables (names from `ENV`).
+   * @default - only the common ones (policy dir, Powertools, source maps)
+   */
+  readonly environment?: Record<string, string>;
+  /**
+   * Human description, shown in the console.
+   * @default - `OpenClause <handlerName>`
+   */
+  readonly description?: string;
+}
+
+/**
+ * The one Lambda function construct: ESM bundle built by the local esbuild (never Docker) from
+ * `functions/handlers/<name>.ts`, newest Node.js runtime, arm64, X-Ray, its own log group with
+ * retention, Powertools settings, and the `policy/` folder (plus the Cedar wasm package when the
+ * bundle imports it) copied into the asset.
+ */
+export class OcFunction extends NodejsFunction {
+  readonly handlerName: string;
+  /** The function's own role: no managed policies, logs only to its own log group. */
+  declare readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: OcFunctionProps) {
+    assertLocalEsbuild();
+    const entry = path.join(REPO_ROOT, 'functions', 'handlers', `${props.handlerName}.ts`);
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+    });
+    // Our own role instead of AWSLambdaBasicExecutionRole (logs:* on every log group).
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `OpenClause ${props.handlerName}`,
+    });
+    logGroup.grantWrite(role);
+    super(scope, id, {
+      entry,
+      handler: 'handler',
+      description: props.description ?? `OpenClause ${props.handlerName}`,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+      runtime: NODE_RUNTIME,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      tracing: Tracing.ACTIVE,
+      logGroup,
+      role,
+      environment: {
+        [ENV.policyDir]: LAMBDA_POLICY_DIR,
+        POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: OBSERVABILITY.metricsNamespace,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        target: ESBUILD_TARGET,
+        mainFields: ['module', 'main'],
+        // CommonJS dependencies call require(); an ESM bundle has none unless we make one.
+        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        minify: true,
+        logLevel: LogLevel.WARNING,
+        sourceMap: true,
+        sourceMapMode: SourceMapMode.DEFAULT,
+        sourcesContent: false,
+        // The AWS SDK v3 is bundled (pinned by our lockfile); Cedar is not: it loads its wasm from disk.
+        externalModules: [CEDAR_PACKAGE],
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir, outputDir) => assetExtrasCommands(outputDir),
+        },
+      },
+    });
+    this.handlerName = props.handlerName;
+
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level permissions.',
+    });
+
+    const invokedBy = INVOKED_BY[props.invocation];
+    Validations.of(this).acknowledge(
+      {
+        id: 'Serverless-LambdaDLQ',
+        reason: `${props.handlerName} is invoked only by ${invokedBy}; a DLQ applies to asynchronous invocations only.`,
+      },
+      {
+        id: 'Serverless-LambdaAsyncFailureDestination',
+        reason: `${props.handlerName} is invoked only by ${invokedBy}; it is never invoked asynchronously.`,
+      },
+    );
+  }
+
+  /**
+   * Gives the function the table's name (`ENV.tableName`) and the least access it needs, on the
+   * table and its one GSI only (no Scan, no other index, no stream): `read` (Get/BatchGet/Query/
+   * ConditionCheck) or `readwrite` (+ Put/Update/Delete/BatchWrite, which TransactWriteItems
+   * needs per item). The KMS key may be used only through DynamoDB.
+   */
+  bindTable(table: ITable, access: TableAccess): this {
+    this.addEnvironment(ENV.tableName, table.tableName);
+    this.addToRolePolicy(
+      new PolicyStatement({
+        actions: access === 'readwrite' ? [...TABLE_READ, ...TABLE_WRITE] : TABLE_READ,
+        resources: [table.tableArn, `${table.tableArn}/index/${TABLE.gsi1.name}`],
+      }),
+    );
+    if (table.encryptionKey) {
+      this.addToRolePolicy(
+        new PolicyStatement({
+          actions: access === 'readwrite' ? [...KEY_READ, ...KEY_WRITE] : KEY_READ,
+          resources: [table.encryptionKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
+    }
+    return this;
+  }
+}
+
+const TABLE_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'];
+const TABLE_WRITE = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const KEY_READ = ['kms:Decrypt', 'kms:DescribeKey'];
+// What DynamoDB's documentation asks for a customer-managed key (kms:ReEncrypt*, kms:GenerateDataKey*), spelled out.
+const KEY_WRITE = ['kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
+
+/**
+ * Shell steps run after esbuild, in the asset folder: every bundle carries `policy/`; a bundle
+ * that imports Cedar also carries the package's Node.js build (package.json files, glue, wasm)
+ * under node_modules, where Node resolves the external import `@cedar-policy/cedar-wasm/nodejs`.
+ */
+function assetExtrasCommands(outputDir: string): string[] {
+  const q = (p: string) => `"${p}"`;
+  const cedarDir = cedarPackageDir();
+  const target = path.join(outputDir, 'node_modules', ...CEDAR_PACKAGE.split('/'));
+  const bundle = path.join(outputDir, 'index.mjs');
+  return [
+    `cp -R ${q(path.join(REPO_ROOT, 'policy'))} ${q(path.join(outputDir, 'policy'))}`,
+    [
+      `if grep -q ${q(CEDAR_PACKAGE)} ${q(bundle)}; then`,
+      `mkdir -p ${q(path.join(target, 'nodejs'))} &&`,
+      `cp ${q(path.join(cedarDir, 'package.json'))} ${q(target)} &&`,
+      `cp ${['package.json', 'cedar_wasm.js', 'cedar_wasm_bg.wasm'].map((f) => q(path.join(cedarDir, 'nodejs', f))).join(' ')} ${q(path.join(target, 'nodejs'))};`,
+      'fi',
+    ].join(' '),
+  ];
+}
+
+/** The installed Cedar package folder (found through Node's resolution, so hoisting does not matter). */
+function cedarPackageDir(): string {
+  const require = createRequire(import.meta.url);
+  // .../@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js -> .../@cedar-policy/cedar-wasm
+  return path.dirname(path.dirname(require.resolve(`${CEDAR_PACKAGE}/nodejs`)));
+}
+
+/** NodejsFunction silently falls back to Docker without a local esbuild; we never want that. */
+function assertLocalEsbuild(): void {
+  if (!existsSync(path.join(REPO_ROOT, 'node_modules', 'esbuild', 'package.json'))) {
+    throw new Error('esbuild must be installed locally (devDependency): Lambda bundles are never built in Docker');
+  }
+}
+
+/** `submit-toolcall` -> `SubmitToolcall`: construct ids derived from handler names. */
+export const constructIdFor = (name: string): string =>
+  name.replace(/(^|[-_])([a-z0-9])/g, (_m, _sep: string, c: string) => c.toUpperCase());

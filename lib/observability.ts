@@ -1,0 +1,163 @@
+import { Duration } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { OBSERVABILITY } from '../functions/shared/constants.js';
+import { constructIdFor, type OcFunction } from './function.js';
+
+export interface ObservabilityProps {
+  readonly httpApi: HttpApi;
+  /** Every function of the app; each gets an error alarm. */
+  readonly functions: readonly OcFunction[];
+  /** The sequencer: its stream iterator age says how far sealing lags behind writes. */
+  readonly sequencer: OcFunction;
+  /** Dead-letter queues: any message in one is an alarm. */
+  readonly deadLetterQueues: readonly IQueue[];
+  /**
+   * Where alarms notify.
+   * @default - no notification; alarms show on the dashboard and in the console
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * Sequencer lag (stream iterator age) that raises the alarm; facts normally seal within ~1 s.
+   * @default Duration.minutes(1)
+   */
+  readonly maxSealingLag?: Duration;
+  /**
+   * Dashboard name.
+   * @default - generated
+   */
+  readonly dashboardName?: string;
+}
+
+/** Alarms (API 5xx, Lambda errors, sequencer lag, DLQ depth) and one dashboard. */
+export class Observability extends Construct {
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    const fiveMinutes = Duration.minutes(5);
+
+    const api5xx = props.httpApi.metricServerError({ period: fiveMinutes, statistic: 'Sum' });
+    this.alarm('Api5xx', api5xx, 1, 'The API answered 5xx (INTERNAL_ERROR or an integration failure).');
+
+    for (const fn of props.functions) {
+      this.alarm(
+        `${constructIdFor(fn.handlerName)}Errors`,
+        fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        1,
+        `Lambda ${fn.handlerName} failed (unhandled error, timeout or init failure).`,
+      );
+    }
+
+    const iteratorAge = props.sequencer.metric('IteratorAge', { period: Duration.minutes(1), statistic: 'Maximum' });
+    const maxLag = props.maxSealingLag ?? Duration.minutes(1);
+    this.alarm(
+      'SequencerIteratorAge',
+      iteratorAge,
+      maxLag.toMilliseconds(),
+      `Facts wait more than ${maxLag.toHumanString()} to be sealed into the evidence chain.`,
+      3,
+    );
+
+    props.deadLetterQueues.forEach((queue, i) => {
+      const depth = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
+      this.alarm(`Dlq${i + 1}Depth`, depth, 1, `A dead-letter queue holds failed work (${queue.node.path}).`);
+    });
+
+    if (props.alarmTopic) {
+      const action = new SnsAction(props.alarmTopic);
+      for (const alarm of this.alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+
+    const decisions = (['allow', 'deny', 'approve'] as const).map(
+      (d) =>
+        new Metric({
+          namespace: OBSERVABILITY.metricsNamespace,
+          metricName: `decision_${d}`,
+          dimensionsMap: { service: OBSERVABILITY.serviceName },
+          statistic: 'Sum',
+          period: fiveMinutes,
+        }),
+    );
+    const byFunction = (m: (fn: OcFunction) => IMetric) => props.functions.map(m);
+    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });
+    this.dashboard.addWidgets(
+      new TextWidget({ markdown: '# OpenClause gateway', width: 24, height: 1 }),
+      new GraphWidget({
+        title: 'API requests and errors',
+        left: [
+          props.httpApi.metricCount({ period: fiveMinutes, statistic: 'Sum' }),
+          props.httpApi.metricClientError({ period: fiveMinutes, statistic: 'Sum' }),
+          api5xx,
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'API latency (p99)',
+        left: [
+          props.httpApi.metricLatency({ period: fiveMinutes, statistic: 'p99' }),
+          props.httpApi.metricIntegrationLatency({ period: fiveMinutes, statistic: 'p99' }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({ title: 'Policy decisions', left: decisions, width: 8 }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Lambda errors',
+        left: byFunction((fn) => fn.metricErrors({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName })),
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Lambda duration (p99)',
+        left: byFunction((fn) => fn.metricDuration({ period: fiveMinutes, statistic: 'p99', label: fn.handlerName })),
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Lambda throttles',
+        left: byFunction((fn) => fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName })),
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({ title: 'Sequencer lag (stream iterator age, ms)', left: [iteratorAge], width: 12 }),
+      new GraphWidget({
+        title: 'Dead-letter queue depth',
+        left: props.deadLetterQueues.map((q) =>
+          q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        ),
+        width: 12,
+      }),
+    );
+  }
+
+  private alarm(id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1): Alarm {
+    const alarm = new Alarm(this, id, {
+      metric,
+      threshold,
+      evaluationPeriods,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}

@@ -1,0 +1,24 @@
+import type { App, Environment } from 'aws-cdk-lib';
+import { STACKS } from '../functions/shared/constants.js';
+import { OcAppStack, type OcAppStackProps } from './app-stack.js';
+import { OcDataStack } from './data-stack.js';
+
+export interface OpenClauseProps extends Omit<OcAppStackProps, 'table' | 'env'> {
+  /**
+   * Account and region.
+   * @default - environment-agnostic (synthesizes offline, deploys to the CLI's account and region)
+   */
+  readonly env?: Environment;
+}
+
+const CROSS_STACK_REFERENCES = '@aws-cdk/core:defaultCrossStackReferences';
+
+/** Both stacks, wired: the app stack takes the table from the stateful one. */
+export function createOpenClause(app: App, props: OpenClauseProps = {}): { data: OcDataStack; app: OcAppStack } {
+  // Strong references (exports) keep the stateful stack from being deleted under the app.
+  if (app.node.tryGetContext(CROSS_STACK_REFERENCES) === undefined) app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
+  const { env, ...appProps } = props;
+  const data = new OcDataStack(app, STACKS.data, { env });
+  const appStack = new OcAppStack(app, STACKS.app, { env, ...appProps, table: data.data.table });
+  return { data, app: appStack };
+}

@@ -1,0 +1,322 @@
+import { Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Match } from 'aws-cdk-lib/assertions';
+import {
+  CONNECTOR_INVOKERS,
+  CONNECTORS,
+  ENV,
+  OBSERVABILITY,
+  ROUTES,
+  STACKS,
+  STREAM_CONSUMERS,
+  TABLE,
+} from '../../functions/shared/constants.js';
+import { LAMBDA_POLICY_DIR, NODE_RUNTIME } from '../../lib/function.js';
+import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
+
+let s: Synthesized;
+beforeAll(() => {
+  s = synthesize();
+});
+
+const ALL_HANDLERS = [
+  'authorizer',
+  ...ROUTES.map((r) => r.handler),
+  ...CONNECTORS.map((c) => `connector-${c}`),
+  ...STREAM_CONSUMERS.map((c) => c.handler),
+];
+
+describe('the stateful stack', () => {
+  it('keeps one table with generic keys, on-demand, PITR, TTL, a NEW_IMAGE stream and deletion protection', () => {
+    s.dataTemplate.resourceCountIs('AWS::DynamoDB::Table', 1);
+    s.dataTemplate.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        KeySchema: [
+          { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
+        StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+        DeletionProtectionEnabled: true,
+      }),
+    });
+  });
+
+  it('encrypts the table with its own rotating, retained KMS key', () => {
+    const keys = s.dataTemplate.findResources('AWS::KMS::Key');
+    const [keyId, key] = Object.entries(keys)[0]!;
+    expect(Object.keys(keys)).toHaveLength(1);
+    expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true } });
+    s.dataTemplate.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+    });
+  });
+
+  it('has the listing GSI gsi1 on gsi1pk/gsi1sk', () => {
+    s.dataTemplate.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: TABLE.gsi1.name,
+          KeySchema: [
+            { AttributeName: TABLE.gsi1.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE.gsi1.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+  });
+});
+
+describe('the HTTP API', () => {
+  it('is one HTTP API with a simple-response Lambda REQUEST authorizer that every request reaches', () => {
+    s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
+    const authorizer = lambdaFor(s.appTemplate, 'authorizer');
+    s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      EnableSimpleResponses: true,
+      AuthorizerPayloadFormatVersion: '2.0',
+      AuthorizerResultTtlInSeconds: 0,
+      IdentitySource: [],
+    });
+    const [auth] = Object.values(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'));
+    expect(JSON.stringify(auth!.Properties.AuthorizerUri)).toContain(JSON.stringify({ 'Fn::GetAtt': [authorizer.id, 'Arn'] }));
+    // API Gateway may invoke the authorizer, from this API only.
+    s.appTemplate.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'apigateway.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [authorizer.id, 'Arn'] },
+    });
+  });
+
+  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))('routes %s to its own Lambda behind the authorizer', (_key, route) => {
+    const authorizerId = Object.keys(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!;
+    const fn = lambdaFor(s.appTemplate, route.handler);
+    const integrations = s.appTemplate.findResources('AWS::ApiGatewayV2::Integration', {
+      Properties: { IntegrationUri: { 'Fn::GetAtt': [fn.id, 'Arn'] }, PayloadFormatVersion: '2.0' },
+    });
+    expect(Object.keys(integrations)).toHaveLength(1);
+    s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: `${route.method} ${route.path}`,
+      Target: { 'Fn::Join': ['', ['integrations/', { Ref: Object.keys(integrations)[0] }]] },
+      ...(route.auth === 'api_key'
+        ? { AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }
+        : { AuthorizationType: 'NONE' }),
+    });
+  });
+
+  it('has exactly the routes of ROUTES', () => {
+    s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+  });
+
+  it('logs every request as JSON to a log group with retention and throttles the stage', () => {
+    const stage = Object.values(s.appTemplate.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stage).toHaveLength(1);
+    const props = stage[0]!.Properties;
+    expect(props).toMatchObject({
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
+    });
+    const format = JSON.parse(props.AccessLogSettings.Format as string) as Record<string, string>;
+    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', routeKey: '$context.routeKey' });
+    const logGroupId = props.AccessLogSettings.DestinationArn['Fn::GetAtt'][0] as string;
+    s.appTemplate.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 30 } });
+    expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(30);
+  });
+});
+
+describe('every Lambda', () => {
+  it('uses the newest Node.js runtime aws-cdk-lib knows', () => {
+    const newest = Runtime.ALL.filter((r) => /^nodejs\d+\.x$/.test(r.name)).sort((a, b) =>
+      a.name.localeCompare(b.name, undefined, { numeric: true }),
+    ).at(-1);
+    expect(NODE_RUNTIME.name).toBe(newest?.name);
+  });
+
+  it.each(ALL_HANDLERS)('%s: arm64, newest runtime, X-Ray, 512 MB, ESM index.handler, common env, own log group', (handler) => {
+    const { resource } = lambdaFor(s.appTemplate, handler);
+    expect(resource.Properties).toMatchObject({
+      Runtime: NODE_RUNTIME.name,
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      MemorySize: 512,
+      Handler: 'index.handler',
+      Environment: {
+        Variables: expect.objectContaining({
+          [ENV.policyDir]: LAMBDA_POLICY_DIR,
+          POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
+          POWERTOOLS_METRICS_NAMESPACE: 'OpenClause',
+          NODE_OPTIONS: '--enable-source-maps',
+        }),
+      },
+    });
+    expect(resource.Properties.Timeout).toEqual(expect.any(Number));
+    const logGroupId = resource.Properties.LoggingConfig.LogGroup.Ref as string;
+    expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(30);
+  });
+
+  it('only ships functions the constants name', () => {
+    s.appTemplate.resourceCountIs('AWS::Lambda::Function', ALL_HANDLERS.length);
+  });
+});
+
+describe('table access', () => {
+  const tableActions = (handler: string) =>
+    statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource))
+      .flatMap((st) => asArray(st.Action as string | string[]))
+      .filter((a) => a.startsWith('dynamodb:'));
+
+  it.each(['authorizer', ...ROUTES.filter((r) => r.method === 'GET').map((r) => r.handler)])('%s can only read', (handler) => {
+    const actions = tableActions(handler);
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+    expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+  });
+
+  it.each([...ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler), 'sequencer'])('%s can write', (handler) => {
+    expect(tableActions(handler)).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']));
+  });
+
+  it.each(ALL_HANDLERS.filter((h) => !h.startsWith('connector-')))('%s is told the table name', (handler) => {
+    const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
+    expect(vars[ENV.tableName]).toEqual({ 'Fn::ImportValue': expect.stringContaining(STACKS.data) });
+  });
+});
+
+describe('connectors', () => {
+  const connectorIds = () => CONNECTORS.map((c) => lambdaFor(s.appTemplate, `connector-${c}`).id);
+  const executors = ROUTES.filter((r) => CONNECTOR_INVOKERS.includes(r.handler)).map((r) => r.handler);
+
+  it('has executors to check', () => {
+    expect(executors.length).toBeGreaterThan(0);
+  });
+
+  it.each(executors)('%s may invoke exactly the connector functions, by unqualified ARN', (handler) => {
+    const fn = lambdaFor(s.appTemplate, handler);
+    const invoke = statementsOfRole(s.appTemplate, roleOf(fn.resource)).filter((st) =>
+      asArray(st.Action as string | string[]).some((a) => a.startsWith('lambda:')),
+    );
+    expect(invoke).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: connectorIds().map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })),
+      },
+    ]);
+  });
+
+  it.each(executors)('%s gets the connector function names as JSON and the connector timeout', (handler) => {
+    const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
+    const joined = JSON.stringify(vars[ENV.connectorFunctions]);
+    for (const [i, c] of CONNECTORS.entries()) {
+      expect(joined).toContain(`\\"${c}\\":\\"`);
+      expect(joined).toContain(JSON.stringify({ Ref: connectorIds()[i] }));
+    }
+    expect(vars[ENV.connectorTimeoutMs]).toBe('10000');
+  });
+
+  it('lets no other function invoke Lambdas', () => {
+    const others = ALL_HANDLERS.filter((h) => !executors.includes(h));
+    for (const handler of others) {
+      const statements = statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource));
+      expect(statements.flatMap((st) => asArray(st.Action as string | string[])).filter((a) => a.startsWith('lambda:Invoke'))).toEqual([]);
+    }
+  });
+
+  it.each(CONNECTORS)('connector-%s runs in live mode by default', (c) => {
+    const vars = lambdaFor(s.appTemplate, `connector-${c}`).resource.Properties.Environment.Variables;
+    expect(vars[ENV.connectorsMode]).toBe('live');
+  });
+});
+
+describe('the sequencer', () => {
+  const consumer = STREAM_CONSUMERS.find((c) => c.handler === 'sequencer')!;
+
+  it('consumes fact INSERTs from the table stream in order, reporting partial failures, with bounded retries and a DLQ', () => {
+    const fn = lambdaFor(s.appTemplate, 'sequencer');
+    const queues = s.appTemplate.findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(1);
+    const queueId = Object.keys(queues)[0]!;
+    s.appTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fn.id },
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(STACKS.data) },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: consumer.batchSize,
+      ParallelizationFactor: 1,
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify(consumer.filter) }] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+      MaximumRecordAgeInSeconds: 6 * 3600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+    });
+  });
+
+  it('has an encrypted DLQ that refuses non-TLS requests', () => {
+    s.appTemplate.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    s.appTemplate.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('observability', () => {
+  it('alarms on API 5xx, on each Lambda failing, on sealing lag and on DLQ depth', () => {
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + 1);
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    for (const handler of ALL_HANDLERS) {
+      s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: lambdaFor(s.appTemplate, handler).id } }],
+      });
+    }
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Statistic: 'Maximum',
+      Threshold: 60_000,
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: lambdaFor(s.appTemplate, 'sequencer').id } }],
+    });
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+    });
+  });
+
+  it('has a dashboard', () => {
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
+
+describe('outputs', () => {
+  it('publishes the API URL and the table name', () => {
+    s.appTemplate.hasOutput(STACKS.outputs.apiUrl, { Value: { 'Fn::GetAtt': [Match.anyValue(), 'ApiEndpoint'] } });
+    s.appTemplate.hasOutput(STACKS.outputs.tableName, { Value: { 'Fn::ImportValue': Match.anyValue() } });
+    s.dataTemplate.hasOutput(STACKS.outputs.tableName, { Value: { Ref: Match.anyValue() } });
+  });
+
+  it('hands out links on the API endpoint unless told otherwise, with the default rate limits', () => {
+    const vars = lambdaFor(s.appTemplate, 'submit-toolcall').resource.Properties.Environment.Variables;
+    expect(vars[ENV.publicBaseUrl]).toEqual({ 'Fn::GetAtt': [expect.any(String), 'ApiEndpoint'] });
+    expect(vars[ENV.rateLimitPerSec]).toBe('100');
+    expect(vars[ENV.rateLimitBurst]).toBe('200');
+    expect(vars[ENV.connectorsMode]).toBe('live');
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * A storage failure at each step of submit fails closed (5xx), never runs a connector without a
+ * durable record of intent, and never leaves "ran, nothing recorded" silent.
+ */
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { ConnectorInvoker } from '../../functions/connectors/types.js';
+import { keys } from '../../functions/store/keys.js';
+import { countingInvoker } from '../support/connectors.js';
+import { faultyDocumentClient } from '../support/faults.js';
+import { createDocumentClient } from '../../functions/store/dynamo.js';
+import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+
+const { doc, plan } = faultyDocumentClient();
+/** A client outside the fault plan, for the test's own looks at the table. */
+const inspector = createDocumentClient({ endpoint: dynamoEndpoint() });
+const counted = countingInvoker();
+/** What the table held for each event when its connector ran. */
+const intentAtInvoke: { eventStatus?: string; decidedFact: boolean }[] = [];
+let stack: TestStack;
+
+const connector: ConnectorInvoker = {
+  async invoke(req, opts) {
+    const table = stack.config.tableName;
+    const event = await inspector.send(new GetCommand({ TableName: table, Key: keys.event(req.tenant_id, req.event_id), ConsistentRead: true }));
+    const fact = await inspector.send(
+      new GetCommand({ TableName: table, Key: keys.fact(req.tenant_id, req.event_id, 1, 'toolcall.decided'), ConsistentRead: true }),
+    );
+    intentAtInvoke.push({ eventStatus: event.Item?.status as string | undefined, decidedFact: Boolean(fact.Item) });
+    return counted.invoke(req, opts);
+  },
+};
+
+beforeAll(async () => {
+  stack = await startTestStack({ overrides: { doc, connectors: connector }, consumers: false });
+  // Warm the authorizer's key cache so the plan counts only submit's own requests.
+  expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
+});
+afterAll(async () => {
+  await stack.stop();
+  inspector.destroy();
+});
+beforeEach(() => {
+  plan.fail = undefined;
+  counted.calls.length = 0;
+  intentAtInvoke.length = 0;
+});
+
+async function eventItems(): Promise<number> {
+  const out = await inspector.send(
+    new ScanCommand({ TableName: stack.config.tableName, FilterExpression: '#t IN (:e, :f, :a)', ExpressionAttributeNames: { '#t': 'type' }, ExpressionAttributeValues: { ':e': 'event', ':f': 'fact', ':a': 'approval' } }),
+  );
+  return out.Count ?? 0;
+}
+
+describe('fault injection on submit', () => {
+  it('counts the DynamoDB requests of an allow call: rate limit, decision, result', async () => {
+    const before = { ...plan.counts };
+    expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
+    const delta = Object.fromEntries(Object.entries(plan.counts).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v));
+    expect(delta).toEqual({ UpdateCommand: 1, TransactWriteCommand: 2 });
+    expect(intentAtInvoke).toEqual([{ eventStatus: 'executing', decidedFact: true }]);
+  });
+
+  it.each([
+    ['the rate limiter', 'UpdateCommand'],
+    ['the decision transaction', 'TransactWriteCommand'],
+  ])('a failure of %s answers 500, runs nothing and records nothing', async (_step, command) => {
+    for (const body of [toolCall(), toolCall({ tool: 'jira', action: 'issue.delete', params: {} }), toolCall({ tool: 'x', action: 'y' })]) {
+      const before = await eventItems();
+      counted.calls.length = 0;
+      plan.fail = { command, nth: 1 };
+      const r = await stack.post('/v1/toolcalls', body);
+      expect(r.status).toBe(500);
+      expect(r.json).toMatchObject({ code: 'INTERNAL_ERROR', retryable: true });
+      expect(r.text).not.toContain('injected');
+      expect(await eventItems()).toBe(before);
+      expect(counted.calls).toHaveLength(0);
+      // The same request succeeds once storage is back: nothing half-written blocks it.
+      expect((await stack.post('/v1/toolcalls', body)).status).toBe(200);
+    }
+  });
+
+  it('a key-store failure in the authorizer answers 500, not 401, and runs nothing', async () => {
+    const fresh = 'sk-fault-' + Date.now();
+    await stack.state.apiKeys.put(fresh, { tenantId: 'tenant1' });
+    plan.fail = { command: 'GetCommand', nth: 1 };
+    const r = await stack.post('/v1/toolcalls', toolCall(), fresh);
+    expect(r.status).toBe(500);
+    expect(counted.calls).toHaveLength(0);
+  });
+
+  it('a failure recording the result answers 500 and leaves the event reading unknown; the connector ran once, after its intent was durable', async () => {
+    const body = toolCall();
+    plan.fail = { command: 'TransactWriteCommand', nth: 2 };
+    const r = await stack.post('/v1/toolcalls', body);
+    expect(r.status).toBe(500);
+    expect(r.json.retryable).toBe(false);
+    const eventId = r.json.details[0].message as string;
+    expect(counted.calls).toHaveLength(1);
+    expect(intentAtInvoke).toEqual([{ eventStatus: 'executing', decidedFact: true }]);
+    const ev = await stack.get(`/v1/toolcalls/${eventId}`, KEYS.tenant1);
+    expect(ev.json.status).toBe('unknown');
+    expect(ev.json.evidence.map((f: { kind: string }) => f.kind)).toEqual(['toolcall.decided']);
+    // A retry with the same key never runs the tool again.
+    const retry = await stack.post('/v1/toolcalls', body);
+    expect(retry.status).toBe(409);
+    expect(counted.calls).toHaveLength(1);
+  });
+});

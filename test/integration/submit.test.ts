@@ -1,0 +1,186 @@
+/**
+ * POST /v1/toolcalls and GET /v1/toolcalls/{id} over HTTP on the local stack (real DynamoDB Local),
+ * every response checked against api/openapi.yaml.
+ */
+import { chainHash } from '../../functions/core/evidence.js';
+import { assertMatchesContract } from '../support/contract.js';
+import { KEYS, startTestStack, toolCall, type TestResponse, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(async () => {
+  await stack.stop();
+});
+
+function checked(method: string, path: string, r: TestResponse): TestResponse {
+  assertMatchesContract({ method, path, status: r.status, headers: r.headers, body: r.text });
+  return r;
+}
+const submit = async (body: unknown, key?: string | null, headers?: Record<string, string>) =>
+  checked('POST', '/v1/toolcalls', await stack.post('/v1/toolcalls', body, key, headers));
+const fetchEvent = async (id: string, key?: string | null) =>
+  checked('GET', `/v1/toolcalls/${id}`, await stack.get(`/v1/toolcalls/${id}`, key));
+
+async function sealed(eventId: string, facts: number) {
+  for (let i = 0; i < 100; i++) {
+    const r = await fetchEvent(eventId);
+    const ev = r.json.evidence as { status: string }[];
+    if (ev.length === facts && ev.every((f) => f.status === 'sealed')) return r;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('facts were not sealed within 10 s');
+}
+
+describe('POST /v1/toolcalls', () => {
+  it('allows a low-risk write, runs the mock connector and records decision then result', async () => {
+    const r = await submit(toolCall());
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      decision: 'allow',
+      reason: 'write action on allowlist within tenant threshold',
+      result: { status: 'success', output: { channel: '#general', mock: true, ok: true } },
+    });
+    expect(r.json.policy_version).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const ev = await sealed(r.json.event_id, 2);
+    expect(ev.json.status).toBe('completed');
+    expect(ev.json.evidence.map((f: { kind: string }) => f.kind)).toEqual(['toolcall.decided', 'toolcall.executed']);
+    expect(ev.json.evidence[1].prev_hash).toBe(ev.json.evidence[0].hash);
+    expect(ev.json.evidence[0].record).toMatchObject({ v: 1, tenant_id: 'tenant1', decision: 'allow', seq: expect.any(Number) });
+    // An auditor can recompute every hash from the GET output alone.
+    for (const f of ev.json.evidence) expect(chainHash(f.prev_hash, f.record)).toBe(f.hash);
+  });
+
+  it('denies an unknown action with 200, runs nothing, records the decision', async () => {
+    const r = await submit(toolCall({ tool: 'unknown', action: 'do.something', risk_score: 2 }));
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ decision: 'deny', reason: 'action not in allowlist' });
+    expect(r.json.result).toBeUndefined();
+    const ev = await sealed(r.json.event_id, 1);
+    expect(ev.json.status).toBe('decided');
+  });
+
+  it('parks a destructive action for approval with a pending approval and nothing run', async () => {
+    const r = await submit(toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {} }));
+    expect(r.json).toMatchObject({ decision: 'approve', reason: 'destructive action requires approval' });
+    expect(r.json.approval).toMatchObject({ status: 'pending', url: expect.stringContaining(`/console/approvals/${r.json.approval.id}`) });
+    const hours = (Date.parse(r.json.approval.expires_at) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(23.9);
+    expect(hours).toBeLessThanOrEqual(24);
+    const ev = await fetchEvent(r.json.event_id);
+    expect(ev.json).toMatchObject({ decision: 'approve', status: 'decided', approval: { id: r.json.approval.id, status: 'pending' } });
+    expect(ev.json.result).toBeUndefined();
+    expect(JSON.stringify(ev.json)).not.toContain('secret_ref');
+    expect(JSON.stringify(ev.json)).not.toContain('hooks/approvals');
+  });
+
+  it('replays the first response byte for byte, with Idempotent-Replayed, and writes nothing new', async () => {
+    const body = toolCall();
+    const first = await submit(body);
+    const again = await submit(body);
+    expect(again.status).toBe(200);
+    expect(again.text).toBe(first.text);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const ev = await sealed(first.json.event_id, 2);
+    expect(ev.json.evidence).toHaveLength(2);
+  });
+
+  it('treats a normalized-identical body as the same request', async () => {
+    const body = toolCall();
+    const first = await submit(body);
+    const again = await submit({ ...body, tool: ' SLACK ' });
+    expect(again.text).toBe(first.text);
+  });
+
+  it('answers 422 IDEMPOTENCY_KEY_REUSED when the key comes back with another body', async () => {
+    const body = toolCall();
+    await submit(body);
+    const r = await submit({ ...body, params: { channel: '#general', text: 'different' } });
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', retryable: false });
+  });
+
+  it('scopes idempotency keys per tenant', async () => {
+    const body = toolCall();
+    const a = await submit(body, KEYS.tenant1);
+    const b = await submit(body, KEYS.tenant2);
+    expect(b.status).toBe(200);
+    expect(b.json.event_id).not.toBe(a.json.event_id);
+  });
+
+  it('accepts Authorization: Bearer and rejects missing or unknown keys with 401', async () => {
+    const bearer = await submit(toolCall(), null, { Authorization: `Bearer ${KEYS.tenant1}` });
+    expect(bearer.status).toBe(200);
+    const missing = await submit(toolCall(), null);
+    expect(missing.status).toBe(401);
+    expect(missing.json).toMatchObject({ code: 'UNAUTHORIZED', message: 'missing API key' });
+    const unknown = await submit(toolCall(), 'sk-nope');
+    expect(unknown.json).toMatchObject({ code: 'UNAUTHORIZED', message: 'invalid API key' });
+  });
+
+  it('answers 403 TENANT_MISMATCH for another tenant in the body and accepts its own', async () => {
+    const mismatch = await submit(toolCall({ tenant_id: 'tenant2' }));
+    expect(mismatch.status).toBe(403);
+    expect(mismatch.json.code).toBe('TENANT_MISMATCH');
+    const own = await submit(toolCall({ tenant_id: 'tenant1' }));
+    expect(own.status).toBe(200);
+  });
+
+  it('answers 413 for bodies over 1 MiB', async () => {
+    const r = await submit(JSON.stringify(toolCall({ params: { x: 'a'.repeat(1024 * 1024) } })));
+    expect(r.status).toBe(413);
+    expect(r.json.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it.each([
+    ['malformed JSON', '{invalid json', 400, 'BAD_REQUEST'],
+    ['an empty body', '', 400, 'BAD_REQUEST'],
+    ['a JSON array', '[]', 422, 'VALIDATION_ERROR'],
+    ['JSON null', 'null', 422, 'VALIDATION_ERROR'],
+    ['a string', '"x"', 422, 'VALIDATION_ERROR'],
+    ['only tenant_id', '{"tenant_id":"tenant1"}', 422, 'VALIDATION_ERROR'],
+  ])('rejects %s', async (_name, body, status, code) => {
+    const r = await submit(body);
+    expect(r.status).toBe(status);
+    expect(r.json.code).toBe(code);
+  });
+
+  it('explains validation failures with details', async () => {
+    const r = await submit(toolCall({ risk_score: 11, unknown_field: true }));
+    expect(r.status).toBe(422);
+    expect(r.json.details).toEqual(
+      expect.arrayContaining([
+        { path: 'risk_score', message: expect.any(String) },
+        { path: '', message: expect.stringContaining('unknown_field') },
+      ]),
+    );
+  });
+});
+
+describe('GET /v1/toolcalls/{event_id}', () => {
+  it('hides other tenants events behind 404, exactly like missing ones', async () => {
+    const r = await submit(toolCall());
+    const other = await fetchEvent(r.json.event_id, KEYS.tenant2);
+    expect(other.status).toBe(404);
+    const missing = await fetchEvent('6f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b', KEYS.tenant2);
+    expect(other.json.message).toBe(missing.json.message);
+    expect(other.json.code).toBe('NOT_FOUND');
+  });
+
+  it.each(['not-a-uuid', '6F1C2A9E-3B4D-4E5F-8A6B-7C8D9E0F1A2B', '6f1c2a9e3b4d4e5f8a6b7c8d9e0f1a2b'])(
+    'answers 400 for a malformed id %p',
+    async (id) => {
+      const r = await fetchEvent(id);
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('BAD_REQUEST');
+    },
+  );
+
+  it('requires a key', async () => {
+    const r = await fetchEvent('6f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b', null);
+    expect(r.status).toBe(401);
+  });
+});

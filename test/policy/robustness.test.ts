@@ -1,0 +1,110 @@
+/** evaluate() never throws: whatever it is handed, it answers, and fails closed. */
+import type { PolicyRequest } from '../../functions/core/policy.js';
+import { repoEngine, request } from './builders.js';
+
+const FAILED = { decision: 'deny', reason: 'policy evaluation failed', notify: [], requirements: {} };
+
+describe('evaluate with unusual but valid input', () => {
+  it('handles 10,000 large labels', () => {
+    const labels = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 'v'.repeat(100)]));
+
+    expect(repoEngine().evaluate(request('jira.issue.get', { labels })).decision).toBe('allow');
+  });
+
+  it('handles label keys that are special in JavaScript', () => {
+    const labels = JSON.parse('{"__proto__": "x", "constructor": "y", "": ""}') as Record<string, string>;
+
+    expect(repoEngine().evaluate(request('jira.issue.get', { labels })).decision).toBe('allow');
+  });
+
+  it.each([
+    ['emoji', '🤖🔥'],
+    ['right-to-left', 'مرحبا'],
+    ['combining marks', 'e\u0301'],
+    ['NUL and control characters', 'a\u0000b\u001f'],
+    ['quotes and backslashes', '"\\\'`'],
+    ['Cedar syntax', 'Agent::"x" in Tenant::"y"'],
+    ['a very long string', 'x'.repeat(100_000)],
+  ])('handles %s in every string field', (_, text) => {
+    const result = repoEngine().evaluate(
+      request('jira.issue.get', {
+        tenantId: text,
+        agentId: text,
+        resource: text,
+        userId: text,
+        sessionId: text,
+        riskFactors: [text],
+        labels: { [text]: text },
+      }),
+    );
+
+    expect(result.decision).toBe('allow');
+  });
+
+  it('handles tool and action strings it has never seen', () => {
+    for (const [tool, action] of [
+      ['', ''],
+      ['jira', ''],
+      ['', 'issue.get'],
+      ['🤖', '"; permit'],
+    ]) {
+      expect(repoEngine().evaluate(request('x.y', { tool, action }))).toMatchObject({
+        decision: 'deny',
+        reason: 'action not in allowlist',
+      });
+    }
+  });
+
+  it.each([
+    ['year 1', new Date('0001-01-01T00:00:00Z')],
+    ['year 9999', new Date('9999-12-31T23:59:59Z')],
+  ])('handles the date %s', (_, now) => {
+    expect(() => repoEngine().evaluate(request('jira.issue.get', { now }))).not.toThrow();
+  });
+});
+
+describe('evaluate with malformed input fails closed', () => {
+  const cases: Array<[string, Partial<Record<keyof PolicyRequest, unknown>>]> = [
+    ['a NaN risk score', { riskScore: Number.NaN }],
+    ['a fractional risk score', { riskScore: 1.5 }],
+    ['an infinite risk score', { riskScore: Number.POSITIVE_INFINITY }],
+    ['a risk score beyond 2^53', { riskScore: 1e20 }],
+    ['a string risk score', { riskScore: '1' }],
+    ['an invalid date', { now: new Date('not a date') }],
+    ['a date string', { now: '2025-01-01T00:00:00Z' }],
+    ['a non-string label value', { labels: { env: 1 } }],
+    ['labels that are an array', { labels: ['a'] }],
+    ['null labels', { labels: null }],
+    ['non-string risk factors', { riskFactors: [1] }],
+    ['risk factors that are not an array', { riskFactors: 'pii' }],
+    ['a missing tenant', { tenantId: undefined }],
+    ['a numeric agent', { agentId: 7 }],
+    ['a lone surrogate', { agentId: '\ud800' }],
+  ];
+
+  it.each(cases)('%s', (_, overrides) => {
+    const req = { ...request('jira.issue.get'), ...overrides } as PolicyRequest;
+
+    const result = repoEngine().evaluate(req);
+
+    expect(result).toMatchObject(FAILED);
+    expect(result.policyVersion).toBe(repoEngine().version);
+  });
+
+  it('for a request that is not an object at all', () => {
+    for (const req of [null, undefined, 42, 'request', []]) {
+      expect(repoEngine().evaluate(req as unknown as PolicyRequest)).toMatchObject(FAILED);
+    }
+  });
+
+  it('for a request whose getters throw', () => {
+    const req = request('jira.issue.get');
+    Object.defineProperty(req, 'labels', {
+      get() {
+        throw new Error('boom');
+      },
+    });
+
+    expect(repoEngine().evaluate(req)).toMatchObject(FAILED);
+  });
+});

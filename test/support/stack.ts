@@ -1,0 +1,93 @@
+/**
+ * A local stack per test file: its own table in the shared DynamoDB Local, the same host and
+ * stream poller as `npm start`, seeded keys for two tenants.
+ */
+import { randomUUID } from 'node:crypto';
+import { startLocalHost, type LocalHost } from '../../bin/local/host.js';
+import type { StateOverrides } from '../../functions/handlers/app-state.js';
+import { loadConfig, type Config } from '../../functions/shared/config.js';
+
+export const KEYS = { tenant1: 'sk-test-key-1', tenant2: 'sk-test-key-2' } as const;
+
+export interface TestStack extends LocalHost {
+  config: Config;
+  post(path: string, body: unknown, key?: string | null, headers?: Record<string, string>): Promise<TestResponse>;
+  get(path: string, key?: string | null): Promise<TestResponse>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  json: any;
+}
+
+export function dynamoEndpoint(): string {
+  const endpoint = process.env.OC_TEST_DYNAMODB_ENDPOINT;
+  if (!endpoint) throw new Error('OC_TEST_DYNAMODB_ENDPOINT is not set: run tests through jest (global setup)');
+  return endpoint;
+}
+
+export function testConfig(extra: Record<string, string> = {}): Config {
+  return loadConfig({
+    OC_TABLE_NAME: `t-${randomUUID()}`,
+    OC_DYNAMODB_ENDPOINT: dynamoEndpoint(),
+    OC_CONNECTORS_MODE: 'mock',
+    OC_PUBLIC_BASE_URL: 'http://localhost:3000',
+    OC_RATE_LIMIT_PER_SEC: '100000',
+    OC_RATE_LIMIT_BURST: '200000',
+    ...extra,
+  });
+}
+
+export async function toResponse(res: Response): Promise<TestResponse> {
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: Object.fromEntries(res.headers), text, json };
+}
+
+export async function startTestStack(
+  options: { env?: Record<string, string>; overrides?: StateOverrides; consumers?: boolean } = {},
+): Promise<TestStack> {
+  const config = testConfig(options.env);
+  const host = await startLocalHost({ config, port: 0, overrides: options.overrides, consumers: options.consumers });
+  await host.state.apiKeys.put(KEYS.tenant1, { tenantId: 'tenant1' });
+  await host.state.apiKeys.put(KEYS.tenant2, { tenantId: 'tenant2' });
+  const authHeaders = (key: string | null | undefined): Record<string, string> =>
+    key === null ? {} : { 'X-API-Key': key ?? KEYS.tenant1 };
+  return {
+    ...host,
+    config,
+    async post(path, body, key, headers = {}) {
+      const res = await fetch(host.url + path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...authHeaders(key), ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      return toResponse(res);
+    },
+    async get(path, key) {
+      return toResponse(await fetch(host.url + path, { headers: authHeaders(key) }));
+    },
+  };
+}
+
+let counter = 0;
+/** A valid request body; override any field. */
+export function toolCall(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  counter += 1;
+  return {
+    agent_id: 'agent-1',
+    tool: 'slack',
+    action: 'msg.post',
+    params: { channel: '#general', text: 'Hello' },
+    risk_score: 3,
+    idempotency_key: `key-${Date.now()}-${counter}-${Math.random().toString(36).slice(2)}`,
+    ...overrides,
+  };
+}
