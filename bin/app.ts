@@ -17,7 +17,8 @@ const positiveInt = (key: string): number | undefined => {
   const raw = context(key);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`context ${key} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`context ${key} must be a positive integer, got "${raw}"`);
   return n;
 };
 const connectorsMode = (): ConnectorsMode | undefined => {

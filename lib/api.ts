@@ -1,12 +1,24 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+  type ThrottleSettings,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { CONNECTOR_INVOKERS, ENV, ROUTES, type ConnectorsMode, type RouteDef } from '../functions/shared/constants.js';
+import {
+  CONNECTOR_INVOKERS,
+  ENV,
+  ROUTES,
+  type ConnectorsMode,
+  type RouteDef,
+} from '../functions/shared/constants.js';
 import type { Connectors } from './connectors.js';
 import { OcFunction, constructIdFor, type TableAccess } from './function.js';
 
@@ -81,11 +93,6 @@ export class Api extends Construct {
         format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
     });
-    // HTTP APIs cannot emit X-Ray traces; the Lambdas behind every route trace actively.
-    Validations.of(this.stage).acknowledge({
-      id: 'Serverless-APIGWXrayEnabled',
-      reason: 'API Gateway HTTP APIs do not support X-Ray tracing; every integration Lambda has active tracing.',
-    });
 
     const environment = {
       [ENV.publicBaseUrl]: props.publicBaseUrl ?? this.url,
@@ -137,7 +144,6 @@ export class Api extends Construct {
       routeFunctions.set(route.handler, fn);
     }
     this.routeFunctions = routeFunctions;
-
   }
 }
 

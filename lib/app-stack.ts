@@ -58,7 +58,10 @@ export class OcAppStack extends Stack {
   readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
-    super(scope, id, { description: 'OpenClause gateway: API, connectors, sequencer, observability', ...props });
+    super(scope, id, {
+      description: 'OpenClause gateway: API, connectors, sequencer, observability',
+      ...props,
+    });
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const connectorsMode = props.connectorsMode ?? 'live';
 
@@ -84,10 +87,18 @@ export class OcAppStack extends Stack {
       ],
       sequencer: this.evidence.sequencer,
       deadLetterQueues: [this.evidence.deadLetterQueue],
-      alarmTopic: props.alarmTopicArn ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
+      alarmTopic: props.alarmTopicArn
+        ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
+        : undefined,
     });
 
-    new CfnOutput(this, STACKS.outputs.apiUrl, { value: this.api.url, description: 'Base URL of the gateway API' });
-    new CfnOutput(this, STACKS.outputs.tableName, { value: props.table.tableName, description: 'The single DynamoDB table' });
+    new CfnOutput(this, STACKS.outputs.apiUrl, {
+      value: this.api.url,
+      description: 'Base URL of the gateway API',
+    });
+    new CfnOutput(this, STACKS.outputs.tableName, {
+      value: props.table.tableName,
+      description: 'The single DynamoDB table',
+    });
   }
 }

@@ -56,7 +56,9 @@ export class Connectors extends Construct {
     executor.addToRolePolicy(
       new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: fns.map((fn) => fn.functionArn) }),
     );
-    const names = Object.fromEntries(Object.entries(this.functions).map(([tool, fn]) => [tool, fn.functionName]));
+    const names = Object.fromEntries(
+      Object.entries(this.functions).map(([tool, fn]) => [tool, fn.functionName]),
+    );
     executor.addEnvironment(ENV.connectorFunctions, Stack.of(this).toJsonString(names));
     executor.addEnvironment(ENV.connectorTimeoutMs, String(this.timeout.toMilliseconds()));
   }

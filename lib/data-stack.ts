@@ -15,6 +15,9 @@ export class OcDataStack extends Stack {
   constructor(scope: Construct, id: string, props: OcDataStackProps = {}) {
     super(scope, id, { description: 'OpenClause gateway: table and key (stateful)', ...props });
     this.data = new Data(this, 'Data', { tableName: props.tableName });
-    new CfnOutput(this, STACKS.outputs.tableName, { value: this.data.table.tableName, description: 'The single DynamoDB table' });
+    new CfnOutput(this, STACKS.outputs.tableName, {
+      value: this.data.table.tableName,
+      description: 'The single DynamoDB table',
+    });
   }
 }

@@ -38,7 +38,8 @@ const INVOKED_BY: Record<Invocation, string> = {
   api: 'API Gateway (HTTP API integration, synchronous)',
   authorizer: 'API Gateway (Lambda authorizer, synchronous)',
   'lambda-sync': 'other Lambdas with InvocationType RequestResponse (synchronous)',
-  'event-source-mapping': 'a Lambda event source mapping (synchronous; failures go to the mapping on-failure destination)',
+  'event-source-mapping':
+    'a Lambda event source mapping (synchronous; failures go to the mapping on-failure destination)',
 };
 
 export interface OcFunctionProps {
@@ -146,16 +147,10 @@ export class OcFunction extends NodejsFunction {
     });
 
     const invokedBy = INVOKED_BY[props.invocation];
-    Validations.of(this).acknowledge(
-      {
-        id: 'Serverless-LambdaDLQ',
-        reason: `${props.handlerName} is invoked only by ${invokedBy}; a DLQ applies to asynchronous invocations only.`,
-      },
-      {
-        id: 'Serverless-LambdaAsyncFailureDestination',
-        reason: `${props.handlerName} is invoked only by ${invokedBy}; it is never invoked asynchronously.`,
-      },
-    );
+    Validations.of(this).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: `${props.handlerName} is invoked only by ${invokedBy}; a DLQ applies to asynchronous invocations only.`,
+    });
   }
 
   /**
@@ -177,7 +172,9 @@ export class OcFunction extends NodejsFunction {
         new PolicyStatement({
           actions: access === 'readwrite' ? [...KEY_READ, ...KEY_WRITE] : KEY_READ,
           resources: [table.encryptionKey.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
+          conditions: {
+            StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` },
+          },
         }),
       );
     }
@@ -185,11 +182,28 @@ export class OcFunction extends NodejsFunction {
   }
 }
 
-const TABLE_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'];
-const TABLE_WRITE = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const TABLE_READ = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DescribeTable',
+];
+const TABLE_WRITE = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+];
 const KEY_READ = ['kms:Decrypt', 'kms:DescribeKey'];
 // What DynamoDB's documentation asks for a customer-managed key (kms:ReEncrypt*, kms:GenerateDataKey*), spelled out.
-const KEY_WRITE = ['kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
+const KEY_WRITE = [
+  'kms:Encrypt',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+];
 
 /**
  * Shell steps run after esbuild, in the asset folder: every bundle carries `policy/`; a bundle
@@ -223,7 +237,9 @@ function cedarPackageDir(): string {
 /** NodejsFunction silently falls back to Docker without a local esbuild; we never want that. */
 function assertLocalEsbuild(): void {
   if (!existsSync(path.join(REPO_ROOT, 'node_modules', 'esbuild', 'package.json'))) {
-    throw new Error('esbuild must be installed locally (devDependency): Lambda bundles are never built in Docker');
+    throw new Error(
+      'esbuild must be installed locally (devDependency): Lambda bundles are never built in Docker',
+    );
   }
 }
 

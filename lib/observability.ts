@@ -63,7 +63,10 @@ export class Observability extends Construct {
       );
     }
 
-    const iteratorAge = props.sequencer.metric('IteratorAge', { period: Duration.minutes(1), statistic: 'Maximum' });
+    const iteratorAge = props.sequencer.metric('IteratorAge', {
+      period: Duration.minutes(1),
+      statistic: 'Maximum',
+    });
     const maxLag = props.maxSealingLag ?? Duration.minutes(1);
     this.alarm(
       'SequencerIteratorAge',
@@ -74,7 +77,10 @@ export class Observability extends Construct {
     );
 
     props.deadLetterQueues.forEach((queue, i) => {
-      const depth = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
+      const depth = queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      });
       this.alarm(`Dlq${i + 1}Depth`, depth, 1, `A dead-letter queue holds failed work (${queue.node.path}).`);
     });
 
@@ -122,17 +128,23 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Lambda errors',
-        left: byFunction((fn) => fn.metricErrors({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName })),
+        left: byFunction((fn) =>
+          fn.metricErrors({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName }),
+        ),
         width: 8,
       }),
       new GraphWidget({
         title: 'Lambda duration (p99)',
-        left: byFunction((fn) => fn.metricDuration({ period: fiveMinutes, statistic: 'p99', label: fn.handlerName })),
+        left: byFunction((fn) =>
+          fn.metricDuration({ period: fiveMinutes, statistic: 'p99', label: fn.handlerName }),
+        ),
         width: 8,
       }),
       new GraphWidget({
         title: 'Lambda throttles',
-        left: byFunction((fn) => fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName })),
+        left: byFunction((fn) =>
+          fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName }),
+        ),
         width: 8,
       }),
     );
@@ -148,7 +160,13 @@ export class Observability extends Construct {
     );
   }
 
-  private alarm(id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 1): Alarm {
+  private alarm(
+    id: string,
+    metric: IMetric,
+    threshold: number,
+    description: string,
+    evaluationPeriods = 1,
+  ): Alarm {
     const alarm = new Alarm(this, id, {
       metric,
       threshold,

@@ -14,9 +14,13 @@ export interface OpenClauseProps extends Omit<OcAppStackProps, 'table' | 'env'> 
 const CROSS_STACK_REFERENCES = '@aws-cdk/core:defaultCrossStackReferences';
 
 /** Both stacks, wired: the app stack takes the table from the stateful one. */
-export function createOpenClause(app: App, props: OpenClauseProps = {}): { data: OcDataStack; app: OcAppStack } {
+export function createOpenClause(
+  app: App,
+  props: OpenClauseProps = {},
+): { data: OcDataStack; app: OcAppStack } {
   // Strong references (exports) keep the stateful stack from being deleted under the app.
-  if (app.node.tryGetContext(CROSS_STACK_REFERENCES) === undefined) app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
+  if (app.node.tryGetContext(CROSS_STACK_REFERENCES) === undefined)
+    app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
   const { env, ...appProps } = props;
   const data = new OcDataStack(app, STACKS.data, { env });
   const appStack = new OcAppStack(app, STACKS.app, { env, ...appProps, table: data.data.table });

@@ -562,19 +562,55 @@ function buildContext(req: PolicyRequest, attrs: ReadonlySet<ContextAttribute>):
   return context;
 }
 
+/**
+ * Node 20's V8 (11.3) aborts the process ("Fatal error ... unreachable code" in
+ * Deoptimizer::DoComputeBuiltinContinuation) when an optimized function into which a JS->Wasm
+ * call was inlined is lazily deoptimized during that call (e.g. a GC changes an allocation-site
+ * decision while Cedar runs). Calling through a Proxy keeps TurboFan from inlining the Cedar
+ * call into evaluate(): the call then returns through an ordinary call frame. Same effect as
+ * node --no-turbo-inline-js-wasm-calls, without a process-wide flag. The robustness tests replay
+ * the sequence that crashed.
+ */
+const authorize: typeof cedar.statefulIsAuthorized = new Proxy(cedar.statefulIsAuthorized, {});
+
 /** The request's fields have the types Cedar expects (evaluate() may be handed anything). */
 function wellFormed(req: PolicyRequest): boolean {
-  const strings = [req.tenantId, req.agentId, req.tool, req.action, req.resource, req.userId, req.sessionId];
-  if (!strings.every((s) => typeof s === 'string')) return false;
-  if (!Number.isSafeInteger(req.riskScore)) return false;
-  if (!Array.isArray(req.riskFactors) || !req.riskFactors.every((f) => typeof f === 'string')) return false;
-  if (typeof req.labels !== 'object' || req.labels === null || Array.isArray(req.labels)) return false;
+  if (
+    typeof req.tenantId !== 'string' ||
+    typeof req.agentId !== 'string' ||
+    typeof req.tool !== 'string' ||
+    typeof req.action !== 'string' ||
+    typeof req.resource !== 'string' ||
+    typeof req.userId !== 'string' ||
+    typeof req.sessionId !== 'string' ||
+    !Number.isSafeInteger(req.riskScore) ||
+    !Array.isArray(req.riskFactors) ||
+    typeof req.labels !== 'object' ||
+    req.labels === null ||
+    Array.isArray(req.labels) ||
+    !(req.now instanceof Date) ||
+    !Number.isFinite(req.now.getTime())
+  ) {
+    return false;
+  }
+  for (let i = 0; i < req.riskFactors.length; i++) if (typeof req.riskFactors[i] !== 'string') return false;
   for (const key in req.labels) if (typeof req.labels[key] !== 'string') return false;
-  return req.now instanceof Date && Number.isFinite(req.now.getTime());
+  return true;
 }
 
-const byPrecedence = (a: PolicyMeta, b: PolicyMeta) =>
-  b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const precedes = (a: PolicyMeta, b: PolicyMeta): boolean =>
+  a.priority !== b.priority ? a.priority > b.priority : a.id < b.id;
+
+/** Highest precedence first (insertion sort: a handful of policies at most). */
+function byPrecedence(metas: PolicyMeta[]): PolicyMeta[] {
+  for (let i = 1; i < metas.length; i++) {
+    const current = metas[i]!;
+    let j = i - 1;
+    for (; j >= 0 && precedes(current, metas[j]!); j--) metas[j + 1] = metas[j]!;
+    metas[j + 1] = current;
+  }
+  return metas;
+}
 
 class CedarPolicyEngine implements PolicyEngine {
   constructor(
@@ -611,7 +647,7 @@ class CedarPolicyEngine implements PolicyEngine {
           break;
         }
       }
-      const answer = cedar.statefulIsAuthorized({
+      const answer = authorize({
         principal: { type: 'Agent', id: req.agentId },
         action: actionUid(`${req.tool}.${req.action}`),
         resource: { type: 'Tenant', id: req.tenantId },
@@ -622,11 +658,16 @@ class CedarPolicyEngine implements PolicyEngine {
       // Fail closed on any error, even one in a policy that did not determine the outcome.
       if (answer.type !== 'success' || answer.response.diagnostics.errors.length > 0) return this.failed(ttl);
 
-      const satisfied = answer.response.diagnostics.reason.map((id) => this.metas.get(id));
-      if (satisfied.some((m) => m === undefined)) return this.failed(ttl);
-      const determining = satisfied as PolicyMeta[];
+      const determining: PolicyMeta[] = [];
+      const approving: PolicyMeta[] = [];
+      const ids = answer.response.diagnostics.reason;
+      for (let i = 0; i < ids.length; i++) {
+        const meta = this.metas.get(ids[i]!);
+        if (meta === undefined) return this.failed(ttl);
+        determining.push(meta);
+        if (meta.outcome === 'approve') approving.push(meta);
+      }
       if (answer.response.decision === 'deny') return this.outcome('deny', determining, tenant?.config, ttl);
-      const approving = determining.filter((m) => m.outcome === 'approve');
       return approving.length > 0
         ? this.outcome('approve', approving, tenant?.config, ttl)
         : this.outcome('allow', determining, tenant?.config, ttl);
@@ -641,19 +682,22 @@ class CedarPolicyEngine implements PolicyEngine {
     tenant: TenantConfig | undefined,
     approvalTtlSec: number,
   ): PolicyDecision {
-    const ordered = [...determining].sort(byPrecedence);
-    const reason = ordered[0]?.reason ?? (decision === 'deny' ? REASON_NOT_ALLOWLISTED : REASON_EVALUATION_FAILED);
+    const ordered = byPrecedence(determining);
     if (decision !== 'deny' && ordered.length === 0) return this.failed(approvalTtlSec);
     const approve = decision === 'approve';
+    const notify: NotifyRoute[] = [];
+    if (approve && tenant) for (const route of tenant.notify) notify.push({ ...route });
+    const determiningPolicies: string[] = [];
+    for (const meta of ordered) determiningPolicies.push(meta.id);
     return {
       decision,
-      reason,
+      reason: ordered[0]?.reason ?? REASON_NOT_ALLOWLISTED,
       policyVersion: this.version,
       approverGroup: approve ? (tenant?.approver_group ?? '') : '',
-      notify: approve && tenant ? tenant.notify.map((route) => ({ ...route })) : [],
+      notify,
       requirements: approve ? { ...APPROVE_REQUIREMENTS } : {},
       approvalTtlSec,
-      determiningPolicies: ordered.map((m) => m.id),
+      determiningPolicies,
     };
   }
 

@@ -46,16 +46,31 @@ export interface StateOverrides {
 export const systemClock: Clock = { now: () => new Date() };
 export const uuidIds: IdGenerator = { uuid: () => randomUUID() };
 
+/** Built on first use: a handler that never evaluates policy or runs a connector never loads them. */
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  let made = false;
+  return () => {
+    if (!made) {
+      value = make();
+      made = true;
+    }
+    return value as T;
+  };
+}
+
 export function createAppState(config: Config, overrides: StateOverrides = {}): AppState {
   const doc = overrides.doc ?? createDocumentClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {});
   const clock = overrides.clock ?? systemClock;
-  const policy = overrides.policy ?? createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir()));
-  const connectors =
-    overrides.connectors ??
-    (config.connectorsMode === 'mock' || Object.keys(config.connectorFunctions).length === 0
-      ? createLocalInvoker(connectorRegistry({ env: { ...process.env, [ENV.connectorsMode]: config.connectorsMode } }))
-      : // One attempt: an SDK retry could run a connector's side effect twice.
-      createLambdaInvoker(new LambdaClient({ maxAttempts: 1 }), config.connectorFunctions));
+  const policy = lazy(() => overrides.policy ?? createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir())));
+  const connectors = lazy(
+    () =>
+      overrides.connectors ??
+      (config.connectorsMode === 'mock' || Object.keys(config.connectorFunctions).length === 0
+        ? createLocalInvoker(connectorRegistry({ env: { ...process.env, [ENV.connectorsMode]: config.connectorsMode } }))
+        : // One attempt: an SDK retry could run a connector's side effect twice.
+          createLambdaInvoker(new LambdaClient({ maxAttempts: 1 }), config.connectorFunctions)),
+  );
   const toolcalls = new DynamoToolCallStore(doc, config.tableName);
   const rateLimiter = new DynamoRateLimiter(
     doc,
@@ -63,20 +78,11 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
     { perSecond: config.rateLimitPerSec, burst: config.rateLimitBurst },
     clock,
   );
-  return {
-    config,
-    doc,
-    policy,
-    apiKeys: new ApiKeyStore(doc, config.tableName),
-    toolcalls,
-    chain: new ChainStore(doc, config.tableName),
-    connectors,
-    clock,
-    ids: uuidIds,
-    submitDeps: {
+  const submitDeps = lazy(
+    (): SubmitDeps => ({
       store: toolcalls,
-      policy,
-      connectors,
+      policy: policy(),
+      connectors: connectors(),
       rateLimiter,
       clock,
       ids: uuidIds,
@@ -88,6 +94,24 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
       onDecision: (decision) => {
         metrics.addMetric(`decision_${decision.decision}`, MetricUnit.Count, 1);
       },
+    }),
+  );
+  return {
+    config,
+    doc,
+    get policy() {
+      return policy();
+    },
+    apiKeys: new ApiKeyStore(doc, config.tableName),
+    toolcalls,
+    chain: new ChainStore(doc, config.tableName),
+    get connectors() {
+      return connectors();
+    },
+    clock,
+    ids: uuidIds,
+    get submitDeps() {
+      return submitDeps();
     },
   };
 }
@@ -100,7 +124,10 @@ export function appState(): AppState {
   return state;
 }
 
-/** In Lambda, build at cold start so that bad configuration fails the init, not a request. */
-export function warmInLambda(): void {
-  if (process.env.AWS_LAMBDA_FUNCTION_NAME) appState();
+/**
+ * In Lambda, build at cold start what this handler uses, so that bad configuration fails the
+ * init, not a request (and the init phase, not the first request, pays for loading it).
+ */
+export function warmInLambda(use: (state: AppState) => unknown = () => undefined): void {
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME) use(appState());
 }

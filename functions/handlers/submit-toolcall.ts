@@ -17,5 +17,5 @@ export const submitRoute = (getState: () => AppState) =>
     return submitToolCall(getState().submitDeps, { tenantId: identity.tenantId, body });
   });
 
-warmInLambda();
+warmInLambda((state) => state.submitDeps);
 export const handler = lambda(submitRoute(appState));

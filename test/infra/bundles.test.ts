@@ -7,20 +7,31 @@ import { assetDirOf, lambdaFor, synthesize, type Synthesized } from './synth.js'
 
 let s: Synthesized;
 beforeAll(() => {
-  s = synthesize();
+  s = synthesize({}, undefined, { bundle: true });
 });
 
-const HANDLERS = ['authorizer', ...ROUTES.map((r) => r.handler), ...CONNECTORS.map((c) => `connector-${c}`), ...STREAM_CONSUMERS.map((c) => c.handler)];
+const HANDLERS = [
+  'authorizer',
+  ...ROUTES.map((r) => r.handler),
+  ...CONNECTORS.map((c) => `connector-${c}`),
+  ...STREAM_CONSUMERS.map((c) => c.handler),
+];
 const CEDAR = '@cedar-policy/cedar-wasm';
 const assetOf = (handler: string) => assetDirOf(s, STACKS.app, lambdaFor(s.appTemplate, handler).resource);
 const filesUnder = (dir: string): string[] =>
-  readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(path.join(dir, f)).isFile()).sort();
+  readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => statSync(path.join(dir, f)).isFile())
+    .sort();
 
 describe('Lambda bundles', () => {
   it.each(HANDLERS)('%s is one minified ESM file with a source map, without Docker', (handler) => {
     const dir = assetOf(handler);
     const code = readFileSync(path.join(dir, 'index.mjs'), 'utf8');
-    expect(code.startsWith("import { createRequire } from 'module'; const require = createRequire(import.meta.url);")).toBe(true);
+    expect(
+      code.startsWith(
+        "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+      ),
+    ).toBe(true);
     expect(code).toMatch(/export\s*\{[^}]*\bas handler\b/);
     expect(code).toContain('//# sourceMappingURL=index.mjs.map');
     expect(existsSync(path.join(dir, 'index.mjs.map'))).toBe(true);

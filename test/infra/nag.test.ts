@@ -1,18 +1,25 @@
-import { Validations } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks, type NagPack } from 'cdk-nag';
 import { synthesize } from './synth.js';
 
 describe('cdk-nag (AwsSolutions + Serverless)', () => {
   let packs: NagPack[];
   let synthError: unknown;
-  let app: import('aws-cdk-lib').App;
+  let app: App;
+  let assemblyDir: string;
 
   beforeAll(() => {
     try {
-      ({ app } = synthesize({}, (a) => {
-        packs = [new AwsSolutionsChecks(a), new ServerlessChecks(a)];
-        Validations.of(a).addPlugins(...packs);
-      }));
+      ({ app, assemblyDir } = synthesize(
+        {},
+        (a) => {
+          packs = [new AwsSolutionsChecks(a), new ServerlessChecks(a)];
+          Validations.of(a).addPlugins(...packs);
+        },
+        { cloudFormationValidation: true },
+      ));
     } catch (error) {
       synthError = error;
     }
@@ -36,6 +43,13 @@ describe('cdk-nag (AwsSolutions + Serverless)', () => {
 
   it('reports no unacknowledged warnings either', () => {
     expect(findings('warning')).toEqual([]);
+  });
+
+  it('leaves the validation report empty (cdk-nag and the CloudFormation schema check)', () => {
+    const report = JSON.parse(readFileSync(path.join(assemblyDir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: unknown[];
+    };
+    expect(report.pluginReports).toEqual([]);
   });
 
   it('gives every acknowledgement a specific reason', () => {

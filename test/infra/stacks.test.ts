@@ -51,7 +51,11 @@ describe('the stateful stack', () => {
     expect(Object.keys(keys)).toHaveLength(1);
     expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true } });
     s.dataTemplate.hasResourceProperties('AWS::DynamoDB::Table', {
-      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+      SSESpecification: {
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+      },
     });
   });
 
@@ -85,7 +89,9 @@ describe('the HTTP API', () => {
       IdentitySource: [],
     });
     const [auth] = Object.values(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'));
-    expect(JSON.stringify(auth!.Properties.AuthorizerUri)).toContain(JSON.stringify({ 'Fn::GetAtt': [authorizer.id, 'Arn'] }));
+    expect(JSON.stringify(auth!.Properties.AuthorizerUri)).toContain(
+      JSON.stringify({ 'Fn::GetAtt': [authorizer.id, 'Arn'] }),
+    );
     // API Gateway may invoke the authorizer, from this API only.
     s.appTemplate.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
@@ -94,21 +100,24 @@ describe('the HTTP API', () => {
     });
   });
 
-  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))('routes %s to its own Lambda behind the authorizer', (_key, route) => {
-    const authorizerId = Object.keys(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!;
-    const fn = lambdaFor(s.appTemplate, route.handler);
-    const integrations = s.appTemplate.findResources('AWS::ApiGatewayV2::Integration', {
-      Properties: { IntegrationUri: { 'Fn::GetAtt': [fn.id, 'Arn'] }, PayloadFormatVersion: '2.0' },
-    });
-    expect(Object.keys(integrations)).toHaveLength(1);
-    s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      RouteKey: `${route.method} ${route.path}`,
-      Target: { 'Fn::Join': ['', ['integrations/', { Ref: Object.keys(integrations)[0] }]] },
-      ...(route.auth === 'api_key'
-        ? { AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }
-        : { AuthorizationType: 'NONE' }),
-    });
-  });
+  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    'routes %s to its own Lambda behind the authorizer',
+    (_key, route) => {
+      const authorizerId = Object.keys(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!;
+      const fn = lambdaFor(s.appTemplate, route.handler);
+      const integrations = s.appTemplate.findResources('AWS::ApiGatewayV2::Integration', {
+        Properties: { IntegrationUri: { 'Fn::GetAtt': [fn.id, 'Arn'] }, PayloadFormatVersion: '2.0' },
+      });
+      expect(Object.keys(integrations)).toHaveLength(1);
+      s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: `${route.method} ${route.path}`,
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: Object.keys(integrations)[0] }]] },
+        ...(route.auth === 'api_key'
+          ? { AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }
+          : { AuthorizationType: 'NONE' }),
+      });
+    },
+  );
 
   it('has exactly the routes of ROUTES', () => {
     s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
@@ -124,42 +133,53 @@ describe('the HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
     });
     const format = JSON.parse(props.AccessLogSettings.Format as string) as Record<string, string>;
-    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', routeKey: '$context.routeKey' });
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      status: '$context.status',
+      routeKey: '$context.routeKey',
+    });
     const logGroupId = props.AccessLogSettings.DestinationArn['Fn::GetAtt'][0] as string;
     s.appTemplate.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 30 } });
-    expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(30);
+    expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(
+      30,
+    );
   });
 });
 
 describe('every Lambda', () => {
   it('uses the newest Node.js runtime aws-cdk-lib knows', () => {
-    const newest = Runtime.ALL.filter((r) => /^nodejs\d+\.x$/.test(r.name)).sort((a, b) =>
-      a.name.localeCompare(b.name, undefined, { numeric: true }),
-    ).at(-1);
+    const newest = Runtime.ALL.filter((r) => /^nodejs\d+\.x$/.test(r.name))
+      .sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }))
+      .at(-1);
     expect(NODE_RUNTIME.name).toBe(newest?.name);
   });
 
-  it.each(ALL_HANDLERS)('%s: arm64, newest runtime, X-Ray, 512 MB, ESM index.handler, common env, own log group', (handler) => {
-    const { resource } = lambdaFor(s.appTemplate, handler);
-    expect(resource.Properties).toMatchObject({
-      Runtime: NODE_RUNTIME.name,
-      Architectures: ['arm64'],
-      TracingConfig: { Mode: 'Active' },
-      MemorySize: 512,
-      Handler: 'index.handler',
-      Environment: {
-        Variables: expect.objectContaining({
-          [ENV.policyDir]: LAMBDA_POLICY_DIR,
-          POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
-          POWERTOOLS_METRICS_NAMESPACE: 'OpenClause',
-          NODE_OPTIONS: '--enable-source-maps',
-        }),
-      },
-    });
-    expect(resource.Properties.Timeout).toEqual(expect.any(Number));
-    const logGroupId = resource.Properties.LoggingConfig.LogGroup.Ref as string;
-    expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(30);
-  });
+  it.each(ALL_HANDLERS)(
+    '%s: arm64, newest runtime, X-Ray, 512 MB, ESM index.handler, common env, own log group',
+    (handler) => {
+      const { resource } = lambdaFor(s.appTemplate, handler);
+      expect(resource.Properties).toMatchObject({
+        Runtime: NODE_RUNTIME.name,
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        MemorySize: 512,
+        Handler: 'index.handler',
+        Environment: {
+          Variables: expect.objectContaining({
+            [ENV.policyDir]: LAMBDA_POLICY_DIR,
+            POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
+            POWERTOOLS_METRICS_NAMESPACE: 'OpenClause',
+            NODE_OPTIONS: '--enable-source-maps',
+          }),
+        },
+      });
+      expect(resource.Properties.Timeout).toEqual(expect.any(Number));
+      const logGroupId = resource.Properties.LoggingConfig.LogGroup.Ref as string;
+      expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(
+        30,
+      );
+    },
+  );
 
   it('only ships functions the constants name', () => {
     s.appTemplate.resourceCountIs('AWS::Lambda::Function', ALL_HANDLERS.length);
@@ -172,15 +192,23 @@ describe('table access', () => {
       .flatMap((st) => asArray(st.Action as string | string[]))
       .filter((a) => a.startsWith('dynamodb:'));
 
-  it.each(['authorizer', ...ROUTES.filter((r) => r.method === 'GET').map((r) => r.handler)])('%s can only read', (handler) => {
-    const actions = tableActions(handler);
-    expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
-    expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
-  });
+  it.each(['authorizer', ...ROUTES.filter((r) => r.method === 'GET').map((r) => r.handler)])(
+    '%s can only read',
+    (handler) => {
+      const actions = tableActions(handler);
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+      expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    },
+  );
 
-  it.each([...ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler), 'sequencer'])('%s can write', (handler) => {
-    expect(tableActions(handler)).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']));
-  });
+  it.each([...ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler), 'sequencer'])(
+    '%s can write',
+    (handler) => {
+      expect(tableActions(handler)).toEqual(
+        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
+      );
+    },
+  );
 
   it.each(ALL_HANDLERS.filter((h) => !h.startsWith('connector-')))('%s is told the table name', (handler) => {
     const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
@@ -224,7 +252,11 @@ describe('connectors', () => {
     const others = ALL_HANDLERS.filter((h) => !executors.includes(h));
     for (const handler of others) {
       const statements = statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource));
-      expect(statements.flatMap((st) => asArray(st.Action as string | string[])).filter((a) => a.startsWith('lambda:Invoke'))).toEqual([]);
+      expect(
+        statements
+          .flatMap((st) => asArray(st.Action as string | string[]))
+          .filter((a) => a.startsWith('lambda:Invoke')),
+      ).toEqual([]);
     }
   });
 
@@ -259,7 +291,10 @@ describe('the sequencer', () => {
   });
 
   it('has an encrypted DLQ that refuses non-TLS requests', () => {
-    s.appTemplate.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    s.appTemplate.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
     s.appTemplate.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -307,7 +342,9 @@ describe('observability', () => {
 
 describe('outputs', () => {
   it('publishes the API URL and the table name', () => {
-    s.appTemplate.hasOutput(STACKS.outputs.apiUrl, { Value: { 'Fn::GetAtt': [Match.anyValue(), 'ApiEndpoint'] } });
+    s.appTemplate.hasOutput(STACKS.outputs.apiUrl, {
+      Value: { 'Fn::GetAtt': [Match.anyValue(), 'ApiEndpoint'] },
+    });
     s.appTemplate.hasOutput(STACKS.outputs.tableName, { Value: { 'Fn::ImportValue': Match.anyValue() } });
     s.dataTemplate.hasOutput(STACKS.outputs.tableName, { Value: { Ref: Match.anyValue() } });
   });

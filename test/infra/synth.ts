@@ -13,8 +13,23 @@ export interface Synthesized {
   assemblyDir: string;
 }
 
-export function synthesize(props: OpenClauseProps = {}, configure?: (app: App) => void): Synthesized {
-  const app = new App();
+export interface SynthOptions {
+  /** Bundle the Lambdas with esbuild (seconds); without it, assets are placeholders. */
+  bundle?: boolean;
+  /** CDK's built-in CloudFormation schema validation (~5 s). */
+  cloudFormationValidation?: boolean;
+}
+
+/** Builds and synthesizes the app; `configure` runs before synthesis (e.g. to add validation plugins). */
+export function synthesize(
+  props: OpenClauseProps = {},
+  configure?: (app: App) => void,
+  options: SynthOptions = {},
+): Synthesized {
+  const app = new App({
+    builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
+    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+  });
   const stacks = createOpenClause(app, props);
   configure?.(app);
   const assembly = app.synth();
@@ -30,9 +45,11 @@ type Resource = { Type: string; Properties: Record<string, any>; [k: string]: un
 
 /** The Lambda built from functions/handlers/<handler>.ts (OcFunction describes itself by handler). */
 export function lambdaFor(template: Template, handler: string): { id: string; resource: Resource } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Function', {
-    Properties: { Description: `OpenClause ${handler}` },
-  }));
+  const found = Object.entries(
+    template.findResources('AWS::Lambda::Function', {
+      Properties: { Description: `OpenClause ${handler}` },
+    }),
+  );
   if (found.length !== 1) throw new Error(`expected one Lambda for ${handler}, found ${found.length}`);
   const [id, resource] = found[0]!;
   return { id, resource: resource as Resource };

@@ -1,4 +1,6 @@
 /** evaluate() never throws: whatever it is handed, it answers, and fails closed. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { PolicyRequest } from '../../functions/core/policy.js';
 import { repoEngine, request } from './builders.js';
 
@@ -107,4 +109,21 @@ describe('evaluate with malformed input fails closed', () => {
 
     expect(repoEngine().evaluate(req)).toMatchObject(FAILED);
   });
+});
+
+describe('evaluate under sustained load', () => {
+  // On Node 20 this sequence aborted the process (V8 lazy deopt of an inlined JS->Wasm call),
+  // before the Cedar call went through a non-inlinable frame. It needs a plain Node process:
+  // under Jest's module wrapper it did not reproduce.
+  it('survives switching paths after evaluate() was optimized on one of them', () => {
+    const script = fileURLToPath(new URL('./stress-evaluate.ts', import.meta.url));
+
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 120_000 });
+
+    expect({ status: run.status, signal: run.signal, stdout: run.stdout.trim() }).toEqual({
+      status: 0,
+      signal: null,
+      stdout: 'allow,approve,deny',
+    });
+  }, 130_000);
 });
