@@ -11,7 +11,9 @@ import { createDocumentClient } from '../functions/store/dynamo.js';
 import { TABLE } from '../functions/shared/constants.js';
 import { startLocalStack } from './local/stack.js';
 
-const program = new Command('oc').description('OpenClause governance gateway: local stack and operator tools');
+const program = new Command('oc').description(
+  'OpenClause governance gateway: local stack and operator tools',
+);
 
 function target(opts: { aws?: boolean; table?: string }) {
   if (!process.env.AWS_REGION && !opts.aws) process.env.AWS_REGION = 'us-east-1';
@@ -24,7 +26,10 @@ function target(opts: { aws?: boolean; table?: string }) {
   return { doc: createDocumentClient(endpoint ? { endpoint } : {}), table };
 }
 
-const awsOption = new Option('--aws', 'use the deployed table (standard AWS credentials) instead of the local stack');
+const awsOption = new Option(
+  '--aws',
+  'use the deployed table (standard AWS credentials) instead of the local stack',
+);
 const tableOption = new Option('--table <name>', 'table name (default: OC_TABLE_NAME or oc-main)');
 
 program
@@ -46,14 +51,20 @@ keysCmd
   .action(async (opts: { tenant: string; agent?: string; label: string; aws?: boolean; table?: string }) => {
     const { doc, table } = target(opts);
     const key = generateApiKey();
-    await new ApiKeyStore(doc, table).put(key, { tenantId: opts.tenant, ...(opts.agent ? { agentId: opts.agent } : {}) }, opts.label);
+    await new ApiKeyStore(doc, table).put(
+      key,
+      { tenantId: opts.tenant, ...(opts.agent ? { agentId: opts.agent } : {}) },
+      opts.label,
+    );
     console.log(key);
     doc.destroy();
   });
 
 program
   .command('verify')
-  .description("re-check a tenant's evidence chain in DynamoDB; exits 1 on any break or an overdue unsealed fact")
+  .description(
+    "re-check a tenant's evidence chain in DynamoDB; exits 1 on any break or an overdue unsealed fact",
+  )
   .requiredOption('--tenant <tenant>', 'tenant id')
   .option('--unsealed-grace-sec <sec>', 'how long a fact may wait for the sequencer', '60')
   .addOption(awsOption)
@@ -66,7 +77,9 @@ program
     });
     doc.destroy();
     if (report.ok) {
-      console.log(`ok: tenant ${report.tenantId}, ${report.entries} entries, head seq ${report.head.seq} ${report.head.hash}`);
+      console.log(
+        `ok: tenant ${report.tenantId}, ${report.entries} entries, head seq ${report.head.seq} ${report.head.hash}`,
+      );
     } else {
       console.error(`FAILED: tenant ${report.tenantId}`);
       for (const p of report.problems) console.error(`  - ${p}`);

@@ -13,7 +13,11 @@ import { verifyTenantChain } from '../functions/store/chain.js';
 import { createDocumentClient } from '../functions/store/dynamo.js';
 
 const { values } = parseArgs({
-  options: { calls: { type: 'string', default: '400' }, writers: { type: 'string', default: '32' }, seconds: { type: 'string', default: '10' } },
+  options: {
+    calls: { type: 'string', default: '400' },
+    writers: { type: 'string', default: '32' },
+    seconds: { type: 'string', default: '10' },
+  },
 });
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_ACCESS_KEY_ID ??= 'local';
@@ -22,8 +26,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 const delta = (now: Record<string, number>, before: Record<string, number>): Record<string, number> =>
-  Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - (before[k] ?? 0)] as const).filter(([, v]) => v > 0));
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+  Object.fromEntries(
+    Object.entries(now)
+      .map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
+      .filter(([, v]) => v > 0),
+  );
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 const dynamo = await startDynamoDbLocal({ port: await freePort() });
 const doc = createDocumentClient({ endpoint: dynamo.endpoint });
@@ -54,7 +63,12 @@ const post = async (body: Record<string, unknown>) => {
   if (r.status !== 200) throw new Error(`status ${r.status}: ${await r.text()}`);
   return r.json() as Promise<{ event_id: string }>;
 };
-const allow = { tool: 'slack', action: 'msg.post', params: { channel: '#general', text: 'Hello' }, risk_score: 3 };
+const allow = {
+  tool: 'slack',
+  action: 'msg.post',
+  params: { channel: '#general', text: 'Hello' },
+  risk_score: 3,
+};
 const deny = { tool: 'unknown', action: 'thing', risk_score: 2 };
 const approve = { tool: 'jira', action: 'issue.delete', resource: 'OPS-1', risk_score: 3 };
 
@@ -78,10 +92,18 @@ for (const [name, body] of Object.entries({ allow, deny, approve })) {
   perCall[name] = delta(counts, before);
 }
 const replayBody = { ...allow, idempotency_key: 'replay-me', agent_id: 'agent-1' };
-await fetch(`${host.url}/v1/toolcalls`, { method: 'POST', headers: { 'X-API-Key': 'sk-measure' }, body: JSON.stringify(replayBody) });
+await fetch(`${host.url}/v1/toolcalls`, {
+  method: 'POST',
+  headers: { 'X-API-Key': 'sk-measure' },
+  body: JSON.stringify(replayBody),
+});
 {
   const before = { ...counts };
-  await fetch(`${host.url}/v1/toolcalls`, { method: 'POST', headers: { 'X-API-Key': 'sk-measure' }, body: JSON.stringify(replayBody) });
+  await fetch(`${host.url}/v1/toolcalls`, {
+    method: 'POST',
+    headers: { 'X-API-Key': 'sk-measure' },
+    body: JSON.stringify(replayBody),
+  });
   perCall.replay = delta(counts, before);
 }
 host.poller?.start();
@@ -110,7 +132,12 @@ await Promise.all(
       const r = await fetch(`${host.url}/v1/toolcalls`, {
         method: 'POST',
         headers: { 'X-API-Key': 'sk-chain' },
-        body: JSON.stringify({ agent_id: 'agent-1', idempotency_key: `c-${w}-${i++}`, ...body, risk_score: 1 }),
+        body: JSON.stringify({
+          agent_id: 'agent-1',
+          idempotency_key: `c-${w}-${i++}`,
+          ...body,
+          risk_score: 1,
+        }),
       });
       const json = (await r.json()) as { event_id: string };
       submittedAt.set(json.event_id, performance.now());
@@ -121,7 +148,10 @@ await Promise.all(
 const writeSec = (performance.now() - t0) / 1000;
 await host.poller?.drained(300_000);
 const sealSec = (performance.now() - t0) / 1000;
-const report = await verifyTenantChain(host.state.chain, 'tenant-chain', { now: new Date(), unsealedGraceMs: 60_000 });
+const report = await verifyTenantChain(host.state.chain, 'tenant-chain', {
+  now: new Date(),
+  unsealedGraceMs: 60_000,
+});
 
 // sealing delay: submit one call at a time while idle and wait for its facts to be sealed
 const delays: number[] = [];
@@ -143,7 +173,14 @@ console.log(`
 | machine | ${(await import('node:os')).cpus().length} cores, Node ${process.version} |
 | DynamoDB Local PutItem p50 / p95 | ${pct(putMs, 50).toFixed(1)} / ${pct(putMs, 95).toFixed(1)} ms |
 | allow path over HTTP p50 / p95 / p99 (${allowMs.length} sequential calls, mock connector) | ${pct(allowMs, 50).toFixed(1)} / ${pct(allowMs, 95).toFixed(1)} / ${pct(allowMs, 99).toFixed(1)} ms |
-| DynamoDB requests per call (authorizer key lookup cached) | ${Object.entries(perCall).map(([k, v]) => `${k}: ${Object.values(v).reduce((a, b) => a + b, 0)} (${Object.entries(v).map(([c, m]) => `${m} ${c.replace('Command', '')}`).join(', ')})`).join('; ')} |
+| DynamoDB requests per call (authorizer key lookup cached) | ${Object.entries(perCall)
+  .map(
+    ([k, v]) =>
+      `${k}: ${Object.values(v).reduce((a, b) => a + b, 0)} (${Object.entries(v)
+        .map(([c, m]) => `${m} ${c.replace('Command', '')}`)
+        .join(', ')})`,
+  )
+  .join('; ')} |
 | chain, one tenant, ${writers} writers, ${values.seconds} s | ${calls} calls, ${report.entries} entries sealed, ${(report.entries / sealSec).toFixed(0)} entries/s end to end (${(calls / writeSec).toFixed(0)} calls/s accepted); verify ${report.ok ? 'ok' : 'FAILED ' + report.problems.join('; ')} |
 | sealing delay, idle (submit -> every fact sealed, seen via GET) p50 / max | ${pct(delays, 50).toFixed(0)} / ${Math.max(...delays).toFixed(0)} ms |
 `);

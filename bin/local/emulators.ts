@@ -80,11 +80,13 @@ export async function startDynamoDbLocal(options: DynamoOptions): Promise<Emulat
   // test run, a crash), so no orphaned database keeps a port.
   const guardian = [
     'java "$@" & j=$!',
-    'trap \'kill $j 2>/dev/null; wait $j; exit 0\' TERM INT',
+    "trap 'kill $j 2>/dev/null; wait $j; exit 0' TERM INT",
     `while kill -0 ${process.pid} 2>/dev/null && kill -0 $j 2>/dev/null; do sleep 1; done`,
     'kill $j 2>/dev/null; wait $j',
   ].join('\n');
-  const child = spawn('bash', ['-c', guardian, 'dynamodb-local', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('bash', ['-c', guardian, 'dynamodb-local', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   try {

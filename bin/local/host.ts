@@ -114,7 +114,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const consumer = STREAM_CONSUMERS[0];
     const sequencer = lambda(sequence(() => state.chain));
     poller = new StreamPoller({
-      streams: new DynamoDBStreamsClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
+      streams: new DynamoDBStreamsClient(
+        config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {},
+      ),
       doc: state.doc,
       table: config.tableName,
       streamArn,
@@ -132,7 +134,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     void handle(req, res).catch((error) => {
       console.error('[oc] host error', error);
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ code: 'INTERNAL_ERROR', message: 'internal error', retryable: true, request_id: 'local' }));
+      res.end(
+        JSON.stringify({
+          code: 'INTERNAL_ERROR',
+          message: 'internal error',
+          retryable: true,
+          request_id: 'local',
+        }),
+      );
     });
   });
 
@@ -146,9 +155,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     };
     const sendError = (error: AppError) => {
       const mapped = toErrorResponse(error, requestId);
-      send({ statusCode: mapped.status, headers: { 'Content-Type': 'application/json', ...mapped.headers }, body: JSON.stringify(mapped.body) });
+      send({
+        statusCode: mapped.status,
+        headers: { 'Content-Type': 'application/json', ...mapped.headers },
+        body: JSON.stringify(mapped.body),
+      });
     };
-    if (method === 'GET' && url.pathname === '/healthz') return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
+    if (method === 'GET' && url.pathname === '/healthz')
+      return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
     if (method === 'GET' && url.pathname === '/readyz') {
       return send(
         isReady
@@ -160,17 +174,27 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (!matched) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
     // API Gateway rejects oversized payloads before any Lambda runs; cap reading a little above the handler's limit.
     const body = await readBody(req, LIMITS.maxBodyBytes + 1);
-    if (body === 'too_large') return sendError(new AppError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${LIMITS.maxBodyBytes} bytes`));
+    if (body === 'too_large')
+      return sendError(
+        new AppError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${LIMITS.maxBodyBytes} bytes`),
+      );
 
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
     const now = new Date();
     const requestContext = {
       accountId: '000000000000',
       apiId: 'local',
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'local',
-      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      http: {
+        method,
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
       requestId,
       routeKey: `${method} ${matched.route.path}`,
       stage: '$default',
@@ -196,7 +220,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         stageVariables: {},
       } as unknown as APIGatewayRequestAuthorizerEventV2;
       const decision = await authorizer(authEvent, fakeContext('authorizer'));
-      if (!decision.isAuthorized) return send({ statusCode: 403, headers: { 'Content-Type': 'application/json' }, body: '{"message":"Forbidden"}' });
+      if (!decision.isAuthorized)
+        return send({
+          statusCode: 403,
+          headers: { 'Content-Type': 'application/json' },
+          body: '{"message":"Forbidden"}',
+        });
       authContext = decision.context ?? {};
     }
     const event = {

@@ -44,9 +44,14 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
   };
   try {
     const [dynamo, sqs, s3] = await Promise.all([
-      startDynamoDbLocal({ port: dynamoPort, dataDir: inMemory ? undefined : path.join(dataDir, 'dynamodb') }).then((e) => (started.push(e), e)),
+      startDynamoDbLocal({
+        port: dynamoPort,
+        dataDir: inMemory ? undefined : path.join(dataDir, 'dynamodb'),
+      }).then((e) => (started.push(e), e)),
       startSqs(sqsPort).then((e) => (started.push(e), e)),
-      startS3(s3Port, inMemory ? path.join(dataDir, 's3-tmp') : path.join(dataDir, 's3')).then((e) => (started.push(e), e)),
+      startS3(s3Port, inMemory ? path.join(dataDir, 's3-tmp') : path.join(dataDir, 's3')).then(
+        (e) => (started.push(e), e),
+      ),
     ]);
     const config = loadConfig({
       ...env,
@@ -58,7 +63,9 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     const keys = new ApiKeyStore(host.state.doc, config.tableName);
     for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
     const s3Client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
-    await s3Client.send(new CreateBucketCommand({ Bucket: env.OC_EVIDENCE_BUCKET ?? 'oc-evidence' })).catch(() => undefined);
+    await s3Client
+      .send(new CreateBucketCommand({ Bucket: env.OC_EVIDENCE_BUCKET ?? 'oc-evidence' }))
+      .catch(() => undefined);
     s3Client.destroy();
 
     const firstKey = apiKeys[0]?.key ?? '<key>';

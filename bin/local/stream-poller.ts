@@ -110,12 +110,19 @@ export class StreamPoller {
     let exclusiveStart: string | undefined;
     do {
       const out = await this.options.streams.send(
-        new DescribeStreamCommand({ StreamArn: this.options.streamArn, ExclusiveStartShardId: exclusiveStart }),
+        new DescribeStreamCommand({
+          StreamArn: this.options.streamArn,
+          ExclusiveStartShardId: exclusiveStart,
+        }),
       );
       for (const shard of out.StreamDescription?.Shards ?? []) {
         if (!shard.ShardId || this.shards.has(shard.ShardId)) continue;
         const saved = await this.options.doc.send(
-          new GetCommand({ TableName: this.options.table, Key: keys.streamCursor(this.cursorName(), shard.ShardId), ConsistentRead: true }),
+          new GetCommand({
+            TableName: this.options.table,
+            Key: keys.streamCursor(this.cursorName(), shard.ShardId),
+            ConsistentRead: true,
+          }),
         );
         this.shards.set(shard.ShardId, {
           lastSequence: saved.Item?.sequence_number as string | undefined,
@@ -138,7 +145,9 @@ export class StreamPoller {
       if (!shard.iterator) shard.iterator = await this.iteratorFor(shardId, shard.lastSequence);
       let out;
       try {
-        out = await this.options.streams.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+        out = await this.options.streams.send(
+          new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }),
+        );
       } catch (error) {
         if (error instanceof ExpiredIteratorException) {
           shard.iterator = undefined;
@@ -156,8 +165,11 @@ export class StreamPoller {
     let delivered = false;
     while (shard.pending.length > 0) {
       const window = shard.pending.slice(0, this.options.batchSize * 4);
-      const batch = window.filter((r) => matchesFilter(r, this.options.filter)).slice(0, this.options.batchSize);
-      const lastOfBatch = batch.length > 0 ? window.indexOf(batch[batch.length - 1] as _Record) : window.length - 1;
+      const batch = window
+        .filter((r) => matchesFilter(r, this.options.filter))
+        .slice(0, this.options.batchSize);
+      const lastOfBatch =
+        batch.length > 0 ? window.indexOf(batch[batch.length - 1] as _Record) : window.length - 1;
       if (batch.length > 0) {
         const response = await this.options.handler({ Records: batch as unknown as DynamoDBRecord[] });
         const failed = response?.batchItemFailures?.[0]?.itemIdentifier;
@@ -187,7 +199,9 @@ export class StreamPoller {
       new GetShardIteratorCommand({
         StreamArn: this.options.streamArn,
         ShardId: shardId,
-        ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'TRIM_HORIZON' }),
+        ...(after
+          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after }
+          : { ShardIteratorType: 'TRIM_HORIZON' }),
       }),
     );
     return out.ShardIterator;
@@ -200,7 +214,11 @@ export class StreamPoller {
     await this.options.doc.send(
       new PutCommand({
         TableName: this.options.table,
-        Item: { ...keys.streamCursor(this.cursorName(), shardId), type: ITEM_TYPE.streamCursor, sequence_number: sequence },
+        Item: {
+          ...keys.streamCursor(this.cursorName(), shardId),
+          type: ITEM_TYPE.streamCursor,
+          sequence_number: sequence,
+        },
       }),
     );
   }

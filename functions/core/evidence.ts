@@ -9,11 +9,7 @@ import canonicalize from 'canonicalize';
 export const CHAIN_TAG = 'oc-evidence/v1';
 
 export type FactKind =
-  | 'toolcall.decided'
-  | 'toolcall.executed'
-  | 'approval.decided'
-  | 'approval.expired'
-  | 'execution.completed';
+  'toolcall.decided' | 'toolcall.executed' | 'approval.decided' | 'approval.expired' | 'execution.completed';
 
 /** A fact as written, before the sequencer gives it a place in the chain. */
 export interface FactRecord {
@@ -104,7 +100,8 @@ export function verifyChain(
     const fail = (problem: string) => ({ ok: false as const, break: { seq: entry.seq, problem } });
     if (entry.seq !== expectedSeq) return fail(`expected seq ${expectedSeq}, found ${entry.seq}`);
     if (entry.record.seq !== entry.seq) return fail(`record seq ${entry.record.seq} differs from entry seq`);
-    if (entry.record.tenant_id !== tenantId) return fail(`record belongs to tenant ${entry.record.tenant_id}`);
+    if (entry.record.tenant_id !== tenantId)
+      return fail(`record belongs to tenant ${entry.record.tenant_id}`);
     if (entry.prev_hash !== prev.hash) return fail(`prev_hash does not match the hash of seq ${prev.seq}`);
     let recomputed: string;
     try {

@@ -24,7 +24,14 @@ import {
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
-import type { ApprovalRecord, Clock, IdGenerator, IdempotencyRecord, RateLimiter, ToolCallStore } from './ports.js';
+import type {
+  ApprovalRecord,
+  Clock,
+  IdGenerator,
+  IdempotencyRecord,
+  RateLimiter,
+  ToolCallStore,
+} from './ports.js';
 import { bindRequest, parseToolCallBody, type ToolCallRequest } from './toolcall.js';
 
 export interface SubmitDeps {
@@ -73,7 +80,11 @@ const replayed = (body: string): HttpResult => ({
 export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Promise<HttpResult> {
   // 1. validate, normalize, bind to tenant
   const parsed = parseToolCallBody(input.body);
-  if (!parsed.ok) throw validationError(`validation: ${parsed.details[0]?.path || 'body'} ${parsed.details[0]?.message ?? 'invalid'}`, parsed.details);
+  if (!parsed.ok)
+    throw validationError(
+      `validation: ${parsed.details[0]?.path || 'body'} ${parsed.details[0]?.message ?? 'invalid'}`,
+      parsed.details,
+    );
   const body = parsed.body;
   if (body.tenant_id !== undefined && body.tenant_id !== input.tenantId) throw tenantMismatch();
 
@@ -105,7 +116,8 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   // 4. one transaction: idempotency claim + event + decision fact (+ approval)
   const eventId = deps.ids.uuid();
   const receivedAt = now.toISOString();
-  const approval = decision.decision === 'approve' ? buildApproval(deps, request, decision, eventId, now) : undefined;
+  const approval =
+    decision.decision === 'approve' ? buildApproval(deps, request, decision, eventId, now) : undefined;
   const response: ToolCallResponse = {
     event_id: eventId,
     decision: decision.decision,
@@ -137,7 +149,8 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     response: runsNow ? undefined : JSON.stringify(response),
     status: runsNow ? 'executing' : 'decided',
   });
-  if (claim.kind === 'existing') return answerDuplicate(deps, input.tenantId, keyHash, requestHash, claim.record);
+  if (claim.kind === 'existing')
+    return answerDuplicate(deps, input.tenantId, keyHash, requestHash, claim.record);
   deps.onDecision?.(decision, input.tenantId);
   if (!runsNow) return { status: 200, body: JSON.stringify(response), headers: {} };
 
@@ -174,10 +187,19 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     });
   } catch (error) {
     await deps.store.markExecutionUnknown(input.tenantId, eventId, keyHash).catch(() => undefined);
-    throw new AppError(500, 'INTERNAL_ERROR', 'the tool ran but its result could not be recorded; the event reads status unknown', {
-      retryable: false,
-      details: [{ path: 'event_id', message: eventId }],
-    });
+    // The cause goes to the log with the 500 (httpRoute), never to the caller.
+    throw Object.assign(
+      new AppError(
+        500,
+        'INTERNAL_ERROR',
+        'the tool ran but its result could not be recorded; the event reads status unknown',
+        {
+          retryable: false,
+          details: [{ path: 'event_id', message: eventId }],
+        },
+      ),
+      { cause: error },
+    );
   }
   return { status: 200, body: finalBody, headers: {} };
 }
@@ -200,9 +222,11 @@ async function answerDuplicate(
   if (record.status === 'completed' && record.response !== undefined) return replayed(record.response);
   const ageMs = deps.clock.now().getTime() - Date.parse(record.createdAt);
   if (record.status === 'unknown' || ageMs > deps.config.connectorTimeoutMs + 30_000) {
-    throw conflict('the first request with this idempotency_key has an unknown outcome; it is never re-run', undefined, [
-      { path: 'event_id', message: record.eventId },
-    ]);
+    throw conflict(
+      'the first request with this idempotency_key has an unknown outcome; it is never re-run',
+      undefined,
+      [{ path: 'event_id', message: record.eventId }],
+    );
   }
   throw conflict('a request with this idempotency_key is still in flight', 1);
 }
@@ -262,6 +286,10 @@ function decidedFact(
     decision: decision.decision,
     reason: decision.reason,
     policy_version: decision.policyVersion,
-    ...(approval ? { approval: { id: approval.id, expires_at: approval.expires_at, request_hash: approval.request_hash } } : {}),
+    ...(approval
+      ? {
+          approval: { id: approval.id, expires_at: approval.expires_at, request_hash: approval.request_hash },
+        }
+      : {}),
   };
 }

@@ -9,7 +9,9 @@ export function toolCallView(
   options: { now: Date; publicBaseUrl: string; executionGraceMs: number },
 ): Record<string, unknown> {
   // An execution that outlived every timeout without a recorded result ran with an unknown outcome.
-  const stale = event.status === 'executing' && options.now.getTime() - Date.parse(event.received_at) > options.executionGraceMs;
+  const stale =
+    event.status === 'executing' &&
+    options.now.getTime() - Date.parse(event.received_at) > options.executionGraceMs;
   const status: EventStatus = stale ? 'unknown' : event.status;
   return {
     event_id: event.event_id,

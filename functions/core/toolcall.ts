@@ -56,19 +56,17 @@ function jsonProblem(value: unknown, depth = 0): string | undefined {
   return 'is not JSON';
 }
 
-const params = z
-  .record(z.string(), z.unknown())
-  .superRefine((value, ctx) => {
-    const problem = jsonProblem(value);
-    if (problem) {
-      ctx.addIssue({ code: 'custom', message: problem });
-      return;
-    }
-    const size = utf8Bytes(JSON.stringify(value));
-    if (size > LIMITS.maxParamsBytes) {
-      ctx.addIssue({ code: 'custom', message: `exceeds ${LIMITS.maxParamsBytes} bytes` });
-    }
-  });
+const params = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const problem = jsonProblem(value);
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return;
+  }
+  const size = utf8Bytes(JSON.stringify(value));
+  if (size > LIMITS.maxParamsBytes) {
+    ctx.addIssue({ code: 'custom', message: `exceeds ${LIMITS.maxParamsBytes} bytes` });
+  }
+});
 
 export const ToolCallRequestBody = z.strictObject({
   tenant_id: nonBlank(128).optional(),
@@ -92,7 +90,9 @@ export const ToolCallRequestBody = z.strictObject({
     (s) => utf8Bytes(s) <= LIMITS.maxIdempotencyKeyBytes,
     `exceeds ${LIMITS.maxIdempotencyKeyBytes} bytes`,
   ),
-  requested_at: z.iso.datetime({ offset: true, message: 'must be an RFC 3339 timestamp with a zone' }).optional(),
+  requested_at: z.iso
+    .datetime({ offset: true, message: 'must be an RFC 3339 timestamp with a zone' })
+    .optional(),
   schema_version: z.literal('1.0', 'unsupported version, expected "1.0"').default('1.0'),
 });
 export type ToolCallRequestBody = z.infer<typeof ToolCallRequestBody>;
@@ -105,9 +105,7 @@ export interface ToolCallRequest extends Omit<ToolCallRequestBody, 'tenant_id' |
 
 const EXPECTED_NAMES: Record<string, string> = { record: 'object', int: 'integer', nan: 'number' };
 
-export type ParseResult =
-  | { ok: true; body: ToolCallRequestBody }
-  | { ok: false; details: ErrorDetail[] };
+export type ParseResult = { ok: true; body: ToolCallRequestBody } | { ok: false; details: ErrorDetail[] };
 
 export function parseToolCallBody(input: unknown): ParseResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {

@@ -60,14 +60,20 @@ function lazy<T>(make: () => T): () => T {
 }
 
 export function createAppState(config: Config, overrides: StateOverrides = {}): AppState {
-  const doc = overrides.doc ?? createDocumentClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {});
+  const doc =
+    overrides.doc ??
+    createDocumentClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {});
   const clock = overrides.clock ?? systemClock;
-  const policy = lazy(() => overrides.policy ?? createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir())));
+  const policy = lazy(
+    () => overrides.policy ?? createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir())),
+  );
   const connectors = lazy(
     () =>
       overrides.connectors ??
       (config.connectorsMode === 'mock' || Object.keys(config.connectorFunctions).length === 0
-        ? createLocalInvoker(connectorRegistry({ env: { ...process.env, [ENV.connectorsMode]: config.connectorsMode } }))
+        ? createLocalInvoker(
+            connectorRegistry({ env: { ...process.env, [ENV.connectorsMode]: config.connectorsMode } }),
+          )
         : // One attempt: an SDK retry could run a connector's side effect twice.
           createLambdaInvoker(new LambdaClient({ maxAttempts: 1 }), config.connectorFunctions)),
   );
@@ -78,24 +84,22 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
     { perSecond: config.rateLimitPerSec, burst: config.rateLimitBurst },
     clock,
   );
-  const submitDeps = lazy(
-    (): SubmitDeps => ({
-      store: toolcalls,
-      policy: policy(),
-      connectors: connectors(),
-      rateLimiter,
-      clock,
-      ids: uuidIds,
-      config: {
-        publicBaseUrl: config.publicBaseUrl,
-        connectorTimeoutMs: config.connectorTimeoutMs,
-        inFlightWaitMs: Math.min(config.connectorTimeoutMs + 1000, 5000),
-      },
-      onDecision: (decision) => {
-        metrics.addMetric(`decision_${decision.decision}`, MetricUnit.Count, 1);
-      },
-    }),
-  );
+  const submitDeps = lazy((): SubmitDeps => ({
+    store: toolcalls,
+    policy: policy(),
+    connectors: connectors(),
+    rateLimiter,
+    clock,
+    ids: uuidIds,
+    config: {
+      publicBaseUrl: config.publicBaseUrl,
+      connectorTimeoutMs: config.connectorTimeoutMs,
+      inFlightWaitMs: Math.min(config.connectorTimeoutMs + 1000, 5000),
+    },
+    onDecision: (decision) => {
+      metrics.addMetric(`decision_${decision.decision}`, MetricUnit.Count, 1);
+    },
+  }));
   return {
     config,
     doc,

@@ -4,7 +4,10 @@
  * HTTP APIs cannot shape a denied authorizer's response, and SPEC §1 requires our error body, so
  * the route answers 401 itself when no tenant is present.
  */
-import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
+import type {
+  APIGatewayRequestAuthorizerEventV2,
+  APIGatewaySimpleAuthorizerWithContextResult,
+} from 'aws-lambda';
 import type { AuthContext } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
@@ -20,13 +23,19 @@ export function presentedKey(headers: Record<string, string | undefined> = {}): 
 
 export const authorize =
   (getState: () => AppState) =>
-  async (event: APIGatewayRequestAuthorizerEventV2): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthContext>> => {
+  async (
+    event: APIGatewayRequestAuthorizerEventV2,
+  ): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthContext>> => {
     const key = presentedKey(event.headers);
-    if (!key || key.length > 512) return { isAuthorized: true, context: { authError: key ? 'invalid' : 'missing' } };
+    if (!key || key.length > 512)
+      return { isAuthorized: true, context: { authError: key ? 'invalid' : 'missing' } };
     try {
       const identity = await getState().apiKeys.resolve(key);
       if (!identity) return { isAuthorized: true, context: { authError: 'invalid' } };
-      return { isAuthorized: true, context: { tenantId: identity.tenantId, ...(identity.agentId ? { agentId: identity.agentId } : {}) } };
+      return {
+        isAuthorized: true,
+        context: { tenantId: identity.tenantId, ...(identity.agentId ? { agentId: identity.agentId } : {}) },
+      };
     } catch (error) {
       logger.error('key lookup failed', { error: error as Error });
       return { isAuthorized: true, context: { authError: 'unavailable' } };

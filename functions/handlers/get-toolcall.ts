@@ -10,7 +10,9 @@ export const getToolCallRoute = (getState: () => AppState) =>
     const { tenantId } = requireTenant(event);
     const eventId = event.pathParameters?.event_id ?? '';
     if (!UUID_PATTERN.test(eventId)) {
-      throw badRequest('invalid event_id format', [{ path: 'event_id', message: 'must be a lowercase UUIDv4' }]);
+      throw badRequest('invalid event_id format', [
+        { path: 'event_id', message: 'must be a lowercase UUIDv4' },
+      ]);
     }
     const state = getState();
     const stored = await state.toolcalls.getEvent(tenantId, eventId);

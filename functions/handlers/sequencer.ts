@@ -24,7 +24,10 @@ function parse(record: DynamoDBRecord): ParsedRecord | undefined {
   if (image.type !== ITEM_TYPE.fact || typeof image.record !== 'string') return undefined;
   return {
     sequenceNumber: record.dynamodb.SequenceNumber ?? '',
-    fact: { key: { pk: String(image.pk), sk: String(image.sk) }, record: JSON.parse(image.record) as FactRecord },
+    fact: {
+      key: { pk: String(image.pk), sk: String(image.sk) },
+      record: JSON.parse(image.record) as FactRecord,
+    },
   };
 }
 
@@ -43,7 +46,10 @@ export const sequence =
     await Promise.all(
       [...byTenant].map(async ([tenantId, records]) => {
         try {
-          const sealed = await getChain().seal(tenantId, records.map((r) => r.fact));
+          const sealed = await getChain().seal(
+            tenantId,
+            records.map((r) => r.fact),
+          );
           logger.debug('facts sealed', { tenantId, sealed, received: records.length });
         } catch (error) {
           logger.error('sealing failed', { tenantId, error: error as Error });

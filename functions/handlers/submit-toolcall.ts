@@ -9,7 +9,12 @@ export const submitRoute = (getState: () => AppState) =>
   httpRoute(async (event: HttpEvent) => {
     const identity = requireTenant(event);
     const body = parseJsonBody(event);
-    if (identity.agentId && typeof body === 'object' && body !== null && (body as { agent_id?: unknown }).agent_id !== identity.agentId) {
+    if (
+      identity.agentId &&
+      typeof body === 'object' &&
+      body !== null &&
+      (body as { agent_id?: unknown }).agent_id !== identity.agentId
+    ) {
       throw new AppError(403, 'FORBIDDEN', 'this API key is bound to another agent_id', {
         details: [{ path: 'agent_id', message: 'must equal the agent of the API key' }],
       });

@@ -16,7 +16,10 @@ const ConfigSchema = z.object({
       try {
         return z.record(z.string(), z.string()).parse(JSON.parse(s));
       } catch {
-        ctx.addIssue({ code: 'custom', message: `${ENV.connectorFunctions} must be a JSON object of tool -> function name` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${ENV.connectorFunctions} must be a JSON object of tool -> function name`,
+        });
         return z.NEVER;
       }
     }),

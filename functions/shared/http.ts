@@ -1,5 +1,8 @@
 /** HTTP edges shared by every API handler: identity from the authorizer, body parsing, responses. */
-import type { APIGatewayProxyEventV2WithLambdaAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2WithLambdaAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
 import { LIMITS } from './constants.js';
 import { badRequest, payloadTooLarge, toErrorResponse, unauthorized } from './errors.js';
 import { logger } from './powertools.js';
@@ -61,7 +64,9 @@ export function jsonResponse(result: HttpResult, requestId: string): HttpRespons
 }
 
 /** Runs an API route: every thrown error becomes the SPEC §1 error body; unknown ones a bare 500. */
-export function httpRoute(route: (event: HttpEvent) => Promise<HttpResult>): (event: HttpEvent) => Promise<HttpResponse> {
+export function httpRoute(
+  route: (event: HttpEvent) => Promise<HttpResult>,
+): (event: HttpEvent) => Promise<HttpResponse> {
   return async (event) => {
     const requestId = event.requestContext?.requestId ?? 'unknown';
     try {
@@ -69,7 +74,10 @@ export function httpRoute(route: (event: HttpEvent) => Promise<HttpResult>): (ev
     } catch (error) {
       const mapped = toErrorResponse(error, requestId);
       if (mapped.status >= 500) logger.error('request failed', { error: error as Error, requestId });
-      return jsonResponse({ status: mapped.status, body: JSON.stringify(mapped.body), headers: mapped.headers }, requestId);
+      return jsonResponse(
+        { status: mapped.status, body: JSON.stringify(mapped.body), headers: mapped.headers },
+        requestId,
+      );
     }
   };
 }

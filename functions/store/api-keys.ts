@@ -60,7 +60,10 @@ export class ApiKeyStore {
       throw new StorageError('API key lookup failed', error);
     }
     const identity = item
-      ? { tenantId: String(item.tenant_id), ...(typeof item.agent_id === 'string' ? { agentId: item.agent_id } : {}) }
+      ? {
+          tenantId: String(item.tenant_id),
+          ...(typeof item.agent_id === 'string' ? { agentId: item.agent_id } : {}),
+        }
       : undefined;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(hash, { identity, until: Date.now() + this.cacheMs });

@@ -3,8 +3,20 @@
  * the chain back for verification. Sealing is idempotent: a fact is marked with its seq in the
  * same transaction that writes its entry and advances the head, so a retried batch skips it.
  */
-import { BatchGetCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GENESIS, sealFacts, verifyChain, type ChainEntry, type ChainHead, type FactRecord } from '../core/evidence.js';
+import {
+  BatchGetCommand,
+  GetCommand,
+  QueryCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  GENESIS,
+  sealFacts,
+  verifyChain,
+  type ChainEntry,
+  type ChainHead,
+  type FactRecord,
+} from '../core/evidence.js';
 import { ITEM_TYPE, TABLE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
 import { keys } from './keys.js';
@@ -29,7 +41,9 @@ export class ChainStore {
 
   async head(tenantId: string): Promise<ChainHead> {
     const out = await this.read(() =>
-      this.doc.send(new GetCommand({ TableName: this.table, Key: keys.chainHead(tenantId), ConsistentRead: true })),
+      this.doc.send(
+        new GetCommand({ TableName: this.table, Key: keys.chainHead(tenantId), ConsistentRead: true }),
+      ),
     );
     return out.Item ? { seq: Number(out.Item.seq), hash: String(out.Item.hash) } : GENESIS;
   }
@@ -39,8 +53,17 @@ export class ChainStore {
     const sealed = new Set<string>();
     for (let i = 0; i < facts.length; i += 100) {
       const chunk = facts.slice(i, i + 100);
-      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean; ProjectionExpression: string }> | undefined = {
-        [this.table]: { Keys: chunk.map((f) => f.key), ConsistentRead: true, ProjectionExpression: 'pk, sk, seq' },
+      let request:
+        | Record<
+            string,
+            { Keys: Record<string, unknown>[]; ConsistentRead: boolean; ProjectionExpression: string }
+          >
+        | undefined = {
+        [this.table]: {
+          Keys: chunk.map((f) => f.key),
+          ConsistentRead: true,
+          ProjectionExpression: 'pk, sk, seq',
+        },
       };
       while (request && Object.keys(request).length > 0) {
         const out = await this.read(() => this.doc.send(new BatchGetCommand({ RequestItems: request })));
@@ -71,13 +94,22 @@ export class ChainStore {
       const [head, alreadySealed] = await Promise.all([this.head(tenantId), this.sealedFactKeys(facts)]);
       const pending = facts.filter((f) => !alreadySealed.has(`${f.key.pk}|${f.key.sk}`));
       if (pending.length === 0) return 0;
-      const entries = sealFacts(head, pending.map((f) => f.record));
+      const entries = sealFacts(
+        head,
+        pending.map((f) => f.record),
+      );
       const last = entries[entries.length - 1] as ChainEntry;
       const items: TransactItems = [
         {
           Put: {
             TableName: this.table,
-            Item: { ...keys.chainHead(tenantId), type: ITEM_TYPE.chainHead, tenant_id: tenantId, seq: last.seq, hash: last.hash },
+            Item: {
+              ...keys.chainHead(tenantId),
+              type: ITEM_TYPE.chainHead,
+              tenant_id: tenantId,
+              seq: last.seq,
+              hash: last.hash,
+            },
             ConditionExpression: head.seq === 0 ? 'attribute_not_exists(pk)' : 'seq = :seq',
             ...(head.seq === 0 ? {} : { ExpressionAttributeValues: { ':seq': head.seq } }),
           },
@@ -207,7 +239,8 @@ export async function verifyTenantChain(
   const cutoff = options.now.getTime() - options.unsealedGraceMs;
   const unsealed = await chain.unsealed(tenantId, 1000);
   const overdue = unsealed.filter((f) => Date.parse(f.created_at) < cutoff);
-  if (overdue.length > 0) problems.push(`${overdue.length} fact(s) unsealed for more than ${options.unsealedGraceMs} ms`);
+  if (overdue.length > 0)
+    problems.push(`${overdue.length} fact(s) unsealed for more than ${options.unsealedGraceMs} ms`);
   return {
     tenantId,
     ok: problems.length === 0,

@@ -22,7 +22,10 @@ export const keys = {
   }),
   unsealedPartition: (tenantId: string) => `T#${tenantId}#UNSEALED`,
   idempotency: (tenantId: string, keyHash: string) => ({ pk: `T#${tenantId}#IDEM#${keyHash}`, sk: 'IDEM' }),
-  approval: (tenantId: string, approvalId: string) => ({ pk: `T#${tenantId}#APR#${approvalId}`, sk: 'APPROVAL' }),
+  approval: (tenantId: string, approvalId: string) => ({
+    pk: `T#${tenantId}#APR#${approvalId}`,
+    sk: 'APPROVAL',
+  }),
   approvalListing: (tenantId: string, status: string, createdAt: string, approvalId: string) => ({
     gsi1pk: `T#${tenantId}#APR#${status}`,
     gsi1sk: `${createdAt}#${approvalId}`,

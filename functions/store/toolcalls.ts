@@ -95,19 +95,34 @@ export class DynamoToolCallStore implements ToolCallStore {
       },
       putFact(this.table, w.fact),
     ];
-    if (w.approval) items.push({ Put: { TableName: this.table, Item: approvalItem(w.approval), ConditionExpression: 'attribute_not_exists(pk)' } });
+    if (w.approval)
+      items.push({
+        Put: {
+          TableName: this.table,
+          Item: approvalItem(w.approval),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      });
 
     const outcome = await transact(this.doc, items);
     if (outcome.ok) return { kind: 'claimed' };
     if (outcome.index !== 0) throw new StorageError(`unexpected condition failure on item ${outcome.index}`);
-    const existing = outcome.item ? toIdempotency(outcome.item) : await this.getIdempotency(w.tenantId, w.idempotencyKeyHash);
+    const existing = outcome.item
+      ? toIdempotency(outcome.item)
+      : await this.getIdempotency(w.tenantId, w.idempotencyKeyHash);
     if (!existing) throw new StorageError('idempotency record vanished');
     return { kind: 'existing', record: existing };
   }
 
   async getIdempotency(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined> {
     const out = await this.send(() =>
-      this.doc.send(new GetCommand({ TableName: this.table, Key: keys.idempotency(tenantId, keyHash), ConsistentRead: true })),
+      this.doc.send(
+        new GetCommand({
+          TableName: this.table,
+          Key: keys.idempotency(tenantId, keyHash),
+          ConsistentRead: true,
+        }),
+      ),
     );
     return out.Item ? toIdempotency(out.Item) : undefined;
   }
@@ -137,7 +152,11 @@ export class DynamoToolCallStore implements ToolCallStore {
           UpdateExpression: 'SET #status = :completed, #response = :response',
           ConditionExpression: 'event_id = :event',
           ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
-          ExpressionAttributeValues: { ':completed': 'completed', ':response': w.response, ':event': w.eventId },
+          ExpressionAttributeValues: {
+            ':completed': 'completed',
+            ':response': w.response,
+            ':event': w.eventId,
+          },
         },
       },
     ]);
@@ -191,12 +210,20 @@ export class DynamoToolCallStore implements ToolCallStore {
         fact_id: String(i.fact_id),
         kind: String(i.kind),
         record: JSON.parse(String(i.record)) as FactRecord,
-        ...(typeof i.seq === 'number' ? { seq: i.seq, hash: String(i.hash), prev_hash: String(i.prev_hash) } : {}),
+        ...(typeof i.seq === 'number'
+          ? { seq: i.seq, hash: String(i.hash), prev_hash: String(i.prev_hash) }
+          : {}),
       }));
     let approval: StoredEvent['approval'];
     if (typeof event.approval_id === 'string') {
       const a = await this.send(() =>
-        this.doc.send(new GetCommand({ TableName: this.table, Key: keys.approval(tenantId, String(event.approval_id)), ConsistentRead: true })),
+        this.doc.send(
+          new GetCommand({
+            TableName: this.table,
+            Key: keys.approval(tenantId, String(event.approval_id)),
+            ConsistentRead: true,
+          }),
+        ),
       );
       approval = {
         id: String(event.approval_id),

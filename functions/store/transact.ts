@@ -1,6 +1,10 @@
 /** TransactWriteItems with the retries and outcome mapping every repository needs. */
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { StorageError } from '../shared/errors.js';
 
@@ -28,7 +32,10 @@ export async function transact(
       await doc.send(new TransactWriteCommand({ TransactItems: items }));
       return { ok: true };
     } catch (error) {
-      if (error instanceof TransactionCanceledException || (error as Error)?.name === 'TransactionCanceledException') {
+      if (
+        error instanceof TransactionCanceledException ||
+        (error as Error)?.name === 'TransactionCanceledException'
+      ) {
         const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
         const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
         if (failed >= 0) {

@@ -93,7 +93,9 @@ describe('sequencer idempotency and tamper detection', () => {
   });
 
   async function streamEventForUnsealed(tenant: string): Promise<DynamoDBStreamEvent> {
-    const facts = (await allFacts(stack, tenant)).sort((a, b) => String(a.gsi1sk).localeCompare(String(b.gsi1sk)));
+    const facts = (await allFacts(stack, tenant)).sort((a, b) =>
+      String(a.gsi1sk).localeCompare(String(b.gsi1sk)),
+    );
     return {
       Records: facts.map((f, i) => ({
         eventName: 'INSERT',
@@ -104,7 +106,8 @@ describe('sequencer idempotency and tamper detection', () => {
 
   it('a batch delivered twice, or twice at once, seals nothing twice', async () => {
     // tenant2 auto-approves writes below risk 3: ten allowed calls, two facts each
-    for (let i = 0; i < 10; i++) expect((await stack.post('/v1/toolcalls', toolCall({ risk_score: 1 }), KEYS.tenant2)).status).toBe(200);
+    for (let i = 0; i < 10; i++)
+      expect((await stack.post('/v1/toolcalls', toolCall({ risk_score: 1 }), KEYS.tenant2)).status).toBe(200);
     const batch = await streamEventForUnsealed('tenant2');
     expect(batch.Records).toHaveLength(20);
     const seq = sequence(() => stack.state.chain);
@@ -119,7 +122,10 @@ describe('sequencer idempotency and tamper detection', () => {
 
   it('oc verify reports a fact left unsealed past the bound', async () => {
     await stack.post('/v1/toolcalls', toolCall({ tool: 'unknown', action: 'x' }), KEYS.tenant2);
-    const report = await verifyTenantChain(stack.state.chain, 'tenant2', { now: new Date(Date.now() + 120_000), unsealedGraceMs: 60_000 });
+    const report = await verifyTenantChain(stack.state.chain, 'tenant2', {
+      now: new Date(Date.now() + 120_000),
+      unsealedGraceMs: 60_000,
+    });
     expect(report.ok).toBe(false);
     expect(report.problems.join()).toContain('unsealed');
     await sequence(() => stack.state.chain)(await streamEventForUnsealed('tenant2'));
@@ -129,8 +135,13 @@ describe('sequencer idempotency and tamper detection', () => {
   describe('tampering with a stored entry is detected', () => {
     const table = () => stack.config.tableName;
     const getEntry = async (seq: number) =>
-      (await stack.state.doc.send(new GetCommand({ TableName: table(), Key: keys.chainEntry('tenant2', seq) }))).Item!;
-    const putEntry = (item: Record<string, unknown>) => stack.state.doc.send(new PutCommand({ TableName: table(), Item: item }));
+      (
+        await stack.state.doc.send(
+          new GetCommand({ TableName: table(), Key: keys.chainEntry('tenant2', seq) }),
+        )
+      ).Item!;
+    const putEntry = (item: Record<string, unknown>) =>
+      stack.state.doc.send(new PutCommand({ TableName: table(), Item: item }));
     const expectBroken = async () => {
       const report = await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions());
       expect(report.ok).toBe(false);
@@ -149,7 +160,9 @@ describe('sequencer idempotency and tamper detection', () => {
 
     it('a deleted entry', async () => {
       const original = await getEntry(5);
-      await stack.state.doc.send(new DeleteCommand({ TableName: table(), Key: keys.chainEntry('tenant2', 5) }));
+      await stack.state.doc.send(
+        new DeleteCommand({ TableName: table(), Key: keys.chainEntry('tenant2', 5) }),
+      );
       expect((await expectBroken()).problems[0]).toContain('expected seq 5');
       await putEntry(original);
     });

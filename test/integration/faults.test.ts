@@ -21,11 +21,24 @@ let stack: TestStack;
 const connector: ConnectorInvoker = {
   async invoke(req, opts) {
     const table = stack.config.tableName;
-    const event = await inspector.send(new GetCommand({ TableName: table, Key: keys.event(req.tenant_id, req.event_id), ConsistentRead: true }));
-    const fact = await inspector.send(
-      new GetCommand({ TableName: table, Key: keys.fact(req.tenant_id, req.event_id, 1, 'toolcall.decided'), ConsistentRead: true }),
+    const event = await inspector.send(
+      new GetCommand({
+        TableName: table,
+        Key: keys.event(req.tenant_id, req.event_id),
+        ConsistentRead: true,
+      }),
     );
-    intentAtInvoke.push({ eventStatus: event.Item?.status as string | undefined, decidedFact: Boolean(fact.Item) });
+    const fact = await inspector.send(
+      new GetCommand({
+        TableName: table,
+        Key: keys.fact(req.tenant_id, req.event_id, 1, 'toolcall.decided'),
+        ConsistentRead: true,
+      }),
+    );
+    intentAtInvoke.push({
+      eventStatus: event.Item?.status as string | undefined,
+      decidedFact: Boolean(fact.Item),
+    });
     return counted.invoke(req, opts);
   },
 };
@@ -47,7 +60,12 @@ beforeEach(() => {
 
 async function eventItems(): Promise<number> {
   const out = await inspector.send(
-    new ScanCommand({ TableName: stack.config.tableName, FilterExpression: '#t IN (:e, :f, :a)', ExpressionAttributeNames: { '#t': 'type' }, ExpressionAttributeValues: { ':e': 'event', ':f': 'fact', ':a': 'approval' } }),
+    new ScanCommand({
+      TableName: stack.config.tableName,
+      FilterExpression: '#t IN (:e, :f, :a)',
+      ExpressionAttributeNames: { '#t': 'type' },
+      ExpressionAttributeValues: { ':e': 'event', ':f': 'fact', ':a': 'approval' },
+    }),
   );
   return out.Count ?? 0;
 }
@@ -56,7 +74,11 @@ describe('fault injection on submit', () => {
   it('counts the DynamoDB requests of an allow call: rate limit, decision, result', async () => {
     const before = { ...plan.counts };
     expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
-    const delta = Object.fromEntries(Object.entries(plan.counts).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v));
+    const delta = Object.fromEntries(
+      Object.entries(plan.counts)
+        .map(([k, v]) => [k, v - (before[k] ?? 0)])
+        .filter(([, v]) => v),
+    );
     expect(delta).toEqual({ UpdateCommand: 1, TransactWriteCommand: 2 });
     expect(intentAtInvoke).toEqual([{ eventStatus: 'executing', decidedFact: true }]);
   });
@@ -65,7 +87,11 @@ describe('fault injection on submit', () => {
     ['the rate limiter', 'UpdateCommand'],
     ['the decision transaction', 'TransactWriteCommand'],
   ])('a failure of %s answers 500, runs nothing and records nothing', async (_step, command) => {
-    for (const body of [toolCall(), toolCall({ tool: 'jira', action: 'issue.delete', params: {} }), toolCall({ tool: 'x', action: 'y' })]) {
+    for (const body of [
+      toolCall(),
+      toolCall({ tool: 'jira', action: 'issue.delete', params: {} }),
+      toolCall({ tool: 'x', action: 'y' }),
+    ]) {
       const before = await eventItems();
       counted.calls.length = 0;
       plan.fail = { command, nth: 1 };

@@ -19,7 +19,13 @@ async function snapshot(): Promise<string[]> {
   const items: string[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const out = await stack.state.doc.send(new ScanCommand({ TableName: stack.config.tableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
+    const out = await stack.state.doc.send(
+      new ScanCommand({
+        TableName: stack.config.tableName,
+        ExclusiveStartKey: startKey,
+        ConsistentRead: true,
+      }),
+    );
     for (const i of out.Items ?? []) if (i.type !== 'rate_limit') items.push(JSON.stringify(i));
     startKey = out.LastEvaluatedKey;
   } while (startKey);
@@ -27,21 +33,63 @@ async function snapshot(): Promise<string[]> {
 }
 
 const wrongValues: Record<string, fc.Arbitrary<unknown>> = {
-  agent_id: fc.oneof(fc.constant(''), fc.constant('   '), fc.integer(), fc.string({ minLength: 129, maxLength: 300 }), fc.constant(null)),
-  tool: fc.oneof(fc.constant(''), fc.string({ minLength: 1 }).filter((s) => !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(s.trim().toLowerCase())), fc.integer()),
+  agent_id: fc.oneof(
+    fc.constant(''),
+    fc.constant('   '),
+    fc.integer(),
+    fc.string({ minLength: 129, maxLength: 300 }),
+    fc.constant(null),
+  ),
+  tool: fc.oneof(
+    fc.constant(''),
+    fc.string({ minLength: 1 }).filter((s) => !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(s.trim().toLowerCase())),
+    fc.integer(),
+  ),
   action: fc.oneof(fc.constant('UPPER CASE'), fc.constant('a'.repeat(65)), fc.boolean(), fc.constant('..')),
-  params: fc.oneof(fc.array(fc.anything()), fc.string(), fc.integer(), fc.constant(null), fc.constant({ deep: '\ud800' })),
+  params: fc.oneof(
+    fc.array(fc.anything()),
+    fc.string(),
+    fc.integer(),
+    fc.constant(null),
+    fc.constant({ deep: '\ud800' }),
+  ),
   resource: fc.oneof(fc.integer(), fc.string({ minLength: 2049, maxLength: 2100 }), fc.constant({})),
-  risk_score: fc.oneof(fc.integer({ min: 11 }), fc.integer({ max: -1 }), fc.double({ noInteger: true }), fc.string(), fc.constant(null)),
-  risk_factors: fc.oneof(fc.string(), fc.array(fc.integer(), { minLength: 1 }), fc.array(fc.string(), { minLength: 33, maxLength: 40 })),
+  risk_score: fc.oneof(
+    fc.integer({ min: 11 }),
+    fc.integer({ max: -1 }),
+    fc.double({ noInteger: true }),
+    fc.string(),
+    fc.constant(null),
+  ),
+  risk_factors: fc.oneof(
+    fc.string(),
+    fc.array(fc.integer(), { minLength: 1 }),
+    fc.array(fc.string(), { minLength: 33, maxLength: 40 }),
+  ),
   labels: fc.oneof(
     fc.array(fc.string()),
     fc.dictionary(fc.string({ maxLength: 8 }), fc.integer(), { minKeys: 1 }),
     fc.constant(Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']))),
   ),
-  idempotency_key: fc.oneof(fc.constant(''), fc.string({ minLength: 257, maxLength: 300 }), fc.integer(), fc.constant(' ')),
-  requested_at: fc.oneof(fc.constant(''), fc.constant('2025-01-01'), fc.constant('2025-01-01T00:00:00'), fc.integer(), fc.string()),
-  schema_version: fc.oneof(fc.constant('2.0'), fc.constant(''), fc.integer(), fc.string().filter((s) => s !== '1.0')),
+  idempotency_key: fc.oneof(
+    fc.constant(''),
+    fc.string({ minLength: 257, maxLength: 300 }),
+    fc.integer(),
+    fc.constant(' '),
+  ),
+  requested_at: fc.oneof(
+    fc.constant(''),
+    fc.constant('2025-01-01'),
+    fc.constant('2025-01-01T00:00:00'),
+    fc.integer(),
+    fc.string(),
+  ),
+  schema_version: fc.oneof(
+    fc.constant('2.0'),
+    fc.constant(''),
+    fc.integer(),
+    fc.string().filter((s) => s !== '1.0'),
+  ),
   user_id: fc.oneof(fc.integer(), fc.string({ minLength: 257, maxLength: 300 })),
   trace_id: fc.oneof(fc.array(fc.string()), fc.string({ minLength: 257, maxLength: 260 })),
 };
@@ -52,15 +100,27 @@ const unknownField = fc
 
 const hostileBody: fc.Arbitrary<string> = fc.oneof(
   // one field of an otherwise valid request made wrong
-  fc.record({ field: fc.constantFrom(...Object.keys(wrongValues)), seed: fc.nat() }).chain(({ field }) =>
-    (wrongValues[field] as fc.Arbitrary<unknown>).map((value) => JSON.stringify({ ...toolCall(), [field]: value })),
-  ),
+  fc
+    .record({ field: fc.constantFrom(...Object.keys(wrongValues)), seed: fc.nat() })
+    .chain(({ field }) =>
+      (wrongValues[field] as fc.Arbitrary<unknown>).map((value) =>
+        JSON.stringify({ ...toolCall(), [field]: value }),
+      ),
+    ),
   // a valid request plus fields nobody declared
-  fc.dictionary(unknownField, fc.jsonValue(), { minKeys: 1, maxKeys: 3 }).map((extra) => JSON.stringify({ ...toolCall(), ...extra })),
+  fc
+    .dictionary(unknownField, fc.jsonValue(), { minKeys: 1, maxKeys: 3 })
+    .map((extra) => JSON.stringify({ ...toolCall(), ...extra })),
   // another tenant in the body
-  fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t !== 'tenant1' && t.trim() !== '').map((t) => JSON.stringify(toolCall({ tenant_id: t }))),
+  fc
+    .string({ minLength: 1, maxLength: 20 })
+    .filter((t) => t !== 'tenant1' && t.trim() !== '')
+    .map((t) => JSON.stringify(toolCall({ tenant_id: t }))),
   // JSON that is not an object, or no JSON at all
-  fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)),
+  fc
+    .jsonValue()
+    .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
+    .map((v) => JSON.stringify(v)),
   fc.string().map((s) => `{${s}`),
   fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
   // objects of random shape
@@ -69,7 +129,9 @@ const hostileBody: fc.Arbitrary<string> = fc.oneof(
 
 const hostileHeaders: fc.Arbitrary<Record<string, string>> = fc.oneof(
   fc.constant({}),
-  fc.record({ 'Content-Type': fc.constantFrom('text/plain', 'application/xml', 'multipart/form-data; boundary=x', '') }),
+  fc.record({
+    'Content-Type': fc.constantFrom('text/plain', 'application/xml', 'multipart/form-data; boundary=x', ''),
+  }),
   fc.record({ 'X-Request-Id': fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')) }),
 );
 
@@ -84,7 +146,12 @@ describe('submit under hostile input', () => {
         expect(r.status).toBeGreaterThanOrEqual(400);
         expect(r.status).toBeLessThan(500);
         expect(r.json).toEqual(
-          expect.objectContaining({ code: expect.any(String), message: expect.any(String), retryable: false, request_id: expect.any(String) }),
+          expect.objectContaining({
+            code: expect.any(String),
+            message: expect.any(String),
+            retryable: false,
+            request_id: expect.any(String),
+          }),
         );
       }),
       { numRuns: 2000 },
@@ -99,7 +166,9 @@ describe('submit under hostile input', () => {
       fc.asyncProperty(
         fc.oneof(
           fc.string({ maxLength: 600 }).map((k) => ({ 'X-API-Key': k.replace(/[^\x21-\x7e]/g, 'x') || 'x' })),
-          fc.string({ maxLength: 100 }).map((k) => ({ Authorization: `Basic ${k.replace(/[^\x21-\x7e]/g, 'x')}` })),
+          fc
+            .string({ maxLength: 100 })
+            .map((k) => ({ Authorization: `Basic ${k.replace(/[^\x21-\x7e]/g, 'x')}` })),
           fc.constant({ Authorization: 'Bearer' }),
           fc.constant({ Authorization: `bearer  ${KEYS.tenant1}x` }),
         ),

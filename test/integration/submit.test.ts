@@ -46,9 +46,17 @@ describe('POST /v1/toolcalls', () => {
     expect(r.json.policy_version).toMatch(/^sha256:[0-9a-f]{64}$/);
     const ev = await sealed(r.json.event_id, 2);
     expect(ev.json.status).toBe('completed');
-    expect(ev.json.evidence.map((f: { kind: string }) => f.kind)).toEqual(['toolcall.decided', 'toolcall.executed']);
+    expect(ev.json.evidence.map((f: { kind: string }) => f.kind)).toEqual([
+      'toolcall.decided',
+      'toolcall.executed',
+    ]);
     expect(ev.json.evidence[1].prev_hash).toBe(ev.json.evidence[0].hash);
-    expect(ev.json.evidence[0].record).toMatchObject({ v: 1, tenant_id: 'tenant1', decision: 'allow', seq: expect.any(Number) });
+    expect(ev.json.evidence[0].record).toMatchObject({
+      v: 1,
+      tenant_id: 'tenant1',
+      decision: 'allow',
+      seq: expect.any(Number),
+    });
     // An auditor can recompute every hash from the GET output alone.
     for (const f of ev.json.evidence) expect(chainHash(f.prev_hash, f.record)).toBe(f.hash);
   });
@@ -65,12 +73,19 @@ describe('POST /v1/toolcalls', () => {
   it('parks a destructive action for approval with a pending approval and nothing run', async () => {
     const r = await submit(toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {} }));
     expect(r.json).toMatchObject({ decision: 'approve', reason: 'destructive action requires approval' });
-    expect(r.json.approval).toMatchObject({ status: 'pending', url: expect.stringContaining(`/console/approvals/${r.json.approval.id}`) });
+    expect(r.json.approval).toMatchObject({
+      status: 'pending',
+      url: expect.stringContaining(`/console/approvals/${r.json.approval.id}`),
+    });
     const hours = (Date.parse(r.json.approval.expires_at) - Date.now()) / 3_600_000;
     expect(hours).toBeGreaterThan(23.9);
     expect(hours).toBeLessThanOrEqual(24);
     const ev = await fetchEvent(r.json.event_id);
-    expect(ev.json).toMatchObject({ decision: 'approve', status: 'decided', approval: { id: r.json.approval.id, status: 'pending' } });
+    expect(ev.json).toMatchObject({
+      decision: 'approve',
+      status: 'decided',
+      approval: { id: r.json.approval.id, status: 'pending' },
+    });
     expect(ev.json.result).toBeUndefined();
     expect(JSON.stringify(ev.json)).not.toContain('secret_ref');
     expect(JSON.stringify(ev.json)).not.toContain('hooks/approvals');

@@ -11,7 +11,12 @@ export const KEYS = { tenant1: 'sk-test-key-1', tenant2: 'sk-test-key-2' } as co
 
 export interface TestStack extends LocalHost {
   config: Config;
-  post(path: string, body: unknown, key?: string | null, headers?: Record<string, string>): Promise<TestResponse>;
+  post(
+    path: string,
+    body: unknown,
+    key?: string | null,
+    headers?: Record<string, string>,
+  ): Promise<TestResponse>;
   get(path: string, key?: string | null): Promise<TestResponse>;
 }
 
@@ -24,7 +29,8 @@ export interface TestResponse {
 
 export function dynamoEndpoint(): string {
   const endpoint = process.env.OC_TEST_DYNAMODB_ENDPOINT;
-  if (!endpoint) throw new Error('OC_TEST_DYNAMODB_ENDPOINT is not set: run tests through jest (global setup)');
+  if (!endpoint)
+    throw new Error('OC_TEST_DYNAMODB_ENDPOINT is not set: run tests through jest (global setup)');
   return endpoint;
 }
 
@@ -55,7 +61,12 @@ export async function startTestStack(
   options: { env?: Record<string, string>; overrides?: StateOverrides; consumers?: boolean } = {},
 ): Promise<TestStack> {
   const config = testConfig(options.env);
-  const host = await startLocalHost({ config, port: 0, overrides: options.overrides, consumers: options.consumers });
+  const host = await startLocalHost({
+    config,
+    port: 0,
+    overrides: options.overrides,
+    consumers: options.consumers,
+  });
   await host.state.apiKeys.put(KEYS.tenant1, { tenantId: 'tenant1' });
   await host.state.apiKeys.put(KEYS.tenant2, { tenantId: 'tenant2' });
   const authHeaders = (key: string | null | undefined): Record<string, string> =>

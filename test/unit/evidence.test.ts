@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { canon, chainHash, GENESIS, sealFacts, verifyChain, type FactRecord } from '../../functions/core/evidence.js';
+import {
+  canon,
+  chainHash,
+  GENESIS,
+  sealFacts,
+  verifyChain,
+  type FactRecord,
+} from '../../functions/core/evidence.js';
 
 const fact = (n: number, tenant = 'tenant1'): FactRecord => ({
   v: 1,
@@ -28,7 +35,14 @@ describe('canonical JSON (RFC 8785)', () => {
   it('sorts keys at every depth and keeps array order', () => {
     expect(canon({ z: 1, a: 2, m: 3 })).toBe('{"a":2,"m":3,"z":1}');
     expect(canon({ b: { y: 2, x: 1 }, a: 'hello' })).toBe('{"a":"hello","b":{"x":1,"y":2}}');
-    expect(canon({ items: [{ b: 2, a: 1 }, { d: 4, c: 3 }] })).toBe('{"items":[{"a":1,"b":2},{"c":3,"d":4}]}');
+    expect(
+      canon({
+        items: [
+          { b: 2, a: 1 },
+          { d: 4, c: 3 },
+        ],
+      }),
+    ).toBe('{"items":[{"a":1,"b":2},{"c":3,"d":4}]}');
   });
 
   it('serializes numbers and escapes as JCS does', () => {
@@ -50,7 +64,9 @@ describe('chain hash', () => {
   });
 
   it('matches a known-answer vector computed outside this code base (Python hashlib + json)', () => {
-    expect(chainHash('', { ...fact(1), seq: 1 })).toBe('a7e6aaf0fe10c6916abfa7555acf2aca2033c3c6d3c3d122e414c9d516897be6');
+    expect(chainHash('', { ...fact(1), seq: 1 })).toBe(
+      'a7e6aaf0fe10c6916abfa7555acf2aca2033c3c6d3c3d122e414c9d516897be6',
+    );
   });
 
   it('separates fields by length so that shifting bytes between them changes the hash', () => {
@@ -80,7 +96,10 @@ describe('verifyChain', () => {
   });
 
   it('detects a deleted entry', () => {
-    expect(verifyChain('tenant1', [entries[0]!, entries[2]!])).toMatchObject({ ok: false, break: { seq: 3 } });
+    expect(verifyChain('tenant1', [entries[0]!, entries[2]!])).toMatchObject({
+      ok: false,
+      break: { seq: 3 },
+    });
   });
 
   it('detects swapped entries', () => {

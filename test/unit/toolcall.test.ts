@@ -16,7 +16,13 @@ function problems(body: unknown): { path: string; message: string }[] {
 
 describe('ToolCallRequest validation', () => {
   it('accepts a full valid request and applies defaults', () => {
-    const r = parseToolCallBody({ ...valid, tenant_id: 'tenant1', resource: 'C01', risk_score: 10, labels: { env: 'prod' } });
+    const r = parseToolCallBody({
+      ...valid,
+      tenant_id: 'tenant1',
+      resource: 'C01',
+      risk_score: 10,
+      labels: { env: 'prod' },
+    });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.body.schema_version).toBe('1.0');
@@ -103,7 +109,8 @@ describe('ToolCallRequest validation', () => {
   });
 
   it('rejects bodies that are not objects', () => {
-    for (const body of [null, [], 'x', 42, true]) expect(problems(body)[0]?.message).toBe('body must be a JSON object');
+    for (const body of [null, [], 'x', 42, true])
+      expect(problems(body)[0]?.message).toBe('body must be a JSON object');
   });
 
   it('binds the request to the key tenant and fills requested_at from the server clock', () => {
