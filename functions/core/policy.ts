@@ -248,7 +248,7 @@ function parseData<T extends z.ZodType>(schema: T, value: unknown, what: string)
   return result.data;
 }
 
-function describe(errors: DetailedError[]): string {
+function errorText(errors: DetailedError[]): string {
   return errors.map((e) => e.message).join('; ');
 }
 
@@ -259,7 +259,7 @@ function describe(errors: DetailedError[]): string {
 function buildSchema(text: string, actions: ActionsFile): SchemaJson<string> {
   if (typeof text !== 'string') throw new PolicyLoadError('schema: not a string');
   const parsed = cedar.schemaToJson(text);
-  if (parsed.type === 'failure') throw new PolicyLoadError(`schema: ${describe(parsed.errors)}`);
+  if (parsed.type === 'failure') throw new PolicyLoadError(`schema: ${errorText(parsed.errors)}`);
   const schema = parsed.json;
   const root = schema[''];
   if (!root) throw new PolicyLoadError('schema: entity types and actions must be in the empty namespace');
@@ -267,13 +267,18 @@ function buildSchema(text: string, actions: ActionsFile): SchemaJson<string> {
   const declared = new Set(Object.keys(root.actions));
   for (const group of ACTION_GROUPS) {
     const appliesTo = root.actions[group]?.appliesTo;
-    if (!appliesTo) throw new PolicyLoadError(`schema: action group "${group}" must be declared with appliesTo`);
+    if (!appliesTo)
+      throw new PolicyLoadError(`schema: action group "${group}" must be declared with appliesTo`);
     if (!appliesTo.principalTypes.includes('Agent') || !appliesTo.resourceTypes.includes('Tenant')) {
-      throw new PolicyLoadError(`schema: action group "${group}" must apply to principal Agent and resource Tenant`);
+      throw new PolicyLoadError(
+        `schema: action group "${group}" must apply to principal Agent and resource Tenant`,
+      );
     }
     for (const name of actions[group]) {
       if (declared.has(name)) {
-        throw new PolicyLoadError(`schema: action "${name}" is listed in actions.json; do not declare it in the schema`);
+        throw new PolicyLoadError(
+          `schema: action "${name}" is listed in actions.json; do not declare it in the schema`,
+        );
       }
       const existing: ActionType<string> | undefined = root.actions[name];
       if (existing) {
@@ -295,14 +300,14 @@ interface ParsedPolicy {
 function parsePolicies(text: string): Map<string, ParsedPolicy> {
   if (typeof text !== 'string') throw new PolicyLoadError('policies: not a string');
   const parts = cedar.policySetTextToParts(text);
-  if (parts.type === 'failure') throw new PolicyLoadError(`policies: ${describe(parts.errors)}`);
+  if (parts.type === 'failure') throw new PolicyLoadError(`policies: ${errorText(parts.errors)}`);
   if (parts.policy_templates.length > 0) throw new PolicyLoadError('policies: templates are not supported');
   if (parts.policies.length === 0) throw new PolicyLoadError('policies: no policies');
 
   const policies = new Map<string, ParsedPolicy>();
   for (const policyText of parts.policies) {
     const parsed = cedar.policyToJson(policyText);
-    if (parsed.type === 'failure') throw new PolicyLoadError(`policies: ${describe(parsed.errors)}`);
+    if (parsed.type === 'failure') throw new PolicyLoadError(`policies: ${errorText(parsed.errors)}`);
     const json = parsed.json;
     const annotations = json.annotations ?? {};
     const id = annotations['id'];
@@ -324,26 +329,39 @@ function parsePolicies(text: string): Map<string, ParsedPolicy> {
       outcome = 'deny';
     } else {
       if (outcomeText !== undefined && outcomeText !== 'allow' && outcomeText !== 'approve') {
-        throw new PolicyLoadError(`policies: ${where} has @outcome("${outcomeText}"); use "approve" or "allow"`);
+        throw new PolicyLoadError(
+          `policies: ${where} has @outcome("${outcomeText}"); use "approve" or "allow"`,
+        );
       }
       outcome = outcomeText ?? 'allow';
     }
-    policies.set(id, { text: policyText, json, meta: { id, outcome, reason, priority: Number(priorityText) } });
+    policies.set(id, {
+      text: policyText,
+      json,
+      meta: { id, outcome, reason, priority: Number(priorityText) },
+    });
   }
   return policies;
 }
 
 function validatePolicies(schema: SchemaJson<string>, policies: Map<string, ParsedPolicy>): void {
   const staticPolicies = Object.fromEntries([...policies].map(([id, p]) => [id, p.text]));
-  const answer = cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
-  if (answer.type === 'failure') throw new PolicyLoadError(`schema or policies invalid: ${describe(answer.errors)}`);
+  const answer = cedar.validate({
+    schema,
+    policies: { staticPolicies },
+    validationSettings: { mode: 'strict' },
+  });
+  if (answer.type === 'failure')
+    throw new PolicyLoadError(`schema or policies invalid: ${errorText(answer.errors)}`);
   // Warnings (an impossible policy, confusable identifiers) are mistakes too: fail fast.
   const problems = [...answer.validationErrors, ...answer.validationWarnings];
   if (problems.length > 0) {
     // Cedar reports a problem once per action the policy applies to: show a few.
     const lines = [...new Set(problems.map((p) => `${p.policyId}: ${p.error.message}`))];
     const more = lines.length > 5 ? `; (${lines.length - 5} more)` : '';
-    throw new PolicyLoadError(`policies do not validate against the schema: ${lines.slice(0, 5).join('; ')}${more}`);
+    throw new PolicyLoadError(
+      `policies do not validate against the schema: ${lines.slice(0, 5).join('; ')}${more}`,
+    );
   }
 }
 
@@ -370,7 +388,9 @@ function checkRequestShape(schema: SchemaJson<string>): void {
       policies: { staticPolicies: {} },
     });
     if (answer.type === 'failure') {
-      throw new PolicyLoadError(`schema does not describe the requests the engine builds: ${describe(answer.errors)}`);
+      throw new PolicyLoadError(
+        `schema does not describe the requests the engine builds: ${errorText(answer.errors)}`,
+      );
     }
   }
 }
@@ -444,7 +464,7 @@ function buildSlice(policies: ParsedPolicy[]): Slice {
   if (!policySetId) {
     policySetId = `oc-policy-${preparsedSets.size + 1}`;
     const answer = cedar.preparsePolicySet(policySetId, { staticPolicies });
-    if (answer.type === 'failure') throw new PolicyLoadError(`policies: ${describe(answer.errors)}`);
+    if (answer.type === 'failure') throw new PolicyLoadError(`policies: ${errorText(answer.errors)}`);
     preparsedSets.set(key, policySetId);
   }
   return { policySetId, contextAttributes: used };

@@ -10,14 +10,19 @@ const registry: ConnectorRegistry = {
   // A Slack connector that hangs on one channel and throws on another.
   slack: async (req) => {
     if (req.params.channel === '#hang') return new Promise(() => undefined);
-    if (req.params.channel === '#boom') throw new Error('socket hang up at https://internal.example/secret-token');
+    if (req.params.channel === '#boom')
+      throw new Error('socket hang up at https://internal.example/secret-token');
     return real.slack!(req);
   },
 };
 
 let stack: TestStack;
 beforeAll(async () => {
-  stack = await startTestStack({ env: { OC_CONNECTOR_TIMEOUT_MS: '300' }, overrides: { connectors: createLocalInvoker(registry) }, consumers: false });
+  stack = await startTestStack({
+    env: { OC_CONNECTOR_TIMEOUT_MS: '300' },
+    overrides: { connectors: createLocalInvoker(registry) },
+    consumers: false,
+  });
 });
 afterAll(async () => {
   await stack.stop();
@@ -40,10 +45,16 @@ describe('connector outcomes on the allow path', () => {
   });
 
   it('an allowed action no connector implements is a structured error result', async () => {
-    const r = await stack.post('/v1/toolcalls', toolCall({ tool: 'jira', action: 'issue.comment', params: { issue: 'OPS-1' } }));
+    const r = await stack.post(
+      '/v1/toolcalls',
+      toolCall({ tool: 'jira', action: 'issue.comment', params: { issue: 'OPS-1' } }),
+    );
     expect(r.status).toBe(200);
     expect(r.json.decision).toBe('allow');
-    expect(r.json.result).toMatchObject({ status: 'error', error: { code: 'UNSUPPORTED_ACTION', message: 'unsupported action: jira.issue.comment' } });
+    expect(r.json.result).toMatchObject({
+      status: 'error',
+      error: { code: 'UNSUPPORTED_ACTION', message: 'unsupported action: jira.issue.comment' },
+    });
   });
 
   it('invalid params are the connector error INVALID_PARAMS', async () => {

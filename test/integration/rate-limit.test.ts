@@ -6,7 +6,10 @@ let a: TestStack;
 let b: LocalHost;
 
 beforeAll(async () => {
-  a = await startTestStack({ env: { OC_RATE_LIMIT_PER_SEC: '5', OC_RATE_LIMIT_BURST: '10' }, consumers: false });
+  a = await startTestStack({
+    env: { OC_RATE_LIMIT_PER_SEC: '5', OC_RATE_LIMIT_BURST: '10' },
+    consumers: false,
+  });
   // A second "instance": another host process-state on the same table.
   b = await startLocalHost({ config: a.config, port: 0, consumers: false });
 });
@@ -20,9 +23,15 @@ const deny = () => toolCall({ tool: 'unknown', action: 'x' });
 describe('rate limit', () => {
   it('answers 429 with Retry-After once the burst is spent across two instances, per tenant', async () => {
     const viaB = (body: unknown, key: string) =>
-      fetch(`${b.url}/v1/toolcalls`, { method: 'POST', headers: { 'X-API-Key': key }, body: JSON.stringify(body) }).then(toResponse);
+      fetch(`${b.url}/v1/toolcalls`, {
+        method: 'POST',
+        headers: { 'X-API-Key': key },
+        body: JSON.stringify(body),
+      }).then(toResponse);
     const answers = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? a.post('/v1/toolcalls', deny()) : viaB(deny(), KEYS.tenant1))),
+      Array.from({ length: 24 }, (_, i) =>
+        i % 2 === 0 ? a.post('/v1/toolcalls', deny()) : viaB(deny(), KEYS.tenant1),
+      ),
     );
     const limited = answers.filter((r) => r.status === 429);
     const accepted = answers.filter((r) => r.status === 200);

@@ -54,7 +54,9 @@ describe('forbid', () => {
       decision: 'deny',
       reason: 'action not in allowlist',
     });
-    expect(withGlobalForbid.evaluate(request('jira.issue.list', { userId: 'mallory' })).decision).toBe('deny');
+    expect(withGlobalForbid.evaluate(request('jira.issue.list', { userId: 'mallory' })).decision).toBe(
+      'deny',
+    );
     expect(withGlobalForbid.evaluate(request('jira.issue.list', { userId: 'alice' })).decision).toBe('allow');
   });
 });
@@ -70,7 +72,9 @@ describe('approval', () => {
 
     expect(result).toMatchObject({ decision: 'approve', reason: 'high risk score requires approval' });
     expect(result.determiningPolicies).toEqual(['approve-high-risk']);
-    expect(engine.evaluate(request('jira.issue.get', { tenantId: 'lax', riskScore: 6 })).decision).toBe('allow');
+    expect(engine.evaluate(request('jira.issue.get', { tenantId: 'lax', riskScore: 6 })).decision).toBe(
+      'allow',
+    );
   });
 
   it('comes from any permit annotated @outcome("approve")', () => {

@@ -20,11 +20,13 @@ describe('tenant auto-approve thresholds', () => {
   ] as const;
   const rows = tenants.flatMap(({ tenantId, threshold }) =>
     actions.flatMap(([toolAction, allowReason]) =>
-      [...new Set([0, threshold - 1, threshold, 6, 7, 10])].map((risk): [string, string, number, string, string] => {
-        if (risk >= 7) return [tenantId, toolAction, risk, 'approve', HIGH_RISK];
-        if (risk < threshold) return [tenantId, toolAction, risk, 'allow', allowReason];
-        return [tenantId, toolAction, risk, 'deny', W34_REASON];
-      }),
+      [...new Set([0, threshold - 1, threshold, 6, 7, 10])].map(
+        (risk): [string, string, number, string, string] => {
+          if (risk >= 7) return [tenantId, toolAction, risk, 'approve', HIGH_RISK];
+          if (risk < threshold) return [tenantId, toolAction, risk, 'allow', allowReason];
+          return [tenantId, toolAction, risk, 'deny', W34_REASON];
+        },
+      ),
     ),
   );
 
@@ -38,9 +40,9 @@ describe('tenant auto-approve thresholds', () => {
   it('gives an unknown tenant the default threshold 7 and no approval routing', () => {
     const engine = repoEngine();
 
-    expect(engine.evaluate(request('slack.msg.post', { tenantId: 'acme-unknown', riskScore: 6 })).decision).toBe(
-      'allow',
-    );
+    expect(
+      engine.evaluate(request('slack.msg.post', { tenantId: 'acme-unknown', riskScore: 6 })).decision,
+    ).toBe('allow');
     expect(engine.evaluate(request('jira.issue.delete', { tenantId: 'acme-unknown' }))).toMatchObject({
       decision: 'approve',
       approverGroup: '',
@@ -72,7 +74,11 @@ describe('unlisted actions', () => {
     for (const tenantId of ['tenant1', 'tenant2', 'nobody']) {
       const result = repoEngine().evaluate(request('unknown.do.something', { tenantId, riskScore }));
 
-      expect(result).toMatchObject({ decision: 'deny', reason: 'action not in allowlist', determiningPolicies: [] });
+      expect(result).toMatchObject({
+        decision: 'deny',
+        reason: 'action not in allowlist',
+        determiningPolicies: [],
+      });
     }
   });
 

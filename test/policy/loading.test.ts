@@ -36,12 +36,17 @@ describe('the repository policies', () => {
 
 describe('a bundle is refused with PolicyLoadError', () => {
   const refused: Array<[string, () => PolicyBundle, RegExp]> = [
-    ['a syntax error', () => bundleWith({ extraPolicies: '@id("x") @reason("x") permit (principal, action' }), /policies/],
+    [
+      'a syntax error',
+      () => bundleWith({ extraPolicies: '@id("x") @reason("x") permit (principal, action' }),
+      /policies/,
+    ],
     [
       'an undeclared context attribute',
       () =>
         bundleWith({
-          extraPolicies: '@id("x") @reason("x") permit (principal, action, resource) when { context.risk > 1 };',
+          extraPolicies:
+            '@id("x") @reason("x") permit (principal, action, resource) when { context.risk > 1 };',
         }),
       /x: .*risk/,
     ],
@@ -49,7 +54,8 @@ describe('a bundle is refused with PolicyLoadError', () => {
       'an undeclared tenant attribute',
       () =>
         bundleWith({
-          extraPolicies: '@id("x") @reason("x") permit (principal, action, resource) when { resource.tier == "gold" };',
+          extraPolicies:
+            '@id("x") @reason("x") permit (principal, action, resource) when { resource.tier == "gold" };',
         }),
       /tier/,
     ],
@@ -66,7 +72,8 @@ describe('a bundle is refused with PolicyLoadError', () => {
       'an undeclared action',
       () =>
         bundleWith({
-          extraPolicies: '@id("x") @reason("x") permit (principal, action == Action::"jira.issue.nuke", resource);',
+          extraPolicies:
+            '@id("x") @reason("x") permit (principal, action == Action::"jira.issue.nuke", resource);',
         }),
       /jira\.issue\.nuke/,
     ],
@@ -87,43 +94,71 @@ describe('a bundle is refused with PolicyLoadError', () => {
         }),
       /x: .*impossible/,
     ],
-    ['a policy without @id', () => bundleWith({ extraPolicies: '@reason("x") forbid (principal, action, resource);' }), /@id/],
+    [
+      'a policy without @id',
+      () => bundleWith({ extraPolicies: '@reason("x") forbid (principal, action, resource);' }),
+      /@id/,
+    ],
     [
       'a duplicate @id',
-      () => bundleWith({ extraPolicies: '@id("approve-high-risk") @reason("x") forbid (principal, action, resource);' }),
+      () =>
+        bundleWith({
+          extraPolicies: '@id("approve-high-risk") @reason("x") forbid (principal, action, resource);',
+        }),
       /duplicate @id\("approve-high-risk"\)/,
     ],
-    ['a policy without @reason', () => bundleWith({ extraPolicies: '@id("x") forbid (principal, action, resource);' }), /@reason/],
+    [
+      'a policy without @reason',
+      () => bundleWith({ extraPolicies: '@id("x") forbid (principal, action, resource);' }),
+      /@reason/,
+    ],
     [
       'an unknown @outcome',
-      () => bundleWith({ extraPolicies: '@id("x") @reason("x") @outcome("escalate") permit (principal, action, resource);' }),
+      () =>
+        bundleWith({
+          extraPolicies: '@id("x") @reason("x") @outcome("escalate") permit (principal, action, resource);',
+        }),
       /@outcome\("escalate"\)/,
     ],
     [
       'a forbid that claims to approve',
-      () => bundleWith({ extraPolicies: '@id("x") @reason("x") @outcome("approve") forbid (principal, action, resource);' }),
+      () =>
+        bundleWith({
+          extraPolicies: '@id("x") @reason("x") @outcome("approve") forbid (principal, action, resource);',
+        }),
       /forbid/,
     ],
     [
       'a non-integer @priority',
-      () => bundleWith({ extraPolicies: '@id("x") @reason("x") @priority("high") forbid (principal, action, resource);' }),
+      () =>
+        bundleWith({
+          extraPolicies: '@id("x") @reason("x") @priority("high") forbid (principal, action, resource);',
+        }),
       /@priority/,
     ],
     [
       'a template',
-      () => bundleWith({ extraPolicies: '@id("x") @reason("x") permit (principal == ?principal, action, resource);' }),
+      () =>
+        bundleWith({
+          extraPolicies: '@id("x") @reason("x") permit (principal == ?principal, action, resource);',
+        }),
       /template/,
     ],
     ['no policies at all', () => bundleWith({ policies: () => '// nothing\n' }), /no policies/],
     ['a schema syntax error', () => bundleWith({ schema: (s) => `${s}\nentity Broken = {` }), /schema/],
     [
       'a schema whose context the engine does not build',
-      () => bundleWith({ schema: (s) => s.replace('"now": datetime,', '"now": datetime,\n  "params": String,') }),
+      () =>
+        bundleWith({ schema: (s) => s.replace('"now": datetime,', '"now": datetime,\n  "params": String,') }),
       /params/,
     ],
     [
       'a schema whose tenant the engine does not build',
-      () => bundleWith({ schema: (s) => s.replace('"max_risk_auto_approve": Long,', '"max_risk_auto_approve": Long, "tier": String,') }),
+      () =>
+        bundleWith({
+          schema: (s) =>
+            s.replace('"max_risk_auto_approve": Long,', '"max_risk_auto_approve": Long, "tier": String,'),
+        }),
       /tier/,
     ],
     [
@@ -131,16 +166,13 @@ describe('a bundle is refused with PolicyLoadError', () => {
       () => bundleWith({ schema: (s) => s.replace('action read, write, destructive', 'action read, write') }),
       /destructive/,
     ],
-    [
-      'a schema in a namespace',
-      () => bundleWith({ schema: (s) => `namespace OC {\n${s}\n}` }),
-      /namespace/,
-    ],
+    ['a schema in a namespace', () => bundleWith({ schema: (s) => `namespace OC {\n${s}\n}` }), /namespace/],
     [
       'an action declared in both the schema and actions.json',
       () =>
         bundleWith({
-          schema: (s) => `${s}\naction "jira.issue.get" in [read] appliesTo { principal: [Agent], resource: [Tenant], context: ToolCallContext };`,
+          schema: (s) =>
+            `${s}\naction "jira.issue.get" in [read] appliesTo { principal: [Agent], resource: [Tenant], context: ToolCallContext };`,
         }),
       /jira\.issue\.get/,
     ],
@@ -151,20 +183,35 @@ describe('a bundle is refused with PolicyLoadError', () => {
     ],
     [
       'a webhook route without a secret',
-      () => bundleWith({ tenants: { t: tenant({ notify: [{ kind: 'webhook', url: 'https://x.example/h' }] }) } }),
+      () =>
+        bundleWith({ tenants: { t: tenant({ notify: [{ kind: 'webhook', url: 'https://x.example/h' }] }) } }),
       /tenants.*t\.notify\.0\.secret_ref/,
     ],
     [
       'a webhook route that is not http(s)',
       () =>
         bundleWith({
-          tenants: { t: tenant({ notify: [{ kind: 'webhook', url: 'file:///etc/passwd', secret_ref: 's' }] }) },
+          tenants: {
+            t: tenant({ notify: [{ kind: 'webhook', url: 'file:///etc/passwd', secret_ref: 's' }] }),
+          },
         }),
       /t\.notify\.0\.url/,
     ],
-    ['a misspelled tenant field', () => bundleWith({ tenants: { t: tenant({ approver_groups: 'x' }) } }), /approver_groups/],
-    ['a fractional threshold', () => bundleWith({ tenants: { t: tenant({ max_risk_auto_approve: 4.5 }) } }), /max_risk_auto_approve/],
-    ['an approval TTL over 7 days', () => bundleWith({ tenants: { t: tenant({ approval_ttl_sec: 8 * 86_400 }) } }), /approval_ttl_sec/],
+    [
+      'a misspelled tenant field',
+      () => bundleWith({ tenants: { t: tenant({ approver_groups: 'x' }) } }),
+      /approver_groups/,
+    ],
+    [
+      'a fractional threshold',
+      () => bundleWith({ tenants: { t: tenant({ max_risk_auto_approve: 4.5 }) } }),
+      /max_risk_auto_approve/,
+    ],
+    [
+      'an approval TTL over 7 days',
+      () => bundleWith({ tenants: { t: tenant({ approval_ttl_sec: 8 * 86_400 }) } }),
+      /approval_ttl_sec/,
+    ],
     ['an empty version', () => bundleWith({ version: '' }), /version/],
   ];
 

@@ -20,7 +20,8 @@ const edit = (name: string, change: (text: string) => string) =>
 
 describe('defaultPolicyDir', () => {
   it("is the repository's policy folder", () => {
-    for (const name of [...POLICY_FILES, 'README.md']) expect(existsSync(join(defaultPolicyDir(), name))).toBe(true);
+    for (const name of [...POLICY_FILES, 'README.md'])
+      expect(existsSync(join(defaultPolicyDir(), name))).toBe(true);
   });
 });
 
@@ -53,7 +54,9 @@ describe('loadPolicyBundle', () => {
   });
 
   it('names the file and field that break the data schema', () => {
-    edit('tenants.json', (text) => text.replace('"max_risk_auto_approve": 3', '"max_risk_auto_approve": "3"'));
+    edit('tenants.json', (text) =>
+      text.replace('"max_risk_auto_approve": 3', '"max_risk_auto_approve": "3"'),
+    );
 
     expect(() => loadPolicyBundle(dir)).toThrow(PolicyLoadError);
     expect(() => loadPolicyBundle(dir)).toThrow(/tenants\.json: tenant2\.max_risk_auto_approve: /);

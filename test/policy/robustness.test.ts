@@ -118,7 +118,10 @@ describe('evaluate under sustained load', () => {
   it('survives switching paths after evaluate() was optimized on one of them', () => {
     const script = fileURLToPath(new URL('./stress-evaluate.ts', import.meta.url));
 
-    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
 
     expect({ status: run.status, signal: run.signal, stdout: run.stdout.trim() }).toEqual({
       status: 0,
