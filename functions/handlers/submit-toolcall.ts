@@ -4,6 +4,7 @@ import { AppError } from '../shared/errors.js';
 import { httpRoute, parseJsonBody, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
+import { submitDeps } from './governance.js';
 
 export const submitRoute = (getState: () => AppState) =>
   httpRoute(async (event: HttpEvent) => {
@@ -19,8 +20,8 @@ export const submitRoute = (getState: () => AppState) =>
         details: [{ path: 'agent_id', message: 'must equal the agent of the API key' }],
       });
     }
-    return submitToolCall(getState().submitDeps, { tenantId: identity.tenantId, body });
+    return submitToolCall(submitDeps(getState()), { tenantId: identity.tenantId, body });
   });
 
-warmInLambda((state) => state.submitDeps);
+warmInLambda(submitDeps);
 export const handler = lambda(submitRoute(appState));
