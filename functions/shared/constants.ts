@@ -18,7 +18,18 @@ export const ENV = {
   jiraBaseUrl: 'JIRA_BASE_URL',
   jiraEmail: 'JIRA_EMAIL',
   jiraApiToken: 'JIRA_API_TOKEN',
+  /** Approver JWTs: `dev` (HS256, local only), `oidc` (issuer + JWKS) or `none` (every token refused). */
+  jwtMode: 'OC_JWT_MODE',
+  devJwtSecret: 'OC_DEV_JWT_SECRET',
+  jwtIssuer: 'OC_JWT_ISSUER',
+  jwtAudience: 'OC_JWT_AUDIENCE',
+  jwtJwksUrl: 'OC_JWT_JWKS_URL',
+  jwtTenantClaim: 'OC_JWT_TENANT_CLAIM',
+  sweepIntervalSec: 'OC_SWEEP_INTERVAL_SEC',
 } as const;
+
+/** Local dev approver tokens (SPEC §4): HS256 with OC_DEV_JWT_SECRET. */
+export const DEV_JWT = { issuer: 'oc-local', audience: 'oc-approvals', defaultSecret: 'dev-jwt-secret' } as const;
 
 /** The single DynamoDB table: generic keys, one GSI for listings, TTL attribute, stream NEW_IMAGE. */
 export const TABLE = {
@@ -42,13 +53,17 @@ export const ITEM_TYPE = {
   approval: 'approval',
   rateLimit: 'rate_limit',
   streamCursor: 'stream_cursor',
+  grant: 'grant',
+  execution: 'execution',
+  tenant: 'tenant',
 } as const;
 
 /** Connector Lambdas by tool name. */
 export const CONNECTORS = ['slack', 'jira'] as const;
 export type ConnectorName = (typeof CONNECTORS)[number];
 
-export type RouteAuth = 'api_key' | 'none';
+/** api_key: agents (X-API-Key / Bearer key); jwt: human approvers (Bearer JWT); none: public. */
+export type RouteAuth = 'api_key' | 'jwt' | 'none';
 
 export interface RouteDef {
   /** Lambda / handler module name under functions/handlers. */
@@ -63,7 +78,15 @@ export interface RouteDef {
 export const ROUTES: readonly RouteDef[] = [
   { handler: 'submit-toolcall', method: 'POST', path: '/v1/toolcalls', auth: 'api_key' },
   { handler: 'get-toolcall', method: 'GET', path: '/v1/toolcalls/{event_id}', auth: 'api_key' },
+  { handler: 'execute-toolcall', method: 'POST', path: '/v1/toolcalls/{event_id}/execute', auth: 'api_key' },
+  { handler: 'list-approvals', method: 'GET', path: '/v1/approvals', auth: 'jwt' },
+  { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
+  { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
+  { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },
 ];
+
+/** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */
+export const SCHEDULES = [{ handler: 'expire-approvals', rateMinutes: 1 }] as const;
 
 /** Stream consumers: handler and the event-source filter (DynamoDB Streams filter pattern). */
 export const STREAM_CONSUMERS = [
