@@ -1,6 +1,7 @@
 /**
  * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
- * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn.
+ * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn, and the
+ * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim.
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
@@ -36,6 +37,10 @@ createOpenClause(app, {
   rateLimitBurst: positiveInt('rateLimitBurst'),
   connectorsMode: connectorsMode(),
   alarmTopicArn: context('alarmTopicArn'),
+  approverIssuer: context('approverIssuer'),
+  approverAudience: context('approverAudience'),
+  approverJwksUrl: context('approverJwksUrl'),
+  approverTenantClaim: context('approverTenantClaim'),
 });
 
 // Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.

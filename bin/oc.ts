@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { ApiKeyStore, generateApiKey } from '../functions/store/api-keys.js';
 import { ChainStore, verifyTenantChain } from '../functions/store/chain.js';
 import { createDocumentClient } from '../functions/store/dynamo.js';
-import { TABLE } from '../functions/shared/constants.js';
+import { DEV_JWT, ENV, TABLE } from '../functions/shared/constants.js';
 import { startLocalStack } from './local/stack.js';
 
 const program = new Command('oc').description(
@@ -85,6 +85,72 @@ program
       for (const p of report.problems) console.error(`  - ${p}`);
       process.exitCode = 1;
     }
+  });
+
+const executions = program.command('executions').description('approved executions');
+executions
+  .command('resolve')
+  .description('record the outcome of an execution that crashed between claim and record (status unknown); never re-runs the tool')
+  .requiredOption('--tenant <tenant>', 'tenant id')
+  .requiredOption('--event <event_id>', 'the approval-gated event id')
+  .requiredOption('--status <status>', 'what happened: success | error')
+  .requiredOption('--note <text>', 'how the operator established the outcome')
+  .option('--output <json>', 'the tool output, as a JSON object')
+  .addOption(awsOption)
+  .addOption(tableOption)
+  .action(
+    async (opts: { tenant: string; event: string; status: string; note: string; output?: string; aws?: boolean; table?: string }) => {
+      if (opts.status !== 'success' && opts.status !== 'error') throw new Error('--status must be success or error');
+      const { doc, table } = target(opts);
+      const { DynamoToolCallStore } = await import('../functions/store/toolcalls.js');
+      const { ExecutionStore } = await import('../functions/store/executions.js');
+      const { resolveExecution } = await import('../functions/core/execute.js');
+      const { randomUUID } = await import('node:crypto');
+      const body = await resolveExecution(
+        {
+          events: new DynamoToolCallStore(doc, table),
+          executions: new ExecutionStore(doc, table),
+          clock: { now: () => new Date() },
+          ids: { uuid: () => randomUUID() },
+          config: { connectorTimeoutMs: Number(process.env.OC_CONNECTOR_TIMEOUT_MS ?? 10_000), inFlightWaitMs: 0 },
+        },
+        {
+          tenantId: opts.tenant,
+          eventId: opts.event,
+          status: opts.status,
+          note: opts.note,
+          operator: `operator:${process.env.USER ?? 'unknown'}`,
+          ...(opts.output ? { output: JSON.parse(opts.output) as Record<string, unknown> } : {}),
+        },
+      );
+      doc.destroy();
+      console.log(body);
+    },
+  );
+
+program
+  .command('dev-token')
+  .description(
+    'print a local approver JWT (HS256 with OC_DEV_JWT_SECRET, default dev-jwt-secret; the local stack only)',
+  )
+  .requiredOption('--tenant <tenant>', "the approver's tenant id")
+  .requiredOption('--email <email>', "the approver's email (must be on the tenant's approvers list)")
+  .option('--sub <sub>', 'the subject (default: the email)')
+  .option('--ttl-sec <sec>', 'lifetime in seconds', '3600')
+  .action(async (opts: { tenant: string; email: string; sub?: string; ttlSec: string }) => {
+    const ttlSec = Number(opts.ttlSec);
+    if (!Number.isInteger(ttlSec) || ttlSec <= 0) throw new Error('--ttl-sec must be a positive integer');
+    const { signDevToken } = await import('../functions/store/approver-tokens.js');
+    console.log(
+      await signDevToken({
+        tenantId: opts.tenant,
+        email: opts.email,
+        ...(opts.sub ? { sub: opts.sub } : {}),
+        ttlSec,
+        secret: process.env[ENV.devJwtSecret] || DEV_JWT.defaultSecret,
+        tenantClaim: process.env[ENV.jwtTenantClaim] || 'tenant_id',
+      }),
+    );
   });
 
 await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Token, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
@@ -56,6 +56,36 @@ export interface ApiProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * The OIDC provider whose JWTs human approvers present on the approval routes.
+   * @default - none: every approver token is refused (synthesis warns)
+   */
+  readonly approvers?: ApproverIdentityProps;
+}
+
+/** The OIDC identity provider of human approvers (Cognito user pool, Okta, Entra ID, ...). */
+export interface ApproverIdentityProps {
+  /**
+   * Expected `iss` of approver JWTs, an https URL, e.g.
+   * `https://cognito-idp.<region>.amazonaws.com/<user pool id>`.
+   * @default - no approver identity provider (with `audience` unset too)
+   */
+  readonly issuer?: string;
+  /**
+   * Expected `aud` (for Cognito: the app client id).
+   * @default - no approver identity provider (with `issuer` unset too)
+   */
+  readonly audience?: string;
+  /**
+   * Where the provider publishes its signing keys (https).
+   * @default - `<issuer>/.well-known/jwks.json` (Cognito's layout; Okta and Entra ID need it set)
+   */
+  readonly jwksUrl?: string;
+  /**
+   * The claim that names the approver's tenant (Cognito custom attributes: `custom:tenant_id`).
+   * @default 'tenant_id'
+   */
+  readonly tenantClaim?: string;
 }
 
 /**
@@ -101,17 +131,28 @@ export class Api extends Construct {
       [ENV.connectorsMode]: props.connectorsMode ?? 'live',
     };
 
+    const jwt = approverJwtEnvironment(props.approvers);
+    if (jwt[ENV.jwtMode] === 'none') {
+      Annotations.of(this).addWarningV2(
+        '@openclause/no-approver-identity-provider',
+        'No approver identity provider (approverIssuer and approverAudience): every approver JWT is ' +
+          'refused, so approvals can be neither listed nor decided. Deploy with ' +
+          '-c approverIssuer=https://... -c approverAudience=... to enable them.',
+      );
+    }
+    // Only the authorizer verifies approver JWTs, so only it is told the provider.
     this.authorizerFunction = new OcFunction(this, 'Authorizer', {
       handlerName: 'authorizer',
       invocation: 'authorizer',
       logRetention,
-      environment,
+      environment: { ...environment, ...jwt },
     }).bindTable(props.table, 'read');
-    const authorizer = new HttpLambdaAuthorizer('AgentKeyAuthorizer', this.authorizerFunction, {
+    const authorizer = new HttpLambdaAuthorizer('RequestAuthorizer', this.authorizerFunction, {
       responseTypes: [HttpLambdaResponseType.SIMPLE],
-      // Agents send X-API-Key OR Authorization; identity sources would demand all of them, and the
-      // handlers answer 401 themselves (SPEC §1 body), so every request reaches the authorizer
-      // and nothing can be cached by API Gateway.
+      // One authorizer for agents (X-API-Key or Bearer key) and approvers (Bearer JWT): it finds
+      // the route by routeKey and checks the key or JWT itself, so 401/403 carry the SPEC §1 body.
+      // Identity sources would let API Gateway answer on its own (and demand all of them), so
+      // every request reaches the authorizer and nothing can be cached by API Gateway.
       identitySource: [],
       resultsCacheTtl: Duration.seconds(0),
     });
@@ -133,7 +174,7 @@ export class Api extends Construct {
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${constructIdFor(route.handler)}Integration`, fn),
-        ...(route.auth === 'api_key' ? { authorizer } : {}),
+        ...(route.auth === 'none' ? {} : { authorizer }),
       });
       if (route.auth === 'none' && routeConstruct) {
         Validations.of(routeConstruct).acknowledge({
@@ -144,6 +185,55 @@ export class Api extends Construct {
       routeFunctions.set(route.handler, fn);
     }
     this.routeFunctions = routeFunctions;
+  }
+}
+
+/**
+ * The authorizer's approver-JWT settings: `oidc` with the provider when issuer and audience are
+ * given, `none` (every approver token refused) when neither is. `dev` (a shared HS256 secret) is
+ * for the local host only and never set here. Throws on settings that cannot work.
+ */
+export function approverJwtEnvironment(approvers: ApproverIdentityProps = {}): Record<string, string> {
+  const { issuer, audience, jwksUrl, tenantClaim } = approvers;
+  if (issuer !== undefined) assertHttpsUrl('approverIssuer', issuer);
+  if (audience !== undefined && !Token.isUnresolved(audience) && audience.trim() === '')
+    throw new Error(
+      'approverAudience must not be empty (the app client id or API identifier approver JWTs carry in aud)',
+    );
+  if (jwksUrl !== undefined) assertHttpsUrl('approverJwksUrl', jwksUrl);
+  if (tenantClaim !== undefined && !Token.isUnresolved(tenantClaim) && tenantClaim.trim() === '')
+    throw new Error("approverTenantClaim must not be empty (the JWT claim naming the approver's tenant)");
+  if ((issuer === undefined) !== (audience === undefined)) {
+    throw new Error(
+      `approverIssuer and approverAudience go together: got only ${issuer === undefined ? 'approverAudience' : 'approverIssuer'}`,
+    );
+  }
+  if (issuer === undefined || audience === undefined) {
+    if (jwksUrl !== undefined || tenantClaim !== undefined)
+      throw new Error('approverJwksUrl and approverTenantClaim need approverIssuer and approverAudience');
+    return { [ENV.jwtMode]: 'none' };
+  }
+  return {
+    [ENV.jwtMode]: 'oidc',
+    [ENV.jwtIssuer]: issuer,
+    [ENV.jwtAudience]: audience,
+    ...(jwksUrl !== undefined ? { [ENV.jwtJwksUrl]: jwksUrl } : {}),
+    [ENV.jwtTenantClaim]: tenantClaim ?? 'tenant_id',
+  };
+}
+
+function assertHttpsUrl(name: string, value: string): void {
+  if (Token.isUnresolved(value)) return;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:' || !url.hostname) {
+    throw new Error(
+      `${name} must be an https URL (e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>), got "${value}"`,
+    );
   }
 }
 

@@ -3,12 +3,14 @@ import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
-import type { Construct } from 'constructs';
-import { STACKS, type ConnectorsMode } from '../functions/shared/constants.js';
+import { Construct } from 'constructs';
+import { SCHEDULES, STACKS, type ConnectorsMode } from '../functions/shared/constants.js';
 import { Api } from './api.js';
 import { Connectors } from './connectors.js';
 import { Evidence } from './evidence.js';
+import { constructIdFor } from './function.js';
 import { Observability } from './observability.js';
+import { ScheduledFunction } from './scheduled-function.js';
 
 export interface OcAppStackProps extends StackProps {
   /** The table from the stateful stack (with its stream and key). */
@@ -48,13 +50,37 @@ export interface OcAppStackProps extends StackProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Issuer (`iss`) of the OIDC provider whose JWTs human approvers present, an https URL: a Cognito
+   * user pool (`https://cognito-idp.<region>.amazonaws.com/<pool id>`), Okta, Entra ID, ...
+   * Give it with `approverAudience`.
+   * @default - none: every approver token is refused (synthesis warns)
+   */
+  readonly approverIssuer?: string;
+  /**
+   * Audience (`aud`) approver JWTs must carry (for Cognito: the app client id).
+   * @default - none: every approver token is refused (synthesis warns)
+   */
+  readonly approverAudience?: string;
+  /**
+   * The provider's JWKS URL (https).
+   * @default - `<approverIssuer>/.well-known/jwks.json` (Cognito's layout; Okta and Entra ID need it set)
+   */
+  readonly approverJwksUrl?: string;
+  /**
+   * The JWT claim that names the approver's tenant (Cognito: `custom:tenant_id`).
+   * @default 'tenant_id'
+   */
+  readonly approverTenantClaim?: string;
 }
 
-/** The app part: API, connectors, sequencer, alarms and dashboard. Replaceable at will. */
+/** The app part: API, connectors, sequencer, schedules, alarms and dashboard. Replaceable at will. */
 export class OcAppStack extends Stack {
   readonly api: Api;
   readonly connectors: Connectors;
   readonly evidence: Evidence;
+  /** One per entry of SCHEDULES. */
+  readonly schedules: readonly ScheduledFunction[];
   readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
@@ -75,8 +101,24 @@ export class OcAppStack extends Stack {
       connectorsMode,
       throttle: props.apiThrottle,
       logRetention,
+      approvers: {
+        issuer: props.approverIssuer,
+        audience: props.approverAudience,
+        jwksUrl: props.approverJwksUrl,
+        tenantClaim: props.approverTenantClaim,
+      },
     });
     this.evidence = new Evidence(this, 'Evidence', { table: props.table, logRetention });
+    const schedules = new Construct(this, 'Schedules');
+    this.schedules = SCHEDULES.map(
+      (schedule) =>
+        new ScheduledFunction(schedules, constructIdFor(schedule.handler), {
+          table: props.table,
+          schedule,
+          access: 'readwrite',
+          logRetention,
+        }),
+    );
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
@@ -84,9 +126,10 @@ export class OcAppStack extends Stack {
         ...this.api.routeFunctions.values(),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
+        ...this.schedules.map((s) => s.function),
       ],
       sequencer: this.evidence.sequencer,
-      deadLetterQueues: [this.evidence.deadLetterQueue],
+      deadLetterQueues: [this.evidence.deadLetterQueue, ...this.schedules.map((s) => s.deadLetterQueue)],
       alarmTopic: props.alarmTopicArn
         ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
         : undefined,

@@ -31,10 +31,10 @@ const CEDAR_PACKAGE = '@cedar-policy/cedar-wasm';
 /** How a function reaches the table: read-only (Get/Query/Scan) or read-write (+ Put/Update/Delete/Transact). */
 export type TableAccess = 'read' | 'readwrite';
 
-/** Who calls the function, for the record of why asynchronous-invocation rules do not apply. */
-export type Invocation = 'api' | 'authorizer' | 'lambda-sync' | 'event-source-mapping';
+/** Who calls the function, for the record of why the legacy async DLQ (DeadLetterConfig) is not used. */
+export type Invocation = 'api' | 'authorizer' | 'lambda-sync' | 'event-source-mapping' | 'schedule';
 
-const INVOKED_BY: Record<Invocation, string> = {
+const SYNC_INVOKERS: Record<Exclude<Invocation, 'schedule'>, string> = {
   api: 'API Gateway (HTTP API integration, synchronous)',
   authorizer: 'API Gateway (Lambda authorizer, synchronous)',
   'lambda-sync': 'other Lambdas with InvocationType RequestResponse (synchronous)',
@@ -42,10 +42,16 @@ const INVOKED_BY: Record<Invocation, string> = {
     'a Lambda event source mapping (synchronous; failures go to the mapping on-failure destination)',
 };
 
+/** Why `Serverless-LambdaDLQ` does not apply to a function invoked this way. */
+const noDlqReason = (handlerName: string, invocation: Invocation): string =>
+  invocation === 'schedule'
+    ? `${handlerName} is invoked asynchronously by an EventBridge schedule; its failed runs go to the on-failure destination of its asynchronous invoke config (which records the error and supersedes DeadLetterConfig).`
+    : `${handlerName} is invoked only by ${SYNC_INVOKERS[invocation]}; a DLQ applies to asynchronous invocations only.`;
+
 export interface OcFunctionProps {
   /** Module name under `functions/handlers/` (without `.ts`); it must export `handler`. */
   readonly handlerName: string;
-  /** How the function is invoked; it documents why async DLQ / failure destinations do not apply. */
+  /** How the function is invoked; it documents why the legacy async DLQ does not apply. */
   readonly invocation: Invocation;
   /**
    * Memory size in MB (CPU scales with it).
@@ -146,10 +152,9 @@ export class OcFunction extends NodejsFunction {
         'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level permissions.',
     });
 
-    const invokedBy = INVOKED_BY[props.invocation];
     Validations.of(this).acknowledge({
       id: 'Serverless-LambdaDLQ',
-      reason: `${props.handlerName} is invoked only by ${invokedBy}; a DLQ applies to asynchronous invocations only.`,
+      reason: noDlqReason(props.handlerName, props.invocation),
     });
   }
 

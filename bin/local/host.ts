@@ -15,6 +15,12 @@ import { authorize } from '../../functions/handlers/authorizer.js';
 import { getToolCallRoute } from '../../functions/handlers/get-toolcall.js';
 import { sequence } from '../../functions/handlers/sequencer.js';
 import { submitRoute } from '../../functions/handlers/submit-toolcall.js';
+import { executeRoute } from '../../functions/handlers/execute-toolcall.js';
+import { listApprovalsRoute } from '../../functions/handlers/list-approvals.js';
+import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
+import { approveRoute } from '../../functions/handlers/approve-approval.js';
+import { denyRoute } from '../../functions/handlers/deny-approval.js';
+import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
 import { LIMITS, ROUTES, STREAM_CONSUMERS, type RouteDef } from '../../functions/shared/constants.js';
 import { toErrorResponse, AppError } from '../../functions/shared/errors.js';
@@ -29,6 +35,11 @@ type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
 const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler> = {
   'submit-toolcall': submitRoute,
   'get-toolcall': getToolCallRoute,
+  'execute-toolcall': executeRoute,
+  'list-approvals': listApprovalsRoute,
+  'get-approval': getApprovalRoute,
+  'approve-approval': approveRoute,
+  'deny-approval': denyRoute,
 };
 
 export interface LocalHostOptions {
@@ -36,8 +47,10 @@ export interface LocalHostOptions {
   /** Port to listen on; 0 picks a free one. */
   port: number;
   overrides?: StateOverrides;
-  /** Run the stream consumers (sequencer) in this process. */
+  /** Run the stream consumers (sequencer) and the schedules (expiry sweep) in this process. */
   consumers?: boolean;
+  /** Seconds between runs of each schedule (EventBridge's rate in AWS). */
+  scheduleIntervalSec?: number;
 }
 
 export interface LocalHost {
@@ -129,6 +142,21 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     poller.start();
   }
 
+  // Schedules: EventBridge rules in AWS, timers here; a run never overlaps the previous one.
+  const timers: NodeJS.Timeout[] = [];
+  if (options.consumers !== false) {
+    const expire = lambda(sweep(() => state));
+    let running = false;
+    const tick = () => {
+      if (running) return;
+      running = true;
+      void expire({}, fakeContext('expire-approvals'))
+        .catch((error: Error) => console.error('[oc] expiry sweep failed:', error.message))
+        .finally(() => (running = false));
+    };
+    timers.push(setInterval(tick, (options.scheduleIntervalSec ?? 60) * 1000));
+  }
+
   let isReady = false;
   const server = http.createServer((req, res) => {
     void handle(req, res).catch((error) => {
@@ -203,7 +231,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     };
     const queryStringParameters = url.searchParams.size ? Object.fromEntries(url.searchParams) : undefined;
     let authContext = {};
-    if (matched.route.auth === 'api_key') {
+    if (matched.route.auth !== 'none') {
       const authEvent: APIGatewayRequestAuthorizerEventV2 = {
         version: '2.0',
         type: 'REQUEST',
@@ -255,6 +283,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     ready: () => isReady,
     async stop() {
       isReady = false;
+      timers.forEach((t) => clearInterval(t));
       await poller?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,9 +1,11 @@
 /** `npm start`: the embedded local stack (SPEC §10). Everything it starts, it stops on Ctrl-C / SIGTERM. */
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { loadConfig } from '../../functions/shared/config.js';
+import { loadConfig, type Config } from '../../functions/shared/config.js';
 import { ENV } from '../../functions/shared/constants.js';
 import { ApiKeyStore } from '../../functions/store/api-keys.js';
+import { signDevToken } from '../../functions/store/approver-tokens.js';
+import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
 import { startDynamoDbLocal, startS3, startSqs, type Emulator } from './emulators.js';
 import { startLocalHost } from './host.js';
 
@@ -17,6 +19,22 @@ export function parseApiKeys(spec: string): { tenantId: string; key: string }[] 
       return { tenantId: item.slice(0, at).trim(), key: item.slice(at + 1).trim() };
     })
     .filter((k) => k.tenantId && k.key);
+}
+
+/** One dev approver token (tenant1's first approver, 12 h) for the banner; only in `dev` JWT mode. */
+async function devApproverToken(config: Config): Promise<string> {
+  if (config.jwtMode !== 'dev') return `(approver tokens: ${config.jwtMode} mode)`;
+  const dir = config.policyDir ?? defaultPolicyDir();
+  const email = loadTenants(dir).tenant1?.approvers.emails[0];
+  if (!email) return '(no approver for tenant1 in policy/tenants.json)';
+  const token = await signDevToken({
+    tenantId: 'tenant1',
+    email,
+    ttlSec: 12 * 3600,
+    secret: config.devJwtSecret,
+    tenantClaim: config.jwtTenantClaim,
+  });
+  return `tenant1 ${email} (12 h; \`npx oc dev-token\` for others):\n               Authorization: Bearer ${token}`;
 }
 
 export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
@@ -57,9 +75,10 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
       ...env,
       [ENV.dynamodbEndpoint]: dynamo.endpoint,
       [ENV.connectorsMode]: env[ENV.connectorsMode] ?? 'mock',
+      [ENV.jwtMode]: env[ENV.jwtMode] ?? 'dev',
       [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? `http://localhost:${port}`,
     });
-    const host = await startLocalHost({ config, port });
+    const host = await startLocalHost({ config, port, scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60) });
     const keys = new ApiKeyStore(host.state.doc, config.tableName);
     for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
     const s3Client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
@@ -69,11 +88,13 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     s3Client.destroy();
 
     const firstKey = apiKeys[0]?.key ?? '<key>';
+    const approverToken = await devApproverToken(config);
     console.log(`
 OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in memory' : `, data in ${dataDir}`})
 
   API          http://localhost:${port}        (GET /readyz answers 200 when every part is up)
   API keys     ${apiKeys.map((k) => `${k.tenantId}: ${k.key}`).join('   ')}
+  Approver     ${approverToken}
   DynamoDB     ${dynamo.endpoint}   table ${config.tableName}
   SQS          ${sqs.endpoint}
   S3           ${s3.endpoint}   (path-style)

@@ -9,7 +9,12 @@ import canonicalize from 'canonicalize';
 export const CHAIN_TAG = 'oc-evidence/v1';
 
 export type FactKind =
-  'toolcall.decided' | 'toolcall.executed' | 'approval.decided' | 'approval.expired' | 'execution.completed';
+  | 'toolcall.decided'
+  | 'toolcall.executed'
+  | 'approval.decided'
+  | 'approval.expired'
+  | 'execution.started'
+  | 'execution.completed';
 
 /** A fact as written, before the sequencer gives it a place in the chain. */
 export interface FactRecord {

@@ -24,60 +24,8 @@ import type {
 } from '@cedar-policy/cedar-wasm/nodejs';
 import { z } from 'zod';
 
-// ---------------------------------------------------------------------------------------------
-// Policy data (policy/actions.json, policy/tenants.json)
-
-/** `<tool>.<action>` as the gateway builds it from the normalized request (reference §3.3). */
-const ActionName = z
-  .string()
-  .max(129)
-  .regex(/^[a-z0-9][a-z0-9._-]*\.[a-z0-9][a-z0-9._-]*$/, 'must be "<tool>.<action>" (a-z0-9._-)');
-
-export const NotifyRoute = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('webhook'),
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-    /** Name of the signing secret; deliveries are always signed (W23). */
-    secret_ref: z.string().min(1).max(128),
-  }),
-  z.strictObject({
-    kind: z.literal('slack'),
-    channel: z.string().min(1).max(80),
-  }),
-]);
-export type NotifyRoute = z.infer<typeof NotifyRoute>;
-
-export const TenantConfig = z.strictObject({
-  name: z.string().min(1).max(200),
-  /** Read/write actions auto-allow when risk_score < this (risk >= 7 always needs approval). */
-  max_risk_auto_approve: z.number().int().min(0).max(10),
-  approver_group: z.string().max(128).default(''),
-  notify: z.array(NotifyRoute).max(20).default([]),
-  approvers: z
-    .strictObject({
-      emails: z.array(z.email()).default([]),
-      slack_user_ids: z.array(z.string().min(1).max(64)).default([]),
-    })
-    .default({ emails: [], slack_user_ids: [] }),
-  /** How long an approval request stays open; capped at 7 days (W2). */
-  approval_ttl_sec: z
-    .number()
-    .int()
-    .min(60)
-    .max(7 * 86_400)
-    .default(86_400),
-});
-export type TenantConfig = z.infer<typeof TenantConfig>;
-
-export const TenantsFile = z.record(z.string().min(1).max(128), TenantConfig);
-export type TenantsFile = z.infer<typeof TenantsFile>;
-
-export const ActionsFile = z.strictObject({
-  read: z.array(ActionName),
-  write: z.array(ActionName),
-  destructive: z.array(ActionName),
-});
-export type ActionsFile = z.infer<typeof ActionsFile>;
+export { ActionsFile, NotifyRoute, PolicyLoadError, TenantConfig, TenantsFile } from './policy-data.js';
+import { ActionsFile, PolicyLoadError, TenantsFile, type NotifyRoute, type TenantConfig } from './policy-data.js';
 
 // ---------------------------------------------------------------------------------------------
 // Engine API
@@ -133,9 +81,6 @@ export interface PolicyEngine {
   tenant(tenantId: string): TenantConfig | undefined;
 }
 
-export class PolicyLoadError extends Error {
-  override readonly name = 'PolicyLoadError';
-}
 
 const DEFAULT_MAX_RISK_AUTO_APPROVE = 7;
 const DEFAULT_APPROVAL_TTL_SEC = 86_400;

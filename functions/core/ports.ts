@@ -72,6 +72,25 @@ export interface StoredFact {
   prev_hash?: string;
 }
 
+export interface StoredExecution {
+  execution_event_id: string;
+  status: 'running' | 'completed' | 'unknown';
+  claimed_at: string;
+  grant_id: string;
+  result?: ExecutionResult;
+  response?: string;
+  resolved_by?: string;
+}
+
+export interface StoredGrant {
+  id: string;
+  approval_id: string;
+  event_id: string;
+  request_hash: string;
+  uses_left: number;
+  expires_at: string;
+}
+
 export interface StoredEvent {
   event_id: string;
   tenant_id: string;
@@ -82,7 +101,18 @@ export interface StoredEvent {
   policy_version: string;
   status: EventStatus;
   result?: ExecutionResult;
-  approval?: { id: string; status: string; expires_at: string };
+  approval?: {
+    id: string;
+    status: string;
+    expires_at: string;
+    decided_by?: string;
+    decided_at?: string;
+    deny_reason?: string;
+  };
+  /** For execution events: the approval-gated event they executed. */
+  parent_event_id?: string;
+  grant?: StoredGrant;
+  execution?: StoredExecution;
   facts: StoredFact[];
 }
 

@@ -30,6 +30,25 @@ export function toolCallView(
             status: event.approval.status,
             expires_at: event.approval.expires_at,
             url: approvalUrl(options.publicBaseUrl, event.approval.id),
+            ...(event.approval.decided_by ? { decided_by: event.approval.decided_by } : {}),
+            ...(event.approval.decided_at ? { decided_at: event.approval.decided_at } : {}),
+            ...(event.approval.deny_reason ? { deny_reason: event.approval.deny_reason } : {}),
+          },
+        }
+      : {}),
+    ...(event.parent_event_id ? { parent_event_id: event.parent_event_id } : {}),
+    ...(event.execution
+      ? {
+          execution: {
+            event_id: event.execution.execution_event_id,
+            // A claim that outlived every timeout without a result crashed: its outcome is unknown.
+            status:
+              event.execution.status === 'running' &&
+              options.now.getTime() - Date.parse(event.execution.claimed_at) > options.executionGraceMs
+                ? 'unknown'
+                : event.execution.status,
+            ...(event.execution.result ? { result: event.execution.result } : {}),
+            ...(event.execution.resolved_by ? { resolved_by: event.execution.resolved_by } : {}),
           },
         }
       : {}),

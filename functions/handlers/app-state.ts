@@ -10,6 +10,9 @@ import type { Clock, IdGenerator } from '../core/ports.js';
 import type { ConnectorInvoker } from '../connectors/types.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { ApiKeyStore } from '../store/api-keys.js';
+import { ApprovalStore } from '../store/approvals.js';
+import { createApproverVerifier, type ApproverVerifier } from '../store/approver-tokens.js';
+import { ExecutionStore } from '../store/executions.js';
 import { ChainStore } from '../store/chain.js';
 import { createDocumentClient } from '../store/dynamo.js';
 import { DynamoRateLimiter } from '../store/rate-limiter.js';
@@ -26,6 +29,10 @@ export interface AppState {
   apiKeys: ApiKeyStore;
   toolcalls: DynamoToolCallStore;
   chain: ChainStore;
+  approvals: ApprovalStore;
+  executions: ExecutionStore;
+  /** Verifies approver JWTs (built on first use: only the authorizer needs it). */
+  readonly approverTokens: ApproverVerifier;
   rateLimiter: DynamoRateLimiter;
   clock: Clock;
   ids: IdGenerator;
@@ -47,12 +54,18 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
     overrides.doc ??
     createDocumentClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {});
   const clock = overrides.clock ?? systemClock;
+  let approverTokens: ApproverVerifier | undefined;
   return {
     config,
     doc,
     apiKeys: new ApiKeyStore(doc, config.tableName),
     toolcalls: new DynamoToolCallStore(doc, config.tableName),
     chain: new ChainStore(doc, config.tableName),
+    approvals: new ApprovalStore(doc, config.tableName),
+    executions: new ExecutionStore(doc, config.tableName),
+    get approverTokens() {
+      return (approverTokens ??= createApproverVerifier(config));
+    },
     rateLimiter: new DynamoRateLimiter(
       doc,
       config.tableName,

@@ -1,46 +1,106 @@
 /**
- * Lambda REQUEST authorizer (HTTP API, simple responses). It resolves `X-API-Key` or
- * `Authorization: Bearer` to a tenant. It always authorizes and passes the outcome in the context:
- * HTTP APIs cannot shape a denied authorizer's response, and SPEC §1 requires our error body, so
- * the route answers 401 itself when no tenant is present.
+ * Lambda REQUEST authorizer (HTTP API, simple responses) for both kinds of route. It finds the
+ * route by `routeKey` in ROUTES: on an `api_key` route it resolves `X-API-Key` or
+ * `Authorization: Bearer <key>` to a tenant (and agent); on a `jwt` route it verifies
+ * `Authorization: Bearer <jwt>` as a human approver's token. A credential of the other kind is
+ * refused. It always authorizes and passes the outcome in the context: HTTP APIs cannot shape a
+ * denied authorizer's response, and SPEC §1 requires our error body, so the route answers 401
+ * itself when no identity is present.
  */
 import type {
   APIGatewayRequestAuthorizerEventV2,
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
+import { ROUTES, type RouteAuth } from '../shared/constants.js';
 import type { AuthContext } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
+import { InvalidApproverToken, MAX_APPROVER_TOKEN_LENGTH } from '../store/approver-tokens.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 
+type AuthResult = APIGatewaySimpleAuthorizerWithContextResult<AuthContext>;
+
+const ROUTE_AUTH: ReadonlyMap<string, RouteAuth> = new Map(
+  ROUTES.map((r) => [`${r.method} ${r.path}`, r.auth] as const),
+);
+
+/** How a route authenticates, from the HTTP API `routeKey` ("POST /v1/approvals/{approval_id}/approve"). */
+export function routeAuthOf(routeKey: string | undefined): RouteAuth | undefined {
+  return routeKey === undefined ? undefined : ROUTE_AUTH.get(routeKey);
+}
+
+function lowerHeaders(headers: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+function bearer(lower: Record<string, string | undefined>): string | undefined {
+  return /^bearer\s+(\S+)\s*$/i.exec(lower['authorization'] ?? '')?.[1];
+}
+
 export function presentedKey(headers: Record<string, string | undefined> = {}): string | undefined {
-  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  const lower = lowerHeaders(headers);
   const apiKey = lower['x-api-key']?.trim();
   if (apiKey) return apiKey;
-  const match = /^bearer\s+(\S+)\s*$/i.exec(lower['authorization'] ?? '');
-  return match?.[1];
+  return bearer(lower);
+}
+
+const allow = (context: AuthContext): AuthResult => ({ isAuthorized: true, context });
+
+async function authorizeAgent(state: AppState, headers: APIGatewayRequestAuthorizerEventV2['headers']) {
+  const key = presentedKey(headers);
+  if (!key || key.length > 512) return allow({ authError: key ? 'invalid' : 'missing' });
+  try {
+    const identity = await state.apiKeys.resolve(key);
+    if (!identity) return allow({ authError: 'invalid' });
+    return allow({
+      authKind: 'api_key',
+      tenantId: identity.tenantId,
+      ...(identity.agentId ? { agentId: identity.agentId } : {}),
+    });
+  } catch (error) {
+    logger.error('key lookup failed', { error: error as Error });
+    return allow({ authError: 'unavailable' });
+  }
+}
+
+async function authorizeApprover(state: AppState, headers: APIGatewayRequestAuthorizerEventV2['headers']) {
+  const lower = lowerHeaders(headers);
+  const token = bearer(lower);
+  if (!token) {
+    // An agent's X-API-Key (or anything else) is not an approver credential.
+    return allow({
+      authError: lower['x-api-key']?.trim() || lower['authorization']?.trim() ? 'invalid' : 'missing',
+    });
+  }
+  if (token.length > MAX_APPROVER_TOKEN_LENGTH) return allow({ authError: 'invalid' });
+  try {
+    const identity = await state.approverTokens.verify(token);
+    return allow({
+      authKind: 'jwt',
+      tenantId: identity.tenantId,
+      approverSub: identity.sub,
+      approverEmail: identity.email,
+    });
+  } catch (error) {
+    if (error instanceof InvalidApproverToken && error.kind === 'invalid') {
+      logger.info('approver token rejected', { reason: error.reason });
+      return allow({ authError: 'invalid' });
+    }
+    logger.error('approver token verification failed', { error: error as Error });
+    return allow({ authError: 'unavailable' });
+  }
 }
 
 export const authorize =
   (getState: () => AppState) =>
-  async (
-    event: APIGatewayRequestAuthorizerEventV2,
-  ): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthContext>> => {
-    const key = presentedKey(event.headers);
-    if (!key || key.length > 512)
-      return { isAuthorized: true, context: { authError: key ? 'invalid' : 'missing' } };
-    try {
-      const identity = await getState().apiKeys.resolve(key);
-      if (!identity) return { isAuthorized: true, context: { authError: 'invalid' } };
-      return {
-        isAuthorized: true,
-        context: { tenantId: identity.tenantId, ...(identity.agentId ? { agentId: identity.agentId } : {}) },
-      };
-    } catch (error) {
-      logger.error('key lookup failed', { error: error as Error });
-      return { isAuthorized: true, context: { authError: 'unavailable' } };
-    }
+  async (event: APIGatewayRequestAuthorizerEventV2): Promise<AuthResult> => {
+    const auth = routeAuthOf(event.routeKey);
+    if (auth === 'api_key') return authorizeAgent(getState(), event.headers);
+    if (auth === 'jwt') return authorizeApprover(getState(), event.headers);
+    // Public routes carry no authorizer; anything else is a route this code does not know.
+    logger.warn('authorizer called for an unknown or public route', { routeKey: event.routeKey });
+    return allow({ authError: 'invalid' });
   };
 
-warmInLambda();
+warmInLambda((state) => state.approverTokens);
 export const handler = lambda(authorize(appState));

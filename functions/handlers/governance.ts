@@ -5,6 +5,7 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { createPolicyEngine } from '../core/policy.js';
+import type { ExecuteDeps } from '../core/execute.js';
 import type { SubmitDeps } from '../core/submit.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import type { ConnectorInvoker } from '../connectors/types.js';
@@ -49,6 +50,28 @@ export function submitDeps(state: AppState): SubmitDeps {
       onDecision: (decision) => metrics.addMetric(`decision_${decision.decision}`, MetricUnit.Count, 1),
     };
     built.set(state, deps);
+  }
+  return deps;
+}
+
+const builtExecute = new WeakMap<AppState, ExecuteDeps>();
+
+export function executeDeps(state: AppState): ExecuteDeps {
+  let deps = builtExecute.get(state);
+  if (!deps) {
+    deps = {
+      events: state.toolcalls,
+      approvals: state.approvals,
+      executions: state.executions,
+      connectors: connectorsFor(state),
+      clock: state.clock,
+      ids: state.ids,
+      config: {
+        connectorTimeoutMs: state.config.connectorTimeoutMs,
+        inFlightWaitMs: Math.min(state.config.connectorTimeoutMs + 1000, 5000),
+      },
+    };
+    builtExecute.set(state, deps);
   }
   return deps;
 }

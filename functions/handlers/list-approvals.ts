@@ -1,4 +1,29 @@
-// Placeholder: replaced by the real handler.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
-};
+/** GET /v1/approvals: the tenant's approval requests by status, newest first, paginated. */
+import { z } from 'zod';
+import { listApprovals } from '../core/approvals.js';
+import { badRequest } from '../shared/errors.js';
+import { httpRoute, requireApprover, type HttpEvent } from '../shared/http.js';
+import { lambda } from '../shared/middleware.js';
+import { appState, warmInLambda, type AppState } from './app-state.js';
+import { apiApprover, approvalDeps } from './approvals-state.js';
+
+const Query = z.strictObject({
+  status: z.enum(['pending', 'approved', 'denied', 'expired']).default('pending'),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+
+export const listApprovalsRoute = (getState: () => AppState) =>
+  httpRoute(async (event: HttpEvent) => {
+    const approver = requireApprover(event);
+    const query = Query.safeParse(event.queryStringParameters ?? {});
+    if (!query.success) {
+      const details = query.error.issues.map((i) => ({ path: i.path.join('.') || 'query', message: i.message }));
+      throw badRequest('invalid query parameters', details);
+    }
+    const page = await listApprovals(approvalDeps(getState()), apiApprover(approver), query.data);
+    return { status: 200, body: JSON.stringify(page) };
+  });
+
+warmInLambda();
+export const handler = lambda(listApprovalsRoute(appState));

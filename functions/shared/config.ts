@@ -1,34 +1,84 @@
 /** Runtime configuration from the environment, validated once; a bad value fails the cold start. */
 import { z } from 'zod';
-import { ENV, TABLE } from './constants.js';
+import { DEV_JWT, ENV, TABLE } from './constants.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-const ConfigSchema = z.object({
-  tableName: z.string().min(1).default(TABLE.defaultName),
-  policyDir: z.string().min(1).optional(),
-  connectorsMode: z.enum(['mock', 'live']).default('live'),
-  connectorFunctions: z
-    .string()
-    .optional()
-    .transform((s, ctx) => {
-      if (!s) return {} as Record<string, string>;
-      try {
-        return z.record(z.string(), z.string()).parse(JSON.parse(s));
-      } catch {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${ENV.connectorFunctions} must be a JSON object of tool -> function name`,
-        });
-        return z.NEVER;
-      }
-    }),
-  publicBaseUrl: z.url().default('http://localhost:3000'),
-  rateLimitPerSec: positiveInt(100),
-  rateLimitBurst: positiveInt(200),
-  connectorTimeoutMs: positiveInt(10_000),
-  dynamodbEndpoint: z.url().optional(),
-});
+/** How approver JWTs are verified: `dev` (HS256, local only), `oidc` (issuer + JWKS), `none` (all refused). */
+export const JWT_MODES = ['dev', 'oidc', 'none'] as const;
+export type JwtMode = (typeof JWT_MODES)[number];
+
+/** Where an OIDC issuer's keys are when `OC_JWT_JWKS_URL` is not set (Cognito's layout). */
+export function defaultJwksUrl(issuer: string): string {
+  return `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`;
+}
+
+/** https, or http to a loopback host (a local test issuer). */
+function isAcceptableKeyUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+const ConfigSchema = z
+  .object({
+    tableName: z.string().min(1).default(TABLE.defaultName),
+    policyDir: z.string().min(1).optional(),
+    connectorsMode: z.enum(['mock', 'live']).default('live'),
+    connectorFunctions: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (!s) return {} as Record<string, string>;
+        try {
+          return z.record(z.string(), z.string()).parse(JSON.parse(s));
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${ENV.connectorFunctions} must be a JSON object of tool -> function name`,
+          });
+          return z.NEVER;
+        }
+      }),
+    publicBaseUrl: z.url().default('http://localhost:3000'),
+    rateLimitPerSec: positiveInt(100),
+    rateLimitBurst: positiveInt(200),
+    connectorTimeoutMs: positiveInt(10_000),
+    dynamodbEndpoint: z.url().optional(),
+    jwtMode: z.enum(JWT_MODES).default('none'),
+    devJwtSecret: z.string().min(1).default(DEV_JWT.defaultSecret),
+    jwtIssuer: z.string().min(1).optional(),
+    jwtAudience: z.string().min(1).optional(),
+    jwtJwksUrl: z.url().optional(),
+    jwtTenantClaim: z.string().min(1).default('tenant_id'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.jwtMode !== 'oidc') return;
+    if (!c.jwtIssuer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwtIssuer'],
+        message: `${ENV.jwtIssuer} is required when ${ENV.jwtMode}=oidc`,
+      });
+    if (!c.jwtAudience)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwtAudience'],
+        message: `${ENV.jwtAudience} is required when ${ENV.jwtMode}=oidc`,
+      });
+    const jwks = c.jwtJwksUrl ?? (c.jwtIssuer ? defaultJwksUrl(c.jwtIssuer) : undefined);
+    if (jwks !== undefined && !isAcceptableKeyUrl(jwks))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwtJwksUrl'],
+        message: `the JWKS URL (${ENV.jwtJwksUrl}, default <${ENV.jwtIssuer}>/.well-known/jwks.json) must be https (http only for a loopback host): ${jwks}`,
+      });
+  });
 export type Config = z.infer<typeof ConfigSchema>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -42,10 +92,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitBurst: env[ENV.rateLimitBurst] || undefined,
     connectorTimeoutMs: env[ENV.connectorTimeoutMs] || undefined,
     dynamodbEndpoint: env[ENV.dynamodbEndpoint] || undefined,
+    jwtMode: env[ENV.jwtMode] || undefined,
+    devJwtSecret: env[ENV.devJwtSecret] || undefined,
+    jwtIssuer: env[ENV.jwtIssuer] || undefined,
+    jwtAudience: env[ENV.jwtAudience] || undefined,
+    jwtJwksUrl: env[ENV.jwtJwksUrl] || undefined,
+    jwtTenantClaim: env[ENV.jwtTenantClaim] || undefined,
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid configuration: ${problems}`);
   }
+  // A shared HS256 secret (with a published default) must never authenticate approvers in AWS.
+  if (parsed.data.jwtMode === 'dev' && env.AWS_LAMBDA_FUNCTION_NAME)
+    throw new Error(
+      `invalid configuration: jwtMode: ${ENV.jwtMode}=dev is for the local stack only; use oidc or none`,
+    );
   return parsed.data;
 }

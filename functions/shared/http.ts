@@ -3,14 +3,20 @@ import type {
   APIGatewayProxyEventV2WithLambdaAuthorizer,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
+import type { ApproverIdentity } from '../store/approver-tokens.js';
 import { LIMITS } from './constants.js';
-import { badRequest, payloadTooLarge, toErrorResponse, unauthorized } from './errors.js';
+import { badRequest, payloadTooLarge, toErrorResponse, unauthorized, validationError } from './errors.js';
 import { logger } from './powertools.js';
 
 /** What the Lambda authorizer puts in the request context. */
 export interface AuthContext {
+  /** Which credential established the identity: an agent's API key or an approver's JWT. */
+  authKind?: 'api_key' | 'jwt';
   tenantId?: string;
   agentId?: string;
+  /** Approver routes only: the verified JWT's `sub` and `email`. */
+  approverSub?: string;
+  approverEmail?: string;
   /** Why no identity: 'missing' | 'invalid' | 'unavailable'. */
   authError?: string;
 }
@@ -25,11 +31,27 @@ export interface HttpResult {
   contentType?: string;
 }
 
+const authContext = (event: HttpEvent): AuthContext => event.requestContext.authorizer?.lambda ?? {};
+
+/** An agent route's caller: the tenant (and agent) of a valid API key. An approver JWT is 401. */
 export function requireTenant(event: HttpEvent): { tenantId: string; agentId?: string } {
-  const auth = event.requestContext.authorizer?.lambda ?? {};
+  const auth = authContext(event);
+  if (auth.authKind === 'jwt') throw unauthorized('invalid API key');
   if (auth.tenantId) return { tenantId: auth.tenantId, ...(auth.agentId ? { agentId: auth.agentId } : {}) };
   if (auth.authError === 'unavailable') throw new Error('authorizer could not reach the key store');
   throw unauthorized(auth.authError === 'invalid' ? 'invalid API key' : 'missing API key');
+}
+
+/** An approver route's caller: the verified JWT's identity. An agent API key is 401. */
+export function requireApprover(event: HttpEvent): ApproverIdentity {
+  const auth = authContext(event);
+  if (auth.authKind === 'jwt' && auth.tenantId && auth.approverSub && auth.approverEmail)
+    return { sub: auth.approverSub, email: auth.approverEmail, tenantId: auth.tenantId };
+  if (auth.authError === 'unavailable')
+    throw new Error("authorizer could not reach the approver token issuer's keys");
+  throw unauthorized(
+    auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token',
+  );
 }
 
 /** The JSON body, capped at 1 MiB: 413 beyond, 400 for anything that is not JSON. */
@@ -80,4 +102,20 @@ export function httpRoute(
       );
     }
   };
+}
+
+/**
+ * An optional small JSON body checked against a strict schema: empty means `{}`; malformed JSON
+ * is 400, a wrong shape 422 with details, over the cap 413.
+ */
+export function parseOptionalJsonBody<T>(event: HttpEvent, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): T {
+  const raw = event.body ?? '';
+  const empty = event.isBase64Encoded ? Buffer.from(raw, 'base64').length === 0 : raw.trim().length === 0;
+  const value = empty ? {} : parseJsonBody(event);
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw validationError(
+    'invalid request body',
+    parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+  );
 }

@@ -42,11 +42,19 @@ export class ApiKeyStore {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
-      return 'created';
     } catch (error) {
       if (isConditionalFailure(error)) return 'exists';
       throw new StorageError('could not store API key', error);
     }
+    // The tenant registry: scheduled work (the expiry sweep) walks every tenant that has a key.
+    try {
+      await this.doc.send(
+        new PutCommand({ TableName: this.table, Item: { ...keys.tenant(identity.tenantId), type: ITEM_TYPE.tenant } }),
+      );
+    } catch (error) {
+      throw new StorageError('could not register tenant', error);
+    }
+    return 'created';
   }
 
   async resolve(key: string): Promise<KeyIdentity | undefined> {

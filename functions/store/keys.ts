@@ -15,6 +15,9 @@ export const keys = {
     sk: `FACT#${String(index).padStart(3, '0')}#${kind}`,
   }),
   factPrefix: 'FACT#',
+  /** The single-use grant and the execution claim live in their event's partition too. */
+  grant: (tenantId: string, eventId: string) => ({ pk: `T#${tenantId}#EVT#${eventId}`, sk: 'GRANT' }),
+  execution: (tenantId: string, eventId: string) => ({ pk: `T#${tenantId}#EVT#${eventId}`, sk: 'EXECUTION' }),
   /** Sparse GSI entry that exists only while a fact is unsealed. */
   unsealedFact: (tenantId: string, createdAt: string, factId: string) => ({
     gsi1pk: `T#${tenantId}#UNSEALED`,
@@ -36,7 +39,9 @@ export const keys = {
   chainEntryPrefix: 'SEQ#',
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
-  tenantIndex: () => ({ pk: 'TENANTS', sk: 'TENANTS' }),
+  /** Every tenant that has a key: the expiry sweep walks these. */
+  tenant: (tenantId: string) => ({ pk: 'TENANTS', sk: tenantId }),
+  tenantsPartition: 'TENANTS',
 } as const;
 
 export { ITEM_TYPE };

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { ActionsFile, PolicyLoadError, TenantsFile, type PolicyBundle } from '../core/policy.js';
+import type { PolicyBundle } from '../core/policy.js';
+import { ActionsFile, PolicyLoadError, TenantsFile } from '../core/policy-data.js';
 
 export const POLICY_FILES = {
   schema: 'schema.cedarschema',
@@ -70,4 +71,16 @@ function digest(contents: ReadonlyMap<string, Buffer>): string {
     hash.update(content);
   }
   return `sha256:${hash.digest('hex')}`;
+}
+
+/** Only the tenant data (approvers, TTLs), for handlers that do not evaluate policy. */
+export function loadTenants(dir: string): TenantsFile {
+  const path = join(dir, POLICY_FILES.tenants);
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new PolicyLoadError(`cannot read policy file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return parseJsonFile(path, raw, TenantsFile);
 }

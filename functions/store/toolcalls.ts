@@ -9,6 +9,7 @@ import type {
   ExecutionWrite,
   IdempotencyRecord,
   StoredEvent,
+  StoredExecution,
   StoredFact,
   ToolCallStore,
 } from '../core/ports.js';
@@ -25,7 +26,8 @@ export const FACT_INDEX: Record<string, number> = {
   'toolcall.executed': 2,
   'approval.decided': 3,
   'approval.expired': 3,
-  'execution.completed': 4,
+  'execution.started': 4,
+  'execution.completed': 5,
 };
 
 export function factItem(fact: FactRecord): Record<string, unknown> {
@@ -218,19 +220,22 @@ export class DynamoToolCallStore implements ToolCallStore {
     if (typeof event.approval_id === 'string') {
       const a = await this.send(() =>
         this.doc.send(
-          new GetCommand({
-            TableName: this.table,
-            Key: keys.approval(tenantId, String(event.approval_id)),
-            ConsistentRead: true,
-          }),
+          new GetCommand({ TableName: this.table, Key: keys.approval(tenantId, String(event.approval_id)), ConsistentRead: true }),
         ),
       );
+      const item = a.Item ?? {};
+      const expired = item.status === 'pending' && Date.parse(String(event.approval_expires_at)) <= Date.now();
       approval = {
         id: String(event.approval_id),
-        status: String(a.Item?.status ?? 'pending'),
+        status: expired ? 'expired' : String(item.status ?? 'pending'),
         expires_at: String(event.approval_expires_at),
+        ...(typeof item.decided_by === 'string' ? { decided_by: item.decided_by } : {}),
+        ...(typeof item.decided_at === 'string' ? { decided_at: item.decided_at } : {}),
+        ...(typeof item.deny_reason === 'string' ? { deny_reason: item.deny_reason } : {}),
       };
     }
+    const grant = items.find((i) => i.type === ITEM_TYPE.grant);
+    const execution = items.find((i) => i.type === ITEM_TYPE.execution);
     return {
       event_id: String(event.event_id),
       tenant_id: String(event.tenant_id),
@@ -242,6 +247,20 @@ export class DynamoToolCallStore implements ToolCallStore {
       status: event.status as StoredEvent['status'],
       ...(typeof event.result === 'string' ? { result: JSON.parse(event.result) as ExecutionResult } : {}),
       ...(approval ? { approval } : {}),
+      ...(typeof event.parent_event_id === 'string' ? { parent_event_id: event.parent_event_id } : {}),
+      ...(grant
+        ? {
+            grant: {
+              id: String(grant.id),
+              approval_id: String(grant.approval_id),
+              event_id: String(grant.event_id),
+              request_hash: String(grant.request_hash),
+              uses_left: Number(grant.uses_left),
+              expires_at: String(grant.expires_at),
+            },
+          }
+        : {}),
+      ...(execution ? { execution: toExecution(execution) } : {}),
       facts,
     };
   }
@@ -253,6 +272,18 @@ export class DynamoToolCallStore implements ToolCallStore {
       throw new StorageError('read failed', error);
     }
   }
+}
+
+export function toExecution(item: Record<string, unknown>): StoredExecution {
+  return {
+    execution_event_id: String(item.execution_event_id),
+    status: item.status as StoredExecution['status'],
+    claimed_at: String(item.claimed_at),
+    grant_id: String(item.grant_id),
+    ...(typeof item.result === 'string' ? { result: JSON.parse(item.result) as ExecutionResult } : {}),
+    ...(typeof item.response === 'string' ? { response: item.response } : {}),
+    ...(typeof item.resolved_by === 'string' ? { resolved_by: item.resolved_by } : {}),
+  };
 }
 
 function toIdempotency(item: Record<string, unknown>): IdempotencyRecord {

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { CONNECTORS, ROUTES, STACKS, STREAM_CONSUMERS } from '../../functions/shared/constants.js';
+import { CONNECTORS, ROUTES, SCHEDULES, STACKS, STREAM_CONSUMERS } from '../../functions/shared/constants.js';
 import { REPO_ROOT } from '../../lib/function.js';
 import { assetDirOf, lambdaFor, synthesize, type Synthesized } from './synth.js';
 
@@ -15,6 +15,7 @@ const HANDLERS = [
   ...ROUTES.map((r) => r.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
+  ...SCHEDULES.map((c) => c.handler),
 ];
 const CEDAR = '@cedar-policy/cedar-wasm';
 const assetOf = (handler: string) => assetDirOf(s, STACKS.app, lambdaFor(s.appTemplate, handler).resource);

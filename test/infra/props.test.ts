@@ -1,5 +1,10 @@
-import { ENV, STACKS } from '../../functions/shared/constants.js';
+import type { Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { ENV, ROUTES, STACKS } from '../../functions/shared/constants.js';
+import { approverJwtEnvironment } from '../../lib/api.js';
 import { lambdaFor, synthesize, type Synthesized } from './synth.js';
+
+const COGNITO_ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123';
 
 describe('stack props', () => {
   let s: Synthesized;
@@ -11,7 +16,35 @@ describe('stack props', () => {
       connectorsMode: 'mock',
       apiThrottle: { rateLimit: 50, burstLimit: 60 },
       alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oc-alarms',
+      approverIssuer: COGNITO_ISSUER,
+      approverAudience: 'app-client-1',
+      approverJwksUrl: `${COGNITO_ISSUER}/.well-known/jwks.json`,
+      approverTenantClaim: 'custom:tenant_id',
     });
+  });
+
+  it('has the authorizer verify approver JWTs with the OIDC provider', () => {
+    const vars = lambdaFor(s.appTemplate, 'authorizer').resource.Properties.Environment.Variables;
+    expect(vars).toMatchObject({
+      [ENV.jwtMode]: 'oidc',
+      [ENV.jwtIssuer]: COGNITO_ISSUER,
+      [ENV.jwtAudience]: 'app-client-1',
+      [ENV.jwtJwksUrl]: `${COGNITO_ISSUER}/.well-known/jwks.json`,
+      [ENV.jwtTenantClaim]: 'custom:tenant_id',
+    });
+    expect(vars[ENV.devJwtSecret]).toBeUndefined();
+  });
+
+  it('tells the approval handlers nothing about approver JWTs (the authorizer verified them)', () => {
+    for (const route of ROUTES) {
+      const vars = lambdaFor(s.appTemplate, route.handler).resource.Properties.Environment.Variables;
+      expect(Object.keys(vars).filter((k) => k.startsWith('OC_JWT') || k === ENV.devJwtSecret)).toEqual([]);
+    }
+  });
+
+  it('does not warn about approvers when the provider is given', () => {
+    const stack = s.app.node.findChild(STACKS.app) as Stack;
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('approver'));
   });
 
   it('hands publicBaseUrl, the rate limits and the connector mode to the route handlers', () => {
@@ -50,5 +83,43 @@ describe('stack props', () => {
   it('keeps the stack names the CLI looks for', () => {
     expect(s.app.node.findChild(STACKS.data)).toBeDefined();
     expect(s.app.node.findChild(STACKS.app)).toBeDefined();
+  });
+});
+
+describe('approver identity provider settings', () => {
+  it('defaults the tenant claim to tenant_id and discovers the JWKS from the issuer', () => {
+    expect(approverJwtEnvironment({ issuer: COGNITO_ISSUER, audience: 'client' })).toEqual({
+      [ENV.jwtMode]: 'oidc',
+      [ENV.jwtIssuer]: COGNITO_ISSUER,
+      [ENV.jwtAudience]: 'client',
+      [ENV.jwtTenantClaim]: 'tenant_id',
+    });
+  });
+
+  it('refuses every approver token (mode none) without a provider', () => {
+    expect(approverJwtEnvironment()).toEqual({ [ENV.jwtMode]: 'none' });
+    expect(approverJwtEnvironment({})).toEqual({ [ENV.jwtMode]: 'none' });
+  });
+
+  it.each([
+    [{ issuer: 'http://idp.example.com', audience: 'a' }, /approverIssuer must be an https URL/],
+    [{ issuer: 'idp.example.com', audience: 'a' }, /approverIssuer must be an https URL/],
+    [{ issuer: COGNITO_ISSUER, audience: ' ' }, /approverAudience must not be empty/],
+    [{ issuer: COGNITO_ISSUER }, /approverIssuer and approverAudience go together/],
+    [{ audience: 'a' }, /approverIssuer and approverAudience go together/],
+    [
+      { issuer: COGNITO_ISSUER, audience: 'a', jwksUrl: 'http://x/jwks' },
+      /approverJwksUrl must be an https URL/,
+    ],
+    [{ issuer: COGNITO_ISSUER, audience: 'a', tenantClaim: '' }, /approverTenantClaim must not be empty/],
+    [{ tenantClaim: 'custom:tenant_id' }, /need approverIssuer and approverAudience/],
+  ])('rejects %j', (approvers, message) => {
+    expect(() => approverJwtEnvironment(approvers)).toThrow(message);
+  });
+
+  it('fails synthesis with the same clear error', () => {
+    expect(() => synthesize({ approverIssuer: 'http://idp.example.com', approverAudience: 'a' })).toThrow(
+      /approverIssuer must be an https URL/,
+    );
   });
 });

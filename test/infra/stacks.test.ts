@@ -1,16 +1,18 @@
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
-import { Match } from 'aws-cdk-lib/assertions';
+import type { Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import {
   CONNECTOR_INVOKERS,
   CONNECTORS,
   ENV,
   OBSERVABILITY,
   ROUTES,
+  SCHEDULES,
   STACKS,
   STREAM_CONSUMERS,
   TABLE,
 } from '../../functions/shared/constants.js';
-import { LAMBDA_POLICY_DIR, NODE_RUNTIME } from '../../lib/function.js';
+import { LAMBDA_POLICY_DIR, NODE_RUNTIME, constructIdFor } from '../../lib/function.js';
 import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
 
 let s: Synthesized;
@@ -23,6 +25,16 @@ const ALL_HANDLERS = [
   ...ROUTES.map((r) => r.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
+  ...SCHEDULES.map((c) => c.handler),
+];
+/** Every ENV name of approver JWT settings. */
+const JWT_ENV = [
+  ENV.jwtMode,
+  ENV.devJwtSecret,
+  ENV.jwtIssuer,
+  ENV.jwtAudience,
+  ENV.jwtJwksUrl,
+  ENV.jwtTenantClaim,
 ];
 
 describe('the stateful stack', () => {
@@ -112,12 +124,40 @@ describe('the HTTP API', () => {
       s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
         RouteKey: `${route.method} ${route.path}`,
         Target: { 'Fn::Join': ['', ['integrations/', { Ref: Object.keys(integrations)[0] }]] },
-        ...(route.auth === 'api_key'
-          ? { AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }
-          : { AuthorizationType: 'NONE' }),
+        ...(route.auth === 'none'
+          ? { AuthorizationType: 'NONE' }
+          : { AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }),
       });
     },
   );
+
+  it.each([
+    ['POST /v1/toolcalls/{event_id}/execute', 'execute-toolcall'],
+    ['GET /v1/approvals', 'list-approvals'],
+    ['GET /v1/approvals/{approval_id}', 'get-approval'],
+    ['POST /v1/approvals/{approval_id}/approve', 'approve-approval'],
+    ['POST /v1/approvals/{approval_id}/deny', 'deny-approval'],
+  ])('serves %s with %s behind the one authorizer', (routeKey, handler) => {
+    const authorizerId = Object.keys(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!;
+    const fn = lambdaFor(s.appTemplate, handler);
+    const [integrationId] = Object.keys(
+      s.appTemplate.findResources('AWS::ApiGatewayV2::Integration', {
+        Properties: { IntegrationUri: { 'Fn::GetAtt': [fn.id, 'Arn'] } },
+      }),
+    );
+    s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: routeKey,
+      AuthorizationType: 'CUSTOM',
+      AuthorizerId: { Ref: authorizerId },
+      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
+    });
+    // API Gateway may invoke the handler.
+    s.appTemplate.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'apigateway.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [fn.id, 'Arn'] },
+    });
+  });
 
   it('has exactly the routes of ROUTES', () => {
     s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
@@ -198,17 +238,22 @@ describe('table access', () => {
       const actions = tableActions(handler);
       expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
       expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+      const keyActions = statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource))
+        .flatMap((st) => asArray(st.Action as string | string[]))
+        .filter((a) => a.startsWith('kms:'));
+      expect(keyActions.sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
     },
   );
 
-  it.each([...ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler), 'sequencer'])(
-    '%s can write',
-    (handler) => {
-      expect(tableActions(handler)).toEqual(
-        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
-      );
-    },
-  );
+  it.each([
+    ...ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler),
+    'sequencer',
+    ...SCHEDULES.map((c) => c.handler),
+  ])('%s can write', (handler) => {
+    expect(tableActions(handler)).toEqual(
+      expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
+    );
+  });
 
   it.each(ALL_HANDLERS.filter((h) => !h.startsWith('connector-')))('%s is told the table name', (handler) => {
     const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
@@ -220,8 +265,28 @@ describe('connectors', () => {
   const connectorIds = () => CONNECTORS.map((c) => lambdaFor(s.appTemplate, `connector-${c}`).id);
   const executors = ROUTES.filter((r) => CONNECTOR_INVOKERS.includes(r.handler)).map((r) => r.handler);
 
-  it('has executors to check', () => {
-    expect(executors.length).toBeGreaterThan(0);
+  it('has exactly submit-toolcall and execute-toolcall as executors', () => {
+    expect(executors.sort()).toEqual(['execute-toolcall', 'submit-toolcall']);
+  });
+
+  it("grants lambda:InvokeFunction to the executors' roles only, anywhere in the stack", () => {
+    const executorRoles = executors.map((h) => roleOf(lambdaFor(s.appTemplate, h).resource)).sort();
+    const invokers = Object.values(s.appTemplate.findResources('AWS::IAM::Policy'))
+      .filter((p) =>
+        (p.Properties.PolicyDocument.Statement as Array<Record<string, any>>).some((st) =>
+          asArray(st.Action as string | string[]).some((a) => a.startsWith('lambda:')),
+        ),
+      )
+      .flatMap((p) => (p.Properties.Roles as Array<{ Ref: string }>).map((r) => r.Ref))
+      .sort();
+    expect(invokers).toEqual(executorRoles);
+  });
+
+  it('tells no other function the connector function names', () => {
+    for (const handler of ALL_HANDLERS.filter((h) => !executors.includes(h))) {
+      const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
+      expect({ handler, names: vars[ENV.connectorFunctions] }).toEqual({ handler, names: undefined });
+    }
   });
 
   it.each(executors)('%s may invoke exactly the connector functions, by unqualified ARN', (handler) => {
@@ -272,8 +337,8 @@ describe('the sequencer', () => {
   it('consumes fact INSERTs from the table stream in order, reporting partial failures, with bounded retries and a DLQ', () => {
     const fn = lambdaFor(s.appTemplate, 'sequencer');
     const queues = s.appTemplate.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(1);
-    const queueId = Object.keys(queues)[0]!;
+    const queueId = Object.keys(queues).find((id) => id.startsWith('EvidenceSequencer'))!;
+    expect(queueId).toBeDefined();
     s.appTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: fn.id },
@@ -290,24 +355,131 @@ describe('the sequencer', () => {
     });
   });
 
-  it('has an encrypted DLQ that refuses non-TLS requests', () => {
-    s.appTemplate.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 14 * 24 * 3600,
+  it('has an encrypted DLQ that refuses non-TLS requests (as does every queue)', () => {
+    const queues = s.appTemplate.findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length);
+    for (const [queueId, queue] of Object.entries(queues)) {
+      expect(queue.Properties).toMatchObject({
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 14 * 24 * 3600,
+      });
+      s.appTemplate.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: queueId }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+});
+
+describe.each(SCHEDULES.map((c) => [c.handler, c] as const))('the %s schedule', (handler, schedule) => {
+  const fn = () => lambdaFor(s.appTemplate, handler);
+  const dlqId = () => {
+    const ids = Object.keys(s.appTemplate.findResources('AWS::SQS::Queue')).filter((q) =>
+      q.startsWith(`Schedules${constructIdFor(handler)}Dlq`),
+    );
+    expect(ids).toHaveLength(1);
+    return ids[0]!;
+  };
+  const rate = `rate(${schedule.rateMinutes} minute${schedule.rateMinutes === 1 ? '' : 's'})`;
+
+  it(`runs ${handler} on an EventBridge ${rate} rule, bounded retries and a DLQ`, () => {
+    const rules = s.appTemplate.findResources('AWS::Events::Rule', {
+      Properties: { ScheduleExpression: rate, State: 'ENABLED' },
+    });
+    const matching = Object.entries(rules).filter(([, r]) =>
+      (r.Properties.Targets as Array<Record<string, any>>).some(
+        (t) => JSON.stringify(t.Arn) === JSON.stringify({ 'Fn::GetAtt': [fn().id, 'Arn'] }),
+      ),
+    );
+    expect(matching).toHaveLength(1);
+    const [ruleId, rule] = matching[0]!;
+    expect(rule.Properties.Targets).toEqual([
+      {
+        Id: expect.any(String),
+        Arn: { 'Fn::GetAtt': [fn().id, 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: schedule.rateMinutes * 60 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } },
+      },
+    ]);
+    // EventBridge, from this rule only, may invoke the function and fill the DLQ.
+    s.appTemplate.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [fn().id, 'Arn'] },
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
     });
     s.appTemplate.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: dlqId() }],
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+          }),
         ]),
       },
     });
+  });
+
+  it('does not retry a failed run (the next one redoes the work) and records it in the DLQ', () => {
+    s.appTemplate.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fn().id },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: schedule.rateMinutes * 60,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlqId(), 'Arn'] } } },
+    });
+    expect(fn().resource.Properties.Timeout).toBeLessThan(schedule.rateMinutes * 60);
+  });
+
+  it('alarms on its errors and on its DLQ depth', () => {
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn().id } }],
+      Threshold: 1,
+    });
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }],
+      Threshold: 1,
+    });
+  });
+});
+
+describe('approver JWTs without an identity provider', () => {
+  it('puts the authorizer in mode none (every approver token refused), never dev', () => {
+    const vars = lambdaFor(s.appTemplate, 'authorizer').resource.Properties.Environment.Variables;
+    expect(vars[ENV.jwtMode]).toBe('none');
+    for (const name of JWT_ENV.filter((n) => n !== ENV.jwtMode)) expect(vars[name]).toBeUndefined();
+  });
+
+  it('tells no other function anything about approver JWTs', () => {
+    for (const handler of ALL_HANDLERS.filter((h) => h !== 'authorizer')) {
+      const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
+      expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
+    }
+  });
+
+  it('warns at synthesis that approvals cannot be decided', () => {
+    const stack = s.app.node.findChild(STACKS.app) as Stack;
+    Annotations.fromStack(stack).hasWarning(
+      '/OpenClauseApp/Api',
+      Match.stringLikeRegexp('No approver identity provider.*approverIssuer.*approverAudience'),
+    );
   });
 });
 
 describe('observability', () => {
   it('alarms on API 5xx, on each Lambda failing, on sealing lag and on DLQ depth', () => {
-    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + 1);
+    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length;
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + dlqs);
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/ApiGateway',
       MetricName: '5xx',

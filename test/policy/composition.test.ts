@@ -194,5 +194,6 @@ function createTenant() {
     notify: [],
     approvers: { emails: [], slack_user_ids: [] },
     approval_ttl_sec: 3600,
+    grant_ttl_sec: 3600,
   };
 }

@@ -144,7 +144,7 @@ describe('tenant()', () => {
     expect(tenant).toMatchObject({
       name: 'Acme Corp',
       max_risk_auto_approve: 5,
-      approvers: { emails: ['alice@acme.example'], slack_user_ids: ['U123'] },
+      approvers: { emails: ['alice@acme.example', 'carol@acme.example'], slack_user_ids: ['U123'] },
     });
     expect(Object.isFrozen(tenant)).toBe(true);
     expect(Object.isFrozen(tenant?.notify[0])).toBe(true);

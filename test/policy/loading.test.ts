@@ -246,6 +246,7 @@ describe('tenant data defaults', () => {
       notify: [],
       approvers: { emails: [], slack_user_ids: [] },
       approval_ttl_sec: 86_400,
+      grant_ttl_sec: 3_600,
     });
   });
 

@@ -252,6 +252,22 @@ export function formatErrors(errors: ErrorObject[] | null | undefined, subject =
   return shown.join('; ');
 }
 
+/**
+ * Header extension: the header is required when the (error) body's `code` is one of these, e.g.
+ * `Retry-After` on a 409 that shares its status between retryable and final codes.
+ */
+const REQUIRED_WITH_CODES = 'x-oc-required-with-codes';
+
+/** The `code` of a JSON error body, if the body is one. */
+function errorCodeOf(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return isObject(parsed) && typeof parsed.code === 'string' ? parsed.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function headerValue(headers: Record<string, string | undefined>, name: string): string | undefined {
   const wanted = name.toLowerCase();
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === wanted && v !== undefined) return v;
@@ -280,7 +296,8 @@ function mediaTypeMatches(range: string, actual: string): boolean {
 /**
  * Throws unless the response is one the OpenAPI document allows for this method and path:
  * a documented status (or `NXX` / `default`), the documented content type family, a body that
- * validates against the schema, and every documented required header (with a valid value).
+ * validates against the schema, and every documented required header (with a valid value),
+ * including headers required only with certain error codes (`x-oc-required-with-codes`).
  */
 export function assertMatchesContract(r: ObservedResponse): void {
   const { doc } = getContract();
@@ -306,6 +323,11 @@ export function assertMatchesContract(r: ObservedResponse): void {
     const value = headerValue(r.headers, name);
     if (value === undefined) {
       if (header.required === true) throw new Error(`contract: ${label}: required header ${name} is missing`);
+      const code = errorCodeOf(r.body);
+      const requiredWith = header[REQUIRED_WITH_CODES];
+      if (code !== undefined && Array.isArray(requiredWith) && requiredWith.includes(code)) {
+        throw new Error(`contract: ${label}: required header ${name} is missing (required with code ${code})`);
+      }
       continue;
     }
     if (header.schema !== undefined) {

@@ -39,6 +39,7 @@ export function testConfig(extra: Record<string, string> = {}): Config {
     OC_TABLE_NAME: `t-${randomUUID()}`,
     OC_DYNAMODB_ENDPOINT: dynamoEndpoint(),
     OC_CONNECTORS_MODE: 'mock',
+    OC_JWT_MODE: 'dev',
     OC_PUBLIC_BASE_URL: 'http://localhost:3000',
     OC_RATE_LIMIT_PER_SEC: '100000',
     OC_RATE_LIMIT_BURST: '200000',

@@ -15,6 +15,76 @@ type Json = Record<string, unknown>;
 const REPO_ROOT = dirname(dirname(OPENAPI_PATH));
 const PROBES = ['GET /healthz', 'GET /readyz'];
 const EVENT_ID = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+const APPROVAL_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+const EXECUTE_PATH = `/v1/toolcalls/${EVENT_ID}/execute`;
+const APPROVAL_PATH = `/v1/approvals/${APPROVAL_ID}`;
+const APPROVAL_OPS = [
+  'GET /v1/approvals',
+  'GET /v1/approvals/{approval_id}',
+  'POST /v1/approvals/{approval_id}/approve',
+  'POST /v1/approvals/{approval_id}/deny',
+];
+
+/**
+ * Every error status each API operation declares, and the error codes its schema allows there.
+ * An operation may declare no other 4xx/5xx status.
+ */
+const ERROR_CODES: Record<string, Record<string, string[]>> = {
+  'POST /v1/toolcalls': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['FORBIDDEN', 'TENANT_MISMATCH'],
+    '409': ['CONFLICT'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '422': ['IDEMPOTENCY_KEY_REUSED', 'VALIDATION_ERROR'],
+    '429': ['RATE_LIMITED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /v1/toolcalls/{event_id}': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '404': ['NOT_FOUND'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'POST /v1/toolcalls/{event_id}/execute': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVAL_DENIED'],
+    '404': ['NOT_FOUND'],
+    '409': ['AWAITING_APPROVAL', 'EXECUTION_IN_PROGRESS', 'EXECUTION_OUTCOME_UNKNOWN', 'NOT_APPROVAL_GATED'],
+    '410': ['APPROVAL_EXPIRED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /v1/approvals': {
+    '400': ['BAD_REQUEST', 'VALIDATION_ERROR'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /v1/approvals/{approval_id}': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '404': ['NOT_FOUND'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  ...Object.fromEntries(
+    ['approve', 'deny'].map((verb) => [
+      `POST /v1/approvals/{approval_id}/${verb}`,
+      {
+        '400': ['BAD_REQUEST'],
+        '401': ['UNAUTHORIZED'],
+        '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL'],
+        '404': ['NOT_FOUND'],
+        '409': ['APPROVAL_ALREADY_DECIDED'],
+        '410': ['APPROVAL_EXPIRED'],
+        '413': ['PAYLOAD_TOO_LARGE'],
+        '422': ['VALIDATION_ERROR'],
+        '500': ['INTERNAL_ERROR'],
+      },
+    ]),
+  ),
+};
 const POLICY_VERSION = 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
 
 function json(
@@ -35,6 +105,15 @@ function json(
 
 function error(code: string, retryable = false, extra: Json = {}): Json {
   return { code, message: 'something went wrong', retryable, request_id: 'req-1', ...extra };
+}
+
+function tryMatch(r: ObservedResponse): string | null {
+  try {
+    assertMatchesContract(r);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 function asObject(v: unknown): Json {
@@ -60,6 +139,44 @@ function isErrorSchema(schema: unknown): boolean {
   if (s.$ref === '#/components/schemas/Error') return true;
   if (typeof s.$ref === 'string') return isErrorSchema(resolve(s));
   return Array.isArray(s.allOf) && s.allOf.some((branch) => isErrorSchema(branch));
+}
+
+/** The error codes a schema narrows `Error` to (the `code` const/enum in its allOf/oneOf/anyOf branches). */
+function codesOf(schema: unknown): string[] {
+  const found = new Set<string>();
+  const walk = (v: unknown): void => {
+    const s = asObject(v);
+    if (s.$ref === '#/components/schemas/Error') return;
+    if (typeof s.$ref === 'string') return walk(resolve(s));
+    const code = s.properties === undefined ? undefined : asObject(s.properties).code;
+    if (code !== undefined) {
+      const c = asObject(code);
+      if (typeof c.const === 'string') found.add(c.const);
+      if (Array.isArray(c.enum)) for (const e of c.enum) found.add(String(e));
+    }
+    for (const k of ['allOf', 'oneOf', 'anyOf']) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach(walk);
+  };
+  walk(schema);
+  return [...found].sort();
+}
+
+/** The media-type examples (`example` or `examples.*.value`) of a content map, by name. */
+function mediaExamples(content: unknown): [string, unknown][] {
+  const media = asObject(asObject(content)['application/json']);
+  const out: [string, unknown][] = [];
+  if (media.example !== undefined) out.push(['example', media.example]);
+  if (media.examples !== undefined)
+    for (const [name, ex] of Object.entries(asObject(media.examples))) out.push([name, resolve(ex).value]);
+  return out;
+}
+
+/** A concrete path for a documented template. */
+function concrete(path: string): string {
+  return path.replace('{event_id}', EVENT_ID).replace('{approval_id}', APPROVAL_ID);
+}
+
+function componentExamples(name: string): Json[] {
+  return asObject(asObject(asObject(openApiDocument().components).schemas)[name]).examples as Json[];
 }
 
 function responsesOf(method: string, path: string): Json {
@@ -101,11 +218,22 @@ describe('openapi document', () => {
     expect(contractOperations().filter((o) => PROBES.includes(`${o.method} ${o.path}`))).toHaveLength(2);
   });
 
-  it('accepts an API key or a bearer token wherever ROUTES authenticates, and nothing on the probes', () => {
+  it('accepts an API key or a bearer token on agent routes, only an approver JWT on approver routes, nothing on the probes', () => {
+    const expected = { api_key: ['apiKey', 'bearerKey'], jwt: ['approverJwt'], none: [] };
     for (const route of ROUTES) {
       const op = contractOperations().find((o) => o.method === route.method && o.path === route.path);
-      expect(op?.security.sort()).toEqual(route.auth === 'api_key' ? ['apiKey', 'bearerKey'] : []);
+      expect({ route: `${route.method} ${route.path}`, security: op?.security.sort() }).toEqual({
+        route: `${route.method} ${route.path}`,
+        security: expected[route.auth],
+      });
     }
+    expect(ROUTES.filter((r) => r.auth === 'jwt').map((r) => `${r.method} ${r.path}`)).toEqual(APPROVAL_OPS);
+    const scheme = asObject(asObject(asObject(openApiDocument().components).securitySchemes).approverJwt);
+    expect({ type: scheme.type, scheme: scheme.scheme, bearerFormat: scheme.bearerFormat }).toEqual({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
     for (const op of contractOperations().filter((o) => PROBES.includes(`${o.method} ${o.path}`))) {
       expect(op.security).toEqual([]);
     }
@@ -140,6 +268,86 @@ describe('openapi document', () => {
       const header = resolve(asObject(resolve(responses[status]).headers)['Retry-After']);
       expect(header.required).toBe(true);
     }
+  });
+
+  it('requires Retry-After on the execute 409 exactly with AWAITING_APPROVAL and EXECUTION_IN_PROGRESS', () => {
+    const responses = responsesOf('POST', '/v1/toolcalls/{event_id}/execute');
+    const header = resolve(asObject(resolve(responses['409']).headers)['Retry-After']);
+    expect(header.required).toBe(false);
+    expect([...(header['x-oc-required-with-codes'] as string[])].sort()).toEqual([
+      'AWAITING_APPROVAL',
+      'EXECUTION_IN_PROGRESS',
+    ]);
+  });
+
+  it.each(Object.keys(ERROR_CODES))('declares exactly the specified error statuses and codes on %s', (key) => {
+    const [method = '', path = ''] = key.split(' ');
+    const declared: Record<string, string[]> = {};
+    for (const [status, ref] of Object.entries(responsesOf(method, path))) {
+      if (!/^[45]/.test(status)) continue;
+      declared[status] = codesOf(asObject(asObject(resolve(ref).content)['application/json']).schema);
+    }
+    const expected = Object.fromEntries(
+      Object.entries(ERROR_CODES[key] ?? {}).map(([status, codes]) => [status, [...codes].sort()]),
+    );
+    expect(declared).toEqual(expected);
+  });
+
+  it('covers every API operation in the error-code table', () => {
+    expect(Object.keys(ERROR_CODES).sort()).toEqual(apiOperations().map((o) => `${o.method} ${o.path}`).sort());
+  });
+
+  it('takes an optional, closed body on approve and deny, and no body on execute', () => {
+    for (const [verb, schema] of [
+      ['approve', 'ApproveRequest'],
+      ['deny', 'DenyRequest'],
+    ] as const) {
+      const op = contractOperations().find((o) => o.path === `/v1/approvals/{approval_id}/${verb}`);
+      const body = asObject(op?.operation.requestBody);
+      expect(body.required).toBe(false);
+      expect(asObject(asObject(body.content)['application/json']).schema).toEqual({
+        $ref: `#/components/schemas/${schema}`,
+      });
+      const validate = requestSchema(schema);
+      expect(validate({})).toBe(true);
+      expect(validate({ extra: 1 })).toBe(false);
+    }
+    const execute = contractOperations().find((o) => o.path === '/v1/toolcalls/{event_id}/execute');
+    expect(execute?.operation.requestBody).toBeUndefined();
+  });
+
+  it('gives responses whose media-type examples all satisfy the contract', () => {
+    let checked = 0;
+    for (const op of apiOperations()) {
+      for (const [status, ref] of Object.entries(asObject(op.operation.responses))) {
+        const response = resolve(ref);
+        if (response.content === undefined) continue;
+        const headers: Json = response.headers !== undefined && 'Retry-After' in asObject(response.headers)
+          ? { 'Retry-After': '5' }
+          : {};
+        for (const [name, example] of mediaExamples(response.content)) {
+          const r = json(op.method, concrete(op.path), Number(status), example, headers);
+          expect({ at: `${op.method} ${op.path} ${status} ${name}`, error: tryMatch(r) }).toEqual({
+            at: `${op.method} ${op.path} ${status} ${name}`,
+            error: null,
+          });
+          checked += 1;
+        }
+      }
+      const body = op.operation.requestBody;
+      if (body === undefined) continue;
+      const media = asObject(asObject(asObject(body).content)['application/json']);
+      const ref = String(asObject(media.schema).$ref);
+      const validate = requestSchema(ref.slice(ref.lastIndexOf('/') + 1));
+      for (const [name, example] of mediaExamples(asObject(body).content)) {
+        expect({ at: `${op.method} ${op.path} request ${name}`, valid: validate(example) }).toEqual({
+          at: `${op.method} ${op.path} request ${name}`,
+          valid: true,
+        });
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(15);
   });
 
   it('gives every component schema an example that validates against it', () => {
@@ -324,6 +532,195 @@ describe('assertMatchesContract', () => {
       const { hash: _hash, ...unhashed } = sealed ?? {};
       const r = json('GET', `/v1/toolcalls/${EVENT_ID}`, 200, { ...record, evidence: [unhashed, pending] });
       expect(() => assertMatchesContract(r)).toThrow(/body\/evidence\/0/);
+    });
+  });
+});
+
+describe('assertMatchesContract on approvals and execute', () => {
+  const [pendingApproval, approvedApproval] = componentExamples('Approval') as [Json, Json];
+  const executed = componentExamples('ExecutionResponse')[0] as Json;
+  const gatedRecord = componentExamples('ToolCallRecord')[1] as Json;
+  const decided = { path: 'decided_by', message: 'bob@example.com' };
+
+  describe('accepts', () => {
+    it('a page of approvals, a single approval, and the approve and deny answers', () => {
+      expect(tryMatch(json('GET', '/v1/approvals?status=pending&limit=50', 200, { items: [pendingApproval] }))).toBeNull();
+      expect(
+        tryMatch(json('GET', '/v1/approvals', 200, { items: [approvedApproval, pendingApproval], next_cursor: 'c1' })),
+      ).toBeNull();
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, approvedApproval))).toBeNull();
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 200, approvedApproval))).toBeNull();
+      const denied = {
+        ...pendingApproval,
+        status: 'denied',
+        decided_by: 'slack:U024BE7LH',
+        decided_at: '2025-06-01T13:00:00Z',
+        deny_reason: 'x'.repeat(1000),
+      };
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/deny`, 200, denied))).toBeNull();
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, status: 'expired' }))).toBeNull();
+    });
+
+    it('the approval errors', () => {
+      const cases: [string, string, number, Json, Json?][] = [
+        ['GET', '/v1/approvals?limit=0', 400, error('VALIDATION_ERROR')],
+        ['GET', '/v1/approvals?cursor=zzz', 400, error('BAD_REQUEST')],
+        ['GET', '/v1/approvals', 401, error('UNAUTHORIZED')],
+        ['GET', '/v1/approvals', 403, error('APPROVER_NOT_ALLOWED')],
+        ['GET', APPROVAL_PATH, 404, error('NOT_FOUND')],
+        ['POST', `${APPROVAL_PATH}/approve`, 403, error('SELF_APPROVAL')],
+        ['POST', `${APPROVAL_PATH}/deny`, 403, error('APPROVER_NOT_ALLOWED')],
+        [
+          'POST',
+          `${APPROVAL_PATH}/approve`,
+          409,
+          error('APPROVAL_ALREADY_DECIDED', false, { details: [{ path: 'status', message: 'denied' }, decided] }),
+        ],
+        ['POST', `${APPROVAL_PATH}/deny`, 410, error('APPROVAL_EXPIRED')],
+        ['POST', `${APPROVAL_PATH}/deny`, 413, error('PAYLOAD_TOO_LARGE')],
+        ['POST', `${APPROVAL_PATH}/approve`, 422, error('VALIDATION_ERROR')],
+      ];
+      for (const [method, path, status, body] of cases) {
+        expect({ at: `${method} ${path} ${status}`, error: tryMatch(json(method, path, status, body)) }).toEqual({
+          at: `${method} ${path} ${status}`,
+          error: null,
+        });
+      }
+    });
+
+    it('an execution, its replay, and a recorded approval-gated call with its execution', () => {
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, executed))).toBeNull();
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, executed, { 'Idempotent-Replayed': 'true' }))).toBeNull();
+      expect(tryMatch(json('GET', `/v1/toolcalls/${EVENT_ID}`, 200, gatedRecord))).toBeNull();
+      const unknown = { ...gatedRecord, execution: { event_id: EVENT_ID, status: 'unknown' } };
+      expect(tryMatch(json('GET', `/v1/toolcalls/${EVENT_ID}`, 200, unknown))).toBeNull();
+      const resolved = {
+        ...gatedRecord,
+        execution: { ...(gatedRecord.execution as Json), resolved_by: 'ops@example.com' },
+      };
+      expect(tryMatch(json('GET', `/v1/toolcalls/${EVENT_ID}`, 200, resolved))).toBeNull();
+    });
+
+    it('the execute errors, with Retry-After where retryable', () => {
+      const retry = { 'Retry-After': '5' };
+      const cases: [number, Json, Json][] = [
+        [409, error('AWAITING_APPROVAL', true), retry],
+        [409, error('EXECUTION_IN_PROGRESS', true), retry],
+        [409, error('NOT_APPROVAL_GATED'), {}],
+        [409, error('EXECUTION_OUTCOME_UNKNOWN', false, { details: [{ path: 'execution_event_id', message: EVENT_ID }] }), {}],
+        [403, error('APPROVAL_DENIED', false, { details: [{ path: 'deny_reason', message: '' }, decided] }), {}],
+        [410, error('APPROVAL_EXPIRED'), {}],
+        [404, error('NOT_FOUND'), {}],
+        [400, error('BAD_REQUEST'), {}],
+      ];
+      for (const [status, body, headers] of cases) {
+        expect({ at: `${status} ${String(body.code)}`, error: tryMatch(json('POST', EXECUTE_PATH, status, body, headers)) }).toEqual({
+          at: `${status} ${String(body.code)}`,
+          error: null,
+        });
+      }
+    });
+  });
+
+  describe('rejects', () => {
+    it('a decided approval without who decided and when', () => {
+      const { decided_by: _by, ...noDecider } = approvedApproval;
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, noDecider))).toMatch(/body does not match/);
+      const { decided_at: _at, ...noTime } = { ...pendingApproval, status: 'denied', decided_by: 'bob@example.com', decided_at: '2025-06-01T13:00:00Z' };
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/deny`, 200, noTime))).toMatch(/body does not match/);
+    });
+
+    it('an approval with an unknown field, a bad status, a long comment or a bad grant', () => {
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, request_hash: 'a'.repeat(64) }))).toMatch(
+        /additional properties \(request_hash\)/,
+      );
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, status: 'cancelled' }))).toMatch(/body\/status/);
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...approvedApproval, comment: 'c'.repeat(1001) }))).toMatch(
+        /body\/comment/,
+      );
+      const grant = approvedApproval.grant as Json;
+      for (const bad of [{ uses_left: 2 }, { request_hash: 'ABC' }, { event_id: 'not-a-uuid' }]) {
+        expect(
+          tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 200, { ...approvedApproval, grant: { ...grant, ...bad } })),
+        ).toMatch(/body\/grant/);
+      }
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, risk_score: 11 }))).toMatch(/body\/risk_score/);
+    });
+
+    it('a page without items or with an oversized cursor', () => {
+      expect(tryMatch(json('GET', '/v1/approvals', 200, { next_cursor: 'c1' }))).toMatch(/required property 'items'/);
+      expect(tryMatch(json('GET', '/v1/approvals', 200, { items: [], next_cursor: 'c'.repeat(2049) }))).toMatch(
+        /body\/next_cursor/,
+      );
+    });
+
+    it('approve and deny bodies beyond the contract', () => {
+      expect(requestSchema('ApproveRequest')({ comment: 'c'.repeat(1001) })).toBe(false);
+      expect(requestSchema('ApproveRequest')({ reason: 'wrong field' })).toBe(false);
+      expect(requestSchema('DenyRequest')({ reason: 7 })).toBe(false);
+      expect(requestSchema('DenyRequest')({ reason: 'r'.repeat(1000) })).toBe(true);
+    });
+
+    it('approval errors with a code of another status, or without their details', () => {
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 403, error('TENANT_MISMATCH')))).toMatch(/body\/code/);
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 409, error('CONFLICT')))).toMatch(/body does not match/);
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 409, error('APPROVAL_ALREADY_DECIDED')))).toMatch(
+        /required property 'details'/,
+      );
+      expect(
+        tryMatch(json('POST', `${APPROVAL_PATH}/deny`, 409, error('APPROVAL_ALREADY_DECIDED', false, { details: [decided] }))),
+      ).toMatch(/body\/details/);
+      expect(tryMatch(json('GET', APPROVAL_PATH, 409, error('APPROVAL_ALREADY_DECIDED')))).toMatch(
+        /status 409 is not documented/,
+      );
+      expect(tryMatch(json('GET', '/v1/approvals', 404, error('NOT_FOUND')))).toMatch(/status 404 is not documented/);
+    });
+
+    it('an execution that is not an approved allow of the stored request', () => {
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, decision: 'deny' }))).toMatch(/body\/decision/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, reason: 'allowed' }))).toMatch(/body\/reason/);
+      const { parent_event_id: _p, ...orphan } = executed;
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, orphan))).toMatch(/required property 'parent_event_id'/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, policy_version: 'v1' }))).toMatch(
+        /additional properties \(policy_version\)/,
+      );
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, executed, { 'Idempotent-Replayed': 'yes' }))).toMatch(
+        /header Idempotent-Replayed/,
+      );
+    });
+
+    it('execute errors with the wrong code, retryability or missing Retry-After', () => {
+      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('AWAITING_APPROVAL', true)))).toMatch(
+        /required header Retry-After is missing \(required with code AWAITING_APPROVAL\)/,
+      );
+      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('EXECUTION_IN_PROGRESS', true)))).toMatch(
+        /required header Retry-After is missing/,
+      );
+      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('NOT_APPROVAL_GATED', true)))).toMatch(/body does not match/);
+      expect(
+        tryMatch(json('POST', EXECUTE_PATH, 409, error('AWAITING_APPROVAL', false), { 'Retry-After': '5' })),
+      ).toMatch(/body does not match/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('CONFLICT', true), { 'Retry-After': '1' }))).toMatch(
+        /body does not match/,
+      );
+      expect(tryMatch(json('POST', EXECUTE_PATH, 403, error('APPROVAL_DENIED')))).toMatch(/required property 'details'/);
+      expect(
+        tryMatch(json('POST', EXECUTE_PATH, 403, error('APPROVAL_DENIED', false, { details: [decided] }))),
+      ).toMatch(/body\/details/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 410, error('NOT_FOUND')))).toMatch(/body\/code/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 429, error('RATE_LIMITED', true)))).toMatch(/status 429 is not documented/);
+    });
+
+    it('a recorded execution with an old status, a completed one without its result, or an approval with a long deny reason', () => {
+      const execution = gatedRecord.execution as Json;
+      const path = `/v1/toolcalls/${EVENT_ID}`;
+      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, execution: { ...execution, status: 'executing' } }))).toMatch(
+        /body\/execution/,
+      );
+      const { result: _r, ...noResult } = execution;
+      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, execution: noResult }))).toMatch(/body\/execution/);
+      const approval = { ...(gatedRecord.approval as Json), status: 'denied', deny_reason: 'd'.repeat(1001) };
+      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, approval }))).toMatch(/body\/approval\/deny_reason/);
     });
   });
 });

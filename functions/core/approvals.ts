@@ -1,0 +1,282 @@
+/**
+ * The approval state machine (SPEC §4), pure. An approval is pending until an allowed approver,
+ * who is not the requester, approves or denies it, or until it expires. Approving issues one
+ * single-use grant bound to the approval, its event and the SHA-256 of the canonical stored
+ * request: nothing the approver sends can widen it (W1, W2, W3, W5, W6, W7).
+ */
+import { AppError } from '../shared/errors.js';
+import type { FactRecord } from './evidence.js';
+import type { TenantConfig } from './policy.js';
+import type { ApprovalRecord, Clock, IdGenerator } from './ports.js';
+
+export type ApprovalStatus = ApprovalRecord['status'];
+
+export interface Grant {
+  id: string;
+  approval_id: string;
+  event_id: string;
+  tenant_id: string;
+  request_hash: string;
+  uses_left: 0 | 1;
+  expires_at: string;
+  granted_by: string;
+  granted_at: string;
+}
+
+export interface Approver {
+  sub: string;
+  email: string;
+  tenantId: string;
+  /** How the decision arrived: api (JWT), slack. */
+  via: 'api' | 'slack';
+}
+
+/** The stored approval plus its decision, as the API shows it. */
+export interface ApprovalView extends Omit<ApprovalRecord, 'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors'> {
+  decided_by?: string;
+  decided_at?: string;
+  comment?: string;
+  deny_reason?: string;
+  grant?: Pick<Grant, 'id' | 'event_id' | 'request_hash' | 'uses_left' | 'expires_at'>;
+}
+
+export interface StoredApproval {
+  record: ApprovalRecord;
+  status: ApprovalStatus;
+  decided_by?: string;
+  decided_at?: string;
+  comment?: string;
+  deny_reason?: string;
+  grant?: Grant;
+}
+
+/** Expiry is enforced on read: a pending approval past its expiry reads `expired`. */
+export function effectiveStatus(a: StoredApproval, now: Date): ApprovalStatus {
+  return a.status === 'pending' && Date.parse(a.record.expires_at) <= now.getTime() ? 'expired' : a.status;
+}
+
+export function approvalView(a: StoredApproval, now: Date): ApprovalView {
+  const { request_hash: _h, requirements: _r, notify: _n, trace_id: _t, risk_factors: _f, ...shown } = a.record;
+  return {
+    ...shown,
+    status: effectiveStatus(a, now),
+    ...(a.decided_by ? { decided_by: a.decided_by } : {}),
+    ...(a.decided_at ? { decided_at: a.decided_at } : {}),
+    ...(a.comment ? { comment: a.comment } : {}),
+    ...(a.deny_reason ? { deny_reason: a.deny_reason } : {}),
+    ...(a.grant
+      ? {
+          grant: {
+            id: a.grant.id,
+            event_id: a.grant.event_id,
+            request_hash: a.grant.request_hash,
+            uses_left: a.grant.uses_left,
+            expires_at: a.grant.expires_at,
+          },
+        }
+      : {}),
+  };
+}
+
+export const approverNotAllowed = () =>
+  new AppError(403, 'APPROVER_NOT_ALLOWED', 'you are not an approver for this tenant');
+export const selfApproval = () =>
+  new AppError(403, 'SELF_APPROVAL', 'the requester of a tool call cannot decide its approval');
+export const approvalExpired = () => new AppError(410, 'APPROVAL_EXPIRED', 'the approval request has expired');
+export const alreadyDecided = (a: StoredApproval, now: Date) =>
+  new AppError(409, 'APPROVAL_ALREADY_DECIDED', `the approval request is already ${effectiveStatus(a, now)}`, {
+    details: [
+      { path: 'status', message: effectiveStatus(a, now) },
+      ...(a.decided_by ? [{ path: 'decided_by', message: a.decided_by }] : []),
+    ],
+  });
+
+/** Default deny: an approver must be on the tenant's allowlist, and may not decide their own call. */
+export function authorizeApprover(tenant: TenantConfig | undefined, approver: Approver, approval: ApprovalRecord): void {
+  const allowed =
+    approver.via === 'slack'
+      ? (tenant?.approvers.slack_user_ids ?? []).some((id) => id.toLowerCase() === approver.sub.toLowerCase())
+      : (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
+  if (!allowed) throw approverNotAllowed();
+  const requester = approval.user_id.trim().toLowerCase();
+  if (requester && (requester === approver.email.toLowerCase() || requester === approver.sub.toLowerCase())) {
+    throw selfApproval();
+  }
+}
+
+export type DecisionInput = { decision: 'approve'; comment?: string } | { decision: 'deny'; reason?: string };
+
+export interface DecisionOutcome {
+  status: 'approved' | 'denied';
+  decidedBy: string;
+  decidedAt: string;
+  comment?: string;
+  denyReason?: string;
+  grant?: Grant;
+  fact: FactRecord;
+}
+
+/** Checks that the approval can be decided now and builds the decision, its grant and its fact. */
+export function decideApproval(
+  a: StoredApproval,
+  input: DecisionInput,
+  approver: Approver,
+  deps: { clock: Clock; ids: IdGenerator; tenant: TenantConfig | undefined },
+): DecisionOutcome {
+  const now = deps.clock.now();
+  if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
+  if (a.status !== 'pending') throw alreadyDecided(a, now);
+  authorizeApprover(deps.tenant, approver, a.record);
+
+  const decidedBy = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email;
+  const decidedAt = now.toISOString();
+  const status = input.decision === 'approve' ? 'approved' : 'denied';
+  let grant: Grant | undefined;
+  if (input.decision === 'approve') {
+    // The grant's lifetime comes from tenant policy (capped there); nothing the approver sends changes it.
+    const expiresAt = now.getTime() + (deps.tenant?.grant_ttl_sec ?? 3_600) * 1000;
+    grant = {
+      id: deps.ids.uuid(),
+      approval_id: a.record.id,
+      event_id: a.record.event_id,
+      tenant_id: a.record.tenant_id,
+      request_hash: a.record.request_hash,
+      uses_left: 1,
+      expires_at: new Date(expiresAt).toISOString(),
+      granted_by: decidedBy,
+      granted_at: decidedAt,
+    };
+  }
+  const comment = input.decision === 'approve' ? input.comment : undefined;
+  const denyReason = input.decision === 'deny' ? input.reason : undefined;
+  return {
+    status,
+    decidedBy,
+    decidedAt,
+    ...(comment ? { comment } : {}),
+    ...(denyReason ? { denyReason } : {}),
+    ...(grant ? { grant } : {}),
+    fact: {
+      v: 1,
+      tenant_id: a.record.tenant_id,
+      kind: 'approval.decided',
+      event_id: a.record.event_id,
+      fact_id: deps.ids.uuid(),
+      at: decidedAt,
+      approval_id: a.record.id,
+      decision: status,
+      approver: { id: decidedBy, sub: approver.sub, email: approver.email, via: approver.via },
+      approver_group: a.record.approver_group,
+      ...(comment ? { comment } : {}),
+      ...(denyReason ? { deny_reason: denyReason } : {}),
+      ...(grant ? { grant: { id: grant.id, expires_at: grant.expires_at, request_hash: grant.request_hash } } : {}),
+    },
+  };
+}
+
+export function expiryFact(a: StoredApproval, deps: { clock: Clock; ids: IdGenerator }): FactRecord {
+  return {
+    v: 1,
+    tenant_id: a.record.tenant_id,
+    kind: 'approval.expired',
+    event_id: a.record.event_id,
+    fact_id: deps.ids.uuid(),
+    at: deps.clock.now().toISOString(),
+    approval_id: a.record.id,
+    expired_at: a.record.expires_at,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Use cases behind the approvals API, the Slack button and the expiry sweep.
+
+export interface ApprovalsPort {
+  get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined>;
+  list(tenantId: string, status: string, limit: number, cursor: string | undefined, now: Date): Promise<{ items: StoredApproval[]; nextCursor?: string }>;
+  decide(a: StoredApproval, outcome: DecisionOutcome, now: Date): Promise<{ ok: true } | { ok: false; current: StoredApproval | undefined }>;
+  expire(a: StoredApproval, fact: FactRecord, now: Date): Promise<boolean>;
+  overdue(tenantId: string, now: Date, limit?: number): Promise<StoredApproval[]>;
+  tenants(): Promise<string[]>;
+}
+
+export interface ApprovalDeps {
+  approvals: ApprovalsPort;
+  tenant(tenantId: string): TenantConfig | undefined;
+  knownTenants(): string[];
+  clock: Clock;
+  ids: IdGenerator;
+}
+
+const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
+
+/** Reading approvals is for the tenant's approvers too (default deny). */
+function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
+  const tenant = deps.tenant(approver.tenantId);
+  const listed = (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
+  if (!listed) throw approverNotAllowed();
+}
+
+export async function listApprovals(
+  deps: ApprovalDeps,
+  approver: Approver,
+  query: { status: ApprovalStatus; limit: number; cursor?: string },
+): Promise<{ items: ApprovalView[]; next_cursor?: string }> {
+  requireListedApprover(deps, approver);
+  const now = deps.clock.now();
+  const page = await deps.approvals.list(approver.tenantId, query.status, query.limit, query.cursor, now);
+  return {
+    items: page.items.map((a) => approvalView(a, now)),
+    ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
+  };
+}
+
+export async function getApproval(deps: ApprovalDeps, approver: Approver, approvalId: string): Promise<ApprovalView> {
+  const a = await deps.approvals.get(approver.tenantId, approvalId);
+  if (!a) throw approvalNotFound();
+  requireListedApprover(deps, approver);
+  return approvalView(a, deps.clock.now());
+}
+
+/** Approve or deny; two approvers racing get one decision and one APPROVAL_ALREADY_DECIDED. */
+export async function decide(
+  deps: ApprovalDeps,
+  approver: Approver,
+  approvalId: string,
+  input: DecisionInput,
+): Promise<ApprovalView> {
+  const a = await deps.approvals.get(approver.tenantId, approvalId);
+  if (!a) throw approvalNotFound();
+  const outcome = decideApproval(a, input, approver, { clock: deps.clock, ids: deps.ids, tenant: deps.tenant(approver.tenantId) });
+  const now = deps.clock.now();
+  const written = await deps.approvals.decide(a, outcome, now);
+  if (!written.ok) {
+    const current = written.current ?? a;
+    if (current.status === 'pending' || current.status === 'expired') throw approvalExpired();
+    throw alreadyDecided(current, now);
+  }
+  return approvalView(
+    {
+      ...a,
+      status: outcome.status,
+      decided_by: outcome.decidedBy,
+      decided_at: outcome.decidedAt,
+      ...(outcome.comment ? { comment: outcome.comment } : {}),
+      ...(outcome.denyReason ? { deny_reason: outcome.denyReason } : {}),
+      ...(outcome.grant ? { grant: outcome.grant } : {}),
+    },
+    now,
+  );
+}
+
+/** The sweep: every pending request past its expiry becomes `expired`, with an `approval.expired` fact. */
+export async function expireOverdue(deps: ApprovalDeps): Promise<{ expired: number; tenants: number }> {
+  const now = deps.clock.now();
+  const tenants = new Set([...(await deps.approvals.tenants()), ...deps.knownTenants()]);
+  let expired = 0;
+  for (const tenantId of tenants) {
+    for (const a of await deps.approvals.overdue(tenantId, now)) {
+      if (await deps.approvals.expire(a, expiryFact(a, deps), now)) expired += 1;
+    }
+  }
+  return { expired, tenants: tenants.size };
+}

@@ -1,0 +1,264 @@
+/**
+ * Use case: execute an approved tool call exactly once (SPEC §3 execute, fixes W1, W8, W9, W10).
+ * Primary course:
+ *  1. Load the approval-gated event with its grant and execution claim (one read).
+ *  2. An earlier execution answers for itself: completed -> the same body, replayed; running ->
+ *     EXECUTION_IN_PROGRESS; crashed -> EXECUTION_OUTCOME_UNKNOWN (never re-run).
+ *  3. Without a usable grant the approval's state answers: pending 409, denied 403 with the
+ *     approver's reason, expired 410.
+ *  4. ONE transaction consumes the grant (bound to this event and the SHA-256 of the stored
+ *     request) and claims the execution, with an `execution.started` fact.
+ *  5. Run the connector with the stored request, never a new one.
+ *  6. Finalize: the result, the execution event and its `execution.completed` fact, in one
+ *     transaction. If that fails, the claim reads `unknown` and an operator resolves it.
+ */
+import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
+import { AppError, notFound } from '../shared/errors.js';
+import { approvalExpired, effectiveStatus, type StoredApproval } from './approvals.js';
+import { canon, sha256Hex, type FactRecord } from './evidence.js';
+import type { Clock, IdGenerator, StoredEvent, StoredGrant } from './ports.js';
+import type { HttpResult } from './submit.js';
+
+export interface ExecutionPort {
+  claim(
+    parent: StoredEvent,
+    grant: StoredGrant,
+    claim: { executionEventId: string; requestHash: string; fact: FactRecord; now: string },
+  ): Promise<{ ok: true } | { ok: false; reason: 'grant_unusable' | 'already_claimed' }>;
+  finalize(w: {
+    parent: StoredEvent;
+    executionEventId: string;
+    result: ExecutionResult;
+    response: string;
+    fact: FactRecord;
+    completedAt: string;
+    resolvedBy?: string;
+  }, expectedStatuses?: Array<'running' | 'unknown'>): Promise<boolean>;
+  markUnknown(tenantId: string, parentEventId: string): Promise<void>;
+}
+
+export interface ExecuteDeps {
+  events: { getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined> };
+  approvals: { get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined> };
+  executions: ExecutionPort;
+  connectors: ConnectorInvoker;
+  clock: Clock;
+  ids: IdGenerator;
+  config: { connectorTimeoutMs: number; inFlightWaitMs: number };
+}
+
+export const APPROVED_EXECUTION_REASON = 'approved execution';
+
+const inProgress = () =>
+  new AppError(409, 'EXECUTION_IN_PROGRESS', 'another call is executing this tool call', {
+    retryable: true,
+    headers: { 'Retry-After': '1' },
+  });
+const outcomeUnknown = (executionEventId: string) =>
+  new AppError(
+    409,
+    'EXECUTION_OUTCOME_UNKNOWN',
+    'an earlier execution was interrupted after it started; it is never re-run. An operator records its outcome with `oc executions resolve`',
+    { details: [{ path: 'execution_event_id', message: executionEventId }] },
+  );
+
+export async function executeApproved(deps: ExecuteDeps, input: { tenantId: string; eventId: string }): Promise<HttpResult> {
+  const deadline = Date.now() + deps.config.inFlightWaitMs;
+  for (;;) {
+    const parent = await deps.events.getEvent(input.tenantId, input.eventId);
+    if (!parent || parent.parent_event_id !== undefined) throw notFound('event not found');
+    if (parent.decision !== 'approve') {
+      throw new AppError(409, 'NOT_APPROVAL_GATED', `this event was decided ${parent.decision}; only approval-gated events are executed`);
+    }
+
+    // 2. an earlier execution answers for itself
+    const execution = parent.execution;
+    if (execution) {
+      if (execution.status === 'completed' && execution.response) {
+        return { status: 200, body: execution.response, headers: { 'Idempotent-Replayed': 'true' } };
+      }
+      const stale = deps.clock.now().getTime() - Date.parse(execution.claimed_at) > deps.config.connectorTimeoutMs + 30_000;
+      if (execution.status === 'unknown' || stale) throw outcomeUnknown(execution.execution_event_id);
+      if (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      throw inProgress();
+    }
+
+    // 3. the approval's state, when there is no grant to use
+    const now = deps.clock.now();
+    const grant = parent.grant;
+    if (!grant) await explainMissingGrant(deps, parent, now);
+    if (!grant) throw new AppError(409, 'AWAITING_APPROVAL', 'the approval request is still pending', { retryable: true });
+    if (Date.parse(grant.expires_at) <= now.getTime()) throw approvalExpired();
+
+    // 4. consume the grant and claim the execution, atomically
+    const executionEventId = deps.ids.uuid();
+    const requestHash = sha256Hex(canon(parent.request));
+    const claimed = await deps.executions.claim(parent, grant, {
+      executionEventId,
+      requestHash,
+      now: now.toISOString(),
+      fact: {
+        v: 1,
+        tenant_id: parent.tenant_id,
+        kind: 'execution.started',
+        event_id: parent.event_id,
+        fact_id: deps.ids.uuid(),
+        at: now.toISOString(),
+        execution_event_id: executionEventId,
+        grant_id: grant.id,
+        approval_id: grant.approval_id,
+        request_hash: requestHash,
+      },
+    });
+    if (!claimed.ok) {
+      if (Date.now() > deadline) throw inProgress();
+      if (claimed.reason === 'already_claimed') continue; // another caller won: answer with its execution
+      if (grant.request_hash !== requestHash) {
+        throw new AppError(409, 'CONFLICT', 'the stored request no longer matches the approved request');
+      }
+      continue; // the grant was consumed or expired meanwhile: re-read and explain
+    }
+
+    // 5. run the stored request
+    const result = await deps.connectors.invoke(
+      {
+        event_id: executionEventId,
+        tenant_id: parent.tenant_id,
+        agent_id: parent.request.agent_id,
+        tool: parent.request.tool,
+        action: parent.request.action,
+        params: parent.request.params,
+        resource: parent.request.resource,
+      },
+      { timeoutMs: deps.config.connectorTimeoutMs },
+    );
+
+    // 6. finalize
+    const body = JSON.stringify({
+      event_id: executionEventId,
+      parent_event_id: parent.event_id,
+      decision: 'allow',
+      reason: APPROVED_EXECUTION_REASON,
+      result,
+    });
+    const completedAt = deps.clock.now().toISOString();
+    try {
+      const ok = await deps.executions.finalize({
+        parent,
+        executionEventId,
+        result,
+        response: body,
+        completedAt,
+        fact: {
+          v: 1,
+          tenant_id: parent.tenant_id,
+          kind: 'execution.completed',
+          event_id: executionEventId,
+          fact_id: deps.ids.uuid(),
+          at: completedAt,
+          parent_event_id: parent.event_id,
+          request: parent.request,
+          decision: 'allow',
+          reason: APPROVED_EXECUTION_REASON,
+          result,
+        },
+      });
+      if (!ok) throw new Error('execution claim changed under the executor');
+    } catch (error) {
+      await deps.executions.markUnknown(parent.tenant_id, parent.event_id).catch(() => undefined);
+      throw Object.assign(
+        new AppError(500, 'INTERNAL_ERROR', 'the tool ran but its result could not be recorded; the execution reads status unknown', {
+          retryable: false,
+          details: [{ path: 'execution_event_id', message: executionEventId }],
+        }),
+        { cause: error },
+      );
+    }
+    return { status: 200, body, headers: {} };
+  }
+}
+
+async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: Date): Promise<void> {
+  const approvalId = parent.approval?.id;
+  const approval = approvalId ? await deps.approvals.get(parent.tenant_id, approvalId) : undefined;
+  if (!approval) return;
+  const status = effectiveStatus(approval, now);
+  if (status === 'denied') {
+    throw new AppError(403, 'APPROVAL_DENIED', 'the approval request was denied', {
+      details: [
+        { path: 'deny_reason', message: approval.deny_reason ?? '' },
+        ...(approval.decided_by ? [{ path: 'decided_by', message: approval.decided_by }] : []),
+      ],
+    });
+  }
+  if (status === 'expired') throw approvalExpired();
+  if (status === 'pending') {
+    throw new AppError(409, 'AWAITING_APPROVAL', 'the approval request is still pending', {
+      retryable: true,
+      headers: { 'Retry-After': '5' },
+    });
+  }
+}
+
+/**
+ * An operator records the outcome of an execution that crashed between claim and record (status
+ * unknown, or running past every timeout). It never runs the tool; it writes what the operator
+ * found out, as an `execution.completed` fact that names them.
+ */
+export async function resolveExecution(
+  deps: Pick<ExecuteDeps, 'events' | 'executions' | 'clock' | 'ids' | 'config'>,
+  input: { tenantId: string; eventId: string; status: 'success' | 'error'; output?: Record<string, unknown>; note: string; operator: string },
+): Promise<string> {
+  const parent = await deps.events.getEvent(input.tenantId, input.eventId);
+  if (!parent) throw notFound('event not found');
+  const execution = parent.execution;
+  if (!execution) throw new AppError(409, 'CONFLICT', 'this event has no execution to resolve');
+  if (execution.status === 'completed') throw new AppError(409, 'CONFLICT', 'this execution already has a recorded outcome');
+  const stale = deps.clock.now().getTime() - Date.parse(execution.claimed_at) > deps.config.connectorTimeoutMs + 30_000;
+  if (execution.status === 'running' && !stale) throw new AppError(409, 'EXECUTION_IN_PROGRESS', 'the execution may still be running');
+  const result: ExecutionResult = {
+    status: input.status,
+    ...(input.output ? { output: input.output } : {}),
+    ...(input.status === 'error' ? { error: { code: 'RESOLVED_BY_OPERATOR', message: input.note } } : {}),
+    duration_ms: 0,
+  };
+  const body = JSON.stringify({
+    event_id: execution.execution_event_id,
+    parent_event_id: parent.event_id,
+    decision: 'allow',
+    reason: APPROVED_EXECUTION_REASON,
+    result,
+  });
+  const at = deps.clock.now().toISOString();
+  const ok = await deps.executions.finalize(
+    {
+      parent,
+      executionEventId: execution.execution_event_id,
+      result,
+      response: body,
+      completedAt: at,
+      resolvedBy: input.operator,
+      fact: {
+        v: 1,
+        tenant_id: parent.tenant_id,
+        kind: 'execution.completed',
+        event_id: execution.execution_event_id,
+        fact_id: deps.ids.uuid(),
+        at,
+        parent_event_id: parent.event_id,
+        request: parent.request,
+        decision: 'allow',
+        reason: APPROVED_EXECUTION_REASON,
+        result,
+        resolved_by: input.operator,
+        note: input.note,
+      },
+    },
+    ['running', 'unknown'],
+  );
+  if (!ok) throw new AppError(409, 'CONFLICT', 'the execution changed while resolving it; look again');
+  return body;
+}

@@ -1,0 +1,226 @@
+/** DynamoDB repository for approval requests, their decisions, grants and expiry. */
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DecisionOutcome, Grant, StoredApproval } from '../core/approvals.js';
+import type { FactRecord } from '../core/evidence.js';
+import type { ApprovalRecord } from '../core/ports.js';
+import { ITEM_TYPE, TABLE } from '../shared/constants.js';
+import { badRequest, StorageError } from '../shared/errors.js';
+import { keys } from './keys.js';
+import { putFact } from './toolcalls.js';
+import { transact } from './transact.js';
+
+export type DecideResult = { ok: true } | { ok: false; current: StoredApproval | undefined };
+
+export interface ApprovalPage {
+  items: StoredApproval[];
+  nextCursor?: string;
+}
+
+export function toStoredApproval(item: Record<string, unknown>): StoredApproval {
+  return {
+    record: JSON.parse(String(item.approval)) as ApprovalRecord,
+    status: item.status as StoredApproval['status'],
+    ...(typeof item.decided_by === 'string' ? { decided_by: item.decided_by } : {}),
+    ...(typeof item.decided_at === 'string' ? { decided_at: item.decided_at } : {}),
+    ...(typeof item.comment === 'string' ? { comment: item.comment } : {}),
+    ...(typeof item.deny_reason === 'string' ? { deny_reason: item.deny_reason } : {}),
+    ...(typeof item.grant === 'string' ? { grant: JSON.parse(item.grant) as Grant } : {}),
+  };
+}
+
+/** Cursors are the listing's last key, bound to the tenant and status they were issued for. */
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string, tenantId: string, status: string): Record<string, unknown> {
+  const fail = () => badRequest('invalid cursor', [{ path: 'cursor', message: 'use next_cursor from a previous page' }]);
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw fail();
+  }
+  const k = key as Record<string, unknown>;
+  const expected = keys.approvalListing(tenantId, status, '', '').gsi1pk;
+  if (
+    typeof key !== 'object' ||
+    key === null ||
+    k.gsi1pk !== expected ||
+    typeof k.gsi1sk !== 'string' ||
+    typeof k.pk !== 'string' ||
+    !k.pk.startsWith(`T#${tenantId}#APR#`) ||
+    k.sk !== 'APPROVAL' ||
+    Object.keys(k).length !== 4
+  ) {
+    throw fail();
+  }
+  return k;
+}
+
+export class ApprovalStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined> {
+    const out = await this.read(() =>
+      this.doc.send(new GetCommand({ TableName: this.table, Key: keys.approval(tenantId, approvalId), ConsistentRead: true })),
+    );
+    return out.Item ? toStoredApproval(out.Item) : undefined;
+  }
+
+  /** Newest first; a pending listing leaves out requests already past their expiry. */
+  async list(tenantId: string, status: string, limit: number, cursor: string | undefined, now: Date): Promise<ApprovalPage> {
+    const startKey = cursor ? decodeCursor(cursor, tenantId, status) : undefined;
+    const out = await this.read(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: TABLE.gsi1.name,
+          KeyConditionExpression: `${TABLE.gsi1.partitionKey} = :pk`,
+          ExpressionAttributeValues: {
+            ':pk': keys.approvalListing(tenantId, status, '', '').gsi1pk,
+            ...(status === 'pending' ? { ':now': now.toISOString() } : {}),
+          },
+          ...(status === 'pending' ? { FilterExpression: 'expires_at > :now' } : {}),
+          ScanIndexForward: false,
+          Limit: limit,
+          ExclusiveStartKey: startKey,
+        }),
+      ),
+    );
+    return {
+      items: (out.Items ?? []).map(toStoredApproval),
+      ...(out.LastEvaluatedKey ? { nextCursor: encodeCursor(out.LastEvaluatedKey) } : {}),
+    };
+  }
+
+  /** Records a decision if, and only if, the request is still pending and unexpired. */
+  async decide(a: StoredApproval, outcome: DecisionOutcome, now: Date): Promise<DecideResult> {
+    const r = a.record;
+    const listing = keys.approvalListing(r.tenant_id, outcome.status, r.created_at, r.id);
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(r.tenant_id, r.id),
+          UpdateExpression:
+            'SET #status = :status, decided_by = :by, decided_at = :at, gsi1pk = :gpk' +
+            (outcome.comment ? ', #comment = :comment' : '') +
+            (outcome.denyReason ? ', deny_reason = :reason' : '') +
+            (outcome.grant ? ', #grant = :grant' : ''),
+          ConditionExpression: '#status = :pending AND expires_at > :now',
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            ...(outcome.comment ? { '#comment': 'comment' } : {}),
+            ...(outcome.grant ? { '#grant': 'grant' } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':status': outcome.status,
+            ':by': outcome.decidedBy,
+            ':at': outcome.decidedAt,
+            ':gpk': listing.gsi1pk,
+            ':pending': 'pending',
+            ':now': now.toISOString(),
+            ...(outcome.comment ? { ':comment': outcome.comment } : {}),
+            ...(outcome.denyReason ? { ':reason': outcome.denyReason } : {}),
+            ...(outcome.grant ? { ':grant': JSON.stringify(outcome.grant) } : {}),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      ...(outcome.grant
+        ? [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...outcome.grant },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ]
+        : []),
+      putFact(this.table, outcome.fact),
+    ]);
+    if (result.ok) return { ok: true };
+    if (result.index !== 0) throw new StorageError(`approval decision rejected at item ${result.index}`);
+    return { ok: false, current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id) };
+  }
+
+  /** Marks a pending request past its expiry `expired` and records the fact; false if it was decided first. */
+  async expire(a: StoredApproval, fact: FactRecord, now: Date): Promise<boolean> {
+    const r = a.record;
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(r.tenant_id, r.id),
+          UpdateExpression: 'SET #status = :expired, gsi1pk = :gpk',
+          ConditionExpression: '#status = :pending AND expires_at <= :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':expired': 'expired',
+            ':pending': 'pending',
+            ':now': now.toISOString(),
+            ':gpk': keys.approvalListing(r.tenant_id, 'expired', r.created_at, r.id).gsi1pk,
+          },
+        },
+      },
+      putFact(this.table, fact),
+    ]);
+    return result.ok;
+  }
+
+  /** Pending requests of a tenant whose expiry has passed, oldest first. */
+  async overdue(tenantId: string, now: Date, limit = 100): Promise<StoredApproval[]> {
+    const found: StoredApproval[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.read(() =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: TABLE.gsi1.name,
+            KeyConditionExpression: `${TABLE.gsi1.partitionKey} = :pk`,
+            FilterExpression: 'expires_at <= :now',
+            ExpressionAttributeValues: { ':pk': keys.approvalListing(tenantId, 'pending', '', '').gsi1pk, ':now': now.toISOString() },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      found.push(...(out.Items ?? []).map(toStoredApproval));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && found.length < limit);
+    return found.slice(0, limit);
+  }
+
+  async tenants(): Promise<string[]> {
+    const list: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.read(() =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': keys.tenantsPartition },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      list.push(...(out.Items ?? []).map((i) => String(i.sk)));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return list;
+  }
+
+  private async read<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      throw new StorageError('approval read failed', error);
+    }
+  }
+}

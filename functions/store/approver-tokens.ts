@@ -1,0 +1,208 @@
+/**
+ * Human approver identity (SPEC §4, reference W5): a JWT presented as `Authorization: Bearer`.
+ * `dev`: HS256 with a shared secret (local stack only); `oidc`: an issuer's asymmetric keys from
+ * its JWKS (Cognito, Okta, Entra ID, ...); `none`: every token is refused.
+ * Always: an algorithm allowlist, issuer, audience and `exp` required, a small clock tolerance,
+ * `sub`, `email` and the tenant claim required as non-empty strings, and a cap on token size.
+ */
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
+import { defaultJwksUrl, type Config } from '../shared/config.js';
+import { DEV_JWT } from '../shared/constants.js';
+
+export interface ApproverIdentity {
+  sub: string;
+  email: string;
+  tenantId: string;
+}
+
+export interface ApproverVerifier {
+  /** The verified identity; throws `InvalidApproverToken` on any failure. */
+  verify(token: string): Promise<ApproverIdentity>;
+}
+
+export type ApproverTokenConfig = Pick<
+  Config,
+  'jwtMode' | 'devJwtSecret' | 'jwtIssuer' | 'jwtAudience' | 'jwtJwksUrl' | 'jwtTenantClaim'
+>;
+
+/** Longest token accepted (characters; a JWT is ASCII). Real IdP tokens are 1-3 KiB. */
+export const MAX_APPROVER_TOKEN_LENGTH = 8 * 1024;
+/** Clock skew tolerated on `exp`, `nbf` and `iat`. */
+export const APPROVER_CLOCK_TOLERANCE_SEC = 30;
+/** Longest value accepted for `sub`, `email` and the tenant claim. */
+const MAX_CLAIM_LENGTH = 512;
+/** Asymmetric algorithms only in `oidc` mode: no HS256 (a public key used as an HMAC secret). */
+export const OIDC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+const DEV_ALGORITHMS = ['HS256'] as const;
+
+/**
+ * Why a token was not accepted. `kind` is `unavailable` when the issuer's keys could not be
+ * fetched (the token may be fine: a retryable server error), `invalid` otherwise.
+ */
+export class InvalidApproverToken extends Error {
+  constructor(
+    readonly reason: string,
+    readonly kind: 'invalid' | 'unavailable' = 'invalid',
+    options?: { cause?: unknown },
+  ) {
+    super(`approver token rejected: ${reason}`, options);
+    this.name = 'InvalidApproverToken';
+  }
+}
+
+export function createApproverVerifier(config: ApproverTokenConfig): ApproverVerifier {
+  const tenantClaim = config.jwtTenantClaim || 'tenant_id';
+  switch (config.jwtMode) {
+    case 'none':
+      return {
+        async verify() {
+          throw new InvalidApproverToken('approver tokens are not enabled (no issuer configured)');
+        },
+      };
+    case 'dev': {
+      const secret = new TextEncoder().encode(config.devJwtSecret || DEV_JWT.defaultSecret);
+      return jwtVerifier(secret, {
+        algorithms: [...DEV_ALGORITHMS],
+        issuer: DEV_JWT.issuer,
+        audience: DEV_JWT.audience,
+        tenantClaim,
+        remote: false,
+      });
+    }
+    case 'oidc': {
+      const { jwtIssuer: issuer, jwtAudience: audience } = config;
+      if (!issuer || !audience) throw new Error('oidc approver tokens need an issuer and an audience');
+      const jwks = createRemoteJWKSet(new URL(config.jwtJwksUrl ?? defaultJwksUrl(issuer)), {
+        timeoutDuration: 3_000, // the authorizer must answer well within API Gateway's limits
+        cooldownDuration: 30_000, // an unknown `kid` refetches at most this often
+        cacheMaxAge: 10 * 60_000, // keys are refetched after this even if every `kid` is known
+      });
+      return jwtVerifier(jwks, {
+        algorithms: [...OIDC_ALGORITHMS],
+        issuer,
+        audience,
+        tenantClaim,
+        remote: true,
+      });
+    }
+    default:
+      throw new Error(`unknown approver token mode: ${String((config as { jwtMode: unknown }).jwtMode)}`);
+  }
+}
+
+function jwtVerifier(
+  key: Uint8Array | JWTVerifyGetKey,
+  opts: { algorithms: string[]; issuer: string; audience: string; tenantClaim: string; remote: boolean },
+): ApproverVerifier {
+  const verifyOptions: JWTVerifyOptions = {
+    algorithms: opts.algorithms,
+    issuer: opts.issuer,
+    audience: opts.audience,
+    clockTolerance: APPROVER_CLOCK_TOLERANCE_SEC,
+    requiredClaims: ['exp', 'sub', 'email', opts.tenantClaim],
+  };
+  return {
+    async verify(token: string): Promise<ApproverIdentity> {
+      if (typeof token !== 'string' || token.length === 0) throw new InvalidApproverToken('empty token');
+      if (token.length > MAX_APPROVER_TOKEN_LENGTH) throw new InvalidApproverToken('token too large');
+      let payload: JWTPayload;
+      try {
+        payload =
+          typeof key === 'function'
+            ? (await jwtVerify(token, key, verifyOptions)).payload
+            : (await jwtVerify(token, key, verifyOptions)).payload;
+      } catch (error) {
+        throw toInvalid(error, opts.remote);
+      }
+      return {
+        sub: stringClaim(payload, 'sub'),
+        email: stringClaim(payload, 'email'),
+        tenantId: stringClaim(payload, opts.tenantClaim),
+      };
+    },
+  };
+}
+
+function stringClaim(payload: JWTPayload, name: string): string {
+  const value = payload[name];
+  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_CLAIM_LENGTH)
+    throw new InvalidApproverToken(`claim ${name} must be a non-empty string`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value))
+    throw new InvalidApproverToken(`claim ${name} has control characters`);
+  return value;
+}
+
+function toInvalid(error: unknown, remote: boolean): InvalidApproverToken {
+  if (error instanceof InvalidApproverToken) return error;
+  const invalid = (reason: string) => new InvalidApproverToken(reason, 'invalid', { cause: error });
+  if (error instanceof joseErrors.JWTExpired) return invalid('expired');
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return invalid('not yet valid');
+    if (error.claim === 'iat') return invalid('issued in the future');
+    if (error.claim === 'iss') return invalid('wrong issuer');
+    if (error.claim === 'aud') return invalid('wrong audience');
+    return invalid(error.reason === 'missing' ? `missing claim ${error.claim}` : `bad claim ${error.claim}`);
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return invalid('algorithm not allowed');
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return invalid('bad signature');
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return invalid('unknown signing key');
+  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid)
+    return invalid('malformed token');
+  if (error instanceof joseErrors.JOSENotSupported) return invalid('unsupported token');
+  // The issuer's key set could not be fetched or parsed (timeout, network, non-200, bad JSON, bad
+  // key): not the caller's fault (a retryable 5xx), and never a reason to accept.
+  if (
+    remote &&
+    (error instanceof joseErrors.JWKSTimeout ||
+      error instanceof joseErrors.JWKSInvalid ||
+      error instanceof joseErrors.JWKInvalid ||
+      !(error instanceof joseErrors.JOSEError) ||
+      error.code === joseErrors.JOSEError.code)
+  )
+    return new InvalidApproverToken('issuer keys unavailable', 'unavailable', { cause: error });
+  return invalid('invalid token');
+}
+
+/** A local approver token (mode `dev`): HS256, `iss` oc-local, `aud` oc-approvals. */
+export async function signDevToken(input: {
+  tenantId: string;
+  email: string;
+  sub?: string;
+  ttlSec?: number;
+  secret?: string;
+  tenantClaim?: string;
+}): Promise<string> {
+  const ttlSec = input.ttlSec ?? 3600;
+  if (!Number.isInteger(ttlSec) || ttlSec <= 0) throw new Error('ttlSec must be a positive integer');
+  if (!input.tenantId || !input.email) throw new Error('tenantId and email are required');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ email: input.email, [input.tenantClaim ?? 'tenant_id']: input.tenantId })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(input.sub ?? input.email)
+    .setIssuer(DEV_JWT.issuer)
+    .setAudience(DEV_JWT.audience)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSec)
+    .sign(new TextEncoder().encode(input.secret ?? DEV_JWT.defaultSecret));
+}

@@ -1,0 +1,265 @@
+/**
+ * Human approvals and exactly-once execution over HTTP on the local stack: approver identity,
+ * RBAC, decisions racing, expiry, grants bound to their event, and every answer checked against
+ * the OpenAPI contract.
+ */
+import { sweep } from '../../functions/handlers/expire-approvals.js';
+import type { Clock } from '../../functions/core/ports.js';
+import { assertMatchesContract } from '../support/contract.js';
+import { countingInvoker } from '../support/connectors.js';
+import { tokenFor } from '../support/approvers.js';
+import { KEYS, startTestStack, toolCall, type TestResponse, type TestStack } from '../support/stack.js';
+
+/** A clock the test can move forward (approval and grant expiry). */
+const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
+const connector = countingInvoker({ delayMs: 40 });
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack({ overrides: { connectors: connector, clock } });
+});
+afterAll(async () => {
+  await stack.stop();
+});
+beforeEach(() => {
+  clock.offsetMs = 0;
+});
+
+function checked(method: string, path: string, r: TestResponse): TestResponse {
+  assertMatchesContract({ method, path, status: r.status, headers: r.headers, body: r.text });
+  return r;
+}
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+async function asApprover(method: 'GET' | 'POST', path: string, token: string, body?: unknown): Promise<TestResponse> {
+  const r =
+    method === 'GET'
+      ? await fetch(stack.url + path, { headers: bearer(token) }).then(async (res) => ({ status: res.status, headers: Object.fromEntries(res.headers), text: await res.text() }))
+      : await fetch(stack.url + path, { method, headers: { ...bearer(token), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }).then(async (res) => ({
+          status: res.status,
+          headers: Object.fromEntries(res.headers),
+          text: await res.text(),
+        }));
+  const parsed = { ...r, json: r.text ? JSON.parse(r.text) : undefined };
+  return checked(method, path.split('?')[0]!, parsed);
+}
+const execute = async (eventId: string, key: string = KEYS.tenant1) =>
+  checked('POST', `/v1/toolcalls/${eventId}/execute`, await stack.post(`/v1/toolcalls/${eventId}/execute`, '', key));
+
+async function parked(overrides: Record<string, unknown> = {}) {
+  const r = await stack.post('/v1/toolcalls', toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {}, ...overrides }));
+  expect(r.json.decision).toBe('approve');
+  return { eventId: r.json.event_id as string, approvalId: r.json.approval.id as string };
+}
+
+describe('the approval loop over HTTP', () => {
+  it('submit -> list pending -> approve -> execute -> replay, all recorded and sealed', async () => {
+    const alice = await tokenFor('alice');
+    const { eventId, approvalId } = await parked();
+
+    const pending = await asApprover('GET', '/v1/approvals?status=pending&limit=100', alice);
+    expect(pending.status).toBe(200);
+    expect(pending.json.items.map((a: { id: string }) => a.id)).toContain(approvalId);
+
+    const early = await execute(eventId);
+    expect(early.status).toBe(409);
+    expect(early.json.code).toBe('AWAITING_APPROVAL');
+    expect(early.headers['retry-after']).toBeDefined();
+
+    const approved = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice, { comment: 'ok, ticket OPS-1' });
+    expect(approved.status).toBe(200);
+    expect(approved.json).toMatchObject({ status: 'approved', decided_by: 'alice@acme.example', grant: { event_id: eventId, uses_left: 1 } });
+
+    const calls = connector.calls.length;
+    const first = await execute(eventId);
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ parent_event_id: eventId, decision: 'allow', reason: 'approved execution' });
+    expect(first.json.result).toMatchObject({ status: 'error', error: { code: 'UNSUPPORTED_ACTION' } });
+    expect(connector.calls.length).toBe(calls + 1);
+    expect(connector.calls.at(-1)).toMatchObject({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', event_id: first.json.event_id });
+
+    const replay = await execute(eventId);
+    expect(replay.text).toBe(first.text);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(connector.calls.length).toBe(calls + 1);
+
+    await stack.poller!.drained();
+    const record = await stack.get(`/v1/toolcalls/${eventId}`);
+    expect(record.json.approval).toMatchObject({ status: 'approved', decided_by: 'alice@acme.example' });
+    expect(record.json.execution).toMatchObject({ event_id: first.json.event_id, status: 'completed' });
+    expect(record.json.evidence.map((f: { kind: string; status: string }) => `${f.kind}:${f.status}`)).toEqual([
+      'toolcall.decided:sealed',
+      'approval.decided:sealed',
+      'execution.started:sealed',
+    ]);
+    const execRecord = await stack.get(`/v1/toolcalls/${first.json.event_id}`);
+    expect(execRecord.json.evidence.map((f: { kind: string }) => f.kind)).toEqual(['execution.completed']);
+    expect(execRecord.json.evidence[0].record).toMatchObject({ parent_event_id: eventId });
+  });
+
+  it('submit -> deny -> execute is 403 with the approver’s reason, and nothing runs', async () => {
+    const { eventId, approvalId } = await parked();
+    const denied = await asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('carol'), { reason: 'use archive instead' });
+    expect(denied.json).toMatchObject({ status: 'denied', deny_reason: 'use archive instead', decided_by: 'carol@acme.example' });
+    expect(denied.json.grant).toBeUndefined();
+    const calls = connector.calls.length;
+    const r = await execute(eventId);
+    expect(r.status).toBe(403);
+    expect(r.json.code).toBe('APPROVAL_DENIED');
+    expect(r.json.details).toEqual(expect.arrayContaining([{ path: 'deny_reason', message: 'use archive instead' }]));
+    expect(connector.calls.length).toBe(calls);
+  });
+
+  it('execute on allow and deny events is NOT_APPROVAL_GATED; unknown and other-tenant events are 404', async () => {
+    const allowed = await stack.post('/v1/toolcalls', toolCall());
+    expect((await execute(allowed.json.event_id)).json.code).toBe('NOT_APPROVAL_GATED');
+    const { eventId } = await parked();
+    expect((await execute(eventId, KEYS.tenant2)).status).toBe(404);
+    expect((await execute('6f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b')).status).toBe(404);
+    expect((await execute('not-a-uuid')).status).toBe(400);
+  });
+});
+
+describe('exactly once', () => {
+  it('64 concurrent executes of one approved event, 20 times: one connector run each, answers identical or in progress', async () => {
+    const alice = await tokenFor('alice');
+    for (let round = 0; round < 20; round++) {
+      const { eventId, approvalId } = await parked();
+      expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice)).status).toBe(200);
+      const before = connector.calls.length;
+      const answers = await Promise.all(Array.from({ length: 64 }, () => stack.post(`/v1/toolcalls/${eventId}/execute`, '')));
+      expect(connector.calls.length - before).toBe(1);
+      const bodies = new Set(answers.filter((a) => a.status === 200).map((a) => a.text));
+      expect(bodies.size).toBe(1);
+      for (const a of answers) {
+        if (a.status !== 200) expect(a.json.code).toBe('EXECUTION_IN_PROGRESS');
+      }
+    }
+  }, 300_000);
+
+  it('a grant for event A never executes event B with the same agent, tool, action and resource', async () => {
+    const a = await parked();
+    const b = await parked();
+    expect((await asApprover('POST', `/v1/approvals/${a.approvalId}/approve`, await tokenFor('alice'))).status).toBe(200);
+    const calls = connector.calls.length;
+    const onB = await execute(b.eventId);
+    expect(onB.status).toBe(409);
+    expect(onB.json.code).toBe('AWAITING_APPROVAL');
+    expect(connector.calls.length).toBe(calls);
+    expect((await execute(a.eventId)).status).toBe(200);
+  });
+});
+
+describe('approver identity and RBAC', () => {
+  it('refuses forged, expired, wrong-audience, wrong-issuer and alg:none tokens with 401', async () => {
+    const { SignJWT } = await import('jose');
+    const secret = new TextEncoder().encode('dev-jwt-secret');
+    const claims = { sub: 'alice', email: 'alice@acme.example', tenant_id: 'tenant1' };
+    const sign = (iss: string, aud: string, exp: number | string, key = secret) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience(aud).setIssuedAt().setExpirationTime(exp).sign(key);
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const tokens = {
+      forged: await sign('oc-local', 'oc-approvals', '1h', new TextEncoder().encode('not-the-secret')),
+      expired: await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('oc-local').setAudience('oc-approvals').setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(secret),
+      wrongAudience: await sign('oc-local', 'someone-else', '1h'),
+      wrongIssuer: await sign('https://evil.example', 'oc-approvals', '1h'),
+      algNone: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, iss: 'oc-local', aud: 'oc-approvals', exp: Math.floor(Date.now() / 1000) + 3600 })}.`,
+      agentKey: KEYS.tenant1,
+    };
+    for (const [name, token] of Object.entries(tokens)) {
+      const r = await asApprover('GET', '/v1/approvals', token);
+      expect([name, r.status]).toEqual([name, 401]);
+      expect(r.json.code).toBe('UNAUTHORIZED');
+    }
+    const none = await fetch(stack.url + '/v1/approvals');
+    expect(none.status).toBe(401);
+  });
+
+  it('an approver of tenant2 gets 404 on a tenant1 approval, and sees none of them', async () => {
+    const { approvalId } = await parked();
+    const bob = await tokenFor('bob');
+    expect((await asApprover('GET', `/v1/approvals/${approvalId}`, bob)).status).toBe(404);
+    expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, bob)).status).toBe(404);
+    const list = await asApprover('GET', '/v1/approvals', bob);
+    expect(list.json.items.map((a: { id: string }) => a.id)).not.toContain(approvalId);
+  });
+
+  it('an approver not on the allowlist gets 403 APPROVER_NOT_ALLOWED', async () => {
+    const { approvalId } = await parked();
+    const r = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('mallory'));
+    expect(r.status).toBe(403);
+    expect(r.json.code).toBe('APPROVER_NOT_ALLOWED');
+  });
+
+  it('the requester cannot approve their own call: 403 SELF_APPROVAL', async () => {
+    const { approvalId } = await parked({ user_id: 'Alice@Acme.example' });
+    const r = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice'));
+    expect(r.status).toBe(403);
+    expect(r.json.code).toBe('SELF_APPROVAL');
+    expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('carol'))).status).toBe(200);
+  });
+
+  it('two approvers racing approve vs deny: exactly one wins, one approval.decided fact', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { eventId, approvalId } = await parked();
+      const [a, c] = await Promise.all([
+        asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice')),
+        asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('carol'), { reason: 'no' }),
+      ]);
+      const statuses = [a.status, c.status].sort();
+      expect(statuses).toEqual([200, 409]);
+      const loser = a.status === 409 ? a : c;
+      expect(loser.json.code).toBe('APPROVAL_ALREADY_DECIDED');
+      expect(loser.json.details.map((d: { path: string }) => d.path)).toEqual(['status', 'decided_by']);
+      const record = await stack.get(`/v1/toolcalls/${eventId}`);
+      expect(record.json.evidence.filter((f: { kind: string }) => f.kind === 'approval.decided')).toHaveLength(1);
+    }
+  });
+
+  it('pages through the pending list with an opaque cursor bound to the tenant', async () => {
+    const alice = await tokenFor('alice');
+    for (let i = 0; i < 3; i++) await parked();
+    const first = await asApprover('GET', '/v1/approvals?limit=2', alice);
+    expect(first.json.items).toHaveLength(2);
+    expect(typeof first.json.next_cursor).toBe('string');
+    const second = await asApprover('GET', `/v1/approvals?limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`, alice);
+    expect(second.json.items[0].id).not.toBe(first.json.items[0].id);
+    const created = first.json.items.map((a: { created_at: string }) => a.created_at);
+    expect([...created].sort().reverse()).toEqual(created);
+    const bob = await tokenFor('bob');
+    expect((await asApprover('GET', `/v1/approvals?cursor=${encodeURIComponent(first.json.next_cursor)}`, bob)).status).toBe(400);
+    expect((await asApprover('GET', '/v1/approvals?limit=0', alice)).status).toBe(400);
+    expect((await asApprover('GET', '/v1/approvals?status=weird', alice)).status).toBe(400);
+  });
+});
+
+describe('expiry', () => {
+  it('approve after expiry is 410; the sweep records approval.expired; execute is 410', async () => {
+    const { eventId, approvalId } = await parked();
+    clock.offsetMs = 25 * 3600 * 1000;
+    const late = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice'));
+    expect(late.status).toBe(410);
+    expect(late.json.code).toBe('APPROVAL_EXPIRED');
+    const result = await sweep(() => stack.state)();
+    expect(result.expired).toBeGreaterThanOrEqual(1);
+    const again = await sweep(() => stack.state)();
+    expect(again.expired).toBe(0);
+    clock.offsetMs = 0;
+    const record = await stack.get(`/v1/toolcalls/${eventId}`);
+    expect(record.json.approval.status).toBe('expired');
+    expect(record.json.evidence.map((f: { kind: string }) => f.kind)).toContain('approval.expired');
+    const r = await execute(eventId);
+    expect(r.status).toBe(410);
+    expect(r.json.code).toBe('APPROVAL_EXPIRED');
+    // a swept request cannot be decided either
+    expect((await asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('alice'))).status).toBe(410);
+  });
+
+  it('an unused grant expires: execute after the grant lifetime is 410', async () => {
+    const { eventId, approvalId } = await parked();
+    expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice'))).status).toBe(200);
+    clock.offsetMs = 2 * 3600 * 1000;
+    const r = await execute(eventId);
+    expect(r.status).toBe(410);
+  });
+});
+
