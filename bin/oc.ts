@@ -90,7 +90,9 @@ program
 const executions = program.command('executions').description('approved executions');
 executions
   .command('resolve')
-  .description('record the outcome of an execution that crashed between claim and record (status unknown); never re-runs the tool')
+  .description(
+    'record the outcome of an execution that crashed between claim and record (status unknown); never re-runs the tool',
+  )
   .requiredOption('--tenant <tenant>', 'tenant id')
   .requiredOption('--event <event_id>', 'the approval-gated event id')
   .requiredOption('--status <status>', 'what happened: success | error')
@@ -99,8 +101,17 @@ executions
   .addOption(awsOption)
   .addOption(tableOption)
   .action(
-    async (opts: { tenant: string; event: string; status: string; note: string; output?: string; aws?: boolean; table?: string }) => {
-      if (opts.status !== 'success' && opts.status !== 'error') throw new Error('--status must be success or error');
+    async (opts: {
+      tenant: string;
+      event: string;
+      status: string;
+      note: string;
+      output?: string;
+      aws?: boolean;
+      table?: string;
+    }) => {
+      if (opts.status !== 'success' && opts.status !== 'error')
+        throw new Error('--status must be success or error');
       const { doc, table } = target(opts);
       const { DynamoToolCallStore } = await import('../functions/store/toolcalls.js');
       const { ExecutionStore } = await import('../functions/store/executions.js');
@@ -112,7 +123,10 @@ executions
           executions: new ExecutionStore(doc, table),
           clock: { now: () => new Date() },
           ids: { uuid: () => randomUUID() },
-          config: { connectorTimeoutMs: Number(process.env.OC_CONNECTOR_TIMEOUT_MS ?? 10_000), inFlightWaitMs: 0 },
+          config: {
+            connectorTimeoutMs: Number(process.env.OC_CONNECTOR_TIMEOUT_MS ?? 10_000),
+            inFlightWaitMs: 0,
+          },
         },
         {
           tenantId: opts.tenant,
@@ -139,7 +153,7 @@ program
   .option('--ttl-sec <sec>', 'lifetime in seconds', '3600')
   .action(async (opts: { tenant: string; email: string; sub?: string; ttlSec: string }) => {
     const ttlSec = Number(opts.ttlSec);
-    if (!Number.isInteger(ttlSec) || ttlSec <= 0) throw new Error('--ttl-sec must be a positive integer');
+    if (!Number.isInteger(ttlSec) || ttlSec <= 0) program.error('--ttl-sec must be a positive integer');
     const { signDevToken } = await import('../functions/store/approver-tokens.js');
     console.log(
       await signDevToken({

@@ -78,7 +78,11 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
       [ENV.jwtMode]: env[ENV.jwtMode] ?? 'dev',
       [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? `http://localhost:${port}`,
     });
-    const host = await startLocalHost({ config, port, scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60) });
+    const host = await startLocalHost({
+      config,
+      port,
+      scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60),
+    });
     const keys = new ApiKeyStore(host.state.doc, config.tableName);
     for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
     const s3Client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });

@@ -32,7 +32,10 @@ export interface Approver {
 }
 
 /** The stored approval plus its decision, as the API shows it. */
-export interface ApprovalView extends Omit<ApprovalRecord, 'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors'> {
+export interface ApprovalView extends Omit<
+  ApprovalRecord,
+  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors'
+> {
   decided_by?: string;
   decided_at?: string;
   comment?: string;
@@ -56,7 +59,14 @@ export function effectiveStatus(a: StoredApproval, now: Date): ApprovalStatus {
 }
 
 export function approvalView(a: StoredApproval, now: Date): ApprovalView {
-  const { request_hash: _h, requirements: _r, notify: _n, trace_id: _t, risk_factors: _f, ...shown } = a.record;
+  const {
+    request_hash: _h,
+    requirements: _r,
+    notify: _n,
+    trace_id: _t,
+    risk_factors: _f,
+    ...shown
+  } = a.record;
   return {
     ...shown,
     status: effectiveStatus(a, now),
@@ -82,17 +92,27 @@ export const approverNotAllowed = () =>
   new AppError(403, 'APPROVER_NOT_ALLOWED', 'you are not an approver for this tenant');
 export const selfApproval = () =>
   new AppError(403, 'SELF_APPROVAL', 'the requester of a tool call cannot decide its approval');
-export const approvalExpired = () => new AppError(410, 'APPROVAL_EXPIRED', 'the approval request has expired');
+export const approvalExpired = () =>
+  new AppError(410, 'APPROVAL_EXPIRED', 'the approval request has expired');
 export const alreadyDecided = (a: StoredApproval, now: Date) =>
-  new AppError(409, 'APPROVAL_ALREADY_DECIDED', `the approval request is already ${effectiveStatus(a, now)}`, {
-    details: [
-      { path: 'status', message: effectiveStatus(a, now) },
-      ...(a.decided_by ? [{ path: 'decided_by', message: a.decided_by }] : []),
-    ],
-  });
+  new AppError(
+    409,
+    'APPROVAL_ALREADY_DECIDED',
+    `the approval request is already ${effectiveStatus(a, now)}`,
+    {
+      details: [
+        { path: 'status', message: effectiveStatus(a, now) },
+        ...(a.decided_by ? [{ path: 'decided_by', message: a.decided_by }] : []),
+      ],
+    },
+  );
 
 /** Default deny: an approver must be on the tenant's allowlist, and may not decide their own call. */
-export function authorizeApprover(tenant: TenantConfig | undefined, approver: Approver, approval: ApprovalRecord): void {
+export function authorizeApprover(
+  tenant: TenantConfig | undefined,
+  approver: Approver,
+  approval: ApprovalRecord,
+): void {
   const allowed =
     approver.via === 'slack'
       ? (tenant?.approvers.slack_user_ids ?? []).some((id) => id.toLowerCase() === approver.sub.toLowerCase())
@@ -169,7 +189,9 @@ export function decideApproval(
       approver_group: a.record.approver_group,
       ...(comment ? { comment } : {}),
       ...(denyReason ? { deny_reason: denyReason } : {}),
-      ...(grant ? { grant: { id: grant.id, expires_at: grant.expires_at, request_hash: grant.request_hash } } : {}),
+      ...(grant
+        ? { grant: { id: grant.id, expires_at: grant.expires_at, request_hash: grant.request_hash } }
+        : {}),
     },
   };
 }
@@ -192,8 +214,18 @@ export function expiryFact(a: StoredApproval, deps: { clock: Clock; ids: IdGener
 
 export interface ApprovalsPort {
   get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined>;
-  list(tenantId: string, status: string, limit: number, cursor: string | undefined, now: Date): Promise<{ items: StoredApproval[]; nextCursor?: string }>;
-  decide(a: StoredApproval, outcome: DecisionOutcome, now: Date): Promise<{ ok: true } | { ok: false; current: StoredApproval | undefined }>;
+  list(
+    tenantId: string,
+    status: string,
+    limit: number,
+    cursor: string | undefined,
+    now: Date,
+  ): Promise<{ items: StoredApproval[]; nextCursor?: string }>;
+  decide(
+    a: StoredApproval,
+    outcome: DecisionOutcome,
+    now: Date,
+  ): Promise<{ ok: true } | { ok: false; current: StoredApproval | undefined }>;
   expire(a: StoredApproval, fact: FactRecord, now: Date): Promise<boolean>;
   overdue(tenantId: string, now: Date, limit?: number): Promise<StoredApproval[]>;
   tenants(): Promise<string[]>;
@@ -212,7 +244,9 @@ const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request 
 /** Reading approvals is for the tenant's approvers too (default deny). */
 function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
   const tenant = deps.tenant(approver.tenantId);
-  const listed = (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
+  const listed = (tenant?.approvers.emails ?? []).some(
+    (e) => e.toLowerCase() === approver.email.toLowerCase(),
+  );
   if (!listed) throw approverNotAllowed();
 }
 
@@ -230,7 +264,11 @@ export async function listApprovals(
   };
 }
 
-export async function getApproval(deps: ApprovalDeps, approver: Approver, approvalId: string): Promise<ApprovalView> {
+export async function getApproval(
+  deps: ApprovalDeps,
+  approver: Approver,
+  approvalId: string,
+): Promise<ApprovalView> {
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
   requireListedApprover(deps, approver);
@@ -246,7 +284,11 @@ export async function decide(
 ): Promise<ApprovalView> {
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
-  const outcome = decideApproval(a, input, approver, { clock: deps.clock, ids: deps.ids, tenant: deps.tenant(approver.tenantId) });
+  const outcome = decideApproval(a, input, approver, {
+    clock: deps.clock,
+    ids: deps.ids,
+    tenant: deps.tenant(approver.tenantId),
+  });
   const now = deps.clock.now();
   const written = await deps.approvals.decide(a, outcome, now);
   if (!written.ok) {

@@ -25,15 +25,18 @@ export interface ExecutionPort {
     grant: StoredGrant,
     claim: { executionEventId: string; requestHash: string; fact: FactRecord; now: string },
   ): Promise<{ ok: true } | { ok: false; reason: 'grant_unusable' | 'already_claimed' }>;
-  finalize(w: {
-    parent: StoredEvent;
-    executionEventId: string;
-    result: ExecutionResult;
-    response: string;
-    fact: FactRecord;
-    completedAt: string;
-    resolvedBy?: string;
-  }, expectedStatuses?: Array<'running' | 'unknown'>): Promise<boolean>;
+  finalize(
+    w: {
+      parent: StoredEvent;
+      executionEventId: string;
+      result: ExecutionResult;
+      response: string;
+      fact: FactRecord;
+      completedAt: string;
+      resolvedBy?: string;
+    },
+    expectedStatuses?: Array<'running' | 'unknown'>,
+  ): Promise<boolean>;
   markUnknown(tenantId: string, parentEventId: string): Promise<void>;
 }
 
@@ -49,6 +52,11 @@ export interface ExecuteDeps {
 
 export const APPROVED_EXECUTION_REASON = 'approved execution';
 
+const awaitingApproval = () =>
+  new AppError(409, 'AWAITING_APPROVAL', 'the approval request is still pending', {
+    retryable: true,
+    headers: { 'Retry-After': '5' },
+  });
 const inProgress = () =>
   new AppError(409, 'EXECUTION_IN_PROGRESS', 'another call is executing this tool call', {
     retryable: true,
@@ -62,13 +70,20 @@ const outcomeUnknown = (executionEventId: string) =>
     { details: [{ path: 'execution_event_id', message: executionEventId }] },
   );
 
-export async function executeApproved(deps: ExecuteDeps, input: { tenantId: string; eventId: string }): Promise<HttpResult> {
+export async function executeApproved(
+  deps: ExecuteDeps,
+  input: { tenantId: string; eventId: string },
+): Promise<HttpResult> {
   const deadline = Date.now() + deps.config.inFlightWaitMs;
   for (;;) {
     const parent = await deps.events.getEvent(input.tenantId, input.eventId);
     if (!parent || parent.parent_event_id !== undefined) throw notFound('event not found');
     if (parent.decision !== 'approve') {
-      throw new AppError(409, 'NOT_APPROVAL_GATED', `this event was decided ${parent.decision}; only approval-gated events are executed`);
+      throw new AppError(
+        409,
+        'NOT_APPROVAL_GATED',
+        `this event was decided ${parent.decision}; only approval-gated events are executed`,
+      );
     }
 
     // 2. an earlier execution answers for itself
@@ -77,7 +92,9 @@ export async function executeApproved(deps: ExecuteDeps, input: { tenantId: stri
       if (execution.status === 'completed' && execution.response) {
         return { status: 200, body: execution.response, headers: { 'Idempotent-Replayed': 'true' } };
       }
-      const stale = deps.clock.now().getTime() - Date.parse(execution.claimed_at) > deps.config.connectorTimeoutMs + 30_000;
+      const stale =
+        deps.clock.now().getTime() - Date.parse(execution.claimed_at) >
+        deps.config.connectorTimeoutMs + 30_000;
       if (execution.status === 'unknown' || stale) throw outcomeUnknown(execution.execution_event_id);
       if (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
@@ -90,7 +107,7 @@ export async function executeApproved(deps: ExecuteDeps, input: { tenantId: stri
     const now = deps.clock.now();
     const grant = parent.grant;
     if (!grant) await explainMissingGrant(deps, parent, now);
-    if (!grant) throw new AppError(409, 'AWAITING_APPROVAL', 'the approval request is still pending', { retryable: true });
+    if (!grant) throw awaitingApproval();
     if (Date.parse(grant.expires_at) <= now.getTime()) throw approvalExpired();
 
     // 4. consume the grant and claim the execution, atomically
@@ -116,9 +133,9 @@ export async function executeApproved(deps: ExecuteDeps, input: { tenantId: stri
     if (!claimed.ok) {
       if (Date.now() > deadline) throw inProgress();
       if (claimed.reason === 'already_claimed') continue; // another caller won: answer with its execution
-      if (grant.request_hash !== requestHash) {
-        throw new AppError(409, 'CONFLICT', 'the stored request no longer matches the approved request');
-      }
+      // The stored request no longer hashes to what was approved: refuse, fail closed, never run it.
+      if (grant.request_hash !== requestHash)
+        throw new Error(`stored request of ${parent.event_id} does not match its grant`);
       continue; // the grant was consumed or expired meanwhile: re-read and explain
     }
 
@@ -170,10 +187,15 @@ export async function executeApproved(deps: ExecuteDeps, input: { tenantId: stri
     } catch (error) {
       await deps.executions.markUnknown(parent.tenant_id, parent.event_id).catch(() => undefined);
       throw Object.assign(
-        new AppError(500, 'INTERNAL_ERROR', 'the tool ran but its result could not be recorded; the execution reads status unknown', {
-          retryable: false,
-          details: [{ path: 'execution_event_id', message: executionEventId }],
-        }),
+        new AppError(
+          500,
+          'INTERNAL_ERROR',
+          'the tool ran but its result could not be recorded; the execution reads status unknown',
+          {
+            retryable: false,
+            details: [{ path: 'execution_event_id', message: executionEventId }],
+          },
+        ),
         { cause: error },
       );
     }
@@ -195,12 +217,7 @@ async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: 
     });
   }
   if (status === 'expired') throw approvalExpired();
-  if (status === 'pending') {
-    throw new AppError(409, 'AWAITING_APPROVAL', 'the approval request is still pending', {
-      retryable: true,
-      headers: { 'Retry-After': '5' },
-    });
-  }
+  if (status === 'pending') throw awaitingApproval();
 }
 
 /**
@@ -210,15 +227,25 @@ async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: 
  */
 export async function resolveExecution(
   deps: Pick<ExecuteDeps, 'events' | 'executions' | 'clock' | 'ids' | 'config'>,
-  input: { tenantId: string; eventId: string; status: 'success' | 'error'; output?: Record<string, unknown>; note: string; operator: string },
+  input: {
+    tenantId: string;
+    eventId: string;
+    status: 'success' | 'error';
+    output?: Record<string, unknown>;
+    note: string;
+    operator: string;
+  },
 ): Promise<string> {
   const parent = await deps.events.getEvent(input.tenantId, input.eventId);
   if (!parent) throw notFound('event not found');
   const execution = parent.execution;
   if (!execution) throw new AppError(409, 'CONFLICT', 'this event has no execution to resolve');
-  if (execution.status === 'completed') throw new AppError(409, 'CONFLICT', 'this execution already has a recorded outcome');
-  const stale = deps.clock.now().getTime() - Date.parse(execution.claimed_at) > deps.config.connectorTimeoutMs + 30_000;
-  if (execution.status === 'running' && !stale) throw new AppError(409, 'EXECUTION_IN_PROGRESS', 'the execution may still be running');
+  if (execution.status === 'completed')
+    throw new AppError(409, 'CONFLICT', 'this execution already has a recorded outcome');
+  const stale =
+    deps.clock.now().getTime() - Date.parse(execution.claimed_at) > deps.config.connectorTimeoutMs + 30_000;
+  if (execution.status === 'running' && !stale)
+    throw new AppError(409, 'EXECUTION_IN_PROGRESS', 'the execution may still be running');
   const result: ExecutionResult = {
     status: input.status,
     ...(input.output ? { output: input.output } : {}),

@@ -61,7 +61,6 @@ export const ActionsFile = z.strictObject({
 });
 export type ActionsFile = z.infer<typeof ActionsFile>;
 
-
 /** The policy folder, or one of its files, is invalid. */
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';

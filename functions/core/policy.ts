@@ -25,7 +25,13 @@ import type {
 import { z } from 'zod';
 
 export { ActionsFile, NotifyRoute, PolicyLoadError, TenantConfig, TenantsFile } from './policy-data.js';
-import { ActionsFile, PolicyLoadError, TenantsFile, type NotifyRoute, type TenantConfig } from './policy-data.js';
+import {
+  ActionsFile,
+  PolicyLoadError,
+  TenantsFile,
+  type NotifyRoute,
+  type TenantConfig,
+} from './policy-data.js';
 
 // ---------------------------------------------------------------------------------------------
 // Engine API
@@ -80,7 +86,6 @@ export interface PolicyEngine {
   /** The tenant's configuration (frozen), or undefined for a tenant not in tenants.json. */
   tenant(tenantId: string): TenantConfig | undefined;
 }
-
 
 const DEFAULT_MAX_RISK_AUTO_APPROVE = 7;
 const DEFAULT_APPROVAL_TTL_SEC = 86_400;

@@ -14,7 +14,10 @@ export const denyRoute = (getState: () => AppState) =>
     const approver = requireApprover(event);
     const approvalId = approvalIdOf(event);
     const body = parseOptionalJsonBody(event, Body);
-    const view = await decide(approvalDeps(getState()), apiApprover(approver), approvalId, { decision: 'deny', ...body });
+    const view = await decide(approvalDeps(getState()), apiApprover(approver), approvalId, {
+      decision: 'deny',
+      ...body,
+    });
     return { status: 200, body: JSON.stringify(view) };
   });
 

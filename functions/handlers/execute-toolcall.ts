@@ -5,14 +5,16 @@ import { badRequest } from '../shared/errors.js';
 import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
-import { executeDeps } from './governance.js';
+import { executeDeps } from './execution-state.js';
 
 export const executeRoute = (getState: () => AppState) =>
   httpRoute(async (event: HttpEvent) => {
     const { tenantId } = requireTenant(event);
     const eventId = event.pathParameters?.event_id ?? '';
     if (!UUID_PATTERN.test(eventId)) {
-      throw badRequest('invalid event_id format', [{ path: 'event_id', message: 'must be a lowercase UUIDv4' }]);
+      throw badRequest('invalid event_id format', [
+        { path: 'event_id', message: 'must be a lowercase UUIDv4' },
+      ]);
     }
     return executeApproved(executeDeps(getState()), { tenantId, eventId });
   });

@@ -5,11 +5,12 @@ import { logger } from '../shared/powertools.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { approvalDeps } from './approvals-state.js';
 
-export const sweep = (getState: () => AppState) => async (): Promise<{ expired: number; tenants: number }> => {
-  const result = await expireOverdue(approvalDeps(getState()));
-  if (result.expired > 0) logger.info('approvals expired', result);
-  return result;
-};
+export const sweep =
+  (getState: () => AppState) => async (): Promise<{ expired: number; tenants: number }> => {
+    const result = await expireOverdue(approvalDeps(getState()));
+    if (result.expired > 0) logger.info('approvals expired', result);
+    return result;
+  };
 
 warmInLambda();
 export const handler = lambda(sweep(appState));

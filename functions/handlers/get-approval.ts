@@ -9,7 +9,10 @@ import { apiApprover, approvalDeps } from './approvals-state.js';
 
 export function approvalIdOf(event: HttpEvent): string {
   const id = event.pathParameters?.approval_id ?? '';
-  if (!UUID_PATTERN.test(id)) throw badRequest('invalid approval_id format', [{ path: 'approval_id', message: 'must be a lowercase UUIDv4' }]);
+  if (!UUID_PATTERN.test(id))
+    throw badRequest('invalid approval_id format', [
+      { path: 'approval_id', message: 'must be a lowercase UUIDv4' },
+    ]);
   return id;
 }
 

@@ -18,7 +18,10 @@ export const listApprovalsRoute = (getState: () => AppState) =>
     const approver = requireApprover(event);
     const query = Query.safeParse(event.queryStringParameters ?? {});
     if (!query.success) {
-      const details = query.error.issues.map((i) => ({ path: i.path.join('.') || 'query', message: i.message }));
+      const details = query.error.issues.map((i) => ({
+        path: i.path.join('.') || 'query',
+        message: i.message,
+      }));
       throw badRequest('invalid query parameters', details);
     }
     const page = await listApprovals(approvalDeps(getState()), apiApprover(approver), query.data);

@@ -29,7 +29,11 @@ export const ENV = {
 } as const;
 
 /** Local dev approver tokens (SPEC §4): HS256 with OC_DEV_JWT_SECRET. */
-export const DEV_JWT = { issuer: 'oc-local', audience: 'oc-approvals', defaultSecret: 'dev-jwt-secret' } as const;
+export const DEV_JWT = {
+  issuer: 'oc-local',
+  audience: 'oc-approvals',
+  defaultSecret: 'dev-jwt-secret',
+} as const;
 
 /** The single DynamoDB table: generic keys, one GSI for listings, TTL attribute, stream NEW_IMAGE. */
 export const TABLE = {

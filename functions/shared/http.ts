@@ -49,9 +49,7 @@ export function requireApprover(event: HttpEvent): ApproverIdentity {
     return { sub: auth.approverSub, email: auth.approverEmail, tenantId: auth.tenantId };
   if (auth.authError === 'unavailable')
     throw new Error("authorizer could not reach the approver token issuer's keys");
-  throw unauthorized(
-    auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token',
-  );
+  throw unauthorized(auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token');
 }
 
 /** The JSON body, capped at 1 MiB: 413 beyond, 400 for anything that is not JSON. */
@@ -108,7 +106,16 @@ export function httpRoute(
  * An optional small JSON body checked against a strict schema: empty means `{}`; malformed JSON
  * is 400, a wrong shape 422 with details, over the cap 413.
  */
-export function parseOptionalJsonBody<T>(event: HttpEvent, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): T {
+export function parseOptionalJsonBody<T>(
+  event: HttpEvent,
+  schema: {
+    safeParse(
+      v: unknown,
+    ):
+      | { success: true; data: T }
+      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+): T {
   const raw = event.body ?? '';
   const empty = event.isBase64Encoded ? Buffer.from(raw, 'base64').length === 0 : raw.trim().length === 0;
   const value = empty ? {} : parseJsonBody(event);

@@ -49,7 +49,10 @@ export class ApiKeyStore {
     // The tenant registry: scheduled work (the expiry sweep) walks every tenant that has a key.
     try {
       await this.doc.send(
-        new PutCommand({ TableName: this.table, Item: { ...keys.tenant(identity.tenantId), type: ITEM_TYPE.tenant } }),
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...keys.tenant(identity.tenantId), type: ITEM_TYPE.tenant },
+        }),
       );
     } catch (error) {
       throw new StorageError('could not register tenant', error);

@@ -34,7 +34,8 @@ function encodeCursor(key: Record<string, unknown>): string {
 }
 
 function decodeCursor(cursor: string, tenantId: string, status: string): Record<string, unknown> {
-  const fail = () => badRequest('invalid cursor', [{ path: 'cursor', message: 'use next_cursor from a previous page' }]);
+  const fail = () =>
+    badRequest('invalid cursor', [{ path: 'cursor', message: 'use next_cursor from a previous page' }]);
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -66,13 +67,25 @@ export class ApprovalStore {
 
   async get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined> {
     const out = await this.read(() =>
-      this.doc.send(new GetCommand({ TableName: this.table, Key: keys.approval(tenantId, approvalId), ConsistentRead: true })),
+      this.doc.send(
+        new GetCommand({
+          TableName: this.table,
+          Key: keys.approval(tenantId, approvalId),
+          ConsistentRead: true,
+        }),
+      ),
     );
     return out.Item ? toStoredApproval(out.Item) : undefined;
   }
 
   /** Newest first; a pending listing leaves out requests already past their expiry. */
-  async list(tenantId: string, status: string, limit: number, cursor: string | undefined, now: Date): Promise<ApprovalPage> {
+  async list(
+    tenantId: string,
+    status: string,
+    limit: number,
+    cursor: string | undefined,
+    now: Date,
+  ): Promise<ApprovalPage> {
     const startKey = cursor ? decodeCursor(cursor, tenantId, status) : undefined;
     const out = await this.read(() =>
       this.doc.send(
@@ -146,7 +159,10 @@ export class ApprovalStore {
     ]);
     if (result.ok) return { ok: true };
     if (result.index !== 0) throw new StorageError(`approval decision rejected at item ${result.index}`);
-    return { ok: false, current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id) };
+    return {
+      ok: false,
+      current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id),
+    };
   }
 
   /** Marks a pending request past its expiry `expired` and records the fact; false if it was decided first. */
@@ -185,7 +201,10 @@ export class ApprovalStore {
             IndexName: TABLE.gsi1.name,
             KeyConditionExpression: `${TABLE.gsi1.partitionKey} = :pk`,
             FilterExpression: 'expires_at <= :now',
-            ExpressionAttributeValues: { ':pk': keys.approvalListing(tenantId, 'pending', '', '').gsi1pk, ':now': now.toISOString() },
+            ExpressionAttributeValues: {
+              ':pk': keys.approvalListing(tenantId, 'pending', '', '').gsi1pk,
+              ':now': now.toISOString(),
+            },
             ExclusiveStartKey: startKey,
           }),
         ),

@@ -44,7 +44,8 @@ export class ExecutionStore {
           Key: keys.grant(t, parent.event_id),
           UpdateExpression: 'SET uses_left = :zero, consumed_at = :now, consumed_by = :exec',
           // Bound to this event and to the exact request that was approved.
-          ConditionExpression: 'uses_left = :one AND expires_at > :now AND event_id = :event AND request_hash = :hash AND id = :grant',
+          ConditionExpression:
+            'uses_left = :one AND expires_at > :now AND event_id = :event AND request_hash = :hash AND id = :grant',
           ExpressionAttributeValues: {
             ':zero': 0,
             ':one': 1,
@@ -77,7 +78,10 @@ export class ExecutionStore {
   }
 
   /** Records the result: the claim turns completed, the execution event and its fact are written. */
-  async finalize(w: FinalizeWrite, expectedStatuses: Array<'running' | 'unknown'> = ['running']): Promise<boolean> {
+  async finalize(
+    w: FinalizeWrite,
+    expectedStatuses: Array<'running' | 'unknown'> = ['running'],
+  ): Promise<boolean> {
     const t = w.parent.tenant_id;
     const result = await transact(this.doc, [
       {
@@ -121,7 +125,8 @@ export class ExecutionStore {
       },
       putFact(this.table, w.fact),
     ]);
-    if (!result.ok && result.index !== 0) throw new StorageError(`execution finalize rejected at item ${result.index}`);
+    if (!result.ok && result.index !== 0)
+      throw new StorageError(`execution finalize rejected at item ${result.index}`);
     return result.ok;
   }
 

@@ -80,7 +80,9 @@ export function loadTenants(dir: string): TenantsFile {
   try {
     raw = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new PolicyLoadError(`cannot read policy file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new PolicyLoadError(
+      `cannot read policy file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
   return parseJsonFile(path, raw, TenantsFile);
 }

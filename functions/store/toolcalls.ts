@@ -220,11 +220,16 @@ export class DynamoToolCallStore implements ToolCallStore {
     if (typeof event.approval_id === 'string') {
       const a = await this.send(() =>
         this.doc.send(
-          new GetCommand({ TableName: this.table, Key: keys.approval(tenantId, String(event.approval_id)), ConsistentRead: true }),
+          new GetCommand({
+            TableName: this.table,
+            Key: keys.approval(tenantId, String(event.approval_id)),
+            ConsistentRead: true,
+          }),
         ),
       );
       const item = a.Item ?? {};
-      const expired = item.status === 'pending' && Date.parse(String(event.approval_expires_at)) <= Date.now();
+      const expired =
+        item.status === 'pending' && Date.parse(String(event.approval_expires_at)) <= Date.now();
       approval = {
         id: String(event.approval_id),
         status: expired ? 'expired' : String(item.status ?? 'pending'),

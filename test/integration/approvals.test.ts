@@ -30,11 +30,24 @@ function checked(method: string, path: string, r: TestResponse): TestResponse {
   return r;
 }
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-async function asApprover(method: 'GET' | 'POST', path: string, token: string, body?: unknown): Promise<TestResponse> {
+async function asApprover(
+  method: 'GET' | 'POST',
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<TestResponse> {
   const r =
     method === 'GET'
-      ? await fetch(stack.url + path, { headers: bearer(token) }).then(async (res) => ({ status: res.status, headers: Object.fromEntries(res.headers), text: await res.text() }))
-      : await fetch(stack.url + path, { method, headers: { ...bearer(token), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }).then(async (res) => ({
+      ? await fetch(stack.url + path, { headers: bearer(token) }).then(async (res) => ({
+          status: res.status,
+          headers: Object.fromEntries(res.headers),
+          text: await res.text(),
+        }))
+      : await fetch(stack.url + path, {
+          method,
+          headers: { ...bearer(token), 'Content-Type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        }).then(async (res) => ({
           status: res.status,
           headers: Object.fromEntries(res.headers),
           text: await res.text(),
@@ -43,10 +56,17 @@ async function asApprover(method: 'GET' | 'POST', path: string, token: string, b
   return checked(method, path.split('?')[0]!, parsed);
 }
 const execute = async (eventId: string, key: string = KEYS.tenant1) =>
-  checked('POST', `/v1/toolcalls/${eventId}/execute`, await stack.post(`/v1/toolcalls/${eventId}/execute`, '', key));
+  checked(
+    'POST',
+    `/v1/toolcalls/${eventId}/execute`,
+    await stack.post(`/v1/toolcalls/${eventId}/execute`, '', key),
+  );
 
 async function parked(overrides: Record<string, unknown> = {}) {
-  const r = await stack.post('/v1/toolcalls', toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {}, ...overrides }));
+  const r = await stack.post(
+    '/v1/toolcalls',
+    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {}, ...overrides }),
+  );
   expect(r.json.decision).toBe('approve');
   return { eventId: r.json.event_id as string, approvalId: r.json.approval.id as string };
 }
@@ -65,17 +85,32 @@ describe('the approval loop over HTTP', () => {
     expect(early.json.code).toBe('AWAITING_APPROVAL');
     expect(early.headers['retry-after']).toBeDefined();
 
-    const approved = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice, { comment: 'ok, ticket OPS-1' });
+    const approved = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice, {
+      comment: 'ok, ticket OPS-1',
+    });
     expect(approved.status).toBe(200);
-    expect(approved.json).toMatchObject({ status: 'approved', decided_by: 'alice@acme.example', grant: { event_id: eventId, uses_left: 1 } });
+    expect(approved.json).toMatchObject({
+      status: 'approved',
+      decided_by: 'alice@acme.example',
+      grant: { event_id: eventId, uses_left: 1 },
+    });
 
     const calls = connector.calls.length;
     const first = await execute(eventId);
     expect(first.status).toBe(200);
-    expect(first.json).toMatchObject({ parent_event_id: eventId, decision: 'allow', reason: 'approved execution' });
+    expect(first.json).toMatchObject({
+      parent_event_id: eventId,
+      decision: 'allow',
+      reason: 'approved execution',
+    });
     expect(first.json.result).toMatchObject({ status: 'error', error: { code: 'UNSUPPORTED_ACTION' } });
     expect(connector.calls.length).toBe(calls + 1);
-    expect(connector.calls.at(-1)).toMatchObject({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', event_id: first.json.event_id });
+    expect(connector.calls.at(-1)).toMatchObject({
+      tool: 'jira',
+      action: 'issue.delete',
+      resource: 'OPS-1',
+      event_id: first.json.event_id,
+    });
 
     const replay = await execute(eventId);
     expect(replay.text).toBe(first.text);
@@ -83,29 +118,44 @@ describe('the approval loop over HTTP', () => {
     expect(connector.calls.length).toBe(calls + 1);
 
     await stack.poller!.drained();
-    const record = await stack.get(`/v1/toolcalls/${eventId}`);
+    const record = checked('GET', `/v1/toolcalls/${eventId}`, await stack.get(`/v1/toolcalls/${eventId}`));
     expect(record.json.approval).toMatchObject({ status: 'approved', decided_by: 'alice@acme.example' });
     expect(record.json.execution).toMatchObject({ event_id: first.json.event_id, status: 'completed' });
-    expect(record.json.evidence.map((f: { kind: string; status: string }) => `${f.kind}:${f.status}`)).toEqual([
-      'toolcall.decided:sealed',
-      'approval.decided:sealed',
-      'execution.started:sealed',
-    ]);
-    const execRecord = await stack.get(`/v1/toolcalls/${first.json.event_id}`);
+    expect(
+      record.json.evidence.map((f: { kind: string; status: string }) => `${f.kind}:${f.status}`),
+    ).toEqual(['toolcall.decided:sealed', 'approval.decided:sealed', 'execution.started:sealed']);
+    const execRecord = checked(
+      'GET',
+      `/v1/toolcalls/${first.json.event_id}`,
+      await stack.get(`/v1/toolcalls/${first.json.event_id}`),
+    );
+    expect(execRecord.json).toMatchObject({
+      parent_event_id: eventId,
+      decision: 'allow',
+      reason: 'approved execution',
+    });
     expect(execRecord.json.evidence.map((f: { kind: string }) => f.kind)).toEqual(['execution.completed']);
     expect(execRecord.json.evidence[0].record).toMatchObject({ parent_event_id: eventId });
   });
 
   it('submit -> deny -> execute is 403 with the approver’s reason, and nothing runs', async () => {
     const { eventId, approvalId } = await parked();
-    const denied = await asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('carol'), { reason: 'use archive instead' });
-    expect(denied.json).toMatchObject({ status: 'denied', deny_reason: 'use archive instead', decided_by: 'carol@acme.example' });
+    const denied = await asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('carol'), {
+      reason: 'use archive instead',
+    });
+    expect(denied.json).toMatchObject({
+      status: 'denied',
+      deny_reason: 'use archive instead',
+      decided_by: 'carol@acme.example',
+    });
     expect(denied.json.grant).toBeUndefined();
     const calls = connector.calls.length;
     const r = await execute(eventId);
     expect(r.status).toBe(403);
     expect(r.json.code).toBe('APPROVAL_DENIED');
-    expect(r.json.details).toEqual(expect.arrayContaining([{ path: 'deny_reason', message: 'use archive instead' }]));
+    expect(r.json.details).toEqual(
+      expect.arrayContaining([{ path: 'deny_reason', message: 'use archive instead' }]),
+    );
     expect(connector.calls.length).toBe(calls);
   });
 
@@ -126,7 +176,9 @@ describe('exactly once', () => {
       const { eventId, approvalId } = await parked();
       expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice)).status).toBe(200);
       const before = connector.calls.length;
-      const answers = await Promise.all(Array.from({ length: 64 }, () => stack.post(`/v1/toolcalls/${eventId}/execute`, '')));
+      const answers = await Promise.all(
+        Array.from({ length: 64 }, () => stack.post(`/v1/toolcalls/${eventId}/execute`, '')),
+      );
       expect(connector.calls.length - before).toBe(1);
       const bodies = new Set(answers.filter((a) => a.status === 200).map((a) => a.text));
       expect(bodies.size).toBe(1);
@@ -139,7 +191,9 @@ describe('exactly once', () => {
   it('a grant for event A never executes event B with the same agent, tool, action and resource', async () => {
     const a = await parked();
     const b = await parked();
-    expect((await asApprover('POST', `/v1/approvals/${a.approvalId}/approve`, await tokenFor('alice'))).status).toBe(200);
+    expect(
+      (await asApprover('POST', `/v1/approvals/${a.approvalId}/approve`, await tokenFor('alice'))).status,
+    ).toBe(200);
     const calls = connector.calls.length;
     const onB = await execute(b.eventId);
     expect(onB.status).toBe(409);
@@ -155,11 +209,23 @@ describe('approver identity and RBAC', () => {
     const secret = new TextEncoder().encode('dev-jwt-secret');
     const claims = { sub: 'alice', email: 'alice@acme.example', tenant_id: 'tenant1' };
     const sign = (iss: string, aud: string, exp: number | string, key = secret) =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience(aud).setIssuedAt().setExpirationTime(exp).sign(key);
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(iss)
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(key);
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const tokens = {
       forged: await sign('oc-local', 'oc-approvals', '1h', new TextEncoder().encode('not-the-secret')),
-      expired: await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('oc-local').setAudience('oc-approvals').setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(secret),
+      expired: await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer('oc-local')
+        .setAudience('oc-approvals')
+        .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+        .sign(secret),
       wrongAudience: await sign('oc-local', 'someone-else', '1h'),
       wrongIssuer: await sign('https://evil.example', 'oc-approvals', '1h'),
       algNone: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, iss: 'oc-local', aud: 'oc-approvals', exp: Math.floor(Date.now() / 1000) + 3600 })}.`,
@@ -195,7 +261,9 @@ describe('approver identity and RBAC', () => {
     const r = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice'));
     expect(r.status).toBe(403);
     expect(r.json.code).toBe('SELF_APPROVAL');
-    expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('carol'))).status).toBe(200);
+    expect(
+      (await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('carol'))).status,
+    ).toBe(200);
   });
 
   it('two approvers racing approve vs deny: exactly one wins, one approval.decided fact', async () => {
@@ -211,7 +279,9 @@ describe('approver identity and RBAC', () => {
       expect(loser.json.code).toBe('APPROVAL_ALREADY_DECIDED');
       expect(loser.json.details.map((d: { path: string }) => d.path)).toEqual(['status', 'decided_by']);
       const record = await stack.get(`/v1/toolcalls/${eventId}`);
-      expect(record.json.evidence.filter((f: { kind: string }) => f.kind === 'approval.decided')).toHaveLength(1);
+      expect(
+        record.json.evidence.filter((f: { kind: string }) => f.kind === 'approval.decided'),
+      ).toHaveLength(1);
     }
   });
 
@@ -221,12 +291,19 @@ describe('approver identity and RBAC', () => {
     const first = await asApprover('GET', '/v1/approvals?limit=2', alice);
     expect(first.json.items).toHaveLength(2);
     expect(typeof first.json.next_cursor).toBe('string');
-    const second = await asApprover('GET', `/v1/approvals?limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`, alice);
+    const second = await asApprover(
+      'GET',
+      `/v1/approvals?limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`,
+      alice,
+    );
     expect(second.json.items[0].id).not.toBe(first.json.items[0].id);
     const created = first.json.items.map((a: { created_at: string }) => a.created_at);
     expect([...created].sort().reverse()).toEqual(created);
     const bob = await tokenFor('bob');
-    expect((await asApprover('GET', `/v1/approvals?cursor=${encodeURIComponent(first.json.next_cursor)}`, bob)).status).toBe(400);
+    expect(
+      (await asApprover('GET', `/v1/approvals?cursor=${encodeURIComponent(first.json.next_cursor)}`, bob))
+        .status,
+    ).toBe(400);
     expect((await asApprover('GET', '/v1/approvals?limit=0', alice)).status).toBe(400);
     expect((await asApprover('GET', '/v1/approvals?status=weird', alice)).status).toBe(400);
   });
@@ -251,15 +328,18 @@ describe('expiry', () => {
     expect(r.status).toBe(410);
     expect(r.json.code).toBe('APPROVAL_EXPIRED');
     // a swept request cannot be decided either
-    expect((await asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('alice'))).status).toBe(410);
+    expect(
+      (await asApprover('POST', `/v1/approvals/${approvalId}/deny`, await tokenFor('alice'))).status,
+    ).toBe(410);
   });
 
   it('an unused grant expires: execute after the grant lifetime is 410', async () => {
     const { eventId, approvalId } = await parked();
-    expect((await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice'))).status).toBe(200);
+    expect(
+      (await asApprover('POST', `/v1/approvals/${approvalId}/approve`, await tokenFor('alice'))).status,
+    ).toBe(200);
     clock.offsetMs = 2 * 3600 * 1000;
     const r = await execute(eventId);
     expect(r.status).toBe(410);
   });
 });
-

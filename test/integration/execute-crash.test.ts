@@ -5,7 +5,7 @@
 import type { ConnectorInvoker } from '../../functions/connectors/types.js';
 import { resolveExecution } from '../../functions/core/execute.js';
 import type { Clock } from '../../functions/core/ports.js';
-import { executeDeps } from '../../functions/handlers/governance.js';
+import { executeDeps } from '../../functions/handlers/execution-state.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
 import { faultyDocumentClient } from '../support/faults.js';

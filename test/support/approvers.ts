@@ -8,6 +8,9 @@ export const APPROVERS = {
   mallory: { tenantId: 'tenant1', email: 'mallory@acme.example' },
 } as const;
 
-export async function tokenFor(who: keyof typeof APPROVERS, overrides: { ttlSec?: number; secret?: string } = {}): Promise<string> {
+export async function tokenFor(
+  who: keyof typeof APPROVERS,
+  overrides: { ttlSec?: number; secret?: string } = {},
+): Promise<string> {
   return signDevToken({ ...APPROVERS[who], ...overrides });
 }

@@ -326,7 +326,9 @@ export function assertMatchesContract(r: ObservedResponse): void {
       const code = errorCodeOf(r.body);
       const requiredWith = header[REQUIRED_WITH_CODES];
       if (code !== undefined && Array.isArray(requiredWith) && requiredWith.includes(code)) {
-        throw new Error(`contract: ${label}: required header ${name} is missing (required with code ${code})`);
+        throw new Error(
+          `contract: ${label}: required header ${name} is missing (required with code ${code})`,
+        );
       }
       continue;
     }

@@ -167,7 +167,11 @@ describe('jwt routes', () => {
 
   it('an agent API key (header or Bearer) is refused without a key lookup', async () => {
     const { state, lookups } = fakeState();
-    for (const headers of [{ 'x-api-key': 'sk-test-key-1' }, { authorization: 'Bearer sk-test-key-1' }]) {
+    const attempts: Record<string, string>[] = [
+      { 'x-api-key': 'sk-test-key-1' },
+      { authorization: 'Bearer sk-test-key-1' },
+    ];
+    for (const headers of attempts) {
       const result = await authorize(() => state)(authEvent(APPROVE, headers));
       expect(result).toEqual({ isAuthorized: true, context: { authError: 'invalid' } });
     }

@@ -280,21 +280,28 @@ describe('openapi document', () => {
     ]);
   });
 
-  it.each(Object.keys(ERROR_CODES))('declares exactly the specified error statuses and codes on %s', (key) => {
-    const [method = '', path = ''] = key.split(' ');
-    const declared: Record<string, string[]> = {};
-    for (const [status, ref] of Object.entries(responsesOf(method, path))) {
-      if (!/^[45]/.test(status)) continue;
-      declared[status] = codesOf(asObject(asObject(resolve(ref).content)['application/json']).schema);
-    }
-    const expected = Object.fromEntries(
-      Object.entries(ERROR_CODES[key] ?? {}).map(([status, codes]) => [status, [...codes].sort()]),
-    );
-    expect(declared).toEqual(expected);
-  });
+  it.each(Object.keys(ERROR_CODES))(
+    'declares exactly the specified error statuses and codes on %s',
+    (key) => {
+      const [method = '', path = ''] = key.split(' ');
+      const declared: Record<string, string[]> = {};
+      for (const [status, ref] of Object.entries(responsesOf(method, path))) {
+        if (!/^[45]/.test(status)) continue;
+        declared[status] = codesOf(asObject(asObject(resolve(ref).content)['application/json']).schema);
+      }
+      const expected = Object.fromEntries(
+        Object.entries(ERROR_CODES[key] ?? {}).map(([status, codes]) => [status, [...codes].sort()]),
+      );
+      expect(declared).toEqual(expected);
+    },
+  );
 
   it('covers every API operation in the error-code table', () => {
-    expect(Object.keys(ERROR_CODES).sort()).toEqual(apiOperations().map((o) => `${o.method} ${o.path}`).sort());
+    expect(Object.keys(ERROR_CODES).sort()).toEqual(
+      apiOperations()
+        .map((o) => `${o.method} ${o.path}`)
+        .sort(),
+    );
   });
 
   it('takes an optional, closed body on approve and deny, and no body on execute', () => {
@@ -322,9 +329,10 @@ describe('openapi document', () => {
       for (const [status, ref] of Object.entries(asObject(op.operation.responses))) {
         const response = resolve(ref);
         if (response.content === undefined) continue;
-        const headers: Json = response.headers !== undefined && 'Retry-After' in asObject(response.headers)
-          ? { 'Retry-After': '5' }
-          : {};
+        const headers: Json =
+          response.headers !== undefined && 'Retry-After' in asObject(response.headers)
+            ? { 'Retry-After': '5' }
+            : {};
         for (const [name, example] of mediaExamples(response.content)) {
           const r = json(op.method, concrete(op.path), Number(status), example, headers);
           expect({ at: `${op.method} ${op.path} ${status} ${name}`, error: tryMatch(r) }).toEqual({
@@ -544,9 +552,16 @@ describe('assertMatchesContract on approvals and execute', () => {
 
   describe('accepts', () => {
     it('a page of approvals, a single approval, and the approve and deny answers', () => {
-      expect(tryMatch(json('GET', '/v1/approvals?status=pending&limit=50', 200, { items: [pendingApproval] }))).toBeNull();
       expect(
-        tryMatch(json('GET', '/v1/approvals', 200, { items: [approvedApproval, pendingApproval], next_cursor: 'c1' })),
+        tryMatch(json('GET', '/v1/approvals?status=pending&limit=50', 200, { items: [pendingApproval] })),
+      ).toBeNull();
+      expect(
+        tryMatch(
+          json('GET', '/v1/approvals', 200, {
+            items: [approvedApproval, pendingApproval],
+            next_cursor: 'c1',
+          }),
+        ),
       ).toBeNull();
       expect(tryMatch(json('GET', APPROVAL_PATH, 200, approvedApproval))).toBeNull();
       expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 200, approvedApproval))).toBeNull();
@@ -574,14 +589,19 @@ describe('assertMatchesContract on approvals and execute', () => {
           'POST',
           `${APPROVAL_PATH}/approve`,
           409,
-          error('APPROVAL_ALREADY_DECIDED', false, { details: [{ path: 'status', message: 'denied' }, decided] }),
+          error('APPROVAL_ALREADY_DECIDED', false, {
+            details: [{ path: 'status', message: 'denied' }, decided],
+          }),
         ],
         ['POST', `${APPROVAL_PATH}/deny`, 410, error('APPROVAL_EXPIRED')],
         ['POST', `${APPROVAL_PATH}/deny`, 413, error('PAYLOAD_TOO_LARGE')],
         ['POST', `${APPROVAL_PATH}/approve`, 422, error('VALIDATION_ERROR')],
       ];
       for (const [method, path, status, body] of cases) {
-        expect({ at: `${method} ${path} ${status}`, error: tryMatch(json(method, path, status, body)) }).toEqual({
+        expect({
+          at: `${method} ${path} ${status}`,
+          error: tryMatch(json(method, path, status, body)),
+        }).toEqual({
           at: `${method} ${path} ${status}`,
           error: null,
         });
@@ -590,7 +610,9 @@ describe('assertMatchesContract on approvals and execute', () => {
 
     it('an execution, its replay, and a recorded approval-gated call with its execution', () => {
       expect(tryMatch(json('POST', EXECUTE_PATH, 200, executed))).toBeNull();
-      expect(tryMatch(json('POST', EXECUTE_PATH, 200, executed, { 'Idempotent-Replayed': 'true' }))).toBeNull();
+      expect(
+        tryMatch(json('POST', EXECUTE_PATH, 200, executed, { 'Idempotent-Replayed': 'true' })),
+      ).toBeNull();
       expect(tryMatch(json('GET', `/v1/toolcalls/${EVENT_ID}`, 200, gatedRecord))).toBeNull();
       const unknown = { ...gatedRecord, execution: { event_id: EVENT_ID, status: 'unknown' } };
       expect(tryMatch(json('GET', `/v1/toolcalls/${EVENT_ID}`, 200, unknown))).toBeNull();
@@ -607,14 +629,27 @@ describe('assertMatchesContract on approvals and execute', () => {
         [409, error('AWAITING_APPROVAL', true), retry],
         [409, error('EXECUTION_IN_PROGRESS', true), retry],
         [409, error('NOT_APPROVAL_GATED'), {}],
-        [409, error('EXECUTION_OUTCOME_UNKNOWN', false, { details: [{ path: 'execution_event_id', message: EVENT_ID }] }), {}],
-        [403, error('APPROVAL_DENIED', false, { details: [{ path: 'deny_reason', message: '' }, decided] }), {}],
+        [
+          409,
+          error('EXECUTION_OUTCOME_UNKNOWN', false, {
+            details: [{ path: 'execution_event_id', message: EVENT_ID }],
+          }),
+          {},
+        ],
+        [
+          403,
+          error('APPROVAL_DENIED', false, { details: [{ path: 'deny_reason', message: '' }, decided] }),
+          {},
+        ],
         [410, error('APPROVAL_EXPIRED'), {}],
         [404, error('NOT_FOUND'), {}],
         [400, error('BAD_REQUEST'), {}],
       ];
       for (const [status, body, headers] of cases) {
-        expect({ at: `${status} ${String(body.code)}`, error: tryMatch(json('POST', EXECUTE_PATH, status, body, headers)) }).toEqual({
+        expect({
+          at: `${status} ${String(body.code)}`,
+          error: tryMatch(json('POST', EXECUTE_PATH, status, body, headers)),
+        }).toEqual({
           at: `${status} ${String(body.code)}`,
           error: null,
         });
@@ -626,32 +661,48 @@ describe('assertMatchesContract on approvals and execute', () => {
     it('a decided approval without who decided and when', () => {
       const { decided_by: _by, ...noDecider } = approvedApproval;
       expect(tryMatch(json('GET', APPROVAL_PATH, 200, noDecider))).toMatch(/body does not match/);
-      const { decided_at: _at, ...noTime } = { ...pendingApproval, status: 'denied', decided_by: 'bob@example.com', decided_at: '2025-06-01T13:00:00Z' };
+      const { decided_at: _at, ...noTime } = {
+        ...pendingApproval,
+        status: 'denied',
+        decided_by: 'bob@example.com',
+        decided_at: '2025-06-01T13:00:00Z',
+      };
       expect(tryMatch(json('POST', `${APPROVAL_PATH}/deny`, 200, noTime))).toMatch(/body does not match/);
     });
 
     it('an approval with an unknown field, a bad status, a long comment or a bad grant', () => {
-      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, request_hash: 'a'.repeat(64) }))).toMatch(
-        /additional properties \(request_hash\)/,
+      expect(
+        tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, request_hash: 'a'.repeat(64) })),
+      ).toMatch(/additional properties \(request_hash\)/);
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, status: 'cancelled' }))).toMatch(
+        /body\/status/,
       );
-      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, status: 'cancelled' }))).toMatch(/body\/status/);
-      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...approvedApproval, comment: 'c'.repeat(1001) }))).toMatch(
-        /body\/comment/,
-      );
+      expect(
+        tryMatch(json('GET', APPROVAL_PATH, 200, { ...approvedApproval, comment: 'c'.repeat(1001) })),
+      ).toMatch(/body\/comment/);
       const grant = approvedApproval.grant as Json;
       for (const bad of [{ uses_left: 2 }, { request_hash: 'ABC' }, { event_id: 'not-a-uuid' }]) {
         expect(
-          tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 200, { ...approvedApproval, grant: { ...grant, ...bad } })),
+          tryMatch(
+            json('POST', `${APPROVAL_PATH}/approve`, 200, {
+              ...approvedApproval,
+              grant: { ...grant, ...bad },
+            }),
+          ),
         ).toMatch(/body\/grant/);
       }
-      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, risk_score: 11 }))).toMatch(/body\/risk_score/);
+      expect(tryMatch(json('GET', APPROVAL_PATH, 200, { ...pendingApproval, risk_score: 11 }))).toMatch(
+        /body\/risk_score/,
+      );
     });
 
     it('a page without items or with an oversized cursor', () => {
-      expect(tryMatch(json('GET', '/v1/approvals', 200, { next_cursor: 'c1' }))).toMatch(/required property 'items'/);
-      expect(tryMatch(json('GET', '/v1/approvals', 200, { items: [], next_cursor: 'c'.repeat(2049) }))).toMatch(
-        /body\/next_cursor/,
+      expect(tryMatch(json('GET', '/v1/approvals', 200, { next_cursor: 'c1' }))).toMatch(
+        /required property 'items'/,
       );
+      expect(
+        tryMatch(json('GET', '/v1/approvals', 200, { items: [], next_cursor: 'c'.repeat(2049) })),
+      ).toMatch(/body\/next_cursor/);
     });
 
     it('approve and deny bodies beyond the contract', () => {
@@ -662,25 +713,44 @@ describe('assertMatchesContract on approvals and execute', () => {
     });
 
     it('approval errors with a code of another status, or without their details', () => {
-      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 403, error('TENANT_MISMATCH')))).toMatch(/body\/code/);
-      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 409, error('CONFLICT')))).toMatch(/body does not match/);
-      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 409, error('APPROVAL_ALREADY_DECIDED')))).toMatch(
-        /required property 'details'/,
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 403, error('TENANT_MISMATCH')))).toMatch(
+        /body\/code/,
+      );
+      expect(tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 409, error('CONFLICT')))).toMatch(
+        /body does not match/,
       );
       expect(
-        tryMatch(json('POST', `${APPROVAL_PATH}/deny`, 409, error('APPROVAL_ALREADY_DECIDED', false, { details: [decided] }))),
+        tryMatch(json('POST', `${APPROVAL_PATH}/approve`, 409, error('APPROVAL_ALREADY_DECIDED'))),
+      ).toMatch(/required property 'details'/);
+      expect(
+        tryMatch(
+          json(
+            'POST',
+            `${APPROVAL_PATH}/deny`,
+            409,
+            error('APPROVAL_ALREADY_DECIDED', false, { details: [decided] }),
+          ),
+        ),
       ).toMatch(/body\/details/);
       expect(tryMatch(json('GET', APPROVAL_PATH, 409, error('APPROVAL_ALREADY_DECIDED')))).toMatch(
         /status 409 is not documented/,
       );
-      expect(tryMatch(json('GET', '/v1/approvals', 404, error('NOT_FOUND')))).toMatch(/status 404 is not documented/);
+      expect(tryMatch(json('GET', '/v1/approvals', 404, error('NOT_FOUND')))).toMatch(
+        /status 404 is not documented/,
+      );
     });
 
     it('an execution that is not an approved allow of the stored request', () => {
-      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, decision: 'deny' }))).toMatch(/body\/decision/);
-      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, reason: 'allowed' }))).toMatch(/body\/reason/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, decision: 'deny' }))).toMatch(
+        /body\/decision/,
+      );
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, reason: 'allowed' }))).toMatch(
+        /body\/reason/,
+      );
       const { parent_event_id: _p, ...orphan } = executed;
-      expect(tryMatch(json('POST', EXECUTE_PATH, 200, orphan))).toMatch(/required property 'parent_event_id'/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 200, orphan))).toMatch(
+        /required property 'parent_event_id'/,
+      );
       expect(tryMatch(json('POST', EXECUTE_PATH, 200, { ...executed, policy_version: 'v1' }))).toMatch(
         /additional properties \(policy_version\)/,
       );
@@ -696,31 +766,43 @@ describe('assertMatchesContract on approvals and execute', () => {
       expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('EXECUTION_IN_PROGRESS', true)))).toMatch(
         /required header Retry-After is missing/,
       );
-      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('NOT_APPROVAL_GATED', true)))).toMatch(/body does not match/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('NOT_APPROVAL_GATED', true)))).toMatch(
+        /body does not match/,
+      );
       expect(
         tryMatch(json('POST', EXECUTE_PATH, 409, error('AWAITING_APPROVAL', false), { 'Retry-After': '5' })),
       ).toMatch(/body does not match/);
-      expect(tryMatch(json('POST', EXECUTE_PATH, 409, error('CONFLICT', true), { 'Retry-After': '1' }))).toMatch(
-        /body does not match/,
+      expect(
+        tryMatch(json('POST', EXECUTE_PATH, 409, error('CONFLICT', true), { 'Retry-After': '1' })),
+      ).toMatch(/body does not match/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 403, error('APPROVAL_DENIED')))).toMatch(
+        /required property 'details'/,
       );
-      expect(tryMatch(json('POST', EXECUTE_PATH, 403, error('APPROVAL_DENIED')))).toMatch(/required property 'details'/);
       expect(
         tryMatch(json('POST', EXECUTE_PATH, 403, error('APPROVAL_DENIED', false, { details: [decided] }))),
       ).toMatch(/body\/details/);
       expect(tryMatch(json('POST', EXECUTE_PATH, 410, error('NOT_FOUND')))).toMatch(/body\/code/);
-      expect(tryMatch(json('POST', EXECUTE_PATH, 429, error('RATE_LIMITED', true)))).toMatch(/status 429 is not documented/);
+      expect(tryMatch(json('POST', EXECUTE_PATH, 429, error('RATE_LIMITED', true)))).toMatch(
+        /status 429 is not documented/,
+      );
     });
 
     it('a recorded execution with an old status, a completed one without its result, or an approval with a long deny reason', () => {
       const execution = gatedRecord.execution as Json;
       const path = `/v1/toolcalls/${EVENT_ID}`;
-      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, execution: { ...execution, status: 'executing' } }))).toMatch(
+      expect(
+        tryMatch(
+          json('GET', path, 200, { ...gatedRecord, execution: { ...execution, status: 'executing' } }),
+        ),
+      ).toMatch(/body\/execution/);
+      const { result: _r, ...noResult } = execution;
+      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, execution: noResult }))).toMatch(
         /body\/execution/,
       );
-      const { result: _r, ...noResult } = execution;
-      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, execution: noResult }))).toMatch(/body\/execution/);
       const approval = { ...(gatedRecord.approval as Json), status: 'denied', deny_reason: 'd'.repeat(1001) };
-      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, approval }))).toMatch(/body\/approval\/deny_reason/);
+      expect(tryMatch(json('GET', path, 200, { ...gatedRecord, approval }))).toMatch(
+        /body\/approval\/deny_reason/,
+      );
     });
   });
 });

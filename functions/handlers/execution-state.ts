@@ -1,0 +1,26 @@
+/** What the execute handler uses: stores, connectors and clock; no policy engine (execute never re-evaluates). */
+import type { ExecuteDeps } from '../core/execute.js';
+import type { AppState } from './app-state.js';
+import { connectorsFor } from './connectors-state.js';
+
+const builtExecute = new WeakMap<AppState, ExecuteDeps>();
+
+export function executeDeps(state: AppState): ExecuteDeps {
+  let deps = builtExecute.get(state);
+  if (!deps) {
+    deps = {
+      events: state.toolcalls,
+      approvals: state.approvals,
+      executions: state.executions,
+      connectors: connectorsFor(state),
+      clock: state.clock,
+      ids: state.ids,
+      config: {
+        connectorTimeoutMs: state.config.connectorTimeoutMs,
+        inFlightWaitMs: Math.min(state.config.connectorTimeoutMs + 1000, 5000),
+      },
+    };
+    builtExecute.set(state, deps);
+  }
+  return deps;
+}
