@@ -106,6 +106,32 @@ await fetch(`${host.url}/v1/toolcalls`, {
   });
   perCall.replay = delta(counts, before);
 }
+// 2b. approvals: decision and execute, latency and DynamoDB requests
+const { signDevToken } = await import('../functions/store/approver-tokens.js');
+const token = await signDevToken({ tenantId: 'tenant1', email: 'alice@acme.example' });
+const approveMs: number[] = [];
+const executeMs: number[] = [];
+for (let i = 0; i < Math.min(100, Number(values.calls)); i++) {
+  const parked = (await post({ ...approve, risk_score: 3 })) as unknown as { event_id: string; approval: { id: string } };
+  const beforeApprove = { ...counts };
+  let t = performance.now();
+  const decided = await fetch(`${host.url}/v1/approvals/${parked.approval.id}/approve`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+  approveMs.push(performance.now() - t);
+  if (decided.status !== 200) throw new Error(`approve ${decided.status}: ${await decided.text()}`);
+  if (i === 0) perCall['approve-decision'] = delta(counts, beforeApprove);
+  const beforeExecute = { ...counts };
+  t = performance.now();
+  const executed = await fetch(`${host.url}/v1/toolcalls/${parked.event_id}/execute`, { method: 'POST', headers: { 'X-API-Key': 'sk-measure' } });
+  executeMs.push(performance.now() - t);
+  if (executed.status !== 200) throw new Error(`execute ${executed.status}: ${await executed.text()}`);
+  if (i === 0) {
+    perCall.execute = delta(counts, beforeExecute);
+    const beforeReplay = { ...counts };
+    await fetch(`${host.url}/v1/toolcalls/${parked.event_id}/execute`, { method: 'POST', headers: { 'X-API-Key': 'sk-measure' } });
+    perCall['execute-replay'] = delta(counts, beforeReplay);
+  }
+}
+
 host.poller?.start();
 
 // 3. allow-path latency, sequential
@@ -182,6 +208,8 @@ console.log(`
   )
   .join('; ')} |
 | chain, one tenant, ${writers} writers, ${values.seconds} s | ${calls} calls, ${report.entries} entries sealed, ${(report.entries / sealSec).toFixed(0)} entries/s end to end (${(calls / writeSec).toFixed(0)} calls/s accepted); verify ${report.ok ? 'ok' : 'FAILED ' + report.problems.join('; ')} |
+| approve decision over HTTP p50 / p95 (${approveMs.length} sequential) | ${pct(approveMs, 50).toFixed(1)} / ${pct(approveMs, 95).toFixed(1)} ms |
+| execute over HTTP p50 / p95 (mock connector) | ${pct(executeMs, 50).toFixed(1)} / ${pct(executeMs, 95).toFixed(1)} ms |
 | sealing delay, idle (submit -> every fact sealed, seen via GET) p50 / max | ${pct(delays, 50).toFixed(0)} / ${Math.max(...delays).toFixed(0)} ms |
 `);
 await host.stop();

@@ -41,7 +41,7 @@ export interface ExecutionPort {
 }
 
 export interface ExecuteDeps {
-  events: { getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined> };
+  events: { getEvent(tenantId: string, eventId: string, options?: { withApproval?: boolean }): Promise<StoredEvent | undefined> };
   approvals: { get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined> };
   executions: ExecutionPort;
   connectors: ConnectorInvoker;
@@ -76,7 +76,8 @@ export async function executeApproved(
 ): Promise<HttpResult> {
   const deadline = Date.now() + deps.config.inFlightWaitMs;
   for (;;) {
-    const parent = await deps.events.getEvent(input.tenantId, input.eventId);
+    // The grant and the execution claim come with the event; the approval is read only if needed.
+    const parent = await deps.events.getEvent(input.tenantId, input.eventId, { withApproval: false });
     if (!parent || parent.parent_event_id !== undefined) throw notFound('event not found');
     if (parent.decision !== 'approve') {
       throw new AppError(
@@ -204,7 +205,7 @@ export async function executeApproved(
 }
 
 async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: Date): Promise<void> {
-  const approvalId = parent.approval?.id;
+  const approvalId = parent.approval_id;
   const approval = approvalId ? await deps.approvals.get(parent.tenant_id, approvalId) : undefined;
   if (!approval) return;
   const status = effectiveStatus(approval, now);

@@ -109,6 +109,8 @@ export interface StoredEvent {
     decided_at?: string;
     deny_reason?: string;
   };
+  /** Set on approval-gated events, whether or not the approval's state was read. */
+  approval_id?: string;
   /** For execution events: the approval-gated event they executed. */
   parent_event_id?: string;
   grant?: StoredGrant;
@@ -124,7 +126,7 @@ export interface ToolCallStore {
   recordExecution(write: ExecutionWrite): Promise<void>;
   /** Best effort after a failed recordExecution: the tool ran, the outcome is not recorded. */
   markExecutionUnknown(tenantId: string, eventId: string, idempotencyKeyHash: string): Promise<void>;
-  getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined>;
+  getEvent(tenantId: string, eventId: string, options?: { withApproval?: boolean }): Promise<StoredEvent | undefined>;
 }
 
 export interface RateLimiter {

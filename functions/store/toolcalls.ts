@@ -191,7 +191,8 @@ export class DynamoToolCallStore implements ToolCallStore {
     if (!outcome.ok) throw new StorageError('execution was already finalized');
   }
 
-  async getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined> {
+  /** The event with its facts, grant and execution claim (one Query), and its approval's state (one GetItem) unless told not to. */
+  async getEvent(tenantId: string, eventId: string, options: { withApproval?: boolean } = {}): Promise<StoredEvent | undefined> {
     const { pk } = keys.event(tenantId, eventId);
     const out = await this.send(() =>
       this.doc.send(
@@ -217,7 +218,7 @@ export class DynamoToolCallStore implements ToolCallStore {
           : {}),
       }));
     let approval: StoredEvent['approval'];
-    if (typeof event.approval_id === 'string') {
+    if (typeof event.approval_id === 'string' && options.withApproval !== false) {
       const a = await this.send(() =>
         this.doc.send(
           new GetCommand({
@@ -252,6 +253,7 @@ export class DynamoToolCallStore implements ToolCallStore {
       status: event.status as StoredEvent['status'],
       ...(typeof event.result === 'string' ? { result: JSON.parse(event.result) as ExecutionResult } : {}),
       ...(approval ? { approval } : {}),
+      ...(typeof event.approval_id === 'string' ? { approval_id: event.approval_id } : {}),
       ...(typeof event.parent_event_id === 'string' ? { parent_event_id: event.parent_event_id } : {}),
       ...(grant
         ? {
