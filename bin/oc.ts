@@ -11,6 +11,9 @@ import { createDocumentClient } from '../functions/store/dynamo.js';
 import { DEV_JWT, ENV, TABLE } from '../functions/shared/constants.js';
 import { startLocalStack } from './local/stack.js';
 
+// Node 20 runs the CLI and the local stack; the lock file pins SDK versions that support it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command('oc').description(
   'OpenClause governance gateway: local stack and operator tools',
 );

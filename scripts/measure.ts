@@ -48,6 +48,7 @@ const config = loadConfig({
   OC_TABLE_NAME: 'oc-measure',
   OC_DYNAMODB_ENDPOINT: dynamo.endpoint,
   OC_CONNECTORS_MODE: 'mock',
+  OC_JWT_MODE: 'dev',
   OC_RATE_LIMIT_PER_SEC: '1000000',
   OC_RATE_LIMIT_BURST: '2000000',
 });
