@@ -1,9 +1,12 @@
-/** What the approval handlers use: the approvals store and the tenants' approver data (no Cedar). */
-import type { ApprovalDeps, Approver } from '../core/approvals.js';
+/** What the approval handlers share: the approvals store, the tenants' approver data (no Cedar), the decision route. */
+import { z } from 'zod';
+import { decide, type ApprovalDeps, type Approver, type DecisionInput } from '../core/approvals.js';
+import { httpRoute, parseOptionalJsonBody, requireApprover, type HttpEvent } from '../shared/http.js';
 import type { TenantsFile } from '../core/policy-data.js';
 import type { ApproverIdentity } from '../store/approver-tokens.js';
 import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
 import type { AppState } from './app-state.js';
+import { approvalIdOf } from './path-params.js';
 
 const built = new WeakMap<AppState, ApprovalDeps>();
 
@@ -25,3 +28,19 @@ export function approvalDeps(state: AppState): ApprovalDeps {
 }
 
 export const apiApprover = (identity: ApproverIdentity): Approver => ({ ...identity, via: 'api' });
+
+const DecisionBodies: Record<'approve' | 'deny', z.ZodType<{ comment?: string; reason?: string }>> = {
+  approve: z.strictObject({ comment: z.string().max(1000).optional() }),
+  deny: z.strictObject({ reason: z.string().max(1000).optional() }),
+};
+
+/** POST /v1/approvals/{approval_id}/approve|deny: the verified approver decides. */
+export const decisionRoute = (decision: 'approve' | 'deny') => (getState: () => AppState) =>
+  httpRoute(async (event: HttpEvent) => {
+    const approver = requireApprover(event);
+    const approvalId = approvalIdOf(event);
+    const body = parseOptionalJsonBody(event, DecisionBodies[decision]);
+    const input = { decision, ...body } as DecisionInput;
+    const view = await decide(approvalDeps(getState()), apiApprover(approver), approvalId, input);
+    return { status: 200, body: JSON.stringify(view) };
+  });

@@ -1,19 +1,15 @@
 /** GET /v1/toolcalls/{event_id}: the event, its decision, result and evidence; 404 across tenants. */
-import { toolCallView, UUID_PATTERN } from '../core/toolcall-view.js';
-import { badRequest, notFound } from '../shared/errors.js';
+import { toolCallView } from '../core/toolcall-view.js';
+import { notFound } from '../shared/errors.js';
 import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
+import { eventIdOf } from './path-params.js';
 
 export const getToolCallRoute = (getState: () => AppState) =>
   httpRoute(async (event: HttpEvent) => {
     const { tenantId } = requireTenant(event);
-    const eventId = event.pathParameters?.event_id ?? '';
-    if (!UUID_PATTERN.test(eventId)) {
-      throw badRequest('invalid event_id format', [
-        { path: 'event_id', message: 'must be a lowercase UUIDv4' },
-      ]);
-    }
+    const eventId = eventIdOf(event);
     const state = getState();
     const stored = await state.toolcalls.getEvent(tenantId, eventId);
     if (!stored) throw notFound('event not found');

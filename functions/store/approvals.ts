@@ -5,6 +5,7 @@ import type { FactRecord } from '../core/evidence.js';
 import type { ApprovalRecord } from '../core/ports.js';
 import { ITEM_TYPE, TABLE } from '../shared/constants.js';
 import { badRequest, StorageError } from '../shared/errors.js';
+import { queryAll, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { putFact } from './toolcalls.js';
 import { transact } from './transact.js';
@@ -66,7 +67,7 @@ export class ApprovalStore {
   ) {}
 
   async get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined> {
-    const out = await this.read(() =>
+    const out = await readOrFail(() =>
       this.doc.send(
         new GetCommand({
           TableName: this.table,
@@ -87,7 +88,7 @@ export class ApprovalStore {
     now: Date,
   ): Promise<ApprovalPage> {
     const startKey = cursor ? decodeCursor(cursor, tenantId, status) : undefined;
-    const out = await this.read(() =>
+    const out = await readOrFail(() =>
       this.doc.send(
         new QueryCommand({
           TableName: this.table,
@@ -192,54 +193,39 @@ export class ApprovalStore {
   /** Pending requests of a tenant whose expiry has passed, oldest first. */
   async overdue(tenantId: string, now: Date, limit = 100): Promise<StoredApproval[]> {
     const found: StoredApproval[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.read(() =>
-        this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            IndexName: TABLE.gsi1.name,
-            KeyConditionExpression: `${TABLE.gsi1.partitionKey} = :pk`,
-            FilterExpression: 'expires_at <= :now',
-            ExpressionAttributeValues: {
-              ':pk': keys.approvalListing(tenantId, 'pending', '', '').gsi1pk,
-              ':now': now.toISOString(),
-            },
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      found.push(...(out.Items ?? []).map(toStoredApproval));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey && found.length < limit);
-    return found.slice(0, limit);
+    const items = queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        IndexName: TABLE.gsi1.name,
+        KeyConditionExpression: `${TABLE.gsi1.partitionKey} = :pk`,
+        FilterExpression: 'expires_at <= :now',
+        ExpressionAttributeValues: {
+          ':pk': keys.approvalListing(tenantId, 'pending', '', '').gsi1pk,
+          ':now': now.toISOString(),
+        },
+      },
+      'overdue approvals query',
+    );
+    for await (const item of items) {
+      found.push(toStoredApproval(item));
+      if (found.length >= limit) break;
+    }
+    return found;
   }
 
   async tenants(): Promise<string[]> {
     const list: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.read(() =>
-        this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': keys.tenantsPartition },
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      list.push(...(out.Items ?? []).map((i) => String(i.sk)));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    const items = queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.tenantsPartition },
+      },
+      'tenant registry query',
+    );
+    for await (const item of items) list.push(String(item.sk));
     return list;
-  }
-
-  private async read<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (error) {
-      throw new StorageError('approval read failed', error);
-    }
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '../core/evidence.js';
 import { ITEM_TYPE, TABLE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
+import { queryAll, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { transact, type TransactItems } from './transact.js';
 
@@ -40,7 +41,7 @@ export class ChainStore {
   ) {}
 
   async head(tenantId: string): Promise<ChainHead> {
-    const out = await this.read(() =>
+    const out = await readOrFail(() =>
       this.doc.send(
         new GetCommand({ TableName: this.table, Key: keys.chainHead(tenantId), ConsistentRead: true }),
       ),
@@ -66,7 +67,7 @@ export class ChainStore {
         },
       };
       while (request && Object.keys(request).length > 0) {
-        const out = await this.read(() => this.doc.send(new BatchGetCommand({ RequestItems: request })));
+        const out = await readOrFail(() => this.doc.send(new BatchGetCommand({ RequestItems: request })));
         for (const item of out.Responses?.[this.table] ?? []) {
           if (item.seq !== undefined) sealed.add(`${String(item.pk)}|${String(item.sk)}`);
         }
@@ -155,38 +156,33 @@ export class ChainStore {
 
   /** Chain entries in seq order, from `fromSeq` (inclusive), paginated. */
   async *entries(tenantId: string, fromSeq = 1): AsyncGenerator<ChainEntry> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.read(() =>
-        this.doc.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :pk AND sk >= :from',
-            ExpressionAttributeValues: {
-              ':pk': keys.chainPartition(tenantId),
-              ':from': keys.chainEntry(tenantId, fromSeq).sk,
-            },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      for (const item of out.Items ?? []) {
-        if (item.type !== ITEM_TYPE.chainEntry) continue;
-        yield {
-          seq: Number(item.seq),
-          prev_hash: String(item.prev_hash),
-          hash: String(item.hash),
-          record: JSON.parse(String(item.record)),
-        };
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    const items = queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND sk >= :from',
+        ExpressionAttributeValues: {
+          ':pk': keys.chainPartition(tenantId),
+          ':from': keys.chainEntry(tenantId, fromSeq).sk,
+        },
+        ConsistentRead: true,
+      },
+      'chain read',
+    );
+    for await (const item of items) {
+      if (item.type !== ITEM_TYPE.chainEntry) continue;
+      yield {
+        seq: Number(item.seq),
+        prev_hash: String(item.prev_hash),
+        hash: String(item.hash),
+        record: JSON.parse(String(item.record)),
+      };
+    }
   }
 
   /** Facts still waiting for the sequencer, oldest first (the sparse GSI). */
   async unsealed(tenantId: string, limit = 100): Promise<{ fact_id: string; created_at: string }[]> {
-    const out = await this.read(() =>
+    const out = await readOrFail(() =>
       this.doc.send(
         new QueryCommand({
           TableName: this.table,
@@ -198,14 +194,6 @@ export class ChainStore {
       ),
     );
     return (out.Items ?? []).map((i) => ({ fact_id: String(i.fact_id), created_at: String(i.created_at) }));
-  }
-
-  private async read<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (error) {
-      throw new StorageError('chain read failed', error);
-    }
   }
 }
 

@@ -15,6 +15,7 @@ import type {
 } from '../core/ports.js';
 import { ITEM_TYPE, LIMITS } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
+import { readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { transact, type TransactItems } from './transact.js';
 
@@ -117,7 +118,7 @@ export class DynamoToolCallStore implements ToolCallStore {
   }
 
   async getIdempotency(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined> {
-    const out = await this.send(() =>
+    const out = await readOrFail(() =>
       this.doc.send(
         new GetCommand({
           TableName: this.table,
@@ -192,9 +193,13 @@ export class DynamoToolCallStore implements ToolCallStore {
   }
 
   /** The event with its facts, grant and execution claim (one Query), and its approval's state (one GetItem) unless told not to. */
-  async getEvent(tenantId: string, eventId: string, options: { withApproval?: boolean } = {}): Promise<StoredEvent | undefined> {
+  async getEvent(
+    tenantId: string,
+    eventId: string,
+    options: { withApproval?: boolean } = {},
+  ): Promise<StoredEvent | undefined> {
     const { pk } = keys.event(tenantId, eventId);
-    const out = await this.send(() =>
+    const out = await readOrFail(() =>
       this.doc.send(
         new QueryCommand({
           TableName: this.table,
@@ -219,7 +224,7 @@ export class DynamoToolCallStore implements ToolCallStore {
       }));
     let approval: StoredEvent['approval'];
     if (typeof event.approval_id === 'string' && options.withApproval !== false) {
-      const a = await this.send(() =>
+      const a = await readOrFail(() =>
         this.doc.send(
           new GetCommand({
             TableName: this.table,
@@ -270,14 +275,6 @@ export class DynamoToolCallStore implements ToolCallStore {
       ...(execution ? { execution: toExecution(execution) } : {}),
       facts,
     };
-  }
-
-  private async send<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (error) {
-      throw new StorageError('read failed', error);
-    }
   }
 }
 
