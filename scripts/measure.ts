@@ -113,22 +113,34 @@ const token = await signDevToken({ tenantId: 'tenant1', email: 'alice@acme.examp
 const approveMs: number[] = [];
 const executeMs: number[] = [];
 for (let i = 0; i < Math.min(100, Number(values.calls)); i++) {
-  const parked = (await post({ ...approve, risk_score: 3 })) as unknown as { event_id: string; approval: { id: string } };
+  const parked = (await post({ ...approve, risk_score: 3 })) as unknown as {
+    event_id: string;
+    approval: { id: string };
+  };
   const beforeApprove = { ...counts };
   let t = performance.now();
-  const decided = await fetch(`${host.url}/v1/approvals/${parked.approval.id}/approve`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+  const decided = await fetch(`${host.url}/v1/approvals/${parked.approval.id}/approve`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}` },
+  });
   approveMs.push(performance.now() - t);
   if (decided.status !== 200) throw new Error(`approve ${decided.status}: ${await decided.text()}`);
   if (i === 0) perCall['approve-decision'] = delta(counts, beforeApprove);
   const beforeExecute = { ...counts };
   t = performance.now();
-  const executed = await fetch(`${host.url}/v1/toolcalls/${parked.event_id}/execute`, { method: 'POST', headers: { 'X-API-Key': 'sk-measure' } });
+  const executed = await fetch(`${host.url}/v1/toolcalls/${parked.event_id}/execute`, {
+    method: 'POST',
+    headers: { 'X-API-Key': 'sk-measure' },
+  });
   executeMs.push(performance.now() - t);
   if (executed.status !== 200) throw new Error(`execute ${executed.status}: ${await executed.text()}`);
   if (i === 0) {
     perCall.execute = delta(counts, beforeExecute);
     const beforeReplay = { ...counts };
-    await fetch(`${host.url}/v1/toolcalls/${parked.event_id}/execute`, { method: 'POST', headers: { 'X-API-Key': 'sk-measure' } });
+    await fetch(`${host.url}/v1/toolcalls/${parked.event_id}/execute`, {
+      method: 'POST',
+      headers: { 'X-API-Key': 'sk-measure' },
+    });
     perCall['execute-replay'] = delta(counts, beforeReplay);
   }
 }

@@ -41,7 +41,13 @@ export interface ExecutionPort {
 }
 
 export interface ExecuteDeps {
-  events: { getEvent(tenantId: string, eventId: string, options?: { withApproval?: boolean }): Promise<StoredEvent | undefined> };
+  events: {
+    getEvent(
+      tenantId: string,
+      eventId: string,
+      options?: { withApproval?: boolean },
+    ): Promise<StoredEvent | undefined>;
+  };
   approvals: { get(tenantId: string, approvalId: string): Promise<StoredApproval | undefined> };
   executions: ExecutionPort;
   connectors: ConnectorInvoker;

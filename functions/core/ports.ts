@@ -126,7 +126,11 @@ export interface ToolCallStore {
   recordExecution(write: ExecutionWrite): Promise<void>;
   /** Best effort after a failed recordExecution: the tool ran, the outcome is not recorded. */
   markExecutionUnknown(tenantId: string, eventId: string, idempotencyKeyHash: string): Promise<void>;
-  getEvent(tenantId: string, eventId: string, options?: { withApproval?: boolean }): Promise<StoredEvent | undefined>;
+  getEvent(
+    tenantId: string,
+    eventId: string,
+    options?: { withApproval?: boolean },
+  ): Promise<StoredEvent | undefined>;
 }
 
 export interface RateLimiter {

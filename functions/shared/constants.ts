@@ -18,6 +18,10 @@ export const ENV = {
   jiraBaseUrl: 'JIRA_BASE_URL',
   jiraEmail: 'JIRA_EMAIL',
   jiraApiToken: 'JIRA_API_TOKEN',
+  /** ARN of the Slack connector's Secrets Manager secret, JSON `{"bot_token"}` (set by CDK). */
+  slackSecretArn: 'OC_SLACK_SECRET_ARN',
+  /** ARN of the Jira connector's Secrets Manager secret, JSON `{"base_url","email","api_token"}` (set by CDK). */
+  jiraSecretArn: 'OC_JIRA_SECRET_ARN',
   /** Approver JWTs: `dev` (HS256, local only), `oidc` (issuer + JWKS) or `none` (every token refused). */
   jwtMode: 'OC_JWT_MODE',
   devJwtSecret: 'OC_DEV_JWT_SECRET',
@@ -65,6 +69,12 @@ export const ITEM_TYPE = {
 /** Connector Lambdas by tool name. */
 export const CONNECTORS = ['slack', 'jira'] as const;
 export type ConnectorName = (typeof CONNECTORS)[number];
+
+/** The variable carrying each connector's secret ARN; only that connector's Lambda gets it. */
+export const CONNECTOR_SECRET_ENV: Readonly<Record<ConnectorName, string>> = {
+  slack: ENV.slackSecretArn,
+  jira: ENV.jiraSecretArn,
+};
 
 /** api_key: agents (X-API-Key / Bearer key); jwt: human approvers (Bearer JWT); none: public. */
 export type RouteAuth = 'api_key' | 'jwt' | 'none';
