@@ -18,6 +18,21 @@ export default tseslint.config(
     },
   },
   {
+    // `import { z } from 'zod'` binds zod's whole namespace object, which esbuild cannot shake:
+    // every Lambda bundle would carry zod's ~60 locales and JSON Schema code (~350 KB).
+    files: ['functions/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "ImportDeclaration[source.value='zod'][importKind!='type'] > :matches(ImportSpecifier[imported.name='z'][importKind!='type'], ImportDefaultSpecifier)",
+          message: "Use `import * as z from 'zod'`: the named `z` keeps all of zod in the Lambda bundles.",
+        },
+      ],
+    },
+  },
+  {
     // Tests read loosely typed JSON responses.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },

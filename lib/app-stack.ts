@@ -4,9 +4,9 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { SCHEDULES, STACKS, type ConnectorsMode } from '../functions/shared/constants.js';
+import { SCHEDULES, STACKS, type ConnectorName, type ConnectorsMode } from '../functions/shared/constants.js';
 import { Api } from './api.js';
-import { Connectors } from './connectors.js';
+import { Connectors, connectorSecretOutputKey } from './connectors.js';
 import { Evidence } from './evidence.js';
 import { constructIdFor } from './function.js';
 import { Observability } from './observability.js';
@@ -143,5 +143,11 @@ export class OcAppStack extends Stack {
       value: props.table.tableName,
       description: 'The single DynamoDB table',
     });
+    for (const [name, secret] of Object.entries(this.connectors.secrets)) {
+      new CfnOutput(this, connectorSecretOutputKey(name as ConnectorName), {
+        value: secret.secretName,
+        description: `Secret to fill with the ${name} connector's credentials (aws secretsmanager put-secret-value)`,
+      });
+    }
   }
 }

@@ -1,8 +1,15 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { CONNECTORS, ENV, type ConnectorName, type ConnectorsMode } from '../functions/shared/constants.js';
+import {
+  CONNECTOR_SECRET_ENV,
+  CONNECTORS,
+  ENV,
+  type ConnectorName,
+  type ConnectorsMode,
+} from '../functions/shared/constants.js';
 import { OcFunction, constructIdFor } from './function.js';
 
 export interface ConnectorsProps {
@@ -23,28 +30,59 @@ export interface ConnectorsProps {
   readonly logRetention?: RetentionDays;
 }
 
+/** What the operator puts into each connector's secret (JSON; see README "Connector credentials"). */
+export const CONNECTOR_SECRET_SHAPE: Readonly<Record<ConnectorName, string>> = {
+  slack: '{"bot_token": "xoxb-..."}',
+  jira: '{"base_url": "https://<site>.atlassian.net", "email": "...", "api_token": "..."}',
+};
+
 /**
  * One Lambda per connector (`functions/handlers/connector-<name>.ts`). Executors invoke them with
- * the Lambda SDK; IAM (not a shared token) decides who may.
+ * the Lambda SDK; IAM (not a shared token) decides who may. Each connector has its own Secrets
+ * Manager secret for its credentials, readable by that connector's role only; the Lambda gets
+ * the secret's ARN (never its value) in `CONNECTOR_SECRET_ENV[name]`.
  */
 export class Connectors extends Construct {
   readonly functions: Readonly<Record<ConnectorName, OcFunction>>;
+  /** The credentials secret of each connector; operators fill them with `put-secret-value`. */
+  readonly secrets: Readonly<Record<ConnectorName, Secret>>;
   readonly timeout: Duration;
 
   constructor(scope: Construct, id: string, props: ConnectorsProps = {}) {
     super(scope, id);
     this.timeout = props.timeout ?? Duration.seconds(10);
     const functions = {} as Record<ConnectorName, OcFunction>;
+    const secrets = {} as Record<ConnectorName, Secret>;
     for (const name of CONNECTORS) {
-      functions[name] = new OcFunction(this, constructIdFor(name), {
+      const secret = new Secret(this, `${constructIdFor(name)}Secret`, {
+        description: `OpenClause connector-${name} credentials, JSON ${CONNECTOR_SECRET_SHAPE[name]}; set with aws secretsmanager put-secret-value`,
+        // The AWS managed key (aws/secretsmanager): it can only be used through Secrets Manager in
+        // this account, so the IAM grant below is already the whole access control; a customer-
+        // managed key would add a key policy to keep in step and a monthly cost, not a narrower reader.
+        // A placeholder value is generated; until the operator puts the JSON, the cold start fails
+        // with "not valid JSON", naming the secret.
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: `The ${name} credential is a third-party API token that only ${name === 'slack' ? 'Slack' : 'Jira (Atlassian)'} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (README "Connector credentials"), picked up within 5 minutes.`,
+      });
+      const fn = new OcFunction(this, constructIdFor(name), {
         handlerName: `connector-${name}`,
         invocation: 'lambda-sync',
         timeout: this.timeout,
         logRetention: props.logRetention,
-        environment: { [ENV.connectorsMode]: props.mode ?? 'live' },
+        environment: {
+          [ENV.connectorsMode]: props.mode ?? 'live',
+          [CONNECTOR_SECRET_ENV[name]]: secret.secretArn,
+        },
       });
+      secret.grantRead(fn);
+      functions[name] = fn;
+      secrets[name] = secret;
     }
     this.functions = functions;
+    this.secrets = secrets;
   }
 
   /**
@@ -63,3 +101,6 @@ export class Connectors extends Construct {
     executor.addEnvironment(ENV.connectorTimeoutMs, String(this.timeout.toMilliseconds()));
   }
 }
+
+/** The app stack's output key naming a connector's secret: `SlackSecretName`, `JiraSecretName`. */
+export const connectorSecretOutputKey = (name: ConnectorName): string => `${constructIdFor(name)}SecretName`;

@@ -136,6 +136,8 @@ export class OcFunction extends NodejsFunction {
         sourceMapMode: SourceMapMode.DEFAULT,
         sourcesContent: false,
         // The AWS SDK v3 is bundled (pinned by our lockfile); Cedar is not: it loads its wasm from disk.
+        // Bundles stay ≤ 1 MB (test/infra/bundles.test.ts) with the SDK in; marking `@aws-sdk/*` external
+        // (the runtime ships it) would save ~400 KB more but run whatever SDK version the runtime has.
         externalModules: [CEDAR_PACKAGE],
         commandHooks: {
           beforeBundling: () => [],

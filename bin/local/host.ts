@@ -51,6 +51,8 @@ export interface LocalHostOptions {
   consumers?: boolean;
   /** Seconds between runs of each schedule (EventBridge's rate in AWS). */
   scheduleIntervalSec?: number;
+  /** Told how long each handler invocation took (the benchmark prices Lambda time with it). */
+  onInvoke?: (handler: string, ms: number) => void;
 }
 
 export interface LocalHost {
@@ -122,6 +124,16 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     routes.set(route.handler, lambda(factory(() => state)));
   }
 
+  const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    if (!options.onInvoke) return run();
+    const start = performance.now();
+    try {
+      return await run();
+    } finally {
+      options.onInvoke(name, performance.now() - start);
+    }
+  };
+
   let poller: StreamPoller | undefined;
   if (options.consumers !== false) {
     const consumer = STREAM_CONSUMERS[0];
@@ -136,7 +148,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       consumer: consumer.handler,
       filter: consumer.filter,
       batchSize: consumer.batchSize,
-      handler: (event) => sequencer(event, fakeContext(consumer.handler)),
+      handler: (event) => timed(consumer.handler, () => sequencer(event, fakeContext(consumer.handler))),
       onError: (error) => console.error('[oc] stream poller error:', (error as Error).message),
     });
     poller.start();
@@ -247,7 +259,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         pathParameters: matched.params,
         stageVariables: {},
       } as unknown as APIGatewayRequestAuthorizerEventV2;
-      const decision = await authorizer(authEvent, fakeContext('authorizer'));
+      const decision = await timed('authorizer', () => authorizer(authEvent, fakeContext('authorizer')));
       if (!decision.isAuthorized)
         return send({
           statusCode: 403,
@@ -270,7 +282,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     } as unknown as HttpEvent;
     const handler = routes.get(matched.route.handler);
     if (!handler) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
-    send(await handler(event, fakeContext(matched.route.handler)));
+    send(await timed(matched.route.handler, () => handler(event, fakeContext(matched.route.handler))));
   }
 
   await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));

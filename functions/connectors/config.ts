@@ -5,7 +5,7 @@
  * start (the Lambda fails to initialise) with a message naming the variable or the secret and
  * its fields; values never appear in the message.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CONNECTOR_SECRET_ENV, ENV } from '../shared/constants.js';
 
 export const ConnectorsMode = z.enum(['mock', 'live']);

@@ -5,7 +5,7 @@
  * with Basic auth (email:API token). `jira.issue.delete` is deliberately not supported: policy
  * routes it to approval, and callers should check `isSupportedAction` before granting (W11).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JiraConfig } from './config.js';
 import {
   callUpstream,

@@ -9,7 +9,7 @@
  *    traces go to the log only, never into the response),
  * 4. logs one line per call with the correlation ids.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { logger } from '../shared/powertools.js';
 import {
   CONNECTOR_ERROR_CODE,

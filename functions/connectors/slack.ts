@@ -5,7 +5,7 @@
  * maps serialize). Live mode calls the Slack Web API with the bot token and, unlike the
  * original, treats `ok: false` as a failure for every method (W26).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SlackConfig } from './config.js';
 import {
   callUpstream,

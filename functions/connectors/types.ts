@@ -3,7 +3,7 @@
  * what the executor records. The zod schemas guard both edges (the connector Lambda's payload and
  * the executor's reading of the connector's answer); the interfaces are the exact contract.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export interface ConnectorRequest {
   event_id: string;

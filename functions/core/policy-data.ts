@@ -2,7 +2,7 @@
  * The policy folder's data (policy/actions.json, policy/tenants.json) and its schemas. Apart from
  * the Cedar engine, so that handlers needing tenant data (approvers, TTLs) do not load Cedar.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 // ---------------------------------------------------------------------------------------------
 // Policy data (policy/actions.json, policy/tenants.json)

@@ -22,7 +22,7 @@ import type {
   PolicyJson,
   SchemaJson,
 } from '@cedar-policy/cedar-wasm/nodejs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export { ActionsFile, NotifyRoute, PolicyLoadError, TenantConfig, TenantsFile } from './policy-data.js';
 import {

@@ -3,7 +3,7 @@
  * Unlike the original, unknown fields, wrong types, non-object params, blank ids and lone
  * surrogates are rejected, and every string is bounded.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { LIMITS } from '../shared/constants.js';
 import type { ErrorDetail } from '../shared/errors.js';
 

@@ -1,5 +1,5 @@
 /** What the approval handlers share: the approvals store, the tenants' approver data (no Cedar), the decision route. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { decide, type ApprovalDeps, type Approver, type DecisionInput } from '../core/approvals.js';
 import { httpRoute, parseOptionalJsonBody, requireApprover, type HttpEvent } from '../shared/http.js';
 import type { TenantsFile } from '../core/policy-data.js';

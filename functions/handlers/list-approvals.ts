@@ -1,5 +1,5 @@
 /** GET /v1/approvals: the tenant's approval requests by status, newest first, paginated. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { listApprovals } from '../core/approvals.js';
 import { badRequest } from '../shared/errors.js';
 import { httpRoute, requireApprover, type HttpEvent } from '../shared/http.js';

@@ -1,5 +1,5 @@
 /** Runtime configuration from the environment, validated once; a bad value fails the cold start. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEV_JWT, ENV, TABLE } from './constants.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);

@@ -12,7 +12,7 @@
  * still finish its side effect after we stop waiting.
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   CONNECTOR_ERROR_CODE,
   ConnectorResponseSchema,

@@ -30,10 +30,11 @@ export async function readSecretString(secretId: string): Promise<string> {
     if (error instanceof ParameterNotFoundError) {
       throw new SecretUnavailableError(secretId, 'was not found or has no value', { cause: error });
     }
-    // Powertools wraps the SDK error; its name (AccessDeniedException, ...) is safe to show.
+    // Powertools wraps the SDK error. The SDK's name and message (AccessDeniedException: User ...
+    // is not authorized ...) help the operator and cannot hold the value, which never arrived.
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-    const name = cause instanceof Error ? cause.name : 'unknown error';
-    throw new SecretUnavailableError(secretId, `could not be read (${name})`, { cause: error });
+    const detail = cause instanceof Error ? `${cause.name}: ${cause.message}`.slice(0, 300) : 'unknown error';
+    throw new SecretUnavailableError(secretId, `could not be read (${detail})`, { cause: error });
   }
   if (typeof value !== 'string') {
     throw new SecretUnavailableError(secretId, 'holds binary data; expected a JSON string');

@@ -38,10 +38,11 @@ describe('Lambda bundles', () => {
     expect(existsSync(path.join(dir, 'index.mjs.map'))).toBe(true);
   });
 
-  it.each(HANDLERS)('%s stays near the 1 MB goal (Cedar counted apart)', (handler) => {
+  it.each(HANDLERS)('%s is at most 1 MB (Cedar counted apart)', (handler) => {
     const size = statSync(path.join(assetOf(handler), 'index.mjs')).size;
-    // Goal 1 MB; zod 4's locales (~250 KB, not tree-shakable through `z`) keep some bundles just above it.
-    expect(size).toBeLessThan(1.25 * 1024 * 1024);
+    // zod is imported as `import * as z from 'zod'` so that esbuild shakes its locales and JSON
+    // Schema code (`import { z }` pulls the whole namespace object in: ~450 KB instead of ~100 KB).
+    expect(size).toBeLessThanOrEqual(1_000_000);
   });
 
   it.each(HANDLERS)('%s carries the policy folder as it is in the repository', (handler) => {

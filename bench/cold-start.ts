@@ -1,0 +1,307 @@
+/**
+ * Cold-start figures of the synthesized app: for every Lambda of the app stack, the size of its
+ * bundle (`index.mjs`; Cedar's wasm counted apart) and the module-init time of that bundle in a
+ * fresh Node process: `performance.now()` around `await import(<asset>/index.mjs)`, with the
+ * function's own environment from the template and the variables Lambda sets, so that module-scope
+ * init (`warmInLambda`: configuration, clients, Cedar and the policy) runs as it does in Lambda.
+ *
+ * No network: intrinsic values in the environment become dummies, credentials are dummies, the
+ * connectors' cold-start secret read goes to a loopback stand-in, and the child process refuses any
+ * other socket, DNS and fetch, so an init that would reach AWS fails the run.
+ * It reads an existing cloud assembly (`npm run synth` first).
+ *
+ * Alone: `npx tsx bench/cold-start.ts [--cdk-out cdk.out] [--runs 10]` prints a markdown table.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { STACKS } from '../functions/shared/constants.js';
+
+export interface ColdStart {
+  /** Handler name (`submit-toolcall`), from the function's description; else its logical id. */
+  fn: string;
+  logicalId: string;
+  /** Size of `index.mjs`. */
+  bundleBytes: number;
+  /** Size of the `.wasm` files packaged beside the bundle (Cedar), counted apart. */
+  wasmBytes: number;
+  /** Time of `await import(index.mjs)` in a fresh process, over `runs` processes. */
+  initMs: { p50: number; max: number };
+}
+
+type Intrinsic = string | number | boolean | null | { [k: string]: unknown } | Intrinsic[];
+interface LambdaResource {
+  Type: string;
+  Properties: {
+    Code?: { S3Key?: unknown };
+    Handler?: string;
+    Description?: string;
+    MemorySize?: number;
+    Environment?: { Variables?: Record<string, Intrinsic> };
+  };
+}
+
+/** Where Lambda unpacks the code; template values under it are rewritten to the asset folder. */
+const TASK_ROOT = '/var/task';
+const MARK = '@@cold-start ';
+
+export async function measureColdStarts(opts: { cdkOut: string; runs: number }): Promise<ColdStart[]> {
+  const lambdas = lambdasOf(opts.cdkOut);
+  const secrets = await startFakeSecretsManager();
+  const results: ColdStart[] = [];
+  try {
+    for (const fn of lambdas) {
+      const samples: number[] = [];
+      for (let i = 0; i < Math.max(1, opts.runs); i++) samples.push(await importOnce(fn, secrets.url));
+      results.push({
+        fn: fn.name,
+        logicalId: fn.logicalId,
+        bundleBytes: statSync(fn.bundle).size,
+        wasmBytes: filesUnder(fn.dir)
+          .filter((f) => f.endsWith('.wasm'))
+          .reduce((sum, f) => sum + statSync(f).size, 0),
+        initMs: { p50: nearestRank(samples, 50), max: Math.max(...samples) },
+      });
+    }
+  } finally {
+    await secrets.close();
+  }
+  return results;
+}
+
+interface Lambda {
+  logicalId: string;
+  name: string;
+  dir: string;
+  bundle: string;
+  env: Record<string, string>;
+}
+
+/** The app stack's functions that have a bundle, with the environment a cold start would see. */
+function lambdasOf(cdkOut: string): Lambda[] {
+  const templateFile = path.join(cdkOut, `${STACKS.app}.template.json`);
+  const assetsFile = path.join(cdkOut, `${STACKS.app}.assets.json`);
+  if (!existsSync(templateFile) || !existsSync(assetsFile)) {
+    throw new Error(`no synthesized ${STACKS.app} in ${cdkOut}: run \`npm run synth\` first`);
+  }
+  const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
+    Resources: Record<string, LambdaResource>;
+  };
+  const assets = JSON.parse(readFileSync(assetsFile, 'utf8')) as {
+    files: Record<string, { source: { path: string } }>;
+  };
+  const lambdas: Lambda[] = [];
+  for (const [logicalId, r] of Object.entries(template.Resources)) {
+    if (r.Type !== 'AWS::Lambda::Function' || typeof r.Properties.Code?.S3Key !== 'string') continue;
+    const source = assets.files[r.Properties.Code.S3Key.replace(/\.zip$/, '')]?.source.path;
+    if (!source) continue;
+    const dir = path.resolve(cdkOut, source);
+    const bundle = path.join(dir, 'index.mjs');
+    if (!existsSync(bundle)) continue;
+    const name = /^OpenClause (\S+)$/.exec(r.Properties.Description ?? '')?.[1] ?? logicalId;
+    const declared = Object.fromEntries(
+      Object.entries(r.Properties.Environment?.Variables ?? {}).map(([k, v]) => [
+        k,
+        resolve(v).split(TASK_ROOT).join(dir),
+      ]),
+    );
+    lambdas.push({
+      logicalId,
+      name,
+      dir,
+      bundle,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        // What the Lambda runtime sets (dummy credentials: nothing may reach AWS during init).
+        AWS_REGION: 'us-east-1',
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_LAMBDA_FUNCTION_NAME: name,
+        AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(r.Properties.MemorySize ?? 128),
+        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${name}`,
+        AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+        AWS_ACCESS_KEY_ID: 'bench',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AWS_SESSION_TOKEN: 'bench',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_XRAY_DAEMON_ADDRESS: '127.0.0.1:2000',
+        LAMBDA_TASK_ROOT: dir,
+        _HANDLER: r.Properties.Handler ?? 'index.handler',
+        TZ: ':UTC',
+        ...declared,
+      },
+    });
+  }
+  if (lambdas.length === 0) throw new Error(`no bundled Lambda in ${templateFile}`);
+  return lambdas;
+}
+
+/** A template value with CloudFormation intrinsics replaced by dummies of the right shape. */
+function resolve(v: Intrinsic): string {
+  if (v === null) return '';
+  if (typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return v.map(resolve).join(',');
+  const [fn, arg] = Object.entries(v)[0] ?? [];
+  switch (fn) {
+    case 'Ref':
+      return `bench-${String(arg)}`;
+    case 'Fn::GetAtt': {
+      // Attributes used as values here are URLs (an API endpoint) or names; a URL serves both.
+      const [id, attr] = Array.isArray(arg) ? arg : String(arg).split('.');
+      return `https://${String(id).toLowerCase()}-${String(attr).toLowerCase()}.bench.invalid`;
+    }
+    case 'Fn::ImportValue':
+      return 'bench-imported';
+    case 'Fn::Join': {
+      const [sep, parts] = arg as [string, Intrinsic[]];
+      return parts.map(resolve).join(sep);
+    }
+    case 'Fn::Sub':
+      return String(Array.isArray(arg) ? arg[0] : arg).replace(
+        /\$\{([^}]+)\}/g,
+        (_m, name: string) => `bench-${name}`,
+      );
+    default:
+      return JSON.stringify(v);
+  }
+}
+
+/**
+ * Runs in the fresh process: refuses the network, times the import, prints one marked line.
+ * (The stubs are installed before the clock starts; the bundle's own imports are all timed.)
+ */
+const CHILD = `
+import net from 'node:net';
+import dgram from 'node:dgram';
+import dns from 'node:dns';
+const refuse = (what) => function () { throw new Error('cold-start bench: network access during init (' + what + ')'); };
+const connect = net.Socket.prototype.connect;
+net.Socket.prototype.connect = function (...args) {
+  // net.createConnection passes its normalized [options, callback] array as the first argument.
+  const first = Array.isArray(args[0]) ? args[0][0] : args[0];
+  const host = typeof first === 'object' && first !== null ? first.host : args[1];
+  if (host !== '127.0.0.1') refuse('socket connect to ' + (host ?? 'localhost'))();
+  return connect.apply(this, args);
+};
+dgram.Socket.prototype.send = refuse('udp send');
+dns.lookup = refuse('dns lookup');
+globalThis.fetch = refuse('fetch');
+const t0 = performance.now();
+await import(process.env.OC_BENCH_BUNDLE_URL);
+const ms = performance.now() - t0;
+process.stdout.write('\\n${MARK}' + JSON.stringify({ ms }) + '\\n', () => process.exit(0));
+`;
+
+/**
+ * A loopback stand-in for Secrets Manager: connector Lambdas read their credentials at cold start
+ * (a missing secret fails the init), so GetSecretValue answers a secret holding every connector's
+ * keys (`SECRET_KEYS` in functions/connectors/config.ts). Its latency is loopback, not AWS's.
+ */
+const BENCH_SECRET = JSON.stringify({
+  bot_token: 'xoxb-bench',
+  base_url: 'https://bench.atlassian.net',
+  email: 'bench@example.com',
+  api_token: 'bench',
+});
+
+async function startFakeSecretsManager(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const target = req.headers['x-amz-target'];
+      const { SecretId } = (body ? JSON.parse(body) : {}) as { SecretId?: string };
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (target !== 'secretsmanager.GetSecretValue' || !SecretId) {
+        res.statusCode = 400;
+        res.end(
+          JSON.stringify({ __type: 'InvalidRequestException', message: `unsupported ${String(target)}` }),
+        );
+        return;
+      }
+      res.end(
+        JSON.stringify({
+          ARN: `arn:aws:secretsmanager:us-east-1:000000000000:secret:${SecretId}`,
+          Name: SecretId,
+          SecretString: BENCH_SECRET,
+          VersionId: 'bench',
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: Date.now() / 1000,
+        }),
+      );
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
+
+function importOnce(fn: Lambda, secretsManagerUrl: string): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
+      cwd: fn.dir,
+      env: {
+        ...fn.env,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManagerUrl,
+        OC_BENCH_BUNDLE_URL: pathToFileURL(fn.bundle).href,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(MARK));
+      if (code !== 0 || !line) {
+        reject(new Error(`${fn.name}: init failed (exit ${code}): ${(err || out).trim().slice(0, 2000)}`));
+        return;
+      }
+      resolvePromise((JSON.parse(line.slice(MARK.length)) as { ms: number }).ms);
+    });
+  });
+}
+
+/** Nearest-rank percentile (the upper middle for an even count). */
+function nearestRank(xs: readonly number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile());
+}
+
+/** The markdown table printed when run alone. */
+export function coldStartTable(results: readonly ColdStart[], runs: number): string {
+  const r1 = (x: number) => x.toFixed(1);
+  return [
+    `Cold start: module init in a fresh Node ${process.version} process, ${runs} runs per function (goal: bundle ≤ 1 MB, Cedar wasm apart; init ≤ 300 ms).`,
+    '',
+    '| function | bundle (bytes) | wasm (bytes) | init p50 (ms) | init max (ms) |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...results.map(
+      (c) =>
+        `| ${c.fn} | ${c.bundleBytes.toLocaleString('en-US')} | ${c.wasmBytes ? c.wasmBytes.toLocaleString('en-US') : '–'} | ${r1(c.initMs.p50)} | ${r1(c.initMs.max)} |`,
+    ),
+  ].join('\n');
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { 'cdk-out': { type: 'string', default: 'cdk.out' }, runs: { type: 'string', default: '10' } },
+  });
+  const runs = Number(values.runs);
+  const results = await measureColdStarts({ cdkOut: path.resolve(values['cdk-out'] ?? 'cdk.out'), runs });
+  console.log(coldStartTable(results, runs));
+}

@@ -1,0 +1,282 @@
+/** The cost model (bench/cost.ts): known-answer arithmetic, and the idle cost of the real app. */
+import {
+  PRICES,
+  costPerMillion,
+  dynamoUnits,
+  idleCostPerMonth,
+  runsPerMonth,
+  usd,
+} from '../../bench/cost.js';
+import { synthesize } from '../infra/synth.js';
+
+const close = (actual: number, expected: number) => expect(actual).toBeCloseTo(expected, 9);
+const lineOf = (lines: Array<{ item: string; arithmetic: string; usd: number }>, item: string | RegExp) => {
+  const found = lines.filter((l) => (typeof item === 'string' ? l.item === item : item.test(l.item)));
+  expect(found).toHaveLength(1);
+  return found[0]!;
+};
+
+describe('PRICES', () => {
+  test('us-east-1 list prices, late 2025', () => {
+    expect(PRICES.httpApi.perMillionRequests).toBe(1.0);
+    expect(PRICES.lambda.arm64PerGbSecond).toBe(0.0000133334);
+    expect(PRICES.lambda.perMillionRequests).toBe(0.2);
+    expect(PRICES.dynamodb.perMillionWriteUnits).toBe(0.625);
+    expect(PRICES.dynamodb.perMillionReadUnits).toBe(0.125);
+    expect(PRICES.kms.perKeyMonth).toBe(1);
+    expect(PRICES.kms.per10kRequests).toBe(0.03);
+    expect(PRICES.sqs.perMillionRequests).toBe(0.4);
+    expect(PRICES.cloudwatch.alarmMetricMonth).toBe(0.1);
+    expect(PRICES.cloudwatch.dashboardMonth).toBe(3);
+    expect(PRICES.secretsManager.perSecretMonth).toBe(0.4);
+    expect(PRICES.cloudwatch.logsIngestionPerGb).toBe(0.5);
+  });
+
+  test('usd() formats dollars and fractions of a cent', () => {
+    expect(usd(7.5)).toBe('$7.50');
+    expect(usd(0.8)).toBe('$0.80');
+    expect(usd(0.133334)).toBe('$0.1333');
+    expect(usd(0.00864)).toBe('$0.00864');
+    expect(usd(0)).toBe('$0.00');
+  });
+});
+
+describe('dynamoUnits', () => {
+  test('a transactional write of 3 items of 1 KB is 6 WRU', () => {
+    expect(dynamoUnits([{ op: 'TransactWriteItems', items: 3, itemKb: 1 }])).toEqual({
+      writeUnits: 6,
+      readUnits: 0,
+    });
+  });
+
+  test('a 5 KB strongly consistent GetItem is 2 RRU; eventually consistent, 1', () => {
+    expect(dynamoUnits([{ op: 'GetItem', items: 1, itemKb: 5, consistent: true }]).readUnits).toBe(2);
+    expect(dynamoUnits([{ op: 'GetItem', items: 1, itemKb: 5 }]).readUnits).toBe(1);
+  });
+
+  test('writes round each item up to 1 KB, and GSI writes cost the item again', () => {
+    expect(dynamoUnits([{ op: 'PutItem', items: 1, itemKb: 1.5 }]).writeUnits).toBe(2);
+    expect(dynamoUnits([{ op: 'PutItem', items: 1, itemKb: 1.5, gsiWrites: 1 }]).writeUnits).toBe(4);
+    // Transactional base write ×2; the index write is a standard one.
+    expect(dynamoUnits([{ op: 'TransactWriteItems', items: 1, itemKb: 0.3, gsiWrites: 1 }]).writeUnits).toBe(
+      3,
+    );
+    // An update that moves the item within the index: delete + put in the GSI.
+    expect(dynamoUnits([{ op: 'UpdateItem', items: 1, itemKb: 2.1, gsiWrites: 2 }]).writeUnits).toBe(9);
+    expect(dynamoUnits([{ op: 'BatchWriteItem', items: 25, itemKb: 0.5 }]).writeUnits).toBe(25);
+  });
+
+  test('a Query sums its items before rounding to 4 KB; an empty one still costs a block', () => {
+    expect(dynamoUnits([{ op: 'Query', items: 10, itemKb: 1 }]).readUnits).toBe(1.5);
+    expect(dynamoUnits([{ op: 'Query', items: 10, itemKb: 1, consistent: true }]).readUnits).toBe(3);
+    expect(dynamoUnits([{ op: 'Query', items: 0, itemKb: 0 }]).readUnits).toBe(0.5);
+  });
+
+  test('transactional and batch reads', () => {
+    expect(dynamoUnits([{ op: 'TransactGetItems', items: 2, itemKb: 1 }]).readUnits).toBe(4);
+    expect(dynamoUnits([{ op: 'TransactGetItems', items: 1, itemKb: 4.5 }]).readUnits).toBe(4);
+    expect(dynamoUnits([{ op: 'BatchGetItem', items: 3, itemKb: 1, consistent: true }]).readUnits).toBe(3);
+  });
+
+  test('sums a mix of requests', () => {
+    expect(
+      dynamoUnits([
+        { op: 'GetItem', items: 1, itemKb: 1, consistent: true },
+        { op: 'TransactWriteItems', items: 2, itemKb: 2, gsiWrites: 1 },
+        { op: 'Query', items: 3, itemKb: 2 },
+      ]),
+    ).toEqual({ writeUnits: 12, readUnits: 2 });
+  });
+
+  test('refuses negative counts', () => {
+    expect(() => dynamoUnits([{ op: 'GetItem', items: -1, itemKb: 1 }])).toThrow(/bad request/);
+  });
+});
+
+describe('costPerMillion', () => {
+  test('the Lambda line for 512 MB × 20 ms', () => {
+    const r = costPerMillion({
+      path: 'allow',
+      httpRequests: 0,
+      lambdaInvocations: [{ fn: 'submit-toolcall', memoryMb: 512, durationMs: 20 }],
+      dynamo: { writeUnits: 0, readUnits: 0 },
+      xrayTraces: 0,
+    });
+    const l = lineOf(r.lines, 'Lambda submit-toolcall duration');
+    // 0.5 GB × 0.020 s = 0.01 GB-s per call; × 1M calls × $0.0000133334.
+    close(l.usd, 0.133334);
+    expect(l.arithmetic).toBe('512 MB × 20 ms = 0.01 GB-s × 1M × $0.0000133334/GB-s = $0.1333');
+  });
+
+  test('each invocation is billed rounded up to the next 1 ms', () => {
+    const r = costPerMillion({
+      path: 'p',
+      httpRequests: 0,
+      lambdaInvocations: [{ fn: 'f', memoryMb: 1024, durationMs: 20.2 }],
+      dynamo: { writeUnits: 0, readUnits: 0 },
+    });
+    const l = lineOf(r.lines, 'Lambda f duration');
+    close(l.usd, 1 * 0.021 * 1e6 * 0.0000133334);
+    expect(l.arithmetic).toContain('20.2 ms billed as 21');
+  });
+
+  test('a whole path, line by line, with the total', () => {
+    const r = costPerMillion({
+      path: 'allow',
+      httpRequests: 1,
+      lambdaInvocations: [
+        { fn: 'authorizer', memoryMb: 512, durationMs: 5 },
+        { fn: 'submit-toolcall', memoryMb: 512, durationMs: 40 },
+      ],
+      dynamo: { writeUnits: 12, readUnits: 4 },
+      sqsRequests: 1,
+      logBytes: 1024,
+    });
+    expect(r.path).toBe('allow');
+    expect(lineOf(r.lines, 'DynamoDB writes').arithmetic).toBe('12 WRU × $0.625/M = $7.50');
+    expect(lineOf(r.lines, 'DynamoDB reads').arithmetic).toBe('4 RRU × $0.125/M = $0.50');
+    expect(lineOf(r.lines, 'HTTP API requests').arithmetic).toBe('1 request × $1.00/M = $1.00');
+    expect(lineOf(r.lines, 'Lambda requests').arithmetic).toBe('2 invocations × $0.20/M = $0.40');
+    expect(lineOf(r.lines, 'KMS requests').usd).toBe(0);
+    expect(lineOf(r.lines, 'KMS requests').arithmetic).toMatch(/caches the table key/);
+    close(lineOf(r.lines, 'SQS requests').usd, 0.4);
+    close(lineOf(r.lines, 'X-Ray traces').usd, 0.1 * 5); // 2 invocations × 5% × $5/M
+    close(lineOf(r.lines, 'CloudWatch Logs ingestion').usd, ((1024 * 1e6) / 1024 ** 3) * 0.5);
+    const lambda = 0.5 * (0.005 + 0.04) * 1e6 * 0.0000133334;
+    const expected = 1 + 0.4 + lambda + 7.5 + 0.5 + 0.4 + 0.5 + ((1024 * 1e6) / 1024 ** 3) * 0.5;
+    close(r.usdPerMillion, expected);
+    close(
+      r.lines.reduce((s, l) => s + l.usd, 0),
+      r.usdPerMillion,
+    );
+  });
+
+  test('counts from dynamoUnits feed straight in', () => {
+    const dynamo = dynamoUnits([{ op: 'TransactWriteItems', items: 3, itemKb: 1 }]);
+    const r = costPerMillion({ path: 'p', httpRequests: 0, lambdaInvocations: [], dynamo });
+    close(lineOf(r.lines, 'DynamoDB writes').usd, 6 * 0.625);
+  });
+});
+
+describe('idleCostPerMonth', () => {
+  test('runsPerMonth of rate expressions (30-day month)', () => {
+    expect(runsPerMonth('rate(1 minute)')).toBe(43_200);
+    expect(runsPerMonth('rate(5 minutes)')).toBe(8_640);
+    expect(runsPerMonth('rate(2 hours)')).toBe(360);
+    expect(runsPerMonth('rate(1 day)')).toBe(30);
+    expect(runsPerMonth('cron(0 12 * * ? *)')).toBeUndefined();
+  });
+
+  const tiny = {
+    Resources: {
+      Key: { Type: 'AWS::KMS::Key', Properties: { EnableKeyRotation: true } },
+      S1: { Type: 'AWS::SecretsManager::Secret', Properties: {} },
+      S2: { Type: 'AWS::SecretsManager::Secret', Properties: {} },
+      Simple: { Type: 'AWS::CloudWatch::Alarm', Properties: { MetricName: 'Errors', Period: 300 } },
+      MetricMath: {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          Metrics: [
+            { Id: 'e', Expression: 'a+b+c' },
+            { Id: 'a', MetricStat: { Period: 60 } },
+            { Id: 'b', MetricStat: { Period: 60 } },
+            { Id: 'c', MetricStat: { Period: 60 } },
+          ],
+        },
+      },
+      D1: { Type: 'AWS::CloudWatch::Dashboard', Properties: { DashboardBody: '{"widgets":[]}' } },
+      D2: { Type: 'AWS::CloudWatch::Dashboard', Properties: { DashboardBody: '{"widgets":[]}' } },
+      D3: { Type: 'AWS::CloudWatch::Dashboard', Properties: { DashboardBody: '{"widgets":[]}' } },
+      D4: { Type: 'AWS::CloudWatch::Dashboard', Properties: { DashboardBody: '{"widgets":[]}' } },
+      Fn: {
+        Type: 'AWS::Lambda::Function',
+        Properties: { Description: 'sweeper', MemorySize: 1024, Architectures: ['arm64'] },
+      },
+      Rule: {
+        Type: 'AWS::Events::Rule',
+        Properties: {
+          ScheduleExpression: 'rate(5 minutes)',
+          Targets: [{ Arn: { 'Fn::GetAtt': ['Fn', 'Arn'] } }],
+        },
+      },
+      Queue: { Type: 'AWS::SQS::Queue', Properties: {} },
+      Table: {
+        Type: 'AWS::DynamoDB::Table',
+        Properties: { PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } },
+      },
+    },
+  };
+
+  test('a hand-written template, item by item', () => {
+    const r = idleCostPerMonth([tiny], { readUnitsPerRun: 2, logBytesPerRun: 0 });
+    close(lineOf(r.lines, 'KMS customer-managed keys').usd, 1);
+    close(lineOf(r.lines, 'Secrets Manager secrets').usd, 0.8);
+    const alarms = lineOf(r.lines, 'CloudWatch alarms');
+    expect(alarms.arithmetic).toBe('2 alarms: 4 standard alarm metrics × $0.10 = $0.40'); // 1 + 3 (metric math)
+    const dashboards = lineOf(r.lines, 'CloudWatch dashboards');
+    close(dashboards.usd, 3); // 4 dashboards, 3 free
+    // rate(5 minutes): 8,640 runs × 1 GB × 50 ms = 432 GB-s.
+    close(lineOf(r.lines, 'sweeper runs (Lambda requests)').usd, 8640 * 0.2e-6);
+    close(lineOf(r.lines, 'sweeper duration').usd, 432 * 0.0000133334);
+    close(lineOf(r.lines, 'sweeper DynamoDB reads').usd, 17_280 * 0.125e-6);
+    expect(r.lines.some((l) => /X-Ray|ColdStart|logs/.test(l.item))).toBe(false); // no tracing, no Powertools, 0 B
+    close(lineOf(r.lines, 'DynamoDB tables (empty)').usd, 0);
+    close(r.usdPerMonth, 1 + 0.8 + 0.4 + 3 + 8640 * 0.2e-6 + 432 * 0.0000133334 + 17_280 * 0.125e-6);
+  });
+
+  test('options: key rotations, free dashboards', () => {
+    const r = idleCostPerMonth([tiny], { keyRotations: 5, freeDashboards: 0 });
+    close(lineOf(r.lines, 'KMS customer-managed keys').usd, 3); // rotations billed up to 2
+    close(lineOf(r.lines, 'CloudWatch dashboards').usd, 12);
+  });
+
+  test('a resource type with no known idle price is refused, not priced at $0', () => {
+    expect(() => idleCostPerMonth([{ Resources: { X: { Type: 'AWS::EC2::VPCEndpoint' } } }])).toThrow(
+      /no idle price known for AWS::EC2::VPCEndpoint/,
+    );
+    const nat = idleCostPerMonth([{ Resources: { N: { Type: 'AWS::EC2::NatGateway' } } }]);
+    close(nat.usdPerMonth, 0.045 * 730);
+  });
+
+  describe('the current app (synthesized, unbundled)', () => {
+    let templates: Array<Record<string, any>>;
+    let r: ReturnType<typeof idleCostPerMonth>;
+    beforeAll(() => {
+      const s = synthesize();
+      templates = [s.dataTemplate.toJSON(), s.appTemplate.toJSON()];
+      r = idleCostPerMonth(templates);
+    });
+
+    const count = (type: string) =>
+      templates.reduce(
+        (n, t) => n + Object.values<any>(t.Resources).filter((x) => x.Type === type).length,
+        0,
+      );
+
+    test('prices every key, secret and alarm the templates declare', () => {
+      close(lineOf(r.lines, 'KMS customer-managed keys').usd, count('AWS::KMS::Key') * 1);
+      close(lineOf(r.lines, 'Secrets Manager secrets').usd, count('AWS::SecretsManager::Secret') * 0.4);
+      expect(lineOf(r.lines, 'CloudWatch alarms').arithmetic).toContain(
+        `${count('AWS::CloudWatch::Alarm')} alarms`,
+      );
+      expect(lineOf(r.lines, 'CloudWatch dashboards').arithmetic).toMatch(/first 3 free per account/);
+    });
+
+    test('the every-minute expire-approvals run is fixed cost', () => {
+      expect(lineOf(r.lines, 'expire-approvals runs (Lambda requests)').arithmetic).toContain(
+        '43,200 runs/month',
+      );
+      expect(lineOf(r.lines, 'expire-approvals duration').arithmetic).toContain('512 MB × 50 ms');
+      expect(lineOf(r.lines, 'expire-approvals DynamoDB reads').usd).toBeGreaterThan(0);
+    });
+
+    test('meets the idle goal (≤ $5 a month) and adds up', () => {
+      expect(r.usdPerMonth).toBeGreaterThan(0);
+      expect(r.usdPerMonth).toBeLessThanOrEqual(5);
+      close(
+        r.lines.reduce((s, l) => s + l.usd, 0),
+        r.usdPerMonth,
+      );
+    });
+  });
+});
