@@ -121,7 +121,11 @@ export interface StoredEvent {
 export interface ToolCallStore {
   /** Claims the idempotency key and records event + decision fact (+ approval) in one transaction. */
   recordDecision(write: DecisionWrite): Promise<ClaimOutcome>;
-  getIdempotency(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined>;
+  getIdempotency(
+    tenantId: string,
+    keyHash: string,
+    options?: { consistent?: boolean },
+  ): Promise<IdempotencyRecord | undefined>;
   /** Records the result, its fact and the replayable response in one transaction. */
   recordExecution(write: ExecutionWrite): Promise<void>;
   /** Best effort after a failed recordExecution: the tool ran, the outcome is not recorded. */

@@ -2,6 +2,8 @@
  * Use case: submit a tool call (SPEC §3).
  * Primary course:
  *  1. Validate and normalize the body; bind it to the key's tenant (403 on a different tenant).
+ *     A key seen before answers now: the first response replayed (one read; replays spend no
+ *     rate-limit token, W30), 422 for a different body, or the wait for an in-flight first call.
  *  2. Take a token from the tenant's shared rate limit (429).
  *  3. Evaluate policy in process (fails closed to deny).
  *  4. In ONE transaction: claim the idempotency key, write the event, its `toolcall.decided` fact
@@ -88,15 +90,19 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   const body = parsed.body;
   if (body.tenant_id !== undefined && body.tenant_id !== input.tenantId) throw tenantMismatch();
 
+  // The fingerprint covers what the client sent (normalized), not server defaults such as requested_at.
+  const requestHash = sha256Hex(canon({ ...body, tenant_id: input.tenantId }));
+  const keyHash = sha256Hex(body.idempotency_key);
+  // A fast path only: the claim in step 4 stays the authority (an eventually consistent miss falls through to it).
+  const earlier = await deps.store.getIdempotency(input.tenantId, keyHash, { consistent: false });
+  if (earlier) return answerDuplicate(deps, input.tenantId, keyHash, requestHash, earlier);
+
   // 2. rate limit (shared by every instance)
   const token = await deps.rateLimiter.take(input.tenantId);
   if (!token.allowed) throw rateLimited(token.retryAfterSec);
 
   const now = deps.clock.now();
   const request = bindRequest(body, input.tenantId, now);
-  // The fingerprint covers what the client sent (normalized), not server defaults such as requested_at.
-  const requestHash = sha256Hex(canon({ ...body, tenant_id: input.tenantId }));
-  const keyHash = sha256Hex(body.idempotency_key);
 
   // 3. policy, in process, fail closed
   const decision = deps.policy.evaluate({

@@ -117,13 +117,17 @@ export class DynamoToolCallStore implements ToolCallStore {
     return { kind: 'existing', record: existing };
   }
 
-  async getIdempotency(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined> {
+  async getIdempotency(
+    tenantId: string,
+    keyHash: string,
+    options: { consistent?: boolean } = {},
+  ): Promise<IdempotencyRecord | undefined> {
     const out = await readOrFail(() =>
       this.doc.send(
         new GetCommand({
           TableName: this.table,
           Key: keys.idempotency(tenantId, keyHash),
-          ConsistentRead: true,
+          ConsistentRead: options.consistent !== false,
         }),
       ),
     );

@@ -71,7 +71,7 @@ async function eventItems(): Promise<number> {
 }
 
 describe('fault injection on submit', () => {
-  it('counts the DynamoDB requests of an allow call: rate limit, decision, result', async () => {
+  it('counts the DynamoDB requests of an allow call: idempotency look-up, rate limit, decision, result', async () => {
     const before = { ...plan.counts };
     expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
     const delta = Object.fromEntries(
@@ -79,11 +79,12 @@ describe('fault injection on submit', () => {
         .map(([k, v]) => [k, v - (before[k] ?? 0)])
         .filter(([, v]) => v),
     );
-    expect(delta).toEqual({ UpdateCommand: 1, TransactWriteCommand: 2 });
+    expect(delta).toEqual({ GetCommand: 1, UpdateCommand: 1, TransactWriteCommand: 2 });
     expect(intentAtInvoke).toEqual([{ eventStatus: 'executing', decidedFact: true }]);
   });
 
   it.each([
+    ['the idempotency look-up', 'GetCommand'],
     ['the rate limiter', 'UpdateCommand'],
     ['the decision transaction', 'TransactWriteCommand'],
   ])('a failure of %s answers 500, runs nothing and records nothing', async (_step, command) => {

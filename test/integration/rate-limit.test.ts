@@ -46,8 +46,17 @@ describe('rate limit', () => {
     expect((await a.post('/v1/toolcalls', deny(), KEYS.tenant2)).status).toBe(200);
   });
 
-  it('refills at the configured rate', async () => {
+  it('refills at the configured rate, and replays are answered even while limited', async () => {
     await new Promise((r) => setTimeout(r, 2500));
-    expect((await a.post('/v1/toolcalls', deny())).status).toBe(200);
+    const body = deny();
+    const first = await a.post('/v1/toolcalls', body);
+    expect(first.status).toBe(200);
+    // spend the burst again, then replay the accepted call
+    await Promise.all(Array.from({ length: 15 }, () => a.post('/v1/toolcalls', deny())));
+    expect((await a.post('/v1/toolcalls', deny())).status).toBe(429);
+    const replay = await a.post('/v1/toolcalls', body);
+    expect(replay.status).toBe(200);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.text).toBe(first.text);
   });
 });
