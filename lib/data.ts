@@ -57,7 +57,8 @@ export class Data extends Construct {
       indexName: TABLE.gsi1.name,
       partitionKey: { name: TABLE.gsi1.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE.gsi1.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...TABLE.gsi1.projectedAttributes],
     });
   }
 }

@@ -44,7 +44,27 @@ export const TABLE = {
   defaultName: 'oc-main',
   partitionKey: 'pk',
   sortKey: 'sk',
-  gsi1: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  gsi1: {
+    name: 'gsi1',
+    partitionKey: 'gsi1pk',
+    sortKey: 'gsi1sk',
+    /**
+     * Only what the listings read (approvals by status; facts awaiting the sequencer): a fact's
+     * record is not copied into the index, which halves the write units of every fact.
+     */
+    projectedAttributes: [
+      'approval',
+      'status',
+      'decided_by',
+      'decided_at',
+      'comment',
+      'deny_reason',
+      'grant',
+      'expires_at',
+      'fact_id',
+      'created_at',
+    ],
+  },
   ttlAttribute: 'ttl',
   /** Attribute that names an item's type; stream consumers filter on it. */
   typeAttribute: 'type',

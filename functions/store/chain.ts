@@ -35,6 +35,9 @@ const MAX_SEAL_ATTEMPTS = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ChainStore {
+  /** The head each tenant's chain had after this instance's last successful seal. */
+  private readonly heads = new Map<string, ChainHead>();
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly table: string,
@@ -91,9 +94,19 @@ export class ChainStore {
   }
 
   private async sealChunk(tenantId: string, facts: readonly FactRef[]): Promise<number> {
+    // Optimistic first try: the head this sealer last wrote (cached) and no pre-read of the facts.
+    // The transaction's conditions guard both; only when one fails do we read and filter.
+    let head = this.heads.get(tenantId);
+    let pending: readonly FactRef[] = facts;
     for (let attempt = 0; attempt < MAX_SEAL_ATTEMPTS; attempt++) {
-      const [head, alreadySealed] = await Promise.all([this.head(tenantId), this.sealedFactKeys(facts)]);
-      const pending = facts.filter((f) => !alreadySealed.has(`${f.key.pk}|${f.key.sk}`));
+      if (!head || attempt > 0) {
+        const [freshHead, alreadySealed] = await Promise.all([
+          this.head(tenantId),
+          this.sealedFactKeys(facts),
+        ]);
+        head = freshHead;
+        pending = facts.filter((f) => !alreadySealed.has(`${f.key.pk}|${f.key.sk}`));
+      }
       if (pending.length === 0) return 0;
       const entries = sealFacts(
         head,
@@ -147,7 +160,11 @@ export class ChainStore {
         });
       });
       const outcome = await transact(this.doc, items, { maxConflictRetries: 2 });
-      if (outcome.ok) return entries.length;
+      if (outcome.ok) {
+        this.heads.set(tenantId, { seq: last.seq, hash: last.hash });
+        return entries.length;
+      }
+      this.heads.delete(tenantId);
       // Another sealer moved the head or sealed one of these facts first: re-read and go again.
       await sleep(Math.random() * Math.min(250, 10 * 2 ** attempt));
     }

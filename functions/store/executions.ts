@@ -89,13 +89,12 @@ export class ExecutionStore {
           TableName: this.table,
           Key: keys.execution(t, w.parent.event_id),
           UpdateExpression:
-            'SET #status = :completed, #result = :result, #response = :response, completed_at = :at' +
+            'SET #status = :completed, #response = :response, completed_at = :at' +
             (w.resolvedBy ? ', resolved_by = :by' : ''),
           ConditionExpression: expectedStatuses.map((_, i) => `#status = :s${i}`).join(' OR '),
-          ExpressionAttributeNames: { '#status': 'status', '#result': 'result', '#response': 'response' },
+          ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
           ExpressionAttributeValues: {
             ':completed': 'completed',
-            ':result': JSON.stringify(w.result),
             ':response': w.response,
             ':at': w.completedAt,
             ...Object.fromEntries(expectedStatuses.map((s, i) => [`:s${i}`, s])),
@@ -113,12 +112,10 @@ export class ExecutionStore {
             event_id: w.executionEventId,
             parent_event_id: w.parent.event_id,
             received_at: w.completedAt,
-            request: JSON.stringify(w.parent.request),
             decision: 'allow',
             reason: 'approved execution',
             policy_version: w.parent.policy_version,
             status: 'completed',
-            result: JSON.stringify(w.result),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         },

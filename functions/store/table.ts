@@ -31,7 +31,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
               { AttributeName: TABLE.gsi1.partitionKey, KeyType: 'HASH' },
               { AttributeName: TABLE.gsi1.sortKey, KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE.gsi1.projectedAttributes] },
           },
         ],
         StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },

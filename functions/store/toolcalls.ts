@@ -85,7 +85,6 @@ export class DynamoToolCallStore implements ToolCallStore {
             tenant_id: w.tenantId,
             event_id: w.eventId,
             received_at: w.receivedAt,
-            request: JSON.stringify(w.request),
             decision: w.decision.decision,
             reason: w.decision.reason,
             policy_version: w.decision.policyVersion,
@@ -140,13 +139,13 @@ export class DynamoToolCallStore implements ToolCallStore {
         Update: {
           TableName: this.table,
           Key: keys.event(w.tenantId, w.eventId),
-          UpdateExpression: 'SET #status = :completed, #result = :result, completed_at = :at',
+          // The result itself lives in the toolcall.executed fact: the event item stays small.
+          UpdateExpression: 'SET #status = :completed, completed_at = :at',
           ConditionExpression: '#status = :executing',
-          ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
+          ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':completed': 'completed',
             ':executing': 'executing',
-            ':result': JSON.stringify(w.result),
             ':at': w.fact.at,
           },
         },
@@ -249,18 +248,22 @@ export class DynamoToolCallStore implements ToolCallStore {
         ...(typeof item.deny_reason === 'string' ? { deny_reason: item.deny_reason } : {}),
       };
     }
+    const requestFact = facts.find((f) => f.kind === 'toolcall.decided' || f.kind === 'execution.completed');
+    const resultFact = facts.find((f) => f.kind === 'toolcall.executed' || f.kind === 'execution.completed');
     const grant = items.find((i) => i.type === ITEM_TYPE.grant);
     const execution = items.find((i) => i.type === ITEM_TYPE.execution);
     return {
       event_id: String(event.event_id),
       tenant_id: String(event.tenant_id),
       received_at: String(event.received_at),
-      request: JSON.parse(String(event.request)),
+      // Request and result are read from the facts that recorded them (written once, in the
+      // same transactions as the event), not kept twice.
+      request: (requestFact?.record.request ?? {}) as StoredEvent['request'],
       decision: event.decision as StoredEvent['decision'],
       reason: String(event.reason),
       policy_version: String(event.policy_version),
       status: event.status as StoredEvent['status'],
-      ...(typeof event.result === 'string' ? { result: JSON.parse(event.result) as ExecutionResult } : {}),
+      ...(resultFact ? { result: resultFact.record.result as ExecutionResult } : {}),
       ...(approval ? { approval } : {}),
       ...(typeof event.approval_id === 'string' ? { approval_id: event.approval_id } : {}),
       ...(typeof event.parent_event_id === 'string' ? { parent_event_id: event.parent_event_id } : {}),
@@ -288,7 +291,10 @@ export function toExecution(item: Record<string, unknown>): StoredExecution {
     status: item.status as StoredExecution['status'],
     claimed_at: String(item.claimed_at),
     grant_id: String(item.grant_id),
-    ...(typeof item.result === 'string' ? { result: JSON.parse(item.result) as ExecutionResult } : {}),
+    // The replayable response carries the result; it is not stored twice.
+    ...(typeof item.response === 'string'
+      ? { result: (JSON.parse(item.response) as { result: ExecutionResult }).result }
+      : {}),
     ...(typeof item.response === 'string' ? { response: item.response } : {}),
     ...(typeof item.resolved_by === 'string' ? { resolved_by: item.resolved_by } : {}),
   };

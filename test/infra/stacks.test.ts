@@ -80,7 +80,7 @@ describe('the stateful stack', () => {
             { AttributeName: TABLE.gsi1.partitionKey, KeyType: 'HASH' },
             { AttributeName: TABLE.gsi1.sortKey, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'ALL' },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE.gsi1.projectedAttributes] },
         },
       ],
     });

@@ -92,10 +92,22 @@ describe('sequencer idempotency and tamper detection', () => {
     await stack.stop();
   });
 
+  /** The stream records the table would emit for the facts still unsealed (full items, as NEW_IMAGE carries them). */
   async function streamEventForUnsealed(tenant: string): Promise<DynamoDBStreamEvent> {
-    const facts = (await allFacts(stack, tenant)).sort((a, b) =>
+    const index = (await allFacts(stack, tenant)).sort((a, b) =>
       String(a.gsi1sk).localeCompare(String(b.gsi1sk)),
     );
+    const facts = [];
+    for (const f of index) {
+      const full = await stack.state.doc.send(
+        new GetCommand({
+          TableName: stack.config.tableName,
+          Key: { pk: f.pk, sk: f.sk },
+          ConsistentRead: true,
+        }),
+      );
+      facts.push(full.Item!);
+    }
     return {
       Records: facts.map((f, i) => ({
         eventName: 'INSERT',
