@@ -13,7 +13,8 @@ export interface Counters {
   writeUnits: number;
 }
 
-const READS = new Set(['GetCommand', 'QueryCommand', 'ScanCommand', 'BatchGetCommand', 'TransactGetCommand']);
+// The document client reports the underlying operation's name (GetItemCommand, ...).
+const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand', 'TransactGetItemsCommand']);
 
 export function countingDocumentClient(endpoint: string): {
   doc: DynamoDBDocumentClient;

@@ -7,6 +7,8 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
 import { createOpenClause } from '../lib/openclause.js';
+import { createPolicyEngine } from '../functions/core/policy.js';
+import { defaultPolicyDir, loadPolicyBundle } from '../functions/store/policy-files.js';
 
 const app = new App();
 
@@ -30,6 +32,10 @@ const connectorsMode = (): ConnectorsMode | undefined => {
   }
   return raw as ConnectorsMode;
 };
+
+// The policy folder every deciding Lambda packages is validated here, once: an invalid policy
+// fails `cdk synth`, and the Lambdas skip re-validating it at cold start.
+createPolicyEngine(loadPolicyBundle(defaultPolicyDir()));
 
 createOpenClause(app, {
   publicBaseUrl: context('publicBaseUrl'),

@@ -118,6 +118,7 @@ export class OcFunction extends NodejsFunction {
       role,
       environment: {
         [ENV.policyDir]: LAMBDA_POLICY_DIR,
+        [ENV.policyValidatedAtBuild]: 'true',
         POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: OBSERVABILITY.metricsNamespace,
         NODE_OPTIONS: '--enable-source-maps',

@@ -20,7 +20,9 @@ export function submitDeps(state: AppState): SubmitDeps {
       store: state.toolcalls,
       policy:
         state.overrides.policy ??
-        createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir())),
+        createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir()), {
+          validate: !config.policyValidatedAtBuild,
+        }),
       connectors: connectorsFor(state),
       rateLimiter: state.rateLimiter,
       clock: state.clock,

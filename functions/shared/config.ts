@@ -29,6 +29,10 @@ const ConfigSchema = z
   .object({
     tableName: z.string().min(1).default(TABLE.defaultName),
     policyDir: z.string().min(1).optional(),
+    policyValidatedAtBuild: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
     connectorsMode: z.enum(['mock', 'live']).default('live'),
     connectorFunctions: z
       .string()
@@ -85,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse({
     tableName: env[ENV.tableName] || undefined,
     policyDir: env[ENV.policyDir] || undefined,
+    policyValidatedAtBuild: env[ENV.policyValidatedAtBuild] || undefined,
     connectorsMode: env[ENV.connectorsMode] || undefined,
     connectorFunctions: env[ENV.connectorFunctions] || undefined,
     publicBaseUrl: env[ENV.publicBaseUrl] || undefined,

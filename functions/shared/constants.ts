@@ -7,6 +7,8 @@
 export const ENV = {
   tableName: 'OC_TABLE_NAME',
   policyDir: 'OC_POLICY_DIR',
+  /** Set by CDK: `cdk synth` validated the packaged policy folder, so the cold start need not. */
+  policyValidatedAtBuild: 'OC_POLICY_VALIDATED_AT_BUILD',
   connectorsMode: 'OC_CONNECTORS_MODE',
   connectorFunctions: 'OC_CONNECTOR_FUNCTIONS',
   publicBaseUrl: 'OC_PUBLIC_BASE_URL',
