@@ -133,33 +133,24 @@ export class DynamoToolCallStore implements ToolCallStore {
     return out.Item ? toIdempotency(out.Item) : undefined;
   }
 
+  /**
+   * The result's fact and the replayable response, in one transaction. The event item is not
+   * rewritten: its status reads `completed` from the fact (the fewer and smaller the items in a
+   * transaction, the fewer write units). The conditions make a second finalize impossible.
+   */
   async recordExecution(w: ExecutionWrite): Promise<void> {
     const outcome = await transact(this.doc, [
-      {
-        Update: {
-          TableName: this.table,
-          Key: keys.event(w.tenantId, w.eventId),
-          // The result itself lives in the toolcall.executed fact: the event item stays small.
-          UpdateExpression: 'SET #status = :completed, completed_at = :at',
-          ConditionExpression: '#status = :executing',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':completed': 'completed',
-            ':executing': 'executing',
-            ':at': w.fact.at,
-          },
-        },
-      },
       putFact(this.table, w.fact),
       {
         Update: {
           TableName: this.table,
           Key: keys.idempotency(w.tenantId, w.idempotencyKeyHash),
           UpdateExpression: 'SET #status = :completed, #response = :response',
-          ConditionExpression: 'event_id = :event',
+          ConditionExpression: 'event_id = :event AND #status = :inflight',
           ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
           ExpressionAttributeValues: {
             ':completed': 'completed',
+            ':inflight': 'in_flight',
             ':response': w.response,
             ':event': w.eventId,
           },
@@ -262,7 +253,8 @@ export class DynamoToolCallStore implements ToolCallStore {
       decision: event.decision as StoredEvent['decision'],
       reason: String(event.reason),
       policy_version: String(event.policy_version),
-      status: event.status as StoredEvent['status'],
+      // A recorded result completes the event, whatever the event item says (it is not rewritten).
+      status: (resultFact ? 'completed' : event.status) as StoredEvent['status'],
       ...(resultFact ? { result: resultFact.record.result as ExecutionResult } : {}),
       ...(approval ? { approval } : {}),
       ...(typeof event.approval_id === 'string' ? { approval_id: event.approval_id } : {}),
