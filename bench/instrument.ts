@@ -14,7 +14,13 @@ export interface Counters {
 }
 
 // The document client reports the underlying operation's name (GetItemCommand, ...).
-const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand', 'TransactGetItemsCommand']);
+const READS = new Set([
+  'GetItemCommand',
+  'QueryCommand',
+  'ScanCommand',
+  'BatchGetItemCommand',
+  'TransactGetItemsCommand',
+]);
 
 export function countingDocumentClient(endpoint: string): {
   doc: DynamoDBDocumentClient;
