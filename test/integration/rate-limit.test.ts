@@ -1,5 +1,9 @@
 /** The per-tenant rate limit is shared by every instance (it lives in DynamoDB, not in a process). */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalHost, type LocalHost } from '../../bin/local/host.js';
+import { DynamoRateLimiter } from '../../functions/store/rate-limiter.js';
+import { keys } from '../../functions/store/keys.js';
+import { faultyDocumentClient } from '../support/faults.js';
 import { KEYS, startTestStack, toolCall, toResponse, type TestStack } from '../support/stack.js';
 
 let a: TestStack;
@@ -60,5 +64,65 @@ describe('rate limit', () => {
     expect(replay.status).toBe(200);
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.text).toBe(first.text);
+  });
+
+  describe('leases: a busy instance takes several permits per write', () => {
+    const S = Math.floor(Date.parse('2031-01-01T00:00:00Z') / 1000);
+    const at = (second: number, fraction: number) => ({ now: () => new Date((second + fraction) * 1000) });
+
+    it('spends one write per quarter of its previous second, not one per request', async () => {
+      const { doc, plan } = faultyDocumentClient();
+      const time = { second: S, fraction: 0.5 };
+      const limiter = new DynamoRateLimiter(
+        doc,
+        a.config.tableName,
+        { perSecond: 1000, burst: 2000 },
+        { now: () => at(time.second, time.fraction).now() },
+      );
+      for (let i = 0; i < 100; i++) expect(await limiter.take('lease-a')).toEqual({ allowed: true });
+      expect(plan.counts.UpdateCommand).toBe(100); // no history yet: one permit per write
+      time.second = S + 1;
+      for (let i = 0; i < 200; i++) expect(await limiter.take('lease-a')).toEqual({ allowed: true });
+      // 100 requests in the previous second: leases of 25, so 200 requests take 8 writes
+      expect(plan.counts.UpdateCommand).toBe(108);
+      const item = await a.state.doc.send(
+        new GetCommand({
+          TableName: a.config.tableName,
+          Key: keys.rateLimit('lease-a'),
+          ConsistentRead: true,
+        }),
+      );
+      expect(item.Item?.[`c${S + 1}`]).toBe(200);
+    });
+
+    it('never grants more than the burst across instances, leased or not', async () => {
+      const time = { second: S + 10, fraction: 0.5 };
+      const clockOf = { now: () => at(time.second, time.fraction).now() };
+      const config = { perSecond: 100, burst: 100 }; // leases of at most 10
+      const [x, y] = [0, 1].map(
+        () => new DynamoRateLimiter(faultyDocumentClient().doc, a.config.tableName, config, clockOf),
+      );
+      for (let i = 0; i < 40; i++) {
+        await x!.take('lease-b');
+        await y!.take('lease-b');
+      }
+      time.second += 1;
+      time.fraction = 0.999; // the previous second's 80 now count for 0.08
+      const answers = await Promise.all(
+        Array.from({ length: 150 }, (_, i) => (i % 2 ? x! : y!).take('lease-b')),
+      );
+      const granted = answers.filter((r) => r.allowed).length;
+      expect(granted).toBeLessThanOrEqual(99);
+      // what the two leases can strand, at most 9 each, is all the limit may lose
+      expect(granted).toBeGreaterThanOrEqual(99 - 18);
+      const item = await a.state.doc.send(
+        new GetCommand({
+          TableName: a.config.tableName,
+          Key: keys.rateLimit('lease-b'),
+          ConsistentRead: true,
+        }),
+      );
+      expect(item.Item?.[`c${time.second}`]).toBeLessThanOrEqual(100);
+    });
   });
 });
