@@ -1,7 +1,8 @@
 /**
  * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
  * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn, and the
- * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim.
+ * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim;
+ * and tracing (true|false, X-Ray on every Lambda; default false).
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
@@ -33,6 +34,14 @@ const connectorsMode = (): ConnectorsMode | undefined => {
   return raw as ConnectorsMode;
 };
 
+const bool = (key: string): boolean | undefined => {
+  const raw = context(key);
+  if (raw === undefined) return undefined;
+  if (raw !== 'true' && raw !== 'false')
+    throw new Error(`context ${key} must be true or false, got "${raw}"`);
+  return raw === 'true';
+};
+
 // The policy folder every deciding Lambda packages is validated here, once: an invalid policy
 // fails `cdk synth`, and the Lambdas skip re-validating it at cold start.
 createPolicyEngine(loadPolicyBundle(defaultPolicyDir()));
@@ -47,6 +56,7 @@ createOpenClause(app, {
   approverAudience: context('approverAudience'),
   approverJwksUrl: context('approverJwksUrl'),
   approverTenantClaim: context('approverTenantClaim'),
+  tracing: bool('tracing'),
 });
 
 // Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.

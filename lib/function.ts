@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
@@ -9,7 +10,9 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { compilePolicy } from '../functions/core/policy.js';
 import { ENV, OBSERVABILITY, TABLE } from '../functions/shared/constants.js';
+import { COMPILED_POLICY_FILE, loadPolicyBundle } from '../functions/store/policy-files.js';
 
 /** The repository root: bundling reads `functions/` and `policy/` from here. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -27,6 +30,9 @@ export const LAMBDA_POLICY_DIR = '/var/task/policy';
 
 /** The Cedar package is loaded from its own folder at run time (it reads its .wasm with fs). */
 const CEDAR_PACKAGE = '@cedar-policy/cedar-wasm';
+
+/** Context key the app stack sets from its `tracing` prop; every OcFunction in it reads it. */
+export const TRACING_CONTEXT = 'openclause:tracing';
 
 /** How a function reaches the table: read-only (Get/Query/Scan) or read-write (+ Put/Update/Delete/Transact). */
 export type TableAccess = 'read' | 'readwrite';
@@ -93,6 +99,7 @@ export class OcFunction extends NodejsFunction {
 
   constructor(scope: Construct, id: string, props: OcFunctionProps) {
     assertLocalEsbuild();
+    const tracing = scope.node.tryGetContext(TRACING_CONTEXT) === true;
     const entry = path.join(REPO_ROOT, 'functions', 'handlers', `${props.handlerName}.ts`);
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
@@ -113,7 +120,7 @@ export class OcFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: Tracing.ACTIVE,
+      tracing: tracing ? Tracing.ACTIVE : Tracing.DISABLED,
       logGroup,
       role,
       environment: {
@@ -121,6 +128,7 @@ export class OcFunction extends NodejsFunction {
         [ENV.policyValidatedAtBuild]: 'true',
         POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: OBSERVABILITY.metricsNamespace,
+        POWERTOOLS_TRACE_ENABLED: String(tracing),
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
@@ -149,11 +157,18 @@ export class OcFunction extends NodejsFunction {
     });
     this.handlerName = props.handlerName;
 
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level permissions.',
-    });
+    if (!tracing)
+      Validations.of(this).acknowledge({
+        id: 'Serverless-LambdaTracing',
+        reason:
+          'X-Ray is opt-in (-c tracing=true): it adds about $0.25 per million invocations of each function on a path; structured logs, EMF metrics, alarms and the dashboard are always on.',
+      });
+    if (tracing)
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level permissions.',
+      });
 
     Validations.of(this).acknowledge({
       id: 'Serverless-LambdaDLQ',
@@ -229,10 +244,25 @@ function assetExtrasCommands(outputDir: string): string[] {
       `if grep -q ${q(CEDAR_PACKAGE)} ${q(bundle)}; then`,
       `mkdir -p ${q(path.join(target, 'nodejs'))} &&`,
       `cp ${q(path.join(cedarDir, 'package.json'))} ${q(target)} &&`,
-      `cp ${['package.json', 'cedar_wasm.js', 'cedar_wasm_bg.wasm'].map((f) => q(path.join(cedarDir, 'nodejs', f))).join(' ')} ${q(path.join(target, 'nodejs'))};`,
+      `cp ${['package.json', 'cedar_wasm.js', 'cedar_wasm_bg.wasm'].map((f) => q(path.join(cedarDir, 'nodejs', f))).join(' ')} ${q(path.join(target, 'nodejs'))} &&`,
+      // The policy folder compiled here, at synth: the cold start skips parsing it.
+      `cp ${q(compiledPolicyFile())} ${q(path.join(outputDir, 'policy', COMPILED_POLICY_FILE))};`,
       'fi',
     ].join(' '),
   ];
+}
+
+let compiledPolicyPath: string | undefined;
+
+/** The repository's policy folder, validated and compiled once per synth, as a temporary file. */
+function compiledPolicyFile(): string {
+  if (!compiledPolicyPath) {
+    const compiled = compilePolicy(loadPolicyBundle(path.join(REPO_ROOT, 'policy')));
+    const dir = mkdtempSync(path.join(tmpdir(), 'openclause-policy-'));
+    compiledPolicyPath = path.join(dir, COMPILED_POLICY_FILE);
+    writeFileSync(compiledPolicyPath, JSON.stringify(compiled));
+  }
+  return compiledPolicyPath;
 }
 
 /** The installed Cedar package folder (found through Node's resolution, so hoisting does not matter). */

@@ -85,7 +85,7 @@ export class StreamConsumer extends Construct {
     Validations.of(this.function.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'X-Ray trace upload and dynamodb:ListStreams (needed by the stream event source) have no resource-level permissions.',
+        'dynamodb:ListStreams (needed by the stream event source) and X-Ray trace upload (with tracing on) have no resource-level permissions.',
     });
   }
 }

@@ -3,14 +3,24 @@
  * once per container for the submit handler only.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { createPolicyEngine } from '../core/policy.js';
+import { createPolicyEngine, policyEngineFrom, type PolicyEngine } from '../core/policy.js';
 import type { SubmitDeps } from '../core/submit.js';
 import { metrics } from '../shared/powertools.js';
-import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
+import { defaultPolicyDir, loadCompiledPolicy, loadPolicyBundle } from '../store/policy-files.js';
 import type { AppState } from './app-state.js';
 import { connectorsFor } from './connectors-state.js';
 
 const built = new WeakMap<AppState, SubmitDeps>();
+
+/**
+ * The deployed Lambda's policy folder was validated and compiled by `cdk synth`: it loads the
+ * compilation (if it matches the files exactly) instead of parsing. Elsewhere: parse and validate.
+ */
+function loadEngine(dir: string, validatedAtBuild: boolean): PolicyEngine {
+  const bundle = loadPolicyBundle(dir);
+  const compiled = validatedAtBuild ? loadCompiledPolicy(dir, bundle.version) : undefined;
+  return compiled ? policyEngineFrom(compiled) : createPolicyEngine(bundle, { validate: !validatedAtBuild });
+}
 
 export function submitDeps(state: AppState): SubmitDeps {
   let deps = built.get(state);
@@ -20,9 +30,7 @@ export function submitDeps(state: AppState): SubmitDeps {
       store: state.toolcalls,
       policy:
         state.overrides.policy ??
-        createPolicyEngine(loadPolicyBundle(config.policyDir ?? defaultPolicyDir()), {
-          validate: !config.policyValidatedAtBuild,
-        }),
+        loadEngine(config.policyDir ?? defaultPolicyDir(), config.policyValidatedAtBuild),
       connectors: connectorsFor(state),
       rateLimiter: state.rateLimiter,
       clock: state.clock,

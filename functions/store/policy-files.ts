@@ -3,11 +3,11 @@
  * PolicyBundle. The bundle's version is a digest of exactly the files it was built from.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import type { PolicyBundle } from '../core/policy.js';
+import type { CompiledPolicy, PolicyBundle } from '../core/policy.js';
 import { ActionsFile, PolicyLoadError, TenantsFile } from '../core/policy-data.js';
 
 export const POLICY_FILES = {
@@ -85,4 +85,20 @@ export function loadTenants(dir: string): TenantsFile {
     );
   }
   return parseJsonFile(path, raw, TenantsFile);
+}
+
+/** The file `cdk synth` writes beside the policy files of each deciding Lambda's package. */
+export const COMPILED_POLICY_FILE = 'compiled.json';
+
+/**
+ * The build-time compilation of this folder, if there is one and it was compiled from exactly
+ * these files (same version digest); otherwise undefined, and the caller parses the files.
+ */
+export function loadCompiledPolicy(dir: string, version: string): CompiledPolicy | undefined {
+  const file = join(dir, COMPILED_POLICY_FILE);
+  if (!existsSync(file)) return undefined;
+  const compiled = JSON.parse(readFileSync(file, 'utf8')) as Partial<CompiledPolicy>;
+  return compiled.format === 'oc-compiled-policy/v1' && compiled.version === version
+    ? (compiled as CompiledPolicy)
+    : undefined;
 }

@@ -2,6 +2,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { CONNECTORS, ROUTES, SCHEDULES, STACKS, STREAM_CONSUMERS } from '../../functions/shared/constants.js';
+import { createPolicyEngine, policyEngineFrom } from '../../functions/core/policy.js';
+import {
+  COMPILED_POLICY_FILE,
+  loadCompiledPolicy,
+  loadPolicyBundle,
+} from '../../functions/store/policy-files.js';
 import { REPO_ROOT } from '../../lib/function.js';
 import { assetDirOf, lambdaFor, synthesize, type Synthesized } from './synth.js';
 
@@ -47,8 +53,9 @@ describe('Lambda bundles', () => {
 
   it.each(HANDLERS)('%s carries the policy folder as it is in the repository', (handler) => {
     const policy = path.join(assetOf(handler), 'policy');
-    expect(filesUnder(policy)).toEqual(filesUnder(path.join(REPO_ROOT, 'policy')));
-    for (const f of filesUnder(policy)) {
+    const packaged = filesUnder(policy).filter((f) => f !== COMPILED_POLICY_FILE);
+    expect(packaged).toEqual(filesUnder(path.join(REPO_ROOT, 'policy')));
+    for (const f of packaged) {
       expect(readFileSync(path.join(policy, f))).toEqual(readFileSync(path.join(REPO_ROOT, 'policy', f)));
     }
   });
@@ -57,6 +64,46 @@ describe('Lambda bundles', () => {
     const dir = assetOf(handler);
     const imports = readFileSync(path.join(dir, 'index.mjs'), 'utf8').includes(CEDAR);
     expect(existsSync(path.join(dir, 'node_modules', CEDAR, 'nodejs', 'cedar_wasm_bg.wasm'))).toBe(imports);
+  });
+
+  it.each(HANDLERS)(
+    '%s carries the synth-time policy compilation exactly when it imports Cedar',
+    (handler) => {
+      const dir = assetOf(handler);
+      const imports = readFileSync(path.join(dir, 'index.mjs'), 'utf8').includes(CEDAR);
+      expect(existsSync(path.join(dir, 'policy', COMPILED_POLICY_FILE))).toBe(imports);
+    },
+  );
+
+  it("submit-toolcall's compilation is of the packaged files, and the engine built from it decides as the source does", () => {
+    const policyDir = path.join(assetOf('submit-toolcall'), 'policy');
+    const bundle = loadPolicyBundle(policyDir);
+    const compiled = loadCompiledPolicy(policyDir, bundle.version);
+    expect(compiled?.version).toBe(bundle.version);
+    const fromBuild = policyEngineFrom(compiled!);
+    const fromSource = createPolicyEngine(bundle);
+    for (const [tool, action, risk] of [
+      ['slack', 'msg.post', 2],
+      ['slack', 'msg.post', 8],
+      ['jira', 'issue.delete', 3],
+      ['jira', 'issue.list', 1],
+      ['unknown', 'thing', 2],
+    ] as const) {
+      const req = {
+        tenantId: 'tenant1',
+        agentId: 'agent-1',
+        tool,
+        action,
+        resource: '',
+        riskScore: risk,
+        riskFactors: [],
+        labels: {},
+        userId: '',
+        sessionId: '',
+        now: new Date('2025-01-01T00:00:00Z'),
+      };
+      expect(fromBuild.evaluate(req)).toEqual(fromSource.evaluate(req));
+    }
   });
 
   it('submit-toolcall evaluates policy, so its bundle imports Cedar', () => {

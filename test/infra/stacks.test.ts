@@ -195,13 +195,12 @@ describe('every Lambda', () => {
   });
 
   it.each(ALL_HANDLERS)(
-    '%s: arm64, newest runtime, X-Ray, 512 MB, ESM index.handler, common env, own log group',
+    '%s: arm64, newest runtime, no X-Ray by default, 512 MB, ESM index.handler, common env, own log group',
     (handler) => {
       const { resource } = lambdaFor(s.appTemplate, handler);
       expect(resource.Properties).toMatchObject({
         Runtime: NODE_RUNTIME.name,
         Architectures: ['arm64'],
-        TracingConfig: { Mode: 'Active' },
         MemorySize: 512,
         Handler: 'index.handler',
         Environment: {
@@ -210,9 +209,11 @@ describe('every Lambda', () => {
             POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
             POWERTOOLS_METRICS_NAMESPACE: 'OpenClause',
             NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_TRACE_ENABLED: 'false',
           }),
         },
       });
+      expect(resource.Properties.TracingConfig).toBeUndefined();
       expect(resource.Properties.Timeout).toEqual(expect.any(Number));
       const logGroupId = resource.Properties.LoggingConfig.LogGroup.Ref as string;
       expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(
@@ -220,6 +221,15 @@ describe('every Lambda', () => {
       );
     },
   );
+
+  it('tracing: true turns on X-Ray active tracing and the Powertools tracer on every Lambda', () => {
+    const traced = synthesize({ tracing: true });
+    for (const handler of ALL_HANDLERS) {
+      const { resource } = lambdaFor(traced.appTemplate, handler);
+      expect(resource.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(resource.Properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED).toBe('true');
+    }
+  });
 
   it('only ships functions the constants name', () => {
     s.appTemplate.resourceCountIs('AWS::Lambda::Function', ALL_HANDLERS.length);
