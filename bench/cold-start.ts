@@ -245,7 +245,10 @@ async function startFakeSecretsManager(): Promise<{ url: string; close: () => Pr
 
 function importOnce(fn: Lambda, secretsManagerUrl: string): Promise<number> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
+    const profile = process.env.OC_BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.OC_BENCH_CPU_PROF}`]
+      : [];
+    const child = spawn(process.execPath, [...profile, '--input-type=module', '-e', CHILD], {
       cwd: fn.dir,
       env: {
         ...fn.env,

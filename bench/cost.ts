@@ -196,6 +196,13 @@ export interface LambdaInvocation {
   memoryMb: number;
   /** Measured handler duration in ms; billed rounded up to the next 1 ms. */
   durationMs: number;
+  /**
+   * Invocations per call: 1 for the request path; a share for a batch consumer (the sequencer
+   * seals many calls' facts per invocation). Default 1.
+   */
+  perCall?: number;
+  /** X-Ray active tracing on this function (its invocations are sampled). Default false. */
+  traced?: boolean;
   /** Default 'arm64'. */
   architecture?: 'arm64' | 'x86_64';
 }
@@ -211,9 +218,9 @@ export interface CallCounts {
   logBytes?: number;
   s3?: { puts?: number; gets?: number };
   /**
-   * X-Ray traces recorded per call. Default: 0.05 per Lambda invocation, the default sampling rule's
-   * 5% beyond its 1/s reservoir; an upper bound, since a Lambda invoked through the SDK joins its
-   * caller's trace.
+   * X-Ray traces recorded per call. Default: 0.05 per invocation of a traced function, the default
+   * sampling rule's 5% beyond its 1/s reservoir; an upper bound, since a Lambda invoked through the
+   * SDK joins its caller's trace.
    */
   xrayTraces?: number;
   /** KMS requests per call. Default 0: DynamoDB caches the table key (see PRICES.kms). */
@@ -235,17 +242,26 @@ export function costPerMillion(input: CallCounts): PathCost {
   per(input.httpRequests, 'request', P.httpApi.perMillionRequests, 'HTTP API requests');
 
   const invocations = input.lambdaInvocations;
-  per(invocations.length, 'invocation', P.lambda.perMillionRequests, 'Lambda requests');
+  const count = (inv: LambdaInvocation) => inv.perCall ?? 1;
+  const totalInvocations = round(invocations.reduce((a, inv) => a + count(inv), 0));
+  lines.push(
+    line(
+      'Lambda requests',
+      `${invocations.map((inv) => `${inv.fn} ${num(round(count(inv)))}`).join(' + ')} = ${plural(totalInvocations, 'invocation')} × ${price(P.lambda.perMillionRequests)}/M`,
+      totalInvocations * P.lambda.perMillionRequests,
+    ),
+  );
   for (const inv of invocations) {
     const arm = (inv.architecture ?? 'arm64') === 'arm64';
     const gbSecondPrice = arm ? P.lambda.arm64PerGbSecond : P.lambda.x86PerGbSecond;
     const billedMs = Math.max(1, Math.ceil(inv.durationMs));
-    const gbSeconds = (inv.memoryMb / 1024) * (billedMs / 1000);
+    const gbSeconds = (inv.memoryMb / 1024) * (billedMs / 1000) * count(inv);
     const rounded = billedMs === inv.durationMs ? '' : ` (${num(inv.durationMs)} ms billed as ${billedMs})`;
+    const share = count(inv) === 1 ? '' : ` × ${num(round(count(inv)))} per call`;
     lines.push(
       line(
         `Lambda ${inv.fn} duration`,
-        `${inv.memoryMb} MB × ${billedMs} ms${rounded} = ${num(gbSeconds)} GB-s × 1M × ${price(gbSecondPrice)}/GB-s${arm ? '' : ' (x86_64)'}`,
+        `${inv.memoryMb} MB × ${billedMs} ms${rounded}${share} = ${num(round(gbSeconds))} GB-s × 1M × ${price(gbSecondPrice)}/GB-s${arm ? '' : ' (x86_64)'}`,
         gbSeconds * MILLION * gbSecondPrice,
       ),
     );
@@ -284,13 +300,17 @@ export function costPerMillion(input: CallCounts): PathCost {
       ),
     );
 
-  const traces = input.xrayTraces ?? 0.05 * invocations.length;
+  const tracedInvocations = round(
+    invocations.filter((inv) => inv.traced).reduce((a, inv) => a + count(inv), 0),
+  );
+  const traces = input.xrayTraces ?? 0.05 * tracedInvocations;
   if (traces > 0)
     lines.push(
       line(
         'X-Ray traces',
-        (input.xrayTraces === undefined ? `${invocations.length} invocations × 5% sampled = ` : '') +
-          `${plural(traces, 'trace')} × ${price(P.xray.perMillionTraces)}/M`,
+        (input.xrayTraces === undefined
+          ? `${num(tracedInvocations)} traced invocations × 5% sampled = `
+          : '') + `${plural(traces, 'trace')} × ${price(P.xray.perMillionTraces)}/M`,
         traces * P.xray.perMillionTraces,
       ),
     );

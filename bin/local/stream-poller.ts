@@ -17,9 +17,10 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 
 import { ITEM_TYPE } from '../../functions/shared/constants.js';
 import { keys } from '../../functions/store/keys.js';
 
+/** The subset of Lambda's filter patterns the deployed consumers use: values or `exists`, on string attributes. */
 export interface StreamFilter {
   eventName: readonly string[];
-  dynamodb: { NewImage: { type: { S: readonly string[] } } };
+  dynamodb: { NewImage: Readonly<Record<string, { S: readonly (string | { exists: boolean })[] }>> };
 }
 
 export interface PollerOptions {
@@ -38,8 +39,11 @@ export interface PollerOptions {
 
 export function matchesFilter(record: _Record, filter: StreamFilter): boolean {
   if (!filter.eventName.includes(record.eventName ?? '')) return false;
-  const type = record.dynamodb?.NewImage?.type?.S;
-  return type !== undefined && filter.dynamodb.NewImage.type.S.includes(type);
+  const image = record.dynamodb?.NewImage ?? {};
+  return Object.entries(filter.dynamodb.NewImage).every(([name, { S: allowed }]) => {
+    const value = image[name]?.S;
+    return allowed.some((a) => (typeof a === 'string' ? value === a : a.exists === (value !== undefined)));
+  });
 }
 
 interface ShardState {

@@ -31,8 +31,8 @@ export interface ApprovalRecord {
 
 export interface DecisionWrite {
   tenantId: string;
+  /** Derived from the idempotency key (`eventIdFor`): claiming the event claims the key. */
   eventId: string;
-  idempotencyKeyHash: string;
   requestHash: string;
   request: ToolCallRequest;
   decision: PolicyDecision;
@@ -57,7 +57,6 @@ export type ClaimOutcome = { kind: 'claimed' } | { kind: 'existing'; record: Ide
 export interface ExecutionWrite {
   tenantId: string;
   eventId: string;
-  idempotencyKeyHash: string;
   result: ExecutionResult;
   fact: FactRecord;
   response: string;
@@ -119,17 +118,21 @@ export interface StoredEvent {
 }
 
 export interface ToolCallStore {
-  /** Claims the idempotency key and records event + decision fact (+ approval) in one transaction. */
+  /**
+   * Claims the idempotency key by writing its event, with the decision fact (and, for approve,
+   * the approval) in the same atomic write.
+   */
   recordDecision(write: DecisionWrite): Promise<ClaimOutcome>;
+  /** What the first request with this key (its event) recorded, if any. */
   getIdempotency(
     tenantId: string,
-    keyHash: string,
+    eventId: string,
     options?: { consistent?: boolean },
   ): Promise<IdempotencyRecord | undefined>;
-  /** Records the result, its fact and the replayable response in one transaction. */
+  /** Records the result's fact with the replayable response, once. */
   recordExecution(write: ExecutionWrite): Promise<void>;
   /** Best effort after a failed recordExecution: the tool ran, the outcome is not recorded. */
-  markExecutionUnknown(tenantId: string, eventId: string, idempotencyKeyHash: string): Promise<void>;
+  markExecutionUnknown(tenantId: string, eventId: string): Promise<void>;
   getEvent(
     tenantId: string,
     eventId: string,

@@ -6,11 +6,12 @@
  *     rate-limit token, W30), 422 for a different body, or the wait for an in-flight first call.
  *  2. Take a token from the tenant's shared rate limit (429).
  *  3. Evaluate policy in process (fails closed to deny).
- *  4. In ONE transaction: claim the idempotency key, write the event, its `toolcall.decided` fact
- *     and, for approve, the pending approval. Nothing runs before this commits.
- *  5. allow: run the connector, then record the result, its `toolcall.executed` fact and the
- *     replayable response in one transaction. If that fails the caller gets 500 and the event
- *     reads `unknown`: "ran, nothing recorded" is never silent.
+ *  4. In ONE atomic write: claim the idempotency key by writing its event (the event id is derived
+ *     from the key), which carries the `toolcall.decided` fact, and, for approve, the pending
+ *     approval. Nothing runs before this commits.
+ *  5. allow: run the connector, then record the `toolcall.executed` fact with the replayable
+ *     response (one conditional write). If that fails the caller gets 500 and the event reads
+ *     `unknown`: "ran, nothing recorded" is never silent.
  *  6. Respond; replays get the first response byte for byte with `Idempotent-Replayed: true`.
  */
 import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
@@ -34,7 +35,7 @@ import type {
   RateLimiter,
   ToolCallStore,
 } from './ports.js';
-import { bindRequest, parseToolCallBody, type ToolCallRequest } from './toolcall.js';
+import { bindRequest, eventIdFor, parseToolCallBody, type ToolCallRequest } from './toolcall.js';
 
 export interface SubmitDeps {
   store: ToolCallStore;
@@ -92,10 +93,10 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
 
   // The fingerprint covers what the client sent (normalized), not server defaults such as requested_at.
   const requestHash = sha256Hex(canon({ ...body, tenant_id: input.tenantId }));
-  const keyHash = sha256Hex(body.idempotency_key);
+  const eventId = eventIdFor(input.tenantId, body.idempotency_key);
   // A fast path only: the claim in step 4 stays the authority (an eventually consistent miss falls through to it).
-  const earlier = await deps.store.getIdempotency(input.tenantId, keyHash, { consistent: false });
-  if (earlier) return answerDuplicate(deps, input.tenantId, keyHash, requestHash, earlier);
+  const earlier = await deps.store.getIdempotency(input.tenantId, eventId, { consistent: false });
+  if (earlier) return answerDuplicate(deps, input.tenantId, eventId, requestHash, earlier);
 
   // 2. rate limit (shared by every instance)
   const token = await deps.rateLimiter.take(input.tenantId);
@@ -119,8 +120,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     now,
   });
 
-  // 4. one transaction: idempotency claim + event + decision fact (+ approval)
-  const eventId = deps.ids.uuid();
+  // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
   const approval =
     decision.decision === 'approve' ? buildApproval(deps, request, decision, eventId, now) : undefined;
@@ -145,7 +145,6 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   const claim = await deps.store.recordDecision({
     tenantId: input.tenantId,
     eventId,
-    idempotencyKeyHash: keyHash,
     requestHash,
     request,
     decision,
@@ -156,7 +155,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     status: runsNow ? 'executing' : 'decided',
   });
   if (claim.kind === 'existing')
-    return answerDuplicate(deps, input.tenantId, keyHash, requestHash, claim.record);
+    return answerDuplicate(deps, input.tenantId, eventId, requestHash, claim.record);
   deps.onDecision?.(decision, input.tenantId);
   if (!runsNow) return { status: 200, body: JSON.stringify(response), headers: {} };
 
@@ -178,7 +177,6 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     await deps.store.recordExecution({
       tenantId: input.tenantId,
       eventId,
-      idempotencyKeyHash: keyHash,
       result,
       fact: {
         v: 1,
@@ -192,7 +190,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
       response: finalBody,
     });
   } catch (error) {
-    await deps.store.markExecutionUnknown(input.tenantId, eventId, keyHash).catch(() => undefined);
+    await deps.store.markExecutionUnknown(input.tenantId, eventId).catch(() => undefined);
     // The cause goes to the log with the 500 (httpRoute), never to the caller.
     throw Object.assign(
       new AppError(
@@ -213,7 +211,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
 async function answerDuplicate(
   deps: SubmitDeps,
   tenantId: string,
-  keyHash: string,
+  eventId: string,
   requestHash: string,
   first: IdempotencyRecord,
 ): Promise<HttpResult> {
@@ -222,7 +220,7 @@ async function answerDuplicate(
   const deadline = Date.now() + deps.config.inFlightWaitMs;
   while (record && record.status === 'in_flight' && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    record = await deps.store.getIdempotency(tenantId, keyHash);
+    record = await deps.store.getIdempotency(tenantId, eventId);
   }
   if (!record) throw internalError();
   if (record.status === 'completed' && record.response !== undefined) return replayed(record.response);

@@ -3,6 +3,7 @@
  * Unlike the original, unknown fields, wrong types, non-object params, blank ids and lone
  * surrogates are rejected, and every string is bounded.
  */
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { LIMITS } from '../shared/constants.js';
 import type { ErrorDetail } from '../shared/errors.js';
@@ -134,4 +135,21 @@ export function toolAction(r: { tool: string; action: string }): string {
 export function bindRequest(body: ToolCallRequestBody, tenantId: string, now: Date): ToolCallRequest {
   const { tenant_id: _ignored, requested_at, ...rest } = body;
   return { ...rest, tenant_id: tenantId, requested_at: requested_at ?? now.toISOString() };
+}
+
+/**
+ * The event id of a tenant's idempotency key: a UUIDv8 (RFC 9562, custom) from the first 128
+ * bits of SHA-256 of `["oc-event/v1", tenant, key]` as JSON. The key names its event, so the event item itself is the idempotency claim:
+ * one conditional write, no separate idempotency record, and a key is never reused for another
+ * event (the idempotency window is the event's lifetime, beyond SPEC's "24 h at least").
+ */
+export function eventIdFor(tenantId: string, idempotencyKey: string): string {
+  // JSON framing: no two (tenant, key) pairs share an input, whatever characters they hold.
+  const digest = createHash('sha256')
+    .update(JSON.stringify(['oc-event/v1', tenantId, idempotencyKey]))
+    .digest();
+  digest[6] = (digest[6]! & 0x0f) | 0x80; // version 8
+  digest[8] = (digest[8]! & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = digest.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

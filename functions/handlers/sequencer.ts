@@ -1,5 +1,6 @@
 /**
- * Sequencer: consumes fact INSERTs from the table's stream (event-source filter) and seals them
+ * Sequencer: consumes the INSERTs of fact-carrying items (event items with their decision, fact
+ * items) from the table's stream (event-source filter) and seals their facts
  * into each tenant's chain, in stream order. A failure reports the first unsealed record so that
  * Lambda retries from there; facts sealed by an earlier delivery are skipped, never sealed twice.
  */
@@ -7,7 +8,6 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { FactRecord } from '../core/evidence.js';
-import { ITEM_TYPE } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
 import type { ChainStore, FactRef } from '../store/chain.js';
@@ -21,7 +21,7 @@ interface ParsedRecord {
 function parse(record: DynamoDBRecord): ParsedRecord | undefined {
   if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) return undefined;
   const image = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
-  if (image.type !== ITEM_TYPE.fact || typeof image.record !== 'string') return undefined;
+  if (typeof image.record !== 'string') return undefined;
   return {
     sequenceNumber: record.dynamodb.SequenceNumber ?? '',
     fact: {

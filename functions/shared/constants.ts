@@ -51,8 +51,8 @@ export const TABLE = {
     partitionKey: 'gsi1pk',
     sortKey: 'gsi1sk',
     /**
-     * Only what the listings read (approvals by status; facts awaiting the sequencer): a fact's
-     * record is not copied into the index, which halves the write units of every fact.
+     * Only what the approval listings read. Facts have no index entry (no write units spent on
+     * one); `oc verify` finds unsealed facts with a filtered scan.
      */
     projectedAttributes: [
       'approval',
@@ -63,7 +63,6 @@ export const TABLE = {
       'deny_reason',
       'grant',
       'expires_at',
-      'fact_id',
       'created_at',
     ],
   },
@@ -76,10 +75,10 @@ export const TABLE = {
 export const ITEM_TYPE = {
   apiKey: 'api_key',
   event: 'event',
-  idempotency: 'idempotency',
   fact: 'fact',
-  chainEntry: 'chain_entry',
-  chainHead: 'chain_head',
+  chainPage: 'chain_page',
+  /** One per event partition: where the sequencer marks the event's facts sealed. */
+  seal: 'seal',
   approval: 'approval',
   rateLimit: 'rate_limit',
   streamCursor: 'stream_cursor',
@@ -128,7 +127,8 @@ export const SCHEDULES = [{ handler: 'expire-approvals', rateMinutes: 1 }] as co
 export const STREAM_CONSUMERS = [
   {
     handler: 'sequencer',
-    filter: { eventName: ['INSERT'], dynamodb: { NewImage: { type: { S: [ITEM_TYPE.fact] } } } },
+    // Every item that carries a fact (a `record`): event items with their decision, fact items.
+    filter: { eventName: ['INSERT'], dynamodb: { NewImage: { record: { S: [{ exists: true }] } } } },
     batchSize: 100,
   },
 ] as const;
@@ -139,7 +139,6 @@ export const LIMITS = {
   maxResourceBytes: 2048,
   maxIdempotencyKeyBytes: 256,
   maxLabels: 50,
-  idempotencyTtlSec: 7 * 24 * 3600,
   defaultApprovalTtlSec: 24 * 3600,
 } as const;
 

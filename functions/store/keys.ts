@@ -18,13 +18,8 @@ export const keys = {
   /** The single-use grant and the execution claim live in their event's partition too. */
   grant: (tenantId: string, eventId: string) => ({ pk: `T#${tenantId}#EVT#${eventId}`, sk: 'GRANT' }),
   execution: (tenantId: string, eventId: string) => ({ pk: `T#${tenantId}#EVT#${eventId}`, sk: 'EXECUTION' }),
-  /** Sparse GSI entry that exists only while a fact is unsealed. */
-  unsealedFact: (tenantId: string, createdAt: string, factId: string) => ({
-    gsi1pk: `T#${tenantId}#UNSEALED`,
-    gsi1sk: `${createdAt}#${factId}`,
-  }),
-  unsealedPartition: (tenantId: string) => `T#${tenantId}#UNSEALED`,
-  idempotency: (tenantId: string, keyHash: string) => ({ pk: `T#${tenantId}#IDEM#${keyHash}`, sk: 'IDEM' }),
+  /** Prefix of every event partition of a tenant (the unsealed-fact scan of `oc verify`). */
+  eventPartitionPrefix: (tenantId: string) => `T#${tenantId}#EVT#`,
   approval: (tenantId: string, approvalId: string) => ({
     pk: `T#${tenantId}#APR#${approvalId}`,
     sk: 'APPROVAL',
@@ -33,10 +28,13 @@ export const keys = {
     gsi1pk: `T#${tenantId}#APR#${status}`,
     gsi1sk: `${createdAt}#${approvalId}`,
   }),
-  chainHead: (tenantId: string) => ({ pk: `T#${tenantId}#CHAIN`, sk: 'HEAD' }),
-  chainEntry: (tenantId: string, seq: number) => ({ pk: `T#${tenantId}#CHAIN`, sk: `SEQ#${seqPart(seq)}` }),
+  /** A page of chain entries, keyed by its first seq: the chain is the pages in key order. */
+  chainPage: (tenantId: string, fromSeq: number) => ({
+    pk: `T#${tenantId}#CHAIN`,
+    sk: `SEQ#${seqPart(fromSeq)}`,
+  }),
   chainPartition: (tenantId: string) => `T#${tenantId}#CHAIN`,
-  chainEntryPrefix: 'SEQ#',
+  chainPagePrefix: 'SEQ#',
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
   /** Every tenant that has a key: the expiry sweep walks these. */

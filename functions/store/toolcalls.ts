@@ -1,5 +1,13 @@
 /** DynamoDB repository for tool-call events, their facts, idempotency records and approvals. */
-import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ExecutionResult } from '../connectors/types.js';
 import type { FactRecord } from '../core/evidence.js';
 import type {
@@ -13,13 +21,11 @@ import type {
   StoredFact,
   ToolCallStore,
 } from '../core/ports.js';
-import { ITEM_TYPE, LIMITS } from '../shared/constants.js';
+import { ITEM_TYPE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
-import { readOrFail } from './dynamo.js';
+import { isConditionalFailure, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { transact, type TransactItems } from './transact.js';
-
-const epochSec = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
 /** Facts are numbered within their event so that a Query returns them in order. */
 export const FACT_INDEX: Record<string, number> = {
@@ -31,25 +37,62 @@ export const FACT_INDEX: Record<string, number> = {
   'execution.completed': 5,
 };
 
-export function factItem(fact: FactRecord): Record<string, unknown> {
+/**
+ * Where a fact is stored, from the fact alone: a submission's decision is carried by its event
+ * item; every other fact is an item of its own in its event's partition. The sequencer marks the
+ * sealed fact at this key.
+ */
+export function factKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'>): {
+  pk: string;
+  sk: string;
+} {
+  if (fact.kind === 'toolcall.decided') return keys.event(fact.tenant_id, fact.event_id);
+  return keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind);
+}
+
+/**
+ * Where the sequencer records that an event's facts are sealed: one small item per event partition,
+ * one attribute per fact (named by the fact item's sort key) holding its seq, hash and prev_hash.
+ * The fact items themselves are never rewritten.
+ */
+export function sealKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id'>): { pk: string; sk: string } {
+  return { pk: keys.event(fact.tenant_id, fact.event_id).pk, sk: SEAL_SK };
+}
+export const SEAL_SK = 'SEALED';
+
+/** A sealed fact's place in its tenant's chain, as the seal item holds it. */
+export interface SealMark {
+  seq: number;
+  hash: string;
+  prev_hash: string;
+}
+
+/**
+ * The attributes that make an item a fact carrier (what the sequencer's stream filter selects).
+ * Ids and kind live in the record only: every byte over 1 KB costs a write unit.
+ */
+function factAttributes(fact: FactRecord): Record<string, unknown> {
   return {
-    ...keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind),
-    ...keys.unsealedFact(fact.tenant_id, fact.at, fact.fact_id),
-    type: ITEM_TYPE.fact,
-    tenant_id: fact.tenant_id,
-    event_id: fact.event_id,
-    fact_id: fact.fact_id,
-    kind: fact.kind,
     created_at: fact.at,
     // Stored as JSON text: DynamoDB maps cannot hold every JSON value (depth, number range).
     record: JSON.stringify(fact),
   };
 }
 
+export function factItem(fact: FactRecord): Record<string, unknown> {
+  return { ...factKey(fact), type: ITEM_TYPE.fact, ...factAttributes(fact) };
+}
+
 export function putFact(table: string, fact: FactRecord): TransactItems[number] {
   return { Put: { TableName: table, Item: factItem(fact), ConditionExpression: 'attribute_not_exists(pk)' } };
 }
 
+/**
+ * A submission's storage, chosen for the fewest and smallest writes: the event item is the
+ * idempotency claim (its id derives from the key) and carries the `toolcall.decided` fact; an
+ * allowed call's `toolcall.executed` fact is one more item carrying the replayable response.
+ * Decision, reason and policy version are read from the decision fact, not stored twice.
+ */
 export class DynamoToolCallStore implements ToolCallStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -57,21 +100,38 @@ export class DynamoToolCallStore implements ToolCallStore {
   ) {}
 
   async recordDecision(w: DecisionWrite): Promise<ClaimOutcome> {
-    const ttl = epochSec(w.receivedAt) + LIMITS.idempotencyTtlSec;
-    const items: TransactItems = [
+    const event = {
+      ...keys.event(w.tenantId, w.eventId),
+      type: ITEM_TYPE.event,
+      status: w.status,
+      request_hash: w.requestHash,
+      approval_id: w.approval?.id,
+      approval_expires_at: w.approval?.expires_at,
+      response: w.response,
+      ...factAttributes(w.fact),
+    };
+    if (!w.approval) {
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: event,
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return { kind: 'claimed' };
+      } catch (error) {
+        if (!isConditionalFailure(error)) throw new StorageError('decision write failed', error);
+        const old = (error as { Item?: Record<string, AttributeValue> }).Item;
+        return this.existing(w, old ? unmarshall(old) : undefined);
+      }
+    }
+    const outcome = await transact(this.doc, [
       {
         Put: {
           TableName: this.table,
-          Item: {
-            ...keys.idempotency(w.tenantId, w.idempotencyKeyHash),
-            type: ITEM_TYPE.idempotency,
-            event_id: w.eventId,
-            request_hash: w.requestHash,
-            status: w.response === undefined ? 'in_flight' : 'completed',
-            response: w.response,
-            created_at: w.receivedAt,
-            ttl,
-          },
+          Item: event,
           ConditionExpression: 'attribute_not_exists(pk)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
@@ -79,111 +139,84 @@ export class DynamoToolCallStore implements ToolCallStore {
       {
         Put: {
           TableName: this.table,
-          Item: {
-            ...keys.event(w.tenantId, w.eventId),
-            type: ITEM_TYPE.event,
-            tenant_id: w.tenantId,
-            event_id: w.eventId,
-            received_at: w.receivedAt,
-            decision: w.decision.decision,
-            reason: w.decision.reason,
-            policy_version: w.decision.policyVersion,
-            status: w.status,
-            approval_id: w.approval?.id,
-            approval_expires_at: w.approval?.expires_at,
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
-      putFact(this.table, w.fact),
-    ];
-    if (w.approval)
-      items.push({
-        Put: {
-          TableName: this.table,
           Item: approvalItem(w.approval),
           ConditionExpression: 'attribute_not_exists(pk)',
         },
-      });
-
-    const outcome = await transact(this.doc, items);
+      },
+    ]);
     if (outcome.ok) return { kind: 'claimed' };
     if (outcome.index !== 0) throw new StorageError(`unexpected condition failure on item ${outcome.index}`);
-    const existing = outcome.item
-      ? toIdempotency(outcome.item)
-      : await this.getIdempotency(w.tenantId, w.idempotencyKeyHash);
-    if (!existing) throw new StorageError('idempotency record vanished');
+    return this.existing(w, outcome.item);
+  }
+
+  private async existing(w: DecisionWrite, old: Record<string, unknown> | undefined): Promise<ClaimOutcome> {
+    const existing =
+      old && !isExecutingAllow(old)
+        ? toIdempotency(w.eventId, old, undefined)
+        : await this.getIdempotency(w.tenantId, w.eventId);
+    if (!existing) throw new StorageError('event vanished');
     return { kind: 'existing', record: existing };
   }
 
+  /** The event's partition holds the claim (event item) and, for allow, the result with the response. */
   async getIdempotency(
     tenantId: string,
-    keyHash: string,
+    eventId: string,
     options: { consistent?: boolean } = {},
   ): Promise<IdempotencyRecord | undefined> {
     const out = await readOrFail(() =>
       this.doc.send(
-        new GetCommand({
+        new QueryCommand({
           TableName: this.table,
-          Key: keys.idempotency(tenantId, keyHash),
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :event AND :result',
+          ExpressionAttributeValues: {
+            ':pk': keys.event(tenantId, eventId).pk,
+            ':event': 'EVENT',
+            ':result': factKey({ tenant_id: tenantId, event_id: eventId, kind: 'toolcall.executed' }).sk,
+          },
           ConsistentRead: options.consistent !== false,
         }),
       ),
     );
-    return out.Item ? toIdempotency(out.Item) : undefined;
+    const items = out.Items ?? [];
+    const event = items.find((i) => i.sk === 'EVENT');
+    if (!event || typeof event.request_hash !== 'string') return undefined;
+    const result = items.find(
+      (i) => i.sk === factKey({ tenant_id: tenantId, event_id: eventId, kind: 'toolcall.executed' }).sk,
+    );
+    return toIdempotency(eventId, event, result);
   }
 
-  /**
-   * The result's fact and the replayable response, in one transaction. The event item is not
-   * rewritten: its status reads `completed` from the fact (the fewer and smaller the items in a
-   * transaction, the fewer write units). The conditions make a second finalize impossible.
-   */
+  /** The result's fact with the replayable response: one conditional write, so never twice. */
   async recordExecution(w: ExecutionWrite): Promise<void> {
-    const outcome = await transact(this.doc, [
-      putFact(this.table, w.fact),
-      {
-        Update: {
+    try {
+      await this.doc.send(
+        new PutCommand({
           TableName: this.table,
-          Key: keys.idempotency(w.tenantId, w.idempotencyKeyHash),
-          UpdateExpression: 'SET #status = :completed, #response = :response',
-          ConditionExpression: 'event_id = :event AND #status = :inflight',
-          ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
-          ExpressionAttributeValues: {
-            ':completed': 'completed',
-            ':inflight': 'in_flight',
-            ':response': w.response,
-            ':event': w.eventId,
-          },
-        },
-      },
-    ]);
-    if (!outcome.ok) throw new StorageError(`execution record rejected at item ${outcome.index}`);
+          Item: { ...factItem(w.fact), response: w.response },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      throw new StorageError('execution record rejected', error);
+    }
   }
 
-  async markExecutionUnknown(tenantId: string, eventId: string, idempotencyKeyHash: string): Promise<void> {
-    const outcome = await transact(this.doc, [
-      {
-        Update: {
+  async markExecutionUnknown(tenantId: string, eventId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
           TableName: this.table,
           Key: keys.event(tenantId, eventId),
           UpdateExpression: 'SET #status = :unknown',
           ConditionExpression: '#status = :executing',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':unknown': 'unknown', ':executing': 'executing' },
-        },
-      },
-      {
-        Update: {
-          TableName: this.table,
-          Key: keys.idempotency(tenantId, idempotencyKeyHash),
-          UpdateExpression: 'SET #status = :unknown',
-          ConditionExpression: 'event_id = :event AND #status = :inflight',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':unknown': 'unknown', ':inflight': 'in_flight', ':event': eventId },
-        },
-      },
-    ]);
-    if (!outcome.ok) throw new StorageError('execution was already finalized');
+        }),
+      );
+    } catch (error) {
+      throw new StorageError('execution was already finalized', error);
+    }
   }
 
   /** The event with its facts, grant and execution claim (one Query), and its approval's state (one GetItem) unless told not to. */
@@ -206,16 +239,19 @@ export class DynamoToolCallStore implements ToolCallStore {
     const items = out.Items ?? [];
     const event = items.find((i) => i.type === ITEM_TYPE.event);
     if (!event) return undefined;
+    const seals = items.find((i) => i.sk === SEAL_SK) ?? {};
     const facts: StoredFact[] = items
-      .filter((i) => i.type === ITEM_TYPE.fact)
-      .map((i) => ({
-        fact_id: String(i.fact_id),
-        kind: String(i.kind),
-        record: JSON.parse(String(i.record)) as FactRecord,
-        ...(typeof i.seq === 'number'
-          ? { seq: i.seq, hash: String(i.hash), prev_hash: String(i.prev_hash) }
-          : {}),
-      }));
+      .filter((i) => typeof i.record === 'string')
+      .map((i) => {
+        const record = JSON.parse(String(i.record)) as FactRecord;
+        const seal = seals[String(i.sk)] as SealMark | undefined;
+        return {
+          fact_id: record.fact_id,
+          kind: record.kind,
+          record,
+          ...(seal ? { seq: seal.seq, hash: seal.hash, prev_hash: seal.prev_hash } : {}),
+        };
+      });
     let approval: StoredEvent['approval'];
     if (typeof event.approval_id === 'string' && options.withApproval !== false) {
       const a = await readOrFail(() =>
@@ -240,19 +276,20 @@ export class DynamoToolCallStore implements ToolCallStore {
       };
     }
     const requestFact = facts.find((f) => f.kind === 'toolcall.decided' || f.kind === 'execution.completed');
+    const decidedRecord = facts.find((f) => f.kind === 'toolcall.decided')?.record;
     const resultFact = facts.find((f) => f.kind === 'toolcall.executed' || f.kind === 'execution.completed');
     const grant = items.find((i) => i.type === ITEM_TYPE.grant);
     const execution = items.find((i) => i.type === ITEM_TYPE.execution);
     return {
-      event_id: String(event.event_id),
-      tenant_id: String(event.tenant_id),
-      received_at: String(event.received_at),
+      event_id: eventId,
+      tenant_id: tenantId,
+      received_at: String(event.received_at ?? event.created_at),
       // Request and result are read from the facts that recorded them (written once, in the
       // same transactions as the event), not kept twice.
       request: (requestFact?.record.request ?? {}) as StoredEvent['request'],
-      decision: event.decision as StoredEvent['decision'],
-      reason: String(event.reason),
-      policy_version: String(event.policy_version),
+      decision: (event.decision ?? decidedRecord?.decision) as StoredEvent['decision'],
+      reason: String(event.reason ?? decidedRecord?.reason),
+      policy_version: String(event.policy_version ?? decidedRecord?.policy_version),
       // A recorded result completes the event, whatever the event item says (it is not rewritten).
       status: (resultFact ? 'completed' : event.status) as StoredEvent['status'],
       ...(resultFact ? { result: resultFact.record.result as ExecutionResult } : {}),
@@ -292,13 +329,28 @@ export function toExecution(item: Record<string, unknown>): StoredExecution {
   };
 }
 
-function toIdempotency(item: Record<string, unknown>): IdempotencyRecord {
+const isExecutingAllow = (event: Record<string, unknown>) => event.status === 'executing';
+
+/** The first request's outcome, from its event and (allow) its result. */
+function toIdempotency(
+  eventId: string,
+  event: Record<string, unknown>,
+  result: Record<string, unknown> | undefined,
+): IdempotencyRecord {
+  const response = typeof result?.response === 'string' ? result.response : event.response;
+  const status = result
+    ? 'completed'
+    : event.status === 'unknown'
+      ? 'unknown'
+      : event.status === 'executing'
+        ? 'in_flight'
+        : 'completed';
   return {
-    eventId: String(item.event_id),
-    requestHash: String(item.request_hash),
-    status: item.status === 'completed' || item.status === 'unknown' ? item.status : 'in_flight',
-    ...(typeof item.response === 'string' ? { response: item.response } : {}),
-    createdAt: String(item.created_at),
+    eventId,
+    requestHash: String(event.request_hash),
+    status,
+    ...(typeof response === 'string' ? { response } : {}),
+    createdAt: String(event.created_at),
   };
 }
 

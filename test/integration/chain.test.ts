@@ -3,32 +3,37 @@
  * no fork, no gap, nothing sealed twice, and any tampering found by verification.
  */
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { sequence } from '../../functions/handlers/sequencer.js';
-import { verifyTenantChain } from '../../functions/store/chain.js';
-import { keys } from '../../functions/store/keys.js';
+import { ChainStore, decodeEntries, encodeEntries, verifyTenantChain } from '../../functions/store/chain.js';
+import { faultyDocumentClient } from '../support/faults.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 const verifyOptions = () => ({ now: new Date(), unsealedGraceMs: 60_000 });
 
-async function allFacts(stack: TestStack, tenant: string) {
-  const facts: Record<string, unknown>[] = [];
+/** Full items of the tenant's facts still unsealed (what the stream's NEW_IMAGE carried), oldest first. */
+async function unsealedItems(stack: TestStack, tenant: string) {
+  const unsealed = new Set((await stack.state.chain.unsealed(tenant)).map((f) => f.fact_id));
+  const items: Record<string, unknown>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
     const out = await stack.state.doc.send(
-      new QueryCommand({
+      new ScanCommand({
         TableName: stack.config.tableName,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': `T#${tenant}#UNSEALED` },
+        FilterExpression: 'begins_with(pk, :p) AND attribute_exists(#r)',
+        ExpressionAttributeNames: { '#r': 'record' },
+        ExpressionAttributeValues: { ':p': `T#${tenant}#EVT#` },
+        ConsistentRead: true,
         ExclusiveStartKey: startKey,
       }),
     );
-    facts.push(...(out.Items ?? []));
+    items.push(...(out.Items ?? []).filter((i) => unsealed.has(JSON.parse(String(i.record)).fact_id)));
     startKey = out.LastEvaluatedKey;
   } while (startKey);
-  return facts;
+  return items.sort((a, b) =>
+    `${String(a.created_at)}#${String(a.sk)}`.localeCompare(`${String(b.created_at)}#${String(b.sk)}`),
+  );
 }
 
 async function entries(stack: TestStack, tenant: string) {
@@ -77,7 +82,7 @@ describe('chain race: 32 concurrent writers x 50 calls for one tenant', () => {
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
     expect(new Set(chain.map((e) => e.record.fact_id)).size).toBe(expected);
     expect(new Set(chain.map((e) => e.record.event_id))).toEqual(new Set(eventIds));
-    expect(await allFacts(stack, 'tenant1')).toHaveLength(0);
+    expect(await stack.state.chain.unsealed('tenant1')).toHaveLength(0);
     const report = await verifyTenantChain(stack.state.chain, 'tenant1', verifyOptions());
     expect(report).toMatchObject({ ok: true, entries: expected, problems: [] });
   }, 240_000);
@@ -94,20 +99,7 @@ describe('sequencer idempotency and tamper detection', () => {
 
   /** The stream records the table would emit for the facts still unsealed (full items, as NEW_IMAGE carries them). */
   async function streamEventForUnsealed(tenant: string): Promise<DynamoDBStreamEvent> {
-    const index = (await allFacts(stack, tenant)).sort((a, b) =>
-      String(a.gsi1sk).localeCompare(String(b.gsi1sk)),
-    );
-    const facts = [];
-    for (const f of index) {
-      const full = await stack.state.doc.send(
-        new GetCommand({
-          TableName: stack.config.tableName,
-          Key: { pk: f.pk, sk: f.sk },
-          ConsistentRead: true,
-        }),
-      );
-      facts.push(full.Item!);
-    }
+    const facts = await unsealedItems(stack, tenant);
     return {
       Records: facts.map((f, i) => ({
         eventName: 'INSERT',
@@ -144,49 +136,98 @@ describe('sequencer idempotency and tamper detection', () => {
     expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
   });
 
+  it('two sealer instances racing on one batch, and a sealer that stopped after its page, seal nothing twice', async () => {
+    for (let i = 0; i < 10; i++)
+      expect((await stack.post('/v1/toolcalls', toolCall(), KEYS.tenant1)).status).toBe(200);
+    const batch = await streamEventForUnsealed('tenant1');
+    expect(batch.Records).toHaveLength(20);
+    const half = { Records: batch.Records.slice(0, 10) };
+
+    // A sealer that wrote its page, then failed before marking its facts (a crash between two writes).
+    const { doc: faulty, plan } = faultyDocumentClient();
+    plan.fail = { command: 'UpdateCommand', nth: 1 };
+    const crashed = await sequence(() => new ChainStore(faulty, stack.config.tableName))(half);
+    expect(crashed.batchItemFailures).toHaveLength(1);
+    expect((await entries(stack, 'tenant1')).length).toBe(10);
+
+    // The redelivery and the whole batch, on two fresh instances at once.
+    const [a, b] = await Promise.all([
+      sequence(() => new ChainStore(stack.state.doc, stack.config.tableName))(batch),
+      sequence(() => new ChainStore(stack.state.doc, stack.config.tableName))(half),
+    ]);
+    expect([a, b]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    const chain = await entries(stack, 'tenant1');
+    expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(new Set(chain.map((e) => e.record.fact_id)).size).toBe(20);
+    expect(await verifyTenantChain(stack.state.chain, 'tenant1', verifyOptions())).toMatchObject({
+      ok: true,
+      entries: 20,
+    });
+  });
+
   describe('tampering with a stored entry is detected', () => {
     const table = () => stack.config.tableName;
-    const getEntry = async (seq: number) =>
+    const pages = async () =>
       (
         await stack.state.doc.send(
-          new GetCommand({ TableName: table(), Key: keys.chainEntry('tenant2', seq) }),
+          new QueryCommand({
+            TableName: table(),
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': 'T#tenant2#CHAIN' },
+            ConsistentRead: true,
+          }),
         )
-      ).Item!;
-    const putEntry = (item: Record<string, unknown>) =>
-      stack.state.doc.send(new PutCommand({ TableName: table(), Item: item }));
+      ).Items!;
+    type Stored = { seq: number; hash: string; record: Record<string, unknown> };
+    /** Rewrites the page holding `seq` with `edit` applied to its entries; returns a restore function. */
+    const tamper = async (seq: number, edit: (entries: Stored[]) => Stored[]) => {
+      const page = (await pages()).find((p) => Number(p.from_seq) <= seq && seq <= Number(p.to_seq))!;
+      const stored = decodeEntries(page.entries) as Stored[];
+      await stack.state.doc.send(
+        new PutCommand({
+          TableName: table(),
+          Item: { ...page, entries: encodeEntries(edit(stored) as never) },
+        }),
+      );
+      return () => stack.state.doc.send(new PutCommand({ TableName: table(), Item: page }));
+    };
     const expectBroken = async () => {
       const report = await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions());
       expect(report.ok).toBe(false);
       return report;
     };
+    const expectIntact = async () =>
+      expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
 
     it('a changed field', async () => {
-      const original = await getEntry(3);
-      const record = JSON.parse(String(original.record));
-      record.decision = 'deny';
-      await putEntry({ ...original, record: JSON.stringify(record) });
+      const restore = await tamper(3, (list) =>
+        list.map((e) => (e.seq === 3 ? { ...e, record: { ...e.record, decision: 'deny' } } : e)),
+      );
       expect((await expectBroken()).problems[0]).toContain('seq 3');
-      await putEntry(original);
-      expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
+      await restore();
+      await expectIntact();
     });
 
     it('a deleted entry', async () => {
-      const original = await getEntry(5);
-      await stack.state.doc.send(
-        new DeleteCommand({ TableName: table(), Key: keys.chainEntry('tenant2', 5) }),
-      );
+      const restore = await tamper(5, (list) => list.filter((e) => e.seq !== 5));
       expect((await expectBroken()).problems[0]).toContain('expected seq 5');
-      await putEntry(original);
+      await restore();
+      await expectIntact();
     });
 
     it('swapped order', async () => {
-      const [six, seven] = [await getEntry(6), await getEntry(7)];
-      await putEntry({ ...seven, pk: six.pk, sk: six.sk, seq: 6 });
-      await putEntry({ ...six, pk: seven.pk, sk: seven.sk, seq: 7 });
+      const restore = await tamper(6, (list) => {
+        const i = list.findIndex((e) => e.seq === 6);
+        const copy = [...list];
+        [copy[i], copy[i + 1]] = [
+          { ...list[i + 1]!, seq: 6 },
+          { ...list[i]!, seq: 7 },
+        ];
+        return copy;
+      });
       await expectBroken();
-      await putEntry(six);
-      await putEntry(seven);
-      expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
+      await restore();
+      await expectIntact();
     });
   });
 });

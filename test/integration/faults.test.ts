@@ -28,16 +28,10 @@ const connector: ConnectorInvoker = {
         ConsistentRead: true,
       }),
     );
-    const fact = await inspector.send(
-      new GetCommand({
-        TableName: table,
-        Key: keys.fact(req.tenant_id, req.event_id, 1, 'toolcall.decided'),
-        ConsistentRead: true,
-      }),
-    );
+    const record = event.Item?.record ? JSON.parse(String(event.Item.record)) : undefined;
     intentAtInvoke.push({
       eventStatus: event.Item?.status as string | undefined,
-      decidedFact: Boolean(fact.Item),
+      decidedFact: record?.kind === 'toolcall.decided' && record?.event_id === req.event_id,
     });
     return counted.invoke(req, opts);
   },
@@ -65,13 +59,14 @@ async function eventItems(): Promise<number> {
       FilterExpression: '#t IN (:e, :f, :a)',
       ExpressionAttributeNames: { '#t': 'type' },
       ExpressionAttributeValues: { ':e': 'event', ':f': 'fact', ':a': 'approval' },
+      ConsistentRead: true,
     }),
   );
   return out.Count ?? 0;
 }
 
 describe('fault injection on submit', () => {
-  it('counts the DynamoDB requests of an allow call: idempotency look-up, rate limit, decision, result', async () => {
+  it('counts the DynamoDB requests of an allow call: idempotency look-up, rate limit, decision, result; no transaction', async () => {
     const before = { ...plan.counts };
     expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
     const delta = Object.fromEntries(
@@ -79,33 +74,37 @@ describe('fault injection on submit', () => {
         .map(([k, v]) => [k, v - (before[k] ?? 0)])
         .filter(([, v]) => v),
     );
-    expect(delta).toEqual({ GetCommand: 1, UpdateCommand: 1, TransactWriteCommand: 2 });
+    expect(delta).toEqual({ QueryCommand: 1, UpdateCommand: 1, PutCommand: 2 });
     expect(intentAtInvoke).toEqual([{ eventStatus: 'executing', decidedFact: true }]);
   });
 
+  // The decision is one conditional put (allow, deny), or a transaction with the approval (approve).
   it.each([
-    ['the idempotency look-up', 'GetCommand'],
-    ['the rate limiter', 'UpdateCommand'],
-    ['the decision transaction', 'TransactWriteCommand'],
-  ])('a failure of %s answers 500, runs nothing and records nothing', async (_step, command) => {
-    for (const body of [
-      toolCall(),
-      toolCall({ tool: 'jira', action: 'issue.delete', params: {} }),
-      toolCall({ tool: 'x', action: 'y' }),
-    ]) {
-      const before = await eventItems();
-      counted.calls.length = 0;
-      plan.fail = { command, nth: 1 };
-      const r = await stack.post('/v1/toolcalls', body);
-      expect(r.status).toBe(500);
-      expect(r.json).toMatchObject({ code: 'INTERNAL_ERROR', retryable: true });
-      expect(r.text).not.toContain('injected');
-      expect(await eventItems()).toBe(before);
-      expect(counted.calls).toHaveLength(0);
-      // The same request succeeds once storage is back: nothing half-written blocks it.
-      expect((await stack.post('/v1/toolcalls', body)).status).toBe(200);
-    }
-  });
+    ['the idempotency look-up', 'QueryCommand', 'QueryCommand'],
+    ['the rate limiter', 'UpdateCommand', 'UpdateCommand'],
+    ['the decision write', 'PutCommand', 'TransactWriteCommand'],
+  ])(
+    'a failure of %s answers 500, runs nothing and records nothing',
+    async (_step, command, approveCommand) => {
+      for (const [body, failing] of [
+        [toolCall(), command],
+        [toolCall({ tool: 'jira', action: 'issue.delete', params: {} }), approveCommand],
+        [toolCall({ tool: 'x', action: 'y' }), command],
+      ] as const) {
+        const before = await eventItems();
+        counted.calls.length = 0;
+        plan.fail = { command: failing, nth: 1 };
+        const r = await stack.post('/v1/toolcalls', body);
+        expect(r.status).toBe(500);
+        expect(r.json).toMatchObject({ code: 'INTERNAL_ERROR', retryable: true });
+        expect(r.text).not.toContain('injected');
+        expect(await eventItems()).toBe(before);
+        expect(counted.calls).toHaveLength(0);
+        // The same request succeeds once storage is back: nothing half-written blocks it.
+        expect((await stack.post('/v1/toolcalls', body)).status).toBe(200);
+      }
+    },
+  );
 
   it('a key-store failure in the authorizer answers 500, not 401, and runs nothing', async () => {
     const fresh = 'sk-fault-' + Date.now();
@@ -118,7 +117,7 @@ describe('fault injection on submit', () => {
 
   it('a failure recording the result answers 500 and leaves the event reading unknown; the connector ran once, after its intent was durable', async () => {
     const body = toolCall();
-    plan.fail = { command: 'TransactWriteCommand', nth: 2 };
+    plan.fail = { command: 'PutCommand', nth: 2 };
     const r = await stack.post('/v1/toolcalls', body);
     expect(r.status).toBe(500);
     expect(r.json.retryable).toBe(false);

@@ -125,8 +125,8 @@ describe('costPerMillion', () => {
       path: 'allow',
       httpRequests: 1,
       lambdaInvocations: [
-        { fn: 'authorizer', memoryMb: 512, durationMs: 5 },
-        { fn: 'submit-toolcall', memoryMb: 512, durationMs: 40 },
+        { fn: 'authorizer', memoryMb: 512, durationMs: 5, traced: true },
+        { fn: 'submit-toolcall', memoryMb: 512, durationMs: 40, traced: true },
       ],
       dynamo: { writeUnits: 12, readUnits: 4 },
       sqsRequests: 1,
@@ -136,7 +136,9 @@ describe('costPerMillion', () => {
     expect(lineOf(r.lines, 'DynamoDB writes').arithmetic).toBe('12 WRU × $0.625/M = $7.50');
     expect(lineOf(r.lines, 'DynamoDB reads').arithmetic).toBe('4 RRU × $0.125/M = $0.50');
     expect(lineOf(r.lines, 'HTTP API requests').arithmetic).toBe('1 request × $1.00/M = $1.00');
-    expect(lineOf(r.lines, 'Lambda requests').arithmetic).toBe('2 invocations × $0.20/M = $0.40');
+    expect(lineOf(r.lines, 'Lambda requests').arithmetic).toBe(
+      'authorizer 1 + submit-toolcall 1 = 2 invocations × $0.20/M = $0.40',
+    );
     expect(lineOf(r.lines, 'KMS requests').usd).toBe(0);
     expect(lineOf(r.lines, 'KMS requests').arithmetic).toMatch(/caches the table key/);
     close(lineOf(r.lines, 'SQS requests').usd, 0.4);
@@ -149,6 +151,24 @@ describe('costPerMillion', () => {
       r.lines.reduce((s, l) => s + l.usd, 0),
       r.usdPerMillion,
     );
+  });
+
+  test('a batch consumer pays its share per call; untraced functions record no traces', () => {
+    const r = costPerMillion({
+      path: 'allow',
+      httpRequests: 1,
+      lambdaInvocations: [
+        { fn: 'submit-toolcall', memoryMb: 512, durationMs: 10 },
+        { fn: 'sequencer', memoryMb: 512, durationMs: 20, perCall: 0.25 },
+      ],
+      dynamo: { writeUnits: 0, readUnits: 0 },
+    });
+    expect(lineOf(r.lines, 'Lambda requests').arithmetic).toBe(
+      'submit-toolcall 1 + sequencer 0.25 = 1.25 invocations × $0.20/M = $0.25',
+    );
+    close(lineOf(r.lines, 'Lambda sequencer duration').usd, 0.5 * 0.02 * 0.25 * 1e6 * 0.0000133334);
+    expect(lineOf(r.lines, 'Lambda sequencer duration').arithmetic).toContain('× 0.25 per call');
+    expect(r.lines.find((l) => l.item === 'X-Ray traces')).toBeUndefined();
   });
 
   test('counts from dynamoUnits feed straight in', () => {

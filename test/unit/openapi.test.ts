@@ -524,7 +524,7 @@ describe('assertMatchesContract', () => {
       );
     });
 
-    it('an event id that is not a lowercase UUIDv4', () => {
+    it('an event id that is not a lowercase UUID', () => {
       const body = { ...allowResponse, event_id: EVENT_ID.toUpperCase() };
       expect(() => assertMatchesContract(json('POST', '/v1/toolcalls', 200, body))).toThrow(/body\/event_id/);
     });

@@ -1,4 +1,6 @@
-import { bindRequest, parseToolCallBody, toolAction } from '../../functions/core/toolcall.js';
+import { createHash } from 'node:crypto';
+import { UUID_PATTERN } from '../../functions/core/toolcall-view.js';
+import { bindRequest, eventIdFor, parseToolCallBody, toolAction } from '../../functions/core/toolcall.js';
 
 const valid = {
   agent_id: 'agent-1',
@@ -120,5 +122,30 @@ describe('ToolCallRequest validation', () => {
     const bound = bindRequest(r.body, 'tenant1', now);
     expect(bound.tenant_id).toBe('tenant1');
     expect(bound.requested_at).toBe('2025-01-01T00:00:00.000Z');
+  });
+});
+
+describe('eventIdFor: the event id an idempotency key names', () => {
+  it('is a lowercase RFC 9562 UUIDv8 that the API accepts as a path id', () => {
+    const id = eventIdFor('tenant1', 'key-1');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(UUID_PATTERN.test(id)).toBe(true);
+  });
+
+  it('is the first 128 bits of SHA-256 of ["oc-event/v1", tenant, key] as JSON, version and variant set', () => {
+    const digest = createHash('sha256').update('["oc-event/v1","tenant1","key-1"]').digest('hex');
+    const id = eventIdFor('tenant1', 'key-1').replace(/-/g, '');
+    // all but the version nibble (12) and the two variant bits (16) come from the digest
+    expect(id.slice(0, 12)).toBe(digest.slice(0, 12));
+    expect(id.slice(13, 16)).toBe(digest.slice(13, 16));
+    expect(id.slice(17, 32)).toBe(digest.slice(17, 32));
+  });
+
+  it('is the same for the same tenant and key, different across tenants and keys', () => {
+    expect(eventIdFor('tenant1', 'k')).toBe(eventIdFor('tenant1', 'k'));
+    expect(eventIdFor('tenant2', 'k')).not.toBe(eventIdFor('tenant1', 'k'));
+    expect(eventIdFor('tenant1', 'k2')).not.toBe(eventIdFor('tenant1', 'k'));
+    // the framing keeps ("a", "b\nc") and ("a\nb", "c") apart
+    expect(eventIdFor('a', 'b\nc')).not.toBe(eventIdFor('a\nb', 'c'));
   });
 });
