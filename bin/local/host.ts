@@ -28,6 +28,7 @@ import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
 import { ensureTable } from '../../functions/store/table.js';
 import { StreamPoller } from './stream-poller.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
 
@@ -53,6 +54,11 @@ export interface LocalHostOptions {
   scheduleIntervalSec?: number;
   /** Told how long each handler invocation took (the benchmark prices Lambda time with it). */
   onInvoke?: (handler: string, ms: number) => void;
+  /**
+   * The client the stream poller keeps its position with (Lambda's event source mapping does
+   * this itself in AWS, at no cost to the table); default: the handlers' client.
+   */
+  pollerDoc?: DynamoDBDocumentClient;
 }
 
 export interface LocalHost {
@@ -142,7 +148,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       streams: new DynamoDBStreamsClient(
         config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {},
       ),
-      doc: state.doc,
+      doc: options.pollerDoc ?? state.doc,
       table: config.tableName,
       streamArn,
       consumer: consumer.handler,

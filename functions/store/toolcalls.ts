@@ -1,4 +1,4 @@
-/** DynamoDB repository for tool-call events, their facts, idempotency records and approvals. */
+/** DynamoDB repository for tool-call events (each also its idempotency claim), their facts and approvals. */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   GetCommand,
