@@ -259,7 +259,7 @@ for (const [name, c] of Object.entries(perCall)) {
     unit: 'requests',
     goal: goal === undefined ? 'report' : `≤ ${goal}`,
     met: goal === undefined ? true : n <= goal,
-    how: `${describeRequests(c)}; ${round(c.writeUnits)} WRU + ${round(c.readUnits)} RRU as DynamoDB Local reports them; counted by an SDK middleware on one call after 1.1 s idle (so it takes its own rate-limit permit); the authorizer's key lookup is cached${name === 'allow' ? `; busy (sequential calls, leased permits): ${dynamoPerCall} per call` : ''}`,
+    how: `${describeRequests(c)}; ${round(c.writeUnits)} WRU + ${round(c.readUnits)} RRU as DynamoDB Local reports them; counted by an SDK middleware on one call after 1.1 s idle (so it takes its own rate-limit permit); the API-key lookup is cached 30 s per instance${name === 'allow' ? `; busy (sequential calls, leased permits): ${dynamoPerCall} per call` : ''}`,
   });
 }
 
@@ -553,7 +553,6 @@ for (const path of ['allow', 'deny', 'approve'] as const) {
     path,
     httpRequests: 1,
     lambdaInvocations: [
-      lambdaOf('authorizer', p50Of('authorizer')),
       lambdaOf('submit-toolcall', p50Of('submit-toolcall')),
       ...(path === 'allow' ? [lambdaOf('connector-slack', 5)] : []),
       // The sequencer seals a batch per invocation: each call pays the invocations counted while

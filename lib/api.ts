@@ -7,7 +7,6 @@ import {
   LogGroupLogDestination,
   type ThrottleSettings,
 } from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -89,13 +88,15 @@ export interface ApproverIdentityProps {
 }
 
 /**
- * The HTTP API (API Gateway v2, payload 2.0): one Lambda per entry of ROUTES behind a Lambda
- * REQUEST authorizer, JSON access logs, stage throttling.
+ * The HTTP API (API Gateway v2, payload 2.0): one Lambda per entry of ROUTES, each authenticating
+ * its caller itself (an agent's API key or an approver's JWT, `handlers/authentication.ts`), JSON
+ * access logs, stage throttling. There is no Lambda authorizer: an HTTP API cannot shape a denying
+ * authorizer's response (SPEC §1 requires our error body) nor, without identity sources, cache its
+ * answers, so one would only add an invocation and a hop to every request.
  */
 export class Api extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
-  readonly authorizerFunction: OcFunction;
   /** Route handlers by handler name. */
   readonly routeFunctions: ReadonlyMap<string, OcFunction>;
   readonly accessLogs: LogGroup;
@@ -140,23 +141,6 @@ export class Api extends Construct {
           '-c approverIssuer=https://... -c approverAudience=... to enable them.',
       );
     }
-    // Only the authorizer verifies approver JWTs, so only it is told the provider.
-    this.authorizerFunction = new OcFunction(this, 'Authorizer', {
-      handlerName: 'authorizer',
-      invocation: 'authorizer',
-      logRetention,
-      environment: { ...environment, ...jwt },
-    }).bindTable(props.table, 'read');
-    const authorizer = new HttpLambdaAuthorizer('RequestAuthorizer', this.authorizerFunction, {
-      responseTypes: [HttpLambdaResponseType.SIMPLE],
-      // One authorizer for agents (X-API-Key or Bearer key) and approvers (Bearer JWT): it finds
-      // the route by routeKey and checks the key or JWT itself, so 401/403 carry the SPEC §1 body.
-      // Identity sources would let API Gateway answer on its own (and demand all of them), so
-      // every request reaches the authorizer and nothing can be cached by API Gateway.
-      identitySource: [],
-      resultsCacheTtl: Duration.seconds(0),
-    });
-
     const routeFunctions = new Map<string, OcFunction>();
     for (const route of ROUTES) {
       const invokesConnectors = CONNECTOR_INVOKERS.includes(route.handler);
@@ -166,7 +150,8 @@ export class Api extends Construct {
         // The HTTP API gives up after 30 s; executors wait for a connector, the others should not.
         timeout: invokesConnectors ? Duration.seconds(29) : Duration.seconds(10),
         logRetention,
-        environment,
+        // Only the approver routes verify JWTs, so only they are told the provider.
+        environment: route.auth === 'jwt' ? { ...environment, ...jwt } : environment,
       }).bindTable(props.table, tableAccessFor(route));
       if (invokesConnectors) props.connectors.allowInvoke(fn);
 
@@ -174,12 +159,14 @@ export class Api extends Construct {
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${constructIdFor(route.handler)}Integration`, fn),
-        ...(route.auth === 'none' ? {} : { authorizer }),
       });
-      if (route.auth === 'none' && routeConstruct) {
+      if (routeConstruct) {
         Validations.of(routeConstruct).acknowledge({
           id: 'AwsSolutions-APIG4',
-          reason: `${route.method} ${route.path} is public by contract (ROUTES auth: none).`,
+          reason:
+            route.auth === 'none'
+              ? `${route.method} ${route.path} is public by contract (ROUTES auth: none).`
+              : `${route.method} ${route.path} authenticates in its Lambda (${route.auth === 'jwt' ? 'approver JWT' : 'API key'}) before anything else, answering 401 with the SPEC error body, which an HTTP API Lambda authorizer cannot shape.`,
         });
       }
       routeFunctions.set(route.handler, fn);
@@ -189,7 +176,7 @@ export class Api extends Construct {
 }
 
 /**
- * The authorizer's approver-JWT settings: `oidc` with the provider when issuer and audience are
+ * The approver routes' JWT settings: `oidc` with the provider when issuer and audience are
  * given, `none` (every approver token refused) when neither is. `dev` (a shared HS256 secret) is
  * for the local host only and never set here. Throws on settings that cannot work.
  */
@@ -257,5 +244,4 @@ const ACCESS_LOG_FIELDS = {
   responseLatency: '$context.responseLatency',
   integrationLatency: '$context.integrationLatency',
   integrationError: '$context.integrationErrorMessage',
-  authorizerError: '$context.authorizer.error',
 };

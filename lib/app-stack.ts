@@ -74,7 +74,7 @@ export interface OcAppStackProps extends StackProps {
   readonly approverTenantClaim?: string;
   /**
    * AWS X-Ray active tracing on every Lambda (5% of invocations beyond 1/s sampled, $5 per million
-   * traces: about $0.75 per million allowed calls across authorizer, submit and connector).
+   * traces: about $0.50 per million allowed calls across submit and connector).
    * @default false - structured logs, EMF metrics, alarms and the dashboard are always on
    */
   readonly tracing?: boolean;
@@ -130,7 +130,6 @@ export class OcAppStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
-        this.api.authorizerFunction,
         ...this.api.routeFunctions.values(),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,

@@ -38,11 +38,10 @@ export const TRACING_CONTEXT = 'openclause:tracing';
 export type TableAccess = 'read' | 'readwrite';
 
 /** Who calls the function, for the record of why the legacy async DLQ (DeadLetterConfig) is not used. */
-export type Invocation = 'api' | 'authorizer' | 'lambda-sync' | 'event-source-mapping' | 'schedule';
+export type Invocation = 'api' | 'lambda-sync' | 'event-source-mapping' | 'schedule';
 
 const SYNC_INVOKERS: Record<Exclude<Invocation, 'schedule'>, string> = {
   api: 'API Gateway (HTTP API integration, synchronous)',
-  authorizer: 'API Gateway (Lambda authorizer, synchronous)',
   'lambda-sync': 'other Lambdas with InvocationType RequestResponse (synchronous)',
   'event-source-mapping':
     'a Lambda event source mapping (synchronous; failures go to the mapping on-failure destination)',

@@ -1,6 +1,6 @@
 /**
  * The local host: runs the Lambda handlers behind one HTTP port as API Gateway HTTP API (v2)
- * would (authorizer first, payload format 2.0), and runs the stream consumers with the same
+ * would (payload format 2.0; each route authenticates its caller itself), and runs the stream consumers with the same
  * filters as the deployed event source mappings. Reads routes and consumers from the same
  * constants module as lib/.
  */
@@ -9,9 +9,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { createAppState, type AppState, type StateOverrides } from '../../functions/handlers/app-state.js';
-import { authorize } from '../../functions/handlers/authorizer.js';
 import { getToolCallRoute } from '../../functions/handlers/get-toolcall.js';
 import { sequence } from '../../functions/handlers/sequencer.js';
 import { submitRoute } from '../../functions/handlers/submit-toolcall.js';
@@ -122,7 +121,6 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const { streamArn } = await ensureTable(dynamo, config.tableName);
   dynamo.destroy();
 
-  const authorizer = lambda(authorize(() => state));
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
   for (const route of ROUTES) {
     const factory = ROUTE_FACTORIES[route.handler];
@@ -248,32 +246,6 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       timeEpoch: now.getTime(),
     };
     const queryStringParameters = url.searchParams.size ? Object.fromEntries(url.searchParams) : undefined;
-    let authContext = {};
-    if (matched.route.auth !== 'none') {
-      const authEvent: APIGatewayRequestAuthorizerEventV2 = {
-        version: '2.0',
-        type: 'REQUEST',
-        routeArn: `arn:aws:execute-api:local:000000000000:local/$default/${method}${matched.route.path}`,
-        identitySource: [],
-        routeKey: requestContext.routeKey,
-        rawPath: url.pathname,
-        rawQueryString: url.search.slice(1),
-        cookies: [],
-        headers,
-        queryStringParameters: queryStringParameters ?? {},
-        requestContext,
-        pathParameters: matched.params,
-        stageVariables: {},
-      } as unknown as APIGatewayRequestAuthorizerEventV2;
-      const decision = await timed('authorizer', () => authorizer(authEvent, fakeContext('authorizer')));
-      if (!decision.isAuthorized)
-        return send({
-          statusCode: 403,
-          headers: { 'Content-Type': 'application/json' },
-          body: '{"message":"Forbidden"}',
-        });
-      authContext = decision.context ?? {};
-    }
     const event = {
       version: '2.0',
       routeKey: requestContext.routeKey,
@@ -284,7 +256,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       pathParameters: matched.params,
       body: body.length ? body.toString('base64') : undefined,
       isBase64Encoded: body.length > 0,
-      requestContext: { ...requestContext, authorizer: { lambda: authContext } },
+      requestContext,
     } as unknown as HttpEvent;
     const handler = routes.get(matched.route.handler);
     if (!handler) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));

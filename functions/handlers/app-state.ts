@@ -20,7 +20,7 @@ import { DynamoToolCallStore } from '../store/toolcalls.js';
 
 /**
  * What every handler shares. The policy engine (Cedar's wasm) and the connectors are not here:
- * `governance.ts` builds them for the handlers that decide and execute, so that the authorizer,
+ * `governance.ts` builds them for the handlers that decide and execute, so that the approval routes,
  * the reads and the sequencer neither bundle nor load them.
  */
 export interface AppState {
@@ -31,7 +31,7 @@ export interface AppState {
   chain: ChainStore;
   approvals: ApprovalStore;
   executions: ExecutionStore;
-  /** Verifies approver JWTs (built on first use: only the authorizer needs it). */
+  /** Verifies approver JWTs (built on first use: only the approver routes need it). */
   readonly approverTokens: ApproverVerifier;
   rateLimiter: DynamoRateLimiter;
   clock: Clock;

@@ -5,6 +5,7 @@ import { httpRoute, parseOptionalJsonBody, requireApprover, type HttpEvent } fro
 import type { TenantsFile } from '../core/policy-data.js';
 import type { ApproverIdentity } from '../store/approver-tokens.js';
 import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
+import { authenticated } from './authentication.js';
 import type { AppState } from './app-state.js';
 import { approvalIdOf } from './path-params.js';
 
@@ -36,11 +37,13 @@ const DecisionBodies: Record<'approve' | 'deny', z.ZodType<{ comment?: string; r
 
 /** POST /v1/approvals/{approval_id}/approve|deny: the verified approver decides. */
 export const decisionRoute = (decision: 'approve' | 'deny') => (getState: () => AppState) =>
-  httpRoute(async (event: HttpEvent) => {
-    const approver = requireApprover(event);
-    const approvalId = approvalIdOf(event);
-    const body = parseOptionalJsonBody(event, DecisionBodies[decision]);
-    const input = { decision, ...body } as DecisionInput;
-    const view = await decide(approvalDeps(getState()), apiApprover(approver), approvalId, input);
-    return { status: 200, body: JSON.stringify(view) };
-  });
+  httpRoute(
+    authenticated(getState, async (event: HttpEvent) => {
+      const approver = requireApprover(event);
+      const approvalId = approvalIdOf(event);
+      const body = parseOptionalJsonBody(event, DecisionBodies[decision]);
+      const input = { decision, ...body } as DecisionInput;
+      const view = await decide(approvalDeps(getState()), apiApprover(approver), approvalId, input);
+      return { status: 200, body: JSON.stringify(view) };
+    }),
+  );

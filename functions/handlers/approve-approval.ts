@@ -5,5 +5,5 @@ import { decisionRoute } from './approvals-state.js';
 
 export const approveRoute = decisionRoute('approve');
 
-warmInLambda();
+warmInLambda((state) => state.approverTokens);
 export const handler = lambda(approveRoute(appState));

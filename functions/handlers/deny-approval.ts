@@ -5,5 +5,5 @@ import { decisionRoute } from './approvals-state.js';
 
 export const denyRoute = decisionRoute('deny');
 
-warmInLambda();
+warmInLambda((state) => state.approverTokens);
 export const handler = lambda(denyRoute(appState));

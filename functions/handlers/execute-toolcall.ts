@@ -2,15 +2,18 @@
 import { executeApproved } from '../core/execute.js';
 import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
+import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { executeDeps } from './execution-state.js';
 import { eventIdOf } from './path-params.js';
 
 export const executeRoute = (getState: () => AppState) =>
-  httpRoute(async (event: HttpEvent) => {
-    const { tenantId } = requireTenant(event);
-    return executeApproved(executeDeps(getState()), { tenantId, eventId: eventIdOf(event) });
-  });
+  httpRoute(
+    authenticated(getState, async (event: HttpEvent) => {
+      const { tenantId } = requireTenant(event);
+      return executeApproved(executeDeps(getState()), { tenantId, eventId: eventIdOf(event) });
+    }),
+  );
 
 warmInLambda(executeDeps);
 export const handler = lambda(executeRoute(appState));

@@ -2,16 +2,19 @@
 import { getApproval } from '../core/approvals.js';
 import { httpRoute, requireApprover, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
+import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { apiApprover, approvalDeps } from './approvals-state.js';
 import { approvalIdOf } from './path-params.js';
 
 export const getApprovalRoute = (getState: () => AppState) =>
-  httpRoute(async (event: HttpEvent) => {
-    const approver = requireApprover(event);
-    const view = await getApproval(approvalDeps(getState()), apiApprover(approver), approvalIdOf(event));
-    return { status: 200, body: JSON.stringify(view) };
-  });
+  httpRoute(
+    authenticated(getState, async (event: HttpEvent) => {
+      const approver = requireApprover(event);
+      const view = await getApproval(approvalDeps(getState()), apiApprover(approver), approvalIdOf(event));
+      return { status: 200, body: JSON.stringify(view) };
+    }),
+  );
 
-warmInLambda();
+warmInLambda((state) => state.approverTokens);
 export const handler = lambda(getApprovalRoute(appState));

@@ -3,23 +3,26 @@ import { toolCallView } from '../core/toolcall-view.js';
 import { notFound } from '../shared/errors.js';
 import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
+import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { eventIdOf } from './path-params.js';
 
 export const getToolCallRoute = (getState: () => AppState) =>
-  httpRoute(async (event: HttpEvent) => {
-    const { tenantId } = requireTenant(event);
-    const eventId = eventIdOf(event);
-    const state = getState();
-    const stored = await state.toolcalls.getEvent(tenantId, eventId);
-    if (!stored) throw notFound('event not found');
-    const view = toolCallView(stored, {
-      now: state.clock.now(),
-      publicBaseUrl: state.config.publicBaseUrl,
-      executionGraceMs: state.config.connectorTimeoutMs + 30_000,
-    });
-    return { status: 200, body: JSON.stringify(view) };
-  });
+  httpRoute(
+    authenticated(getState, async (event: HttpEvent) => {
+      const { tenantId } = requireTenant(event);
+      const eventId = eventIdOf(event);
+      const state = getState();
+      const stored = await state.toolcalls.getEvent(tenantId, eventId);
+      if (!stored) throw notFound('event not found');
+      const view = toolCallView(stored, {
+        now: state.clock.now(),
+        publicBaseUrl: state.config.publicBaseUrl,
+        executionGraceMs: state.config.connectorTimeoutMs + 30_000,
+      });
+      return { status: 200, body: JSON.stringify(view) };
+    }),
+  );
 
 warmInLambda();
 export const handler = lambda(getToolCallRoute(appState));

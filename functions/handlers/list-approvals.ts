@@ -4,6 +4,7 @@ import { listApprovals } from '../core/approvals.js';
 import { badRequest } from '../shared/errors.js';
 import { httpRoute, requireApprover, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
+import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { apiApprover, approvalDeps } from './approvals-state.js';
 
@@ -14,19 +15,21 @@ const Query = z.strictObject({
 });
 
 export const listApprovalsRoute = (getState: () => AppState) =>
-  httpRoute(async (event: HttpEvent) => {
-    const approver = requireApprover(event);
-    const query = Query.safeParse(event.queryStringParameters ?? {});
-    if (!query.success) {
-      const details = query.error.issues.map((i) => ({
-        path: i.path.join('.') || 'query',
-        message: i.message,
-      }));
-      throw badRequest('invalid query parameters', details);
-    }
-    const page = await listApprovals(approvalDeps(getState()), apiApprover(approver), query.data);
-    return { status: 200, body: JSON.stringify(page) };
-  });
+  httpRoute(
+    authenticated(getState, async (event: HttpEvent) => {
+      const approver = requireApprover(event);
+      const query = Query.safeParse(event.queryStringParameters ?? {});
+      if (!query.success) {
+        const details = query.error.issues.map((i) => ({
+          path: i.path.join('.') || 'query',
+          message: i.message,
+        }));
+        throw badRequest('invalid query parameters', details);
+      }
+      const page = await listApprovals(approvalDeps(getState()), apiApprover(approver), query.data);
+      return { status: 200, body: JSON.stringify(page) };
+    }),
+  );
 
-warmInLambda();
+warmInLambda((state) => state.approverTokens);
 export const handler = lambda(listApprovalsRoute(appState));

@@ -1,4 +1,4 @@
-/** HTTP edges shared by every API handler: identity from the authorizer, body parsing, responses. */
+/** HTTP edges shared by every API handler: the caller's identity, body parsing, responses. */
 import type {
   APIGatewayProxyEventV2WithLambdaAuthorizer,
   APIGatewayProxyStructuredResultV2,
@@ -8,7 +8,7 @@ import { LIMITS } from './constants.js';
 import { badRequest, payloadTooLarge, toErrorResponse, unauthorized, validationError } from './errors.js';
 import { logger } from './powertools.js';
 
-/** What the Lambda authorizer puts in the request context. */
+/** What authentication (`handlers/authentication.ts`) puts in the request context. */
 export interface AuthContext {
   /** Which credential established the identity: an agent's API key or an approver's JWT. */
   authKind?: 'api_key' | 'jwt';
@@ -31,6 +31,10 @@ export interface HttpResult {
   contentType?: string;
 }
 
+/**
+ * The identity travels where an API Gateway Lambda authorizer would put it (the event type has
+ * the slot); `authenticated` writes it there, over anything the incoming event held.
+ */
 const authContext = (event: HttpEvent): AuthContext => event.requestContext.authorizer?.lambda ?? {};
 
 /** An agent route's caller: the tenant (and agent) of a valid API key. An approver JWT is 401. */
@@ -38,7 +42,7 @@ export function requireTenant(event: HttpEvent): { tenantId: string; agentId?: s
   const auth = authContext(event);
   if (auth.authKind === 'jwt') throw unauthorized('invalid API key');
   if (auth.tenantId) return { tenantId: auth.tenantId, ...(auth.agentId ? { agentId: auth.agentId } : {}) };
-  if (auth.authError === 'unavailable') throw new Error('authorizer could not reach the key store');
+  if (auth.authError === 'unavailable') throw new Error('authentication could not reach the key store');
   throw unauthorized(auth.authError === 'invalid' ? 'invalid API key' : 'missing API key');
 }
 
@@ -48,7 +52,7 @@ export function requireApprover(event: HttpEvent): ApproverIdentity {
   if (auth.authKind === 'jwt' && auth.tenantId && auth.approverSub && auth.approverEmail)
     return { sub: auth.approverSub, email: auth.approverEmail, tenantId: auth.tenantId };
   if (auth.authError === 'unavailable')
-    throw new Error("authorizer could not reach the approver token issuer's keys");
+    throw new Error("authentication could not reach the approver token issuer's keys");
   throw unauthorized(auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token');
 }
 

@@ -93,7 +93,7 @@ export function createApproverVerifier(config: ApproverTokenConfig): ApproverVer
       const { jwtIssuer: issuer, jwtAudience: audience } = config;
       if (!issuer || !audience) throw new Error('oidc approver tokens need an issuer and an audience');
       const jwks = createRemoteJWKSet(new URL(config.jwtJwksUrl ?? defaultJwksUrl(issuer)), {
-        timeoutDuration: 3_000, // the authorizer must answer well within API Gateway's limits
+        timeoutDuration: 3_000, // an approver route must answer well within API Gateway's limits
         cooldownDuration: 30_000, // an unknown `kid` refetches at most this often
         cacheMaxAge: 10 * 60_000, // keys are refetched after this even if every `kid` is known
       });

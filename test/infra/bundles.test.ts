@@ -17,7 +17,6 @@ beforeAll(() => {
 });
 
 const HANDLERS = [
-  'authorizer',
   ...ROUTES.map((r) => r.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),

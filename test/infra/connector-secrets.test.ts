@@ -15,7 +15,6 @@ beforeAll(() => {
 });
 
 const ALL_HANDLERS = [
-  'authorizer',
   ...ROUTES.map((r) => r.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),

@@ -23,20 +23,23 @@ describe('stack props', () => {
     });
   });
 
-  it('has the authorizer verify approver JWTs with the OIDC provider', () => {
-    const vars = lambdaFor(s.appTemplate, 'authorizer').resource.Properties.Environment.Variables;
-    expect(vars).toMatchObject({
-      [ENV.jwtMode]: 'oidc',
-      [ENV.jwtIssuer]: COGNITO_ISSUER,
-      [ENV.jwtAudience]: 'app-client-1',
-      [ENV.jwtJwksUrl]: `${COGNITO_ISSUER}/.well-known/jwks.json`,
-      [ENV.jwtTenantClaim]: 'custom:tenant_id',
-    });
-    expect(vars[ENV.devJwtSecret]).toBeUndefined();
-  });
+  it.each(ROUTES.filter((r) => r.auth === 'jwt').map((r) => r.handler))(
+    '%s verifies approver JWTs with the OIDC provider',
+    (handler) => {
+      const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
+      expect(vars).toMatchObject({
+        [ENV.jwtMode]: 'oidc',
+        [ENV.jwtIssuer]: COGNITO_ISSUER,
+        [ENV.jwtAudience]: 'app-client-1',
+        [ENV.jwtJwksUrl]: `${COGNITO_ISSUER}/.well-known/jwks.json`,
+        [ENV.jwtTenantClaim]: 'custom:tenant_id',
+      });
+      expect(vars[ENV.devJwtSecret]).toBeUndefined();
+    },
+  );
 
-  it('tells the approval handlers nothing about approver JWTs (the authorizer verified them)', () => {
-    for (const route of ROUTES) {
+  it('tells the agent routes nothing about approver JWTs (they refuse them)', () => {
+    for (const route of ROUTES.filter((r) => r.auth !== 'jwt')) {
       const vars = lambdaFor(s.appTemplate, route.handler).resource.Properties.Environment.Variables;
       expect(Object.keys(vars).filter((k) => k.startsWith('OC_JWT') || k === ENV.devJwtSecret)).toEqual([]);
     }

@@ -21,7 +21,6 @@ beforeAll(() => {
 });
 
 const ALL_HANDLERS = [
-  'authorizer',
   ...ROUTES.map((r) => r.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
@@ -88,34 +87,15 @@ describe('the stateful stack', () => {
 });
 
 describe('the HTTP API', () => {
-  it('is one HTTP API with a simple-response Lambda REQUEST authorizer that every request reaches', () => {
+  it('is one HTTP API without a Lambda authorizer: each route authenticates in its own Lambda', () => {
     s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
-    s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
-    const authorizer = lambdaFor(s.appTemplate, 'authorizer');
-    s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
-      AuthorizerType: 'REQUEST',
-      EnableSimpleResponses: true,
-      AuthorizerPayloadFormatVersion: '2.0',
-      AuthorizerResultTtlInSeconds: 0,
-      IdentitySource: [],
-    });
-    const [auth] = Object.values(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'));
-    expect(JSON.stringify(auth!.Properties.AuthorizerUri)).toContain(
-      JSON.stringify({ 'Fn::GetAtt': [authorizer.id, 'Arn'] }),
-    );
-    // API Gateway may invoke the authorizer, from this API only.
-    s.appTemplate.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      Principal: 'apigateway.amazonaws.com',
-      FunctionName: { 'Fn::GetAtt': [authorizer.id, 'Arn'] },
-    });
+    s.appTemplate.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
   });
 
   it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
-    'routes %s to its own Lambda behind the authorizer',
+    'routes %s to its own Lambda, which authenticates the caller',
     (_key, route) => {
-      const authorizerId = Object.keys(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!;
       const fn = lambdaFor(s.appTemplate, route.handler);
       const integrations = s.appTemplate.findResources('AWS::ApiGatewayV2::Integration', {
         Properties: { IntegrationUri: { 'Fn::GetAtt': [fn.id, 'Arn'] }, PayloadFormatVersion: '2.0' },
@@ -124,9 +104,7 @@ describe('the HTTP API', () => {
       s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
         RouteKey: `${route.method} ${route.path}`,
         Target: { 'Fn::Join': ['', ['integrations/', { Ref: Object.keys(integrations)[0] }]] },
-        ...(route.auth === 'none'
-          ? { AuthorizationType: 'NONE' }
-          : { AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }),
+        AuthorizationType: 'NONE',
       });
     },
   );
@@ -137,8 +115,7 @@ describe('the HTTP API', () => {
     ['GET /v1/approvals/{approval_id}', 'get-approval'],
     ['POST /v1/approvals/{approval_id}/approve', 'approve-approval'],
     ['POST /v1/approvals/{approval_id}/deny', 'deny-approval'],
-  ])('serves %s with %s behind the one authorizer', (routeKey, handler) => {
-    const authorizerId = Object.keys(s.appTemplate.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!;
+  ])('serves %s with %s', (routeKey, handler) => {
     const fn = lambdaFor(s.appTemplate, handler);
     const [integrationId] = Object.keys(
       s.appTemplate.findResources('AWS::ApiGatewayV2::Integration', {
@@ -147,8 +124,6 @@ describe('the HTTP API', () => {
     );
     s.appTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: routeKey,
-      AuthorizationType: 'CUSTOM',
-      AuthorizerId: { Ref: authorizerId },
       Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
     });
     // API Gateway may invoke the handler.
@@ -242,18 +217,15 @@ describe('table access', () => {
       .flatMap((st) => asArray(st.Action as string | string[]))
       .filter((a) => a.startsWith('dynamodb:'));
 
-  it.each(['authorizer', ...ROUTES.filter((r) => r.method === 'GET').map((r) => r.handler)])(
-    '%s can only read',
-    (handler) => {
-      const actions = tableActions(handler);
-      expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
-      expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
-      const keyActions = statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource))
-        .flatMap((st) => asArray(st.Action as string | string[]))
-        .filter((a) => a.startsWith('kms:'));
-      expect(keyActions.sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
-    },
-  );
+  it.each(ROUTES.filter((r) => r.method === 'GET').map((r) => r.handler))('%s can only read', (handler) => {
+    const actions = tableActions(handler);
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+    expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    const keyActions = statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource))
+      .flatMap((st) => asArray(st.Action as string | string[]))
+      .filter((a) => a.startsWith('kms:'));
+    expect(keyActions.sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+  });
 
   it.each([
     ...ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler),
@@ -464,14 +436,17 @@ describe.each(SCHEDULES.map((c) => [c.handler, c] as const))('the %s schedule', 
 });
 
 describe('approver JWTs without an identity provider', () => {
-  it('puts the authorizer in mode none (every approver token refused), never dev', () => {
-    const vars = lambdaFor(s.appTemplate, 'authorizer').resource.Properties.Environment.Variables;
+  const approverRoutes = ROUTES.filter((r) => r.auth === 'jwt').map((r) => r.handler);
+
+  it.each(approverRoutes)('puts %s in mode none (every approver token refused), never dev', (handler) => {
+    const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
     expect(vars[ENV.jwtMode]).toBe('none');
     for (const name of JWT_ENV.filter((n) => n !== ENV.jwtMode)) expect(vars[name]).toBeUndefined();
   });
 
   it('tells no other function anything about approver JWTs', () => {
-    for (const handler of ALL_HANDLERS.filter((h) => h !== 'authorizer')) {
+    expect(approverRoutes).toEqual(['list-approvals', 'get-approval', 'approve-approval', 'deny-approval']);
+    for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h))) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
     }

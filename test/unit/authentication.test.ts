@@ -1,6 +1,11 @@
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import type { AppState } from '../../functions/handlers/app-state.js';
-import { authorize, presentedKey, routeAuthOf } from '../../functions/handlers/authorizer.js';
+import {
+  authenticate,
+  authenticated,
+  presentedKey,
+  routeAuthOf,
+} from '../../functions/handlers/authentication.js';
 import { ROUTES } from '../../functions/shared/constants.js';
 import { AppError } from '../../functions/shared/errors.js';
 import {
@@ -99,8 +104,8 @@ describe('route lookup by routeKey', () => {
 
   it('fails closed on an unknown route: no identity, no lookups', async () => {
     const { state, lookups, verified } = fakeState();
-    const result = await authorize(() => state)(authEvent('$default', { 'x-api-key': 'sk-test-key-1' }));
-    expect(result).toEqual({ isAuthorized: true, context: { authError: 'invalid' } });
+    const result = await authenticate(() => state)(authEvent('$default', { 'x-api-key': 'sk-test-key-1' }));
+    expect(result).toEqual({ context: { authError: 'invalid' } });
     expect(lookups).toEqual([]);
     expect(verified).toEqual([]);
   });
@@ -110,29 +115,28 @@ describe('api_key routes', () => {
   it('resolves an API key (X-API-Key or Bearer) to the tenant and agent, authKind api_key', async () => {
     const { state } = fakeState();
     const expected = {
-      isAuthorized: true,
       context: { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1' },
     };
     await expect(
-      authorize(() => state)(authEvent(SUBMIT, { 'X-API-Key': 'sk-test-key-1' })),
+      authenticate(() => state)(authEvent(SUBMIT, { 'X-API-Key': 'sk-test-key-1' })),
     ).resolves.toEqual(expected);
     await expect(
-      authorize(() => state)(authEvent(SUBMIT, { authorization: 'Bearer sk-test-key-1' })),
+      authenticate(() => state)(authEvent(SUBMIT, { authorization: 'Bearer sk-test-key-1' })),
     ).resolves.toEqual(expected);
   });
 
   it('missing and unknown keys', async () => {
     const { state } = fakeState();
-    expect((await authorize(() => state)(authEvent(SUBMIT))).context).toEqual({ authError: 'missing' });
-    expect((await authorize(() => state)(authEvent(SUBMIT, { 'x-api-key': 'sk-nope' }))).context).toEqual({
+    expect((await authenticate(() => state)(authEvent(SUBMIT))).context).toEqual({ authError: 'missing' });
+    expect((await authenticate(() => state)(authEvent(SUBMIT, { 'x-api-key': 'sk-nope' }))).context).toEqual({
       authError: 'invalid',
     });
   });
 
   it('an approver JWT is not an API key: authError, never an approver identity', async () => {
     const { state, verified } = fakeState();
-    const result = await authorize(() => state)(authEvent(SUBMIT, { authorization: `Bearer ${alice}` }));
-    expect(result).toEqual({ isAuthorized: true, context: { authError: 'invalid' } });
+    const result = await authenticate(() => state)(authEvent(SUBMIT, { authorization: `Bearer ${alice}` }));
+    expect(result).toEqual({ context: { authError: 'invalid' } });
     expect(verified).toEqual([]);
   });
 
@@ -142,8 +146,8 @@ describe('api_key routes', () => {
         throw new Error('ECONNREFUSED');
       },
     });
-    const result = await authorize(() => state)(authEvent(SUBMIT, { 'x-api-key': 'sk-test-key-1' }));
-    expect(result).toEqual({ isAuthorized: true, context: { authError: 'unavailable' } });
+    const result = await authenticate(() => state)(authEvent(SUBMIT, { 'x-api-key': 'sk-test-key-1' }));
+    expect(result).toEqual({ context: { authError: 'unavailable' } });
   });
 });
 
@@ -151,9 +155,10 @@ describe('jwt routes', () => {
   it('a valid approver token gives authKind jwt with tenant, sub and email', async () => {
     const { state, lookups } = fakeState();
     for (const routeKey of [APPROVE, LIST]) {
-      const result = await authorize(() => state)(authEvent(routeKey, { Authorization: `Bearer ${alice}` }));
+      const result = await authenticate(() => state)(
+        authEvent(routeKey, { Authorization: `Bearer ${alice}` }),
+      );
       expect(result).toEqual({
-        isAuthorized: true,
         context: {
           authKind: 'jwt',
           tenantId: 'tenant1',
@@ -172,8 +177,8 @@ describe('jwt routes', () => {
       { authorization: 'Bearer sk-test-key-1' },
     ];
     for (const headers of attempts) {
-      const result = await authorize(() => state)(authEvent(APPROVE, headers));
-      expect(result).toEqual({ isAuthorized: true, context: { authError: 'invalid' } });
+      const result = await authenticate(() => state)(authEvent(APPROVE, headers));
+      expect(result).toEqual({ context: { authError: 'invalid' } });
     }
     expect(lookups).toEqual([]);
   });
@@ -181,7 +186,7 @@ describe('jwt routes', () => {
   it('missing, malformed, forged and oversized tokens', async () => {
     const { state } = fakeState();
     const ctx = async (headers: Record<string, string>) =>
-      (await authorize(() => state)(authEvent(APPROVE, headers))).context;
+      (await authenticate(() => state)(authEvent(APPROVE, headers))).context;
     expect(await ctx({})).toEqual({ authError: 'missing' });
     expect(await ctx({ authorization: 'Basic dXNlcjpwYXNz' })).toEqual({ authError: 'invalid' });
     expect(await ctx({ authorization: `Bearer ${alice}x` })).toEqual({ authError: 'invalid' });
@@ -202,9 +207,39 @@ describe('jwt routes', () => {
           },
         },
       });
-      const result = await authorize(() => state)(authEvent(APPROVE, { authorization: `Bearer ${alice}` }));
+      const result = await authenticate(() => state)(
+        authEvent(APPROVE, { authorization: `Bearer ${alice}` }),
+      );
       expect(result.context).toEqual({ authError: 'unavailable' });
     }
+  });
+});
+
+describe('authenticated routes', () => {
+  it('hand the route the identity they established, whatever the incoming request context claimed', async () => {
+    const { state } = fakeState();
+    const seen: AuthContext[] = [];
+    const route = authenticated(
+      () => state,
+      async (event) => {
+        seen.push(event.requestContext.authorizer.lambda);
+        return { status: 200, body: '{}' };
+      },
+    );
+    const forged = {
+      routeKey: SUBMIT,
+      headers: { 'x-api-key': 'sk-nope' },
+      requestContext: { authorizer: { lambda: { authKind: 'api_key', tenantId: 'tenant2' } } },
+    } as unknown as HttpEvent;
+    await route(forged);
+    await route({ ...forged, headers: { 'x-api-key': 'sk-test-key-1' } });
+    expect(seen).toEqual([
+      { authError: 'invalid' },
+      { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1' },
+    ]);
+    expect(() => requireTenant({ requestContext: { authorizer: { lambda: seen[0] } } } as never)).toThrow(
+      AppError,
+    );
   });
 });
 

@@ -1,24 +1,25 @@
 /**
- * Lambda REQUEST authorizer (HTTP API, simple responses) for both kinds of route. It finds the
+ * Authentication, the first step of every API route, in the route's own Lambda. It finds the
  * route by `routeKey` in ROUTES: on an `api_key` route it resolves `X-API-Key` or
  * `Authorization: Bearer <key>` to a tenant (and agent); on a `jwt` route it verifies
  * `Authorization: Bearer <jwt>` as a human approver's token. A credential of the other kind is
- * refused. It always authorizes and passes the outcome in the context: HTTP APIs cannot shape a
- * denied authorizer's response, and SPEC §1 requires our error body, so the route answers 401
- * itself when no identity is present.
+ * refused. The outcome goes in the request context, where `requireTenant` / `requireApprover`
+ * answer 401 with the SPEC §1 body when no identity is present.
+ *
+ * Not an API Gateway Lambda authorizer: an HTTP API cannot shape a denying authorizer's response
+ * (SPEC §1 requires our error body), so such an authorizer must let every request through, and
+ * without identity sources API Gateway cannot cache its answers either. It would cost one more
+ * Lambda invocation and one more hop on every request and decide nothing.
  */
-import type {
-  APIGatewayRequestAuthorizerEventV2,
-  APIGatewaySimpleAuthorizerWithContextResult,
-} from 'aws-lambda';
+import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { ROUTES, type RouteAuth } from '../shared/constants.js';
-import type { AuthContext } from '../shared/http.js';
-import { lambda } from '../shared/middleware.js';
+import type { AuthContext, HttpEvent, HttpResult } from '../shared/http.js';
 import { logger } from '../shared/powertools.js';
 import { InvalidApproverToken, MAX_APPROVER_TOKEN_LENGTH } from '../store/approver-tokens.js';
-import { appState, warmInLambda, type AppState } from './app-state.js';
+import type { AppState } from './app-state.js';
 
-type AuthResult = APIGatewaySimpleAuthorizerWithContextResult<AuthContext>;
+/** The identity (or the reason there is none) that a route's handler reads. */
+type AuthResult = { context: AuthContext };
 
 const ROUTE_AUTH: ReadonlyMap<string, RouteAuth> = new Map(
   ROUTES.map((r) => [`${r.method} ${r.path}`, r.auth] as const),
@@ -44,7 +45,7 @@ export function presentedKey(headers: Record<string, string | undefined> = {}): 
   return bearer(lower);
 }
 
-const allow = (context: AuthContext): AuthResult => ({ isAuthorized: true, context });
+const allow = (context: AuthContext): AuthResult => ({ context });
 
 async function authorizeAgent(state: AppState, headers: APIGatewayRequestAuthorizerEventV2['headers']) {
   const key = presentedKey(headers);
@@ -91,16 +92,25 @@ async function authorizeApprover(state: AppState, headers: APIGatewayRequestAuth
   }
 }
 
-export const authorize =
+export const authenticate =
   (getState: () => AppState) =>
-  async (event: APIGatewayRequestAuthorizerEventV2): Promise<AuthResult> => {
+  async (event: Pick<APIGatewayRequestAuthorizerEventV2, 'routeKey' | 'headers'>): Promise<AuthResult> => {
     const auth = routeAuthOf(event.routeKey);
     if (auth === 'api_key') return authorizeAgent(getState(), event.headers);
     if (auth === 'jwt') return authorizeApprover(getState(), event.headers);
-    // Public routes carry no authorizer; anything else is a route this code does not know.
-    logger.warn('authorizer called for an unknown or public route', { routeKey: event.routeKey });
+    // Public routes do not authenticate; anything else is a route this code does not know.
+    logger.warn('authentication asked for an unknown or public route', { routeKey: event.routeKey });
     return allow({ authError: 'invalid' });
   };
 
-warmInLambda((state) => state.approverTokens);
-export const handler = lambda(authorize(appState));
+/** A route that authenticates its caller first (whatever the request context claimed). */
+export function authenticated(
+  getState: () => AppState,
+  route: (event: HttpEvent) => Promise<HttpResult>,
+): (event: HttpEvent) => Promise<HttpResult> {
+  const auth = authenticate(getState);
+  return async (event) => {
+    const { context } = await auth({ routeKey: event.routeKey, headers: event.headers });
+    return route({ ...event, requestContext: { ...event.requestContext, authorizer: { lambda: context } } });
+  };
+}
