@@ -128,13 +128,6 @@ export class ChainStore {
     private readonly table: string,
   ) {}
 
-  /** The chain's last entry (GENESIS for an empty chain). */
-  async head(tenantId: string): Promise<ChainHead> {
-    const last = await this.lastPage(tenantId);
-    const entry = last?.entries[last.entries.length - 1];
-    return entry ? { seq: entry.seq, hash: entry.hash } : GENESIS;
-  }
-
   private async lastPage(tenantId: string): Promise<StoredPage | undefined> {
     const out = await readOrFail(() =>
       this.doc.send(
