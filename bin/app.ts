@@ -2,7 +2,8 @@
  * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
  * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn, and the
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim;
- * and tracing (true|false, X-Ray on every Lambda; default false).
+ * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
+ * `--enable-source-maps` on every Lambda; default false).
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
@@ -57,6 +58,7 @@ createOpenClause(app, {
   approverJwksUrl: context('approverJwksUrl'),
   approverTenantClaim: context('approverTenantClaim'),
   tracing: bool('tracing'),
+  sourceMaps: bool('sourceMaps'),
 });
 
 // Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.

@@ -170,7 +170,7 @@ describe('every Lambda', () => {
   });
 
   it.each(ALL_HANDLERS)(
-    '%s: arm64, newest runtime, no X-Ray by default, 512 MB, ESM index.handler, common env, own log group',
+    '%s: arm64, newest runtime, no X-Ray or source maps by default, 512 MB, ESM index.handler, common env, own log group',
     (handler) => {
       const { resource } = lambdaFor(s.appTemplate, handler);
       expect(resource.Properties).toMatchObject({
@@ -183,12 +183,12 @@ describe('every Lambda', () => {
             [ENV.policyDir]: LAMBDA_POLICY_DIR,
             POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
             POWERTOOLS_METRICS_NAMESPACE: 'OpenClause',
-            NODE_OPTIONS: '--enable-source-maps',
             POWERTOOLS_TRACE_ENABLED: 'false',
           }),
         },
       });
       expect(resource.Properties.TracingConfig).toBeUndefined();
+      expect(resource.Properties.Environment.Variables.NODE_OPTIONS).toBeUndefined();
       expect(resource.Properties.Timeout).toEqual(expect.any(Number));
       const logGroupId = resource.Properties.LoggingConfig.LogGroup.Ref as string;
       expect(s.appTemplate.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(
@@ -203,6 +203,14 @@ describe('every Lambda', () => {
       const { resource } = lambdaFor(traced.appTemplate, handler);
       expect(resource.Properties.TracingConfig).toEqual({ Mode: 'Active' });
       expect(resource.Properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED).toBe('true');
+    }
+  });
+
+  it('sourceMaps: true maps stack traces to the sources on every Lambda', () => {
+    const mapped = synthesize({ sourceMaps: true });
+    for (const handler of ALL_HANDLERS) {
+      const { resource } = lambdaFor(mapped.appTemplate, handler);
+      expect(resource.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
   });
 

@@ -38,7 +38,12 @@ const connector: ConnectorInvoker = {
 };
 
 beforeAll(async () => {
-  stack = await startTestStack({ overrides: { doc, connectors: connector }, consumers: false });
+  stack = await startTestStack({
+    overrides: { doc, connectors: connector },
+    consumers: false,
+    // A rate of 10/s leases one permit at a time: every call writes the limiter (a step this file breaks).
+    env: { OC_RATE_LIMIT_PER_SEC: '10', OC_RATE_LIMIT_BURST: '1000' },
+  });
   // Warm the authorizer's key cache so the plan counts only submit's own requests.
   expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
 });
