@@ -1,7 +1,6 @@
-/** One logger, metrics and tracer for every Lambda; module scope so they live across invocations. */
+/** One logger and one metrics object for every Lambda; module scope so they live across invocations. */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 
 // Outside Lambda (local host, CLI, tests) there is no CloudWatch to read EMF lines from stdout.
 if (!process.env.AWS_LAMBDA_FUNCTION_NAME) process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -13,4 +12,3 @@ export const metrics = new Metrics({
   serviceName,
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'OpenClause',
 });
-export const tracer = new Tracer({ serviceName });
