@@ -58,6 +58,8 @@ export interface LocalHostOptions {
    * this itself in AWS, at no cost to the table); default: the handlers' client.
    */
   pollerDoc?: DynamoDBDocumentClient;
+  /** Runs once the table exists and before `/readyz` answers 200 (e.g. seeding the demo keys). */
+  beforeReady?: (state: AppState) => Promise<void>;
 }
 
 export interface LocalHost {
@@ -263,6 +265,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     send(await timed(matched.route.handler, () => handler(event, fakeContext(matched.route.handler))));
   }
 
+  await options.beforeReady?.(state);
   await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
   isReady = true;

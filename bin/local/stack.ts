@@ -82,14 +82,18 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
       config,
       port,
       scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60),
+      // The demo keys and the evidence bucket exist before the port opens: a client that waits
+      // for /readyz can use them.
+      beforeReady: async (state) => {
+        const keys = new ApiKeyStore(state.doc, config.tableName);
+        for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
+        const s3Client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
+        await s3Client
+          .send(new CreateBucketCommand({ Bucket: env.OC_EVIDENCE_BUCKET ?? 'oc-evidence' }))
+          .catch(() => undefined);
+        s3Client.destroy();
+      },
     });
-    const keys = new ApiKeyStore(host.state.doc, config.tableName);
-    for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
-    const s3Client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
-    await s3Client
-      .send(new CreateBucketCommand({ Bucket: env.OC_EVIDENCE_BUCKET ?? 'oc-evidence' }))
-      .catch(() => undefined);
-    s3Client.destroy();
 
     const firstKey = apiKeys[0]?.key ?? '<key>';
     const approverToken = await devApproverToken(config);

@@ -22,8 +22,13 @@ export class ApiKeyStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly table: string,
-    /** How long a lookup (hit or miss) is reused in this process. */
+    /** How long a found key is reused in this process. */
     private readonly cacheMs = 30_000,
+    /**
+     * How long an unknown key stays refused without a lookup: short, so that a key created (or
+     * seeded) just after a failed attempt works at once, yet a flood of one bad key costs little.
+     */
+    private readonly missCacheMs = 2_000,
   ) {}
 
   async put(key: string, identity: KeyIdentity, label = ''): Promise<'created' | 'exists'> {
@@ -82,7 +87,7 @@ export class ApiKeyStore {
         }
       : undefined;
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { identity, until: Date.now() + this.cacheMs });
+    this.cache.set(hash, { identity, until: Date.now() + (identity ? this.cacheMs : this.missCacheMs) });
     return identity;
   }
 }

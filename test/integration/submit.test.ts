@@ -136,6 +136,20 @@ describe('POST /v1/toolcalls', () => {
     expect(unknown.json).toMatchObject({ code: 'UNAUTHORIZED', message: 'invalid API key' });
   });
 
+  it('refuses a key until it exists, and accepts it within seconds once created (misses are cached briefly)', async () => {
+    const fresh = `sk-late-${Date.now()}`;
+    expect((await submit(toolCall(), fresh)).status).toBe(401);
+    await stack.state.apiKeys.put(fresh, { tenantId: 'tenant1' });
+    let status = 0;
+    const started = Date.now();
+    while (status !== 200 && Date.now() - started < 10_000) {
+      status = (await submit(toolCall(), fresh)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    // within 10 s: a miss is cached for 2 s, not for the 30 s a found key is
+    expect(status).toBe(200);
+  });
+
   it('answers 403 TENANT_MISMATCH for another tenant in the body and accepts its own', async () => {
     const mismatch = await submit(toolCall({ tenant_id: 'tenant2' }));
     expect(mismatch.status).toBe(403);
