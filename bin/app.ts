@@ -8,9 +8,8 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
+import { compiledPolicyFile } from '../lib/function.js';
 import { createOpenClause } from '../lib/openclause.js';
-import { createPolicyEngine } from '../functions/core/policy.js';
-import { defaultPolicyDir, loadPolicyBundle } from '../functions/store/policy-files.js';
 
 const app = new App();
 
@@ -43,9 +42,9 @@ const bool = (key: string): boolean | undefined => {
   return raw === 'true';
 };
 
-// The policy folder every deciding Lambda packages is validated here, once: an invalid policy
-// fails `cdk synth`, and the Lambdas skip re-validating it at cold start.
-createPolicyEngine(loadPolicyBundle(defaultPolicyDir()));
+// The policy folder every deciding Lambda packages is validated and compiled here, once: an
+// invalid policy fails `cdk synth`, and the Lambdas load the compilation instead of parsing.
+compiledPolicyFile();
 
 createOpenClause(app, {
   publicBaseUrl: context('publicBaseUrl'),

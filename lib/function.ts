@@ -257,8 +257,11 @@ function assetExtrasCommands(outputDir: string): string[] {
 
 let compiledPolicyPath: string | undefined;
 
-/** The repository's policy folder, validated and compiled once per synth, as a temporary file. */
-function compiledPolicyFile(): string {
+/**
+ * The repository's policy folder, validated and compiled once per synth, as a temporary file
+ * (an invalid policy throws: `bin/app.ts` calls this first, so it fails `cdk synth`).
+ */
+export function compiledPolicyFile(): string {
   if (!compiledPolicyPath) {
     const compiled = compilePolicy(loadPolicyBundle(path.join(REPO_ROOT, 'policy')));
     const dir = mkdtempSync(path.join(tmpdir(), 'openclause-policy-'));

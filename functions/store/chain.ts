@@ -50,6 +50,9 @@ const MARK_CONCURRENCY = 16;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A fact item's identity in the maps below: its partition and sort key. */
+const factId = (pk: unknown, sk: unknown): string => `${String(pk)}|${String(sk)}`;
+
 export interface StoredPage {
   fromSeq: number;
   prevHash: string;
@@ -170,7 +173,7 @@ export class ChainStore {
 
   /** The seq each of these facts is marked with (undefined: not sealed), by `pk|sk` of the fact. */
   private async marks(refs: readonly { pk: string; sk: string }[]): Promise<Map<string, number | undefined>> {
-    const found = new Map<string, number | undefined>(refs.map((k) => [`${k.pk}|${k.sk}`, undefined]));
+    const found = new Map<string, number | undefined>(refs.map((k) => [factId(k.pk, k.sk), undefined]));
     const partitions = [...new Set(refs.map((k) => k.pk))];
     for (let i = 0; i < partitions.length; i += 100) {
       let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
@@ -185,7 +188,7 @@ export class ChainStore {
         for (const item of out.Responses?.[this.table] ?? []) {
           for (const [name, value] of Object.entries(item)) {
             const mark = value as Partial<SealMark> | undefined;
-            const id = `${String(item.pk)}|${name}`;
+            const id = factId(item.pk, name);
             if (found.has(id) && typeof mark?.seq === 'number') found.set(id, mark.seq);
           }
         }
@@ -204,7 +207,9 @@ export class ChainStore {
     const byPartition = new Map<string, ChainEntry[]>();
     for (const entry of entries) {
       const { pk } = sealKey(entry.record);
-      byPartition.set(pk, [...(byPartition.get(pk) ?? []), entry]);
+      const group = byPartition.get(pk);
+      if (group) group.push(entry);
+      else byPartition.set(pk, [entry]);
     }
     await mapLimit([...byPartition.values()], MARK_CONCURRENCY, async (group) => {
       const names: Record<string, string> = { '#type': 'type' };
@@ -241,7 +246,7 @@ export class ChainStore {
     await this.mark(
       entries.filter((e) => {
         const key = factKey(e.record);
-        return current.get(`${key.pk}|${key.sk}`) === undefined;
+        return current.get(factId(key.pk, key.sk)) === undefined;
       }),
     );
   }
@@ -306,7 +311,7 @@ export class ChainStore {
       const current = await this.marks(facts.map((f) => f.key));
       const seen = new Set<string>();
       let pending = facts.filter((f) => {
-        const id = `${f.key.pk}|${f.key.sk}`;
+        const id = factId(f.key.pk, f.key.sk);
         if (seen.has(id) || current.get(id) !== undefined) return false;
         seen.add(id);
         return true;
@@ -405,11 +410,11 @@ export class ChainStore {
         const pk = String(item.pk);
         if (item.type === ITEM_TYPE.seal) {
           for (const [name, value] of Object.entries(item))
-            if (typeof (value as Partial<SealMark>)?.seq === 'number') sealed.add(`${pk}|${name}`);
+            if (typeof (value as Partial<SealMark>)?.seq === 'number') sealed.add(factId(pk, name));
           continue;
         }
         const record = JSON.parse(String(item.record)) as FactRecord;
-        facts.set(`${pk}|${String(item.sk)}`, { fact_id: record.fact_id, created_at: record.at });
+        facts.set(factId(pk, item.sk), { fact_id: record.fact_id, created_at: record.at });
       }
       startKey = out.LastEvaluatedKey;
     } while (startKey);

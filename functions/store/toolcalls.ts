@@ -164,27 +164,26 @@ export class DynamoToolCallStore implements ToolCallStore {
     eventId: string,
     options: { consistent?: boolean } = {},
   ): Promise<IdempotencyRecord | undefined> {
+    const event = keys.event(tenantId, eventId);
+    const result = factKey({ tenant_id: tenantId, event_id: eventId, kind: 'toolcall.executed' });
     const out = await readOrFail(() =>
       this.doc.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :event AND :result',
-          ExpressionAttributeValues: {
-            ':pk': keys.event(tenantId, eventId).pk,
-            ':event': 'EVENT',
-            ':result': factKey({ tenant_id: tenantId, event_id: eventId, kind: 'toolcall.executed' }).sk,
-          },
+          ExpressionAttributeValues: { ':pk': event.pk, ':event': event.sk, ':result': result.sk },
           ConsistentRead: options.consistent !== false,
         }),
       ),
     );
     const items = out.Items ?? [];
-    const event = items.find((i) => i.sk === 'EVENT');
-    if (!event || typeof event.request_hash !== 'string') return undefined;
-    const result = items.find(
-      (i) => i.sk === factKey({ tenant_id: tenantId, event_id: eventId, kind: 'toolcall.executed' }).sk,
+    const claim = items.find((i) => i.sk === event.sk);
+    if (!claim || typeof claim.request_hash !== 'string') return undefined;
+    return toIdempotency(
+      eventId,
+      claim,
+      items.find((i) => i.sk === result.sk),
     );
-    return toIdempotency(eventId, event, result);
   }
 
   /** The result's fact with the replayable response: one conditional write, so never twice. */

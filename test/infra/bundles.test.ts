@@ -9,6 +9,7 @@ import {
   loadPolicyBundle,
 } from '../../functions/store/policy-files.js';
 import { REPO_ROOT } from '../../lib/function.js';
+import { request } from '../policy/builders.js';
 import { assetDirOf, lambdaFor, synthesize, type Synthesized } from './synth.js';
 
 let s: Synthesized;
@@ -81,26 +82,14 @@ describe('Lambda bundles', () => {
     expect(compiled?.version).toBe(bundle.version);
     const fromBuild = policyEngineFrom(compiled!);
     const fromSource = createPolicyEngine(bundle);
-    for (const [tool, action, risk] of [
-      ['slack', 'msg.post', 2],
-      ['slack', 'msg.post', 8],
-      ['jira', 'issue.delete', 3],
-      ['jira', 'issue.list', 1],
-      ['unknown', 'thing', 2],
+    for (const [toolAction, riskScore] of [
+      ['slack.msg.post', 2],
+      ['slack.msg.post', 8],
+      ['jira.issue.delete', 3],
+      ['jira.issue.list', 1],
+      ['unknown.thing', 2],
     ] as const) {
-      const req = {
-        tenantId: 'tenant1',
-        agentId: 'agent-1',
-        tool,
-        action,
-        resource: '',
-        riskScore: risk,
-        riskFactors: [],
-        labels: {},
-        userId: '',
-        sessionId: '',
-        now: new Date('2025-01-01T00:00:00Z'),
-      };
+      const req = request(toolAction, { riskScore });
       expect(fromBuild.evaluate(req)).toEqual(fromSource.evaluate(req));
     }
   });

@@ -28,19 +28,22 @@ const request = (tool: string, action: string, riskScore: number, tenantId = 'te
   now: new Date('2025-01-01T00:00:00Z'),
 });
 
+/** Request shapes covering allow, approve (by risk and by action) and deny. */
+const SHAPES = [
+  ['slack', 'msg.post', 4],
+  ['slack', 'msg.post', 6],
+  ['slack', 'msg.post', 8],
+  ['jira', 'issue.delete', 3],
+  ['jira', 'issue.list', 1],
+  ['unknown', 'thing', 2],
+] as const;
+
 describe('an engine built without re-validation (the deployed Lambda, validated at synth)', () => {
   const bundle = loadPolicyBundle(defaultPolicyDir());
   const validated = createPolicyEngine(bundle);
   const prevalidated = createPolicyEngine(bundle, { validate: false });
 
-  it.each([
-    ['slack', 'msg.post', 4],
-    ['slack', 'msg.post', 6],
-    ['slack', 'msg.post', 8],
-    ['jira', 'issue.delete', 3],
-    ['jira', 'issue.list', 1],
-    ['unknown', 'thing', 2],
-  ])('decides %s.%s at risk %i exactly as the validated engine', (tool, action, risk) => {
+  it.each(SHAPES)('decides %s.%s at risk %i exactly as the validated engine', (tool, action, risk) => {
     expect(prevalidated.evaluate(request(tool, action, risk))).toEqual(
       validated.evaluate(request(tool, action, risk)),
     );
@@ -56,17 +59,14 @@ describe('the synth-time compilation (compiled.json beside the policy files)', (
   const source = createPolicyEngine(bundle);
   const compiled = JSON.parse(JSON.stringify(compilePolicy(bundle))) as ReturnType<typeof compilePolicy>;
 
-  it.each([
-    ['slack', 'msg.post', 4],
-    ['slack', 'msg.post', 8],
-    ['jira', 'issue.delete', 3],
-    ['jira', 'issue.list', 1],
-    ['unknown', 'thing', 2],
-  ])('decides %s.%s at risk %i after a JSON round trip exactly as the source', (tool, action, risk) => {
-    expect(policyEngineFrom(compiled).evaluate(request(tool, action, risk))).toEqual(
-      source.evaluate(request(tool, action, risk)),
-    );
-  });
+  it.each(SHAPES)(
+    'decides %s.%s at risk %i after a JSON round trip exactly as the source',
+    (tool, action, risk) => {
+      expect(policyEngineFrom(compiled).evaluate(request(tool, action, risk))).toEqual(
+        source.evaluate(request(tool, action, risk)),
+      );
+    },
+  );
 
   it('is used only when it was compiled from exactly these files', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'oc-compiled-'));
