@@ -9,6 +9,8 @@ import { freePort, startDynamoDbLocal, startS3, startSqs, type Emulator } from '
 
 declare global {
   var __OC_EMULATORS__: Emulator[] | undefined;
+  /** Folders the run created; the global teardown removes them. */
+  var __OC_TEMP_DIRS__: string[] | undefined;
 }
 
 export async function globalSetup(): Promise<void> {
@@ -19,6 +21,7 @@ export async function globalSetup(): Promise<void> {
     startS3(await freePort(), s3Dir),
   ]);
   globalThis.__OC_EMULATORS__ = [dynamo, sqs, s3];
+  globalThis.__OC_TEMP_DIRS__ = [s3Dir];
   process.env.OC_TEST_DYNAMODB_ENDPOINT = dynamo.endpoint;
   process.env.OC_TEST_SQS_ENDPOINT = sqs.endpoint;
   process.env.OC_TEST_S3_ENDPOINT = s3.endpoint;
