@@ -22,7 +22,7 @@ import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
 import { LIMITS, ROUTES, STREAM_CONSUMERS, type RouteDef } from '../../functions/shared/constants.js';
-import { toErrorResponse, AppError } from '../../functions/shared/errors.js';
+import { AppError, badRequest, toErrorResponse } from '../../functions/shared/errors.js';
 import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
 import { ensureTable } from '../../functions/store/table.js';
@@ -70,6 +70,21 @@ export interface LocalHost {
   stop(): Promise<void>;
 }
 
+/** The local server's limits on slow or stalled clients (API Gateway has its own in AWS). */
+export const SERVER_TIMEOUTS = {
+  requestMs: 15_000,
+  headersMs: 10_000,
+  checkEveryMs: 1_000,
+  keepAliveMs: 5_000,
+} as const;
+
+const errorBody = (status: number, code: string, message: string, requestId: string) => ({
+  code,
+  message,
+  retryable: status === 408 || status >= 500,
+  request_id: requestId,
+});
+
 function fakeContext(name: string): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -98,7 +113,14 @@ export function matchRoute(routes: readonly RouteDef[], method: string, path: st
     const m = pattern.exec(path);
     if (m) {
       const params: Record<string, string> = {};
-      names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1] ?? '')));
+      for (const [i, n] of names.entries()) {
+        try {
+          params[n] = decodeURIComponent(m[i + 1] ?? '');
+        } catch {
+          // API Gateway answers a malformed percent-encoding with a 400 before any Lambda runs.
+          return { route, params, malformed: n };
+        }
+      }
       return { route, params };
     }
   }
@@ -176,23 +198,42 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   }
 
   let isReady = false;
-  const server = http.createServer((req, res) => {
-    void handle(req, res).catch((error) => {
-      console.error('[oc] host error', error);
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          code: 'INTERNAL_ERROR',
-          message: 'internal error',
-          retryable: true,
-          request_id: 'local',
-        }),
-      );
-    });
+  const server = http.createServer(
+    {
+      // A client that stops sending (a body shorter than its Content-Length, headers that never
+      // end) is answered 408 and disconnected instead of holding a connection open.
+      requestTimeout: SERVER_TIMEOUTS.requestMs,
+      headersTimeout: SERVER_TIMEOUTS.headersMs,
+      connectionsCheckingInterval: SERVER_TIMEOUTS.checkEveryMs,
+    },
+    (req, res) => {
+      void handle(req, res).catch((error) => {
+        // The client went away (or timed out) mid-request: nothing to answer.
+        if (req.destroyed || res.destroyed || res.writableEnded) return;
+        console.error('[oc] host error', error);
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(errorBody(500, 'INTERNAL_ERROR', 'internal error', randomUUID())));
+      });
+    },
+  );
+  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveMs;
+  // Malformed HTTP, oversized headers, timeouts: the SPEC error body where the socket still takes one.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || socket.destroyed) return socket.destroy();
+    const [status, code, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'REQUEST_TIMEOUT', 'the request was not received in time'] as const)
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? ([431, 'BAD_REQUEST', 'request headers too large'] as const)
+          : ([400, 'BAD_REQUEST', 'malformed HTTP request'] as const);
+    const body = JSON.stringify(errorBody(status, code, message, randomUUID()));
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://local');
     const method = (req.method ?? 'GET').toUpperCase();
     const requestId = randomUUID();
     const send = (r: HttpResponse) => {
@@ -207,6 +248,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         body: JSON.stringify(mapped.body),
       });
     };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://local');
+    } catch {
+      return sendError(badRequest('malformed request target'));
+    }
     if (method === 'GET' && url.pathname === '/healthz')
       return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
     if (method === 'GET' && url.pathname === '/readyz') {
@@ -218,6 +265,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     }
     const matched = matchRoute(ROUTES, method, url.pathname);
     if (!matched) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
+    if (matched.malformed)
+      return sendError(
+        badRequest(`invalid ${matched.malformed}: malformed percent-encoding`, [
+          { path: matched.malformed, message: 'malformed percent-encoding' },
+        ]),
+      );
     // API Gateway rejects oversized payloads before any Lambda runs; cap reading a little above the handler's limit.
     const body = await readBody(req, LIMITS.maxBodyBytes + 1);
     if (body === 'too_large')

@@ -5,6 +5,7 @@
  * request: nothing the approver sends can widen it (W1, W2, W3, W5, W6, W7).
  */
 import { AppError } from '../shared/errors.js';
+import { normalizeIdentity } from '../shared/input-rules.js';
 import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, IdGenerator } from './ports.js';
@@ -107,19 +108,29 @@ export const alreadyDecided = (a: StoredApproval, now: Date) =>
     },
   );
 
-/** Default deny: an approver must be on the tenant's allowlist, and may not decide their own call. */
+/** Is this approver on the tenant's allowlist (emails for API and console, Slack user ids for Slack)? */
+function isListed(tenant: TenantConfig | undefined, approver: Approver): boolean {
+  return approver.via === 'slack'
+    ? (tenant?.approvers.slack_user_ids ?? []).some((id) => id.toLowerCase() === approver.sub.toLowerCase())
+    : (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
+}
+
+/**
+ * Default deny: an approver must be on the tenant's allowlist, and may not decide their own call.
+ * The requester is compared as a human reads it (NFKC, case-folded, invisible characters gone):
+ * `alice@acme.example` with a zero-width space, a fullwidth `＠` or a trailing NUL is still alice.
+ */
 export function authorizeApprover(
   tenant: TenantConfig | undefined,
   approver: Approver,
   approval: ApprovalRecord,
 ): void {
-  const allowed =
-    approver.via === 'slack'
-      ? (tenant?.approvers.slack_user_ids ?? []).some((id) => id.toLowerCase() === approver.sub.toLowerCase())
-      : (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
-  if (!allowed) throw approverNotAllowed();
-  const requester = approval.user_id.trim().toLowerCase();
-  if (requester && (requester === approver.email.toLowerCase() || requester === approver.sub.toLowerCase())) {
+  if (!isListed(tenant, approver)) throw approverNotAllowed();
+  const requester = normalizeIdentity(approval.user_id);
+  if (
+    requester &&
+    (requester === normalizeIdentity(approver.email) || requester === normalizeIdentity(approver.sub))
+  ) {
     throw selfApproval();
   }
 }
@@ -243,11 +254,7 @@ const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request 
 
 /** Reading approvals is for the tenant's approvers too (default deny). */
 function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
-  const tenant = deps.tenant(approver.tenantId);
-  const listed = (tenant?.approvers.emails ?? []).some(
-    (e) => e.toLowerCase() === approver.email.toLowerCase(),
-  );
-  if (!listed) throw approverNotAllowed();
+  if (!isListed(deps.tenant(approver.tenantId), approver)) throw approverNotAllowed();
 }
 
 export async function listApprovals(
@@ -269,9 +276,10 @@ export async function getApproval(
   approver: Approver,
   approvalId: string,
 ): Promise<ApprovalView> {
+  // Someone who may not see approvals learns nothing about which ids exist: 404 for every id.
+  if (!isListed(deps.tenant(approver.tenantId), approver)) throw approvalNotFound();
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
-  requireListedApprover(deps, approver);
   return approvalView(a, deps.clock.now());
 }
 
@@ -282,6 +290,8 @@ export async function decide(
   approvalId: string,
   input: DecisionInput,
 ): Promise<ApprovalView> {
+  // Checked before the read, so the answer is the same 403 for every id: no id oracle.
+  requireListedApprover(deps, approver);
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
   const outcome = decideApproval(a, input, approver, {

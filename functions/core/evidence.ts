@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import { AppError } from '../shared/errors.js';
 
 export const CHAIN_TAG = 'oc-evidence/v1';
 
@@ -43,6 +44,43 @@ export function canon(value: unknown): string {
   const out = canonicalize(value);
   if (out === undefined) throw new Error('value has no canonical JSON form');
   return out;
+}
+
+/**
+ * A fact the sequencer could not seal must never be written: the chain would stop at it. Every
+ * fact write calls this first (the store's fact attributes). Client input is refused at the edge
+ * by the shared input rules; reaching this is a 422 for what slipped through, never a stored fact.
+ */
+export function assertSealable(fact: FactRecord): void {
+  try {
+    canon(fact);
+  } catch (error) {
+    throw new AppError(
+      422,
+      'VALIDATION_ERROR',
+      'the request holds a value that cannot be recorded as evidence',
+      {
+        details: [{ path: fact.kind, message: (error as Error).message }],
+      },
+    );
+  }
+}
+
+/**
+ * Data from outside the request (a connector's output) made sealable: lone surrogates become
+ * U+FFFD, non-finite numbers null. What a tool answered is recorded, never refused after it ran.
+ */
+export function toSealableJson(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.toWellFormed();
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (value === null || typeof value !== 'object' || depth > 64) return depth > 64 ? null : value;
+  if (Array.isArray(value)) return value.map((v) => toSealableJson(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+      k.toWellFormed(),
+      toSealableJson(v, depth + 1),
+    ]),
+  );
 }
 
 function lengthPrefixed(bytes: Buffer): Buffer {

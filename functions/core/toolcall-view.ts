@@ -2,9 +2,6 @@
 import type { EventStatus, StoredEvent } from './ports.js';
 import { approvalUrl } from './submit.js';
 
-/** Ids are UUIDv4 (random) or UUIDv8 (event ids derived from an idempotency key), lowercase. */
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[48][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
 export function toolCallView(
   event: StoredEvent,
   options: { now: Date; publicBaseUrl: string; executionGraceMs: number },

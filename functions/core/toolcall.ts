@@ -1,99 +1,37 @@
 /**
  * The ToolCallRequest contract (SPEC §3, reference §3): strict parsing, normalization and limits.
- * Unlike the original, unknown fields, wrong types, non-object params, blank ids and lone
- * surrogates are rejected, and every string is bounded.
+ * Unlike the original, unknown fields, wrong types, non-object params, blank ids, lone
+ * surrogates, invisible characters in ids and inexact integers are rejected, and every string is
+ * bounded (the shared rules of `shared/input-rules.ts`).
  */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { LIMITS } from '../shared/constants.js';
 import type { ErrorDetail } from '../shared/errors.js';
+import { NAME_PATTERN, rules } from '../shared/input-rules.js';
 
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export { NAME_PATTERN };
 
-const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
-
-/** A string that is well-formed UTF-16 (no lone surrogates) and at most `max` characters. */
-const text = (max: number) =>
-  z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .refine((s) => s.isWellFormed(), 'must not contain lone surrogates');
-
-const nonBlank = (max: number) => text(max).refine((s) => s.trim().length > 0, 'must not be blank');
-
-const name = (field: string) =>
-  z
-    .string()
-    .max(256, 'must be at most 256 characters')
-    .transform((s) => s.trim().toLowerCase())
-    .pipe(
-      z
-        .string()
-        .min(1, `${field} required`)
-        .regex(NAME_PATTERN, 'invalid characters (allowed: a-z0-9._-, first alphanumeric, max 64)'),
-    );
-
-/** JSON values as JSON.parse produces them, checked for what canonical JSON and storage cannot hold. */
-function jsonProblem(value: unknown, depth = 0): string | undefined {
-  if (depth > 32) return 'nested deeper than 32 levels';
-  if (typeof value === 'string') return value.isWellFormed() ? undefined : 'contains a lone surrogate';
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'contains a non-finite number';
-  if (value === null || typeof value === 'boolean') return undefined;
-  if (Array.isArray(value)) {
-    for (const v of value) {
-      const p = jsonProblem(v, depth + 1);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  if (typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (!k.isWellFormed()) return 'has a key with a lone surrogate';
-      const p = jsonProblem(v, depth + 1);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  return 'is not JSON';
-}
-
-const params = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
-  const problem = jsonProblem(value);
-  if (problem) {
-    ctx.addIssue({ code: 'custom', message: problem });
-    return;
-  }
-  const size = utf8Bytes(JSON.stringify(value));
-  if (size > LIMITS.maxParamsBytes) {
-    ctx.addIssue({ code: 'custom', message: `exceeds ${LIMITS.maxParamsBytes} bytes` });
-  }
-});
 
 export const ToolCallRequestBody = z.strictObject({
-  tenant_id: nonBlank(128).optional(),
-  agent_id: nonBlank(128),
-  tool: name('tool'),
-  action: name('action'),
-  params: params.default({}),
-  resource: text(LIMITS.maxResourceBytes)
-    .refine((s) => utf8Bytes(s) <= LIMITS.maxResourceBytes, `exceeds ${LIMITS.maxResourceBytes} bytes`)
-    .default(''),
+  tenant_id: rules.tenantId().optional(),
+  agent_id: rules.id(128),
+  tool: rules.name('tool'),
+  action: rules.name('action'),
+  params: rules.jsonObject(LIMITS.maxParamsBytes, 32).default({}),
+  resource: rules.line(LIMITS.maxResourceBytes, LIMITS.maxResourceBytes).default(''),
   risk_score: z.number().int('must be an integer').min(0, 'must be 0–10').max(10, 'must be 0–10').default(0),
-  risk_factors: z.array(text(128)).max(32, 'at most 32 entries').default([]),
-  user_id: text(256).default(''),
-  session_id: text(256).default(''),
+  risk_factors: z.array(rules.id(128)).max(32, 'at most 32 entries').default([]),
+  // The requester: separation of duties compares it with approvers, so nothing invisible in it.
+  user_id: rules.id(256, { blank: true }).default(''),
+  session_id: rules.id(256, { blank: true }).default(''),
   labels: z
-    .record(text(128), text(256))
+    .record(rules.id(128), rules.line(256))
     .refine((l) => Object.keys(l).length <= LIMITS.maxLabels, `exceeds ${LIMITS.maxLabels} entries`)
     .default({}),
-  trace_id: text(256).default(''),
-  idempotency_key: nonBlank(LIMITS.maxIdempotencyKeyBytes).refine(
-    (s) => utf8Bytes(s) <= LIMITS.maxIdempotencyKeyBytes,
-    `exceeds ${LIMITS.maxIdempotencyKeyBytes} bytes`,
-  ),
-  requested_at: z.iso
-    .datetime({ offset: true, message: 'must be an RFC 3339 timestamp with a zone' })
-    .optional(),
+  trace_id: rules.id(256, { blank: true }).default(''),
+  idempotency_key: rules.id(LIMITS.maxIdempotencyKeyBytes, { maxBytes: LIMITS.maxIdempotencyKeyBytes }),
+  requested_at: rules.timestamp().optional(),
   schema_version: z.literal('1.0', 'unsupported version, expected "1.0"').default('1.0'),
 });
 export type ToolCallRequestBody = z.infer<typeof ToolCallRequestBody>;

@@ -1,13 +1,12 @@
 /** What the approval handlers share: the approvals store, the tenants' approver data (no Cedar), the decision route. */
-import * as z from 'zod';
 import { decide, type ApprovalDeps, type Approver, type DecisionInput } from '../core/approvals.js';
-import { httpRoute, parseOptionalJsonBody, requireApprover, type HttpEvent } from '../shared/http.js';
+import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
 import type { TenantsFile } from '../core/policy-data.js';
 import type { ApproverIdentity } from '../store/approver-tokens.js';
 import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
 import { authenticated } from './authentication.js';
 import type { AppState } from './app-state.js';
-import { approvalIdOf } from './path-params.js';
+import { ROUTE_INPUTS } from './inputs.js';
 
 const built = new WeakMap<AppState, ApprovalDeps>();
 
@@ -30,20 +29,14 @@ export function approvalDeps(state: AppState): ApprovalDeps {
 
 export const apiApprover = (identity: ApproverIdentity): Approver => ({ ...identity, via: 'api' });
 
-const DecisionBodies: Record<'approve' | 'deny', z.ZodType<{ comment?: string; reason?: string }>> = {
-  approve: z.strictObject({ comment: z.string().max(1000).optional() }),
-  deny: z.strictObject({ reason: z.string().max(1000).optional() }),
-};
-
 /** POST /v1/approvals/{approval_id}/approve|deny: the verified approver decides. */
 export const decisionRoute = (decision: 'approve' | 'deny') => (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const approver = requireApprover(event);
-      const approvalId = approvalIdOf(event);
-      const body = parseOptionalJsonBody(event, DecisionBodies[decision]);
+      const { path, body } = parseRequest(event, ROUTE_INPUTS[`${decision}-approval`]);
       const input = { decision, ...body } as DecisionInput;
-      const view = await decide(approvalDeps(getState()), apiApprover(approver), approvalId, input);
+      const view = await decide(approvalDeps(getState()), apiApprover(approver), path.approval_id, input);
       return { status: 200, body: JSON.stringify(view) };
     }),
   );

@@ -1,17 +1,18 @@
 /** POST /v1/toolcalls/{event_id}/execute: runs an approved call exactly once, with the stored request. */
 import { executeApproved } from '../core/execute.js';
-import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
+import { httpRoute, parseRequest, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { executeDeps } from './execution-state.js';
-import { eventIdOf } from './path-params.js';
+import { ROUTE_INPUTS } from './inputs.js';
 
 export const executeRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const { tenantId } = requireTenant(event);
-      return executeApproved(executeDeps(getState()), { tenantId, eventId: eventIdOf(event) });
+      const { path } = parseRequest(event, ROUTE_INPUTS['execute-toolcall']);
+      return executeApproved(executeDeps(getState()), { tenantId, eventId: path.event_id });
     }),
   );
 

@@ -1,17 +1,18 @@
 /** GET /v1/approvals/{approval_id}: one approval request of the approver's tenant. */
 import { getApproval } from '../core/approvals.js';
-import { httpRoute, requireApprover, type HttpEvent } from '../shared/http.js';
+import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { apiApprover, approvalDeps } from './approvals-state.js';
-import { approvalIdOf } from './path-params.js';
+import { ROUTE_INPUTS } from './inputs.js';
 
 export const getApprovalRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const approver = requireApprover(event);
-      const view = await getApproval(approvalDeps(getState()), apiApprover(approver), approvalIdOf(event));
+      const { path } = parseRequest(event, ROUTE_INPUTS['get-approval']);
+      const view = await getApproval(approvalDeps(getState()), apiApprover(approver), path.approval_id);
       return { status: 200, body: JSON.stringify(view) };
     }),
   );

@@ -1,17 +1,17 @@
 /** GET /v1/toolcalls/{event_id}: the event, its decision, result and evidence; 404 across tenants. */
 import { toolCallView } from '../core/toolcall-view.js';
 import { notFound } from '../shared/errors.js';
-import { httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
+import { httpRoute, parseRequest, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
-import { eventIdOf } from './path-params.js';
+import { ROUTE_INPUTS } from './inputs.js';
 
 export const getToolCallRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const { tenantId } = requireTenant(event);
-      const eventId = eventIdOf(event);
+      const { event_id: eventId } = parseRequest(event, ROUTE_INPUTS['get-toolcall']).path;
       const state = getState();
       const stored = await state.toolcalls.getEvent(tenantId, eventId);
       if (!stored) throw notFound('event not found');

@@ -1,17 +1,18 @@
 /** POST /v1/toolcalls: parse, call the submit use case, map the result. */
 import { submitToolCall } from '../core/submit.js';
 import { AppError } from '../shared/errors.js';
-import { httpRoute, parseJsonBody, requireTenant, type HttpEvent } from '../shared/http.js';
+import { httpRoute, parseRequest, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { submitDeps } from './governance.js';
+import { ROUTE_INPUTS } from './inputs.js';
 
 export const submitRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const identity = requireTenant(event);
-      const body = parseJsonBody(event);
+      const { body } = parseRequest(event, ROUTE_INPUTS['submit-toolcall']);
       if (
         identity.agentId &&
         typeof body === 'object' &&

@@ -44,6 +44,10 @@ export const conflict = (message: string, retryAfterSec?: number, details?: Erro
   });
 export const payloadTooLarge = (limit: number) =>
   new AppError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`);
+export const unsupportedMediaType = (expected: string) =>
+  new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', `request body must be ${expected}`, {
+    details: [{ path: 'content-type', message: `send Content-Type: ${expected}` }],
+  });
 export const validationError = (message: string, details: ErrorDetail[]) =>
   new AppError(422, 'VALIDATION_ERROR', message, { details });
 export const idempotencyKeyReused = () =>

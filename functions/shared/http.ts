@@ -5,7 +5,16 @@ import type {
 } from 'aws-lambda';
 import type { ApproverIdentity } from '../store/approver-tokens.js';
 import { LIMITS } from './constants.js';
-import { badRequest, payloadTooLarge, toErrorResponse, unauthorized, validationError } from './errors.js';
+import type * as z from 'zod';
+import {
+  badRequest,
+  payloadTooLarge,
+  toErrorResponse,
+  unauthorized,
+  unsupportedMediaType,
+  validationError,
+} from './errors.js';
+import { jsonProblem } from './input-rules.js';
 import { logger } from './powertools.js';
 
 /** What authentication (`handlers/authentication.ts`) puts in the request context. */
@@ -56,25 +65,6 @@ export function requireApprover(event: HttpEvent): ApproverIdentity {
   throw unauthorized(auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token');
 }
 
-/** The JSON body, capped at 1 MiB: 413 beyond, 400 for anything that is not JSON. */
-export function parseJsonBody(event: HttpEvent): unknown {
-  const raw = event.body ?? '';
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
-  if (bytes.length === 0) throw badRequest('request body is required');
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw badRequest('request body is not valid UTF-8');
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badRequest('invalid JSON body');
-  }
-}
-
 export function jsonResponse(result: HttpResult, requestId: string): HttpResponse {
   return {
     statusCode: result.status,
@@ -106,27 +96,101 @@ export function httpRoute(
   };
 }
 
+/** What a route accepts, besides its credential: each part a strict schema built from the shared rules. */
+export interface RouteInput {
+  path?: z.ZodType;
+  query?: z.ZodType;
+  /**
+   * `parsedBy: 'core'`: the use case validates the body itself with `schema` (so that its messages
+   * are the contract's); the edge still enforces the media type, size, UTF-8 and JSON rules.
+   */
+  body?: { schema: z.ZodType; required: boolean; parsedBy?: 'edge' | 'core' };
+}
+
+export interface ParsedRequest<I extends RouteInput> {
+  path: I['path'] extends z.ZodType ? z.output<I['path']> : undefined;
+  query: I['query'] extends z.ZodType ? z.output<I['query']> : undefined;
+  body: I['body'] extends { parsedBy: 'core' }
+    ? unknown
+    : I['body'] extends { schema: infer S extends z.ZodType }
+      ? z.output<S>
+      : undefined;
+}
+
+const details = (issues: readonly { path: PropertyKey[]; message: string }[], fallback: string) =>
+  issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.') || fallback, message: i.message }));
+
+/** `application/json` or a `+json` type, in UTF-8 (the only charset JSON has, RFC 8259 §8.1). */
+function isJsonMediaType(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const [type = '', ...params] = contentType.split(';').map((p) => p.trim().toLowerCase());
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) return false;
+  return params.every((p) => !p.startsWith('charset=') || /^charset="?utf-8"?$/.test(p));
+}
+
+function header(event: HttpEvent, name: string): string | undefined {
+  const headers = event.headers ?? {};
+  return headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+/** The raw JSON value of a non-empty body: media type (415), size (413), UTF-8 and JSON (400), JSON rules (422). */
+function readJsonBody(event: HttpEvent, bytes: Buffer): unknown {
+  if (!isJsonMediaType(header(event, 'content-type'))) throw unsupportedMediaType('application/json');
+  if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw badRequest('request body is not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw badRequest('invalid JSON body');
+  }
+  const problem = jsonProblem(value);
+  if (problem)
+    throw validationError(`invalid request body: ${problem.path || 'body'} ${problem.message}`, [
+      { path: problem.path || 'body', message: problem.message },
+    ]);
+  return value;
+}
+
 /**
- * An optional small JSON body checked against a strict schema: empty means `{}`; malformed JSON
- * is 400, a wrong shape 422 with details, over the cap 413.
+ * The one way a route reads its request: path parameters and query (400 on a bad one), then the
+ * body (415 / 413 / 400 / 422), each checked against the route's strict schema before anything
+ * reads storage. Routes declare their inputs in `handlers/inputs.ts`.
  */
-export function parseOptionalJsonBody<T>(
-  event: HttpEvent,
-  schema: {
-    safeParse(
-      v: unknown,
-    ):
-      | { success: true; data: T }
-      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
-  },
-): T {
-  const raw = event.body ?? '';
-  const empty = event.isBase64Encoded ? Buffer.from(raw, 'base64').length === 0 : raw.trim().length === 0;
-  const value = empty ? {} : parseJsonBody(event);
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  throw validationError(
-    'invalid request body',
-    parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-  );
+export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): ParsedRequest<I> {
+  let path: unknown;
+  if (input.path) {
+    const parsed = input.path.safeParse(event.pathParameters ?? {});
+    if (!parsed.success) {
+      const d = details(parsed.error.issues, 'path');
+      throw badRequest(`invalid ${d[0]?.path ?? 'path parameter'}: ${d[0]?.message ?? 'malformed'}`, d);
+    }
+    path = parsed.data;
+  }
+  let query: unknown;
+  if (input.query) {
+    const parsed = input.query.safeParse(event.queryStringParameters ?? {});
+    if (!parsed.success) throw badRequest('invalid query parameters', details(parsed.error.issues, 'query'));
+    query = parsed.data;
+  }
+  let body: unknown;
+  if (input.body) {
+    const raw = event.body ?? '';
+    const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+    if (bytes.length === 0 && input.body.required) throw badRequest('request body is required');
+    const value = bytes.length === 0 ? {} : readJsonBody(event, bytes);
+    if (input.body.parsedBy === 'core') body = value;
+    else {
+      const parsed = input.body.schema.safeParse(value);
+      if (!parsed.success)
+        throw validationError('invalid request body', details(parsed.error.issues, 'body'));
+      body = parsed.data;
+    }
+  }
+  return { path, query, body } as ParsedRequest<I>;
 }

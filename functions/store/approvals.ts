@@ -5,6 +5,7 @@ import type { FactRecord } from '../core/evidence.js';
 import type { ApprovalRecord } from '../core/ports.js';
 import { ITEM_TYPE, TABLE } from '../shared/constants.js';
 import { badRequest, StorageError } from '../shared/errors.js';
+import { UUID_PATTERN } from '../shared/input-rules.js';
 import { queryAll, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { putFact } from './toolcalls.js';
@@ -34,6 +35,17 @@ function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
+/** `<created_at (ISO 8601, UTC)>#<approval id>`, as `approvalListing` builds it. */
+const LISTING_SORT_KEY = new RegExp(
+  `^(\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(?:\\.\\d{1,9})?Z)#(${UUID_PATTERN.source.slice(1, -1)})$`,
+);
+
+/**
+ * A cursor must be exactly a key this listing could have returned: the tenant's listing partition
+ * for this status, a sort key `<created_at>#<approval id>`, and that approval's own item key. A
+ * forged or edited cursor is a 400, never handed to DynamoDB (which would refuse a malformed start
+ * key with a 500-class ValidationException).
+ */
 function decodeCursor(cursor: string, tenantId: string, status: string): Record<string, unknown> {
   const fail = () =>
     badRequest('invalid cursor', [{ path: 'cursor', message: 'use next_cursor from a previous page' }]);
@@ -43,21 +55,17 @@ function decodeCursor(cursor: string, tenantId: string, status: string): Record<
   } catch {
     throw fail();
   }
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw fail();
   const k = key as Record<string, unknown>;
-  const expected = keys.approvalListing(tenantId, status, '', '').gsi1pk;
-  if (
-    typeof key !== 'object' ||
-    key === null ||
-    k.gsi1pk !== expected ||
-    typeof k.gsi1sk !== 'string' ||
-    typeof k.pk !== 'string' ||
-    !k.pk.startsWith(`T#${tenantId}#APR#`) ||
-    k.sk !== 'APPROVAL' ||
-    Object.keys(k).length !== 4
-  ) {
-    throw fail();
-  }
-  return k;
+  const sortKey = typeof k.gsi1sk === 'string' ? LISTING_SORT_KEY.exec(k.gsi1sk) : null;
+  if (!sortKey || Object.keys(k).length !== 4) throw fail();
+  const [, createdAt = '', approvalId = ''] = sortKey;
+  const expected = {
+    ...keys.approvalListing(tenantId, status, createdAt, approvalId),
+    ...keys.approval(tenantId, approvalId),
+  };
+  if (k.gsi1pk !== expected.gsi1pk || k.pk !== expected.pk || k.sk !== expected.sk) throw fail();
+  return expected;
 }
 
 export class ApprovalStore {

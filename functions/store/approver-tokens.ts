@@ -2,8 +2,9 @@
  * Human approver identity (SPEC §4, reference W5): a JWT presented as `Authorization: Bearer`.
  * `dev`: HS256 with a shared secret (local stack only); `oidc`: an issuer's asymmetric keys from
  * its JWKS (Cognito, Okta, Entra ID, ...); `none`: every token is refused.
- * Always: an algorithm allowlist, issuer, audience and `exp` required, a small clock tolerance,
- * `sub`, `email` and the tenant claim required as non-empty strings, and a cap on token size.
+ * Always: an algorithm allowlist, issuer, audience, `exp` and `iat` required, a small clock
+ * tolerance (an `iat` in the future is refused), a maximum lifetime, `sub`, `email` and the tenant
+ * claim checked with the shared string rules, and a cap on token size.
  */
 import {
   createRemoteJWKSet,
@@ -14,8 +15,10 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
+import type * as z from 'zod';
 import { defaultJwksUrl, type Config } from '../shared/config.js';
 import { DEV_JWT } from '../shared/constants.js';
+import { rules } from '../shared/input-rules.js';
 
 export interface ApproverIdentity {
   sub: string;
@@ -37,8 +40,17 @@ export type ApproverTokenConfig = Pick<
 export const MAX_APPROVER_TOKEN_LENGTH = 8 * 1024;
 /** Clock skew tolerated on `exp`, `nbf` and `iat`. */
 export const APPROVER_CLOCK_TOLERANCE_SEC = 30;
-/** Longest value accepted for `sub`, `email` and the tenant claim. */
-const MAX_CLAIM_LENGTH = 512;
+/**
+ * Longest accepted token lifetime (`exp - iat`) and age (`now - iat`): IdP tokens live 1 h by
+ * default and 1 day at most (Cognito's cap); a token valid until 9999 is a forgery or a leak.
+ */
+export const MAX_APPROVER_TOKEN_LIFETIME_SEC = 24 * 3600;
+/** The claims, with the shared string rules: nothing invisible in an identity, a well-formed tenant. */
+const CLAIM_RULES = {
+  sub: rules.id(512),
+  email: rules.id(512),
+  tenant: rules.tenantId(),
+};
 /** Asymmetric algorithms only in `oidc` mode: no HS256 (a public key used as an HMAC secret). */
 export const OIDC_ALGORITHMS = [
   'RS256',
@@ -119,7 +131,9 @@ function jwtVerifier(
     issuer: opts.issuer,
     audience: opts.audience,
     clockTolerance: APPROVER_CLOCK_TOLERANCE_SEC,
-    requiredClaims: ['exp', 'sub', 'email', opts.tenantClaim],
+    // With a maximum age jose also refuses an `iat` in the future (beyond the tolerance).
+    maxTokenAge: MAX_APPROVER_TOKEN_LIFETIME_SEC,
+    requiredClaims: ['exp', 'iat', 'sub', 'email', opts.tenantClaim],
   };
   return {
     async verify(token: string): Promise<ApproverIdentity> {
@@ -134,23 +148,23 @@ function jwtVerifier(
       } catch (error) {
         throw toInvalid(error, opts.remote);
       }
+      const lifetime = Number(payload.exp) - Number(payload.iat);
+      if (!(lifetime <= MAX_APPROVER_TOKEN_LIFETIME_SEC))
+        throw new InvalidApproverToken(`lifetime exceeds ${MAX_APPROVER_TOKEN_LIFETIME_SEC} s`);
       return {
-        sub: stringClaim(payload, 'sub'),
-        email: stringClaim(payload, 'email'),
-        tenantId: stringClaim(payload, opts.tenantClaim),
+        sub: claim(payload, 'sub', CLAIM_RULES.sub),
+        email: claim(payload, 'email', CLAIM_RULES.email),
+        tenantId: claim(payload, opts.tenantClaim, CLAIM_RULES.tenant),
       };
     },
   };
 }
 
-function stringClaim(payload: JWTPayload, name: string): string {
-  const value = payload[name];
-  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_CLAIM_LENGTH)
-    throw new InvalidApproverToken(`claim ${name} must be a non-empty string`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value))
-    throw new InvalidApproverToken(`claim ${name} has control characters`);
-  return value;
+function claim(payload: JWTPayload, name: string, rule: z.ZodType<string>): string {
+  const parsed = rule.safeParse(payload[name]);
+  if (!parsed.success)
+    throw new InvalidApproverToken(`claim ${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
 }
 
 function toInvalid(error: unknown, remote: boolean): InvalidApproverToken {
@@ -194,7 +208,8 @@ export async function signDevToken(input: {
   tenantClaim?: string;
 }): Promise<string> {
   const ttlSec = input.ttlSec ?? 3600;
-  if (!Number.isInteger(ttlSec) || ttlSec <= 0) throw new Error('ttlSec must be a positive integer');
+  if (!Number.isInteger(ttlSec) || ttlSec <= 0 || ttlSec > MAX_APPROVER_TOKEN_LIFETIME_SEC)
+    throw new Error(`ttlSec must be a whole number of seconds from 1 to ${MAX_APPROVER_TOKEN_LIFETIME_SEC}`);
   if (!input.tenantId || !input.email) throw new Error('tenantId and email are required');
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ email: input.email, [input.tenantClaim ?? 'tenant_id']: input.tenantId })

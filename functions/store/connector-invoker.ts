@@ -22,6 +22,7 @@ import {
   type ConnectorRequest,
   type ExecutionResult,
 } from '../connectors/types.js';
+import { toSealableJson } from '../core/evidence.js';
 import { ENV } from '../shared/constants.js';
 import { logger } from '../shared/powertools.js';
 
@@ -91,7 +92,8 @@ function toOutcome(req: ConnectorRequest, answer: unknown): Outcome {
     });
     return connectorFailed();
   }
-  const response = parsed.data;
+  // Recorded as evidence: made sealable (a tool's answer is never refused after it ran).
+  const response = toSealableJson(parsed.data) as typeof parsed.data;
   if (response.status === 'success') {
     return response.output === undefined
       ? { status: 'success' }

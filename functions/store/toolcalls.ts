@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ExecutionResult } from '../connectors/types.js';
-import type { FactRecord } from '../core/evidence.js';
+import { assertSealable, type FactRecord } from '../core/evidence.js';
 import type {
   ApprovalRecord,
   ClaimOutcome,
@@ -72,6 +72,7 @@ export interface SealMark {
  * Ids and kind live in the record only: every byte over 1 KB costs a write unit.
  */
 function factAttributes(fact: FactRecord): Record<string, unknown> {
+  assertSealable(fact);
   return {
     created_at: fact.at,
     // Stored as JSON text: DynamoDB maps cannot hold every JSON value (depth, number range).

@@ -32,7 +32,7 @@ describe('rate limit', () => {
     const viaB = (body: unknown, key: string) =>
       fetch(`${b.url}/v1/toolcalls`, {
         method: 'POST',
-        headers: { 'X-API-Key': key },
+        headers: { 'X-API-Key': key, 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
       }).then(toResponse);
     const answers = await Promise.all(

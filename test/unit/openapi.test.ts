@@ -36,6 +36,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '403': ['FORBIDDEN', 'TENANT_MISMATCH'],
     '409': ['CONFLICT'],
     '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
     '422': ['IDEMPOTENCY_KEY_REUSED', 'VALIDATION_ERROR'],
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
@@ -64,7 +65,6 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
   'GET /v1/approvals/{approval_id}': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
-    '403': ['APPROVER_NOT_ALLOWED'],
     '404': ['NOT_FOUND'],
     '500': ['INTERNAL_ERROR'],
   },
@@ -79,6 +79,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
         '409': ['APPROVAL_ALREADY_DECIDED'],
         '410': ['APPROVAL_EXPIRED'],
         '413': ['PAYLOAD_TOO_LARGE'],
+        '415': ['UNSUPPORTED_MEDIA_TYPE'],
         '422': ['VALIDATION_ERROR'],
         '500': ['INTERNAL_ERROR'],
       },

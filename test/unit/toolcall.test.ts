@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { UUID_PATTERN } from '../../functions/core/toolcall-view.js';
+import { UUID_PATTERN } from '../../functions/shared/input-rules.js';
 import { bindRequest, eventIdFor, parseToolCallBody, toolAction } from '../../functions/core/toolcall.js';
 
 const valid = {
@@ -100,7 +100,7 @@ describe('ToolCallRequest validation', () => {
 
   it('rejects lone surrogates anywhere, including inside params', () => {
     expect(problems({ ...valid, resource: '\ud800' })[0]?.path).toBe('resource');
-    expect(problems({ ...valid, params: { a: ['\udfff'] } })[0]?.path).toBe('params');
+    expect(problems({ ...valid, params: { a: ['\udfff'] } })[0]?.path).toBe('params.a.0');
   });
 
   it('requires requested_at to carry a zone', () => {

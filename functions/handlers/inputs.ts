@@ -1,0 +1,40 @@
+/**
+ * What every API route accepts besides its credential, by handler name (the names of ROUTES):
+ * path parameters, query and body, as strict schemas built from the shared string rules. Each
+ * handler reads its request with `parseRequest(event, ROUTE_INPUTS[name])`; a test walks these
+ * schemas and fails if any string in them skips the rules, or if a route has no entry.
+ */
+import * as z from 'zod';
+import { ToolCallRequestBody } from '../core/toolcall.js';
+import type { RouteInput } from '../shared/http.js';
+import { rules } from '../shared/input-rules.js';
+
+const eventPath = z.strictObject({ event_id: rules.uuid() });
+const approvalPath = z.strictObject({ approval_id: rules.uuid() });
+
+export const ROUTE_INPUTS = {
+  'submit-toolcall': {
+    body: { schema: ToolCallRequestBody, required: true, parsedBy: 'core' },
+  },
+  'get-toolcall': { path: eventPath },
+  // Execute reads no body (any is ignored): the stored request runs, never a new one.
+  'execute-toolcall': { path: eventPath },
+  'list-approvals': {
+    query: z.strictObject({
+      status: z.enum(['pending', 'approved', 'denied', 'expired']).default('pending'),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+      cursor: rules.cursor().optional(),
+    }),
+  },
+  'get-approval': { path: approvalPath },
+  'approve-approval': {
+    path: approvalPath,
+    body: { schema: z.strictObject({ comment: rules.text(1000).optional() }), required: false },
+  },
+  'deny-approval': {
+    path: approvalPath,
+    body: { schema: z.strictObject({ reason: rules.text(1000).optional() }), required: false },
+  },
+} as const satisfies Record<string, RouteInput>;
+
+export type RouteName = keyof typeof ROUTE_INPUTS;
