@@ -1,14 +1,13 @@
 /**
  * Human approvals and exactly-once execution over HTTP on the local stack: approver identity,
- * RBAC, decisions racing, expiry, grants bound to their event, and every answer checked against
- * the OpenAPI contract.
+ * RBAC, decisions racing, expiry, grants bound to their event (every answer checked against the
+ * OpenAPI contract by the stack's client).
  */
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import type { Clock } from '../../functions/core/ports.js';
-import { assertMatchesContract } from '../support/contract.js';
 import { countingInvoker } from '../support/connectors.js';
 import { tokenFor } from '../support/approvers.js';
-import { KEYS, startTestStack, toolCall, type TestResponse, type TestStack } from '../support/stack.js';
+import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 /** A clock the test can move forward (approval and grant expiry). */
 const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
@@ -25,42 +24,10 @@ beforeEach(() => {
   clock.offsetMs = 0;
 });
 
-function checked(method: string, path: string, r: TestResponse): TestResponse {
-  assertMatchesContract({ method, path, status: r.status, headers: r.headers, body: r.text });
-  return r;
-}
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-async function asApprover(
-  method: 'GET' | 'POST',
-  path: string,
-  token: string,
-  body?: unknown,
-): Promise<TestResponse> {
-  const r =
-    method === 'GET'
-      ? await fetch(stack.url + path, { headers: bearer(token) }).then(async (res) => ({
-          status: res.status,
-          headers: Object.fromEntries(res.headers),
-          text: await res.text(),
-        }))
-      : await fetch(stack.url + path, {
-          method,
-          headers: { ...bearer(token), 'Content-Type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        }).then(async (res) => ({
-          status: res.status,
-          headers: Object.fromEntries(res.headers),
-          text: await res.text(),
-        }));
-  const parsed = { ...r, json: r.text ? JSON.parse(r.text) : undefined };
-  return checked(method, path.split('?')[0]!, parsed);
-}
-const execute = async (eventId: string, key: string = KEYS.tenant1) =>
-  checked(
-    'POST',
-    `/v1/toolcalls/${eventId}/execute`,
-    await stack.post(`/v1/toolcalls/${eventId}/execute`, '', key),
-  );
+const asApprover = (method: 'GET' | 'POST', path: string, token: string, body?: unknown) =>
+  stack.request(method, path, { token, body });
+const execute = (eventId: string, key: string = KEYS.tenant1) =>
+  stack.post(`/v1/toolcalls/${eventId}/execute`, '', key);
 
 async function parked(overrides: Record<string, unknown> = {}) {
   const r = await stack.post(
@@ -118,17 +85,13 @@ describe('the approval loop over HTTP', () => {
     expect(connector.calls.length).toBe(calls + 1);
 
     await stack.poller!.drained();
-    const record = checked('GET', `/v1/toolcalls/${eventId}`, await stack.get(`/v1/toolcalls/${eventId}`));
+    const record = await stack.get(`/v1/toolcalls/${eventId}`);
     expect(record.json.approval).toMatchObject({ status: 'approved', decided_by: 'alice@acme.example' });
     expect(record.json.execution).toMatchObject({ event_id: first.json.event_id, status: 'completed' });
     expect(
       record.json.evidence.map((f: { kind: string; status: string }) => `${f.kind}:${f.status}`),
     ).toEqual(['toolcall.decided:sealed', 'approval.decided:sealed', 'execution.started:sealed']);
-    const execRecord = checked(
-      'GET',
-      `/v1/toolcalls/${first.json.event_id}`,
-      await stack.get(`/v1/toolcalls/${first.json.event_id}`),
-    );
+    const execRecord = await stack.get(`/v1/toolcalls/${first.json.event_id}`);
     expect(execRecord.json).toMatchObject({
       parent_event_id: eventId,
       decision: 'allow',
@@ -236,7 +199,7 @@ describe('approver identity and RBAC', () => {
       expect([name, r.status]).toEqual([name, 401]);
       expect(r.json.code).toBe('UNAUTHORIZED');
     }
-    const none = await fetch(stack.url + '/v1/approvals');
+    const none = await stack.request('GET', '/v1/approvals', { key: null });
     expect(none.status).toBe(401);
   });
 

@@ -34,9 +34,8 @@ afterAll(async () => {
 async function approved(): Promise<string> {
   const r = await stack.post('/v1/toolcalls', toolCall({ tool: 'slack', action: 'msg.post', risk_score: 9 }));
   expect(r.json.decision).toBe('approve');
-  const ok = await fetch(`${stack.url}/v1/approvals/${r.json.approval.id}/approve`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${await tokenFor('alice')}` },
+  const ok = await stack.request('POST', `/v1/approvals/${r.json.approval.id}/approve`, {
+    token: await tokenFor('alice'),
   });
   expect(ok.status).toBe(200);
   return r.json.event_id;

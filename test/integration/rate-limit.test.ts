@@ -4,7 +4,7 @@ import { startLocalHost, type LocalHost } from '../../bin/local/host.js';
 import { DynamoRateLimiter } from '../../functions/store/rate-limiter.js';
 import { keys } from '../../functions/store/keys.js';
 import { faultyDocumentClient } from '../support/faults.js';
-import { KEYS, startTestStack, toolCall, toResponse, type TestStack } from '../support/stack.js';
+import { gatewayClient, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 let a: TestStack;
 let b: LocalHost;
@@ -29,15 +29,10 @@ const deny = () => toolCall({ tool: 'unknown', action: 'x' });
 
 describe('rate limit', () => {
   it('answers 429 with Retry-After once the burst is spent across two instances, per tenant', async () => {
-    const viaB = (body: unknown, key: string) =>
-      fetch(`${b.url}/v1/toolcalls`, {
-        method: 'POST',
-        headers: { 'X-API-Key': key, 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      }).then(toResponse);
+    const viaB = gatewayClient(b.url);
     const answers = await Promise.all(
       Array.from({ length: 24 }, (_, i) =>
-        i % 2 === 0 ? a.post('/v1/toolcalls', deny()) : viaB(deny(), KEYS.tenant1),
+        i % 2 === 0 ? a.post('/v1/toolcalls', deny()) : viaB.post('/v1/toolcalls', deny(), KEYS.tenant1),
       ),
     );
     const limited = answers.filter((r) => r.status === 429);

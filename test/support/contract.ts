@@ -1,6 +1,7 @@
 /**
- * The published contract (api/openapi.yaml) as a test oracle: any test that has an HTTP response
- * in hand can assert that it is one the OpenAPI document allows.
+ * The published contract (api/openapi.yaml) as a test oracle: asserts that an HTTP response is
+ * one the OpenAPI document allows. The tests' gateway client (gateway-client.ts) runs it on every
+ * response a test receives.
  *
  * The document is read once; its component schemas are registered with Ajv (JSON Schema 2020-12,
  * the dialect of OpenAPI 3.1) under `urn:oc:schema:<Name>`, so validation errors name the
@@ -257,14 +258,19 @@ export function formatErrors(errors: ErrorObject[] | null | undefined, subject =
  * `Retry-After` on a 409 that shares its status between retryable and final codes.
  */
 const REQUIRED_WITH_CODES = 'x-oc-required-with-codes';
+/**
+ * Header extension: the header is required when the (error) body says `retryable: true`, e.g.
+ * `Retry-After` on a 409 whose one code is retryable or final depending on the case.
+ */
+const REQUIRED_WHEN_RETRYABLE = 'x-oc-required-when-retryable';
 
-/** The `code` of a JSON error body, if the body is one. */
-function errorCodeOf(body: string): string | undefined {
+/** The JSON error body's fields, if the body is one. */
+function errorBodyOf(body: string): { code?: unknown; retryable?: unknown } {
   try {
     const parsed: unknown = JSON.parse(body);
-    return isObject(parsed) && typeof parsed.code === 'string' ? parsed.code : undefined;
+    return isObject(parsed) ? parsed : {};
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -297,7 +303,8 @@ function mediaTypeMatches(range: string, actual: string): boolean {
  * Throws unless the response is one the OpenAPI document allows for this method and path:
  * a documented status (or `NXX` / `default`), the documented content type family, a body that
  * validates against the schema, and every documented required header (with a valid value),
- * including headers required only with certain error codes (`x-oc-required-with-codes`).
+ * including headers required only with certain error codes (`x-oc-required-with-codes`) or
+ * only on retryable errors (`x-oc-required-when-retryable`).
  */
 export function assertMatchesContract(r: ObservedResponse): void {
   const { doc } = getContract();
@@ -323,12 +330,15 @@ export function assertMatchesContract(r: ObservedResponse): void {
     const value = headerValue(r.headers, name);
     if (value === undefined) {
       if (header.required === true) throw new Error(`contract: ${label}: required header ${name} is missing`);
-      const code = errorCodeOf(r.body);
+      const { code, retryable } = errorBodyOf(r.body);
       const requiredWith = header[REQUIRED_WITH_CODES];
-      if (code !== undefined && Array.isArray(requiredWith) && requiredWith.includes(code)) {
+      if (typeof code === 'string' && Array.isArray(requiredWith) && requiredWith.includes(code)) {
         throw new Error(
           `contract: ${label}: required header ${name} is missing (required with code ${code})`,
         );
+      }
+      if (header[REQUIRED_WHEN_RETRYABLE] === true && retryable === true) {
+        throw new Error(`contract: ${label}: required header ${name} is missing (required when retryable)`);
       }
       continue;
     }

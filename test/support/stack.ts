@@ -1,30 +1,18 @@
 /**
  * A local stack per test file: its own table in the shared DynamoDB Local, the same host and
- * stream poller as `npm start`, seeded keys for two tenants.
+ * stream poller as `npm start`, seeded keys for two tenants. Its `request`/`post`/`get` are a
+ * gateway client: every response is checked against api/openapi.yaml (gateway-client.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { startLocalHost, type LocalHost } from '../../bin/local/host.js';
 import type { StateOverrides } from '../../functions/handlers/app-state.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
+import { gatewayClient, KEYS, type GatewayClient } from './gateway-client.js';
 
-export const KEYS = { tenant1: 'sk-test-key-1', tenant2: 'sk-test-key-2' } as const;
+export { gatewayClient, KEYS, type RequestOptions, type TestResponse } from './gateway-client.js';
 
-export interface TestStack extends LocalHost {
+export interface TestStack extends LocalHost, GatewayClient {
   config: Config;
-  post(
-    path: string,
-    body: unknown,
-    key?: string | null,
-    headers?: Record<string, string>,
-  ): Promise<TestResponse>;
-  get(path: string, key?: string | null): Promise<TestResponse>;
-}
-
-export interface TestResponse {
-  status: number;
-  headers: Record<string, string>;
-  text: string;
-  json: any;
 }
 
 export function dynamoEndpoint(): string {
@@ -47,17 +35,6 @@ export function testConfig(extra: Record<string, string> = {}): Config {
   });
 }
 
-export async function toResponse(res: Response): Promise<TestResponse> {
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: Object.fromEntries(res.headers), text, json };
-}
-
 export async function startTestStack(
   options: { env?: Record<string, string>; overrides?: StateOverrides; consumers?: boolean } = {},
 ): Promise<TestStack> {
@@ -70,23 +47,7 @@ export async function startTestStack(
   });
   await host.state.apiKeys.put(KEYS.tenant1, { tenantId: 'tenant1' });
   await host.state.apiKeys.put(KEYS.tenant2, { tenantId: 'tenant2' });
-  const authHeaders = (key: string | null | undefined): Record<string, string> =>
-    key === null ? {} : { 'X-API-Key': key ?? KEYS.tenant1 };
-  return {
-    ...host,
-    config,
-    async post(path, body, key, headers = {}) {
-      const res = await fetch(host.url + path, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', ...authHeaders(key), ...headers },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-      });
-      return toResponse(res);
-    },
-    async get(path, key) {
-      return toResponse(await fetch(host.url + path, { headers: authHeaders(key) }));
-    },
-  };
+  return { ...host, config, ...gatewayClient(host.url) };
 }
 
 let counter = 0;

@@ -263,12 +263,13 @@ describe('openapi document', () => {
     }
   });
 
-  it('requires Retry-After on the 409 and 429 answers of POST /v1/toolcalls', () => {
+  it('requires Retry-After on the 429 of POST /v1/toolcalls, and on its 409 exactly when retryable', () => {
     const responses = responsesOf('POST', '/v1/toolcalls');
-    for (const status of ['409', '429']) {
-      const header = resolve(asObject(resolve(responses[status]).headers)['Retry-After']);
-      expect(header.required).toBe(true);
-    }
+    const retryAfter = (status: string) =>
+      resolve(asObject(resolve(responses[status]).headers)['Retry-After']);
+    expect(retryAfter('429').required).toBe(true);
+    expect(retryAfter('409').required).toBe(false);
+    expect(retryAfter('409')['x-oc-required-when-retryable']).toBe(true);
   });
 
   it('requires Retry-After on the execute 409 exactly with AWAITING_APPROVAL and EXECUTION_IN_PROGRESS', () => {
@@ -440,8 +441,22 @@ describe('assertMatchesContract', () => {
         assertMatchesContract(json('GET', `/v1/toolcalls/${EVENT_ID}`, 404, error('NOT_FOUND'))),
       ).not.toThrow();
       expect(() =>
+        assertMatchesContract(
+          json('POST', '/v1/toolcalls', 409, error('CONFLICT', true), { 'retry-after': '1' }),
+        ),
+      ).not.toThrow();
+      expect(() =>
         assertMatchesContract(json('GET', '/v1/toolcalls/NOT-A-UUID', 400, error('BAD_REQUEST'))),
       ).not.toThrow();
+    });
+
+    it('a submit 409 with an unknown outcome: final, without Retry-After, naming its event', () => {
+      const unknown = error('CONFLICT', false, { details: [{ path: 'event_id', message: EVENT_ID }] });
+      expect(tryMatch(json('POST', '/v1/toolcalls', 409, unknown))).toBeNull();
+      // without the event it names, it is neither documented case
+      expect(tryMatch(json('POST', '/v1/toolcalls', 409, error('CONFLICT', false)))).toMatch(
+        /body does not match/,
+      );
     });
 
     it('the plain-text probes', () => {
@@ -507,6 +522,9 @@ describe('assertMatchesContract', () => {
           json('POST', '/v1/toolcalls', 409, error('CONFLICT', true), { 'Retry-After': 'soon' }),
         ),
       ).toThrow(/header Retry-After/);
+      expect(() =>
+        assertMatchesContract(json('POST', '/v1/toolcalls', 409, error('CONFLICT', true))),
+      ).toThrow(/required header Retry-After is missing \(required when retryable\)/);
       expect(() =>
         assertMatchesContract(
           json('POST', '/v1/toolcalls', 200, allowResponse, { 'idempotent-replayed': 'false' }),
