@@ -5,6 +5,7 @@ import {
   ComparisonOperator,
   Dashboard,
   GraphWidget,
+  MathExpression,
   Metric,
   TextWidget,
   TreatMissingData,
@@ -42,7 +43,7 @@ export interface ObservabilityProps {
   readonly dashboardName?: string;
 }
 
-/** Alarms (API 5xx, Lambda errors, sequencer lag, DLQ depth) and one dashboard. */
+/** Alarms (API 5xx, Lambda errors, sequencer lag, held evidence chains, DLQ depth) and one dashboard. */
 export class Observability extends Construct {
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
@@ -74,6 +75,33 @@ export class Observability extends Construct {
       maxLag.toMilliseconds(),
       `Facts wait more than ${maxLag.toHumanString()} to be sealed into the evidence chain.`,
       3,
+    );
+
+    // Reported by release-held-chains on every run while a chain is held; placed holds count too.
+    const chainsHeld = new Metric({
+      namespace: OBSERVABILITY.metricsNamespace,
+      metricName: 'chains_held',
+      dimensionsMap: { service: OBSERVABILITY.serviceName },
+      statistic: 'Maximum',
+      period: fiveMinutes,
+    });
+    const holdsPlaced = new Metric({
+      namespace: OBSERVABILITY.metricsNamespace,
+      metricName: 'chain_held',
+      dimensionsMap: { service: OBSERVABILITY.serviceName },
+      statistic: 'Sum',
+      period: fiveMinutes,
+    });
+    this.alarm(
+      'ChainHeld',
+      new MathExpression({
+        expression: 'MAX([held, placed])',
+        usingMetrics: { held: chainsHeld, placed: holdsPlaced },
+        period: fiveMinutes,
+        label: 'held evidence chains',
+      }),
+      1,
+      "A tenant's evidence chain is held at a fact that cannot be sealed (oc verify names it); its later facts wait.",
     );
 
     props.deadLetterQueues.forEach((queue, i) => {
@@ -149,13 +177,14 @@ export class Observability extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      new GraphWidget({ title: 'Sequencer lag (stream iterator age, ms)', left: [iteratorAge], width: 12 }),
+      new GraphWidget({ title: 'Sequencer lag (stream iterator age, ms)', left: [iteratorAge], width: 8 }),
+      new GraphWidget({ title: 'Held evidence chains', left: [chainsHeld, holdsPlaced], width: 8 }),
       new GraphWidget({
         title: 'Dead-letter queue depth',
         left: props.deadLetterQueues.map((q) =>
           q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
         ),
-        width: 12,
+        width: 8,
       }),
     );
   }

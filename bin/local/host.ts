@@ -20,8 +20,15 @@ import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
+import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
-import { LIMITS, ROUTES, STREAM_CONSUMERS, type RouteDef } from '../../functions/shared/constants.js';
+import {
+  LIMITS,
+  ROUTES,
+  SCHEDULES,
+  STREAM_CONSUMERS,
+  type RouteDef,
+} from '../../functions/shared/constants.js';
 import { AppError, badRequest, toErrorResponse } from '../../functions/shared/errors.js';
 import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
@@ -40,6 +47,15 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'get-approval': getApprovalRoute,
   'approve-approval': approveRoute,
   'deny-approval': denyRoute,
+};
+
+/** Scheduled handler factories by handler name (the names CDK deploys). */
+const SCHEDULE_FACTORIES: Record<
+  (typeof SCHEDULES)[number]['handler'],
+  (getState: () => AppState) => (event: unknown) => Promise<unknown>
+> = {
+  'expire-approvals': sweep,
+  'release-held-chains': releaseHeldChains,
 };
 
 export interface LocalHostOptions {
@@ -67,6 +83,8 @@ export interface LocalHost {
   state: AppState;
   poller?: StreamPoller;
   ready(): boolean;
+  /** Runs a scheduled handler now (as its timer would; a run in progress is joined, not doubled). */
+  runSchedule(handler: (typeof SCHEDULES)[number]['handler']): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -184,17 +202,24 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   // Schedules: EventBridge rules in AWS, timers here; a run never overlaps the previous one.
   const timers: NodeJS.Timeout[] = [];
-  if (options.consumers !== false) {
-    const expire = lambda(sweep(() => state));
-    let running = false;
-    const tick = () => {
-      if (running) return;
-      running = true;
-      void expire({}, fakeContext('expire-approvals'))
-        .catch((error: Error) => console.error('[oc] expiry sweep failed:', error.message))
-        .finally(() => (running = false));
-    };
-    timers.push(setInterval(tick, (options.scheduleIntervalSec ?? 60) * 1000));
+  const scheduled = new Map<string, () => Promise<unknown>>();
+  for (const schedule of SCHEDULES) {
+    const factory = SCHEDULE_FACTORIES[schedule.handler];
+    const run = lambda(factory(() => state));
+    let running: Promise<unknown> | undefined;
+    const once = () =>
+      (running ??= run({}, fakeContext(schedule.handler)).finally(() => (running = undefined)));
+    scheduled.set(schedule.handler, once);
+    if (options.consumers !== false)
+      timers.push(
+        setInterval(
+          () =>
+            void once().catch((error: Error) =>
+              console.error(`[oc] ${schedule.handler} failed:`, error.message),
+            ),
+          (options.scheduleIntervalSec ?? 60) * 1000,
+        ),
+      );
   }
 
   let isReady = false;
@@ -327,6 +352,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     state,
     poller,
     ready: () => isReady,
+    runSchedule(handler) {
+      const run = scheduled.get(handler);
+      if (!run) throw new Error(`no schedule ${handler}`);
+      return run();
+    },
     async stop() {
       isReady = false;
       timers.forEach((t) => clearInterval(t));

@@ -12,7 +12,6 @@ import { NAME_PATTERN, rules } from '../shared/input-rules.js';
 
 export { NAME_PATTERN };
 
-
 export const ToolCallRequestBody = z.strictObject({
   tenant_id: rules.tenantId().optional(),
   agent_id: rules.id(128),

@@ -1,34 +1,42 @@
 /**
  * Sequencer: consumes the INSERTs of fact-carrying items (event items with their decision, fact
  * items) from the table's stream (event-source filter) and seals their facts
- * into each tenant's chain, in stream order. A failure reports the first unsealed record so that
- * Lambda retries from there; facts sealed by an earlier delivery are skipped, never sealed twice.
+ * into each tenant's chain, in stream order. A storage failure reports the first unsealed record so
+ * that Lambda retries from there; facts sealed by an earlier delivery are skipped, never sealed
+ * twice. A fact that cannot be sealed (a record that cannot be parsed or canonicalized) does not
+ * block the shard: its tenant's chain is held at it and its later facts are parked (ChainStore),
+ * while every other tenant keeps sealing; `release-held-chains` retries the held chain.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { FactRecord } from '../core/evidence.js';
 import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
-import type { ChainStore, FactRef } from '../store/chain.js';
+import { factRefOf, type ChainStore, type FactRef } from '../store/chain.js';
 import { appState, warmInLambda } from './app-state.js';
 
 interface ParsedRecord {
   sequenceNumber: string;
+  tenantId: string;
   fact: FactRef;
 }
+
+/** `T#<tenant>#EVT#<event id>`: every fact lives in its event's partition. */
+const EVENT_PARTITION = /^T#([^#]+)#EVT#/;
 
 function parse(record: DynamoDBRecord): ParsedRecord | undefined {
   if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) return undefined;
   const image = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
-  if (typeof image.record !== 'string') return undefined;
-  return {
-    sequenceNumber: record.dynamodb.SequenceNumber ?? '',
-    fact: {
-      key: { pk: String(image.pk), sk: String(image.sk) },
-      record: JSON.parse(image.record) as FactRecord,
-    },
-  };
+  if (image.record === undefined) return undefined;
+  const key = { pk: String(image.pk), sk: String(image.sk) };
+  // The record is read defensively: one that cannot be parsed or sealed must not stop the stream.
+  const fact = factRefOf(key, image.record);
+  const tenantId = EVENT_PARTITION.exec(key.pk)?.[1];
+  if (!tenantId) {
+    logger.error('fact outside any tenant partition ignored', { key });
+    return undefined;
+  }
+  return { sequenceNumber: record.dynamodb.SequenceNumber ?? '', tenantId, fact };
 }
 
 export const sequence =
@@ -38,9 +46,9 @@ export const sequence =
     for (const record of event.Records) {
       const parsed = parse(record);
       if (!parsed) continue;
-      const list = byTenant.get(parsed.fact.record.tenant_id) ?? [];
+      const list = byTenant.get(parsed.tenantId) ?? [];
       list.push(parsed);
-      byTenant.set(parsed.fact.record.tenant_id, list);
+      byTenant.set(parsed.tenantId, list);
     }
     const failures: string[] = [];
     await Promise.all(

@@ -77,6 +77,10 @@ export const ITEM_TYPE = {
   event: 'event',
   fact: 'fact',
   chainPage: 'chain_page',
+  /** Where a tenant's chain stopped at a fact that cannot be sealed (at the page key it would take). */
+  chainHold: 'chain_hold',
+  /** A fact waiting behind a held chain. */
+  chainParked: 'chain_parked',
   /** One per event partition: where the sequencer marks the event's facts sealed. */
   seal: 'seal',
   approval: 'approval',
@@ -121,7 +125,10 @@ export const ROUTES: readonly RouteDef[] = [
 ];
 
 /** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */
-export const SCHEDULES = [{ handler: 'expire-approvals', rateMinutes: 1 }] as const;
+export const SCHEDULES = [
+  { handler: 'expire-approvals', rateMinutes: 1 },
+  { handler: 'release-held-chains', rateMinutes: 1 },
+] as const;
 
 /** Stream consumers: handler and the event-source filter (DynamoDB Streams filter pattern). */
 export const STREAM_CONSUMERS = [

@@ -13,9 +13,14 @@
  * only the last page can hold unmarked facts, and a sealer that starts cold marks that page first.
  * A fact is therefore either marked or in no page before the one being written: never sealed twice.
  */
+import { randomUUID } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
   PutCommand,
   QueryCommand,
   ScanCommand,
@@ -23,6 +28,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
+  canon,
   GENESIS,
   sealFacts,
   verifyChain,
@@ -33,13 +39,80 @@ import {
 } from '../core/evidence.js';
 import { ITEM_TYPE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
+import { logger, metrics } from '../shared/powertools.js';
 import { isConditionalFailure, queryAll, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { factKey, SEAL_SK, sealKey, type SealMark } from './toolcalls.js';
+import { transact } from './transact.js';
 
 export interface FactRef {
   key: { pk: string; sk: string };
   record: FactRecord;
+  /** Why the stored record could not even be read (not JSON): the fact cannot be sealed. */
+  problem?: string;
+}
+
+/**
+ * A tenant's chain stopped at a fact that cannot be sealed. The hold item sits at the page key the
+ * fact would take (`seq`), so no sealer can extend the chain past it (their conditional page put
+ * fails there, and they find the hold). Every later fact of the tenant is parked, in order, until
+ * the hold is released: nothing is skipped, other tenants keep sealing, and the stream moves on.
+ */
+export interface ChainHold {
+  tenantId: string;
+  seq: number;
+  holdId: string;
+  /** The hash before the hold: where sealing resumes. */
+  prevHash: string;
+  fact: { pk: string; sk: string; fact_id?: string; kind?: string; event_id?: string };
+  reason: string;
+  since: string;
+  attempts: number;
+  nextRetryAt: string;
+}
+
+/** What a release attempt did. */
+export type ReleaseOutcome =
+  | { status: 'released'; sealed: number }
+  | { status: 'held'; hold: ChainHold; sealed: number }
+  | { status: 'waiting'; hold: ChainHold }
+  | { status: 'clear' };
+
+/** A fact as read back from its item's `record` text: what cannot be parsed still has a key to name. */
+export function factRefOf(key: { pk: string; sk: string }, text: unknown): FactRef {
+  if (typeof text === 'string') {
+    try {
+      return { key, record: JSON.parse(text) as FactRecord };
+    } catch {
+      // fall through: the record is not JSON
+    }
+  }
+  return {
+    key,
+    record: {} as FactRecord,
+    problem: typeof text === 'string' ? 'record is not JSON' : 'record is missing',
+  };
+}
+
+/** Retry a held chain after 15 s, 30 s, 1 min ... at most hourly. */
+export function holdRetryDelayMs(attempts: number): number {
+  return Math.min(15_000 * 2 ** Math.min(attempts, 20), 3_600_000);
+}
+
+/** Why this fact cannot be sealed into `tenantId`'s chain, or undefined. */
+export function unsealableReason(ref: FactRef, tenantId: string): string | undefined {
+  if (ref.problem) return ref.problem;
+  const r = ref.record as Partial<FactRecord> | undefined;
+  if (typeof r !== 'object' || r === null) return 'record is not an object';
+  if (r.tenant_id !== tenantId) return 'record belongs to another tenant than its key';
+  for (const field of ['kind', 'event_id', 'fact_id', 'at'] as const)
+    if (typeof r[field] !== 'string') return `record has no ${field}`;
+  try {
+    canon({ ...r, seq: 1 });
+  } catch (error) {
+    return `record cannot be canonicalized (${(error as Error).message})`;
+  }
+  return undefined;
 }
 
 /** A page stays well under DynamoDB's 400 KB item limit; one entry always fits (its fact item did). */
@@ -76,6 +149,42 @@ function toPage(item: Record<string, unknown>): StoredPage {
     fromSeq: Number(item.from_seq),
     prevHash: String(item.prev_hash),
     entries: decodeEntries(item.entries),
+  };
+}
+
+function toHold(item: Record<string, unknown>): ChainHold {
+  return {
+    tenantId: String(item.tenant_id),
+    seq: Number(item.from_seq),
+    holdId: String(item.hold_id),
+    prevHash: String(item.prev_hash),
+    fact: JSON.parse(String(item.fact)) as ChainHold['fact'],
+    reason: String(item.reason),
+    since: String(item.since),
+    attempts: Number(item.attempts ?? 0),
+    nextRetryAt: String(item.next_retry_at),
+  };
+}
+
+/** The fact a hold names, for logs, `oc verify` and the hold item. */
+function heldFact(ref: FactRef): ChainHold['fact'] {
+  const r = ref.record as Partial<FactRecord> | undefined;
+  const text = (v: unknown) => (typeof v === 'string' ? v.toWellFormed().slice(0, 200) : undefined);
+  return {
+    pk: ref.key.pk,
+    sk: ref.key.sk,
+    ...(text(r?.fact_id) ? { fact_id: text(r?.fact_id) } : {}),
+    ...(text(r?.kind) ? { kind: text(r?.kind) } : {}),
+    ...(text(r?.event_id) ? { event_id: text(r?.event_id) } : {}),
+  };
+}
+
+/** Where a parked fact waits: ordered by the fact's time, idempotent for a redelivered fact. */
+function parkedKey(tenantId: string, ref: FactRef) {
+  const at = typeof ref.record?.at === 'string' ? ref.record.at : '';
+  return {
+    pk: keys.chainPartition(tenantId),
+    sk: `${keys.chainParkedPrefix}${at}#${ref.key.pk}#${ref.key.sk}`,
   };
 }
 
@@ -131,7 +240,10 @@ export class ChainStore {
     private readonly table: string,
   ) {}
 
-  private async lastPage(tenantId: string): Promise<StoredPage | undefined> {
+  /** The chain's last item: its last page, or the hold that stops it. */
+  private async lastItem(
+    tenantId: string,
+  ): Promise<{ page: StoredPage; hold?: undefined } | { hold: ChainHold; page?: undefined } | undefined> {
     const out = await readOrFail(() =>
       this.doc.send(
         new QueryCommand({
@@ -148,27 +260,41 @@ export class ChainStore {
       ),
     );
     const item = out.Items?.[0];
-    return item ? toPage(item) : undefined;
+    if (!item) return undefined;
+    return item.type === ITEM_TYPE.chainHold ? { hold: toHold(item) } : { page: toPage(item) };
   }
 
-  /** Pages that start after `seq`, in order. */
-  private async pagesAfter(tenantId: string, seq: number): Promise<StoredPage[]> {
+  /** The hold that stops this tenant's chain, if any (`oc verify` names it). */
+  async hold(tenantId: string): Promise<ChainHold | undefined> {
+    return (await this.lastItem(tenantId))?.hold;
+  }
+
+  /** Pages that start after `seq`, in order, and the hold that ends them, if any. */
+  private async itemsAfter(
+    tenantId: string,
+    seq: number,
+  ): Promise<{ pages: StoredPage[]; hold?: ChainHold }> {
     const pages: StoredPage[] = [];
+    let hold: ChainHold | undefined;
     const items = queryAll(
       this.doc,
       {
         TableName: this.table,
-        KeyConditionExpression: 'pk = :pk AND sk > :after',
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :after AND :end',
         ExpressionAttributeValues: {
           ':pk': keys.chainPartition(tenantId),
-          ':after': keys.chainPage(tenantId, seq).sk,
+          ':after': keys.chainPage(tenantId, seq + 1).sk,
+          ':end': `${keys.chainPagePrefix}~`,
         },
         ConsistentRead: true,
       },
       'chain read',
     );
-    for await (const item of items) if (item.type === ITEM_TYPE.chainPage) pages.push(toPage(item));
-    return pages;
+    for await (const item of items) {
+      if (item.type === ITEM_TYPE.chainPage) pages.push(toPage(item));
+      else if (item.type === ITEM_TYPE.chainHold) hold = toHold(item);
+    }
+    return { pages, ...(hold ? { hold } : {}) };
   }
 
   /** The seq each of these facts is marked with (undefined: not sealed), by `pk|sk` of the fact. */
@@ -251,16 +377,25 @@ export class ChainStore {
     );
   }
 
-  /** A cold sealer: the last page may be unmarked (its writer may have stopped); mark it, start after it. */
-  private async recoverTail(tenantId: string): Promise<ChainHead> {
-    const last = await this.lastPage(tenantId);
+  /**
+   * A cold sealer: the last page may be unmarked (its writer may have stopped); mark it, start
+   * after it. A chain that ends in a hold answers the hold.
+   */
+  private async recoverTail(tenantId: string): Promise<ChainHead | ChainHold> {
+    const last = await this.lastItem(tenantId);
     if (!last) return GENESIS;
-    await this.markPages([last]);
-    const entry = last.entries[last.entries.length - 1] as StoredPage['entries'][number];
+    if (last.hold) return last.hold;
+    await this.markPages([last.page]);
+    const entry = last.page.entries[last.page.entries.length - 1] as StoredPage['entries'][number];
     return { seq: entry.seq, hash: entry.hash };
   }
 
-  private async putPage(tenantId: string, entries: readonly ChainEntry[]): Promise<boolean> {
+  /** Writes a page at its first seq; `replacing` lets it take the place of that hold (its release). */
+  private async putPage(
+    tenantId: string,
+    entries: readonly ChainEntry[],
+    replacing?: ChainHold,
+  ): Promise<boolean> {
     const first = entries[0] as ChainEntry;
     const last = entries[entries.length - 1] as ChainEntry;
     try {
@@ -276,7 +411,13 @@ export class ChainStore {
             prev_hash: first.prev_hash,
             entries: encodeEntries(entries.map((e) => ({ seq: e.seq, hash: e.hash, record: e.record }))),
           },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          ...(replacing
+            ? {
+                ConditionExpression: '#type = :hold AND hold_id = :holdId',
+                ExpressionAttributeNames: { '#type': 'type' },
+                ExpressionAttributeValues: { ':hold': ITEM_TYPE.chainHold, ':holdId': replacing.holdId },
+              }
+            : { ConditionExpression: 'attribute_not_exists(pk)' }),
         }),
       );
       return true;
@@ -286,62 +427,98 @@ export class ChainStore {
     }
   }
 
-  /**
-   * Seals the facts of one tenant, in the given order, skipping any already sealed. Concurrent
-   * sealers of the same tenant race on the next page's key; the loser reads what it missed and retries.
-   */
-  async seal(tenantId: string, facts: readonly FactRef[]): Promise<number> {
+  /** One sealing job per tenant at a time in this process (concurrent deliveries queue here). */
+  private exclusive<T>(tenantId: string, job: () => Promise<T>): Promise<T> {
     const previous = this.locks.get(tenantId) ?? Promise.resolve();
-    const run = previous.then(
-      () => this.sealExclusive(tenantId, facts),
-      () => this.sealExclusive(tenantId, facts),
-    );
+    const run = previous.then(job, job);
     this.locks.set(tenantId, run);
-    try {
-      return await run;
-    } finally {
+    return run.finally(() => {
       if (this.locks.get(tenantId) === run) this.locks.delete(tenantId);
-    }
+    });
   }
 
-  private async sealExclusive(tenantId: string, facts: readonly FactRef[]): Promise<number> {
-    try {
-      let tail = this.tails.get(tenantId) ?? (await this.recoverTail(tenantId));
-      // Only facts not marked sealed; each once, in the given order.
-      const current = await this.marks(facts.map((f) => f.key));
-      const seen = new Set<string>();
-      let pending = facts.filter((f) => {
-        const id = factId(f.key.pk, f.key.sk);
-        if (seen.has(id) || current.get(id) !== undefined) return false;
-        seen.add(id);
-        return true;
-      });
-      let sealed = 0;
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt >= MAX_SEAL_ATTEMPTS)
-          throw new StorageError(
-            `could not seal facts for tenant ${tenantId} after ${MAX_SEAL_ATTEMPTS} attempts`,
-          );
-        const pages = splitPages(
+  /** Facts not marked sealed yet; each once, in the given order. */
+  private async unmarked(facts: readonly FactRef[]): Promise<FactRef[]> {
+    const current = await this.marks(facts.map((f) => f.key));
+    const seen = new Set<string>();
+    return facts.filter((f) => {
+      const id = factId(f.key.pk, f.key.sk);
+      if (seen.has(id) || current.get(id) !== undefined) return false;
+      seen.add(id);
+      return true;
+    });
+  }
+
+  /**
+   * Seals the facts of one tenant, in the given order, skipping any already sealed. Concurrent
+   * sealers of the same tenant race on the next page's key; the loser reads what it missed and
+   * retries. A fact that cannot be sealed holds the tenant's chain (see `ChainHold`): it and every
+   * later fact are parked, and this returns normally, so the stream moves on for other tenants.
+   */
+  async seal(tenantId: string, facts: readonly FactRef[]): Promise<number> {
+    return this.exclusive(tenantId, async () => {
+      try {
+        const tail = this.tails.get(tenantId) ?? (await this.recoverTail(tenantId));
+        const pending = await this.unmarked(facts);
+        if ('holdId' in tail) {
+          await this.park(tenantId, tail, pending);
+          return 0;
+        }
+        const outcome = await this.extend(tenantId, tail, pending);
+        if (outcome.hold) await this.park(tenantId, outcome.hold, outcome.parked);
+        return outcome.sealed;
+      } catch (error) {
+        // Whatever this instance believed about the tail may be wrong now: start cold next time.
+        this.tails.delete(tenantId);
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Extends the chain from `tail` with `pending`, in order, until done or until a fact that cannot
+   * be sealed (which it holds the chain at) or a hold another sealer placed. `replacing`: the hold
+   * being released, whose place the first page takes. Returns what is left to park behind a hold.
+   */
+  private async extend(
+    tenantId: string,
+    start: ChainHead,
+    facts: readonly FactRef[],
+    replacing?: ChainHold,
+  ): Promise<{ sealed: number; hold?: ChainHold; parked: FactRef[] }> {
+    let tail = start;
+    let pending = [...facts];
+    let replace = replacing;
+    let sealed = 0;
+    const heldBy = (hold: ChainHold) => {
+      this.tails.delete(tenantId);
+      return { sealed, hold, parked: pending };
+    };
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= MAX_SEAL_ATTEMPTS)
+        throw new StorageError(
+          `could not seal facts for tenant ${tenantId} after ${MAX_SEAL_ATTEMPTS} attempts`,
+        );
+      const bad = pending.findIndex((f) => unsealableReason(f, tenantId) !== undefined);
+      const good = bad < 0 ? pending : pending.slice(0, bad);
+      if (good.length === 0) {
+        const first = pending[0] as FactRef;
+        if (replace) return heldBy(replace); // still unsealable: the release keeps its hold
+        const placed = await this.placeHold(tenantId, tail, first, unsealableReason(first, tenantId) ?? '');
+        if (placed) return heldBy(placed);
+      } else {
+        let conflicted = false;
+        for (const page of splitPages(
           sealFacts(
             tail,
-            pending.map((f) => f.record),
+            good.map((f) => f.record),
           ),
-        );
-        for (const page of pages) {
-          if (!(await this.putPage(tenantId, page))) {
-            // Another sealer extended the chain: take in (and mark) what it wrote, drop what it sealed.
-            const newer = await this.pagesAfter(tenantId, tail.seq);
-            await this.markPages(newer);
-            const taken = new Set(newer.flatMap((p) => p.entries.map((e) => e.record.fact_id)));
-            pending = pending.filter((f) => !taken.has(f.record.fact_id));
-            const lastEntry = newer.at(-1)?.entries.at(-1);
-            tail = lastEntry
-              ? { seq: lastEntry.seq, hash: lastEntry.hash }
-              : await this.recoverTail(tenantId);
-            await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
+        )) {
+          if (!(await this.putPage(tenantId, page, replace))) {
+            conflicted = true;
             break;
           }
+          replace = undefined;
           await this.mark(page);
           const last = page[page.length - 1] as ChainEntry;
           tail = { seq: last.seq, hash: last.hash };
@@ -350,14 +527,294 @@ export class ChainStore {
           const done = new Set(page.map((e) => e.record.fact_id));
           pending = pending.filter((f) => !done.has(f.record.fact_id));
         }
+        if (!conflicted) continue;
       }
-      this.tails.set(tenantId, tail);
-      return sealed;
-    } catch (error) {
-      // Whatever this instance believed about the tail may be wrong now: start cold next time.
-      this.tails.delete(tenantId);
-      throw error;
+      // Another sealer extended the chain (or held it): take in (and mark) what it wrote, drop
+      // what it sealed, and stop behind its hold if it placed one.
+      const newer = await this.itemsAfter(tenantId, tail.seq);
+      await this.markPages(newer.pages);
+      const taken = new Set(newer.pages.flatMap((p) => p.entries.map((e) => e.record.fact_id)));
+      pending = pending.filter((f) => !taken.has(f.record.fact_id));
+      const lastEntry = newer.pages.at(-1)?.entries.at(-1);
+      if (lastEntry) tail = { seq: lastEntry.seq, hash: lastEntry.hash };
+      if (newer.hold) {
+        if (replace && newer.hold.holdId !== replace.holdId) replace = undefined;
+        if (!replace) return heldBy(newer.hold);
+      } else if (!lastEntry) {
+        const recovered = await this.recoverTail(tenantId);
+        if ('holdId' in recovered) return heldBy(recovered);
+        tail = recovered;
+      }
+      replace = undefined;
+      await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
     }
+    this.tails.set(tenantId, tail);
+    return { sealed, parked: [] };
+  }
+
+  /**
+   * Holds the chain at `tail + 1` for a fact that cannot be sealed: the hold item (at that page
+   * key, so the chain cannot grow past it) and the registry entry the release job walks, in one
+   * transaction. False if another sealer wrote that seq first.
+   */
+  private async placeHold(
+    tenantId: string,
+    tail: ChainHead,
+    fact: FactRef,
+    reason: string,
+    now = new Date(),
+  ): Promise<ChainHold | undefined> {
+    const hold: ChainHold = {
+      tenantId,
+      seq: tail.seq + 1,
+      holdId: randomUUID(),
+      prevHash: tail.hash,
+      fact: heldFact(fact),
+      reason: reason.toWellFormed().slice(0, 500),
+      since: now.toISOString(),
+      attempts: 0,
+      nextRetryAt: new Date(now.getTime() + holdRetryDelayMs(0)).toISOString(),
+    };
+    const written = await transact(this.doc, [
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            ...keys.chainPage(tenantId, hold.seq),
+            type: ITEM_TYPE.chainHold,
+            tenant_id: tenantId,
+            from_seq: hold.seq,
+            hold_id: hold.holdId,
+            prev_hash: hold.prevHash,
+            fact: JSON.stringify(hold.fact),
+            reason: hold.reason,
+            since: hold.since,
+            attempts: 0,
+            next_retry_at: hold.nextRetryAt,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            ...keys.chainHoldEntry(tenantId),
+            type: ITEM_TYPE.chainHold,
+            seq: hold.seq,
+            since: hold.since,
+          },
+        },
+      },
+    ]);
+    if (!written.ok) return undefined;
+    logger.error('evidence chain held: a fact cannot be sealed', {
+      tenantId,
+      seq: hold.seq,
+      ...hold.fact,
+      reason: hold.reason,
+    });
+    metrics.addMetric('chain_held', MetricUnit.Count, 1);
+    return hold;
+  }
+
+  /**
+   * Parks facts behind a hold (idempotent: a redelivered fact lands on the same item). If the
+   * hold was released meanwhile, nobody would come back for them: seal them now instead.
+   */
+  private async park(tenantId: string, hold: ChainHold, facts: readonly FactRef[]): Promise<void> {
+    if (facts.length === 0) return;
+    for (let i = 0; i < facts.length; i += 25) {
+      let request: Record<string, unknown[]> | undefined = {
+        [this.table]: facts.slice(i, i + 25).map((f) => ({
+          PutRequest: {
+            Item: {
+              ...parkedKey(tenantId, f),
+              type: ITEM_TYPE.chainParked,
+              fact_pk: f.key.pk,
+              fact_sk: f.key.sk,
+            },
+          },
+        })),
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await readOrFail(
+          () => this.doc.send(new BatchWriteCommand({ RequestItems: request as never })),
+          'parking facts',
+        );
+        request = out.UnprocessedItems as typeof request;
+      }
+    }
+    const still = await readOrFail(() =>
+      this.doc.send(
+        new GetCommand({
+          TableName: this.table,
+          Key: keys.chainPage(tenantId, hold.seq),
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (still.Item?.type === ITEM_TYPE.chainHold) {
+      logger.warn('facts parked behind a held evidence chain', {
+        tenantId,
+        seq: hold.seq,
+        parked: facts.length,
+      });
+      return;
+    }
+    await this.drainParked(tenantId);
+  }
+
+  /** Parked facts of a tenant, in order, with their records read back from their items. */
+  private async parked(tenantId: string): Promise<{ refs: FactRef[]; items: { pk: string; sk: string }[] }> {
+    const items: { pk: string; sk: string; fact_pk: string; fact_sk: string }[] = [];
+    for await (const item of queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': keys.chainPartition(tenantId),
+          ':prefix': keys.chainParkedPrefix,
+        },
+        ConsistentRead: true,
+      },
+      'parked facts read',
+    ))
+      items.push(item as (typeof items)[number]);
+    const records = new Map<string, unknown>();
+    const wanted = items.map((i) => ({ pk: i.fact_pk, sk: i.fact_sk }));
+    for (let i = 0; i < wanted.length; i += 100) {
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
+        {
+          [this.table]: { Keys: wanted.slice(i, i + 100), ConsistentRead: true },
+        };
+      while (request && Object.keys(request).length > 0) {
+        const out = await readOrFail(() => this.doc.send(new BatchGetCommand({ RequestItems: request })));
+        for (const item of out.Responses?.[this.table] ?? [])
+          records.set(factId(item.pk, item.sk), item.record);
+        request = out.UnprocessedKeys as typeof request;
+      }
+    }
+    const refs = items.map((i) =>
+      factRefOf({ pk: i.fact_pk, sk: i.fact_sk }, records.get(factId(i.fact_pk, i.fact_sk))),
+    );
+    return { refs, items: items.map((i) => ({ pk: i.pk, sk: i.sk })) };
+  }
+
+  private async unpark(items: readonly { pk: string; sk: string }[]): Promise<void> {
+    for (let i = 0; i < items.length; i += 25) {
+      let request: Record<string, unknown[]> | undefined = {
+        [this.table]: items.slice(i, i + 25).map((key) => ({ DeleteRequest: { Key: key } })),
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await readOrFail(
+          () => this.doc.send(new BatchWriteCommand({ RequestItems: request as never })),
+          'unparking facts',
+        );
+        request = out.UnprocessedItems as typeof request;
+      }
+    }
+  }
+
+  /** Seals whatever is parked for a tenant whose chain is not held (a release, or a race with one). */
+  private async drainParked(tenantId: string): Promise<number> {
+    let sealed = 0;
+    for (;;) {
+      const { refs, items } = await this.parked(tenantId);
+      if (items.length === 0) return sealed;
+      const tail = await this.recoverTail(tenantId);
+      if ('holdId' in tail) return sealed; // held again: the facts wait for that hold's release
+      const outcome = await this.extend(tenantId, tail, await this.unmarked(refs));
+      sealed += outcome.sealed;
+      const stillParked = new Set(outcome.parked.map((f) => factId(f.key.pk, f.key.sk)));
+      await this.unpark(items.filter((_, i) => !stillParked.has(factId(refs[i]!.key.pk, refs[i]!.key.sk))));
+      if (outcome.hold) return sealed;
+    }
+  }
+
+  /**
+   * The release job, per held tenant: once the hold's retry time has come, tries to seal the held
+   * fact and everything parked behind it. A fact still unsealable keeps the hold (retried later,
+   * with backoff); one that now seals (a fixed sealer, a repaired item) releases it, and the chain
+   * resumes in order. Each fact is sealed exactly once, whoever else is sealing.
+   */
+  async release(tenantId: string, now = new Date()): Promise<ReleaseOutcome> {
+    return this.exclusive(tenantId, async () => {
+      const last = await this.lastItem(tenantId);
+      if (!last?.hold) {
+        const sealed = await this.drainParked(tenantId);
+        await this.clearHoldEntry(tenantId);
+        return sealed > 0 ? { status: 'released', sealed } : { status: 'clear' };
+      }
+      const hold = last.hold;
+      if (Date.parse(hold.nextRetryAt) > now.getTime()) return { status: 'waiting', hold };
+      const { refs, items } = await this.parked(tenantId);
+      const pending = await this.unmarked(refs);
+      const outcome = await this.extend(tenantId, { seq: hold.seq - 1, hash: hold.prevHash }, pending, hold);
+      const stillParked = new Set(outcome.parked.map((f) => factId(f.key.pk, f.key.sk)));
+      await this.unpark(items.filter((_, i) => !stillParked.has(factId(refs[i]!.key.pk, refs[i]!.key.sk))));
+      if (outcome.hold?.holdId === hold.holdId) {
+        const attempts = hold.attempts + 1;
+        const nextRetryAt = new Date(now.getTime() + holdRetryDelayMs(attempts)).toISOString();
+        await this.doc
+          .send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: keys.chainPage(tenantId, hold.seq),
+              UpdateExpression: 'SET attempts = :a, next_retry_at = :next',
+              ConditionExpression: '#type = :hold AND hold_id = :id',
+              ExpressionAttributeNames: { '#type': 'type' },
+              ExpressionAttributeValues: {
+                ':a': attempts,
+                ':next': nextRetryAt,
+                ':hold': ITEM_TYPE.chainHold,
+                ':id': hold.holdId,
+              },
+            }),
+          )
+          .catch((error: unknown) => {
+            if (!isConditionalFailure(error)) throw new StorageError('hold update failed', error);
+          });
+        logger.error('evidence chain still held', {
+          tenantId,
+          seq: hold.seq,
+          ...hold.fact,
+          attempts,
+          nextRetryAt,
+        });
+        return { status: 'held', hold: { ...hold, attempts, nextRetryAt }, sealed: outcome.sealed };
+      }
+      if (outcome.hold) return { status: 'held', hold: outcome.hold, sealed: outcome.sealed };
+      await this.clearHoldEntry(tenantId);
+      const drained = await this.drainParked(tenantId);
+      logger.info('evidence chain released', { tenantId, seq: hold.seq, sealed: outcome.sealed + drained });
+      return { status: 'released', sealed: outcome.sealed + drained };
+    });
+  }
+
+  /** Tenants whose chain is (or recently was) held: the release job's work list. */
+  async heldTenants(): Promise<string[]> {
+    const tenants: string[] = [];
+    for await (const item of queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.chainHoldsPartition },
+        ConsistentRead: true,
+      },
+      'held chains read',
+    ))
+      tenants.push(String(item.sk));
+    return tenants;
+  }
+
+  private async clearHoldEntry(tenantId: string): Promise<void> {
+    await readOrFail(
+      () => this.doc.send(new DeleteCommand({ TableName: this.table, Key: keys.chainHoldEntry(tenantId) })),
+      'hold registry delete',
+    );
   }
 
   /** Chain entries in seq order, from `fromSeq` (inclusive), page by page. */
@@ -385,8 +842,29 @@ export class ChainStore {
    * entry for this (it would cost a write per fact), and verification is rare next to writes.
    */
   async unsealed(tenantId: string): Promise<{ fact_id: string; created_at: string }[]> {
+    return (await this.audit(tenantId)).unsealed;
+  }
+
+  /**
+   * One scan of the tenant's event partitions: facts not sealed yet (oldest first), and calls whose
+   * tool may have run with no recorded outcome (an allow left `executing`/`unknown` with no result
+   * fact, an approved execution left `running`/`unknown`), for `oc verify`.
+   */
+  async audit(tenantId: string): Promise<{
+    unsealed: { fact_id: string; created_at: string }[];
+    outcomes: { event_id: string; kind: 'allow' | 'execution'; status: string; since: string }[];
+  }> {
     const facts = new Map<string, { fact_id: string; created_at: string }>();
     const sealed = new Set<string>();
+    const results = new Set<string>();
+    const open: {
+      pk: string;
+      event_id: string;
+      kind: 'allow' | 'execution';
+      status: string;
+      since: string;
+    }[] = [];
+    const resultSk = factKey({ tenant_id: tenantId, event_id: '', kind: 'toolcall.executed' }).sk;
     let startKey: Record<string, unknown> | undefined;
     do {
       const out = await readOrFail(
@@ -394,11 +872,13 @@ export class ChainStore {
           this.doc.send(
             new ScanCommand({
               TableName: this.table,
-              FilterExpression: 'begins_with(pk, :prefix) AND (attribute_exists(#record) OR #type = :seal)',
+              FilterExpression:
+                'begins_with(pk, :prefix) AND (attribute_exists(#record) OR #type = :seal OR #type = :execution)',
               ExpressionAttributeNames: { '#record': 'record', '#type': 'type' },
               ExpressionAttributeValues: {
                 ':prefix': keys.eventPartitionPrefix(tenantId),
                 ':seal': ITEM_TYPE.seal,
+                ':execution': ITEM_TYPE.execution,
               },
               ConsistentRead: true,
               ExclusiveStartKey: startKey,
@@ -408,20 +888,51 @@ export class ChainStore {
       );
       for (const item of out.Items ?? []) {
         const pk = String(item.pk);
+        const eventId = pk.slice(keys.eventPartitionPrefix(tenantId).length);
         if (item.type === ITEM_TYPE.seal) {
           for (const [name, value] of Object.entries(item))
             if (typeof (value as Partial<SealMark>)?.seq === 'number') sealed.add(factId(pk, name));
           continue;
         }
-        const record = JSON.parse(String(item.record)) as FactRecord;
-        facts.set(factId(pk, item.sk), { fact_id: record.fact_id, created_at: record.at });
+        if (item.type === ITEM_TYPE.execution) {
+          if (item.status !== 'completed')
+            open.push({
+              pk,
+              event_id: eventId,
+              kind: 'execution',
+              status: String(item.status),
+              since: String(item.claimed_at),
+            });
+          continue;
+        }
+        if (item.sk === resultSk) results.add(pk);
+        if (item.type === ITEM_TYPE.event && (item.status === 'executing' || item.status === 'unknown'))
+          open.push({
+            pk,
+            event_id: eventId,
+            kind: 'allow',
+            status: String(item.status),
+            since: String(item.created_at),
+          });
+        const ref = factRefOf({ pk, sk: String(item.sk) }, item.record);
+        facts.set(factId(pk, item.sk), {
+          fact_id: ref.record.fact_id ?? `${pk}|${String(item.sk)}`,
+          created_at: ref.record.at ?? '',
+        });
       }
       startKey = out.LastEvaluatedKey;
     } while (startKey);
-    return [...facts]
-      .filter(([id]) => !sealed.has(id))
-      .map(([, f]) => f)
-      .sort((a, b) => a.created_at.localeCompare(b.created_at));
+    return {
+      unsealed: [...facts]
+        .filter(([id]) => !sealed.has(id))
+        .map(([, f]) => f)
+        .sort((a, b) => a.created_at.localeCompare(b.created_at)),
+      // An allow whose result fact exists is complete, whatever its event item still says.
+      outcomes: open
+        .filter((o) => o.kind === 'execution' || !results.has(o.pk))
+        .map(({ pk: _pk, ...o }) => o)
+        .sort((a, b) => a.since.localeCompare(b.since)),
+    };
   }
 }
 
@@ -432,27 +943,50 @@ export interface VerifyReport {
   head: ChainHead;
   problems: string[];
   unsealedOverdue: number;
+  /** The chain is held at a fact that cannot be sealed. */
+  hold?: ChainHold;
+  /** Calls whose tool may have run with no recorded outcome, past every timeout. */
+  unresolved: { event_id: string; kind: 'allow' | 'execution'; status: string; since: string }[];
 }
 
 /**
- * Re-checks a tenant's whole chain from DynamoDB (every hash, link and seq; no fact sealed twice)
- * and that no fact has waited for the sequencer longer than `unsealedGraceMs`.
+ * Re-checks a tenant's whole chain from DynamoDB (every hash, link and seq; no fact sealed twice),
+ * that it is not held, that no fact has waited for the sequencer longer than `unsealedGraceMs`,
+ * and that no call's outcome is left unknown past `outcomeGraceMs` (resolve them with
+ * `oc executions resolve`; `allowUnresolved` reports them without failing).
  */
 export async function verifyTenantChain(
   chain: ChainStore,
   tenantId: string,
-  options: { now: Date; unsealedGraceMs: number },
+  options: { now: Date; unsealedGraceMs: number; outcomeGraceMs?: number; allowUnresolved?: boolean },
 ): Promise<VerifyReport> {
   const entries: ChainEntry[] = [];
   for await (const entry of chain.entries(tenantId)) entries.push(entry);
   const result = verifyChain(tenantId, entries);
   const problems: string[] = [];
   if (!result.ok) problems.push(`chain broken at seq ${result.break.seq}: ${result.break.problem}`);
+  const hold = await chain.hold(tenantId);
+  if (hold)
+    problems.push(
+      `chain held at seq ${hold.seq} since ${hold.since}: fact ${hold.fact.fact_id ?? `${hold.fact.pk} ${hold.fact.sk}`}` +
+        `${hold.fact.kind ? ` (${hold.fact.kind}` : ' ('}${hold.fact.event_id ? ` of event ${hold.fact.event_id})` : ')'}` +
+        ` cannot be sealed: ${hold.reason}; later facts wait behind it (retry ${hold.attempts + 1} at ${hold.nextRetryAt})`,
+    );
   const cutoff = options.now.getTime() - options.unsealedGraceMs;
-  const unsealed = await chain.unsealed(tenantId);
-  const overdue = unsealed.filter((f) => Date.parse(f.created_at) < cutoff);
+  const audit = await chain.audit(tenantId);
+  const overdue = audit.unsealed.filter((f) => Date.parse(f.created_at) < cutoff);
   if (overdue.length > 0)
     problems.push(`${overdue.length} fact(s) unsealed for more than ${options.unsealedGraceMs} ms`);
+  const outcomeCutoff = options.now.getTime() - (options.outcomeGraceMs ?? 60_000);
+  const unresolved = audit.outcomes.filter(
+    (o) => o.status === 'unknown' || Date.parse(o.since) < outcomeCutoff,
+  );
+  if (unresolved.length > 0 && !options.allowUnresolved)
+    for (const o of unresolved)
+      problems.push(
+        `${o.kind === 'allow' ? 'allowed call' : 'approved execution of'} ${o.event_id}: outcome unknown since ${o.since}` +
+          ' (the tool may have run); record it with `oc executions resolve`',
+      );
   const last = entries.at(-1);
   return {
     tenantId,
@@ -461,5 +995,7 @@ export async function verifyTenantChain(
     head: result.ok ? result.head : last ? { seq: last.seq, hash: last.hash } : GENESIS,
     problems,
     unsealedOverdue: overdue.length,
+    ...(hold ? { hold } : {}),
+    unresolved,
   };
 }

@@ -35,6 +35,11 @@ export const keys = {
   }),
   chainPartition: (tenantId: string) => `T#${tenantId}#CHAIN`,
   chainPagePrefix: 'SEQ#',
+  /** Facts waiting behind a held chain, in the chain's partition, ordered by the fact's time. */
+  chainParkedPrefix: 'PARK#',
+  /** The registry of held chains: what the release job walks. */
+  chainHoldEntry: (tenantId: string) => ({ pk: 'CHAIN_HOLDS', sk: tenantId }),
+  chainHoldsPartition: 'CHAIN_HOLDS',
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
   /** Every tenant that has a key: the expiry sweep walks these. */
