@@ -17,5 +17,7 @@ export default {
     { ...common, displayName: 'policy', testMatch: ['<rootDir>/test/policy/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
+    // Child processes (`npx oc`, `npm start`): each boots Node and tsx on a shared machine.
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], testTimeout: 180_000 },
   ],
 };

@@ -1,0 +1,58 @@
+/**
+ * Argument parsers for commander options: a bad value is a usage error (exit 2) raised while
+ * parsing, before any command touches storage.
+ */
+import { InvalidArgumentError } from 'commander';
+import { UUID_PATTERN } from '../../functions/core/toolcall-view.js';
+
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function tenantId(value: string): string {
+  if (!TENANT_ID.test(value))
+    throw new InvalidArgumentError(
+      "A tenant id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+    );
+  return value;
+}
+
+export function eventId(value: string): string {
+  if (!UUID_PATTERN.test(value))
+    throw new InvalidArgumentError('An event id is a lowercase UUID, as in the POST /v1/toolcalls answer.');
+  return value;
+}
+
+export function nonBlank(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('It must not be blank.');
+  return value;
+}
+
+export function jsonObject(value: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new InvalidArgumentError('It must be a JSON object, e.g. \'{"ok":true}\' (not valid JSON).');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidArgumentError('It must be a JSON object, e.g. \'{"ok":true}\'.');
+  return parsed as Record<string, unknown>;
+}
+
+function integer(value: string, min: number, max: number, what: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`It must be ${what}.`);
+  return n;
+}
+
+export const nonNegativeInt = (value: string): number =>
+  integer(value, 0, Number.MAX_SAFE_INTEGER, 'a whole number ≥ 0');
+export const positiveInt = (value: string): number =>
+  integer(value, 1, Number.MAX_SAFE_INTEGER, 'a whole number ≥ 1');
+export const port = (value: string): number => integer(value, 1, 65_535, 'a port number (1-65535)');
+
+/** As the request schema has it: agent_id is 1-128 characters, not blank. */
+export function agentId(value: string): string {
+  if (value.trim() === '' || value.length > 128)
+    throw new InvalidArgumentError('An agent id is 1-128 characters, not blank.');
+  return value;
+}
