@@ -3,12 +3,11 @@
  * parsing, before any command touches storage.
  */
 import { InvalidArgumentError } from 'commander';
-import { UUID_PATTERN } from '../../functions/core/toolcall-view.js';
-
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
+import { ENV } from '../../functions/shared/constants.js';
+import { UsageError } from './errors.js';
+import { TENANT_ID_PATTERN, UUID_PATTERN } from '../../functions/shared/input-rules.js';
 export function tenantId(value: string): string {
-  if (!TENANT_ID.test(value))
+  if (!TENANT_ID_PATTERN.test(value))
     throw new InvalidArgumentError(
       "A tenant id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
     );
@@ -55,4 +54,17 @@ export function agentId(value: string): string {
   if (value.trim() === '' || value.length > 128)
     throw new InvalidArgumentError('An agent id is 1-128 characters, not blank.');
   return value;
+}
+
+/** The connector timeout decides when a running execution counts as crashed; as the stack reads it. */
+export function connectorTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const raw = env[ENV.connectorTimeoutMs];
+  if (raw === undefined || raw === '') return 10_000;
+  try {
+    return positiveInt(raw);
+  } catch {
+    throw new UsageError(
+      `${ENV.connectorTimeoutMs}=${raw} is not a whole number of milliseconds; fix or unset it.`,
+    );
+  }
 }

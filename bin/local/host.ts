@@ -74,6 +74,8 @@ export interface LocalHostOptions {
    * this itself in AWS, at no cost to the table); default: the handlers' client.
    */
   pollerDoc?: DynamoDBDocumentClient;
+  /** Limits on slow clients (tests shorten them). */
+  timeouts?: Partial<Record<keyof typeof SERVER_TIMEOUTS, number>>;
   /** Runs once the table exists and before `/readyz` answers 200 (e.g. seeding the demo keys). */
   beforeReady?: (state: AppState) => Promise<void>;
 }
@@ -223,13 +225,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   }
 
   let isReady = false;
+  const timeouts = { ...SERVER_TIMEOUTS, ...options.timeouts };
   const server = http.createServer(
     {
       // A client that stops sending (a body shorter than its Content-Length, headers that never
       // end) is answered 408 and disconnected instead of holding a connection open.
-      requestTimeout: SERVER_TIMEOUTS.requestMs,
-      headersTimeout: SERVER_TIMEOUTS.headersMs,
-      connectionsCheckingInterval: SERVER_TIMEOUTS.checkEveryMs,
+      requestTimeout: timeouts.requestMs,
+      headersTimeout: timeouts.headersMs,
+      connectionsCheckingInterval: timeouts.checkEveryMs,
     },
     (req, res) => {
       void handle(req, res).catch((error) => {
@@ -241,7 +244,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       });
     },
   );
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveMs;
+  server.keepAliveTimeout = timeouts.keepAliveMs;
   // Malformed HTTP, oversized headers, timeouts: the SPEC error body where the socket still takes one.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || socket.destroyed) return socket.destroy();
@@ -262,8 +265,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const method = (req.method ?? 'GET').toUpperCase();
     const requestId = randomUUID();
     const send = (r: HttpResponse) => {
-      res.writeHead(r.statusCode ?? 200, r.headers as http.OutgoingHttpHeaders);
-      res.end(r.body ?? '');
+      const body = r.body ?? '';
+      res.writeHead(r.statusCode ?? 200, {
+        ...(r.headers as http.OutgoingHttpHeaders),
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(body);
     };
     const sendError = (error: AppError) => {
       const mapped = toErrorResponse(error, requestId);

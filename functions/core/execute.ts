@@ -16,7 +16,7 @@ import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
 import { AppError, notFound } from '../shared/errors.js';
 import { approvalExpired, effectiveStatus, type StoredApproval } from './approvals.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
-import type { Clock, IdGenerator, StoredEvent, StoredGrant } from './ports.js';
+import type { Clock, IdGenerator, StoredEvent, StoredGrant, ToolCallStore } from './ports.js';
 import type { HttpResult } from './submit.js';
 
 export interface ExecutionPort {
@@ -228,12 +228,17 @@ async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: 
 }
 
 /**
- * An operator records the outcome of an execution that crashed between claim and record (status
- * unknown, or running past every timeout). It never runs the tool; it writes what the operator
- * found out, as an `execution.completed` fact that names them.
+ * An operator records the outcome of a call whose tool may have run but whose result was never
+ * recorded: an approved execution that crashed between claim and record (status unknown, or
+ * running past every timeout), or an allowed call left `unknown` (its result write failed). It
+ * never runs the tool; it writes what the operator found out, as the fact that was missing
+ * (`execution.completed` / `toolcall.executed`), naming them. A replay of the call then answers
+ * with this outcome.
  */
 export async function resolveExecution(
-  deps: Pick<ExecuteDeps, 'events' | 'executions' | 'clock' | 'ids' | 'config'>,
+  deps: Pick<ExecuteDeps, 'events' | 'executions' | 'clock' | 'ids' | 'config'> & {
+    results: Pick<ToolCallStore, 'recordExecution'>;
+  },
   input: {
     tenantId: string;
     eventId: string;
@@ -245,20 +250,53 @@ export async function resolveExecution(
 ): Promise<string> {
   const parent = await deps.events.getEvent(input.tenantId, input.eventId);
   if (!parent) throw notFound('event not found');
-  const execution = parent.execution;
-  if (!execution) throw new AppError(409, 'CONFLICT', 'this event has no execution to resolve');
-  if (execution.status === 'completed')
-    throw new AppError(409, 'CONFLICT', 'this execution already has a recorded outcome');
-  const stale =
-    deps.clock.now().getTime() - Date.parse(execution.claimed_at) > deps.config.connectorTimeoutMs + 30_000;
-  if (execution.status === 'running' && !stale)
-    throw new AppError(409, 'EXECUTION_IN_PROGRESS', 'the execution may still be running');
   const result: ExecutionResult = {
     status: input.status,
     ...(input.output ? { output: input.output } : {}),
     ...(input.status === 'error' ? { error: { code: 'RESOLVED_BY_OPERATOR', message: input.note } } : {}),
     duration_ms: 0,
   };
+  const now = deps.clock.now();
+  const at = now.toISOString();
+  const crashed = (since: string) =>
+    now.getTime() - Date.parse(since) > deps.config.connectorTimeoutMs + 30_000;
+  if (parent.decision === 'allow' && parent.parent_event_id === undefined) {
+    if (parent.status === 'completed')
+      throw new AppError(409, 'CONFLICT', 'this call already has a recorded outcome');
+    if (parent.status !== 'unknown' && !(parent.status === 'executing' && crashed(parent.received_at)))
+      throw new AppError(409, 'EXECUTION_IN_PROGRESS', 'the call may still be running');
+    const body = JSON.stringify({
+      event_id: parent.event_id,
+      decision: parent.decision,
+      reason: parent.reason,
+      policy_version: parent.policy_version,
+      result,
+    });
+    await deps.results.recordExecution({
+      tenantId: parent.tenant_id,
+      eventId: parent.event_id,
+      result,
+      response: body,
+      fact: {
+        v: 1,
+        tenant_id: parent.tenant_id,
+        kind: 'toolcall.executed',
+        event_id: parent.event_id,
+        fact_id: deps.ids.uuid(),
+        at,
+        result,
+        resolved_by: input.operator,
+        note: input.note,
+      },
+    });
+    return body;
+  }
+  const execution = parent.execution;
+  if (!execution) throw new AppError(409, 'CONFLICT', 'this event has no execution to resolve');
+  if (execution.status === 'completed')
+    throw new AppError(409, 'CONFLICT', 'this execution already has a recorded outcome');
+  if (execution.status === 'running' && !crashed(execution.claimed_at))
+    throw new AppError(409, 'EXECUTION_IN_PROGRESS', 'the execution may still be running');
   const body = JSON.stringify({
     event_id: execution.execution_event_id,
     parent_event_id: parent.event_id,
@@ -266,7 +304,6 @@ export async function resolveExecution(
     reason: APPROVED_EXECUTION_REASON,
     result,
   });
-  const at = deps.clock.now().toISOString();
   const ok = await deps.executions.finalize(
     {
       parent,

@@ -683,7 +683,10 @@ export class ChainStore {
     ))
       items.push(item as (typeof items)[number]);
     const records = new Map<string, unknown>();
-    const wanted = items.map((i) => ({ pk: i.fact_pk, sk: i.fact_sk }));
+    // One read per fact, even if it was parked twice (under two times).
+    const wanted = [
+      ...new Map(items.map((i) => [factId(i.fact_pk, i.fact_sk), { pk: i.fact_pk, sk: i.fact_sk }])).values(),
+    ];
     for (let i = 0; i < wanted.length; i += 100) {
       let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
         {

@@ -89,9 +89,8 @@ async function sealedEvent(s: TestStack, eventId: string, facts: number): Promis
 async function approvedEvent(s: TestStack): Promise<string> {
   const r = await s.post('/v1/toolcalls', toolCall({ tool: 'slack', action: 'msg.post', risk_score: 9 }));
   expect(r.json.decision).toBe('approve');
-  const approved = await fetch(`${s.url}/v1/approvals/${r.json.approval.id}/approve`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${await tokenFor('alice')}` },
+  const approved = await s.request('POST', `/v1/approvals/${r.json.approval.id}/approve`, {
+    token: await tokenFor('alice'),
   });
   expect(approved.status).toBe(200);
   return r.json.event_id;
@@ -576,9 +575,7 @@ describe('help and the other commands', () => {
       '600',
     ]);
     expect(run).toMatchObject({ code: 0, stderr: '' });
-    const listing = await fetch(`${stack.url}/v1/approvals`, {
-      headers: { Authorization: `Bearer ${run.stdout.trim()}` },
-    });
+    const listing = await stack.request('GET', '/v1/approvals', { token: run.stdout.trim() });
     expect(listing.status).toBe(200);
   });
 

@@ -470,9 +470,21 @@ describe('approver JWTs without an identity provider', () => {
 });
 
 describe('observability', () => {
-  it('alarms on API 5xx, on each Lambda failing, on sealing lag and on DLQ depth', () => {
+  it('alarms on API 5xx, on each Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
     const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length;
-    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + dlqs);
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + 1 + dlqs);
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 1,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'MAX([held, placed])' }),
+        Match.objectLike({
+          Id: 'held',
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({ Namespace: 'OpenClause', MetricName: 'chains_held' }),
+          }),
+        }),
+      ]),
+    });
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/ApiGateway',
       MetricName: '5xx',

@@ -42,13 +42,16 @@ async function approved(): Promise<string> {
 }
 
 const operatorResolves = (eventId: string) =>
-  resolveExecution(executeDeps(stack.state), {
-    tenantId: 'tenant1',
-    eventId,
-    status: 'success',
-    note: 'message seen in #general',
-    operator: 'operator:test',
-  });
+  resolveExecution(
+    { ...executeDeps(stack.state), results: stack.state.toolcalls },
+    {
+      tenantId: 'tenant1',
+      eventId,
+      status: 'success',
+      note: 'message seen in #general',
+      operator: 'operator:test',
+    },
+  );
 
 describe('crash injection on execute', () => {
   it('between claim and connector: no connector run, running then unknown, never re-run, resolvable', async () => {

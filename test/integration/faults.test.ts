@@ -4,6 +4,9 @@
  */
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectorInvoker } from '../../functions/connectors/types.js';
+import { resolveExecution } from '../../functions/core/execute.js';
+import { executeDeps } from '../../functions/handlers/execution-state.js';
+import { verifyTenantChain } from '../../functions/store/chain.js';
 import { keys } from '../../functions/store/keys.js';
 import { countingInvoker } from '../support/connectors.js';
 import { faultyDocumentClient } from '../support/faults.js';
@@ -136,5 +139,67 @@ describe('fault injection on submit', () => {
     const retry = await stack.post('/v1/toolcalls', body);
     expect(retry.status).toBe(409);
     expect(counted.calls).toHaveLength(1);
+  });
+
+  it('an allowed call left unknown fails verification until an operator resolves it; the replay then answers the resolution', async () => {
+    const body = toolCall();
+    plan.fail = { command: 'PutCommand', nth: 2 };
+    const r = await stack.post('/v1/toolcalls', body);
+    expect(r.status).toBe(500);
+    const eventId = r.json.details[0].message as string;
+    const verify = (allowUnresolved = false) =>
+      verifyTenantChain(stack.state.chain, 'tenant1', {
+        now: new Date(),
+        unsealedGraceMs: 3_600_000,
+        outcomeGraceMs: 3_600_000,
+        allowUnresolved,
+      });
+    const before = await verify();
+    expect(before.ok).toBe(false);
+    expect(before.unresolved).toContainEqual({
+      event_id: eventId,
+      kind: 'allow',
+      status: 'unknown',
+      since: expect.any(String),
+    });
+    expect(before.problems).toContain(
+      `allowed call ${eventId}: outcome unknown since ${before.unresolved.find((u) => u.event_id === eventId)!.since}` +
+        ' (the tool may have run); record it with `oc executions resolve`',
+    );
+    expect((await verify(true)).problems.some((p) => p.includes(eventId))).toBe(false);
+
+    const resolved = await resolveExecution(
+      { ...executeDeps(stack.state), results: stack.state.toolcalls },
+      {
+        tenantId: 'tenant1',
+        eventId,
+        status: 'success',
+        note: 'message seen in #general',
+        operator: 'operator:test',
+      },
+    );
+    expect(JSON.parse(resolved)).toMatchObject({
+      event_id: eventId,
+      decision: 'allow',
+      result: { status: 'success' },
+    });
+    const ev = await stack.get(`/v1/toolcalls/${eventId}`, KEYS.tenant1);
+    expect(ev.json.status).toBe('completed');
+    expect(ev.json.evidence[1].record).toMatchObject({
+      kind: 'toolcall.executed',
+      resolved_by: 'operator:test',
+    });
+    const replay = await stack.post('/v1/toolcalls', body);
+    expect(replay.status).toBe(200);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.text).toBe(resolved);
+    expect(counted.calls).toHaveLength(1); // the tool never ran again
+    expect((await verify()).unresolved.some((u) => u.event_id === eventId)).toBe(false);
+    await expect(
+      resolveExecution(
+        { ...executeDeps(stack.state), results: stack.state.toolcalls },
+        { tenantId: 'tenant1', eventId, status: 'error', note: 'again', operator: 'operator:test' },
+      ),
+    ).rejects.toMatchObject({ status: 409, message: 'this call already has a recorded outcome' });
   });
 });

@@ -84,6 +84,23 @@ describe('approval rules', () => {
     );
   });
 
+  it('refuses the requester however their id is disguised (requests stored before submit refused them too)', () => {
+    for (const userId of [
+      'alice@acme.example\u200b',
+      'alice＠acme.example',
+      'alice@acme.example\u0000',
+      '\u200falice@acme.example',
+      'ａｌｉｃｅ@acme.example',
+      'u-\u2060alice',
+    ])
+      expect(() => authorizeApprover(tenant, alice, approval({ user_id: userId }).record)).toThrow(
+        expect.objectContaining({ code: 'SELF_APPROVAL' }),
+      );
+    expect(() =>
+      authorizeApprover(tenant, alice, approval({ user_id: 'malice@acme.example' }).record),
+    ).not.toThrow();
+  });
+
   it('issues one single-use grant bound to the event and request hash, living the tenant grant TTL', () => {
     const outcome = decideApproval(approval(), { decision: 'approve', comment: 'ok' }, alice, {
       clock: at('2025-01-01T10:00:00Z'),

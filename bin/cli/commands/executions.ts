@@ -2,12 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { resolveExecution } from '../../../functions/core/execute.js';
-import { ENV } from '../../../functions/shared/constants.js';
 import { ExecutionStore } from '../../../functions/store/executions.js';
 import { DynamoToolCallStore } from '../../../functions/store/toolcalls.js';
-import { eventId, jsonObject, nonBlank, positiveInt, tenantId } from '../args.js';
+import { connectorTimeoutMs, eventId, jsonObject, nonBlank, tenantId } from '../args.js';
 import { examples, type Act } from '../context.js';
-import { UsageError } from '../errors.js';
 import { addTargetOptions, type TargetOptions } from '../target.js';
 
 interface ResolveOptions extends TargetOptions {
@@ -19,19 +17,6 @@ interface ResolveOptions extends TargetOptions {
   json?: boolean;
 }
 
-/** The connector timeout decides when a running execution counts as crashed; as the stack reads it. */
-function connectorTimeoutMs(env: NodeJS.ProcessEnv): number {
-  const raw = env[ENV.connectorTimeoutMs];
-  if (raw === undefined || raw === '') return 10_000;
-  try {
-    return positiveInt(raw);
-  } catch {
-    throw new UsageError(
-      `${ENV.connectorTimeoutMs}=${raw} is not a whole number of milliseconds; fix or unset it.`,
-    );
-  }
-}
-
 export function registerExecutions(program: Command, act: Act): void {
   const executions = program.command('executions').description('approved executions');
   examples(executions, ['npx oc executions resolve --help']);
@@ -39,10 +24,14 @@ export function registerExecutions(program: Command, act: Act): void {
   const resolve = executions
     .command('resolve')
     .description(
-      'record the outcome of an execution that crashed between claim and record (status unknown); never re-runs the tool',
+      'record the outcome of a call whose tool may have run with nothing recorded (an allowed call or an approved execution left unknown); never re-runs the tool',
     )
     .requiredOption('--tenant <tenant>', 'tenant id', tenantId)
-    .requiredOption('--event <event_id>', 'the event whose execution to resolve', eventId)
+    .requiredOption(
+      '--event <event_id>',
+      'the allowed call, or the approval-gated event, to resolve',
+      eventId,
+    )
     .addOption(
       new Option('--status <status>', 'what happened').choices(['success', 'error']).makeOptionMandatory(),
     )
@@ -64,6 +53,7 @@ export function registerExecutions(program: Command, act: Act): void {
       const body = await resolveExecution(
         {
           events: new DynamoToolCallStore(doc, table),
+          results: new DynamoToolCallStore(doc, table),
           executions: new ExecutionStore(doc, table),
           clock: { now: () => new Date() },
           ids: { uuid: () => randomUUID() },

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { ApprovalStore } from '../../../functions/store/approvals.js';
 import { ChainStore, verifyTenantChain, type VerifyReport } from '../../../functions/store/chain.js';
-import { nonNegativeInt, tenantId } from '../args.js';
+import { connectorTimeoutMs, nonNegativeInt, tenantId } from '../args.js';
 import { examples, type Act } from '../context.js';
 import { CliError, EXIT } from '../errors.js';
 import { addTargetOptions, tableContext, type TargetOptions } from '../target.js';
@@ -14,6 +14,7 @@ interface VerifyOptions extends TargetOptions {
   tenant: string;
   unsealedGraceSec: number;
   allowEmpty?: boolean;
+  allowUnresolved?: boolean;
   json?: boolean;
 }
 
@@ -26,11 +27,17 @@ export function registerVerify(program: Command, act: Act): void {
     .requiredOption('--tenant <tenant>', 'tenant id', tenantId)
     .option('--unsealed-grace-sec <sec>', 'how long a fact may wait for the sequencer', nonNegativeInt, 60)
     .option('--allow-empty', 'a tenant with no chain entries yet is not a failure')
+    .option(
+      '--allow-unresolved',
+      'list calls whose outcome is unknown (the tool may have run, nothing recorded) without failing',
+    )
     .option('--json', 'print the whole verification report as JSON');
   addTargetOptions(verify);
   verify.addHelpText(
     'after',
-    '\nExit codes: 0 verified; 1 a break, an overdue unsealed fact, or no entries (unless --allow-empty); 2 usage.',
+    '\nExit codes: 0 verified; 1 a break, a held chain, an overdue unsealed fact, a call with an unknown\n' +
+      'outcome (unless --allow-unresolved; resolve it with `oc executions resolve`), or no entries\n' +
+      '(unless --allow-empty); 2 usage.',
   );
   examples(verify, [
     'npx oc verify --tenant tenant1',
@@ -46,6 +53,9 @@ export function registerVerify(program: Command, act: Act): void {
       const report = await verifyTenantChain(new ChainStore(doc, table), opts.tenant, {
         now: new Date(),
         unsealedGraceMs: opts.unsealedGraceSec * 1000,
+        // As GET /v1/toolcalls reads it: a call executing past every timeout has an unknown outcome.
+        outcomeGraceMs: connectorTimeoutMs(ctx.env) + 30_000,
+        allowUnresolved: opts.allowUnresolved === true,
       });
       if (opts.json) ctx.json(report);
       if (!report.ok) {
@@ -63,6 +73,11 @@ export function registerVerify(program: Command, act: Act): void {
                 `${tenants.length ? tenants.join(', ') : 'none'}. Check --tenant, or pass --allow-empty.`,
         );
       }
+      if (!opts.json)
+        for (const o of report.unresolved)
+          ctx.out(
+            `warning: ${o.kind === 'allow' ? 'allowed call' : 'approved execution of'} ${o.event_id}: outcome unknown since ${o.since} (oc executions resolve)`,
+          );
       if (!opts.json)
         ctx.out(
           report.entries === 0
