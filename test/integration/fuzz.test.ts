@@ -3,7 +3,7 @@
  * each answered with a 4xx and the SPEC §1 error body, never a 5xx, and the table is unchanged.
  */
 import fc from 'fast-check';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { tableSnapshot } from '../support/snapshot.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -14,23 +14,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-/** Everything but the rate-limit counters, which count attempts by design. */
-async function snapshot(): Promise<string[]> {
-  const items: string[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await stack.state.doc.send(
-      new ScanCommand({
-        TableName: stack.config.tableName,
-        ExclusiveStartKey: startKey,
-        ConsistentRead: true,
-      }),
-    );
-    for (const i of out.Items ?? []) if (i.type !== 'rate_limit') items.push(JSON.stringify(i));
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
-  return items.sort();
-}
+const snapshot = () => tableSnapshot(stack.state.doc, stack.config.tableName);
 
 const wrongValues: Record<string, fc.Arbitrary<unknown>> = {
   agent_id: fc.oneof(

@@ -1,0 +1,212 @@
+/**
+ * Property, for every route in ROUTES (so a route added later is fuzzed by construction): hostile
+ * path parameters, query strings, headers, bodies and approver-token claims are each answered
+ * with a 4xx and the SPEC §1 error body (or, for a read of something that exists, its 2xx), never
+ * a 5xx; every answer matches the OpenAPI document (the client checks it); the table is unchanged
+ * afterwards; and the sequencer still seals a fact submitted after the run.
+ */
+import fc from 'fast-check';
+import { SignJWT } from 'jose';
+import { ROUTES, DEV_JWT, type RouteDef } from '../../functions/shared/constants.js';
+import { tokenFor } from '../support/approvers.js';
+import { tableSnapshot } from '../support/snapshot.js';
+import { startTestStack, toolCall, type TestStack } from '../support/stack.js';
+
+let stack: TestStack;
+/** Ids that exist (a pending approval and its event): hostile input must not change them. */
+let existing: Record<string, string>;
+let aliceToken: string;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const r = await stack.post(
+    '/v1/toolcalls',
+    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1' }),
+  );
+  existing = { event_id: r.json.event_id, approval_id: r.json.approval.id };
+  aliceToken = await tokenFor('alice');
+});
+afterAll(async () => {
+  await stack.stop();
+});
+
+/** Percent-encodes every UTF-8 byte (a lone surrogate goes out as U+FFFD's bytes). */
+const encodeAll = (s: string) =>
+  [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+
+const pathParam: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom('%ZZ', '%', '%E0%A4%A', '%C0%AF', '%ED%A0%80', '%00', '..', '%2e%2e', '%2F', 'x%0Ay'),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).map(encodeAll),
+  fc.uuid(), // well formed but unknown (or the wrong version)
+  fc.uuid().map((u) => u.toUpperCase()),
+  fc.string({ minLength: 1, maxLength: 40 }).map((s) => encodeURIComponent(s)),
+  fc.constant('a'.repeat(3000)),
+);
+
+const queryString: fc.Arbitrary<string> = fc.oneof(
+  fc.constant(''),
+  fc
+    .dictionary(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 40 }), {
+      maxKeys: 4,
+    })
+    .map((q) =>
+      Object.entries(q)
+        .map(([k, v]) => `${encodeAll(k)}=${encodeAll(v)}`)
+        .join('&'),
+    ),
+  fc.constantFrom(
+    'limit=-1',
+    'limit=0',
+    'limit=abc',
+    'limit=1e400',
+    'limit=101',
+    'status=bogus',
+    'status=pending&status=denied',
+    'cursor=%ZZ',
+    'cursor=' + 'A'.repeat(3000),
+    'cursor=eyJnc2kxcGsiOiJUI3RlbmFudDEjQVBSI3BlbmRpbmciLCJnc2kxc2siOiIiLCJwayI6IlQjdGVuYW50MSNBUFIjeCIsInNrIjoiQVBQUk9WQUwifQ',
+    'cursor=W10',
+    'limit=5&unknown=1',
+  ),
+);
+
+/** Bodies no route accepts: not JSON, not an object, fields nobody declared or of the wrong kind. */
+const hostileBody: fc.Arbitrary<string | undefined> = fc.oneof(
+  fc.constant(undefined),
+  fc.constantFrom(
+    '',
+    '{',
+    'null',
+    '[]',
+    '"x"',
+    '{"comment":"\\ud800"}',
+    '{"reason":"\\udc00"}',
+    '{"comment":1}',
+    '{"reason":"a\\u202eb\\u0007"}',
+    '{"comment":"' + 'x'.repeat(1001) + '"}',
+    '{"n":12345678901234567890}',
+    '{"__proto__":{"x":1}}',
+  ),
+  fc.object({ maxDepth: 3 }).map((o) => JSON.stringify({ ...o, unexpected_field: true })),
+  fc.string({ unit: 'binary', maxLength: 200 }),
+  fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
+);
+
+const contentType = fc.constantFrom(
+  undefined,
+  'application/json',
+  'text/plain',
+  'application/json; charset=utf-16',
+  'multipart/form-data; boundary=x',
+  '',
+);
+
+/** Approver tokens whose claims are hostile: signed with the right key, so only the claim rules stand between them and a decision. */
+const hostileClaimToken: fc.Arbitrary<Promise<string>> = fc
+  .record({
+    sub: fc.oneof(fc.string({ unit: 'binary', maxLength: 600 }), fc.integer(), fc.constant(null)),
+    email: fc.oneof(fc.string({ unit: 'binary', maxLength: 600 }), fc.constant(['alice@acme.example'])),
+    tenant_id: fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 80 }),
+      fc.constant('tenant1\u200b'),
+      fc.integer(),
+    ),
+    iat: fc.oneof(fc.constant(undefined), fc.integer({ min: -1e10, max: 1e11 })),
+    exp: fc.oneof(fc.constant(undefined), fc.integer({ min: -1e10, max: 1e11 })),
+  })
+  .filter((c) => !(c.email === 'alice@acme.example' && c.tenant_id === 'tenant1'))
+  .map(async (c) => {
+    const claims: Record<string, unknown> = { email: c.email, tenant_id: c.tenant_id };
+    if (c.sub !== null) claims.sub = c.sub;
+    const jwt = new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(DEV_JWT.issuer)
+      .setAudience(DEV_JWT.audience);
+    if (c.iat !== undefined) jwt.setIssuedAt(c.iat);
+    if (c.exp !== undefined) jwt.setExpirationTime(c.exp);
+    return jwt.sign(new TextEncoder().encode(DEV_JWT.defaultSecret));
+  });
+
+interface Attempt {
+  params: Record<string, string>;
+  query: string;
+  body: string | undefined;
+  contentType: string | undefined;
+  token?: Promise<string>;
+}
+
+function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
+  const names = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string);
+  for (const name of names)
+    if (!(name in existing))
+      throw new Error(`routes fuzz: no existing id for path parameter ${name}: add one`);
+  if (route.auth !== 'api_key' && route.auth !== 'jwt')
+    throw new Error(`routes fuzz: no credential strategy for auth ${route.auth}`);
+  const params = fc.oneof(
+    fc.record(Object.fromEntries(names.map((n) => [n, pathParam]))),
+    // The ids that exist, with hostile everything else.
+    fc.constant(Object.fromEntries(names.map((n) => [n, existing[n] as string]))),
+  );
+  return fc.record({
+    params,
+    query: queryString,
+    // An empty body is a valid decision: on the ids that exist it would decide, so POSTs get a body.
+    body: route.method === 'POST' ? hostileBody.filter((b) => b !== undefined && b !== '') : hostileBody,
+    contentType,
+    ...(route.auth === 'jwt' ? { token: fc.option(hostileClaimToken, { nil: undefined }) } : {}),
+  }) as fc.Arbitrary<Attempt>;
+}
+
+const errorShape = {
+  code: expect.stringMatching(/^[A-Z][A-Z0-9_]*$/),
+  message: expect.any(String),
+  retryable: expect.any(Boolean),
+  request_id: expect.any(String),
+};
+
+describe('every route under hostile input', () => {
+  let before: string[];
+  beforeAll(async () => {
+    await stack.poller?.drained();
+    before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+  });
+
+  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    '%s: never a 5xx, always the error body',
+    async (_name, route) => {
+      let runs = 0;
+      await fc.assert(
+        fc.asyncProperty(attempts(route), async (a) => {
+          runs += 1;
+          const path =
+            route.path.replace(/\{([^}]+)\}/g, (_m, n: string) => a.params[n] as string) +
+            (a.query ? `?${a.query}` : '');
+          const token = a.token ? await a.token : route.auth === 'jwt' ? aliceToken : undefined;
+          const r = await stack.request(route.method, path, {
+            ...(token ? { token } : {}),
+            ...(a.body === undefined ? {} : { body: a.body }),
+            headers: a.contentType === undefined ? {} : { 'Content-Type': a.contentType },
+          });
+          expect([path, r.status]).toEqual([path, expect.any(Number)]);
+          expect(r.status).toBeLessThan(500);
+          if (r.status >= 400) expect(r.json).toMatchObject(errorShape);
+          // Hostile input can read what exists, never change it.
+          else expect(route.method).toBe('GET');
+        }),
+        { numRuns: 250 },
+      );
+      expect(runs).toBe(250);
+    },
+    120_000,
+  );
+
+  it('left the table unchanged, and the sequencer still seals', async () => {
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    const r = await stack.post('/v1/toolcalls', toolCall());
+    expect(r.status).toBe(200);
+    await stack.poller?.drained();
+    const ev = await stack.get(`/v1/toolcalls/${r.json.event_id}`);
+    expect(ev.json.evidence.map((f: { status: string }) => f.status)).toEqual(['sealed', 'sealed']);
+  });
+});
