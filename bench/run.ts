@@ -271,6 +271,74 @@ for (const [name, c] of Object.entries(perCall)) {
   });
 }
 
+// Hostile input is refused at the edge (shared input rules, parseRequest): no storage request,
+// whatever the route, and about as cheap as any answer.
+{
+  const forgedCursor = Buffer.from(
+    JSON.stringify({ gsi1pk: 'T#tenant1#APR#pending', gsi1sk: '', pk: 'T#tenant1#APR#x', sk: 'APPROVAL' }),
+  ).toString('base64url');
+  const agent = { 'X-API-Key': 'sk-bench-tenant1', 'Content-Type': 'application/json' };
+  const approver = { Authorization: `Bearer ${approverToken}`, 'Content-Type': 'application/json' };
+  const catalogue: { path: string; method: string; headers: Record<string, string>; body?: string }[] = [
+    {
+      method: 'POST',
+      path: '/v1/toolcalls',
+      headers: agent,
+      body: '{"agent_id":"a","tool":"slack","action":"msg.post","idempotency_key":"h","params":{"n":12345678901234567890}}',
+    },
+    {
+      method: 'POST',
+      path: '/v1/toolcalls',
+      headers: { ...agent, 'Content-Type': 'text/plain' },
+      body: '{}',
+    },
+    {
+      method: 'POST',
+      path: '/v1/toolcalls',
+      headers: agent,
+      body: '{"agent_id":"a","tool":"jira","action":"issue.delete","idempotency_key":"h2","user_id":"alice@acme.example\\u200b"}',
+    },
+    { method: 'GET', path: '/v1/toolcalls/%ZZ', headers: agent },
+    {
+      method: 'POST',
+      path: `/v1/approvals/${parked!.approval!.id}/approve`,
+      headers: approver,
+      body: '{"comment":"\\ud800"}',
+    },
+    {
+      method: 'POST',
+      path: `/v1/approvals/${parked!.approval!.id}/deny`,
+      headers: approver,
+      body: '{"reason":"\\u202e"}',
+    },
+    { method: 'GET', path: `/v1/approvals?cursor=${forgedCursor}`, headers: approver },
+    { method: 'GET', path: '/v1/approvals?limit=1e400', headers: approver },
+  ];
+  host.state.apiKeys.forgetCached();
+  await (await fetch(`${host.url}/v1/toolcalls/not-an-id`, { headers: agent })).text(); // key cached
+  const before = snapshot(counters);
+  const hostileMs: number[] = [];
+  const hostileRuns = quick ? 400 : 2000;
+  for (let i = 0; i < hostileRuns; i++) {
+    const c = catalogue[i % catalogue.length]!;
+    const t = performance.now();
+    const r = await fetch(host.url + c.path, { method: c.method, headers: c.headers, body: c.body });
+    await r.text();
+    hostileMs.push(performance.now() - t);
+    if (r.status < 400 || r.status >= 500)
+      throw new Error(`hostile ${c.method} ${c.path} answered ${r.status}`);
+  }
+  const requests = totalRequests(since(counters, before));
+  add({
+    figure: 'hostile input: DynamoDB requests',
+    value: requests,
+    unit: `requests for ${hostileRuns} rejected requests`,
+    goal: '0 (refused before storage)',
+    met: requests === 0,
+    how: `${hostileRuns} sequential requests cycling through ${catalogue.length} kinds (an integer beyond 2^53, a non-JSON media type, an invisible character in user_id, a malformed percent-encoding, a lone surrogate and a bidi override in decision bodies, a forged cursor, a bad limit), every one a 4xx with the error body; p50 ${round(percentile(hostileMs, 50), 2)} ms = ${round(percentile(hostileMs, 50) / putP50, 2)}× PutItem p50 (an allow call: ${round(allowP50 / putP50, 2)}×); the agent's key was cached, as it is for a busy agent`,
+  });
+}
+
 // Sealing cost, busy: N calls queued, then the sequencer drains them in big batches.
 const seqInvBefore = (invocations.sequencer ?? []).length;
 const facts = 200;
@@ -395,7 +463,7 @@ log(`DynamoDB Local: ${Math.round(capacity)} PutItem/s at 32-way concurrency`);
       while (Date.now() < until) {
         const r = await fetch(`${host.url}/v1/toolcalls`, {
           method: 'POST',
-          headers: { 'X-API-Key': 'sk-bench-chain' },
+          headers: { 'X-API-Key': 'sk-bench-chain', 'Content-Type': 'application/json' },
           body: JSON.stringify({
             agent_id: 'a',
             idempotency_key: `c-${w}-${i++}`,
