@@ -1,9 +1,13 @@
 /**
  * The local stack's behaviour around a dead dependency, with an injected clock: backoff, the
- * rate-limited failure log, the restart policy, readiness caching and the `/readyz` body.
+ * rate-limited failure log, the restart policy, readiness caching and the `/readyz` body; and the
+ * port checks `npm start` makes before it starts anything.
  */
+import net from 'node:net';
 import { Backoff, FailureLog, RestartPolicy, describeError } from '../../bin/local/backoff.js';
+import { freePort } from '../../bin/local/emulators.js';
 import { Readiness, readyzResponse, type ReadinessPart } from '../../bin/local/readiness.js';
+import { StartError, checkPortsFree, readPorts } from '../../bin/local/stack.js';
 import { assertMatchesContract } from '../support/contract.js';
 
 function fakeClock(start = 1_000_000) {
@@ -248,5 +252,44 @@ describe('/readyz answers', () => {
         body: response.body ?? '',
       }),
     ).not.toThrow();
+  });
+});
+
+describe('npm start ports', () => {
+  it('reads each port, with the defaults', () => {
+    expect(readPorts({})).toEqual({
+      PORT: 3000,
+      OC_DYNAMODB_PORT: 8000,
+      OC_AWS_PORT: 4566,
+      OC_S3_PORT: 4569,
+    });
+    expect(readPorts({ PORT: '3400', OC_S3_PORT: ' 4969 ' })).toMatchObject({ PORT: 3400, OC_S3_PORT: 4969 });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT must be a port number from 1 to 65535, not "abc"'],
+    [{ OC_AWS_PORT: '70000' }, 'OC_AWS_PORT must be a port number from 1 to 65535, not "70000"'],
+    [{ OC_DYNAMODB_PORT: '80.5' }, 'OC_DYNAMODB_PORT must be a port number from 1 to 65535, not "80.5"'],
+    [{ PORT: '3400', OC_S3_PORT: '3400' }, 'PORT and OC_S3_PORT are both 3400: give each part its own port'],
+  ])('refuses %j in one line', (env, message) => {
+    expect(() => readPorts(env)).toThrow(new StartError(message));
+  });
+
+  it('names the port in use and the variable that moves it', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    try {
+      await expect(
+        checkPortsFree({ PORT: a, OC_DYNAMODB_PORT: b, OC_AWS_PORT: port, OC_S3_PORT: c }),
+      ).rejects.toThrow(
+        new StartError(
+          `port ${port} (OC_AWS_PORT) is already in use: stop what listens there, or set OC_AWS_PORT to a free port`,
+        ),
+      );
+    } finally {
+      taken.close();
+    }
   });
 });
