@@ -259,6 +259,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   const inFlight = new Set<Promise<void>>();
   const server = http.createServer((req, res) => {
+    // While stopping, a kept-alive connection gets its answer and is closed, so the drain ends.
+    if (stopping) res.setHeader('Connection', 'close');
     const handling = handle(req, res).catch((error) => {
       console.error('[oc] host error', error);
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
