@@ -27,6 +27,7 @@ import { LIMITS, ROUTES, STREAM_CONSUMERS, type RouteDef } from '../../functions
 import { toErrorResponse, AppError } from '../../functions/shared/errors.js';
 import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
+import { createDocumentClient } from '../../functions/store/dynamo.js';
 import { ensureTable } from '../../functions/store/table.js';
 import { FailureLog, describeError } from './backoff.js';
 import {
@@ -95,6 +96,8 @@ export interface LocalHost {
 /** How long stop() lets requests in flight finish before it cuts their connections. */
 const DRAIN_MS = 3000;
 
+const SDK_TIMEOUTS = { connectionTimeout: 1000, requestTimeout: 10_000, throwOnRequestTimeout: true };
+
 function fakeContext(name: string): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -144,13 +147,16 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffe
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const { config } = options;
   const log = options.log ?? ((line: string) => console.error(line));
-  let state = createAppState(config, options.overrides);
+  // A frozen DynamoDB must not hold requests forever: each attempt gives up after 10 s,
+  // and the caller gets the error body (as API Gateway's own integration timeout would).
+  const endpoint = config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {};
+  let state = createAppState(config, {
+    ...options.overrides,
+    doc: options.overrides?.doc ?? createDocumentClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
+  });
   let stopping = false;
   let isServing = false;
-  const dynamo = new DynamoDBClient({
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
-    requestHandler: { connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true },
-  });
+  const dynamo = new DynamoDBClient({ ...endpoint, requestHandler: SDK_TIMEOUTS });
   const { streamArn } = await ensureTable(dynamo, config.tableName);
   const currentStreamArn = async () => {
     const described = await dynamo.send(new DescribeTableCommand({ TableName: config.tableName }));
@@ -181,9 +187,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const consumer = STREAM_CONSUMERS[0];
     const sequencer = lambda(sequence(() => state.chain));
     poller = new StreamPoller({
-      streams: new DynamoDBStreamsClient(
-        config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {},
-      ),
+      streams: new DynamoDBStreamsClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
       doc: options.pollerDoc ?? state.doc,
       table: config.tableName,
       streamArn,

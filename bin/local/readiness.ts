@@ -153,7 +153,9 @@ export class Readiness {
           await withTimeout(part.check(), this.options.timeoutMs ?? 1500);
           return { name: part.name, ok: true };
         } catch (error) {
-          return { name: part.name, ok: false, detail: describeError(error).slice(0, 500) };
+          const detail =
+            (error as Error).name === 'TimeoutError' ? 'no answer in time' : describeError(error);
+          return { name: part.name, ok: false, detail: detail.slice(0, 500) };
         }
       }),
     );
