@@ -2,12 +2,14 @@
  * The local host: runs the Lambda handlers behind one HTTP port as API Gateway HTTP API (v2)
  * would (payload format 2.0; each route authenticates its caller itself), and runs the stream consumers with the same
  * filters as the deployed event source mappings. Reads routes and consumers from the same
- * constants module as lib/.
+ * constants module as lib/. It outlives its dependencies: while DynamoDB is down requests fail
+ * closed, `/readyz` names what is down, the poller backs off, and once DynamoDB is back (a table
+ * that vanished with an in-memory restart is re-created) it serves again.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { Context } from 'aws-lambda';
 import { createAppState, type AppState, type StateOverrides } from '../../functions/handlers/app-state.js';
@@ -32,7 +34,18 @@ import {
 import { AppError, badRequest, toErrorResponse } from '../../functions/shared/errors.js';
 import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
+import { createDocumentClient } from '../../functions/store/dynamo.js';
 import { ensureTable } from '../../functions/store/table.js';
+import { FailureLog, describeError } from './backoff.js';
+import {
+  Readiness,
+  ReadinessMonitor,
+  TableMissingError,
+  dynamoDbPart,
+  readyzResponse,
+  type ReadinessPart,
+  type ReadinessReport,
+} from './readiness.js';
 import { StreamPoller } from './stream-poller.js';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -76,19 +89,34 @@ export interface LocalHostOptions {
   pollerDoc?: DynamoDBDocumentClient;
   /** Limits on slow clients (tests shorten them). */
   timeouts?: Partial<Record<keyof typeof SERVER_TIMEOUTS, number>>;
-  /** Runs once the table exists and before `/readyz` answers 200 (e.g. seeding the demo keys). */
+  /**
+   * Runs once the table exists and before `/readyz` answers 200 (e.g. seeding the demo keys), and
+   * again whenever the table had to be re-created (DynamoDB Local restarted in memory).
+   */
   beforeReady?: (state: AppState) => Promise<void>;
+  /** More parts for `/readyz` to check (the stack adds SQS and S3); DynamoDB and the poller are built in. */
+  parts?: ReadinessPart[];
+  /** Where the host's own lines go (failures are rate-limited). @default console.error */
+  log?: (line: string) => void;
 }
 
 export interface LocalHost {
   url: string;
-  state: AppState;
+  /** The current state (replaced when the table is re-created: its caches described the lost one). */
+  readonly state: AppState;
   poller?: StreamPoller;
-  ready(): boolean;
+  /** What `/readyz` would answer now (cached about a second). */
+  readiness(): Promise<ReadinessReport>;
   /** Runs a scheduled handler now (as its timer would; a run in progress is joined, not doubled). */
   runSchedule(handler: (typeof SCHEDULES)[number]['handler']): Promise<unknown>;
+  /** Stops taking requests, lets those in flight finish (a few seconds at most), stops the consumers. */
   stop(): Promise<void>;
 }
+
+/** How long stop() lets requests in flight finish before it cuts their connections. */
+const DRAIN_MS = 3000;
+
+const SDK_TIMEOUTS = { connectionTimeout: 1000, requestTimeout: 10_000, throwOnRequestTimeout: true };
 
 /** The local server's limits on slow or stalled clients (API Gateway has its own in AWS). */
 export const SERVER_TIMEOUTS = {
@@ -160,10 +188,24 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffe
 
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const { config } = options;
-  const state = createAppState(config, options.overrides);
-  const dynamo = new DynamoDBClient(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {});
+  const log = options.log ?? ((line: string) => console.error(line));
+  // A frozen DynamoDB must not hold requests forever: each attempt gives up after 10 s,
+  // and the caller gets the error body (as API Gateway's own integration timeout would).
+  const endpoint = config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {};
+  let state = createAppState(config, {
+    ...options.overrides,
+    doc: options.overrides?.doc ?? createDocumentClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
+  });
+  let stopping = false;
+  let isServing = false;
+  const dynamo = new DynamoDBClient({ ...endpoint, requestHandler: SDK_TIMEOUTS });
   const { streamArn } = await ensureTable(dynamo, config.tableName);
-  dynamo.destroy();
+  const currentStreamArn = async () => {
+    const described = await dynamo.send(new DescribeTableCommand({ TableName: config.tableName }));
+    const arn = described.Table?.LatestStreamArn;
+    if (!arn) throw new Error(`table ${config.tableName} has no stream`);
+    return arn;
+  };
 
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
   for (const route of ROUTES) {
@@ -187,9 +229,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const consumer = STREAM_CONSUMERS[0];
     const sequencer = lambda(sequence(() => state.chain));
     poller = new StreamPoller({
-      streams: new DynamoDBStreamsClient(
-        config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {},
-      ),
+      streams: new DynamoDBStreamsClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
       doc: options.pollerDoc ?? state.doc,
       table: config.tableName,
       streamArn,
@@ -197,7 +237,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       filter: consumer.filter,
       batchSize: consumer.batchSize,
       handler: (event) => timed(consumer.handler, () => sequencer(event, fakeContext(consumer.handler))),
-      onError: (error) => console.error('[oc] stream poller error:', (error as Error).message),
+      resolveStreamArn: currentStreamArn,
+      log,
     });
     poller.start();
   }
@@ -206,8 +247,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const timers: NodeJS.Timeout[] = [];
   const scheduled = new Map<string, () => Promise<unknown>>();
   for (const schedule of SCHEDULES) {
-    const factory = SCHEDULE_FACTORIES[schedule.handler];
-    const run = lambda(factory(() => state));
+    const run = lambda(SCHEDULE_FACTORIES[schedule.handler](() => state));
+    const failures = new FailureLog({ what: `[oc] ${schedule.handler}`, log, summaryEveryMs: 300_000 });
     let running: Promise<unknown> | undefined;
     const once = () =>
       (running ??= run({}, fakeContext(schedule.handler)).finally(() => (running = undefined)));
@@ -216,15 +257,58 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       timers.push(
         setInterval(
           () =>
-            void once().catch((error: Error) =>
-              console.error(`[oc] ${schedule.handler} failed:`, error.message),
-            ),
+            void once()
+              .then(() => failures.success())
+              .catch((error: unknown) => failures.failure(error)),
           (options.scheduleIntervalSec ?? 60) * 1000,
         ),
       );
   }
 
-  let isReady = false;
+  // A table that vanished (DynamoDB Local restarted in memory) is created again, with fresh stores:
+  // the old ones cache a chain tail and keys that no longer exist.
+  let recreating: Promise<void> | undefined;
+  const recreateTable = () =>
+    (recreating ??= (async () => {
+      log(
+        `[oc] table ${config.tableName} is gone (DynamoDB lost its data): creating it again; everything stored before is lost`,
+      );
+      await ensureTable(dynamo, config.tableName);
+      state = createAppState(config, { ...options.overrides, doc: state.doc });
+      await options.beforeReady?.(state);
+      log(`[oc] table ${config.tableName} re-created`);
+    })()
+      .catch((error: unknown) =>
+        log(`[oc] could not re-create table ${config.tableName}: ${describeError(error)}`),
+      )
+      .finally(() => (recreating = undefined)));
+  const dynamoPart = dynamoDbPart(config.dynamodbEndpoint, config.tableName);
+  const parts: ReadinessPart[] = [
+    {
+      ...dynamoPart,
+      check: () =>
+        dynamoPart.check().catch((error: unknown) => {
+          if (error instanceof TableMissingError && !stopping) void recreateTable();
+          throw error;
+        }),
+    },
+    ...(poller
+      ? [
+          {
+            name: 'stream-poller' as const,
+            check: async () => {
+              const health = poller.health();
+              if (!health.ok) throw new Error(health.detail);
+            },
+          },
+        ]
+      : []),
+    ...(options.parts ?? []),
+  ];
+  const readiness = new Readiness(parts, { log });
+  const monitor = new ReadinessMonitor(readiness);
+
+  const inFlight = new Set<Promise<void>>();
   const timeouts = { ...SERVER_TIMEOUTS, ...options.timeouts };
   const server = http.createServer(
     {
@@ -235,13 +319,17 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       connectionsCheckingInterval: timeouts.checkEveryMs,
     },
     (req, res) => {
-      void handle(req, res).catch((error) => {
+      // While stopping, a kept-alive connection gets its answer and is closed, so the drain ends.
+      if (stopping) res.setHeader('Connection', 'close');
+      const handling = handle(req, res).catch((error) => {
         // The client went away (or timed out) mid-request: nothing to answer.
         if (req.destroyed || res.destroyed || res.writableEnded) return;
         console.error('[oc] host error', error);
         if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(errorBody(500, 'INTERNAL_ERROR', 'internal error', randomUUID())));
       });
+      inFlight.add(handling);
+      void handling.finally(() => inFlight.delete(handling));
     },
   );
   server.keepAliveTimeout = timeouts.keepAliveMs;
@@ -290,9 +378,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
     if (method === 'GET' && url.pathname === '/readyz') {
       return send(
-        isReady
-          ? { statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' }
-          : { statusCode: 503, headers: { 'Content-Type': 'text/plain' }, body: 'NOT READY' },
+        readyzResponse(
+          isServing
+            ? await readiness.check()
+            : { ready: false, parts: [{ name: 'host', ok: false, detail: 'stopping' }] },
+        ),
       );
     }
     const matched = matchRoute(ROUTES, method, url.pathname);
@@ -350,29 +440,61 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     send(await timed(matched.route.handler, () => handler(event, fakeContext(matched.route.handler))));
   }
 
-  await options.beforeReady?.(state);
-  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+  const release = () => {
+    readiness.close();
+    dynamo.destroy();
+    state.doc.destroy();
+  };
+  try {
+    await options.beforeReady?.(state);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    // Nothing may keep running (or the process alive) after a failed start.
+    stopping = true;
+    timers.forEach((t) => clearInterval(t));
+    await poller?.stop();
+    release();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
-  isReady = true;
+  isServing = true;
+  monitor.start();
   return {
     url: `http://127.0.0.1:${address.port}`,
-    state,
+    get state() {
+      return state;
+    },
     poller,
-    ready: () => isReady,
+    readiness: () => readiness.check(),
     runSchedule(handler) {
       const run = scheduled.get(handler);
       if (!run) throw new Error(`no schedule ${handler}`);
       return run();
     },
     async stop() {
-      isReady = false;
+      stopping = true;
+      isServing = false;
+      monitor.stop();
       timers.forEach((t) => clearInterval(t));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise((resolve) => (drainTimer = setTimeout(resolve, DRAIN_MS))),
+      ]);
+      clearTimeout(drainTimer);
+      server.closeAllConnections();
+      await closed;
       await poller?.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      state.doc.destroy();
+      await recreating;
+      release();
     },
   };
 }

@@ -1,4 +1,11 @@
-/** `npm start`: the embedded local stack (SPEC §10). Everything it starts, it stops on Ctrl-C / SIGTERM. */
+/**
+ * `npm start`: the embedded local stack (SPEC §10), supervised. This Node process is the
+ * supervisor: it checks every port before it starts anything, runs fauxqs and s3rver in process
+ * and DynamoDB Local as a child (Java under a shell guardian), restarts DynamoDB Local when it dies
+ * (a few times, with backoff; beyond that it exits 1 so that an outer supervisor restarts the
+ * stack), and stops everything it started on SIGINT, SIGTERM, SIGHUP or when its parent (npm)
+ * goes away: requests in flight finish, the stream poller stops, Java stops last.
+ */
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
@@ -6,8 +13,20 @@ import { ENV } from '../../functions/shared/constants.js';
 import { ApiKeyStore } from '../../functions/store/api-keys.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
 import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
-import { startDynamoDbLocal, startS3, startSqs, type Emulator } from './emulators.js';
-import { startLocalHost } from './host.js';
+import { RestartPolicy, describeError } from './backoff.js';
+import {
+  S3RVER_CREDENTIALS,
+  portAnswers,
+  portInUse,
+  startDynamoDbLocal,
+  startS3,
+  startSqs,
+  type ChildEmulator,
+  type Emulator,
+} from './emulators.js';
+import { startLocalHost, type LocalHost } from './host.js';
+import { s3Part, sqsPart } from './readiness.js';
+import { readStackState, removeStackState, writeStackState } from './state-file.js';
 
 export function parseApiKeys(spec: string): { tenantId: string; key: string }[] {
   return spec
@@ -37,14 +56,80 @@ async function devApproverToken(config: Config): Promise<string> {
   return `tenant1 ${email} (12 h; \`npx oc dev-token\` for others):\n               Authorization: Bearer ${token}`;
 }
 
+/** A start that cannot go on, said in one line (exit code 1). */
+export class StartError extends Error {}
+
+/** The variable that moves each part, and its default port. */
+export const PORT_VARIABLES = {
+  PORT: 3000,
+  OC_DYNAMODB_PORT: 8000,
+  OC_AWS_PORT: 4566,
+  OC_S3_PORT: 4569,
+} as const;
+export type PortVariable = keyof typeof PORT_VARIABLES;
+
+/** Each part's port from the environment: whole numbers 1-65535, no two the same. */
+export function readPorts(env: NodeJS.ProcessEnv): Record<PortVariable, number> {
+  const ports = {} as Record<PortVariable, number>;
+  for (const [name, fallback] of Object.entries(PORT_VARIABLES) as [PortVariable, number][]) {
+    const raw = env[name]?.trim() || String(fallback);
+    const port = Number(raw);
+    if (!/^\d+$/.test(raw) || port < 1 || port > 65535)
+      throw new StartError(`${name} must be a port number from 1 to 65535, not "${env[name]}"`);
+    const clash = (Object.keys(ports) as PortVariable[]).find((other) => ports[other] === port);
+    if (clash) throw new StartError(`${clash} and ${name} are both ${port}: give each part its own port`);
+    ports[name] = port;
+  }
+  return ports;
+}
+
+/** Fails on the first port something already listens on, naming the variable that moves it. */
+export async function checkPortsFree(ports: Record<PortVariable, number>): Promise<void> {
+  for (const [name, port] of Object.entries(ports) as [PortVariable, number][]) {
+    if (await portInUse(port))
+      throw new StartError(
+        `port ${port} (${name}) is already in use: stop what listens there, or set ${name} to a free port`,
+      );
+  }
+}
+
+/** OC_DYNAMODB_MAX_RESTARTS: how often DynamoDB Local may die within a minute and be restarted. */
+function readMaxRestarts(env: NodeJS.ProcessEnv): number {
+  const raw = env.OC_DYNAMODB_MAX_RESTARTS?.trim() || '5';
+  if (!/^\d+$/.test(raw))
+    throw new StartError(
+      `OC_DYNAMODB_MAX_RESTARTS must be a whole number, not "${env.OC_DYNAMODB_MAX_RESTARTS}"`,
+    );
+  return Number(raw);
+}
+
+/** Everything stops within this long after a signal; what is left then is killed. */
+const STOP_DEADLINE_MS = 8000;
+const RESTART_WINDOW_MS = 60_000;
+
 export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
-  const port = Number(env.PORT ?? 3000);
+  const log = (line: string) => console.error(line);
   const inMemory = env.OC_IN_MEMORY === 'true';
   const dataDir = path.resolve(env.OC_DATA_DIR ?? '.oc-data');
-  const dynamoPort = Number(env.OC_DYNAMODB_PORT ?? 8000);
-  const sqsPort = Number(env.OC_AWS_PORT ?? 4566);
-  const s3Port = Number(env.OC_S3_PORT ?? 4569);
+  let ports: Record<PortVariable, number>;
+  let maxRestarts: number;
+  try {
+    ports = readPorts(env);
+    maxRestarts = readMaxRestarts(env);
+    const other = readStackState(dataDir);
+    if (other.kind === 'found')
+      throw new StartError(
+        `another stack (pid ${other.state.pid}, ${other.state.url}) already uses ${dataDir}: stop it, or set OC_DATA_DIR to another folder`,
+      );
+    await checkPortsFree(ports);
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    log(`[oc] cannot start: ${error.message}`);
+    process.exit(1);
+  }
+  const { PORT: port, OC_DYNAMODB_PORT: dynamoPort, OC_AWS_PORT: sqsPort, OC_S3_PORT: s3Port } = ports;
   const apiKeys = parseApiKeys(env.OC_API_KEYS ?? 'tenant1:sk-test-key-1,tenant2:sk-test-key-2');
+  const bucket = env.OC_EVIDENCE_BUCKET ?? 'oc-evidence';
 
   // The SDK needs a region and some credentials; the emulators accept any.
   env.AWS_REGION ??= 'us-east-1';
@@ -56,16 +141,42 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
   env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   env.POWERTOOLS_TRACE_ENABLED ??= 'false';
 
+  // What runs now, so that a signal at any moment stops exactly that.
   const started: Emulator[] = [];
-  const stopAll = async () => {
-    await Promise.allSettled(started.reverse().map((e) => e.stop()));
+  let dynamo: ChildEmulator | undefined;
+  let host: LocalHost | undefined;
+  let stopping = false;
+  /** Stops what runs, then exits; `why` is the one line the log gets about it. */
+  const stop = async (why: string | undefined, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    if (why) log(`[oc] ${why}`);
+    setTimeout(() => {
+      log(`[oc] still stopping after ${STOP_DEADLINE_MS / 1000} s: killing what is left`);
+      dynamo?.kill();
+      process.exit(exitCode || 1);
+    }, STOP_DEADLINE_MS).unref();
+    await host?.stop().catch((error: unknown) => log(`[oc] host stop: ${describeError(error)}`));
+    await Promise.allSettled([dynamo?.stop(), ...started.map((e) => e.stop())]);
+    removeStackState(dataDir);
+    process.exit(exitCode);
   };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(signal, () => void stop(`${signal}: stopping`, 0));
+  // npm forwards SIGTERM and SIGINT to us, but not SIGHUP, and a SIGKILLed npm forwards nothing:
+  // once our parent is gone (we are re-parented), stop too.
+  const parent = process.ppid;
+  if (parent > 1)
+    setInterval(() => {
+      if (process.ppid !== parent) void stop(`parent process ${parent} exited: stopping`, 0);
+    }, 500).unref();
+
+  const startDynamo = () =>
+    startDynamoDbLocal({ port: dynamoPort, dataDir: inMemory ? undefined : path.join(dataDir, 'dynamodb') });
+
   try {
-    const [dynamo, sqs, s3] = await Promise.all([
-      startDynamoDbLocal({
-        port: dynamoPort,
-        dataDir: inMemory ? undefined : path.join(dataDir, 'dynamodb'),
-      }).then((e) => (started.push(e), e)),
+    const [dynamoStarted, sqs, s3] = await Promise.all([
+      startDynamo().then((e) => (dynamo = e)),
       startSqs(sqsPort).then((e) => (started.push(e), e)),
       startS3(s3Port, inMemory ? path.join(dataDir, 's3-tmp') : path.join(dataDir, 's3')).then(
         (e) => (started.push(e), e),
@@ -73,28 +184,51 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     ]);
     const config = loadConfig({
       ...env,
-      [ENV.dynamodbEndpoint]: dynamo.endpoint,
+      [ENV.dynamodbEndpoint]: dynamoStarted.endpoint,
       [ENV.connectorsMode]: env[ENV.connectorsMode] ?? 'mock',
       [ENV.jwtMode]: env[ENV.jwtMode] ?? 'dev',
       [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? `http://localhost:${port}`,
     });
-    const host = await startLocalHost({
+    host = await startLocalHost({
       config,
       port,
       scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60),
+      parts: [sqsPart(sqs.endpoint), s3Part(s3.endpoint, bucket)],
+      log,
       // The demo keys and the evidence bucket exist before the port opens: a client that waits
-      // for /readyz can use them.
+      // for /readyz can use them. Run again when the table had to be re-created.
       beforeReady: async (state) => {
         const keys = new ApiKeyStore(state.doc, config.tableName);
         for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
-        const s3Client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
+        const s3Client = new S3Client({
+          endpoint: s3.endpoint,
+          forcePathStyle: true,
+          credentials: S3RVER_CREDENTIALS,
+        });
         await s3Client
-          .send(new CreateBucketCommand({ Bucket: env.OC_EVIDENCE_BUCKET ?? 'oc-evidence' }))
-          .catch(() => undefined);
-        s3Client.destroy();
+          .send(new CreateBucketCommand({ Bucket: bucket }))
+          .catch((error: Error) => {
+            if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
+          })
+          .finally(() => s3Client.destroy());
       },
     });
+    if (stopping) return;
 
+    writeStackState({
+      version: 1,
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+      url: `http://localhost:${port}`,
+      port,
+      dynamodb_endpoint: dynamoStarted.endpoint,
+      sqs_endpoint: sqs.endpoint,
+      s3_endpoint: s3.endpoint,
+      table_name: config.tableName,
+      evidence_bucket: bucket,
+      in_memory: inMemory,
+      data_dir: dataDir,
+    });
     const firstKey = apiKeys[0]?.key ?? '<key>';
     const approverToken = await devApproverToken(config);
     console.log(`
@@ -103,7 +237,7 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
   API          http://localhost:${port}        (GET /readyz answers 200 when every part is up)
   API keys     ${apiKeys.map((k) => `${k.tenantId}: ${k.key}`).join('   ')}
   Approver     ${approverToken}
-  DynamoDB     ${dynamo.endpoint}   table ${config.tableName}
+  DynamoDB     ${dynamoStarted.endpoint}   table ${config.tableName}
   SQS          ${sqs.endpoint}
   S3           ${s3.endpoint}   (path-style)
 
@@ -114,20 +248,59 @@ Try it:
 
 Ctrl-C stops everything.
 `);
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`\n[oc] ${signal}: stopping`);
-      await host.stop();
-      await stopAll();
-      process.exit(0);
-    };
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
   } catch (error) {
-    console.error('[oc] failed to start:', (error as Error).message);
-    await stopAll();
-    process.exit(1);
+    log(`[oc] failed to start: ${(error as Error).message}`);
+    await stop(undefined, 1);
+    return;
+  }
+
+  if (!dynamo || !host) return;
+  // DynamoDB Local is the one part that can die on its own (Java, another process): restart it.
+  const policy = new RestartPolicy({
+    maxRestarts,
+    windowMs: RESTART_WINDOW_MS,
+    backoff: { initialMs: 1000, maxMs: 15_000 },
+  });
+  for (let ended = await dynamo.exited; !stopping;) {
+    const decision = policy.died();
+    if (decision.action === 'give-up') {
+      const times =
+        decision.deaths === 1
+          ? 'once'
+          : `${decision.deaths} times in ${Math.round(decision.withinMs / 1000)} s`;
+      await stop(
+        `DynamoDB Local ${ended}; it died ${times}, more than OC_DYNAMODB_MAX_RESTARTS=${maxRestarts} allows per minute: giving up (exit 1)`,
+        1,
+      );
+      return;
+    }
+    log(
+      `[oc] DynamoDB Local ${ended}: requests fail until it is back; restarting it in ${decision.delayMs / 1000} s (attempt ${decision.attempt} of ${decision.of})`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, decision.delayMs));
+    if (stopping) return;
+    if (await portAnswers(dynamoPort)) {
+      // Someone else brought it back on our port: use theirs while it answers.
+      log(`[oc] port ${dynamoPort} answers again (DynamoDB Local started by someone else?): using it`);
+      while (!stopping && (await portAnswers(dynamoPort)))
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      ended = `on port ${dynamoPort} stopped answering`;
+      continue;
+    }
+    try {
+      dynamo = await startDynamo();
+    } catch (error) {
+      ended = `did not start again (${describeError(error).split('\n')[0]})`;
+      continue;
+    }
+    if (stopping) return;
+    log(`[oc] DynamoDB Local is back on port ${dynamoPort}`);
+    if (inMemory)
+      log(
+        '[oc] WARNING: DynamoDB Local runs in memory (OC_IN_MEMORY=true): everything stored before it died is LOST; the table is re-created and the demo keys re-seeded',
+      );
+    // The host re-creates a missing table as soon as a readiness check sees it missing.
+    void host.readiness();
+    ended = await dynamo.exited;
   }
 }

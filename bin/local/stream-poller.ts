@@ -2,7 +2,10 @@
  * Local stand-in for Lambda's DynamoDB Streams event source mapping: reads the table's stream,
  * applies the same filter as the deployed mapping, invokes the same handler with the same batch
  * shape, honours partial-batch failures (retry from the reported record), and keeps its position
- * in the table so a restart neither skips records nor replays them unboundedly.
+ * in the table so a restart neither skips records nor replays them unboundedly. While DynamoDB is
+ * down it backs off (rate-limited log, shard iterators dropped) and, once it is back, looks the
+ * table's stream up again: a re-created table has a new stream, read from its start (the sequencer
+ * is idempotent, so nothing is sealed twice).
  */
 import {
   DescribeStreamCommand,
@@ -16,6 +19,7 @@ import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/li
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ITEM_TYPE } from '../../functions/shared/constants.js';
 import { keys } from '../../functions/store/keys.js';
+import { Backoff, FailureLog } from './backoff.js';
 
 /** The subset of Lambda's filter patterns the deployed consumers use: values or `exists`, on string attributes. */
 export interface StreamFilter {
@@ -33,9 +37,23 @@ export interface PollerOptions {
   filter: StreamFilter;
   batchSize: number;
   handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+  /** The pause when there is nothing to read. @default 100 */
   intervalMs?: number;
-  onError?: (error: unknown) => void;
+  /** The table's current stream (DescribeTable), looked up again after every error. */
+  resolveStreamArn?: () => Promise<string>;
+  /** Where the (rate-limited) failure lines go. @default console.error */
+  log?: (line: string) => void;
 }
+
+/** The pauses after consecutive errors, and after batches the handler failed. */
+const BACKOFF = { initialMs: 200, maxMs: 5000 };
+
+export interface PollerHealth {
+  ok: boolean;
+  detail?: string;
+}
+
+type ShardOutcome = 'idle' | 'delivered' | 'failed';
 
 export function matchesFilter(record: _Record, filter: StreamFilter): boolean {
   if (!filter.eventName.includes(record.eventName ?? '')) return false;
@@ -59,8 +77,22 @@ export class StreamPoller {
   private loop?: Promise<void>;
   private idleWaiters: Array<() => void> = [];
   private busy = false;
+  private streamArn: string;
+  /** After an error the stream is looked up again before the next read. */
+  private stale = false;
+  private readonly errorBackoff: Backoff;
+  private readonly retryBackoff: Backoff;
+  private readonly failures: FailureLog;
+  private readonly log: (line: string) => void;
+  private wake?: () => void;
 
-  constructor(private readonly options: PollerOptions) {}
+  constructor(private readonly options: PollerOptions) {
+    this.streamArn = options.streamArn;
+    this.errorBackoff = new Backoff(BACKOFF);
+    this.retryBackoff = new Backoff(BACKOFF);
+    this.log = options.log ?? ((line) => console.error(line));
+    this.failures = new FailureLog({ what: '[oc] stream poller', log: this.log });
+  }
 
   start(): void {
     if (this.running) return;
@@ -70,7 +102,19 @@ export class StreamPoller {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.wake?.();
     await this.loop;
+  }
+
+  /** Not ok while reading the stream (or saving the position) fails, with the last error. */
+  health(): PollerHealth {
+    if (!this.running) return { ok: false, detail: 'stopped' };
+    const status = this.failures.status();
+    if (status.ok) return { ok: true };
+    return {
+      ok: false,
+      detail: `${status.errors} ${status.errors === 1 ? 'error' : 'errors'} since ${new Date(status.sinceMs).toISOString()}: ${status.message}`,
+    };
   }
 
   /** Resolves once a full pass found nothing left to deliver (for tests and benchmarks). */
@@ -83,31 +127,70 @@ export class StreamPoller {
     }
   }
 
+  /** A pause that stop() cuts short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   private async run(): Promise<void> {
     const interval = this.options.intervalMs ?? 100;
-    let lastDescribe = 0;
+    let lastDescribe = -Infinity;
     while (this.running) {
+      let pause = 0;
       try {
+        if (this.stale) await this.resolveStream();
         if (Date.now() - lastDescribe > 5000 || this.shards.size === 0) {
           await this.discoverShards();
           lastDescribe = Date.now();
         }
-        this.busy = false;
-        for (const [shardId, shard] of this.shards) {
-          if (await this.pollShard(shardId, shard)) this.busy = true;
+        const outcomes: ShardOutcome[] = [];
+        for (const [shardId, shard] of this.shards) outcomes.push(await this.pollShard(shardId, shard));
+        this.errorBackoff.succeed();
+        this.failures.success();
+        this.busy = outcomes.some((o) => o !== 'idle');
+        if (outcomes.includes('failed')) {
+          // The handler reported a record it could not process: retry it, ever more slowly.
+          pause = this.retryBackoff.fail();
+        } else {
+          this.retryBackoff.succeed();
+          if (!this.busy) pause = interval;
         }
       } catch (error) {
+        // Iterators may point into a stream that no longer exists: fetch them (and the stream) again.
         this.busy = true;
-        this.options.onError?.(error);
+        this.stale = true;
+        for (const shard of this.shards.values()) shard.iterator = undefined;
+        this.failures.failure(error);
+        pause = this.errorBackoff.fail();
       }
       if (!this.busy) {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
         waiters.forEach((w) => w());
-        await new Promise((r) => setTimeout(r, interval));
       }
+      if (pause > 0 && this.running) await this.sleep(pause);
     }
     this.idleWaiters.forEach((w) => w());
+  }
+
+  private async resolveStream(): Promise<void> {
+    if (this.options.resolveStreamArn) {
+      const current = await this.options.resolveStreamArn();
+      if (current !== this.streamArn) {
+        this.log(
+          '[oc] stream poller: the table has a new stream (it was re-created); reading it from its start',
+        );
+        this.streamArn = current;
+        this.shards.clear();
+      }
+    }
+    this.stale = false;
   }
 
   private async discoverShards(): Promise<void> {
@@ -115,7 +198,7 @@ export class StreamPoller {
     do {
       const out = await this.options.streams.send(
         new DescribeStreamCommand({
-          StreamArn: this.options.streamArn,
+          StreamArn: this.streamArn,
           ExclusiveStartShardId: exclusiveStart,
         }),
       );
@@ -139,12 +222,12 @@ export class StreamPoller {
   }
 
   private cursorName(): string {
-    return `${this.options.streamArn}#${this.options.consumer}`;
+    return `${this.streamArn}#${this.options.consumer}`;
   }
 
-  /** One read + delivery for a shard; true when it did (or still has) work. */
-  private async pollShard(shardId: string, shard: ShardState): Promise<boolean> {
-    if (shard.closed && shard.pending.length === 0) return false;
+  /** One read + delivery for a shard. */
+  private async pollShard(shardId: string, shard: ShardState): Promise<ShardOutcome> {
+    if (shard.closed && shard.pending.length === 0) return 'idle';
     if (shard.pending.length === 0) {
       if (!shard.iterator) shard.iterator = await this.iteratorFor(shardId, shard.lastSequence);
       let out;
@@ -155,14 +238,14 @@ export class StreamPoller {
       } catch (error) {
         if (error instanceof ExpiredIteratorException) {
           shard.iterator = undefined;
-          return true;
+          return 'delivered';
         }
         throw error;
       }
       shard.iterator = out.NextShardIterator;
       if (!out.NextShardIterator) shard.closed = true;
       shard.pending = out.Records ?? [];
-      if (shard.pending.length === 0) return false;
+      if (shard.pending.length === 0) return 'idle';
     }
     // Deliver matching records in batches. Non-matching records are skipped without saving the
     // cursor: saving writes an item, whose own stream record would keep the poller busy forever.
@@ -184,8 +267,7 @@ export class StreamPoller {
             await this.saveCursor(shardId, shard, shard.pending[at - 1] as _Record);
             shard.pending = shard.pending.slice(at);
           }
-          await new Promise((r) => setTimeout(r, 200));
-          return true;
+          return 'failed';
         }
       }
       const consumed = shard.pending.slice(0, lastOfBatch + 1);
@@ -195,13 +277,13 @@ export class StreamPoller {
         await this.saveCursor(shardId, shard, consumed[consumed.length - 1] as _Record);
       }
     }
-    return delivered;
+    return delivered ? 'delivered' : 'idle';
   }
 
   private async iteratorFor(shardId: string, after?: string): Promise<string | undefined> {
     const out = await this.options.streams.send(
       new GetShardIteratorCommand({
-        StreamArn: this.options.streamArn,
+        StreamArn: this.streamArn,
         ShardId: shardId,
         ...(after
           ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after }

@@ -59,6 +59,8 @@ function requestHeaders(options: RequestOptions, payload: string | undefined): R
   return { ...headers, ...options.headers };
 }
 
+const ANSWER_TIMEOUT_MS = 30_000;
+
 function send(
   base: URL,
   method: string,
@@ -94,6 +96,10 @@ function send(
           resolve({ status: res.statusCode ?? 0, headers: flat, text, json });
         });
       },
+    );
+    // A gateway that never answers fails the test that asked, far above any real answer's time.
+    req.setTimeout(ANSWER_TIMEOUT_MS, () =>
+      req.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS} ms`)),
     );
     req.on('error', (e) => reject(new Error(`${method} ${base.origin}${path}: ${e.message}`)));
     req.end(payload);

@@ -468,8 +468,34 @@ describe('assertMatchesContract', () => {
         body,
       });
       expect(() => assertMatchesContract(text('/healthz', 200, 'OK'))).not.toThrow();
-      expect(() => assertMatchesContract(text('/readyz', 503, 'NOT READY'))).not.toThrow();
+      expect(() => assertMatchesContract(text('/readyz', 200, 'OK'))).not.toThrow();
       expect(() => assertMatchesContract(text('/readyz', 200, 'READY'))).toThrow(/body does not match/);
+    });
+
+    it('a 503 from /readyz naming the parts that are down, as JSON', () => {
+      const down = {
+        status: 'unavailable',
+        parts: [
+          { name: 'dynamodb', ok: false, detail: 'connect ECONNREFUSED 127.0.0.1:8000' },
+          { name: 'stream-poller', ok: true },
+        ],
+      };
+      expect(() => assertMatchesContract(json('GET', '/readyz', 503, down))).not.toThrow();
+      expect(() =>
+        assertMatchesContract({
+          method: 'GET',
+          path: '/readyz',
+          status: 503,
+          headers: { 'Content-Type': 'text/plain' },
+          body: 'NOT READY',
+        }),
+      ).toThrow(/Content-Type text\/plain is not documented/);
+      expect(() =>
+        assertMatchesContract(json('GET', '/readyz', 503, { ...down, parts: [{ name: 'java', ok: false }] })),
+      ).toThrow(/body\/parts\/0\/name/);
+      expect(() =>
+        assertMatchesContract(json('GET', '/readyz', 503, { status: 'unavailable', parts: [] })),
+      ).toThrow(/body\/parts/);
     });
   });
 
