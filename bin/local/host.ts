@@ -386,6 +386,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       );
     }
     const matched = matchRoute(ROUTES, method, url.pathname);
+    if (!matched && url.pathname.startsWith('/console'))
+      return sendError(
+        new AppError(
+          404,
+          'NOT_FOUND',
+          'the web console is not part of this version yet: read an approval with GET /v1/approvals/{approval_id} and an approver token (npx oc dev-token), decide with POST .../approve or .../deny',
+        ),
+      );
     if (!matched) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
     if (matched.malformed)
       return sendError(

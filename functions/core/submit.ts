@@ -267,8 +267,13 @@ function buildApproval(
   };
 }
 
+/**
+ * Where a human finds the approval. Until the web console ships, that is the approval's API
+ * resource (`GET /v1/approvals/{id}` with an approver token): a link must never promise a page
+ * that does not exist.
+ */
 export function approvalUrl(base: string, approvalId: string): string {
-  return `${base.replace(/\/+$/, '')}/console/approvals/${approvalId}`;
+  return `${base.replace(/\/+$/, '')}/v1/approvals/${approvalId}`;
 }
 
 function decidedFact(
