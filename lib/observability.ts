@@ -43,6 +43,17 @@ export interface ObservabilityProps {
   readonly dashboardName?: string;
 }
 
+/** A metric the gateway's code emits (EMF, Powertools: our namespace, the service dimension). */
+function gatewayMetric(metricName: string, statistic: string, period: Duration): Metric {
+  return new Metric({
+    namespace: OBSERVABILITY.metricsNamespace,
+    metricName,
+    dimensionsMap: { service: OBSERVABILITY.serviceName },
+    statistic,
+    period,
+  });
+}
+
 /** Alarms (API 5xx, Lambda errors, sequencer lag, held evidence chains, DLQ depth) and one dashboard. */
 export class Observability extends Construct {
   readonly alarms: Alarm[] = [];
@@ -78,20 +89,8 @@ export class Observability extends Construct {
     );
 
     // Reported by release-held-chains on every run while a chain is held; placed holds count too.
-    const chainsHeld = new Metric({
-      namespace: OBSERVABILITY.metricsNamespace,
-      metricName: 'chains_held',
-      dimensionsMap: { service: OBSERVABILITY.serviceName },
-      statistic: 'Maximum',
-      period: fiveMinutes,
-    });
-    const holdsPlaced = new Metric({
-      namespace: OBSERVABILITY.metricsNamespace,
-      metricName: 'chain_held',
-      dimensionsMap: { service: OBSERVABILITY.serviceName },
-      statistic: 'Sum',
-      period: fiveMinutes,
-    });
+    const chainsHeld = gatewayMetric('chains_held', 'Maximum', fiveMinutes);
+    const holdsPlaced = gatewayMetric('chain_held', 'Sum', fiveMinutes);
     this.alarm(
       'ChainHeld',
       new MathExpression({
@@ -120,15 +119,8 @@ export class Observability extends Construct {
       }
     }
 
-    const decisions = (['allow', 'deny', 'approve'] as const).map(
-      (d) =>
-        new Metric({
-          namespace: OBSERVABILITY.metricsNamespace,
-          metricName: `decision_${d}`,
-          dimensionsMap: { service: OBSERVABILITY.serviceName },
-          statistic: 'Sum',
-          period: fiveMinutes,
-        }),
+    const decisions = (['allow', 'deny', 'approve'] as const).map((d) =>
+      gatewayMetric(`decision_${d}`, 'Sum', fiveMinutes),
     );
     const byFunction = (m: (fn: OcFunction) => IMetric) => props.functions.map(m);
     this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });

@@ -24,3 +24,6 @@ export function executeDeps(state: AppState): ExecuteDeps {
   }
   return deps;
 }
+
+/** What `oc executions resolve` records with: execute's stores, and the allow path's result writer. */
+export const resolveDeps = (state: AppState) => ({ ...executeDeps(state), results: state.toolcalls });

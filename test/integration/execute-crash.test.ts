@@ -5,7 +5,7 @@
 import type { ConnectorInvoker } from '../../functions/connectors/types.js';
 import { resolveExecution } from '../../functions/core/execute.js';
 import type { Clock } from '../../functions/core/ports.js';
-import { executeDeps } from '../../functions/handlers/execution-state.js';
+import { resolveDeps } from '../../functions/handlers/execution-state.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
 import { faultyDocumentClient } from '../support/faults.js';
@@ -42,16 +42,13 @@ async function approved(): Promise<string> {
 }
 
 const operatorResolves = (eventId: string) =>
-  resolveExecution(
-    { ...executeDeps(stack.state), results: stack.state.toolcalls },
-    {
-      tenantId: 'tenant1',
-      eventId,
-      status: 'success',
-      note: 'message seen in #general',
-      operator: 'operator:test',
-    },
-  );
+  resolveExecution(resolveDeps(stack.state), {
+    tenantId: 'tenant1',
+    eventId,
+    status: 'success',
+    note: 'message seen in #general',
+    operator: 'operator:test',
+  });
 
 describe('crash injection on execute', () => {
   it('between claim and connector: no connector run, running then unknown, never re-run, resolvable', async () => {

@@ -5,7 +5,7 @@
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectorInvoker } from '../../functions/connectors/types.js';
 import { resolveExecution } from '../../functions/core/execute.js';
-import { executeDeps } from '../../functions/handlers/execution-state.js';
+import { resolveDeps } from '../../functions/handlers/execution-state.js';
 import { verifyTenantChain } from '../../functions/store/chain.js';
 import { keys } from '../../functions/store/keys.js';
 import { countingInvoker } from '../support/connectors.js';
@@ -168,16 +168,13 @@ describe('fault injection on submit', () => {
     );
     expect((await verify(true)).problems.some((p) => p.includes(eventId))).toBe(false);
 
-    const resolved = await resolveExecution(
-      { ...executeDeps(stack.state), results: stack.state.toolcalls },
-      {
-        tenantId: 'tenant1',
-        eventId,
-        status: 'success',
-        note: 'message seen in #general',
-        operator: 'operator:test',
-      },
-    );
+    const resolved = await resolveExecution(resolveDeps(stack.state), {
+      tenantId: 'tenant1',
+      eventId,
+      status: 'success',
+      note: 'message seen in #general',
+      operator: 'operator:test',
+    });
     expect(JSON.parse(resolved)).toMatchObject({
       event_id: eventId,
       decision: 'allow',
@@ -196,10 +193,13 @@ describe('fault injection on submit', () => {
     expect(counted.calls).toHaveLength(1); // the tool never ran again
     expect((await verify()).unresolved.some((u) => u.event_id === eventId)).toBe(false);
     await expect(
-      resolveExecution(
-        { ...executeDeps(stack.state), results: stack.state.toolcalls },
-        { tenantId: 'tenant1', eventId, status: 'error', note: 'again', operator: 'operator:test' },
-      ),
+      resolveExecution(resolveDeps(stack.state), {
+        tenantId: 'tenant1',
+        eventId,
+        status: 'error',
+        note: 'again',
+        operator: 'operator:test',
+      }),
     ).rejects.toMatchObject({ status: 409, message: 'this call already has a recorded outcome' });
   });
 });
