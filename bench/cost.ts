@@ -7,7 +7,8 @@
  *   npx tsx bench/cost.ts                 # idle cost of the current app (synthesized, no bundling)
  *   npx tsx bench/cost.ts --from cdk.out  # idle cost of the templates `npm run synth` wrote
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -725,9 +726,15 @@ export async function synthesizeTemplates(): Promise<object[]> {
     import('aws-cdk-lib/assertions'),
     import('../lib/openclause.js'),
   ]);
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stacks = createOpenClause(app);
-  return [Template.fromStack(stacks.data).toJSON(), Template.fromStack(stacks.app).toJSON()];
+  // Template.fromStack synthesizes into a folder of its own: make it one that is removed after.
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'oc-cost-'));
+  try {
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stacks = createOpenClause(app);
+    return [Template.fromStack(stacks.data).toJSON(), Template.fromStack(stacks.app).toJSON()];
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 /** The `*.template.json` files of a cloud assembly folder (what `npm run synth` wrote). */

@@ -1,5 +1,6 @@
 /** Shared by the infra tests: synthesize the app once and find resources by what they are. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -27,6 +28,8 @@ export function synthesize(
   options: SynthOptions = {},
 ): Synthesized {
   const app = new App({
+    // Inside the test run's folder (removed at its end), not a cdk.out* left in the temp dir.
+    outdir: mkdtempSync(path.join(process.env.OC_TEST_TMP ?? os.tmpdir(), 'cdk.out-')),
     builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
     context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
   });

@@ -69,7 +69,7 @@ describe('the synth-time compilation (compiled.json beside the policy files)', (
   );
 
   it('is used only when it was compiled from exactly these files', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'oc-compiled-'));
+    const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'oc-compiled-'));
     cpSync(defaultPolicyDir(), dir, { recursive: true });
     expect(loadCompiledPolicy(dir, bundle.version)).toBeUndefined(); // none written yet
     writeFileSync(path.join(dir, COMPILED_POLICY_FILE), JSON.stringify(compiled));

@@ -14,14 +14,18 @@ declare global {
 }
 
 export async function globalSetup(): Promise<void> {
-  const s3Dir = mkdtempSync(path.join(os.tmpdir(), 'oc-test-s3-'));
+  // One folder for everything this run writes to disk (S3 objects, cloud assemblies), removed by
+  // the global teardown; workers find it in OC_TEST_TMP.
+  const runDir = mkdtempSync(path.join(os.tmpdir(), 'oc-test-run-'));
+  process.env.OC_TEST_TMP = runDir;
+  const s3Dir = path.join(runDir, 's3');
   const [dynamo, sqs, s3] = await Promise.all([
     startDynamoDbLocal({ port: await freePort() }),
     startSqs(await freePort()),
     startS3(await freePort(), s3Dir),
   ]);
   globalThis.__OC_EMULATORS__ = [dynamo, sqs, s3];
-  globalThis.__OC_TEMP_DIRS__ = [s3Dir];
+  globalThis.__OC_TEMP_DIRS__ = [runDir];
   process.env.OC_TEST_DYNAMODB_ENDPOINT = dynamo.endpoint;
   process.env.OC_TEST_SQS_ENDPOINT = sqs.endpoint;
   process.env.OC_TEST_S3_ENDPOINT = s3.endpoint;
