@@ -68,11 +68,12 @@ export function registerExecutions(program: Command, act: Act): void {
           ...(opts.output ? { output: opts.output } : {}),
         },
       );
-      const recorded = JSON.parse(body) as { event_id?: string };
+      const recorded = JSON.parse(body) as { event_id?: string; parent_event_id?: string };
       if (opts.json) ctx.json(recorded);
       else
         ctx.out(
-          `resolved: event ${opts.event} recorded as ${opts.status}${recorded.event_id ? ` (execution event ${recorded.event_id})` : ''}; the tool was not run again`,
+          // An approved execution has an event of its own; an allowed call is its own event.
+          `resolved: event ${opts.event} recorded as ${opts.status}${recorded.parent_event_id ? ` (execution event ${recorded.event_id})` : ''}; the tool was not run again`,
         );
     },
   );
