@@ -1,8 +1,8 @@
 /**
  * Scheduled (EventBridge; a timer locally): retries every evidence chain held at a fact that
  * could not be sealed, each on its own backoff. Reports how many chains are held (the
- * `chains_held` metric, alarmed in lib/observability.ts) on every run, so the alarm stays raised
- * for as long as one is.
+ * `chains_held` metric, alarmed in lib/observability.ts) on every run while any is, so the alarm
+ * stays raised for as long as one is.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { lambda } from '../shared/middleware.js';
@@ -26,7 +26,10 @@ export const releaseHeldChains =
         failed.push(tenantId);
       }
     }
-    metrics.addMetric('chains_held', MetricUnit.Count, held.length + failed.length);
+    // Only while something is held: the alarm reads missing data as fine, and a custom metric
+    // published every minute at zero would cost $0.30 a month for nothing.
+    if (held.length + failed.length > 0)
+      metrics.addMetric('chains_held', MetricUnit.Count, held.length + failed.length);
     if (held.length > 0) logger.error('evidence chains held', { tenants: held });
     if (failed.length > 0) throw new Error(`could not retry the held chains of ${failed.length} tenant(s)`);
     return { held, released };
