@@ -3,7 +3,7 @@
  * parsing, before any command touches storage.
  */
 import { InvalidArgumentError } from 'commander';
-import { ENV } from '../../functions/shared/constants.js';
+import { ENV, MAX_APPROVER_TOKEN_LIFETIME_SEC } from '../../functions/shared/constants.js';
 import { UsageError } from './errors.js';
 import { TENANT_ID_PATTERN, UUID_PATTERN } from '../../functions/shared/input-rules.js';
 export function tenantId(value: string): string {
@@ -47,6 +47,13 @@ export const nonNegativeInt = (value: string): number =>
   integer(value, 0, Number.MAX_SAFE_INTEGER, 'a whole number ≥ 0');
 export const positiveInt = (value: string): number =>
   integer(value, 1, Number.MAX_SAFE_INTEGER, 'a whole number ≥ 1');
+export const tokenLifetimeSec = (value: string): number =>
+  integer(
+    value,
+    1,
+    MAX_APPROVER_TOKEN_LIFETIME_SEC,
+    `a whole number of seconds from 1 to ${MAX_APPROVER_TOKEN_LIFETIME_SEC}`,
+  );
 export const port = (value: string): number => integer(value, 1, 65_535, 'a port number (1-65535)');
 
 /** As the request schema has it: agent_id is 1-128 characters, not blank. */

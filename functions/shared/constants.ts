@@ -34,6 +34,12 @@ export const ENV = {
   sweepIntervalSec: 'OC_SWEEP_INTERVAL_SEC',
 } as const;
 
+/**
+ * Longest accepted approver-token lifetime (`exp - iat`) and age (`now - iat`): IdP tokens live
+ * 1 h by default and 1 day at most (Cognito's cap); a token valid until 9999 is a forgery or a leak.
+ */
+export const MAX_APPROVER_TOKEN_LIFETIME_SEC = 24 * 3600;
+
 /** Local dev approver tokens (SPEC §4): HS256 with OC_DEV_JWT_SECRET. */
 export const DEV_JWT = {
   issuer: 'oc-local',

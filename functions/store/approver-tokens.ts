@@ -17,7 +17,7 @@ import {
 } from 'jose';
 import type * as z from 'zod';
 import { defaultJwksUrl, type Config } from '../shared/config.js';
-import { DEV_JWT } from '../shared/constants.js';
+import { DEV_JWT, MAX_APPROVER_TOKEN_LIFETIME_SEC } from '../shared/constants.js';
 import { rules } from '../shared/input-rules.js';
 
 export interface ApproverIdentity {
@@ -40,11 +40,6 @@ export type ApproverTokenConfig = Pick<
 export const MAX_APPROVER_TOKEN_LENGTH = 8 * 1024;
 /** Clock skew tolerated on `exp`, `nbf` and `iat`. */
 export const APPROVER_CLOCK_TOLERANCE_SEC = 30;
-/**
- * Longest accepted token lifetime (`exp - iat`) and age (`now - iat`): IdP tokens live 1 h by
- * default and 1 day at most (Cognito's cap); a token valid until 9999 is a forgery or a leak.
- */
-export const MAX_APPROVER_TOKEN_LIFETIME_SEC = 24 * 3600;
 /** The claims, with the shared string rules: nothing invisible in an identity, a well-formed tenant. */
 const CLAIM_RULES = {
   sub: rules.id(512),

@@ -1,7 +1,7 @@
 /** `oc dev-token`: a local approver JWT (dev mode only). */
 import type { Command } from 'commander';
 import { DEV_JWT, ENV } from '../../../functions/shared/constants.js';
-import { nonBlank, positiveInt, tenantId } from '../args.js';
+import { nonBlank, tenantId, tokenLifetimeSec } from '../args.js';
 import { examples, type Act } from '../context.js';
 
 interface Options {
@@ -20,7 +20,12 @@ export function registerDevToken(program: Command, act: Act): void {
     .requiredOption('--tenant <tenant>', "the approver's tenant id", tenantId)
     .requiredOption('--email <email>', "the approver's email (on the tenant's approvers list)", nonBlank)
     .option('--sub <sub>', 'the subject (default: the email)', nonBlank)
-    .option('--ttl-sec <sec>', 'lifetime in seconds', positiveInt, 3600);
+    .option(
+      '--ttl-sec <sec>',
+      'lifetime in seconds (at most a day: longer tokens are refused)',
+      tokenLifetimeSec,
+      3600,
+    );
   examples(devToken, [
     'TOKEN=$(npx oc dev-token --tenant tenant1 --email alice@acme.example)',
     'curl -s http://localhost:3000/v1/approvals -H "Authorization: Bearer $TOKEN"',
