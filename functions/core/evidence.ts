@@ -108,16 +108,34 @@ export interface ChainHead {
 
 export const GENESIS: ChainHead = { seq: 0, hash: '' };
 
-/** Extends the chain from `head` with `facts`, in order. Pure: the caller persists the entries. */
-export function sealFacts(head: ChainHead, facts: readonly FactRecord[]): ChainEntry[] {
+/**
+ * Extends the chain from `head` with `facts`, in order, up to the first fact that has no canonical
+ * form (which it names instead of throwing). Pure: the caller persists the entries.
+ */
+export function sealPrefix(
+  head: ChainHead,
+  facts: readonly FactRecord[],
+): { entries: ChainEntry[]; failed?: { index: number; reason: string } } {
   const entries: ChainEntry[] = [];
   let prev = head;
-  for (const fact of facts) {
+  for (const [index, fact] of facts.entries()) {
     const record: SealedRecord = { ...fact, seq: prev.seq + 1 };
-    const hash = chainHash(prev.hash, record);
+    let hash: string;
+    try {
+      hash = chainHash(prev.hash, record);
+    } catch (error) {
+      return { entries, failed: { index, reason: (error as Error).message } };
+    }
     entries.push({ seq: record.seq, prev_hash: prev.hash, hash, record });
     prev = { seq: record.seq, hash };
   }
+  return { entries };
+}
+
+/** Extends the chain from `head` with `facts`, in order; throws on a fact with no canonical form. */
+export function sealFacts(head: ChainHead, facts: readonly FactRecord[]): ChainEntry[] {
+  const { entries, failed } = sealPrefix(head, facts);
+  if (failed) throw new Error(failed.reason);
   return entries;
 }
 

@@ -28,9 +28,8 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
-  canon,
   GENESIS,
-  sealFacts,
+  sealPrefix,
   verifyChain,
   type ChainEntry,
   type ChainHead,
@@ -99,19 +98,18 @@ export function holdRetryDelayMs(attempts: number): number {
   return Math.min(15_000 * 2 ** Math.min(attempts, 20), 3_600_000);
 }
 
-/** Why this fact cannot be sealed into `tenantId`'s chain, or undefined. */
-export function unsealableReason(ref: FactRef, tenantId: string): string | undefined {
+/**
+ * Why this fact cannot take a place in `tenantId`'s chain, before hashing: an unreadable record, a
+ * record of another tenant, a missing identity field. (A record with no canonical form is found
+ * while hashing it, by `sealPrefix`.)
+ */
+function unplaceableReason(ref: FactRef, tenantId: string): string | undefined {
   if (ref.problem) return ref.problem;
   const r = ref.record as Partial<FactRecord> | undefined;
   if (typeof r !== 'object' || r === null) return 'record is not an object';
   if (r.tenant_id !== tenantId) return 'record belongs to another tenant than its key';
   for (const field of ['kind', 'event_id', 'fact_id', 'at'] as const)
     if (typeof r[field] !== 'string') return `record has no ${field}`;
-  try {
-    canon({ ...r, seq: 1 });
-  } catch (error) {
-    return `record cannot be canonicalized (${(error as Error).message})`;
-  }
   return undefined;
 }
 
@@ -499,21 +497,24 @@ export class ChainStore {
         throw new StorageError(
           `could not seal facts for tenant ${tenantId} after ${MAX_SEAL_ATTEMPTS} attempts`,
         );
-      const bad = pending.findIndex((f) => unsealableReason(f, tenantId) !== undefined);
-      const good = bad < 0 ? pending : pending.slice(0, bad);
-      if (good.length === 0) {
+      // Hash what can be placed, up to the first fact that cannot be sealed (each hashed once).
+      const unplaceable = pending.findIndex((f) => unplaceableReason(f, tenantId) !== undefined);
+      const placeable = unplaceable < 0 ? pending : pending.slice(0, unplaceable);
+      const { entries, failed } = sealPrefix(
+        tail,
+        placeable.map((f) => f.record),
+      );
+      if (entries.length === 0 && (failed || unplaceable === 0)) {
         const first = pending[0] as FactRef;
         if (replace) return heldBy(replace); // still unsealable: the release keeps its hold
-        const placed = await this.placeHold(tenantId, tail, first, unsealableReason(first, tenantId) ?? '');
+        const reason = failed
+          ? `record cannot be canonicalized (${failed.reason})`
+          : (unplaceableReason(first, tenantId) as string);
+        const placed = await this.placeHold(tenantId, tail, first, reason);
         if (placed) return heldBy(placed);
       } else {
         let conflicted = false;
-        for (const page of splitPages(
-          sealFacts(
-            tail,
-            good.map((f) => f.record),
-          ),
-        )) {
+        for (const page of splitPages(entries)) {
           if (!(await this.putPage(tenantId, page, replace))) {
             conflicted = true;
             break;

@@ -4,6 +4,7 @@ import {
   chainHash,
   GENESIS,
   sealFacts,
+  sealPrefix,
   verifyChain,
   type FactRecord,
 } from '../../functions/core/evidence.js';
@@ -117,5 +118,17 @@ describe('verifyChain', () => {
     const twice = sealFacts(GENESIS, [fact(1), fact(1)]);
     expect(verifyChain('tenant1', twice)).toMatchObject({ ok: false, break: { seq: 2 } });
     expect(verifyChain('tenant2', entries)).toMatchObject({ ok: false, break: { seq: 1 } });
+  });
+});
+
+describe('sealPrefix', () => {
+  it('seals up to the first fact with no canonical form and names it', () => {
+    const poison = { ...fact(2), comment: '\ud800' };
+    const { entries, failed } = sealPrefix(GENESIS, [fact(1), poison, fact(3)]);
+    expect(entries.map((e) => e.seq)).toEqual([1]);
+    expect(entries).toEqual(sealFacts(GENESIS, [fact(1)]));
+    expect(failed).toEqual({ index: 1, reason: 'Lone surrogate is not allowed' });
+    expect(() => sealFacts(GENESIS, [poison])).toThrow('Lone surrogate is not allowed');
+    expect(sealPrefix(GENESIS, [fact(1), fact(2)]).failed).toBeUndefined();
   });
 });
