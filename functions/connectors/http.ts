@@ -8,11 +8,15 @@ import { UpstreamError } from './sdk.js';
 export interface HttpCall {
   /** Service name used in public messages (`slack`, `jira`). */
   service: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   url: string;
   headers: Record<string, string>;
   /** Serialized as JSON when present. */
   body?: unknown;
+  /** Sent as is (with the caller's content-type) when present; `body` is then ignored. */
+  rawBody?: string;
+  /** The action's deadline (`ctx.signal`); the call also stops at `timeoutMs`. */
+  signal?: AbortSignal;
   timeoutMs: number;
   maxResponseBytes: number;
   fetch: typeof fetch;
@@ -22,6 +26,18 @@ export interface HttpReply {
   status: number;
   /** Parsed JSON body, or `undefined` when the body is empty or not JSON. */
   json: unknown;
+  /** The body as text (for clients that parse it themselves). */
+  text: string;
+  /** Response headers, lower-case names. */
+  headers: Record<string, string>;
+}
+
+/** Seconds from a `Retry-After` header (delta-seconds or HTTP date), or undefined. */
+export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
@@ -52,29 +68,39 @@ async function readCapped(response: Response, maxBytes: number): Promise<Uint8Ar
   return Buffer.concat(chunks);
 }
 
-function parseJson(bytes: Uint8Array): unknown {
-  if (bytes.byteLength === 0) return undefined;
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
 }
 
 export async function callUpstream(call: HttpCall): Promise<HttpReply> {
-  const signal = AbortSignal.timeout(call.timeoutMs);
+  const timeout = AbortSignal.timeout(call.timeoutMs);
+  const signal = call.signal ? AbortSignal.any([timeout, call.signal]) : timeout;
   const headers: Record<string, string> = { accept: 'application/json', ...call.headers };
-  if (call.body !== undefined) headers['content-type'] = 'application/json; charset=utf-8';
+  let body: string | undefined = call.rawBody;
+  if (body === undefined && call.body !== undefined) {
+    headers['content-type'] = 'application/json; charset=utf-8';
+    body = JSON.stringify(call.body);
+  }
   try {
     const response = await call.fetch(call.url, {
       method: call.method,
       headers,
-      body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      body,
       redirect: 'error',
       signal,
     });
-    const bytes = await readCapped(response, call.maxResponseBytes);
-    return { status: response.status, json: parseJson(bytes) };
+    const text = new TextDecoder().decode(await readCapped(response, call.maxResponseBytes));
+    return {
+      status: response.status,
+      json: parseJson(text),
+      text,
+      headers: Object.fromEntries(response.headers.entries()),
+    };
   } catch (error) {
     if (error instanceof ResponseTooLarge) {
       throw new UpstreamError(`${call.service}: response too large`, { max_bytes: call.maxResponseBytes });

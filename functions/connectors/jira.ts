@@ -1,9 +1,9 @@
 /**
- * Jira connector: `jira.issue.create`, `jira.issue.list`.
+ * Jira connector: `jira.issue.create`, `jira.issue.list`, `jira.issue.delete` (destructive: policy
+ * gates it behind approval, and now a granted delete runs instead of failing, W11).
  *
- * Mock mode reproduces the original's outputs byte for byte. Live mode calls Jira Cloud REST v3
- * with Basic auth (email:API token). `jira.issue.delete` is deliberately not supported: policy
- * routes it to approval, and callers should check `isSupportedAction` before granting (W11).
+ * Mock mode reproduces the original's outputs byte for byte (delete, which the original lacked,
+ * answers deterministically). Live mode calls Jira Cloud REST v3 with Basic auth (email:API token).
  */
 import * as z from 'zod';
 import type { JiraConfig } from './config.js';
@@ -11,12 +11,18 @@ import {
   callUpstream,
   DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
+  retryAfterSeconds,
   type HttpReply,
 } from './http.js';
-import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
+import {
+  defineConnector,
+  InvalidParamsError,
+  UpstreamError,
+  type ConnectorOutput,
+  type DefinedConnector,
+} from './sdk.js';
 
 export const JIRA_TOOL = 'jira';
-export const JIRA_ACTIONS = ['issue.create', 'issue.list'] as const;
 
 export interface JiraConnectorOptions {
   config: JiraConfig;
@@ -39,17 +45,55 @@ export const IssueCreateParams = z.object({
 export type IssueCreateParams = z.infer<typeof IssueCreateParams>;
 
 /** The original ignores params; `project` is an optional, strictly shaped filter for live mode. */
+/** Jira's enhanced search refuses larger pages for most fields; the connector never asks for more. */
+export const JIRA_MAX_PAGE_SIZE = 50;
+
+/**
+ * The original ignores params. Now: `jql` (bounded; Jira parses it, so no injection into anything
+ * but the agent's own query), or `project` (a validated key) to list its newest issues, a page
+ * size up to 50 (default 20) and `next_page_token` to continue.
+ */
 export const IssueListParams = z.object({
+  jql: z.string().min(1).max(2000).optional(),
   project: z
     .string()
     .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be a Jira project key')
     .optional(),
+  max_results: z.number().int().min(1).max(JIRA_MAX_PAGE_SIZE).default(20),
+  next_page_token: z.string().min(1).max(2048).optional(),
 });
 export type IssueListParams = z.infer<typeof IssueListParams>;
 
+/** `OPS-42` (or a numeric id): goes into the URL path, so nothing else. */
+const ISSUE_KEY = /^(?:[A-Z][A-Z0-9_]{0,63}-[1-9][0-9]{0,12}|[1-9][0-9]{0,17})$/;
+
+/** `issue` defaults to the request's `resource` (the README demo deletes `resource: "OPS-1"`). */
+export const IssueDeleteParams = z.object({
+  issue: z.string().regex(ISSUE_KEY, 'must be an issue key or id').optional(),
+  delete_subtasks: z.boolean().default(false),
+});
+export type IssueDeleteParams = z.infer<typeof IssueDeleteParams>;
+
+export const IssueCreateOutput = z.looseObject({ id: z.string(), key: z.string(), self: z.string() });
+export const IssueListOutput = z.object({
+  issues: z.array(z.object({ id: z.string(), key: z.string(), summary: z.string() })),
+  mock: z.literal(true).optional(),
+  total: z.number().int(),
+  next_page_token: z.string().optional(),
+});
+export const IssueDeleteOutput = z.object({
+  deleted: z.literal(true),
+  issue: z.string(),
+  mock: z.literal(true).optional(),
+});
+
 interface JiraBackend {
-  createIssue(params: IssueCreateParams): Promise<ConnectorOutput>;
-  listIssues(params: IssueListParams): Promise<ConnectorOutput>;
+  createIssue(params: IssueCreateParams, signal: AbortSignal): Promise<ConnectorOutput>;
+  listIssues(params: IssueListParams, signal: AbortSignal): Promise<ConnectorOutput>;
+  deleteIssue(
+    params: { issue: string; delete_subtasks: boolean },
+    signal: AbortSignal,
+  ): Promise<ConnectorOutput>;
 }
 
 const MOCK_ISSUES = [
@@ -65,6 +109,8 @@ const mockJira: JiraBackend = {
     self: 'https://mock.atlassian.net/rest/api/3/issue/10001',
   }),
   listIssues: async () => ({ issues: MOCK_ISSUES.map((issue) => ({ ...issue })), mock: true, total: 2 }),
+  // Deterministic: the mock has no state, so deleting any well-formed key "succeeds".
+  deleteIssue: async ({ issue }) => ({ deleted: true, issue, mock: true }),
 };
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -78,12 +124,20 @@ function rejectedFields(json: unknown): string[] {
     .slice(0, 5);
 }
 
-function jiraBody(reply: HttpReply): Record<string, unknown> {
+function jiraBody(reply: HttpReply, options: { empty?: boolean } = {}): Record<string, unknown> {
+  if (reply.status === 429) {
+    const after = retryAfterSeconds(reply.headers['retry-after']);
+    throw new UpstreamError(`jira: rate limited${after === undefined ? '' : `, retry after ${after} s`}`, {
+      http_status: 429,
+      retry_after_sec: after,
+    });
+  }
   if (reply.status < 200 || reply.status > 299) {
     const fields = rejectedFields(reply.json);
     const suffix = fields.length > 0 ? ` (rejected fields: ${fields.join(', ')})` : '';
     throw new UpstreamError(`jira: HTTP ${reply.status}${suffix}`, { http_status: reply.status });
   }
+  if (options.empty) return {};
   if (!isObject(reply.json)) {
     throw new UpstreamError('jira: invalid response body', { http_status: reply.status });
   }
@@ -99,8 +153,9 @@ const adfParagraph = (text: string) => ({
 
 function liveJira(config: Extract<JiraConfig, { mode: 'live' }>, options: JiraConnectorOptions): JiraBackend {
   const authorization = `Basic ${Buffer.from(`${config.email}:${config.apiToken}`).toString('base64')}`;
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+  const call = (method: 'GET' | 'POST' | 'DELETE', path: string, signal: AbortSignal, body?: unknown) =>
     callUpstream({
+      signal,
       service: JIRA_TOOL,
       method,
       url: `${config.baseUrl}${path}`,
@@ -112,23 +167,29 @@ function liveJira(config: Extract<JiraConfig, { mode: 'live' }>, options: JiraCo
     });
 
   return {
-    createIssue: async ({ project, summary, description, issue_type }) => {
+    createIssue: async ({ project, summary, description, issue_type }, signal) => {
       const fields: Record<string, unknown> = {
         project: { key: project },
         summary,
         issuetype: { name: issue_type },
       };
       if (description) fields.description = adfParagraph(description);
-      return jiraBody(await call('POST', '/rest/api/3/issue', { fields }));
+      return jiraBody(await call('POST', '/rest/api/3/issue', signal, { fields }));
     },
-    listIssues: async ({ project }) => {
+    listIssues: async ({ jql, project, max_results, next_page_token }, signal) => {
       // The enhanced search endpoint (the original's /rest/api/3/search is gone) rejects
       // unbounded JQL; `project` is a validated key, so no JQL injection.
-      const jql = project
-        ? `project = "${project}" ORDER BY created DESC`
-        : 'created >= -30d ORDER BY created DESC';
-      const query = new URLSearchParams({ jql, maxResults: '20', fields: 'summary' });
-      const body = jiraBody(await call('GET', `/rest/api/3/search/jql?${query.toString()}`));
+      const query = new URLSearchParams({
+        jql:
+          jql ??
+          (project
+            ? `project = "${project}" ORDER BY created DESC`
+            : 'created >= -30d ORDER BY created DESC'),
+        maxResults: String(max_results),
+        fields: 'summary',
+      });
+      if (next_page_token) query.set('nextPageToken', next_page_token);
+      const body = jiraBody(await call('GET', `/rest/api/3/search/jql?${query.toString()}`, signal));
       // Same shape as the mock and bounded; `total` is the number returned (the API reports none).
       const issues = (Array.isArray(body.issues) ? body.issues : []).filter(isObject).map((issue) => ({
         id: String(issue.id ?? ''),
@@ -136,18 +197,63 @@ function liveJira(config: Extract<JiraConfig, { mode: 'live' }>, options: JiraCo
         summary:
           isObject(issue.fields) && typeof issue.fields.summary === 'string' ? issue.fields.summary : '',
       }));
-      return { issues, total: issues.length };
+      const next =
+        typeof body.nextPageToken === 'string' && body.nextPageToken ? body.nextPageToken : undefined;
+      return { issues, total: issues.length, ...(next ? { next_page_token: next } : {}) };
+    },
+    deleteIssue: async ({ issue, delete_subtasks }, signal) => {
+      const query = new URLSearchParams({ deleteSubtasks: String(delete_subtasks) });
+      jiraBody(
+        await call('DELETE', `/rest/api/3/issue/${encodeURIComponent(issue)}?${query.toString()}`, signal),
+        {
+          empty: true,
+        },
+      );
+      return { deleted: true, issue };
     },
   };
 }
 
-export function createJiraConnector(options: JiraConnectorOptions): DefinedConnector {
-  const backend = options.config.mode === 'live' ? liveJira(options.config, options) : mockJira;
-  return defineConnector({
-    tool: JIRA_TOOL,
-    actions: {
-      'issue.create': { params: IssueCreateParams, run: (params) => backend.createIssue(params) },
-      'issue.list': { params: IssueListParams, run: (params) => backend.listIssues(params) },
+/** The Jira connector's definition: its actions, floors and timeouts (also read by the gateway). */
+export const jiraConnector = defineConnector({
+  tool: JIRA_TOOL,
+  client: (options: JiraConnectorOptions): JiraBackend =>
+    options.config.mode === 'live' ? liveJira(options.config, options) : mockJira,
+  actions: {
+    'issue.create': {
+      input: IssueCreateParams,
+      output: IssueCreateOutput,
+      timeoutMs: 8_000,
+      risk: 0,
+      run: (params, { client, signal }) => client.createIssue(params, signal),
     },
-  });
+    'issue.list': {
+      input: IssueListParams,
+      output: IssueListOutput,
+      timeoutMs: 8_000,
+      risk: 0,
+      run: (params, { client, signal }) => client.listIssues(params, signal),
+    },
+    // Destructive: policy sends it to approval whatever the risk; its floor keeps a self-reported
+    // 0 from being recorded (and read by any tenant policy) as harmless (W4).
+    'issue.delete': {
+      input: IssueDeleteParams,
+      output: IssueDeleteOutput,
+      timeoutMs: 8_000,
+      risk: 6,
+      run: (params, { client, signal, request }) => {
+        const issue = params.issue ?? request.resource;
+        if (!ISSUE_KEY.test(issue)) {
+          throw new InvalidParamsError('invalid params: issue must be an issue key or id (or set resource)');
+        }
+        return client.deleteIssue({ issue, delete_subtasks: params.delete_subtasks }, signal);
+      },
+    },
+  },
+});
+
+export const JIRA_ACTIONS = jiraConnector.specs.map((spec) => spec.action);
+
+export function createJiraConnector(options: JiraConnectorOptions): DefinedConnector {
+  return jiraConnector.create(options);
 }

@@ -1,19 +1,31 @@
 /**
- * The in-process connector registry (local stack and tests) and the static capability list that
- * lets the gateway refuse to approve what no connector can run (W11).
+ * The gateway's registry, built from the connector definitions: the in-process connectors (local
+ * stack and tests), which actions exist (policy data is reconciled with it by a test, W11) and
+ * each action's risk floor (W4).
  */
 import type { ConnectorName } from '../shared/constants.js';
 import { loadJiraConfig, loadSlackConfig } from './config.js';
-import { createJiraConnector, JIRA_ACTIONS, JIRA_TOOL } from './jira.js';
-import { serveConnector } from './sdk.js';
-import { createSlackConnector, SLACK_ACTIONS, SLACK_TOOL } from './slack.js';
+import { jiraConnector } from './jira.js';
+import { serveConnector, type ActionSpec } from './sdk.js';
+import { slackConnector } from './slack.js';
 import type { Connector, ConnectorRegistry } from './types.js';
 
-/** Supported actions per tool, without the tool prefix. Kept equal to the connectors by a test. */
+/** Every connector definition the gateway routes to, by tool. */
+export const CONNECTOR_DEFINITIONS = {
+  slack: slackConnector,
+  jira: jiraConnector,
+} as const satisfies Record<ConnectorName, { tool: string; specs: readonly ActionSpec[] }>;
+
+/** Supported actions per tool, without the tool prefix. */
 export const CONNECTOR_ACTIONS: Readonly<Record<ConnectorName, readonly string[]>> = {
-  [SLACK_TOOL]: SLACK_ACTIONS,
-  [JIRA_TOOL]: JIRA_ACTIONS,
+  slack: slackConnector.specs.map((spec) => spec.action),
+  jira: jiraConnector.specs.map((spec) => spec.action),
 };
+
+/** Every implemented action's spec (name `tool.action`, risk floor, timeout). */
+export const ACTION_SPECS: readonly ActionSpec[] = Object.values(CONNECTOR_DEFINITIONS).flatMap(
+  (definition) => definition.specs,
+);
 
 /** True when a registered connector implements `tool.action`. */
 export function isSupportedAction(tool: string, action: string): boolean {
@@ -37,7 +49,7 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
   const env = options.env ?? process.env;
   const registry: Record<ConnectorName, Connector> = {
     slack: serveConnector(
-      createSlackConnector({
+      slackConnector.create({
         config: loadSlackConfig(env),
         now: options.now,
         fetch: options.fetch,
@@ -46,7 +58,7 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
       }),
     ),
     jira: serveConnector(
-      createJiraConnector({
+      jiraConnector.create({
         config: loadJiraConfig(env),
         fetch: options.fetch,
         timeoutMs: options.upstreamTimeoutMs,

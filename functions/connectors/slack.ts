@@ -2,21 +2,24 @@
  * Slack connector: `slack.msg.post`, `slack.channel.list`.
  *
  * Mock mode reproduces the original's outputs byte for byte (keys in alphabetical order, as Go
- * maps serialize). Live mode calls the Slack Web API with the bot token and, unlike the
- * original, treats `ok: false` as a failure for every method (W26).
+ * maps serialize). Live mode calls the Slack Web API through `@slack/web-api`'s `WebClient`
+ * (its serialization, its `ok: false` -> platform error, its 429 handling) with two changes of
+ * policy: no retries (a retried `chat.postMessage` posts twice; the agent decides) and a 429 is
+ * refused at once with Slack's `Retry-After`. Its HTTP goes through `callUpstream` (an axios
+ * adapter), so the timeout, the refused redirects and the response cap are the same as Jira's.
  */
+import {
+  WebClient,
+  ErrorCode as SlackErrorCode,
+  type WebAPICallResult,
+  type WebClientOptions,
+} from '@slack/web-api';
 import * as z from 'zod';
 import type { SlackConfig } from './config.js';
-import {
-  callUpstream,
-  DEFAULT_MAX_RESPONSE_BYTES,
-  DEFAULT_UPSTREAM_TIMEOUT_MS,
-  type HttpReply,
-} from './http.js';
+import { callUpstream, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS } from './http.js';
 import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
 
 export const SLACK_TOOL = 'slack';
-export const SLACK_ACTIONS = ['msg.post', 'channel.list'] as const;
 export const SLACK_API_BASE_URL = 'https://slack.com/api';
 
 export interface SlackConnectorOptions {
@@ -36,13 +39,34 @@ export const MsgPostParams = z.object({
 });
 export type MsgPostParams = z.infer<typeof MsgPostParams>;
 
-/** Params are ignored, as in the original. */
-export const ChannelListParams = z.object({});
+/** At most this many channels per call (5 pages). */
+const CHANNEL_LIST_MAX = 1000;
+
+/** Original: params ignored. Now optional paging: start at `cursor`, read up to `limit` channels. */
+export const ChannelListParams = z.object({
+  cursor: z.string().min(1).max(512).optional(),
+  limit: z.number().int().min(1).max(CHANNEL_LIST_MAX).optional(),
+});
+export type ChannelListParams = z.infer<typeof ChannelListParams>;
+
+/** Slack's own maximum per page. */
+const SLACK_PAGE_SIZE = 200;
+
+const Channel = z.object({ id: z.string(), name: z.string() });
+export const ChannelListOutput = z.object({
+  channels: z.array(Channel),
+  mock: z.literal(true).optional(),
+  ok: z.literal(true),
+  /** Present when more channels remain: pass it back as `cursor`. */
+  next_cursor: z.string().optional(),
+});
+/** Slack's `chat.postMessage` body (mock: the original's four keys). */
+export const MsgPostOutput = z.looseObject({ ok: z.literal(true), channel: z.string(), ts: z.string() });
 
 /** The two things the actions need from Slack; mock and live implement it. */
 interface SlackBackend {
-  postMessage(params: MsgPostParams): Promise<ConnectorOutput>;
-  listChannels(): Promise<ConnectorOutput>;
+  postMessage(params: MsgPostParams, signal: AbortSignal): Promise<ConnectorOutput>;
+  listChannels(params: ChannelListParams, signal: AbortSignal): Promise<ConnectorOutput>;
 }
 
 const MOCK_CHANNELS = [
@@ -73,60 +97,162 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 const safeSlackError = (value: unknown) =>
   typeof value === 'string' && /^[a-z0-9_]{1,64}$/.test(value) ? value : 'unknown_error';
 
-/** A Web API reply is a success only when HTTP 200, a JSON object and `ok: true`. */
-function slackBody(reply: HttpReply): Record<string, unknown> {
-  if (reply.status !== 200) {
-    throw new UpstreamError(`slack: HTTP ${reply.status}`, { http_status: reply.status });
-  }
-  if (!isObject(reply.json)) {
-    throw new UpstreamError('slack: invalid response body', { http_status: reply.status });
-  }
-  if (reply.json.ok !== true) {
-    const code = safeSlackError(reply.json.error);
-    throw new UpstreamError(`slack: ${code}`, { slack_error: code });
-  }
-  return reply.json;
-}
+/** Runs WebClient's HTTP through `callUpstream` (timeout, deadline, no redirects, capped body). */
+type Adapter = NonNullable<WebClientOptions['adapter']>;
 
-function liveSlack(botToken: string, options: SlackConnectorOptions): SlackBackend {
-  const base = (options.apiBaseUrl ?? SLACK_API_BASE_URL).replace(/\/+$/, '');
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
-    callUpstream({
+function fetchAdapter(options: SlackConnectorOptions, signal: AbortSignal): Adapter {
+  return async (config) => {
+    const url = new URL(config.url ?? '', config.baseURL);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(config.headers.toJSON())) {
+      if (typeof value === 'string' && name.toLowerCase() !== 'user-agent')
+        headers[name.toLowerCase()] = value;
+    }
+    const reply = await callUpstream({
       service: SLACK_TOOL,
-      method,
-      url: `${base}/${path}`,
-      headers: { authorization: `Bearer ${botToken}` },
-      body,
+      method: 'POST',
+      url: url.toString(),
+      headers,
+      rawBody: typeof config.data === 'string' ? config.data : undefined,
+      signal,
       timeoutMs: options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       fetch: options.fetch ?? globalThis.fetch,
     });
+    return {
+      status: reply.status,
+      statusText: '',
+      headers: reply.headers,
+      config,
+      // WebClient parses strings itself; a body that is not JSON must not become a success.
+      data: reply.json === undefined ? { ok: false, error: 'invalid_response_body' } : reply.json,
+      request: { path: url.pathname },
+    };
+  };
+}
+
+/** WebClient's errors, as short public messages; the rest goes to the log. */
+function slackFailure(error: unknown): never {
+  if (error instanceof UpstreamError) throw error;
+  const coded = error as {
+    code?: string;
+    data?: { error?: unknown };
+    retryAfter?: number;
+    statusCode?: number;
+  };
+  switch (coded.code) {
+    case SlackErrorCode.PlatformError: {
+      if (coded.data?.error === 'invalid_response_body') {
+        throw new UpstreamError('slack: invalid response body');
+      }
+      const code = safeSlackError(coded.data?.error);
+      throw new UpstreamError(`slack: ${code}`, { slack_error: code });
+    }
+    case SlackErrorCode.RateLimitedError:
+      throw new UpstreamError(`slack: rate limited, retry after ${coded.retryAfter ?? 0} s`, {
+        retry_after_sec: coded.retryAfter,
+      });
+    case SlackErrorCode.HTTPError:
+      throw new UpstreamError(`slack: HTTP ${coded.statusCode ?? 0}`, { http_status: coded.statusCode });
+    default: {
+      // A RequestError wraps what the adapter threw (an UpstreamError from callUpstream).
+      const original = (error as { original?: unknown }).original;
+      if (original instanceof UpstreamError) throw original;
+      throw new UpstreamError('slack: request failed', { error_name: (error as Error)?.name });
+    }
+  }
+}
+
+function liveSlack(botToken: string, options: SlackConnectorOptions): SlackBackend {
+  const base = `${(options.apiBaseUrl ?? SLACK_API_BASE_URL).replace(/\/+$/, '')}/`;
+  // One client per call: its adapter carries that call's deadline.
+  const client = (signal: AbortSignal) =>
+    new WebClient(botToken, {
+      slackApiUrl: base,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      allowAbsoluteUrls: false,
+      adapter: fetchAdapter(options, signal),
+      logger: silentLogger,
+    });
+  const call = async <T extends WebAPICallResult>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      return slackFailure(error);
+    }
+  };
 
   return {
-    postMessage: async ({ channel, text }) =>
-      slackBody(await call('POST', 'chat.postMessage', { channel, text })),
-    listChannels: async () => {
-      const body = slackBody(await call('GET', 'conversations.list?limit=200&exclude_archived=true'));
-      // Same shape as the mock, and bounded: the full channel objects would bloat the evidence record.
-      const channels = (Array.isArray(body.channels) ? body.channels : [])
-        .filter(isObject)
-        .map((channel) => ({ id: String(channel.id ?? ''), name: String(channel.name ?? '') }));
-      return { channels, ok: true };
+    postMessage: async ({ channel, text }, signal) => {
+      // WebClient adds `response_metadata` (warnings, scopes): Slack's bookkeeping, not the result.
+      const { response_metadata: _metadata, ...body } = await call(() =>
+        client(signal).chat.postMessage({ channel, text }),
+      );
+      return body as ConnectorOutput;
+    },
+    listChannels: async ({ cursor, limit = CHANNEL_LIST_MAX }, signal) => {
+      const slack = client(signal);
+      const channels: { id: string; name: string }[] = [];
+      let next = cursor;
+      // Cursor paging, bounded by `limit`: the full list would bloat the evidence record.
+      do {
+        const page = await call(() =>
+          slack.conversations.list({
+            limit: Math.min(SLACK_PAGE_SIZE, limit - channels.length),
+            exclude_archived: true,
+            ...(next ? { cursor: next } : {}),
+          }),
+        );
+        for (const channel of page.channels ?? []) {
+          if (isObject(channel))
+            channels.push({ id: String(channel.id ?? ''), name: String(channel.name ?? '') });
+        }
+        next = page.response_metadata?.next_cursor || undefined;
+      } while (next && channels.length < limit);
+      return { channels: channels.slice(0, limit), ok: true, ...(next ? { next_cursor: next } : {}) };
     },
   };
 }
 
-export function createSlackConnector(options: SlackConnectorOptions): DefinedConnector {
-  const backend =
+/** WebClient logs request failures with their URL; ours logs once per call with the ids. */
+const silentLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  setLevel: () => undefined,
+  getLevel: () => 'error' as never,
+  setName: () => undefined,
+};
+
+/** The Slack connector's definition: its actions, floors and timeouts (also read by the gateway). */
+export const slackConnector = defineConnector({
+  tool: SLACK_TOOL,
+  client: (options: SlackConnectorOptions): SlackBackend =>
     options.config.mode === 'live'
       ? liveSlack(options.config.botToken, options)
-      : mockSlack(options.now ?? (() => new Date()));
-
-  return defineConnector({
-    tool: SLACK_TOOL,
-    actions: {
-      'msg.post': { params: MsgPostParams, run: (params) => backend.postMessage(params) },
-      'channel.list': { params: ChannelListParams, run: () => backend.listChannels() },
+      : mockSlack(options.now ?? (() => new Date())),
+  actions: {
+    'msg.post': {
+      input: MsgPostParams,
+      output: MsgPostOutput,
+      timeoutMs: 8_000,
+      risk: 0,
+      run: (params, { client, signal }) => client.postMessage(params, signal),
     },
-  });
+    'channel.list': {
+      input: ChannelListParams,
+      output: ChannelListOutput,
+      timeoutMs: 8_000,
+      risk: 0,
+      run: (params, { client, signal }) => client.listChannels(params, signal),
+    },
+  },
+});
+
+export const SLACK_ACTIONS = slackConnector.specs.map((spec) => spec.action);
+
+export function createSlackConnector(options: SlackConnectorOptions): DefinedConnector {
+  return slackConnector.create(options);
 }

@@ -16,7 +16,8 @@ export interface ConnectorRequest {
 }
 
 export interface ConnectorResponse {
-  status: 'success' | 'error';
+  /** `timeout`: the action passed its own deadline; its side effect may or may not have happened. */
+  status: 'success' | 'error' | 'timeout';
   output?: Record<string, unknown>;
   error?: { code: string; message: string };
 }
@@ -78,4 +79,5 @@ export const ConnectorResponseSchema = z.discriminatedUnion('status', [
     output: z.record(z.string(), z.unknown()).optional(),
     error: ConnectorErrorSchema,
   }),
+  z.object({ status: z.literal('timeout'), error: ConnectorErrorSchema }),
 ]);

@@ -54,11 +54,25 @@ export type TenantConfig = z.infer<typeof TenantConfig>;
 export const TenantsFile = z.record(z.string().min(1).max(128), TenantConfig);
 export type TenantsFile = z.infer<typeof TenantsFile>;
 
-export const ActionsFile = z.strictObject({
-  read: z.array(ActionName),
-  write: z.array(ActionName),
-  destructive: z.array(ActionName),
-});
+export const ActionsFile = z
+  .strictObject({
+    read: z.array(ActionName),
+    write: z.array(ActionName),
+    destructive: z.array(ActionName),
+    /**
+     * Per-action risk floors (0..10) that override the connector definitions' `risk` (W4): the
+     * agent's `risk_score` is raised to at least this before policy decides.
+     */
+    risk_floors: z.record(ActionName, z.number().int().min(0).max(10)).optional(),
+  })
+  .superRefine((file, ctx) => {
+    const listed = new Set([...file.read, ...file.write, ...file.destructive]);
+    for (const name of Object.keys(file.risk_floors ?? {})) {
+      if (!listed.has(name)) {
+        ctx.addIssue({ code: 'custom', path: ['risk_floors', name], message: 'is not a listed action' });
+      }
+    }
+  });
 export type ActionsFile = z.infer<typeof ActionsFile>;
 
 /** The policy folder, or one of its files, is invalid. */

@@ -5,7 +5,8 @@
  *     A key seen before answers now: the first response replayed (one read; replays spend no
  *     rate-limit token, W30), 422 for a different body, or the wait for an in-flight first call.
  *  2. Take a token from the tenant's shared rate limit (429).
- *  3. Evaluate policy in process (fails closed to deny).
+ *  3. Raise the agent's risk_score to the action's floor (W4), evaluate policy in process (fails
+ *     closed to deny).
  *  4. In ONE atomic write: claim the idempotency key by writing its event (the event id is derived
  *     from the key), which carries the `toolcall.decided` fact, and, for approve, the pending
  *     approval. Nothing runs before this commits.
@@ -27,6 +28,7 @@ import {
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
+import { assessRisk, type RiskAssessment, type RiskFloors } from './risk.js';
 import type {
   ApprovalRecord,
   Clock,
@@ -40,6 +42,8 @@ import { bindRequest, eventIdFor, parseToolCallBody, type ToolCallRequest } from
 export interface SubmitDeps {
   store: ToolCallStore;
   policy: PolicyEngine;
+  /** Per-action risk floors (W4), built once with the policy engine. */
+  riskFloors: RiskFloors;
   connectors: ConnectorInvoker;
   rateLimiter: RateLimiter;
   clock: Clock;
@@ -103,7 +107,10 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   if (!token.allowed) throw rateLimited(token.retryAfterSec);
 
   const now = deps.clock.now();
-  const request = bindRequest(body, input.tenantId, now);
+  const bound = bindRequest(body, input.tenantId, now);
+  // The agent's risk is a claim: policy (and the stored request) see it raised to the action's floor.
+  const risk = assessRisk(deps.riskFloors, bound.tool, bound.action, bound.risk_score);
+  const request: ToolCallRequest = { ...bound, risk_score: risk.effective };
 
   // 3. policy, in process, fail closed
   const decision = deps.policy.evaluate({
@@ -140,7 +147,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
         }
       : {}),
   };
-  const fact = decidedFact(deps, request, decision, eventId, receivedAt, approval);
+  const fact = decidedFact(deps, request, risk, decision, eventId, receivedAt, approval);
   const runsNow = decision.decision === 'allow';
   const claim = await deps.store.recordDecision({
     tenantId: input.tenantId,
@@ -279,6 +286,7 @@ export function approvalUrl(base: string, approvalId: string): string {
 function decidedFact(
   deps: SubmitDeps,
   request: ToolCallRequest,
+  risk: RiskAssessment,
   decision: PolicyDecision,
   eventId: string,
   at: string,
@@ -292,6 +300,7 @@ function decidedFact(
     fact_id: deps.ids.uuid(),
     at,
     request,
+    risk: { claimed: risk.claimed, floor: risk.floor, effective: risk.effective },
     decision: decision.decision,
     reason: decision.reason,
     policy_version: decision.policyVersion,

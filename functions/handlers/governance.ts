@@ -1,9 +1,16 @@
 /**
- * The deciding half of the composition root: the Cedar policy engine (and the connectors), built
- * once per container for the submit handler only.
+ * The deciding half of the composition root: the Cedar policy engine, the risk floors (and the
+ * connectors), built once per container for the submit handler only.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { createPolicyEngine, policyEngineFrom, type PolicyEngine } from '../core/policy.js';
+import { ACTION_SPECS } from '../connectors/registry.js';
+import {
+  createPolicyEngine,
+  policyEngineFrom,
+  type PolicyBundle,
+  type PolicyEngine,
+} from '../core/policy.js';
+import { buildRiskFloors } from '../core/risk.js';
 import type { SubmitDeps } from '../core/submit.js';
 import { metrics } from '../shared/powertools.js';
 import { defaultPolicyDir, loadCompiledPolicy, loadPolicyBundle } from '../store/policy-files.js';
@@ -16,8 +23,7 @@ const built = new WeakMap<AppState, SubmitDeps>();
  * The deployed Lambda's policy folder was validated and compiled by `cdk synth`: it loads the
  * compilation (if it matches the files exactly) instead of parsing. Elsewhere: parse and validate.
  */
-function loadEngine(dir: string, validatedAtBuild: boolean): PolicyEngine {
-  const bundle = loadPolicyBundle(dir);
+function loadEngine(bundle: PolicyBundle, dir: string, validatedAtBuild: boolean): PolicyEngine {
   const compiled = validatedAtBuild ? loadCompiledPolicy(dir, bundle.version) : undefined;
   return compiled ? policyEngineFrom(compiled) : createPolicyEngine(bundle, { validate: !validatedAtBuild });
 }
@@ -26,11 +32,13 @@ export function submitDeps(state: AppState): SubmitDeps {
   let deps = built.get(state);
   if (!deps) {
     const { config } = state;
+    const dir = config.policyDir ?? defaultPolicyDir();
+    const bundle = loadPolicyBundle(dir);
     deps = {
       store: state.toolcalls,
-      policy:
-        state.overrides.policy ??
-        loadEngine(config.policyDir ?? defaultPolicyDir(), config.policyValidatedAtBuild),
+      policy: state.overrides.policy ?? loadEngine(bundle, dir, config.policyValidatedAtBuild),
+      // Connector floors, overridden by the policy folder's: one in-memory map for every decision.
+      riskFloors: buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors),
       connectors: connectorsFor(state),
       rateLimiter: state.rateLimiter,
       clock: state.clock,

@@ -8,7 +8,8 @@
  *
  * The agent sees only fixed messages (`connector failed`, `connector did not answer within N ms`);
  * function errors, SDK errors and malformed payloads go to the log (W29). Statuses other than
- * success/error are refused (W32). A `timeout` means the outcome is unknown: the connector may
+ * success/error/timeout are refused (W32); a connector answers `timeout` when its action passed
+ * its own deadline. A `timeout` means the outcome is unknown: the connector may
  * still finish its side effect after we stop waiting.
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
@@ -98,6 +99,9 @@ function toOutcome(req: ConnectorRequest, answer: unknown): Outcome {
     return response.output === undefined
       ? { status: 'success' }
       : { status: 'success', output: response.output };
+  }
+  if (response.status === 'timeout') {
+    return { status: 'timeout', error: { code: response.error.code, message: response.error.message } };
   }
   return {
     status: 'error',

@@ -70,7 +70,11 @@ describe('the approval loop over HTTP', () => {
       decision: 'allow',
       reason: 'approved execution',
     });
-    expect(first.json.result).toMatchObject({ status: 'error', error: { code: 'UNSUPPORTED_ACTION' } });
+    // The approved delete runs (mock mode: deterministic), instead of failing as in the original (W11).
+    expect(first.json.result).toMatchObject({
+      status: 'success',
+      output: { deleted: true, issue: 'OPS-1', mock: true },
+    });
     expect(connector.calls.length).toBe(calls + 1);
     expect(connector.calls.at(-1)).toMatchObject({
       tool: 'jira',

@@ -44,17 +44,14 @@ describe('connector outcomes on the allow path', () => {
     expect(r.text).not.toMatch(/internal\.example|secret-token|hang up/);
   });
 
-  it('an allowed action no connector implements is a structured error result', async () => {
+  it('an action no connector implements is not classified by policy, so it is denied and nothing runs (W11)', async () => {
     const r = await stack.post(
       '/v1/toolcalls',
       toolCall({ tool: 'jira', action: 'issue.comment', params: { issue: 'OPS-1' } }),
     );
     expect(r.status).toBe(200);
-    expect(r.json.decision).toBe('allow');
-    expect(r.json.result).toMatchObject({
-      status: 'error',
-      error: { code: 'UNSUPPORTED_ACTION', message: 'unsupported action: jira.issue.comment' },
-    });
+    expect(r.json).toMatchObject({ decision: 'deny', reason: 'action not in allowlist' });
+    expect(r.json.result).toBeUndefined();
   });
 
   it('invalid params are the connector error INVALID_PARAMS', async () => {

@@ -68,11 +68,11 @@ describe('approval', () => {
       bundleWith({ tenants: { lax: { ...createTenant(), max_risk_auto_approve: 10 } } }),
     );
 
-    const result = engine.evaluate(request('jira.issue.get', { tenantId: 'lax', riskScore: 8 }));
+    const result = engine.evaluate(request('jira.issue.list', { tenantId: 'lax', riskScore: 8 }));
 
     expect(result).toMatchObject({ decision: 'approve', reason: 'high risk score requires approval' });
     expect(result.determiningPolicies).toEqual(['approve-high-risk']);
-    expect(engine.evaluate(request('jira.issue.get', { tenantId: 'lax', riskScore: 6 })).decision).toBe(
+    expect(engine.evaluate(request('jira.issue.list', { tenantId: 'lax', riskScore: 6 })).decision).toBe(
       'allow',
     );
   });
@@ -87,12 +87,12 @@ describe('approval', () => {
       }),
     );
 
-    expect(engine.evaluate(request('jira.issue.get', { riskFactors: ['pii'] }))).toMatchObject({
+    expect(engine.evaluate(request('jira.issue.list', { riskFactors: ['pii'] }))).toMatchObject({
       decision: 'approve',
       reason: 'call touches personal data',
       determiningPolicies: ['approve-pii'],
     });
-    expect(engine.evaluate(request('jira.issue.get', { riskFactors: ['other'] })).decision).toBe('allow');
+    expect(engine.evaluate(request('jira.issue.list', { riskFactors: ['other'] })).decision).toBe('allow');
   });
 });
 
@@ -134,7 +134,7 @@ describe('reason precedence', () => {
       }),
     );
 
-    const result = engine.evaluate(request('jira.issue.get'));
+    const result = engine.evaluate(request('jira.issue.list'));
 
     expect(result.reason).toBe('default');
     expect(result.determiningPolicies).toEqual(['b-default', 'a-low']);
@@ -154,7 +154,7 @@ describe('request attributes reach the policies', () => {
         @id("f-night") @reason("night") forbid (principal, action, resource)
           when { context.now.toTime() < duration("1h") };
         @id("f-tool-action") @reason("tool_action") forbid (principal, action, resource)
-          when { context.tool_action == "slack.channel.info" && context.tool == "slack" };
+          when { context.tool_action == "slack.msg.post" && context.tool == "slack" };
         @id("f-agent") @reason("agent") forbid (principal, action, resource)
           when { principal == Agent::"agent-banned" };
         @id("f-tenant") @reason("tenant") forbid (principal, action, resource)
@@ -172,17 +172,20 @@ describe('request attributes reach the policies', () => {
     ['agent', { agentId: 'agent-banned' }],
     ['labels', { labels: { 'ünïcødé ✓': '' } }],
   ] as const)('%s', (reason, overrides) => {
-    expect(engine.evaluate(request('jira.issue.get', overrides))).toMatchObject({ decision: 'deny', reason });
-    expect(engine.evaluate(request('jira.issue.get')).decision).toBe('allow');
+    expect(engine.evaluate(request('jira.issue.list', overrides))).toMatchObject({
+      decision: 'deny',
+      reason,
+    });
+    expect(engine.evaluate(request('jira.issue.list')).decision).toBe('allow');
   });
 
   it('tool and tool_action', () => {
-    expect(engine.evaluate(request('slack.channel.info')).reason).toBe('tool_action');
+    expect(engine.evaluate(request('slack.msg.post')).reason).toBe('tool_action');
     expect(engine.evaluate(request('slack.channel.list')).decision).toBe('allow');
   });
 
   it('the agent is a member of its tenant', () => {
-    expect(engine.evaluate(request('jira.issue.get', { tenantId: 'nobody' })).decision).toBe('allow');
+    expect(engine.evaluate(request('jira.issue.list', { tenantId: 'nobody' })).decision).toBe('allow');
   });
 });
 

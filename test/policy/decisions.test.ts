@@ -15,7 +15,7 @@ describe('tenant auto-approve thresholds', () => {
     { tenantId: 'no-such-tenant', threshold: 7 },
   ];
   const actions = [
-    ['jira.issue.get', READ],
+    ['jira.issue.list', READ],
     ['jira.issue.create', WRITE],
   ] as const;
   const rows = tenants.flatMap(({ tenantId, threshold }) =>
@@ -55,14 +55,14 @@ describe('tenant auto-approve thresholds', () => {
 
 describe('destructive actions', () => {
   it.each([0, 3, 6])('need approval at risk %i', (riskScore) => {
-    const result = repoEngine().evaluate(request('slack.channel.delete', { riskScore }));
+    const result = repoEngine().evaluate(request('jira.issue.delete', { riskScore }));
 
     expect(result).toMatchObject({ decision: 'approve', reason: DESTRUCTIVE });
     expect(result.determiningPolicies).toEqual(['approve-destructive']);
   });
 
   it('give the high-risk reason precedence over the destructive one', () => {
-    const result = repoEngine().evaluate(request('jira.project.delete', { riskScore: 10 }));
+    const result = repoEngine().evaluate(request('jira.issue.delete', { riskScore: 10 }));
 
     expect(result).toMatchObject({ decision: 'approve', reason: HIGH_RISK });
     expect(result.determiningPolicies).toEqual(['approve-high-risk', 'approve-destructive']);

@@ -172,9 +172,9 @@ describe('a bundle is refused with PolicyLoadError', () => {
       () =>
         bundleWith({
           schema: (s) =>
-            `${s}\naction "jira.issue.get" in [read] appliesTo { principal: [Agent], resource: [Tenant], context: ToolCallContext };`,
+            `${s}\naction "jira.issue.list" in [read] appliesTo { principal: [Agent], resource: [Tenant], context: ToolCallContext };`,
         }),
-      /jira\.issue\.get/,
+      /jira\.issue\.list/,
     ],
     [
       'an action name without a tool',

@@ -31,12 +31,7 @@ describe('loadPolicyBundle', () => {
 
     expect(bundle.schema).toContain('entity Tenant');
     expect(bundle.policies).toContain('@id("approve-high-risk")');
-    expect(bundle.actions.destructive).toEqual([
-      'jira.issue.delete',
-      'jira.project.delete',
-      'slack.channel.archive',
-      'slack.channel.delete',
-    ]);
+    expect(bundle.actions.destructive).toEqual(['jira.issue.delete']);
     expect(Object.keys(bundle.tenants)).toEqual(['tenant1', 'tenant2']);
   });
 
@@ -66,8 +61,8 @@ describe('loadPolicyBundle', () => {
     edit('tenants.json', (text) => text.replace('"max_risk_auto_approve": 5', '"max_risk_auto_approve": 1'));
     const engine = createPolicyEngine(loadPolicyBundle(dir));
 
-    expect(engine.evaluate(request('jira.issue.get', { riskScore: 1 })).decision).toBe('deny');
-    expect(engine.evaluate(request('jira.issue.get', { riskScore: 0 })).decision).toBe('allow');
+    expect(engine.evaluate(request('jira.issue.list', { riskScore: 1 })).decision).toBe('deny');
+    expect(engine.evaluate(request('jira.issue.list', { riskScore: 0 })).decision).toBe('allow');
   });
 });
 
@@ -80,7 +75,7 @@ describe('policy version', () => {
     expect(loadPolicyBundle(dir).version).toBe(version);
     expect(loadPolicyBundle(defaultPolicyDir()).version).toBe(version);
     expect(engine.version).toBe(version);
-    expect(engine.evaluate(request('jira.issue.get')).policyVersion).toBe(version);
+    expect(engine.evaluate(request('jira.issue.list')).policyVersion).toBe(version);
     expect(engine.evaluate(request('no.such')).policyVersion).toBe(version);
   });
 

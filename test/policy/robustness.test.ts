@@ -10,13 +10,13 @@ describe('evaluate with unusual but valid input', () => {
   it('handles 10,000 large labels', () => {
     const labels = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 'v'.repeat(100)]));
 
-    expect(repoEngine().evaluate(request('jira.issue.get', { labels })).decision).toBe('allow');
+    expect(repoEngine().evaluate(request('jira.issue.list', { labels })).decision).toBe('allow');
   });
 
   it('handles label keys that are special in JavaScript', () => {
     const labels = JSON.parse('{"__proto__": "x", "constructor": "y", "": ""}') as Record<string, string>;
 
-    expect(repoEngine().evaluate(request('jira.issue.get', { labels })).decision).toBe('allow');
+    expect(repoEngine().evaluate(request('jira.issue.list', { labels })).decision).toBe('allow');
   });
 
   it.each([
@@ -29,7 +29,7 @@ describe('evaluate with unusual but valid input', () => {
     ['a very long string', 'x'.repeat(100_000)],
   ])('handles %s in every string field', (_, text) => {
     const result = repoEngine().evaluate(
-      request('jira.issue.get', {
+      request('jira.issue.list', {
         tenantId: text,
         agentId: text,
         resource: text,
@@ -61,7 +61,7 @@ describe('evaluate with unusual but valid input', () => {
     ['year 1', new Date('0001-01-01T00:00:00Z')],
     ['year 9999', new Date('9999-12-31T23:59:59Z')],
   ])('handles the date %s', (_, now) => {
-    expect(() => repoEngine().evaluate(request('jira.issue.get', { now }))).not.toThrow();
+    expect(() => repoEngine().evaluate(request('jira.issue.list', { now }))).not.toThrow();
   });
 });
 
@@ -85,7 +85,7 @@ describe('evaluate with malformed input fails closed', () => {
   ];
 
   it.each(cases)('%s', (_, overrides) => {
-    const req = { ...request('jira.issue.get'), ...overrides } as PolicyRequest;
+    const req = { ...request('jira.issue.list'), ...overrides } as PolicyRequest;
 
     const result = repoEngine().evaluate(req);
 
@@ -100,7 +100,7 @@ describe('evaluate with malformed input fails closed', () => {
   });
 
   it('for a request whose getters throw', () => {
-    const req = request('jira.issue.get');
+    const req = request('jira.issue.list');
     Object.defineProperty(req, 'labels', {
       get() {
         throw new Error('boom');

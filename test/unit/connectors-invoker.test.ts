@@ -48,11 +48,11 @@ describe('local invoker', () => {
   it('passes a connector error through', async () => {
     const invoker = createLocalInvoker(createConnectorRegistry({ env: MOCK_ENV }));
 
-    const result = await invoker.invoke(request('jira', 'issue.delete'), { timeoutMs: 1000 });
+    const result = await invoker.invoke(request('jira', 'issue.comment'), { timeoutMs: 1000 });
 
     expect(result).toEqual({
       status: 'error',
-      error: { code: 'UNSUPPORTED_ACTION', message: 'unsupported action: jira.issue.delete' },
+      error: { code: 'UNSUPPORTED_ACTION', message: 'unsupported action: jira.issue.comment' },
       duration_ms: expect.any(Number),
     });
   });

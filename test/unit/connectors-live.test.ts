@@ -64,8 +64,12 @@ describe('slack connector (live)', () => {
     expect(sent?.method).toBe('POST');
     expect(sent?.url).toBe('/api/chat.postMessage');
     expect(sent?.headers.authorization).toBe(`Bearer ${SLACK_TOKEN}`);
-    expect(sent?.headers['content-type']).toBe('application/json; charset=utf-8');
-    expect(JSON.parse(sent?.body ?? '')).toEqual({ channel: 'C123', text: 'Hello' });
+    // @slack/web-api's encoding: form fields, as Slack documents for every method.
+    expect(sent?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(Object.fromEntries(new URLSearchParams(sent?.body ?? ''))).toEqual({
+      channel: 'C123',
+      text: 'Hello',
+    });
   });
 
   it('lists channels with conversations.list in the mock’s shape', async () => {
@@ -92,8 +96,77 @@ describe('slack connector (live)', () => {
         ok: true,
       },
     });
-    expect(upstream.requests[0]?.method).toBe('GET');
-    expect(upstream.requests[0]?.url).toBe('/api/conversations.list?limit=200&exclude_archived=true');
+    expect(upstream.requests[0]?.method).toBe('POST');
+    expect(upstream.requests[0]?.url).toBe('/api/conversations.list');
+    expect(upstream.requests[0]?.headers.authorization).toBe(`Bearer ${SLACK_TOKEN}`);
+    expect(Object.fromEntries(new URLSearchParams(upstream.requests[0]?.body ?? ''))).toEqual({
+      limit: '200',
+      exclude_archived: 'true',
+    });
+  });
+
+  it('follows conversations.list cursors up to the limit and hands back the next cursor', async () => {
+    const page = (ids: string[], next: string) =>
+      json(200, {
+        ok: true,
+        channels: ids.map((id) => ({ id, name: `n-${id}` })),
+        response_metadata: { next_cursor: next },
+      });
+    const pages = [page(['C1', 'C2'], 'dXNlcjpVMDYxTkZUVDI='), page(['C3'], 'bmV4dA==')];
+    upstream.respond((req, res) => pages[upstream.requests.length - 1]!(req, res));
+
+    const response = await slack()(request('slack', 'channel.list', { limit: 3 }));
+
+    expect(response).toEqual({
+      status: 'success',
+      output: {
+        channels: [
+          { id: 'C1', name: 'n-C1' },
+          { id: 'C2', name: 'n-C2' },
+          { id: 'C3', name: 'n-C3' },
+        ],
+        ok: true,
+        next_cursor: 'bmV4dA==',
+      },
+    });
+    const sent = upstream.requests.map((r) => Object.fromEntries(new URLSearchParams(r.body ?? '')));
+    expect(sent).toEqual([
+      { limit: '3', exclude_archived: 'true' },
+      { limit: '1', exclude_archived: 'true', cursor: 'dXNlcjpVMDYxTkZUVDI=' },
+    ]);
+  });
+
+  it('starts at the given cursor', async () => {
+    upstream.respond(json(200, { ok: true, channels: [], response_metadata: { next_cursor: '' } }));
+
+    const response = await slack()(request('slack', 'channel.list', { cursor: 'abc' }));
+
+    expect(response).toEqual({ status: 'success', output: { channels: [], ok: true } });
+    expect(new URLSearchParams(upstream.requests[0]?.body ?? '').get('cursor')).toBe('abc');
+  });
+
+  it('refuses a 429 at once (no retry of a post) with Slack’s Retry-After', async () => {
+    upstream.respond((_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+      res.end(JSON.stringify({ ok: false, error: 'ratelimited' }));
+    });
+
+    const response = await slack()(request('slack', 'msg.post', { channel: 'C1', text: 'x' }));
+
+    expect(response).toEqual({
+      status: 'error',
+      error: { code: 'UPSTREAM_ERROR', message: 'slack: rate limited, retry after 30 s' },
+    });
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('reports invalid_auth (a revoked token) as Slack’s error code, without the token', async () => {
+    upstream.respond(json(200, { ok: false, error: 'invalid_auth' }));
+
+    const response = await slack()(request('slack', 'channel.list'));
+
+    expect(response.error).toEqual({ code: 'UPSTREAM_ERROR', message: 'slack: invalid_auth' });
+    expectNoLeak(response);
   });
 
   it('treats ok:false as an upstream error naming only Slack’s error code', async () => {
@@ -321,5 +394,83 @@ describe('jira connector (live)', () => {
     const response = await jira()(request('jira', 'issue.list'));
 
     expect(response.error).toEqual({ code: 'UPSTREAM_ERROR', message: 'jira: request timed out' });
+  });
+
+  it('searches by the agent’s JQL with a bounded page size and continues with nextPageToken', async () => {
+    upstream.respond(
+      json(200, { issues: [{ id: '7', key: 'OPS-7', fields: { summary: 'S' } }], nextPageToken: 'tok-2' }),
+    );
+
+    const response = await jira()(
+      request('jira', 'issue.list', {
+        jql: 'assignee = currentUser()',
+        max_results: 50,
+        next_page_token: 'tok-1',
+      }),
+    );
+
+    expect(response).toEqual({
+      status: 'success',
+      output: { issues: [{ id: '7', key: 'OPS-7', summary: 'S' }], total: 1, next_page_token: 'tok-2' },
+    });
+    const url = new URL(upstream.requests[0]?.url ?? '', upstream.baseUrl);
+    expect(url.searchParams.get('jql')).toBe('assignee = currentUser()');
+    expect(url.searchParams.get('maxResults')).toBe('50');
+    expect(url.searchParams.get('nextPageToken')).toBe('tok-1');
+  });
+
+  it('refuses a page size above 50 before calling Jira', async () => {
+    const response = await jira()(request('jira', 'issue.list', { max_results: 51 }));
+
+    expect(response.error?.code).toBe('INVALID_PARAMS');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('deletes an issue with DELETE /rest/api/3/issue/{key} and Basic auth (204)', async () => {
+    upstream.respond((_req, res) => {
+      res.writeHead(204);
+      res.end();
+    });
+
+    const response = await jira()(request('jira', 'issue.delete', { issue: 'OPS-7' }));
+
+    expect(response).toEqual({ status: 'success', output: { deleted: true, issue: 'OPS-7' } });
+    const [sent] = upstream.requests;
+    expect(sent?.method).toBe('DELETE');
+    expect(sent?.url).toBe('/rest/api/3/issue/OPS-7?deleteSubtasks=false');
+    expect(sent?.headers.authorization).toBe(basic);
+    expect(sent?.body).toBe('');
+  });
+
+  it.each([
+    [
+      404,
+      { errorMessages: ['Issue does not exist or you do not have permission to see it.'] },
+      'jira: HTTP 404',
+    ],
+    [401, LEAKY_BODY, 'jira: HTTP 401'],
+    [503, LEAKY_BODY, 'jira: HTTP 503'],
+  ])('reports HTTP %i on delete by status only', async (status, body, message) => {
+    upstream.respond(json(status, body));
+
+    const response = await jira()(request('jira', 'issue.delete', { issue: 'OPS-404' }));
+
+    expect(response).toEqual({ status: 'error', error: { code: 'UPSTREAM_ERROR', message } });
+    expectNoLeak(response);
+  });
+
+  it('reports a 429 with Jira’s Retry-After', async () => {
+    upstream.respond((_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '12' });
+      res.end(JSON.stringify({ errorMessages: ['Rate limit exceeded'] }));
+    });
+
+    const response = await jira()(request('jira', 'issue.create', { project: 'OPS', summary: 's' }));
+
+    expect(response.error).toEqual({
+      code: 'UPSTREAM_ERROR',
+      message: 'jira: rate limited, retry after 12 s',
+    });
+    expect(upstream.requests).toHaveLength(1);
   });
 });

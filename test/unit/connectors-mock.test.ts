@@ -129,12 +129,25 @@ describe('jira connector (mock)', () => {
     expect(response).toEqual({ status: 'error', error: { code: 'INVALID_PARAMS', message } });
   });
 
-  it('refuses jira.issue.delete (approved by policy, unsupported by the connector)', async () => {
-    const response = await jira(request('jira', 'issue.delete', { key: 'OPS-1' }));
+  it('deletes deterministically in mock mode (policy gates it; the connector now runs it, W11)', async () => {
+    const response = await jira(request('jira', 'issue.delete', { issue: 'OPS-1' }));
 
-    expect(response).toEqual({
-      status: 'error',
-      error: { code: 'UNSUPPORTED_ACTION', message: 'unsupported action: jira.issue.delete' },
+    expect(response).toEqual({ status: 'success', output: { deleted: true, issue: 'OPS-1', mock: true } });
+    expect(JSON.stringify(response.output)).toBe('{"deleted":true,"issue":"OPS-1","mock":true}');
+  });
+
+  it('deletes the request’s resource when params name no issue', async () => {
+    const response = await jira({ ...request('jira', 'issue.delete'), resource: 'OPS-9' });
+
+    expect(response).toEqual({ status: 'success', output: { deleted: true, issue: 'OPS-9', mock: true } });
+  });
+
+  it('refuses jira.issue.delete of something that is not an issue key', async () => {
+    const response = await jira(request('jira', 'issue.delete', { issue: '../../myself' }));
+
+    expect(response.error).toEqual({
+      code: 'INVALID_PARAMS',
+      message: 'invalid params: issue must be an issue key or id',
     });
   });
 });
@@ -147,7 +160,8 @@ describe('registry', () => {
 
   it('answers capability questions so policy can be reconciled (W11)', () => {
     expect(isSupportedAction('jira', 'issue.create')).toBe(true);
-    expect(isSupportedAction('jira', 'issue.delete')).toBe(false);
+    expect(isSupportedAction('jira', 'issue.delete')).toBe(true);
+    expect(isSupportedAction('jira', 'issue.comment')).toBe(false);
     expect(isSupportedAction('slack', 'channel.delete')).toBe(false);
     expect(isSupportedAction('toString', 'call')).toBe(false);
   });

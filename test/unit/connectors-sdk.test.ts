@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { z } from 'zod';
-import { defineConnector, UpstreamError } from '../../functions/connectors/sdk.js';
+import { defineConnector, secretsFromEnvironment, UpstreamError } from '../../functions/connectors/sdk.js';
 import type { ConnectorRequest } from '../../functions/connectors/types.js';
 import { logger } from '../../functions/shared/powertools.js';
 
@@ -14,34 +14,79 @@ const request = (action: string, params: Record<string, unknown> = {}): Connecto
   resource: 'r',
 });
 
-const demo = defineConnector({
+const SECRET = 'sk-live-very-secret-value-42';
+const empty = z.object({});
+const anyOutput = z.record(z.string(), z.unknown());
+const base = { output: anyOutput, timeoutMs: 1_000, risk: 0 };
+
+const demoConnector = defineConnector({
   tool: 'demo',
   actions: {
     echo: {
-      params: z.object({
+      ...base,
+      input: z.object({
         value: z.string(),
         count: z.number().int().default(1),
         nested: z.object({ n: z.number() }).optional(),
       }),
+      output: z.object({ value: z.string() }),
       // The params type is inferred from the schema.
       run: async ({ value, count }) => ({ value: value.repeat(count) }),
     },
     upstream: {
-      params: z.object({}),
+      ...base,
+      input: empty,
       run: async () => {
         throw new UpstreamError('demo: rate_limited', { http_status: 429, body: 'raw upstream body' });
       },
     },
     crash: {
-      params: z.object({}),
+      ...base,
+      input: empty,
       run: async () => {
         throw new Error('TypeError at /var/task/index.mjs:1:2 token=abc');
       },
     },
-    notAnObject: {
-      params: z.object({}),
+    'not-an-object': {
+      ...base,
+      input: empty,
       run: async () => ['a'] as unknown as Record<string, unknown>,
     },
+    slow: {
+      ...base,
+      input: empty,
+      timeoutMs: 50,
+      run: (_params, { signal }) =>
+        new Promise((resolve) => {
+          // Resolves only if the deadline never aborts it.
+          const timer = setTimeout(() => resolve({ late: true }), 5_000);
+          signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            aborted = true;
+          });
+        }),
+    },
+    leaky: {
+      ...base,
+      input: empty,
+      run: async (_params, ctx) => {
+        const token = await ctx.secret('api_token');
+        throw new Error(`upstream refused Authorization: Bearer ${token}`);
+      },
+    },
+    'bad-output': {
+      ...base,
+      input: empty,
+      output: z.object({ id: z.string() }),
+      run: async () => ({ id: 42, secretish: SECRET }),
+    },
+  },
+});
+let aborted = false;
+const demo = demoConnector.create(undefined, {
+  secrets: async (name) => {
+    if (name !== 'api_token') throw new Error(`no secret ${name}`);
+    return SECRET;
   },
 });
 
@@ -94,7 +139,7 @@ describe('defineConnector', () => {
   });
 
   it('maps any other failure to a generic error with no detail', async () => {
-    const error = jest.spyOn(logger, 'error');
+    const warn = jest.spyOn(logger, 'warn');
 
     const response = await demo(request('crash'));
 
@@ -102,21 +147,137 @@ describe('defineConnector', () => {
       status: 'error',
       error: { code: 'CONNECTOR_ERROR', message: 'demo: connector failed' },
     });
-    expect(error).toHaveBeenCalledWith(
-      'connector action crashed',
-      expect.objectContaining({ error: expect.any(Error) }),
+    expect(warn).toHaveBeenCalledWith(
+      'connector action failed',
+      expect.objectContaining({ error_name: 'Error', error_stack: expect.stringContaining(' at ') }),
     );
-    error.mockRestore();
+    // The message (it may quote a token) is not logged.
+    expect(JSON.stringify(warn.mock.calls)).not.toContain('token=abc');
+    warn.mockRestore();
   });
 
   it('refuses a non-object output', async () => {
-    const response = await demo(request('notAnObject'));
+    const response = await demo(request('not-an-object'));
 
     expect(response.error?.code).toBe('CONNECTOR_ERROR');
   });
 
-  it('lists its actions', () => {
+  it('lists its actions, with their floors and timeouts', () => {
     expect(demo.tool).toBe('demo');
-    expect(demo.actions).toEqual(['demo.echo', 'demo.upstream', 'demo.crash', 'demo.notAnObject']);
+    expect(demo.actions).toEqual([
+      'demo.echo',
+      'demo.upstream',
+      'demo.crash',
+      'demo.not-an-object',
+      'demo.slow',
+      'demo.leaky',
+      'demo.bad-output',
+    ]);
+    expect(demoConnector.specs.find((spec) => spec.name === 'demo.slow')).toEqual({
+      name: 'demo.slow',
+      action: 'slow',
+      risk: 0,
+      timeoutMs: 50,
+    });
+  });
+
+  it('refuses invalid params with INVALID_PARAMS naming every bad field', async () => {
+    const response = await demo(request('echo', { count: 'two' }));
+
+    expect(response).toEqual({
+      status: 'error',
+      error: { code: 'INVALID_PARAMS', message: 'invalid params: value is required; count must be a number' },
+    });
+  });
+
+  it('aborts a run that exceeds its timeout and answers timeout', async () => {
+    aborted = false;
+
+    const response = await demo(request('slow'));
+
+    expect(response).toEqual({
+      status: 'timeout',
+      error: { code: 'CONNECTOR_TIMEOUT', message: 'demo.slow did not finish within 50 ms' },
+    });
+    expect(aborted).toBe(true);
+  });
+
+  it('keeps a secret in a thrown message out of the result and out of the logs', async () => {
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) => {
+      lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+      return true;
+    };
+    const spies = [
+      jest.spyOn(process.stdout, 'write').mockImplementation(capture),
+      jest.spyOn(process.stderr, 'write').mockImplementation(capture),
+      ...(['log', 'info', 'warn', 'error', 'debug'] as const).map((m) =>
+        jest.spyOn(console, m).mockImplementation(capture),
+      ),
+    ];
+    logger.setLogLevel('DEBUG');
+    let response;
+    try {
+      response = await demo(request('leaky'));
+    } finally {
+      logger.setLogLevel('SILENT');
+      for (const spy of spies) spy.mockRestore();
+    }
+
+    expect(response).toEqual({
+      status: 'error',
+      error: { code: 'CONNECTOR_ERROR', message: 'demo: connector failed' },
+    });
+    // The failure was logged (so the test would see a leak), with the error's name and frames.
+    const logged = lines.join('\n');
+    expect(logged).toContain('connector action failed');
+    expect(logged).toMatch(/"error_name":\s*"Error"/);
+    expect(logged).not.toContain(SECRET);
+    expect(JSON.stringify(response)).not.toContain(SECRET);
+  });
+
+  it('refuses an output that fails its schema, without passing it on', async () => {
+    const response = await demo(request('bad-output'));
+
+    expect(response).toEqual({
+      status: 'error',
+      error: { code: 'CONNECTOR_ERROR', message: 'demo: connector failed' },
+    });
+    expect(JSON.stringify(response)).not.toContain(SECRET);
+  });
+
+  it('refuses a definition with a risk floor outside 0..10 or no timeout', () => {
+    expect(() =>
+      defineConnector({
+        tool: 'bad',
+        actions: { x: { ...base, input: empty, risk: 11, run: async () => ({}) } },
+      }),
+    ).toThrow('bad.x: risk must be 0..10');
+    expect(() =>
+      defineConnector({
+        tool: 'bad',
+        actions: { x: { ...base, input: empty, timeoutMs: 0, run: async () => ({}) } },
+      }),
+    ).toThrow('bad.x: timeoutMs must be a positive integer');
+  });
+});
+
+describe('secretsFromEnvironment', () => {
+  it('reads <TOOL>_<NAME> locally and names the variable when it is missing', async () => {
+    const secrets = secretsFromEnvironment('my-tool', { MY_TOOL_API_TOKEN: ' t0k ' });
+
+    await expect(secrets('api_token')).resolves.toBe('t0k');
+    await expect(secrets('other')).rejects.toThrow('my-tool connector: MY_TOOL_OTHER is not set');
+  });
+
+  it('reads a key of the connector secret named by OC_<TOOL>_SECRET_ARN, never quoting the value', async () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:1:secret:demo';
+    const read = async (id: string) => (id === arn ? JSON.stringify({ api_token: SECRET }) : 'not json');
+    const secrets = secretsFromEnvironment('demo', { OC_DEMO_SECRET_ARN: arn }, read);
+
+    await expect(secrets('api_token')).resolves.toBe(SECRET);
+    await expect(secrets('missing')).rejects.toThrow(`demo connector: secret ${arn} has no string "missing"`);
+    const broken = secretsFromEnvironment('demo', { OC_DEMO_SECRET_ARN: 'other' }, read);
+    await expect(broken('api_token')).rejects.toThrow('demo connector: secret other is not valid JSON');
   });
 });
