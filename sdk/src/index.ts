@@ -1,0 +1,30 @@
+/** @openclause/sdk: a typed client for the OpenClause gateway. */
+export {
+  createClient,
+  OpenClauseClient,
+  type ApprovalSummary,
+  type CallOptions,
+  type ClientOptions,
+  type Decision,
+  type ExecutionResponse,
+  type ExecutionResult,
+  type PendingInfo,
+  type RetryOptions,
+  type ToolCall,
+  type ToolCallRecord,
+  type ToolCallRequest,
+  type ToolCallResponse,
+  type WaitOptions,
+} from './client.js';
+export {
+  ApprovalDeniedError,
+  ApprovalExpiredError,
+  ApprovalWaitTimeoutError,
+  ExecutionOutcomeUnknownError,
+  NotApprovalGatedError,
+  OpenClauseApiError,
+  OpenClauseError,
+  OpenClauseNetworkError,
+  type ErrorDetail,
+} from './errors.js';
+export type { components, paths } from './openapi.js';
