@@ -75,3 +75,22 @@ export function connectorTimeoutMs(env: NodeJS.ProcessEnv): number {
     );
   }
 }
+
+/** A duration such as `90s`, `15m`, `12h` or `30d`, in milliseconds (1 s to 10 years). */
+export function duration(value: string): number {
+  const match = /^(\d{1,6})([smhd])$/.exec(value.trim());
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1_000 || ms > 3650 * 86_400_000)
+    throw new InvalidArgumentError('It must be a duration such as 90s, 15m, 12h or 30d.');
+  return ms;
+}
+
+/** `oc keys` names a key by its key_id (`key_` + 16 hex digits, as `oc keys list` prints it). */
+export function apiKeyId(value: string): string {
+  if (!/^key_[0-9a-f]{16}$/.test(value))
+    throw new InvalidArgumentError(
+      'A key id is key_ followed by 16 hex digits, as `oc keys list` prints it.',
+    );
+  return value;
+}

@@ -58,7 +58,8 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
   return {
     config,
     doc,
-    apiKeys: new ApiKeyStore(doc, config.tableName),
+    // The state clock: key expiry and the lookup cache move with it (tests move it).
+    apiKeys: new ApiKeyStore(doc, config.tableName, undefined, undefined, () => clock.now()),
     toolcalls: new DynamoToolCallStore(doc, config.tableName),
     chain: new ChainStore(doc, config.tableName),
     approvals: new ApprovalStore(doc, config.tableName),

@@ -148,6 +148,58 @@ describe('oc keys create', () => {
   });
 });
 
+describe('oc keys list|rotate|revoke', () => {
+  it('lists keys without secrets, rotates keeping the agent binding, revokes, and refuses bad usage', async () => {
+    const target = local(stack.config.tableName);
+    const created = JSON.parse(
+      (
+        await runOc(
+          ['keys', 'create', '--tenant', 'tenant1', '--agent', 'agent-9', '--expires-in', '30d', '--json'],
+          target,
+        )
+      ).stdout,
+    );
+    expect(created.key_id).toMatch(/^key_[0-9a-f]{16}$/);
+
+    const listed = await runOc(['keys', 'list', '--tenant', 'tenant1'], target);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(
+      new RegExp(
+        `^${created.key_id}  active  agent=agent-9  created=\\S+  expires=\\S+  last_used=never$`,
+        'm',
+      ),
+    );
+    expect(listed.stdout).not.toContain(created.key);
+
+    const rotated = await runOc(
+      ['keys', 'rotate', '--tenant', 'tenant1', '--key', created.key_id, '--json'],
+      target,
+    );
+    expect(rotated.code).toBe(0);
+    const out = JSON.parse(rotated.stdout);
+    expect(out.new).toMatchObject({ agent_id: 'agent-9', status: 'active', expires_at: created.expires_at });
+    expect(out.old).toMatchObject({ key_id: created.key_id, status: 'revoked' });
+    expect((await stack.post('/v1/toolcalls', toolCall({ agent_id: 'agent-9' }), out.key)).status).toBe(200);
+
+    const revoked = await runOc(['keys', 'revoke', '--tenant', 'tenant1', '--key', out.new.key_id], target);
+    expect(revoked).toMatchObject({
+      code: 0,
+      stdout: `revoked ${out.new.key_id}; refused everywhere within 30 s\n`,
+    });
+
+    // Another tenant's key is not found; a malformed id is a usage error.
+    const wrongTenant = await runOc(
+      ['keys', 'revoke', '--tenant', 'tenant2', '--key', created.key_id],
+      target,
+    );
+    expect(wrongTenant.code).toBe(1);
+    expect(wrongTenant.stderr).toContain(`no key ${created.key_id} for tenant tenant2`);
+    const usage = await runOc(['keys', 'revoke', '--tenant', 'tenant1', '--key', 'sk-oc-secret'], target);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
 describe('oc verify', () => {
   let entries: number;
   beforeAll(async () => {
