@@ -34,6 +34,14 @@ export interface ConnectorsProps {
 export const CONNECTOR_SECRET_SHAPE: Readonly<Record<ConnectorName, string>> = {
   slack: '{"bot_token": "xoxb-..."}',
   jira: '{"base_url": "https://<site>.atlassian.net", "email": "...", "api_token": "..."}',
+  template: '{"base_url": "https://...", "api_token": "..."}',
+};
+
+/** Who issues each connector's credential (it is rotated there, not by a rotation Lambda). */
+const CREDENTIAL_ISSUER: Readonly<Record<ConnectorName, string>> = {
+  slack: 'Slack',
+  jira: 'Jira (Atlassian)',
+  template: "the template's upstream service",
 };
 
 /**
@@ -65,7 +73,7 @@ export class Connectors extends Construct {
       });
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: `The ${name} credential is a third-party API token that only ${name === 'slack' ? 'Slack' : 'Jira (Atlassian)'} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (README "Connector credentials"), picked up within 5 minutes.`,
+        reason: `The ${name} credential is a third-party API token that only ${CREDENTIAL_ISSUER[name]} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (README "Connector credentials"), picked up within 5 minutes.`,
       });
       const fn = new OcFunction(this, constructIdFor(name), {
         handlerName: `connector-${name}`,

@@ -30,6 +30,7 @@ export const LAMBDA_POLICY_DIR = '/var/task/policy';
 
 /** The Cedar package is loaded from its own folder at run time (it reads its .wasm with fs). */
 const CEDAR_PACKAGE = '@cedar-policy/cedar-wasm';
+const SLACK_SDK_PACKAGE = '@slack/web-api';
 
 /** Context key the app stack sets from its `tracing` prop; every OcFunction in it reads it. */
 export const TRACING_CONTEXT = 'openclause:tracing';
@@ -150,7 +151,12 @@ export class OcFunction extends NodejsFunction {
         // The AWS SDK v3 is bundled (pinned by our lockfile); Cedar is not: it loads its wasm from disk.
         // Bundles stay ≤ 1 MB (test/infra/bundles.test.ts) with the SDK in; marking `@aws-sdk/*` external
         // (the runtime ships it) would save ~400 KB more but run whatever SDK version the runtime has.
-        externalModules: [CEDAR_PACKAGE],
+        // `@slack/web-api` (with axios) only in the Slack connector's bundle: the gateway's handlers
+        // import it lazily, only to run live Slack in process (a local stack), never in AWS.
+        externalModules: [
+          CEDAR_PACKAGE,
+          ...(props.handlerName === 'connector-slack' ? [] : [SLACK_SDK_PACKAGE]),
+        ],
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],

@@ -4,22 +4,25 @@
  * each action's risk floor (W4).
  */
 import type { ConnectorName } from '../shared/constants.js';
-import { loadJiraConfig, loadSlackConfig } from './config.js';
+import { loadConnectorsMode, loadJiraConfig, loadSlackConfig } from './config.js';
 import { jiraConnector } from './jira.js';
-import { serveConnector, type ActionSpec } from './sdk.js';
+import { secretsFromEnvironment, serveConnector, type ActionSpec } from './sdk.js';
 import { slackConnector } from './slack.js';
+import { templateConnector } from './template.js';
 import type { Connector, ConnectorRegistry } from './types.js';
 
 /** Every connector definition the gateway routes to, by tool. */
 export const CONNECTOR_DEFINITIONS = {
   slack: slackConnector,
   jira: jiraConnector,
+  template: templateConnector,
 } as const satisfies Record<ConnectorName, { tool: string; specs: readonly ActionSpec[] }>;
 
 /** Supported actions per tool, without the tool prefix. */
 export const CONNECTOR_ACTIONS: Readonly<Record<ConnectorName, readonly string[]>> = {
   slack: slackConnector.specs.map((spec) => spec.action),
   jira: jiraConnector.specs.map((spec) => spec.action),
+  template: templateConnector.specs.map((spec) => spec.action),
 };
 
 /** Every implemented action's spec (name `tool.action`, risk floor, timeout). */
@@ -63,6 +66,13 @@ export function createConnectorRegistry(options: ConnectorRegistryOptions = {}):
         fetch: options.fetch,
         timeoutMs: options.upstreamTimeoutMs,
       }),
+    ),
+    // Credentials are read by name when a call needs them (TEMPLATE_* variables locally).
+    template: serveConnector(
+      templateConnector.create(
+        { mode: loadConnectorsMode(env), fetch: options.fetch },
+        { secrets: secretsFromEnvironment('template', env) },
+      ),
     ),
   };
   return Object.freeze(registry);

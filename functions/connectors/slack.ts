@@ -8,12 +8,7 @@
  * refused at once with Slack's `Retry-After`. Its HTTP goes through `callUpstream` (an axios
  * adapter), so the timeout, the refused redirects and the response cap are the same as Jira's.
  */
-import {
-  WebClient,
-  ErrorCode as SlackErrorCode,
-  type WebAPICallResult,
-  type WebClientOptions,
-} from '@slack/web-api';
+import type { WebAPICallResult, WebClient, WebClientOptions } from '@slack/web-api';
 import * as z from 'zod';
 import type { SlackConfig } from './config.js';
 import { callUpstream, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS } from './http.js';
@@ -140,19 +135,20 @@ function slackFailure(error: unknown): never {
     retryAfter?: number;
     statusCode?: number;
   };
+  // `ErrorCode` of @slack/web-api, as strings: the package is loaded only when live.
   switch (coded.code) {
-    case SlackErrorCode.PlatformError: {
+    case 'slack_webapi_platform_error': {
       if (coded.data?.error === 'invalid_response_body') {
         throw new UpstreamError('slack: invalid response body');
       }
       const code = safeSlackError(coded.data?.error);
       throw new UpstreamError(`slack: ${code}`, { slack_error: code });
     }
-    case SlackErrorCode.RateLimitedError:
+    case 'slack_webapi_rate_limited_error':
       throw new UpstreamError(`slack: rate limited, retry after ${coded.retryAfter ?? 0} s`, {
         retry_after_sec: coded.retryAfter,
       });
-    case SlackErrorCode.HTTPError:
+    case 'slack_webapi_http_error':
       throw new UpstreamError(`slack: HTTP ${coded.statusCode ?? 0}`, { http_status: coded.statusCode });
     default: {
       // A RequestError wraps what the adapter threw (an UpstreamError from callUpstream).
@@ -165,9 +161,11 @@ function slackFailure(error: unknown): never {
 
 function liveSlack(botToken: string, options: SlackConnectorOptions): SlackBackend {
   const base = `${(options.apiBaseUrl ?? SLACK_API_BASE_URL).replace(/\/+$/, '')}/`;
+  // Loaded on first live use: mock mode and the gateway's bundles never carry the Slack SDK.
+  let sdk: Promise<typeof import('@slack/web-api')> | undefined;
   // One client per call: its adapter carries that call's deadline.
-  const client = (signal: AbortSignal) =>
-    new WebClient(botToken, {
+  const client = async (signal: AbortSignal): Promise<WebClient> =>
+    new (await (sdk ??= import('@slack/web-api'))).WebClient(botToken, {
       slackApiUrl: base,
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
@@ -186,13 +184,14 @@ function liveSlack(botToken: string, options: SlackConnectorOptions): SlackBacke
   return {
     postMessage: async ({ channel, text }, signal) => {
       // WebClient adds `response_metadata` (warnings, scopes): Slack's bookkeeping, not the result.
+      const slack = await client(signal);
       const { response_metadata: _metadata, ...body } = await call(() =>
-        client(signal).chat.postMessage({ channel, text }),
+        slack.chat.postMessage({ channel, text }),
       );
       return body as ConnectorOutput;
     },
     listChannels: async ({ cursor, limit = CHANNEL_LIST_MAX }, signal) => {
-      const slack = client(signal);
+      const slack = await client(signal);
       const channels: { id: string; name: string }[] = [];
       let next = cursor;
       // Cursor paging, bounded by `limit`: the full list would bloat the evidence record.

@@ -24,6 +24,8 @@ export const ENV = {
   slackSecretArn: 'OC_SLACK_SECRET_ARN',
   /** ARN of the Jira connector's Secrets Manager secret, JSON `{"base_url","email","api_token"}` (set by CDK). */
   jiraSecretArn: 'OC_JIRA_SECRET_ARN',
+  /** ARN of the template connector's secret, JSON `{"base_url","api_token"}` (set by CDK). */
+  templateSecretArn: 'OC_TEMPLATE_SECRET_ARN',
   /** Approver JWTs: `dev` (HS256, local only), `oidc` (issuer + JWKS) or `none` (every token refused). */
   jwtMode: 'OC_JWT_MODE',
   devJwtSecret: 'OC_DEV_JWT_SECRET',
@@ -98,13 +100,14 @@ export const ITEM_TYPE = {
 } as const;
 
 /** Connector Lambdas by tool name. */
-export const CONNECTORS = ['slack', 'jira'] as const;
+export const CONNECTORS = ['slack', 'jira', 'template'] as const;
 export type ConnectorName = (typeof CONNECTORS)[number];
 
 /** The variable carrying each connector's secret ARN; only that connector's Lambda gets it. */
 export const CONNECTOR_SECRET_ENV: Readonly<Record<ConnectorName, string>> = {
   slack: ENV.slackSecretArn,
   jira: ENV.jiraSecretArn,
+  template: ENV.templateSecretArn,
 };
 
 /** api_key: agents (X-API-Key / Bearer key); jwt: human approvers (Bearer JWT); none: public. */

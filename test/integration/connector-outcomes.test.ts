@@ -59,3 +59,24 @@ describe('connector outcomes on the allow path', () => {
     expect(r.json.result).toMatchObject({ status: 'error', error: { code: 'INVALID_PARAMS' } });
   });
 });
+
+describe('the template connector through the gateway', () => {
+  it('is classified, routed and run like any connector (allow path, mock mode)', async () => {
+    const template = await startTestStack();
+    try {
+      const r = await template.post(
+        '/v1/toolcalls',
+        toolCall({ tool: 'template', action: 'item.get', params: { id: 'A1' }, risk_score: 1 }),
+      );
+
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({
+        decision: 'allow',
+        reason: 'read action on allowlist within tenant threshold',
+        result: { status: 'success', output: { id: 'A1', name: 'Item A1', mock: true } },
+      });
+    } finally {
+      await template.stop();
+    }
+  });
+});

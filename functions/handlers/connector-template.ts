@@ -1,0 +1,8 @@
+/**
+ * Template connector Lambda (invoked by the executor with a `ConnectorRequest` payload). The
+ * SDK's `lambdaHandler` is the whole entry point: payload validation, Powertools context,
+ * credentials read by name from the connector's secret (`OC_TEMPLATE_SECRET_ARN`).
+ */
+import { templateConnector } from '../connectors/template.js';
+
+export const handler = templateConnector.lambdaHandler({});
