@@ -312,7 +312,11 @@ export interface components {
             /** @description The resource acted upon; at most 2,048 bytes (UTF-8). */
             resource?: string;
             /**
-             * @description Agent-reported risk, 0–10. Advisory; policy may floor it per action.
+             * @description Agent-reported risk, 0–10: a claim. Policy decides on `max(risk_score, floor)`, the
+             *     action's server-side risk floor (its connector's, or `policy/actions.json`
+             *     `risk_floors`); the stored request carries that effective score and the
+             *     `toolcall.decided` fact records `risk: {claimed, floor, effective}`. An agent can raise
+             *     its risk, never lower it.
              * @default 0
              */
             risk_score?: number;
