@@ -3,7 +3,8 @@
  * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn, and the
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim;
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
- * `--enable-source-maps` on every Lambda; default false).
+ * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
+ * the template connector; default false).
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
@@ -51,6 +52,7 @@ createOpenClause(app, {
   rateLimitPerSec: positiveInt('rateLimitPerSec'),
   rateLimitBurst: positiveInt('rateLimitBurst'),
   connectorsMode: connectorsMode(),
+  templateConnector: bool('templateConnector'),
   alarmTopicArn: context('alarmTopicArn'),
   approverIssuer: context('approverIssuer'),
   approverAudience: context('approverAudience'),

@@ -36,6 +36,11 @@ export interface OcAppStackProps extends StackProps {
    */
   readonly connectorsMode?: ConnectorsMode;
   /**
+   * Also deploy the template connector (README "Add a connector in four steps").
+   * @default false
+   */
+  readonly templateConnector?: boolean;
+  /**
    * API-wide stage throttle (a safety net above the per-tenant limit).
    * @default { rateLimit: 1000, burstLimit: 2000 }
    */
@@ -106,7 +111,11 @@ export class OcAppStack extends Stack {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const connectorsMode = props.connectorsMode ?? 'live';
 
-    this.connectors = new Connectors(this, 'Connectors', { mode: connectorsMode, logRetention });
+    this.connectors = new Connectors(this, 'Connectors', {
+      mode: connectorsMode,
+      logRetention,
+      template: props.templateConnector,
+    });
     this.api = new Api(this, 'Api', {
       table: props.table,
       connectors: this.connectors,

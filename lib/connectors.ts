@@ -7,6 +7,7 @@ import {
   CONNECTOR_SECRET_ENV,
   CONNECTORS,
   ENV,
+  OPTIONAL_CONNECTORS,
   type ConnectorName,
   type ConnectorsMode,
 } from '../functions/shared/constants.js';
@@ -28,6 +29,11 @@ export interface ConnectorsProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Also deploy the template connector (`OPTIONAL_CONNECTORS`): to try the connector SDK end to end.
+   * @default false
+   */
+  readonly template?: boolean;
 }
 
 /** What the operator puts into each connector's secret (JSON; see README "Connector credentials"). */
@@ -51,17 +57,21 @@ const CREDENTIAL_ISSUER: Readonly<Record<ConnectorName, string>> = {
  * the secret's ARN (never its value) in `CONNECTOR_SECRET_ENV[name]`.
  */
 export class Connectors extends Construct {
-  readonly functions: Readonly<Record<ConnectorName, OcFunction>>;
+  readonly functions: Readonly<Partial<Record<ConnectorName, OcFunction>>>;
   /** The credentials secret of each connector; operators fill them with `put-secret-value`. */
-  readonly secrets: Readonly<Record<ConnectorName, Secret>>;
+  readonly secrets: Readonly<Partial<Record<ConnectorName, Secret>>>;
   readonly timeout: Duration;
 
   constructor(scope: Construct, id: string, props: ConnectorsProps = {}) {
     super(scope, id);
     this.timeout = props.timeout ?? Duration.seconds(10);
-    const functions = {} as Record<ConnectorName, OcFunction>;
-    const secrets = {} as Record<ConnectorName, Secret>;
-    for (const name of CONNECTORS) {
+    const functions: Partial<Record<ConnectorName, OcFunction>> = {};
+    const secrets: Partial<Record<ConnectorName, Secret>> = {};
+    const deployed: readonly ConnectorName[] = [
+      ...CONNECTORS,
+      ...(props.template ? OPTIONAL_CONNECTORS : []),
+    ];
+    for (const name of deployed) {
       const secret = new Secret(this, `${constructIdFor(name)}Secret`, {
         description: `OpenClause connector-${name} credentials, JSON ${CONNECTOR_SECRET_SHAPE[name]}; set with aws secretsmanager put-secret-value`,
         // The AWS managed key (aws/secretsmanager): it can only be used through Secrets Manager in

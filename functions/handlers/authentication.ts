@@ -111,6 +111,14 @@ export function authenticated(
   const auth = authenticate(getState);
   return async (event) => {
     const { context } = await auth({ routeKey: event.routeKey, headers: event.headers });
-    return route({ ...event, requestContext: { ...event.requestContext, authorizer: { lambda: context } } });
+    const result = await route({
+      ...event,
+      requestContext: { ...event.requestContext, authorizer: { lambda: context } },
+    });
+    // Only an answered request counts as a use (a refused one writes nothing); at most a write a minute.
+    if (context.authKind === 'api_key' && result.status < 400) {
+      await getState().apiKeys.recordUse(presentedKey(event.headers)!);
+    }
+    return result;
   };
 }

@@ -99,9 +99,15 @@ export const ITEM_TYPE = {
   tenant: 'tenant',
 } as const;
 
-/** Connector Lambdas by tool name. */
-export const CONNECTORS = ['slack', 'jira', 'template'] as const;
-export type ConnectorName = (typeof CONNECTORS)[number];
+/** Connector Lambdas by tool name, deployed by every stack. */
+export const CONNECTORS = ['slack', 'jira'] as const;
+/**
+ * Connectors deployed only when asked (`-c templateConnector=true`): the template connector, which
+ * a newcomer copies. Its Lambda, secret, alarm and dashboard widgets would otherwise add about
+ * $3.50 a month to every idle stack (its dashboard metrics pass the free tier's 50).
+ */
+export const OPTIONAL_CONNECTORS = ['template'] as const;
+export type ConnectorName = (typeof CONNECTORS)[number] | (typeof OPTIONAL_CONNECTORS)[number];
 
 /** The variable carrying each connector's secret ARN; only that connector's Lambda gets it. */
 export const CONNECTOR_SECRET_ENV: Readonly<Record<ConnectorName, string>> = {

@@ -5,8 +5,8 @@
  *
  * Lookups are cached per instance for `cacheMs` (30 s): a revoked key stops working within
  * that time everywhere; an expiry is exact (a cached key is refused from its `expires_at` on).
- * The last-used time is written at most once a minute per key (a conditional update), and only
- * when a lookup reached the table, so a busy key costs one extra write a minute, not per request.
+ * The last-used time is written after an accepted request (never for a refused one), at most once
+ * a minute per key (a conditional update), so a busy key costs one extra write a minute.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -69,6 +69,8 @@ export class KeyNotFoundError extends Error {
 interface CachedKey {
   identity: KeyIdentity | undefined;
   until: number;
+  /** Last use as this instance knows it (ms), to skip the write within a minute. */
+  lastUsed: number;
 }
 
 const listingKeys = (tenantId: string, createdAt: string, keyId: string) => ({
@@ -164,15 +166,27 @@ export class ApiKeyStore {
     if (this.cache.size > 10_000) this.cache.clear();
     // A cached key is refused from its expiry on, whatever the cache lifetime.
     const until = identity ? Math.min(now + this.cacheMs, expiresAt) : now + this.missCacheMs;
-    this.cache.set(hash, { identity, until });
-    if (identity) await this.touch(hash, item!.last_used_at, now);
+    const stored = typeof item?.last_used_at === 'string' ? Date.parse(item.last_used_at) : Number.NaN;
+    const known = Math.max(
+      cached?.lastUsed ?? Number.NEGATIVE_INFINITY,
+      Number.isNaN(stored) ? -Infinity : stored,
+    );
+    this.cache.set(hash, { identity, until, lastUsed: known });
     return identity;
   }
 
-  /** Records the last use, at most once per `LAST_USED_RESOLUTION_MS` (across instances too). */
-  private async touch(hash: string, lastUsed: unknown, now: number): Promise<void> {
-    const previous = typeof lastUsed === 'string' ? Date.parse(lastUsed) : Number.NEGATIVE_INFINITY;
-    if (now - previous < LAST_USED_RESOLUTION_MS) return;
+  /**
+   * Records that `key` was used for an accepted request (the gateway calls it after a handler
+   * answered, so a refused request writes nothing), at most once per `LAST_USED_RESOLUTION_MS`
+   * per key: skipped while this instance knows a recent use, and conditional across instances.
+   */
+  async recordUse(key: string): Promise<void> {
+    const hash = hashApiKey(key);
+    const entry = this.cache.get(hash);
+    if (!entry?.identity) return;
+    const now = this.now().getTime();
+    if (now - entry.lastUsed < LAST_USED_RESOLUTION_MS) return;
+    entry.lastUsed = now;
     try {
       await this.doc.send(
         new UpdateCommand({

@@ -114,19 +114,41 @@ describe('API keys', () => {
     expect((await submitWith(rotated.key)).status).toBe(200);
   });
 
+  it('records the last use of an accepted request through the gateway, not of a refused one', async () => {
+    const { key } = await newKey();
+
+    const refused = await stack.post(
+      '/v1/toolcalls',
+      { ...toolCall({ agent_id: 'agent-7' }), risk_score: 99 },
+      key,
+    );
+    expect(refused.status).toBe(422);
+    expect((await storedItem(key))?.last_used_at).toBeUndefined();
+    expect((await submitWith(key)).status).toBe(200);
+    expect((await storedItem(key))?.last_used_at).toEqual(expect.any(String));
+  });
+
   it('records the last use at most once a minute per key', async () => {
     const { key, keyId } = await newKey();
     const gateway = new ApiKeyStore(stack.state.doc, stack.config.tableName, 0, 0, () => clock.now());
 
+    const use = async () => {
+      await gateway.resolve(key);
+      await gateway.recordUse(key);
+    };
     await gateway.resolve(key);
+    const unused = (await storedItem(key))?.last_used_at;
+    await use();
     const first = (await storedItem(key))?.last_used_at;
     clock.offsetMs = 30_000;
-    await gateway.resolve(key); // no cache (0 ms): a lookup, but the last use is recent
+    await use(); // no cache (0 ms): a lookup, but the last use is recent
     const second = (await storedItem(key))?.last_used_at;
     clock.offsetMs = 61_000;
-    await gateway.resolve(key);
+    await use();
     const third = (await storedItem(key))?.last_used_at;
 
+    // A lookup alone (a request that is then refused) records nothing.
+    expect(unused).toBeUndefined();
     expect(first).toEqual(expect.any(String));
     expect(second).toBe(first);
     expect(Date.parse(third) - Date.parse(first)).toBeGreaterThanOrEqual(60_000);

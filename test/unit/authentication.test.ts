@@ -41,8 +41,10 @@ function fakeState(opts: { resolve?: (key: string) => Promise<unknown>; verifier
   state: AppState;
   lookups: string[];
   verified: string[];
+  uses: string[];
 } {
   const lookups: string[] = [];
+  const uses: string[] = [];
   const verified: string[] = [];
   const verifier =
     opts.verifier ??
@@ -57,6 +59,9 @@ function fakeState(opts: { resolve?: (key: string) => Promise<unknown>; verifier
             ? { tenantId: 'tenant1', agentId: 'agent-1' }
             : undefined;
       },
+      recordUse: async (key: string) => {
+        uses.push(key);
+      },
     },
     approverTokens: {
       verify: (token: string) => {
@@ -65,7 +70,7 @@ function fakeState(opts: { resolve?: (key: string) => Promise<unknown>; verifier
       },
     },
   } as unknown as AppState;
-  return { state, lookups, verified };
+  return { state, lookups, verified, uses };
 }
 
 const httpEvent = (context: AuthContext): HttpEvent =>
@@ -217,7 +222,7 @@ describe('jwt routes', () => {
 
 describe('authenticated routes', () => {
   it('hand the route the identity they established, whatever the incoming request context claimed', async () => {
-    const { state } = fakeState();
+    const { state, uses } = fakeState();
     const seen: AuthContext[] = [];
     const route = authenticated(
       () => state,
@@ -237,6 +242,8 @@ describe('authenticated routes', () => {
       { authError: 'invalid' },
       { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1' },
     ]);
+    // Only the request answered under a valid key counts as a use of it.
+    expect(uses).toEqual(['sk-test-key-1']);
     expect(() => requireTenant({ requestContext: { authorizer: { lambda: seen[0] } } } as never)).toThrow(
       AppError,
     );
