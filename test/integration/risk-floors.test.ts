@@ -70,15 +70,15 @@ describe('risk floors', () => {
       floor: 0,
       effective: 1,
     });
-    // jira.issue.delete: floor 8 in its connector definition; 8 >= 7 gives the high-risk reason.
+    // jira.issue.delete: floor 6 in its connector definition (destructive: approval at any risk).
     expect(destructive.json).toMatchObject({
       decision: 'approve',
-      reason: 'high risk score requires approval',
+      reason: 'destructive action requires approval',
     });
     expect((await decidedFact(destructive.json.event_id)).fact.record.risk).toEqual({
       claimed: 0,
-      floor: 8,
-      effective: 8,
+      floor: 6,
+      effective: 6,
     });
   });
 });
