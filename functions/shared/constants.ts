@@ -32,6 +32,12 @@ export const ENV = {
   jwtJwksUrl: 'OC_JWT_JWKS_URL',
   jwtTenantClaim: 'OC_JWT_TENANT_CLAIM',
   sweepIntervalSec: 'OC_SWEEP_INTERVAL_SEC',
+  /** The evidence archive (SPEC §8): bucket, the S3 endpoint (local only) and the checkpoint signer. */
+  evidenceBucket: 'OC_EVIDENCE_BUCKET',
+  s3Endpoint: 'OC_S3_ENDPOINT',
+  evidenceKmsKeyId: 'OC_EVIDENCE_KMS_KEY_ID',
+  evidenceSigningKeyFile: 'OC_EVIDENCE_SIGNING_KEY_FILE',
+  archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
 } as const;
 
 /**
@@ -95,6 +101,8 @@ export const ITEM_TYPE = {
   grant: 'grant',
   execution: 'execution',
   tenant: 'tenant',
+  /** How far a tenant's chain is archived to S3, and the range an archiver has claimed. */
+  archiveCheckpoint: 'archive_checkpoint',
 } as const;
 
 /** Connector Lambdas by tool name. */
