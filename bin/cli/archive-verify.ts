@@ -85,8 +85,8 @@ export async function verifyArchiveCommand(
   }
   if (!opts.json) {
     ctx.out(
-      `ok: tenant ${report.tenant_id}, ${report.entries} entries in ${report.bundles} bundles (seq ${report.from_seq}-${report.to_seq}), ` +
-        `${report.checkpoints} signed checkpoints, from ${report.source}`,
+      `ok: tenant ${report.tenant_id}, ${report.entries} entries in ${plural(report.bundles, 'bundle')} (seq ${report.from_seq}-${report.to_seq}), ` +
+        `${plural(report.checkpoints, 'signed checkpoint')}, from ${report.source}`,
     );
     ctx.out(`  first hash ${report.first_hash}`);
     ctx.out(`  last hash  ${report.last_hash}`);
@@ -96,3 +96,5 @@ export async function verifyArchiveCommand(
   }
   return EXIT.ok;
 }
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;

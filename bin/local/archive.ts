@@ -13,6 +13,8 @@ import { S3RVER_CREDENTIALS } from './emulators.js';
 
 /** The local signing key's file in a data folder. */
 export const signingKeyFile = (dataDir: string) => path.join(dataDir, 'evidence-signing-key.pem');
+/** Its public key, beside it: what an auditor pins (`oc verify --public-key`). */
+export const publicKeyFile = (dataDir: string) => path.join(dataDir, 'evidence-public-key.pem');
 
 export function localS3Client(endpoint: string): S3Client {
   return new S3Client({
