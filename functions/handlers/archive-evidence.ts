@@ -13,13 +13,13 @@ import { Archiver, s3ArchiveObjects, type ArchiveRunReport } from '../store/arch
 import { KmsCheckpointSigner } from '../store/checkpoint-signer.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 
-/** Leave this long before the function's timeout to finish the bundle in hand. */
-const RUN_BUDGET_MS = 200_000;
+/** How long a run may start bundles: CDK sets it from the function's timeout; the next run continues. */
+const runBudgetMs = () => Number(process.env[ENV.archiveRunBudgetSec] ?? 200) * 1000;
 
 export const archiveEvidence =
   (archiver: (state: AppState) => Archiver, getState: () => AppState) =>
   async (): Promise<ArchiveRunReport> => {
-    const report = await archiver(getState()).run({ deadline: Date.now() + RUN_BUDGET_MS });
+    const report = await archiver(getState()).run({ deadline: Date.now() + runBudgetMs() });
     const bad = report.tenants.filter((t) => t.status === 'broken' || t.status === 'failed');
     if (bad.length > 0)
       throw new Error(

@@ -38,6 +38,8 @@ export const ENV = {
   evidenceKmsKeyId: 'OC_EVIDENCE_KMS_KEY_ID',
   evidenceSigningKeyFile: 'OC_EVIDENCE_SIGNING_KEY_FILE',
   archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
+  /** Set by CDK: seconds an archiver run may start bundles for (its timeout, less a margin). */
+  archiveRunBudgetSec: 'OC_ARCHIVE_RUN_BUDGET_SEC',
 } as const;
 
 /**
@@ -144,6 +146,12 @@ export const SCHEDULES = [
   { handler: 'release-held-chains', rateMinutes: 1 },
 ] as const;
 
+/**
+ * The evidence archiver: scheduled like SCHEDULES, but its rate comes from CDK context
+ * (`archiveRateMinutes`) and locally from OC_ARCHIVE_INTERVAL_SEC.
+ */
+export const ARCHIVER = { handler: 'archive-evidence', defaultRateMinutes: 5 } as const;
+
 /** Stream consumers: handler and the event-source filter (DynamoDB Streams filter pattern). */
 export const STREAM_CONSUMERS = [
   {
@@ -184,5 +192,11 @@ export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execut
 export const STACKS = {
   data: 'OpenClauseData',
   app: 'OpenClauseApp',
-  outputs: { apiUrl: 'ApiUrl', tableName: 'TableName' },
+  outputs: {
+    apiUrl: 'ApiUrl',
+    tableName: 'TableName',
+    evidenceBucket: 'EvidenceBucket',
+    evidenceSigningKey: 'EvidenceSigningKey',
+    evidenceAuditorRole: 'EvidenceAuditorRole',
+  },
 } as const;
