@@ -43,7 +43,8 @@ export function s3Source(s3: S3Client, bucket: string): ArchiveSource {
     async get(key) {
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return Buffer.from(await out.Body!.transformToByteArray());
+        const bytes = await out.Body!.transformToByteArray();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       } catch (error) {
         if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
         throw error;

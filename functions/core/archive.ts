@@ -29,13 +29,33 @@ export const archiveKeys = {
   checkpoint: (tenantId: string, toSeq: number) => `evidence/${tenantId}/checkpoints/${seq12(toSeq)}.json`,
 };
 
+/** Room kept before the entries for the header (which names the last hash, so it comes last). */
+const HEADER_ROOM = 1024;
+
 /**
- * Builds a bundle's bytes entry by entry (the entries arrive page by page from the chain) while
- * hashing them; the header, which names the last hash, is prepended at the end.
+ * One growable buffer a run's bundles are written into, one after the other: a bundle's bytes are
+ * a view of it, valid until the next bundle starts. Memory then stays that of the largest bundle,
+ * instead of a new buffer per bundle waiting for the garbage collector.
+ */
+export class BundleArena {
+  buffer = Buffer.allocUnsafe(1 << 20);
+
+  ensure(bytes: number): void {
+    if (bytes <= this.buffer.length) return;
+    let size = this.buffer.length;
+    while (size < bytes) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buffer.copy(bigger);
+    this.buffer = bigger;
+  }
+}
+
+/**
+ * Builds a bundle's bytes entry by entry (the entries arrive page by page from the chain); the
+ * header, which names the last hash, is written in front of them at the end.
  */
 export class BundleWriter {
-  private readonly body: Buffer[] = [];
-  private readonly digestOfBody = createHash('sha256');
+  private end = HEADER_ROOM;
   private count = 0;
   private last: ChainEntry | undefined;
 
@@ -43,15 +63,20 @@ export class BundleWriter {
     readonly tenantId: string,
     readonly fromSeq: number,
     readonly prevHash: string,
+    private readonly arena = new BundleArena(),
   ) {}
 
-  add(entry: ChainEntry): void {
-    const line = Buffer.from(
-      `${this.count === 0 ? '' : ',\n'}{"seq":${entry.seq},"prev_hash":${JSON.stringify(entry.prev_hash)},"hash":${JSON.stringify(entry.hash)},"record":${canon(entry.record)}}`,
-      'utf8',
+  private write(text: string, at: number): number {
+    this.arena.ensure(at + Buffer.byteLength(text, 'utf8'));
+    return this.arena.buffer.write(text, at, 'utf8');
+  }
+
+  /** Appends an entry; `canonical` is its record's JCS text if the caller has it already. */
+  add(entry: ChainEntry, canonical = canon(entry.record)): void {
+    this.end += this.write(
+      `${this.count === 0 ? '' : ',\n'}{"seq":${entry.seq},"prev_hash":${JSON.stringify(entry.prev_hash)},"hash":${JSON.stringify(entry.hash)},"record":${canonical}}`,
+      this.end,
     );
-    this.body.push(line);
-    this.digestOfBody.update(line);
     this.count += 1;
     this.last = entry;
   }
@@ -60,18 +85,18 @@ export class BundleWriter {
     return this.count;
   }
 
-  /** The bundle's bytes and their SHA-256 (hex). */
+  /** The bundle's bytes (a view of the arena: use them before the next bundle) and their SHA-256. */
   finish(): { toSeq: number; lastHash: string; bytes: Buffer; sha256: string } {
     if (!this.last) throw new Error('a bundle needs at least one entry');
-    const header = Buffer.from(
+    const header =
       `{"format":${JSON.stringify(BUNDLE_FORMAT)},"tenant_id":${JSON.stringify(this.tenantId)},` +
-        `"from_seq":${this.fromSeq},"to_seq":${this.last.seq},"prev_hash":${JSON.stringify(this.prevHash)},` +
-        `"last_hash":${JSON.stringify(this.last.hash)},"entries":[\n`,
-      'utf8',
-    );
-    const trailer = Buffer.from('\n]}\n', 'utf8');
-    const bytes = Buffer.concat([header, ...this.body, trailer]);
-    this.body.length = 0;
+      `"from_seq":${this.fromSeq},"to_seq":${this.last.seq},"prev_hash":${JSON.stringify(this.prevHash)},` +
+      `"last_hash":${JSON.stringify(this.last.hash)},"entries":[\n`;
+    const headerBytes = Buffer.byteLength(header, 'utf8');
+    if (headerBytes > HEADER_ROOM) throw new Error('bundle header too long');
+    this.arena.buffer.write(header, HEADER_ROOM - headerBytes, 'utf8');
+    this.end += this.write('\n]}\n', this.end);
+    const bytes = this.arena.buffer.subarray(HEADER_ROOM - headerBytes, this.end);
     return {
       toSeq: this.last.seq,
       lastHash: this.last.hash,

@@ -14,6 +14,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   archiveKeys,
+  BundleArena,
   BundleWriter,
   CHECKPOINT_FORMAT,
   checkpointBytes,
@@ -22,7 +23,7 @@ import {
   PUBLIC_KEY_KEY,
   type CheckpointStatement,
 } from '../core/archive.js';
-import { verifyChain, type ChainEntry, type ChainHead } from '../core/evidence.js';
+import { ChainVerifier, type ChainHead } from '../core/evidence.js';
 import { logger, metrics } from '../shared/powertools.js';
 import type { ArchiveCheckpointStore } from './archive-checkpoints.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
@@ -51,7 +52,8 @@ export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
     async get(key) {
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return Buffer.from(await out.Body!.transformToByteArray());
+        const bytes = await out.Body!.transformToByteArray();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       } catch (error) {
         if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
         throw error;
@@ -125,8 +127,6 @@ export interface ArchiverOptions {
   now?: () => Date;
 }
 
-/** Entries verified at a time while a bundle is built (one DynamoDB answer holds a few hundred). */
-const VERIFY_CHUNK = 500;
 /** Claims lost in a row before a tenant is left to the archiver that keeps winning them. */
 const MAX_CLAIM_RACES = 5;
 
@@ -144,6 +144,9 @@ export class Archiver {
   private readonly maxEntries: number;
   private readonly now: () => Date;
   private publicKeyWritten = false;
+  private running = false;
+  /** Every bundle of this archiver is built in the same buffer (one bundle at a time). */
+  private readonly arena = new BundleArena();
 
   constructor(private readonly options: ArchiverOptions) {
     this.events = options.events ?? powertoolsArchiveEvents;
@@ -159,6 +162,17 @@ export class Archiver {
    * after it (a Lambda run must end before its timeout; the next run continues).
    */
   async run(options: { tenantId?: string; deadline?: number } = {}): Promise<ArchiveRunReport> {
+    // One run at a time per instance (they share the bundle buffer); other processes may run too.
+    if (this.running) throw new Error('this archiver is already running');
+    this.running = true;
+    try {
+      return await this.runOnce(options);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runOnce(options: { tenantId?: string; deadline?: number }): Promise<ArchiveRunReport> {
     await this.ensurePublicKey();
     const tenants = options.tenantId ? [options.tenantId] : await this.options.store.tenants();
     const reports: TenantArchiveReport[] = [];
@@ -253,21 +267,15 @@ export class Archiver {
     head: ChainHead,
     range: { fromSeq: number; toSeq: number },
   ): Promise<{ key: string; sha256: string; head: ChainHead }> {
-    const writer = new BundleWriter(tenantId, range.fromSeq, head.hash);
-    let verified = head;
-    let chunk: ChainEntry[] = [];
-    const flush = () => {
-      const result = verifyChain(tenantId, chunk, verified);
-      if (!result.ok) throw new ChainBreakError(result.break.seq, result.break.problem);
-      for (const entry of chunk) writer.add(entry);
-      verified = result.head;
-      chunk = [];
-    };
+    const writer = new BundleWriter(tenantId, range.fromSeq, head.hash, this.arena);
+    // Each record is canonicalized once: hashed to verify it, and written as that text.
+    const verifier = new ChainVerifier(tenantId, head);
     for await (const entry of this.options.store.range(tenantId, range.fromSeq, range.toSeq)) {
-      chunk.push(entry);
-      if (chunk.length >= VERIFY_CHUNK) flush();
+      const checked = verifier.next(entry);
+      if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
+      writer.add(entry, checked.canonical);
     }
-    flush();
+    const verified = verifier.head;
     if (verified.seq !== range.toSeq)
       throw new ChainBreakError(
         verified.seq + 1,
