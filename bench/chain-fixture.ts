@@ -3,12 +3,12 @@
  * the real hash formula (`sealFacts`, `encodeEntries`, `keys.chainPage`: the store's own
  * functions), for the archive tests and benchmark: 100,000 entries through the API would take
  * hours on this machine. Only the chain pages are written (no fact or seal items): what the
- * archiver reads.
+ * archiver reads, and the tenant's registration the sealer writes with a chain's first page.
  */
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { sealFacts, type ChainHead, type ChainEntry, type FactRecord } from '../functions/core/evidence.js';
 import { ITEM_TYPE } from '../functions/shared/constants.js';
-import { encodeEntries } from '../functions/store/chain.js';
+import { encodeEntries, registerChainTenant } from '../functions/store/chain.js';
 import { keys } from '../functions/store/keys.js';
 
 /** A decided call's fact, about the size of a real one. */
@@ -56,6 +56,8 @@ export async function writeChainFixture(
   options: { head?: ChainHead; pageSize?: number; edit?: (entry: ChainEntry) => ChainEntry } = {},
 ): Promise<ChainHead> {
   const pageSize = options.pageSize ?? 100;
+  // As the sealer does with a chain's first page: the archiver's list of tenants.
+  if ((options.head?.seq ?? 0) === 0) await registerChainTenant(doc, table, tenantId);
   let head = options.head ?? { seq: 0, hash: '' };
   let items: Record<string, unknown>[] = [];
   for (let done = 0; done < count;) {

@@ -208,10 +208,6 @@ export class EvidenceArchiver extends Construct {
       ENV.archiveRunBudgetSec,
       String(Math.max(20, Math.min(rateMinutes * 60 - 10, 300) - 60)),
     );
-    // Tenants are found from the chain's own first pages: one filtered Scan per run.
-    fn.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [props.table.tableArn] }),
-    );
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:PutObject'],

@@ -103,6 +103,8 @@ export const ITEM_TYPE = {
   grant: 'grant',
   execution: 'execution',
   tenant: 'tenant',
+  /** A tenant whose chain has begun (registered with its first page; the archiver's list). */
+  chainTenant: 'chain_tenant',
   /** How far a tenant's chain is archived to S3, and the range an archiver has claimed. */
   archiveCheckpoint: 'archive_checkpoint',
 } as const;

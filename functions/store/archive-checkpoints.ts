@@ -12,7 +12,7 @@ import { QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient }
 import { GENESIS, type ChainEntry, type ChainHead, type SealedRecord } from '../core/evidence.js';
 import { ITEM_TYPE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
-import { decodeEntries } from './chain.js';
+import { decodeEntries, registerChainTenant } from './chain.js';
 import { isConditionalFailure, queryAll, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 
@@ -36,12 +36,29 @@ export class ArchiveCheckpointStore {
     private readonly table: string,
   ) {}
 
-  /**
-   * Every tenant with a chain, found from the chain's own first items (the page or hold at seq 1),
-   * never from a list of tenants. A filtered scan: it reads the table, which costs read units in
-   * proportion to its size (once per run; see the README's cost note).
-   */
+  /** Every tenant whose chain has begun: registered by the sealer with the chain's first page. */
   async tenants(): Promise<string[]> {
+    const found: string[] = [];
+    for await (const item of queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.chainTenantsPartition },
+        ConsistentRead: true,
+      },
+      'chain tenants read',
+    ))
+      found.push(String(item.sk));
+    return found.sort();
+  }
+
+  /**
+   * Finds every tenant with a chain from the chain's own first items (the page or hold at seq 1)
+   * and registers those that are not yet: for chains begun before the sealer registered tenants
+   * (`oc archive --discover`, once after upgrading). A filtered scan: it reads the whole table.
+   */
+  async discover(): Promise<string[]> {
     const found = new Set<string>();
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -66,6 +83,9 @@ export class ArchiveCheckpointStore {
       for (const item of out.Items ?? []) if (typeof item.tenant_id === 'string') found.add(item.tenant_id);
       startKey = out.LastEvaluatedKey;
     } while (startKey);
+    const registered = new Set(await this.tenants());
+    for (const tenantId of found)
+      if (!registered.has(tenantId)) await registerChainTenant(this.doc, this.table, tenantId);
     return [...found].sort();
   }
 

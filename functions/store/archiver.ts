@@ -127,6 +127,15 @@ export interface ArchiverOptions {
   now?: () => Date;
 }
 
+export interface RunOptions {
+  /** Only this tenant. */
+  tenantId?: string;
+  /** Stop starting bundles after this time (epoch ms); the next run continues. */
+  deadline?: number;
+  /** Find tenants by scanning the chains' first items (and register them) instead of the registry. */
+  discover?: boolean;
+}
+
 /** Claims lost in a row before a tenant is left to the archiver that keeps winning them. */
 const MAX_CLAIM_RACES = 5;
 
@@ -161,7 +170,7 @@ export class Archiver {
    * or failure is reported and the others go on. `deadline` (epoch ms): stop starting bundles
    * after it (a Lambda run must end before its timeout; the next run continues).
    */
-  async run(options: { tenantId?: string; deadline?: number } = {}): Promise<ArchiveRunReport> {
+  async run(options: RunOptions = {}): Promise<ArchiveRunReport> {
     // One run at a time per instance (they share the bundle buffer); other processes may run too.
     if (this.running) throw new Error('this archiver is already running');
     this.running = true;
@@ -172,9 +181,13 @@ export class Archiver {
     }
   }
 
-  private async runOnce(options: { tenantId?: string; deadline?: number }): Promise<ArchiveRunReport> {
+  private async runOnce(options: RunOptions): Promise<ArchiveRunReport> {
     await this.ensurePublicKey();
-    const tenants = options.tenantId ? [options.tenantId] : await this.options.store.tenants();
+    const tenants = options.tenantId
+      ? [options.tenantId]
+      : options.discover
+        ? await this.options.store.discover()
+        : await this.options.store.tenants();
     const reports: TenantArchiveReport[] = [];
     for (const tenantId of tenants) {
       try {

@@ -19,6 +19,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import canonicalize from 'canonicalize';
 import { jest } from '@jest/globals';
 import { writeChainFixture } from '../../bench/chain-fixture.js';
@@ -34,9 +35,10 @@ import {
 } from '../../functions/store/archiver.js';
 import { FileCheckpointSigner } from '../../functions/store/checkpoint-signer.js';
 import { createDocumentClient } from '../../functions/store/dynamo.js';
+import { keys } from '../../functions/store/keys.js';
 import { ensureTable } from '../../functions/store/table.js';
 import { runOc } from '../support/cli.js';
-import { dynamoEndpoint, testConfig } from '../support/stack.js';
+import { dynamoEndpoint, KEYS, startTestStack, testConfig, toolCall } from '../support/stack.js';
 
 const s3Endpoint = () => process.env.OC_TEST_S3_ENDPOINT!;
 const tmp = (name: string) => mkdtempSync(path.join(process.env.OC_TEST_TMP!, `${name}-`));
@@ -628,5 +630,67 @@ describe('a chain broken in DynamoDB', () => {
     );
     expect(run.stdout).toContain(`tenant ${good}: nothing new; archived to seq 300`);
     expect(await listKeys(bucket, `evidence/${bad}/`)).toEqual([]);
+  });
+});
+
+describe('finding the tenants', () => {
+  it("from the sealer's registry; `--discover` finds (and registers) a chain begun before it", async () => {
+    const config = testConfig();
+    const client = new DynamoDBClient({ endpoint: dynamoEndpoint() });
+    await ensureTable(client, config.tableName);
+    client.destroy();
+    const registered = newTenant('registered');
+    const older = newTenant('older');
+    await writeChainFixture(doc, config.tableName, registered, 20);
+    await writeChainFixture(doc, config.tableName, older, 30);
+    // A chain from before the registry: no registration item.
+    await doc.send(new DeleteCommand({ TableName: config.tableName, Key: keys.chainTenant(older) }));
+    const store = new ArchiveCheckpointStore(doc, config.tableName);
+    expect(await store.tenants()).toEqual([registered]);
+    const bucket = await newBucket();
+    const archiver = new Archiver({
+      store,
+      objects: s3ArchiveObjects(s3, bucket),
+      signer: FileCheckpointSigner.open(path.join(tmp('key'), 'k.pem')),
+      events: recordingEvents().events,
+    });
+    expect((await archiver.run()).tenants.map((t) => t.tenantId)).toEqual([registered]);
+    const discovered = await archiver.run({ discover: true });
+    const byTenant = Object.fromEntries(discovered.tenants.map((t) => [t.tenantId, [t.status, t.head.seq]]));
+    expect(byTenant).toEqual({ [older]: ['archived', 30], [registered]: ['up-to-date', 20] });
+    expect(await store.tenants()).toEqual([older, registered].sort());
+  });
+});
+
+describe('through the gateway', () => {
+  it('facts sealed by the real sequencer are archived for the tenants it registered, and oc verify passes', async () => {
+    const stack = await startTestStack();
+    try {
+      for (const key of [KEYS.tenant1, KEYS.tenant2])
+        for (let i = 0; i < 3; i++)
+          expect((await stack.post('/v1/toolcalls', toolCall(), key)).status).toBe(200);
+      await stack.poller!.drained(30_000);
+      const store = new ArchiveCheckpointStore(stack.state.doc, stack.config.tableName);
+      expect(await store.tenants()).toEqual(['tenant1', 'tenant2']);
+      const bucket = await newBucket();
+      const env = { ...ocEnv(), OC_TABLE_NAME: stack.config.tableName, OC_EVIDENCE_BUCKET: bucket };
+      // tenant1's policy allows these calls (two facts each), tenant2's does not (one fact each).
+      const seqs = { tenant1: (await store.tail('tenant1')).seq, tenant2: (await store.tail('tenant2')).seq };
+      expect(seqs).toEqual({ tenant1: 6, tenant2: 3 });
+      const archived = await runOc(['archive'], env);
+      expect(archived.code).toBe(0);
+      for (const [tenant, n] of Object.entries(seqs))
+        expect(archived.stdout).toContain(
+          `tenant ${tenant}: ${n} entries in 1 bundle(s) to s3://${bucket}/evidence/${tenant}/; archived to seq ${n}`,
+        );
+      const pem = (await getObject(bucket, 'evidence/public-key.pem')).toString();
+      for (const [tenant, n] of Object.entries(seqs))
+        expect((await independentlyVerify(bucket, tenant, pem)).entries).toBe(n);
+      const verified = await runOc(['verify', '--bucket', bucket, '--tenant', 'tenant2'], env);
+      expect(verified.code).toBe(0);
+      expect(verified.stdout).toContain('ok: tenant tenant2, 3 entries in 1 bundle (seq 1-3)');
+    } finally {
+      await stack.stop();
+    }
   });
 });

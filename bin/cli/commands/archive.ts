@@ -25,6 +25,7 @@ interface ArchiveOptions extends TargetOptions {
   bucket?: string;
   kmsKey?: string;
   json?: boolean;
+  discover?: boolean;
 }
 
 /** The CLI has no CloudWatch: what the Lambda would count, it prints (in the report). */
@@ -47,6 +48,10 @@ export function registerArchive(program: Command, act: Act): void {
       '--kms-key <key>',
       'with --aws: the KMS signing key (id, ARN or alias; the EvidenceSigningKey output)',
     )
+    .option(
+      '--discover',
+      "find tenants by scanning the chains' first pages (once, for chains begun before the sealer registered tenants)",
+    )
     .option('--json', 'print the run report as JSON');
   addTargetOptions(archive);
   archive.addHelpText(
@@ -57,6 +62,7 @@ export function registerArchive(program: Command, act: Act): void {
   examples(archive, [
     'npx oc archive                     # every tenant, local stack',
     'npx oc archive --tenant tenant1 --json',
+    'npx oc archive --discover          # once after upgrading: registers chains begun before',
     'npx oc archive --aws --bucket <EvidenceBucket> --kms-key <EvidenceSigningKey>',
   ]);
   act(
@@ -95,7 +101,10 @@ export function registerArchive(program: Command, act: Act): void {
             events: quietEvents,
           });
         }
-        const report = await archiver.run(opts.tenant ? { tenantId: opts.tenant } : {});
+        const report = await archiver.run({
+          ...(opts.tenant ? { tenantId: opts.tenant } : {}),
+          ...(opts.discover ? { discover: true } : {}),
+        });
         if (opts.json) ctx.json(report);
         else {
           if (report.tenants.length === 0) ctx.out('nothing to archive: no tenant has a chain yet');
