@@ -8,6 +8,7 @@ import { SCHEDULES, STACKS, type ConnectorName, type ConnectorsMode } from '../f
 import { Api } from './api.js';
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
 import { Evidence } from './evidence.js';
+import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
 import { constructIdFor, SOURCE_MAPS_CONTEXT, TRACING_CONTEXT } from './function.js';
 import { Observability } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
@@ -15,6 +16,11 @@ import { ScheduledFunction } from './scheduled-function.js';
 export interface OcAppStackProps extends StackProps {
   /** The table from the stateful stack (with its stream and key). */
   readonly table: ITable;
+  /**
+   * The evidence archive's bucket and keys from the stateful stack: the archiver runs on them.
+   * @default - no archiver
+   */
+  readonly evidenceVault?: Pick<EvidenceVault, 'bucketArnExport' | 'bucketKey' | 'signingKey'>;
   /**
    * Base URL of the links the gateway hands out (`approval.url`).
    * @default - the HTTP API's own endpoint
@@ -99,6 +105,8 @@ export class OcAppStack extends Stack {
   /** One per entry of SCHEDULES. */
   readonly schedules: readonly ScheduledFunction[];
   readonly observability: Observability;
+  /** The evidence archiver (when the stateful stack has the archive). */
+  readonly archiver?: EvidenceArchiver;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
     super(scope, id, {
@@ -143,6 +151,19 @@ export class OcAppStack extends Stack {
           logRetention,
         }),
     );
+    const alarmTopic = props.alarmTopicArn
+      ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
+      : undefined;
+    if (props.evidenceVault)
+      this.archiver = new EvidenceArchiver(this, 'EvidenceArchiver', {
+        table: props.table,
+        bucketArnExport: props.evidenceVault.bucketArnExport,
+        bucketKey: props.evidenceVault.bucketKey,
+        signingKey: props.evidenceVault.signingKey,
+        alarmTopic,
+        logRetention,
+      });
+    const archiverSchedule = this.archiver ? [this.archiver.schedule] : [];
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
@@ -150,12 +171,15 @@ export class OcAppStack extends Stack {
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
         ...this.schedules.map((s) => s.function),
+        ...archiverSchedule.map((s) => s.function),
       ],
       sequencer: this.evidence.sequencer,
-      deadLetterQueues: [this.evidence.deadLetterQueue, ...this.schedules.map((s) => s.deadLetterQueue)],
-      alarmTopic: props.alarmTopicArn
-        ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
-        : undefined,
+      deadLetterQueues: [
+        this.evidence.deadLetterQueue,
+        ...this.schedules.map((s) => s.deadLetterQueue),
+        ...archiverSchedule.map((s) => s.deadLetterQueue),
+      ],
+      alarmTopic,
     });
 
     new CfnOutput(this, STACKS.outputs.apiUrl, {

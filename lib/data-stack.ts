@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { STACKS } from '../functions/shared/constants.js';
 import { Data, type DataProps } from './data.js';
+import { EvidenceVault } from './evidence-archive.js';
 
 export interface OcDataStackProps extends StackProps, DataProps {}
 
@@ -11,13 +12,32 @@ export interface OcDataStackProps extends StackProps, DataProps {}
  */
 export class OcDataStack extends Stack {
   readonly data: Data;
+  /** The evidence archive's bucket, keys and auditor role (stateful, like the table). */
+  readonly evidence: EvidenceVault;
 
   constructor(scope: Construct, id: string, props: OcDataStackProps = {}) {
-    super(scope, id, { description: 'OpenClause gateway: table and key (stateful)', ...props });
+    super(scope, id, {
+      description: 'OpenClause gateway: table, key and evidence archive (stateful)',
+      ...props,
+    });
     this.data = new Data(this, 'Data', { tableName: props.tableName });
     new CfnOutput(this, STACKS.outputs.tableName, {
       value: this.data.table.tableName,
       description: 'The single DynamoDB table',
+    });
+    this.evidence = new EvidenceVault(this, 'Evidence');
+    new CfnOutput(this, STACKS.outputs.evidenceBucket, {
+      value: this.evidence.bucket.bucketName,
+      description: 'The evidence archive (oc verify --aws --bucket <this> --tenant T --public-key K)',
+    });
+    new CfnOutput(this, STACKS.outputs.evidenceSigningKey, {
+      value: this.evidence.signingKey.keyArn,
+      description:
+        'The Ed25519 checkpoint signing key (aws kms get-public-key --key-id <this> gives the public key to pin)',
+    });
+    new CfnOutput(this, STACKS.outputs.evidenceAuditorRole, {
+      value: this.evidence.auditorRole.roleArn,
+      description: 'Read-only role for auditors: the archive and the public key, nothing else',
     });
   }
 }

@@ -3,7 +3,7 @@ import { STACKS } from '../functions/shared/constants.js';
 import { OcAppStack, type OcAppStackProps } from './app-stack.js';
 import { OcDataStack } from './data-stack.js';
 
-export interface OpenClauseProps extends Omit<OcAppStackProps, 'table' | 'env'> {
+export interface OpenClauseProps extends Omit<OcAppStackProps, 'table' | 'env' | 'evidenceVault'> {
   /**
    * Account and region.
    * @default - environment-agnostic (synthesizes offline, deploys to the CLI's account and region)
@@ -23,6 +23,11 @@ export function createOpenClause(
     app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
   const { env, ...appProps } = props;
   const data = new OcDataStack(app, STACKS.data, { env });
-  const appStack = new OcAppStack(app, STACKS.app, { env, ...appProps, table: data.data.table });
+  const appStack = new OcAppStack(app, STACKS.app, {
+    env,
+    ...appProps,
+    table: data.data.table,
+    evidenceVault: data.evidence,
+  });
   return { data, app: appStack };
 }

@@ -9,7 +9,8 @@ import { Construct } from 'constructs';
 import type { SCHEDULES } from '../functions/shared/constants.js';
 import { OcFunction, type TableAccess } from './function.js';
 
-export type ScheduleDef = (typeof SCHEDULES)[number];
+/** An entry of SCHEDULES, or a schedule whose rate comes from context (the evidence archiver). */
+export type ScheduleDef = (typeof SCHEDULES)[number] | { handler: string; rateMinutes: number };
 
 export interface ScheduledFunctionProps {
   readonly table: ITable;

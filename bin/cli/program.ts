@@ -4,6 +4,7 @@
  * and an exit code (2 usage, 1 failure); `--debug` adds the stack trace.
  */
 import { Command, CommanderError } from 'commander';
+import { registerArchive } from './commands/archive.js';
 import { registerDevToken } from './commands/dev-token.js';
 import { registerExecutions } from './commands/executions.js';
 import { registerKeys } from './commands/keys.js';
@@ -40,6 +41,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerVerify(program, act);
   registerExecutions(program, act);
   registerDevToken(program, act);
+  registerArchive(program, act);
   for (const command of allCommands(program))
     command.exitOverride((error) => {
       failure.commandPath = commandPath(command);

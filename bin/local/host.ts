@@ -23,6 +23,8 @@ import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
+import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
+import type { Archiver } from '../../functions/store/archiver.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
 import {
   LIMITS,
@@ -98,6 +100,11 @@ export interface LocalHostOptions {
   parts?: ReadinessPart[];
   /** Where the host's own lines go (failures are rate-limited). @default console.error */
   log?: (line: string) => void;
+  /**
+   * The evidence archiver on its own timer (its EventBridge rate in AWS comes from CDK context):
+   * `archiver` is built for the current state (a re-created table gets a new one).
+   */
+  archive?: { intervalSec: number; archiver: (state: AppState) => Archiver };
 }
 
 export interface LocalHost {
@@ -108,7 +115,7 @@ export interface LocalHost {
   /** What `/readyz` would answer now (cached about a second). */
   readiness(): Promise<ReadinessReport>;
   /** Runs a scheduled handler now (as its timer would; a run in progress is joined, not doubled). */
-  runSchedule(handler: (typeof SCHEDULES)[number]['handler']): Promise<unknown>;
+  runSchedule(handler: (typeof SCHEDULES)[number]['handler'] | 'archive-evidence'): Promise<unknown>;
   /** Stops taking requests, lets those in flight finish (a few seconds at most), stops the consumers. */
   stop(): Promise<void>;
 }
@@ -263,6 +270,30 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           (options.scheduleIntervalSec ?? 60) * 1000,
         ),
       );
+  }
+
+  if (options.archive && options.consumers !== false) {
+    const { archiver, intervalSec } = options.archive;
+    let built: { state: AppState; archiver: Archiver } | undefined;
+    const forState = (current: AppState) =>
+      built?.state === current
+        ? built.archiver
+        : (built = { state: current, archiver: archiver(current) }).archiver;
+    const run = lambda(archiveEvidence(forState, () => state));
+    const failures = new FailureLog({ what: '[oc] archive-evidence', log, summaryEveryMs: 300_000 });
+    let running: Promise<unknown> | undefined;
+    const once = () =>
+      (running ??= run({}, fakeContext('archive-evidence')).finally(() => (running = undefined)));
+    scheduled.set('archive-evidence', once);
+    timers.push(
+      setInterval(
+        () =>
+          void once()
+            .then(() => failures.success())
+            .catch((error: unknown) => failures.failure(error)),
+        intervalSec * 1000,
+      ),
+    );
   }
 
   // A table that vanished (DynamoDB Local restarted in memory) is created again, with fresh stores:

@@ -6,6 +6,7 @@
  * stack), and stops everything it started on SIGINT, SIGTERM, SIGHUP or when its parent (npm)
  * goes away: requests in flight finish, the stream poller stops, Java stops last.
  */
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
@@ -24,6 +25,8 @@ import {
   type ChildEmulator,
   type Emulator,
 } from './emulators.js';
+import { FileCheckpointSigner } from '../../functions/store/checkpoint-signer.js';
+import { localArchiver, localS3Client, publicKeyFile, signingKeyFile } from './archive.js';
 import { startLocalHost, type LocalHost } from './host.js';
 import { s3Part, sqsPart } from './readiness.js';
 import { readStackState, removeStackState, writeStackState } from './state-file.js';
@@ -103,6 +106,16 @@ function readMaxRestarts(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
+/** OC_ARCHIVE_INTERVAL_SEC: seconds between evidence archive runs (default 60). */
+function readArchiveInterval(env: NodeJS.ProcessEnv): number {
+  const raw = env[ENV.archiveIntervalSec]?.trim() || '60';
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new StartError(
+      `${ENV.archiveIntervalSec} must be a whole number of seconds (1 or more), not "${raw}"`,
+    );
+  return Number(raw);
+}
+
 /** Everything stops within this long after a signal; what is left then is killed. */
 const STOP_DEADLINE_MS = 8000;
 const RESTART_WINDOW_MS = 60_000;
@@ -116,6 +129,7 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
   try {
     ports = readPorts(env);
     maxRestarts = readMaxRestarts(env);
+    readArchiveInterval(env);
     const other = readStackState(dataDir);
     if (other.kind === 'found')
       throw new StartError(
@@ -189,12 +203,31 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
       [ENV.jwtMode]: env[ENV.jwtMode] ?? 'dev',
       [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? `http://localhost:${port}`,
     });
+    // The checkpoint signing key: created on the first start, its public key beside it for auditors.
+    const signer = FileCheckpointSigner.open(signingKeyFile(dataDir));
+    const publicKeyPem = await signer.publicKeyPem();
+    writeFileSync(publicKeyFile(dataDir), publicKeyPem);
+    if (signer.created)
+      log(
+        `[oc] new evidence signing key ${signingKeyFile(dataDir)}; its public key (also in ${publicKeyFile(dataDir)}):\n${publicKeyPem.trim()}`,
+      );
     host = await startLocalHost({
       config,
       port,
       scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60),
       parts: [sqsPart(sqs.endpoint), s3Part(s3.endpoint, bucket)],
       log,
+      archive: {
+        intervalSec: readArchiveInterval(env),
+        archiver: (state) =>
+          localArchiver({
+            doc: state.doc,
+            table: config.tableName,
+            s3: localS3Client(s3.endpoint),
+            bucket,
+            keyFile: signingKeyFile(dataDir),
+          }).archiver,
+      },
       // The demo keys and the evidence bucket exist before the port opens: a client that waits
       // for /readyz can use them. Run again when the table had to be re-created.
       beforeReady: async (state) => {
@@ -240,6 +273,8 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
   DynamoDB     ${dynamoStarted.endpoint}   table ${config.tableName}
   SQS          ${sqs.endpoint}
   S3           ${s3.endpoint}   (path-style)
+  Evidence     archived every ${readArchiveInterval(env)} s to s3://${bucket}/evidence/<tenant>/, checkpoints signed with ${signingKeyFile(dataDir)}
+               npx oc verify --bucket ${bucket} --tenant tenant1 --public-key ${publicKeyFile(dataDir)}
 
 Try it:
   curl -s -X POST http://localhost:${port}/v1/toolcalls \\

@@ -90,10 +90,15 @@ function lengthPrefixed(bytes: Buffer): Buffer {
 }
 
 export function chainHash(prevHash: string, record: SealedRecord): string {
+  return chainHashOfCanonical(prevHash, canon(record));
+}
+
+/** `chainHash` of a record already in its canonical form (the archiver writes that text too). */
+export function chainHashOfCanonical(prevHash: string, canonicalRecord: string): string {
   return createHash('sha256')
     .update(lengthPrefixed(Buffer.from(CHAIN_TAG, 'utf8')))
     .update(lengthPrefixed(Buffer.from(prevHash, 'utf8')))
-    .update(lengthPrefixed(Buffer.from(canon(record), 'utf8')))
+    .update(lengthPrefixed(Buffer.from(canonicalRecord, 'utf8')))
     .digest('hex');
 }
 
@@ -145,35 +150,66 @@ export interface ChainBreak {
 }
 
 /**
- * Verifies entries in seq order from `start` (genesis for a whole chain): contiguous seq numbers,
- * each prev_hash the previous hash, each hash recomputed, the record's own seq and tenant, and no
- * fact sealed twice. Returns the first break, or the new head.
+ * Verifies entries one at a time in seq order from `start` (genesis for a whole chain):
+ * contiguous seq numbers, each prev_hash the previous hash, each hash recomputed, the record's own
+ * seq and tenant, and no fact sealed twice (among the entries this verifier saw).
  */
+export class ChainVerifier {
+  private prev: ChainHead;
+  private readonly seen = new Set<string>();
+  private verified = 0;
+
+  constructor(
+    readonly tenantId: string,
+    start: ChainHead = GENESIS,
+  ) {
+    this.prev = start;
+  }
+
+  get head(): ChainHead {
+    return this.prev;
+  }
+
+  get count(): number {
+    return this.verified;
+  }
+
+  /** Checks the next entry: its record's canonical text (hashed once), or the first break. */
+  next(entry: ChainEntry): { ok: true; canonical: string } | { ok: false; break: ChainBreak } {
+    const expectedSeq = this.prev.seq + 1;
+    const fail = (problem: string) => ({ ok: false as const, break: { seq: entry.seq, problem } });
+    if (entry.seq !== expectedSeq) return fail(`expected seq ${expectedSeq}, found ${entry.seq}`);
+    if (entry.record.seq !== entry.seq) return fail(`record seq ${entry.record.seq} differs from entry seq`);
+    if (entry.record.tenant_id !== this.tenantId)
+      return fail(`record belongs to tenant ${entry.record.tenant_id}`);
+    if (entry.prev_hash !== this.prev.hash)
+      return fail(`prev_hash does not match the hash of seq ${this.prev.seq}`);
+    let canonical: string;
+    try {
+      canonical = canon(entry.record);
+    } catch {
+      return fail('record cannot be canonicalized');
+    }
+    if (chainHashOfCanonical(this.prev.hash, canonical) !== entry.hash)
+      return fail('hash does not match the record');
+    if (this.seen.has(entry.record.fact_id)) return fail(`fact ${entry.record.fact_id} sealed twice`);
+    this.seen.add(entry.record.fact_id);
+    this.prev = { seq: entry.seq, hash: entry.hash };
+    this.verified += 1;
+    return { ok: true, canonical };
+  }
+}
+
+/** Verifies a list of entries from `start` (see ChainVerifier). Returns the first break, or the new head. */
 export function verifyChain(
   tenantId: string,
   entries: readonly ChainEntry[],
   start: ChainHead = GENESIS,
 ): { ok: true; head: ChainHead; count: number } | { ok: false; break: ChainBreak } {
-  let prev = start;
-  const seen = new Set<string>();
+  const verifier = new ChainVerifier(tenantId, start);
   for (const entry of entries) {
-    const expectedSeq = prev.seq + 1;
-    const fail = (problem: string) => ({ ok: false as const, break: { seq: entry.seq, problem } });
-    if (entry.seq !== expectedSeq) return fail(`expected seq ${expectedSeq}, found ${entry.seq}`);
-    if (entry.record.seq !== entry.seq) return fail(`record seq ${entry.record.seq} differs from entry seq`);
-    if (entry.record.tenant_id !== tenantId)
-      return fail(`record belongs to tenant ${entry.record.tenant_id}`);
-    if (entry.prev_hash !== prev.hash) return fail(`prev_hash does not match the hash of seq ${prev.seq}`);
-    let recomputed: string;
-    try {
-      recomputed = chainHash(prev.hash, entry.record);
-    } catch {
-      return fail('record cannot be canonicalized');
-    }
-    if (recomputed !== entry.hash) return fail('hash does not match the record');
-    if (seen.has(entry.record.fact_id)) return fail(`fact ${entry.record.fact_id} sealed twice`);
-    seen.add(entry.record.fact_id);
-    prev = { seq: entry.seq, hash: entry.hash };
+    const result = verifier.next(entry);
+    if (!result.ok) return result;
   }
-  return { ok: true, head: prev, count: entries.length };
+  return { ok: true, head: verifier.head, count: verifier.count };
 }

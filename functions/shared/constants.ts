@@ -34,6 +34,14 @@ export const ENV = {
   jwtJwksUrl: 'OC_JWT_JWKS_URL',
   jwtTenantClaim: 'OC_JWT_TENANT_CLAIM',
   sweepIntervalSec: 'OC_SWEEP_INTERVAL_SEC',
+  /** The evidence archive (SPEC §8): bucket, the S3 endpoint (local only) and the checkpoint signer. */
+  evidenceBucket: 'OC_EVIDENCE_BUCKET',
+  s3Endpoint: 'OC_S3_ENDPOINT',
+  evidenceKmsKeyId: 'OC_EVIDENCE_KMS_KEY_ID',
+  evidenceSigningKeyFile: 'OC_EVIDENCE_SIGNING_KEY_FILE',
+  archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
+  /** Set by CDK: seconds an archiver run may start bundles for (its timeout, less a margin). */
+  archiveRunBudgetSec: 'OC_ARCHIVE_RUN_BUDGET_SEC',
 } as const;
 
 /**
@@ -97,6 +105,10 @@ export const ITEM_TYPE = {
   grant: 'grant',
   execution: 'execution',
   tenant: 'tenant',
+  /** A tenant whose chain has begun (registered with its first page; the archiver's list). */
+  chainTenant: 'chain_tenant',
+  /** How far a tenant's chain is archived to S3, and the range an archiver has claimed. */
+  archiveCheckpoint: 'archive_checkpoint',
 } as const;
 
 /** Connector Lambdas by tool name, deployed by every stack. */
@@ -145,6 +157,12 @@ export const SCHEDULES = [
   { handler: 'release-held-chains', rateMinutes: 1 },
 ] as const;
 
+/**
+ * The evidence archiver: scheduled like SCHEDULES, but its rate comes from CDK context
+ * (`archiveRateMinutes`) and locally from OC_ARCHIVE_INTERVAL_SEC.
+ */
+export const ARCHIVER = { handler: 'archive-evidence', defaultRateMinutes: 5 } as const;
+
 /** Stream consumers: handler and the event-source filter (DynamoDB Streams filter pattern). */
 export const STREAM_CONSUMERS = [
   {
@@ -185,5 +203,11 @@ export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execut
 export const STACKS = {
   data: 'OpenClauseData',
   app: 'OpenClauseApp',
-  outputs: { apiUrl: 'ApiUrl', tableName: 'TableName' },
+  outputs: {
+    apiUrl: 'ApiUrl',
+    tableName: 'TableName',
+    evidenceBucket: 'EvidenceBucket',
+    evidenceSigningKey: 'EvidenceSigningKey',
+    evidenceAuditorRole: 'EvidenceAuditorRole',
+  },
 } as const;

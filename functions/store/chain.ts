@@ -113,6 +113,24 @@ function unplaceableReason(ref: FactRef, tenantId: string): string | undefined {
   return undefined;
 }
 
+/** Registers a tenant whose chain begins (idempotent): the archiver's list of tenants. */
+export async function registerChainTenant(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  tenantId: string,
+): Promise<void> {
+  await readOrFail(
+    () =>
+      doc.send(
+        new PutCommand({
+          TableName: table,
+          Item: { ...keys.chainTenant(tenantId), type: ITEM_TYPE.chainTenant, tenant_id: tenantId },
+        }),
+      ),
+    'chain tenant registration',
+  );
+}
+
 /** A page stays well under DynamoDB's 400 KB item limit; one entry always fits (its fact item did). */
 const PAGE_MAX_BYTES = 300_000;
 const MAX_SEAL_ATTEMPTS = 20;
@@ -396,6 +414,9 @@ export class ChainStore {
   ): Promise<boolean> {
     const first = entries[0] as ChainEntry;
     const last = entries[entries.length - 1] as ChainEntry;
+    // The chain's first page registers its tenant for the archiver, before the page (so no chain
+    // exists unregistered); a race loser registers a tenant that has a chain all the same.
+    if (first.seq === 1) await registerChainTenant(this.doc, this.table, tenantId);
     try {
       await this.doc.send(
         new PutCommand({

@@ -40,6 +40,14 @@ export const keys = {
   /** The registry of held chains: what the release job walks. */
   chainHoldEntry: (tenantId: string) => ({ pk: 'CHAIN_HOLDS', sk: tenantId }),
   chainHoldsPartition: 'CHAIN_HOLDS',
+  /**
+   * Every tenant whose chain has begun: the sealer registers it with the chain's first page, and the
+   * archiver walks these (no scan of the table per run).
+   */
+  chainTenant: (tenantId: string) => ({ pk: 'CHAIN_TENANTS', sk: tenantId }),
+  chainTenantsPartition: 'CHAIN_TENANTS',
+  /** How far the tenant's chain is archived (beside its pages; `ARCHIVE` sorts before `PARK#`/`SEQ#`). */
+  archiveCheckpoint: (tenantId: string) => ({ pk: `T#${tenantId}#CHAIN`, sk: 'ARCHIVE' }),
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
   /** Every tenant that has a key: the expiry sweep walks these. */

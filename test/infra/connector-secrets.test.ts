@@ -5,6 +5,7 @@ import {
   ROUTES,
   SCHEDULES,
   STREAM_CONSUMERS,
+  ARCHIVER,
 } from '../../functions/shared/constants.js';
 import { connectorSecretOutputKey } from '../../lib/connectors.js';
 import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
@@ -19,6 +20,7 @@ const ALL_HANDLERS = [
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
+  ARCHIVER.handler,
 ];
 
 /** The logical id of a connector's secret (found by its description, not by a hashed id). */

@@ -11,6 +11,7 @@ import {
   STACKS,
   STREAM_CONSUMERS,
   TABLE,
+  ARCHIVER,
 } from '../../functions/shared/constants.js';
 import { LAMBDA_POLICY_DIR, NODE_RUNTIME, constructIdFor } from '../../lib/function.js';
 import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
@@ -25,6 +26,7 @@ const ALL_HANDLERS = [
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
+  ARCHIVER.handler,
 ];
 /** Every ENV name of approver JWT settings. */
 const JWT_ENV = [
@@ -57,7 +59,10 @@ describe('the stateful stack', () => {
   });
 
   it('encrypts the table with its own rotating, retained KMS key', () => {
-    const keys = s.dataTemplate.findResources('AWS::KMS::Key');
+    // The table's own key (the evidence archive has two more: test/infra/archive.test.ts).
+    const keys = s.dataTemplate.findResources('AWS::KMS::Key', {
+      Properties: { Description: 'OpenClause table, stream and backups' },
+    });
     const [keyId, key] = Object.entries(keys)[0]!;
     expect(Object.keys(keys)).toHaveLength(1);
     expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true } });
@@ -347,7 +352,7 @@ describe('the sequencer', () => {
 
   it('has an encrypted DLQ that refuses non-TLS requests (as does every queue)', () => {
     const queues = s.appTemplate.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length);
+    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length + 1); // + the archiver's
     for (const [queueId, queue] of Object.entries(queues)) {
       expect(queue.Properties).toMatchObject({
         SqsManagedSseEnabled: true,
@@ -471,8 +476,12 @@ describe('approver JWTs without an identity provider', () => {
 
 describe('observability', () => {
   it('alarms on API 5xx, on each Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
-    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length;
-    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + 1 + dlqs);
+    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1; // + the archiver's
+    const archiveAlarms = 3; // chain break, archive failure, archive lag (test/infra/archive.test.ts)
+    s.appTemplate.resourceCountIs(
+      'AWS::CloudWatch::Alarm',
+      1 + ALL_HANDLERS.length + 1 + 1 + dlqs + archiveAlarms,
+    );
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Threshold: 1,
       Metrics: Match.arrayWith([

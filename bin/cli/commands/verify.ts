@@ -1,16 +1,19 @@
 /**
  * `oc verify`: re-checks a tenant's evidence chain. A presentation layer over
  * `verifyTenantChain`: every problem the report lists is printed, and `!report.ok` exits 1.
+ * With `--bucket` or `--dir` it checks the archive instead (verify-archive.ts), without the
+ * gateway's database.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ApprovalStore } from '../../../functions/store/approvals.js';
 import { ChainStore, verifyTenantChain, type VerifyReport } from '../../../functions/store/chain.js';
 import { connectorTimeoutMs, nonNegativeInt, tenantId } from '../args.js';
 import { examples, type Act } from '../context.js';
 import { CliError, EXIT } from '../errors.js';
 import { addTargetOptions, tableContext, type TargetOptions } from '../target.js';
+import { verifyArchiveCommand, type ArchiveVerifyOptions } from '../archive-verify.js';
 
-interface VerifyOptions extends TargetOptions {
+interface VerifyOptions extends TargetOptions, ArchiveVerifyOptions {
   tenant: string;
   unsealedGraceSec: number;
   allowEmpty?: boolean;
@@ -31,7 +34,19 @@ export function registerVerify(program: Command, act: Act): void {
       '--allow-unresolved',
       'list calls whose outcome is unknown (the tool may have run, nothing recorded) without failing',
     )
-    .option('--json', 'print the whole verification report as JSON');
+    .option('--json', 'print the whole verification report as JSON')
+    .addOption(
+      new Option(
+        '--bucket <bucket>',
+        "verify the tenant's archived bundles in this bucket (local S3, or S3 with --aws), not the database",
+      ).conflicts('dir'),
+    )
+    .option('--dir <dir>', 'verify a downloaded copy of the archive (a folder that mirrors the bucket)')
+    .option(
+      '--public-key <file>',
+      "the PEM public key checkpoints must be signed with (default: the archive's own)",
+    )
+    .option('--save <dir>', 'with --bucket: keep a copy of every object read under this folder (for --dir)');
   addTargetOptions(verify);
   verify.addHelpText(
     'after',
@@ -44,11 +59,18 @@ export function registerVerify(program: Command, act: Act): void {
     'npx oc verify --tenant tenant1 --json > report.json     # the exit code is the verdict',
     'npx oc verify --tenant new-tenant --allow-empty',
     'npx oc verify --tenant tenant1 --aws',
+    'npx oc verify --bucket oc-evidence --tenant tenant1 --public-key key.pem   # the archive, not the database',
+    'npx oc verify --aws --bucket <EvidenceBucket> --tenant tenant1 --public-key key.pem',
+    'npx oc verify --dir ./copy --tenant tenant1 --public-key key.pem          # a downloaded copy',
   ]);
   act(
     verify,
-    (opts: VerifyOptions) => `verify tenant ${opts.tenant}'s chain`,
+    (opts: VerifyOptions) =>
+      opts.bucket !== undefined || opts.dir !== undefined
+        ? `verify tenant ${opts.tenant}'s archive in ${opts.bucket ?? opts.dir}`
+        : `verify tenant ${opts.tenant}'s chain`,
     async (opts: VerifyOptions, ctx) => {
+      if (opts.bucket !== undefined || opts.dir !== undefined) return verifyArchiveCommand(opts, ctx);
       const { doc, table, target } = await ctx.table(opts);
       const report = await verifyTenantChain(new ChainStore(doc, table), opts.tenant, {
         now: new Date(),

@@ -1,0 +1,397 @@
+/**
+ * The auditor's verification of a tenant's evidence archive (SPEC §7-8), from the bucket or a
+ * downloaded copy alone: no gateway, no database. It reads only the objects and the public key,
+ * and imports nothing from the gateway but the pure SPEC §7 hash function.
+ *
+ * Checks, bundle by bundle in seq order: every entry's hash recomputed, seq contiguous from 1,
+ * every `prev_hash` linked (across bundles too), the bundle's header against its key and entries,
+ * its signed checkpoint (Ed25519 signature, bundle SHA-256, seq, hashes), no gap and no overlap
+ * between bundles, and that the newest checkpoint covers the newest bundle. Reports the first break.
+ */
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import canonicalize from 'canonicalize';
+import { chainHash, type SealedRecord } from '../../functions/core/evidence.js';
+
+/** Where the archive is read from: the bucket, or a folder that mirrors it. */
+export interface ArchiveSource {
+  /** For messages: `s3://bucket` or the folder. */
+  readonly where: string;
+  /** Every key under `prefix`. */
+  list(prefix: string): Promise<string[]>;
+  /** The object's bytes, or undefined if there is none. */
+  get(key: string): Promise<Buffer | undefined>;
+}
+
+export function s3Source(s3: S3Client, bucket: string): ArchiveSource {
+  return {
+    where: `s3://${bucket}`,
+    async list(prefix) {
+      const found: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of out.Contents ?? []) if (o.Key) found.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+      return found;
+    },
+    async get(key) {
+      try {
+        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const bytes = await out.Body!.transformToByteArray();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+/** A folder that mirrors the bucket (`aws s3 sync s3://B D`, or `oc verify --bucket B --save D`). */
+export function dirSource(dir: string): ArchiveSource {
+  const root = path.resolve(dir);
+  return {
+    where: root,
+    async list(prefix) {
+      const base = path.join(root, ...prefix.split('/').filter(Boolean));
+      const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch(
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return [];
+          throw error;
+        },
+      );
+      return entries
+        .filter((e) => e.isFile())
+        .map((e) => path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+    },
+    async get(key) {
+      try {
+        return await readFile(path.join(root, ...key.split('/')));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Reads from `source` and keeps a copy of every object read under `dir` (a mirror `--dir` reads). */
+export function savingSource(source: ArchiveSource, dir: string): ArchiveSource {
+  return {
+    where: source.where,
+    list: (prefix) => source.list(prefix),
+    async get(key) {
+      const bytes = await source.get(key);
+      if (bytes !== undefined) {
+        const file = path.join(path.resolve(dir), ...key.split('/'));
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(file, bytes);
+      }
+      return bytes;
+    },
+  };
+}
+
+export const PUBLIC_KEY_OBJECT = 'evidence/public-key.pem';
+
+export interface ArchiveBreak {
+  /** The object the break is in. */
+  key: string;
+  seq?: number;
+  problem: string;
+}
+
+export interface ArchiveVerifyReport {
+  ok: boolean;
+  tenant_id: string;
+  source: string;
+  public_key: string;
+  bundles: number;
+  checkpoints: number;
+  entries: number;
+  from_seq: number;
+  to_seq: number;
+  first_hash: string;
+  last_hash: string;
+  break?: ArchiveBreak;
+}
+
+const seqOf = (text: string | undefined) => Number(text);
+
+interface BundleHeader {
+  format?: unknown;
+  tenant_id?: unknown;
+  from_seq?: unknown;
+  to_seq?: unknown;
+  prev_hash?: unknown;
+  last_hash?: unknown;
+  entries?: unknown;
+}
+
+interface Checkpoint {
+  format?: unknown;
+  tenant_id?: unknown;
+  from_seq?: unknown;
+  seq?: unknown;
+  prev_hash?: unknown;
+  last_hash?: unknown;
+  bundle_key?: unknown;
+  bundle_sha256?: unknown;
+  key_id?: unknown;
+  algorithm?: unknown;
+  signature?: unknown;
+}
+
+class Break extends Error {
+  constructor(readonly found: ArchiveBreak) {
+    super(found.problem);
+  }
+}
+
+const fail = (key: string, problem: string, seq?: number): never => {
+  throw new Break({ key, problem, ...(seq === undefined ? {} : { seq }) });
+};
+
+function parseJson<T>(key: string, bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch (error) {
+    return fail(key, `${what} is not valid JSON (truncated or altered): ${(error as Error).message}`);
+  }
+}
+
+export interface VerifyArchiveOptions {
+  source: ArchiveSource;
+  tenantId: string;
+  /** PEM of the public key to check signatures with; default: the archive's own public-key.pem. */
+  publicKeyPem?: string;
+  publicKeyWhere?: string;
+  /** Told after each bundle: entries verified so far, of about `total`. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function verifyArchive(options: VerifyArchiveOptions): Promise<ArchiveVerifyReport> {
+  const { source, tenantId } = options;
+  const report: ArchiveVerifyReport = {
+    ok: false,
+    tenant_id: tenantId,
+    source: source.where,
+    public_key: options.publicKeyWhere ?? `${source.where}/${PUBLIC_KEY_OBJECT}`,
+    bundles: 0,
+    checkpoints: 0,
+    entries: 0,
+    from_seq: 0,
+    to_seq: 0,
+    first_hash: '',
+    last_hash: '',
+  };
+  try {
+    await walk(options, report);
+    report.ok = true;
+  } catch (error) {
+    if (!(error instanceof Break)) throw error;
+    report.break = error.found;
+  }
+  return report;
+}
+
+async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport): Promise<void> {
+  const { source, tenantId } = options;
+  let publicKey: KeyObject;
+  const pem = options.publicKeyPem ?? (await source.get(PUBLIC_KEY_OBJECT))?.toString('utf8');
+  if (pem === undefined)
+    return fail(PUBLIC_KEY_OBJECT, 'no public key: the archive has none, and none was given (--public-key)');
+  try {
+    publicKey = createPublicKey(pem);
+  } catch (error) {
+    return fail(report.public_key, `not a public key: ${(error as Error).message}`);
+  }
+  if (publicKey.asymmetricKeyType !== 'ed25519')
+    return fail(
+      report.public_key,
+      `the public key is ${publicKey.asymmetricKeyType ?? 'unknown'}, not Ed25519`,
+    );
+
+  const prefix = `evidence/${tenantId}/`;
+  const bundleKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}(\\d{12})-(\\d{12})\\.json$`);
+  const checkpointKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}checkpoints/(\\d{12})\\.json$`);
+  const bundles: { key: string; from: number; to: number }[] = [];
+  const checkpoints = new Map<number, string>();
+  for (const key of await source.list(prefix)) {
+    const b = bundleKey.exec(key);
+    const c = checkpointKey.exec(key);
+    if (b) bundles.push({ key, from: seqOf(b[1]), to: seqOf(b[2]) });
+    else if (c) checkpoints.set(seqOf(c[1]), key);
+    else fail(key, "an object that is neither a bundle nor a checkpoint is in the tenant's archive");
+  }
+  if (bundles.length === 0 && checkpoints.size === 0)
+    return fail(prefix, `no bundles for tenant ${tenantId} in ${source.where}`);
+  bundles.sort((a, b) => a.from - b.from || a.to - b.to);
+  const total = bundles.length > 0 ? bundles[bundles.length - 1]!.to : 0;
+
+  let prevHash = '';
+  let nextSeq = 1;
+  for (const bundle of bundles) {
+    if (bundle.to < bundle.from)
+      fail(bundle.key, `its key's range ends (${bundle.to}) before it starts (${bundle.from})`);
+    if (bundle.from > nextSeq)
+      fail(
+        bundle.key,
+        `gap: entries ${nextSeq}-${bundle.from - 1} are in no bundle (a bundle is missing)`,
+        nextSeq,
+      );
+    if (bundle.from < nextSeq)
+      fail(
+        bundle.key,
+        `overlap: it starts at seq ${bundle.from}, but seq ${nextSeq - 1} is already in an earlier bundle`,
+        bundle.from,
+      );
+    const bytes = await source.get(bundle.key);
+    if (bytes === undefined) return fail(bundle.key, 'the bundle is listed but cannot be read');
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const checkpointName = checkpoints.get(bundle.to);
+    const header = parseJson<BundleHeader>(bundle.key, bytes, 'the bundle');
+    if (header.format !== 'oc-evidence-bundle/v1')
+      fail(bundle.key, `format is ${JSON.stringify(header.format)}, not oc-evidence-bundle/v1`);
+    if (header.tenant_id !== tenantId)
+      fail(bundle.key, `tenant_id is ${JSON.stringify(header.tenant_id)}, not ${tenantId}`);
+    if (header.from_seq !== bundle.from || header.to_seq !== bundle.to)
+      fail(
+        bundle.key,
+        `its header says seq ${String(header.from_seq)}-${String(header.to_seq)}, its key ${bundle.from}-${bundle.to}`,
+      );
+    if (header.prev_hash !== prevHash)
+      fail(
+        bundle.key,
+        `prev_hash ${JSON.stringify(header.prev_hash)} is not the previous bundle's last hash ${JSON.stringify(prevHash)}`,
+        bundle.from,
+      );
+    if (!Array.isArray(header.entries)) return fail(bundle.key, 'entries is not an array');
+    const seen = new Set<string>();
+    let expected = bundle.from;
+    for (const raw of header.entries as unknown[]) {
+      const entry = raw as { seq?: unknown; prev_hash?: unknown; hash?: unknown; record?: SealedRecord };
+      const at = typeof entry.seq === 'number' ? entry.seq : expected;
+      if (entry.seq !== expected)
+        fail(
+          bundle.key,
+          `expected seq ${expected}, found ${String(entry.seq)} (entries missing or out of order)`,
+          at,
+        );
+      if (expected > bundle.to)
+        fail(bundle.key, `entry seq ${expected} is past the bundle's to_seq ${bundle.to}`, at);
+      const record = entry.record;
+      if (typeof record !== 'object' || record === null || Array.isArray(record))
+        fail(bundle.key, 'record is not an object', at);
+      if (record!.seq !== expected)
+        fail(bundle.key, `record seq ${String(record!.seq)} differs from the entry's seq`, at);
+      if (record!.tenant_id !== tenantId)
+        fail(bundle.key, `record belongs to tenant ${String(record!.tenant_id)}`, at);
+      if (entry.prev_hash !== prevHash)
+        fail(bundle.key, `prev_hash does not match the hash of seq ${expected - 1}`, at);
+      let recomputed: string;
+      try {
+        recomputed = chainHash(prevHash, record!);
+      } catch {
+        return fail(bundle.key, 'record cannot be canonicalized', at);
+      }
+      if (recomputed !== entry.hash)
+        fail(
+          bundle.key,
+          `hash does not match the record (stored ${String(entry.hash)}, recomputed ${recomputed})`,
+          at,
+        );
+      if (typeof record!.fact_id === 'string') {
+        if (seen.has(record!.fact_id)) fail(bundle.key, `fact ${record!.fact_id} is in the bundle twice`, at);
+        seen.add(record!.fact_id);
+      }
+      if (report.entries === 0) report.first_hash = recomputed;
+      prevHash = recomputed;
+      expected += 1;
+      report.entries += 1;
+    }
+    if (expected !== bundle.to + 1)
+      fail(
+        bundle.key,
+        `the bundle ends at seq ${expected - 1}, but its key and header say ${bundle.to} (truncated)`,
+        expected,
+      );
+    if (header.last_hash !== prevHash)
+      fail(bundle.key, `last_hash is not the hash of its last entry`, bundle.to);
+
+    // The signed checkpoint vouches for exactly these bytes.
+    if (checkpointName === undefined)
+      fail(
+        bundle.key,
+        `no checkpoint for this bundle (${prefix}checkpoints/${String(bundle.to).padStart(12, '0')}.json)`,
+        bundle.to,
+      );
+    const cpBytes = await source.get(checkpointName!);
+    if (cpBytes === undefined) return fail(checkpointName!, 'the checkpoint is listed but cannot be read');
+    const cp = parseJson<Checkpoint>(checkpointName!, cpBytes, 'the checkpoint');
+    checkSignature(checkpointName!, cp, publicKey);
+    const want: [keyof Checkpoint, unknown][] = [
+      ['format', 'oc-evidence-checkpoint/v1'],
+      ['tenant_id', tenantId],
+      ['from_seq', bundle.from],
+      ['seq', bundle.to],
+      ['prev_hash', header.prev_hash],
+      ['last_hash', prevHash],
+      ['bundle_key', bundle.key],
+    ];
+    for (const [field, value] of want)
+      if (cp[field] !== value)
+        fail(
+          checkpointName!,
+          `${field} is ${JSON.stringify(cp[field])}, the bundle's is ${JSON.stringify(value)}`,
+          bundle.to,
+        );
+    if (cp.bundle_sha256 !== digest)
+      fail(
+        bundle.key,
+        `its SHA-256 ${digest} is not the one its signed checkpoint names (${String(cp.bundle_sha256)})`,
+        bundle.to,
+      );
+    checkpoints.delete(bundle.to);
+    report.bundles += 1;
+    report.checkpoints += 1;
+    report.from_seq = report.from_seq || bundle.from;
+    report.to_seq = bundle.to;
+    report.last_hash = prevHash;
+    nextSeq = bundle.to + 1;
+    options.onProgress?.(report.entries, total);
+  }
+  // A checkpoint left over names a bundle that is gone (the newest, if none is left after it).
+  for (const [seq, key] of [...checkpoints].sort((a, b) => a[0] - b[0])) {
+    const cp = await source.get(key);
+    const named = cp
+      ? (parseJson<Checkpoint>(key, cp, 'the checkpoint').bundle_key as string | undefined)
+      : undefined;
+    fail(
+      key,
+      `checkpoint for seq ${seq} names bundle ${named ?? '(unreadable)'}, which is not in the archive (the newest checkpoint must cover the newest bundle)`,
+      seq,
+    );
+  }
+}
+
+function checkSignature(key: string, cp: Checkpoint, publicKey: KeyObject): void {
+  if (cp.algorithm !== 'Ed25519') fail(key, `algorithm is ${JSON.stringify(cp.algorithm)}, not Ed25519`);
+  if (typeof cp.signature !== 'string') return fail(key, 'the checkpoint has no signature');
+  const { signature, ...statement } = cp;
+  const message = canonicalize(statement);
+  if (message === undefined) return fail(key, 'the checkpoint cannot be canonicalized');
+  const ok = verify(null, Buffer.from(message, 'utf8'), publicKey, Buffer.from(signature, 'base64'));
+  if (!ok)
+    fail(
+      key,
+      `signature does not verify with the public key (the checkpoint says it was signed by ${String(cp.key_id)})`,
+      typeof cp.seq === 'number' ? cp.seq : undefined,
+    );
+}
