@@ -21,6 +21,16 @@ import { listApprovalsRoute } from '../../functions/handlers/list-approvals.js';
 import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
+import { getApprovalDeliveriesRoute } from '../../functions/handlers/get-approval-deliveries.js';
+import {
+  createNotifyState,
+  type NotifyOverrides,
+  type NotifyState,
+} from '../../functions/handlers/notifications-state.js';
+import { checkRouteUrls, outbox } from '../../functions/handlers/outbox.js';
+import { loadNotifyConfig, type NotifyConfig } from '../../functions/shared/notify-config.js';
+import { defaultPolicyDir } from '../../functions/store/policy-files.js';
+import { setUpLocalNotifications, type LocalNotifications } from './notifications.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
@@ -52,7 +62,10 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
 
 /** Route handler factories by handler name (the same names CDK deploys). */
-const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler> = {
+const ROUTE_FACTORIES: Record<
+  string,
+  (getState: () => AppState, notify: (app: AppState) => NotifyState) => RouteHandler
+> = {
   'submit-toolcall': submitRoute,
   'get-toolcall': getToolCallRoute,
   'execute-toolcall': executeRoute,
@@ -60,6 +73,7 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'get-approval': getApprovalRoute,
   'approve-approval': approveRoute,
   'deny-approval': denyRoute,
+  'get-approval-deliveries': getApprovalDeliveriesRoute,
 };
 
 /** Scheduled handler factories by handler name (the names CDK deploys). */
@@ -98,6 +112,18 @@ export interface LocalHostOptions {
   parts?: ReadinessPart[];
   /** Where the host's own lines go (failures are rate-limited). @default console.error */
   log?: (line: string) => void;
+  /**
+   * Approval notifications (SPEC §5): with an SQS endpoint, the host creates the queue and DLQ,
+   * runs the outbox on the stream and the delivery worker on the queue, and re-enqueues every
+   * pending delivery at start.
+   */
+  notifications?: {
+    sqsEndpoint: string;
+    config: NotifyConfig;
+    overrides?: NotifyOverrides;
+    /** Concurrent delivery batches. @default 4 */
+    workers?: number;
+  };
 }
 
 export interface LocalHost {
@@ -105,6 +131,9 @@ export interface LocalHost {
   /** The current state (replaced when the table is re-created: its caches described the lost one). */
   readonly state: AppState;
   poller?: StreamPoller;
+  /** The outbox's stream poller (with notifications on). */
+  outboxPoller?: StreamPoller;
+  notifications?: LocalNotifications;
   /** What `/readyz` would answer now (cached about a second). */
   readiness(): Promise<ReadinessReport>;
   /** Runs a scheduled handler now (as its timer would; a run in progress is joined, not doubled). */
@@ -207,11 +236,33 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     return arn;
   };
 
+  let notifications: LocalNotifications | undefined;
+  if (options.notifications) {
+    // A route that can never be delivered to is a configuration error, refused at start (W22).
+    checkRouteUrls(config.policyDir ?? defaultPolicyDir(), options.notifications.config.allowPrivateWebhooks);
+    notifications = await setUpLocalNotifications({
+      config: options.notifications.config,
+      sqsEndpoint: options.notifications.sqsEndpoint,
+      queuePrefix: config.tableName,
+      overrides: options.notifications.overrides,
+      workers: options.notifications.workers,
+      log,
+    });
+  }
+  const fallbackNotify = new WeakMap<AppState, NotifyState>();
+  const notifyFor =
+    notifications?.stateFor ??
+    ((app: AppState) => {
+      let s = fallbackNotify.get(app);
+      if (!s) fallbackNotify.set(app, (s = createNotifyState(app, loadNotifyConfig({}))));
+      return s;
+    });
+
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
   for (const route of ROUTES) {
     const factory = ROUTE_FACTORIES[route.handler];
     if (!factory) throw new Error(`no local handler for route ${route.handler}`);
-    routes.set(route.handler, lambda(factory(() => state)));
+    routes.set(route.handler, lambda(factory(() => state, notifyFor)));
   }
 
   const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
@@ -225,6 +276,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 
   let poller: StreamPoller | undefined;
+  let outboxPoller: StreamPoller | undefined;
   if (options.consumers !== false) {
     const consumer = STREAM_CONSUMERS[0];
     const sequencer = lambda(sequence(() => state.chain));
@@ -241,6 +293,23 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       log,
     });
     poller.start();
+    const outboxDef = STREAM_CONSUMERS.find((c) => c.handler === 'outbox');
+    if (notifications && outboxDef) {
+      const run = lambda(outbox(() => state, notifications.stateFor));
+      outboxPoller = new StreamPoller({
+        streams: new DynamoDBStreamsClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
+        doc: options.pollerDoc ?? state.doc,
+        table: config.tableName,
+        streamArn,
+        consumer: outboxDef.handler,
+        filter: outboxDef.filter,
+        batchSize: outboxDef.batchSize,
+        handler: (event) => timed(outboxDef.handler, () => run(event, fakeContext(outboxDef.handler))),
+        resolveStreamArn: currentStreamArn,
+        log,
+      });
+      outboxPoller.start();
+    }
   }
 
   // Schedules: EventBridge rules in AWS, timers here; a run never overlaps the previous one.
@@ -296,9 +365,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       ? [
           {
             name: 'stream-poller' as const,
+            // Both readers of the stream (sequencer, outbox) answer for the part.
             check: async () => {
               const health = poller.health();
               if (!health.ok) throw new Error(health.detail);
+              const outboxHealth = outboxPoller?.health();
+              if (outboxHealth && !outboxHealth.ok) throw new Error(`outbox: ${outboxHealth.detail}`);
             },
           },
         ]
@@ -455,6 +527,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
   try {
     await options.beforeReady?.(state);
+    if (notifications && options.consumers !== false) {
+      const requeued = await notifications.requeue(state);
+      if (requeued > 0) log(`[oc] re-enqueued ${requeued} pending notification(s) from their delivery records`);
+      notifications.start(() => state, timed, fakeContext);
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, '127.0.0.1', () => {
@@ -467,6 +544,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     stopping = true;
     timers.forEach((t) => clearInterval(t));
     await poller?.stop();
+    await outboxPoller?.stop();
+    await notifications?.stop();
     release();
     throw error;
   }
@@ -479,6 +558,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       return state;
     },
     poller,
+    outboxPoller,
+    notifications,
     readiness: () => readiness.check(),
     runSchedule(handler) {
       const run = scheduled.get(handler);
@@ -501,6 +582,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       server.closeAllConnections();
       await closed;
       await poller?.stop();
+      await outboxPoller?.stop();
+      await notifications?.stop();
       await recreating;
       release();
     },
