@@ -529,7 +529,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     await options.beforeReady?.(state);
     if (notifications && options.consumers !== false) {
       const requeued = await notifications.requeue(state);
-      if (requeued > 0) log(`[oc] re-enqueued ${requeued} pending notification(s) from their delivery records`);
+      if (requeued > 0)
+        log(`[oc] re-enqueued ${requeued} pending notification(s) from their delivery records`);
       notifications.start(() => state, timed, fakeContext);
     }
     await new Promise<void>((resolve, reject) => {

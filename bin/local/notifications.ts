@@ -4,11 +4,7 @@
  * delivery re-enqueued from its DynamoDB record (fauxqs keeps messages in memory only; the records
  * are the durable truth, so a restart of `npm start` loses no notification).
  */
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import type { AppState } from '../../functions/handlers/app-state.js';
 import { deliver } from '../../functions/handlers/deliver-notifications.js';
@@ -42,7 +38,11 @@ export interface LocalNotifications {
   stateFor(app: AppState): NotifyState;
   /** Re-enqueues pending deliveries (done once by start()). */
   requeue(app: AppState): Promise<number>;
-  start(app: () => AppState, timed: <T>(name: string, run: () => Promise<T>) => Promise<T>, context: (name: string) => Context): void;
+  start(
+    app: () => AppState,
+    timed: <T>(name: string, run: () => Promise<T>) => Promise<T>,
+    context: (name: string) => Context,
+  ): void;
   stop(): Promise<void>;
   readonly poller?: QueuePoller;
 }
@@ -54,9 +54,12 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   return arn;
 }
 
-export async function setUpLocalNotifications(options: LocalNotificationsOptions): Promise<LocalNotifications> {
+export async function setUpLocalNotifications(
+  options: LocalNotificationsOptions,
+): Promise<LocalNotifications> {
   const sqs = new SQSClient({ endpoint: options.sqsEndpoint });
-  const name = (base: string) => `${options.queuePrefix}-${base}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
+  const name = (base: string) =>
+    `${options.queuePrefix}-${base}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
   const dlq = await sqs.send(
     new CreateQueueCommand({
       QueueName: name(NOTIFICATIONS.dlqName),

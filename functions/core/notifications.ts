@@ -38,7 +38,9 @@ export function routeKey(route: NotifyRoute): string {
  * names the same delivery. It is the CloudEvent `id` and the Standard Webhooks `webhook-id`.
  */
 export function deliveryId(approvalId: string, type: NotifyEvent, route: NotifyRoute): string {
-  const h = createHash('sha256').update(`oc-delivery/v1\n${approvalId}\n${type}\n${routeKey(route)}`).digest();
+  const h = createHash('sha256')
+    .update(`oc-delivery/v1\n${approvalId}\n${type}\n${routeKey(route)}`)
+    .digest();
   h[6] = (h[6]! & 0x0f) | 0x80;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const hex = h.subarray(0, 16).toString('hex');
@@ -177,12 +179,7 @@ export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
  * the secret string's UTF-8 bytes, what the original's receivers verify) and Standard Webhooks
  * (`webhook-signature` keyed with the base64-decoded `whsec_` secret, over `id.timestamp.body`).
  */
-export function signatureHeaders(
-  secret: string,
-  id: string,
-  body: string,
-  at: Date,
-): Record<string, string> {
+export function signatureHeaders(secret: string, id: string, body: string, at: Date): Record<string, string> {
   const timestamp = Math.floor(at.getTime() / 1000);
   return {
     'X-OC-Signature-256': `sha256=${createHmac('sha256', Buffer.from(secret, 'utf8')).update(body, 'utf8').digest('hex')}`,

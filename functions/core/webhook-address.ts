@@ -77,7 +77,12 @@ export function staticUrlProblem(value: string, policy: AddressPolicy): string |
   if (policy.allowPrivate) return undefined;
   const host = hostOf(url).toLowerCase();
   if (isIP(host) !== 0 && !isPublicAddress(host)) return 'points to a non-public address';
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || !host.includes('.'))
+  if (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host.endsWith('.internal') ||
+    !host.includes('.')
+  )
     return 'names a host that is not public';
   return undefined;
 }

@@ -10,11 +10,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import {
-  backoffSec,
-  type DeliveryMessage,
-  type SendOutcome,
-} from '../core/notifications.js';
+import { backoffSec, type DeliveryMessage, type SendOutcome } from '../core/notifications.js';
 import { NOTIFICATIONS } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { logger, metrics } from '../shared/powertools.js';
@@ -57,7 +53,11 @@ export async function deliverOne(
     return 'skipped';
   }
   const ids = [message.tenant_id, message.approval_id, message.delivery_id] as const;
-  const log = { tenantId: message.tenant_id, approvalId: message.approval_id, deliveryId: message.delivery_id };
+  const log = {
+    tenantId: message.tenant_id,
+    approvalId: message.approval_id,
+    deliveryId: message.delivery_id,
+  };
   const sender = notify.senders.get(message.route.kind);
   const now = clock.now();
   const leaseSec = Math.ceil(notify.config.webhookTimeoutMs / 1000) + LEASE_MARGIN_SEC;
@@ -76,7 +76,11 @@ export async function deliverOne(
   if (!sender) outcome = { kind: 'failed', error: `no sender for route kind ${message.route.kind}` };
   else {
     try {
-      outcome = await sender.send(message, { now, attempt, ...(claim.record.state ? { state: claim.record.state } : {}) });
+      outcome = await sender.send(message, {
+        now,
+        attempt,
+        ...(claim.record.state ? { state: claim.record.state } : {}),
+      });
     } catch (error) {
       outcome = { kind: 'retry', error: `sender failed: ${(error as Error).message}` };
     }
@@ -112,7 +116,11 @@ export async function deliverOne(
     });
     if (!notify.queue) throw new Error('no notification queue configured');
     await notify.queue.toDeadLetter(record.body);
-    logger.error('notification attempts exhausted: moved to the DLQ', { ...log, attempt, error: outcome.error });
+    logger.error('notification attempts exhausted: moved to the DLQ', {
+      ...log,
+      attempt,
+      error: outcome.error,
+    });
     metrics.addMetric('notifications_dead_lettered', MetricUnit.Count, 1);
     return 'dead';
   }
@@ -130,7 +138,12 @@ export async function deliverOne(
     nextAttemptAt: new Date(Date.parse(finishedAt) + delay * 1000).toISOString(),
   });
   await notify.queue?.delay(record.receiptHandle, delay);
-  logger.warn('notification attempt failed: retrying', { ...log, attempt, delaySec: delay, error: outcome.error });
+  logger.warn('notification attempt failed: retrying', {
+    ...log,
+    attempt,
+    delaySec: delay,
+    error: outcome.error,
+  });
   throw new RetryLater(`attempt ${attempt} failed; next in ${delay} s`);
 }
 
@@ -141,10 +154,15 @@ export const deliver =
     const notify = getNotify(app);
     // One processor per invocation: it keeps the batch's state, and the local host runs several at once.
     const processor = new BatchProcessor(EventType.SQS);
-    return processPartialResponse(event, (record: SQSRecord) => deliverOne(record, notify, app.clock), processor, {
-      ...(context ? { context } : {}),
-      throwOnFullBatchFailure: false,
-    });
+    return processPartialResponse(
+      event,
+      (record: SQSRecord) => deliverOne(record, notify, app.clock),
+      processor,
+      {
+        ...(context ? { context } : {}),
+        throwOnFullBatchFailure: false,
+      },
+    );
   };
 
 warmInLambda((app) => notifyState(app));

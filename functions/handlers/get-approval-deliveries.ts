@@ -25,7 +25,9 @@ export function deliveryView(r: DeliveryRecord) {
     ...(r.last_status_code !== undefined ? { last_status_code: r.last_status_code } : {}),
     ...(r.last_error !== undefined ? { last_error: r.last_error } : {}),
     ...(r.last_attempt_at !== undefined ? { last_attempt_at: r.last_attempt_at } : {}),
-    ...(r.next_attempt_at !== undefined && r.status === 'pending' ? { next_attempt_at: r.next_attempt_at } : {}),
+    ...(r.next_attempt_at !== undefined && r.status === 'pending'
+      ? { next_attempt_at: r.next_attempt_at }
+      : {}),
     ...(r.delivered_at !== undefined ? { delivered_at: r.delivered_at } : {}),
     in_dlq: r.in_dlq,
   };

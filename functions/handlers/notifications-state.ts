@@ -5,6 +5,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RouteSender } from '../core/notifications.js';
 import type { Summarizer } from '../core/summary.js';
 import { loadNotifyConfig, type NotifyConfig } from '../shared/notify-config.js';
@@ -12,7 +13,11 @@ import { logger, metrics } from '../shared/powertools.js';
 import { DeliveryStore } from '../store/deliveries.js';
 import { NotifyQueue } from '../store/notify-queue.js';
 import type { PostOptions } from '../store/webhook-http.js';
-import { envWebhookSecrets, secretsManagerWebhookSecrets, type WebhookSecrets } from '../store/webhook-secrets.js';
+import {
+  envWebhookSecrets,
+  secretsManagerWebhookSecrets,
+  type WebhookSecrets,
+} from '../store/webhook-secrets.js';
 import { WebhookSender } from '../store/webhook-sender.js';
 import type { AppState } from './app-state.js';
 
@@ -32,6 +37,8 @@ export interface NotifyState {
 
 export interface NotifyOverrides {
   sqs?: SQSClient;
+  /** The delivery records' client (tests inject faults here); default the app's. */
+  doc?: DynamoDBDocumentClient;
   secrets?: WebhookSecrets;
   resolve?: PostOptions['resolve'];
   random?: () => number;
@@ -74,7 +81,7 @@ export function createNotifyState(
   let summarizer: Promise<Summarizer | undefined> | undefined;
   return {
     config,
-    deliveries: new DeliveryStore(app.doc, app.config.tableName),
+    deliveries: new DeliveryStore(overrides.doc ?? app.doc, app.config.tableName),
     ...(sqs && config.queueUrl ? { queue: new NotifyQueue(sqs, config.queueUrl, config.dlqUrl) } : {}),
     secrets,
     senders,
@@ -93,7 +100,9 @@ async function loadSummarizer(specifier: string | undefined): Promise<Summarizer
     const mod = (await import(specifier)) as { default?: unknown; summarizer?: unknown };
     const candidate = (mod.default ?? mod.summarizer) as Summarizer | undefined;
     if (candidate && typeof candidate.summarize === 'function') return candidate;
-    logger.error('OC_SUMMARIZER does not export a summarizer: using the deterministic summary', { specifier });
+    logger.error('OC_SUMMARIZER does not export a summarizer: using the deterministic summary', {
+      specifier,
+    });
   } catch (error) {
     logger.error('OC_SUMMARIZER could not be loaded: using the deterministic summary', {
       specifier,

@@ -125,7 +125,8 @@ export const outbox =
           if (!notify.queue) throw new Error('no notification queue configured');
           const messages = await messagesFor(app, notify, parsed.approval, parsed.type);
           await notify.queue.send(messages);
-          if (messages.length > 0) metrics.addMetric('notifications_enqueued', MetricUnit.Count, messages.length);
+          if (messages.length > 0)
+            metrics.addMetric('notifications_enqueued', MetricUnit.Count, messages.length);
         } catch (error) {
           logger.error('outbox failed: the stream retries', {
             approvalId: parsed.approval.record.id,

@@ -42,6 +42,8 @@ export function loadNotifyConfig(env: NodeJS.ProcessEnv = process.env): NotifyCo
   }
   // Private addresses are for a laptop: a Lambda that may reach them could reach the VPC and metadata.
   if (parsed.data.allowPrivateWebhooks && env.AWS_LAMBDA_FUNCTION_NAME)
-    throw new Error(`invalid notification configuration: ${ENV.allowPrivateWebhooks}=true is for the local stack only`);
+    throw new Error(
+      `invalid notification configuration: ${ENV.allowPrivateWebhooks}=true is for the local stack only`,
+    );
   return parsed.data;
 }

@@ -159,7 +159,13 @@ export class DeliveryStore {
           ConditionExpression:
             'attribute_exists(pk) AND #status = :pending AND (attribute_not_exists(lease_until) OR lease_until < :at)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':at': at, ':lease': lease, ':pending': 'pending' },
+          ExpressionAttributeValues: {
+            ':zero': 0,
+            ':one': 1,
+            ':at': at,
+            ':lease': lease,
+            ':pending': 'pending',
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -197,7 +203,12 @@ export class DeliveryStore {
   }
 
   /** Records how the attempt ended and gives the lease back. */
-  async finishAttempt(tenantId: string, approvalId: string, id: string, result: AttemptResult): Promise<void> {
+  async finishAttempt(
+    tenantId: string,
+    approvalId: string,
+    id: string,
+    result: AttemptResult,
+  ): Promise<void> {
     const sets = ['#status = :status'];
     const removes = ['lease_until'];
     const values: Record<string, unknown> = { ':status': result.status };

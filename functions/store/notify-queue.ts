@@ -69,7 +69,12 @@ export async function moveMessages(
   const seen = new Set<string>();
   for (;;) {
     const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: from, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 30 }),
+      new ReceiveMessageCommand({
+        QueueUrl: from,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 30,
+      }),
     );
     const messages = out.Messages ?? [];
     if (messages.length === 0) break;
@@ -82,7 +87,13 @@ export async function moveMessages(
       if (!keep(m.Body)) {
         skipped += 1;
         // Left for others: visible again at once.
-        await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: from, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 }));
+        await sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: from,
+            ReceiptHandle: m.ReceiptHandle,
+            VisibilityTimeout: 0,
+          }),
+        );
         continue;
       }
       await sqs.send(new SendMessageCommand({ QueueUrl: to, MessageBody: m.Body }));

@@ -128,7 +128,9 @@ export async function postWebhook(
     request.on('error', (error) =>
       settle(() =>
         reject(
-          new WebhookUnreachable(`connection failed (${(error as NodeJS.ErrnoException).code ?? error.message})`),
+          new WebhookUnreachable(
+            `connection failed (${(error as NodeJS.ErrnoException).code ?? error.message})`,
+          ),
         ),
       ),
     );

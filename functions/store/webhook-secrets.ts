@@ -27,9 +27,13 @@ export function parseSecretList(value: string): Map<string, string> {
 }
 
 function checked(ref: string, secret: string | undefined): string {
-  if (secret === undefined) throw new SecretUnavailableError(`webhook secret_ref ${ref}`, 'is not configured');
+  if (secret === undefined)
+    throw new SecretUnavailableError(`webhook secret_ref ${ref}`, 'is not configured');
   if (!isWebhookSecret(secret))
-    throw new SecretUnavailableError(`webhook secret_ref ${ref}`, 'is not a whsec_<base64> secret of 16 bytes or more');
+    throw new SecretUnavailableError(
+      `webhook secret_ref ${ref}`,
+      'is not a whsec_<base64> secret of 16 bytes or more',
+    );
   return secret;
 }
 
@@ -52,7 +56,10 @@ export function secretsManagerWebhookSecrets(prefix: string): WebhookSecrets {
           throw new SecretUnavailableError(`webhook secret_ref ${ref}`, 'holds JSON that does not parse');
         }
         const value = (parsed as { secret?: unknown }).secret;
-        return checked(ref, typeof value === 'string' ? (value.startsWith('whsec_') ? value : `whsec_${value}`) : undefined);
+        return checked(
+          ref,
+          typeof value === 'string' ? (value.startsWith('whsec_') ? value : `whsec_${value}`) : undefined,
+        );
       }
       return checked(ref, raw);
     },
