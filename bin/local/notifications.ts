@@ -47,6 +47,12 @@ export interface LocalNotifications {
   readonly poller?: QueuePoller;
 }
 
+/** The local queues' names: the table's name first, so that stacks side by side (and test stacks) never share them. */
+export function localQueueNames(tableName: string): { queue: string; dlq: string } {
+  const name = (base: string) => `${tableName}-${base}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
+  return { queue: name(NOTIFICATIONS.queueName), dlq: name(NOTIFICATIONS.dlqName) };
+}
+
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   const arn = out.Attributes?.QueueArn;
@@ -58,11 +64,10 @@ export async function setUpLocalNotifications(
   options: LocalNotificationsOptions,
 ): Promise<LocalNotifications> {
   const sqs = new SQSClient({ endpoint: options.sqsEndpoint });
-  const name = (base: string) =>
-    `${options.queuePrefix}-${base}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
+  const names = localQueueNames(options.queuePrefix);
   const dlq = await sqs.send(
     new CreateQueueCommand({
-      QueueName: name(NOTIFICATIONS.dlqName),
+      QueueName: names.dlq,
       Attributes: { MessageRetentionPeriod: String(14 * 86_400) },
     }),
   );
@@ -70,7 +75,7 @@ export async function setUpLocalNotifications(
   const leaseSec = Math.ceil(options.config.webhookTimeoutMs / 1000) + 5;
   const queue = await sqs.send(
     new CreateQueueCommand({
-      QueueName: name(NOTIFICATIONS.queueName),
+      QueueName: names.queue,
       Attributes: {
         VisibilityTimeout: String(leaseSec * 2),
         RedrivePolicy: JSON.stringify({

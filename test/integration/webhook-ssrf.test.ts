@@ -129,7 +129,7 @@ describe('what is sent goes where it was checked', () => {
 });
 
 describe('the webhook sender', () => {
-  const message = (url: string, secretRef = DEV_WEBHOOK.secretRef) => ({
+  const message = (url: string, secretRef: string = DEV_WEBHOOK.secretRef) => ({
     v: 1 as const,
     delivery_id: '6b0e3b2a-1c2d-8e3f-9a4b-5c6d7e8f9a0b',
     tenant_id: 'tenant1',
