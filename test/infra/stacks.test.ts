@@ -5,6 +5,7 @@ import {
   CONNECTOR_INVOKERS,
   CONNECTORS,
   ENV,
+  NOTIFICATIONS,
   OBSERVABILITY,
   ROUTES,
   SCHEDULES,
@@ -25,6 +26,7 @@ const ALL_HANDLERS = [
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
+  NOTIFICATIONS.deliveryHandler,
 ];
 /** Every ENV name of approver JWT settings. */
 const JWT_ENV = [
@@ -329,7 +331,8 @@ describe('the sequencer', () => {
     const queues = s.appTemplate.findResources('AWS::SQS::Queue');
     const queueId = Object.keys(queues).find((id) => id.startsWith('EvidenceSequencer'))!;
     expect(queueId).toBeDefined();
-    s.appTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The stream consumers (sequencer, outbox) and the notification queue's delivery worker.
+    s.appTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', STREAM_CONSUMERS.length + 1);
     s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: fn.id },
       EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(STACKS.data) },
@@ -347,7 +350,8 @@ describe('the sequencer', () => {
 
   it('has an encrypted DLQ that refuses non-TLS requests (as does every queue)', () => {
     const queues = s.appTemplate.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length);
+    // A DLQ per stream consumer and schedule, plus the notification queue and its DLQ.
+    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length + 2);
     for (const [queueId, queue] of Object.entries(queues)) {
       expect(queue.Properties).toMatchObject({
         SqsManagedSseEnabled: true,
@@ -453,7 +457,13 @@ describe('approver JWTs without an identity provider', () => {
   });
 
   it('tells no other function anything about approver JWTs', () => {
-    expect(approverRoutes).toEqual(['list-approvals', 'get-approval', 'approve-approval', 'deny-approval']);
+    expect(approverRoutes).toEqual([
+      'list-approvals',
+      'get-approval',
+      'approve-approval',
+      'deny-approval',
+      'get-approval-deliveries',
+    ]);
     for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h))) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
@@ -471,8 +481,9 @@ describe('approver JWTs without an identity provider', () => {
 
 describe('observability', () => {
   it('alarms on API 5xx, on each Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
-    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length;
-    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + 1 + dlqs);
+    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1;
+    // 5xx, each Lambda, sealing lag, held chains, each DLQ, notifications failed for good.
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + ALL_HANDLERS.length + 1 + 1 + dlqs + 1);
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Threshold: 1,
       Metrics: Match.arrayWith([
@@ -532,5 +543,73 @@ describe('outputs', () => {
     expect(vars[ENV.rateLimitPerSec]).toBe('100');
     expect(vars[ENV.rateLimitBurst]).toBe('200');
     expect(vars[ENV.connectorsMode]).toBe('live');
+  });
+});
+
+describe('notifications', () => {
+  it('runs the outbox on the stream with the approval filter, beside the sequencer (two readers)', () => {
+    const outboxDef = STREAM_CONSUMERS.find((c) => c.handler === 'outbox')!;
+    const fn = lambdaFor(s.appTemplate, 'outbox');
+    s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fn.id },
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(STACKS.data) },
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify(outboxDef.filter) }] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+    const streamReaders = Object.values(
+      s.appTemplate.findResources('AWS::Lambda::EventSourceMapping'),
+    ).filter((m) => m.Properties.StartingPosition !== undefined);
+    expect(streamReaders).toHaveLength(2);
+  });
+
+  it('delivers from an encrypted queue with a redrive policy, partial batch responses, and never allows private webhooks', () => {
+    const fn = lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler);
+    const queues = s.appTemplate.findResources('AWS::SQS::Queue');
+    const queueId = Object.keys(queues).find((id) => id.startsWith('NotificationsQueue'))!;
+    const dlqId = Object.keys(queues).find((id) => id.startsWith('NotificationsDlq'))!;
+    expect(queues[queueId]!.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 360,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        maxReceiveCount: NOTIFICATIONS.maxReceiveCount,
+      },
+    });
+    s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fn.id },
+      EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      BatchSize: NOTIFICATIONS.batchSize,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const vars = fn.resource.Properties.Environment.Variables;
+    expect(vars).toMatchObject({
+      [ENV.notifyQueueUrl]: { Ref: queueId },
+      [ENV.notifyDlqUrl]: { Ref: dlqId },
+      [ENV.webhookSecretPrefix]: 'oc/webhooks/',
+    });
+    for (const handler of ALL_HANDLERS) {
+      const env = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
+      expect({ handler, allow: env[ENV.allowPrivateWebhooks] }).toEqual({ handler, allow: undefined });
+    }
+  });
+
+  it("keeps each secret_ref's signing secret in Secrets Manager, readable by the delivery Lambda only", () => {
+    const secrets = s.appTemplate.findResources('AWS::SecretsManager::Secret', {
+      Properties: { Name: 'oc/webhooks/tenant1_webhook' },
+    });
+    const [secretId] = Object.keys(secrets);
+    expect(secretId).toBeDefined();
+    const readers = Object.values(s.appTemplate.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes(`"Ref":"${secretId}"`),
+    );
+    const delivery = roleOf(lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource);
+    expect(readers.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toEqual([delivery]);
+  });
+
+  it('alarms on notifications that failed for good or were dead-lettered', () => {
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + dead + nosecret' })]),
+    });
   });
 });
