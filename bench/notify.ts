@@ -196,3 +196,25 @@ export async function measureNotifications(options: {
     rmSync(policyDir, { recursive: true, force: true });
   }
 }
+
+/** `npx tsx bench/notify.ts [--quick]`: these figures alone, on a DynamoDB Local of their own. */
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  process.env.AWS_REGION ??= 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID ??= 'local';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+  const { startDynamoDbLocal } = await import('../bin/local/emulators.js');
+  const dynamo = await startDynamoDbLocal({ port: await freePort() });
+  try {
+    const quick = process.argv.includes('--quick');
+    const f = await measureNotifications({
+      dynamoEndpoint: dynamo.endpoint,
+      approvals: 100,
+      backlog: quick ? 200 : 500,
+      log: (line) => console.error(`[bench] ${line}`),
+    });
+    console.log(JSON.stringify(f, null, 2));
+  } finally {
+    await dynamo.stop();
+  }
+}

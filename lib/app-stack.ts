@@ -148,8 +148,8 @@ export class OcAppStack extends Stack {
         ...this.api.routeFunctions.values(),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
-        this.notifications.outbox,
-        this.notifications.delivery,
+        // Not the notification functions: they report failures per record (partial batch
+        // responses), which Lambda's Errors metric never sees; their DLQs and the failure alarm do.
         ...this.schedules.map((s) => s.function),
       ],
       sequencer: this.evidence.sequencer,

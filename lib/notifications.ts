@@ -1,12 +1,6 @@
 import path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import {
-  Alarm,
-  ComparisonOperator,
-  MathExpression,
-  Metric,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -150,24 +144,15 @@ export class Notifications extends Construct {
       secret.grantRead(this.delivery);
       this.secrets.push(secret);
     }
-    const metric = (name: string) =>
-      new Metric({
+    // One alarm metric (billed per metric): the worker counts failed-for-good and dead-lettered
+    // notifications (an unresolvable secret among them) under one name.
+    this.failureAlarm = new Alarm(this, 'DeliveryFailures', {
+      metric: new Metric({
         namespace: OBSERVABILITY.metricsNamespace,
-        metricName: name,
+        metricName: 'notifications_failed_for_good',
         dimensionsMap: { service: OBSERVABILITY.serviceName },
         statistic: 'Sum',
         period: Duration.minutes(5),
-      });
-    this.failureAlarm = new Alarm(this, 'DeliveryFailures', {
-      metric: new MathExpression({
-        expression: 'failed + dead + nosecret',
-        usingMetrics: {
-          failed: metric('notifications_failed'),
-          dead: metric('notifications_dead_lettered'),
-          nosecret: metric('webhook_secret_unavailable'),
-        },
-        period: Duration.minutes(5),
-        label: 'notifications that failed for good',
       }),
       threshold: 1,
       evaluationPeriods: 1,

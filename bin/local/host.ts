@@ -22,13 +22,9 @@ import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { getApprovalDeliveriesRoute } from '../../functions/handlers/get-approval-deliveries.js';
-import {
-  createNotifyState,
-  type NotifyOverrides,
-  type NotifyState,
-} from '../../functions/handlers/notifications-state.js';
+import type { NotifyOverrides } from '../../functions/handlers/notifications-state.js';
 import { checkRouteUrls, outbox } from '../../functions/handlers/outbox.js';
-import { loadNotifyConfig, type NotifyConfig } from '../../functions/shared/notify-config.js';
+import type { NotifyConfig } from '../../functions/shared/notify-config.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { setUpLocalNotifications, type LocalNotifications } from './notifications.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
@@ -62,10 +58,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
 
 /** Route handler factories by handler name (the same names CDK deploys). */
-const ROUTE_FACTORIES: Record<
-  string,
-  (getState: () => AppState, notify: (app: AppState) => NotifyState) => RouteHandler
-> = {
+const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler> = {
   'submit-toolcall': submitRoute,
   'get-toolcall': getToolCallRoute,
   'execute-toolcall': executeRoute,
@@ -239,7 +232,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   let notifications: LocalNotifications | undefined;
   if (options.notifications) {
     // A route that can never be delivered to is a configuration error, refused at start (W22).
-    checkRouteUrls(config.policyDir ?? defaultPolicyDir(), options.notifications.config.allowPrivateWebhooks);
+    const problems = checkRouteUrls(
+      config.policyDir ?? defaultPolicyDir(),
+      options.notifications.config.allowPrivateWebhooks,
+    );
+    if (problems.length > 0) throw new Error(`notification routes refused: ${problems.join('; ')}`);
     notifications = await setUpLocalNotifications({
       config: options.notifications.config,
       sqsEndpoint: options.notifications.sqsEndpoint,
@@ -249,20 +246,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       log,
     });
   }
-  const fallbackNotify = new WeakMap<AppState, NotifyState>();
-  const notifyFor =
-    notifications?.stateFor ??
-    ((app: AppState) => {
-      let s = fallbackNotify.get(app);
-      if (!s) fallbackNotify.set(app, (s = createNotifyState(app, loadNotifyConfig({}))));
-      return s;
-    });
 
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
   for (const route of ROUTES) {
     const factory = ROUTE_FACTORIES[route.handler];
     if (!factory) throw new Error(`no local handler for route ${route.handler}`);
-    routes.set(route.handler, lambda(factory(() => state, notifyFor)));
+    routes.set(route.handler, lambda(factory(() => state)));
   }
 
   const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {

@@ -104,6 +104,8 @@ export async function deliverOne(
     });
     logger.error('notification failed for good', { ...log, attempt, error: outcome.error });
     metrics.addMetric('notifications_failed', MetricUnit.Count, 1);
+    // The one metric the alarm watches (one alarm metric: failed for good and dead-lettered alike).
+    metrics.addMetric('notifications_failed_for_good', MetricUnit.Count, 1);
     return 'failed';
   }
   const maxAttempts = NOTIFICATIONS.maxAttempts;
@@ -122,6 +124,7 @@ export async function deliverOne(
       error: outcome.error,
     });
     metrics.addMetric('notifications_dead_lettered', MetricUnit.Count, 1);
+    metrics.addMetric('notifications_failed_for_good', MetricUnit.Count, 1);
     return 'dead';
   }
   const delay = backoffSec(

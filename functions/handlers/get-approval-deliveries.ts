@@ -8,12 +8,11 @@
 import { getApproval } from '../core/approvals.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
-import type { DeliveryRecord } from '../store/deliveries.js';
+import { DeliveryStore, type DeliveryRecord } from '../store/deliveries.js';
 import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { apiApprover, approvalDeps } from './approvals-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
-import { notifyState, type NotifyState } from './notifications-state.js';
 
 export function deliveryView(r: DeliveryRecord) {
   return {
@@ -33,10 +32,15 @@ export function deliveryView(r: DeliveryRecord) {
   };
 }
 
-export const getApprovalDeliveriesRoute = (
-  getState: () => AppState,
-  getNotify: (app: AppState) => NotifyState = notifyState,
-) =>
+// Only the records' store: this route bundles neither SQS nor the signing libraries.
+const stores = new WeakMap<AppState, DeliveryStore>();
+const deliveriesOf = (state: AppState) => {
+  let store = stores.get(state);
+  if (!store) stores.set(state, (store = new DeliveryStore(state.doc, state.config.tableName)));
+  return store;
+};
+
+export const getApprovalDeliveriesRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const approver = requireApprover(event);
@@ -44,7 +48,7 @@ export const getApprovalDeliveriesRoute = (
       const state = getState();
       // 404 exactly when GET /v1/approvals/{id} is.
       await getApproval(approvalDeps(state), apiApprover(approver), path.approval_id);
-      const records = await getNotify(state).deliveries.forApproval(approver.tenantId, path.approval_id);
+      const records = await deliveriesOf(state).forApproval(approver.tenantId, path.approval_id);
       return { status: 200, body: JSON.stringify({ items: records.map(deliveryView) }) };
     }),
   );

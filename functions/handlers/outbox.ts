@@ -84,6 +84,7 @@ export async function messagesFor(
           error: `webhook URL ${problem}`,
         });
         logger.error('webhook route refused: not enqueued', { approvalId: r.id, problem });
+        metrics.addMetric('notifications_failed_for_good', MetricUnit.Count, 1);
         continue;
       }
     }
@@ -142,12 +143,13 @@ export const outbox =
   };
 
 /**
- * Refuses, at load, a policy folder whose webhook routes can never be delivered to (W22): a
- * configuration error, not a retry loop.
+ * The policy folder's webhook routes that can never be delivered to (W22), found when it loads:
+ * the local host refuses to start with any; a Lambda logs each (and every delivery to it fails
+ * for good, visibly, without a retry loop) rather than failing its init, since one tenant's bad
+ * route must not stop every other tenant's notifications.
  */
-export function checkRouteUrls(policyDir: string, allowPrivate: boolean): void {
-  const problems = routeUrlProblems(loadTenants(policyDir), { allowPrivate });
-  if (problems.length > 0) throw new Error(`notification routes refused: ${problems.join('; ')}`);
+export function checkRouteUrls(policyDir: string, allowPrivate: boolean): string[] {
+  return routeUrlProblems(loadTenants(policyDir), { allowPrivate });
 }
 
 /**
@@ -180,6 +182,10 @@ export async function requeuePending(app: AppState, notify: NotifyState): Promis
 
 warmInLambda((app) => {
   const notify = notifyState(app);
-  checkRouteUrls(app.config.policyDir ?? defaultPolicyDir(), notify.config.allowPrivateWebhooks);
+  for (const problem of checkRouteUrls(
+    app.config.policyDir ?? defaultPolicyDir(),
+    notify.config.allowPrivateWebhooks,
+  ))
+    logger.error('notification route refused at policy load: its deliveries fail for good', { problem });
 });
 export const handler = lambda(outbox(appState, notifyState));
