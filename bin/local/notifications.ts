@@ -63,7 +63,8 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
 export async function setUpLocalNotifications(
   options: LocalNotificationsOptions,
 ): Promise<LocalNotifications> {
-  const sqs = new SQSClient({ endpoint: options.sqsEndpoint });
+  // One client for the handlers and the poller (so that a counting or faulty one sees every request).
+  const sqs = options.overrides?.sqs ?? new SQSClient({ endpoint: options.sqsEndpoint });
   const names = localQueueNames(options.queuePrefix);
   const dlq = await sqs.send(
     new CreateQueueCommand({

@@ -530,7 +530,8 @@ describe('observability', () => {
   });
 
   it('has a dashboard', () => {
-    s.appTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    // The main one and the throttles (each within the 50 metrics of a free dashboard).
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 2);
   });
 });
 

@@ -5,23 +5,18 @@
  * (Standard Webhooks and X-OC-Signature-256) and prints each event.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
-import {
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  SQSClient,
-  StartMessageMoveTaskCommand,
-} from '@aws-sdk/client-sqs';
+import type http from 'node:http';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
-import { Webhook } from 'standardwebhooks';
-import { isWebhookSecret } from '../../../functions/core/notifications.js';
 import { DEV_WEBHOOK, STACKS } from '../../../functions/shared/constants.js';
-import { moveMessages } from '../../../functions/store/notify-queue.js';
-import { localQueueNames } from '../../local/notifications.js';
 import { port, tenantId } from '../args.js';
 import { examples, type Act } from '../context.js';
 import { CliError, RemoteError, UsageError } from '../errors.js';
 import { addTargetOptions, localEndpoint, resolveLocalTarget, type TargetOptions } from '../target.js';
+
+// The SQS client, the signing libraries and the CloudEvents SDK load only when a webhooks command
+// runs: every other `oc` command starts without them.
+const sqsSdk = () => import('@aws-sdk/client-sqs');
 
 interface RedriveOptions extends TargetOptions {
   tenant?: string;
@@ -34,6 +29,7 @@ interface ListenOptions {
 }
 
 async function queueUrls(sqs: SQSClient, names: { queue: string; dlq: string }) {
+  const { GetQueueUrlCommand } = await sqsSdk();
   const url = async (name: string) => {
     try {
       return (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
@@ -93,6 +89,9 @@ export function registerWebhooks(program: Command, act: Act): void {
     redrive,
     (opts: RedriveOptions) => `redrive dead-lettered notifications${opts.tenant ? ` of ${opts.tenant}` : ''}`,
     async (opts: RedriveOptions, ctx) => {
+      const { GetQueueAttributesCommand, SQSClient, StartMessageMoveTaskCommand } = await sqsSdk();
+      const { moveMessages } = await import('../../../functions/store/notify-queue.js');
+      const { localQueueNames } = await import('../../local/notifications.js');
       let sqs: SQSClient;
       let urls: { queueUrl: string; dlqUrl: string };
       if (opts.aws) {
@@ -159,16 +158,19 @@ export function registerWebhooks(program: Command, act: Act): void {
     listen,
     (opts: ListenOptions) => `listen for webhooks on port ${opts.port}`,
     async (opts: ListenOptions, ctx) => {
+      const { isWebhookSecret } = await import('../../../functions/core/notifications.js');
+      const { Webhook } = await import('standardwebhooks');
+      const { createServer } = await import('node:http');
       if (!isWebhookSecret(opts.secret))
         throw new UsageError(
           '--secret must be a whsec_<base64> secret of 16 bytes or more (as OC_WEBHOOK_SECRETS holds).',
         );
-      const server = http.createServer((req, res) => {
+      const server = createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
-          const verdict = verify(body, req.headers, opts.secret);
+          const verdict = verify(body, req.headers, opts.secret, Webhook);
           const at = new Date().toISOString();
           if (!verdict.ok) {
             ctx.out(`${at} REJECTED ${req.method} ${req.url}: ${verdict.reason}`);
@@ -209,7 +211,12 @@ export function registerWebhooks(program: Command, act: Act): void {
 type Verdict = { ok: true; event: Record<string, unknown> } | { ok: false; reason: string };
 
 /** Both signatures, with the official Standard Webhooks verifier and an HMAC of the raw body. */
-export function verify(body: string, headers: http.IncomingHttpHeaders, secret: string): Verdict {
+export function verify(
+  body: string,
+  headers: http.IncomingHttpHeaders,
+  secret: string,
+  Webhook: typeof import('standardwebhooks').Webhook,
+): Verdict {
   const flat: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers))
     if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(',') : v;
