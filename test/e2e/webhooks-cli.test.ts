@@ -4,29 +4,24 @@
  * dead-lettered notifications back, and they are delivered once the receiver recovers.
  */
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../../bin/local/emulators.js';
 import { cloudEventBody, signatureHeaders } from '../../functions/core/notifications.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
+import { postWebhook } from '../../functions/store/webhook-http.js';
 import { tokenFor } from '../support/approvers.js';
 import { runOc } from '../support/cli.js';
 import { waitFor } from '../support/processes.js';
 import { KEYS, policyDirWithRoutes, startTestStack, toolCall } from '../support/stack.js';
 import { startReceiver } from '../support/webhook-receiver.js';
 
-function post(port: number, body: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/hooks/approvals', headers },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+/** The product's own webhook client (loopback allowed), posting to the CLI's receiver. */
+async function post(port: number, body: string, headers: Record<string, string>): Promise<number> {
+  const answer = await postWebhook(`http://127.0.0.1:${port}/hooks/approvals`, body, headers, {
+    allowPrivate: true,
+    timeoutMs: 10_000,
   });
+  return answer.statusCode;
 }
 
 it('listen: verifies both signatures, prints each event, refuses a tampered body', async () => {
