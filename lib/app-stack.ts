@@ -3,12 +3,14 @@ import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
 import { SCHEDULES, STACKS, type ConnectorName, type ConnectorsMode } from '../functions/shared/constants.js';
 import { Api } from './api.js';
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
 import { Evidence } from './evidence.js';
 import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
+import { Notifications } from './notifications.js';
 import { constructIdFor, SOURCE_MAPS_CONTEXT, TRACING_CONTEXT } from './function.js';
 import { Observability } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
@@ -107,6 +109,7 @@ export class OcAppStack extends Stack {
   readonly observability: Observability;
   /** The evidence archiver (when the stateful stack has the archive). */
   readonly archiver?: EvidenceArchiver;
+  readonly notifications: Notifications;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
     super(scope, id, {
@@ -141,6 +144,11 @@ export class OcAppStack extends Stack {
       },
     });
     this.evidence = new Evidence(this, 'Evidence', { table: props.table, logRetention });
+    this.notifications = new Notifications(this, 'Notifications', {
+      table: props.table,
+      publicBaseUrl: props.publicBaseUrl ?? this.api.url,
+      logRetention,
+    });
     const schedules = new Construct(this, 'Schedules');
     this.schedules = SCHEDULES.map(
       (schedule) =>
@@ -170,6 +178,8 @@ export class OcAppStack extends Stack {
         ...this.api.routeFunctions.values(),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
+        // Not the notification functions: they report failures per record (partial batch
+        // responses), which Lambda's Errors metric never sees; their DLQs and the failure alarm do.
         ...this.schedules.map((s) => s.function),
         ...archiverSchedule.map((s) => s.function),
       ],
@@ -178,8 +188,23 @@ export class OcAppStack extends Stack {
         this.evidence.deadLetterQueue,
         ...this.schedules.map((s) => s.deadLetterQueue),
         ...archiverSchedule.map((s) => s.deadLetterQueue),
+        this.notifications.deadLetterQueue,
+        this.notifications.outboxDeadLetterQueue,
       ],
       alarmTopic,
+    });
+    if (props.alarmTopicArn) {
+      const action = new SnsAction(Topic.fromTopicArn(this, 'NotifyAlarmTopic', props.alarmTopicArn));
+      this.notifications.failureAlarm.addAlarmAction(action);
+      this.notifications.failureAlarm.addOkAction(action);
+    }
+    new CfnOutput(this, STACKS.outputs.notifyQueueUrl, {
+      value: this.notifications.queue.queueUrl,
+      description: 'The approval notification queue',
+    });
+    new CfnOutput(this, STACKS.outputs.notifyDlqUrl, {
+      value: this.notifications.deadLetterQueue.queueUrl,
+      description: 'Its dead-letter queue (oc webhooks redrive --aws moves it back)',
     });
 
     new CfnOutput(this, STACKS.outputs.apiUrl, {

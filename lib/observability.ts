@@ -58,6 +58,7 @@ function gatewayMetric(metricName: string, statistic: string, period: Duration):
 export class Observability extends Construct {
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
+  readonly throttlesDashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -160,12 +161,19 @@ export class Observability extends Construct {
         ),
         width: 8,
       }),
+    );
+    // A dashboard is free up to 50 metrics (three per account): the throttles, one metric per
+    // function, have their own, so that the main one stays within 50 as functions are added.
+    this.throttlesDashboard = new Dashboard(this, 'ThrottlesDashboard', {
+      dashboardName: props.dashboardName ? `${props.dashboardName}-throttles` : undefined,
+    });
+    this.throttlesDashboard.addWidgets(
       new GraphWidget({
         title: 'Lambda throttles',
         left: byFunction((fn) =>
           fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum', label: fn.handlerName }),
         ),
-        width: 8,
+        width: 24,
       }),
     );
     this.dashboard.addWidgets(

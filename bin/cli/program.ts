@@ -10,6 +10,7 @@ import { registerExecutions } from './commands/executions.js';
 import { registerKeys } from './commands/keys.js';
 import { registerStart } from './commands/start.js';
 import { registerVerify } from './commands/verify.js';
+import { registerWebhooks } from './commands/webhooks.js';
 import { examples, type Act, type CommandContext } from './context.js';
 import { EXIT, UsageError, debugTrace, toFailure, type FailureContext } from './errors.js';
 import { openTable, tableContext, type OpenTable } from './target.js';
@@ -42,6 +43,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerExecutions(program, act);
   registerDevToken(program, act);
   registerArchive(program, act);
+  registerWebhooks(program, act);
   for (const command of allCommands(program))
     command.exitOverride((error) => {
       failure.commandPath = commandPath(command);

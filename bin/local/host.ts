@@ -21,6 +21,12 @@ import { listApprovalsRoute } from '../../functions/handlers/list-approvals.js';
 import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
+import { getApprovalDeliveriesRoute } from '../../functions/handlers/get-approval-deliveries.js';
+import type { NotifyOverrides } from '../../functions/handlers/notifications-state.js';
+import { checkRouteUrls, outbox } from '../../functions/handlers/outbox.js';
+import type { NotifyConfig } from '../../functions/shared/notify-config.js';
+import { defaultPolicyDir } from '../../functions/store/policy-files.js';
+import { setUpLocalNotifications, type LocalNotifications } from './notifications.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
 import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
@@ -62,6 +68,7 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'get-approval': getApprovalRoute,
   'approve-approval': approveRoute,
   'deny-approval': denyRoute,
+  'get-approval-deliveries': getApprovalDeliveriesRoute,
 };
 
 /** Scheduled handler factories by handler name (the names CDK deploys). */
@@ -105,6 +112,17 @@ export interface LocalHostOptions {
    * `archiver` is built for the current state (a re-created table gets a new one).
    */
   archive?: { intervalSec: number; archiver: (state: AppState) => Archiver };
+   * Approval notifications (SPEC §5): with an SQS endpoint, the host creates the queue and DLQ,
+   * runs the outbox on the stream and the delivery worker on the queue, and re-enqueues every
+   * pending delivery at start.
+   */
+  notifications?: {
+    sqsEndpoint: string;
+    config: NotifyConfig;
+    overrides?: NotifyOverrides;
+    /** Concurrent delivery batches. @default 4 */
+    workers?: number;
+  };
 }
 
 export interface LocalHost {
@@ -112,6 +130,9 @@ export interface LocalHost {
   /** The current state (replaced when the table is re-created: its caches described the lost one). */
   readonly state: AppState;
   poller?: StreamPoller;
+  /** The outbox's stream poller (with notifications on). */
+  outboxPoller?: StreamPoller;
+  notifications?: LocalNotifications;
   /** What `/readyz` would answer now (cached about a second). */
   readiness(): Promise<ReadinessReport>;
   /** Runs a scheduled handler now (as its timer would; a run in progress is joined, not doubled). */
@@ -214,6 +235,24 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     return arn;
   };
 
+  let notifications: LocalNotifications | undefined;
+  if (options.notifications) {
+    // A route that can never be delivered to is a configuration error, refused at start (W22).
+    const problems = checkRouteUrls(
+      config.policyDir ?? defaultPolicyDir(),
+      options.notifications.config.allowPrivateWebhooks,
+    );
+    if (problems.length > 0) throw new Error(`notification routes refused: ${problems.join('; ')}`);
+    notifications = await setUpLocalNotifications({
+      config: options.notifications.config,
+      sqsEndpoint: options.notifications.sqsEndpoint,
+      queuePrefix: config.tableName,
+      overrides: options.notifications.overrides,
+      workers: options.notifications.workers,
+      log,
+    });
+  }
+
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
   for (const route of ROUTES) {
     const factory = ROUTE_FACTORIES[route.handler];
@@ -232,6 +271,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 
   let poller: StreamPoller | undefined;
+  let outboxPoller: StreamPoller | undefined;
   if (options.consumers !== false) {
     const consumer = STREAM_CONSUMERS[0];
     const sequencer = lambda(sequence(() => state.chain));
@@ -248,6 +288,23 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       log,
     });
     poller.start();
+    const outboxDef = STREAM_CONSUMERS.find((c) => c.handler === 'outbox');
+    if (notifications && outboxDef) {
+      const run = lambda(outbox(() => state, notifications.stateFor));
+      outboxPoller = new StreamPoller({
+        streams: new DynamoDBStreamsClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
+        doc: options.pollerDoc ?? state.doc,
+        table: config.tableName,
+        streamArn,
+        consumer: outboxDef.handler,
+        filter: outboxDef.filter,
+        batchSize: outboxDef.batchSize,
+        handler: (event) => timed(outboxDef.handler, () => run(event, fakeContext(outboxDef.handler))),
+        resolveStreamArn: currentStreamArn,
+        log,
+      });
+      outboxPoller.start();
+    }
   }
 
   // Schedules: EventBridge rules in AWS, timers here; a run never overlaps the previous one.
@@ -327,9 +384,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       ? [
           {
             name: 'stream-poller' as const,
+            // Both readers of the stream (sequencer, outbox) answer for the part.
             check: async () => {
               const health = poller.health();
               if (!health.ok) throw new Error(health.detail);
+              const outboxHealth = outboxPoller?.health();
+              if (outboxHealth && !outboxHealth.ok) throw new Error(`outbox: ${outboxHealth.detail}`);
             },
           },
         ]
@@ -486,6 +546,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
   try {
     await options.beforeReady?.(state);
+    if (notifications && options.consumers !== false) {
+      const requeued = await notifications.requeue(state);
+      if (requeued > 0)
+        log(`[oc] re-enqueued ${requeued} pending notification(s) from their delivery records`);
+      notifications.start(() => state, timed, fakeContext);
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, '127.0.0.1', () => {
@@ -498,6 +564,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     stopping = true;
     timers.forEach((t) => clearInterval(t));
     await poller?.stop();
+    await outboxPoller?.stop();
+    await notifications?.stop();
     release();
     throw error;
   }
@@ -510,6 +578,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       return state;
     },
     poller,
+    outboxPoller,
+    notifications,
     readiness: () => readiness.check(),
     runSchedule(handler) {
       const run = scheduled.get(handler);
@@ -532,6 +602,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       server.closeAllConnections();
       await closed;
       await poller?.stop();
+      await outboxPoller?.stop();
+      await notifications?.stop();
       await recreating;
       release();
     },

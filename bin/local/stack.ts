@@ -10,7 +10,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
-import { ENV } from '../../functions/shared/constants.js';
+import { DEV_WEBHOOK, ENV } from '../../functions/shared/constants.js';
+import { loadNotifyConfig } from '../../functions/shared/notify-config.js';
 import { ApiKeyStore } from '../../functions/store/api-keys.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
 import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
@@ -214,6 +215,15 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     host = await startLocalHost({
       config,
       port,
+      notifications: {
+        sqsEndpoint: sqs.endpoint,
+        // Locally the demo tenant's webhook goes to http://localhost:8090 (`oc webhooks listen`).
+        config: loadNotifyConfig({
+          ...env,
+          [ENV.allowPrivateWebhooks]: env[ENV.allowPrivateWebhooks] ?? 'true',
+          [ENV.webhookSecrets]: env[ENV.webhookSecrets] ?? `${DEV_WEBHOOK.secretRef}=${DEV_WEBHOOK.secret}`,
+        }),
+      },
       scheduleIntervalSec: Number(env[ENV.sweepIntervalSec] ?? 60),
       parts: [sqsPart(sqs.endpoint), s3Part(s3.endpoint, bucket)],
       log,
@@ -275,6 +285,7 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
   S3           ${s3.endpoint}   (path-style)
   Evidence     archived every ${readArchiveInterval(env)} s to s3://${bucket}/evidence/<tenant>/, checkpoints signed with ${signingKeyFile(dataDir)}
                npx oc verify --bucket ${bucket} --tenant tenant1 --public-key ${publicKeyFile(dataDir)}
+  Webhooks     the demo tenant notifies http://localhost:${DEV_WEBHOOK.port}/hooks/approvals: watch with npx oc webhooks listen
 
 Try it:
   curl -s -X POST http://localhost:${port}/v1/toolcalls \\

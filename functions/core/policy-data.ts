@@ -13,16 +13,23 @@ const ActionName = z
   .max(129)
   .regex(/^[a-z0-9][a-z0-9._-]*\.[a-z0-9][a-z0-9._-]*$/, 'must be "<tool>.<action>" (a-z0-9._-)');
 
+/** The approval events a route can ask for (SPEC §5); a route without `events` gets all three. */
+export const NOTIFY_EVENTS = ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(3).optional();
+
 export const NotifyRoute = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('webhook'),
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
     /** Name of the signing secret; deliveries are always signed (W23). */
     secret_ref: z.string().min(1).max(128),
+    events: RouteEvents,
   }),
   z.strictObject({
     kind: z.literal('slack'),
     channel: z.string().min(1).max(80),
+    events: RouteEvents,
   }),
 ]);
 export type NotifyRoute = z.infer<typeof NotifyRoute>;

@@ -27,6 +27,7 @@ export const ROUTE_INPUTS = {
     }),
   },
   'get-approval': { path: approvalPath },
+  'get-approval-deliveries': { path: approvalPath },
   'approve-approval': {
     path: approvalPath,
     body: { schema: z.strictObject({ comment: rules.text(1000).optional() }), required: false },

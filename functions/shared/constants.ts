@@ -42,6 +42,26 @@ export const ENV = {
   archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
   /** Set by CDK: seconds an archiver run may start bundles for (its timeout, less a margin). */
   archiveRunBudgetSec: 'OC_ARCHIVE_RUN_BUDGET_SEC',
+  /** Notifications (SPEC §5): the delivery queue and its DLQ (set by CDK; created by the local host). */
+  notifyQueueUrl: 'OC_NOTIFY_QUEUE_URL',
+  notifyDlqUrl: 'OC_NOTIFY_DLQ_URL',
+  /** The SQS endpoint (fauxqs locally); unset in AWS. */
+  sqsEndpoint: 'OC_SQS_ENDPOINT',
+  /** `source` of every CloudEvent. */
+  eventSource: 'OC_EVENT_SOURCE',
+  /** Locally: webhook secrets by `secret_ref`, `ref=whsec_...,ref2=whsec_...`. */
+  webhookSecrets: 'OC_WEBHOOK_SECRETS',
+  /** In AWS: Secrets Manager name prefix of the webhook secrets (`<prefix><secret_ref>`). */
+  webhookSecretPrefix: 'OC_WEBHOOK_SECRET_PREFIX',
+  /** `true` (local demos and tests only, never in CDK): http and loopback/private webhook addresses allowed. */
+  allowPrivateWebhooks: 'OC_ALLOW_PRIVATE_WEBHOOKS',
+  /** Per-attempt webhook timeout (default 10 s). */
+  webhookTimeoutMs: 'OC_WEBHOOK_TIMEOUT_MS',
+  /** Backoff of failed deliveries: first ceiling and cap, in seconds (full jitter below the ceiling). */
+  webhookRetryBaseSec: 'OC_WEBHOOK_RETRY_BASE_SEC',
+  webhookRetryCapSec: 'OC_WEBHOOK_RETRY_CAP_SEC',
+  /** A module whose default export is a `Summarizer` (the extension hook of SPEC §5). */
+  summarizer: 'OC_SUMMARIZER',
 } as const;
 
 /**
@@ -109,6 +129,8 @@ export const ITEM_TYPE = {
   chainTenant: 'chain_tenant',
   /** How far a tenant's chain is archived to S3, and the range an archiver has claimed. */
   archiveCheckpoint: 'archive_checkpoint',
+  /** One notification of one approval event to one route (in the approval's partition). */
+  delivery: 'delivery',
 } as const;
 
 /** Connector Lambdas by tool name, deployed by every stack. */
@@ -149,6 +171,12 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
   { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },
+  {
+    handler: 'get-approval-deliveries',
+    method: 'GET',
+    path: '/v1/approvals/{approval_id}/deliveries',
+    auth: 'jwt',
+  },
 ];
 
 /** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */
@@ -171,7 +199,44 @@ export const STREAM_CONSUMERS = [
     filter: { eventName: ['INSERT'], dynamodb: { NewImage: { record: { S: [{ exists: true }] } } } },
     batchSize: 100,
   },
+  {
+    handler: 'outbox',
+    // Approval items only: INSERT = requested, MODIFY = decided or expired (the handler reads the
+    // status; the stream has only NEW_IMAGE, and a repeated MODIFY is harmless: delivery ids are stable).
+    filter: { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { type: { S: ['approval'] } } } },
+    batchSize: 50,
+  },
 ] as const;
+
+/**
+ * The local demo's webhook secret (`npm start` defaults OC_WEBHOOK_SECRETS to it for the demo
+ * tenant's `secret_ref`; `oc webhooks listen` verifies with it unless told another). Public, like
+ * the dev JWT secret: never a deployed secret.
+ */
+export const DEV_WEBHOOK = {
+  secretRef: 'tenant1_webhook',
+  secret: 'whsec_b2MtbG9jYWwtZGV2LXdlYmhvb2stc2VjcmV0LXYxISE=',
+  port: 8090,
+} as const;
+
+/** The approval notification queue (SPEC §5): one message per (approval event, route). */
+export const NOTIFICATIONS = {
+  queueName: 'oc-notifications',
+  dlqName: 'oc-notifications-dlq',
+  deliveryHandler: 'deliver-notifications',
+  /** Attempts per delivery; the last failure moves the message to the DLQ. */
+  maxAttempts: 10,
+  /**
+   * The queue's own redrive (a backstop for messages that crash the handler): above maxAttempts,
+   * since a receive that finds another attempt in progress does not count as an attempt.
+   */
+  maxReceiveCount: 30,
+  batchSize: 10,
+  /** Longest single backoff SQS allows (ChangeMessageVisibility: 12 h). */
+  maxVisibilitySec: 43_200,
+  eventTypes: ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired'],
+  defaultEventSource: 'oc://approvals',
+} as const;
 
 export const LIMITS = {
   maxBodyBytes: 1024 * 1024,
@@ -209,5 +274,7 @@ export const STACKS = {
     evidenceBucket: 'EvidenceBucket',
     evidenceSigningKey: 'EvidenceSigningKey',
     evidenceAuditorRole: 'EvidenceAuditorRole',
+    notifyQueueUrl: 'NotifyQueueUrl',
+    notifyDlqUrl: 'NotifyDlqUrl',
   },
 } as const;

@@ -18,9 +18,33 @@ export interface ApprovalPage {
   nextCursor?: string;
 }
 
+/** `T#<tenant>#APR#<approval id>` (tenant ids have no `#`). */
+const APPROVAL_PARTITION = /^T#([^#]+)#APR#([^#]+)$/;
+
+/**
+ * The approval record from its item: the request fields from `approval`, the rest from the key and
+ * the top-level attributes (items written before the record was slimmed carry it all in `approval`).
+ */
 export function toStoredApproval(item: Record<string, unknown>): StoredApproval {
+  const stored = JSON.parse(String(item.approval)) as Partial<ApprovalRecord>;
+  const [, tenantId, approvalId] = APPROVAL_PARTITION.exec(String(item.pk)) ?? [];
+  // In the order the record was created in, so that the API's JSON reads as it always did.
+  const { event_id, requirements, notify, ...middle } = stored;
+  const record = {
+    id: approvalId ?? stored.id,
+    event_id,
+    tenant_id: tenantId ?? stored.tenant_id,
+    ...middle,
+    status: (item.status as ApprovalRecord['status'] | undefined) ?? stored.status,
+    created_at: typeof item.created_at === 'string' ? item.created_at : stored.created_at,
+    expires_at: typeof item.expires_at === 'string' ? item.expires_at : stored.expires_at,
+    // Not in the listing index: the listing never shows it (decisions read the item itself).
+    request_hash: typeof item.request_hash === 'string' ? item.request_hash : (stored.request_hash ?? ''),
+    requirements,
+    notify,
+  } as ApprovalRecord;
   return {
-    record: JSON.parse(String(item.approval)) as ApprovalRecord,
+    record,
     status: item.status as StoredApproval['status'],
     ...(typeof item.decided_by === 'string' ? { decided_by: item.decided_by } : {}),
     ...(typeof item.decided_at === 'string' ? { decided_at: item.decided_at } : {}),

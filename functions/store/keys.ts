@@ -24,6 +24,12 @@ export const keys = {
     pk: `T#${tenantId}#APR#${approvalId}`,
     sk: 'APPROVAL',
   }),
+  /** A notification's delivery record lives in its approval's partition (one Query lists them). */
+  delivery: (tenantId: string, approvalId: string, deliveryId: string) => ({
+    pk: `T#${tenantId}#APR#${approvalId}`,
+    sk: `DLV#${deliveryId}`,
+  }),
+  deliveryPrefix: 'DLV#',
   approvalListing: (tenantId: string, status: string, createdAt: string, approvalId: string) => ({
     gsi1pk: `T#${tenantId}#APR#${status}`,
     gsi1sk: `${createdAt}#${approvalId}`,

@@ -354,18 +354,30 @@ function toIdempotency(
   };
 }
 
+/**
+ * The approval item, kept small (it is written in the submit transaction, at twice the write units
+ * per KB, and copied into the listing index): the request fields go in `approval` once, and what
+ * the key, the listing key or a top-level attribute already says (id, tenant, status, created_at,
+ * expires_at, request hash) is not repeated in it. `toStoredApproval` puts the record back together.
+ */
 export function approvalItem(a: ApprovalRecord): Record<string, unknown> {
+  const {
+    id: _id,
+    tenant_id: _tenant,
+    status: _status,
+    created_at: _created,
+    expires_at: _expires,
+    request_hash: _hash,
+    ...rest
+  } = a;
   return {
     ...keys.approval(a.tenant_id, a.id),
     ...keys.approvalListing(a.tenant_id, a.status, a.created_at, a.id),
     type: ITEM_TYPE.approval,
-    tenant_id: a.tenant_id,
-    approval_id: a.id,
-    event_id: a.event_id,
     status: a.status,
     created_at: a.created_at,
     expires_at: a.expires_at,
     request_hash: a.request_hash,
-    approval: JSON.stringify(a),
+    approval: JSON.stringify(rest),
   };
 }

@@ -41,7 +41,8 @@ const secretStatements = (handler: string) =>
 
 describe('connector secrets', () => {
   it('gives each connector its own secret, retained, under the AWS managed key', () => {
-    s.appTemplate.resourceCountIs('AWS::SecretsManager::Secret', CONNECTORS.length);
+    // The connectors' secrets, plus one webhook signing secret per secret_ref (policy/tenants.json has one).
+    s.appTemplate.resourceCountIs('AWS::SecretsManager::Secret', CONNECTORS.length + 1);
     const ids = CONNECTORS.map(secretIdOf);
     expect(new Set(ids).size).toBe(CONNECTORS.length);
     for (const id of ids) {

@@ -5,6 +5,7 @@ import {
   CONNECTOR_INVOKERS,
   CONNECTORS,
   ENV,
+  NOTIFICATIONS,
   OBSERVABILITY,
   ROUTES,
   SCHEDULES,
@@ -27,7 +28,10 @@ const ALL_HANDLERS = [
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
   ARCHIVER.handler,
+  NOTIFICATIONS.deliveryHandler,
 ];
+/** The notification functions: alarmed through their DLQs and the failure metric instead of Lambda Errors. */
+const NOTIFICATION_HANDLERS: string[] = ['outbox', NOTIFICATIONS.deliveryHandler];
 /** Every ENV name of approver JWT settings. */
 const JWT_ENV = [
   ENV.jwtMode,
@@ -334,7 +338,8 @@ describe('the sequencer', () => {
     const queues = s.appTemplate.findResources('AWS::SQS::Queue');
     const queueId = Object.keys(queues).find((id) => id.startsWith('EvidenceSequencer'))!;
     expect(queueId).toBeDefined();
-    s.appTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The stream consumers (sequencer, outbox) and the notification queue's delivery worker.
+    s.appTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', STREAM_CONSUMERS.length + 1);
     s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: fn.id },
       EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(STACKS.data) },
@@ -352,7 +357,8 @@ describe('the sequencer', () => {
 
   it('has an encrypted DLQ that refuses non-TLS requests (as does every queue)', () => {
     const queues = s.appTemplate.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length + 1); // + the archiver's
+    // A DLQ per stream consumer and schedule and the archiver's, plus the notification queue and its DLQ.
+    expect(Object.keys(queues)).toHaveLength(STREAM_CONSUMERS.length + SCHEDULES.length + 3);
     for (const [queueId, queue] of Object.entries(queues)) {
       expect(queue.Properties).toMatchObject({
         SqsManagedSseEnabled: true,
@@ -458,7 +464,13 @@ describe('approver JWTs without an identity provider', () => {
   });
 
   it('tells no other function anything about approver JWTs', () => {
-    expect(approverRoutes).toEqual(['list-approvals', 'get-approval', 'approve-approval', 'deny-approval']);
+    expect(approverRoutes).toEqual([
+      'list-approvals',
+      'get-approval',
+      'approve-approval',
+      'deny-approval',
+      'get-approval-deliveries',
+    ]);
     for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h))) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
@@ -476,11 +488,13 @@ describe('approver JWTs without an identity provider', () => {
 
 describe('observability', () => {
   it('alarms on API 5xx, on each Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
-    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1; // + the archiver's
+    const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1 + 1; // + the notifications' and the archiver's
     const archiveAlarms = 3; // chain break, archive failure, archive lag (test/infra/archive.test.ts)
+    // 5xx, each Lambda but the notification ones (their failures are per record, never Lambda
+    // Errors), sealing lag, held chains, each DLQ, notifications failed for good, the archive's.
     s.appTemplate.resourceCountIs(
       'AWS::CloudWatch::Alarm',
-      1 + ALL_HANDLERS.length + 1 + 1 + dlqs + archiveAlarms,
+      1 + (ALL_HANDLERS.length - NOTIFICATION_HANDLERS.length) + 1 + 1 + dlqs + 1 + archiveAlarms,
     );
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Threshold: 1,
@@ -500,7 +514,7 @@ describe('observability', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
-    for (const handler of ALL_HANDLERS) {
+    for (const handler of ALL_HANDLERS.filter((h) => !NOTIFICATION_HANDLERS.includes(h))) {
       s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
@@ -522,7 +536,8 @@ describe('observability', () => {
   });
 
   it('has a dashboard', () => {
-    s.appTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    // The main one and the throttles (each within the 50 metrics of a free dashboard).
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 2);
   });
 });
 
@@ -541,5 +556,75 @@ describe('outputs', () => {
     expect(vars[ENV.rateLimitPerSec]).toBe('100');
     expect(vars[ENV.rateLimitBurst]).toBe('200');
     expect(vars[ENV.connectorsMode]).toBe('live');
+  });
+});
+
+describe('notifications', () => {
+  it('runs the outbox on the stream with the approval filter, beside the sequencer (two readers)', () => {
+    const outboxDef = STREAM_CONSUMERS.find((c) => c.handler === 'outbox')!;
+    const fn = lambdaFor(s.appTemplate, 'outbox');
+    s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fn.id },
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp(STACKS.data) },
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify(outboxDef.filter) }] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+    const streamReaders = Object.values(
+      s.appTemplate.findResources('AWS::Lambda::EventSourceMapping'),
+    ).filter((m) => m.Properties.StartingPosition !== undefined);
+    expect(streamReaders).toHaveLength(2);
+  });
+
+  it('delivers from an encrypted queue with a redrive policy, partial batch responses, and never allows private webhooks', () => {
+    const fn = lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler);
+    const queues = s.appTemplate.findResources('AWS::SQS::Queue');
+    const queueId = Object.keys(queues).find((id) => id.startsWith('NotificationsQueue'))!;
+    const dlqId = Object.keys(queues).find((id) => id.startsWith('NotificationsDlq'))!;
+    expect(queues[queueId]!.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 360,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        maxReceiveCount: NOTIFICATIONS.maxReceiveCount,
+      },
+    });
+    s.appTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fn.id },
+      EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      BatchSize: NOTIFICATIONS.batchSize,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const vars = fn.resource.Properties.Environment.Variables;
+    expect(vars).toMatchObject({
+      [ENV.notifyQueueUrl]: { Ref: queueId },
+      [ENV.notifyDlqUrl]: { Ref: dlqId },
+      [ENV.webhookSecretPrefix]: 'oc/webhooks/',
+    });
+    for (const handler of ALL_HANDLERS) {
+      const env = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
+      expect({ handler, allow: env[ENV.allowPrivateWebhooks] }).toEqual({ handler, allow: undefined });
+    }
+  });
+
+  it("keeps each secret_ref's signing secret in Secrets Manager, readable by the delivery Lambda only", () => {
+    const secrets = s.appTemplate.findResources('AWS::SecretsManager::Secret', {
+      Properties: { Name: 'oc/webhooks/tenant1_webhook' },
+    });
+    const [secretId] = Object.keys(secrets);
+    expect(secretId).toBeDefined();
+    const readers = Object.values(s.appTemplate.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes(`"Ref":"${secretId}"`),
+    );
+    const delivery = roleOf(lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource);
+    expect(readers.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toEqual([delivery]);
+  });
+
+  it('alarms on notifications that failed for good or were dead-lettered', () => {
+    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: OBSERVABILITY.metricsNamespace,
+      MetricName: 'notifications_failed_for_good',
+      Threshold: 1,
+    });
   });
 });

@@ -23,6 +23,7 @@ const APPROVAL_OPS = [
   'GET /v1/approvals/{approval_id}',
   'POST /v1/approvals/{approval_id}/approve',
   'POST /v1/approvals/{approval_id}/deny',
+  'GET /v1/approvals/{approval_id}/deliveries',
 ];
 
 /**
@@ -63,6 +64,12 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '500': ['INTERNAL_ERROR'],
   },
   'GET /v1/approvals/{approval_id}': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '404': ['NOT_FOUND'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /v1/approvals/{approval_id}/deliveries': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
     '404': ['NOT_FOUND'],

@@ -1,0 +1,191 @@
+/**
+ * Outbox: the approval items' stream records (event-source filter: type = approval; INSERT =
+ * requested, a MODIFY to approved/denied = decided, to expired = expired) become one SQS message per
+ * notification route, each with its stable delivery id. The delivery record is written first, with
+ * a condition: a replayed stream record finds it (and enqueues again only what is still pending, so
+ * a crash between the record and the message loses nothing; the delivery worker's lease and the
+ * record's status make the extra copy harmless). A failure reports the first failed record, so the
+ * stream retries from there. Routes whose kind has no sender in this build are skipped (logged).
+ */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { StoredApproval } from '../core/approvals.js';
+import {
+  deliveryMessage,
+  eventTypeOf,
+  routeView,
+  routeWants,
+  type DeliveryMessage,
+  type NotifyEvent,
+} from '../core/notifications.js';
+import { approvalUrl } from '../core/submit.js';
+import { summarize } from '../core/summary.js';
+import { routeUrlProblems, staticUrlProblem } from '../core/webhook-address.js';
+import { ITEM_TYPE } from '../shared/constants.js';
+import { lambda } from '../shared/middleware.js';
+import { logger, metrics } from '../shared/powertools.js';
+import { toStoredApproval } from '../store/approvals.js';
+import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
+import { appState, warmInLambda, type AppState } from './app-state.js';
+import { notifyState, type NotifyState } from './notifications-state.js';
+
+/** The messages of one approval event, with their delivery records written (or found). */
+export async function messagesFor(
+  app: AppState,
+  notify: NotifyState,
+  approval: StoredApproval,
+  type: NotifyEvent,
+): Promise<DeliveryMessage[]> {
+  const r = approval.record;
+  const routes = r.notify ?? [];
+  const wanted = routes.map((route, i) => ({ route, i })).filter(({ route }) => routeWants(route, type));
+  if (wanted.length === 0) return [];
+  const { summary } = await summarize(
+    {
+      agent_id: r.agent_id,
+      tool: r.tool,
+      action: r.action,
+      resource: r.resource,
+      risk_score: r.risk_score,
+      reason: r.reason,
+    },
+    await notify.summarizer(),
+  );
+  const url = approvalUrl(app.config.publicBaseUrl, r.id);
+  const messages: DeliveryMessage[] = [];
+  for (const { route, i } of wanted) {
+    if (!notify.senders.has(route.kind)) {
+      logger.debug('notification route kind has no sender in this build: skipped', {
+        kind: route.kind,
+        approvalId: r.id,
+        type,
+      });
+      continue;
+    }
+    const message = deliveryMessage(approval, type, i, summary, url);
+    const created = await notify.deliveries.create({
+      tenant_id: r.tenant_id,
+      approval_id: r.id,
+      delivery_id: message.delivery_id,
+      event_type: type,
+      route_index: i,
+      route: routeView(route),
+      created_at: app.clock.now().toISOString(),
+    });
+    if (!created.created && created.existing.status !== 'pending') continue;
+    if (created.created && route.kind === 'webhook') {
+      // Policy load refuses such URLs; a record that predates the check stops here, visibly.
+      const problem = staticUrlProblem(route.url, { allowPrivate: notify.config.allowPrivateWebhooks });
+      if (problem) {
+        await notify.deliveries.finishAttempt(r.tenant_id, r.id, message.delivery_id, {
+          status: 'failed',
+          error: `webhook URL ${problem}`,
+        });
+        logger.error('webhook route refused: not enqueued', { approvalId: r.id, problem });
+        metrics.addMetric('notifications_failed_for_good', MetricUnit.Count, 1);
+        continue;
+      }
+    }
+    messages.push(message);
+  }
+  return messages;
+}
+
+function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: NotifyEvent } | undefined {
+  const image = record.dynamodb?.NewImage;
+  if (!image) return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  if (item.type !== ITEM_TYPE.approval) return undefined;
+  const type = eventTypeOf(record.eventName ?? '', String(item.status));
+  if (!type) return undefined;
+  return { approval: toStoredApproval(item), type };
+}
+
+export const outbox =
+  (getApp: () => AppState, getNotify: (app: AppState) => NotifyState) =>
+  async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+    const app = getApp();
+    const notify = getNotify(app);
+    const failed: string[] = [];
+    // Records are independent (each names its own deliveries): handled side by side.
+    await Promise.all(
+      event.Records.map(async (record) => {
+        let parsed;
+        try {
+          parsed = approvalOf(record);
+        } catch (error) {
+          // An item that cannot be read must not stop the stream: logged and counted.
+          logger.error('approval stream record unreadable: skipped', { error: error as Error });
+          metrics.addMetric('outbox_record_unreadable', MetricUnit.Count, 1);
+          return;
+        }
+        if (!parsed) return;
+        try {
+          if (!notify.queue) throw new Error('no notification queue configured');
+          const messages = await messagesFor(app, notify, parsed.approval, parsed.type);
+          await notify.queue.send(messages);
+          if (messages.length > 0)
+            metrics.addMetric('notifications_enqueued', MetricUnit.Count, messages.length);
+        } catch (error) {
+          logger.error('outbox failed: the stream retries', {
+            approvalId: parsed.approval.record.id,
+            error: error as Error,
+          });
+          failed.push(record.dynamodb?.SequenceNumber ?? '');
+        }
+      }),
+    );
+    const order = event.Records.map((r) => r.dynamodb?.SequenceNumber ?? '');
+    const first = failed.sort((a, b) => order.indexOf(a) - order.indexOf(b))[0];
+    return { batchItemFailures: first !== undefined ? [{ itemIdentifier: first }] : [] };
+  };
+
+/**
+ * The policy folder's webhook routes that can never be delivered to (W22), found when it loads:
+ * the local host refuses to start with any; a Lambda logs each (and every delivery to it fails
+ * for good, visibly, without a retry loop) rather than failing its init, since one tenant's bad
+ * route must not stop every other tenant's notifications.
+ */
+export function checkRouteUrls(policyDir: string, allowPrivate: boolean): string[] {
+  return routeUrlProblems(loadTenants(policyDir), { allowPrivate });
+}
+
+/**
+ * Re-enqueues every pending delivery from its record (the local host after a restart: fauxqs keeps
+ * messages in memory only, the records are the durable truth). Returns how many were sent.
+ */
+export async function requeuePending(app: AppState, notify: NotifyState): Promise<number> {
+  if (!notify.queue) return 0;
+  const messages: DeliveryMessage[] = [];
+  for await (const record of notify.deliveries.pending()) {
+    const approval = await app.approvals.get(record.tenant_id, record.approval_id);
+    const route = approval?.record.notify?.[record.route_index];
+    if (!approval || !route) continue;
+    const { summary } = await summarize(
+      { ...approval.record, agent_id: approval.record.agent_id },
+      await notify.summarizer(),
+    );
+    const message = deliveryMessage(
+      approval,
+      record.event_type,
+      record.route_index,
+      summary,
+      approvalUrl(app.config.publicBaseUrl, approval.record.id),
+    );
+    if (message.delivery_id === record.delivery_id) messages.push(message);
+  }
+  await notify.queue.send(messages);
+  return messages.length;
+}
+
+warmInLambda((app) => {
+  const notify = notifyState(app);
+  for (const problem of checkRouteUrls(
+    app.config.policyDir ?? defaultPolicyDir(),
+    notify.config.allowPrivateWebhooks,
+  ))
+    logger.error('notification route refused at policy load: its deliveries fail for good', { problem });
+});
+export const handler = lambda(outbox(appState, notifyState));
