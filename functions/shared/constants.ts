@@ -32,6 +32,20 @@ export const ENV = {
   jwtJwksUrl: 'OC_JWT_JWKS_URL',
   jwtTenantClaim: 'OC_JWT_TENANT_CLAIM',
   sweepIntervalSec: 'OC_SWEEP_INTERVAL_SEC',
+  /** The web console's built files (index.html, assets/): in the console Lambda's bundle, a build folder locally. */
+  consoleDir: 'OC_CONSOLE_DIR',
+  /** The console's OIDC client id (authorization code + PKCE); default: the approver audience. */
+  consoleClientId: 'OC_CONSOLE_CLIENT_ID',
+  /** Scopes the console asks the OIDC provider for. */
+  consoleScope: 'OC_CONSOLE_SCOPE',
+  /** More origins the console may call besides its own and the issuer's (e.g. Cognito's hosted-UI domain). */
+  consoleConnectOrigins: 'OC_CONSOLE_CONNECT_ORIGINS',
+  /** Slack's signing secret, locally (SPEC §9; default `dev-slack-signing-secret`). */
+  slackSigningSecret: 'SLACK_SIGNING_SECRET',
+  /** ARN of the Secrets Manager secret holding Slack's signing secret, JSON `{"signing_secret"}` (set by CDK). */
+  slackSigningSecretArn: 'OC_SLACK_SIGNING_SECRET_ARN',
+  /** Base URL of the Slack Web API (tests point it at a loopback server). @default https://slack.com/api/ */
+  slackApiUrl: 'OC_SLACK_API_URL',
 } as const;
 
 /**
@@ -95,6 +109,8 @@ export const ITEM_TYPE = {
   grant: 'grant',
   execution: 'execution',
   tenant: 'tenant',
+  /** A Slack request signature already acted on (replay protection, expires with TTL). */
+  slackReplay: 'slack_replay',
 } as const;
 
 /** Connector Lambdas by tool name. */
@@ -128,7 +144,29 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
   { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },
+  // The web console: static files and its settings, public (it signs the approver in itself).
+  { handler: 'console', method: 'GET', path: '/console', auth: 'none' },
+  { handler: 'console', method: 'GET', path: '/console/{path+}', auth: 'none' },
 ];
+
+/**
+ * Functions reached outside the HTTP API: a Lambda Function URL each in AWS (auth NONE, the
+ * handler verifies its caller), the same path on the local host.
+ */
+export const FUNCTION_URLS = [
+  { handler: 'slack-interactions', method: 'POST', path: '/slack/interactions' },
+] as const;
+
+/** Slack interactivity (SPEC §9). */
+export const SLACK = {
+  defaultSigningSecret: 'dev-slack-signing-secret',
+  /** Slack's own window for a request timestamp, either direction. */
+  signatureWindowSec: 300,
+  /** Action ids of the approval message's buttons. */
+  approveActionId: 'oc_approve',
+  denyActionId: 'oc_deny',
+  openActionId: 'oc_open',
+} as const;
 
 /** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */
 export const SCHEDULES = [
