@@ -22,10 +22,12 @@ import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { consoleRoute } from '../../functions/handlers/console.js';
+import { slackInteractionsRoute } from '../../functions/handlers/slack-interactions.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
 import {
+  FUNCTION_URLS,
   LIMITS,
   ROUTES,
   SCHEDULES,
@@ -64,6 +66,8 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'approve-approval': approveRoute,
   'deny-approval': denyRoute,
   console: consoleRoute,
+  // A Lambda Function URL in AWS (FUNCTION_URLS), the same path here.
+  'slack-interactions': slackInteractionsRoute,
 };
 
 /** Scheduled handler factories by handler name (the names CDK deploys). */
@@ -224,7 +228,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
-  for (const route of ROUTES) {
+  for (const route of [...ROUTES, ...FUNCTION_URLS]) {
     const factory = ROUTE_FACTORIES[route.handler];
     if (!factory) throw new Error(`no local handler for route ${route.handler}`);
     routes.set(route.handler, lambda(factory(() => state)));
@@ -402,7 +406,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         ),
       );
     }
-    const matched = matchRoute(ROUTES, method, url.pathname);
+    const matched = matchRoute([...ROUTES, ...FUNCTION_URLS], method, url.pathname);
     if (method === 'POST' && url.pathname === DEV_SIGN_IN_PATH) {
       const body = await readBody(req, 16 * 1024);
       if (body === 'too_large')

@@ -153,9 +153,9 @@ export const ROUTES: readonly RouteDef[] = [
  * Functions reached outside the HTTP API: a Lambda Function URL each in AWS (auth NONE, the
  * handler verifies its caller), the same path on the local host.
  */
-export const FUNCTION_URLS = [
-  { handler: 'slack-interactions', method: 'POST', path: '/slack/interactions' },
-] as const;
+export const FUNCTION_URLS: readonly RouteDef[] = [
+  { handler: 'slack-interactions', method: 'POST', path: '/slack/interactions', auth: 'none' },
+];
 
 /** Slack interactivity (SPEC §9). */
 export const SLACK = {

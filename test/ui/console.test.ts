@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The web console in a real browser: Debian's chromium driven by playwright-core (never a
  * browser download), against a local stack. An approver signs in with the local dev sign-in,
