@@ -6,11 +6,12 @@
  *
  * Primary course:
  * 1. Read the approval of the button's tenant; it must exist and belong to the button's event.
- * 2. Decide (`decide`): the conditional write lets exactly one racing click win.
- * 3. Answer the clicker: the winner's message is replaced with the outcome (buttons gone); any
+ * 2. Claim the request's signature (a replay stops here, before anything is decided).
+ * 3. Decide (`decide`): the conditional write lets exactly one racing click win.
+ * 4. Answer the clicker: the winner's message is replaced with the outcome (buttons gone); any
  *    other click is told ephemerally who decided, that it expired, or why it may not decide.
  */
-import { AppError, badRequest } from '../shared/errors.js';
+import { AppError, badRequest, unauthorized } from '../shared/errors.js';
 import { decide, type ApprovalDeps, type ApprovalView, type Approver } from './approvals.js';
 import type { SlackClick } from './slack-interaction.js';
 import {
@@ -49,19 +50,27 @@ export function plainSummary(a: ApprovalMessageApproval): string {
 export async function decideFromSlack(
   deps: SlackDecisionDeps,
   click: SlackClick,
-  identity: { email?: string } = {},
+  request: {
+    /** Remembers the request's signature; false if it was seen before (a replay). */
+    claim: () => Promise<boolean>;
+    /** The clicker's Slack email (live mode), for separation of duties. */
+    email?: () => Promise<string | undefined>;
+  },
 ): Promise<SlackDecisionResult> {
-  const approver: Approver = {
-    sub: click.user.id,
-    email: identity.email ?? '',
-    tenantId: click.tenantId,
-    via: 'slack',
-  };
   const stored = await deps.approvals.get(click.tenantId, click.approvalId);
   if (stored && stored.record.event_id !== click.eventId)
     throw badRequest('interaction event mismatch', [
       { path: 'actions.0.value', message: 'the approval belongs to another event' },
     ]);
+  // Claimed before deciding: a replay inside the window is refused, even one racing the original.
+  if (!(await request.claim()))
+    throw unauthorized('replayed slack request (this signature was already used)');
+  const approver: Approver = {
+    sub: click.user.id,
+    email: (await request.email?.()) ?? '',
+    tenantId: click.tenantId,
+    via: 'slack',
+  };
   if (!stored) return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
 
   let view: ApprovalView;

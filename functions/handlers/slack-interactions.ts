@@ -91,12 +91,11 @@ export const slackInteractionsRoute =
         throw badRequest('invalid response_url', [
           { path: 'response_url', message: 'not a Slack hooks URL' },
         ]);
-      // Claimed before deciding: a replay inside the window is refused, even one racing the original.
-      if (!(await slack.replays.claim(signature ?? '', state.clock.now())))
-        throw unauthorized('replayed slack request (this signature was already used)');
-
-      const email = await slack.userEmail(click.user.id);
-      const result = await decideFromSlack(slack.deps, click, email === undefined ? {} : { email });
+      const now = state.clock.now();
+      const result = await decideFromSlack(slack.deps, click, {
+        claim: () => slack.replays.claim(signature ?? '', now),
+        email: () => slack.userEmail(click.user.id),
+      });
       await slack.responder.respond(click.responseUrl, result.response);
       logger.info('slack click handled', { outcome: result.outcome, approvalId: click.approvalId });
       return jsonResponse({ status: 200, body: JSON.stringify({ outcome: result.outcome }) }, requestId);
