@@ -54,7 +54,8 @@ function toUpstreamError(error: unknown): UpstreamError {
       return new UpstreamError(`slack: ${code}`, { slack_error: code });
     }
     case ErrorCode.RateLimitedError:
-      return new UpstreamError('slack: ratelimited', {
+      // The wait Slack asked for is part of the (short, safe) message: the caller retries no earlier.
+      return new UpstreamError(`slack: ratelimited (retry after ${Number(e.retryAfter) || 0} s)`, {
         slack_error: 'ratelimited',
         retry_after_sec: e.retryAfter,
       });

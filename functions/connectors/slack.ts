@@ -1,5 +1,6 @@
 /**
- * Slack connector: `slack.msg.post`, `slack.channel.list`.
+ * Slack connector: `slack.msg.post`, `slack.channel.list`, and the approval message actions
+ * `slack.approval.request` / `slack.approval.update` (slack-approvals.ts).
  *
  * Mock mode reproduces the original's outputs byte for byte (keys in alphabetical order, as Go
  * maps serialize). Live mode calls the Slack Web API with the bot token and, unlike the
@@ -14,9 +15,10 @@ import {
   type HttpReply,
 } from './http.js';
 import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
+import { SLACK_APPROVAL_ACTIONS, slackApprovalActions } from './slack-approvals.js';
 
 export const SLACK_TOOL = 'slack';
-export const SLACK_ACTIONS = ['msg.post', 'channel.list'] as const;
+export const SLACK_ACTIONS = ['msg.post', 'channel.list', ...SLACK_APPROVAL_ACTIONS] as const;
 export const SLACK_API_BASE_URL = 'https://slack.com/api';
 
 export interface SlackConnectorOptions {
@@ -127,6 +129,7 @@ export function createSlackConnector(options: SlackConnectorOptions): DefinedCon
     actions: {
       'msg.post': { params: MsgPostParams, run: (params) => backend.postMessage(params) },
       'channel.list': { params: ChannelListParams, run: () => backend.listChannels() },
+      ...slackApprovalActions(options),
     },
   });
 }
