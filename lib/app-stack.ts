@@ -11,6 +11,7 @@ import { Evidence } from './evidence.js';
 import { constructIdFor, SOURCE_MAPS_CONTEXT, TRACING_CONTEXT } from './function.js';
 import { Observability } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
+import { SlackInteractions } from './slack.js';
 
 export interface OcAppStackProps extends StackProps {
   /** The table from the stateful stack (with its stream and key). */
@@ -73,6 +74,22 @@ export interface OcAppStackProps extends StackProps {
    */
   readonly approverTenantClaim?: string;
   /**
+   * The web console's OIDC client id (public client, code + PKCE; redirect URI
+   * `<publicBaseUrl>/console/callback`).
+   * @default - approverAudience
+   */
+  readonly approverConsoleClientId?: string;
+  /**
+   * Scopes the console asks the provider for.
+   * @default 'openid email profile'
+   */
+  readonly approverConsoleScope?: string;
+  /**
+   * More https origins the console may call to sign in (Cognito: the hosted-UI domain).
+   * @default - only the issuer's
+   */
+  readonly approverConsoleOrigins?: readonly string[];
+  /**
    * AWS X-Ray active tracing on every Lambda (5% of invocations beyond 1/s sampled, $5 per million
    * traces: about $0.50 per million allowed calls across submit and connector).
    * @default false - structured logs, EMF metrics, alarms and the dashboard are always on
@@ -94,6 +111,8 @@ export class OcAppStack extends Stack {
   /** One per entry of SCHEDULES. */
   readonly schedules: readonly ScheduledFunction[];
   readonly observability: Observability;
+  /** POST /slack/interactions on its Function URL. */
+  readonly slack: SlackInteractions;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
     super(scope, id, {
@@ -121,7 +140,17 @@ export class OcAppStack extends Stack {
         audience: props.approverAudience,
         jwksUrl: props.approverJwksUrl,
         tenantClaim: props.approverTenantClaim,
+        consoleClientId: props.approverConsoleClientId,
+        consoleScope: props.approverConsoleScope,
+        consoleOrigins: props.approverConsoleOrigins,
       },
+    });
+    this.slack = new SlackInteractions(this, 'SlackInteractions', {
+      table: props.table,
+      publicBaseUrl: props.publicBaseUrl ?? this.api.url,
+      connectorsMode,
+      botTokenSecret: this.connectors.secrets.slack,
+      logRetention,
     });
     this.evidence = new Evidence(this, 'Evidence', { table: props.table, logRetention });
     const schedules = new Construct(this, 'Schedules');
@@ -138,6 +167,7 @@ export class OcAppStack extends Stack {
       httpApi: this.api.httpApi,
       functions: [
         ...this.api.routeFunctions.values(),
+        this.slack.function,
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
         ...this.schedules.map((s) => s.function),
