@@ -166,11 +166,16 @@ export class OcAppStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
-        ...this.api.routeFunctions.values(),
-        this.slack.function,
+        ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName !== 'console'),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
         ...this.schedules.map((s) => s.function),
+      ],
+      // The console serves files (the API's 5xx alarm covers it too) and Slack's clicks are few:
+      // alarmed on, kept off the dashboard, which stays within CloudWatch's free 50 metrics.
+      alarmOnlyFunctions: [
+        ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName === 'console'),
+        this.slack.function,
       ],
       sequencer: this.evidence.sequencer,
       deadLetterQueues: [this.evidence.deadLetterQueue, ...this.schedules.map((s) => s.deadLetterQueue)],
