@@ -19,5 +19,7 @@ export default {
     { ...common, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     // Child processes (`npx oc`, `npm start`): each boots Node and tsx on a shared machine.
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], testTimeout: 180_000 },
+    // The web console in a real browser (Debian's chromium through playwright-core).
+    { ...common, displayName: 'ui', testMatch: ['<rootDir>/test/ui/**/*.test.ts'], testTimeout: 120_000 },
   ],
 };

@@ -368,6 +368,8 @@ export interface IdleCost {
 const PAY_PER_USE = new Set([
   'AWS::Lambda::Function',
   'AWS::Lambda::Permission',
+  // A Function URL costs nothing of its own: its requests are Lambda invocations.
+  'AWS::Lambda::Url',
   'AWS::Lambda::EventInvokeConfig',
   'AWS::Lambda::EventSourceMapping',
   'AWS::IAM::Role',

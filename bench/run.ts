@@ -35,6 +35,7 @@ import { measureArchive } from './archive.js';
 import { faultRun, KILL_WINDOW_MS } from './fault-run.js';
 import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
+import { measureSlackInteractions } from './slack-interactions.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick ?? false;
@@ -405,6 +406,23 @@ add({
   met: true,
   how: `${executeMs.length} sequential POST /v1/toolcalls/{id}/execute (mock connector); p95 ${round(percentile(executeMs, 95))} ms`,
 });
+
+// 3b. Slack interaction handler: signed clicks on Approve, answered within Slack's 3 s
+{
+  const park = async () => {
+    const p = (await submit('approve')).json;
+    return { approvalId: p!.approval!.id, eventId: p!.event_id };
+  };
+  const slack = await measureSlackInteractions({ baseUrl: host.url, count: plan.approvals, park });
+  add({
+    figure: 'slack interaction handler',
+    value: round(slack.p95),
+    unit: 'ms p95',
+    goal: '≤ 3000 (Slack’s deadline)',
+    met: slack.p95 <= 3000 && slack.failures === 0,
+    how: `${slack.count} sequential signed block_actions clicks on Approve to POST /slack/interactions (signature, replay claim, decision, response_url to a loopback server); p50 ${round(slack.p50)} ms, max ${round(slack.max)} ms, ${slack.failures} not approved`,
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // 4. policy evaluation in process, with the deployed policy set

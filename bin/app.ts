@@ -1,7 +1,9 @@
 /**
  * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
  * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn, and the
- * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim;
+ * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim,
+ * and the web console's client of it: approverConsoleClientId (default: approverAudience),
+ * approverConsoleScope, approverConsoleOrigins (comma-separated https origins, e.g. Cognito's hosted UI);
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
  * the template connector; default false).
@@ -58,6 +60,12 @@ createOpenClause(app, {
   approverAudience: context('approverAudience'),
   approverJwksUrl: context('approverJwksUrl'),
   approverTenantClaim: context('approverTenantClaim'),
+  approverConsoleClientId: context('approverConsoleClientId'),
+  approverConsoleScope: context('approverConsoleScope'),
+  approverConsoleOrigins: context('approverConsoleOrigins')
+    ?.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean),
   tracing: bool('tracing'),
   sourceMaps: bool('sourceMaps'),
 });

@@ -19,7 +19,11 @@ import {
   type RouteDef,
 } from '../functions/shared/constants.js';
 import type { Connectors } from './connectors.js';
+import { builtConsoleDir } from '../console/build.js';
 import { OcFunction, constructIdFor, type TableAccess } from './function.js';
+
+/** Where the console Lambda's bundle carries the console's built files. */
+export const LAMBDA_CONSOLE_DIR = '/var/task/console';
 
 export interface ApiProps {
   readonly table: ITable;
@@ -85,6 +89,23 @@ export interface ApproverIdentityProps {
    * @default 'tenant_id'
    */
   readonly tenantClaim?: string;
+  /**
+   * The web console's OIDC client id (a public client: authorization code + PKCE, no secret),
+   * whose redirect URI is `<publicBaseUrl>/console/callback`.
+   * @default - `audience` (Cognito: the app client id is the ID token's audience)
+   */
+  readonly consoleClientId?: string;
+  /**
+   * Scopes the console asks for.
+   * @default 'openid email profile'
+   */
+  readonly consoleScope?: string;
+  /**
+   * More https origins the console may call for sign-in besides the issuer's, e.g. Cognito's
+   * hosted-UI domain (`https://<domain>.auth.<region>.amazoncognito.com`), where its token endpoint is.
+   * @default - none
+   */
+  readonly consoleOrigins?: readonly string[];
 }
 
 /**
@@ -142,23 +163,34 @@ export class Api extends Construct {
       );
     }
     const routeFunctions = new Map<string, OcFunction>();
+    const integrations = new Map<string, HttpLambdaIntegration>();
     for (const route of ROUTES) {
       const invokesConnectors = CONNECTOR_INVOKERS.includes(route.handler);
-      const fn = new OcFunction(this, constructIdFor(route.handler), {
-        handlerName: route.handler,
-        invocation: 'api',
-        // The HTTP API gives up after 30 s; executors wait for a connector, the others should not.
-        timeout: invokesConnectors ? Duration.seconds(29) : Duration.seconds(10),
-        logRetention,
-        // Only the approver routes verify JWTs, so only they are told the provider.
-        environment: route.auth === 'jwt' ? { ...environment, ...jwt } : environment,
-      }).bindTable(props.table, tableAccessFor(route));
-      if (invokesConnectors) props.connectors.allowInvoke(fn);
+      // One Lambda per handler: the console's two routes (`/console`, `/console/{path+}`) share one.
+      const existing = routeFunctions.get(route.handler);
+      const fn =
+        existing ??
+        (route.handler === CONSOLE_HANDLER
+          ? consoleFunction(this, { logRetention, approvers: props.approvers, jwt })
+          : new OcFunction(this, constructIdFor(route.handler), {
+              handlerName: route.handler,
+              invocation: 'api',
+              // The HTTP API gives up after 30 s; executors wait for a connector, the others should not.
+              timeout: invokesConnectors ? Duration.seconds(29) : Duration.seconds(10),
+              logRetention,
+              // Only the approver routes verify JWTs, so only they are told the provider.
+              environment: route.auth === 'jwt' ? { ...environment, ...jwt } : environment,
+            }).bindTable(props.table, tableAccessFor(route)));
+      if (invokesConnectors && !existing) props.connectors.allowInvoke(fn);
 
       const [routeConstruct] = this.httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
-        integration: new HttpLambdaIntegration(`${constructIdFor(route.handler)}Integration`, fn),
+        integration:
+          integrations.get(route.handler) ??
+          integrations
+            .set(route.handler, new HttpLambdaIntegration(`${constructIdFor(route.handler)}Integration`, fn))
+            .get(route.handler)!,
       });
       if (routeConstruct) {
         Validations.of(routeConstruct).acknowledge({
@@ -173,6 +205,34 @@ export class Api extends Construct {
     }
     this.routeFunctions = routeFunctions;
   }
+}
+
+/** The console's files and sign-in settings; it reads no table (its page calls the API). */
+const CONSOLE_HANDLER = 'console';
+
+function consoleFunction(
+  scope: Construct,
+  props: { logRetention: RetentionDays; approvers?: ApproverIdentityProps; jwt: Record<string, string> },
+): OcFunction {
+  const { consoleClientId, consoleScope, consoleOrigins } = props.approvers ?? {};
+  for (const origin of consoleOrigins ?? []) assertHttpsUrl('approverConsoleOrigins', origin);
+  // The page is told the provider (issuer, client id, tenant claim), never a secret: there is none.
+  const { [ENV.jwtJwksUrl]: _jwks, ...jwt } = props.jwt;
+  return new OcFunction(scope, constructIdFor(CONSOLE_HANDLER), {
+    handlerName: CONSOLE_HANDLER,
+    invocation: 'api',
+    timeout: Duration.seconds(5),
+    logRetention: props.logRetention,
+    environment: {
+      [ENV.consoleDir]: LAMBDA_CONSOLE_DIR,
+      ...jwt,
+      ...(consoleClientId ? { [ENV.consoleClientId]: consoleClientId } : {}),
+      ...(consoleScope ? { [ENV.consoleScope]: consoleScope } : {}),
+      ...(consoleOrigins?.length ? { [ENV.consoleConnectOrigins]: consoleOrigins.join(',') } : {}),
+    },
+    // Built at synth from console/ (esbuild), shipped as files: nothing builds at request time.
+    assets: [{ from: builtConsoleDir(), to: 'console' }],
+  });
 }
 
 /**

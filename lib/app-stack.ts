@@ -14,6 +14,7 @@ import { Notifications } from './notifications.js';
 import { constructIdFor, SOURCE_MAPS_CONTEXT, TRACING_CONTEXT } from './function.js';
 import { Observability } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
+import { SlackInteractions } from './slack.js';
 
 export interface OcAppStackProps extends StackProps {
   /** The table from the stateful stack (with its stream and key). */
@@ -86,6 +87,22 @@ export interface OcAppStackProps extends StackProps {
    */
   readonly approverTenantClaim?: string;
   /**
+   * The web console's OIDC client id (public client, code + PKCE; redirect URI
+   * `<publicBaseUrl>/console/callback`).
+   * @default - approverAudience
+   */
+  readonly approverConsoleClientId?: string;
+  /**
+   * Scopes the console asks the provider for.
+   * @default 'openid email profile'
+   */
+  readonly approverConsoleScope?: string;
+  /**
+   * More https origins the console may call to sign in (Cognito: the hosted-UI domain).
+   * @default - only the issuer's
+   */
+  readonly approverConsoleOrigins?: readonly string[];
+  /**
    * AWS X-Ray active tracing on every Lambda (5% of invocations beyond 1/s sampled, $5 per million
    * traces: about $0.50 per million allowed calls across submit and connector).
    * @default false - structured logs, EMF metrics, alarms and the dashboard are always on
@@ -110,6 +127,8 @@ export class OcAppStack extends Stack {
   /** The evidence archiver (when the stateful stack has the archive). */
   readonly archiver?: EvidenceArchiver;
   readonly notifications: Notifications;
+  /** POST /slack/interactions on its Function URL. */
+  readonly slack: SlackInteractions;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
     super(scope, id, {
@@ -141,7 +160,20 @@ export class OcAppStack extends Stack {
         audience: props.approverAudience,
         jwksUrl: props.approverJwksUrl,
         tenantClaim: props.approverTenantClaim,
+        consoleClientId: props.approverConsoleClientId,
+        consoleScope: props.approverConsoleScope,
+        consoleOrigins: props.approverConsoleOrigins,
       },
+    });
+    const slackBotToken = this.connectors.secrets.slack;
+    // Slack is one of CONNECTORS, which always get a secret; the type allows optional connectors.
+    if (!slackBotToken) throw new Error('the Slack connector has no secret');
+    this.slack = new SlackInteractions(this, 'SlackInteractions', {
+      table: props.table,
+      publicBaseUrl: props.publicBaseUrl ?? this.api.url,
+      connectorsMode,
+      botTokenSecret: slackBotToken,
+      logRetention,
     });
     this.evidence = new Evidence(this, 'Evidence', { table: props.table, logRetention });
     this.notifications = new Notifications(this, 'Notifications', {
@@ -175,13 +207,19 @@ export class OcAppStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
-        ...this.api.routeFunctions.values(),
+        ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName !== 'console'),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
         // Not the notification functions: they report failures per record (partial batch
         // responses), which Lambda's Errors metric never sees; their DLQs and the failure alarm do.
         ...this.schedules.map((s) => s.function),
         ...archiverSchedule.map((s) => s.function),
+      ],
+      // The console serves files (the API's 5xx alarm covers it too) and Slack's clicks are few:
+      // alarmed on, kept off the dashboard, which stays within CloudWatch's free 50 metrics.
+      alarmOnlyFunctions: [
+        ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName === 'console'),
+        this.slack.function,
       ],
       sequencer: this.evidence.sequencer,
       deadLetterQueues: [

@@ -41,13 +41,14 @@ export const SOURCE_MAPS_CONTEXT = 'openclause:sourceMaps';
 export type TableAccess = 'read' | 'readwrite';
 
 /** Who calls the function, for the record of why the legacy async DLQ (DeadLetterConfig) is not used. */
-export type Invocation = 'api' | 'lambda-sync' | 'event-source-mapping' | 'schedule';
+export type Invocation = 'api' | 'lambda-sync' | 'event-source-mapping' | 'schedule' | 'function-url';
 
 const SYNC_INVOKERS: Record<Exclude<Invocation, 'schedule'>, string> = {
   api: 'API Gateway (HTTP API integration, synchronous)',
   'lambda-sync': 'other Lambdas with InvocationType RequestResponse (synchronous)',
   'event-source-mapping':
     'a Lambda event source mapping (synchronous; failures go to the mapping on-failure destination)',
+  'function-url': 'its Lambda Function URL (synchronous HTTP)',
 };
 
 /** Why `Serverless-LambdaDLQ` does not apply to a function invoked this way. */
@@ -86,6 +87,12 @@ export interface OcFunctionProps {
    * @default - `OpenClause <handlerName>`
    */
   readonly description?: string;
+  /**
+   * Folders copied into the bundle (`from` an absolute path, `to` relative to the bundle root),
+   * e.g. the web console's built files.
+   * @default - none besides `policy/`
+   */
+  readonly assets?: readonly { from: string; to: string }[];
 }
 
 /**
@@ -160,7 +167,10 @@ export class OcFunction extends NodejsFunction {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_inputDir, outputDir) => assetExtrasCommands(outputDir),
+          afterBundling: (_inputDir, outputDir) => [
+            ...assetExtrasCommands(outputDir),
+            ...(props.assets ?? []).map((a) => `cp -R "${a.from}" "${path.join(outputDir, a.to)}"`),
+          ],
         },
       },
     });

@@ -22,6 +22,12 @@ export interface ObservabilityProps {
   readonly httpApi: HttpApi;
   /** Every function of the app; each gets an error alarm. */
   readonly functions: readonly OcFunction[];
+  /**
+   * Functions that get an error alarm but no lines on the dashboard, which stays within
+   * CloudWatch's free 50 metrics (each dashboard function costs 3: errors, duration, throttles).
+   * @default - none
+   */
+  readonly alarmOnlyFunctions?: readonly OcFunction[];
   /** The sequencer: its stream iterator age says how far sealing lags behind writes. */
   readonly sequencer: OcFunction;
   /** Dead-letter queues: any message in one is an alarm. */
@@ -67,7 +73,7 @@ export class Observability extends Construct {
     const api5xx = props.httpApi.metricServerError({ period: fiveMinutes, statistic: 'Sum' });
     this.alarm('Api5xx', api5xx, 1, 'The API answered 5xx (INTERNAL_ERROR or an integration failure).');
 
-    for (const fn of props.functions) {
+    for (const fn of [...props.functions, ...(props.alarmOnlyFunctions ?? [])]) {
       this.alarm(
         `${constructIdFor(fn.handlerName)}Errors`,
         fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),

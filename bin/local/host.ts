@@ -27,12 +27,15 @@ import { checkRouteUrls, outbox } from '../../functions/handlers/outbox.js';
 import type { NotifyConfig } from '../../functions/shared/notify-config.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { setUpLocalNotifications, type LocalNotifications } from './notifications.js';
+import { consoleRoute } from '../../functions/handlers/console.js';
+import { slackInteractionsRoute } from '../../functions/handlers/slack-interactions.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
 import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
 import type { Archiver } from '../../functions/store/archiver.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
 import {
+  FUNCTION_URLS,
   LIMITS,
   ROUTES,
   SCHEDULES,
@@ -44,7 +47,9 @@ import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
 import { createDocumentClient } from '../../functions/store/dynamo.js';
 import { ensureTable } from '../../functions/store/table.js';
+import { builtConsoleDir } from '../../console/build.js';
 import { FailureLog, describeError } from './backoff.js';
+import { devSignIn } from './dev-sign-in.js';
 import {
   Readiness,
   ReadinessMonitor,
@@ -69,6 +74,9 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'approve-approval': approveRoute,
   'deny-approval': denyRoute,
   'get-approval-deliveries': getApprovalDeliveriesRoute,
+  console: consoleRoute,
+  // A Lambda Function URL in AWS (FUNCTION_URLS), the same path here.
+  'slack-interactions': slackInteractionsRoute,
 };
 
 /** Scheduled handler factories by handler name (the names CDK deploys). */
@@ -112,6 +120,7 @@ export interface LocalHostOptions {
    * `archiver` is built for the current state (a re-created table gets a new one).
    */
   archive?: { intervalSec: number; archiver: (state: AppState) => Archiver };
+  /**
    * Approval notifications (SPEC §5): with an SQS endpoint, the host creates the queue and DLQ,
    * runs the outbox on the stream and the delivery worker on the queue, and re-enqueues every
    * pending delivery at start.
@@ -184,7 +193,13 @@ export function matchRoute(routes: readonly RouteDef[], method: string, path: st
     if (route.method !== method) continue;
     const names: string[] = [];
     const pattern = new RegExp(
-      '^' + route.path.replace(/\{([^}]+)\}/g, (_m, name: string) => (names.push(name), '([^/]+)')) + '$',
+      '^' +
+        route.path.replace(
+          /\{([^}+]+)(\+?)\}/g,
+          // `{name+}` is API Gateway's greedy parameter: the rest of the path, slashes included.
+          (_m, name: string, greedy: string) => (names.push(name), greedy ? '(.+)' : '([^/]+)'),
+        ) +
+        '$',
     );
     const m = pattern.exec(path);
     if (m) {
@@ -214,8 +229,14 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/** The local host's dev sign-in for the console (never deployed: it is not in ROUTES). */
+export const DEV_SIGN_IN_PATH = '/console/dev-sign-in';
+
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
-  const { config } = options;
+  // The console is served from files built here once at start (in AWS: built at synth into its bundle).
+  const config = options.config.consoleDir
+    ? options.config
+    : { ...options.config, consoleDir: builtConsoleDir() };
   const log = options.log ?? ((line: string) => console.error(line));
   // A frozen DynamoDB must not hold requests forever: each attempt gives up after 10 s,
   // and the caller gets the error body (as API Gateway's own integration timeout would).
@@ -254,7 +275,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   }
 
   const routes = new Map<string, ReturnType<typeof lambda<HttpEvent, HttpResponse>>>();
-  for (const route of ROUTES) {
+  for (const route of [...ROUTES, ...FUNCTION_URLS]) {
     const factory = ROUTE_FACTORIES[route.handler];
     if (!factory) throw new Error(`no local handler for route ${route.handler}`);
     routes.set(route.handler, lambda(factory(() => state)));
@@ -444,7 +465,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const method = (req.method ?? 'GET').toUpperCase();
     const requestId = randomUUID();
     const send = (r: HttpResponse) => {
-      const body = r.body ?? '';
+      // As API Gateway does: a base64 body (`isBase64Encoded`) goes out as its bytes.
+      const body = r.isBase64Encoded ? Buffer.from(r.body ?? '', 'base64') : (r.body ?? '');
       res.writeHead(r.statusCode ?? 200, {
         ...(r.headers as http.OutgoingHttpHeaders),
         'Content-Length': Buffer.byteLength(body),
@@ -476,15 +498,22 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         ),
       );
     }
-    const matched = matchRoute(ROUTES, method, url.pathname);
-    if (!matched && url.pathname.startsWith('/console'))
-      return sendError(
-        new AppError(
-          404,
-          'NOT_FOUND',
-          'the web console is not part of this version yet: read an approval with GET /v1/approvals/{approval_id} and an approver token (npx oc dev-token), decide with POST .../approve or .../deny',
-        ),
-      );
+    const matched = matchRoute([...ROUTES, ...FUNCTION_URLS], method, url.pathname);
+    if (method === 'POST' && url.pathname === DEV_SIGN_IN_PATH) {
+      const body = await readBody(req, 16 * 1024);
+      if (body === 'too_large')
+        return sendError(new AppError(413, 'PAYLOAD_TOO_LARGE', 'request body too large'));
+      try {
+        const r = await devSignIn(config, body, req.headers['content-type']);
+        return send({
+          statusCode: r.status,
+          headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+          body: JSON.stringify(r.body),
+        });
+      } catch (error) {
+        return sendError(error as AppError);
+      }
+    }
     if (!matched) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
     if (matched.malformed)
       return sendError(

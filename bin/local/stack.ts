@@ -278,6 +278,8 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
 OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in memory' : `, data in ${dataDir}`})
 
   API          http://localhost:${port}        (GET /readyz answers 200 when every part is up)
+  Console      http://localhost:${port}/console  (sign in as alice@acme.example; approval.url opens it)
+  Slack        POST http://localhost:${port}/slack/interactions  (signing secret: SLACK_SIGNING_SECRET)
   API keys     ${apiKeys.map((k) => `${k.tenantId}: ${k.key}`).join('   ')}
   Approver     ${approverToken}
   DynamoDB     ${dynamoStarted.endpoint}   table ${config.tableName}

@@ -95,12 +95,11 @@ export async function callUpstream(call: HttpCall): Promise<HttpReply> {
       signal,
     });
     const text = new TextDecoder().decode(await readCapped(response, call.maxResponseBytes));
-    return {
-      status: response.status,
-      json: parseJson(text),
-      text,
-      headers: Object.fromEntries(response.headers.entries()),
-    };
+    const received: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      received[name] = value;
+    });
+    return { status: response.status, json: parseJson(text), text, headers: received };
   } catch (error) {
     if (error instanceof ResponseTooLarge) {
       throw new UpstreamError(`${call.service}: response too large`, { max_bytes: call.maxResponseBytes });

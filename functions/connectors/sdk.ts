@@ -67,6 +67,11 @@ export interface ActionDefinition<I extends z.ZodType, C> {
    * least this before policy decides. `policy/actions.json` `risk_floors` may override it.
    */
   risk: number;
+  /**
+   * Called by the gateway itself (the notification worker posting approval messages), never by
+   * agents: left out of `specs`, so policy data neither classifies it nor can ever allow it.
+   */
+  internal?: true;
   run: (params: z.output<I>, ctx: ActionContext<C>) => Promise<ConnectorOutput>;
 }
 
@@ -277,9 +282,11 @@ export function defineConnector<A extends Record<string, z.ZodType>, O = void, C
   const actions = definition.actions as Record<string, ActionDefinition<z.ZodType, C>>;
   checkDefinition(tool, actions);
   const specs: readonly ActionSpec[] = Object.freeze(
-    Object.entries(actions).map(([action, def]) =>
-      Object.freeze({ name: `${tool}.${action}`, action, risk: def.risk, timeoutMs: def.timeoutMs }),
-    ),
+    Object.entries(actions)
+      .filter(([, def]) => !def.internal)
+      .map(([action, def]) =>
+        Object.freeze({ name: `${tool}.${action}`, action, risk: def.risk, timeoutMs: def.timeoutMs }),
+      ),
   );
 
   const create = (options: O, runtime: RuntimeOptions = {}): DefinedConnector => {

@@ -1,5 +1,6 @@
 /**
- * Slack connector: `slack.msg.post`, `slack.channel.list`.
+ * Slack connector: `slack.msg.post`, `slack.channel.list`, and the approval message actions
+ * `slack.approval.request` / `slack.approval.update` (slack-approvals.ts).
  *
  * Mock mode reproduces the original's outputs byte for byte (keys in alphabetical order, as Go
  * maps serialize). Live mode calls the Slack Web API through `@slack/web-api`'s `WebClient`
@@ -13,6 +14,7 @@ import * as z from 'zod';
 import type { SlackConfig } from './config.js';
 import { callUpstream, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS } from './http.js';
 import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
+import { approvalSender, slackApprovalActions, type ApprovalSender } from './slack-approvals.js';
 
 export const SLACK_TOOL = 'slack';
 export const SLACK_API_BASE_URL = 'https://slack.com/api';
@@ -59,9 +61,14 @@ export const ChannelListOutput = z.object({
 export const MsgPostOutput = z.looseObject({ ok: z.literal(true), channel: z.string(), ts: z.string() });
 
 /** The two things the actions need from Slack; mock and live implement it. */
-interface SlackBackend {
+interface SlackApi {
   postMessage(params: MsgPostParams, signal: AbortSignal): Promise<ConnectorOutput>;
   listChannels(params: ChannelListParams, signal: AbortSignal): Promise<ConnectorOutput>;
+}
+
+interface SlackBackend extends SlackApi {
+  /** The approval message actions' transport (slack-approvals.ts). */
+  sendApproval: ApprovalSender;
 }
 
 const MOCK_CHANNELS = [
@@ -69,7 +76,7 @@ const MOCK_CHANNELS = [
   { id: 'C02SECURITY', name: 'security-approvals' },
 ];
 
-function mockSlack(now: () => Date): SlackBackend {
+function mockSlack(now: () => Date): SlackApi {
   return {
     postMessage: async ({ channel }) => ({
       channel,
@@ -159,7 +166,7 @@ function slackFailure(error: unknown): never {
   }
 }
 
-function liveSlack(botToken: string, options: SlackConnectorOptions): SlackBackend {
+function liveSlack(botToken: string, options: SlackConnectorOptions): SlackApi {
   const base = `${(options.apiBaseUrl ?? SLACK_API_BASE_URL).replace(/\/+$/, '')}/`;
   // Loaded on first live use: mock mode and the gateway's bundles never carry the Slack SDK.
   let sdk: Promise<typeof import('@slack/web-api')> | undefined;
@@ -228,11 +235,14 @@ const silentLogger = {
 /** The Slack connector's definition: its actions, floors and timeouts (also read by the gateway). */
 export const slackConnector = defineConnector({
   tool: SLACK_TOOL,
-  client: (options: SlackConnectorOptions): SlackBackend =>
-    options.config.mode === 'live'
+  client: (options: SlackConnectorOptions): SlackBackend => ({
+    ...(options.config.mode === 'live'
       ? liveSlack(options.config.botToken, options)
-      : mockSlack(options.now ?? (() => new Date())),
+      : mockSlack(options.now ?? (() => new Date()))),
+    sendApproval: approvalSender(options),
+  }),
   actions: {
+    ...slackApprovalActions<SlackBackend>(),
     'msg.post': {
       input: MsgPostParams,
       output: MsgPostOutput,

@@ -8,7 +8,7 @@ import { AppError } from '../shared/errors.js';
 import { normalizeIdentity } from '../shared/input-rules.js';
 import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
-import type { ApprovalRecord, Clock, IdGenerator } from './ports.js';
+import type { ApprovalRecord, Clock, IdGenerator, StoredEvent } from './ports.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
 
@@ -42,6 +42,38 @@ export interface ApprovalView extends Omit<
   comment?: string;
   deny_reason?: string;
   grant?: Pick<Grant, 'id' | 'event_id' | 'request_hash' | 'uses_left' | 'expires_at'>;
+}
+
+/** One fact about an approval and where it sits in the tenant's chain (`seq` once sealed). */
+export interface ApprovalFact {
+  kind: string;
+  fact_id: string;
+  at: string;
+  seq?: number;
+  hash?: string;
+}
+
+/** The approval with the policy version that asked for it and its facts' chain positions (one approval's read). */
+export interface ApprovalDetail extends ApprovalView {
+  policy_version?: string;
+  facts?: ApprovalFact[];
+}
+
+/**
+ * The facts of this approval, in the order written: the decision that asked for it
+ * (`toolcall.decided`) and what humans or the sweep did with it (`approval.decided|expired`).
+ */
+export function approvalDetail(view: ApprovalView, event: StoredEvent | undefined): ApprovalDetail {
+  if (!event) return view;
+  const facts = event.facts
+    .filter((f) => f.kind === 'toolcall.decided' || f.record.approval_id === view.id)
+    .map((f) => ({
+      kind: f.kind,
+      fact_id: f.fact_id,
+      at: f.record.at,
+      ...(f.seq === undefined ? {} : { seq: f.seq, hash: f.hash }),
+    }));
+  return { ...view, policy_version: event.policy_version, facts };
 }
 
 export interface StoredApproval {

@@ -274,13 +274,9 @@ function buildApproval(
   };
 }
 
-/**
- * Where a human finds the approval. Until the web console ships, that is the approval's API
- * resource (`GET /v1/approvals/{id}` with an approver token): a link must never promise a page
- * that does not exist.
- */
+/** Where a human finds the approval: the web console's page for it (which signs the approver in). */
 export function approvalUrl(base: string, approvalId: string): string {
-  return `${base.replace(/\/+$/, '')}/v1/approvals/${approvalId}`;
+  return `${base.replace(/\/+$/, '')}/console/approvals/${approvalId}`;
 }
 
 function decidedFact(

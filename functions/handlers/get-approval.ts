@@ -1,5 +1,5 @@
-/** GET /v1/approvals/{approval_id}: one approval request of the approver's tenant. */
-import { getApproval } from '../core/approvals.js';
+/** GET /v1/approvals/{approval_id}: one approval request of the approver's tenant, with its facts' chain positions. */
+import { approvalDetail, getApproval } from '../core/approvals.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
@@ -12,8 +12,10 @@ export const getApprovalRoute = (getState: () => AppState) =>
     authenticated(getState, async (event: HttpEvent) => {
       const approver = requireApprover(event);
       const { path } = parseRequest(event, ROUTE_INPUTS['get-approval']);
-      const view = await getApproval(approvalDeps(getState()), apiApprover(approver), path.approval_id);
-      return { status: 200, body: JSON.stringify(view) };
+      const state = getState();
+      const view = await getApproval(approvalDeps(state), apiApprover(approver), path.approval_id);
+      const stored = await state.toolcalls.getEvent(view.tenant_id, view.event_id, { withApproval: false });
+      return { status: 200, body: JSON.stringify(approvalDetail(view, stored)) };
     }),
   );
 

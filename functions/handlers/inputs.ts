@@ -36,6 +36,8 @@ export const ROUTE_INPUTS = {
     path: approvalPath,
     body: { schema: z.strictObject({ reason: rules.text(1000).optional() }), required: false },
   },
+  // `/console` has no path parameter; `/console/{path+}` names a page or an asset.
+  console: { path: z.strictObject({ path: rules.line(512).optional() }) },
 } as const satisfies Record<string, RouteInput>;
 
 export type RouteName = keyof typeof ROUTE_INPUTS;

@@ -1,6 +1,6 @@
 /** Runtime configuration from the environment, validated once; a bad value fails the cold start. */
 import * as z from 'zod';
-import { DEV_JWT, ENV, TABLE } from './constants.js';
+import { DEV_JWT, ENV, SLACK, TABLE } from './constants.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -60,6 +60,28 @@ const ConfigSchema = z
     jwtAudience: z.string().min(1).optional(),
     jwtJwksUrl: z.url().optional(),
     jwtTenantClaim: z.string().min(1).default('tenant_id'),
+    consoleDir: z.string().min(1).optional(),
+    consoleClientId: z.string().min(1).optional(),
+    consoleScope: z.string().min(1).default('openid email profile'),
+    consoleConnectOrigins: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        const origins = (s ?? '')
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean);
+        for (const o of origins)
+          if (!isAcceptableKeyUrl(o) || new URL(o).origin !== o)
+            ctx.addIssue({
+              code: 'custom',
+              message: `${ENV.consoleConnectOrigins}: not an https origin: ${o}`,
+            });
+        return origins;
+      }),
+    slackSigningSecret: z.string().min(1).default(SLACK.defaultSigningSecret),
+    slackSigningSecretArn: z.string().min(1).optional(),
+    slackApiUrl: z.url().optional(),
   })
   .superRefine((c, ctx) => {
     if (c.jwtMode !== 'oidc') return;
@@ -103,6 +125,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtAudience: env[ENV.jwtAudience] || undefined,
     jwtJwksUrl: env[ENV.jwtJwksUrl] || undefined,
     jwtTenantClaim: env[ENV.jwtTenantClaim] || undefined,
+    consoleDir: env[ENV.consoleDir] || undefined,
+    consoleClientId: env[ENV.consoleClientId] || undefined,
+    consoleScope: env[ENV.consoleScope] || undefined,
+    consoleConnectOrigins: env[ENV.consoleConnectOrigins] || undefined,
+    slackSigningSecret: env[ENV.slackSigningSecret] || undefined,
+    slackSigningSecretArn: env[ENV.slackSigningSecretArn] || undefined,
+    slackApiUrl: env[ENV.slackApiUrl] || undefined,
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

@@ -62,6 +62,20 @@ export const ENV = {
   webhookRetryCapSec: 'OC_WEBHOOK_RETRY_CAP_SEC',
   /** A module whose default export is a `Summarizer` (the extension hook of SPEC §5). */
   summarizer: 'OC_SUMMARIZER',
+  /** The web console's built files (index.html, assets/): in the console Lambda's bundle, a build folder locally. */
+  consoleDir: 'OC_CONSOLE_DIR',
+  /** The console's OIDC client id (authorization code + PKCE); default: the approver audience. */
+  consoleClientId: 'OC_CONSOLE_CLIENT_ID',
+  /** Scopes the console asks the OIDC provider for. */
+  consoleScope: 'OC_CONSOLE_SCOPE',
+  /** More origins the console may call besides its own and the issuer's (e.g. Cognito's hosted-UI domain). */
+  consoleConnectOrigins: 'OC_CONSOLE_CONNECT_ORIGINS',
+  /** Slack's signing secret, locally (SPEC §9; default `dev-slack-signing-secret`). */
+  slackSigningSecret: 'SLACK_SIGNING_SECRET',
+  /** ARN of the Secrets Manager secret holding Slack's signing secret, JSON `{"signing_secret"}` (set by CDK). */
+  slackSigningSecretArn: 'OC_SLACK_SIGNING_SECRET_ARN',
+  /** Base URL of the Slack Web API (tests point it at a loopback server). @default https://slack.com/api/ */
+  slackApiUrl: 'OC_SLACK_API_URL',
 } as const;
 
 /**
@@ -131,6 +145,8 @@ export const ITEM_TYPE = {
   archiveCheckpoint: 'archive_checkpoint',
   /** One notification of one approval event to one route (in the approval's partition). */
   delivery: 'delivery',
+  /** A Slack request signature already acted on (replay protection, expires with TTL). */
+  slackReplay: 'slack_replay',
 } as const;
 
 /** Connector Lambdas by tool name, deployed by every stack. */
@@ -177,7 +193,29 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/v1/approvals/{approval_id}/deliveries',
     auth: 'jwt',
   },
+  // The web console: static files and its settings, public (it signs the approver in itself).
+  { handler: 'console', method: 'GET', path: '/console', auth: 'none' },
+  { handler: 'console', method: 'GET', path: '/console/{path+}', auth: 'none' },
 ];
+
+/**
+ * Functions reached outside the HTTP API: a Lambda Function URL each in AWS (auth NONE, the
+ * handler verifies its caller), the same path on the local host.
+ */
+export const FUNCTION_URLS: readonly RouteDef[] = [
+  { handler: 'slack-interactions', method: 'POST', path: '/slack/interactions', auth: 'none' },
+];
+
+/** Slack interactivity (SPEC §9). */
+export const SLACK = {
+  defaultSigningSecret: 'dev-slack-signing-secret',
+  /** Slack's own window for a request timestamp, either direction. */
+  signatureWindowSec: 300,
+  /** Action ids of the approval message's buttons. */
+  approveActionId: 'oc_approve',
+  denyActionId: 'oc_deny',
+  openActionId: 'oc_open',
+} as const;
 
 /** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */
 export const SCHEDULES = [

@@ -59,6 +59,8 @@ export const keys = {
   /** Every tenant that has a key: the expiry sweep walks these. */
   tenant: (tenantId: string) => ({ pk: 'TENANTS', sk: tenantId }),
   tenantsPartition: 'TENANTS',
+  /** One per Slack request signature acted on: a replay finds it and is refused. */
+  slackReplay: (signature: string) => ({ pk: `SLACKSIG#${signature}`, sk: 'SLACKSIG' }),
 } as const;
 
 export { ITEM_TYPE };

@@ -149,7 +149,10 @@ function outcome(e: Exchange): string {
   const route = ROUTES.find(
     (r) =>
       r.method === e.method &&
-      new RegExp(`^${r.path.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(e.path.split('?')[0]!),
+      // `{name+}` is API Gateway's greedy parameter (the console's `/console/{path+}`).
+      new RegExp(`^${r.path.replace(/\{[^}]+\+\}/g, '.+').replace(/\{[^}]+\}/g, '[^/]+')}$`).test(
+        e.path.split('?')[0]!,
+      ),
   );
   const j = e.json ?? {};
   const what = Array.isArray(j.items)

@@ -1,7 +1,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { CONNECTORS, ROUTES, SCHEDULES, STACKS, STREAM_CONSUMERS } from '../../functions/shared/constants.js';
+import {
+  CONNECTORS,
+  FUNCTION_URLS,
+  ROUTES,
+  SCHEDULES,
+  STACKS,
+  STREAM_CONSUMERS,
+} from '../../functions/shared/constants.js';
 import { createPolicyEngine, policyEngineFrom } from '../../functions/core/policy.js';
 import {
   COMPILED_POLICY_FILE,
@@ -18,7 +25,8 @@ beforeAll(() => {
 });
 
 const HANDLERS = [
-  ...ROUTES.map((r) => r.handler),
+  ...new Set(ROUTES.map((r) => r.handler)),
+  ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
@@ -31,6 +39,14 @@ const filesUnder = (dir: string): string[] =>
     .sort();
 
 describe('Lambda bundles', () => {
+  it('console carries the built console (page, script, style), which its handler serves', () => {
+    const files = filesUnder(path.join(assetOf('console'), 'console'));
+    expect(files).toEqual(expect.arrayContaining(['index.html', 'assets/app.js', 'assets/app.css']));
+    expect(readFileSync(path.join(assetOf('console'), 'console', 'index.html'), 'utf8')).toContain(
+      '/console/assets/app.js',
+    );
+  });
+
   it.each(HANDLERS)('%s is one minified ESM file with a source map, without Docker', (handler) => {
     const dir = assetOf(handler);
     const code = readFileSync(path.join(dir, 'index.mjs'), 'utf8');

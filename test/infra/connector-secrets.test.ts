@@ -2,6 +2,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import {
   CONNECTOR_SECRET_ENV,
   CONNECTORS,
+  ENV,
+  FUNCTION_URLS,
   ROUTES,
   SCHEDULES,
   STREAM_CONSUMERS,
@@ -16,7 +18,9 @@ beforeAll(() => {
 });
 
 const ALL_HANDLERS = [
-  ...ROUTES.map((r) => r.handler),
+  // One Lambda per handler (the console's two routes share one), plus the Function URLs'.
+  ...new Set(ROUTES.map((r) => r.handler)),
+  ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
@@ -41,8 +45,9 @@ const secretStatements = (handler: string) =>
 
 describe('connector secrets', () => {
   it('gives each connector its own secret, retained, under the AWS managed key', () => {
-    // The connectors' secrets, plus one webhook signing secret per secret_ref (policy/tenants.json has one).
-    s.appTemplate.resourceCountIs('AWS::SecretsManager::Secret', CONNECTORS.length + 1);
+    // The connectors', one webhook signing secret per secret_ref (policy/tenants.json has one) and
+    // the Slack app's signing secret (test below).
+    s.appTemplate.resourceCountIs('AWS::SecretsManager::Secret', CONNECTORS.length + 2);
     const ids = CONNECTORS.map(secretIdOf);
     expect(new Set(ids).size).toBe(CONNECTORS.length);
     for (const id of ids) {
@@ -75,8 +80,30 @@ describe('connector secrets', () => {
     ]);
   });
 
+  it('lets slack-interactions read the Slack signing secret and, live, the Slack bot token (users.info), nothing else', () => {
+    const signing = Object.keys(
+      s.appTemplate.findResources('AWS::SecretsManager::Secret', {
+        Properties: { Description: Match.stringLikeRegexp('Slack app signing secret') },
+      }),
+    );
+    expect(signing).toHaveLength(1);
+    const statements = secretStatements('slack-interactions');
+    expect(
+      statements.map((st) => st.Resource).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual(
+      [{ Ref: secretIdOf('slack') }, { Ref: signing[0] }].sort((a, b) =>
+        JSON.stringify(a).localeCompare(JSON.stringify(b)),
+      ),
+    );
+    const vars = lambdaFor(s.appTemplate, 'slack-interactions').resource.Properties.Environment.Variables;
+    expect(vars[ENV.slackSigningSecretArn]).toEqual({ Ref: signing[0] });
+    expect(vars[CONNECTOR_SECRET_ENV.jira]).toBeUndefined();
+  });
+
   it('lets no other function read a secret or know a secret ARN', () => {
-    for (const handler of ALL_HANDLERS.filter((h) => !h.startsWith('connector-'))) {
+    for (const handler of ALL_HANDLERS.filter(
+      (h) => !h.startsWith('connector-') && h !== 'slack-interactions',
+    )) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       const arns = CONNECTORS.map((c) => vars[CONNECTOR_SECRET_ENV[c]]).filter((v) => v !== undefined);
       expect({ handler, statements: secretStatements(handler), arns }).toEqual({

@@ -39,10 +39,20 @@ describe('stack props', () => {
   );
 
   it('tells the agent routes nothing about approver JWTs (they refuse them)', () => {
-    for (const route of ROUTES.filter((r) => r.auth !== 'jwt')) {
+    for (const route of ROUTES.filter((r) => r.auth !== 'jwt' && r.handler !== 'console')) {
       const vars = lambdaFor(s.appTemplate, route.handler).resource.Properties.Environment.Variables;
       expect(Object.keys(vars).filter((k) => k.startsWith('OC_JWT') || k === ENV.devJwtSecret)).toEqual([]);
     }
+  });
+
+  it("tells the console the provider's public sign-in settings (no keys URL, no secret)", () => {
+    const vars = lambdaFor(s.appTemplate, 'console').resource.Properties.Environment.Variables;
+    expect(
+      Object.keys(vars)
+        .filter((k) => k.startsWith('OC_JWT') || k === ENV.devJwtSecret)
+        .sort(),
+    ).toEqual([ENV.jwtAudience, ENV.jwtIssuer, ENV.jwtMode, ENV.jwtTenantClaim].sort());
+    expect(vars[ENV.jwtMode]).toBe('oidc');
   });
 
   it('does not warn about approvers when the provider is given', () => {

@@ -7,6 +7,7 @@ import {
   ENV,
   NOTIFICATIONS,
   OBSERVABILITY,
+  FUNCTION_URLS,
   ROUTES,
   SCHEDULES,
   STACKS,
@@ -23,7 +24,9 @@ beforeAll(() => {
 });
 
 const ALL_HANDLERS = [
-  ...ROUTES.map((r) => r.handler),
+  // One Lambda per handler (the console's two routes share one), plus the Function URLs'.
+  ...new Set(ROUTES.map((r) => r.handler)),
+  ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
@@ -234,7 +237,12 @@ describe('table access', () => {
       .flatMap((st) => asArray(st.Action as string | string[]))
       .filter((a) => a.startsWith('dynamodb:'));
 
-  it.each(ROUTES.filter((r) => r.method === 'GET').map((r) => r.handler))('%s can only read', (handler) => {
+  // The console serves files: it reads no table at all (below).
+  const tableReaders = [
+    ...new Set(ROUTES.filter((r) => r.method === 'GET' && r.handler !== 'console').map((r) => r.handler)),
+  ];
+
+  it.each(tableReaders)('%s can only read', (handler) => {
     const actions = tableActions(handler);
     expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
     expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
@@ -254,10 +262,26 @@ describe('table access', () => {
     );
   });
 
-  it.each(ALL_HANDLERS.filter((h) => !h.startsWith('connector-')))('%s is told the table name', (handler) => {
-    const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
-    expect(vars[ENV.tableName]).toEqual({ 'Fn::ImportValue': expect.stringContaining(STACKS.data) });
+  it('console can reach no table and is not told one', () => {
+    expect(tableActions('console')).toEqual([]);
+    const vars = lambdaFor(s.appTemplate, 'console').resource.Properties.Environment.Variables;
+    expect(vars[ENV.tableName]).toBeUndefined();
+    expect(vars[ENV.consoleDir]).toBe('/var/task/console');
   });
+
+  it('slack-interactions can write (the decision, the replay guard)', () => {
+    expect(tableActions('slack-interactions')).toEqual(
+      expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
+    );
+  });
+
+  it.each(ALL_HANDLERS.filter((h) => !h.startsWith('connector-') && h !== 'console'))(
+    '%s is told the table name',
+    (handler) => {
+      const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
+      expect(vars[ENV.tableName]).toEqual({ 'Fn::ImportValue': expect.stringContaining(STACKS.data) });
+    },
+  );
 });
 
 describe('connectors', () => {
@@ -471,10 +495,14 @@ describe('approver JWTs without an identity provider', () => {
       'deny-approval',
       'get-approval-deliveries',
     ]);
-    for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h))) {
+    for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h) && h !== 'console')) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
     }
+    // The console tells the browser how to sign in (here: that it cannot); never a secret.
+    const vars = lambdaFor(s.appTemplate, 'console').resource.Properties.Environment.Variables;
+    expect(JWT_ENV.filter((n) => n in vars)).toEqual([ENV.jwtMode]);
+    expect(vars[ENV.jwtMode]).toBe('none');
   });
 
   it('warns at synthesis that approvals cannot be decided', () => {

@@ -23,7 +23,12 @@ beforeAll(async () => {
     '/v1/toolcalls',
     toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1' }),
   );
-  existing = { event_id: r.json.event_id, approval_id: r.json.approval.id };
+  existing = {
+    event_id: r.json.event_id,
+    approval_id: r.json.approval.id,
+    // The console's greedy `{path+}`: the page `approval.url` opens.
+    'path+': `approvals/${r.json.approval.id}`,
+  };
   aliceToken = await tokenFor('alice');
 });
 afterAll(async () => {
@@ -140,7 +145,7 @@ function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
   for (const name of names)
     if (!(name in existing))
       throw new Error(`routes fuzz: no existing id for path parameter ${name}: add one`);
-  if (route.auth !== 'api_key' && route.auth !== 'jwt')
+  if (route.auth !== 'api_key' && route.auth !== 'jwt' && route.auth !== 'none')
     throw new Error(`routes fuzz: no credential strategy for auth ${route.auth}`);
   const params = fc.oneof(
     fc.record(Object.fromEntries(names.map((n) => [n, pathParam]))),

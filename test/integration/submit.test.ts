@@ -70,19 +70,18 @@ describe('POST /v1/toolcalls', () => {
     expect(r.json).toMatchObject({ decision: 'approve', reason: 'destructive action requires approval' });
     expect(r.json.approval).toMatchObject({
       status: 'pending',
-      url: `http://localhost:3000/v1/approvals/${r.json.approval.id}`,
+      url: `http://localhost:3000/console/approvals/${r.json.approval.id}`,
     });
-    // The link opens something that exists: the approval, for an approver of the tenant.
-    const opened = await stack.request('GET', new URL(r.json.approval.url).pathname, {
+    // The link opens the console's page for this approval (which signs the approver in).
+    const opened = await stack.request('GET', new URL(r.json.approval.url).pathname);
+    expect(opened.status).toBe(200);
+    expect(opened.headers['content-type']).toMatch(/^text\/html/);
+    expect(opened.text).toContain('/console/assets/app.js');
+    // The API resource it reads is there for an approver of the tenant.
+    const read = await stack.request('GET', `/v1/approvals/${r.json.approval.id}`, {
       token: await tokenFor('alice'),
     });
-    expect(opened.json).toMatchObject({ id: r.json.approval.id, status: 'pending' });
-    // And the console's path says what it is until the console ships.
-    const console = await stack.request('GET', `/console/approvals/${r.json.approval.id}`, {
-      contract: false, // not an operation of the API: the local host's own answer
-    });
-    expect(console.status).toBe(404);
-    expect(console.json.message).toMatch(/web console is not part of this version yet.*GET \/v1\/approvals/);
+    expect(read.json).toMatchObject({ id: r.json.approval.id, status: 'pending' });
     const hours = (Date.parse(r.json.approval.expires_at) - Date.now()) / 3_600_000;
     expect(hours).toBeGreaterThan(23.9);
     expect(hours).toBeLessThanOrEqual(24);

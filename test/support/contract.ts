@@ -196,10 +196,12 @@ function findOperation(method: string, concretePath: string): ContractOperation 
   const matches = candidates
     .map((op) => {
       const params = (op.path.match(/\{[^}]+\}/g) ?? []).length;
-      const pattern = op.path
-        .split(/\{[^}]+\}/)
-        .map((lit) => lit.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-        .join('[^/]+');
+      // `x-oc-path-greedy`: the operation's last parameter is API Gateway's `{name+}` (slashes included).
+      const greedy = op.operation['x-oc-path-greedy'] === true;
+      const literals = op.path.split(/\{[^}]+\}/).map((lit) => lit.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      const pattern = literals
+        .map((lit, i) => (i === 0 ? lit : `${greedy && i === literals.length - 1 ? '.+' : '[^/]+'}${lit}`))
+        .join('');
       return { op, params, matches: new RegExp(`^${pattern}$`).test(path) };
     })
     .filter((c) => c.matches)

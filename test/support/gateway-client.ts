@@ -16,6 +16,8 @@ export interface TestResponse {
   /** Lowercase names; repeated headers joined with ", ". */
   headers: Record<string, string>;
   text: string;
+  /** The body's bytes as received (e.g. a gzip-encoded console asset). */
+  bytes: Buffer;
   /** The parsed body, or undefined when it is not JSON. */
   json: any;
 }
@@ -83,7 +85,8 @@ function send(
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const bytes = Buffer.concat(chunks);
+          const text = bytes.toString('utf8');
           let json: unknown;
           try {
             json = JSON.parse(text);
@@ -93,7 +96,7 @@ function send(
           const flat: Record<string, string> = {};
           for (const [k, v] of Object.entries(res.headers))
             if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
-          resolve({ status: res.statusCode ?? 0, headers: flat, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: flat, text, bytes, json });
         });
       },
     );

@@ -1,0 +1,48 @@
+/**
+ * Builds the web console into a folder of static files: `index.html`, `assets/app.js` (with
+ * the OIDC client split into its own chunk, loaded only by deployments that sign in with OIDC)
+ * and `assets/app.css`. The local host builds it at start; CDK builds it at synth into the
+ * console Lambda's bundle. Nothing builds at request time.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+export function buildConsole(outDir: string): string {
+  const assets = path.join(outDir, 'assets');
+  mkdirSync(assets, { recursive: true });
+  buildSync({
+    entryPoints: { app: path.join(HERE, 'src', 'main.ts') },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2022'],
+    minify: true,
+    legalComments: 'none',
+    outdir: assets,
+    chunkNames: 'chunk-[hash]',
+    logLevel: 'warning',
+  });
+  buildSync({
+    entryPoints: { app: path.join(HERE, 'src', 'styles.css') },
+    bundle: true,
+    minify: true,
+    outdir: assets,
+    logLevel: 'warning',
+  });
+  copyFileSync(path.join(HERE, 'index.html'), path.join(outDir, 'index.html'));
+  return outDir;
+}
+
+let built: string | undefined;
+
+/** Built once per process into a temporary folder (the local host and synth share it). */
+export function builtConsoleDir(): string {
+  built ??= buildConsole(mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'oc-console-')));
+  return built;
+}

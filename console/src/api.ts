@@ -1,0 +1,123 @@
+/** The console's calls to the gateway API, with the signed-in approver's token. */
+import type { ConsoleConfig } from './session.js';
+import { bearer } from './session.js';
+
+export interface Approval {
+  id: string;
+  event_id: string;
+  tenant_id: string;
+  agent_id: string;
+  user_id: string;
+  tool: string;
+  action: string;
+  resource: string;
+  params: Record<string, unknown>;
+  risk_score: number;
+  reason: string;
+  approver_group: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  created_at: string;
+  expires_at: string;
+  decided_by?: string;
+  decided_at?: string;
+  comment?: string;
+  deny_reason?: string;
+  grant?: { id: string; uses_left: number; expires_at: string };
+  policy_version?: string;
+  facts?: { kind: string; fact_id: string; at: string; seq?: number }[];
+}
+
+export interface Page {
+  items: Approval[];
+  next_cursor?: string;
+}
+
+export interface Delivery {
+  delivery_id: string;
+  event_type: string;
+  route: { kind: 'webhook'; target: string } | { kind: 'slack'; channel: string };
+  status: 'pending' | 'delivered' | 'failed' | 'dead';
+  attempts: number;
+  last_status_code?: number;
+  last_error?: string;
+  last_attempt_at?: string;
+  next_attempt_at?: string;
+  delivered_at?: string;
+  in_dlq: boolean;
+}
+
+interface ErrorBody {
+  code: string;
+  message: string;
+  details?: { path: string; message: string }[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body?: ErrorBody,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (auth) {
+    const token = bearer();
+    if (!token) throw new ApiError(401, 'UNAUTHORIZED', 'not signed in');
+    headers.Authorization = `Bearer ${token}`;
+  }
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'omit',
+    cache: 'no-store',
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const e = (json ?? {}) as Partial<ErrorBody>;
+    throw new ApiError(
+      res.status,
+      e.code ?? 'HTTP_ERROR',
+      e.message ?? `HTTP ${res.status}`,
+      json as ErrorBody | undefined,
+    );
+  }
+  return json as T;
+}
+
+export const api = {
+  config: () => call<ConsoleConfig>('GET', '/console/config.json', undefined, false),
+  list: (status: string, limit: number, cursor?: string) =>
+    call<Page>(
+      'GET',
+      `/v1/approvals?${new URLSearchParams({ status, limit: String(limit), ...(cursor ? { cursor } : {}) })}`,
+    ),
+  get: (id: string) => call<Approval>('GET', `/v1/approvals/${encodeURIComponent(id)}`),
+  deliveries: async (id: string) =>
+    (await call<{ items: Delivery[] }>('GET', `/v1/approvals/${encodeURIComponent(id)}/deliveries`)).items,
+  decide: (id: string, decision: 'approve' | 'deny', note: string) =>
+    call<Approval>(
+      'POST',
+      `/v1/approvals/${encodeURIComponent(id)}/${decision}`,
+      note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {},
+    ),
+  devSignIn: (email: string) =>
+    call<{ token: string; email: string; tenant_id: string; expires_at: string }>(
+      'POST',
+      '/console/dev-sign-in',
+      { email },
+      false,
+    ),
+};

@@ -1,0 +1,480 @@
+/**
+ * The approval console: a small single-page app served from the API at /console. It signs the
+ * approver in (locally a dev token for an allowlisted email; deployed, the OIDC provider with
+ * authorization code + PKCE), lists the tenant's approvals and decides them through the same API
+ * routes as everyone else. Everything shown is built with text nodes (never HTML from data), the
+ * token lives in sessionStorage (never in a URL), and the page runs under a strict CSP.
+ */
+import { api, ApiError, type Approval, type Delivery, type Page } from './api.js';
+import { session, signInDev, signInOidc, completeOidc, signOut, type ConsoleConfig } from './session.js';
+import { h, clear, time, relative } from './dom.js';
+
+const BASE = '/console';
+const REFRESH_MS = 10_000;
+const PAGE_SIZE = 20;
+const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const;
+
+let config: ConsoleConfig = { auth: 'none' };
+let refreshTimer: number | undefined;
+
+const main = () => document.getElementById('main') as HTMLElement;
+
+function stopRefresh(): void {
+  if (refreshTimer !== undefined) window.clearInterval(refreshTimer);
+  refreshTimer = undefined;
+}
+
+function navigate(path: string): void {
+  history.pushState(null, '', path);
+  void route();
+}
+
+/** In-app links: ordinary anchors (open in a new tab works), handled without a reload. */
+function link(path: string, text: string, className?: string): HTMLAnchorElement {
+  const a = h('a', { href: path, className }, text);
+  a.addEventListener('click', (e) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    navigate(path);
+  });
+  return a;
+}
+
+function showWho(): void {
+  const who = document.getElementById('who') as HTMLElement;
+  const s = session();
+  who.hidden = !s;
+  (document.getElementById('who-name') as HTMLElement).textContent = s ? `${s.email} · ${s.tenantId}` : '';
+}
+
+function render(...nodes: Node[]): void {
+  const m = main();
+  clear(m);
+  m.append(...nodes);
+  showWho();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+function signInView(message?: string): void {
+  stopRefresh();
+  const notice = message ? h('p', { className: 'notice', role: 'alert' }, message) : null;
+  if (config.auth === 'dev') {
+    const email = h('input', {
+      id: 'email',
+      type: 'email',
+      name: 'email',
+      required: true,
+      autocomplete: 'email',
+      placeholder: 'alice@acme.example',
+    });
+    const error = h('p', { className: 'error', role: 'alert' });
+    const form = h(
+      'form',
+      { className: 'card signin' },
+      h('h1', {}, 'Sign in'),
+      h('p', { className: 'muted' }, 'Local stack: a dev token for an approver on a tenant’s allowlist.'),
+      h('label', { htmlFor: 'email' }, 'Approver email'),
+      email,
+      h('button', { type: 'submit', className: 'primary' }, 'Sign in (local dev)'),
+      error,
+    );
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      error.textContent = '';
+      signInDev(email.value.trim())
+        .then(() => route())
+        .catch((err: unknown) => (error.textContent = describe(err)));
+    });
+    render(...(notice ? [notice] : []), form);
+    email.focus();
+    return;
+  }
+  if (config.auth === 'oidc') {
+    const button = h('button', { type: 'button', className: 'primary' }, 'Sign in');
+    button.addEventListener('click', () => {
+      signInOidc(config, location.pathname).catch((err: unknown) => signInView(describe(err)));
+    });
+    render(
+      ...(notice ? [notice] : []),
+      h('section', { className: 'card signin' }, h('h1', {}, 'Sign in'), button),
+    );
+    button.focus();
+    return;
+  }
+  render(
+    h(
+      'section',
+      { className: 'card' },
+      h('h1', {}, 'Sign-in is not configured'),
+      h('p', {}, 'This deployment has no approver identity provider (approverIssuer / approverAudience).'),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// List
+
+interface ListState {
+  status: (typeof STATUSES)[number];
+  tool: string;
+  agent: string;
+  items: Approval[];
+  cursor?: string;
+}
+
+function listState(): ListState {
+  const q = new URLSearchParams(location.search);
+  const status = STATUSES.find((s) => s === q.get('status')) ?? 'pending';
+  return { status, tool: q.get('tool') ?? '', agent: q.get('agent') ?? '', items: [] };
+}
+
+function listPath(s: Pick<ListState, 'status' | 'tool' | 'agent'>): string {
+  const q = new URLSearchParams();
+  if (s.status !== 'pending') q.set('status', s.status);
+  if (s.tool) q.set('tool', s.tool);
+  if (s.agent) q.set('agent', s.agent);
+  const qs = q.toString();
+  return `${BASE}${qs ? `?${qs}` : ''}`;
+}
+
+const matches = (a: Approval, s: ListState) =>
+  (!s.tool || `${a.tool}.${a.action}`.includes(s.tool.toLowerCase())) &&
+  (!s.agent || a.agent_id.toLowerCase().includes(s.agent.toLowerCase()));
+
+async function listView(): Promise<void> {
+  const s = listState();
+  const statusSelect = h(
+    'select',
+    { id: 'f-status', name: 'status' },
+    ...STATUSES.map((st) => h('option', { value: st, selected: st === s.status }, st)),
+  );
+  const toolInput = h('input', { id: 'f-tool', name: 'tool', value: s.tool, placeholder: 'jira.issue' });
+  const agentInput = h('input', { id: 'f-agent', name: 'agent', value: s.agent, placeholder: 'agent-1' });
+  const filters = h(
+    'form',
+    { className: 'filters', role: 'search' },
+    h('label', { htmlFor: 'f-status' }, 'Status'),
+    statusSelect,
+    h('label', { htmlFor: 'f-tool' }, 'Tool'),
+    toolInput,
+    h('label', { htmlFor: 'f-agent' }, 'Agent'),
+    agentInput,
+    h('button', { type: 'submit' }, 'Filter'),
+  );
+  const apply = () =>
+    navigate(
+      listPath({
+        status: statusSelect.value as ListState['status'],
+        tool: toolInput.value,
+        agent: agentInput.value,
+      }),
+    );
+  filters.addEventListener('submit', (e) => {
+    e.preventDefault();
+    apply();
+  });
+  statusSelect.addEventListener('change', apply);
+
+  const body = h('div', { id: 'list', 'aria-live': 'polite' }, h('p', { className: 'muted' }, 'Loading…'));
+  const more = h('button', { type: 'button', id: 'more', hidden: true }, 'Load more');
+  const heading = h('h1', {}, `${s.status[0]?.toUpperCase()}${s.status.slice(1)} approvals`);
+  render(h('section', { className: 'card' }, heading, filters, body, more));
+
+  const draw = () => {
+    clear(body);
+    const shown = s.items.filter((a) => matches(a, s));
+    if (shown.length === 0) body.append(h('p', { className: 'muted empty' }, `No ${s.status} approvals.`));
+    else body.append(h('ul', { className: 'items' }, ...shown.map(listItem)));
+    more.hidden = !s.cursor;
+  };
+  const load = async (cursor?: string) => {
+    const page: Page = await api.list(s.status, PAGE_SIZE, cursor);
+    s.items = cursor ? [...s.items, ...page.items] : page.items;
+    s.cursor = page.next_cursor;
+    draw();
+  };
+  more.addEventListener('click', () => void load(s.cursor).catch(onError));
+  await load().catch(onError);
+  stopRefresh();
+  // Only the first page refreshes itself: a reader paging back is not pulled to the top.
+  refreshTimer = window.setInterval(() => {
+    if (!s.cursor || s.items.length <= PAGE_SIZE) void load().catch(onError);
+  }, REFRESH_MS);
+}
+
+function listItem(a: Approval): HTMLElement {
+  return h(
+    'li',
+    { className: `item status-${a.status}`, dataset: { approvalId: a.id } },
+    h(
+      'div',
+      { className: 'item-head' },
+      link(`${BASE}/approvals/${a.id}`, `${a.tool}.${a.action}`, 'item-title'),
+      h('span', { className: `badge ${a.status}` }, a.status),
+    ),
+    h('div', { className: 'item-resource' }, a.resource || '(no resource)'),
+    h(
+      'div',
+      { className: 'item-meta muted' },
+      `risk ${a.risk_score} · agent ${a.agent_id || '—'} · requester ${a.user_id || '—'} · `,
+      h('time', { dateTime: a.created_at, title: time(a.created_at) }, relative(a.created_at)),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detail
+
+function field(label: string, value: Node | string): HTMLElement[] {
+  return [h('dt', {}, label), h('dd', {}, value)];
+}
+
+async function detailView(id: string): Promise<void> {
+  stopRefresh();
+  const back = link(BASE, '← Approvals', 'back');
+  const section = h(
+    'section',
+    { className: 'card detail' },
+    back,
+    h('p', { className: 'muted' }, 'Loading…'),
+  );
+  render(section);
+  const draw = async () => {
+    let a: Approval;
+    try {
+      a = await api.get(id);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        stopRefresh();
+        clear(section);
+        section.append(
+          back,
+          h('h1', {}, 'Approval not found'),
+          h('p', {}, 'There is no approval with this id for your tenant.'),
+        );
+        return;
+      }
+      throw err;
+    }
+    const deliveries = await api.deliveries(id).catch(() => undefined);
+    clear(section);
+    section.append(back, ...detailBody(a, deliveries));
+    if (a.status !== 'pending') stopRefresh();
+  };
+  await draw().catch(onError);
+  refreshTimer = window.setInterval(() => {
+    // Never redraw under someone typing a comment.
+    if (!document.activeElement?.closest('.decide')) void draw().catch(onError);
+  }, REFRESH_MS);
+}
+
+function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
+  const facts = a.facts ?? [];
+  return [
+    h(
+      'div',
+      { className: 'detail-head' },
+      h('h1', {}, `${a.tool}.${a.action}`),
+      h('span', { id: 'status', className: `badge ${a.status}` }, a.status),
+    ),
+    h(
+      'dl',
+      { className: 'fields' },
+      ...field('Resource', a.resource || '(none)'),
+      ...field('Risk', String(a.risk_score)),
+      ...field('Reason', a.reason),
+      ...field('Policy version', a.policy_version ?? '—'),
+      ...field('Requester', a.user_id || '(none)'),
+      ...field('Agent', a.agent_id || '(none)'),
+      ...field('Approver group', a.approver_group || '(none)'),
+      ...field('Requested', time(a.created_at)),
+      ...field(a.status === 'expired' ? 'Expired' : 'Expires', time(a.expires_at)),
+      ...(a.decided_by ? field('Decided by', a.decided_by) : []),
+      ...(a.decided_at ? field('Decided at', time(a.decided_at)) : []),
+      ...(a.comment ? field('Comment', a.comment) : []),
+      ...(a.deny_reason ? field('Deny reason', a.deny_reason) : []),
+      ...(a.grant
+        ? field('Grant', `${a.grant.uses_left ? 'unused' : 'used'}, expires ${time(a.grant.expires_at)}`)
+        : []),
+      ...field('Event', a.event_id),
+    ),
+    a.status === 'pending' ? decideForm(a) : h('p', { className: `outcome ${a.status}` }, outcomeText(a)),
+    h('h2', {}, 'Request parameters'),
+    h('pre', { className: 'params', tabIndex: 0 }, JSON.stringify(a.params, null, 2)),
+    h('h2', {}, 'Evidence chain'),
+    facts.length === 0
+      ? h('p', { className: 'muted' }, 'No facts recorded yet.')
+      : h(
+          'ol',
+          { className: 'facts' },
+          ...facts.map((f) =>
+            h(
+              'li',
+              {},
+              h('code', {}, f.kind),
+              ' ',
+              f.seq === undefined ? h('span', { className: 'muted' }, 'not sealed yet') : `seq ${f.seq}`,
+              h('span', { className: 'muted' }, ` · ${time(f.at)}`),
+            ),
+          ),
+        ),
+    h('h2', {}, 'Delivery status'),
+    deliveryTable(deliveries),
+  ];
+}
+
+function outcomeText(a: Approval): string {
+  if (a.status === 'approved') return `Approved by ${a.decided_by ?? 'unknown'}.`;
+  if (a.status === 'denied')
+    return `Denied by ${a.decided_by ?? 'unknown'}${a.deny_reason ? `: ${a.deny_reason}` : '.'}`;
+  return 'This approval expired without a decision; the tool call will not run.';
+}
+
+function deliveryTable(deliveries: Delivery[] | undefined): HTMLElement {
+  if (!deliveries) return h('p', { id: 'deliveries', className: 'muted' }, 'Delivery status unavailable');
+  if (deliveries.length === 0)
+    return h('p', { id: 'deliveries', className: 'muted' }, 'No notification routes.');
+  return h(
+    'table',
+    { id: 'deliveries', className: 'deliveries' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, ...['Route', 'Event', 'Status', 'Attempts', 'Last attempt'].map((t) => h('th', {}, t))),
+    ),
+    h(
+      'tbody',
+      {},
+      ...deliveries.map((d) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, d.route.kind === 'slack' ? `Slack ${d.route.channel}` : `Webhook ${d.route.target}`),
+          h('td', {}, d.event_type.replace(/^oc\.approval\./, '')),
+          h(
+            'td',
+            {},
+            h('span', { className: `badge ${d.status}` }, d.in_dlq ? `${d.status} (DLQ)` : d.status),
+            d.last_error ? h('div', { className: 'muted' }, d.last_error) : '',
+          ),
+          h('td', {}, String(d.attempts)),
+          h(
+            'td',
+            {},
+            d.last_attempt_at ? time(d.last_attempt_at) : '—',
+            d.last_status_code ? ` (HTTP ${d.last_status_code})` : '',
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function decideForm(a: Approval): HTMLElement {
+  const note = h('textarea', { id: 'note', name: 'note', rows: 3, maxLength: 1000 });
+  const approve = h('button', { type: 'button', className: 'primary', id: 'approve' }, 'Approve');
+  const deny = h('button', { type: 'button', className: 'danger', id: 'deny' }, 'Deny');
+  const answer = h('p', { id: 'answer', role: 'status', 'aria-live': 'polite' });
+  const form = h(
+    'form',
+    { className: 'decide' },
+    h('label', { htmlFor: 'note' }, 'Comment (approve) or reason (deny), optional'),
+    note,
+    h('div', { className: 'buttons' }, approve, deny),
+    answer,
+  );
+  form.addEventListener('submit', (e) => e.preventDefault());
+  const decide = (decision: 'approve' | 'deny') => {
+    approve.disabled = deny.disabled = true;
+    answer.className = '';
+    answer.textContent = decision === 'approve' ? 'Approving…' : 'Denying…';
+    api
+      .decide(a.id, decision, note.value.trim())
+      .then((decided) => {
+        answer.textContent = outcomeText(decided);
+        answer.className = 'ok';
+        window.setTimeout(() => void detailView(a.id), 1_200);
+      })
+      .catch((err: unknown) => {
+        answer.className = 'error';
+        answer.textContent = describe(err);
+        approve.disabled = deny.disabled = false;
+        if (err instanceof ApiError && (err.status === 409 || err.status === 410))
+          window.setTimeout(() => void detailView(a.id), 2_500);
+      });
+  };
+  approve.addEventListener('click', () => decide('approve'));
+  deny.addEventListener('click', () => decide('deny'));
+  return form;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and routing
+
+/** What the server's answer means, in words. */
+function describe(err: unknown): string {
+  if (!(err instanceof ApiError)) return err instanceof Error ? err.message : 'Something went wrong.';
+  const detail = (path: string) => err.body?.details?.find((d) => d.path === path)?.message;
+  switch (err.code) {
+    case 'APPROVAL_ALREADY_DECIDED':
+      return `Someone decided first: this approval is already ${detail('status') ?? 'decided'}${detail('decided_by') ? ` by ${detail('decided_by')}` : ''}. (409)`;
+    case 'APPROVAL_EXPIRED':
+      return 'Too late: this approval expired before your decision arrived. (410)';
+    case 'SELF_APPROVAL':
+      return 'You requested this tool call, so someone else must decide it (separation of duties). (403)';
+    case 'APPROVER_NOT_ALLOWED':
+      return 'You are not on this tenant’s approver list. (403)';
+    case 'VALIDATION_ERROR':
+      return `The server refused the input: ${err.body?.details?.[0]?.message ?? err.message}. (422)`;
+    default:
+      return `${err.message} (${err.status})`;
+  }
+}
+
+function onError(err: unknown): void {
+  if (err instanceof ApiError && err.status === 401) {
+    signOut();
+    signInView('Your session ended; sign in again.');
+    return;
+  }
+  const m = main();
+  m.querySelector('.error.global')?.remove();
+  m.prepend(h('p', { className: 'error global', role: 'alert' }, describe(err)));
+}
+
+async function route(): Promise<void> {
+  const path = location.pathname.replace(/\/+$/, '');
+  if (path === `${BASE}/callback`) {
+    try {
+      navigateReplace(await completeOidc(config));
+    } catch (err) {
+      history.replaceState(null, '', BASE);
+      signInView(describe(err));
+      return;
+    }
+  }
+  if (!session()) return signInView();
+  const detail = new RegExp(`^${BASE}/approvals/([0-9a-f-]{36})$`).exec(
+    location.pathname.replace(/\/+$/, ''),
+  );
+  if (detail?.[1]) return detailView(detail[1]);
+  return listView();
+}
+
+function navigateReplace(path: string): void {
+  history.replaceState(null, '', path.startsWith(`${BASE}/`) || path === BASE ? path : BASE);
+}
+
+async function start(): Promise<void> {
+  config = await api.config();
+  window.addEventListener('popstate', () => void route());
+  (document.getElementById('sign-out') as HTMLElement).addEventListener('click', () => {
+    signOut();
+    navigate(BASE);
+  });
+  await route();
+}
+
+start().catch(onError);

@@ -1,0 +1,154 @@
+/**
+ * The Slack connector's approval actions (reference §11.1, SPEC §5), called by the notification
+ * delivery for a `{"kind": "slack", "channel"}` route:
+ * - `slack.approval.request`: posts the Block Kit approval message (`chat.postMessage`); the
+ *   answer's `channel` and `ts` are what `slack.approval.update` needs later.
+ * - `slack.approval.update`: replaces it once decided or expired (`chat.update`): "Approved by
+ *   …", "Denied by …: reason" or "Expired", buttons removed.
+ * Live mode calls the Web API through `@slack/web-api` (`ok: false` is an error, `ratelimited`
+ * honours `Retry-After`); mock mode answers `ok` and records what it would have sent.
+ */
+import * as z from 'zod';
+import {
+  approvalOutcomeMessage,
+  approvalRequestMessage,
+  type ApprovalOutcome,
+  type SlackMessage,
+} from '../core/slack-message.js';
+import type { SlackConfig } from './config.js';
+import type { ActionDefinition, ConnectorOutput } from './sdk.js';
+import { SlackWebApi } from './slack-web-api.js';
+
+const text = (max: number) => z.string().max(max);
+
+const Approval = z.object({
+  id: z.string().uuid(),
+  event_id: z.string().uuid(),
+  tenant_id: text(64).min(1),
+  tool: text(64).min(1),
+  action: text(64).min(1),
+  resource: text(2048),
+  risk_score: z.number().int().min(0).max(10),
+  reason: text(1024),
+  agent_id: text(128),
+  user_id: text(256),
+  expires_at: z.iso.datetime({ offset: true }),
+});
+
+export const ApprovalRequestParams = z.object({
+  channel: text(255).min(1),
+  approval: Approval,
+  console_url: z.url().max(3000),
+  summary: text(10_000),
+});
+export type ApprovalRequestParams = z.infer<typeof ApprovalRequestParams>;
+
+export const ApprovalUpdateParams = ApprovalRequestParams.extend({
+  /** The posted message's timestamp (`ts` from `approval.request`). */
+  ts: z.string().regex(/^\d{1,12}\.\d{1,9}$/, 'must be a Slack message ts'),
+  outcome: z.discriminatedUnion('status', [
+    z.object({ status: z.literal('approved'), decided_by: text(256).min(1), comment: text(1000).optional() }),
+    z.object({
+      status: z.literal('denied'),
+      decided_by: text(256).min(1),
+      deny_reason: text(1000).optional(),
+    }),
+    z.object({ status: z.literal('expired') }),
+  ]),
+});
+export type ApprovalUpdateParams = z.infer<typeof ApprovalUpdateParams>;
+
+function outcomeOf(o: ApprovalUpdateParams['outcome']): ApprovalOutcome {
+  if (o.status === 'approved')
+    return { status: 'approved', decidedBy: o.decided_by, ...(o.comment ? { comment: o.comment } : {}) };
+  if (o.status === 'denied')
+    return {
+      status: 'denied',
+      decidedBy: o.decided_by,
+      ...(o.deny_reason ? { denyReason: o.deny_reason } : {}),
+    };
+  return { status: 'expired' };
+}
+
+const messageInput = (p: ApprovalRequestParams) => ({
+  approval: p.approval,
+  consoleUrl: p.console_url,
+  summary: p.summary,
+});
+
+export interface SlackApprovalOptions {
+  config: SlackConfig;
+  now?: () => Date;
+  /** Web API base (tests: a loopback server). @default https://slack.com/api */
+  apiBaseUrl?: string;
+  timeoutMs?: number;
+}
+
+export type ApprovalSender = (
+  method: 'post' | 'update',
+  channel: string,
+  message: SlackMessage,
+  ts?: string,
+) => Promise<ConnectorOutput>;
+
+/** Posts or updates through the Web API (live) or records the message (mock). */
+export function approvalSender(options: SlackApprovalOptions): ApprovalSender {
+  if (options.config.mode === 'mock') {
+    const now = options.now ?? (() => new Date());
+    return async (_method, channel, message, ts) => ({
+      channel,
+      message: { text: message.text, blocks: message.blocks },
+      mock: true,
+      ok: true,
+      ts: ts ?? `${Math.floor(now().getTime() / 1000)}.000001`,
+    });
+  }
+  const api = new SlackWebApi({
+    botToken: options.config.botToken,
+    ...(options.apiBaseUrl ? { apiUrl: `${options.apiBaseUrl.replace(/\/+$/, '')}/` } : {}),
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+  });
+  return async (method, channel, message, ts) => {
+    const posted =
+      method === 'post'
+        ? await api.postMessage(channel, message)
+        : await api.update(channel, ts ?? '', message);
+    return { channel: posted.channel, ok: true, ts: posted.ts };
+  };
+}
+
+const ApprovalMessageOutput = z.looseObject({ ok: z.literal(true), channel: z.string(), ts: z.string() });
+
+/**
+ * `internal`: only the notification worker calls them (an agent posting approval buttons would be
+ * phishing approvers), so they are not in the connector's specs and policy can never allow them.
+ */
+export function slackApprovalActions<C extends { sendApproval: ApprovalSender }>(): {
+  'approval.request': ActionDefinition<typeof ApprovalRequestParams, C>;
+  'approval.update': ActionDefinition<typeof ApprovalUpdateParams, C>;
+} {
+  return {
+    'approval.request': {
+      input: ApprovalRequestParams,
+      output: ApprovalMessageOutput,
+      timeoutMs: 8_000,
+      risk: 0,
+      internal: true,
+      run: (p, { client }) => client.sendApproval('post', p.channel, approvalRequestMessage(messageInput(p))),
+    },
+    'approval.update': {
+      input: ApprovalUpdateParams,
+      output: ApprovalMessageOutput,
+      timeoutMs: 8_000,
+      risk: 0,
+      internal: true,
+      run: (p, { client }) =>
+        client.sendApproval(
+          'update',
+          p.channel,
+          approvalOutcomeMessage(messageInput(p), outcomeOf(p.outcome)),
+          p.ts,
+        ),
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * What a Slack interaction asks for (SPEC §9), pure: the form body's `payload`, checked with
+ * zod, reduced to the one thing this app answers, a click on Approve or Deny of an approval
+ * message. Everything else is refused with a clear 400 before anything is read or written.
+ */
+import * as z from 'zod';
+import { SLACK } from '../shared/constants.js';
+import { badRequest } from '../shared/errors.js';
+import { rules } from '../shared/input-rules.js';
+
+export interface SlackClick {
+  decision: 'approve' | 'deny';
+  approvalId: string;
+  eventId: string;
+  tenantId: string;
+  user: { id: string; name: string; teamId?: string };
+  responseUrl: string;
+}
+
+export type SlackInteraction = { kind: 'click'; click: SlackClick } | { kind: 'ignored'; why: string };
+
+const SlackUserId = rules.id(32).regex(/^[UW][A-Z0-9]{1,20}$/, 'must be a Slack user id');
+
+const Payload = z.object({
+  type: rules.id(64),
+  user: z.object({
+    id: SlackUserId,
+    username: rules.line(256).optional(),
+    name: rules.line(256).optional(),
+    team_id: rules.id(32).optional(),
+  }),
+  response_url: rules.id(2048),
+  actions: z
+    .array(
+      z.object({
+        action_id: rules.id(255),
+        value: rules.id(2000).optional(),
+      }),
+    )
+    .min(1)
+    .max(5),
+});
+
+const ButtonValue = z.strictObject({
+  d: z.enum(['approve', 'deny']),
+  r: rules.uuid(),
+  e: rules.uuid(),
+  t: rules.tenantId(),
+});
+
+/** The form field `payload` of an interaction body (`application/x-www-form-urlencoded`). */
+export function formPayload(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw badRequest('invalid form body: not UTF-8');
+  }
+  const form = new URLSearchParams(text);
+  const raw = form.get('payload');
+  if (!raw) throw badRequest('missing payload', [{ path: 'payload', message: 'required' }]);
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw badRequest('invalid interaction payload: not JSON', [{ path: 'payload', message: 'not JSON' }]);
+  }
+}
+
+export function decodeButtonValue(value: string): z.infer<typeof ButtonValue> {
+  const fail = (message: string) =>
+    badRequest('invalid action value', [{ path: 'actions.0.value', message }]);
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(value)) throw fail('not base64url');
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(value.replace(/=+$/, ''), 'base64url').toString('utf8'));
+  } catch {
+    throw fail('not JSON');
+  }
+  const parsed = ButtonValue.safeParse(json);
+  if (!parsed.success) throw fail(parsed.error.issues[0]?.message ?? 'invalid');
+  return parsed.data;
+}
+
+/**
+ * The click this interaction is. Approve and Deny carry their value; the Open button (a link)
+ * is reported by Slack too and answered with nothing to do. Only the first action counts, and its
+ * action id must agree with the value's decision.
+ */
+export function parseInteraction(payload: unknown): SlackInteraction {
+  const parsed = Payload.safeParse(payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw badRequest('invalid interaction payload', [
+      { path: issue?.path.map(String).join('.') || 'payload', message: issue?.message ?? 'invalid' },
+    ]);
+  }
+  const p = parsed.data;
+  if (p.type !== 'block_actions')
+    throw badRequest(`unsupported interaction type: ${p.type}`, [
+      { path: 'type', message: 'only block_actions (the approval buttons) are handled' },
+    ]);
+  const action = p.actions[0];
+  if (!action) throw badRequest('unsupported interaction type: no action');
+  if (action.action_id === SLACK.openActionId) return { kind: 'ignored', why: 'open link' };
+  const decision =
+    action.action_id === SLACK.approveActionId
+      ? 'approve'
+      : action.action_id === SLACK.denyActionId
+        ? 'deny'
+        : undefined;
+  if (!decision)
+    throw badRequest(`unknown action: ${action.action_id}`, [
+      { path: 'actions.0.action_id', message: `expected ${SLACK.approveActionId} or ${SLACK.denyActionId}` },
+    ]);
+  if (!action.value)
+    throw badRequest('invalid action value', [{ path: 'actions.0.value', message: 'required' }]);
+  const value = decodeButtonValue(action.value);
+  if (value.d !== decision)
+    throw badRequest('invalid action value', [
+      { path: 'actions.0.value', message: `the value says ${value.d}, the button ${decision}` },
+    ]);
+  return {
+    kind: 'click',
+    click: {
+      decision,
+      approvalId: value.r,
+      eventId: value.e,
+      tenantId: value.t,
+      user: {
+        id: p.user.id,
+        name: p.user.username || p.user.name || p.user.id,
+        ...(p.user.team_id ? { teamId: p.user.team_id } : {}),
+      },
+      responseUrl: p.response_url,
+    },
+  };
+}
