@@ -181,6 +181,8 @@ export class OcAppStack extends Stack {
       publicBaseUrl: props.publicBaseUrl ?? this.api.url,
       logRetention,
     });
+    // The Slack route posts and updates approval messages through the Slack connector.
+    this.connectors.allowInvoke(this.notifications.delivery);
     const schedules = new Construct(this, 'Schedules');
     this.schedules = SCHEDULES.map(
       (schedule) =>

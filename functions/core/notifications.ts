@@ -298,7 +298,7 @@ export interface SendContext {
 
 /**
  * One kind of route. The delivery worker dispatches each message to the sender of its route's
- * kind; a kind without a sender is not enqueued by the outbox (the Slack sender plugs in here).
+ * kind (webhook-sender.ts, slack-sender.ts); a kind without a sender is not enqueued by the outbox.
  * A sender never throws for a receiver's failure: it answers an outcome (retry, failed), and
  * `delivered` may carry `state` to keep on the delivery record.
  */

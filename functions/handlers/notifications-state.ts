@@ -19,7 +19,9 @@ import {
   type WebhookSecrets,
 } from '../store/webhook-secrets.js';
 import { WebhookSender } from '../store/webhook-sender.js';
+import { SlackSender } from '../store/slack-sender.js';
 import type { AppState } from './app-state.js';
+import { connectorsFor } from './connectors-state.js';
 
 export interface NotifyState {
   config: NotifyConfig;
@@ -77,11 +79,20 @@ export function createNotifyState(
       },
     }),
   );
+  const deliveries = new DeliveryStore(overrides.doc ?? app.doc, app.config.tableName);
+  senders.set(
+    'slack',
+    new SlackSender({
+      connectors: () => connectorsFor(app),
+      deliveries,
+      timeoutMs: config.webhookTimeoutMs,
+    }),
+  );
   for (const sender of overrides.senders ?? []) senders.set(sender.kind, sender);
   let summarizer: Promise<Summarizer | undefined> | undefined;
   return {
     config,
-    deliveries: new DeliveryStore(overrides.doc ?? app.doc, app.config.tableName),
+    deliveries,
     ...(sqs && config.queueUrl ? { queue: new NotifyQueue(sqs, config.queueUrl, config.dlqUrl) } : {}),
     secrets,
     senders,

@@ -145,6 +145,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/{approval_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the notifications of an approval request
+         * @description One item per notification of the approval (SPEC §5): each event (`oc.approval.requested`,
+         *     `oc.approval.decided`, `oc.approval.expired`) to each of the tenant's routes that wants it,
+         *     with its attempts, the last status code and error, the next attempt while it is retried,
+         *     and whether it sits in the dead-letter queue. A webhook route shows as
+         *     `scheme://host[:port]/path`: never its query, credentials or signing secret. The same rules
+         *     as `GET /v1/approvals/{approval_id}`: another tenant's approval, and any approval for a
+         *     caller who is not on the tenant's approver list, is 404.
+         *
+         *     Attempt schedule: up to 10 attempts; after the n-th failure the next attempt waits a
+         *     uniformly random whole number of seconds in [1, min(900, 2 * 2^(n-1))] (full jitter),
+         *     and never less than the receiver's `Retry-After`. `status`: `pending` (sending or waiting
+         *     for the next attempt), `delivered` (a 2xx; never sent again), `failed` (stopped for good:
+         *     410 Gone, a signing secret that cannot be resolved, a URL that may never be delivered
+         *     to), `dead` (attempts exhausted; in the DLQ until redriven with `oc webhooks redrive`).
+         */
+        get: operations["getApprovalDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals/{approval_id}/approve": {
         parameters: {
             query?: never;
@@ -187,6 +220,111 @@ export interface paths {
          *     The body is optional (empty is `{}`).
          */
         post: operations["denyApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The web approval console
+         * @description The console's page (the same as `/console/`). It runs under a strict Content-Security-Policy
+         *     (scripts and styles from its own files only, no inline script, no `eval`, no framing) and
+         *     calls the approval operations with the signed-in approver's token. Compressed with gzip
+         *     when the client accepts it. Unauthenticated: the page holds no data.
+         */
+        get: operations["getConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A console page, asset or its sign-in settings
+         * @description `config.json`: how the console signs approvers in (`ConsoleSettings`). `assets/<name>`: the
+         *     console's script and style files. `approvals/{approval_id}` (what `approval.url` opens),
+         *     `approvals` and `callback` (the OIDC redirect): the console's page. Anything else is 404.
+         *     `{path}` is the rest of the path, slashes included (API Gateway's greedy `{path+}`).
+         */
+        get: operations["getConsoleFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/dev-sign-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Local dev sign-in (local host only, never deployed)
+         * @description Only on the local host (`npm start`) with `OC_JWT_MODE=dev`: an email on some tenant's
+         *     approver allowlist (`policy/tenants.json`) gets a dev approver token for that tenant, valid
+         *     8 hours. The approver routes still check everything. Not part of any deployment.
+         */
+        post: operations["consoleDevSignIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/slack/interactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Slack interactivity (Approve / Deny buttons)
+         * @description Slack's interactivity request URL: a Lambda Function URL in AWS (stack output
+         *     `SlackInteractionsUrl`), `/slack/interactions` on the local host. Slack signs every request
+         *     (v0: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<X-Slack-Request-Timestamp>:<raw body>">`
+         *     with the app's signing secret); the timestamp must be within 5 minutes either way and a
+         *     signature is accepted once (a replay is 401). The body is `application/x-www-form-urlencoded`
+         *     with a `payload` field holding a `block_actions` JSON payload.
+         *
+         *     A click on Approve (`oc_approve`) or Deny (`oc_deny`) decides the approval named by the
+         *     button's value (`{d, r, e, t}`, base64url JSON) through the same rules as the approvals API:
+         *     the Slack user must be on the tenant's `slack_user_ids`, may not be the requester, and the
+         *     approval must be pending and unexpired; racing clicks yield one decision. The approver is
+         *     recorded as `slack:<user id>`. The clicker is answered through the payload's `response_url`:
+         *     the message is replaced with the outcome (buttons removed), or an ephemeral message says who
+         *     decided first, that it expired, or why they may not decide. The HTTP answer is 200 with the
+         *     `outcome` (Slack ignores the body). The Open link (`oc_open`) is answered `ignored`.
+         *
+         *     `url_verification` (an Events API handshake), other interaction types and malformed
+         *     payloads are 400; nothing is written for any 4xx.
+         */
+        post: operations["slackInteraction"];
         delete?: never;
         options?: never;
         head?: never;
@@ -240,6 +378,94 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "delivery_id": "0b6f0f6e-3d1c-8a2b-9c4d-5e6f7a8b9c0d",
+         *           "event_type": "oc.approval.requested",
+         *           "route": {
+         *             "kind": "webhook",
+         *             "target": "https://hooks.example.com/approvals"
+         *           },
+         *           "status": "delivered",
+         *           "attempts": 3,
+         *           "last_status_code": 200,
+         *           "last_attempt_at": "2026-01-01T10:00:07.120Z",
+         *           "delivered_at": "2026-01-01T10:00:07.180Z",
+         *           "in_dlq": false
+         *         },
+         *         {
+         *           "delivery_id": "2c7e8f9a-0b1c-8d2e-af30-415263748596",
+         *           "event_type": "oc.approval.decided",
+         *           "route": {
+         *             "kind": "webhook",
+         *             "target": "https://hooks.example.com/approvals"
+         *           },
+         *           "status": "pending",
+         *           "attempts": 2,
+         *           "last_status_code": 503,
+         *           "last_error": "receiver answered 503",
+         *           "last_attempt_at": "2026-01-01T10:05:02.000Z",
+         *           "next_attempt_at": "2026-01-01T10:05:05.000Z",
+         *           "in_dlq": false
+         *         }
+         *       ]
+         *     }
+         */
+        DeliveryList: {
+            items: components["schemas"]["Delivery"][];
+        };
+        /**
+         * @example {
+         *       "delivery_id": "6b0e3b2a-1c2d-8e3f-9a4b-5c6d7e8f9a0b",
+         *       "event_type": "oc.approval.expired",
+         *       "route": {
+         *         "kind": "webhook",
+         *         "target": "https://hooks.example.com/approvals"
+         *       },
+         *       "status": "dead",
+         *       "attempts": 10,
+         *       "last_status_code": 500,
+         *       "last_error": "receiver answered 500",
+         *       "last_attempt_at": "2026-01-01T10:20:00.000Z",
+         *       "in_dlq": true
+         *     }
+         */
+        Delivery: {
+            /**
+             * Format: uuid
+             * @description Stable id of this (approval, event type, route): a version 8 UUID from SHA-256. It is
+             *     the CloudEvent `id` and the Standard Webhooks `webhook-id` of every attempt.
+             */
+            delivery_id: string;
+            /** @enum {string} */
+            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired";
+            route: {
+                /** @constant */
+                kind: "webhook";
+                /**
+                 * @description The webhook URL as scheme://host[:port]/path (no query, no userinfo).
+                 * @example https://hooks.example.com/approvals
+                 */
+                target: string;
+            } | {
+                /** @constant */
+                kind: "slack";
+                channel: string;
+            };
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed" | "dead";
+            attempts: number;
+            /** @description The HTTP status of the last attempt's answer (absent when none arrived). */
+            last_status_code?: number;
+            /** @description Why the last attempt failed, in a few words (never a secret or a URL's query). */
+            last_error?: string;
+            last_attempt_at?: components["schemas"]["Timestamp"];
+            next_attempt_at?: components["schemas"]["Timestamp"];
+            delivered_at?: components["schemas"]["Timestamp"];
+            in_dlq: boolean;
+        };
         /**
          * Format: uuid
          * @description A lowercase canonical UUID: version 4 (random) for approvals, grants and facts; version 8
@@ -413,7 +639,7 @@ export interface components {
          * @example {
          *       "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
          *       "status": "pending",
-         *       "url": "http://localhost:3000/v1/approvals/3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "url": "http://localhost:3000/console/approvals/3f2504e0-4f89-41d3-9a0c-0305e82c3301",
          *       "expires_at": "2025-06-02T12:34:56Z"
          *     }
          */
@@ -423,8 +649,9 @@ export interface components {
             status: "pending";
             /**
              * Format: uri
-             * @description Where an approver reads this approval: its `GET /v1/approvals/{approval_id}` resource (with
-             *     an approver token) until the web console ships.
+             * @description Where an approver opens this approval: the web console's page for it
+             *     (`<base>/console/approvals/{approval_id}`), which signs the approver in. The API resource
+             *     is `GET /v1/approvals/{approval_id}`.
              */
             url: string;
             expires_at: components["schemas"]["Timestamp"];
@@ -565,12 +792,105 @@ export interface components {
             /** @description The approver's reason, when denied with one. */
             deny_reason?: string;
             grant?: components["schemas"]["ApprovalGrant"];
+            /** @description The policy version that asked for this approval (one approval's read only, not the listing). */
+            policy_version?: components["schemas"]["PolicyVersion"];
+            /**
+             * @description The facts about this approval in the order written, each with its position in the
+             *     tenant's evidence chain once sealed: the `toolcall.decided` that asked for it, then the
+             *     `approval.decided` or `approval.expired` that settled it (one approval's read only).
+             */
+            facts?: components["schemas"]["ApprovalFact"][];
         } | {
             /** @enum {unknown} */
             status?: "pending" | "expired";
         } | {
             decided_by: string;
             decided_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @example {
+         *       "outcome": "approved"
+         *     }
+         * @example {
+         *       "outcome": "already_decided"
+         *     }
+         */
+        SlackInteractionOutcome: {
+            /** @enum {string} */
+            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "ignored";
+        };
+        /**
+         * @example {
+         *       "kind": "toolcall.decided",
+         *       "fact_id": "9b2f4c1e-6d3a-4f5b-8e7c-1a2b3c4d5e6f",
+         *       "at": "2025-06-01T12:34:56.130Z",
+         *       "seq": 41,
+         *       "hash": "2a12f80245580d28158a12d4dc4ffaa85c9c3dde494bb26fa2f4d7c5be915c81"
+         *     }
+         * @example {
+         *       "kind": "approval.decided",
+         *       "fact_id": "0c1d2e3f-4a5b-4c6d-9e8f-7a6b5c4d3e2f",
+         *       "at": "2025-06-01T12:40:02.511Z"
+         *     }
+         */
+        ApprovalFact: {
+            /** @enum {string} */
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired";
+            fact_id: components["schemas"]["Uuid"];
+            at: components["schemas"]["Timestamp"];
+            /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
+            seq?: number;
+            /** @description The chain entry's hash (with `seq`). */
+            hash?: string;
+        };
+        /**
+         * @description How the console signs approvers in.
+         * @example {
+         *       "auth": "dev"
+         *     }
+         * @example {
+         *       "auth": "oidc",
+         *       "oidc": {
+         *         "authority": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+         *         "client_id": "1example23456789",
+         *         "scope": "openid email profile",
+         *         "tenant_claim": "custom:tenant_id"
+         *       }
+         *     }
+         */
+        ConsoleSettings: {
+            /**
+             * @description `dev`: the local host's dev sign-in (`POST /console/dev-sign-in`); `oidc`: the approver
+             *     identity provider, authorization code + PKCE; `none`: no provider is configured.
+             * @enum {string}
+             */
+            auth: "dev" | "oidc" | "none";
+            oidc?: {
+                /**
+                 * Format: uri
+                 * @description The issuer (OIDC discovery at `<authority>/.well-known/openid-configuration`).
+                 */
+                authority: string;
+                client_id: string;
+                scope: string;
+                /** @description The ID-token claim naming the approver's tenant. */
+                tenant_claim: string;
+            };
+        };
+        /**
+         * @example {
+         *       "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.sig",
+         *       "email": "alice@acme.example",
+         *       "tenant_id": "tenant1",
+         *       "expires_at": "2025-06-01T20:34:56.130Z"
+         *     }
+         */
+        DevSignIn: {
+            /** @description A dev approver JWT (HS256, `iss` oc-local, `aud` oc-approvals), as `npx oc dev-token` prints. */
+            token: string;
+            email: string;
+            tenant_id: string;
+            expires_at: components["schemas"]["Timestamp"];
         };
         /**
          * @description One page of approval requests, newest first. `next_cursor` is absent on the last page.
@@ -663,7 +983,7 @@ export interface components {
          * @example {
          *       "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
          *       "status": "denied",
-         *       "url": "http://localhost:3000/v1/approvals/3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "url": "http://localhost:3000/console/approvals/3f2504e0-4f89-41d3-9a0c-0305e82c3301",
          *       "expires_at": "2025-06-02T12:34:56Z",
          *       "decided_by": "bob@example.com",
          *       "decided_at": "2025-06-01T13:00:00Z",
@@ -940,7 +1260,7 @@ export interface components {
          *       "approval": {
          *         "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
          *         "status": "approved",
-         *         "url": "http://localhost:3000/v1/approvals/3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "url": "http://localhost:3000/console/approvals/3f2504e0-4f89-41d3-9a0c-0305e82c3301",
          *         "expires_at": "2025-06-02T12:34:56.130Z",
          *         "decided_by": "bob@example.com",
          *         "decided_at": "2025-06-01T13:00:00.000Z"
@@ -1799,6 +2119,12 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'
+         *     [the OIDC issuer's origin and OC_CONSOLE_CONNECT_ORIGINS]; base-uri 'none'; form-action 'self';
+         *     frame-ancestors 'none'; object-src 'none'`.
+         */
+        ConsoleCsp: string;
         /** @description Present, with value `true`, only when this response replays an earlier one. */
         IdempotentReplayed: "true";
         /**
@@ -2010,6 +2336,37 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    getApprovalDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form. Any other form is 400; a well-formed id
+                 *     that names no approval of the approver's tenant is 404.
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval's deliveries, in delivery id order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            400: components["responses"]["MalformedApprovalId"];
+            401: components["responses"]["ApproverUnauthorized"];
+            404: components["responses"]["ApprovalNotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     approveApproval: {
         parameters: {
             query?: never;
@@ -2090,6 +2447,177 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["DecisionUnprocessable"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    getConsole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The console's page. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ConsoleCsp"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getConsoleFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path after `/console/`. */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page, an asset, or the settings. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ConsoleCsp"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "text/javascript": string;
+                    "text/css": string;
+                    "application/json": components["schemas"]["ConsoleSettings"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description No such console page or asset (`NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    consoleDevSignIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A dev token for the approver. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevSignIn"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description The email is on no tenant's approver allowlist (`APPROVER_NOT_ALLOWED`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dev sign-in is off (`OC_JWT_MODE` is not `dev`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description No valid `email` (`VALIDATION_ERROR`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    slackInteraction: {
+        parameters: {
+            query?: never;
+            header: {
+                "X-Slack-Signature": string;
+                "X-Slack-Request-Timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description The interaction payload (JSON), as Slack sends it. */
+                    payload: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The click was handled; `outcome` says how. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlackInteractionOutcome"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description Missing, invalid or stale signature, or a replayed request (`UNAUTHORIZED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            /**
+             * @description Live mode only: Slack's `users.info` could not give the clicker's email, which separation
+             *     of duties needs (`UNAVAILABLE`, retryable); nothing was decided.
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getHealthz: {

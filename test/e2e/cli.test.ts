@@ -564,7 +564,7 @@ describe('usage errors', () => {
     [['dev-token', '--tenant', 'tenant1', '--email', 'a@b.example', '--ttl-sec', '0'], /from 1 to 86400/],
     [['dev-token', '--tenant', 'tenant1', '--email', 'a@b.example', '--ttl-sec', '86401'], /from 1 to 86400/],
     [['nosuch'], /unknown command 'nosuch'\. See `oc --help`\./],
-    [['keys'], /`oc keys` needs a command: create\. See `oc keys --help`\./],
+    [['keys'], /`oc keys` needs a command: create, list, revoke, rotate\. See `oc keys --help`\./],
     [[], /`oc` needs a command: start, keys, verify, executions, dev-token/],
     [
       ['verify', '--tenant', 'tenant1'],

@@ -65,7 +65,8 @@ afterAll(async () => {
 it('kill -9 with deliveries queued; the next npm start re-enqueues them from their records: each arrives once', async () => {
   receiver = await startReceiver('/hooks/approvals');
   let up = false;
-  receiver.answer = () => ({ status: up ? 200 : 503 });
+  // Retry-After is a floor under the jittered backoff: no second attempt before the crash.
+  receiver.answer = () => (up ? { status: 200 } : { status: 503, headers: { 'Retry-After': '3600' } });
   const policyDir = policyDirWithRoutes({
     tenant1: [{ kind: 'webhook', url: receiver.url, secret_ref: DEV_WEBHOOK.secretRef }],
   });
@@ -85,9 +86,6 @@ it('kill -9 with deliveries queued; the next npm start re-enqueues them from the
     OC_S3_PORT,
     OC_DATA_DIR: dataDir,
     OC_POLICY_DIR: policyDir,
-    // Retries every 30 s: the deliveries are waiting in the queue when the stack dies.
-    OC_WEBHOOK_RETRY_BASE_SEC: '30',
-    OC_WEBHOOK_RETRY_CAP_SEC: '30',
   };
   const client = gatewayClient(`http://127.0.0.1:${PORT}`);
   const ready = (run: Run) =>

@@ -124,10 +124,10 @@ function expectCloudEvent(request: Received, type: string, approvalId: string, e
     agent_id: 'agent-1',
     tool: 'jira',
     action: 'issue.delete',
-    risk_score: 3,
+    risk_score: 6, // jira.issue.delete's risk floor
     risk_factors: [],
     approver_group: 'security',
-    approval_url: `http://localhost:3000/v1/approvals/${approvalId}`,
+    approval_url: `http://localhost:3000/console/approvals/${approvalId}`,
     trace_id: '',
   });
   for (const field of ['resource', 'reason', 'expires_at', 'summary']) expect(typeof d[field]).toBe('string');

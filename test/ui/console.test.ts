@@ -11,8 +11,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
 import { tokenFor } from '../support/approvers.js';
-import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { waitFor } from '../support/processes.js';
+import { KEYS, policyDirWithRoutes, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { startReceiver, type Receiver } from '../support/webhook-receiver.js';
 
 const CHROMIUM = process.env.OC_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '__screenshots__');
@@ -21,6 +24,7 @@ const PHONE = { width: 390, height: 844 };
 
 let stack: TestStack;
 let browser: Browser;
+let receiver: Receiver;
 
 /** What the page did that it must not: dialogs, uncaught errors, CSP violations, console errors. */
 interface Incidents {
@@ -32,12 +36,22 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
   mkdirSync(SHOTS, { recursive: true });
-  stack = await startTestStack();
+  receiver = await startReceiver('/hooks/console');
+  // tenant1 notifies a webhook receiver, so the detail view has a delivery to show.
+  stack = await startTestStack({
+    env: {
+      OC_POLICY_DIR: policyDirWithRoutes({
+        tenant1: [{ kind: 'webhook', url: receiver.url, secret_ref: 'tenant1_webhook' }],
+      }),
+    },
+    notifications: { env: { OC_WEBHOOK_SECRETS: `tenant1_webhook=${DEV_WEBHOOK.secret}` } },
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 afterAll(async () => {
   await browser?.close();
   await stack?.stop();
+  await receiver?.close();
 });
 
 async function open(
@@ -113,7 +127,15 @@ describe('the approval console in chromium', () => {
     expect(text).toContain('destructive action requires approval'); // reason
     expect(text).toMatch(/Policy version\s+sha256:[0-9a-f]{64}/);
     expect(text).toMatch(/toolcall\.decided\s+(seq \d+|not sealed yet)/);
-    await expect(page.locator('#deliveries').textContent()).resolves.toBe('Delivery status unavailable');
+    // The request's notification reached the receiver; reload so the page reads its record.
+    await waitFor('the webhook delivery', () =>
+      receiver.received.some((r) => r.json?.subject === approvalId) ? true : undefined,
+    );
+    await page.reload();
+    await page.locator('#deliveries tbody tr').first().waitFor();
+    const delivery = await page.locator('#deliveries tbody tr').first().innerText();
+    expect(delivery).toContain(`Webhook ${receiver.url}`);
+    expect(delivery).toMatch(/requested\s+delivered\s+1/);
     await page.screenshot({ path: path.join(SHOTS, 'detail-desktop.png'), fullPage: true });
 
     await page.getByLabel(/Comment \(approve\)/).fill('ok, checked the duplicate');

@@ -1,0 +1,126 @@
+/**
+ * The Slack route's sender (`{"kind": "slack", "channel"}`): through the Slack connector's
+ * internal actions (the connector Lambda in AWS, in process locally),
+ * - `oc.approval.requested` posts the Block Kit approval message (`slack.approval.request`) and
+ *   keeps the message's channel and `ts` on the delivery record;
+ * - `oc.approval.decided` / `oc.approval.expired` replace that message (`slack.approval.update`:
+ *   "Approved by …", "Denied by …: reason", "Expired", buttons removed), whichever surface decided.
+ * The delivery id and the record's lease make a second post of one approval impossible; an update
+ * whose message is not posted yet waits for it (retried), and one whose message was never posted
+ * fails for good (there is nothing to update).
+ */
+import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
+import {
+  deliveryId,
+  type DeliveryMessage,
+  type RouteSender,
+  type SendContext,
+  type SendOutcome,
+} from '../core/notifications.js';
+import type { DeliveryStore } from './deliveries.js';
+
+/** The agent id the connector logs for the gateway's own calls. */
+export const NOTIFICATIONS_AGENT_ID = 'oc-notifications';
+
+export interface SlackSenderOptions {
+  connectors: () => ConnectorInvoker;
+  deliveries: DeliveryStore;
+  timeoutMs: number;
+}
+
+/** "slack: ratelimited (retry after 30 s)" -> 30 (the connector's public message carries it). */
+const retryAfterOf = (message: string): number | undefined => {
+  const m = /retry after (\d+) s/.exec(message);
+  return m ? Number(m[1]) : undefined;
+};
+
+export function connectorOutcome(result: ExecutionResult): SendOutcome {
+  if (result.status === 'success') {
+    const channel = result.output?.channel;
+    const ts = result.output?.ts;
+    return typeof channel === 'string' && typeof ts === 'string'
+      ? { kind: 'delivered', state: { channel, ts } }
+      : { kind: 'delivered' };
+  }
+  if (result.status === 'timeout') return { kind: 'retry', error: 'slack: timed out' };
+  const error = `${result.error?.code ?? 'CONNECTOR_ERROR'}: ${result.error?.message ?? 'failed'}`;
+  // Params the connector refuses will be refused again: no retry.
+  if (result.error?.code === 'INVALID_PARAMS') return { kind: 'failed', error };
+  const retryAfterSec = retryAfterOf(result.error?.message ?? '');
+  return { kind: 'retry', error, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) };
+}
+
+export class SlackSender implements RouteSender {
+  readonly kind = 'slack' as const;
+
+  constructor(private readonly options: SlackSenderOptions) {}
+
+  async send(delivery: DeliveryMessage, _ctx: SendContext): Promise<SendOutcome> {
+    const route = delivery.route;
+    if (route.kind !== 'slack') return { kind: 'failed', error: 'not a slack route' };
+    const d = delivery.data;
+    const base = {
+      channel: route.channel,
+      approval: {
+        id: d.approval_request_id,
+        event_id: d.event_id,
+        tenant_id: d.tenant_id,
+        tool: d.tool,
+        action: d.action,
+        resource: d.resource,
+        risk_score: d.risk_score,
+        reason: d.reason,
+        agent_id: d.agent_id,
+        user_id: d.raw.user_id,
+        expires_at: d.expires_at,
+      },
+      console_url: d.approval_url,
+      summary: d.summary,
+    };
+    if (delivery.event_type === 'oc.approval.requested')
+      return this.invoke(delivery, 'approval.request', base);
+
+    const posted = await this.options.deliveries.get(
+      delivery.tenant_id,
+      delivery.approval_id,
+      deliveryId(delivery.approval_id, 'oc.approval.requested', route),
+    );
+    if (!posted || posted.status === 'failed' || posted.status === 'dead')
+      return { kind: 'failed', error: 'the approval message was never posted: nothing to update' };
+    const channel = posted.state?.channel;
+    const ts = posted.state?.ts;
+    if (posted.status !== 'delivered' || !channel || !ts)
+      return { kind: 'retry', error: 'the approval message is not posted yet' };
+    const outcome =
+      delivery.event_type === 'oc.approval.expired'
+        ? { status: 'expired' }
+        : d.decision === 'approved'
+          ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
+          : {
+              status: 'denied',
+              decided_by: d.decided_by ?? 'unknown',
+              ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
+            };
+    return this.invoke(delivery, 'approval.update', { ...base, channel, ts, outcome });
+  }
+
+  private async invoke(
+    delivery: DeliveryMessage,
+    action: 'approval.request' | 'approval.update',
+    params: Record<string, unknown>,
+  ): Promise<SendOutcome> {
+    const result = await this.options.connectors().invoke(
+      {
+        event_id: delivery.data.event_id,
+        tenant_id: delivery.tenant_id,
+        agent_id: NOTIFICATIONS_AGENT_ID,
+        tool: 'slack',
+        action,
+        params,
+        resource: delivery.data.resource,
+      },
+      { timeoutMs: this.options.timeoutMs },
+    );
+    return connectorOutcome(result);
+  }
+}
