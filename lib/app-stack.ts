@@ -154,7 +154,6 @@ export class OcAppStack extends Stack {
         alarmTopic,
         logRetention,
       });
-    const archiverSchedule = this.archiver ? [this.archiver.schedule] : [];
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
@@ -162,14 +161,9 @@ export class OcAppStack extends Stack {
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
         ...this.schedules.map((s) => s.function),
-        ...archiverSchedule.map((s) => s.function),
       ],
       sequencer: this.evidence.sequencer,
-      deadLetterQueues: [
-        this.evidence.deadLetterQueue,
-        ...this.schedules.map((s) => s.deadLetterQueue),
-        ...archiverSchedule.map((s) => s.deadLetterQueue),
-      ],
+      deadLetterQueues: [this.evidence.deadLetterQueue, ...this.schedules.map((s) => s.deadLetterQueue)],
       alarmTopic,
     });
 
