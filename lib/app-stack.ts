@@ -205,7 +205,6 @@ export class OcAppStack extends Stack {
         alarmTopic,
         logRetention,
       });
-    const archiverSchedule = this.archiver ? [this.archiver.schedule] : [];
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
@@ -215,7 +214,6 @@ export class OcAppStack extends Stack {
         // Not the notification functions: they report failures per record (partial batch
         // responses), which Lambda's Errors metric never sees; their DLQs and the failure alarm do.
         ...this.schedules.map((s) => s.function),
-        ...archiverSchedule.map((s) => s.function),
       ],
       // The console serves files (the API's 5xx alarm covers it too) and Slack's clicks are few:
       // alarmed on, kept off the dashboard, which stays within CloudWatch's free 50 metrics.
@@ -227,7 +225,6 @@ export class OcAppStack extends Stack {
       deadLetterQueues: [
         this.evidence.deadLetterQueue,
         ...this.schedules.map((s) => s.deadLetterQueue),
-        ...archiverSchedule.map((s) => s.deadLetterQueue),
         this.notifications.deadLetterQueue,
         this.notifications.outboxDeadLetterQueue,
       ],

@@ -25,7 +25,7 @@ export class OcDataStack extends Stack {
       value: this.data.table.tableName,
       description: 'The single DynamoDB table',
     });
-    this.evidence = new EvidenceVault(this, 'Evidence');
+    this.evidence = new EvidenceVault(this, 'Evidence', { encryptionKey: this.data.key });
     new CfnOutput(this, STACKS.outputs.evidenceBucket, {
       value: this.evidence.bucket.bucketName,
       description: 'The evidence archive (oc verify --aws --bucket <this> --tenant T --public-key K)',

@@ -45,6 +45,11 @@ const contextNumber = (scope: Construct, key: string, fallback: number): number 
 
 export interface EvidenceVaultProps {
   /**
+   * The bucket's SSE-KMS key: the stateful stack's table key (rotating, retained), so the archive
+   * adds one key (the signing key) to the bill, not two.
+   */
+  readonly encryptionKey: IKey;
+  /**
    * Object Lock retention (COMPLIANCE: nobody, root included, can delete or overwrite a version
    * before it ends). Context `evidenceRetentionDays`.
    * @default 2555 (7 years)
@@ -54,23 +59,19 @@ export interface EvidenceVaultProps {
 
 export class EvidenceVault extends Construct {
   readonly bucket: Bucket;
-  readonly bucketKey: Key;
+  readonly bucketKey: IKey;
   readonly signingKey: Key;
   readonly auditorRole: Role;
   /** The export that holds the bucket's ARN (for the archiver in the app stack). */
   readonly bucketArnExport: string;
 
-  constructor(scope: Construct, id: string, props: EvidenceVaultProps = {}) {
+  constructor(scope: Construct, id: string, props: EvidenceVaultProps) {
     super(scope, id);
     // Log delivery by bucket policy, not by the deprecated ACL (a feature flag, set for these buckets only).
     this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const retentionDays = props.retentionDays ?? contextNumber(this, ARCHIVE_CONTEXT.retentionDays, 2555);
 
-    this.bucketKey = new Key(this, 'BucketKey', {
-      description: 'OpenClause evidence bucket (SSE-KMS)',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.bucketKey = props.encryptionKey;
     // KMS offers Ed25519 (ECC_NIST_EDWARDS25519, ED25519_SHA_512 over the raw message): checkpoints
     // verify with any Ed25519 implementation, Node's crypto included. Asymmetric keys do not rotate.
     this.signingKey = new Key(this, 'SigningKey', {
@@ -136,7 +137,12 @@ export class EvidenceVault extends Construct {
       }),
     );
     this.auditorRole.addToPolicy(
-      new PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.bucketKey.keyArn] }),
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.bucketKey.keyArn],
+        // The key is the table's too: the auditor may use it only to read S3 objects.
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
     );
     this.auditorRole.addToPolicy(
       new PolicyStatement({ actions: ['kms:GetPublicKey'], resources: [this.signingKey.keyArn] }),
@@ -258,6 +264,27 @@ export class EvidenceArchiver extends Construct {
     });
 
     const period = Duration.minutes(Math.max(5, rateMinutes));
+    // Its own alarms, not the app dashboard's: another function there would take the dashboard
+    // past the 50 metrics of a free one ($3 a month).
+    this.alarm(
+      'Errors',
+      fn.metricErrors({ period, statistic: 'Sum' }),
+      1,
+      1,
+      TreatMissingData.NOT_BREACHING,
+      `Lambda ${ARCHIVER.handler} failed (a tenant's chain did not verify or its archiving failed, a timeout, an init failure).`,
+    );
+    this.alarm(
+      'DlqDepth',
+      this.schedule.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period,
+        statistic: 'Maximum',
+      }),
+      1,
+      1,
+      TreatMissingData.NOT_BREACHING,
+      `${ARCHIVER.handler}'s DLQ holds failed runs or undeliverable schedule events (the next run redoes the work).`,
+    );
     this.alarm(
       'ChainBreak',
       archiveMetric('archive_chain_break', 'Sum', period),

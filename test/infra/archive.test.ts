@@ -33,7 +33,7 @@ const keyId = (description: RegExp) =>
   )![0];
 
 describe('the evidence vault (data stack)', () => {
-  it('locks the bucket in COMPLIANCE mode for 7 years by default, versioned, SSE-KMS with its own key, public access blocked', () => {
+  it('locks the bucket in COMPLIANCE mode for 7 years by default, versioned, SSE-KMS with the table key, public access blocked', () => {
     s.dataTemplate.hasResource('AWS::S3::Bucket', {
       DeletionPolicy: 'Retain',
       Properties: {
@@ -49,7 +49,7 @@ describe('the evidence vault (data stack)', () => {
               BucketKeyEnabled: true,
               ServerSideEncryptionByDefault: {
                 SSEAlgorithm: 'aws:kms',
-                KMSMasterKeyID: { 'Fn::GetAtt': [keyId(/evidence bucket/), 'Arn'] },
+                KMSMasterKeyID: { 'Fn::GetAtt': [keyId(/table, stream and backups/), 'Arn'] },
               },
             },
           ],
