@@ -286,10 +286,12 @@ describe('table access', () => {
 
 describe('connectors', () => {
   const connectorIds = () => CONNECTORS.map((c) => lambdaFor(s.appTemplate, `connector-${c}`).id);
-  const executors = ROUTES.filter((r) => CONNECTOR_INVOKERS.includes(r.handler)).map((r) => r.handler);
+  const routeExecutors = ROUTES.filter((r) => CONNECTOR_INVOKERS.includes(r.handler)).map((r) => r.handler);
+  // The delivery worker too: a Slack route posts and updates approval messages through the Slack connector.
+  const executors = [...routeExecutors, NOTIFICATIONS.deliveryHandler];
 
-  it('has exactly submit-toolcall and execute-toolcall as executors', () => {
-    expect(executors.sort()).toEqual(['execute-toolcall', 'submit-toolcall']);
+  it('has exactly submit-toolcall and execute-toolcall as route executors', () => {
+    expect(routeExecutors.sort()).toEqual(['execute-toolcall', 'submit-toolcall']);
   });
 
   it("grants lambda:InvokeFunction to the executors' roles only, anywhere in the stack", () => {

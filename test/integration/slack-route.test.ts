@@ -101,7 +101,8 @@ describe('the Slack route', () => {
     );
     expect(update!.json.channel).toBe('C0SECURITY');
     expect(update!.json.ts).toBe(ts);
-    expect(String(update!.json.text)).toContain('Approved by alice@acme.example');
+    expect(update!.json.text).toBe('Approved: jira.issue.delete on OPS-SLACK-1 (risk 6)');
+    expect(String(update!.json.blocks)).toContain('Approved by alice@acme.example');
     expect(JSON.parse(String(update!.json.blocks)).some((b: { type: string }) => b.type === 'actions')).toBe(
       false,
     );
@@ -129,7 +130,8 @@ describe('the Slack route', () => {
     const [update] = await waitFor('chat.update', () =>
       calls('chat.update', id).length ? calls('chat.update', id) : undefined,
     );
-    expect(String(update!.json.text)).toContain('Denied by alice@acme.example');
+    expect(update!.json.text).toBe('Denied: jira.issue.delete on OPS-SLACK-2 (risk 6)');
+    expect(String(update!.json.blocks)).toContain('Denied by alice@acme.example');
     expect(String(update!.json.blocks)).toContain('not during the freeze');
   });
 
