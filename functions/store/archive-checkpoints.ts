@@ -12,7 +12,7 @@ import { QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient }
 import { GENESIS, type ChainEntry, type ChainHead, type SealedRecord } from '../core/evidence.js';
 import { ITEM_TYPE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
-import { decodeEntries, registerChainTenant } from './chain.js';
+import { decodeEntries, lastChainItem, registerChainTenant } from './chain.js';
 import { isConditionalFailure, queryAll, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 
@@ -116,22 +116,7 @@ export class ArchiveCheckpointStore {
 
   /** The chain's last seq (before a hold, if it is held). */
   async tail(tenantId: string): Promise<ChainTail> {
-    const out = await readOrFail(() =>
-      this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: {
-            ':pk': keys.chainPartition(tenantId),
-            ':prefix': keys.chainPagePrefix,
-          },
-          ScanIndexForward: false,
-          Limit: 1,
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    const item = out.Items?.[0];
+    const item = await lastChainItem(this.doc, this.table, tenantId);
     if (!item) return { seq: 0 };
     if (item.type === ITEM_TYPE.chainHold)
       return { seq: Number(item.from_seq) - 1, heldAt: Number(item.from_seq) };

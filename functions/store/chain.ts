@@ -245,6 +245,30 @@ async function mapLimit<T>(
   );
 }
 
+/** A tenant's last chain item, raw and undecoded: its last page, or the hold that stops it. */
+export async function lastChainItem(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  tenantId: string,
+): Promise<Record<string, unknown> | undefined> {
+  const out = await readOrFail(() =>
+    doc.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': keys.chainPartition(tenantId),
+          ':prefix': keys.chainPagePrefix,
+        },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    ),
+  );
+  return out.Items?.[0];
+}
+
 export class ChainStore {
   /** Per tenant: the chain's tail as this instance last wrote or read it, every fact up to it marked. */
   private readonly tails = new Map<string, ChainHead>();
@@ -260,22 +284,7 @@ export class ChainStore {
   private async lastItem(
     tenantId: string,
   ): Promise<{ page: StoredPage; hold?: undefined } | { hold: ChainHold; page?: undefined } | undefined> {
-    const out = await readOrFail(() =>
-      this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: {
-            ':pk': keys.chainPartition(tenantId),
-            ':prefix': keys.chainPagePrefix,
-          },
-          ScanIndexForward: false,
-          Limit: 1,
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    const item = out.Items?.[0];
+    const item = await lastChainItem(this.doc, this.table, tenantId);
     if (!item) return undefined;
     return item.type === ITEM_TYPE.chainHold ? { hold: toHold(item) } : { page: toPage(item) };
   }
