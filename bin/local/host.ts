@@ -237,7 +237,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const config = options.config.consoleDir
     ? options.config
     : { ...options.config, consoleDir: builtConsoleDir() };
-  const log = options.log ?? ((line: string) => console.error(line));
+  // Nothing is logged once stop() has begun (a readiness probe in flight may still fail then).
+  const write = options.log ?? ((line: string) => console.error(line));
+  const log = (line: string) => {
+    if (!stopping) write(line);
+  };
   // A frozen DynamoDB must not hold requests forever: each attempt gives up after 10 s,
   // and the caller gets the error body (as API Gateway's own integration timeout would).
   const endpoint = config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {};
