@@ -24,7 +24,8 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { ARCHIVER, ENV, OBSERVABILITY } from '../functions/shared/constants.js';
+import { ARCHIVER, ENV } from '../functions/shared/constants.js';
+import { gatewayMetric } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
 
 /** CDK context keys (`cdk deploy -c archiveRateMinutes=10`). */
@@ -177,16 +178,6 @@ export interface EvidenceArchiverProps {
   readonly logRetention?: RetentionDays;
 }
 
-function archiveMetric(metricName: string, statistic: string, period: Duration): Metric {
-  return new Metric({
-    namespace: OBSERVABILITY.metricsNamespace,
-    metricName,
-    dimensionsMap: { service: OBSERVABILITY.serviceName },
-    statistic,
-    period,
-  });
-}
-
 export class EvidenceArchiver extends Construct {
   readonly schedule: ScheduledFunction;
   readonly alarms: Alarm[] = [];
@@ -287,7 +278,7 @@ export class EvidenceArchiver extends Construct {
     );
     this.alarm(
       'ChainBreak',
-      archiveMetric('archive_chain_break', 'Sum', period),
+      gatewayMetric('archive_chain_break', 'Sum', period),
       1,
       1,
       TreatMissingData.NOT_BREACHING,
@@ -295,7 +286,7 @@ export class EvidenceArchiver extends Construct {
     );
     this.alarm(
       'ArchiveFailure',
-      archiveMetric('archive_failures', 'Sum', period),
+      gatewayMetric('archive_failures', 'Sum', period),
       1,
       1,
       TreatMissingData.NOT_BREACHING,
@@ -304,7 +295,7 @@ export class EvidenceArchiver extends Construct {
     // Published by every run: missing data means the archiver is not running at all.
     this.alarm(
       'ArchiveLag',
-      archiveMetric('archive_lag_entries', 'Maximum', period),
+      gatewayMetric('archive_lag_entries', 'Maximum', period),
       lagEntries,
       3,
       TreatMissingData.BREACHING,

@@ -1,15 +1,16 @@
 import path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV, NOTIFICATIONS, OBSERVABILITY, STREAM_CONSUMERS } from '../functions/shared/constants.js';
+import { ENV, NOTIFICATIONS, STREAM_CONSUMERS } from '../functions/shared/constants.js';
 import { loadTenants } from '../functions/store/policy-files.js';
 import { OcFunction, REPO_ROOT } from './function.js';
+import { gatewayMetric } from './observability.js';
 import { StreamConsumer } from './stream-consumer.js';
 
 export interface NotificationsProps {
@@ -147,13 +148,7 @@ export class Notifications extends Construct {
     // One alarm metric (billed per metric): the worker counts failed-for-good and dead-lettered
     // notifications (an unresolvable secret among them) under one name.
     this.failureAlarm = new Alarm(this, 'DeliveryFailures', {
-      metric: new Metric({
-        namespace: OBSERVABILITY.metricsNamespace,
-        metricName: 'notifications_failed_for_good',
-        dimensionsMap: { service: OBSERVABILITY.serviceName },
-        statistic: 'Sum',
-        period: Duration.minutes(5),
-      }),
+      metric: gatewayMetric('notifications_failed_for_good', 'Sum', Duration.minutes(5)),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -50,7 +50,7 @@ export interface ObservabilityProps {
 }
 
 /** A metric the gateway's code emits (EMF, Powertools: our namespace, the service dimension). */
-function gatewayMetric(metricName: string, statistic: string, period: Duration): Metric {
+export function gatewayMetric(metricName: string, statistic: string, period: Duration): Metric {
   return new Metric({
     namespace: OBSERVABILITY.metricsNamespace,
     metricName,

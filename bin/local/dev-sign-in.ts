@@ -6,12 +6,8 @@
  */
 import * as z from 'zod';
 import type { Config } from '../../functions/shared/config.js';
-import {
-  AppError,
-  badRequest,
-  unsupportedMediaType,
-  validationError,
-} from '../../functions/shared/errors.js';
+import { AppError, validationError } from '../../functions/shared/errors.js';
+import { readJsonBody } from '../../functions/shared/http.js';
 import { rules } from '../../functions/shared/input-rules.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
 import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
@@ -28,14 +24,7 @@ export async function devSignIn(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   if (config.jwtMode !== 'dev')
     throw new AppError(404, 'NOT_FOUND', 'dev sign-in is off (OC_JWT_MODE is not dev)');
-  if (!/^application\/json\b/i.test(contentType ?? '')) throw unsupportedMediaType('application/json');
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw badRequest('invalid JSON body');
-  }
-  const parsed = Body.safeParse(value);
+  const parsed = Body.safeParse(readJsonBody(contentType, body));
   if (!parsed.success)
     throw validationError('invalid request body', [
       { path: 'email', message: parsed.error.issues[0]?.message ?? 'required' },

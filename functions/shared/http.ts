@@ -133,9 +133,12 @@ function header(event: HttpEvent, name: string): string | undefined {
   return headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
 }
 
-/** The raw JSON value of a non-empty body: media type (415), size (413), UTF-8 and JSON (400), JSON rules (422). */
-function readJsonBody(event: HttpEvent, bytes: Buffer): unknown {
-  if (!isJsonMediaType(header(event, 'content-type'))) throw unsupportedMediaType('application/json');
+/**
+ * The raw JSON value of a non-empty body: media type (415), size (413), UTF-8 and JSON (400), JSON
+ * rules (422). Every JSON body the gateway reads goes through here (routes via `parseRequest`).
+ */
+export function readJsonBody(contentType: string | undefined, bytes: Buffer): unknown {
+  if (!isJsonMediaType(contentType)) throw unsupportedMediaType('application/json');
   if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
   let text: string;
   try {
@@ -183,7 +186,7 @@ export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): 
     const raw = event.body ?? '';
     const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
     if (bytes.length === 0 && input.body.required) throw badRequest('request body is required');
-    const value = bytes.length === 0 ? {} : readJsonBody(event, bytes);
+    const value = bytes.length === 0 ? {} : readJsonBody(header(event, 'content-type'), bytes);
     if (input.body.parsedBy === 'core') body = value;
     else {
       const parsed = input.body.schema.safeParse(value);

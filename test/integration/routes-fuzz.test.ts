@@ -1,5 +1,6 @@
 /**
- * Property, for every route in ROUTES (so a route added later is fuzzed by construction): hostile
+ * Property, for every route in ROUTES and FUNCTION_URLS, and the local host's dev sign-in (so a
+ * route added later is fuzzed by construction): hostile
  * path parameters, query strings, headers, bodies and approver-token claims are each answered
  * with a 4xx and the SPEC §1 error body (or, for a read of something that exists, its 2xx), never
  * a 5xx; every answer matches the OpenAPI document (the client checks it); the table is unchanged
@@ -7,7 +8,9 @@
  */
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { ROUTES, DEV_JWT, type RouteDef } from '../../functions/shared/constants.js';
+import { DEV_SIGN_IN_PATH } from '../../bin/local/host.js';
+import { FUNCTION_URLS, ROUTES, DEV_JWT, type RouteDef } from '../../functions/shared/constants.js';
+import { signedHeaders } from '../support/slack.js';
 import { tokenFor } from '../support/approvers.js';
 import { tableSnapshot } from '../support/snapshot.js';
 import { startTestStack, toolCall, type TestStack } from '../support/stack.js';
@@ -97,6 +100,33 @@ const hostileBody: fc.Arbitrary<string | undefined> = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b).toString('latin1')),
 );
 
+/** Every edge: the API's routes, the Function URLs, and the local host's dev sign-in. */
+const EDGES: readonly RouteDef[] = [
+  ...ROUTES,
+  ...FUNCTION_URLS,
+  { handler: 'dev-sign-in', method: 'POST', path: DEV_SIGN_IN_PATH, auth: 'none' },
+];
+
+/**
+ * Slack interactions are signed: a hostile body is signed with the right secret so that only the
+ * parser stands between it and a decision (an unsigned one never gets past the 401). Half are
+ * forms whose `payload` is itself hostile.
+ */
+const SLACK_HANDLER = 'slack-interactions';
+const slackBody: fc.Arbitrary<string> = fc.oneof(
+  hostileBody.map((b) => b ?? ''),
+  hostileBody.map((b) => `payload=${encodeAll(b ?? '')}`),
+  fc.constantFrom(
+    'payload=' + encodeAll('{"type":"block_actions","user":{"id":"U123"},"actions":[]}'),
+    'payload=' +
+      encodeAll(
+        '{"type":"block_actions","user":{"id":"U123\\ud800"},"response_url":"http://127.0.0.1:1/x","actions":[{"action_id":"oc_approve","value":"e30"}]}',
+      ),
+    'payload=%ZZ',
+    'payload=' + encodeAll('{"type":"url_verification","challenge":"x"}'),
+  ),
+);
+
 const contentType = fc.constantFrom(
   undefined,
   'application/json',
@@ -152,6 +182,18 @@ function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
     // The ids that exist, with hostile everything else.
     fc.constant(Object.fromEntries(names.map((n) => [n, existing[n] as string]))),
   );
+  if (route.handler === SLACK_HANDLER)
+    return fc.record({
+      params,
+      query: queryString,
+      body: slackBody,
+      contentType: fc.constantFrom(
+        undefined,
+        'application/x-www-form-urlencoded',
+        'application/json',
+        'text/plain',
+      ),
+    }) as fc.Arbitrary<Attempt>;
   return fc.record({
     params,
     query: queryString,
@@ -176,10 +218,11 @@ describe('every route under hostile input', () => {
     before = await tableSnapshot(stack.state.doc, stack.config.tableName);
   });
 
-  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+  it.each(EDGES.map((r) => [`${r.method} ${r.path}`, r] as const))(
     '%s: never a 5xx, always the error body',
     async (_name, route) => {
       let runs = 0;
+      const statuses = new Set<number>();
       await fc.assert(
         fc.asyncProperty(attempts(route), async (a) => {
           runs += 1;
@@ -187,13 +230,21 @@ describe('every route under hostile input', () => {
             route.path.replace(/\{([^}]+)\}/g, (_m, n: string) => a.params[n] as string) +
             (a.query ? `?${a.query}` : '');
           const token = a.token ? await a.token : route.auth === 'jwt' ? aliceToken : undefined;
+          const signed =
+            route.handler === SLACK_HANDLER
+              ? signedHeaders(a.body ?? '', a.contentType ? { contentType: a.contentType } : {})
+              : undefined;
+          const headers = signed ?? (a.contentType === undefined ? {} : { 'Content-Type': a.contentType });
+          if (signed && a.contentType === undefined) delete headers['Content-Type'];
           const r = await stack.request(route.method, path, {
             ...(token ? { token } : {}),
+            ...(route.auth === 'none' ? { key: null } : {}),
             ...(a.body === undefined ? {} : { body: a.body }),
-            headers: a.contentType === undefined ? {} : { 'Content-Type': a.contentType },
+            headers,
           });
           expect([path, r.status]).toEqual([path, expect.any(Number)]);
           expect(r.status).toBeLessThan(500);
+          statuses.add(r.status);
           if (r.status >= 400) expect(r.json).toMatchObject(errorShape);
           // Hostile input can read what exists, never change it.
           else expect(route.method).toBe('GET');
@@ -201,6 +252,8 @@ describe('every route under hostile input', () => {
         { numRuns: 250 },
       );
       expect(runs).toBe(250);
+      // The signature held: hostile Slack bodies reached the parser, not only the 401.
+      if (route.handler === SLACK_HANDLER) expect([...statuses].filter((st) => st !== 401)).not.toEqual([]);
     },
     120_000,
   );
