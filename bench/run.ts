@@ -36,6 +36,7 @@ import { faultRun, KILL_WINDOW_MS } from './fault-run.js';
 import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
 import { measureSlackInteractions } from './slack-interactions.js';
+import { measureMcp } from './mcp.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick ?? false;
@@ -421,6 +422,20 @@ add({
     goal: '≤ 3000 (Slack’s deadline)',
     met: slack.p95 <= 3000 && slack.failures === 0,
     how: `${slack.count} sequential signed block_actions clicks on Approve to POST /slack/interactions (signature, replay claim, decision, response_url to a loopback server); p50 ${round(slack.p50)} ms, max ${round(slack.max)} ms, ${slack.failures} not approved`,
+  });
+}
+
+// 3c. MCP: an allowed tools/call against the same call over POST /v1/toolcalls, interleaved
+{
+  const mcp = await measureMcp({ baseUrl: host.url, key: 'sk-bench-tenant1', count: plan.approvals * 2 });
+  const ratio = mcp.legacyP50 / mcp.restP50;
+  add({
+    figure: 'mcp governance overhead',
+    value: round(ratio, 2),
+    unit: '× REST p50',
+    goal: '≤ 1.2',
+    met: ratio <= 1.2 && mcp.modernP50 / mcp.restP50 <= 1.2 && mcp.failures === 0,
+    how: `${mcp.count} allowed tools/call (slack_msg_post, mock connector) over POST /mcp as a 2025-11-25 client sends them (session header, SSE answer), each followed by the same call over POST /v1/toolcalls and by a 2026-07-28 call (per-request _meta envelope): REST p50 ${round(mcp.restP50)} ms, MCP 2025-11-25 p50 ${round(mcp.legacyP50)} ms (p95 ${round(mcp.legacyP95)} ms), MCP 2026-07-28 p50 ${round(mcp.modernP50)} ms (${round(mcp.modernP50 / mcp.restP50, 2)}×); ${mcp.failures} failed`,
   });
 }
 

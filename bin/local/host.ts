@@ -28,6 +28,7 @@ import type { NotifyConfig } from '../../functions/shared/notify-config.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { setUpLocalNotifications, type LocalNotifications } from './notifications.js';
 import { consoleRoute } from '../../functions/handlers/console.js';
+import { mcpRoute } from '../../functions/handlers/mcp.js';
 import { slackInteractionsRoute } from '../../functions/handlers/slack-interactions.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
 import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
@@ -74,6 +75,7 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'approve-approval': approveRoute,
   'deny-approval': denyRoute,
   'get-approval-deliveries': getApprovalDeliveriesRoute,
+  mcp: mcpRoute,
   console: consoleRoute,
   // A Lambda Function URL in AWS (FUNCTION_URLS), the same path here.
   'slack-interactions': slackInteractionsRoute,

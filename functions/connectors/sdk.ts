@@ -90,6 +90,9 @@ export interface ActionSpec {
   readonly action: string;
   readonly risk: number;
   readonly timeoutMs: number;
+  /** What the action accepts as `params` and what it returns (the MCP tools' JSON Schemas). */
+  readonly input: z.ZodType;
+  readonly output: z.ZodType;
 }
 
 /** A connector that also says which actions it supports (so policy and capability can be reconciled, W11). */
@@ -285,7 +288,14 @@ export function defineConnector<A extends Record<string, z.ZodType>, O = void, C
     Object.entries(actions)
       .filter(([, def]) => !def.internal)
       .map(([action, def]) =>
-        Object.freeze({ name: `${tool}.${action}`, action, risk: def.risk, timeoutMs: def.timeoutMs }),
+        Object.freeze({
+          name: `${tool}.${action}`,
+          action,
+          risk: def.risk,
+          timeoutMs: def.timeoutMs,
+          input: def.input,
+          output: def.output,
+        }),
       ),
   );
 

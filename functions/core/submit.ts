@@ -61,6 +61,11 @@ export interface SubmitDeps {
 export interface SubmitInput {
   tenantId: string;
   body: unknown;
+  /**
+   * How the call arrived when not through `POST /v1/toolcalls`: recorded in its `toolcall.decided`
+   * fact (`channel: "mcp"` and the client's own name and version). Not part of the request hash.
+   */
+  channel?: { channel: 'mcp'; client: { name: string; version: string; protocol_version: string } };
 }
 
 export interface HttpResult {
@@ -147,7 +152,10 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
         }
       : {}),
   };
-  const fact = decidedFact(deps, request, risk, decision, eventId, receivedAt, approval);
+  const fact = {
+    ...decidedFact(deps, request, risk, decision, eventId, receivedAt, approval),
+    ...input.channel,
+  };
   const runsNow = decision.decision === 'allow';
   const claim = await deps.store.recordDecision({
     tenantId: input.tenantId,

@@ -17,6 +17,9 @@ export const ROUTE_INPUTS = {
     body: { schema: ToolCallRequestBody, required: true, parsedBy: 'core' },
   },
   'get-toolcall': { path: eventPath },
+  // MCP: the official SDK parses the JSON-RPC body; a governed call's arguments are the action's
+  // own schema (core/mcp.ts) and then ToolCallRequestBody in the submit core; event ids rules.uuid.
+  mcp: {},
   // Execute reads no body (any is ignored): the stored request runs, never a new one.
   'execute-toolcall': { path: eventPath },
   'list-approvals': {

@@ -193,6 +193,9 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/v1/approvals/{approval_id}/deliveries',
     auth: 'jwt',
   },
+  // MCP (Streamable HTTP, stateless): POST carries every message; GET answers 405 (no SSE stream).
+  { handler: 'mcp', method: 'POST', path: '/mcp', auth: 'api_key' },
+  { handler: 'mcp', method: 'GET', path: '/mcp', auth: 'api_key' },
   // The web console: static files and its settings, public (it signs the approver in itself).
   { handler: 'console', method: 'GET', path: '/console', auth: 'none' },
   { handler: 'console', method: 'GET', path: '/console/{path+}', auth: 'none' },
@@ -300,7 +303,7 @@ export type ConnectorsMode = (typeof CONNECTORS_MODES)[number];
  * on the connector functions (and the names in `ENV.connectorFunctions`). Names not (yet) in
  * ROUTES are ignored.
  */
-export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execute-toolcall'];
+export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execute-toolcall', 'mcp'];
 
 /** CloudFormation stack names and the output keys the CLI reads in AWS. */
 export const STACKS = {

@@ -331,6 +331,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * No server-initiated stream (405)
+         * @description The endpoint is stateless and offers no SSE stream; MCP clients handle the 405.
+         */
+        get: operations["mcpStream"];
+        put?: never;
+        /**
+         * MCP (Model Context Protocol) endpoint, Streamable HTTP, stateless
+         * @description One JSON-RPC message per POST (a 2025-era client may send a batch), answered by the
+         *     official MCP TypeScript SDK (`@modelcontextprotocol/server`). Protocol revisions are
+         *     negotiated per request: **2026-07-28** (every request carries its `_meta` envelope; no
+         *     sessions, `input_required` results) and **2025-11-25** and earlier (`initialize` first; the
+         *     `Mcp-Session-Id` this server returns is the client's own name, version and URL-elicitation
+         *     support plus 96 random bits, so the server keeps no session state).
+         *
+         *     Authenticated like `POST /v1/toolcalls` (the agent API key in `X-API-Key` or
+         *     `Authorization: Bearer`) and rate-limited with the same per-tenant bucket. A request with an
+         *     `Origin` header other than the gateway's own is 403 (DNS rebinding).
+         *
+         *     - `tools/list`: one tool per connector action the tenant's policy allows or sends to
+         *       approval (`jira_issue_delete` for `jira.issue.delete`), with JSON Schemas derived from the
+         *       connector's zod schemas, `outputSchema` for allowed actions, and annotations from the
+         *       policy data (`readOnlyHint`, `destructiveHint`, `idempotentHint`); plus
+         *       `oc_approval_status` and `oc_execute_approved`.
+         *     - `tools/call` runs the core of `POST /v1/toolcalls` (the record carries `channel: "mcp"`
+         *       and the client's name and version): allow returns the connector output as
+         *       `structuredContent`; deny is a tool result with `isError` and the reason; approve returns
+         *       `status: pending` with the console link, event id and expiry. Nothing the client sends
+         *       approves anything. `oc_execute_approved` runs the core of `/execute`.
+         *
+         *     JSON-RPC errors are answered in the body: `-32700` malformed JSON and `-32600` a body that
+         *     is no JSON-RPC message (HTTP 400), `-32601` an unknown method and `-32602` an unknown tool
+         *     (HTTP 200). A notification or a posted response is 202 with no body.
+         */
+        post: operations["mcpMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -378,6 +426,92 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description One JSON-RPC message, or (2025-03-26 clients) a batch of them.
+         * @example {
+         *       "jsonrpc": "2.0",
+         *       "id": 2,
+         *       "method": "tools/call",
+         *       "params": {
+         *         "name": "slack_msg_post",
+         *         "arguments": {
+         *           "channel": "#general",
+         *           "text": "Hello"
+         *         }
+         *       }
+         *     }
+         */
+        McpRequest: components["schemas"]["JsonRpcMessage"] | components["schemas"]["JsonRpcMessage"][];
+        /**
+         * @description A JSON-RPC 2.0 request, notification or response (the MCP SDK validates it).
+         * @example {
+         *       "jsonrpc": "2.0",
+         *       "id": 1,
+         *       "method": "tools/list"
+         *     }
+         */
+        JsonRpcMessage: {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            id?: string | number | null;
+            method?: string;
+            params?: Record<string, unknown>;
+        };
+        /**
+         * @description A JSON-RPC 2.0 response (`result`) or error (`error`).
+         * @example {
+         *       "jsonrpc": "2.0",
+         *       "id": null,
+         *       "error": {
+         *         "code": -32700,
+         *         "message": "Parse error: Invalid JSON"
+         *       }
+         *     }
+         */
+        JsonRpcResponse: {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            id?: string | number | null;
+            result?: Record<string, unknown>;
+            error?: {
+                code: number;
+                message: string;
+            };
+        };
+        /**
+         * @example {
+         *       "code": "FORBIDDEN",
+         *       "message": "Origin not allowed",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "origin",
+         *           "message": "send no Origin, or the gateway’s own"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        OriginForbiddenError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "FORBIDDEN";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @example {
+         *       "code": "METHOD_NOT_ALLOWED",
+         *       "message": "this MCP endpoint is stateless: POST only (no SSE stream)",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        MethodNotAllowedError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "METHOD_NOT_ALLOWED";
+            /** @constant */
+            retryable?: false;
+        };
         /**
          * @example {
          *       "items": [
@@ -2618,6 +2752,110 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    mcpStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            401: components["responses"]["Unauthorized"];
+            /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
+            405: {
+                headers: {
+                    Allow: "POST";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MethodNotAllowedError"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    mcpMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description The JSON-RPC response: `application/json`, or an SSE stream (`text/event-stream`, one
+             *     `message` event per JSON-RPC message) for 2025-era requests.
+             */
+            200: {
+                headers: {
+                    /** @description Only on the answer to a 2025-era `initialize`; the client sends it back. */
+                    "Mcp-Session-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcResponse"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description A notification or a JSON-RPC response was accepted; no body. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed JSON (`-32700`), not a JSON-RPC message (`-32600`) or an invalid envelope. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcResponse"];
+                };
+            };
+            /**
+             * @description Missing or unknown API key (`UNAUTHORIZED`), with a `WWW-Authenticate: Bearer` challenge;
+             *     the body says only which of the two.
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthorizedError"];
+                };
+            };
+            /** @description An `Origin` header other than the gateway's own (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OriginForbiddenError"];
+                };
+            };
+            /** @description The `Accept` header lacks `application/json` or `text/event-stream` (JSON-RPC `-32000`). */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcResponse"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
         };
     };
     getHealthz: {

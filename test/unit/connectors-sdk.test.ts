@@ -173,12 +173,18 @@ describe('defineConnector', () => {
       'demo.leaky',
       'demo.bad-output',
     ]);
-    expect(demoConnector.specs.find((spec) => spec.name === 'demo.slow')).toEqual({
+    const slow = demoConnector.specs.find((spec) => spec.name === 'demo.slow');
+    expect(slow).toEqual({
       name: 'demo.slow',
       action: 'slow',
       risk: 0,
       timeoutMs: 50,
+      input: expect.any(Object),
+      output: expect.any(Object),
     });
+    // The action's own schemas (MCP derives its tools' JSON Schemas from them).
+    expect(slow!.input.safeParse({}).success).toBe(true);
+    expect(slow!.input.safeParse('not an object').success).toBe(false);
   });
 
   it('refuses invalid params with INVALID_PARAMS naming every bad field', async () => {

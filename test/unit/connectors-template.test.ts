@@ -39,8 +39,19 @@ describe('template connector', () => {
       output: { id: 'A1', name: 'Item A1', mock: true },
     });
     expect(templateConnector.specs).toEqual([
-      { name: 'template.item.get', action: 'item.get', risk: 0, timeoutMs: 5_000 },
+      {
+        name: 'template.item.get',
+        action: 'item.get',
+        risk: 0,
+        timeoutMs: 5_000,
+        input: expect.any(Object),
+        output: expect.any(Object),
+      },
     ]);
+    const [spec] = templateConnector.specs;
+    expect(spec!.input.safeParse({ id: 'A1' }).success).toBe(true);
+    expect(spec!.input.safeParse({ id: 'no spaces' }).success).toBe(false);
+    expect(spec!.output.safeParse({ id: 'A1', name: 'x' }).success).toBe(true);
   });
 
   it('reads TEMPLATE_BASE_URL and TEMPLATE_API_TOKEN by name and calls GET /items/{id} with the bearer token', async () => {

@@ -1,0 +1,446 @@
+/**
+ * The MCP face of the gateway (SPEC §10), pure: which tools a tenant's MCP client sees, the
+ * arguments a call carries, the idempotency key of a call that brings none, and the mapping of the
+ * REST core's answers (`submitToolCall`, `executeApproved`) to MCP tool results. The handler
+ * (`handlers/mcp.ts`) owns the protocol; nothing here decides anything the REST path does not.
+ */
+import * as z from 'zod';
+import type { ActionSpec } from '../connectors/sdk.js';
+import type { ActionsFile } from './policy-data.js';
+import type { Decision, PolicyEngine } from './policy.js';
+import type { RiskFloors } from './risk.js';
+import { canon, sha256Hex } from './evidence.js';
+import { LIMITS } from '../shared/constants.js';
+import { AppError } from '../shared/errors.js';
+import { rules } from '../shared/input-rules.js';
+
+/** The argument every governed tool accepts besides the action's params. */
+export const IDEMPOTENCY_ARGUMENT = 'idempotency_key';
+export const STATUS_TOOL = 'oc_approval_status';
+export const EXECUTE_TOOL = 'oc_execute_approved';
+
+/** `jira.issue.delete` -> `jira_issue_delete` (MCP tool names: no dots in most clients). */
+export const mcpToolName = (actionName: string): string => actionName.replace(/[.-]/g, '_');
+
+export interface ToolAnnotations {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface McpTool {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: { type: 'object'; [key: string]: unknown };
+  outputSchema?: { type: 'object'; [key: string]: unknown };
+  annotations: ToolAnnotations;
+}
+
+/** One governed tool of a tenant's catalog. */
+export interface CatalogEntry {
+  tool: McpTool;
+  spec: ActionSpec;
+  /** `tool` and `action` as the REST API names them. */
+  connector: string;
+  action: string;
+  /** What policy answers today for a call from this client (the floor as risk, no labels). */
+  decision: Decision;
+}
+
+type ActionGroup = 'read' | 'write' | 'destructive';
+
+function groupOf(actions: ActionsFile, name: string): ActionGroup | undefined {
+  for (const group of ['destructive', 'write', 'read'] as const)
+    if (actions[group].includes(name)) return group;
+  return undefined;
+}
+
+function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
+  return json;
+}
+
+/** The action's params schema with the gateway's own optional `idempotency_key`. */
+function inputSchemaOf(spec: ActionSpec): McpTool['inputSchema'] {
+  const json = jsonSchemaOf(spec.input, 'input');
+  const properties = (json.properties ?? {}) as Record<string, unknown>;
+  if (json.type !== 'object') throw new Error(`${spec.name}: params schema must be an object`);
+  if (Object.hasOwn(properties, IDEMPOTENCY_ARGUMENT))
+    throw new Error(
+      `${spec.name}: params must not define "${IDEMPOTENCY_ARGUMENT}" (the gateway's argument)`,
+    );
+  return {
+    ...json,
+    type: 'object',
+    properties: {
+      ...properties,
+      [IDEMPOTENCY_ARGUMENT]: {
+        type: 'string',
+        minLength: 1,
+        maxLength: LIMITS.maxIdempotencyKeyBytes,
+        description:
+          'Optional. Calls with the same key run once: a repeat answers with the first result. ' +
+          'Without it the key is derived from this request (see the server instructions).',
+      },
+    },
+  };
+}
+
+function describe(spec: ActionSpec, group: ActionGroup, decision: Decision): string {
+  const kind = group === 'read' ? 'Reads' : group === 'destructive' ? 'Destructive: changes' : 'Changes';
+  const governance =
+    decision === 'approve'
+      ? `Requires human approval: the call is recorded and parked, and the result names the console page ` +
+        `where an approver decides. Then call ${EXECUTE_TOOL} with the event_id (it runs once).`
+      : 'Allowed by policy for this tenant today: runs at once and returns the connector output.';
+  return `${kind} ${spec.name.split('.')[0]} (${spec.name}) through the OpenClause gateway. ${governance}`;
+}
+
+/**
+ * The tools a tenant's MCP client may see: one per connector action whose policy answer, for a
+ * call as this client would make it, is allow or approve. Policy is evaluated exactly as `tools/call`
+ * will (the action's risk floor as the risk, no labels, this agent), so a listed tool is one a
+ * call can reach; actions policy denies are left out. Listing is not the boundary: a call to an
+ * unlisted action still goes through policy (and is denied there, with evidence).
+ */
+export function buildCatalog(input: {
+  specs: readonly ActionSpec[];
+  actions: ActionsFile;
+  floors: RiskFloors;
+  policy: PolicyEngine;
+  tenantId: string;
+  agentId: string;
+  now: Date;
+}): CatalogEntry[] {
+  const entries: CatalogEntry[] = [];
+  for (const spec of input.specs) {
+    const group = groupOf(input.actions, spec.name);
+    if (!group) continue; // not classified by policy data: policy would deny every call
+    const action = spec.action;
+    const connector = spec.name.slice(0, spec.name.length - action.length - 1);
+    const { decision } = input.policy.evaluate({
+      tenantId: input.tenantId,
+      agentId: input.agentId,
+      tool: connector,
+      action,
+      resource: '',
+      riskScore: input.floors.get(spec.name) ?? spec.risk,
+      riskFactors: [],
+      labels: {},
+      userId: '',
+      sessionId: '',
+      now: input.now,
+    });
+    if (decision === 'deny') continue;
+    const name = mcpToolName(spec.name);
+    entries.push({
+      connector,
+      action,
+      spec,
+      decision,
+      tool: {
+        name,
+        title: spec.name,
+        description: describe(spec, group, decision),
+        inputSchema: inputSchemaOf(spec),
+        // An approval-gated call answers "pending", not the action's output: no output schema then.
+        ...(decision === 'allow'
+          ? { outputSchema: { ...jsonSchemaOf(spec.output, 'output'), type: 'object' as const } }
+          : {}),
+        annotations: {
+          title: spec.name,
+          readOnlyHint: group === 'read',
+          destructiveHint: group === 'destructive',
+          idempotentHint: group === 'read',
+          openWorldHint: true,
+        },
+      },
+    });
+  }
+  return entries;
+}
+
+const EVENT_ID_SCHEMA = {
+  type: 'object',
+  properties: {
+    event_id: { type: 'string', format: 'uuid', description: 'The event_id a governed tool returned.' },
+  },
+  required: ['event_id'],
+  additionalProperties: false,
+} as const;
+
+const OUTCOME_SCHEMA = {
+  type: 'object',
+  properties: {
+    status: {
+      type: 'string',
+      enum: ['pending', 'approved', 'denied', 'expired', 'executed', 'replayed', 'unknown', 'not_found'],
+    },
+    event_id: { type: 'string' },
+    reason: { type: 'string' },
+  },
+  required: ['status', 'event_id'],
+} as const;
+
+/** The two gateway tools every tenant has: read an approval's state, run an approved call. */
+export const GATEWAY_TOOLS: readonly McpTool[] = [
+  {
+    name: STATUS_TOOL,
+    title: 'Approval status',
+    description:
+      'The state of a governed call that needed approval: pending, approved (ready for ' +
+      `${EXECUTE_TOOL}), denied (with the approver's reason), expired, or executed.`,
+    inputSchema: EVENT_ID_SCHEMA,
+    outputSchema: OUTCOME_SCHEMA,
+    annotations: { title: 'Approval status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  },
+  {
+    name: EXECUTE_TOOL,
+    title: 'Execute an approved call',
+    description:
+      'Runs an approved call exactly once, with the arguments that were approved (never new ones). ' +
+      'Calling it again answers with the first result (replayed). Before a decision it answers pending; ' +
+      'it never approves anything itself: only an approver in the console, Slack or the API can.',
+    inputSchema: EVENT_ID_SCHEMA,
+    outputSchema: OUTCOME_SCHEMA,
+    annotations: {
+      title: 'Execute an approved call',
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: true,
+      openWorldHint: true,
+    },
+  },
+];
+
+/** `{event_id}` of the gateway tools, with the shared id rule. */
+export const EventIdArguments = z.strictObject({ event_id: rules.uuid() });
+
+/**
+ * A call's arguments split into the action's params and the gateway's `idempotency_key`. The
+ * params are checked with the action's own schema first, so a bad call writes nothing.
+ */
+export function splitArguments(
+  spec: ActionSpec,
+  args: Record<string, unknown>,
+): { ok: true; params: Record<string, unknown>; idempotencyKey?: string } | { ok: false; message: string } {
+  const { [IDEMPOTENCY_ARGUMENT]: key, ...params } = args;
+  if (key !== undefined) {
+    const parsed = rules
+      .id(LIMITS.maxIdempotencyKeyBytes, { maxBytes: LIMITS.maxIdempotencyKeyBytes })
+      .safeParse(key);
+    if (!parsed.success)
+      return { ok: false, message: `${IDEMPOTENCY_ARGUMENT}: ${parsed.error.issues[0]?.message}` };
+  }
+  const checked = spec.input.safeParse(params);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const where = issue?.path.length ? issue.path.map(String).join('.') : 'arguments';
+    return {
+      ok: false,
+      message: `invalid arguments for ${mcpToolName(spec.name)}: ${where} ${issue?.message ?? 'invalid'}`,
+    };
+  }
+  // The connector validates (and transforms) again when it runs: what is recorded is what was sent.
+  return { ok: true, params, ...(typeof key === 'string' ? { idempotencyKey: key } : {}) };
+}
+
+/**
+ * The idempotency key of a call that brings none: `mcp-` and the SHA-256 of the JSON-RPC request
+ * id, the tool, the arguments and the scope of that id: the MCP session on 2025-era connections
+ * (every session numbers its requests from 0), the UTC day on sessionless 2026-07-28 ones. So a
+ * client that re-sends the same request (a retry after a timeout) gets the first answer, replayed,
+ * never a second run; a new request id is a new call.
+ */
+export function derivedIdempotencyKey(input: {
+  requestId: string | number;
+  tool: string;
+  args: Record<string, unknown>;
+  session?: string;
+  now: Date;
+}): string {
+  const scope = input.session ? `session:${input.session}` : `day:${input.now.toISOString().slice(0, 10)}`;
+  return `mcp-${sha256Hex(canon(['oc-mcp-call/v1', scope, input.requestId, input.tool, input.args]))}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+export interface ToolResult {
+  [key: string]: unknown;
+  content: { type: 'text'; text: string }[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+}
+
+const text = (value: string) => [{ type: 'text' as const, text: value }];
+
+interface SubmitBody {
+  event_id: string;
+  decision: Decision;
+  reason: string;
+  policy_version: string;
+  result?: { status: string; output?: Record<string, unknown>; error?: { code: string; message: string } };
+  approval?: { id: string; url: string; expires_at: string };
+}
+
+export interface PendingApproval {
+  eventId: string;
+  approvalId: string;
+  url: string;
+  expiresAt: string;
+  reason: string;
+}
+
+/** What the submit core answered, as a tool result (and, for approve, the pending approval). */
+export function submitOutcome(
+  response: { body: string; headers?: Record<string, string> },
+  toolName: string,
+): { result: ToolResult; pending?: PendingApproval } {
+  const body = JSON.parse(response.body) as SubmitBody;
+  const replayed = response.headers?.['Idempotent-Replayed'] === 'true';
+  const note = replayed ? ' (replayed: the first answer to this idempotency key; nothing ran again)' : '';
+  if (body.decision === 'deny') {
+    return {
+      result: {
+        isError: true,
+        content: text(`Denied by policy: ${body.reason}. event_id ${body.event_id}${note}.`),
+      },
+    };
+  }
+  if (body.decision === 'approve' && body.approval) {
+    const pending: PendingApproval = {
+      eventId: body.event_id,
+      approvalId: body.approval.id,
+      url: body.approval.url,
+      expiresAt: body.approval.expires_at,
+      reason: body.reason,
+    };
+    return {
+      pending,
+      result: {
+        content: text(
+          `Approval required (${body.reason}): ${toolName} was NOT run. A human approver must decide at ` +
+            `${pending.url} before ${pending.expiresAt}. When approved, call ${EXECUTE_TOOL} with ` +
+            `{"event_id":"${body.event_id}"}; ${STATUS_TOOL} tells the state meanwhile${note}.`,
+        ),
+        structuredContent: {
+          status: 'pending',
+          event_id: body.event_id,
+          reason: body.reason,
+          approval: { id: pending.approvalId, url: pending.url, expires_at: pending.expiresAt },
+        },
+      },
+    };
+  }
+  return { result: executionResult(body.event_id, body.result, replayed) };
+}
+
+/** An allowed (or approved and executed) call's connector outcome. */
+function executionResult(eventId: string, result: SubmitBody['result'], replayed: boolean): ToolResult {
+  const note = replayed ? ' (replayed: nothing ran again)' : '';
+  if (!result || result.status !== 'success') {
+    const error = result?.error;
+    return {
+      isError: true,
+      content: text(
+        `The tool ran and failed${note}: ${error ? `${error.code}: ${error.message}` : (result?.status ?? 'no result')}. event_id ${eventId}.`,
+      ),
+    };
+  }
+  const output = result.output ?? {};
+  return {
+    content: text(JSON.stringify(output)),
+    structuredContent: output,
+    _meta: { 'openclause/event_id': eventId, 'openclause/replayed': replayed },
+  };
+}
+
+/** What `executeApproved` answered, as an `oc_execute_approved` result: every outcome a result. */
+export function executeOutcome(
+  eventId: string,
+  outcome: { response: { body: string; headers?: Record<string, string> } } | { error: AppError },
+): ToolResult {
+  const outcomeOf = (
+    status: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    isError = false,
+  ) => ({
+    ...(isError ? { isError: true } : {}),
+    content: text(message),
+    structuredContent: { status, event_id: eventId, ...extra },
+  });
+  if ('response' in outcome) {
+    const body = JSON.parse(outcome.response.body) as {
+      event_id: string;
+      result?: SubmitBody['result'];
+    };
+    const replayed = outcome.response.headers?.['Idempotent-Replayed'] === 'true';
+    const ok = body.result?.status === 'success';
+    const status = replayed ? 'replayed' : 'executed';
+    return outcomeOf(
+      status,
+      `${replayed ? 'Already executed (replayed: nothing ran again)' : 'Executed'}; ` +
+        `${ok ? 'output' : 'the tool failed'}: ${JSON.stringify(ok ? (body.result?.output ?? {}) : (body.result?.error ?? body.result))}. ` +
+        `execution event_id ${body.event_id}.`,
+      { execution_event_id: body.event_id, result: body.result },
+      !ok,
+    );
+  }
+  const { error } = outcome;
+  const detail = (path: string) => error.options.details?.find((d) => d.path === path)?.message;
+  switch (error.code) {
+    case 'AWAITING_APPROVAL':
+      return outcomeOf('pending', 'Still pending: no approver has decided yet. Nothing ran.');
+    case 'APPROVAL_DENIED':
+      return outcomeOf(
+        'denied',
+        `Denied by the approver${detail('decided_by') ? ` ${detail('decided_by')}` : ''}: ${detail('deny_reason') || 'no reason given'}. Nothing ran.`,
+        { reason: detail('deny_reason') ?? '' },
+        true,
+      );
+    case 'APPROVAL_EXPIRED':
+      return outcomeOf('expired', 'The approval expired before it was decided. Nothing ran.', {}, true);
+    case 'EXECUTION_OUTCOME_UNKNOWN':
+      return outcomeOf(
+        'unknown',
+        'An earlier execution started and its outcome was never recorded; it is never re-run. ' +
+          'An operator records its outcome (`oc executions resolve`).',
+        { execution_event_id: detail('execution_event_id') ?? '' },
+        true,
+      );
+    case 'NOT_FOUND':
+      return outcomeOf('not_found', `No governed call ${eventId} for this tenant.`, {}, true);
+    default:
+      return outcomeOf(error.code.toLowerCase(), `${error.code}: ${error.message}`, {}, true);
+  }
+}
+
+/** An AppError from the submit core (a 4xx), as a tool error the model can read. */
+export function refusedCall(error: AppError): ToolResult {
+  const retry = error.options.headers?.['Retry-After'];
+  const details = (error.options.details ?? []).map((d) => `${d.path}: ${d.message}`).join('; ');
+  return {
+    isError: true,
+    content: text(
+      `${error.code}: ${error.message}${details ? ` (${details})` : ''}${retry ? `; retry after ${retry} s` : ''}. Nothing ran.`,
+    ),
+  };
+}
+
+/** Bounded, visible client name and version for the record (they are the client's own claim). */
+export function clientLabel(info: unknown): { name: string; version: string } {
+  const field = (v: unknown) => {
+    const parsed = rules.id(128).safeParse(v);
+    return parsed.success ? parsed.data : 'unknown';
+  };
+  const i = (typeof info === 'object' && info !== null ? info : {}) as Record<string, unknown>;
+  return { name: field(i.name), version: field(i.version) };
+}

@@ -1,0 +1,552 @@
+/**
+ * POST /mcp with the official MCP clients against the local stack: the 1.x SDK client
+ * (`@modelcontextprotocol/sdk`, protocol 2025-11-25) and the 2.x client pinned to 2026-07-28. Every
+ * HTTP answer the clients receive goes through the tests' gateway client, so it is checked against
+ * api/openapi.yaml. The policy folder is the shipped one with two changes: `jira.issue.create` is
+ * floored at 5 (tenant1's threshold: denied for tenant1), and tenant2 auto-approves nothing (its
+ * reads and writes are denied; its destructive actions go to approval).
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from '@modelcontextprotocol/client';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { defaultPolicyDir } from '../../functions/store/policy-files.js';
+import { tokenFor } from '../support/approvers.js';
+import { countingInvoker, type CountingInvoker } from '../support/connectors.js';
+import { contractFetch } from '../support/sdk-fetch.js';
+import { tableSnapshot } from '../support/snapshot.js';
+import { KEYS, startTestStack, type TestStack } from '../support/stack.js';
+
+// ajv-formats is CommonJS; under NodeNext its default import is `module.exports`.
+const addFormats = addFormatsModule.default;
+
+let stack: TestStack;
+let connector: CountingInvoker;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(process.env.OC_TEST_TMP!, 'oc-mcp-policy-'));
+  cpSync(defaultPolicyDir(), dir, { recursive: true });
+  const actionsPath = join(dir, 'actions.json');
+  const actions = JSON.parse(readFileSync(actionsPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(actionsPath, JSON.stringify({ ...actions, risk_floors: { 'jira.issue.create': 5 } }));
+  const tenantsPath = join(dir, 'tenants.json');
+  const tenants = JSON.parse(readFileSync(tenantsPath, 'utf8')) as Record<string, Record<string, unknown>>;
+  tenants.tenant2!.max_risk_auto_approve = 0;
+  writeFileSync(tenantsPath, JSON.stringify(tenants));
+  connector = countingInvoker();
+  stack = await startTestStack({ env: { OC_POLICY_DIR: dir }, overrides: { connectors: connector } });
+});
+afterAll(async () => {
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The SDK transports call their fetch with (url, init); the gateway client checks each answer against the contract. */
+const checkedFetch = () => {
+  const fetcher = contractFetch(stack);
+  return Object.assign((url: string | URL, init?: RequestInit) => fetcher(new Request(url, init)), {
+    sent: fetcher.sent,
+  });
+};
+
+type Elicitation = { mode?: string; url?: string; message?: string; elicitationId?: string };
+
+async function legacyClient(key: string, options: { onElicit?: (e: Elicitation) => void } = {}) {
+  const client = new Client(
+    { name: 'test-agent', version: '1.2.3' },
+    { capabilities: options.onElicit ? { elicitation: { url: {} } } : {} },
+  );
+  if (options.onElicit) {
+    const onElicit = options.onElicit;
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      onElicit(request.params as Elicitation);
+      return { action: 'accept' };
+    });
+  }
+  const fetch = checkedFetch();
+  const transport = new StreamableHTTPClientTransport(new URL(`${stack.url}/mcp`), {
+    requestInit: { headers: { 'X-API-Key': key } },
+    fetch,
+  });
+  await client.connect(transport);
+  return { client, transport, fetch };
+}
+
+async function modernClient(key: string, options: { onElicit?: (e: Elicitation) => Promise<void> } = {}) {
+  const client = new ModernClient(
+    { name: 'modern-agent', version: '2.0.0' },
+    {
+      capabilities: options.onElicit ? { elicitation: { url: {} } } : {},
+      versionNegotiation: { mode: { pin: '2026-07-28' } },
+    },
+  );
+  if (options.onElicit) {
+    const onElicit = options.onElicit;
+    client.setRequestHandler('elicitation/create', async (request) => {
+      await onElicit(request.params as Elicitation);
+      return { action: 'accept' };
+    });
+  }
+  const fetch = checkedFetch();
+  await client.connect(
+    new ModernTransport(new URL(`${stack.url}/mcp`), {
+      requestInit: { headers: { 'X-API-Key': key } },
+      fetch,
+    }),
+  );
+  return { client, fetch };
+}
+
+const approve = (approvalId: string, who: 'alice' | 'bob' = 'alice') =>
+  tokenFor(who).then((token) =>
+    stack.request('POST', `/v1/approvals/${approvalId}/approve`, { token, body: { comment: 'ok' } }),
+  );
+
+const decidedFact = async (eventId: string, key: string = KEYS.tenant1) => {
+  const r = await stack.get(`/v1/toolcalls/${eventId}`, key);
+  expect(r.status).toBe(200);
+  const facts = r.json.evidence as { kind: string; record: Record<string, unknown> }[];
+  return facts.find((f) => f.kind === 'toolcall.decided')!.record;
+};
+
+type ToolResult = {
+  isError?: boolean;
+  content: { type: string; text: string }[];
+  structuredContent?: Record<string, any>;
+  _meta?: Record<string, unknown>;
+};
+const textOf = (r: ToolResult) => r.content.map((c) => c.text).join('\n');
+
+describe('MCP: tools/list', () => {
+  it('list the tenant’s allowed and approval-gated actions, with valid JSON Schemas and policy annotations', async () => {
+    const { client, transport } = await legacyClient(KEYS.tenant1);
+    expect(transport.sessionId).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16}$/);
+    expect(client.getServerVersion()).toEqual({ name: 'openclause-gateway', version: '0.1.0' });
+    const { tools } = await client.listTools();
+    const names = tools.map((t) => t.name).sort();
+
+    expect(names).toEqual(
+      [
+        'jira_issue_delete',
+        'jira_issue_list',
+        'oc_approval_status',
+        'oc_execute_approved',
+        'slack_channel_list',
+        'slack_msg_post',
+        'template_item_get',
+      ].sort(),
+    );
+    expect(names).not.toContain('jira_issue_create'); // floored at 5 = tenant1's threshold: denied
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    expect(byName.slack_channel_list!.annotations).toMatchObject({
+      readOnlyHint: true,
+      idempotentHint: true,
+    });
+    expect(byName.slack_msg_post!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false });
+    expect(byName.jira_issue_delete!.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+    });
+    expect(byName.jira_issue_delete!.description).toMatch(/Requires human approval/);
+    expect(byName.jira_issue_delete!.outputSchema).toBeUndefined();
+    expect(byName.slack_msg_post!.description).toMatch(/Allowed by policy/);
+    expect(byName.slack_msg_post!.inputSchema).toMatchObject({
+      type: 'object',
+      required: expect.arrayContaining(['channel', 'text']),
+      properties: { channel: { type: 'string' }, idempotency_key: { type: 'string' } },
+    });
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    for (const tool of tools) {
+      expect(() => ajv.compile(tool.inputSchema)).not.toThrow();
+      if (tool.outputSchema) expect(() => ajv.compile(tool.outputSchema!)).not.toThrow();
+    }
+    expect(ajv.validate(byName.slack_msg_post!.inputSchema, { channel: '#a', text: 'hi' })).toBe(true);
+    expect(ajv.validate(byName.slack_msg_post!.inputSchema, { channel: 5 })).toBe(false);
+    await client.close();
+  });
+
+  it('show another tenant only its own tools: tenant2 auto-approves nothing, so only approvals are listed', async () => {
+    const { client } = await legacyClient(KEYS.tenant2);
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+
+    expect(names).toEqual(['jira_issue_delete', 'oc_approval_status', 'oc_execute_approved']);
+    await client.close();
+  });
+});
+
+describe('MCP: tools/call', () => {
+  it('run an allowed call through the REST core: connector output as structuredContent, recorded with channel mcp', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    const before = connector.calls.length;
+    const r = (await client.callTool({
+      name: 'slack_msg_post',
+      arguments: { channel: '#general', text: 'from mcp' },
+    })) as ToolResult;
+
+    expect(r.isError).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({ ok: true, channel: '#general' });
+    expect(JSON.parse(textOf(r))).toEqual(r.structuredContent);
+    expect(connector.calls.length).toBe(before + 1);
+    expect(connector.calls.at(-1)).toMatchObject({
+      tool: 'slack',
+      action: 'msg.post',
+      agent_id: 'mcp-test-agent',
+    });
+    const eventId = r._meta!['openclause/event_id'] as string;
+    const fact = await decidedFact(eventId);
+    expect(fact).toMatchObject({
+      decision: 'allow',
+      channel: 'mcp',
+      client: { name: 'test-agent', version: '1.2.3', protocol_version: '2025-11-25' },
+    });
+    expect((fact.request as { idempotency_key: string }).idempotency_key).toMatch(/^mcp-[0-9a-f]{64}$/);
+    await client.close();
+  });
+
+  it('answer a denied call with isError and the policy reason, run nothing and record the denial', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    const before = connector.calls.length;
+    const r = (await client.callTool({
+      name: 'jira_issue_create',
+      arguments: { project: 'OPS', summary: 'x' },
+    })) as ToolResult;
+
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/^Denied by policy: risk score exceeds tenant auto-approve threshold/);
+    expect(connector.calls.length).toBe(before);
+    const eventId = /event_id ([0-9a-f-]{36})/.exec(textOf(r))![1]!;
+    expect(await decidedFact(eventId)).toMatchObject({ decision: 'deny', channel: 'mcp' });
+    await client.close();
+  });
+
+  it('refuse bad arguments with a tool error or invalid params, and write nothing', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+
+    const wrongType = (await client.callTool({
+      name: 'slack_msg_post',
+      arguments: { channel: 5 },
+    })) as ToolResult;
+    const badKey = (await client.callTool({
+      name: 'slack_msg_post',
+      arguments: { channel: '#a', text: 'x', idempotency_key: '' },
+    })) as ToolResult;
+    const badEvent = (await client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id: 'not-a-uuid' },
+    })) as ToolResult;
+    const unknownTool = await client.callTool({ name: 'no_such_tool', arguments: {} }).catch((e: Error) => e);
+
+    expect(wrongType.isError).toBe(true);
+    expect(textOf(wrongType)).toMatch(/invalid arguments for slack_msg_post: channel/);
+    expect(badKey.isError).toBe(true);
+    expect(textOf(badKey)).toMatch(/idempotency_key/);
+    expect(badEvent.isError).toBe(true);
+    expect(textOf(badEvent)).toMatch(/event_id/);
+    expect(unknownTool).toBeInstanceOf(Error);
+    expect(String(unknownTool)).toMatch(/-32602|Unknown tool/);
+    expect(connector.calls.length).toBe(calls);
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    await client.close();
+  });
+
+  it('replay a re-sent request (same id, same arguments) and run a new request id again', async () => {
+    const post = (id: number) =>
+      stack.request('POST', '/mcp', {
+        headers: { Accept: 'application/json, text/event-stream', 'mcp-session-id': session },
+        body: {
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name: 'slack_msg_post', arguments: { channel: '#general', text: 'retry me' } },
+        },
+      });
+    const { transport, client } = await legacyClient(KEYS.tenant1);
+    const session = transport.sessionId!;
+    const before = connector.calls.length;
+
+    const first = await post(7001);
+    const again = await post(7001);
+    const next = await post(7002);
+
+    const result = (r: { text: string }) =>
+      JSON.parse(/^data: (.*)$/m.exec(r.text)![1]!).result as ToolResult & { _meta: Record<string, unknown> };
+    expect(result(first)._meta['openclause/replayed']).toBe(false);
+    expect(result(again)._meta['openclause/replayed']).toBe(true);
+    expect(result(again)._meta['openclause/event_id']).toBe(result(first)._meta['openclause/event_id']);
+    expect(result(next)._meta['openclause/event_id']).not.toBe(result(first)._meta['openclause/event_id']);
+    expect(connector.calls.length).toBe(before + 2);
+    await client.close();
+  });
+});
+
+describe('MCP: approvals', () => {
+  it('park an approval-gated call, point the human to the console, and run it once after an API approval', async () => {
+    const elicited: Elicitation[] = [];
+    const { client } = await legacyClient(KEYS.tenant1, { onElicit: (e) => elicited.push(e) });
+    const before = connector.calls.length;
+
+    const parked = (await client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-7', idempotency_key: `mcp-approval-${Date.now()}` },
+    })) as ToolResult;
+
+    expect(parked.isError).toBeFalsy();
+    const pending = parked.structuredContent!;
+    expect(pending).toMatchObject({ status: 'pending', reason: 'destructive action requires approval' });
+    expect(pending.approval.url).toBe(`http://localhost:3000/console/approvals/${pending.approval.id}`);
+    expect(Date.parse(pending.approval.expires_at)).toBeGreaterThan(Date.now());
+    expect(textOf(parked)).toContain(pending.approval.url);
+    expect(textOf(parked)).toContain(pending.event_id);
+    expect(connector.calls.length).toBe(before);
+    // The client's human was shown the console page (URL elicitation); accepting it approves nothing.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(elicited).toEqual([
+      expect.objectContaining({ mode: 'url', url: pending.approval.url, elicitationId: pending.approval.id }),
+    ]);
+    const status = (await client.callTool({
+      name: 'oc_approval_status',
+      arguments: { event_id: pending.event_id },
+    })) as ToolResult;
+    expect(status.structuredContent).toMatchObject({ status: 'pending', event_id: pending.event_id });
+    const early = (await client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id: pending.event_id },
+    })) as ToolResult;
+    expect(early.isError).toBeFalsy();
+    expect(early.structuredContent).toMatchObject({ status: 'pending' });
+    expect(connector.calls.length).toBe(before);
+
+    expect((await approve(pending.approval.id)).status).toBe(200);
+    const approved = (await client.callTool({
+      name: 'oc_approval_status',
+      arguments: { event_id: pending.event_id },
+    })) as ToolResult;
+    expect(approved.structuredContent).toMatchObject({ status: 'approved' });
+    const executed = (await client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id: pending.event_id },
+    })) as ToolResult;
+    const replayed = (await client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id: pending.event_id },
+    })) as ToolResult;
+
+    expect(executed.isError).toBeFalsy();
+    expect(executed.structuredContent).toMatchObject({ status: 'executed', result: { status: 'success' } });
+    expect(replayed.structuredContent).toMatchObject({
+      status: 'replayed',
+      execution_event_id: executed.structuredContent!.execution_event_id,
+    });
+    expect(connector.calls.length).toBe(before + 1);
+    expect(connector.calls.at(-1)).toMatchObject({ tool: 'jira', action: 'issue.delete' });
+    const done = (await client.callTool({
+      name: 'oc_approval_status',
+      arguments: { event_id: pending.event_id },
+    })) as ToolResult;
+    expect(done.structuredContent).toMatchObject({ status: 'executed' });
+    await client.close();
+  });
+
+  it('answer a denied approval with the approver’s reason, as a tool result', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    const parked = (await client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-8' },
+    })) as ToolResult;
+    const { approval, event_id } = parked.structuredContent!;
+    const token = await tokenFor('alice');
+    const denied = await stack.request('POST', `/v1/approvals/${approval.id}/deny`, {
+      token,
+      body: { reason: 'not this sprint' },
+    });
+    expect(denied.status).toBe(200);
+
+    const r = (await client.callTool({ name: 'oc_execute_approved', arguments: { event_id } })) as ToolResult;
+
+    expect(r.isError).toBe(true);
+    expect(r.structuredContent).toMatchObject({ status: 'denied', reason: 'not this sprint' });
+    expect(textOf(r)).toContain('not this sprint');
+    await client.close();
+  });
+
+  it('keep tenants apart: tenant2 neither reads nor resumes tenant1’s parked call', async () => {
+    const one = await legacyClient(KEYS.tenant1);
+    const parked = (await one.client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-9' },
+    })) as ToolResult;
+    const { event_id, approval } = parked.structuredContent!;
+    expect((await approve(approval.id)).status).toBe(200);
+    const two = await legacyClient(KEYS.tenant2);
+    const before = connector.calls.length;
+
+    const status = (await two.client.callTool({
+      name: 'oc_approval_status',
+      arguments: { event_id },
+    })) as ToolResult;
+    const run = (await two.client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id },
+    })) as ToolResult;
+
+    expect(status.structuredContent).toMatchObject({ status: 'not_found' });
+    expect(run.structuredContent).toMatchObject({ status: 'not_found' });
+    expect(connector.calls.length).toBe(before);
+    // tenant2's own approver cannot approve it either; tenant1's still can run it.
+    expect((await approve(approval.id, 'bob')).status).toBe(404);
+    const mine = (await one.client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id },
+    })) as ToolResult;
+    expect(mine.structuredContent).toMatchObject({ status: 'executed' });
+    await one.client.close();
+    await two.client.close();
+  });
+});
+
+describe('MCP: protocol 2026-07-28', () => {
+  it('serve a modern client: list and call, recorded with its protocol version', async () => {
+    const { client } = await modernClient(KEYS.tenant1);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('slack_msg_post');
+    expect(names).not.toContain('jira_issue_create');
+
+    const r = (await client.callTool({
+      name: 'slack_msg_post',
+      arguments: { channel: '#general', text: 'modern' },
+    })) as ToolResult;
+
+    expect(r.structuredContent).toMatchObject({ ok: true });
+    const fact = await decidedFact(r._meta!['openclause/event_id'] as string);
+    expect(fact).toMatchObject({
+      channel: 'mcp',
+      client: { name: 'modern-agent', version: '2.0.0', protocol_version: '2026-07-28' },
+    });
+    await client.close();
+  });
+
+  it('return input_required pointing at the console; the retry runs the call only once an approver has approved', async () => {
+    const rounds: Elicitation[] = [];
+    const before = connector.calls.length;
+    const { client } = await modernClient(KEYS.tenant1, {
+      // The client's human opens the console page; an approver approves there (here: the API) on
+      // the second round only, so the first retry finds the call still pending.
+      onElicit: async (e) => {
+        rounds.push(e);
+        if (rounds.length === 2) {
+          const id = /approvals\/([0-9a-f-]{36})$/.exec(e.url!)![1]!;
+          expect((await approve(id)).status).toBe(200);
+        }
+      },
+    });
+
+    const r = (await client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-10' },
+    })) as ToolResult;
+
+    expect(rounds).toHaveLength(2);
+    expect(rounds[0]).toMatchObject({ mode: 'url', url: expect.stringMatching(/\/console\/approvals\//) });
+    expect(r.structuredContent).toMatchObject({ status: 'executed', result: { status: 'success' } });
+    expect(connector.calls.length).toBe(before + 1);
+    await client.close();
+  });
+
+  it('answer pending (no elicitation) to a modern client without URL elicitation', async () => {
+    const { client } = await modernClient(KEYS.tenant1);
+    const r = (await client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-11' },
+    })) as ToolResult;
+
+    expect(r.structuredContent).toMatchObject({ status: 'pending' });
+    await client.close();
+  });
+});
+
+describe('MCP: the HTTP edge', () => {
+  const ACCEPT = { Accept: 'application/json, text/event-stream' };
+  const rpc = (body: unknown, headers: Record<string, string> = {}, key: string | null = KEYS.tenant1) =>
+    stack.request('POST', '/mcp', { body, key, headers: { ...ACCEPT, ...headers } });
+
+  it('answer no key or a wrong key with 401 and a WWW-Authenticate challenge, and nothing else', async () => {
+    const none = await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, {}, null);
+    const wrong = await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, {}, 'sk-wrong');
+
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="openclause-mcp"');
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers['www-authenticate']).toBe('Bearer realm="openclause-mcp", error="invalid_token"');
+    expect(Object.keys(wrong.json).sort()).toEqual(['code', 'message', 'request_id', 'retryable']);
+    expect(wrong.text).not.toMatch(/tenant|tool/i);
+  });
+
+  it('give spec-correct answers to malformed JSON, a batch, an unknown method, a notification and oversized bodies', async () => {
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+
+    const malformed = await rpc('{"jsonrpc":');
+    const notRpc = await rpc('{}');
+    const unknown = await rpc({ jsonrpc: '2.0', id: 3, method: 'no/such' });
+    const notification = await rpc({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    const batch = await rpc([
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    ]);
+    const big = await rpc({
+      jsonrpc: '2.0',
+      id: 4,
+      method: 'ping',
+      params: { pad: 'x'.repeat(1024 * 1024) },
+    });
+    const xml = await rpc('<x/>', { 'Content-Type': 'application/xml' });
+    const noAccept = await stack.request('POST', '/mcp', { body: { jsonrpc: '2.0', id: 5, method: 'ping' } });
+
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.code).toBe(-32700);
+    expect(notRpc.status).toBe(400);
+    expect(notRpc.json.error.code).toBe(-32600);
+    expect(unknown.status).toBe(200);
+    expect(unknown.text).toMatch(/"code":-32601/);
+    expect(notification.status).toBe(202);
+    expect(notification.text).toBe('');
+    expect(batch.status).toBe(200);
+    expect(batch.text.match(/^data: /gm)).toHaveLength(2);
+    expect(big.status).toBe(413);
+    expect(big.json.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(xml.status).toBe(415);
+    expect(noAccept.status).toBe(406);
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+  });
+
+  it('refuse a foreign Origin (DNS rebinding) and accept the gateway’s own', async () => {
+    const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
+    const foreign = await rpc(list, { Origin: 'http://evil.example' });
+    const own = await rpc(list, { Origin: 'http://localhost:3000' });
+
+    expect(foreign.status).toBe(403);
+    expect(foreign.json.code).toBe('FORBIDDEN');
+    expect(own.status).toBe(200);
+  });
+
+  it('answer GET with 405 (no server stream): the endpoint is stateless', async () => {
+    const r = await stack.request('GET', '/mcp');
+
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+  });
+});
