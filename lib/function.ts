@@ -32,6 +32,17 @@ export const LAMBDA_POLICY_DIR = '/var/task/policy';
 const CEDAR_PACKAGE = '@cedar-policy/cedar-wasm';
 const SLACK_SDK_PACKAGE = '@slack/web-api';
 
+/** The X-Ray tracer and its SDK, left out of bundles built without tracing. */
+const TRACER_PACKAGES = ['@aws-lambda-powertools/tracer', 'aws-xray-sdk-core'];
+
+/**
+ * The MCP server SDK's runtime shims: its Node default validates JSON Schema with Ajv (150 KB),
+ * its Workers one with @cfworker/json-schema (20 KB). The gateway validates no JSON Schema through
+ * the SDK (it uses no form elicitation; tool arguments are checked with the connectors' zod
+ * schemas), so bundles take the small one; `functions/shared/mcp-shims.ts` says why.
+ */
+const MCP_SHIMS_ALIAS = `--alias:@modelcontextprotocol/server/_shims=${path.join(REPO_ROOT, 'functions', 'shared', 'mcp-shims.ts')}`;
+
 /** Context key the app stack sets from its `tracing` prop; every OcFunction in it reads it. */
 export const TRACING_CONTEXT = 'openclause:tracing';
 /** Context key the app stack sets from its `sourceMaps` prop. */
@@ -160,10 +171,14 @@ export class OcFunction extends NodejsFunction {
         // (the runtime ships it) would save ~400 KB more but run whatever SDK version the runtime has.
         // `@slack/web-api` (with axios) only in the Slack connector's bundle: the gateway's handlers
         // import it lazily, only to run live Slack in process (a local stack), never in AWS.
+        // The X-Ray tracer only where tracing is on: `shared/tracing.ts` imports it dynamically, and
+        // only when POWERTOOLS_TRACE_ENABLED is true (about 100 KB of every bundle otherwise).
         externalModules: [
           CEDAR_PACKAGE,
           ...(props.handlerName === 'connector-slack' ? [] : [SLACK_SDK_PACKAGE]),
+          ...(tracing ? [] : TRACER_PACKAGES),
         ],
+        esbuildArgs: { [MCP_SHIMS_ALIAS]: true },
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],

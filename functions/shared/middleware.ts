@@ -10,11 +10,13 @@ const inLambda = Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME);
 
 /** The X-Ray tracer, evaluated only when tracing is on (see tracing.ts). */
 const tracing =
-  inLambda && process.env.POWERTOOLS_TRACE_ENABLED === 'true' ? await import('./tracing.js') : undefined;
+  inLambda && process.env.POWERTOOLS_TRACE_ENABLED === 'true'
+    ? await (await import('./tracing.js')).tracingMiddleware()
+    : undefined;
 
 export function lambda<E, R>(fn: (event: E) => Promise<R>) {
   const stack = middy<E, R, Error, Context>();
-  if (tracing) stack.use(tracing.tracingMiddleware());
+  if (tracing) stack.use(tracing);
   stack.use(injectLambdaContext(logger, { resetKeys: true }));
   if (inLambda) stack.use(logMetrics(metrics, { captureColdStartMetric: true }));
   return stack.handler((event: E) => fn(event));

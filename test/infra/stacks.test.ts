@@ -237,9 +237,15 @@ describe('table access', () => {
       .flatMap((st) => asArray(st.Action as string | string[]))
       .filter((a) => a.startsWith('dynamodb:'));
 
-  // The console serves files: it reads no table at all (below).
+  // The console serves files: it reads no table at all (below). A handler with a POST route too
+  // (MCP) is a writer.
+  const writers = new Set(ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler));
   const tableReaders = [
-    ...new Set(ROUTES.filter((r) => r.method === 'GET' && r.handler !== 'console').map((r) => r.handler)),
+    ...new Set(
+      ROUTES.filter((r) => r.method === 'GET' && r.handler !== 'console' && !writers.has(r.handler)).map(
+        (r) => r.handler,
+      ),
+    ),
   ];
 
   it.each(tableReaders)('%s can only read', (handler) => {
@@ -286,12 +292,15 @@ describe('table access', () => {
 
 describe('connectors', () => {
   const connectorIds = () => CONNECTORS.map((c) => lambdaFor(s.appTemplate, `connector-${c}`).id);
-  const routeExecutors = ROUTES.filter((r) => CONNECTOR_INVOKERS.includes(r.handler)).map((r) => r.handler);
+  // One handler may serve several routes (MCP: POST and GET /mcp).
+  const routeExecutors = [
+    ...new Set(ROUTES.filter((r) => CONNECTOR_INVOKERS.includes(r.handler)).map((r) => r.handler)),
+  ];
   // The delivery worker too: a Slack route posts and updates approval messages through the Slack connector.
   const executors = [...routeExecutors, NOTIFICATIONS.deliveryHandler];
 
-  it('has exactly submit-toolcall and execute-toolcall as route executors', () => {
-    expect(routeExecutors.sort()).toEqual(['execute-toolcall', 'submit-toolcall']);
+  it('has exactly submit-toolcall, execute-toolcall and mcp as route executors', () => {
+    expect(routeExecutors.sort()).toEqual(['execute-toolcall', 'mcp', 'submit-toolcall']);
   });
 
   it("grants lambda:InvokeFunction to the executors' roles only, anywhere in the stack", () => {
