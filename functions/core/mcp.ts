@@ -180,7 +180,19 @@ const OUTCOME_SCHEMA = {
   properties: {
     status: {
       type: 'string',
-      enum: ['pending', 'approved', 'denied', 'expired', 'executed', 'replayed', 'unknown', 'not_found'],
+      enum: [
+        'pending',
+        'approved',
+        'denied',
+        'expired',
+        'executed',
+        'replayed',
+        'unknown',
+        'in_progress',
+        'not_approval_gated',
+        'not_found',
+        'error',
+      ],
     },
     event_id: { type: 'string' },
     reason: { type: 'string' },
@@ -418,8 +430,12 @@ export function executeOutcome(
       );
     case 'NOT_FOUND':
       return outcomeOf('not_found', `No governed call ${eventId} for this tenant.`, {}, true);
+    case 'EXECUTION_IN_PROGRESS':
+      return outcomeOf('in_progress', 'Another call is executing it now; call again for its result.');
+    case 'NOT_APPROVAL_GATED':
+      return outcomeOf('not_approval_gated', `${error.message}.`, {}, true);
     default:
-      return outcomeOf(error.code.toLowerCase(), `${error.code}: ${error.message}`, {}, true);
+      return outcomeOf('error', `${error.code}: ${error.message}`, {}, true);
   }
 }
 

@@ -22,7 +22,6 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { ACTION_SPECS } from '../connectors/registry.js';
-import { effectiveStatus } from '../core/approvals.js';
 import { executeApproved } from '../core/execute.js';
 import {
   buildCatalog,
@@ -41,7 +40,7 @@ import {
   type ToolResult,
 } from '../core/mcp.js';
 import { buildRiskFloors } from '../core/risk.js';
-import { submitToolCall, type SubmitInput } from '../core/submit.js';
+import { approvalUrl, submitToolCall, type SubmitInput } from '../core/submit.js';
 import { LIMITS } from '../shared/constants.js';
 import { AppError, payloadTooLarge, rateLimited, unsupportedMediaType } from '../shared/errors.js';
 import { httpRoute, requireTenant, type HttpEvent, type HttpResult } from '../shared/http.js';
@@ -110,6 +109,8 @@ interface McpDeps {
   state: AppState;
   actions: ReturnType<typeof loadPolicyBundle>['actions'];
   floors: ReturnType<typeof buildRiskFloors>;
+  /** The actions whose connector this deployment runs (in AWS: the connector Lambdas it has). */
+  listed: typeof ACTION_SPECS;
 }
 
 const built = new WeakMap<AppState, McpDeps>();
@@ -117,10 +118,14 @@ function mcpDeps(state: AppState): McpDeps {
   let deps = built.get(state);
   if (!deps) {
     const bundle = loadPolicyBundle(state.config.policyDir ?? defaultPolicyDir());
+    const deployed = Object.keys(state.config.connectorFunctions);
+    const live = state.config.connectorsMode === 'live' && deployed.length > 0;
     deps = {
       state,
       actions: bundle.actions,
       floors: buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors),
+      // An optional connector not deployed (`-c templateConnector=true` not given) is not offered.
+      listed: ACTION_SPECS.filter((spec) => !live || deployed.includes(spec.name.split('.')[0]!)),
     };
     built.set(state, deps);
   }
@@ -300,7 +305,7 @@ async function resumeApproval(
   const pending: PendingApproval = {
     eventId,
     approvalId: approval.id,
-    url: `${deps.state.config.publicBaseUrl.replace(/\/+$/, '')}/console/approvals/${approval.id}`,
+    url: approvalUrl(deps.state.config.publicBaseUrl, approval.id),
     expiresAt: approval.expires_at,
     reason: view.reason,
   };
@@ -352,15 +357,10 @@ async function approvalStatus(deps: McpDeps, caller: Caller, eventId: string): P
       { execution_event_id: stored.execution.execution_event_id },
     );
   const approval = stored.approval;
-  const status = approval
-    ? effectiveStatus(
-        { status: approval.status, record: { expires_at: approval.expires_at } } as never,
-        state.clock.now(),
-      )
-    : 'pending';
-  const url = approval
-    ? `${state.config.publicBaseUrl.replace(/\/+$/, '')}/console/approvals/${approval.id}`
-    : '';
+  const expired =
+    approval?.status === 'pending' && Date.parse(approval.expires_at) <= state.clock.now().getTime();
+  const status = expired ? 'expired' : (approval?.status ?? 'pending');
+  const url = approval ? approvalUrl(state.config.publicBaseUrl, approval.id) : '';
   const messages: Record<string, string> = {
     pending: `Pending: waiting for an approver at ${url}.`,
     approved: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: call ${EXECUTE_TOOL} to run it (once).`,
@@ -407,7 +407,7 @@ function serverFor(deps: McpDeps) {
     server.setRequestHandler('tools/list', async (_request, c) => {
       const call = callContext(c, ctx.era, caller, ctx.requestInfo);
       const catalog = buildCatalog({
-        specs: ACTION_SPECS,
+        specs: deps.listed,
         actions: deps.actions,
         floors: deps.floors,
         policy: submitDeps(deps.state).policy,

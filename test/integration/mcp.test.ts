@@ -50,8 +50,8 @@ afterAll(async () => {
 });
 
 /** The SDK transports call their fetch with (url, init); the gateway client checks each answer against the contract. */
-const checkedFetch = () => {
-  const fetcher = contractFetch(stack);
+const checkedFetch = (on: TestStack = stack) => {
+  const fetcher = contractFetch(on);
   return Object.assign((url: string | URL, init?: RequestInit) => fetcher(new Request(url, init)), {
     sent: fetcher.sent,
   });
@@ -403,6 +403,7 @@ describe('MCP: approvals', () => {
     })) as ToolResult;
 
     expect(status.structuredContent).toMatchObject({ status: 'not_found' });
+    expect(status.isError).toBe(true);
     expect(run.structuredContent).toMatchObject({ status: 'not_found' });
     expect(connector.calls.length).toBe(before);
     // tenant2's own approver cannot approve it either; tenant1's still can run it.
@@ -414,6 +415,35 @@ describe('MCP: approvals', () => {
     expect(mine.structuredContent).toMatchObject({ status: 'executed' });
     await one.client.close();
     await two.client.close();
+  });
+});
+
+describe('MCP: a deployment’s connectors', () => {
+  it('offer only the tools whose connector is deployed (live, the template connector left out)', async () => {
+    const live = await startTestStack({
+      env: {
+        OC_POLICY_DIR: dir,
+        OC_CONNECTORS_MODE: 'live',
+        OC_CONNECTOR_FUNCTIONS: JSON.stringify({ slack: 'oc-connector-slack', jira: 'oc-connector-jira' }),
+      },
+      overrides: { connectors: countingInvoker() },
+    });
+    try {
+      const client = new Client({ name: 'live', version: '1' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${live.url}/mcp`), {
+          requestInit: { headers: { 'X-API-Key': KEYS.tenant1 } },
+          fetch: checkedFetch(live),
+        }),
+      );
+      const names = (await client.listTools()).tools.map((t) => t.name);
+
+      expect(names).toContain('slack_msg_post');
+      expect(names).not.toContain('template_item_get');
+      await client.close();
+    } finally {
+      await live.stop();
+    }
   });
 });
 

@@ -1,0 +1,195 @@
+/** The MCP face's pure parts (functions/core/mcp.ts): the catalog, arguments, keys and results. */
+import { ACTION_SPECS } from '../../functions/connectors/registry.js';
+import {
+  buildCatalog,
+  clientLabel,
+  derivedIdempotencyKey,
+  executeOutcome,
+  mcpToolName,
+  splitArguments,
+  submitOutcome,
+} from '../../functions/core/mcp.js';
+import { createPolicyEngine } from '../../functions/core/policy.js';
+import { buildRiskFloors } from '../../functions/core/risk.js';
+import { AppError } from '../../functions/shared/errors.js';
+import { defaultPolicyDir, loadPolicyBundle } from '../../functions/store/policy-files.js';
+
+const bundle = loadPolicyBundle(defaultPolicyDir());
+const policy = createPolicyEngine(bundle);
+const now = new Date('2026-12-01T10:00:00Z');
+const catalog = (tenantId: string, floors: Record<string, number> = {}) =>
+  buildCatalog({
+    specs: ACTION_SPECS,
+    actions: bundle.actions,
+    floors: buildRiskFloors(ACTION_SPECS, { ...bundle.actions.risk_floors, ...floors }),
+    policy,
+    tenantId,
+    agentId: 'agent-1',
+    now,
+  });
+const spec = (name: string) => ACTION_SPECS.find((s) => s.name === name)!;
+
+describe('the MCP catalog', () => {
+  it('names each action tool_action and evaluates policy as a call at the floor would', () => {
+    const entries = catalog('tenant1');
+
+    expect(entries.map((e) => e.tool.name)).toContain('jira_issue_delete');
+    expect(entries.find((e) => e.tool.name === 'jira_issue_delete')!.decision).toBe('approve');
+    expect(entries.find((e) => e.tool.name === 'slack_msg_post')!.decision).toBe('allow');
+    expect(mcpToolName('a.b-c.d')).toBe('a_b_c_d');
+  });
+
+  it('leaves out what policy denies: a floor at the tenant threshold', () => {
+    expect(catalog('tenant1', { 'jira.issue.create': 5 }).map((e) => e.tool.name)).not.toContain(
+      'jira_issue_create',
+    );
+    expect(catalog('tenant1', { 'jira.issue.create': 4 }).map((e) => e.tool.name)).toContain(
+      'jira_issue_create',
+    );
+  });
+
+  it('declares outputSchema only for allowed actions, and the gateway’s idempotency_key argument', () => {
+    const entries = catalog('tenant1');
+    const post = entries.find((e) => e.tool.name === 'slack_msg_post')!.tool;
+    const del = entries.find((e) => e.tool.name === 'jira_issue_delete')!.tool;
+
+    expect(post.outputSchema).toMatchObject({ type: 'object' });
+    expect(del.outputSchema).toBeUndefined();
+    expect(post.inputSchema.properties).toHaveProperty('idempotency_key');
+    expect(post.inputSchema).not.toHaveProperty('$schema');
+  });
+});
+
+describe('MCP call arguments', () => {
+  it('split the gateway’s key from the params and check the params with the action’s schema', () => {
+    expect(
+      splitArguments(spec('slack.msg.post'), { channel: '#a', text: 'x', idempotency_key: 'k1' }),
+    ).toEqual({
+      ok: true,
+      params: { channel: '#a', text: 'x' },
+      idempotencyKey: 'k1',
+    });
+    expect(splitArguments(spec('slack.msg.post'), { channel: '#a' })).toMatchObject({ ok: false });
+    expect(
+      splitArguments(spec('slack.msg.post'), { channel: '#a', text: 'x', idempotency_key: 'a\u200bb' }),
+    ).toMatchObject({ ok: false, message: expect.stringMatching(/^idempotency_key/) });
+  });
+
+  it('derive one key per request: same id and arguments in the same scope replay, anything else is new', () => {
+    const base = { requestId: 7, tool: 'slack_msg_post', args: { channel: '#a', text: 'x' }, now };
+    const key = derivedIdempotencyKey(base);
+
+    expect(key).toMatch(/^mcp-[0-9a-f]{64}$/);
+    expect(derivedIdempotencyKey({ ...base, args: { text: 'x', channel: '#a' } })).toBe(key);
+    expect(derivedIdempotencyKey({ ...base, requestId: 8 })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, requestId: '7' })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, args: { channel: '#a', text: 'y' } })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, now: new Date('2026-12-02T10:00:00Z') })).not.toBe(key);
+    const inSession = derivedIdempotencyKey({ ...base, session: 's1' });
+    expect(inSession).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, session: 's1', now: new Date('2026-12-02T10:00:00Z') })).toBe(
+      inSession,
+    );
+    expect(derivedIdempotencyKey({ ...base, session: 's2' })).not.toBe(inSession);
+  });
+
+  it('keep the client’s name and version only as bounded, visible text', () => {
+    expect(clientLabel({ name: 'Claude Code', version: '2.1.0' })).toEqual({
+      name: 'Claude Code',
+      version: '2.1.0',
+    });
+    expect(clientLabel({ name: 'x\u202e', version: 'v'.repeat(200) })).toEqual({
+      name: 'unknown',
+      version: 'unknown',
+    });
+    expect(clientLabel(undefined)).toEqual({ name: 'unknown', version: 'unknown' });
+  });
+});
+
+describe('MCP results', () => {
+  const body = (b: Record<string, unknown>) => ({ body: JSON.stringify(b) });
+
+  it('turn a deny into a tool error with the reason, and an approve into pending with the console link', () => {
+    const denied = submitOutcome(
+      body({ event_id: 'e1', decision: 'deny', reason: 'no', policy_version: 'v' }),
+      't',
+    );
+    expect(denied.result).toMatchObject({ isError: true });
+    expect(denied.result.content[0]!.text).toMatch(/^Denied by policy: no\./);
+
+    const parked = submitOutcome(
+      body({
+        event_id: 'e2',
+        decision: 'approve',
+        reason: 'destructive',
+        policy_version: 'v',
+        approval: { id: 'a2', url: 'http://x/console/approvals/a2', expires_at: '2026-12-02T00:00:00Z' },
+      }),
+      'jira_issue_delete',
+    );
+    expect(parked.pending).toEqual({
+      eventId: 'e2',
+      approvalId: 'a2',
+      url: 'http://x/console/approvals/a2',
+      expiresAt: '2026-12-02T00:00:00Z',
+      reason: 'destructive',
+    });
+    expect(parked.result.isError).toBeUndefined();
+    expect(parked.result.structuredContent).toMatchObject({ status: 'pending', event_id: 'e2' });
+  });
+
+  it('report a connector failure as a tool error, and mark replays', () => {
+    const failed = submitOutcome(
+      body({
+        event_id: 'e3',
+        decision: 'allow',
+        reason: 'ok',
+        policy_version: 'v',
+        result: { status: 'error', error: { code: 'UPSTREAM_ERROR', message: 'slack: channel_not_found' } },
+      }),
+      't',
+    );
+    expect(failed.result).toMatchObject({ isError: true });
+    expect(failed.result.content[0]!.text).toContain('UPSTREAM_ERROR: slack: channel_not_found');
+    const replayed = submitOutcome(
+      {
+        body: JSON.stringify({
+          event_id: 'e4',
+          decision: 'allow',
+          reason: 'ok',
+          policy_version: 'v',
+          result: { status: 'success', output: { ok: true } },
+        }),
+        headers: { 'Idempotent-Replayed': 'true' },
+      },
+      't',
+    );
+    expect(replayed.result).toMatchObject({
+      structuredContent: { ok: true },
+      _meta: { 'openclause/replayed': true },
+    });
+  });
+
+  it('give every /execute outcome its own status, never a protocol error', () => {
+    const status = (error: AppError) => executeOutcome('e', { error }).structuredContent!.status;
+    expect(status(new AppError(409, 'AWAITING_APPROVAL', 'pending'))).toBe('pending');
+    expect(
+      status(
+        new AppError(403, 'APPROVAL_DENIED', 'denied', { details: [{ path: 'deny_reason', message: 'no' }] }),
+      ),
+    ).toBe('denied');
+    expect(status(new AppError(410, 'APPROVAL_EXPIRED', 'expired'))).toBe('expired');
+    expect(status(new AppError(409, 'EXECUTION_OUTCOME_UNKNOWN', 'unknown'))).toBe('unknown');
+    expect(status(new AppError(404, 'NOT_FOUND', 'not found'))).toBe('not_found');
+    expect(status(new AppError(409, 'NOT_APPROVAL_GATED', 'allow'))).toBe('not_approval_gated');
+    const run = (headers: Record<string, string>) =>
+      executeOutcome('e', {
+        response: {
+          body: JSON.stringify({ event_id: 'x', result: { status: 'success', output: { deleted: true } } }),
+          headers,
+        },
+      }).structuredContent!.status;
+    expect(run({})).toBe('executed');
+    expect(run({ 'Idempotent-Replayed': 'true' })).toBe('replayed');
+  });
+});
