@@ -107,6 +107,10 @@ async function contractProxy(target: string) {
     'x-api-key': 'X-API-Key',
     authorization: 'Authorization',
     'content-type': 'Content-Type',
+    // MCP's Streamable HTTP headers (the walkthrough's MCP step).
+    accept: 'Accept',
+    'mcp-protocol-version': 'MCP-Protocol-Version',
+    'mcp-session-id': 'Mcp-Session-Id',
   };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -125,7 +129,7 @@ async function contractProxy(target: string) {
         .then((r) => {
           exchanges.push({ ...r, method, path: url });
           const answer: Record<string, string> = {};
-          for (const name of ['content-type', 'idempotent-replayed', 'retry-after', 'x-request-id'])
+          for (const name of ['content-type', 'idempotent-replayed', 'retry-after', 'x-request-id', 'mcp-session-id'])
             if (r.headers[name] !== undefined) answer[name] = r.headers[name];
           res.writeHead(r.status, answer).end(r.text);
         })
@@ -299,6 +303,7 @@ describe('the README walkthrough', () => {
           'get-toolcall 200 allow completed success',
           'get-toolcall 404 NOT_FOUND',
           'submit-toolcall 403 FORBIDDEN',
+          'mcp 200',
         ]),
       );
       const denied = proxy.exchanges.find((e) => outcome(e) === 'execute-toolcall 403 APPROVAL_DENIED');
