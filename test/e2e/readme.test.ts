@@ -129,7 +129,13 @@ async function contractProxy(target: string) {
         .then((r) => {
           exchanges.push({ ...r, method, path: url });
           const answer: Record<string, string> = {};
-          for (const name of ['content-type', 'idempotent-replayed', 'retry-after', 'x-request-id', 'mcp-session-id'])
+          for (const name of [
+            'content-type',
+            'idempotent-replayed',
+            'retry-after',
+            'x-request-id',
+            'mcp-session-id',
+          ])
             if (r.headers[name] !== undefined) answer[name] = r.headers[name];
           res.writeHead(r.status, answer).end(r.text);
         })
