@@ -454,30 +454,32 @@ function originAllowed(origin: string | undefined, publicBaseUrl: string): boole
   }
 }
 
-/** The JSON-RPC method of a single message, to let governed calls take their token in the core. */
-function governedCall(bytes: Buffer): boolean {
+/**
+ * What the edge needs of a single JSON-RPC message before the SDK reads it: whether it is a
+ * governed `tools/call` (it takes its rate-limit token in the submit core, as on REST) and the
+ * `initialize` params (a 2025 client's session id is made of them).
+ */
+function peek(bytes: Buffer): {
+  governed: boolean;
+  initialize?: { clientInfo?: unknown; capabilities?: unknown };
+} {
+  let message: { method?: unknown; params?: { name?: unknown } & Record<string, unknown> };
   try {
-    const message = JSON.parse(bytes.toString('utf8')) as { method?: unknown; params?: { name?: unknown } };
-    return (
-      message.method === 'tools/call' &&
-      typeof message.params?.name === 'string' &&
-      SPECS_BY_TOOL.has(message.params.name)
-    );
+    message = JSON.parse(bytes.toString('utf8')) as typeof message;
   } catch {
-    return false;
+    return { governed: false };
   }
-}
-
-function isInitialize(bytes: Buffer): { clientInfo?: unknown; capabilities?: unknown } | undefined {
-  try {
-    const message = JSON.parse(bytes.toString('utf8')) as {
-      method?: unknown;
-      params?: Record<string, unknown>;
-    };
-    return message.method === 'initialize' ? (message.params ?? {}) : undefined;
-  } catch {
-    return undefined;
-  }
+  if (typeof message !== 'object' || message === null) return { governed: false };
+  const governed =
+    message.method === 'tools/call' &&
+    typeof message.params?.name === 'string' &&
+    SPECS_BY_TOOL.has(message.params.name);
+  return {
+    governed,
+    ...(message.method === 'initialize'
+      ? { initialize: (message.params ?? {}) as Record<string, unknown> }
+      : {}),
+  };
 }
 
 export const mcpRoute = (getState: () => AppState) =>
@@ -520,7 +522,8 @@ export const mcpRoute = (getState: () => AppState) =>
       const raw = event.body ?? '';
       const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
       if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
-      if (!governedCall(bytes)) {
+      const message = peek(bytes);
+      if (!message.governed) {
         const token = await state.rateLimiter.take(caller.tenantId);
         if (!token.allowed) throw rateLimited(token.retryAfterSec);
       }
@@ -540,7 +543,7 @@ export const mcpRoute = (getState: () => AppState) =>
       response.headers.forEach((value, key) => {
         if (key !== 'content-type') out[key] = value;
       });
-      const init = response.status === 200 ? isInitialize(bytes) : undefined;
+      const init = response.status === 200 ? message.initialize : undefined;
       if (init) out['mcp-session-id'] = legacySessionId(init);
       return {
         status: response.status,

@@ -447,6 +447,37 @@ describe('MCP: a deployment’s connectors', () => {
   });
 });
 
+describe('MCP: the tenant’s rate limit', () => {
+  it('share the REST bucket: other messages take a token at the edge (429), governed calls in the core (a tool error)', async () => {
+    const limited = await startTestStack({
+      env: { OC_POLICY_DIR: dir, OC_RATE_LIMIT_PER_SEC: '1', OC_RATE_LIMIT_BURST: '2' },
+      overrides: { connectors: countingInvoker() },
+    });
+    try {
+      const post = (body: unknown) =>
+        limited.request('POST', '/mcp', { body, headers: { Accept: 'application/json, text/event-stream' } });
+      const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
+      const call = {
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'slack_msg_post', arguments: { channel: '#a', text: 'x', idempotency_key: 'rl-1' } },
+      };
+      const answers = [await post(list), await post(list), await post(list)];
+      const refused = await post(call);
+
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(answers[2]!.json).toMatchObject({ code: 'RATE_LIMITED', retryable: true });
+      expect(answers[2]!.headers['retry-after']).toMatch(/^[0-9]+$/);
+      expect(refused.status).toBe(200);
+      expect(refused.text).toMatch(/"isError":true/);
+      expect(refused.text).toMatch(/RATE_LIMITED: too many requests; retry after [0-9]+ s\. Nothing ran\./);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
 describe('MCP: protocol 2026-07-28', () => {
   it('serve a modern client: list and call, recorded with its protocol version', async () => {
     const { client } = await modernClient(KEYS.tenant1);
@@ -493,6 +524,56 @@ describe('MCP: protocol 2026-07-28', () => {
     expect(r.structuredContent).toMatchObject({ status: 'executed', result: { status: 'success' } });
     expect(connector.calls.length).toBe(before + 1);
     await client.close();
+  });
+
+  it('refuse a forged retry: requestState naming another tenant’s approved call runs nothing', async () => {
+    const one = await legacyClient(KEYS.tenant1);
+    const parked = (await one.client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-12' },
+    })) as ToolResult;
+    const { event_id, approval } = parked.structuredContent!;
+    expect((await approve(approval.id)).status).toBe(200);
+    const before = connector.calls.length;
+    const envelope = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'forger', version: '1' },
+      'io.modelcontextprotocol/clientCapabilities': { elicitation: { url: {} } },
+    };
+
+    const forged = await stack.request('POST', '/mcp', {
+      key: KEYS.tenant2,
+      headers: {
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'tools/call',
+        'Mcp-Name': 'jira_issue_delete',
+      },
+      body: {
+        jsonrpc: '2.0',
+        id: 9,
+        method: 'tools/call',
+        params: {
+          name: 'jira_issue_delete',
+          arguments: {},
+          requestState: event_id,
+          inputResponses: { approval: { action: 'accept' } },
+          _meta: envelope,
+        },
+      },
+    });
+
+    expect(forged.status).toBe(200);
+    expect(forged.json.result).toMatchObject({ isError: true, structuredContent: { status: 'not_found' } });
+    expect(connector.calls.length).toBe(before);
+    // Its own tenant's client still runs it, once.
+    const mine = (await one.client.callTool({
+      name: 'oc_execute_approved',
+      arguments: { event_id },
+    })) as ToolResult;
+    expect(mine.structuredContent).toMatchObject({ status: 'executed' });
+    expect(connector.calls.length).toBe(before + 1);
+    await one.client.close();
   });
 
   it('answer pending (no elicitation) to a modern client without URL elicitation', async () => {
