@@ -66,12 +66,11 @@ export async function faultRun(options: {
 }): Promise<FaultRunResult> {
   const log = options.log ?? ((line: string) => console.error(`[fault-run] ${line}`));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'oc-fault-run-'));
-  const ports = {
-    PORT: await freePort(),
-    OC_DYNAMODB_PORT: await freePort(),
-    OC_AWS_PORT: await freePort(),
-    OC_S3_PORT: await freePort(),
-  };
+  // Four different ports: the OS may hand the same free port out twice in a row.
+  const distinct = new Set<number>();
+  while (distinct.size < 4) distinct.add(await freePort());
+  const [api, dynamodb, sqs, s3] = [...distinct] as [number, number, number, number];
+  const ports = { PORT: api, OC_DYNAMODB_PORT: dynamodb, OC_AWS_PORT: sqs, OC_S3_PORT: s3 };
   const base = `http://127.0.0.1:${ports.PORT}`;
   const env = {
     ...process.env,
