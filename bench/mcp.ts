@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { percentile } from './instrument.js';
+import { withStandaloneStack } from './standalone.js';
 
 export interface McpBenchResult {
   count: number;
@@ -72,56 +73,33 @@ export async function measureMcp(options: {
         }),
       (text) => text.includes('"status":"success"'),
     );
-  const legacy = () =>
+  /** A tools/call over POST /mcp, with the era's headers and params. */
+  const mcpCall = (headers: Record<string, string>, extra: Record<string, unknown> = {}) =>
     timed(
       () =>
         fetch(`${baseUrl}/mcp`, {
           method: 'POST',
-          headers: {
-            'X-API-Key': key,
-            'Content-Type': 'application/json',
-            Accept: ACCEPT,
-            'mcp-session-id': session,
-            'mcp-protocol-version': '2025-11-25',
-          },
+          headers: { 'X-API-Key': key, 'Content-Type': 'application/json', Accept: ACCEPT, ...headers },
           body: JSON.stringify({
             jsonrpc: '2.0',
             id: ++id,
             method: 'tools/call',
-            params: { name: 'slack_msg_post', arguments: args },
+            params: { name: 'slack_msg_post', arguments: args, ...extra },
           }),
         }),
       (text) => text.includes('"structuredContent"'),
     );
+  const legacy = () => mcpCall({ 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' });
   const modern = () =>
-    timed(
-      () =>
-        fetch(`${baseUrl}/mcp`, {
-          method: 'POST',
-          headers: {
-            'X-API-Key': key,
-            'Content-Type': 'application/json',
-            Accept: ACCEPT,
-            'mcp-protocol-version': '2026-07-28',
-            'mcp-method': 'tools/call',
-            'mcp-name': 'slack_msg_post',
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: ++id,
-            method: 'tools/call',
-            params: {
-              name: 'slack_msg_post',
-              arguments: args,
-              _meta: {
-                'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-                'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
-                'io.modelcontextprotocol/clientCapabilities': {},
-              },
-            },
-          }),
-        }),
-      (text) => text.includes('"structuredContent"'),
+    mcpCall(
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'slack_msg_post' },
+      {
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
     );
 
   for (let i = 0; i < 10; i++) await Promise.all([rest(), legacy(), modern()]); // warm up
@@ -149,37 +127,15 @@ export async function measureMcp(options: {
 
 /** Standalone: its own DynamoDB Local and local host. */
 async function main(): Promise<void> {
-  process.env.AWS_REGION ??= 'us-east-1';
-  process.env.AWS_ACCESS_KEY_ID ??= 'local';
-  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
-  const { freePort, startDynamoDbLocal } = await import('../bin/local/emulators.js');
-  const { startLocalHost } = await import('../bin/local/host.js');
-  const { loadConfig } = await import('../functions/shared/config.js');
   const count = Number(process.argv[2] ?? 200);
-  const dynamo = await startDynamoDbLocal({ port: await freePort() });
-  const host = await startLocalHost({
-    config: loadConfig({
-      OC_TABLE_NAME: 'oc-bench-mcp',
-      OC_DYNAMODB_ENDPOINT: dynamo.endpoint,
-      OC_CONNECTORS_MODE: 'mock',
-      OC_JWT_MODE: 'dev',
-      OC_RATE_LIMIT_PER_SEC: '1000000',
-      OC_RATE_LIMIT_BURST: '2000000',
-    }),
-    port: 0,
-  });
-  try {
-    await host.state.apiKeys.put('sk-bench-mcp', { tenantId: 'tenant1' });
+  await withStandaloneStack('oc-bench-mcp', 'sk-bench-mcp', async (host) => {
     const r = await measureMcp({ baseUrl: host.url, key: 'sk-bench-mcp', count });
     console.log(
       `mcp tools/call vs POST /v1/toolcalls, ${r.count} each: REST p50 ${r.restP50.toFixed(1)} ms; ` +
         `MCP 2025-11-25 p50 ${r.legacyP50.toFixed(1)} ms (${(r.legacyP50 / r.restP50).toFixed(2)}×, p95 ${r.legacyP95.toFixed(1)} ms); ` +
         `MCP 2026-07-28 p50 ${r.modernP50.toFixed(1)} ms (${(r.modernP50 / r.restP50).toFixed(2)}×); ${r.failures} failures`,
     );
-  } finally {
-    await host.stop();
-    await dynamo.stop();
-  }
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

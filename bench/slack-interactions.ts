@@ -15,6 +15,7 @@ import { encodeButtonValue } from '../functions/core/slack-message.js';
 import { slackSignature } from '../functions/core/slack-signature.js';
 import { SLACK } from '../functions/shared/constants.js';
 import { percentile } from './instrument.js';
+import { withStandaloneStack } from './standalone.js';
 
 export interface SlackBenchResult {
   count: number;
@@ -99,27 +100,8 @@ export async function measureSlackInteractions(options: {
 
 /** Standalone: its own DynamoDB Local and local host. */
 async function main(): Promise<void> {
-  process.env.AWS_REGION ??= 'us-east-1';
-  process.env.AWS_ACCESS_KEY_ID ??= 'local';
-  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
-  const { freePort, startDynamoDbLocal } = await import('../bin/local/emulators.js');
-  const { startLocalHost } = await import('../bin/local/host.js');
-  const { loadConfig } = await import('../functions/shared/config.js');
   const count = Number(process.argv[2] ?? 200);
-  const dynamo = await startDynamoDbLocal({ port: await freePort() });
-  const host = await startLocalHost({
-    config: loadConfig({
-      OC_TABLE_NAME: 'oc-bench-slack',
-      OC_DYNAMODB_ENDPOINT: dynamo.endpoint,
-      OC_CONNECTORS_MODE: 'mock',
-      OC_JWT_MODE: 'dev',
-      OC_RATE_LIMIT_PER_SEC: '1000000',
-      OC_RATE_LIMIT_BURST: '2000000',
-    }),
-    port: 0,
-  });
-  try {
-    await host.state.apiKeys.put('sk-bench-slack', { tenantId: 'tenant1' });
+  await withStandaloneStack('oc-bench-slack', 'sk-bench-slack', async (host) => {
     let n = 0;
     const park = async () => {
       n += 1;
@@ -144,10 +126,7 @@ async function main(): Promise<void> {
     console.log(
       `slack interaction handler: ${r.count} sequential clicks: p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, max ${r.max.toFixed(1)} ms, ${r.failures} failures`,
     );
-  } finally {
-    await host.stop();
-    await dynamo.stop();
-  }
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
