@@ -279,6 +279,7 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
 
   API          http://localhost:${port}        (GET /readyz answers 200 when every part is up)
   Console      http://localhost:${port}/console  (sign in as alice@acme.example; approval.url opens it)
+  MCP          http://localhost:${port}/mcp  (Streamable HTTP; header X-API-Key: an agent key below)
   Slack        POST http://localhost:${port}/slack/interactions  (signing secret: SLACK_SIGNING_SECRET)
   API keys     ${apiKeys.map((k) => `${k.tenantId}: ${k.key}`).join('   ')}
   Approver     ${approverToken}
