@@ -172,7 +172,7 @@ export type RouteAuth = 'api_key' | 'jwt' | 'none';
 export interface RouteDef {
   /** Lambda / handler module name under functions/handlers. */
   readonly handler: string;
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'DELETE';
   /** API Gateway HTTP API path syntax. */
   readonly path: string;
   readonly auth: RouteAuth;
@@ -193,9 +193,11 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/v1/approvals/{approval_id}/deliveries',
     auth: 'jwt',
   },
-  // MCP (Streamable HTTP, stateless): POST carries every message; GET answers 405 (no SSE stream).
+  // MCP (Streamable HTTP, stateless): POST carries every message; GET (a server stream) and
+  // DELETE (ending a session) answer 405, which MCP clients take as "not offered".
   { handler: 'mcp', method: 'POST', path: '/mcp', auth: 'api_key' },
   { handler: 'mcp', method: 'GET', path: '/mcp', auth: 'api_key' },
+  { handler: 'mcp', method: 'DELETE', path: '/mcp', auth: 'api_key' },
   // The web console: static files and its settings, public (it signs the approver in itself).
   { handler: 'console', method: 'GET', path: '/console', auth: 'none' },
   { handler: 'console', method: 'GET', path: '/console/{path+}', auth: 'none' },

@@ -373,7 +373,11 @@ export interface paths {
          *     (HTTP 200). A notification or a posted response is 202 with no body.
          */
         post: operations["mcpMessage"];
-        delete?: never;
+        /**
+         * No session to end (405)
+         * @description The endpoint keeps no session, so there is none to end; MCP clients handle the 405.
+         */
+        delete: operations["mcpEndSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -501,7 +505,7 @@ export interface components {
         /**
          * @example {
          *       "code": "METHOD_NOT_ALLOWED",
-         *       "message": "this MCP endpoint is stateless: POST only (no SSE stream)",
+         *       "message": "this MCP endpoint is stateless: POST only (no SSE stream, no session to end)",
          *       "retryable": false,
          *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
          *     }
@@ -2855,6 +2859,29 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    mcpEndSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            401: components["responses"]["Unauthorized"];
+            /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
+            405: {
+                headers: {
+                    Allow: "POST";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MethodNotAllowedError"];
+                };
+            };
             500: components["responses"]["InternalError"];
         };
     };

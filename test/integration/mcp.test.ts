@@ -654,10 +654,20 @@ describe('MCP: the HTTP edge', () => {
     expect(own.status).toBe(200);
   });
 
-  it('answer GET with 405 (no server stream): the endpoint is stateless', async () => {
-    const r = await stack.request('GET', '/mcp');
+  it('answer GET and DELETE with 405 (no server stream, no session to end): the endpoint is stateless', async () => {
+    const get = await stack.request('GET', '/mcp');
+    const del = await stack.request('DELETE', '/mcp', {
+      headers: { 'Mcp-Session-Id': 'e30.AAAAAAAAAAAAAAAA' },
+    });
 
-    expect(r.status).toBe(405);
-    expect(r.headers.allow).toBe('POST');
+    expect([get.status, del.status]).toEqual([405, 405]);
+    expect([get.headers.allow, del.headers.allow]).toEqual(['POST', 'POST']);
+  });
+
+  it('let a 1.x client end its session: the 405 tells it there is none', async () => {
+    const { client, transport } = await legacyClient(KEYS.tenant1);
+
+    await expect(transport.terminateSession()).resolves.toBeUndefined();
+    await client.close();
   });
 });

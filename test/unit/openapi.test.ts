@@ -48,6 +48,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '500': ['INTERNAL_ERROR'],
   },
   'GET /mcp': { '401': ['UNAUTHORIZED'], '405': ['METHOD_NOT_ALLOWED'], '500': ['INTERNAL_ERROR'] },
+  'DELETE /mcp': { '401': ['UNAUTHORIZED'], '405': ['METHOD_NOT_ALLOWED'], '500': ['INTERNAL_ERROR'] },
   'POST /v1/toolcalls': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
