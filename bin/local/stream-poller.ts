@@ -77,6 +77,9 @@ export class StreamPoller {
   private loop?: Promise<void>;
   private idleWaiters: Array<() => void> = [];
   private busy = false;
+  /** Passes begun so far, and the number of the last pass that found nothing (see drained). */
+  private passesStarted = 0;
+  private idlePassStartedAt = 0;
   private streamArn: string;
   /** After an error the stream is looked up again before the next read. */
   private stale = false;
@@ -117,12 +120,18 @@ export class StreamPoller {
     };
   }
 
-  /** Resolves once a full pass found nothing left to deliver (for tests and benchmarks). */
+  /**
+   * Resolves once a full pass that began after this call found nothing left to deliver (for tests
+   * and benchmarks): a pass already under way may have read the stream before the caller's last
+   * write, and finding nothing then says nothing about that write.
+   */
   async drained(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const after = this.passesStarted;
     for (;;) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      if (!this.busy) return;
+      if (!this.running) return;
+      if (!this.busy && this.idlePassStartedAt > after) return;
       if (Date.now() > deadline) throw new Error('stream poller did not drain in time');
     }
   }
@@ -143,6 +152,7 @@ export class StreamPoller {
     let lastDescribe = -Infinity;
     while (this.running) {
       let pause = 0;
+      const pass = ++this.passesStarted;
       try {
         if (this.stale) await this.resolveStream();
         if (Date.now() - lastDescribe > 5000 || this.shards.size === 0) {
@@ -170,6 +180,7 @@ export class StreamPoller {
         pause = this.errorBackoff.fail();
       }
       if (!this.busy) {
+        this.idlePassStartedAt = pass;
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
         waiters.forEach((w) => w());
