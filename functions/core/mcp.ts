@@ -12,7 +12,7 @@ import type { RiskFloors } from './risk.js';
 import { canon, sha256Hex } from './evidence.js';
 import { LIMITS } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
-import { rules } from '../shared/input-rules.js';
+import { jsonProblem, rules } from '../shared/input-rules.js';
 
 /** The argument every governed tool accepts besides the action's params. */
 export const IDEMPOTENCY_ARGUMENT = 'idempotency_key';
@@ -236,12 +236,21 @@ export const EventIdArguments = z.strictObject({ event_id: rules.uuid() });
 
 /**
  * A call's arguments split into the action's params and the gateway's `idempotency_key`. The
- * params are checked with the action's own schema first, so a bad call writes nothing.
+ * arguments are checked with the shared JSON rules and the params with the action's own schema
+ * first, so a bad call writes nothing.
  */
 export function splitArguments(
   spec: ActionSpec,
   args: Record<string, unknown>,
 ): { ok: true; params: Record<string, unknown>; idempotencyKey?: string } | { ok: false; message: string } {
+  // The JSON rules of every body the gateway reads (no lone surrogate, no integer past 2^53, bounded
+  // depth), before anything hashes or records the arguments.
+  const problem = jsonProblem(args);
+  if (problem)
+    return {
+      ok: false,
+      message: `invalid arguments for ${mcpToolName(spec.name)}: ${problem.path || 'arguments'} ${problem.message}`,
+    };
   const { [IDEMPOTENCY_ARGUMENT]: key, ...params } = args;
   if (key !== undefined) {
     const parsed = rules

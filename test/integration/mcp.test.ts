@@ -16,6 +16,7 @@ import {
   StreamableHTTPClientTransport as ModernTransport,
 } from '@modelcontextprotocol/client';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import fc from 'fast-check';
 import addFormatsModule from 'ajv-formats';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
@@ -642,6 +643,55 @@ describe('MCP: the HTTP edge', () => {
     expect(noAccept.status).toBe(406);
     await stack.poller?.drained();
     expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+  });
+
+  it('answer hostile tool arguments (lone surrogates, bidi marks, huge integers, deep nesting) without a 5xx', async () => {
+    // Sent as raw JSON text: JSON.stringify would escape lone surrogates into valid JSON.
+    const value: fc.Arbitrary<string> = fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small' },
+        fc.string({ unit: 'binary', maxLength: 40 }).map((t) => JSON.stringify(t)),
+        fc.constantFrom(
+          '"\\ud800"',
+          '"a\\u202eb"',
+          '"x\\u200by"',
+          '12345678901234567890',
+          '1e400',
+          'null',
+          'true',
+        ),
+        fc.array(tie('v'), { maxLength: 4 }).map((a) => `[${a.join(',')}]`),
+        fc.dictionary(fc.string({ unit: 'binary', maxLength: 12 }), tie('v'), { maxKeys: 4 }).map(
+          (d) =>
+            `{${Object.entries(d)
+              .map(([k, x]) => `${JSON.stringify(k)}:${x}`)
+              .join(',')}}`,
+        ),
+      ),
+    })).v;
+    const args = fc.oneof(
+      fc.record({ channel: value, text: value }).map((r) => `{"channel":${r.channel},"text":${r.text}}`),
+      fc.record({ id: value, key: value }).map((r) => `{"issue":${r.id},"idempotency_key":${r.key}}`),
+      value,
+    );
+    const tools = fc.constantFrom(
+      'slack_msg_post',
+      'jira_issue_create',
+      'jira_issue_delete',
+      'oc_execute_approved',
+    );
+    await fc.assert(
+      fc.asyncProperty(tools, args, fc.integer({ min: 1, max: 1e9 }), async (tool, a, id) => {
+        const r = await stack.request('POST', '/mcp', {
+          headers: { Accept: 'application/json, text/event-stream' },
+          body: `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${tool}","arguments":${a}}}`,
+        });
+        expect(r.status).toBeLessThan(500);
+        // Never an internal error: a tool error, a result, invalid params, or (not JSON) a parse error.
+        expect(r.text).not.toMatch(/"code":-32603/);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('refuse a foreign Origin (DNS rebinding) and accept the gateway’s own', async () => {

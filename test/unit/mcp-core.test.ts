@@ -70,6 +70,14 @@ describe('MCP call arguments', () => {
       idempotencyKey: 'k1',
     });
     expect(splitArguments(spec('slack.msg.post'), { channel: '#a' })).toMatchObject({ ok: false });
+    // The shared JSON rules, even in a field the action's schema would ignore.
+    expect(splitArguments(spec('jira.issue.delete'), { '': [['\ud800']] })).toEqual({
+      ok: false,
+      message: 'invalid arguments for jira_issue_delete: .0.0 contains a lone surrogate',
+    });
+    expect(splitArguments(spec('jira.issue.delete'), { issue: 'OPS-1', n: 2 ** 60 })).toMatchObject({
+      ok: false,
+    });
     expect(
       splitArguments(spec('slack.msg.post'), { channel: '#a', text: 'x', idempotency_key: 'a\u200bb' }),
     ).toMatchObject({ ok: false, message: expect.stringMatching(/^idempotency_key/) });
