@@ -43,7 +43,14 @@ import { buildRiskFloors } from '../core/risk.js';
 import { approvalUrl, submitToolCall, type SubmitInput } from '../core/submit.js';
 import { LIMITS } from '../shared/constants.js';
 import { AppError, payloadTooLarge, rateLimited, unsupportedMediaType } from '../shared/errors.js';
-import { httpRoute, requireTenant, type HttpEvent, type HttpResult } from '../shared/http.js';
+import {
+  bodyBytes,
+  header,
+  httpRoute,
+  requireTenant,
+  type HttpEvent,
+  type HttpResult,
+} from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
@@ -439,9 +446,6 @@ function mcpHandlerFor(state: AppState) {
   return handler;
 }
 
-const header = (event: HttpEvent, name: string): string | undefined =>
-  Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
-
 const AUTH_CHALLENGE = 'Bearer realm="openclause-mcp"';
 
 /** Origin (DNS rebinding, transport spec): absent (not a browser) or the gateway's own. */
@@ -519,8 +523,7 @@ export const mcpRoute = (getState: () => AppState) =>
         });
       const contentType = header(event, 'content-type') ?? '';
       if (!/^application\/json\s*(;|$)/i.test(contentType)) throw unsupportedMediaType('application/json');
-      const raw = event.body ?? '';
-      const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+      const bytes = bodyBytes(event);
       if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
       const message = peek(bytes);
       if (!message.governed) {

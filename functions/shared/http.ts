@@ -128,7 +128,8 @@ function isJsonMediaType(contentType: string | undefined): boolean {
   return params.every((p) => !p.startsWith('charset=') || /^charset="?utf-8"?$/.test(p));
 }
 
-function header(event: HttpEvent, name: string): string | undefined {
+/** A request header by its lowercase name, however the caller cased it. */
+export function header(event: HttpEvent, name: string): string | undefined {
   const headers = event.headers ?? {};
   return headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
 }
@@ -160,6 +161,12 @@ export function readJsonBody(contentType: string | undefined, bytes: Buffer): un
   return value;
 }
 
+/** The request body's bytes, as API Gateway passed them (base64 for binary media types). */
+export function bodyBytes(event: HttpEvent): Buffer {
+  const raw = event.body ?? '';
+  return event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+}
+
 /**
  * The one way a route reads its request: path parameters and query (400 on a bad one), then the
  * body (415 / 413 / 400 / 422), each checked against the route's strict schema before anything
@@ -183,8 +190,7 @@ export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): 
   }
   let body: unknown;
   if (input.body) {
-    const raw = event.body ?? '';
-    const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+    const bytes = bodyBytes(event);
     if (bytes.length === 0 && input.body.required) throw badRequest('request body is required');
     const value = bytes.length === 0 ? {} : readJsonBody(header(event, 'content-type'), bytes);
     if (input.body.parsedBy === 'core') body = value;
