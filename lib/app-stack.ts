@@ -193,6 +193,9 @@ export class OcAppStack extends Stack {
           logRetention,
         }),
     );
+    const releaser = this.schedules.find((s) => s.function.handlerName === 'release-parked');
+    if (!releaser) throw new Error('SCHEDULES has no release-parked entry');
+    this.notifications.allowRelease(releaser.function);
     const alarmTopic = props.alarmTopicArn
       ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
       : undefined;

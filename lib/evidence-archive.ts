@@ -192,7 +192,7 @@ export class EvidenceArchiver extends Construct {
     this.schedule = new ScheduledFunction(this, 'Schedule', {
       table: props.table,
       schedule: { handler: ARCHIVER.handler, rateMinutes },
-      // Reads the chain, writes only its checkpoint items (the claim and the advance).
+      // Reads the chain, writes its checkpoint items (the claim and the advance) and parks a tenant it cannot archive.
       access: 'readwrite',
       logRetention: props.logRetention,
     });

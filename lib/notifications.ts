@@ -45,6 +45,7 @@ export class Notifications extends Construct {
   readonly deadLetterQueue: Queue;
   /** The outbox's stream on-failure destination. */
   readonly outboxDeadLetterQueue: Queue;
+  private readonly environment: Record<string, string>;
   readonly secrets: Secret[] = [];
   readonly failureAlarm: Alarm;
 
@@ -114,6 +115,7 @@ export class Notifications extends Construct {
       [ENV.webhookSecretPrefix]: prefix,
       [ENV.webhookTimeoutMs]: String(webhookTimeoutSec * 1000),
     };
+    this.environment = environment;
     for (const fn of [this.outbox, this.delivery])
       for (const [k, v] of Object.entries(environment)) fn.addEnvironment(k, v);
     this.queue.grantSendMessages(this.outbox);
@@ -156,5 +158,14 @@ export class Notifications extends Construct {
       alarmDescription:
         'A notification failed for good (410, an unresolvable signing secret, a refused URL) or exhausted its attempts (in the DLQ).',
     });
+  }
+
+  /**
+   * release-parked hands parked outbox records and deliveries back to the queue: it needs the
+   * outbox's configuration and the right to send.
+   */
+  allowRelease(fn: OcFunction): void {
+    for (const [k, v] of Object.entries(this.environment)) fn.addEnvironment(k, v);
+    this.queue.grantSendMessages(fn);
   }
 }

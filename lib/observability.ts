@@ -5,7 +5,6 @@ import {
   ComparisonOperator,
   Dashboard,
   GraphWidget,
-  MathExpression,
   Metric,
   TextWidget,
   TreatMissingData,
@@ -15,7 +14,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { OBSERVABILITY } from '../functions/shared/constants.js';
+import { OBSERVABILITY, RECORDS_PARKED_METRIC } from '../functions/shared/constants.js';
 import { constructIdFor, type OcFunction } from './function.js';
 
 export interface ObservabilityProps {
@@ -60,7 +59,7 @@ export function gatewayMetric(metricName: string, statistic: string, period: Dur
   });
 }
 
-/** Alarms (API 5xx, Lambda errors, sequencer lag, held evidence chains, DLQ depth) and one dashboard. */
+/** Alarms (API 5xx, Lambda errors, sequencer lag, parked records and held chains, DLQ depth) and one dashboard. */
 export class Observability extends Construct {
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
@@ -95,19 +94,15 @@ export class Observability extends Construct {
       3,
     );
 
-    // Reported by release-held-chains on every run while a chain is held; placed holds count too.
-    const chainsHeld = gatewayMetric('chains_held', 'Maximum', fiveMinutes);
-    const holdsPlaced = gatewayMetric('chain_held', 'Sum', fiveMinutes);
+    // One metric, no dimension per consumer (an alarm metric is billed per metric): records parked
+    // by the outbox, the delivery worker or the archiver and chains held by the sequencer, counted
+    // when parked and reported by release-parked on every run while any waits.
+    const recordsParked = gatewayMetric(RECORDS_PARKED_METRIC, 'Maximum', fiveMinutes);
     this.alarm(
-      'ChainHeld',
-      new MathExpression({
-        expression: 'MAX([held, placed])',
-        usingMetrics: { held: chainsHeld, placed: holdsPlaced },
-        period: fiveMinutes,
-        label: 'held evidence chains',
-      }),
+      'RecordsParked',
+      recordsParked,
       1,
-      "A tenant's evidence chain is held at a fact that cannot be sealed (oc verify names it); its later facts wait.",
+      "A record could not be processed and was parked in its tenant's partition (the log line 'record parked' or 'evidence chains held' names it); the other tenants go on, release-parked retries it.",
     );
 
     props.deadLetterQueues.forEach((queue, i) => {
@@ -184,7 +179,7 @@ export class Observability extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({ title: 'Sequencer lag (stream iterator age, ms)', left: [iteratorAge], width: 8 }),
-      new GraphWidget({ title: 'Held evidence chains', left: [chainsHeld, holdsPlaced], width: 8 }),
+      new GraphWidget({ title: 'Parked records and held chains', left: [recordsParked], width: 8 }),
       new GraphWidget({
         title: 'Dead-letter queue depth',
         left: props.deadLetterQueues.map((q) =>

@@ -22,7 +22,7 @@ import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { getApprovalDeliveriesRoute } from '../../functions/handlers/get-approval-deliveries.js';
-import type { NotifyOverrides } from '../../functions/handlers/notifications-state.js';
+import type { NotifyOverrides, NotifyState } from '../../functions/handlers/notifications-state.js';
 import { checkRouteUrls, outbox } from '../../functions/handlers/outbox.js';
 import type { NotifyConfig } from '../../functions/shared/notify-config.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
@@ -31,7 +31,7 @@ import { consoleRoute } from '../../functions/handlers/console.js';
 import { mcpRoute } from '../../functions/handlers/mcp.js';
 import { slackInteractionsRoute } from '../../functions/handlers/slack-interactions.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
-import { releaseHeldChains } from '../../functions/handlers/release-held-chains.js';
+import { releaseParked } from '../../functions/handlers/release-parked.js';
 import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
 import type { Archiver } from '../../functions/store/archiver.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
@@ -84,10 +84,13 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
 /** Scheduled handler factories by handler name (the names CDK deploys). */
 const SCHEDULE_FACTORIES: Record<
   (typeof SCHEDULES)[number]['handler'],
-  (getState: () => AppState) => (event: unknown) => Promise<unknown>
+  (
+    getState: () => AppState,
+    getNotify: (app: AppState) => NotifyState,
+  ) => (event: unknown) => Promise<unknown>
 > = {
   'expire-approvals': sweep,
-  'release-held-chains': releaseHeldChains,
+  'release-parked': releaseParked,
 };
 
 export interface LocalHostOptions {
@@ -338,7 +341,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const timers: NodeJS.Timeout[] = [];
   const scheduled = new Map<string, () => Promise<unknown>>();
   for (const schedule of SCHEDULES) {
-    const run = lambda(SCHEDULE_FACTORIES[schedule.handler](() => state));
+    const run = lambda(
+      SCHEDULE_FACTORIES[schedule.handler](
+        () => state,
+        notifications?.stateFor ??
+          (() => {
+            throw new Error('notifications are off in this stack');
+          }),
+      ),
+    );
     const failures = new FailureLog({ what: `[oc] ${schedule.handler}`, log, summaryEveryMs: 300_000 });
     let running: Promise<unknown> | undefined;
     const once = () =>

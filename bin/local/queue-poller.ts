@@ -67,6 +67,8 @@ export class QueuePoller {
             MaxNumberOfMessages: this.options.batchSize,
             WaitTimeSeconds: 1,
             MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+            // Lambda's event source passes every message attribute (release-parked marks its sends).
+            MessageAttributeNames: ['All'],
           }),
           { abortSignal: this.controller.signal },
         );
@@ -99,7 +101,12 @@ export class QueuePoller {
         SenderId: 'local',
         ApproximateFirstReceiveTimestamp: String(Date.now()),
       },
-      messageAttributes: {},
+      messageAttributes: Object.fromEntries(
+        Object.entries(m.MessageAttributes ?? {}).map(([name, value]) => [
+          name,
+          { dataType: value.DataType ?? 'String', stringValue: value.StringValue },
+        ]),
+      ),
       md5OfBody: m.MD5OfBody ?? '',
       eventSource: 'aws:sqs',
       eventSourceARN: this.options.queueArn,

@@ -14,6 +14,7 @@ import { ApprovalStore } from '../store/approvals.js';
 import { createApproverVerifier, type ApproverVerifier } from '../store/approver-tokens.js';
 import { ExecutionStore } from '../store/executions.js';
 import { ChainStore } from '../store/chain.js';
+import { ParkedRecordStore } from '../store/parked-records.js';
 import { createDocumentClient } from '../store/dynamo.js';
 import { DynamoRateLimiter } from '../store/rate-limiter.js';
 import { DynamoToolCallStore } from '../store/toolcalls.js';
@@ -29,6 +30,8 @@ export interface AppState {
   apiKeys: ApiKeyStore;
   toolcalls: DynamoToolCallStore;
   chain: ChainStore;
+  /** Records the outbox, the delivery worker and the archiver could not process (release-parked retries them). */
+  parked: ParkedRecordStore;
   approvals: ApprovalStore;
   executions: ExecutionStore;
   /** Verifies approver JWTs (built on first use: only the approver routes need it). */
@@ -62,6 +65,7 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
     apiKeys: new ApiKeyStore(doc, config.tableName, undefined, undefined, () => clock.now()),
     toolcalls: new DynamoToolCallStore(doc, config.tableName),
     chain: new ChainStore(doc, config.tableName),
+    parked: new ParkedRecordStore(doc, config.tableName),
     approvals: new ApprovalStore(doc, config.tableName),
     executions: new ExecutionStore(doc, config.tableName),
     get approverTokens() {

@@ -15,6 +15,9 @@ import { NOTIFICATIONS } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { logger, metrics } from '../shared/powertools.js';
 import type { Clock } from '../core/ports.js';
+import { UUID_PATTERN } from '../shared/input-rules.js';
+import { PARKED_ATTRIBUTE } from '../store/notify-queue.js';
+import { parkingTenant } from '../store/parked-records.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { notifyState, type NotifyState } from './notifications-state.js';
 
@@ -24,6 +27,11 @@ const LEASE_MARGIN_SEC = 5;
 /** Thrown to report a message failed (SQS returns it when its visibility ends). */
 class RetryLater extends Error {
   override readonly name = 'RetryLater';
+}
+
+/** A message no sender can read: parked (it can never succeed as it is, and must not be lost). */
+class UnreadableMessage extends Error {
+  override readonly name = 'UnreadableMessage';
 }
 
 function parseMessage(body: string): DeliveryMessage | undefined {
@@ -46,12 +54,7 @@ export async function deliverOne(
   clock: Clock,
 ): Promise<'delivered' | 'failed' | 'dead' | 'skipped'> {
   const message = parseMessage(record.body);
-  if (!message) {
-    // A message no sender can read can never succeed: logged and dropped.
-    logger.error('notification message unreadable: dropped', { messageId: record.messageId });
-    metrics.addMetric('notification_unreadable', MetricUnit.Count, 1);
-    return 'skipped';
-  }
+  if (!message) throw new UnreadableMessage('notification message unreadable');
   const ids = [message.tenant_id, message.approval_id, message.delivery_id] as const;
   const log = {
     tenantId: message.tenant_id,
@@ -150,6 +153,62 @@ export async function deliverOne(
   throw new RetryLater(`attempt ${attempt} failed; next in ${delay} s`);
 }
 
+/**
+ * One message, and what happens when it cannot be handled: a retry (RetryLater) goes back to SQS
+ * as before; anything else (an unreadable message, storage trouble, a sender that broke its
+ * contract) parks the message in its tenant's partition and reports it done, so that it never
+ * reaches the queue's redrive to the DLQ unrecorded; release-parked sends it again with backoff. A
+ * message released from parking removes its parked record once handled.
+ */
+export async function deliverOrPark(
+  record: SQSRecord,
+  app: AppState,
+  notify: NotifyState,
+): Promise<'delivered' | 'failed' | 'dead' | 'skipped' | 'parked'> {
+  const released = record.messageAttributes?.[PARKED_ATTRIBUTE]?.stringValue;
+  const leaveParking = async () => {
+    if (!released) return;
+    const ref = JSON.parse(released) as { tenantId: string; recordId: string };
+    await app.parked.remove(ref.tenantId, 'deliver-notifications', ref.recordId);
+  };
+  try {
+    const outcome = await deliverOne(record, notify, app.clock);
+    await leaveParking();
+    return outcome;
+  } catch (error) {
+    if (error instanceof RetryLater) {
+      await leaveParking();
+      throw error;
+    }
+    let parsed: Partial<DeliveryMessage> = {};
+    try {
+      parsed = (JSON.parse(record.body) as Partial<DeliveryMessage>) ?? {};
+    } catch {
+      // unreadable: parked under no tenant
+    }
+    const ref = released
+      ? (JSON.parse(released) as { tenantId: string; recordId: string })
+      : {
+          tenantId: parkingTenant(parsed.tenant_id),
+          recordId:
+            typeof parsed.delivery_id === 'string' && UUID_PATTERN.test(parsed.delivery_id)
+              ? parsed.delivery_id
+              : `msg-${record.messageId}`,
+        };
+    // If this write fails, the message fails: SQS hands it back (nothing is lost).
+    await app.parked.park(
+      {
+        ...ref,
+        consumer: 'deliver-notifications',
+        payload: record.body,
+        reason: (error as Error).message,
+      },
+      app.clock.now(),
+    );
+    return 'parked';
+  }
+}
+
 export const deliver =
   (getApp: () => AppState, getNotify: (app: AppState) => NotifyState) =>
   async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
@@ -157,15 +216,10 @@ export const deliver =
     const notify = getNotify(app);
     // One processor per invocation: it keeps the batch's state, and the local host runs several at once.
     const processor = new BatchProcessor(EventType.SQS);
-    return processPartialResponse(
-      event,
-      (record: SQSRecord) => deliverOne(record, notify, app.clock),
-      processor,
-      {
-        ...(context ? { context } : {}),
-        throwOnFullBatchFailure: false,
-      },
-    );
+    return processPartialResponse(event, (record: SQSRecord) => deliverOrPark(record, app, notify), processor, {
+      ...(context ? { context } : {}),
+      throwOnFullBatchFailure: false,
+    });
   };
 
 warmInLambda((app) => notifyState(app));

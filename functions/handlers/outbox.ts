@@ -4,8 +4,11 @@
  * notification route, each with its stable delivery id. The delivery record is written first, with
  * a condition: a replayed stream record finds it (and enqueues again only what is still pending, so
  * a crash between the record and the message loses nothing; the delivery worker's lease and the
- * record's status make the extra copy harmless). A failure reports the first failed record, so the
- * stream retries from there. Routes whose kind has no sender in this build are skipped (logged).
+ * record's status make the extra copy harmless). A record that cannot be announced is parked in its
+ * tenant's partition and the batch moves on (release-parked retries it); only a record that cannot
+ * even be parked (storage down) is reported failed, so the stream retries from there. Message
+ * bodies escape what SQS refuses (`sqsBody`). Routes whose kind has no sender in this build are
+ * skipped (logged).
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -27,6 +30,8 @@ import { ITEM_TYPE } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { logger, metrics } from '../shared/powertools.js';
 import { toStoredApproval } from '../store/approvals.js';
+import type { DeliveryRecord } from '../store/deliveries.js';
+import { parkingTenant } from '../store/parked-records.js';
 import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { notifyState, type NotifyState } from './notifications-state.js';
@@ -103,37 +108,72 @@ function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: N
   return { approval: toStoredApproval(item), type };
 }
 
+/** One approval event's messages, recorded and enqueued. */
+async function announce(app: AppState, notify: NotifyState, approval: StoredApproval, type: NotifyEvent) {
+  if (!notify.queue) throw new Error('no notification queue configured');
+  const messages = await messagesFor(app, notify, approval, type);
+  await notify.queue.send(messages);
+  if (messages.length > 0) metrics.addMetric('notifications_enqueued', MetricUnit.Count, messages.length);
+}
+
+/** What a parked outbox record keeps: the approval item's key and the event, when it could be read. */
+interface ParkedOutboxRecord {
+  pk: string;
+  sk: string;
+  eventName: string;
+  type?: NotifyEvent;
+}
+
+/** `T#<tenant>#APR#<approval id>`: the approval item's partition. */
+const APPROVAL_PARTITION = /^T#([^#]+)#APR#([^#]+)$/;
+
 export const outbox =
   (getApp: () => AppState, getNotify: (app: AppState) => NotifyState) =>
   async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const app = getApp();
     const notify = getNotify(app);
     const failed: string[] = [];
-    // Records are independent (each names its own deliveries): handled side by side.
+    // Records are independent (each names its own deliveries): handled side by side. A record that
+    // cannot be announced is parked (its tenant's item, release-parked retries it) and the stream
+    // moves on: one record must never hold the notifications of every tenant behind it.
     await Promise.all(
       event.Records.map(async (record) => {
-        let parsed;
+        let parsed: ReturnType<typeof approvalOf>;
         try {
           parsed = approvalOf(record);
+          if (!parsed) return;
+          await announce(app, notify, parsed.approval, parsed.type);
         } catch (error) {
-          // An item that cannot be read must not stop the stream: logged and counted.
-          logger.error('approval stream record unreadable: skipped', { error: error as Error });
-          metrics.addMetric('outbox_record_unreadable', MetricUnit.Count, 1);
-          return;
-        }
-        if (!parsed) return;
-        try {
-          if (!notify.queue) throw new Error('no notification queue configured');
-          const messages = await messagesFor(app, notify, parsed.approval, parsed.type);
-          await notify.queue.send(messages);
-          if (messages.length > 0)
-            metrics.addMetric('notifications_enqueued', MetricUnit.Count, messages.length);
-        } catch (error) {
-          logger.error('outbox failed: the stream retries', {
-            approvalId: parsed.approval.record.id,
-            error: error as Error,
-          });
-          failed.push(record.dynamodb?.SequenceNumber ?? '');
+          const key = record.dynamodb?.Keys
+            ? unmarshall(record.dynamodb.Keys as Record<string, AttributeValue>)
+            : {};
+          const payload: ParkedOutboxRecord = {
+            pk: String(key.pk ?? ''),
+            sk: String(key.sk ?? ''),
+            eventName: record.eventName ?? '',
+            ...(parsed ? { type: parsed.type } : {}),
+          };
+          try {
+            await app.parked.park(
+              {
+                tenantId: parkingTenant(APPROVAL_PARTITION.exec(payload.pk)?.[1]),
+                consumer: 'outbox',
+                recordId: parsed
+                  ? `${parsed.approval.record.id}.${parsed.type}`
+                  : `seq-${record.dynamodb?.SequenceNumber ?? 'unknown'}`,
+                payload: JSON.stringify(payload),
+                reason: (error as Error).message,
+              },
+              app.clock.now(),
+            );
+          } catch (parkError) {
+            // Storage is down: nothing may be lost, so the stream retries from here.
+            logger.error('outbox could not park a record: the stream retries', {
+              error: error as Error,
+              parkError: parkError as Error,
+            });
+            failed.push(record.dynamodb?.SequenceNumber ?? '');
+          }
         }
       }),
     );
@@ -141,6 +181,24 @@ export const outbox =
     const first = failed.sort((a, b) => order.indexOf(a) - order.indexOf(b))[0];
     return { batchItemFailures: first !== undefined ? [{ itemIdentifier: first }] : [] };
   };
+
+/**
+ * release-parked: announces a parked outbox record from the approval as it is now (delivery ids are
+ * stable, so what was already enqueued is not sent twice). Throws if it still cannot.
+ */
+export async function releaseOutboxRecord(app: AppState, notify: NotifyState, payload: string): Promise<void> {
+  const parked = JSON.parse(payload) as ParkedOutboxRecord;
+  const match = APPROVAL_PARTITION.exec(parked.pk);
+  if (!match) throw new Error(`not an approval key: ${parked.pk}`);
+  const approval = await app.approvals.get(match[1]!, match[2]!);
+  if (!approval) {
+    logger.warn('parked approval record gone (expired by TTL): nothing to announce', { key: parked.pk });
+    return;
+  }
+  const type = parked.type ?? eventTypeOf(parked.eventName, approval.record.status);
+  if (!type) return;
+  await announce(app, notify, approval, type);
+}
 
 /**
  * The policy folder's webhook routes that can never be delivered to (W22), found when it loads:
@@ -152,32 +210,59 @@ export function checkRouteUrls(policyDir: string, allowPrivate: boolean): string
   return routeUrlProblems(loadTenants(policyDir), { allowPrivate });
 }
 
+/** The message of a delivery record, rebuilt from its approval as it is now; undefined if there is none. */
+export async function messageForDelivery(
+  app: AppState,
+  notify: NotifyState,
+  record: Pick<DeliveryRecord, 'tenant_id' | 'approval_id' | 'delivery_id' | 'event_type' | 'route_index'>,
+): Promise<DeliveryMessage | undefined> {
+  const approval = await app.approvals.get(record.tenant_id, record.approval_id);
+  const route = approval?.record.notify?.[record.route_index];
+  if (!approval || !route) return undefined;
+  const { summary } = await summarize(
+    { ...approval.record, agent_id: approval.record.agent_id },
+    await notify.summarizer(),
+  );
+  const message = deliveryMessage(
+    approval,
+    record.event_type,
+    record.route_index,
+    summary,
+    approvalUrl(app.config.publicBaseUrl, approval.record.id),
+  );
+  return message.delivery_id === record.delivery_id ? message : undefined;
+}
+
 /**
  * Re-enqueues every pending delivery from its record (the local host after a restart: fauxqs keeps
- * messages in memory only, the records are the durable truth). Returns how many were sent.
+ * messages in memory only, the records are the durable truth). Returns how many were sent. A
+ * delivery that cannot be re-enqueued is parked like any other record: one stored record never
+ * stops a start.
  */
 export async function requeuePending(app: AppState, notify: NotifyState): Promise<number> {
   if (!notify.queue) return 0;
-  const messages: DeliveryMessage[] = [];
+  let sent = 0;
   for await (const record of notify.deliveries.pending()) {
-    const approval = await app.approvals.get(record.tenant_id, record.approval_id);
-    const route = approval?.record.notify?.[record.route_index];
-    if (!approval || !route) continue;
-    const { summary } = await summarize(
-      { ...approval.record, agent_id: approval.record.agent_id },
-      await notify.summarizer(),
-    );
-    const message = deliveryMessage(
-      approval,
-      record.event_type,
-      record.route_index,
-      summary,
-      approvalUrl(app.config.publicBaseUrl, approval.record.id),
-    );
-    if (message.delivery_id === record.delivery_id) messages.push(message);
+    try {
+      const message = await messageForDelivery(app, notify, record);
+      if (!message) continue;
+      await notify.queue.send([message]);
+      sent += 1;
+    } catch (error) {
+      const { tenant_id, approval_id, delivery_id, event_type, route_index } = record;
+      await app.parked.park(
+        {
+          tenantId: tenant_id,
+          consumer: 'deliver-notifications',
+          recordId: delivery_id,
+          payload: JSON.stringify({ delivery: { tenant_id, approval_id, delivery_id, event_type, route_index } }),
+          reason: (error as Error).message,
+        },
+        app.clock.now(),
+      );
+    }
   }
-  await notify.queue.send(messages);
-  return messages.length;
+  return sent;
 }
 
 warmInLambda((app) => {

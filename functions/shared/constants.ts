@@ -147,7 +147,20 @@ export const ITEM_TYPE = {
   delivery: 'delivery',
   /** A Slack request signature already acted on (replay protection, expires with TTL). */
   slackReplay: 'slack_replay',
+  /** A stream record or queue message a consumer could not process, parked in its tenant's partition. */
+  parkedRecord: 'parked_record',
 } as const;
+
+/**
+ * The consumers that park a record they cannot process (functions/store/parked-records.ts) instead
+ * of failing the batch that every tenant shares; `release-parked` retries them with backoff (the
+ * archiver retries its own on its schedule). The sequencer's chain holds are the same idea for facts.
+ */
+export const PARKING_CONSUMERS = ['outbox', 'deliver-notifications', 'archive-evidence'] as const;
+export type ParkingConsumer = (typeof PARKING_CONSUMERS)[number];
+
+/** The one metric (no dimension per consumer) and alarm for parked records and held chains. */
+export const RECORDS_PARKED_METRIC = 'RecordsParked';
 
 /** Connector Lambdas by tool name, deployed by every stack. */
 export const CONNECTORS = ['slack', 'jira'] as const;
@@ -225,7 +238,7 @@ export const SLACK = {
 /** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */
 export const SCHEDULES = [
   { handler: 'expire-approvals', rateMinutes: 1 },
-  { handler: 'release-held-chains', rateMinutes: 1 },
+  { handler: 'release-parked', rateMinutes: 1 },
 ] as const;
 
 /**
@@ -275,6 +288,11 @@ export const NOTIFICATIONS = {
    */
   maxReceiveCount: 30,
   batchSize: 10,
+  /**
+   * The queue's message size limit (SQS's default, 256 KiB): a message holds the approval's params
+   * (at most 64 KiB), escaped (sqsBody: at most three characters per UTF-8 byte), well under it.
+   */
+  maxMessageBytes: 262_144,
   /** Longest single backoff SQS allows (ChangeMessageVisibility: 12 h). */
   maxVisibilitySec: 43_200,
   eventTypes: ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired'],

@@ -155,8 +155,8 @@ export function readJsonBody(contentType: string | undefined, bytes: Buffer): un
   }
   const problem = jsonProblem(value);
   if (problem)
-    throw validationError(`invalid request body: ${problem.path || 'body'} ${problem.message}`, [
-      { path: problem.path || 'body', message: problem.message },
+    throw validationError(`invalid request body: ${problem.pointer || 'the body'} ${problem.message}`, [
+      { path: problem.pointer, message: problem.message },
     ]);
   return value;
 }

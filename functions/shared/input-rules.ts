@@ -38,6 +38,27 @@ export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[48][0-9a-f]{3}-[89ab][0-9
 
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 
+/**
+ * The 66 Unicode noncharacters: U+FDD0–U+FDEF and the last two code points of every plane
+ * (U+nFFFE, U+nFFFF). They are for a program's internal use, never for interchange: SQS refuses
+ * U+FFFE and U+FFFF in a message, so one of them in a record once held the notification outbox of
+ * every tenant. Refused at every edge, in keys and values alike.
+ */
+const NONCHARACTER = new RegExp(
+  `[\\u{FDD0}-\\u{FDEF}${Array.from({ length: 17 }, (_, plane) => {
+    const base = (plane * 0x10000 + 0xfffe).toString(16).toUpperCase();
+    const last = (plane * 0x10000 + 0xffff).toString(16).toUpperCase();
+    return `\\u{${base}}\\u{${last}}`;
+  }).join('')}]`,
+  'u',
+);
+
+/** The first noncharacter in `value`, as `U+XXXX`, or undefined. */
+export function noncharacterIn(value: string): string | undefined {
+  const found = NONCHARACTER.exec(value);
+  return found ? `U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : undefined;
+}
+
 /** Schemas built by the rules below; the route walk asserts every string leaf is one of them. */
 const built = new WeakSet<object>();
 function rule<T extends z.ZodType>(schema: T): T {
@@ -55,7 +76,8 @@ const bounded = (max: number, maxBytes?: number) => {
   let s = z
     .string()
     .max(max, `must be at most ${max} characters`)
-    .refine((v) => v.isWellFormed(), 'must not contain lone surrogates');
+    .refine((v) => v.isWellFormed(), 'must not contain lone surrogates')
+    .refine((v) => noncharacterIn(v) === undefined, 'must not contain Unicode noncharacters');
   if (maxBytes !== undefined)
     s = s.refine((v) => utf8Bytes(v) <= maxBytes, `must be at most ${maxBytes} bytes`);
   return s;
@@ -152,20 +174,24 @@ export const rules = {
 
 /**
  * What JSON parsing may produce that the evidence chain cannot hold or JSON cannot carry exactly:
- * a lone surrogate in a string or a key, a non-finite number, an integer beyond 2^53 (already
- * rounded by the parser: refused rather than recorded wrong), nesting beyond `maxDepth`.
- * Returns the first problem with its path, or undefined.
+ * a lone surrogate in a string or a key, a Unicode noncharacter (no queue or peer is bound to carry
+ * one), a non-finite number, an integer beyond 2^53 (already rounded by the parser: refused rather
+ * than recorded wrong), nesting beyond `maxDepth`. Returns the first problem with its path (dotted,
+ * as zod's are) and its RFC 6901 JSON pointer (exact whatever the keys hold), or undefined.
  */
 export function jsonProblem(
   value: unknown,
   maxDepth = 64,
   path: string[] = [],
-): { path: string; message: string } | undefined {
-  const at = (message: string) => ({ path: path.join('.'), message });
+): { path: string; pointer: string; message: string } | undefined {
+  const at = (message: string) => ({ path: path.join('.'), pointer: jsonPointer(path), message });
   if (path.length > maxDepth) return at(`nested deeper than ${maxDepth} levels`);
   switch (typeof value) {
-    case 'string':
-      return value.isWellFormed() ? undefined : at('contains a lone surrogate');
+    case 'string': {
+      if (!value.isWellFormed()) return at('contains a lone surrogate');
+      const nonchar = noncharacterIn(value);
+      return nonchar ? at(`contains the Unicode noncharacter ${nonchar}`) : undefined;
+    }
     case 'number':
       if (!Number.isFinite(value)) return at('contains a non-finite number');
       if (Number.isInteger(value) && !Number.isSafeInteger(value))
@@ -180,6 +206,8 @@ export function jsonProblem(
         : Object.entries(value as Record<string, unknown>);
       for (const [k, v] of entries) {
         if (!k.isWellFormed()) return at('has a key with a lone surrogate');
+        const nonchar = noncharacterIn(k);
+        if (nonchar) return at(`has a key with the Unicode noncharacter ${nonchar}`);
         const problem = jsonProblem(v, maxDepth, [...path, k]);
         if (problem) return problem;
       }
@@ -188,6 +216,11 @@ export function jsonProblem(
     default:
       return at('is not JSON');
   }
+}
+
+/** RFC 6901: `/a/b~1c` for the path [a, b/c] (`~` as `~0`, `/` as `~1`); the whole document is "". */
+export function jsonPointer(path: readonly string[]): string {
+  return path.map((p) => '/' + p.replaceAll('~', '~0').replaceAll('/', '~1')).join('');
 }
 
 /**

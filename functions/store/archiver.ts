@@ -132,6 +132,8 @@ export interface RunOptions {
   tenantId?: string;
   /** Stop starting bundles after this time (epoch ms); the next run continues. */
   deadline?: number;
+  /** Tenants left out of this run (parked, waiting for their next try). */
+  skip?: ReadonlySet<string>;
   /** Find tenants by scanning the chains' first items (and register them) instead of the registry. */
   discover?: boolean;
 }
@@ -190,6 +192,7 @@ export class Archiver {
         : await this.options.store.tenants();
     const reports: TenantArchiveReport[] = [];
     for (const tenantId of tenants) {
+      if (options.skip?.has(tenantId)) continue;
       try {
         reports.push(await this.archiveTenant(tenantId, options.deadline));
       } catch (error) {

@@ -36,7 +36,7 @@ import {
   type FactRecord,
   type SealedRecord,
 } from '../core/evidence.js';
-import { ITEM_TYPE } from '../shared/constants.js';
+import { ITEM_TYPE, RECORDS_PARKED_METRIC } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
 import { logger, metrics } from '../shared/powertools.js';
 import { isConditionalFailure, queryAll, readOrFail } from './dynamo.js';
@@ -645,7 +645,7 @@ export class ChainStore {
       ...hold.fact,
       reason: hold.reason,
     });
-    metrics.addMetric('chain_held', MetricUnit.Count, 1);
+    metrics.addMetric(RECORDS_PARKED_METRIC, MetricUnit.Count, 1);
     return hold;
   }
 

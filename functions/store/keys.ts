@@ -54,6 +54,19 @@ export const keys = {
   chainTenantsPartition: 'CHAIN_TENANTS',
   /** How far the tenant's chain is archived (beside its pages; `ARCHIVE` sorts before `PARK#`/`SEQ#`). */
   archiveCheckpoint: (tenantId: string) => ({ pk: `T#${tenantId}#CHAIN`, sk: 'ARCHIVE' }),
+  /**
+   * A record a consumer parked, in its tenant's partition (`_` for one whose tenant cannot be read:
+   * no tenant id starts with `_`). Listed, due first, by the index: `PARKED` / `<next retry>#…`.
+   */
+  parkedRecord: (tenantId: string, consumer: string, recordId: string) => ({
+    pk: `T#${tenantId}#PARKED`,
+    sk: `${consumer}#${recordId}`,
+  }),
+  parkedListing: (nextRetryAt: string, tenantId: string, consumer: string, recordId: string) => ({
+    gsi1pk: 'PARKED',
+    gsi1sk: `${nextRetryAt}#${tenantId}#${consumer}#${recordId}`,
+  }),
+  parkedListingPartition: 'PARKED',
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
   /** Every tenant that has a key: the expiry sweep walks these. */

@@ -10,7 +10,37 @@ import {
 import type { DeliveryMessage } from '../core/notifications.js';
 
 export type { DeliveryMessage };
+import { NOTIFICATIONS } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
+
+/** The message attribute naming the parked record a released message comes from. */
+export const PARKED_ATTRIBUTE = 'oc_parked';
+
+/**
+ * What SQS accepts in a message body, as UTF-16 code units: #x9 | #xA | #xD | #x20–#xD7FF |
+ * #xE000–#xFFFD. SQS itself also takes #x10000–#x10FFFF, but fauxqs checks code units and refuses
+ * them, so supplementary characters are escaped too (as their surrogate pair): one rule, valid on both.
+ */
+const OUTSIDE_SQS = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd]/g;
+
+/**
+ * JSON text with every code unit SQS would refuse written as a JSON `\uXXXX` escape
+ * (JSON.stringify leaves U+FFFE, U+FFFF and paired surrogates raw). Such characters only occur
+ * inside JSON strings, where the escape means the same character: JSON.parse gives back the same value.
+ */
+export const escapeForSqs = (json: string): string =>
+  json.replace(OUTSIDE_SQS, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** A message's body: escaped (no character a record holds makes the queue refuse it), within the size limit. */
+export function sqsBody(value: unknown): string {
+  const body = escapeForSqs(JSON.stringify(value));
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes > NOTIFICATIONS.maxMessageBytes)
+    throw new StorageError(
+      `notification message is ${bytes} bytes, over the queue's ${NOTIFICATIONS.maxMessageBytes}`,
+    );
+  return body;
+}
 
 export class NotifyQueue {
   constructor(
@@ -28,7 +58,7 @@ export class NotifyQueue {
         out = await this.sqs.send(
           new SendMessageBatchCommand({
             QueueUrl: this.queueUrl,
-            Entries: chunk.map((m, n) => ({ Id: String(n), MessageBody: JSON.stringify(m) })),
+            Entries: chunk.map((m, n) => ({ Id: String(n), MessageBody: sqsBody(m) })),
           }),
         );
       } catch (error) {
@@ -36,6 +66,24 @@ export class NotifyQueue {
       }
       if (out.Failed && out.Failed.length > 0)
         throw new StorageError(`notification enqueue refused ${out.Failed.length} message(s)`);
+    }
+  }
+
+  /**
+   * Sends a parked message's body back to the queue (release-parked), marked with the parked
+   * record it comes from: the delivery worker removes that record once it has handled the message.
+   */
+  async sendParked(body: string, parked: string): Promise<void> {
+    try {
+      await this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: this.queueUrl,
+          MessageBody: escapeForSqs(body),
+          MessageAttributes: { [PARKED_ATTRIBUTE]: { DataType: 'String', StringValue: parked } },
+        }),
+      );
+    } catch (error) {
+      throw new StorageError('notification enqueue failed', error);
     }
   }
 
