@@ -41,7 +41,13 @@ export const archiveEvidence =
         if (was) await state.parked.retryLater(was, reason, now);
         else
           await state.parked.park(
-            { tenantId: tenant.tenantId, consumer: 'archive-evidence', recordId: 'chain', payload: '{}', reason },
+            {
+              tenantId: tenant.tenantId,
+              consumer: 'archive-evidence',
+              recordId: 'chain',
+              payload: '{}',
+              reason,
+            },
             now,
           );
       } else if (was) await state.parked.remove(tenant.tenantId, 'archive-evidence', 'chain');

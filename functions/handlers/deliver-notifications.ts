@@ -216,10 +216,15 @@ export const deliver =
     const notify = getNotify(app);
     // One processor per invocation: it keeps the batch's state, and the local host runs several at once.
     const processor = new BatchProcessor(EventType.SQS);
-    return processPartialResponse(event, (record: SQSRecord) => deliverOrPark(record, app, notify), processor, {
-      ...(context ? { context } : {}),
-      throwOnFullBatchFailure: false,
-    });
+    return processPartialResponse(
+      event,
+      (record: SQSRecord) => deliverOrPark(record, app, notify),
+      processor,
+      {
+        ...(context ? { context } : {}),
+        throwOnFullBatchFailure: false,
+      },
+    );
   };
 
 warmInLambda((app) => notifyState(app));

@@ -186,7 +186,11 @@ export const outbox =
  * release-parked: announces a parked outbox record from the approval as it is now (delivery ids are
  * stable, so what was already enqueued is not sent twice). Throws if it still cannot.
  */
-export async function releaseOutboxRecord(app: AppState, notify: NotifyState, payload: string): Promise<void> {
+export async function releaseOutboxRecord(
+  app: AppState,
+  notify: NotifyState,
+  payload: string,
+): Promise<void> {
   const parked = JSON.parse(payload) as ParkedOutboxRecord;
   const match = APPROVAL_PARTITION.exec(parked.pk);
   if (!match) throw new Error(`not an approval key: ${parked.pk}`);
@@ -255,7 +259,9 @@ export async function requeuePending(app: AppState, notify: NotifyState): Promis
           tenantId: tenant_id,
           consumer: 'deliver-notifications',
           recordId: delivery_id,
-          payload: JSON.stringify({ delivery: { tenant_id, approval_id, delivery_id, event_type, route_index } }),
+          payload: JSON.stringify({
+            delivery: { tenant_id, approval_id, delivery_id, event_type, route_index },
+          }),
           reason: (error as Error).message,
         },
         app.clock.now(),

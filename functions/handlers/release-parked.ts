@@ -58,7 +58,10 @@ async function retry(app: AppState, notify: NotifyState, record: ParkedRecord): 
   // Rescheduled before it is sent: the worker removes it once it has handled the message, and
   // until then it is not sent again.
   if (!(await app.parked.retryLater(record, undefined, now))) return;
-  await notify.queue.sendParked(body, JSON.stringify({ tenantId: record.tenantId, recordId: record.recordId }));
+  await notify.queue.sendParked(
+    body,
+    JSON.stringify({ tenantId: record.tenantId, recordId: record.recordId }),
+  );
 }
 
 export const releaseParked =
@@ -101,7 +104,8 @@ export const releaseParked =
     const parked = await app.parked.count();
     // Only while something waits: the alarm reads missing data as fine, and a custom metric
     // published every minute at zero would cost $0.30 a month for nothing.
-    if (held.length + parked > 0) metrics.addMetric(RECORDS_PARKED_METRIC, MetricUnit.Count, held.length + parked);
+    if (held.length + parked > 0)
+      metrics.addMetric(RECORDS_PARKED_METRIC, MetricUnit.Count, held.length + parked);
     if (held.length > 0) logger.error('evidence chains held', { tenants: held });
     return { held, released, retried, parked };
   };

@@ -57,9 +57,7 @@ const shortReason = (reason: string) => reason.replace(/\s+/g, ' ').slice(0, MAX
 
 /** The tenant a record names, if it is a tenant id at all; else NO_TENANT. */
 export function parkingTenant(candidate: unknown): string {
-  return typeof candidate === 'string' && TENANT_ID_PATTERN.test(candidate)
-    ? candidate
-    : NO_TENANT;
+  return typeof candidate === 'string' && TENANT_ID_PATTERN.test(candidate) ? candidate : NO_TENANT;
 }
 
 function toRecord(item: Record<string, unknown>): ParkedRecord {
@@ -136,7 +134,11 @@ export class ParkedRecordStore {
     return record;
   }
 
-  async get(tenantId: string, consumer: ParkingConsumer, recordId: string): Promise<ParkedRecord | undefined> {
+  async get(
+    tenantId: string,
+    consumer: ParkingConsumer,
+    recordId: string,
+  ): Promise<ParkedRecord | undefined> {
     const out = await readOrFail(
       () =>
         this.doc.send(
@@ -160,7 +162,10 @@ export class ParkedRecordStore {
         TableName: this.table,
         IndexName: TABLE.gsi1.name,
         KeyConditionExpression: bound ? 'gsi1pk = :pk AND gsi1sk < :bound' : 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.parkedListingPartition, ...(bound ? { ':bound': bound } : {}) },
+        ExpressionAttributeValues: {
+          ':pk': keys.parkedListingPartition,
+          ...(bound ? { ':bound': bound } : {}),
+        },
       },
       'parked records listing',
     )) {
@@ -204,7 +209,11 @@ export class ParkedRecordStore {
    * A release tried it (or is about to hand it back to its consumer): the next try waits longer.
    * Conditional on the version read, so two releasers never both take it.
    */
-  async retryLater(record: ParkedRecord, reason: string | undefined, now: Date): Promise<ParkedRecord | undefined> {
+  async retryLater(
+    record: ParkedRecord,
+    reason: string | undefined,
+    now: Date,
+  ): Promise<ParkedRecord | undefined> {
     const next: ParkedRecord = {
       ...record,
       ...(reason !== undefined ? { reason: shortReason(reason) } : {}),

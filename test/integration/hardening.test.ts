@@ -262,7 +262,8 @@ describe('request bodies', () => {
     );
     const r = await stack.post('/v1/toolcalls', body);
     expect(r.status).toBe(422);
-    expect(r.json.details[0]).toEqual({ path: 'params.id', message: expect.stringMatching(/2\^53/) });
+    // The contract's `details[].path` is a JSON Pointer (RFC 6901).
+    expect(r.json.details[0]).toEqual({ path: '/params/id', message: expect.stringMatching(/2\^53/) });
     expect(await snapshot()).toEqual(before);
   });
 

@@ -6,7 +6,14 @@
 import type * as z from 'zod';
 import { ROUTE_INPUTS } from '../../functions/handlers/inputs.js';
 import { ROUTES } from '../../functions/shared/constants.js';
-import { isSharedRule, jsonProblem, normalizeIdentity, rules } from '../../functions/shared/input-rules.js';
+import {
+  isSharedRule,
+  jsonPointer,
+  jsonProblem,
+  noncharacterIn,
+  normalizeIdentity,
+  rules,
+} from '../../functions/shared/input-rules.js';
 
 interface Def {
   type: string;
@@ -152,9 +159,41 @@ describe('jsonProblem', () => {
   it('finds lone surrogates in values and keys, with their path', () => {
     expect(jsonProblem({ a: [1, { b: '\ud800' }] })).toEqual({
       path: 'a.1.b',
+      pointer: '/a/1/b',
       message: 'contains a lone surrogate',
     });
     expect(jsonProblem({ ['\udc00']: 1 })?.message).toBe('has a key with a lone surrogate');
+  });
+
+  it('names the problem by an exact JSON pointer whatever the keys hold (RFC 6901)', () => {
+    expect(jsonProblem({ 'a/b': { '~c.d': '\ud800' } })?.pointer).toBe('/a~1b/~0c.d');
+    expect(jsonPointer([])).toBe('');
+  });
+
+  // The 66 noncharacters: U+FDD0–U+FDEF and U+nFFFE, U+nFFFF in each of the 17 planes.
+  const NONCHARACTERS = [
+    ...Array.from({ length: 32 }, (_, i) => 0xfdd0 + i),
+    ...Array.from({ length: 17 }, (_, plane) => [plane * 0x10000 + 0xfffe, plane * 0x10000 + 0xffff]).flat(),
+  ];
+
+  it('refuses every one of the 66 Unicode noncharacters, in values and in keys, and nothing next to them', () => {
+    expect(NONCHARACTERS).toHaveLength(66);
+    for (const cp of NONCHARACTERS) {
+      const ch = String.fromCodePoint(cp);
+      const name = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+      expect(noncharacterIn(`a${ch}b`)).toBe(name);
+      expect(jsonProblem({ p: [`x${ch}`] })).toEqual({
+        path: 'p.0',
+        pointer: '/p/0',
+        message: `contains the Unicode noncharacter ${name}`,
+      });
+      expect(jsonProblem({ [`k${ch}`]: 1 })?.message).toBe(`has a key with the Unicode noncharacter ${name}`);
+      expect(rules.text(100).safeParse(`x${ch}`).success).toBe(false);
+      expect(rules.id(100).safeParse(`x${ch}`).success).toBe(false);
+    }
+    // Their neighbours are ordinary characters (U+FDCF, U+FDF0, U+FFFD, U+10000, U+10FFFD).
+    for (const cp of [0xfdcf, 0xfdf0, 0xfffd, 0x10000, 0x10fffd])
+      expect(noncharacterIn(`a${String.fromCodePoint(cp)}`)).toBeUndefined();
   });
 
   it('refuses integers JSON cannot carry exactly, not ordinary numbers', () => {
