@@ -34,7 +34,8 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(path = '/hooks'): Promise<Receiver> {
+/** `port`: a fixed one (a fixture's recorded route names it); default a free one. */
+export async function startReceiver(path = '/hooks', port = 0): Promise<Receiver> {
   const sockets = new Set<import('node:net').Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const receiver: Receiver = {
@@ -89,7 +90,7 @@ export async function startReceiver(path = '/hooks'): Promise<Receiver> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   receiver.port = (server.address() as AddressInfo).port;
   receiver.url = `http://127.0.0.1:${receiver.port}${path}`;
   return receiver;
