@@ -208,6 +208,13 @@ describe('a connection that fails at once (issue 20)', () => {
     expect(answer.statusCode).toBe(200);
   });
 
+  it('whatever http(s) throws while it sets the request up is a WebhookUnreachable too', async () => {
+    // A header value Node refuses throws inside http.request(), before any socket exists.
+    await expect(
+      postWebhook(receiver.url, '{}', { 'X-Bad': 'a\nb' }, { allowPrivate: true, timeoutMs: 2000 }),
+    ).rejects.toBeInstanceOf(WebhookUnreachable);
+  });
+
   it('the sender retries it', async () => {
     const sender = new WebhookSender({
       secrets: envWebhookSecrets(`${DEV_WEBHOOK.secretRef}=${DEV_WEBHOOK.secret}`),
