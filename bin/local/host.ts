@@ -44,7 +44,7 @@ import {
   type RouteDef,
 } from '../../functions/shared/constants.js';
 import { AppError, badRequest, toErrorResponse } from '../../functions/shared/errors.js';
-import type { HttpEvent, HttpResponse } from '../../functions/shared/http.js';
+import { API_HEADERS, jsonResponse, type HttpEvent, type HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
 import { createDocumentClient } from '../../functions/store/dynamo.js';
 import { ensureTable } from '../../functions/store/table.js';
@@ -454,7 +454,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         // The client went away (or timed out) mid-request: nothing to answer.
         if (req.destroyed || res.destroyed || res.writableEnded) return;
         console.error('[oc] host error', error);
-        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json', ...API_HEADERS });
         res.end(JSON.stringify(errorBody(500, 'INTERNAL_ERROR', 'internal error', randomUUID())));
       });
       inFlight.add(handling);
@@ -474,6 +474,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const body = JSON.stringify(errorBody(status, code, message, randomUUID()));
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        Object.entries(API_HEADERS)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('') +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
@@ -490,13 +493,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       });
       res.end(body);
     };
+    // The host's own answers (no route, too large, malformed) are shaped as a handler's are.
     const sendError = (error: AppError) => {
       const mapped = toErrorResponse(error, requestId);
-      send({
-        statusCode: mapped.status,
-        headers: { 'Content-Type': 'application/json', ...mapped.headers },
-        body: JSON.stringify(mapped.body),
-      });
+      send(
+        jsonResponse(
+          { status: mapped.status, body: JSON.stringify(mapped.body), headers: mapped.headers },
+          requestId,
+        ),
+      );
     };
     let url: URL;
     try {
@@ -505,7 +510,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       return sendError(badRequest('malformed request target'));
     }
     if (method === 'GET' && url.pathname === '/healthz')
-      return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
+      return send({ statusCode: 200, headers: { 'Content-Type': 'text/plain', ...API_HEADERS }, body: 'OK' });
     if (method === 'GET' && url.pathname === '/readyz') {
       return send(
         readyzResponse(
@@ -522,11 +527,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         return sendError(new AppError(413, 'PAYLOAD_TOO_LARGE', 'request body too large'));
       try {
         const r = await devSignIn(config, body, req.headers['content-type']);
-        return send({
-          statusCode: r.status,
-          headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
-          body: JSON.stringify(r.body),
-        });
+        return send(jsonResponse({ status: r.status, body: JSON.stringify(r.body) }, requestId));
       } catch (error) {
         return sendError(error as AppError);
       }

@@ -7,7 +7,7 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { HttpResponse } from '../../functions/shared/http.js';
+import { API_HEADERS, type HttpResponse } from '../../functions/shared/http.js';
 import { Backoff, FailureLog, describeError, systemClock, type Clock } from './backoff.js';
 import { S3RVER_CREDENTIALS } from './emulators.js';
 
@@ -200,11 +200,16 @@ export class ReadinessMonitor {
   }
 }
 
-/** What `/readyz` answers for a report. */
+/** What `/readyz` answers for a report (never cached: it is true only now). */
 export function readyzResponse(report: ReadinessReport): HttpResponse {
-  if (report.ready) return { statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' };
+  if (report.ready)
+    return { statusCode: 200, headers: { 'Content-Type': 'text/plain', ...API_HEADERS }, body: 'OK' };
   const body: NotReadyBody = { status: 'unavailable', parts: report.parts };
-  return { statusCode: 503, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  return {
+    statusCode: 503,
+    headers: { 'Content-Type': 'application/json', ...API_HEADERS },
+    body: JSON.stringify(body),
+  };
 }
 
 /** A short line naming the parts that are down, for the log. */

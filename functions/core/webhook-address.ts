@@ -1,58 +1,64 @@
 /**
- * Where a webhook may go (SPEC §5, W22): https only, and only to public addresses. Every address
- * class that reaches inside a network is refused: loopback, private, link-local (the cloud metadata
- * endpoints 169.254.169.254 and fd00:ec2::254 among them), CGNAT, multicast, reserved and
- * documentation ranges, and their IPv6 and IPv4-mapped forms (Node's BlockList checks
- * `::ffff:a.b.c.d` against the IPv4 rules). The sender resolves the host once, checks every address
- * and connects to the one it checked, so DNS rebinding between check and connect cannot happen.
+ * Where a webhook may go (SPEC §5, W22): https only, and only to public addresses. One rule, used
+ * at policy load (IP literals in route URLs) and at send (every address the host resolves to): an
+ * allow-list on the `ipaddr.js` ranges, never a list of what to block, so a range nobody thought
+ * of is refused. IPv4: `unicast` only (not loopback, private, link-local with the metadata endpoint
+ * 169.254.169.254, CGNAT, "this network", broadcast, multicast, reserved and documentation
+ * ranges). IPv6: only inside global unicast 2000::/3 and `unicast` there (not 2001::/23, the
+ * documentation ranges, fc00::/7 with the EC2 metadata endpoint fd00:ec2::254, link- and
+ * site-local...). Every form that embeds an IPv4 address is refused whatever address it embeds:
+ * IPv4-compatible (::/96), IPv4-mapped, SIIT (rfc6145), NAT64 (rfc6052, 64:ff9b::/96 and
+ * 64:ff9b:1::/48), 6to4 and Teredo; the library alone calls `::7f00:1` (compatible loopback)
+ * `unicast`, so the embeddings are named here. The sender resolves the host once, checks every
+ * address and connects to the one it checked, so DNS rebinding between check and connect cannot
+ * happen.
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
-const BLOCKED = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8], // "this network"
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // CGNAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, metadata
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24], // IETF protocol assignments
-  ['192.0.2.0', 24], // documentation
-  ['192.88.99.0', 24], // 6to4 relay
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15], // benchmarking
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, broadcast
-] as const)
-  BLOCKED.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
-  ['64:ff9b::', 96], // NAT64 (reaches IPv4 space)
-  ['64:ff9b:1::', 48],
-  ['100::', 64], // discard
-  ['2001::', 23], // IETF protocol assignments (Teredo among them)
-  ['2001:db8::', 32], // documentation
-  ['2002::', 16], // 6to4 (embeds IPv4)
-  ['fc00::', 7], // unique local (fd00:ec2::254, the EC2 metadata endpoint, among them)
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // site-local (deprecated)
-  ['ff00::', 8], // multicast
-] as const)
-  BLOCKED.addSubnet(net, prefix, 'ipv6');
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');
+const IPV4_COMPATIBLE = ipaddr.IPv6.parseCIDR('::/96');
+/** The `ipaddr.js` IPv6 ranges whose addresses carry an IPv4 address. */
+const IPV4_EMBEDDINGS: ReadonlySet<string> = new Set(['ipv4Mapped', 'rfc6145', 'rfc6052', '6to4', 'teredo']);
 
-/** Is this IP literal a public unicast address? */
-export function isPublicAddress(address: string): boolean {
+/**
+ * Why this IP address is not public (its range), or undefined when it is. Only the canonical
+ * spellings count as addresses (what DNS answers and the URL parser writes): anything else, a
+ * zone index (`fe80::1%eth0`) included, is not public.
+ */
+export function nonPublicReason(address: string): string | undefined {
   const family = isIP(address);
-  if (family === 0) return false;
-  return !BLOCKED.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 0) return 'not an IP address';
+  if (address.includes('%')) return 'scoped address';
+  try {
+    if (family === 4) {
+      const range = ipaddr.IPv4.parse(address).range();
+      return range === 'unicast' ? undefined : range;
+    }
+    const ip = ipaddr.IPv6.parse(address);
+    const range = ip.range();
+    if (IPV4_EMBEDDINGS.has(range)) return `embeds an IPv4 address: ${range}`;
+    if (range !== 'unicast') return range;
+    // ipaddr.js calls these `unicast` (::7f00:1 is loopback, compatible form).
+    if (ip.match(IPV4_COMPATIBLE)) return 'embeds an IPv4 address: ipv4Compatible';
+    if (!ip.match(GLOBAL_UNICAST)) return 'outside global unicast 2000::/3';
+    return undefined;
+  } catch {
+    return 'not an IP address';
+  }
 }
 
-/** The URL's host as DNS or an IP literal would take it (`[::1]` -> `::1`). */
+/** Is this IP address a public unicast address? */
+export function isPublicAddress(address: string): boolean {
+  return nonPublicReason(address) === undefined;
+}
+
+/**
+ * The URL's host as DNS or an IP literal would take it: `[::1]` -> `::1`, and without trailing
+ * dots (`localhost.` is `localhost`; the URL parser already reads `127.0.0.1.` as 127.0.0.1).
+ */
 export function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.+$/, '');
 }
 
 export interface AddressPolicy {
@@ -76,7 +82,10 @@ export function staticUrlProblem(value: string, policy: AddressPolicy): string |
     return policy.allowPrivate ? 'must be http(s)' : 'must be https';
   if (policy.allowPrivate) return undefined;
   const host = hostOf(url).toLowerCase();
-  if (isIP(host) !== 0 && !isPublicAddress(host)) return 'points to a non-public address';
+  if (isIP(host) !== 0) {
+    const reason = nonPublicReason(host);
+    return reason ? `points to a non-public address (${reason})` : undefined;
+  }
   if (
     host === 'localhost' ||
     host.endsWith('.localhost') ||

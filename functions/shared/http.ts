@@ -65,12 +65,23 @@ export function requireApprover(event: HttpEvent): ApproverIdentity {
   throw unauthorized(auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token');
 }
 
+/**
+ * On every API answer, success and error alike: answers name tenants' calls and approvals, so no
+ * shared cache or browser history may keep one, and none may be read as another type than the one
+ * it declares. (A handler may replace `Cache-Control`: the console's settings are `no-cache`.)
+ */
+export const API_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+};
+
 export function jsonResponse(result: HttpResult, requestId: string): HttpResponse {
   return {
     statusCode: result.status,
     headers: {
       'Content-Type': result.contentType ?? 'application/json',
       'X-Request-Id': requestId,
+      ...API_HEADERS,
       ...result.headers,
     },
     body: result.body,

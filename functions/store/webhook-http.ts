@@ -4,6 +4,8 @@
  * checked (a `lookup` that answers only that address: no second DNS query, no rebinding). Redirects
  * are not followed (a 3xx is an answer like any other), the whole exchange has one deadline
  * (a receiver that trickles its answer is abandoned) and at most 64 KiB of the answer is read.
+ * Nothing is thrown past the caller: every failure to connect, whenever it happens (inside
+ * `connect()` itself included), is a `WebhookUnreachable` the sender retries.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
@@ -64,14 +66,19 @@ export async function postWebhook(
     throw new WebhookRefused('the webhook host resolves to a non-public address');
   const chosen = addresses[0]!;
 
-  // The connection may go only to the checked address.
+  // The connection may go only to the checked address. The answer comes asynchronously, as
+  // dns.lookup's does: answered synchronously, a connect() that fails at once (ENETUNREACH: an
+  // IPv6-only receiver on an IPv4-only host) emits its error before http(s) has attached a listener,
+  // and the process exits (on https first as a TypeError from setServername).
   const pinned: LookupFunction = (_hostname, opts, callback) => {
     const family = chosen.family === 6 ? 6 : 4;
-    if ((opts as { all?: boolean }).all)
-      (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
-        { address: chosen.address, family },
-      ]);
-    else callback(null, chosen.address, family);
+    setImmediate(() => {
+      if ((opts as { all?: boolean }).all)
+        (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+          { address: chosen.address, family },
+        ]);
+      else callback(null, chosen.address, family);
+    });
   };
 
   return new Promise<PostAnswer>((resolve, reject) => {
@@ -83,57 +90,64 @@ export async function postWebhook(
       outcome();
     };
     const client = url.protocol === 'https:' ? https : http;
-    const request = client.request(
-      url,
-      {
-        method: 'POST',
-        headers: {
-          ...headers,
-          'Content-Length': String(Buffer.byteLength(body)),
-          'User-Agent': 'OpenClause-Webhooks/1',
-        },
-        lookup: pinned,
-        // One connection per delivery: no pooled socket may carry a request to another host.
-        agent: false,
-      },
-      (response) => {
-        let read = 0;
-        const answer = () => {
-          const retryAfter = response.headers['retry-after'];
-          return {
-            statusCode: response.statusCode ?? 0,
-            ...(retryAfter ? { retryAfter: String(retryAfter) } : {}),
-          };
-        };
-        response.on('data', (chunk: Buffer) => {
-          read += chunk.length;
-          // Enough of an answer: the status is what counts.
-          if (read > MAX_ANSWER_BYTES) {
-            settle(() => resolve(answer()));
-            response.destroy();
-          }
-        });
-        response.on('end', () => settle(() => resolve(answer())));
-        response.on('error', () => settle(() => reject(new WebhookUnreachable('the answer broke off'))));
-      },
-    );
-    // One deadline for the whole exchange: a receiver that trickles headers or body is abandoned.
-    const timer = setTimeout(
-      () => {
-        settle(() => reject(new WebhookUnreachable(`no complete answer within ${options.timeoutMs} ms`)));
-        request.destroy();
-      },
-      Math.max(1, deadline - Date.now()),
-    );
-    request.on('error', (error) =>
+    const unreachable = (error: Error) =>
       settle(() =>
         reject(
           new WebhookUnreachable(
             `connection failed (${(error as NodeJS.ErrnoException).code ?? error.message})`,
           ),
         ),
-      ),
+      );
+    // One deadline for the whole exchange: a receiver that trickles headers or body is abandoned.
+    const timer = setTimeout(
+      () => {
+        settle(() => reject(new WebhookUnreachable(`no complete answer within ${options.timeoutMs} ms`)));
+        request?.destroy();
+      },
+      Math.max(1, deadline - Date.now()),
     );
+    let request: http.ClientRequest | undefined;
+    try {
+      request = client.request(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            ...headers,
+            'Content-Length': String(Buffer.byteLength(body)),
+            'User-Agent': 'OpenClause-Webhooks/1',
+          },
+          lookup: pinned,
+          // One connection per delivery: no pooled socket may carry a request to another host.
+          agent: false,
+        },
+        (response) => {
+          let read = 0;
+          const answer = () => {
+            const retryAfter = response.headers['retry-after'];
+            return {
+              statusCode: response.statusCode ?? 0,
+              ...(retryAfter ? { retryAfter: String(retryAfter) } : {}),
+            };
+          };
+          response.on('data', (chunk: Buffer) => {
+            read += chunk.length;
+            // Enough of an answer: the status is what counts.
+            if (read > MAX_ANSWER_BYTES) {
+              settle(() => resolve(answer()));
+              response.destroy();
+            }
+          });
+          response.on('end', () => settle(() => resolve(answer())));
+          response.on('error', () => settle(() => reject(new WebhookUnreachable('the answer broke off'))));
+        },
+      );
+    } catch (error) {
+      // Whatever http(s) throws while it sets up the connection is a failure to connect.
+      unreachable(error as Error);
+      return;
+    }
+    request.on('error', unreachable);
     request.end(body);
   });
 }

@@ -224,7 +224,15 @@ describe('Readiness', () => {
 describe('/readyz answers', () => {
   it('200 OK as text when ready', () => {
     const response = readyzResponse({ ready: true, parts: [{ name: 'dynamodb', ok: true }] });
-    expect(response).toEqual({ statusCode: 200, headers: { 'Content-Type': 'text/plain' }, body: 'OK' });
+    expect(response).toEqual({
+      statusCode: 200,
+      headers: {
+        'Content-Type': 'text/plain',
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+      },
+      body: 'OK',
+    });
   });
 
   it('503 with a JSON body naming each part, as the contract documents', () => {

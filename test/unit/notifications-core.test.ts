@@ -174,9 +174,11 @@ describe('route URLs at policy load (W22)', () => {
       '64:ff9b::7f00:1',
       '2002:7f00:1::',
       '2001:db8::1',
+      // Every IPv4 embedding is refused whatever it embeds (issue 20).
+      '::ffff:8.8.8.8',
     ])
       expect([blocked, isPublicAddress(blocked)]).toEqual([blocked, false]);
-    for (const ok of ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8'])
+    for (const ok of ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111'])
       expect([ok, isPublicAddress(ok)]).toEqual([ok, true]);
   });
 });
