@@ -14,6 +14,7 @@ import {
   STREAM_CONSUMERS,
   TABLE,
   ARCHIVER,
+  RECORDS_PARKED_METRIC,
 } from '../../functions/shared/constants.js';
 import { LAMBDA_POLICY_DIR, NODE_RUNTIME, constructIdFor } from '../../lib/function.js';
 import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
@@ -530,23 +531,23 @@ describe('observability', () => {
     const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1 + 1; // + the notifications' and the archiver's
     const archiveAlarms = 3; // chain break, archive failure, archive lag (test/infra/archive.test.ts)
     // 5xx, each Lambda but the notification ones (their failures are per record, never Lambda
-    // Errors), sealing lag, held chains, each DLQ, notifications failed for good, the archive's.
+    // Errors), sealing lag, parked records (held chains among them), each DLQ, notifications failed
+    // for good, the archive's.
     s.appTemplate.resourceCountIs(
       'AWS::CloudWatch::Alarm',
       1 + (ALL_HANDLERS.length - NOTIFICATION_HANDLERS.length) + 1 + 1 + dlqs + 1 + archiveAlarms,
     );
-    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Threshold: 1,
-      Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'MAX([held, placed])' }),
-        Match.objectLike({
-          Id: 'held',
-          MetricStat: Match.objectLike({
-            Metric: Match.objectLike({ Namespace: 'OpenClause', MetricName: 'chains_held' }),
-          }),
-        }),
-      ]),
+    // One metric with no dimension per consumer, one alarm: every parked record and held chain.
+    const parked = s.appTemplate.findResources('AWS::CloudWatch::Alarm', {
+      Properties: { Namespace: 'OpenClause', MetricName: RECORDS_PARKED_METRIC },
     });
+    expect(Object.values(parked).map((a) => a.Properties)).toEqual([
+      expect.objectContaining({
+        Threshold: 1,
+        Statistic: 'Maximum',
+        Dimensions: [{ Name: 'service', Value: OBSERVABILITY.serviceName }],
+      }),
+    ]);
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/ApiGateway',
       MetricName: '5xx',
@@ -644,6 +645,21 @@ describe('notifications', () => {
       const env = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, allow: env[ENV.allowPrivateWebhooks] }).toEqual({ handler, allow: undefined });
     }
+    // release-parked hands parked records back to the queue: the outbox's settings, the right to send.
+    const releaser = lambdaFor(s.appTemplate, 'release-parked');
+    expect(releaser.resource.Properties.Environment.Variables).toMatchObject({
+      [ENV.notifyQueueUrl]: { Ref: queueId },
+    });
+    const senders = Object.values(s.appTemplate.findResources('AWS::IAM::Policy')).filter((p) =>
+      p.Properties.PolicyDocument.Statement.some(
+        (st: { Action: string | string[]; Resource: unknown }) =>
+          [st.Action].flat().includes('sqs:SendMessage') &&
+          JSON.stringify(st.Resource) === JSON.stringify({ 'Fn::GetAtt': [queueId, 'Arn'] }),
+      ),
+    );
+    expect(senders.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toContain(
+      roleOf(releaser.resource),
+    );
   });
 
   it("keeps each secret_ref's signing secret in Secrets Manager, readable by the delivery Lambda only", () => {

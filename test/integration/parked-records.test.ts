@@ -87,7 +87,7 @@ const announced = (r: Receiver, approvalId: string, type = 'oc.approval.requeste
     r.received.find((m) => m.json?.subject === approvalId && m.json?.type === type),
   );
 
-async function parkFor(resource: string, key = KEYS.tenant1, extra: Record<string, unknown> = {}) {
+async function parkFor(resource: string, key: string = KEYS.tenant1, extra: Record<string, unknown> = {}) {
   const r = await stack.post(
     '/v1/toolcalls',
     toolCall({ tool: 'jira', action: 'issue.delete', resource, params: {}, ...extra }),
