@@ -24,6 +24,8 @@ import canonicalize from 'canonicalize';
 import { jest } from '@jest/globals';
 import { writeChainFixture } from '../../bench/chain-fixture.js';
 import { localS3Client, signingKeyFile } from '../../bin/local/archive.js';
+import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
+import { createAppState } from '../../functions/handlers/app-state.js';
 import { metrics } from '../../functions/shared/powertools.js';
 import { ArchiveCheckpointStore } from '../../functions/store/archive-checkpoints.js';
 import {
@@ -630,6 +632,27 @@ describe('a chain broken in DynamoDB', () => {
     );
     expect(run.stdout).toContain(`tenant ${good}: nothing new; archived to seq 300`);
     expect(await listKeys(bucket, `evidence/${bad}/`)).toEqual([]);
+
+    // The scheduled archiver parks that tenant in its own partition (the RecordsParked alarm), the
+    // run succeeds for the others, and later runs leave it alone until its backoff has passed.
+    const now = { at: new Date() };
+    const state = createAppState(config, { doc, clock: { now: () => now.at } });
+    const scheduled = archiveEvidence(
+      () => archiver,
+      () => state,
+    );
+    const first = await scheduled();
+    expect(first.tenants.find((t) => t.tenantId === bad)?.status).toBe('broken');
+    const parked = await state.parked.get(bad, 'archive-evidence', 'chain');
+    expect(parked).toMatchObject({ tenantId: bad, attempts: 0 });
+    expect(parked!.reason).toMatch(/does not verify at seq 120/);
+    const waiting = await scheduled();
+    expect(waiting.tenants.map((t) => t.tenantId)).not.toContain(bad);
+    expect(waiting.tenants.map((t) => t.tenantId)).toContain(good);
+    now.at = new Date(Date.parse(parked!.nextRetryAt) + 1000);
+    const retried = await scheduled();
+    expect(retried.tenants.find((t) => t.tenantId === bad)?.status).toBe('broken');
+    expect(await state.parked.get(bad, 'archive-evidence', 'chain')).toMatchObject({ attempts: 1 });
   });
 });
 
