@@ -97,31 +97,38 @@ export class ParkedRecordStore {
       nextRetryAt: new Date(now.getTime() + parkedRetryDelayMs(0)).toISOString(),
       version: randomUUID(),
     };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: this.item(record),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalFailure(error)) throw new StorageError('parking a record failed', error);
-      const existing = await this.get(input.tenantId, input.consumer, input.recordId);
-      if (!existing) throw new StorageError('parked record vanished while parking it again');
-      await readOrFail(
-        () =>
-          this.doc.send(
-            new UpdateCommand({
-              TableName: this.table,
-              Key: keys.parkedRecord(input.tenantId, input.consumer, input.recordId),
-              UpdateExpression: 'SET reason = :reason',
-              ExpressionAttributeValues: { ':reason': reason },
-            }),
-          ),
-        'parked record update',
-      );
-      Object.assign(record, existing, { reason });
+    // Parked already (a redelivered record, a released message failing again): it keeps its
+    // schedule and takes the new reason. Removed between the two writes: parked anew.
+    for (let tries = 0; ; tries += 1) {
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: this.item(record),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        break;
+      } catch (error) {
+        if (!isConditionalFailure(error)) throw new StorageError('parking a record failed', error);
+      }
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: keys.parkedRecord(input.tenantId, input.consumer, input.recordId),
+            UpdateExpression: 'SET reason = :reason',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':reason': reason },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        Object.assign(record, toRecord(out.Attributes ?? {}));
+        break;
+      } catch (error) {
+        if (!isConditionalFailure(error) || tries >= 2)
+          throw new StorageError('parking a record failed', error);
+      }
     }
     logger.error('record parked: it waits for release-parked, the other records go on', {
       consumer: input.consumer,

@@ -272,22 +272,62 @@ describe('the delivery worker', () => {
 describe('hostile text through every recorded field (property, fixed seed)', () => {
   it("never answers 5xx, refuses noncharacters with 422 and a JSON pointer, and another tenant's next approval is announced and sealed", async () => {
     const nonchar = fc.constantFrom('\ufdd0', '\ufdef', '\ufffe', '\uffff', '\u{1fffe}', '\u{10ffff}');
+    // Lone surrogates go out as JSON escapes (JSON.stringify writes \ud800): refused as ever.
+    const surrogate = fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff');
     const text = fc.oneof(
+      // Every plane: any code point, controls, format characters, private use, unassigned.
       fc.string({ unit: 'binary', maxLength: 24 }),
       fc.tuple(fc.string({ maxLength: 8 }), nonchar, fc.string({ maxLength: 8 })).map((p) => p.join('')),
+      fc.tuple(fc.string({ maxLength: 8 }), surrogate).map((p) => p.join('')),
     );
     const seen = { accepted: 0, refused: 0 };
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ agent: text, resource: text, note: text, key: text, user: text, reason: text }),
+        // One field hostile per request, the others ordinary: each field's own rule is what answers.
+        fc.record({
+          field: fc.constantFrom(
+            'agent_id',
+            'user_id',
+            'session_id',
+            'trace_id',
+            'label',
+            'label_key',
+            'risk_factor',
+            'idempotency_key',
+            'resource',
+            'param',
+            'param_key',
+          ),
+          value: text,
+          reason: text,
+        }),
         async (f) => {
+          const v = f.value;
+          // A free-text param: a Slack message, risky enough to wait for a human.
+          const call =
+            f.field === 'param'
+              ? {
+                  tool: 'slack',
+                  action: 'msg.post',
+                  resource: '',
+                  risk_score: 8,
+                  params: { channel: '#ops', text: v },
+                }
+              : {
+                  tool: 'jira',
+                  action: 'issue.delete',
+                  resource: f.field === 'resource' ? `OPS-${v}` : 'OPS-77',
+                  params: f.field === 'param_key' ? { [`n${v}`]: 1 } : {},
+                };
           const body = toolCall({
-            tool: 'jira',
-            action: 'issue.delete',
-            agent_id: `agent ${f.agent}`,
-            user_id: f.user,
-            resource: `OPS-${f.resource}`,
-            params: { [`note ${f.key}`]: f.note },
+            ...call,
+            agent_id: f.field === 'agent_id' ? `agent ${v}` : 'agent-p',
+            user_id: f.field === 'user_id' ? v : 'user-p',
+            session_id: f.field === 'session_id' ? v : '',
+            trace_id: f.field === 'trace_id' ? v : '',
+            labels: { [f.field === 'label_key' ? `l${v}` : 'l']: f.field === 'label' ? v : 'x' },
+            risk_factors: f.field === 'risk_factor' ? [`f${v}`] : [],
+            idempotency_key: `k-${randomUUID()}${f.field === 'idempotency_key' ? v : ''}`,
           });
           const r = await stack.post('/v1/toolcalls', body);
           expect(r.status).toBeLessThan(500);
@@ -296,7 +336,7 @@ describe('hostile text through every recorded field (property, fixed seed)', () 
           );
           if (hasNonchar) {
             expect(r.status).toBe(422);
-            expect(r.json.details[0].path).toMatch(/^\/(agent_id|user_id|resource|params)/);
+            expect(r.json.details[0].path).toMatch(/^\/\w+/);
           }
           if (r.status === 200) {
             seen.accepted += 1;
