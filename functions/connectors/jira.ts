@@ -76,7 +76,13 @@ const ISSUE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}-[1-9][0-9]{0,12}$/;
 
 /** The action's target: the gateway fills it from the request's `resource` when absent. */
 export const IssueDeleteParams = z.strictObject({
-  issue: z.string().regex(ISSUE_KEY, 'must be an issue key such as OPS-42 (not a numeric id: use the issue key)'),
+  issue: z
+    .string()
+    .refine((value) => !/^[0-9]+$/.test(value), {
+      message: 'is a numeric issue id: use the issue key (such as OPS-42), the name policy and approvers see',
+      abort: true,
+    })
+    .regex(ISSUE_KEY, 'must be an issue key such as OPS-42'),
   delete_subtasks: z.boolean().default(false),
 });
 
