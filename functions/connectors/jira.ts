@@ -14,12 +14,7 @@ import {
   retryAfterSeconds,
   type HttpReply,
 } from './http.js';
-import {
-  defineConnector,
-  UpstreamError,
-  type ConnectorOutput,
-  type DefinedConnector,
-} from './sdk.js';
+import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
 
 export const JIRA_TOOL = 'jira';
 

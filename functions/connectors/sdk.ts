@@ -400,7 +400,8 @@ function checkTarget<C>(name: string, action: ActionDefinition<z.ZodType, C>) {
   // Agent-facing actions refuse unknown params: an ignored key is a param the approver reads
   // and the connector never acts on.
   const strict =
-    input instanceof z.ZodObject && (input._zod.def.catchall as z.ZodType | undefined)?._zod.def.type === 'never';
+    input instanceof z.ZodObject &&
+    (input._zod.def.catchall as z.ZodType | undefined)?._zod.def.type === 'never';
   if (!strict) throw new Error(`${name}: input must be a z.strictObject (unknown params are refused)`);
   if (target === null) return;
   const json = z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }) as {

@@ -255,7 +255,9 @@ function targeted(deps: SubmitDeps, body: ToolCallRequestBody): ToolCallRequestB
   if (!resource.success) {
     const message = `cannot be the request's resource: ${resource.error.issues[0]?.message ?? 'invalid'}`;
     const path = Object.keys(normalized.params).find((k) => normalized.params[k] === normalized.resource);
-    throw validationError(`validation: ${message}`, [{ path: path ? `params.${path}` : 'resource', message }]);
+    throw validationError(`validation: ${message}`, [
+      { path: path ? `params.${path}` : 'resource', message },
+    ]);
   }
   return { ...body, params: normalized.params, resource: resource.data };
 }

@@ -239,7 +239,10 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
       params: { issue: 'OPS-2' },
     });
     const ev = await fetchEvent(fromParams.json.event_id);
-    expect(ev.json.evidence[0].record.request).toMatchObject({ resource: 'OPS-2', params: { issue: 'OPS-2' } });
+    expect(ev.json.evidence[0].record.request).toMatchObject({
+      resource: 'OPS-2',
+      params: { issue: 'OPS-2' },
+    });
 
     // What was approved is what runs: the connector deletes the approved target.
     const approved = await stack.request('POST', `/v1/approvals/${fromResource.json.approval.id}/approve`, {
@@ -273,7 +276,9 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
     const body = toolCall({ tool: 'jira', action: 'issue.list', resource: 'PROD-1', params: {} });
     const r = await submit(body);
     expect(r.status).toBe(422);
-    expect(r.json.details).toEqual([{ path: 'resource', message: expect.stringMatching(/no single object/) }]);
+    expect(r.json.details).toEqual([
+      { path: 'resource', message: expect.stringMatching(/no single object/) },
+    ]);
     await nothingRecorded(body.idempotency_key as string);
   });
 });
@@ -283,20 +288,27 @@ describe('POST /v1/toolcalls: strict inputs, checked before any decision', () =>
     ['an issue that is no issue key', { params: { issue: 'SDK-KILL-1' } }, 'params.issue', /issue key/],
     ['an unknown param and no target', { params: { key: 'OPS-3' } }, 'params.key', /unknown param/],
     ['no target at all', { params: {} }, 'params.issue', /is required/],
-  ])('refuses jira.issue.delete with %s: 422, nothing parked or recorded', async (_name, extra, path, message) => {
-    const body = toolCall({ tool: 'jira', action: 'issue.delete', ...extra });
-    const r = await submit(body);
-    expect(r.status).toBe(422);
-    expect(r.json.code).toBe('VALIDATION_ERROR');
-    expect(r.json.details).toEqual(expect.arrayContaining([{ path, message: expect.stringMatching(message) }]));
-    await nothingRecorded(body.idempotency_key as string);
-  });
+  ])(
+    'refuses jira.issue.delete with %s: 422, nothing parked or recorded',
+    async (_name, extra, path, message) => {
+      const body = toolCall({ tool: 'jira', action: 'issue.delete', ...extra });
+      const r = await submit(body);
+      expect(r.status).toBe(422);
+      expect(r.json.code).toBe('VALIDATION_ERROR');
+      expect(r.json.details).toEqual(
+        expect.arrayContaining([{ path, message: expect.stringMatching(message) }]),
+      );
+      await nothingRecorded(body.idempotency_key as string);
+    },
+  );
 
   it('refuses a param the action does not declare (slack.msg.post with an extra param does not run)', async () => {
     const body = toolCall({ params: { channel: '#general', text: 'Hello', unfurl: true } });
     const r = await submit(body);
     expect(r.status).toBe(422);
-    expect(r.json.details).toEqual([{ path: 'params.unfurl', message: expect.stringMatching(/unknown param/) }]);
+    expect(r.json.details).toEqual([
+      { path: 'params.unfurl', message: expect.stringMatching(/unknown param/) },
+    ]);
     await nothingRecorded(body.idempotency_key as string);
   });
 });

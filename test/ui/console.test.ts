@@ -204,7 +204,11 @@ describe('the approval console in chromium', () => {
     // channel, params are the action's own): it reaches the console in a param value.
     const refused = await stack.post(
       '/v1/toolcalls',
-      toolCall({ tool: 'jira', action: 'issue.delete', resource: '<img src=x onerror="window.__xss=1;alert(1)">' }),
+      toolCall({
+        tool: 'jira',
+        action: 'issue.delete',
+        resource: '<img src=x onerror="window.__xss=1;alert(1)">',
+      }),
     );
     expect(refused.status).toBe(422);
     const hostile = {

@@ -152,7 +152,11 @@ describe('jira connector (mock)', () => {
     [{ issue: '10042' }, '', 'invalid params: issue is a numeric issue id: use the issue key'],
     [{ key: 'OPS-3' }, '', 'invalid params: issue is required; key is an unknown param'],
     // Recorded before targets were derived: approved as OPS-1, never runs on PROD-42.
-    [{ issue: 'PROD-42' }, 'OPS-1', 'invalid params: resource "OPS-1" names another object than params.issue'],
+    [
+      { issue: 'PROD-42' },
+      'OPS-1',
+      'invalid params: resource "OPS-1" names another object than params.issue',
+    ],
   ])('refuses jira.issue.delete %j (resource %j) before it runs', async (params, resource, message) => {
     const response = await jira({ ...request('jira', 'issue.delete', params), resource });
 

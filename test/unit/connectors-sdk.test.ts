@@ -4,11 +4,7 @@ import { defineConnector, secretsFromEnvironment, UpstreamError } from '../../fu
 import type { ConnectorRequest } from '../../functions/connectors/types.js';
 import { logger } from '../../functions/shared/powertools.js';
 
-const request = (
-  action: string,
-  params: Record<string, unknown> = {},
-  resource = '',
-): ConnectorRequest => ({
+const request = (action: string, params: Record<string, unknown> = {}, resource = ''): ConnectorRequest => ({
   event_id: 'evt-1',
   tenant_id: 'tenant1',
   agent_id: 'agent-1',
@@ -36,7 +32,9 @@ const demoConnector = defineConnector({
       target: 'value',
       // Lower case is the canonical form; `!` names nothing.
       canonicalTarget: (value: string) =>
-        value.includes('!') ? { ok: false, message: 'must name something' } : { ok: true, value: value.toLowerCase() },
+        value.includes('!')
+          ? { ok: false, message: 'must name something' }
+          : { ok: true, value: value.toLowerCase() },
       output: z.object({ value: z.string() }),
       // The params type is inferred from the schema.
       run: async ({ value, count }) => ({ value: value.repeat(count) }),
@@ -129,11 +127,16 @@ describe('defineConnector', () => {
       output: { params: { id: 'X-1' }, resource: 'X-1' },
     });
     expect(await demo(request('seen', { id: 'X-1' }))).toMatchObject({ output: { resource: 'X-1' } });
-    expect(await demo(request('echo', { value: 'AB' }))).toEqual({ status: 'success', output: { value: 'ab' } });
+    expect(await demo(request('echo', { value: 'AB' }))).toEqual({
+      status: 'success',
+      output: { value: 'ab' },
+    });
     // A record made before targets were derived, whose resource names another object: nothing runs.
     expect((await demo(request('seen', { id: 'PROD-42' }, 'OPS-1'))).error).toEqual({
       code: 'INVALID_PARAMS',
-      message: expect.stringMatching(/^invalid params: resource "OPS-1" names another object than params\.id/),
+      message: expect.stringMatching(
+        /^invalid params: resource "OPS-1" names another object than params\.id/,
+      ),
     });
     expect((await demo(request('echo', { value: 'a!' }))).error).toEqual({
       code: 'INVALID_PARAMS',
@@ -336,7 +339,10 @@ describe('defineConnector', () => {
 
   it('requires each action to declare its target, on a strict input, as a required string param', () => {
     const define = (action: Record<string, unknown>) => () =>
-      defineConnector({ tool: 'bad', actions: { x: { ...base, run: async () => ({}), ...action } as never } });
+      defineConnector({
+        tool: 'bad',
+        actions: { x: { ...base, run: async () => ({}), ...action } as never },
+      });
     expect(define({ input: empty, target: undefined })).toThrow(
       'bad.x: declare target: the param naming the object the action acts on, or null for none',
     );
