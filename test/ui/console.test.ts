@@ -208,9 +208,11 @@ describe('the approval console in chromium', () => {
         tool: 'jira',
         action: 'issue.delete',
         resource: '<img src=x onerror="window.__xss=1;alert(1)">',
+        params: {},
       }),
     );
     expect(refused.status).toBe(422);
+    expect(refused.json.details).toEqual([{ path: 'params.issue', message: expect.any(String) }]);
     const hostile = {
       tool: 'slack',
       action: 'msg.post',
