@@ -272,6 +272,35 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
     await nothingRecorded(body.idempotency_key as string);
   });
 
+  it('records targets in their canonical form: an issue key in upper case, a channel name with its #', async () => {
+    const lower = await submit(del({ params: { issue: 'ops-3' } }));
+    expect((await fetchEvent(lower.json.event_id)).json.evidence[0].record.request).toMatchObject({
+      resource: 'OPS-3',
+      params: { issue: 'OPS-3' },
+    });
+    const bare = await submit(toolCall({ params: { channel: 'general', text: 'Hello' } }));
+    expect(bare.json.result).toMatchObject({ status: 'success', output: { channel: '#general' } });
+    expect((await fetchEvent(bare.json.event_id)).json.evidence[0].record.request).toMatchObject({
+      resource: '#general',
+      params: { channel: '#general' },
+    });
+  });
+
+  it.each([
+    ['a mention that is no channel', { channel: '<!channel>', text: 'x' }, ''],
+    ['a channel name with an invisible character', { channel: '#o\u200bps', text: 'x' }, ''],
+    // A name and an ID are aliases the gateway cannot resolve: never taken for one another.
+    ['a channel ID with its #name as resource', { channel: 'C01GENERAL', text: 'x' }, '#general'],
+  ])('refuses slack.msg.post to %s', async (_name, params, resource) => {
+    const body = toolCall({ params, resource });
+    const r = await submit(body);
+    expect(r.status).toBe(422);
+    expect(r.json.details).toEqual(
+      expect.arrayContaining([{ path: 'params.channel', message: expect.any(String) }]),
+    );
+    await nothingRecorded(body.idempotency_key as string);
+  });
+
   it('refuses a resource on an action that acts on no single object', async () => {
     const body = toolCall({ tool: 'jira', action: 'issue.list', resource: 'PROD-1', params: {} });
     const r = await submit(body);
