@@ -223,7 +223,7 @@ export async function faultRun(options: {
                 risk_score: 2,
               },
               { tool: 'unknown', action: 'do.something', risk_score: 2 },
-              { tool: 'jira', action: 'issue.delete', resource: `OPS-${i}`, risk_score: 3 },
+              { tool: 'jira', action: 'issue.delete', resource: `OPS-${i + 1}`, risk_score: 3 },
               {
                 tool: 'slack',
                 action: 'msg.post',

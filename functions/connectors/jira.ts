@@ -14,13 +14,7 @@ import {
   retryAfterSeconds,
   type HttpReply,
 } from './http.js';
-import {
-  defineConnector,
-  InvalidParamsError,
-  UpstreamError,
-  type ConnectorOutput,
-  type DefinedConnector,
-} from './sdk.js';
+import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
 
 export const JIRA_TOOL = 'jira';
 
@@ -31,8 +25,11 @@ export interface JiraConnectorOptions {
   maxResponseBytes?: number;
 }
 
-export const IssueCreateParams = z.object({
-  project: z.string().min(1).max(64),
+/** A Jira project key; its canonical form is upper case (`ops` and `OPS` are one project). */
+const PROJECT_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+export const IssueCreateParams = z.strictObject({
+  project: z.string().regex(PROJECT_KEY, 'must be a Jira project key'),
   summary: z.string().min(1).max(255),
   description: z.string().max(32_000).optional(),
   // The original defaults both an absent and an empty issue_type to Task.
@@ -53,7 +50,7 @@ export const JIRA_MAX_PAGE_SIZE = 50;
  * but the agent's own query), or `project` (a validated key) to list its newest issues, a page
  * size up to 50 (default 20) and `next_page_token` to continue.
  */
-export const IssueListParams = z.object({
+export const IssueListParams = z.strictObject({
   jql: z.string().min(1).max(2000).optional(),
   project: z
     .string()
@@ -64,14 +61,28 @@ export const IssueListParams = z.object({
 });
 export type IssueListParams = z.infer<typeof IssueListParams>;
 
-/** `OPS-42` (or a numeric id): goes into the URL path, so nothing else. */
-const ISSUE_KEY = /^(?:[A-Z][A-Z0-9_]{0,63}-[1-9][0-9]{0,12}|[1-9][0-9]{0,17})$/;
+/**
+ * `OPS-42`: goes into the URL path, so nothing else. A numeric id names the same issue as its key,
+ * and a rule on `PROD-*` would not see it: issues are named by key only (the gateway cannot
+ * resolve an id to its key before policy without calling Jira). Lower case is accepted and made
+ * upper case, the canonical form.
+ */
+const ISSUE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}-[1-9][0-9]{0,12}$/;
 
-/** `issue` defaults to the request's `resource` (the README demo deletes `resource: "OPS-1"`). */
-export const IssueDeleteParams = z.object({
-  issue: z.string().regex(ISSUE_KEY, 'must be an issue key or id').optional(),
+/** The action's target: the gateway fills it from the request's `resource` when absent. */
+export const IssueDeleteParams = z.strictObject({
+  issue: z
+    .string()
+    .refine((value) => !/^[0-9]+$/.test(value), {
+      message: 'is a numeric issue id: use the issue key (such as OPS-42), the name policy and approvers see',
+      abort: true,
+    })
+    .regex(ISSUE_KEY, 'must be an issue key such as OPS-42'),
   delete_subtasks: z.boolean().default(false),
 });
+
+/** Jira keys are case-insensitive; the canonical form is upper case. */
+const upperCase = (value: string) => ({ ok: true as const, value: value.toUpperCase() });
 export type IssueDeleteParams = z.infer<typeof IssueDeleteParams>;
 
 export const IssueCreateOutput = z.looseObject({ id: z.string(), key: z.string(), self: z.string() });
@@ -222,6 +233,9 @@ export const jiraConnector = defineConnector({
   actions: {
     'issue.create': {
       input: IssueCreateParams,
+      // The project the issue is created in: what a rule on `resource` judges.
+      target: 'project',
+      canonicalTarget: upperCase,
       output: IssueCreateOutput,
       timeoutMs: 8_000,
       risk: 0,
@@ -229,6 +243,7 @@ export const jiraConnector = defineConnector({
     },
     'issue.list': {
       input: IssueListParams,
+      target: null,
       output: IssueListOutput,
       timeoutMs: 8_000,
       risk: 0,
@@ -238,16 +253,12 @@ export const jiraConnector = defineConnector({
     // 0 from being recorded (and read by any tenant policy) as harmless (W4).
     'issue.delete': {
       input: IssueDeleteParams,
+      target: 'issue',
+      canonicalTarget: upperCase,
       output: IssueDeleteOutput,
       timeoutMs: 8_000,
       risk: 6,
-      run: (params, { client, signal, request }) => {
-        const issue = params.issue ?? request.resource;
-        if (!ISSUE_KEY.test(issue)) {
-          throw new InvalidParamsError('invalid params: issue must be an issue key or id (or set resource)');
-        }
-        return client.deleteIssue({ issue, delete_subtasks: params.delete_subtasks }, signal);
-      },
+      run: (params, { client, signal }) => client.deleteIssue(params, signal),
     },
   },
 });

@@ -5,17 +5,28 @@
  *   export const demo = defineConnector({
  *     tool: 'demo',
  *     actions: {
- *       'thing.get': { input, output, timeoutMs: 5_000, risk: 0, run: async (params, ctx) => ({...}) },
+ *       'thing.get': { input, target: 'id', output, timeoutMs: 5_000, risk: 0, run: async (params, ctx) => ({...}) },
  *     },
  *   });
  *   export const handler = demo.lambdaHandler();
+ *
+ * `input` is a `z.strictObject` (a param the action does not declare is refused, never ignored),
+ * and `target` names the param that says which object the action acts on (`null` for an action on
+ * no single object, such as a list). The gateway derives the request's `resource` from it before
+ * policy runs (`ActionSpec.normalize`), so what policy judges, what the approver sees and what the
+ * connector acts on are one value. `canonicalTarget` maps the target's aliases to one form, or
+ * refuses them (a rule on `PROD-*` must not be sidestepped by another name for the same object).
  *
  * An optional `client(options)` builds what the actions share (an API client, a mock) once per
  * instance; `run` receives it as `ctx.client`. Adding an action is adding an entry to `actions`.
  *
  * The connector never throws. It
  * 1. dispatches on `tool.action` (unknown -> `UNSUPPORTED_ACTION`),
- * 2. validates `params` with the action's input schema (`INVALID_PARAMS`, the message names the fields),
+ * 2. normalizes the target and validates `params` exactly as the gateway did at submit
+ *    (`normalizeRequest`: `INVALID_PARAMS`, the message names the fields): a request the gateway
+ *    recorded before targets were derived still runs on the object its approver saw, or not at all.
+ *    Every check on params belongs in `input` (refinements included) or `canonicalTarget`: both
+ *    run at submit, so a call that cannot run is refused before anyone is asked to approve it,
  * 3. runs the action with an abort signal that fires at the action's deadline (-> status `timeout`,
  *    `CONNECTOR_TIMEOUT`; the outcome is unknown, W32),
  * 4. validates the output with the action's output schema (`CONNECTOR_ERROR`: a connector that
@@ -55,9 +66,30 @@ export interface ActionContext<C = undefined> {
   readonly logger: Pick<typeof logger, 'debug' | 'info' | 'warn' | 'error'>;
 }
 
+/** A target in its canonical form, or why the value given is not one. */
+export type TargetCheck = { ok: true; value: string } | { ok: false; message: string };
+
 export interface ActionDefinition<I extends z.ZodType, C> {
-  /** Validates (and may transform) the request's `params`. */
+  /**
+   * Validates (and may transform) the request's `params`: a `z.strictObject`, so that a param the
+   * action does not know is refused at submit instead of recorded, approved and ignored.
+   */
   input: I;
+  /**
+   * Required: the param (a required string of `input`) naming the object the action acts on
+   * (Jira `issue`, Slack `channel`), or `null` for an action on no single object (`*.list`).
+   * The gateway derives the request's `resource` from it: an absent target param is taken from
+   * `resource`, a `resource` that names another object is refused (422), and an action with no
+   * target takes no `resource`.
+   */
+  target: (keyof z.input<I> & string) | null;
+  /**
+   * The target's canonical form: the same object under another name (a numeric id and a key, a
+   * name and an id) would let a policy rule on one name be sidestepped with the other. Return
+   * the canonical value (it must pass `input` too), or refuse what cannot be resolved without a
+   * call upstream. Pure and synchronous: it runs before policy, for every call.
+   */
+  canonicalTarget?: (value: string) => TargetCheck;
   /** Validates what `run` returns; a mismatch is a connector failure. */
   output: z.ZodType<ConnectorOutput>;
   /** The action's deadline: `ctx.signal` aborts and the call answers `timeout`. */
@@ -93,7 +125,25 @@ export interface ActionSpec {
   /** What the action accepts as `params` and what it returns (the MCP tools' JSON Schemas). */
   readonly input: z.ZodType;
   readonly output: z.ZodType;
+  /** The param naming the object the action acts on, or `null` (see `ActionDefinition.target`). */
+  readonly target: string | null;
+  /**
+   * The request as the gateway records, judges and runs it: the target param filled from
+   * `resource` when absent, made canonical, `resource` derived from it, and every param checked
+   * with the action's whole input schema. Pure; a refusal names the fields (`params.issue`).
+   */
+  normalize(request: TargetedRequest): NormalizedRequest;
 }
+
+/** The two fields of a tool call that name what it acts on. */
+export interface TargetedRequest {
+  params: Record<string, unknown>;
+  resource: string;
+}
+
+export type NormalizedRequest =
+  | { ok: true; params: Record<string, unknown>; resource: string }
+  | { ok: false; message: string; details: { path: string; message: string }[] };
 
 /** A connector that also says which actions it supports (so policy and capability can be reconciled, W11). */
 export type DefinedConnector = Connector & {
@@ -130,17 +180,6 @@ export class UpstreamError extends Error {
   ) {
     super(message);
     this.name = 'UpstreamError';
-  }
-}
-
-/**
- * Thrown by an action whose params pass the schema but not a check that needs the request (e.g.
- * a default taken from `resource`): answers `INVALID_PARAMS` with this message.
- */
-export class InvalidParamsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidParamsError';
   }
 }
 
@@ -187,9 +226,87 @@ function describeIssues(prefix: string, error: z.ZodError): string {
   return problems.join('; ');
 }
 
-/** `invalid params: channel is required; text must be a string` */
-export function describeParamsError(error: z.ZodError): string {
-  return `invalid params: ${describeIssues('params', error)}`;
+const quoted = (value: unknown) => {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+};
+
+type Refusal = Extract<NormalizedRequest, { ok: false }>;
+
+const refusal = (details: Refusal['details'], message?: string): Refusal => ({
+  ok: false,
+  message: message ?? `${details[0]!.path} ${details[0]!.message}`,
+  details,
+});
+
+/** Zod's issues as details with the request's own paths (`params.issue`); unknown keys one each. */
+function paramDetails(name: string, input: z.ZodType, error: z.ZodError): Refusal['details'] {
+  const declared = input instanceof z.ZodObject ? Object.keys(input.shape as object) : [];
+  return error.issues.slice(0, 20).flatMap((issue) => {
+    const path = ['params', ...issue.path.map(String)].join('.');
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => ({
+        path: `${path}.${key}`,
+        message: `is an unknown param: ${name} takes ${declared.join(', ') || 'none'}`,
+      }));
+    return [{ path, message: issue.message }];
+  });
+}
+
+/**
+ * The one normalization of a request's target (the gateway's at submit, the connector's before
+ * it runs): see `ActionSpec.normalize`. `value` is what the input schema made of the params.
+ */
+export function normalizeRequest<C>(
+  name: string,
+  action: Pick<ActionDefinition<z.ZodType, C>, 'input' | 'target' | 'canonicalTarget' | 'internal'>,
+  request: TargetedRequest,
+): (NormalizedRequest & { ok: true; value: unknown }) | Refusal {
+  const { target } = action;
+  const { resource } = request;
+  let params = request.params;
+  if (target === null) {
+    // The gateway's own calls (internal) carry the approval's resource for the log only.
+    if (resource !== '' && !action.internal)
+      return refusal([
+        {
+          path: 'resource',
+          message: `must be empty: ${name} acts on no single object (its params say what it reads)`,
+        },
+      ]);
+  } else {
+    const given = params[target];
+    if (given === undefined && resource !== '') params = { ...params, [target]: resource };
+    else if (given !== undefined && resource !== '' && given !== resource)
+      return refusal(
+        [
+          {
+            path: 'resource',
+            message: `${quoted(resource)} names another object than params.${target}; ${name} acts on params.${target}: send the target once, or the same value in both`,
+          },
+          { path: `params.${target}`, message: `${quoted(given)} differs from resource ${quoted(resource)}` },
+        ],
+        `resource and params.${target} name different objects`,
+      );
+  }
+  let parsed = action.input.safeParse(params, { error: paramsErrorMap });
+  if (!parsed.success) return refusal(paramDetails(name, action.input, parsed.error));
+  if (target === null) return { ok: true, params, resource: '', value: parsed.data };
+  const given = params[target];
+  // defineConnector checked that the target is a required string: the schema passed, so it is one.
+  if (typeof given !== 'string') throw new Error(`${name}: target param ${target} is not a string`);
+  let value = given;
+  if (action.canonicalTarget) {
+    const canonical = action.canonicalTarget(value);
+    if (!canonical.ok) return refusal([{ path: `params.${target}`, message: canonical.message }]);
+    if (canonical.value !== value) {
+      value = canonical.value;
+      params = { ...params, [target]: value };
+      parsed = action.input.safeParse(params, { error: paramsErrorMap });
+      if (!parsed.success) return refusal(paramDetails(name, action.input, parsed.error));
+    }
+  }
+  return { ok: true, params, resource: value, value: parsed.data };
 }
 
 /** Stack frames without the first line, which repeats the (possibly secret-bearing) message. */
@@ -267,10 +384,39 @@ async function withDeadline<T>(
   }
 }
 
+/** A declared target must be a required string param of a strict input schema. */
+function checkTarget<C>(name: string, action: ActionDefinition<z.ZodType, C>) {
+  const { target, input } = action;
+  if (target !== null && typeof target !== 'string')
+    throw new Error(
+      `${name}: declare target: the param naming the object the action acts on, or null for none`,
+    );
+  if (action.canonicalTarget !== undefined && typeof action.canonicalTarget !== 'function')
+    throw new Error(`${name}: canonicalTarget must be a function`);
+  if (target === null) {
+    if (action.canonicalTarget) throw new Error(`${name}: canonicalTarget without a target`);
+    if (action.internal) return;
+  }
+  // Agent-facing actions refuse unknown params: an ignored key is a param the approver reads
+  // and the connector never acts on.
+  const strict =
+    input instanceof z.ZodObject &&
+    (input._zod.def.catchall as z.ZodType | undefined)?._zod.def.type === 'never';
+  if (!strict) throw new Error(`${name}: input must be a z.strictObject (unknown params are refused)`);
+  if (target === null) return;
+  const json = z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, { type?: unknown }>;
+    required?: string[];
+  };
+  if (json.properties?.[target]?.type !== 'string' || !json.required?.includes(target))
+    throw new Error(`${name}: target "${target}" must be a required string param of input`);
+}
+
 function checkDefinition<C>(tool: string, actions: Record<string, ActionDefinition<z.ZodType, C>>) {
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(tool)) throw new Error(`connector tool "${tool}" must be a-z0-9_-`);
   for (const [name, action] of Object.entries(actions)) {
     if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new Error(`${tool}: action "${name}" must be a-z0-9._-`);
+    checkTarget(`${tool}.${name}`, action);
     if (!RiskFloor.safeParse(action.risk).success) throw new Error(`${tool}.${name}: risk must be 0..10`);
     if (!Number.isInteger(action.timeoutMs) || action.timeoutMs <= 0) {
       throw new Error(`${tool}.${name}: timeoutMs must be a positive integer`);
@@ -295,6 +441,12 @@ export function defineConnector<A extends Record<string, z.ZodType>, O = void, C
           timeoutMs: def.timeoutMs,
           input: def.input,
           output: def.output,
+          target: def.target,
+          normalize: (request: TargetedRequest): NormalizedRequest => {
+            const normalized = normalizeRequest(`${tool}.${action}`, def, request);
+            if (!normalized.ok) return normalized;
+            return { ok: true, params: normalized.params, resource: normalized.resource };
+          },
         }),
       ),
   );
@@ -339,18 +491,29 @@ export function defineConnector<A extends Record<string, z.ZodType>, O = void, C
         );
       }
 
-      const params = action.input.safeParse(request.params, { error: paramsErrorMap });
-      if (!params.success) {
-        return finish(errorResponse(CONNECTOR_ERROR_CODE.invalidParams, describeParamsError(params.error)));
+      const normalized = normalizeRequest(`${tool}.${request.action}`, action, request);
+      if (!normalized.ok) {
+        const problems = normalized.details
+          .slice(0, 5)
+          .map((d) => `${d.path.replace(/^params\./, '')} ${d.message}`);
+        return finish(
+          errorResponse(CONNECTOR_ERROR_CODE.invalidParams, `invalid params: ${problems.join('; ')}`),
+        );
       }
+      // The action sees the request it acts on: the target filled and canonical, as recorded.
+      const acting: ConnectorRequest = {
+        ...request,
+        params: normalized.params,
+        resource: normalized.resource,
+      };
 
       const controller = new AbortController();
       let child: typeof logger | undefined;
       try {
         const output = await withDeadline(
           () =>
-            action.run(params.data, {
-              request,
+            action.run(normalized.value as z.output<typeof action.input>, {
+              request: acting,
               signal: controller.signal,
               client,
               secret,
@@ -388,9 +551,6 @@ export function defineConnector<A extends Record<string, z.ZodType>, O = void, C
       } catch (error) {
         if (error instanceof UpstreamError) {
           return finish(errorResponse(CONNECTOR_ERROR_CODE.upstreamError, error.message), error.detail);
-        }
-        if (error instanceof InvalidParamsError) {
-          return finish(errorResponse(CONNECTOR_ERROR_CODE.invalidParams, error.message));
         }
         return finish(errorResponse(CONNECTOR_ERROR_CODE.connectorError, `${tool}: connector failed`), {
           error_name: error instanceof Error ? error.name : typeof error,

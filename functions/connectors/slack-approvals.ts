@@ -130,6 +130,7 @@ export function slackApprovalActions<C extends { sendApproval: ApprovalSender }>
   return {
     'approval.request': {
       input: ApprovalRequestParams,
+      target: null,
       output: ApprovalMessageOutput,
       timeoutMs: 8_000,
       risk: 0,
@@ -138,6 +139,7 @@ export function slackApprovalActions<C extends { sendApproval: ApprovalSender }>
     },
     'approval.update': {
       input: ApprovalUpdateParams,
+      target: null,
       output: ApprovalMessageOutput,
       timeoutMs: 8_000,
       risk: 0,

@@ -13,7 +13,13 @@ import type { WebAPICallResult, WebClient, WebClientOptions } from '@slack/web-a
 import * as z from 'zod';
 import type { SlackConfig } from './config.js';
 import { callUpstream, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS } from './http.js';
-import { defineConnector, UpstreamError, type ConnectorOutput, type DefinedConnector } from './sdk.js';
+import {
+  defineConnector,
+  UpstreamError,
+  type ConnectorOutput,
+  type DefinedConnector,
+  type TargetCheck,
+} from './sdk.js';
 import { approvalSender, slackApprovalActions, type ApprovalSender } from './slack-approvals.js';
 
 export const SLACK_TOOL = 'slack';
@@ -30,17 +36,37 @@ export interface SlackConnectorOptions {
   maxResponseBytes?: number;
 }
 
-export const MsgPostParams = z.object({
+export const MsgPostParams = z.strictObject({
   channel: z.string().min(1).max(255),
   text: z.string().min(1).max(40_000),
 });
 export type MsgPostParams = z.infer<typeof MsgPostParams>;
 
+/** A conversation ID: a channel (`C…`), private group (`G…`), DM (`D…`) or a user's DM (`U…`, `W…`). */
+const CHANNEL_ID = /^[CDGUW][A-Z0-9]{1,31}$/;
+/** A channel name: Slack's are lower case letters (any script), digits, `-` and `_`, at most 80. */
+const CHANNEL_NAME = /^#?([\p{Ll}\p{Lo}\p{Nd}_-]{1,80})$/u;
+
+/**
+ * Slack targets are canonical by form: an ID as given, a name as `#name` (a bare `ops` is
+ * `#ops`). A name and its channel's ID are aliases the gateway cannot resolve before policy
+ * without calling Slack, so neither is rewritten into the other: a policy rule on a Slack
+ * channel names both forms (README "Targets"). Anything else (`<!channel>`, spaces, upper case,
+ * invisible characters) is refused. No Slack action is destructive; one that is would accept
+ * IDs only.
+ */
+export function canonicalChannel(value: string): TargetCheck {
+  if (CHANNEL_ID.test(value)) return { ok: true, value };
+  const name = CHANNEL_NAME.exec(value);
+  if (name) return { ok: true, value: `#${name[1]}` };
+  return { ok: false, message: 'must be a channel ID (C…) or a #channel-name (lower case)' };
+}
+
 /** At most this many channels per call (5 pages). */
 const CHANNEL_LIST_MAX = 1000;
 
 /** Original: params ignored. Now optional paging: start at `cursor`, read up to `limit` channels. */
-export const ChannelListParams = z.object({
+export const ChannelListParams = z.strictObject({
   cursor: z.string().min(1).max(512).optional(),
   limit: z.number().int().min(1).max(CHANNEL_LIST_MAX).optional(),
 });
@@ -245,6 +271,8 @@ export const slackConnector = defineConnector({
     ...slackApprovalActions<SlackBackend>(),
     'msg.post': {
       input: MsgPostParams,
+      target: 'channel',
+      canonicalTarget: canonicalChannel,
       output: MsgPostOutput,
       timeoutMs: 8_000,
       risk: 0,
@@ -252,6 +280,7 @@ export const slackConnector = defineConnector({
     },
     'channel.list': {
       input: ChannelListParams,
+      target: null,
       output: ChannelListOutput,
       timeoutMs: 8_000,
       risk: 0,

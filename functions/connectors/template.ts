@@ -1,6 +1,7 @@
 /**
  * The template connector: copy this file to add a tool (README "Add a connector in four steps").
- * It shows every part a connector has: an input and an output schema per action, a timeout, a
+ * It shows every part a connector has: a strict input and an output schema per action, the
+ * target (the param naming the object acted on), a timeout, a
  * risk floor, a mock mode with deterministic answers, and a live mode that reads its credentials
  * by name (`ctx.secret`) and calls its upstream through `callUpstream` with the action's signal.
  *
@@ -21,7 +22,10 @@ export interface TemplateOptions {
   fetch?: typeof fetch;
 }
 
-const ItemGetParams = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an item id') });
+// Strict: a param the action does not declare is refused at submit, never silently ignored.
+const ItemGetParams = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an item id'),
+});
 const Item = z.object({ id: z.string(), name: z.string(), mock: z.literal(true).optional() });
 
 export const templateConnector = defineConnector({
@@ -33,6 +37,10 @@ export const templateConnector = defineConnector({
   actions: {
     'item.get': {
       input: ItemGetParams,
+      // The param naming the object the action acts on (`null` for an action on none, such as a
+      // list): the gateway derives the request's `resource` from it before policy runs. Add
+      // `canonicalTarget` when one object has several names (an id and a key).
+      target: 'id',
       output: Item,
       timeoutMs: 5_000,
       risk: 0,

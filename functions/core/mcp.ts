@@ -236,8 +236,9 @@ export const EventIdArguments = z.strictObject({ event_id: rules.uuid() });
 
 /**
  * A call's arguments split into the action's params and the gateway's `idempotency_key`. The
- * arguments are checked with the shared JSON rules and the params with the action's own schema
- * first, so a bad call writes nothing.
+ * arguments are checked with the shared JSON rules here; the params with the action's whole
+ * schema and its target rule in the submit core, the one check REST calls pass too (a 422 there
+ * is a tool error here). Either way a bad call writes nothing.
  */
 export function splitArguments(
   spec: ActionSpec,
@@ -259,16 +260,8 @@ export function splitArguments(
     if (!parsed.success)
       return { ok: false, message: `${IDEMPOTENCY_ARGUMENT}: ${parsed.error.issues[0]?.message}` };
   }
-  const checked = spec.input.safeParse(params);
-  if (!checked.success) {
-    const issue = checked.error.issues[0];
-    const where = issue?.path.length ? issue.path.map(String).join('.') : 'arguments';
-    return {
-      ok: false,
-      message: `invalid arguments for ${mcpToolName(spec.name)}: ${where} ${issue?.message ?? 'invalid'}`,
-    };
-  }
-  // The connector validates (and transforms) again when it runs: what is recorded is what was sent.
+  // What is recorded is what was sent (the target made canonical); the connector applies its
+  // schema's defaults when it runs.
   return { ok: true, params, ...(typeof key === 'string' ? { idempotencyKey: key } : {}) };
 }
 

@@ -2,6 +2,9 @@
  * Use case: submit a tool call (SPEC §3).
  * Primary course:
  *  1. Validate and normalize the body; bind it to the key's tenant (403 on a different tenant).
+ *     Then the action's own rules, once, before anything hashes or decides: the target param
+ *     and `resource` become one canonical value and every param passes the action's whole input
+ *     schema (422 naming the fields), so a call that cannot run is never parked for a human.
  *     A key seen before answers now: the first response replayed (one read; replays spend no
  *     rate-limit token, W30), 422 for a different body, or the wait for an in-flight first call.
  *  2. Take a token from the tenant's shared rate limit (429).
@@ -15,6 +18,7 @@
  *     `unknown`: "ran, nothing recorded" is never silent.
  *  6. Respond; replays get the first response byte for byte with `Idempotent-Replayed: true`.
  */
+import type { ActionSpec } from '../connectors/sdk.js';
 import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
 import { LIMITS } from '../shared/constants.js';
 import {
@@ -37,13 +41,24 @@ import type {
   RateLimiter,
   ToolCallStore,
 } from './ports.js';
-import { bindRequest, eventIdFor, parseToolCallBody, type ToolCallRequest } from './toolcall.js';
+import {
+  bindRequest,
+  eventIdFor,
+  parseToolCallBody,
+  ToolCallRequestBody,
+  type ToolCallRequest,
+} from './toolcall.js';
 
 export interface SubmitDeps {
   store: ToolCallStore;
   policy: PolicyEngine;
   /** Per-action risk floors (W4), built once with the policy engine. */
   riskFloors: RiskFloors;
+  /**
+   * The connector actions by `tool.action`: each normalizes its request (target, params) before
+   * policy. A call to an action no connector defines passes unchanged: policy denies it.
+   */
+  actions: ReadonlyMap<string, Pick<ActionSpec, 'normalize'>>;
   connectors: ConnectorInvoker;
   rateLimiter: RateLimiter;
   clock: Clock;
@@ -97,10 +112,11 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
       `validation: ${parsed.details[0]?.path || 'body'} ${parsed.details[0]?.message ?? 'invalid'}`,
       parsed.details,
     );
-  const body = parsed.body;
-  if (body.tenant_id !== undefined && body.tenant_id !== input.tenantId) throw tenantMismatch();
+  if (parsed.body.tenant_id !== undefined && parsed.body.tenant_id !== input.tenantId) throw tenantMismatch();
+  const body = targeted(deps, parsed.body);
 
-  // The fingerprint covers what the client sent (normalized), not server defaults such as requested_at.
+  // The fingerprint covers what the client sent (normalized: the target derived), not server
+  // defaults such as requested_at: the target sent as `resource` or as its param is one request.
   const requestHash = sha256Hex(canon({ ...body, tenant_id: input.tenantId }));
   const eventId = eventIdFor(input.tenantId, body.idempotency_key);
   // A fast path only: the claim in step 4 stays the authority (an eventually consistent miss falls through to it).
@@ -221,6 +237,29 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     );
   }
   return { status: 200, body: finalBody, headers: {} };
+}
+
+/**
+ * The body with its action's target derived (SPEC §3 as amended by issue 19): `resource` and the
+ * target param hold one canonical value, and the params pass the action's whole input schema.
+ * Policy, the hash, the records, every surface and the connector see only this body.
+ */
+function targeted(deps: SubmitDeps, body: ToolCallRequestBody): ToolCallRequestBody {
+  const spec = deps.actions.get(`${body.tool}.${body.action}`);
+  if (!spec) return body;
+  const normalized = spec.normalize({ params: body.params, resource: body.resource });
+  if (!normalized.ok)
+    throw validationError(`validation: ${normalized.message}`, normalized.details.slice(0, 20));
+  // A resource derived from a param keeps the rules of a resource sent as one (one line, bounded).
+  const resource = ToolCallRequestBody.shape.resource.safeParse(normalized.resource);
+  if (!resource.success) {
+    const message = `cannot be the request's resource: ${resource.error.issues[0]?.message ?? 'invalid'}`;
+    const path = Object.keys(normalized.params).find((k) => normalized.params[k] === normalized.resource);
+    throw validationError(`validation: ${message}`, [
+      { path: path ? `params.${path}` : 'resource', message },
+    ]);
+  }
+  return { ...body, params: normalized.params, resource: resource.data };
 }
 
 async function answerDuplicate(

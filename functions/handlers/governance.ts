@@ -39,6 +39,7 @@ export function submitDeps(state: AppState): SubmitDeps {
       policy: state.overrides.policy ?? loadEngine(bundle, dir, config.policyValidatedAtBuild),
       // Connector floors, overridden by the policy folder's: one in-memory map for every decision.
       riskFloors: buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors),
+      actions: new Map(ACTION_SPECS.map((spec) => [spec.name, spec])),
       connectors: connectorsFor(state),
       rateLimiter: state.rateLimiter,
       clock: state.clock,

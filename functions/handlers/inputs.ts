@@ -17,8 +17,9 @@ export const ROUTE_INPUTS = {
     body: { schema: ToolCallRequestBody, required: true, parsedBy: 'core' },
   },
   'get-toolcall': { path: eventPath },
-  // MCP: the official SDK parses the JSON-RPC body; a governed call's arguments are the action's
-  // own schema (core/mcp.ts) and then ToolCallRequestBody in the submit core; event ids rules.uuid.
+  // MCP: the official SDK parses the JSON-RPC body; a governed call's arguments pass the shared
+  // JSON rules (core/mcp.ts), then ToolCallRequestBody and the action's own schema and target rule
+  // in the submit core, as a REST call does; event ids rules.uuid.
   mcp: {},
   // Execute reads no body (any is ignored): the stored request runs, never a new one.
   'execute-toolcall': { path: eventPath },

@@ -669,11 +669,27 @@ export interface components {
             action: components["schemas"]["ToolName"];
             /**
              * @description The tool's arguments: a JSON object of at most 65,536 bytes when serialized as compact
-             *     JSON (UTF-8). Defaults to `{}`.
+             *     JSON (UTF-8). Defaults to `{}`. For an action a connector implements, exactly that
+             *     action's params, checked at submit with its connector's whole input schema: an unknown
+             *     param, a missing required one or a value the connector would refuse is 422
+             *     `VALIDATION_ERROR` naming `params.<name>`, and nothing is written, so a call that cannot
+             *     run is never parked for a human. The action's target param (Jira `issue`, Slack
+             *     `channel`, template `id`) may be left out when `resource` names the target.
              * @default {}
              */
             params?: Record<string, unknown>;
-            /** @description The resource acted upon; at most 2,048 bytes (UTF-8). */
+            /**
+             * @description The object the call acts on, at most 2,048 bytes (UTF-8). Derived, not asserted: each
+             *     connector action names the param that holds its target (Jira `issue.delete`: `issue`,
+             *     `issue.create`: `project`; Slack `msg.post`: `channel`; template `item.get`: `id`;
+             *     none for `*.list`). An absent target param is filled from `resource`; a `resource` that
+             *     differs from a present target param is 422 `VALIDATION_ERROR` naming both
+             *     (`resource`, `params.<target>`); an action with no target takes no `resource`. Targets
+             *     are canonical: Jira keys in upper case (a numeric issue id is refused: use the key),
+             *     Slack channels as `#name` or ID. The stored request, its hash and idempotency
+             *     comparison, policy (`resource_name`), approvals, notifications and the connector all
+             *     carry the derived value.
+             */
             resource?: string;
             /**
              * @description Agent-reported risk, 0–10: a claim. Policy decides on `max(risk_score, floor)`, the
@@ -861,7 +877,7 @@ export interface components {
          *       "user_id": "alice@example.com",
          *       "tool": "jira",
          *       "action": "issue.delete",
-         *       "resource": "jira:OPS-42",
+         *       "resource": "OPS-42",
          *       "params": {
          *         "issue": "OPS-42"
          *       },
@@ -880,7 +896,7 @@ export interface components {
          *       "user_id": "alice@example.com",
          *       "tool": "jira",
          *       "action": "issue.delete",
-         *       "resource": "jira:OPS-42",
+         *       "resource": "OPS-42",
          *       "params": {
          *         "issue": "OPS-42"
          *       },
@@ -910,7 +926,10 @@ export interface components {
             user_id: string;
             tool: components["schemas"]["NormalizedToolName"];
             action: components["schemas"]["NormalizedToolName"];
-            /** @description The resource acted upon (`""` if none); at most 2,048 bytes. */
+            /**
+             * @description The object the call acts on: the action's target param, derived at submit (so equal to
+             *     `params.<target>`; `""` for an action on no single object); at most 2,048 bytes.
+             */
             resource: string;
             /** @description The stored request's `params`, exactly what will run if approved. */
             params: Record<string, unknown>;
@@ -1042,7 +1061,7 @@ export interface components {
          *           "user_id": "alice@example.com",
          *           "tool": "jira",
          *           "action": "issue.delete",
-         *           "resource": "jira:OPS-42",
+         *           "resource": "OPS-42",
          *           "params": {
          *             "issue": "OPS-42"
          *           },
@@ -1384,7 +1403,7 @@ export interface components {
          *         "params": {
          *           "issue": "OPS-42"
          *         },
-         *         "resource": "jira:OPS-42",
+         *         "resource": "OPS-42",
          *         "risk_score": 7,
          *         "user_id": "alice@example.com",
          *         "idempotency_key": "delete-ops-42",
@@ -1993,8 +2012,11 @@ export interface components {
             };
         };
         /**
-         * @description The request failed validation (`VALIDATION_ERROR`, with `details`), or its idempotency key
-         *     was already used with a different body (`IDEMPOTENCY_KEY_REUSED`). Nothing is written.
+         * @description The request failed validation (`VALIDATION_ERROR`, with `details` naming each field: the
+         *     body's, `params.<name>` for the action's own params, and both `resource` and
+         *     `params.<target>` when they name different objects), or its idempotency key was already
+         *     used with a different body (`IDEMPOTENCY_KEY_REUSED`; bodies are compared after the
+         *     target is derived). Nothing is written.
          */
         SubmitUnprocessable: {
             headers: {

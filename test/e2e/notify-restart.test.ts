@@ -101,7 +101,7 @@ it('kill -9 with deliveries queued; the next npm start re-enqueues them from the
   for (let i = 0; i < 3; i++) {
     const r = await client.request('POST', '/v1/toolcalls', {
       key: KEY,
-      body: toolCall({ tool: 'jira', action: 'issue.delete', resource: `OPS-R${i}`, params: {} }),
+      body: toolCall({ tool: 'jira', action: 'issue.delete', resource: `OPSR-${i + 1}`, params: {} }),
     });
     expect(r.json.decision).toBe('approve');
     approvals.push(r.json.approval.id);

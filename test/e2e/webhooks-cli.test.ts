@@ -100,7 +100,7 @@ it("redrive --tenant moves that tenant's dead-lettered notifications back; they 
     const park = async (key: string) => {
       const r = await stack.post(
         '/v1/toolcalls',
-        toolCall({ tool: 'jira', action: 'issue.delete', resource: 'X', params: {} }),
+        toolCall({ tool: 'jira', action: 'issue.delete', resource: 'X-1', params: {} }),
         key,
       );
       return r.json.approval.id as string;

@@ -58,7 +58,12 @@ describe('chain race: 32 concurrent writers x 50 calls for one tenant', () => {
           i % 3 === 0
             ? { tool: 'unknown', action: 'thing', idempotency_key: `w${w}-${i}` }
             : i % 3 === 1
-              ? { tool: 'jira', action: 'issue.delete', params: {}, idempotency_key: `w${w}-${i}` }
+              ? {
+                  tool: 'jira',
+                  action: 'issue.delete',
+                  params: { issue: 'OPS-1' },
+                  idempotency_key: `w${w}-${i}`,
+                }
               : { idempotency_key: `w${w}-${i}` },
         ),
       );

@@ -54,9 +54,13 @@ describe('connector outcomes on the allow path', () => {
     expect(r.json.result).toBeUndefined();
   });
 
-  it('invalid params are the connector error INVALID_PARAMS', async () => {
+  it('invalid params are refused at submit (422 naming the field): the connector is never called', async () => {
     const r = await stack.post('/v1/toolcalls', toolCall({ params: { channel: '#general' } }));
-    expect(r.json.result).toMatchObject({ status: 'error', error: { code: 'INVALID_PARAMS' } });
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: [{ path: 'params.text', message: 'is required' }],
+    });
   });
 });
 

@@ -96,7 +96,7 @@ describe('fault injection on submit', () => {
     async (_step, command, approveCommand) => {
       for (const [body, failing] of [
         [toolCall(), command],
-        [toolCall({ tool: 'jira', action: 'issue.delete', params: {} }), approveCommand],
+        [toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {} }), approveCommand],
         [toolCall({ tool: 'x', action: 'y' }), command],
       ] as const) {
         const before = await eventItems();

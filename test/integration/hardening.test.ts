@@ -28,7 +28,7 @@ const snapshot = async () => {
 async function pending(userId = 'requester@acme.example'): Promise<{ eventId: string; approvalId: string }> {
   const r = await stack.post(
     '/v1/toolcalls',
-    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', user_id: userId }),
+    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {}, user_id: userId }),
   );
   expect(r.json.decision).toBe('approve');
   return { eventId: r.json.event_id, approvalId: r.json.approval.id };

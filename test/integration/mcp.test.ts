@@ -172,6 +172,16 @@ describe('MCP: tools/list', () => {
     }
     expect(ajv.validate(byName.slack_msg_post!.inputSchema, { channel: '#a', text: 'hi' })).toBe(true);
     expect(ajv.validate(byName.slack_msg_post!.inputSchema, { channel: 5 })).toBe(false);
+    // Exactly what is required, and nothing else is accepted.
+    expect(byName.jira_issue_delete!.inputSchema).toMatchObject({
+      required: ['issue'],
+      additionalProperties: false,
+    });
+    expect(ajv.validate(byName.jira_issue_delete!.inputSchema, { key: 'OPS-3' })).toBe(false);
+    expect(ajv.validate(byName.slack_msg_post!.inputSchema, { channel: '#a', text: 'hi', x: 1 })).toBe(false);
+    expect(
+      ajv.validate(byName.slack_msg_post!.inputSchema, { channel: '#a', text: 'hi', idempotency_key: 'k' }),
+    ).toBe(true);
     await client.close();
   });
 
@@ -250,7 +260,8 @@ describe('MCP: tools/call', () => {
     const unknownTool = await client.callTool({ name: 'no_such_tool', arguments: {} }).catch((e: Error) => e);
 
     expect(wrongType.isError).toBe(true);
-    expect(textOf(wrongType)).toMatch(/invalid arguments for slack_msg_post: channel/);
+    expect(textOf(wrongType)).toMatch(/^VALIDATION_ERROR: .*params\.channel: must be a string/);
+    expect(textOf(wrongType)).toMatch(/params\.text: is required.*Nothing ran\.$/);
     expect(badKey.isError).toBe(true);
     expect(textOf(badKey)).toMatch(/idempotency_key/);
     expect(badEvent.isError).toBe(true);
@@ -260,6 +271,48 @@ describe('MCP: tools/call', () => {
     expect(connector.calls.length).toBe(calls);
     await stack.poller?.drained();
     expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    await client.close();
+  });
+
+  it('refuse a call that could never run (unknown keys, no target, a target that is no issue key): a tool error, nothing parked or written', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+
+    const call = (name: string, args: Record<string, unknown>) =>
+      client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+    const unknownKey = await call('jira_issue_delete', { key: 'OPS-3' });
+    const notAKey = await call('jira_issue_delete', { issue: 'SDK-KILL-1' });
+    const numericId = await call('jira_issue_delete', { issue: '10042' });
+    const extraParam = await call('slack_msg_post', { channel: '#general', text: 'x', unfurl: true });
+
+    for (const r of [unknownKey, notAKey, numericId, extraParam]) {
+      expect(r.isError).toBe(true);
+      expect(textOf(r)).toMatch(/Nothing ran\.$/);
+      expect(textOf(r)).not.toMatch(/Approval required/);
+    }
+    expect(textOf(unknownKey)).toMatch(/key/);
+    expect(textOf(notAKey)).toMatch(/issue/);
+    expect(textOf(numericId)).toMatch(/issue key/);
+    expect(textOf(extraParam)).toMatch(/unfurl/);
+    expect(connector.calls.length).toBe(calls);
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    await client.close();
+  });
+
+  it('record the target an MCP call acts on as its resource (MCP sends no resource)', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    const r = (await client.callTool({
+      name: 'jira_issue_delete',
+      arguments: { issue: 'OPS-21', idempotency_key: `mcp-target-${Date.now()}` },
+    })) as ToolResult;
+    const eventId = (r.structuredContent as { event_id: string }).event_id;
+    expect(await decidedFact(eventId)).toMatchObject({
+      decision: 'approve',
+      request: { resource: 'OPS-21', params: { issue: 'OPS-21' } },
+    });
     await client.close();
   });
 

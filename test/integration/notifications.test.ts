@@ -144,8 +144,8 @@ function expectCloudEvent(request: Received, type: string, approvalId: string, e
 
 describe('signed CloudEvents', () => {
   it('requested, then decided (approve), each signed twice and verified with the official verifiers', async () => {
-    const { eventId, approvalId } = await park('OPS-SIGNED');
-    const [requested] = await waitForResource('OPS-SIGNED', 1);
+    const { eventId, approvalId } = await park('SIGNED-1');
+    const [requested] = await waitForResource('SIGNED-1', 1);
     const ce = expectCloudEvent(requested!, 'oc.approval.requested', approvalId, eventId);
     expect(ce.data.decision).toBeUndefined();
     // The route's query is part of the request the receiver gets, and nowhere in the listing.
@@ -156,7 +156,7 @@ describe('signed CloudEvents', () => {
       body: { comment: 'fine' },
     });
     expect(approved.status).toBe(200);
-    const [, decided] = await waitForResource('OPS-SIGNED', 2);
+    const [, decided] = await waitForResource('SIGNED-1', 2);
     const dce = expectCloudEvent(decided!, 'oc.approval.decided', approvalId, eventId);
     expect(dce.data).toMatchObject({
       decision: 'approved',
@@ -187,14 +187,14 @@ describe('signed CloudEvents', () => {
   });
 
   it('decided (deny) carries the deny reason; expired is sent by the expiry sweep', async () => {
-    const denied = await park('OPS-DENIED');
-    await waitForResource('OPS-DENIED', 1);
+    const denied = await park('DENIED-1');
+    await waitForResource('DENIED-1', 1);
     const r = await stack.request('POST', `/v1/approvals/${denied.approvalId}/deny`, {
       token: await tokenFor('carol'),
       body: { reason: 'not during the freeze' },
     });
     expect(r.status).toBe(200);
-    const [, decided] = await waitForResource('OPS-DENIED', 2);
+    const [, decided] = await waitForResource('DENIED-1', 2);
     const dce = expectCloudEvent(decided!, 'oc.approval.decided', denied.approvalId, denied.eventId);
     expect(dce.data).toMatchObject({
       decision: 'denied',
@@ -202,8 +202,8 @@ describe('signed CloudEvents', () => {
       deny_reason: 'not during the freeze',
     });
 
-    const expiring = await park('OPS-EXPIRED');
-    await waitForResource('OPS-EXPIRED', 1);
+    const expiring = await park('EXPIRED-1');
+    await waitForResource('EXPIRED-1', 1);
     // Move the approval past its expiry the way the sweep sees it: its expires_at in the past.
     const item = await stack.state.doc.send(
       new GetCommand({
@@ -225,7 +225,7 @@ describe('signed CloudEvents', () => {
       }),
     );
     await stack.runSchedule('expire-approvals');
-    const [, expired] = await waitForResource('OPS-EXPIRED', 2);
+    const [, expired] = await waitForResource('EXPIRED-1', 2);
     const ece = expectCloudEvent(expired!, 'oc.approval.expired', expiring.approvalId, expiring.eventId);
     expect(ece.data.status).toBe('expired');
     expect(ece.time).toBe(past);
@@ -234,9 +234,9 @@ describe('signed CloudEvents', () => {
 
 describe('retries', () => {
   it('500, 500, 200: three attempts with growing delays, then never sent again (SQS redelivery, stream replay)', async () => {
-    scripts.set('OPS-RETRY', (n) => ({ status: n < 2 ? 500 : 200 }));
-    const { approvalId } = await park('OPS-RETRY');
-    const got = await waitForResource('OPS-RETRY', 3);
+    scripts.set('RETRY-1', (n) => ({ status: n < 2 ? 500 : 200 }));
+    const { approvalId } = await park('RETRY-1');
+    const got = await waitForResource('RETRY-1', 3);
     const gaps = [got[1]!.at - got[0]!.at, got[2]!.at - got[1]!.at];
     expect(gaps[0]).toBeGreaterThanOrEqual(900);
     expect(gaps[1]).toBeGreaterThanOrEqual(1900);
@@ -286,13 +286,13 @@ describe('retries', () => {
     const answer = await outbox(() => stack.state, notifications.stateFor)(replay);
     expect(answer.batchItemFailures).toEqual([]);
     await new Promise((r) => setTimeout(r, 3000));
-    expect(forResource('OPS-RETRY')).toHaveLength(3);
+    expect(forResource('RETRY-1')).toHaveLength(3);
   });
 
   it('410: one attempt, stopped for good', async () => {
-    scripts.set('OPS-GONE', () => ({ status: 410 }));
-    const { approvalId } = await park('OPS-GONE');
-    await waitForResource('OPS-GONE', 1);
+    scripts.set('GONE-1', () => ({ status: 410 }));
+    const { approvalId } = await park('GONE-1');
+    await waitForResource('GONE-1', 1);
     const list = await until('failed', async () => {
       const l = await deliveries(approvalId);
       return l.json.items[0]?.status === 'failed' ? l : undefined;
@@ -300,31 +300,31 @@ describe('retries', () => {
     expect(list.json.items[0]).toMatchObject({ attempts: 1, last_status_code: 410, in_dlq: false });
     expect(list.json.items[0].next_attempt_at).toBeUndefined();
     await new Promise((r) => setTimeout(r, 3000));
-    expect(forResource('OPS-GONE')).toHaveLength(1);
+    expect(forResource('GONE-1')).toHaveLength(1);
   });
 
   it('Retry-After: 3 is honoured', async () => {
-    scripts.set('OPS-LATER', (n) =>
+    scripts.set('LATER-1', (n) =>
       n === 0 ? { status: 503, headers: { 'Retry-After': '3' } } : { status: 200 },
     );
-    await park('OPS-LATER');
-    const got = await waitForResource('OPS-LATER', 2);
+    await park('LATER-1');
+    const got = await waitForResource('LATER-1', 2);
     // The schedule alone would wait 1 s.
     expect(got[1]!.at - got[0]!.at).toBeGreaterThanOrEqual(2900);
   });
 
   it('always 500: ten attempts, then the DLQ; a redrive delivers it once the receiver recovers', async () => {
     let recovered = false;
-    scripts.set('OPS-DEAD', () => ({ status: recovered ? 200 : 500 }));
-    const { approvalId } = await park('OPS-DEAD');
-    await waitForResource('OPS-DEAD', 10, 60_000);
+    scripts.set('DEAD-1', () => ({ status: recovered ? 200 : 500 }));
+    const { approvalId } = await park('DEAD-1');
+    await waitForResource('DEAD-1', 10, 60_000);
     const dead = await until('dead', async () => {
       const l = await deliveries(approvalId);
       return l.json.items[0]?.status === 'dead' ? l : undefined;
     });
     expect(dead.json.items[0]).toMatchObject({ attempts: 10, last_status_code: 500, in_dlq: true });
     await new Promise((r) => setTimeout(r, 2500));
-    expect(forResource('OPS-DEAD')).toHaveLength(10);
+    expect(forResource('DEAD-1')).toHaveLength(10);
 
     recovered = true;
     const n = stack.notifications!;
@@ -335,14 +335,14 @@ describe('retries', () => {
       (b) => JSON.parse(b).approval_id === approvalId,
     );
     expect(moved.moved).toBe(1);
-    await waitForResource('OPS-DEAD', 11);
+    await waitForResource('DEAD-1', 11);
     const after = await until('delivered after redrive', async () => {
       const l = await deliveries(approvalId);
       return l.json.items[0]?.status === 'delivered' ? l : undefined;
     });
     expect(after.json.items[0]).toMatchObject({ attempts: 1, in_dlq: false, last_status_code: 200 });
     await new Promise((r) => setTimeout(r, 2000));
-    expect(forResource('OPS-DEAD')).toHaveLength(11);
+    expect(forResource('DEAD-1')).toHaveLength(11);
   }, 120_000);
 });
 
@@ -363,7 +363,7 @@ describe('tenants', () => {
     expect(cross.status).toBe(404);
     expect(cross.json.code).toBe('NOT_FOUND');
     // Someone of tenant1 who is not an approver: 404 as well.
-    const own = await park('OPS-WALL');
+    const own = await park('WALL-1');
     const mallory = await stack.request('GET', `/v1/approvals/${own.approvalId}/deliveries`, {
       token: await tokenFor('mallory'),
     });

@@ -83,7 +83,7 @@ const park = async (resource: string) => {
 it('outbox failing, then the delivery worker failing, while approvals are created: each arrives exactly once', async () => {
   faults.sqsSend = true;
   const during: string[] = [];
-  for (let i = 0; i < 4; i++) during.push(await park(`FAULT-A${i}`));
+  for (let i = 0; i < 4; i++) during.push(await park(`FAULTA-${i + 1}`));
   // The outbox has seen them and failed (the stream holds its position and retries).
   const deadline = Date.now() + 20_000;
   while (faults.refusedSends < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -93,7 +93,7 @@ it('outbox failing, then the delivery worker failing, while approvals are create
   // The outbox recovers as the delivery worker starts failing to record its attempts.
   faults.recordUpdates = true;
   faults.sqsSend = false;
-  for (let i = 0; i < 4; i++) during.push(await park(`FAULT-B${i}`));
+  for (let i = 0; i < 4; i++) during.push(await park(`FAULTB-${i + 1}`));
   while (faults.refusedUpdates < 2 && Date.now() < deadline + 20_000)
     await new Promise((r) => setTimeout(r, 100));
   expect(faults.refusedUpdates).toBeGreaterThanOrEqual(2);

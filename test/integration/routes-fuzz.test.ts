@@ -24,7 +24,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   const r = await stack.post(
     '/v1/toolcalls',
-    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1' }),
+    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {} }),
   );
   existing = {
     event_id: r.json.event_id,

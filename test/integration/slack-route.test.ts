@@ -74,7 +74,7 @@ const deliveries = async (approvalId: string) =>
 
 describe('the Slack route', () => {
   it('posts the approval message once, then updates it once when the API approves', async () => {
-    const id = await park('OPS-SLACK-1');
+    const id = await park('SLACK-1');
     const [post] = await waitFor('chat.postMessage', () =>
       calls('chat.postMessage', id).length ? calls('chat.postMessage', id) : undefined,
     );
@@ -101,7 +101,7 @@ describe('the Slack route', () => {
     );
     expect(update!.json.channel).toBe('C0SECURITY');
     expect(update!.json.ts).toBe(ts);
-    expect(update!.json.text).toBe('Approved: jira.issue.delete on OPS-SLACK-1 (risk 6)');
+    expect(update!.json.text).toBe('Approved: jira.issue.delete on SLACK-1 (risk 6)');
     expect(String(update!.json.blocks)).toContain('Approved by alice@acme.example');
     expect(JSON.parse(String(update!.json.blocks)).some((b: { type: string }) => b.type === 'actions')).toBe(
       false,
@@ -120,7 +120,7 @@ describe('the Slack route', () => {
   });
 
   it('writes the deny reason into the updated message', async () => {
-    const id = await park('OPS-SLACK-2');
+    const id = await park('SLACK-2');
     await waitFor('chat.postMessage', () => (calls('chat.postMessage', id).length ? true : undefined));
     const denied = await stack.request('POST', `/v1/approvals/${id}/deny`, {
       token: await tokenFor('alice'),
@@ -130,7 +130,7 @@ describe('the Slack route', () => {
     const [update] = await waitFor('chat.update', () =>
       calls('chat.update', id).length ? calls('chat.update', id) : undefined,
     );
-    expect(update!.json.text).toBe('Denied: jira.issue.delete on OPS-SLACK-2 (risk 6)');
+    expect(update!.json.text).toBe('Denied: jira.issue.delete on SLACK-2 (risk 6)');
     expect(String(update!.json.blocks)).toContain('Denied by alice@acme.example');
     expect(String(update!.json.blocks)).toContain('not during the freeze');
   });
@@ -140,7 +140,7 @@ describe('the Slack route', () => {
       { status: 200, body: { ok: false, error: 'internal_error' } },
       { status: 429, headers: { 'Retry-After': '1' }, body: { ok: false, error: 'ratelimited' } },
     );
-    const id = await park('OPS-SLACK-3');
+    const id = await park('SLACK-3');
     const requested = await waitFor('the message posted after two refusals', async () => {
       const [d] = (await deliveries(id)).filter((x) => x.event_type === 'oc.approval.requested');
       return d?.status === 'delivered' ? d : undefined;
@@ -153,7 +153,7 @@ describe('the Slack route', () => {
 
   it('never posts another tenant’s approval to this channel', async () => {
     const before = slackApi.received.length;
-    const id = await park('OPS-SLACK-T2', KEYS.tenant2);
+    const id = await park('SLACKT-2', KEYS.tenant2);
     await new Promise((r) => setTimeout(r, 2000));
     expect(slackApi.received.slice(before).filter((r) => approvalOf(r) === id)).toEqual([]);
   });

@@ -3,6 +3,7 @@
  * every response checked against api/openapi.yaml (by the stack's client).
  */
 import { chainHash } from '../../functions/core/evidence.js';
+import { eventIdFor } from '../../functions/core/toolcall.js';
 import { tokenFor } from '../support/approvers.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
@@ -191,6 +192,153 @@ describe('POST /v1/toolcalls', () => {
         { path: '', message: expect.stringContaining('unknown_field') },
       ]),
     );
+  });
+});
+
+/** Nothing of a refused call is written: its key names no event. */
+async function nothingRecorded(key: string) {
+  const r = await fetchEvent(eventIdFor('tenant1', key));
+  expect(r.status).toBe(404);
+}
+
+describe('POST /v1/toolcalls: one target, derived from the action’s target param', () => {
+  const del = (overrides: Record<string, unknown>) =>
+    toolCall({ tool: 'jira', action: 'issue.delete', params: {}, ...overrides });
+
+  it('refuses a resource that names another object than the target param (422 naming both), recording nothing', async () => {
+    const body = del({ resource: 'OPS-1', params: { issue: 'PROD-42' } });
+    const r = await submit(body);
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ code: 'VALIDATION_ERROR', retryable: false });
+    expect(r.json.message).toMatch(/resource/);
+    expect(r.json.message).toMatch(/params\.issue/);
+    expect(r.json.details).toEqual(
+      expect.arrayContaining([
+        { path: 'resource', message: expect.stringContaining('OPS-1') },
+        { path: 'params.issue', message: expect.stringContaining('PROD-42') },
+      ]),
+    );
+    await nothingRecorded(body.idempotency_key as string);
+  });
+
+  it('copies resource into an absent target param, and derives resource from a present one', async () => {
+    const alice = await tokenFor('alice');
+    const fromResource = await submit(del({ resource: 'OPS-1' }));
+    const fromParams = await submit(del({ params: { issue: 'OPS-2' } }));
+    expect(fromResource.json.decision).toBe('approve');
+    expect(fromParams.json.decision).toBe('approve');
+    const approval = async (id: string) =>
+      (await stack.request('GET', `/v1/approvals/${id}`, { token: alice })).json;
+    // Every surface reads the approval record: it holds one target, in both places.
+    expect(await approval(fromResource.json.approval.id)).toMatchObject({
+      resource: 'OPS-1',
+      params: { issue: 'OPS-1' },
+    });
+    expect(await approval(fromParams.json.approval.id)).toMatchObject({
+      resource: 'OPS-2',
+      params: { issue: 'OPS-2' },
+    });
+    const ev = await fetchEvent(fromParams.json.event_id);
+    expect(ev.json.evidence[0].record.request).toMatchObject({
+      resource: 'OPS-2',
+      params: { issue: 'OPS-2' },
+    });
+
+    // What was approved is what runs: the connector deletes the approved target.
+    const approved = await stack.request('POST', `/v1/approvals/${fromResource.json.approval.id}/approve`, {
+      token: alice,
+      body: { comment: 'ok' },
+    });
+    expect(approved.status).toBe(200);
+    const ran = await stack.post(`/v1/toolcalls/${fromResource.json.event_id}/execute`, '');
+    expect(ran.json.result).toMatchObject({ status: 'success', output: { deleted: true, issue: 'OPS-1' } });
+  });
+
+  it('compares idempotency on the normalized request: the target sent either way is the same call', async () => {
+    const key = `key-target-${Date.now()}`;
+    const first = await submit(del({ resource: 'OPS-5', idempotency_key: key }));
+    const again = await submit(del({ params: { issue: 'OPS-5' }, idempotency_key: key }));
+    const both = await submit(del({ resource: 'OPS-5', params: { issue: 'OPS-5' }, idempotency_key: key }));
+    expect(again.text).toBe(first.text);
+    expect(both.text).toBe(first.text);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+  });
+
+  it('refuses a numeric Jira id for a destructive action before policy (a rule on the key would be sidestepped)', async () => {
+    const body = del({ params: { issue: '10042' } });
+    const r = await submit(body);
+    expect(r.status).toBe(422);
+    expect(r.json.details).toEqual([{ path: 'params.issue', message: expect.stringMatching(/issue key/) }]);
+    await nothingRecorded(body.idempotency_key as string);
+  });
+
+  it('records targets in their canonical form: an issue key in upper case, a channel name with its #', async () => {
+    const lower = await submit(del({ params: { issue: 'ops-3' } }));
+    expect((await fetchEvent(lower.json.event_id)).json.evidence[0].record.request).toMatchObject({
+      resource: 'OPS-3',
+      params: { issue: 'OPS-3' },
+    });
+    const bare = await submit(toolCall({ params: { channel: 'general', text: 'Hello' } }));
+    expect(bare.json.result).toMatchObject({ status: 'success', output: { channel: '#general' } });
+    expect((await fetchEvent(bare.json.event_id)).json.evidence[0].record.request).toMatchObject({
+      resource: '#general',
+      params: { channel: '#general' },
+    });
+  });
+
+  it.each([
+    ['a mention that is no channel', { channel: '<!channel>', text: 'x' }, ''],
+    ['a channel name with an invisible character', { channel: '#o\u200bps', text: 'x' }, ''],
+    // A name and an ID are aliases the gateway cannot resolve: never taken for one another.
+    ['a channel ID with its #name as resource', { channel: 'C01GENERAL', text: 'x' }, '#general'],
+  ])('refuses slack.msg.post to %s', async (_name, params, resource) => {
+    const body = toolCall({ params, resource });
+    const r = await submit(body);
+    expect(r.status).toBe(422);
+    expect(r.json.details).toEqual(
+      expect.arrayContaining([{ path: 'params.channel', message: expect.any(String) }]),
+    );
+    await nothingRecorded(body.idempotency_key as string);
+  });
+
+  it('refuses a resource on an action that acts on no single object', async () => {
+    const body = toolCall({ tool: 'jira', action: 'issue.list', resource: 'PROD-1', params: {} });
+    const r = await submit(body);
+    expect(r.status).toBe(422);
+    expect(r.json.details).toEqual([
+      { path: 'resource', message: expect.stringMatching(/no single object/) },
+    ]);
+    await nothingRecorded(body.idempotency_key as string);
+  });
+});
+
+describe('POST /v1/toolcalls: strict inputs, checked before any decision', () => {
+  it.each([
+    ['an issue that is no issue key', { params: { issue: 'SDK-KILL-1' } }, 'params.issue', /issue key/],
+    ['an unknown param and no target', { params: { key: 'OPS-3' } }, 'params.key', /unknown param/],
+    ['no target at all', { params: {} }, 'params.issue', /is required/],
+  ])(
+    'refuses jira.issue.delete with %s: 422, nothing parked or recorded',
+    async (_name, extra, path, message) => {
+      const body = toolCall({ tool: 'jira', action: 'issue.delete', ...extra });
+      const r = await submit(body);
+      expect(r.status).toBe(422);
+      expect(r.json.code).toBe('VALIDATION_ERROR');
+      expect(r.json.details).toEqual(
+        expect.arrayContaining([{ path, message: expect.stringMatching(message) }]),
+      );
+      await nothingRecorded(body.idempotency_key as string);
+    },
+  );
+
+  it('refuses a param the action does not declare (slack.msg.post with an extra param does not run)', async () => {
+    const body = toolCall({ params: { channel: '#general', text: 'Hello', unfurl: true } });
+    const r = await submit(body);
+    expect(r.status).toBe(422);
+    expect(r.json.details).toEqual([
+      { path: 'params.unfurl', message: expect.stringMatching(/unknown param/) },
+    ]);
+    await nothingRecorded(body.idempotency_key as string);
   });
 });
 

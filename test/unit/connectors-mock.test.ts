@@ -44,7 +44,7 @@ describe('slack connector (mock)', () => {
   });
 
   it('lists channels with the original output, byte for byte', async () => {
-    const response = await slack(request('slack', 'channel.list', { ignored: true }));
+    const response = await slack(request('slack', 'channel.list'));
 
     expect(response.status).toBe('success');
     expect(JSON.stringify(response.output)).toBe(fixture('mock-slack.channel.list.txt'));
@@ -142,12 +142,35 @@ describe('jira connector (mock)', () => {
     expect(response).toEqual({ status: 'success', output: { deleted: true, issue: 'OPS-9', mock: true } });
   });
 
+  it('deletes an issue named in lower case by its canonical key', async () => {
+    const response = await jira(request('jira', 'issue.delete', { issue: 'ops-9' }));
+
+    expect(response.output).toEqual({ deleted: true, issue: 'OPS-9', mock: true });
+  });
+
+  it.each([
+    [{ issue: '10042' }, '', 'invalid params: issue is a numeric issue id: use the issue key'],
+    [{ key: 'OPS-3' }, '', 'invalid params: issue is required; key is an unknown param'],
+    // Recorded before targets were derived: approved as OPS-1, never runs on PROD-42.
+    [
+      { issue: 'PROD-42' },
+      'OPS-1',
+      'invalid params: resource "OPS-1" names another object than params.issue',
+    ],
+  ])('refuses jira.issue.delete %j (resource %j) before it runs', async (params, resource, message) => {
+    const response = await jira({ ...request('jira', 'issue.delete', params), resource });
+
+    expect(response.status).toBe('error');
+    expect(response.error?.code).toBe('INVALID_PARAMS');
+    expect(response.error?.message.startsWith(message)).toBe(true);
+  });
+
   it('refuses jira.issue.delete of something that is not an issue key', async () => {
     const response = await jira(request('jira', 'issue.delete', { issue: '../../myself' }));
 
     expect(response.error).toEqual({
       code: 'INVALID_PARAMS',
-      message: 'invalid params: issue must be an issue key or id',
+      message: 'invalid params: issue must be an issue key such as OPS-42',
     });
   });
 });

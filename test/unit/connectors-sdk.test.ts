@@ -4,34 +4,47 @@ import { defineConnector, secretsFromEnvironment, UpstreamError } from '../../fu
 import type { ConnectorRequest } from '../../functions/connectors/types.js';
 import { logger } from '../../functions/shared/powertools.js';
 
-const request = (action: string, params: Record<string, unknown> = {}): ConnectorRequest => ({
+const request = (action: string, params: Record<string, unknown> = {}, resource = ''): ConnectorRequest => ({
   event_id: 'evt-1',
   tenant_id: 'tenant1',
   agent_id: 'agent-1',
   tool: 'demo',
   action,
   params,
-  resource: 'r',
+  resource,
 });
 
 const SECRET = 'sk-live-very-secret-value-42';
-const empty = z.object({});
+const empty = z.strictObject({});
 const anyOutput = z.record(z.string(), z.unknown());
-const base = { output: anyOutput, timeoutMs: 1_000, risk: 0 };
+const base = { output: anyOutput, timeoutMs: 1_000, risk: 0, target: null };
 
 const demoConnector = defineConnector({
   tool: 'demo',
   actions: {
     echo: {
       ...base,
-      input: z.object({
+      input: z.strictObject({
         value: z.string(),
         count: z.number().int().default(1),
         nested: z.object({ n: z.number() }).optional(),
       }),
+      target: 'value',
+      // Lower case is the canonical form; `!` names nothing.
+      canonicalTarget: (value: string) =>
+        value.includes('!')
+          ? { ok: false, message: 'must name something' }
+          : { ok: true, value: value.toLowerCase() },
       output: z.object({ value: z.string() }),
       // The params type is inferred from the schema.
       run: async ({ value, count }) => ({ value: value.repeat(count) }),
+    },
+    seen: {
+      ...base,
+      input: z.strictObject({ id: z.string() }),
+      target: 'id',
+      // What the action sees of the request: the target filled and canonical.
+      run: async (params, { request }) => ({ params, resource: request.resource }),
     },
     upstream: {
       ...base,
@@ -94,9 +107,44 @@ beforeAll(() => logger.setLogLevel('SILENT'));
 
 describe('defineConnector', () => {
   it('validates params with the schema and runs the action', async () => {
-    const response = await demo(request('echo', { value: 'ab', count: 2, extra: true }));
+    const response = await demo(request('echo', { value: 'ab', count: 2 }));
 
     expect(response).toEqual({ status: 'success', output: { value: 'abab' } });
+  });
+
+  it('refuses a param the action does not declare, naming it', async () => {
+    const response = await demo(request('echo', { value: 'ab', extra: true }));
+
+    expect(response.error).toEqual({
+      code: 'INVALID_PARAMS',
+      message: 'invalid params: extra is an unknown param: demo.echo takes value, count, nested',
+    });
+  });
+
+  it('normalizes the target as the gateway does: filled from resource, canonical, one value', async () => {
+    expect(await demo(request('seen', {}, 'X-1'))).toEqual({
+      status: 'success',
+      output: { params: { id: 'X-1' }, resource: 'X-1' },
+    });
+    expect(await demo(request('seen', { id: 'X-1' }))).toMatchObject({ output: { resource: 'X-1' } });
+    expect(await demo(request('echo', { value: 'AB' }))).toEqual({
+      status: 'success',
+      output: { value: 'ab' },
+    });
+    // A record made before targets were derived, whose resource names another object: nothing runs.
+    expect((await demo(request('seen', { id: 'PROD-42' }, 'OPS-1'))).error).toEqual({
+      code: 'INVALID_PARAMS',
+      message: expect.stringMatching(
+        /^invalid params: resource "OPS-1" names another object than params\.id/,
+      ),
+    });
+    expect((await demo(request('echo', { value: 'a!' }))).error).toEqual({
+      code: 'INVALID_PARAMS',
+      message: 'invalid params: value must name something',
+    });
+    expect((await demo(request('upstream', {}, 'r'))).error?.message).toMatch(
+      /^invalid params: resource must be empty: demo.upstream acts on no single object/,
+    );
   });
 
   it('names nested fields in the params error', async () => {
@@ -166,6 +214,7 @@ describe('defineConnector', () => {
     expect(demo.tool).toBe('demo');
     expect(demo.actions).toEqual([
       'demo.echo',
+      'demo.seen',
       'demo.upstream',
       'demo.crash',
       'demo.not-an-object',
@@ -181,6 +230,8 @@ describe('defineConnector', () => {
       timeoutMs: 50,
       input: expect.any(Object),
       output: expect.any(Object),
+      target: null,
+      normalize: expect.any(Function),
     });
     // The action's own schemas (MCP derives its tools' JSON Schemas from them).
     expect(slow!.input.safeParse({}).success).toBe(true);
@@ -250,6 +301,66 @@ describe('defineConnector', () => {
       error: { code: 'CONNECTOR_ERROR', message: 'demo: connector failed' },
     });
     expect(JSON.stringify(response)).not.toContain(SECRET);
+  });
+
+  it('exposes normalize() on each spec: the gateway’s one check of a request before policy', () => {
+    const spec = (action: string) => demoConnector.specs.find((s) => s.action === action)!;
+    expect(spec('echo').target).toBe('value');
+    expect(spec('upstream').target).toBeNull();
+    expect(spec('echo').normalize({ params: { count: 2 }, resource: 'AB' })).toEqual({
+      ok: true,
+      // As sent, the target filled and canonical: defaults are the connector's, applied when it runs.
+      params: { count: 2, value: 'ab' },
+      resource: 'ab',
+    });
+    expect(spec('echo').normalize({ params: { value: 'a', count: 'x', k: 1 }, resource: '' })).toEqual({
+      ok: false,
+      message: 'params.count must be a number',
+      details: [
+        { path: 'params.count', message: 'must be a number' },
+        { path: 'params.k', message: 'is an unknown param: demo.echo takes value, count, nested' },
+      ],
+    });
+    expect(spec('echo').normalize({ params: { value: 'b' }, resource: 'a' })).toMatchObject({
+      ok: false,
+      message: 'resource and params.value name different objects',
+      details: [
+        { path: 'resource', message: expect.stringContaining('"a"') },
+        { path: 'params.value', message: '"b" differs from resource "a"' },
+      ],
+    });
+    // The same value in both is one target, in whichever form.
+    expect(spec('echo').normalize({ params: { value: 'a' }, resource: 'a' })).toMatchObject({ ok: true });
+    expect(spec('echo').normalize({ params: {}, resource: '' })).toMatchObject({
+      ok: false,
+      details: [{ path: 'params.value', message: 'is required' }],
+    });
+  });
+
+  it('requires each action to declare its target, on a strict input, as a required string param', () => {
+    const define = (action: Record<string, unknown>) => () =>
+      defineConnector({
+        tool: 'bad',
+        actions: { x: { ...base, run: async () => ({}), ...action } as never },
+      });
+    expect(define({ input: empty, target: undefined })).toThrow(
+      'bad.x: declare target: the param naming the object the action acts on, or null for none',
+    );
+    expect(define({ input: z.object({}) })).toThrow('bad.x: input must be a z.strictObject');
+    expect(define({ input: z.strictObject({ id: z.string() }), target: 'key' })).toThrow(
+      'bad.x: target "key" must be a required string param of input',
+    );
+    expect(define({ input: z.strictObject({ id: z.string().optional() }), target: 'id' })).toThrow(
+      'must be a required string param',
+    );
+    expect(define({ input: z.strictObject({ id: z.number() }), target: 'id' })).toThrow(
+      'must be a required string param',
+    );
+    expect(define({ input: empty, canonicalTarget: (v: string) => ({ ok: true, value: v }) })).toThrow(
+      'bad.x: canonicalTarget without a target',
+    );
+    // The gateway's own (internal) actions are called with the approval's data: not held to it.
+    expect(define({ input: z.object({}), internal: true })).not.toThrow();
   });
 
   it('refuses a definition with a risk floor outside 0..10 or no timeout', () => {

@@ -46,11 +46,14 @@ describe('template connector', () => {
         timeoutMs: 5_000,
         input: expect.any(Object),
         output: expect.any(Object),
+        target: 'id',
+        normalize: expect.any(Function),
       },
     ]);
     const [spec] = templateConnector.specs;
     expect(spec!.input.safeParse({ id: 'A1' }).success).toBe(true);
     expect(spec!.input.safeParse({ id: 'no spaces' }).success).toBe(false);
+    expect(spec!.input.safeParse({ id: 'A1', extra: 1 }).success).toBe(false);
     expect(spec!.output.safeParse({ id: 'A1', name: 'x' }).success).toBe(true);
   });
 
