@@ -46,7 +46,7 @@ describe('the README', () => {
     );
     const rows = api
       .split('\n')
-      .filter((line) => /^\| `/.test(line))
+      .filter((line) => /^\| `(GET|POST|PUT|PATCH|DELETE)` /.test(line))
       .map((line) =>
         line
           .split('|')

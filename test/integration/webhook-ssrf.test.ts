@@ -209,7 +209,7 @@ describe('a connection that fails at once (issue 20)', () => {
   });
 
   it('whatever http(s) throws while it sets the request up is a WebhookUnreachable too', async () => {
-    // A header value Node refuses throws inside http.request(), before any socket exists.
+    // A header value Node refuses throws inside Node's request call, before any socket exists.
     await expect(
       postWebhook(receiver.url, '{}', { 'X-Bad': 'a\nb' }, { allowPrivate: true, timeoutMs: 2000 }),
     ).rejects.toBeInstanceOf(WebhookUnreachable);
