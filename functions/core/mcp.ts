@@ -1,8 +1,8 @@
 /**
  * The MCP face of the gateway (SPEC §10), pure: which tools a tenant's MCP client sees, the
  * arguments a call carries, the idempotency key of a call that brings none, and the mapping of the
- * REST core's answers (`submitToolCall`, `executeApproved`) to MCP tool results. The handler
- * (`handlers/mcp.ts`) owns the protocol; nothing here decides anything the REST path does not.
+ * REST core's answers (`submitToolCall`, `executeApproved`) to MCP tool results. The SDK wiring is
+ * `adapters/mcp-server.ts`; nothing here decides anything the REST path does not.
  */
 import * as z from 'zod';
 import type { ActionSpec } from '../connectors/sdk.js';
