@@ -10,6 +10,7 @@
  * Origin, body limits, rate limit) is the handler's (`handlers/mcp.ts`). Nothing the client sends
  * can approve: an approval-gated call answers "pending" with the console link.
  */
+import { randomBytes } from 'node:crypto';
 import {
   createMcpHandler,
   inputRequired,
@@ -40,14 +41,21 @@ import {
   approvalMessage,
   approvalStatusResult,
   callContext,
-  legacySessionId,
+  MAX_SESSION_ID_CHARS,
   MCP_INSTRUCTIONS,
   MCP_SERVER_INFO,
+  MCP_STATE_TTL_SEC,
   pendingOf,
+  requestStateBinding,
+  sessionBinding,
+  sessionClaims,
+  sessionOf,
   type CallContext,
   type Caller,
   type InitializeParams,
+  type LegacySession,
   type McpEra,
+  type RequestStatePayload,
 } from '../core/mcp-protocol.js';
 import type { StoredEvent } from '../core/ports.js';
 import type { SubmitInput } from '../core/submit.js';
@@ -55,6 +63,7 @@ import { LIMITS } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
 import type { HttpResult } from '../shared/http.js';
 import { logger } from '../shared/powertools.js';
+import type { McpSigner, VerifyFailure } from './mcp-signing.js';
 
 /** What the MCP server needs of the gateway: the REST core's use cases and reads, injected. */
 export interface McpPorts {
@@ -67,6 +76,14 @@ export interface McpPorts {
   getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined>;
   approvalUrl(approvalId: string): string;
   now(): Date;
+  /** Signs and verifies session ids and requestStates with the current key ring. */
+  signer(): Promise<McpSigner>;
+}
+
+/** What the SDK's per-request context carries from the edge (`authInfo.extra`). */
+interface EdgeInfo {
+  caller: Caller;
+  session?: LegacySession;
 }
 
 type CallResult = ToolResult | ReturnType<typeof inputRequired>;
@@ -83,15 +100,36 @@ function fromCoreError(error: unknown): ToolResult {
   return internal(error);
 }
 
-function contextOf(ctx: ServerContext, era: McpEra, caller: Caller, request?: Request): CallContext {
+function contextOf(ctx: ServerContext, era: McpEra, edge: EdgeInfo, request?: Request): CallContext {
   return callContext({
     era,
-    caller,
+    caller: edge.caller,
     envelope: (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>,
-    sessionHeader: request?.headers.get('mcp-session-id'),
+    ...(edge.session ? { session: edge.session } : {}),
     protocolHeader: request?.headers.get('mcp-protocol-version'),
   });
 }
+
+const STATE_REFUSED: Record<VerifyFailure, string> = {
+  malformed: 'it is not one this server issued',
+  unknown_key: 'it was signed with a key this server no longer accepts',
+  mac: 'its signature does not verify',
+  expired: 'it has expired',
+  bind: 'it was issued for another call (another tool, other arguments, or another key or agent)',
+};
+
+/** A retry whose requestState does not verify: a tool error, and nothing ran or was recorded. */
+const stateRefused = (reason: VerifyFailure): ToolResult => ({
+  isError: true,
+  content: [
+    {
+      type: 'text',
+      text:
+        `requestState refused: ${STATE_REFUSED[reason]}. Nothing ran. Call the tool again without it ` +
+        `(a new call), or use ${STATUS_TOOL} / ${EXECUTE_TOOL} with the event_id of the parked call.`,
+    },
+  ],
+});
 
 class GatewayMcp {
   constructor(private readonly ports: McpPorts) {}
@@ -105,16 +143,31 @@ class GatewayMcp {
     const spec = this.ports.specsByTool.get(name);
     if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
 
-    // A 2026-07-28 retry of a call parked for approval: its state names the event (this tenant's only).
-    const resumed = call.era === 'modern' ? ctx.mcpReq.requestState<string>() : undefined;
-    if (typeof resumed === 'string') return this.resumeApproval(call, resumed, name);
-
     const split = splitArguments(spec, request.params.arguments ?? {});
     if (!split.ok)
       return { isError: true, content: [{ type: 'text', text: `${split.message}. Nothing ran.` }] };
+    const args = request.params.arguments ?? {};
+    const agentId = agentOf(call);
+
+    // A 2026-07-28 retry of a call parked for approval: its state is what this server signed for
+    // this caller and this call (tool and arguments), and names the parked event.
+    const state = call.era === 'modern' ? ctx.mcpReq.requestState<unknown>() : undefined;
+    if (state !== undefined) {
+      if (typeof state !== 'string') return stateRefused('malformed');
+      const signer = await this.ports.signer();
+      const verified = await signer.verify<RequestStatePayload>(
+        state,
+        requestStateBinding(call.caller, agentId, name, args),
+      );
+      if (!verified.ok) return stateRefused(verified.reason);
+      const eventId = EventIdArguments.safeParse({ event_id: verified.payload?.e });
+      if (!eventId.success) return stateRefused('malformed');
+      return this.resumeApproval(call, eventId.data.event_id, name, args);
+    }
+
     const action = spec.action;
     const body = {
-      agent_id: agentOf(call),
+      agent_id: agentId,
       tool: spec.name.slice(0, spec.name.length - action.length - 1),
       action,
       params: split.params,
@@ -123,11 +176,13 @@ class GatewayMcp {
         derivedIdempotencyKey({
           requestId: ctx.mcpReq.id,
           tool: name,
-          args: request.params.arguments ?? {},
-          session: call.session?.id,
-          now: this.ports.now(),
+          args,
+          keyId: call.caller.keyId,
+          agentId,
+          clientName: call.client.name,
+          ...(call.session ? { session: call.session.id } : {}),
         }),
-      ...(call.session ? { session_id: `mcp-${call.session.id.slice(-16)}` } : {}),
+      ...(call.session ? { session_id: `mcp-${call.session.id}` } : {}),
     };
     let response;
     try {
@@ -140,7 +195,7 @@ class GatewayMcp {
       return fromCoreError(error);
     }
     const outcome = submitOutcome(response, name);
-    if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result);
+    if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
     return outcome.result;
   }
 
@@ -150,14 +205,16 @@ class GatewayMcp {
    * is done; the retry only reads the decision), or on a 2025 connection an `elicitation/create` in
    * URL mode sent before the result. Whatever the client answers, only an approver decides.
    */
-  askForApproval(
+  async askForApproval(
     call: CallContext,
     ctx: ServerContext,
     pending: PendingApproval,
     result: ToolResult,
-  ): CallResult {
+    tool: string,
+    args: Record<string, unknown>,
+  ): Promise<CallResult> {
     if (!call.urlElicitation) return result;
-    if (call.era === 'modern') return this.inputRequiredFor(pending);
+    if (call.era === 'modern') return this.inputRequiredFor(call, pending, tool, args);
     // Stateless: the client's answer reaches another instance, and nothing waits for it.
     ctx.mcpReq
       .send(
@@ -176,25 +233,40 @@ class GatewayMcp {
     return result;
   }
 
-  inputRequiredFor(pending: PendingApproval): CallResult {
+  /** `input_required`: the console page to show, and the signed state of this caller's call. */
+  async inputRequiredFor(
+    call: CallContext,
+    pending: PendingApproval,
+    tool: string,
+    args: Record<string, unknown>,
+  ): Promise<CallResult> {
+    const signer = await this.ports.signer();
+    const payload: RequestStatePayload = { e: pending.eventId };
     return inputRequired({
       inputRequests: {
         approval: inputRequired.elicitUrl({ message: approvalMessage(pending), url: pending.url }),
       },
-      requestState: pending.eventId,
+      requestState: await signer.mint(
+        payload,
+        requestStateBinding(call.caller, agentOf(call), tool, args),
+        MCP_STATE_TTL_SEC,
+      ),
     });
   }
 
-  async resumeApproval(call: CallContext, eventId: string, toolName: string): Promise<CallResult> {
-    const parsed = EventIdArguments.safeParse({ event_id: eventId });
-    if (!parsed.success) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'invalid requestState');
+  async resumeApproval(
+    call: CallContext,
+    eventId: string,
+    toolName: string,
+    args: Record<string, unknown>,
+  ): Promise<CallResult> {
     const result = await this.runApproved(call.caller, eventId);
     if (result.structuredContent?.status !== 'pending') return result;
     const view = await this.ports.getEvent(call.caller.tenantId, eventId);
     const pending = pendingOf(view, eventId, (id) => this.ports.approvalUrl(id));
     if (!pending || !call.urlElicitation) return result;
     logger.debug('mcp call still pending', { eventId, tool: toolName });
-    return this.inputRequiredFor(pending);
+    return this.inputRequiredFor(call, pending, toolName, args);
   }
 
   async runApproved(caller: Caller, eventId: string): Promise<ToolResult> {
@@ -244,17 +316,18 @@ class GatewayMcp {
 
   /** One server per request (the SDK's stateless idiom): its tools are the caller's tenant's. */
   serverFor(ctx: McpRequestContext): Server {
-    const caller = ctx.authInfo?.extra as unknown as Caller;
+    const edge = ctx.authInfo?.extra as unknown as EdgeInfo;
+    const { caller } = edge;
     const server = new Server(MCP_SERVER_INFO, {
       capabilities: { tools: {} },
       instructions: MCP_INSTRUCTIONS,
     });
     server.setRequestHandler('tools/list', async (_request, c) => {
-      const call = contextOf(c, ctx.era, caller, ctx.requestInfo);
+      const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
       return { tools: [...this.ports.listTools(caller, agentOf(call)), ...GATEWAY_TOOLS] };
     });
     server.setRequestHandler('tools/call', async (request, c) =>
-      this.callTool(contextOf(c, ctx.era, caller, ctx.requestInfo), request, c),
+      this.callTool(contextOf(c, ctx.era, edge, ctx.requestInfo), request, c),
     );
     return server;
   }
@@ -275,15 +348,29 @@ export function mcpServer(ports: McpPorts): McpServerAdapter {
   });
   return {
     async answer(request, caller, initialize) {
+      // A 2025 session id is what this server signed for this key; any other is unknown: 404, as
+      // the transport spec has it for a session the server does not have (the client starts anew).
+      const sessionId = request.headers.get('mcp-session-id');
+      let session: LegacySession | undefined;
+      if (sessionId !== null) {
+        session = await verifySession(await ports.signer(), sessionId, caller);
+        if (!session) return SESSION_NOT_FOUND;
+      }
+      const edge: EdgeInfo = { caller, ...(session ? { session } : {}) };
       const response = await handler.fetch(request, {
-        authInfo: { token: 'api-key', clientId: caller.tenantId, scopes: [], extra: { ...caller } },
+        authInfo: { token: 'api-key', clientId: caller.tenantId, scopes: [], extra: { ...edge } },
       });
       const headers: Record<string, string> = {};
       response.headers.forEach((value, key) => {
         if (key !== 'content-type') headers[key] = value;
       });
-      // A 2025 `initialize` answered: the session id carries what the client said (stateless).
-      if (initialize && response.status === 200) headers['mcp-session-id'] = legacySessionId(initialize);
+      // A 2025 `initialize` answered: the session id carries what the client said, signed.
+      if (initialize && response.status === 200) {
+        const claims = sessionClaims(initialize, randomBytes(12).toString('base64url'));
+        headers['mcp-session-id'] = await (
+          await ports.signer()
+        ).mint(claims, sessionBinding(caller), MCP_STATE_TTL_SEC);
+      }
       return {
         status: response.status,
         body: await response.text(),
@@ -292,4 +379,24 @@ export function mcpServer(ports: McpPorts): McpServerAdapter {
       };
     },
   };
+}
+
+const SESSION_NOT_FOUND: HttpResult = {
+  status: 404,
+  body: JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }),
+  contentType: 'application/json',
+};
+
+async function verifySession(
+  signer: McpSigner,
+  sessionId: string,
+  caller: Caller,
+): Promise<LegacySession | undefined> {
+  if (sessionId.length > MAX_SESSION_ID_CHARS) return undefined;
+  const verified = await signer.verify(sessionId, sessionBinding(caller));
+  if (!verified.ok) {
+    logger.info('mcp session refused', { reason: verified.reason });
+    return undefined;
+  }
+  return sessionOf(verified.payload);
 }

@@ -5,7 +5,7 @@
  * adapter (`adapters/mcp-server.ts`) wires these into the official SDK, the handler
  * (`handlers/mcp.ts`) into the HTTP edge.
  */
-import { randomBytes } from 'node:crypto';
+import { canon, sha256Hex } from './evidence.js';
 import { clientLabel, EXECUTE_TOOL, type PendingApproval, type ToolResult } from './mcp.js';
 import type { StoredEvent } from './ports.js';
 
@@ -15,8 +15,8 @@ export const MCP_INSTRUCTIONS =
   'Every tool call is governed by the OpenClause gateway: policy allows it (it runs), denies it ' +
   `(an error with the reason) or parks it for a human approver (the result says pending and names the ` +
   `console page). Approval is never yours to give: after a human approves, call ${EXECUTE_TOOL} with ` +
-  `the event_id, once. Pass idempotency_key to make a call safe to repeat; without one, re-sending the ` +
-  'same JSON-RPC request (same id, same arguments) replays its first answer instead of running again.';
+  `the event_id, once. Pass idempotency_key to make a call safe to repeat; without one, only the ` +
+  'same JSON-RPC request re-sent (same id, same arguments) replays its first answer instead of running again.';
 
 /** The 2026-07-28 per-request envelope's keys (in `params._meta`). */
 export const CLIENT_INFO_KEY = 'io.modelcontextprotocol/clientInfo';
@@ -29,14 +29,42 @@ export type McpEra = 'legacy' | 'modern';
 export interface Caller {
   tenantId: string;
   agentId?: string;
+  /** The API key's id (`key_<16 hex>`): what derived keys, sessions and requestStates are bound to. */
+  keyId: string;
+}
+
+/** One HMAC key of signed MCP state: its id (what a rotation names) and at least 32 bytes. */
+export interface McpStateKey {
+  kid: string;
+  secret: Uint8Array;
+}
+
+/** The key state is minted with, and the keys still accepted (rotation). */
+export interface McpKeyRing {
+  current: McpStateKey;
+  previous: readonly McpStateKey[];
 }
 
 /**
- * What a 2025-era client said at `initialize`, carried by the client itself: the session id this
- * server hands out is that information (base64url JSON) plus 96 random bits, so the server stays
- * stateless and each session's request ids are told apart (see `derivedIdempotencyKey`).
+ * How long a signed session id or requestState is accepted. Long enough for an agent's working
+ * week and for any approval to be decided; a 2025 client answered 404 starts a new session.
+ */
+export const MCP_STATE_TTL_SEC = 7 * 24 * 3600;
+
+/**
+ * The longest session id the server reads back. Its claims are bounded before they are signed
+ * (name and version at most 128 UTF-16 units each, at most 3 UTF-8 bytes a unit, JSON escapes
+ * included at most 6 bytes), so the largest session this server issues is about 2,200 characters.
+ */
+export const MAX_SESSION_ID_CHARS = 4096;
+
+/**
+ * What a 2025-era client said at `initialize`, signed into the session id this server hands out
+ * (the server keeps no session state): its name, version and URL-elicitation support, and a
+ * random id of its own that tells the session's request ids apart from another session's.
  */
 export interface LegacySession {
+  /** The random id (16 base64url characters): what the record and derived keys name. */
   id: string;
   name: string;
   version: string;
@@ -48,28 +76,52 @@ export interface InitializeParams {
   capabilities?: unknown;
 }
 
+/** A session's signed claims, compact (they travel in a header on every request). */
+export interface SessionClaims {
+  n: string;
+  v: string;
+  u: 0 | 1;
+  r: string;
+}
+
 const urlElicitationOf = (capabilities: unknown): boolean =>
   (capabilities as { elicitation?: { url?: unknown } } | undefined)?.elicitation?.url !== undefined;
 
-export function legacySessionId(init: InitializeParams): string {
+/** The claims a new session signs, bounded first: `randomId` is 16 base64url characters. */
+export function sessionClaims(init: InitializeParams, randomId: string): SessionClaims {
   const info = clientLabel(init.clientInfo);
-  const claims = { n: info.name, v: info.version, u: urlElicitationOf(init.capabilities) ? 1 : 0 };
-  return `${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${randomBytes(12).toString('base64url')}`;
+  return { n: info.name, v: info.version, u: urlElicitationOf(init.capabilities) ? 1 : 0, r: randomId };
 }
 
-export function legacySession(header: string | null | undefined): LegacySession | undefined {
-  const match = header && /^([A-Za-z0-9_-]{1,1024})\.([A-Za-z0-9_-]{16})$/.exec(header);
-  if (!match) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(match[1]!, 'base64url').toString('utf8')) as Record<
-      string,
-      unknown
-    >;
-    const info = clientLabel({ name: claims.n, version: claims.v });
-    return { id: header, ...info, urlElicitation: claims.u === 1 };
-  } catch {
-    return undefined;
-  }
+/** The session of verified claims (a payload that does not have the shape is no session). */
+export function sessionOf(claims: unknown): LegacySession | undefined {
+  const c = (typeof claims === 'object' && claims !== null ? claims : {}) as Record<string, unknown>;
+  if (typeof c.r !== 'string' || !/^[A-Za-z0-9_-]{16}$/.test(c.r)) return undefined;
+  const info = clientLabel({ name: c.n, version: c.v });
+  return { id: c.r, ...info, urlElicitation: c.u === 1 };
+}
+
+/** What a session id is bound to: the tenant and the API key that opened it. */
+export const sessionBinding = (caller: Caller): string =>
+  canon(['oc-mcp-session/v1', caller.tenantId, caller.keyId]);
+
+/**
+ * What a requestState is bound to besides its event id (signed in its payload): the tenant, the
+ * key and the agent that parked the call, and the call itself (the tool and the digest of its
+ * arguments). A retry of another tool or with other arguments, or from another key or agent,
+ * does not verify.
+ */
+export const requestStateBinding = (
+  caller: Caller,
+  agentId: string,
+  tool: string,
+  args: Record<string, unknown>,
+): string =>
+  canon(['oc-mcp-request-state/v1', caller.tenantId, caller.keyId, agentId, tool, sha256Hex(canon(args))]);
+
+/** A requestState's signed payload: the parked call's event id. */
+export interface RequestStatePayload {
+  e: string;
 }
 
 /** The per-request view of the call: caller, era, client. */
@@ -82,14 +134,15 @@ export interface CallContext {
 }
 
 /**
- * The call's context: on 2026-07-28 from the request's envelope, on 2025 from the session id and
- * the `MCP-Protocol-Version` header.
+ * The call's context: on 2026-07-28 from the request's envelope, on 2025 from the verified session
+ * and the `MCP-Protocol-Version` header.
  */
 export function callContext(input: {
   era: McpEra;
   caller: Caller;
   envelope?: Record<string, unknown>;
-  sessionHeader?: string | null;
+  /** A 2025 session, verified by the adapter before the SDK saw the request. */
+  session?: LegacySession;
   protocolHeader?: string | null;
 }): CallContext {
   const { era, caller } = input;
@@ -104,7 +157,7 @@ export function callContext(input: {
       urlElicitation: urlElicitationOf(envelope[CLIENT_CAPABILITIES_KEY] ?? {}),
     };
   }
-  const session = legacySession(input.sessionHeader);
+  const { session } = input;
   const version = input.protocolHeader ?? '2025-03-26';
   return {
     caller,

@@ -5,6 +5,12 @@ import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
 import { buildRiskFloors } from '../core/risk.js';
 import { approvalUrl, submitToolCall } from '../core/submit.js';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { mcpSigner, type McpSigner } from '../adapters/mcp-signing.js';
+import type { McpKeyRing } from '../core/mcp-protocol.js';
+import type { Config } from '../shared/config.js';
+import { ENV } from '../shared/constants.js';
+import { ephemeralKeyRing, fileKeyRing, ssmKeyRing, type KeyRingSource } from '../store/mcp-state-keys.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
 import type { AppState } from './app-state.js';
 import { executeDeps } from './execution-state.js';
@@ -40,10 +46,34 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
       getEvent: (tenantId, eventId) => state.toolcalls.getEvent(tenantId, eventId),
       approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),
       now: () => state.clock.now(),
+      signer: signerOf(keyRingSource(state.config)),
     });
     servers.set(state, server);
   }
   return server;
+}
+
+/**
+ * The key ring's home: the SSM parameter CDK names (AWS), the key file (`npm start`: the data
+ * folder), else, off Lambda only, a ring of this process (tests). In Lambda with neither, every
+ * use of signed state fails closed.
+ */
+function keyRingSource(config: Config): KeyRingSource {
+  if (config.mcpStateKeyParameter) return ssmKeyRing(new SSMClient({}), config.mcpStateKeyParameter);
+  if (config.mcpStateKeyFile) return fileKeyRing(config.mcpStateKeyFile);
+  if (!process.env.AWS_LAMBDA_FUNCTION_NAME) return ephemeralKeyRing();
+  return () => Promise.reject(new Error(`${ENV.mcpStateKeyParameter} is not set: no MCP state key`));
+}
+
+/** A signer per ring read (the ring is re-read every few minutes, so a rotation reaches it). */
+function signerOf(source: KeyRingSource): () => Promise<McpSigner> {
+  const signers = new WeakMap<McpKeyRing, McpSigner>();
+  return async () => {
+    const ring = await source();
+    let signer = signers.get(ring);
+    if (!signer) signers.set(ring, (signer = mcpSigner(ring)));
+    return signer;
+  };
 }
 
 /** A governed tool (a connector action) by its MCP name, listed or not. */

@@ -11,7 +11,8 @@ import { AppError, payloadTooLarge, rateLimited, unsupportedMediaType } from '..
 import { bodyBytes, header, httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
-import { authenticated } from './authentication.js';
+import { hashApiKey, keyIdOf } from '../store/api-keys.js';
+import { authenticated, presentedKey } from './authentication.js';
 import { executeDeps } from './execution-state.js';
 import { submitDeps } from './governance.js';
 import { isGovernedTool, mcpServerOf } from './mcp-state.js';
@@ -21,7 +22,8 @@ const AUTH_CHALLENGE = 'Bearer realm="openclause-mcp"';
 /** The caller, or 401 with the challenge MCP clients read (RFC 6750). */
 function mcpCaller(event: HttpEvent): Caller {
   try {
-    return requireTenant(event);
+    // Signed MCP state and derived idempotency keys are bound to the key itself, by its id.
+    return { ...requireTenant(event), keyId: keyIdOf(hashApiKey(presentedKey(event.headers)!)) };
   } catch (error) {
     if (!(error instanceof AppError) || error.status !== 401) throw error;
     const challenge =
