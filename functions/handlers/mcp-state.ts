@@ -5,10 +5,8 @@ import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
 import { buildRiskFloors } from '../core/risk.js';
 import { approvalUrl, submitToolCall } from '../core/submit.js';
-import { SSMClient } from '@aws-sdk/client-ssm';
 import { mcpSigner, type McpSigner } from '../adapters/mcp-signing.js';
 import type { McpKeyRing } from '../core/mcp-protocol.js';
-import type { Config } from '../shared/config.js';
 import { ENV } from '../shared/constants.js';
 import { ephemeralKeyRing, fileKeyRing, ssmKeyRing, type KeyRingSource } from '../store/mcp-state-keys.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
@@ -46,7 +44,7 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
       getEvent: (tenantId, eventId) => state.toolcalls.getEvent(tenantId, eventId),
       approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),
       now: () => state.clock.now(),
-      signer: signerOf(keyRingSource(state.config)),
+      signer: signerOf(keyRingSource(state)),
     });
     servers.set(state, server);
   }
@@ -58,8 +56,16 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
  * folder), else, off Lambda only, a ring of this process (tests). In Lambda with neither, every
  * use of signed state fails closed.
  */
-function keyRingSource(config: Config): KeyRingSource {
-  if (config.mcpStateKeyParameter) return ssmKeyRing(new SSMClient({}), config.mcpStateKeyParameter);
+function keyRingSource(state: AppState): KeyRingSource {
+  const { config } = state;
+  if (config.mcpStateKeyParameter) {
+    // The function's own credentials and region, as its DynamoDB client resolves them.
+    const aws = state.doc.config;
+    return ssmKeyRing(
+      { region: () => aws.region(), credentials: () => aws.credentials() },
+      config.mcpStateKeyParameter,
+    );
+  }
   if (config.mcpStateKeyFile) return fileKeyRing(config.mcpStateKeyFile);
   if (!process.env.AWS_LAMBDA_FUNCTION_NAME) return ephemeralKeyRing();
   return () => Promise.reject(new Error(`${ENV.mcpStateKeyParameter} is not set: no MCP state key`));

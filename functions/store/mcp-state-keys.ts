@@ -16,15 +16,9 @@
  * previous key keeps verifying until it is removed from the list (then those sessions get 404 and
  * start anew, those requestStates a tool error).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, type Hash, type Hmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import {
-  GetParameterCommand,
-  ParameterAlreadyExists,
-  ParameterNotFound,
-  PutParameterCommand,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+import { SignatureV4 } from '@smithy/signature-v4';
 import type { McpKeyRing, McpStateKey } from '../core/mcp-protocol.js';
 
 /** How long an instance keeps a read ring (a rotation reaches every instance within this). */
@@ -107,30 +101,116 @@ export function fileKeyRing(file: string, now: () => number = Date.now): KeyRing
   return cached(read, now, KEY_RING_MAX_AGE_SEC);
 }
 
+// ---------------------------------------------------------------------------------------------
+// SSM, two calls of its JSON protocol signed with SigV4. Not `@aws-sdk/client-ssm`: it would put
+// the MCP bundle over its 1 MB bound (+80 KB), while the signer, the credentials and `fetch` are
+// already in it (the DynamoDB client brings them).
+
+/** The SSM error a call answered (`__type`, e.g. `ParameterNotFound`). */
+export class SsmError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(`SSM ${type}: ${message}`);
+    this.name = 'SsmError';
+  }
+}
+
+export interface SsmAccess {
+  region: () => Promise<string>;
+  credentials: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
+  /** Default `https://ssm.<region>.amazonaws.com` (a loopback stand-in in tests). */
+  endpoint?: string;
+}
+
+type Bytes = string | ArrayBuffer | ArrayBufferView;
+const buffer = (data: Bytes): Buffer =>
+  typeof data === 'string'
+    ? Buffer.from(data, 'utf8')
+    : ArrayBuffer.isView(data)
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      : Buffer.from(data);
+
+/** SHA-256 / HMAC-SHA256 for the signer, from node:crypto. */
+export class NodeSha256 {
+  private hash: Hash | Hmac;
+  constructor(secret?: Bytes) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', buffer(secret));
+  }
+  update(data: Bytes): void {
+    this.hash.update(buffer(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
+  }
+}
+
+async function ssmCall(
+  access: SsmAccess,
+  action: string,
+  input: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const region = await access.region();
+  const url = new URL(access.endpoint ?? `https://ssm.${region}.amazonaws.com/`);
+  const body = JSON.stringify(input);
+  const signer = new SignatureV4({
+    credentials: access.credentials,
+    region,
+    service: 'ssm',
+    sha256: NodeSha256,
+  });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    path: '/',
+    query: {},
+    headers: {
+      host: url.host,
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': `AmazonSSM.${action}`,
+    },
+    body,
+  });
+  // `fetch` sets Host itself (from the URL, the value that was signed).
+  const { host: _host, ...headers } = signed.headers;
+  const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(5_000) });
+  const json = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) {
+    const type = String(json.__type ?? `HTTP ${response.status}`)
+      .split('#')
+      .pop()!;
+    throw new SsmError(type, String(json.message ?? json.Message ?? 'request failed'));
+  }
+  return json;
+}
+
 /** The SSM SecureString parameter, created on first use when missing. */
-export function ssmKeyRing(ssm: SSMClient, name: string, now: () => number = Date.now): KeyRingSource {
+export function ssmKeyRing(access: SsmAccess, name: string, now: () => number = Date.now): KeyRingSource {
   const get = async () => {
-    const out = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    const out = (await ssmCall(access, 'GetParameter', { Name: name, WithDecryption: true })) as {
+      Parameter?: { Value?: string };
+    };
     return parseKeyRing(out.Parameter?.Value ?? '', `parameter ${name}`);
   };
   const read = async () => {
     try {
       return await get();
     } catch (error) {
-      if (!(error instanceof ParameterNotFound)) throw error;
+      if (!(error instanceof SsmError && error.type === 'ParameterNotFound')) throw error;
     }
     try {
-      await ssm.send(
-        new PutParameterCommand({
-          Name: name,
-          Type: 'SecureString',
-          Value: newKeyRingText(),
-          Overwrite: false,
-          Description: 'OpenClause MCP state keys (session ids, requestState)',
-        }),
-      );
+      await ssmCall(access, 'PutParameter', {
+        Name: name,
+        Type: 'SecureString',
+        Value: newKeyRingText(),
+        Overwrite: false,
+        Description: 'OpenClause MCP state keys (session ids, requestState)',
+      });
     } catch (error) {
-      if (!(error instanceof ParameterAlreadyExists)) throw error;
+      if (!(error instanceof SsmError && error.type === 'ParameterAlreadyExists')) throw error;
     }
     return get();
   };

@@ -3,6 +3,7 @@
  * key ring (functions/store/mcp-state-keys.ts): key ids, rotation, bindings, and what refuses.
  */
 import { createRequestStateCodec } from '@modelcontextprotocol/server';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { mcpSigner } from '../../functions/adapters/mcp-signing.js';
 import {
   MAX_SESSION_ID_CHARS,
@@ -12,7 +13,12 @@ import {
   sessionOf,
   type McpKeyRing,
 } from '../../functions/core/mcp-protocol.js';
-import { newKeyRingText, parseKeyRing, rotatedKeyRingText } from '../../functions/store/mcp-state-keys.js';
+import {
+  newKeyRingText,
+  NodeSha256,
+  parseKeyRing,
+  rotatedKeyRingText,
+} from '../../functions/store/mcp-state-keys.js';
 
 const key = (kid: string, fill: number) => ({ kid, secret: new Uint8Array(32).fill(fill) });
 const k1 = key('k1', 1);
@@ -154,5 +160,37 @@ describe('MCP state key ring', () => {
       expect(error?.message).toMatch(message);
       expect(error?.message).not.toContain(secret);
     }
+  });
+});
+
+describe('the SSM calls’ signer', () => {
+  it('signs with node:crypto as SigV4 specifies (AWS test suite, get-vanilla)', async () => {
+    const signer = new SignatureV4({
+      credentials: {
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      },
+      region: 'us-east-1',
+      service: 'service',
+      sha256: NodeSha256,
+      applyChecksum: false, // the suite's requests carry no payload-hash header
+    });
+    const signed = await signer.sign(
+      {
+        method: 'GET',
+        protocol: 'https:',
+        hostname: 'example.amazonaws.com',
+        path: '/',
+        query: {},
+        headers: { host: 'example.amazonaws.com' },
+      },
+      { signingDate: new Date('2015-08-30T12:36:00Z') },
+    );
+
+    expect(signed.headers.authorization).toBe(
+      'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, ' +
+        'SignedHeaders=host;x-amz-date, ' +
+        'Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+    );
   });
 });
