@@ -1,4 +1,5 @@
-import { Annotations, Duration, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
@@ -204,7 +205,35 @@ export class Api extends Construct {
       routeFunctions.set(route.handler, fn);
     }
     this.routeFunctions = routeFunctions;
+    const mcp = routeFunctions.get(MCP_HANDLER);
+    if (mcp) grantMcpStateKeys(mcp);
   }
+}
+
+const MCP_HANDLER = 'mcp';
+
+/** Where the MCP function's state key ring lives: one SSM parameter per stack. */
+export const mcpStateKeyParameterName = (stackName: string) => `/openclause/${stackName}/mcp-state-keys`;
+
+/**
+ * The MCP function signs its session ids and requestStates with a key ring in an SSM SecureString
+ * (standard tier: no monthly charge; the account's `aws/ssm` key encrypts it). CloudFormation
+ * cannot create a SecureString, and a generated value must not pass through the template, so the
+ * function creates it on first use (`PutParameter` without overwrite: create-if-absent) and reads
+ * it; an operator rotates it (README, MCP). Only this function may read or write it.
+ */
+function grantMcpStateKeys(fn: OcFunction): void {
+  const stack = Stack.of(fn);
+  const name = mcpStateKeyParameterName(stack.stackName);
+  fn.addEnvironment(ENV.mcpStateKeyParameter, name);
+  fn.addToRolePolicy(
+    new PolicyStatement({
+      actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+      resources: [
+        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') }),
+      ],
+    }),
+  );
 }
 
 /** The console's files and sign-in settings; it reads no table (its page calls the API). */

@@ -203,6 +203,8 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
       [ENV.connectorsMode]: env[ENV.connectorsMode] ?? 'mock',
       [ENV.jwtMode]: env[ENV.jwtMode] ?? 'dev',
       [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? `http://localhost:${port}`,
+      // MCP session ids and requestStates are signed with a key ring generated here on first use.
+      [ENV.mcpStateKeyFile]: env[ENV.mcpStateKeyFile] ?? path.join(dataDir, 'mcp-state-keys.json'),
     });
     // The checkpoint signing key: created on the first start, its public key beside it for auditors.
     const signer = FileCheckpointSigner.open(signingKeyFile(dataDir));

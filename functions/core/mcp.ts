@@ -1,8 +1,8 @@
 /**
  * The MCP face of the gateway (SPEC §10), pure: which tools a tenant's MCP client sees, the
  * arguments a call carries, the idempotency key of a call that brings none, and the mapping of the
- * REST core's answers (`submitToolCall`, `executeApproved`) to MCP tool results. The handler
- * (`handlers/mcp.ts`) owns the protocol; nothing here decides anything the REST path does not.
+ * REST core's answers (`submitToolCall`, `executeApproved`) to MCP tool results. The SDK wiring is
+ * `adapters/mcp-server.ts`; nothing here decides anything the REST path does not.
  */
 import * as z from 'zod';
 import type { ActionSpec } from '../connectors/sdk.js';
@@ -266,22 +266,30 @@ export function splitArguments(
 }
 
 /**
- * The idempotency key of a call that brings none: `mcp-` and the SHA-256 of the JSON-RPC request
- * id, the tool, the arguments and the scope of that id: the MCP session on 2025-era connections
- * (every session numbers its requests from 0), the UTC day on sessionless 2026-07-28 ones. So a
- * client that re-sends the same request (a retry after a timeout) gets the first answer, replayed,
- * never a second run; a new request id is a new call.
+ * The idempotency key of a call that brings none: `mcp-` and the SHA-256 of who sent the request
+ * (the API key's id, the agent, the client's name, and the 2025 session where there is one) and
+ * what it was (the JSON-RPC request id, the tool, the arguments). So a client that re-sends the
+ * same request (a retry after a timeout) gets the first answer, replayed, never a second run; a new
+ * request id is a new call. Every fresh client numbers its requests from 0, so the sender is part
+ * of the key: two agents' first calls are two calls, and there is no time scope (a retry across
+ * midnight is still a retry). Only the same request id re-sent is recognized: a client that wants
+ * a repeat with a new id recognized passes `idempotency_key`.
  */
 export function derivedIdempotencyKey(input: {
   requestId: string | number;
   tool: string;
   args: Record<string, unknown>;
+  keyId: string;
+  agentId: string;
+  clientName: string;
   session?: string;
-  now: Date;
 }): string {
-  const scope = input.session ? `session:${input.session}` : `day:${input.now.toISOString().slice(0, 10)}`;
-  return `mcp-${sha256Hex(canon(['oc-mcp-call/v1', scope, input.requestId, input.tool, input.args]))}`;
+  const sender = [input.keyId, input.agentId, input.clientName, input.session ?? null];
+  return `mcp-${sha256Hex(canon(['oc-mcp-call/v2', sender, input.requestId, input.tool, input.args]))}`;
 }
+
+/** The first words of every replayed answer: a replay must never read as a new success. */
+export const REPLAY_PREFIX = 'Replayed: nothing ran again';
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -319,12 +327,13 @@ export function submitOutcome(
 ): { result: ToolResult; pending?: PendingApproval } {
   const body = JSON.parse(response.body) as SubmitBody;
   const replayed = response.headers?.['Idempotent-Replayed'] === 'true';
-  const note = replayed ? ' (replayed: the first answer to this idempotency key; nothing ran again)' : '';
+  // A replay says so first: the first answer to this idempotency key, and nothing ran this time.
+  const lead = replayed ? `${REPLAY_PREFIX} (the first answer to this idempotency key): ` : '';
   if (body.decision === 'deny') {
     return {
       result: {
         isError: true,
-        content: text(`Denied by policy: ${body.reason}. event_id ${body.event_id}${note}.`),
+        content: text(`${lead}Denied by policy: ${body.reason}. event_id ${body.event_id}.`),
       },
     };
   }
@@ -340,9 +349,9 @@ export function submitOutcome(
       pending,
       result: {
         content: text(
-          `Approval required (${body.reason}): ${toolName} was NOT run. A human approver must decide at ` +
+          `${lead}Approval required (${body.reason}): ${toolName} was NOT run. A human approver must decide at ` +
             `${pending.url} before ${pending.expiresAt}. When approved, call ${EXECUTE_TOOL} with ` +
-            `{"event_id":"${body.event_id}"}; ${STATUS_TOOL} tells the state meanwhile${note}.`,
+            `{"event_id":"${body.event_id}"}; ${STATUS_TOOL} tells the state meanwhile.`,
         ),
         structuredContent: {
           status: 'pending',
@@ -358,19 +367,21 @@ export function submitOutcome(
 
 /** An allowed (or approved and executed) call's connector outcome. */
 function executionResult(eventId: string, result: SubmitBody['result'], replayed: boolean): ToolResult {
-  const note = replayed ? ' (replayed: nothing ran again)' : '';
+  const lead = replayed
+    ? `${REPLAY_PREFIX} (the first answer to this idempotency key, event_id ${eventId}): `
+    : '';
   if (!result || result.status !== 'success') {
     const error = result?.error;
     return {
       isError: true,
       content: text(
-        `The tool ran and failed${note}: ${error ? `${error.code}: ${error.message}` : (result?.status ?? 'no result')}. event_id ${eventId}.`,
+        `${lead}The tool ran and failed: ${error ? `${error.code}: ${error.message}` : (result?.status ?? 'no result')}. event_id ${eventId}.`,
       ),
     };
   }
   const output = result.output ?? {};
   return {
-    content: text(JSON.stringify(output)),
+    content: text(`${lead}${JSON.stringify(output)}`),
     structuredContent: output,
     _meta: { 'openclause/event_id': eventId, 'openclause/replayed': replayed },
   };
@@ -401,7 +412,7 @@ export function executeOutcome(
     const status = replayed ? 'replayed' : 'executed';
     return outcomeOf(
       status,
-      `${replayed ? 'Already executed (replayed: nothing ran again)' : 'Executed'}; ` +
+      `${replayed ? `${REPLAY_PREFIX} (already executed)` : 'Executed'}; ` +
         `${ok ? 'output' : 'the tool failed'}: ${JSON.stringify(ok ? (body.result?.output ?? {}) : (body.result?.error ?? body.result))}. ` +
         `execution event_id ${body.event_id}.`,
       { execution_event_id: body.event_id, result: body.result },

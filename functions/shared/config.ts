@@ -82,6 +82,8 @@ const ConfigSchema = z
     slackSigningSecret: z.string().min(1).default(SLACK.defaultSigningSecret),
     slackSigningSecretArn: z.string().min(1).optional(),
     slackApiUrl: z.url().optional(),
+    mcpStateKeyParameter: z.string().min(1).optional(),
+    mcpStateKeyFile: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
     if (c.jwtMode !== 'oidc') return;
@@ -132,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slackSigningSecret: env[ENV.slackSigningSecret] || undefined,
     slackSigningSecretArn: env[ENV.slackSigningSecretArn] || undefined,
     slackApiUrl: env[ENV.slackApiUrl] || undefined,
+    mcpStateKeyParameter: env[ENV.mcpStateKeyParameter] || undefined,
+    mcpStateKeyFile: env[ENV.mcpStateKeyFile] || undefined,
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

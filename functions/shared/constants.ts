@@ -39,6 +39,12 @@ export const ENV = {
   s3Endpoint: 'OC_S3_ENDPOINT',
   evidenceKmsKeyId: 'OC_EVIDENCE_KMS_KEY_ID',
   evidenceSigningKeyFile: 'OC_EVIDENCE_SIGNING_KEY_FILE',
+  /**
+   * The MCP state key ring (signed session ids and requestStates, `store/mcp-state-keys.ts`): in
+   * AWS an SSM SecureString parameter's name (set by CDK), locally a generated file.
+   */
+  mcpStateKeyParameter: 'OC_MCP_STATE_KEY_PARAMETER',
+  mcpStateKeyFile: 'OC_MCP_STATE_KEY_FILE',
   archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
   /** Set by CDK: seconds an archiver run may start bundles for (its timeout, less a margin). */
   archiveRunBudgetSec: 'OC_ARCHIVE_RUN_BUDGET_SEC',

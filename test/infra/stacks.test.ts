@@ -291,6 +291,33 @@ describe('table access', () => {
   );
 });
 
+describe('the MCP state key ring', () => {
+  it('is one SSM parameter per stack, named to the MCP function only, which alone may read and create it', () => {
+    const mcp = lambdaFor(s.appTemplate, 'mcp');
+    const name = mcp.resource.Properties.Environment.Variables[ENV.mcpStateKeyParameter] as string;
+    expect(name).toMatch(/^\/openclause\/[A-Za-z0-9-]+\/mcp-state-keys$/);
+    const ssm = statementsOfRole(s.appTemplate, roleOf(mcp.resource)).filter((st) =>
+      asArray(st.Action as string | string[]).some((a) => a.startsWith('ssm:')),
+    );
+    expect(ssm).toHaveLength(1);
+    expect(asArray(ssm[0]!.Action as string | string[]).sort()).toEqual([
+      'ssm:GetParameter',
+      'ssm:PutParameter',
+    ]);
+    expect(JSON.stringify(ssm[0]!.Resource)).toContain(`:parameter${name}`);
+    expect(JSON.stringify(ssm[0]!.Resource)).not.toContain('*');
+    for (const handler of ALL_HANDLERS.filter((h) => h !== 'mcp')) {
+      const fn = lambdaFor(s.appTemplate, handler);
+      const vars = fn.resource.Properties.Environment?.Variables ?? {};
+      expect({ handler, name: vars[ENV.mcpStateKeyParameter] }).toEqual({ handler, name: undefined });
+      const any = statementsOfRole(s.appTemplate, roleOf(fn.resource)).some((st) =>
+        asArray(st.Action as string | string[]).some((a) => a.startsWith('ssm:')),
+      );
+      expect({ handler, ssm: any }).toEqual({ handler, ssm: false });
+    }
+  });
+});
+
 describe('connectors', () => {
   const connectorIds = () => CONNECTORS.map((c) => lambdaFor(s.appTemplate, `connector-${c}`).id);
   // One handler may serve several routes (MCP: POST and GET /mcp).

@@ -18,6 +18,8 @@ import {
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import addFormatsModule from 'ajv-formats';
+import type { Clock } from '../../functions/core/ports.js';
+import { rotatedKeyRingText } from '../../functions/store/mcp-state-keys.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker, type CountingInvoker } from '../support/connectors.js';
@@ -31,6 +33,10 @@ const addFormats = addFormatsModule.default;
 let stack: TestStack;
 let connector: CountingInvoker;
 let dir: string;
+/** A clock the tests can move (a retry across midnight UTC). */
+const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
+/** Two keys of tenant1 bound to agents, as `oc keys create --agent` makes them. */
+const AGENT_KEYS = { a: 'sk-test-agent-a', b: 'sk-test-agent-b' } as const;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(process.env.OC_TEST_TMP!, 'oc-mcp-policy-'));
@@ -43,7 +49,12 @@ beforeAll(async () => {
   tenants.tenant2!.max_risk_auto_approve = 0;
   writeFileSync(tenantsPath, JSON.stringify(tenants));
   connector = countingInvoker();
-  stack = await startTestStack({ env: { OC_POLICY_DIR: dir }, overrides: { connectors: connector } });
+  stack = await startTestStack({ env: { OC_POLICY_DIR: dir }, overrides: { connectors: connector, clock } });
+  await stack.state.apiKeys.put(AGENT_KEYS.a, { tenantId: 'tenant1', agentId: 'agent-a' });
+  await stack.state.apiKeys.put(AGENT_KEYS.b, { tenantId: 'tenant1', agentId: 'agent-b' });
+});
+afterEach(() => {
+  clock.offsetMs = 0;
 });
 afterAll(async () => {
   await stack.stop();
@@ -129,7 +140,7 @@ const textOf = (r: ToolResult) => r.content.map((c) => c.text).join('\n');
 describe('MCP: tools/list', () => {
   it('list the tenant’s allowed and approval-gated actions, with valid JSON Schemas and policy annotations', async () => {
     const { client, transport } = await legacyClient(KEYS.tenant1);
-    expect(transport.sessionId).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16}$/);
+    expect(transport.sessionId).toMatch(/^[A-Za-z0-9_-]{1,32}\.v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     expect(client.getServerVersion()).toEqual({ name: 'openclause-gateway', version: '0.1.0' });
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name).sort();
@@ -339,6 +350,8 @@ describe('MCP: tools/call', () => {
       JSON.parse(/^data: (.*)$/m.exec(r.text)![1]!).result as ToolResult & { _meta: Record<string, unknown> };
     expect(result(first)._meta['openclause/replayed']).toBe(false);
     expect(result(again)._meta['openclause/replayed']).toBe(true);
+    expect(textOf(result(again))).toMatch(/^Replayed: nothing ran again/);
+    expect(textOf(result(first))).not.toMatch(/Replayed/);
     expect(result(again)._meta['openclause/event_id']).toBe(result(first)._meta['openclause/event_id']);
     expect(result(next)._meta['openclause/event_id']).not.toBe(result(first)._meta['openclause/event_id']);
     expect(connector.calls.length).toBe(before + 2);
@@ -618,7 +631,8 @@ describe('MCP: protocol 2026-07-28', () => {
     });
 
     expect(forged.status).toBe(200);
-    expect(forged.json.result).toMatchObject({ isError: true, structuredContent: { status: 'not_found' } });
+    expect(forged.json.result).toMatchObject({ isError: true });
+    expect(textOf(forged.json.result)).toMatch(/^requestState refused: .*Nothing ran\./);
     expect(connector.calls.length).toBe(before);
     // Its own tenant's client still runs it, once.
     const mine = (await one.client.callTool({
@@ -772,5 +786,354 @@ describe('MCP: the HTTP edge', () => {
 
     await expect(transport.terminateSession()).resolves.toBeUndefined();
     await client.close();
+  });
+});
+
+/** A hand-written 2026-07-28 `tools/call` (what any client, or a forger, can send). */
+const modernCall = (
+  key: string,
+  id: number | string,
+  name: string,
+  args: Record<string, unknown>,
+  options: { requestState?: string; client?: string; elicitation?: boolean } = {},
+) =>
+  stack.request('POST', '/mcp', {
+    key,
+    headers: {
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': 'tools/call',
+      'Mcp-Name': name,
+    },
+    body: {
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: {
+        name,
+        arguments: args,
+        ...(options.requestState !== undefined
+          ? { requestState: options.requestState, inputResponses: { approval: { action: 'accept' } } }
+          : {}),
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: options.client ?? 'hand-agent', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities':
+            options.elicitation === false ? {} : { elicitation: { url: {} } },
+        },
+      },
+    },
+  });
+
+describe('MCP: requestState is signed and bound to the call (2026-07-28)', () => {
+  /** Park `jira_issue_delete` for a URL-elicitation client, approve it: its requestState. */
+  async function parkedAndApproved(issue: string, client = 'hand-agent') {
+    const parked = await modernCall(
+      KEYS.tenant1,
+      `park-${issue}`,
+      'jira_issue_delete',
+      { issue },
+      { client },
+    );
+    expect(parked.status).toBe(200);
+    const result = parked.json.result as {
+      resultType: string;
+      requestState: string;
+      inputRequests: { approval: { params: { url: string } } };
+    };
+    expect(result.resultType).toBe('input_required');
+    const approvalId = /approvals\/([0-9a-f-]{36})$/.exec(result.inputRequests.approval.params.url)![1]!;
+    expect((await approve(approvalId)).status).toBe(200);
+    return result.requestState;
+  }
+
+  it('refuse a retry that swaps the call: another tool, other arguments, another agent, a forged or tampered state; run nothing, record nothing', async () => {
+    const state = await parkedAndApproved('OPS-20');
+    // agent-b's key is used once first: its last-use time (written once a minute) is not the call's record.
+    const listed = await stack.request('POST', '/mcp', {
+      key: AGENT_KEYS.b,
+      headers: { Accept: 'application/json, text/event-stream' },
+      body: { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+    });
+    expect(listed.status).toBe(200);
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+
+    const swapped = await modernCall(
+      KEYS.tenant1,
+      'swap-1',
+      'slack_msg_post',
+      { channel: '#general', text: 'innocent' },
+      { requestState: state },
+    );
+    const otherArgs = await modernCall(
+      KEYS.tenant1,
+      'swap-2',
+      'jira_issue_delete',
+      { issue: 'PROD-42' },
+      { requestState: state },
+    );
+    const otherAgent = await modernCall(
+      AGENT_KEYS.b,
+      'swap-3',
+      'jira_issue_delete',
+      { issue: 'OPS-20' },
+      { requestState: state },
+    );
+    const otherClient = await modernCall(
+      KEYS.tenant1,
+      'swap-4',
+      'jira_issue_delete',
+      { issue: 'OPS-20' },
+      { requestState: state, client: 'another-agent' },
+    );
+    const [kid, v1, body, mac] = state.split('.');
+    const flip = (t: string) =>
+      t[5] === 'A' ? `${t.slice(0, 5)}B${t.slice(6)}` : `${t.slice(0, 5)}A${t.slice(6)}`;
+    const tampered = await modernCall(
+      KEYS.tenant1,
+      'swap-5',
+      'jira_issue_delete',
+      { issue: 'OPS-20' },
+      { requestState: [kid, v1, flip(body ?? 'AAAAAAAA'), mac].join('.') },
+    );
+    const rawEventId = await modernCall(
+      KEYS.tenant1,
+      'swap-6',
+      'jira_issue_delete',
+      { issue: 'OPS-20' },
+      { requestState: '00000000-0000-4000-8000-000000000000' },
+    );
+
+    for (const r of [swapped, otherArgs, otherAgent, otherClient, tampered, rawEventId]) {
+      expect(r.status).toBe(200);
+      expect(r.json.result).toMatchObject({ isError: true });
+      expect(textOf(r.json.result)).toMatch(/^requestState refused: .*Nothing ran\./);
+    }
+    expect(connector.calls.length).toBe(calls);
+    expect(textOf(swapped.json.result)).toMatch(/issued for another call/);
+    expect(state).not.toMatch(/^[0-9a-f-]{36}$/); // not the raw event id: signed
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+
+    // The call it was issued for, retried by its own caller, runs: once.
+    const own = await modernCall(
+      KEYS.tenant1,
+      'own-1',
+      'jira_issue_delete',
+      { issue: 'OPS-20' },
+      { requestState: state },
+    );
+    expect(own.json.result.structuredContent).toMatchObject({ status: 'executed' });
+    expect(connector.calls.length).toBe(calls + 1);
+    expect(connector.calls.at(-1)).toMatchObject({
+      tool: 'jira',
+      action: 'issue.delete',
+      params: { issue: 'OPS-20' },
+    });
+  });
+});
+
+describe('MCP: derived idempotency keys belong to their sender', () => {
+  it('run two agents’ identical first calls twice (official 2.x clients, keys bound to agent-a and agent-b)', async () => {
+    const before = connector.calls.length;
+    const a = await modernClient(AGENT_KEYS.a);
+    const b = await modernClient(AGENT_KEYS.b);
+    const args = { channel: '#general', text: 'first call of the day' };
+
+    const ra = (await a.client.callTool({ name: 'slack_msg_post', arguments: args })) as ToolResult;
+    const rb = (await b.client.callTool({ name: 'slack_msg_post', arguments: args })) as ToolResult;
+
+    for (const r of [ra, rb]) {
+      expect(r.isError).toBeFalsy();
+      expect(r._meta!['openclause/replayed']).toBe(false);
+      expect(textOf(r)).not.toMatch(/Replayed|IDEMPOTENCY_KEY_REUSED/);
+    }
+    expect(ra._meta!['openclause/event_id']).not.toBe(rb._meta!['openclause/event_id']);
+    expect(connector.calls.length).toBe(before + 2);
+    expect(connector.calls.slice(-2).map((c) => c.agent_id)).toEqual(['agent-a', 'agent-b']);
+    await a.client.close();
+    await b.client.close();
+  });
+
+  it('tell two clients of one unbound key apart, and replay only the same request re-sent, saying so first', async () => {
+    const before = connector.calls.length;
+    const args = { channel: '#general', text: 'same id, two clients' };
+
+    const one = await modernCall(KEYS.tenant1, 0, 'slack_msg_post', args, { client: 'client-one' });
+    const two = await modernCall(KEYS.tenant1, 0, 'slack_msg_post', args, { client: 'client-two' });
+    const again = await modernCall(KEYS.tenant1, 0, 'slack_msg_post', args, { client: 'client-one' });
+
+    expect(one.json.result._meta['openclause/replayed']).toBe(false);
+    expect(two.json.result._meta['openclause/replayed']).toBe(false);
+    expect(two.json.result._meta['openclause/event_id']).not.toBe(
+      one.json.result._meta['openclause/event_id'],
+    );
+    expect(again.json.result._meta).toMatchObject({
+      'openclause/replayed': true,
+      'openclause/event_id': one.json.result._meta['openclause/event_id'],
+    });
+    expect(textOf(again.json.result)).toMatch(/^Replayed: nothing ran again/);
+    expect(connector.calls.length).toBe(before + 2);
+  });
+
+  it('recognize a 2025 retry without a session across midnight UTC (no day scope)', async () => {
+    const post = () =>
+      stack.request('POST', '/mcp', {
+        headers: { Accept: 'application/json, text/event-stream' },
+        body: {
+          jsonrpc: '2.0',
+          id: 8101,
+          method: 'tools/call',
+          params: { name: 'slack_msg_post', arguments: { channel: '#general', text: 'around midnight' } },
+        },
+      });
+    const result = (r: { text: string }) =>
+      JSON.parse(/^data: (.*)$/m.exec(r.text)![1]!).result as ToolResult;
+    const midnight = Date.parse(`${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}T00:00:00Z`);
+    const before = connector.calls.length;
+
+    clock.offsetMs = midnight - 1_000 - Date.now();
+    const first = await post();
+    clock.offsetMs = midnight + 1_000 - Date.now();
+    const retry = await post();
+
+    expect(result(first)._meta!['openclause/replayed']).toBe(false);
+    expect(result(retry)._meta).toMatchObject({
+      'openclause/replayed': true,
+      'openclause/event_id': result(first)._meta!['openclause/event_id'],
+    });
+    expect(connector.calls.length).toBe(before + 1);
+  });
+});
+
+describe('MCP: 2025 session ids are signed', () => {
+  const call = (sessionId: string, key: string = KEYS.tenant1) =>
+    stack.request('POST', '/mcp', {
+      key,
+      headers: { Accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId },
+      body: {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'slack_msg_post', arguments: { channel: '#general', text: 'with a session' } },
+      },
+    });
+
+  it('answer a forged, rebuilt, tampered or another key’s session id with 404 (session not found), and record nothing', async () => {
+    const { transport, client } = await legacyClient(KEYS.tenant1);
+    const real = transport.sessionId!;
+    // What the server used to issue: the claims anyone could read in the evidence, and random bits.
+    const claims = Buffer.from(JSON.stringify({ n: 'trusted-ci', v: '9.9.9', u: 0 })).toString('base64url');
+    const rebuilt = `${claims}.AAAAAAAAAAAAAAAA`;
+    const [kid, v1, body, mac] = real.split('.');
+    const forgedBody = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(body ?? 'e30', 'base64url').toString()),
+        p: { n: 'trusted-ci', v: '9', u: 0, r: 'AAAAAAAAAAAAAAAA' },
+      }),
+    ).toString('base64url');
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+
+    const answers = [
+      await call(rebuilt),
+      await call([kid, v1, forgedBody, mac].join('.')),
+      await call(`${real}x`),
+      await call(real, KEYS.tenant2),
+      await call(real, AGENT_KEYS.a),
+      await call('x'.repeat(5000)),
+    ];
+
+    for (const r of answers) {
+      expect(r.status).toBe(404);
+      expect(r.json).toMatchObject({
+        jsonrpc: '2.0',
+        error: { code: -32001, message: 'Session not found' },
+        id: null,
+      });
+    }
+    expect(connector.calls.length).toBe(calls);
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    // The session the server issued still works, for its own key.
+    expect((await call(real)).status).toBe(200);
+    await client.close();
+  });
+
+  it('round-trip a client name and version of 128 non-ASCII characters each', async () => {
+    const name = '中'.repeat(128);
+    const version = '版'.repeat(128);
+    const client = new Client({ name, version });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${stack.url}/mcp`), {
+        requestInit: { headers: { 'X-API-Key': KEYS.tenant1 } },
+        fetch: checkedFetch(),
+      }),
+    );
+    const r = (await client.callTool({
+      name: 'slack_msg_post',
+      arguments: { channel: '#general', text: 'wide name' },
+    })) as ToolResult;
+
+    const fact = await decidedFact(r._meta!['openclause/event_id'] as string);
+    expect(fact).toMatchObject({ channel: 'mcp', client: { name, version } });
+    expect((fact.request as { session_id?: string }).session_id).toMatch(/^mcp-[A-Za-z0-9_-]{16}$/);
+    await client.close();
+  });
+
+  it('keep accepting a session signed with the previous key after a rotation, and refuse it once that key is dropped', async () => {
+    const keyFile = join(dir, 'mcp-state-keys.json');
+    const started: TestStack[] = [];
+    const on = async (file: string) => {
+      const s = await startTestStack({
+        env: { OC_POLICY_DIR: dir, OC_MCP_STATE_KEY_FILE: file },
+        overrides: { connectors: countingInvoker() },
+        tableName: stack.config.tableName,
+        consumers: false, // reads only: the first stack's consumers keep the table's stream
+      });
+      started.push(s);
+      return s;
+    };
+    const sessionOn = async (s: TestStack) => {
+      const client = new Client({ name: 'rotating', version: '1' });
+      const transport = new StreamableHTTPClientTransport(new URL(`${s.url}/mcp`), {
+        requestInit: { headers: { 'X-API-Key': KEYS.tenant1 } },
+        fetch: checkedFetch(s),
+      });
+      await client.connect(transport);
+      return { client, sessionId: transport.sessionId! };
+    };
+    const list = (s: TestStack, sessionId: string) =>
+      s.request('POST', '/mcp', {
+        headers: { Accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId },
+        body: { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+      });
+    try {
+      const old = await sessionOn(await on(keyFile)); // the file is generated on first use
+      const oldKid = old.sessionId.split('.')[0]!;
+      const ring = readFileSync(keyFile, 'utf8');
+      const rotatedFile = join(dir, 'mcp-state-keys-rotated.json');
+      writeFileSync(rotatedFile, rotatedKeyRingText(ring));
+      const droppedFile = join(dir, 'mcp-state-keys-dropped.json');
+      writeFileSync(
+        droppedFile,
+        JSON.stringify({ ...JSON.parse(readFileSync(rotatedFile, 'utf8')), previous: [] }),
+      );
+      const rotated = await on(rotatedFile);
+      const dropped = await on(droppedFile);
+
+      const fresh = await sessionOn(rotated);
+      expect(fresh.sessionId.split('.')[0]).not.toBe(oldKid);
+      expect((await list(rotated, old.sessionId)).status).toBe(200);
+      expect((await list(dropped, old.sessionId)).status).toBe(404);
+      expect((await list(dropped, fresh.sessionId)).status).toBe(200);
+      await old.client.close();
+      await fresh.client.close();
+    } finally {
+      for (const s of started) await s.stop();
+    }
   });
 });

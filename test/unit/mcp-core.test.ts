@@ -87,22 +87,31 @@ describe('MCP call arguments', () => {
     ).toMatchObject({ ok: false, message: expect.stringMatching(/^idempotency_key/) });
   });
 
-  it('derive one key per request: same id and arguments in the same scope replay, anything else is new', () => {
-    const base = { requestId: 7, tool: 'slack_msg_post', args: { channel: '#a', text: 'x' }, now };
+  it('derive one key per request and sender: same id, arguments, key, agent, client and session replay, anything else is new', () => {
+    const base = {
+      requestId: 0,
+      tool: 'slack_msg_post',
+      args: { channel: '#a', text: 'x' },
+      keyId: 'key_0000000000000001',
+      agentId: 'agent-a',
+      clientName: 'modern-agent',
+    };
     const key = derivedIdempotencyKey(base);
 
     expect(key).toMatch(/^mcp-[0-9a-f]{64}$/);
     expect(derivedIdempotencyKey({ ...base, args: { text: 'x', channel: '#a' } })).toBe(key);
-    expect(derivedIdempotencyKey({ ...base, requestId: 8 })).not.toBe(key);
-    expect(derivedIdempotencyKey({ ...base, requestId: '7' })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, requestId: 1 })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, requestId: '0' })).not.toBe(key);
     expect(derivedIdempotencyKey({ ...base, args: { channel: '#a', text: 'y' } })).not.toBe(key);
-    expect(derivedIdempotencyKey({ ...base, now: new Date('2026-12-02T10:00:00Z') })).not.toBe(key);
+    // Every fresh client numbers its first call 0: the sender tells them apart.
+    expect(derivedIdempotencyKey({ ...base, agentId: 'agent-b' })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, keyId: 'key_0000000000000002' })).not.toBe(key);
+    expect(derivedIdempotencyKey({ ...base, clientName: 'other-agent' })).not.toBe(key);
     const inSession = derivedIdempotencyKey({ ...base, session: 's1' });
     expect(inSession).not.toBe(key);
-    expect(derivedIdempotencyKey({ ...base, session: 's1', now: new Date('2026-12-02T10:00:00Z') })).toBe(
-      inSession,
-    );
     expect(derivedIdempotencyKey({ ...base, session: 's2' })).not.toBe(inSession);
+    // No time in it: nothing else goes in (a retry across midnight UTC is the same key).
+    expect(derivedIdempotencyKey({ ...base, session: 's1' })).toBe(inSession);
   });
 
   it('keep the client’s name and version only as bounded, visible text', () => {
@@ -180,6 +189,24 @@ describe('MCP results', () => {
       structuredContent: { ok: true },
       _meta: { 'openclause/replayed': true },
     });
+    expect(replayed.result.content[0]!.text).toMatch(/^Replayed: nothing ran again/);
+    const replayedDeny = submitOutcome(
+      {
+        body: JSON.stringify({ event_id: 'e5', decision: 'deny', reason: 'no', policy_version: 'v' }),
+        headers: { 'Idempotent-Replayed': 'true' },
+      },
+      't',
+    );
+    expect(replayedDeny.result.content[0]!.text).toMatch(
+      /^Replayed: nothing ran again.*Denied by policy: no/,
+    );
+    const replayedRun = executeOutcome('e6', {
+      response: {
+        body: JSON.stringify({ event_id: 'x6', result: { status: 'success', output: {} } }),
+        headers: { 'Idempotent-Replayed': 'true' },
+      },
+    });
+    expect(replayedRun.content[0]!.text).toMatch(/^Replayed: nothing ran again/);
   });
 
   it('give every /execute outcome its own status, never a protocol error', () => {

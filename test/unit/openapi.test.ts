@@ -35,12 +35,13 @@ const APPROVAL_OPS = [
  * An operation may declare no other 4xx/5xx status.
  */
 const ERROR_CODES: Record<string, Record<string, string[]>> = {
-  // MCP: its edge answers with SPEC §1 bodies; 400 and 406 come from the MCP transport, whose
-  // spec makes them JSON-RPC errors (JSON_RPC_ERRORS below): no SPEC code.
+  // MCP: its edge answers with SPEC §1 bodies; 400, 404 (a session id it did not issue) and 406
+  // come from the MCP transport, whose spec makes them JSON-RPC errors (JSON_RPC_ERRORS below).
   'POST /mcp': {
     '400': [],
     '401': ['UNAUTHORIZED'],
     '403': ['FORBIDDEN'],
+    '404': [],
     '406': [],
     '413': ['PAYLOAD_TOO_LARGE'],
     '415': ['UNSUPPORTED_MEDIA_TYPE'],
@@ -216,7 +217,7 @@ function responsesOf(method: string, path: string): Json {
 }
 
 /** The MCP transport's own 4xx: JSON-RPC error bodies, as the MCP spec requires (not SPEC §1). */
-const JSON_RPC_ERRORS = ['POST /mcp 400', 'POST /mcp 406'];
+const JSON_RPC_ERRORS = ['POST /mcp 400', 'POST /mcp 404', 'POST /mcp 406'];
 
 const apiOperations = () =>
   contractOperations().filter(

@@ -1,0 +1,402 @@
+/**
+ * The gateway as an MCP server, wired into the official SDK (`createMcpHandler`, Streamable HTTP,
+ * stateless): 2026-07-28 requests (per-request envelope, no sessions) and 2025-era ones
+ * (initialize, then stateless requests) from one server definition, negotiated per request.
+ *
+ * This module owns what only the SDK can do (the per-request `Server`, `tools/list` and
+ * `tools/call`, `input_required`, the URL elicitation, JSON-RPC errors) and nothing else: the
+ * protocol's rules are pure (`core/mcp.ts`, `core/mcp-protocol.ts`), governance is the REST core's
+ * (`submitToolCall`, `executeApproved`, reached through `McpPorts`), and the HTTP edge (API key,
+ * Origin, body limits, rate limit) is the handler's (`handlers/mcp.ts`). Nothing the client sends
+ * can approve: an approval-gated call answers "pending" with the console link.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  createMcpHandler,
+  inputRequired,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type CallToolRequest,
+  type McpRequestContext,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
+import type { ActionSpec } from '../connectors/sdk.js';
+import {
+  EventIdArguments,
+  EXECUTE_TOOL,
+  executeOutcome,
+  GATEWAY_TOOLS,
+  refusedCall,
+  splitArguments,
+  STATUS_TOOL,
+  submitOutcome,
+  derivedIdempotencyKey,
+  type McpTool,
+  type PendingApproval,
+  type ToolResult,
+} from '../core/mcp.js';
+import {
+  agentOf,
+  approvalMessage,
+  approvalStatusResult,
+  callContext,
+  MAX_SESSION_ID_CHARS,
+  MCP_INSTRUCTIONS,
+  MCP_SERVER_INFO,
+  MCP_STATE_TTL_SEC,
+  pendingOf,
+  requestStateBinding,
+  sessionBinding,
+  sessionClaims,
+  sessionOf,
+  type CallContext,
+  type Caller,
+  type InitializeParams,
+  type LegacySession,
+  type McpEra,
+  type RequestStatePayload,
+} from '../core/mcp-protocol.js';
+import type { StoredEvent } from '../core/ports.js';
+import type { SubmitInput } from '../core/submit.js';
+import { LIMITS } from '../shared/constants.js';
+import { AppError } from '../shared/errors.js';
+import type { HttpResult } from '../shared/http.js';
+import { logger } from '../shared/powertools.js';
+import type { McpSigner, VerifyFailure } from './mcp-signing.js';
+
+/** What the MCP server needs of the gateway: the REST core's use cases and reads, injected. */
+export interface McpPorts {
+  /** Governed tools by MCP tool name (every connector action, listed or not). */
+  specsByTool: ReadonlyMap<string, ActionSpec>;
+  /** The caller's catalog (policy evaluated as a call from this agent would be). */
+  listTools(caller: Caller, agentId: string): McpTool[];
+  submit(input: SubmitInput): Promise<HttpResult>;
+  execute(tenantId: string, eventId: string): Promise<HttpResult>;
+  getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined>;
+  approvalUrl(approvalId: string): string;
+  now(): Date;
+  /** Signs and verifies session ids and requestStates with the current key ring. */
+  signer(): Promise<McpSigner>;
+}
+
+/** What the SDK's per-request context carries from the edge (`authInfo.extra`). */
+interface EdgeInfo {
+  caller: Caller;
+  session?: LegacySession;
+}
+
+type CallResult = ToolResult | ReturnType<typeof inputRequired>;
+
+const internal = (error: unknown, message = 'internal error: nothing is known to have run; retry'): never => {
+  logger.error('mcp tool call failed', { error: error as Error });
+  throw new ProtocolError(ProtocolErrorCode.InternalError, message);
+};
+
+/** A core error: a 4xx is the model's to read (a tool error); a 5xx fails closed (JSON-RPC error). */
+function fromCoreError(error: unknown): ToolResult {
+  if (error instanceof AppError && error.status < 500) return refusedCall(error);
+  if (error instanceof AppError) return internal(error, error.message);
+  return internal(error);
+}
+
+function contextOf(ctx: ServerContext, era: McpEra, edge: EdgeInfo, request?: Request): CallContext {
+  return callContext({
+    era,
+    caller: edge.caller,
+    envelope: (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>,
+    ...(edge.session ? { session: edge.session } : {}),
+    protocolHeader: request?.headers.get('mcp-protocol-version'),
+  });
+}
+
+const STATE_REFUSED: Record<VerifyFailure, string> = {
+  malformed: 'it is not one this server issued',
+  unknown_key: 'it was signed with a key this server no longer accepts',
+  mac: 'its signature does not verify',
+  expired: 'it has expired',
+  bind: 'it was issued for another call (another tool, other arguments, or another key or agent)',
+};
+
+/** A retry whose requestState does not verify: a tool error, and nothing ran or was recorded. */
+const stateRefused = (reason: VerifyFailure): ToolResult => ({
+  isError: true,
+  content: [
+    {
+      type: 'text',
+      text:
+        `requestState refused: ${STATE_REFUSED[reason]}. Nothing ran. Call the tool again without it ` +
+        `(a new call), or use ${STATUS_TOOL} / ${EXECUTE_TOOL} with the event_id of the parked call.`,
+    },
+  ],
+});
+
+class GatewayMcp {
+  constructor(private readonly ports: McpPorts) {}
+
+  async callGovernedTool(
+    call: CallContext,
+    request: CallToolRequest,
+    ctx: ServerContext,
+  ): Promise<CallResult> {
+    const { name } = request.params;
+    const spec = this.ports.specsByTool.get(name);
+    if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+
+    const split = splitArguments(spec, request.params.arguments ?? {});
+    if (!split.ok)
+      return { isError: true, content: [{ type: 'text', text: `${split.message}. Nothing ran.` }] };
+    const args = request.params.arguments ?? {};
+    const agentId = agentOf(call);
+
+    // A 2026-07-28 retry of a call parked for approval: its state is what this server signed for
+    // this caller and this call (tool and arguments), and names the parked event.
+    const state = call.era === 'modern' ? ctx.mcpReq.requestState<unknown>() : undefined;
+    if (state !== undefined) {
+      if (typeof state !== 'string') return stateRefused('malformed');
+      const signer = await this.ports.signer();
+      const verified = await signer.verify<RequestStatePayload>(
+        state,
+        requestStateBinding(call.caller, agentId, name, args),
+      );
+      if (!verified.ok) return stateRefused(verified.reason);
+      const eventId = EventIdArguments.safeParse({ event_id: verified.payload?.e });
+      if (!eventId.success) return stateRefused('malformed');
+      return this.resumeApproval(call, eventId.data.event_id, name, args);
+    }
+
+    const action = spec.action;
+    const body = {
+      agent_id: agentId,
+      tool: spec.name.slice(0, spec.name.length - action.length - 1),
+      action,
+      params: split.params,
+      idempotency_key:
+        split.idempotencyKey ??
+        derivedIdempotencyKey({
+          requestId: ctx.mcpReq.id,
+          tool: name,
+          args,
+          keyId: call.caller.keyId,
+          agentId,
+          clientName: call.client.name,
+          ...(call.session ? { session: call.session.id } : {}),
+        }),
+      ...(call.session ? { session_id: `mcp-${call.session.id}` } : {}),
+    };
+    let response;
+    try {
+      response = await this.ports.submit({
+        tenantId: call.caller.tenantId,
+        body,
+        channel: { channel: 'mcp', client: call.client },
+      });
+    } catch (error) {
+      return fromCoreError(error);
+    }
+    const outcome = submitOutcome(response, name);
+    if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
+    return outcome.result;
+  }
+
+  /**
+   * Pending: the result says so. A client that supports URL elicitation is also asked to show its
+   * human the console page: a 2026-07-28 `input_required` result (the client retries when its human
+   * is done; the retry only reads the decision), or on a 2025 connection an `elicitation/create` in
+   * URL mode sent before the result. Whatever the client answers, only an approver decides.
+   */
+  async askForApproval(
+    call: CallContext,
+    ctx: ServerContext,
+    pending: PendingApproval,
+    result: ToolResult,
+    tool: string,
+    args: Record<string, unknown>,
+  ): Promise<CallResult> {
+    if (!call.urlElicitation) return result;
+    if (call.era === 'modern') return this.inputRequiredFor(call, pending, tool, args);
+    // Stateless: the client's answer reaches another instance, and nothing waits for it.
+    ctx.mcpReq
+      .send(
+        {
+          method: 'elicitation/create',
+          params: {
+            mode: 'url',
+            message: approvalMessage(pending),
+            url: pending.url,
+            elicitationId: pending.approvalId,
+          },
+        },
+        { timeout: 1 },
+      )
+      .catch(() => undefined);
+    return result;
+  }
+
+  /** `input_required`: the console page to show, and the signed state of this caller's call. */
+  async inputRequiredFor(
+    call: CallContext,
+    pending: PendingApproval,
+    tool: string,
+    args: Record<string, unknown>,
+  ): Promise<CallResult> {
+    const signer = await this.ports.signer();
+    const payload: RequestStatePayload = { e: pending.eventId };
+    return inputRequired({
+      inputRequests: {
+        approval: inputRequired.elicitUrl({ message: approvalMessage(pending), url: pending.url }),
+      },
+      requestState: await signer.mint(
+        payload,
+        requestStateBinding(call.caller, agentOf(call), tool, args),
+        MCP_STATE_TTL_SEC,
+      ),
+    });
+  }
+
+  async resumeApproval(
+    call: CallContext,
+    eventId: string,
+    toolName: string,
+    args: Record<string, unknown>,
+  ): Promise<CallResult> {
+    const result = await this.runApproved(call.caller, eventId);
+    if (result.structuredContent?.status !== 'pending') return result;
+    const view = await this.ports.getEvent(call.caller.tenantId, eventId);
+    const pending = pendingOf(view, eventId, (id) => this.ports.approvalUrl(id));
+    if (!pending || !call.urlElicitation) return result;
+    logger.debug('mcp call still pending', { eventId, tool: toolName });
+    return this.inputRequiredFor(call, pending, toolName, args);
+  }
+
+  async runApproved(caller: Caller, eventId: string): Promise<ToolResult> {
+    try {
+      return executeOutcome(eventId, { response: await this.ports.execute(caller.tenantId, eventId) });
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) return executeOutcome(eventId, { error });
+      return fromCoreError(error);
+    }
+  }
+
+  async approvalStatus(caller: Caller, eventId: string): Promise<ToolResult> {
+    let stored;
+    try {
+      stored = await this.ports.getEvent(caller.tenantId, eventId);
+    } catch (error) {
+      return internal(error);
+    }
+    return approvalStatusResult({
+      stored,
+      eventId,
+      now: this.ports.now(),
+      url: (id) => this.ports.approvalUrl(id),
+    });
+  }
+
+  async callTool(call: CallContext, request: CallToolRequest, ctx: ServerContext): Promise<CallResult> {
+    const { name } = request.params;
+    if (name !== STATUS_TOOL && name !== EXECUTE_TOOL) return this.callGovernedTool(call, request, ctx);
+    const args = EventIdArguments.safeParse(request.params.arguments ?? {});
+    if (!args.success) {
+      const issue = args.error.issues[0];
+      return {
+        isError: true,
+        content: [
+          {
+            type: 'text',
+            text: `invalid arguments for ${name}: ${issue?.path.join('.') || 'arguments'} ${issue?.message}`,
+          },
+        ],
+      };
+    }
+    return name === STATUS_TOOL
+      ? this.approvalStatus(call.caller, args.data.event_id)
+      : this.runApproved(call.caller, args.data.event_id);
+  }
+
+  /** One server per request (the SDK's stateless idiom): its tools are the caller's tenant's. */
+  serverFor(ctx: McpRequestContext): Server {
+    const edge = ctx.authInfo?.extra as unknown as EdgeInfo;
+    const { caller } = edge;
+    const server = new Server(MCP_SERVER_INFO, {
+      capabilities: { tools: {} },
+      instructions: MCP_INSTRUCTIONS,
+    });
+    server.setRequestHandler('tools/list', async (_request, c) => {
+      const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
+      return { tools: [...this.ports.listTools(caller, agentOf(call)), ...GATEWAY_TOOLS] };
+    });
+    server.setRequestHandler('tools/call', async (request, c) =>
+      this.callTool(contextOf(c, ctx.era, edge, ctx.requestInfo), request, c),
+    );
+    return server;
+  }
+}
+
+/** The MCP server of a gateway: `answer` serves one authenticated HTTP request, as an `HttpResult`. */
+export interface McpServerAdapter {
+  answer(request: Request, caller: Caller, initialize?: InitializeParams): Promise<HttpResult>;
+}
+
+export function mcpServer(ports: McpPorts): McpServerAdapter {
+  const gateway = new GatewayMcp(ports);
+  const handler = createMcpHandler((ctx) => gateway.serverFor(ctx), {
+    legacy: 'stateless',
+    responseMode: 'auto',
+    maxRequestBodySize: LIMITS.maxBodyBytes,
+    onerror: (error) => logger.info('mcp request refused', { error: error.message }),
+  });
+  return {
+    async answer(request, caller, initialize) {
+      // A 2025 session id is what this server signed for this key; any other is unknown: 404, as
+      // the transport spec has it for a session the server does not have (the client starts anew).
+      const sessionId = request.headers.get('mcp-session-id');
+      let session: LegacySession | undefined;
+      if (sessionId !== null) {
+        session = await verifySession(await ports.signer(), sessionId, caller);
+        if (!session) return SESSION_NOT_FOUND;
+      }
+      const edge: EdgeInfo = { caller, ...(session ? { session } : {}) };
+      const response = await handler.fetch(request, {
+        authInfo: { token: 'api-key', clientId: caller.tenantId, scopes: [], extra: { ...edge } },
+      });
+      const headers: Record<string, string> = {};
+      response.headers.forEach((value, key) => {
+        if (key !== 'content-type') headers[key] = value;
+      });
+      // A 2025 `initialize` answered: the session id carries what the client said, signed.
+      if (initialize && response.status === 200) {
+        const claims = sessionClaims(initialize, randomBytes(12).toString('base64url'));
+        headers['mcp-session-id'] = await (
+          await ports.signer()
+        ).mint(claims, sessionBinding(caller), MCP_STATE_TTL_SEC);
+      }
+      return {
+        status: response.status,
+        body: await response.text(),
+        headers,
+        contentType: response.headers.get('content-type') ?? 'application/json',
+      };
+    },
+  };
+}
+
+const SESSION_NOT_FOUND: HttpResult = {
+  status: 404,
+  body: JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }),
+  contentType: 'application/json',
+};
+
+async function verifySession(
+  signer: McpSigner,
+  sessionId: string,
+  caller: Caller,
+): Promise<LegacySession | undefined> {
+  if (sessionId.length > MAX_SESSION_ID_CHARS) return undefined;
+  const verified = await signer.verify(sessionId, sessionBinding(caller));
+  if (!verified.ok) {
+    logger.info('mcp session refused', { reason: verified.reason });
+    return undefined;
+  }
+  return sessionOf(verified.payload);
+}

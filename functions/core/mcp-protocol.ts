@@ -1,0 +1,286 @@
+/**
+ * The MCP protocol's pure parts, beside the catalog and result mapping of `core/mcp.ts`: who is
+ * calling (era, client, session), what the edge needs of a message before the SDK reads it, the
+ * pending-approval texts and the `oc_approval_status` answer. No SDK, no AWS, no environment: the
+ * adapter (`adapters/mcp-server.ts`) wires these into the official SDK, the handler
+ * (`handlers/mcp.ts`) into the HTTP edge.
+ */
+import { canon, sha256Hex } from './evidence.js';
+import { clientLabel, EXECUTE_TOOL, type PendingApproval, type ToolResult } from './mcp.js';
+import type { StoredEvent } from './ports.js';
+
+export const MCP_SERVER_INFO = { name: 'openclause-gateway', version: '0.1.0' } as const;
+
+export const MCP_INSTRUCTIONS =
+  'Every tool call is governed by the OpenClause gateway: policy allows it (it runs), denies it ' +
+  `(an error with the reason) or parks it for a human approver (the result says pending and names the ` +
+  `console page). Approval is never yours to give: after a human approves, call ${EXECUTE_TOOL} with ` +
+  `the event_id, once. Pass idempotency_key to make a call safe to repeat; without one, only the ` +
+  'same JSON-RPC request re-sent (same id, same arguments) replays its first answer instead of running again.';
+
+/** The 2026-07-28 per-request envelope's keys (in `params._meta`). */
+export const CLIENT_INFO_KEY = 'io.modelcontextprotocol/clientInfo';
+export const CLIENT_CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
+export const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
+
+export type McpEra = 'legacy' | 'modern';
+
+/** Who is calling, from the API key (authentication runs before the SDK sees the request). */
+export interface Caller {
+  tenantId: string;
+  agentId?: string;
+  /** The API key's id (`key_<16 hex>`): what derived keys, sessions and requestStates are bound to. */
+  keyId: string;
+}
+
+/** One HMAC key of signed MCP state: its id (what a rotation names) and at least 32 bytes. */
+export interface McpStateKey {
+  kid: string;
+  secret: Uint8Array;
+}
+
+/** The key state is minted with, and the keys still accepted (rotation). */
+export interface McpKeyRing {
+  current: McpStateKey;
+  previous: readonly McpStateKey[];
+}
+
+/**
+ * How long a signed session id or requestState is accepted. Long enough for an agent's working
+ * week and for any approval to be decided; a 2025 client answered 404 starts a new session.
+ */
+export const MCP_STATE_TTL_SEC = 7 * 24 * 3600;
+
+/**
+ * The longest session id the server reads back. Its claims are bounded before they are signed
+ * (name and version at most 128 UTF-16 units each, at most 3 UTF-8 bytes a unit, JSON escapes
+ * included at most 6 bytes), so the largest session this server issues is about 2,200 characters.
+ */
+export const MAX_SESSION_ID_CHARS = 4096;
+
+/**
+ * What a 2025-era client said at `initialize`, signed into the session id this server hands out
+ * (the server keeps no session state): its name, version and URL-elicitation support, and a
+ * random id of its own that tells the session's request ids apart from another session's.
+ */
+export interface LegacySession {
+  /** The random id (16 base64url characters): what the record and derived keys name. */
+  id: string;
+  name: string;
+  version: string;
+  urlElicitation: boolean;
+}
+
+export interface InitializeParams {
+  clientInfo?: unknown;
+  capabilities?: unknown;
+}
+
+/** A session's signed claims, compact (they travel in a header on every request). */
+export interface SessionClaims {
+  n: string;
+  v: string;
+  u: 0 | 1;
+  r: string;
+}
+
+const urlElicitationOf = (capabilities: unknown): boolean =>
+  (capabilities as { elicitation?: { url?: unknown } } | undefined)?.elicitation?.url !== undefined;
+
+/** The claims a new session signs, bounded first: `randomId` is 16 base64url characters. */
+export function sessionClaims(init: InitializeParams, randomId: string): SessionClaims {
+  const info = clientLabel(init.clientInfo);
+  return { n: info.name, v: info.version, u: urlElicitationOf(init.capabilities) ? 1 : 0, r: randomId };
+}
+
+/** The session of verified claims (a payload that does not have the shape is no session). */
+export function sessionOf(claims: unknown): LegacySession | undefined {
+  const c = (typeof claims === 'object' && claims !== null ? claims : {}) as Record<string, unknown>;
+  if (typeof c.r !== 'string' || !/^[A-Za-z0-9_-]{16}$/.test(c.r)) return undefined;
+  const info = clientLabel({ name: c.n, version: c.v });
+  return { id: c.r, ...info, urlElicitation: c.u === 1 };
+}
+
+/** What a session id is bound to: the tenant and the API key that opened it. */
+export const sessionBinding = (caller: Caller): string =>
+  canon(['oc-mcp-session/v1', caller.tenantId, caller.keyId]);
+
+/**
+ * What a requestState is bound to besides its event id (signed in its payload): the tenant, the
+ * key and the agent that parked the call, and the call itself (the tool and the digest of its
+ * arguments). A retry of another tool or with other arguments, or from another key or agent,
+ * does not verify.
+ */
+export const requestStateBinding = (
+  caller: Caller,
+  agentId: string,
+  tool: string,
+  args: Record<string, unknown>,
+): string =>
+  canon(['oc-mcp-request-state/v1', caller.tenantId, caller.keyId, agentId, tool, sha256Hex(canon(args))]);
+
+/** A requestState's signed payload: the parked call's event id. */
+export interface RequestStatePayload {
+  e: string;
+}
+
+/** The per-request view of the call: caller, era, client. */
+export interface CallContext {
+  caller: Caller;
+  era: McpEra;
+  session?: LegacySession;
+  client: { name: string; version: string; protocol_version: string };
+  urlElicitation: boolean;
+}
+
+/**
+ * The call's context: on 2026-07-28 from the request's envelope, on 2025 from the verified session
+ * and the `MCP-Protocol-Version` header.
+ */
+export function callContext(input: {
+  era: McpEra;
+  caller: Caller;
+  envelope?: Record<string, unknown>;
+  /** A 2025 session, verified by the adapter before the SDK saw the request. */
+  session?: LegacySession;
+  protocolHeader?: string | null;
+}): CallContext {
+  const { era, caller } = input;
+  if (era === 'modern') {
+    const envelope = input.envelope ?? {};
+    const info = clientLabel(envelope[CLIENT_INFO_KEY]);
+    const version = envelope[PROTOCOL_VERSION_KEY];
+    return {
+      caller,
+      era,
+      client: { ...info, protocol_version: typeof version === 'string' ? version.slice(0, 32) : 'unknown' },
+      urlElicitation: urlElicitationOf(envelope[CLIENT_CAPABILITIES_KEY] ?? {}),
+    };
+  }
+  const { session } = input;
+  const version = input.protocolHeader ?? '2025-03-26';
+  return {
+    caller,
+    era,
+    ...(session ? { session } : {}),
+    client: {
+      name: session?.name ?? 'unknown',
+      version: session?.version ?? 'unknown',
+      protocol_version: /^[0-9A-Za-z-]{1,32}$/.test(version) ? version : 'unknown',
+    },
+    urlElicitation: session?.urlElicitation ?? false,
+  };
+}
+
+/** The agent a call is recorded for: the key's own, else one named after the client. */
+export function agentOf(call: CallContext): string {
+  if (call.caller.agentId) return call.caller.agentId;
+  const name = call.client.name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .slice(0, 100);
+  return name && name !== 'unknown' ? `mcp-${name}` : 'mcp-client';
+}
+
+/** Origin (DNS rebinding, transport spec): absent (not a browser) or the gateway's own. */
+export function originAllowed(origin: string | undefined, publicBaseUrl: string): boolean {
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).origin === new URL(publicBaseUrl).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What the edge needs of a single JSON-RPC message before the SDK reads it: whether it is a
+ * governed `tools/call` (it takes its rate-limit token in the submit core, as on REST) and the
+ * `initialize` params (a 2025 client's session id is made of them).
+ */
+export function peekMessage(
+  bytes: Buffer,
+  isGovernedTool: (name: string) => boolean,
+): { governed: boolean; initialize?: InitializeParams } {
+  let message: { method?: unknown; params?: { name?: unknown } & Record<string, unknown> };
+  try {
+    message = JSON.parse(bytes.toString('utf8')) as typeof message;
+  } catch {
+    return { governed: false };
+  }
+  if (typeof message !== 'object' || message === null) return { governed: false };
+  const governed =
+    message.method === 'tools/call' &&
+    typeof message.params?.name === 'string' &&
+    isGovernedTool(message.params.name);
+  return {
+    governed,
+    ...(message.method === 'initialize'
+      ? { initialize: (message.params ?? {}) as Record<string, unknown> }
+      : {}),
+  };
+}
+
+/** The text of the URL elicitation that points a client's human to the console. */
+export const approvalMessage = (p: PendingApproval) =>
+  `An OpenClause approver must decide this call (${p.reason}) before ${p.expiresAt}. Open the console to review it.`;
+
+/** A stored event's pending approval, for a retry that finds the call still waiting. */
+export function pendingOf(
+  stored: StoredEvent | undefined,
+  eventId: string,
+  url: (approvalId: string) => string,
+): PendingApproval | undefined {
+  const approval = stored?.approval;
+  if (!stored || !approval) return undefined;
+  return {
+    eventId,
+    approvalId: approval.id,
+    url: url(approval.id),
+    expiresAt: approval.expires_at,
+    reason: stored.reason,
+  };
+}
+
+/** `oc_approval_status`: the state of a governed call of this tenant, as a tool result. */
+export function approvalStatusResult(input: {
+  stored: StoredEvent | undefined;
+  eventId: string;
+  now: Date;
+  url: (approvalId: string) => string;
+}): ToolResult {
+  const { stored, eventId } = input;
+  const answer = (status: string, message: string, extra: Record<string, unknown> = {}): ToolResult => ({
+    content: [{ type: 'text', text: message }],
+    structuredContent: { status, event_id: eventId, ...extra },
+  });
+  if (!stored || stored.parent_event_id !== undefined)
+    return { ...answer('not_found', `No governed call ${eventId} for this tenant.`), isError: true };
+  if (stored.decision !== 'approve')
+    return answer(
+      stored.decision === 'deny' ? 'denied' : 'executed',
+      `Decided ${stored.decision} by policy: ${stored.reason}.`,
+      {
+        reason: stored.reason,
+      },
+    );
+  if (stored.execution)
+    return answer(
+      stored.execution.status === 'completed' ? 'executed' : 'unknown',
+      `Approved and ${stored.execution.status === 'completed' ? 'executed' : `execution ${stored.execution.status}`}.`,
+      { execution_event_id: stored.execution.execution_event_id },
+    );
+  const approval = stored.approval;
+  const expired = approval?.status === 'pending' && Date.parse(approval.expires_at) <= input.now.getTime();
+  const status = expired ? 'expired' : (approval?.status ?? 'pending');
+  const url = approval ? input.url(approval.id) : '';
+  const messages: Record<string, string> = {
+    pending: `Pending: waiting for an approver at ${url}.`,
+    approved: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: call ${EXECUTE_TOOL} to run it (once).`,
+    denied: `Denied${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: ${approval?.deny_reason || 'no reason given'}.`,
+    expired: 'Expired before anyone decided.',
+  };
+  return answer(status, messages[status] ?? status, {
+    ...(approval ? { approval: { id: approval.id, url, expires_at: approval.expires_at } } : {}),
+    ...(status === 'denied' ? { reason: approval?.deny_reason ?? '' } : {}),
+  });
+}

@@ -1,0 +1,86 @@
+/** The MCP server of an AppState: the adapter with the REST core's use cases as its ports. */
+import { mcpServer, type McpServerAdapter } from '../adapters/mcp-server.js';
+import { ACTION_SPECS } from '../connectors/registry.js';
+import { executeApproved } from '../core/execute.js';
+import { buildCatalog, mcpToolName } from '../core/mcp.js';
+import { buildRiskFloors } from '../core/risk.js';
+import { approvalUrl, submitToolCall } from '../core/submit.js';
+import { mcpSigner, type McpSigner } from '../adapters/mcp-signing.js';
+import type { McpKeyRing } from '../core/mcp-protocol.js';
+import { ENV } from '../shared/constants.js';
+import { ephemeralKeyRing, fileKeyRing, ssmKeyRing, type KeyRingSource } from '../store/mcp-state-keys.js';
+import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
+import type { AppState } from './app-state.js';
+import { executeDeps } from './execution-state.js';
+import { submitDeps } from './governance.js';
+
+const SPECS_BY_TOOL = new Map(ACTION_SPECS.map((spec) => [mcpToolName(spec.name), spec]));
+
+const servers = new WeakMap<AppState, McpServerAdapter>();
+/** The state's MCP server: policy data, floors and the deployed connectors read once per instance. */
+export function mcpServerOf(state: AppState): McpServerAdapter {
+  let server = servers.get(state);
+  if (!server) {
+    const { actions } = loadPolicyBundle(state.config.policyDir ?? defaultPolicyDir());
+    const floors = buildRiskFloors(ACTION_SPECS, actions.risk_floors);
+    const deployed = Object.keys(state.config.connectorFunctions);
+    const live = state.config.connectorsMode === 'live' && deployed.length > 0;
+    // An optional connector not deployed (`-c templateConnector=true` not given) is not offered.
+    const specs = ACTION_SPECS.filter((spec) => !live || deployed.includes(spec.name.split('.')[0]!));
+    server = mcpServer({
+      specsByTool: SPECS_BY_TOOL,
+      listTools: (caller, agentId) =>
+        buildCatalog({
+          specs,
+          actions,
+          floors,
+          policy: submitDeps(state).policy,
+          tenantId: caller.tenantId,
+          agentId,
+          now: state.clock.now(),
+        }).map((entry) => entry.tool),
+      submit: (input) => submitToolCall(submitDeps(state), input),
+      execute: (tenantId, eventId) => executeApproved(executeDeps(state), { tenantId, eventId }),
+      getEvent: (tenantId, eventId) => state.toolcalls.getEvent(tenantId, eventId),
+      approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),
+      now: () => state.clock.now(),
+      signer: signerOf(keyRingSource(state)),
+    });
+    servers.set(state, server);
+  }
+  return server;
+}
+
+/**
+ * The key ring's home: the SSM parameter CDK names (AWS), the key file (`npm start`: the data
+ * folder), else, off Lambda only, a ring of this process (tests). In Lambda with neither, every
+ * use of signed state fails closed.
+ */
+function keyRingSource(state: AppState): KeyRingSource {
+  const { config } = state;
+  if (config.mcpStateKeyParameter) {
+    // The function's own credentials and region, as its DynamoDB client resolves them.
+    const aws = state.doc.config;
+    return ssmKeyRing(
+      { region: () => aws.region(), credentials: () => aws.credentials() },
+      config.mcpStateKeyParameter,
+    );
+  }
+  if (config.mcpStateKeyFile) return fileKeyRing(config.mcpStateKeyFile);
+  if (!process.env.AWS_LAMBDA_FUNCTION_NAME) return ephemeralKeyRing();
+  return () => Promise.reject(new Error(`${ENV.mcpStateKeyParameter} is not set: no MCP state key`));
+}
+
+/** A signer per ring read (the ring is re-read every few minutes, so a rotation reaches it). */
+function signerOf(source: KeyRingSource): () => Promise<McpSigner> {
+  const signers = new WeakMap<McpKeyRing, McpSigner>();
+  return async () => {
+    const ring = await source();
+    let signer = signers.get(ring);
+    if (!signer) signers.set(ring, (signer = mcpSigner(ring)));
+    return signer;
+  };
+}
+
+/** A governed tool (a connector action) by its MCP name, listed or not. */
+export const isGovernedTool = (name: string): boolean => SPECS_BY_TOOL.has(name);
