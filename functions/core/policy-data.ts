@@ -44,6 +44,14 @@ export const TenantConfig = z.strictObject({
     .strictObject({
       emails: z.array(z.email()).default([]),
       slack_user_ids: z.array(z.string().min(1).max(64)).default([]),
+      /**
+       * OIDC approvers named by the token's exact `iss` and `sub` (for an IdP whose emails are not
+       * verified, or to pin one account): matched as written, with no email needed.
+       */
+      subjects: z
+        .array(z.strictObject({ issuer: z.string().min(1).max(2048), sub: z.string().min(1).max(512) }))
+        .max(1000)
+        .optional(),
     })
     .default({ emails: [], slack_user_ids: [] }),
   /** How long an approval request stays open; capped at 7 days (W2). */
