@@ -4,6 +4,7 @@
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim,
  * and the web console's client of it: approverConsoleClientId (default: approverAudience),
  * approverConsoleScope, approverConsoleOrigins (comma-separated https origins, e.g. Cognito's hosted UI);
+ * or approverUserPoolDomain (a hosted-UI domain prefix: a Cognito user pool created for approvers);
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
  * the template connector; default false).
@@ -61,6 +62,7 @@ createOpenClause(app, {
   approverJwksUrl: context('approverJwksUrl'),
   approverTenantClaim: context('approverTenantClaim'),
   approverConsoleClientId: context('approverConsoleClientId'),
+  approverUserPoolDomain: context('approverUserPoolDomain'),
   approverConsoleScope: context('approverConsoleScope'),
   approverConsoleOrigins: context('approverConsoleOrigins')
     ?.split(',')

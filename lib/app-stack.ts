@@ -7,6 +7,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
 import { SCHEDULES, STACKS, type ConnectorName, type ConnectorsMode } from '../functions/shared/constants.js';
 import { Api } from './api.js';
+import { ApproverUserPool, USER_POOL_TENANT_CLAIM } from './approver-user-pool.js';
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
 import { Evidence } from './evidence.js';
 import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
@@ -87,6 +88,13 @@ export interface OcAppStackProps extends StackProps {
    */
   readonly approverTenantClaim?: string;
   /**
+   * Creates a Cognito user pool for approvers with this hosted-UI domain prefix, and uses it as
+   * the approvers' provider (instead of `approverIssuer`/`approverAudience`): ID tokens name the
+   * tenant in `custom:tenant_id`, which its app client can read but not write.
+   * @default - none: bring your own provider with `approverIssuer`
+   */
+  readonly approverUserPoolDomain?: string;
+  /**
    * The web console's OIDC client id (public client, code + PKCE; redirect URI
    * `<publicBaseUrl>/console/callback`).
    * @default - approverAudience
@@ -146,6 +154,9 @@ export class OcAppStack extends Stack {
       logRetention,
       template: props.templateConnector,
     });
+    const userPool = props.approverUserPoolDomain
+      ? this.approverUserPool(props, props.approverUserPoolDomain)
+      : undefined;
     this.api = new Api(this, 'Api', {
       table: props.table,
       connectors: this.connectors,
@@ -155,16 +166,26 @@ export class OcAppStack extends Stack {
       connectorsMode,
       throttle: props.apiThrottle,
       logRetention,
-      approvers: {
-        issuer: props.approverIssuer,
-        audience: props.approverAudience,
-        jwksUrl: props.approverJwksUrl,
-        tenantClaim: props.approverTenantClaim,
-        consoleClientId: props.approverConsoleClientId,
-        consoleScope: props.approverConsoleScope,
-        consoleOrigins: props.approverConsoleOrigins,
-      },
+      approvers: userPool
+        ? {
+            issuer: userPool.issuer,
+            audience: userPool.client.userPoolClientId,
+            tenantClaim: USER_POOL_TENANT_CLAIM,
+            consoleScope: props.approverConsoleScope,
+            // The hosted UI holds the token endpoint the console calls.
+            consoleOrigins: [userPool.domain.baseUrl(), ...(props.approverConsoleOrigins ?? [])],
+          }
+        : {
+            issuer: props.approverIssuer,
+            audience: props.approverAudience,
+            jwksUrl: props.approverJwksUrl,
+            tenantClaim: props.approverTenantClaim,
+            consoleClientId: props.approverConsoleClientId,
+            consoleScope: props.approverConsoleScope,
+            consoleOrigins: props.approverConsoleOrigins,
+          },
     });
+    userPool?.setCallbackUrl(`${props.publicBaseUrl ?? this.api.url}/console/callback`);
     const slackBotToken = this.connectors.secrets.slack;
     // Slack is one of CONNECTORS, which always get a secret; the type allows optional connectors.
     if (!slackBotToken) throw new Error('the Slack connector has no secret');
@@ -261,5 +282,31 @@ export class OcAppStack extends Stack {
         description: `Secret to fill with the ${name} connector's credentials (aws secretsmanager put-secret-value)`,
       });
     }
+  }
+
+  /** The optional approvers' user pool; refused beside a provider of the operator's own. */
+  private approverUserPool(props: OcAppStackProps, domainPrefix: string): ApproverUserPool {
+    const own = (
+      [
+        'approverIssuer',
+        'approverAudience',
+        'approverJwksUrl',
+        'approverTenantClaim',
+        'approverConsoleClientId',
+      ] as const
+    ).filter((k) => props[k] !== undefined);
+    if (own.length > 0)
+      throw new Error(`approverUserPoolDomain creates the approvers' provider: drop ${own.join(', ')}`);
+    const userPool = new ApproverUserPool(this, 'ApproverUserPool', { domainPrefix });
+    new CfnOutput(this, 'ApproverUserPoolId', {
+      value: userPool.pool.userPoolId,
+      description:
+        "The approvers' Cognito user pool: create approvers with admin-create-user and set custom:tenant_id",
+    });
+    new CfnOutput(this, 'ApproverConsoleClientId', {
+      value: userPool.client.userPoolClientId,
+      description: "The console's app client of the approvers' user pool",
+    });
+    return userPool;
   }
 }

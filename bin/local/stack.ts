@@ -14,6 +14,7 @@ import { DEV_WEBHOOK, ENV } from '../../functions/shared/constants.js';
 import { loadNotifyConfig } from '../../functions/shared/notify-config.js';
 import { ApiKeyStore } from '../../functions/store/api-keys.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
+import { PolicyLoadError } from '../../functions/core/policy-data.js';
 import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
 import { RestartPolicy, describeError } from './backoff.js';
 import {
@@ -62,6 +63,19 @@ async function devApproverToken(config: Config): Promise<string> {
 
 /** A start that cannot go on, said in one line (exit code 1). */
 export class StartError extends Error {}
+
+/**
+ * The policy folder's data, checked before anything starts: a tenant the gateway would refuse
+ * (e.g. Slack approvers without their workspace's `team_id`) is one line, not a stack trace.
+ */
+function checkPolicy(env: NodeJS.ProcessEnv): void {
+  try {
+    loadTenants(env[ENV.policyDir] || defaultPolicyDir());
+  } catch (error) {
+    if (error instanceof PolicyLoadError) throw new StartError(error.message);
+    throw error;
+  }
+}
 
 /** The variable that moves each part, and its default port. */
 export const PORT_VARIABLES = {
@@ -131,6 +145,7 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     ports = readPorts(env);
     maxRestarts = readMaxRestarts(env);
     readArchiveInterval(env);
+    checkPolicy(env);
     const other = readStackState(dataDir);
     if (other.kind === 'found')
       throw new StartError(

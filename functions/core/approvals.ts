@@ -26,8 +26,11 @@ export interface Grant {
 
 export interface Approver {
   sub: string;
+  /** A verified email, or '' (a Slack user without one, an OIDC token whose email is unverified). */
   email: string;
   tenantId: string;
+  /** API approvers: the token's issuer, listed with `sub` in `approvers.subjects`. */
+  issuer?: string;
   /** How the decision arrived: api (JWT), slack. */
   via: 'api' | 'slack';
 }
@@ -140,11 +143,23 @@ export const alreadyDecided = (a: StoredApproval, now: Date) =>
     },
   );
 
-/** Is this approver on the tenant's allowlist (emails for API and console, Slack user ids for Slack)? */
+/**
+ * Is this approver on the tenant's allowlist? Slack: its user ids. API and console: a verified
+ * email among `emails` (the token verifier empties an unverified one), or the token's exact
+ * (issuer, `sub`) pair among `subjects` (a `sub` is unique only within its issuer).
+ */
 function isListed(tenant: TenantConfig | undefined, approver: Approver): boolean {
-  return approver.via === 'slack'
-    ? (tenant?.approvers.slack_user_ids ?? []).some((id) => id.toLowerCase() === approver.sub.toLowerCase())
-    : (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
+  if (approver.via === 'slack')
+    return (tenant?.approvers.slack_user_ids ?? []).some(
+      (id) => id.toLowerCase() === approver.sub.toLowerCase(),
+    );
+  const byEmail =
+    approver.email !== '' &&
+    (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
+  const bySubject =
+    approver.issuer !== undefined &&
+    (tenant?.approvers.subjects ?? []).some((s) => s.issuer === approver.issuer && s.sub === approver.sub);
+  return byEmail || bySubject;
 }
 
 /**
@@ -191,7 +206,7 @@ export function decideApproval(
   if (a.status !== 'pending') throw alreadyDecided(a, now);
   authorizeApprover(deps.tenant, approver, a.record);
 
-  const decidedBy = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email;
+  const decidedBy = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
   const decidedAt = now.toISOString();
   const status = input.decision === 'approve' ? 'approved' : 'denied';
   let grant: Grant | undefined;

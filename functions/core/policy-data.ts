@@ -34,28 +34,66 @@ export const NotifyRoute = z.discriminatedUnion('kind', [
 ]);
 export type NotifyRoute = z.infer<typeof NotifyRoute>;
 
-export const TenantConfig = z.strictObject({
-  name: z.string().min(1).max(200),
-  /** Read/write actions auto-allow when risk_score < this (risk >= 7 always needs approval). */
-  max_risk_auto_approve: z.number().int().min(0).max(10),
-  approver_group: z.string().max(128).default(''),
-  notify: z.array(NotifyRoute).max(20).default([]),
-  approvers: z
-    .strictObject({
-      emails: z.array(z.email()).default([]),
-      slack_user_ids: z.array(z.string().min(1).max(64)).default([]),
-    })
-    .default({ emails: [], slack_user_ids: [] }),
-  /** How long an approval request stays open; capped at 7 days (W2). */
-  approval_ttl_sec: z
-    .number()
-    .int()
-    .min(60)
-    .max(7 * 86_400)
-    .default(86_400),
-  /** How long an approver's grant may be used to execute; capped at 1 day (W2). */
-  grant_ttl_sec: z.number().int().min(60).max(86_400).default(3_600),
+/**
+ * The tenant's Slack workspace: a click is honoured only from it (Slack ids: `T…` for a workspace,
+ * `E…` for an Enterprise Grid organization, compared with the payload's `team.id` and
+ * `enterprise.id`).
+ */
+export const SlackWorkspace = z.strictObject({
+  team_id: z.string().regex(/^T[A-Z0-9]{1,20}$/, 'must be a Slack workspace id (T…)'),
+  enterprise_id: z
+    .string()
+    .regex(/^E[A-Z0-9]{1,20}$/, 'must be a Slack Enterprise Grid id (E…)')
+    .optional(),
 });
+export type SlackWorkspace = z.infer<typeof SlackWorkspace>;
+
+export const TenantConfig = z
+  .strictObject({
+    name: z.string().min(1).max(200),
+    /** Read/write actions auto-allow when risk_score < this (risk >= 7 always needs approval). */
+    max_risk_auto_approve: z.number().int().min(0).max(10),
+    approver_group: z.string().max(128).default(''),
+    notify: z.array(NotifyRoute).max(20).default([]),
+    approvers: z
+      .strictObject({
+        emails: z.array(z.email()).default([]),
+        slack_user_ids: z.array(z.string().min(1).max(64)).default([]),
+        /**
+         * OIDC approvers named by the token's exact `iss` and `sub` (for an IdP whose emails are not
+         * verified, or to pin one account): matched as written, with no email needed.
+         */
+        subjects: z
+          .array(z.strictObject({ issuer: z.string().min(1).max(2048), sub: z.string().min(1).max(512) }))
+          .max(1000)
+          .optional(),
+      })
+      .default({ emails: [], slack_user_ids: [] }),
+    /** How long an approval request stays open; capped at 7 days (W2). */
+    approval_ttl_sec: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .default(86_400),
+    /** How long an approver's grant may be used to execute; capped at 1 day (W2). */
+    grant_ttl_sec: z.number().int().min(60).max(86_400).default(3_600),
+    /** Required with a Slack route or Slack approvers: the workspace their clicks must come from. */
+    slack: SlackWorkspace.optional(),
+  })
+  .superRefine((tenant, ctx) => {
+    // One Slack app serves every tenant: without its workspace, a tenant's buttons could be
+    // clicked from any workspace the app is installed in (by a user whose id happens to match).
+    const usesSlack =
+      tenant.notify.some((r) => r.kind === 'slack') || tenant.approvers.slack_user_ids.length > 0;
+    if (usesSlack && !tenant.slack)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['slack', 'team_id'],
+        message:
+          'required with a Slack route or slack_user_ids: the Slack workspace id (T…) whose clicks count, e.g. "slack": {"team_id": "T0001"}',
+      });
+  });
 export type TenantConfig = z.infer<typeof TenantConfig>;
 
 export const TenantsFile = z.record(z.string().min(1).max(128), TenantConfig);

@@ -5,6 +5,7 @@
  * The approver is recorded as `slack:<user id>`.
  *
  * Primary course:
+ * 0. The click must come from the tenant's Slack workspace (else 403, nothing read or written).
  * 1. Read the approval of the button's tenant; it must exist and belong to the button's event.
  * 2. Claim the request's signature (a replay stops here, before anything is decided).
  * 3. Decide (`decide`): the conditional write lets exactly one racing click win.
@@ -13,7 +14,7 @@
  */
 import { AppError, badRequest, unauthorized } from '../shared/errors.js';
 import { decide, type ApprovalDeps, type ApprovalView, type Approver } from './approvals.js';
-import type { SlackClick } from './slack-interaction.js';
+import { checkWorkspace, type SlackClick } from './slack-interaction.js';
 import {
   approvalOutcomeMessage,
   lateClickText,
@@ -57,6 +58,7 @@ export async function decideFromSlack(
     email?: () => Promise<string | undefined>;
   },
 ): Promise<SlackDecisionResult> {
+  checkWorkspace(deps.tenant(click.tenantId)?.slack, click);
   const stored = await deps.approvals.get(click.tenantId, click.approvalId);
   if (stored && stored.record.event_id !== click.eventId)
     throw badRequest('interaction event mismatch', [

@@ -5,8 +5,9 @@
  */
 import * as z from 'zod';
 import { SLACK } from '../shared/constants.js';
-import { badRequest } from '../shared/errors.js';
+import { AppError, badRequest } from '../shared/errors.js';
 import { rules } from '../shared/input-rules.js';
+import type { SlackWorkspace } from './policy-data.js';
 
 export interface SlackClick {
   decision: 'approve' | 'deny';
@@ -14,6 +15,8 @@ export interface SlackClick {
   eventId: string;
   tenantId: string;
   user: { id: string; name: string; teamId?: string };
+  /** The workspace (and Enterprise Grid organization) the click came from, as Slack says. */
+  workspace: { teamId?: string; enterpriseId?: string };
   responseUrl: string;
 }
 
@@ -29,6 +32,14 @@ const Payload = z.object({
     name: rules.line(256).optional(),
     team_id: rules.id(32).optional(),
   }),
+  team: z
+    .object({ id: rules.id(32) })
+    .nullable()
+    .optional(),
+  enterprise: z
+    .object({ id: rules.id(32) })
+    .nullable()
+    .optional(),
   response_url: rules.id(2048),
   actions: z
     .array(
@@ -131,7 +142,26 @@ export function parseInteraction(payload: unknown): SlackInteraction {
         name: p.user.username || p.user.name || p.user.id,
         ...(p.user.team_id ? { teamId: p.user.team_id } : {}),
       },
+      workspace: {
+        // An org-wide install may send no `team`: the user's own workspace is then the one.
+        ...((p.team?.id ?? p.user.team_id) ? { teamId: p.team?.id ?? p.user.team_id } : {}),
+        ...(p.enterprise?.id ? { enterpriseId: p.enterprise.id } : {}),
+      },
       responseUrl: p.response_url,
     },
   };
+}
+
+export const otherWorkspace = () =>
+  new AppError(403, 'FORBIDDEN', "this click comes from another Slack workspace than the tenant's");
+
+/**
+ * A click counts only from the tenant's own workspace (`team_id`, and `enterprise_id` where the
+ * tenant sets one): one Slack app serves every tenant, and a signed request proves only that
+ * Slack sent it, not from where. A tenant that names no workspace takes no clicks at all.
+ */
+export function checkWorkspace(tenant: SlackWorkspace | undefined, click: SlackClick): void {
+  if (!tenant || click.workspace.teamId !== tenant.team_id) throw otherWorkspace();
+  if (tenant.enterprise_id !== undefined && click.workspace.enterpriseId !== tenant.enterprise_id)
+    throw otherWorkspace();
 }

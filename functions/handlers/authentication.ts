@@ -81,6 +81,7 @@ async function authorizeApprover(state: AppState, headers: APIGatewayRequestAuth
       tenantId: identity.tenantId,
       approverSub: identity.sub,
       approverEmail: identity.email,
+      approverIssuer: identity.issuer,
     });
   } catch (error) {
     if (error instanceof InvalidApproverToken && error.kind === 'invalid') {

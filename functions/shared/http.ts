@@ -23,9 +23,10 @@ export interface AuthContext {
   authKind?: 'api_key' | 'jwt';
   tenantId?: string;
   agentId?: string;
-  /** Approver routes only: the verified JWT's `sub` and `email`. */
+  /** Approver routes only: the verified JWT's `sub`, `iss` and email ('' when none is verified). */
   approverSub?: string;
   approverEmail?: string;
+  approverIssuer?: string;
   /** Why no identity: 'missing' | 'invalid' | 'unavailable'. */
   authError?: string;
 }
@@ -58,8 +59,19 @@ export function requireTenant(event: HttpEvent): { tenantId: string; agentId?: s
 /** An approver route's caller: the verified JWT's identity. An agent API key is 401. */
 export function requireApprover(event: HttpEvent): ApproverIdentity {
   const auth = authContext(event);
-  if (auth.authKind === 'jwt' && auth.tenantId && auth.approverSub && auth.approverEmail)
-    return { sub: auth.approverSub, email: auth.approverEmail, tenantId: auth.tenantId };
+  if (
+    auth.authKind === 'jwt' &&
+    auth.tenantId &&
+    auth.approverSub &&
+    auth.approverIssuer &&
+    auth.approverEmail !== undefined
+  )
+    return {
+      sub: auth.approverSub,
+      email: auth.approverEmail,
+      tenantId: auth.tenantId,
+      issuer: auth.approverIssuer,
+    };
   if (auth.authError === 'unavailable')
     throw new Error("authentication could not reach the approver token issuer's keys");
   throw unauthorized(auth.authError === 'missing' ? 'missing approver token' : 'invalid approver token');

@@ -278,10 +278,16 @@ export class ApiKeyStore {
   /**
    * Revokes `keyId` of `tenantId` (now, or at `at`: a rotation's grace period). Refused for another
    * tenant's key, which is simply not found. Returns the revoked key's record.
+   *
+   * A grace period never lengthens a key's life: the earlier of the key's expiry and `at` wins (a
+   * key created to expire in 90 s and rotated with an hour's grace still dies in 90 s; rotating a
+   * key already in grace keeps its grace). The condition makes that hold against a concurrent
+   * revoke too: a write that would move the expiry later is not made.
    */
   async revoke(tenantId: string, keyId: string, at?: Date): Promise<ApiKeyRecord> {
     const { hash, record } = await this.find(tenantId, keyId);
     const when = (at ?? this.now()).toISOString();
+    if (at && record.expires_at !== undefined && Date.parse(record.expires_at) <= at.getTime()) return record;
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -289,12 +295,18 @@ export class ApiKeyStore {
           Key: keys.apiKey(hash),
           // A grace period is an earlier expiry; an immediate revocation is recorded as such.
           UpdateExpression: at ? 'SET expires_at = :at' : 'SET revoked_at = :at',
-          ConditionExpression: 'attribute_exists(pk) AND tenant_id = :tenant',
+          ConditionExpression: at
+            ? 'attribute_exists(pk) AND tenant_id = :tenant AND (attribute_not_exists(expires_at) OR expires_at > :at)'
+            : 'attribute_exists(pk) AND tenant_id = :tenant',
           ExpressionAttributeValues: { ':at': when, ':tenant': tenantId },
         }),
       );
     } catch (error) {
-      if (isConditionalFailure(error)) throw new KeyNotFoundError(keyId, tenantId);
+      if (isConditionalFailure(error)) {
+        // The key is gone, or someone set an earlier expiry meanwhile: that one stands.
+        if (at) return (await this.find(tenantId, keyId)).record;
+        throw new KeyNotFoundError(keyId, tenantId);
+      }
       throw new StorageError('could not revoke API key', error);
     }
     this.cache.delete(hash);

@@ -5,6 +5,11 @@
  * Always: an algorithm allowlist, issuer, audience, `exp` and `iat` required, a small clock
  * tolerance (an `iat` in the future is refused), a maximum lifetime, `sub`, `email` and the tenant
  * claim checked with the shared string rules, and a cap on token size.
+ *
+ * In `oidc` mode an email is an identity only when the issuer says it verified it
+ * (`email_verified: true`): many IdPs let users set their own email (a writable Cognito `email`),
+ * so an unverified one is dropped (the identity's `email` is empty) and such a user can approve
+ * only when the tenant lists their (issuer, `sub`) pair. The `email` claim is then optional.
  */
 import {
   createRemoteJWKSet,
@@ -22,8 +27,11 @@ import { rules } from '../shared/input-rules.js';
 
 export interface ApproverIdentity {
   sub: string;
+  /** A verified email, or '' when the token carries none (oidc: absent or `email_verified` not true). */
   email: string;
   tenantId: string;
+  /** The token's `iss`: with `sub`, the identity a tenant's `approvers.subjects` can list. */
+  issuer: string;
 }
 
 export interface ApproverVerifier {
@@ -94,6 +102,8 @@ export function createApproverVerifier(config: ApproverTokenConfig): ApproverVer
         audience: DEV_JWT.audience,
         tenantClaim,
         remote: false,
+        // Local tokens are minted by `oc dev-token` with the operator's chosen email.
+        emailMustBeVerified: false,
       });
     }
     case 'oidc': {
@@ -110,6 +120,7 @@ export function createApproverVerifier(config: ApproverTokenConfig): ApproverVer
         audience,
         tenantClaim,
         remote: true,
+        emailMustBeVerified: true,
       });
     }
     default:
@@ -119,7 +130,14 @@ export function createApproverVerifier(config: ApproverTokenConfig): ApproverVer
 
 function jwtVerifier(
   key: Uint8Array | JWTVerifyGetKey,
-  opts: { algorithms: string[]; issuer: string; audience: string; tenantClaim: string; remote: boolean },
+  opts: {
+    algorithms: string[];
+    issuer: string;
+    audience: string;
+    tenantClaim: string;
+    remote: boolean;
+    emailMustBeVerified: boolean;
+  },
 ): ApproverVerifier {
   const verifyOptions: JWTVerifyOptions = {
     algorithms: opts.algorithms,
@@ -128,7 +146,7 @@ function jwtVerifier(
     clockTolerance: APPROVER_CLOCK_TOLERANCE_SEC,
     // With a maximum age jose also refuses an `iat` in the future (beyond the tolerance).
     maxTokenAge: MAX_APPROVER_TOKEN_LIFETIME_SEC,
-    requiredClaims: ['exp', 'iat', 'sub', 'email', opts.tenantClaim],
+    requiredClaims: ['exp', 'iat', 'sub', ...(opts.emailMustBeVerified ? [] : ['email']), opts.tenantClaim],
   };
   return {
     async verify(token: string): Promise<ApproverIdentity> {
@@ -146,10 +164,13 @@ function jwtVerifier(
       const lifetime = Number(payload.exp) - Number(payload.iat);
       if (!(lifetime <= MAX_APPROVER_TOKEN_LIFETIME_SEC))
         throw new InvalidApproverToken(`lifetime exceeds ${MAX_APPROVER_TOKEN_LIFETIME_SEC} s`);
+      const email = payload.email === undefined ? '' : claim(payload, 'email', CLAIM_RULES.email);
       return {
         sub: claim(payload, 'sub', CLAIM_RULES.sub),
-        email: claim(payload, 'email', CLAIM_RULES.email),
+        // Only the boolean `true`: a string "false" (or "true") or a missing claim is not a verification.
+        email: !opts.emailMustBeVerified || payload.email_verified === true ? email : '',
         tenantId: claim(payload, opts.tenantClaim, CLAIM_RULES.tenant),
+        issuer: String(payload.iss),
       };
     },
   };

@@ -200,6 +200,28 @@ describe('oc keys list|rotate|revoke', () => {
   });
 });
 
+describe('oc keys rotate --grace', () => {
+  it('never lengthens an expiring key: the old key keeps its own earlier expiry', async () => {
+    const target = local(stack.config.tableName);
+    const created = JSON.parse(
+      (await runOc(['keys', 'create', '--tenant', 'tenant1', '--expires-in', '90s', '--json'], target))
+        .stdout,
+    );
+    const rotated = await runOc(
+      ['keys', 'rotate', '--tenant', 'tenant1', '--key', created.key_id, '--grace', '1h', '--json'],
+      target,
+    );
+    expect(rotated.code).toBe(0);
+    const out = JSON.parse(rotated.stdout);
+    expect(out.new.expires_at).toBe(created.expires_at);
+    expect(out.old).toMatchObject({
+      key_id: created.key_id,
+      status: 'active',
+      expires_at: created.expires_at,
+    });
+  });
+});
+
 describe('oc verify', () => {
   let entries: number;
   beforeAll(async () => {

@@ -1,5 +1,6 @@
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
-import type { Stack } from 'aws-cdk-lib';
+import { Validations, type Stack } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks, type NagPack } from 'cdk-nag';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import {
   CONNECTOR_INVOKERS,
@@ -550,6 +551,67 @@ describe('approver JWTs without an identity provider', () => {
       '/OpenClauseApp/Api',
       Match.stringLikeRegexp('No approver identity provider.*approverIssuer.*approverAudience'),
     );
+  });
+});
+
+describe("the optional approvers' Cognito user pool (approverUserPoolDomain)", () => {
+  let pooled: Synthesized;
+  let nagErrors: string[];
+  beforeAll(() => {
+    let packs: NagPack[] = [];
+    pooled = synthesize(
+      { approverUserPoolDomain: 'acme-approvals', publicBaseUrl: 'https://oc.example' },
+      (a) => {
+        packs = [new AwsSolutionsChecks(a), new ServerlessChecks(a)];
+        Validations.of(a).addPlugins(...packs);
+      },
+    );
+    nagErrors = packs.flatMap((pack) =>
+      pack
+        .validateScope(pooled.app)
+        .violations.filter((v) => v.severity === 'error' || v.severity === 'warning')
+        .flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`))
+        .filter((at) => at.includes('ApproverUserPool')),
+    );
+  });
+
+  it('lets the app client read the tenant claim but never write it (nor the email)', () => {
+    const [client] = Object.values(pooled.appTemplate.findResources('AWS::Cognito::UserPoolClient'));
+    expect(client?.Properties.ReadAttributes).toEqual(expect.arrayContaining(['custom:tenant_id', 'email']));
+    expect(client?.Properties.WriteAttributes).toBeDefined();
+    expect(client?.Properties.WriteAttributes).not.toContain('custom:tenant_id');
+    expect(client?.Properties.WriteAttributes).not.toContain('email');
+    expect(client?.Properties).toMatchObject({
+      GenerateSecret: false,
+      AllowedOAuthFlows: ['code'],
+      CallbackURLs: ['https://oc.example/console/callback'],
+    });
+    pooled.appTemplate.hasResourceProperties('AWS::Cognito::UserPool', {
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      AutoVerifiedAttributes: ['email'],
+    });
+  });
+
+  it('points the approver routes at the pool, with the tenant in custom:tenant_id', () => {
+    const vars = lambdaFor(pooled.appTemplate, 'approve-approval').resource.Properties.Environment.Variables;
+    expect(vars[ENV.jwtMode]).toBe('oidc');
+    expect(vars[ENV.jwtTenantClaim]).toBe('custom:tenant_id');
+    // https://cognito-idp.<region>.<suffix>/<pool id>, as the pool's tokens say `iss`.
+    const issuer = JSON.stringify(vars[ENV.jwtIssuer]);
+    expect(issuer).toContain('https://cognito-idp.');
+    expect(issuer).toMatch(/"Ref":"ApproverUserPool[0-9A-F]+"/);
+    expect(JSON.stringify(vars[ENV.jwtAudience])).toMatch(/"Ref":"ApproverUserPoolConsole[0-9A-F]+"/);
+  });
+
+  it("passes cdk-nag, and refuses a provider of the operator's own beside it", () => {
+    expect(nagErrors).toEqual([]);
+    expect(() =>
+      synthesize({
+        approverUserPoolDomain: 'x',
+        approverIssuer: 'https://idp.example',
+        approverAudience: 'a',
+      }),
+    ).toThrow(/drop approverIssuer, approverAudience/);
   });
 });
 

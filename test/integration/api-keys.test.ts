@@ -114,6 +114,45 @@ describe('API keys', () => {
     expect((await submitWith(rotated.key)).status).toBe(200);
   });
 
+  it('a grace period never lengthens an expiring key: the earlier expiry wins', async () => {
+    const { key: oldKey, keyId } = await newKey({ expiresInMs: 90_000 });
+
+    const rotated = await operator.rotate('tenant1', keyId, { graceMs: 3_600_000 });
+
+    expect(Date.parse(rotated.old.expires_at!)).toBe(Date.parse(rotated.record.expires_at!));
+    expect((await submitWith(oldKey)).status).toBe(200);
+    clock.offsetMs = 91_000;
+    expect((await submitWith(rotated.key)).status).toBe(401);
+    expect((await submitWith(oldKey)).status).toBe(401);
+    clock.offsetMs = 3_600_000;
+    expect((await submitWith(oldKey)).status).toBe(401);
+    const stored = await storedItem(oldKey);
+    expect(Date.parse(String(stored?.expires_at))).toBe(Date.parse(rotated.record.expires_at!));
+  });
+
+  it('rotating a key already in grace never lengthens its grace', async () => {
+    const { key: first, keyId } = await newKey();
+    const once = await operator.rotate('tenant1', keyId, { graceMs: 60_000 });
+    const graceEnd = Date.parse(once.old.expires_at!);
+
+    const twice = await operator.rotate('tenant1', keyId, { graceMs: 3_600_000 });
+
+    expect(Date.parse(twice.old.expires_at!)).toBe(graceEnd);
+    expect(Date.parse(String((await storedItem(first))?.expires_at))).toBe(graceEnd);
+    clock.offsetMs = 61_000;
+    expect((await submitWith(first)).status).toBe(401);
+    expect((await submitWith(once.key)).status).toBe(200);
+  });
+
+  it("revoke with a later time than the key's expiry keeps the expiry", async () => {
+    const { keyId } = await newKey({ expiresInMs: 90_000 });
+    const before = (await operator.list('tenant1')).find((k) => k.key_id === keyId)!.expires_at;
+
+    const revoked = await operator.revoke('tenant1', keyId, new Date(clock.now().getTime() + 3_600_000));
+
+    expect(revoked.expires_at).toBe(before);
+  });
+
   it('records the last use of an accepted request through the gateway, not of a refused one', async () => {
     const { key } = await newKey();
 

@@ -25,7 +25,10 @@ let stack: TestStack;
 let hooks: LoopbackServer;
 let hook = 0;
 
-/** The repository's policy folder with Slack approvers: U123, U456 for tenant1; U999 for tenant2 only. */
+/**
+ * The repository's policy folder with Slack approvers: U123, U456 for tenant1; U999 for tenant2
+ * only; both tenants in the fixture's workspace T0001 (tenant1 as the demo policy has it).
+ */
 function policyWithSlackApprovers(): string {
   const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'slack-policy-'));
   cpSync(path.resolve('policy'), dir, { recursive: true });
@@ -33,6 +36,7 @@ function policyWithSlackApprovers(): string {
   const tenants = JSON.parse(readFileSync(file, 'utf8'));
   tenants.tenant1.approvers.slack_user_ids = ['U123', 'U456'];
   tenants.tenant2.approvers.slack_user_ids = ['U999'];
+  tenants.tenant2.slack = { team_id: 'T0001' };
   writeFileSync(file, JSON.stringify(tenants));
   return dir;
 }
@@ -219,6 +223,22 @@ describe('requests that must change nothing', () => {
   });
   const body = () =>
     formBody(clickPayload({ decision: 'approve', approvalId, eventId, responseUrl: responseUrl() }));
+
+  it.each([
+    ['another workspace (team.id and user.team_id T0002)', { team: { id: 'T0002' }, user_team: 'T0002' }],
+    ['another workspace in team.id only', { team: { id: 'T0002' } }],
+    ['no workspace at all', { team: null, user_team: undefined }],
+  ])('refuses a signed click from %s (403) and answers nobody', async (_name, from) => {
+    const url = responseUrl();
+    const p = clickPayload({ decision: 'approve', approvalId, eventId, responseUrl: url });
+    if ('team' in from) p.team = from.team;
+    if ('user_team' in from) (p.user as Record<string, unknown>).team_id = from.user_team;
+    const b = formBody(p);
+    const r = await send(b, signedHeaders(b, { timestamp: nowSec() }));
+    expect([r.status, r.json.code]).toEqual([403, 'FORBIDDEN']);
+    expect(r.json.message).toMatch(/another Slack workspace/);
+    expect(hooks.on(new URL(url).pathname)).toEqual([]);
+  });
 
   it.each([
     ['301 s old', -301],

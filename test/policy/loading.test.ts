@@ -212,6 +212,21 @@ describe('a bundle is refused with PolicyLoadError', () => {
       () => bundleWith({ tenants: { t: tenant({ approval_ttl_sec: 8 * 86_400 }) } }),
       /approval_ttl_sec/,
     ],
+    [
+      'a tenant with Slack approvers and no Slack workspace',
+      () => bundleWith({ tenants: { t: tenant({ approvers: { slack_user_ids: ['U1'] } }) } }),
+      /t\.slack\.team_id: required with a Slack route or slack_user_ids/,
+    ],
+    [
+      'a tenant with a Slack route and no Slack workspace',
+      () => bundleWith({ tenants: { t: tenant({ notify: [{ kind: 'slack', channel: '#a' }] }) } }),
+      /t\.slack\.team_id: required/,
+    ],
+    [
+      'a Slack workspace id that is not one',
+      () => bundleWith({ tenants: { t: tenant({ slack: { team_id: 'acme' } }) } }),
+      /t\.slack\.team_id: must be a Slack workspace id/,
+    ],
     ['an empty version', () => bundleWith({ version: '' }), /version/],
   ];
 

@@ -12,6 +12,8 @@ export interface OidcUser {
   sub: string;
   email: string;
   tenant_id: string;
+  /** As the IdP reports it; the gateway takes an email as an identity only when true. @default true */
+  email_verified?: boolean;
 }
 
 export interface OidcProvider {
@@ -95,6 +97,7 @@ export async function startOidcProvider(options: {
           const now = Math.floor(Date.now() / 1000);
           const idToken = await new SignJWT({
             email: options.user.email,
+            email_verified: options.user.email_verified ?? true,
             tenant_id: options.user.tenant_id,
             ...(grant.nonce ? { nonce: grant.nonce } : {}),
           })

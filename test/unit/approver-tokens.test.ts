@@ -1,6 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { authorizeApprover } from '../../functions/core/approvals.js';
+import type { ApprovalRecord } from '../../functions/core/ports.js';
+import { TenantConfig } from '../../functions/core/policy-data.js';
+import { apiApprover } from '../../functions/handlers/approvals-state.js';
 import { loadConfig } from '../../functions/shared/config.js';
 import { DEV_JWT } from '../../functions/shared/constants.js';
 import {
@@ -61,6 +65,7 @@ describe('dev mode (HS256)', () => {
       sub: 'u-alice',
       email: 'alice@acme.example',
       tenantId: 'tenant1',
+      issuer: DEV_JWT.issuer,
     });
   });
 
@@ -209,6 +214,7 @@ describe('oidc mode (JWKS)', () => {
     new SignJWT({
       sub: '0f6c-uuid',
       email: 'alice@acme.example',
+      email_verified: true,
       'custom:tenant_id': 'tenant1',
       iss: issuer,
       aud: audience,
@@ -222,11 +228,65 @@ describe('oidc mode (JWKS)', () => {
   it('accepts ES256 and RS256 tokens signed by the issuer keys, fetching the key set once', async () => {
     fetches = 0;
     const v = oidc();
-    const identity = { sub: '0f6c-uuid', email: 'alice@acme.example', tenantId: 'tenant1' };
+    const identity = { sub: '0f6c-uuid', email: 'alice@acme.example', tenantId: 'tenant1', issuer };
     await expect(v.verify(await sign(es.privateKey, 'ES256', 'es-1'))).resolves.toEqual(identity);
     await expect(v.verify(await sign(rs.privateKey, 'RS256', 'rs-1'))).resolves.toEqual(identity);
     await expect(v.verify(await sign(es.privateKey, 'ES256'))).resolves.toEqual(identity); // no kid
     expect(fetches).toBe(1);
+  });
+
+  describe('an approver identified by email needs email_verified: true', () => {
+    const tenant = TenantConfig.parse({
+      name: 'Acme',
+      max_risk_auto_approve: 3,
+      approvers: {
+        emails: ['alice@acme.example'],
+        subjects: [{ issuer, sub: 'bob-sub' }],
+      },
+    });
+    const pending = { user_id: 'someone-else' } as ApprovalRecord;
+    /** What an approval route does with the token: verify it, then check the tenant's allowlist. */
+    const approves = async (claims: Record<string, unknown>) => {
+      const identity = await oidc().verify(await sign(es.privateKey, 'ES256', 'es-1', claims));
+      authorizeApprover(tenant, apiApprover(identity), pending);
+      return identity;
+    };
+
+    it.each([
+      ['false', { email_verified: false }],
+      ['missing', { email_verified: undefined }],
+      ['the string "true" (not a verification)', { email_verified: 'true' }],
+    ])('refuses a listed email whose email_verified is %s', async (_name, claims) => {
+      const identity = await oidc().verify(await sign(es.privateKey, 'ES256', 'es-1', claims));
+      expect(identity.email).toBe('');
+      await expect(approves(claims)).rejects.toMatchObject({ status: 403, code: 'APPROVER_NOT_ALLOWED' });
+    });
+
+    it('accepts a listed email with email_verified: true', async () => {
+      await expect(approves({ email_verified: true })).resolves.toMatchObject({
+        email: 'alice@acme.example',
+      });
+    });
+
+    it('accepts an approver listed by (issuer, sub), without any email', async () => {
+      await expect(
+        approves({ sub: 'bob-sub', email: undefined, email_verified: undefined }),
+      ).resolves.toEqual({
+        sub: 'bob-sub',
+        email: '',
+        tenantId: 'tenant1',
+        issuer,
+      });
+      // The same sub from another issuer is someone else.
+      const elsewhere = {
+        ...tenant,
+        approvers: { ...tenant.approvers, subjects: [{ issuer: 'https://other.example', sub: 'bob-sub' }] },
+      };
+      const identity = await oidc().verify(
+        await sign(es.privateKey, 'ES256', 'es-1', { sub: 'bob-sub', email: undefined }),
+      );
+      expect(() => authorizeApprover(elsewhere, apiApprover(identity), pending)).toThrow(/not an approver/);
+    });
   });
 
   it('rejects a token signed by another key', async () => {

@@ -169,6 +169,7 @@ describe('jwt routes', () => {
           tenantId: 'tenant1',
           approverSub: 'u-alice',
           approverEmail: 'alice@acme.example',
+          approverIssuer: 'oc-local',
         },
       });
     }
@@ -252,11 +253,20 @@ describe('authenticated routes', () => {
 
 describe('requireTenant / requireApprover', () => {
   it('requireApprover returns the approver identity only for a jwt context', () => {
-    expect(
-      requireApprover(
-        httpEvent({ authKind: 'jwt', tenantId: 't1', approverSub: 's', approverEmail: 'e@x.example' }),
-      ),
-    ).toEqual({ sub: 's', email: 'e@x.example', tenantId: 't1' });
+    const approver = {
+      authKind: 'jwt',
+      tenantId: 't1',
+      approverSub: 's',
+      approverIssuer: 'https://idp',
+    } as const;
+    expect(requireApprover(httpEvent({ ...approver, approverEmail: 'e@x.example' }))).toEqual({
+      sub: 's',
+      email: 'e@x.example',
+      tenantId: 't1',
+      issuer: 'https://idp',
+    });
+    // No verified email: still an identity (listed by issuer and sub, or refused by the allowlist).
+    expect(requireApprover(httpEvent({ ...approver, approverEmail: '' }))).toMatchObject({ email: '' });
     expect(
       status401(() => requireApprover(httpEvent({ authKind: 'api_key', tenantId: 't1', agentId: 'a' }))),
     ).toBe('invalid approver token');

@@ -1,7 +1,12 @@
 /** Slack v0 request signatures and the button value encoding, against the original's fixtures (reference Appendix A). */
 import { slackSignature, verifySlackSignature } from '../../functions/core/slack-signature.js';
 import { encodeButtonValue } from '../../functions/core/slack-message.js';
-import { decodeButtonValue, parseInteraction } from '../../functions/core/slack-interaction.js';
+import {
+  checkWorkspace,
+  decodeButtonValue,
+  parseInteraction,
+  type SlackClick,
+} from '../../functions/core/slack-interaction.js';
 
 const FIXTURE = {
   secret: 'test-secret',
@@ -116,6 +121,7 @@ describe('slack interaction payloads', () => {
         eventId: '0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b',
         tenantId: 'tenant1',
         user: { id: 'U123', name: 'alice' },
+        workspace: {},
         responseUrl: 'https://hooks.slack.com/actions/T/1/x',
       },
     });
@@ -123,6 +129,52 @@ describe('slack interaction payloads', () => {
       kind: 'ignored',
       why: 'open link',
     });
+  });
+
+  it("reads the click's workspace: team.id (else the user's team_id) and enterprise.id", () => {
+    const workspaceOf = (p: unknown) => (parseInteraction(p) as { click: SlackClick }).click.workspace;
+    expect(workspaceOf(payload({ team: { id: 'T1' }, enterprise: { id: 'E1' } }))).toEqual({
+      teamId: 'T1',
+      enterpriseId: 'E1',
+    });
+    expect(workspaceOf(payload({ team: null, enterprise: null, user: { id: 'U1', team_id: 'T2' } }))).toEqual(
+      {
+        teamId: 'T2',
+      },
+    );
+  });
+
+  it.each([
+    ['the same workspace', { team_id: 'T1' }, { teamId: 'T1' }, true],
+    ['the same workspace of an organization', { team_id: 'T1' }, { teamId: 'T1', enterpriseId: 'E1' }, true],
+    [
+      'the same workspace and organization',
+      { team_id: 'T1', enterprise_id: 'E1' },
+      { teamId: 'T1', enterpriseId: 'E1' },
+      true,
+    ],
+    ['another workspace', { team_id: 'T1' }, { teamId: 'T2' }, false],
+    ['no workspace', { team_id: 'T1' }, {}, false],
+    [
+      'another organization',
+      { team_id: 'T1', enterprise_id: 'E1' },
+      { teamId: 'T1', enterpriseId: 'E2' },
+      false,
+    ],
+    [
+      'no organization where the tenant names one',
+      { team_id: 'T1', enterprise_id: 'E1' },
+      { teamId: 'T1' },
+      false,
+    ],
+    ['a tenant that names no workspace', undefined, { teamId: 'T1' }, false],
+  ])('a click from %s is %s', (_name, tenant, workspace, ok) => {
+    const click = { workspace } as SlackClick;
+    if (ok) expect(() => checkWorkspace(tenant, click)).not.toThrow();
+    else
+      expect(() => checkWorkspace(tenant, click)).toThrow(
+        expect.objectContaining({ status: 403, code: 'FORBIDDEN' }),
+      );
   });
 
   it.each([

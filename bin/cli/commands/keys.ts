@@ -163,7 +163,7 @@ export function registerKeys(program: Command, act: Act): void {
     .requiredOption('--key <key_id>', 'the key_id to replace', apiKeyId)
     .option(
       '--grace <duration>',
-      'keep the old key working this long (e.g. 1h) instead of revoking it now',
+      'keep the old key working this long (e.g. 1h) instead of revoking it now; never past its own expiry',
       duration,
     )
     .option('--json', 'print {key, new: <record>, old: <record>}');
