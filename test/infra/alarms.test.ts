@@ -3,7 +3,10 @@
  * and back to OK), which `cdk deploy` creates unless `alarmTopicArn` names one, and `alarmEmail`
  * subscribes an address to it.
  */
+import type { Stack } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Alarm, Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { STACKS } from '../../functions/shared/constants.js';
 import { asArray, synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -52,11 +55,10 @@ describe('alarm notifications', () => {
 
     it('makes every alarm of both stacks notify the topic, raised and back to OK', () => {
       const dataRef = { Ref: topicId };
-      const exported = JSON.stringify(s.appTemplate.toJSON()).match(
-        /"Fn::ImportValue":"([^"]*Alarms?Topic[^"]*)"/,
-      );
-      expect(exported).not.toBeNull();
-      const appRef = { 'Fn::ImportValue': exported![1] };
+      // The app stack names the topic through the data stack's export of it (a strong reference).
+      const outputs = Object.values<any>(s.dataTemplate.toJSON().Outputs ?? {});
+      const exported = outputs.find((o) => JSON.stringify(o.Value) === JSON.stringify(dataRef) && o.Export);
+      const appRef = { 'Fn::ImportValue': exported?.Export.Name ?? 'no export of the alarm topic' };
       expect(silentAlarms(s, (stack) => (stack === 'data' ? dataRef : appRef))).toEqual([]);
     });
 
@@ -90,6 +92,28 @@ describe('alarm notifications', () => {
         },
       });
     });
+  });
+
+  it('makes an alarm added later, to either stack, notify the topic too', () => {
+    const late = (stack: Stack, id: string) =>
+      new Alarm(stack, id, {
+        metric: new Metric({ namespace: 'Test', metricName: 'late' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+      });
+    const s = synthesize({}, (app) => {
+      late(app.node.findChild(STACKS.data) as Stack, 'LateDataAlarm');
+      late(app.node.findChild(STACKS.app) as Stack, 'LateAppAlarm');
+    });
+    const topicRef = { Ref: Object.keys(s.dataTemplate.findResources('AWS::SNS::Topic'))[0]! };
+    const data = Object.entries(s.dataTemplate.findResources('AWS::CloudWatch::Alarm'));
+    expect(data.map(([id]) => id)).toEqual([expect.stringMatching(/^LateDataAlarm/)]);
+    expect(data[0]![1].Properties).toMatchObject({ AlarmActions: [topicRef], OKActions: [topicRef] });
+    const app = Object.entries(s.appTemplate.findResources('AWS::CloudWatch::Alarm')).find(([id]) =>
+      id.startsWith('LateAppAlarm'),
+    );
+    expect(app![1].Properties.AlarmActions).toEqual([{ 'Fn::ImportValue': expect.any(String) }]);
+    expect(app![1].Properties.OKActions).toEqual(app![1].Properties.AlarmActions);
   });
 
   describe('with -c alarmEmail', () => {
