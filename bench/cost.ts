@@ -384,8 +384,11 @@ const PAY_PER_USE = new Set([
   'AWS::SQS::QueuePolicy',
   'AWS::S3::Bucket',
   'AWS::S3::BucketPolicy',
+  // The alarm topic: $0.50 per million publishes beyond the first million, and email beyond the
+  // first 1,000 a month: alarms that fire a few times a month cost nothing.
   'AWS::SNS::Topic',
   'AWS::SNS::TopicPolicy',
+  'AWS::SNS::Subscription',
   'AWS::Events::Rule',
   'AWS::DynamoDB::Table',
   'AWS::CDK::Metadata',

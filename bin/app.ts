@@ -1,6 +1,7 @@
 /**
  * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
- * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn, and the
+ * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn (default:
+ * a topic the data stack creates), alarmEmail (subscribed to the alarm topic), and the
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim,
  * and the web console's client of it: approverConsoleClientId (default: approverAudience),
  * approverConsoleScope, approverConsoleOrigins (comma-separated https origins, e.g. Cognito's hosted UI);
@@ -57,6 +58,7 @@ createOpenClause(app, {
   connectorsMode: connectorsMode(),
   templateConnector: bool('templateConnector'),
   alarmTopicArn: context('alarmTopicArn'),
+  alarmEmail: context('alarmEmail'),
   approverIssuer: context('approverIssuer'),
   approverAudience: context('approverAudience'),
   approverJwksUrl: context('approverJwksUrl'),

@@ -2,10 +2,10 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { SCHEDULES, STACKS, type ConnectorName, type ConnectorsMode } from '../functions/shared/constants.js';
+import { notifyOnEveryAlarm } from './alarms.js';
 import { Api } from './api.js';
 import { ApproverUserPool, USER_POOL_TENANT_CLAIM } from './approver-user-pool.js';
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
@@ -56,8 +56,13 @@ export interface OcAppStackProps extends StackProps {
    */
   readonly apiThrottle?: ThrottleSettings;
   /**
-   * SNS topic ARN that alarms notify.
-   * @default - no notification
+   * The topic every alarm of the stack notifies (raised and back to OK): the data stack's.
+   * @default - the topic `alarmTopicArn` names
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * SNS topic ARN that alarms notify (context `alarmTopicArn`), when `alarmTopic` is not given.
+   * One of the two is required: an alarm that notifies nobody is not deployed.
    */
   readonly alarmTopicArn?: string;
   /**
@@ -217,16 +222,19 @@ export class OcAppStack extends Stack {
     const releaser = this.schedules.find((s) => s.function.handlerName === 'release-parked');
     if (!releaser) throw new Error('SCHEDULES has no release-parked entry');
     this.notifications.allowRelease(releaser.function);
-    const alarmTopic = props.alarmTopicArn
-      ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
-      : undefined;
+    const alarmTopic =
+      props.alarmTopic ??
+      (props.alarmTopicArn ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined);
+    if (!alarmTopic)
+      throw new Error('OcAppStack needs alarmTopic or alarmTopicArn: its alarms must notify someone');
+    // Every alarm of this stack, those below and any added later, notifies the topic.
+    notifyOnEveryAlarm(this, alarmTopic);
     if (props.evidenceVault)
       this.archiver = new EvidenceArchiver(this, 'EvidenceArchiver', {
         table: props.table,
         bucketArnExport: props.evidenceVault.bucketArnExport,
         bucketKey: props.evidenceVault.bucketKey,
         signingKey: props.evidenceVault.signingKey,
-        alarmTopic,
         logRetention,
       });
     this.observability = new Observability(this, 'Observability', {
@@ -252,13 +260,7 @@ export class OcAppStack extends Stack {
         this.notifications.deadLetterQueue,
         this.notifications.outboxDeadLetterQueue,
       ],
-      alarmTopic,
     });
-    if (props.alarmTopicArn) {
-      const action = new SnsAction(Topic.fromTopicArn(this, 'NotifyAlarmTopic', props.alarmTopicArn));
-      this.notifications.failureAlarm.addAlarmAction(action);
-      this.notifications.failureAlarm.addOkAction(action);
-    }
     new CfnOutput(this, STACKS.outputs.notifyQueueUrl, {
       value: this.notifications.queue.queueUrl,
       description: 'The approval notification queue',

@@ -9,7 +9,6 @@
  */
 import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { AccountRootPrincipal, Effect, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Key, KeySpec, KeyUsage, type IKey } from 'aws-cdk-lib/aws-kms';
@@ -22,7 +21,6 @@ import {
   ObjectLockRetention,
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ARCHIVER, ENV } from '../functions/shared/constants.js';
 import { gatewayMetric } from './observability.js';
@@ -174,18 +172,16 @@ export interface EvidenceArchiverProps {
   readonly rateMinutes?: number;
   /** Entries sealed but not archived that raise the lag alarm. Context `archiveLagAlarmEntries`. @default 50000 */
   readonly lagAlarmEntries?: number;
-  readonly alarmTopic?: ITopic;
   readonly logRetention?: RetentionDays;
 }
 
 export class EvidenceArchiver extends Construct {
   readonly schedule: ScheduledFunction;
+  /** Their notifications are wired once per stack (lib/alarms.ts). */
   readonly alarms: Alarm[] = [];
-  private readonly alarmTopic?: ITopic;
 
   constructor(scope: Construct, id: string, props: EvidenceArchiverProps) {
     super(scope, id);
-    this.alarmTopic = props.alarmTopic;
     const rateMinutes =
       props.rateMinutes ?? contextNumber(this, ARCHIVE_CONTEXT.rateMinutes, ARCHIVER.defaultRateMinutes);
     const lagEntries = props.lagAlarmEntries ?? contextNumber(this, ARCHIVE_CONTEXT.lagAlarmEntries, 50_000);
@@ -319,10 +315,6 @@ export class EvidenceArchiver extends Construct {
       treatMissingData,
       alarmDescription: description,
     });
-    if (this.alarmTopic) {
-      alarm.addAlarmAction(new SnsAction(this.alarmTopic));
-      alarm.addOkAction(new SnsAction(this.alarmTopic));
-    }
     this.alarms.push(alarm);
   }
 }

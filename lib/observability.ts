@@ -10,8 +10,6 @@ import {
   TreatMissingData,
   type IMetric,
 } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { OBSERVABILITY, RECORDS_PARKED_METRIC } from '../functions/shared/constants.js';
@@ -31,11 +29,6 @@ export interface ObservabilityProps {
   readonly sequencer: OcFunction;
   /** Dead-letter queues: any message in one is an alarm. */
   readonly deadLetterQueues: readonly IQueue[];
-  /**
-   * Where alarms notify.
-   * @default - no notification; alarms show on the dashboard and in the console
-   */
-  readonly alarmTopic?: ITopic;
   /**
    * Sequencer lag (stream iterator age) that raises the alarm; facts normally seal within ~1 s.
    * @default Duration.minutes(1)
@@ -59,7 +52,10 @@ export function gatewayMetric(metricName: string, statistic: string, period: Dur
   });
 }
 
-/** Alarms (API 5xx, Lambda errors, sequencer lag, parked records and held chains, DLQ depth) and one dashboard. */
+/**
+ * Alarms (API 5xx, Lambda errors, sequencer lag, parked records and held chains, DLQ depth) and one
+ * dashboard. Where alarms notify is wired once per stack (lib/alarms.ts), not here.
+ */
 export class Observability extends Construct {
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
@@ -112,14 +108,6 @@ export class Observability extends Construct {
       });
       this.alarm(`Dlq${i + 1}Depth`, depth, 1, `A dead-letter queue holds failed work (${queue.node.path}).`);
     });
-
-    if (props.alarmTopic) {
-      const action = new SnsAction(props.alarmTopic);
-      for (const alarm of this.alarms) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
-      }
-    }
 
     const decisions = (['allow', 'deny', 'approve'] as const).map((d) =>
       gatewayMetric(`decision_${d}`, 'Sum', fiveMinutes),

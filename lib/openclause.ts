@@ -3,17 +3,25 @@ import { STACKS } from '../functions/shared/constants.js';
 import { OcAppStack, type OcAppStackProps } from './app-stack.js';
 import { OcDataStack } from './data-stack.js';
 
-export interface OpenClauseProps extends Omit<OcAppStackProps, 'table' | 'env' | 'evidenceVault'> {
+export interface OpenClauseProps extends Omit<
+  OcAppStackProps,
+  'table' | 'env' | 'evidenceVault' | 'alarmTopic'
+> {
   /**
    * Account and region.
    * @default - environment-agnostic (synthesizes offline, deploys to the CLI's account and region)
    */
   readonly env?: Environment;
+  /**
+   * Email address subscribed to the alarm topic (context `alarmEmail`); it must confirm by mail.
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
 }
 
 const CROSS_STACK_REFERENCES = '@aws-cdk/core:defaultCrossStackReferences';
 
-/** Both stacks, wired: the app stack takes the table from the stateful one. */
+/** Both stacks, wired: the app stack takes the table and the alarm topic from the stateful one. */
 export function createOpenClause(
   app: App,
   props: OpenClauseProps = {},
@@ -21,11 +29,12 @@ export function createOpenClause(
   // Strong references (exports) keep the stateful stack from being deleted under the app.
   if (app.node.tryGetContext(CROSS_STACK_REFERENCES) === undefined)
     app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
-  const { env, ...appProps } = props;
-  const data = new OcDataStack(app, STACKS.data, { env });
+  const { env, alarmTopicArn, alarmEmail, ...appProps } = props;
+  const data = new OcDataStack(app, STACKS.data, { env, alarmTopicArn, alarmEmail });
   const appStack = new OcAppStack(app, STACKS.app, {
     env,
     ...appProps,
+    alarmTopic: data.alarmTopic,
     table: data.data.table,
     evidenceVault: data.evidence,
   });

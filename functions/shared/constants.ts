@@ -343,5 +343,6 @@ export const STACKS = {
     evidenceAuditorRole: 'EvidenceAuditorRole',
     notifyQueueUrl: 'NotifyQueueUrl',
     notifyDlqUrl: 'NotifyDlqUrl',
+    alarmTopic: 'AlarmTopicArn',
   },
 } as const;

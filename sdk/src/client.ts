@@ -8,7 +8,9 @@
  * - 429, 5xx (unless the body says `retryable: false`) and network errors retried with jittered
  *   exponential backoff, honouring `Retry-After`; a 4xx is never retried;
  * - `waitForApprovalThenExecute`: polls execute with backoff until the approval is decided, and
- *   throws a typed error for every outcome that will never execute instead of polling forever.
+ *   throws a typed error for every outcome that will never execute instead of polling forever;
+ *   a gateway that is restarting (network errors, retryable 5xx, 429) is retried with jittered
+ *   backoff until the wait's own timeout, never sleeping past it.
  */
 import createFetchClient from 'openapi-fetch';
 import {
@@ -79,7 +81,11 @@ export interface WaitOptions extends CallOptions {
   pollInterval?: number;
   /** Largest wait between polls in ms (default 30 000). */
   maxPollInterval?: number;
-  /** Give up (ApprovalWaitTimeoutError) after this many ms (default 15 minutes). */
+  /**
+   * Give up (ApprovalWaitTimeoutError) after this many ms (default 15 minutes). Transient failures
+   * (network errors, retryable 5xx, 429) are retried with backoff until then; no request starts
+   * and no sleep ends after it.
+   */
   timeout?: number;
   /** Called on every "still pending" answer, e.g. to remind the user where to approve. */
   onPending?: (info: PendingInfo) => void;
@@ -94,6 +100,9 @@ const DEFAULTS = {
   maxPollInterval: 30_000,
   timeout: 15 * 60_000,
 } as const;
+
+/** The answer time given to a wait's attempt that starts at its deadline. */
+const LAST_ATTEMPT_MS = 1_000;
 
 const hex = (bytes: number) =>
   Array.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes)), (b) =>
@@ -254,49 +263,101 @@ export class OpenClauseClient {
     const maxPoll = options.maxPollInterval ?? DEFAULTS.maxPollInterval;
     const deadline = Date.now() + timeout;
     let interval = Math.max(1, options.pollInterval ?? DEFAULTS.pollInterval);
-    for (let attempt = 1; ; attempt++) {
+    // Consecutive transient failures (the backoff's exponent), and the latest, for the timeout error.
+    let failures = 0;
+    let lastFailure: OpenClauseError | undefined;
+    for (let attempt = 1; ;) {
+      let wait: number;
       try {
-        return await this.execute(eventId, options);
+        // One attempt per iteration: this loop owns the retries, so that they go on until the
+        // caller's timeout rather than stopping after the client's attempt count.
+        return await this.executeOnce(eventId, options, deadline - Date.now());
       } catch (error) {
-        if (!(error instanceof OpenClauseApiError)) throw error;
-        switch (error.code) {
-          case 'APPROVAL_DENIED':
-            throw new ApprovalDeniedError(
-              eventId,
-              error.detail('deny_reason') ?? '',
-              error.detail('decided_by'),
-              {
+        if (isTransient(error)) {
+          failures++;
+          lastFailure = error;
+          const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (failures - 1));
+          const after = error instanceof OpenClauseApiError ? error.retryAfterMs : undefined;
+          const left = deadline - Date.now();
+          // Asked to come back after the deadline: coming back sooner would ignore the gateway,
+          // and sleeping until the deadline would only delay the same answer.
+          if (after !== undefined && after >= left)
+            throw new ApprovalWaitTimeoutError(eventId, timeout, lastFailure);
+          wait = Math.max(after ?? 0, Math.random() * ceiling);
+        } else {
+          if (!(error instanceof OpenClauseApiError)) throw error;
+          switch (error.code) {
+            case 'APPROVAL_DENIED':
+              throw new ApprovalDeniedError(
+                eventId,
+                error.detail('deny_reason') ?? '',
+                error.detail('decided_by'),
+                {
+                  cause: error,
+                },
+              );
+            case 'APPROVAL_EXPIRED':
+              throw new ApprovalExpiredError(eventId, { cause: error });
+            case 'NOT_APPROVAL_GATED':
+              throw new NotApprovalGatedError(eventId, { cause: error });
+            case 'EXECUTION_OUTCOME_UNKNOWN':
+              throw new ExecutionOutcomeUnknownError(eventId, error.detail('execution_event_id'), {
                 cause: error,
-              },
-            );
-          case 'APPROVAL_EXPIRED':
-            throw new ApprovalExpiredError(eventId, { cause: error });
-          case 'NOT_APPROVAL_GATED':
-            throw new NotApprovalGatedError(eventId, { cause: error });
-          case 'EXECUTION_OUTCOME_UNKNOWN':
-            throw new ExecutionOutcomeUnknownError(eventId, error.detail('execution_event_id'), {
-              cause: error,
+              });
+            case 'AWAITING_APPROVAL':
+            case 'EXECUTION_IN_PROGRESS':
+              break;
+            default:
+              throw error;
+          }
+          failures = 0;
+          lastFailure = undefined;
+          wait = Math.max(interval, error.retryAfterMs ?? 0);
+          if (error.code === 'AWAITING_APPROVAL')
+            options.onPending?.({
+              eventId,
+              attempt: attempt++,
+              nextPollMs: Math.max(0, Math.min(wait, deadline - Date.now())),
             });
-          case 'AWAITING_APPROVAL':
-          case 'EXECUTION_IN_PROGRESS':
-            break;
-          default:
-            throw error;
+          interval = Math.min(interval * 1.5, maxPoll);
         }
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) throw new ApprovalWaitTimeoutError(eventId, timeout);
-        const wait = Math.min(Math.max(interval, error.retryAfterMs ?? 0), remaining);
-        if (error.code === 'AWAITING_APPROVAL') options.onPending?.({ eventId, attempt, nextPollMs: wait });
-        await sleep(wait, options.signal);
-        interval = Math.min(interval * 1.5, maxPoll);
+        // The last attempt starts at the deadline at the latest; no sleep ends after it.
+        const left = deadline - Date.now();
+        if (left <= 0) throw new ApprovalWaitTimeoutError(eventId, timeout, lastFailure);
+        await sleep(Math.min(wait, left), options.signal);
       }
     }
   }
 
+  /**
+   * `execute` with one attempt (the wait's retries are its own), answered within the time left, or
+   * within a second for the attempt that starts at the deadline.
+   */
+  private executeOnce(eventId: string, options: CallOptions, leftMs: number): Promise<ExecutionResponse> {
+    return this.send(
+      (init) =>
+        this.http.POST('/v1/toolcalls/{event_id}/execute', {
+          params: { path: { event_id: eventId } },
+          ...init,
+        }),
+      traceIdOf(undefined, options.traceparent),
+      options.signal,
+      { attempts: 1, requestTimeoutMs: Math.min(this.requestTimeoutMs, Math.max(LAST_ATTEMPT_MS, leftMs)) },
+    );
+  }
+
   /** One logical request: attempts with backoff; answers the parsed body or throws a typed error. */
-  private async send<T>(attempt: Attempt<T>, traceId: string, signal: AbortSignal | undefined): Promise<T> {
+  private async send<T>(
+    attempt: Attempt<T>,
+    traceId: string,
+    signal: AbortSignal | undefined,
+    limits: { attempts: number; requestTimeoutMs: number } = {
+      attempts: this.retry.attempts,
+      requestTimeoutMs: this.requestTimeoutMs,
+    },
+  ): Promise<T> {
     let last: OpenClauseError | undefined;
-    for (let n = 0; n < this.retry.attempts; n++) {
+    for (let n = 0; n < limits.attempts; n++) {
       if (n > 0) {
         const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (n - 1));
         const after = last instanceof OpenClauseApiError ? (last.retryAfterMs ?? 0) : 0;
@@ -304,7 +365,7 @@ export class OpenClauseClient {
         if (after > this.retry.maxDelayMs) throw last;
         await sleep(Math.max(after, Math.random() * ceiling), signal);
       }
-      const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+      const timeout = AbortSignal.timeout(limits.requestTimeoutMs);
       const headers = { traceparent: `00-${traceId}-${hex(8)}-01` };
       let answer: Awaited<ReturnType<Attempt<T>>>;
       try {
@@ -313,8 +374,8 @@ export class OpenClauseClient {
         if (signal?.aborted) throw signal.reason;
         last = new OpenClauseNetworkError(
           timeout.aborted
-            ? `no answer within ${this.requestTimeoutMs} ms`
-            : `request failed: ${(error as Error)?.message}`,
+            ? `no answer within ${limits.requestTimeoutMs} ms`
+            : `request failed: ${describe(error)}`,
           { cause: error },
         );
         continue;
@@ -329,6 +390,25 @@ export class OpenClauseClient {
     }
     throw last ?? new OpenClauseNetworkError('no attempt was made');
   }
+}
+
+/** A fetch failure with its cause's code (undici says "fetch failed", the cause ECONNREFUSED). */
+function describe(error: unknown): string {
+  const message = (error as Error | undefined)?.message ?? String(error);
+  const code = (
+    (error as { cause?: { code?: unknown } } | undefined)?.cause as { code?: unknown } | undefined
+  )?.code;
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/**
+ * A failure worth another try: no answer (network error, per-attempt timeout, not the API), a
+ * 5xx the gateway does not call final (`retryable: false`), or a 429. Any other 4xx is an answer.
+ */
+function isTransient(error: unknown): error is OpenClauseNetworkError | OpenClauseApiError {
+  if (error instanceof OpenClauseNetworkError) return true;
+  if (!(error instanceof OpenClauseApiError)) return false;
+  return error.status === 429 || (error.status >= 500 && error.retryable);
 }
 
 /** The trace id for a call: the body's (if W3C-shaped), else the parent traceparent's, else new. */

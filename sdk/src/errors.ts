@@ -83,13 +83,22 @@ export class ExecutionOutcomeUnknownError extends OpenClauseError {
   }
 }
 
-/** `waitForApprovalThenExecute` gave up after its `timeout` while the approval was still pending. */
+/**
+ * `waitForApprovalThenExecute` gave up after its `timeout`: the approval was still pending, or
+ * the gateway kept failing (`lastFailure`, also the `cause`: a network error, a 5xx or a 429).
+ */
 export class ApprovalWaitTimeoutError extends OpenClauseError {
   constructor(
     readonly eventId: string,
     readonly timeoutMs: number,
+    readonly lastFailure?: OpenClauseError,
   ) {
-    super(`${eventId} was still awaiting approval after ${timeoutMs} ms`);
+    super(
+      lastFailure
+        ? `gave up waiting for ${eventId} after ${timeoutMs} ms: the gateway kept failing (last: ${lastFailure.message})`
+        : `${eventId} was still awaiting approval after ${timeoutMs} ms`,
+      lastFailure ? { cause: lastFailure } : undefined,
+    );
   }
 }
 

@@ -282,6 +282,14 @@ describe('idleCostPerMonth', () => {
       expect(lineOf(r.lines, 'CloudWatch dashboards').arithmetic).toMatch(/first 3 free per account/);
     });
 
+    test('lists the alarm topic (and its email subscription) as free without traffic', () => {
+      expect(lineOf(r.lines, 'Pay-per-use resources').arithmetic).toContain('1 SNS::Topic');
+      const withEmail = synthesize({ alarmEmail: 'ops@example.com' });
+      const e = idleCostPerMonth([withEmail.dataTemplate.toJSON(), withEmail.appTemplate.toJSON()]);
+      expect(lineOf(e.lines, 'Pay-per-use resources').arithmetic).toContain('1 SNS::Subscription');
+      close(e.usdPerMonth, r.usdPerMonth);
+    });
+
     test('the every-minute expire-approvals run is fixed cost', () => {
       expect(lineOf(r.lines, 'expire-approvals runs (Lambda requests)').arithmetic).toContain(
         '43,200 runs/month',

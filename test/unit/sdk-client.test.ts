@@ -1,14 +1,18 @@
 /**
  * The agent SDK's transport and wait rules against a scripted stand-in gateway on loopback
  * (answers the real one gives rarely or never on demand): Retry-After on 429, non-retryable
- * 5xx, network errors, the wait's timeout, and an execution with an unknown outcome.
+ * 5xx, network errors, the wait's timeout, an execution with an unknown outcome, and a wait that
+ * rides out a restarting gateway (503s, dropped and refused connections) until its timeout.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   ApprovalWaitTimeoutError,
   createClient,
   ExecutionOutcomeUnknownError,
   OpenClauseApiError,
   OpenClauseNetworkError,
+  type ExecutionResponse,
 } from '../../sdk/src/index.js';
 import {
   json,
@@ -140,5 +144,203 @@ describe('waitForApprovalThenExecute', () => {
     expect(failure).toBeInstanceOf(ExecutionOutcomeUnknownError);
     expect(failure).toMatchObject({ executionEventId: 'x-1' });
     expect(fake.requests).toHaveLength(2);
+  });
+});
+
+const EXECUTED: ExecutionResponse = {
+  event_id: '9b2d7c1e-5f4a-4e3b-8d2c-1a0f9e8d7c6b',
+  parent_event_id: EVENT,
+  decision: 'allow',
+  reason: 'approved execution',
+  result: { status: 'success', output: { deleted: true }, duration_ms: 1 },
+};
+
+/**
+ * A gateway that restarts: a script of steps, one per request, the last repeating. `down` closes
+ * the listener (connections are refused) for `ms` and then listens again on the same port.
+ */
+type Step =
+  | { kind: 'answer'; status: number; body: unknown; headers?: Record<string, string> }
+  | { kind: 'drop' }
+  | { kind: 'down'; ms: number };
+
+async function restartingGateway(steps: Step[]) {
+  let requests = 0;
+  const log: string[] = [];
+  let server: Server;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          const step = steps[Math.min(requests++, steps.length - 1)]!;
+          log.push(step.kind === 'answer' ? String(step.status) : step.kind);
+          if (step.kind === 'answer') {
+            res.writeHead(step.status, { 'content-type': 'application/json', ...step.headers });
+            res.end(typeof step.body === 'string' ? step.body : JSON.stringify(step.body));
+          } else if (step.kind === 'drop') {
+            req.socket.destroy();
+          } else {
+            req.socket.destroy();
+            server.closeAllConnections();
+            server.close(() => setTimeout(() => void listen(), step.ms));
+          }
+        });
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  await listen();
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    log,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+        if (!server.listening) resolve();
+      }),
+  };
+}
+
+const pending: Step = {
+  kind: 'answer',
+  status: 409,
+  body: error('AWAITING_APPROVAL', true),
+  headers: { 'retry-after': '0' },
+};
+const unavailable: Step = { kind: 'answer', status: 503, body: 'upstream unavailable' };
+
+describe('waitForApprovalThenExecute through a restarting gateway', () => {
+  const open: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((g) => g.close()));
+  });
+  const start = async (steps: Step[]) => {
+    const gateway = await restartingGateway(steps);
+    open.push(gateway);
+    return gateway;
+  };
+  const sdk = (baseUrl: string) =>
+    createClient({ baseUrl, apiKey: 'k', retry: { baseDelayMs: 20, maxDelayMs: 200 } });
+
+  it('retries 503s, dropped and refused connections until the gateway is back, then executes', async () => {
+    const gateway = await start([
+      pending,
+      unavailable,
+      unavailable,
+      unavailable,
+      { kind: 'drop' },
+      { kind: 'drop' },
+      { kind: 'answer', status: 502, body: '<html>bad gateway</html>' },
+      { kind: 'down', ms: 1_500 },
+      pending,
+      { kind: 'answer', status: 200, body: EXECUTED },
+    ]);
+
+    const started = Date.now();
+    const execution = await sdk(gateway.baseUrl).waitForApprovalThenExecute(EVENT, {
+      pollInterval: 10,
+      timeout: 30_000,
+    });
+
+    expect(execution).toEqual(EXECUTED);
+    expect(gateway.log).toEqual(['409', '503', '503', '503', 'drop', 'drop', '502', 'down', '409', '200']);
+    // The refused connections in between took their time: the wait outlasted the outage.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+  });
+
+  it('gives up at its timeout, not before and not much after, naming the last failure', async () => {
+    const gateway = await start([pending, unavailable]);
+
+    const started = Date.now();
+    const failure = await sdk(gateway.baseUrl)
+      .waitForApprovalThenExecute(EVENT, { pollInterval: 10, timeout: 1_500 })
+      .catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+
+    expect(failure).toBeInstanceOf(ApprovalWaitTimeoutError);
+    expect((failure as Error).message).toMatch(/1500 ms/);
+    expect((failure as Error).message).toMatch(/503 HTTP_ERROR/);
+    expect((failure as ApprovalWaitTimeoutError).lastFailure).toBeInstanceOf(OpenClauseApiError);
+    // More than one request's retries (4): it kept trying for the whole timeout.
+    expect(gateway.log.length).toBeGreaterThan(5);
+    expect(elapsed).toBeGreaterThanOrEqual(1_400);
+    expect(elapsed).toBeLessThan(2_500);
+  });
+
+  it('names a refused connection as the last failure when the gateway never comes back', async () => {
+    const gateway = await start([unavailable]);
+    const { baseUrl } = gateway;
+    await gateway.close();
+
+    const started = Date.now();
+    const failure = await sdk(baseUrl)
+      .waitForApprovalThenExecute(EVENT, { timeout: 800 })
+      .catch((e: unknown) => e);
+
+    expect(failure).toBeInstanceOf(ApprovalWaitTimeoutError);
+    expect((failure as ApprovalWaitTimeoutError).lastFailure).toBeInstanceOf(OpenClauseNetworkError);
+    expect((failure as Error).message).toMatch(/ECONNREFUSED/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+  });
+
+  it('honours the Retry-After of a 429 while waiting', async () => {
+    const gateway = await start([
+      pending,
+      { kind: 'answer', status: 429, body: error('RATE_LIMITED', true), headers: { 'retry-after': '1' } },
+      { kind: 'answer', status: 200, body: EXECUTED },
+    ]);
+
+    const started = Date.now();
+    await expect(
+      sdk(gateway.baseUrl).waitForApprovalThenExecute(EVENT, { pollInterval: 10, timeout: 30_000 }),
+    ).resolves.toEqual(EXECUTED);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('does not sleep past its timeout for a Retry-After beyond it', async () => {
+    const gateway = await start([
+      { kind: 'answer', status: 429, body: error('RATE_LIMITED', true), headers: { 'retry-after': '60' } },
+    ]);
+
+    const started = Date.now();
+    const failure = await sdk(gateway.baseUrl)
+      .waitForApprovalThenExecute(EVENT, { timeout: 2_000 })
+      .catch((e: unknown) => e);
+
+    expect(failure).toBeInstanceOf(ApprovalWaitTimeoutError);
+    expect((failure as Error).message).toMatch(/429 RATE_LIMITED/);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(gateway.log).toEqual(['429']);
+  });
+
+  it.each([
+    [400, 'VALIDATION_ERROR'],
+    [401, 'UNAUTHORIZED'],
+    [403, 'FORBIDDEN'],
+    [404, 'NOT_FOUND'],
+  ])('does not retry a %i: it is an answer', async (status, code) => {
+    const gateway = await start([pending, { kind: 'answer', status, body: error(code, false) }]);
+
+    await expect(
+      sdk(gateway.baseUrl).waitForApprovalThenExecute(EVENT, { pollInterval: 10, timeout: 30_000 }),
+    ).rejects.toMatchObject({ status, code });
+    expect(gateway.log).toEqual(['409', String(status)]);
+  });
+
+  it('does not retry a 500 whose body says retryable: false', async () => {
+    const gateway = await start([
+      pending,
+      { kind: 'answer', status: 500, body: error('INTERNAL_ERROR', false) },
+    ]);
+
+    await expect(
+      sdk(gateway.baseUrl).waitForApprovalThenExecute(EVENT, { pollInterval: 10, timeout: 30_000 }),
+    ).rejects.toMatchObject({ status: 500, code: 'INTERNAL_ERROR' });
+    expect(gateway.log).toEqual(['409', '500']);
   });
 });
