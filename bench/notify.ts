@@ -10,7 +10,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { freePort, startSqs } from '../bin/local/emulators.js';
 import { startLocalHost } from '../bin/local/host.js';
 import { loadConfig } from '../functions/shared/config.js';
@@ -24,6 +24,11 @@ import { startReceiver } from '../test/support/webhook-receiver.js';
 export interface NotifyFigures {
   latency: { n: number; p50Ms: number; p95Ms: number; maxMs: number };
   throughput: { n: number; seconds: number; perSec: number };
+  /**
+   * Approvals announced while every other one is a record the queue refuses (parked in its
+   * tenant's partition by the outbox): their latency, and how many records were parked.
+   */
+  besideParked: { n: number; p50Ms: number; p95Ms: number; parked: number };
   /** Per notification (one approval, one route), from the sequential phase. */
   perNotification: {
     writeUnits: number;
@@ -42,8 +47,15 @@ export interface NotifyFigures {
 function countingSqs(endpoint: string) {
   const sqs = new SQSClient({ endpoint });
   const counts: Record<string, number> = {};
+  /** While set, a batch holding a message whose body this matches is refused (as SQS refuses one). */
+  const fault: { refuse?: (body: string) => boolean } = {};
   const send = sqs.send.bind(sqs) as (command: unknown, options?: unknown) => Promise<unknown>;
   (sqs as { send: unknown }).send = async (command: { constructor: { name: string } }, options?: unknown) => {
+    if (fault.refuse && command instanceof SendMessageBatchCommand) {
+      const bad = (command.input.Entries ?? []).filter((e) => fault.refuse!(e.MessageBody ?? ''));
+      if (bad.length > 0)
+        return { Successful: [], Failed: bad.map((e) => ({ Id: e.Id, SenderFault: true, Code: 'Refused' })) };
+    }
     const out = (await send(command, options)) as { Messages?: unknown[] };
     let name = command.constructor.name.replace('Command', '');
     if (name === 'ReceiveMessage' && !(out.Messages && out.Messages.length > 0))
@@ -51,7 +63,7 @@ function countingSqs(endpoint: string) {
     counts[name] = (counts[name] ?? 0) + 1;
     return out;
   };
-  return { sqs, counts };
+  return { sqs, counts, fault };
 }
 
 export async function measureNotifications(options: {
@@ -71,7 +83,7 @@ export async function measureNotifications(options: {
 
   const { doc } = countingDocumentClient(options.dynamoEndpoint);
   const deliveries = countingDocumentClient(options.dynamoEndpoint);
-  const { sqs, counts: sqsCounts } = countingSqs(sqsServer.endpoint);
+  const { sqs, counts: sqsCounts, fault } = countingSqs(sqsServer.endpoint);
   const invocations: Record<string, number[]> = {};
   const host = await startLocalHost({
     config: loadConfig({
@@ -98,7 +110,7 @@ export async function measureNotifications(options: {
   });
   await host.state.apiKeys.put('sk-bench-notify', { tenantId: 'tenant1' });
   let seq = 0;
-  const park = async () => {
+  const park = async (resource = 'OPS-1') => {
     const r = await fetch(`${host.url}/v1/toolcalls`, {
       method: 'POST',
       headers: { 'X-API-Key': 'sk-bench-notify', 'Content-Type': 'application/json' },
@@ -107,7 +119,7 @@ export async function measureNotifications(options: {
         idempotency_key: `n-${++seq}-${Date.now()}`,
         tool: 'jira',
         action: 'issue.delete',
-        resource: 'OPS-1',
+        resource,
         params: {},
         risk_score: 3,
       }),
@@ -169,6 +181,28 @@ export async function measureNotifications(options: {
     await waitFor(backlog, 300_000);
     const seconds = (performance.now() - t0) / 1000;
 
+    // 3. beside parked records: every other approval's messages are refused by the queue, so the
+    // outbox parks its record; the others must be announced as fast as before.
+    const sideN = Math.min(options.approvals, 40);
+    const parkedBefore = await host.state.parked.count();
+    const besideLatencies: number[] = [];
+    fault.refuse = (body) => body.includes('"POISON-');
+    try {
+      for (let i = 0; i < sideN; i++) {
+        await park(`POISON-${i + 1}`);
+        const t1 = Date.now();
+        const id = await park();
+        await waitFor([id], 30_000);
+        besideLatencies.push(arrived(id)!.at - t1);
+      }
+    } finally {
+      fault.refuse = undefined;
+    }
+    await host.outboxPoller?.drained();
+    // The listing index is eventually consistent: give it a moment.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const parked = (await host.state.parked.count()) - parkedBefore;
+
     return {
       latency: {
         n,
@@ -177,6 +211,12 @@ export async function measureNotifications(options: {
         maxMs: Math.max(...latencies),
       },
       throughput: { n: backlog.length, seconds, perSec: backlog.length / seconds },
+      besideParked: {
+        n: sideN,
+        p50Ms: percentile(besideLatencies, 50),
+        p95Ms: percentile(besideLatencies, 95),
+        parked,
+      },
       perNotification: {
         writeUnits: used.writeUnits / n,
         readUnits: used.readUnits / n,
