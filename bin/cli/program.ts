@@ -8,6 +8,7 @@ import { registerArchive } from './commands/archive.js';
 import { registerDevToken } from './commands/dev-token.js';
 import { registerExecutions } from './commands/executions.js';
 import { registerKeys } from './commands/keys.js';
+import { registerParked } from './commands/parked.js';
 import { registerStart } from './commands/start.js';
 import { registerVerify } from './commands/verify.js';
 import { registerWebhooks } from './commands/webhooks.js';
@@ -44,6 +45,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerDevToken(program, act);
   registerArchive(program, act);
   registerWebhooks(program, act);
+  registerParked(program, act);
   for (const command of allCommands(program))
     command.exitOverride((error) => {
       failure.commandPath = commandPath(command);

@@ -551,6 +551,52 @@ describe('oc executions resolve', () => {
   });
 });
 
+describe('oc parked list|drop', () => {
+  it('lists what the pipelines parked, as text and JSON, and drops one an operator dealt with', async () => {
+    const target = local(stack.config.tableName);
+    const recordId = `cli-${Date.now()}.oc.approval.requested`;
+    await stack.state.parked.park(
+      {
+        tenantId: 'tenant2',
+        consumer: 'outbox',
+        recordId,
+        payload: '{}',
+        reason: 'notification enqueue refused 1 message(s)',
+      },
+      new Date(),
+    );
+    const listed = await runOc(['parked', 'list', '--tenant', 'tenant2'], target);
+    expect(listed).toMatchObject({ code: 0, stderr: '' });
+    expect(listed.stdout).toMatch(
+      new RegExp(
+        `^tenant2 outbox ${recordId.replaceAll('.', '\\.')}: notification enqueue refused 1 message\\(s\\) \\(since \\S+, 0 release\\(s\\), next \\S+\\)$`,
+        'm',
+      ),
+    );
+    const json = JSON.parse(
+      (await runOc(['parked', 'list', '--tenant', 'tenant2', '--json'], target)).stdout,
+    );
+    expect(json).toContainEqual(
+      expect.objectContaining({ tenant_id: 'tenant2', consumer: 'outbox', record_id: recordId, attempts: 0 }),
+    );
+    const dropped = await runOc(
+      ['parked', 'drop', '--tenant', 'tenant2', '--consumer', 'outbox', '--record', recordId],
+      target,
+    );
+    expect(dropped).toMatchObject({
+      code: 0,
+      stdout: `dropped: tenant2 outbox ${recordId} (it will not be retried)\n`,
+    });
+    expect(await stack.state.parked.get('tenant2', 'outbox', recordId)).toBeUndefined();
+    const again = await runOc(
+      ['parked', 'drop', '--tenant', 'tenant2', '--consumer', 'outbox', '--record', recordId],
+      target,
+    );
+    expect(again.code).toBe(2);
+    expectOneLine(again, /no parked record/);
+  });
+});
+
 describe('usage errors', () => {
   const event = 'dee96972-e470-8c59-bccf-ad80755916b5';
   const resolve = ['executions', 'resolve', '--tenant', 'tenant1', '--event', event, '--status', 'success'];
@@ -636,6 +682,9 @@ describe('help and the other commands', () => {
       ['executions'],
       ['executions', 'resolve'],
       ['dev-token'],
+      ['parked'],
+      ['parked', 'list'],
+      ['parked', 'drop'],
     ];
     const runs = await inBatches(commands, 4, (c) => runOc([...c, '--help']));
     runs.forEach((run, i) => {
