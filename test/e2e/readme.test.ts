@@ -9,13 +9,14 @@
  * themselves. The API table must list every route, and the README may name only files that exist.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../bin/local/emulators.js';
+import { buildProgram } from '../../bin/cli/program.js';
 import { readStackState } from '../../bin/local/state-file.js';
 import { ROUTES, type RouteAuth } from '../../functions/shared/constants.js';
 import { gatewayClient, type TestResponse } from '../support/gateway-client.js';
@@ -31,6 +32,13 @@ import {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+/** The front door and every guide: what a newcomer reads. */
+const DOCS = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const WALKTHROUGH_TIMEOUT_MS = 150_000;
 
 /** How the API table names each kind of caller. */
@@ -39,10 +47,11 @@ const AUTH: Record<RouteAuth, string> = { api_key: 'agent key', jwt: 'approver J
 const PROBES = ['GET /healthz none', 'GET /readyz none'];
 
 describe('the README', () => {
-  it('lists every route in its API table: method, path, auth and what it does', () => {
-    const api = README.slice(
-      README.indexOf('\n## API\n'),
-      README.indexOf('\n## ', README.indexOf('\n## API\n') + 1),
+  it('points to an API table (docs/agents.md) that lists every route: method, path, auth and what it does', () => {
+    const AGENTS = readFileSync(path.join(ROOT, 'docs/agents.md'), 'utf8');
+    const api = AGENTS.slice(
+      AGENTS.indexOf('\n## API\n'),
+      AGENTS.indexOf('\n## ', AGENTS.indexOf('\n## API\n') + 1),
     );
     const rows = api
       .split('\n')
@@ -60,34 +69,80 @@ describe('the README', () => {
     ]);
   });
 
-  it('names only files that are in the repository, and only headings they have', () => {
-    // Paths the README names that are written at build or run time, not kept in the repository.
+  it('and every guide name only files that are in the repository, and only headings they have', () => {
+    // Paths the docs name that are written at build or run time, not kept in the repository.
     // (The console's screenshots are written by the browser tests, which may run after this one.)
     const generated = new Set(['policy/compiled.json', 'test/ui/__screenshots__/']);
-    const links = [...README.matchAll(/\]\(([^)#\s]+)(?:#([^)]*))?\)/g)]
-      .map((m) => ({ file: m[1]!, anchor: m[2] }))
-      .filter((link) => !/^https?:/.test(link.file));
-    const named = [
-      ...README.matchAll(/`((?:api|bench|bin|docs|functions|lib|policy|scripts|test)\/[^`\s]*)`/g),
-    ].map((m) => m[1]!);
-    expect(links.length).toBeGreaterThan(0);
-    const missing = [...links.map((l) => l.file), ...named].filter(
-      (p) => !generated.has(p) && !existsSync(path.join(ROOT, p)),
-    );
-    expect(missing).toEqual([]);
     // GitHub's heading anchors: lowercase, punctuation dropped, spaces as hyphens.
     const anchors = (file: string) =>
-      [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) =>
+      [...readFileSync(file, 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) =>
         m[1]!
           .trim()
           .toLowerCase()
           .replace(/[^\p{L}\p{N} _-]/gu, '')
           .replace(/ /g, '-'),
       );
-    const broken = links.filter((l) => l.anchor !== undefined && !anchors(l.file).includes(l.anchor));
+    const missing: string[] = [];
+    const broken: string[] = [];
+    for (const doc of DOCS) {
+      const text = readFileSync(path.join(ROOT, doc), 'utf8');
+      const dir = path.dirname(path.join(ROOT, doc));
+      const links = [...text.matchAll(/\]\(([^)#\s]*)(?:#([^)]*))?\)/g)]
+        .map((m) => ({ file: m[1]!, anchor: m[2] }))
+        .filter((link) => !/^(https?|mailto):/.test(link.file));
+      for (const link of links) {
+        const target = link.file === '' ? path.join(ROOT, doc) : path.resolve(dir, link.file);
+        const repoPath = path.relative(ROOT, target);
+        if (!generated.has(repoPath) && !existsSync(target)) missing.push(`${doc}: ${link.file}`);
+        else if (link.anchor !== undefined && !anchors(target).includes(link.anchor))
+          broken.push(`${doc}: ${link.file}#${link.anchor}`);
+      }
+      // Paths written in code spans are relative to the repository's root.
+      for (const m of text.matchAll(
+        /`((?:api|bench|bin|docs|functions|lib|policy|scripts|sdk|test)\/[^`\s]*)`/g,
+      ))
+        if (!generated.has(m[1]!) && !existsSync(path.join(ROOT, m[1]!))) missing.push(`${doc}: ${m[1]}`);
+      // Design documents that live outside this repository.
+      expect([doc, /ARCHITECTURE\.md|\bSPEC\b/.test(text)]).toEqual([doc, false]);
+    }
+    expect(missing).toEqual([]);
     expect(broken).toEqual([]);
-    // Design documents that live outside this repository.
-    expect(README).not.toMatch(/ARCHITECTURE\.md|\bSPEC\b/);
+  });
+
+  it('reach every guide from the README in one click', () => {
+    const linked = new Set([...README.matchAll(/\]\((docs\/[^)#\s]+\.md)(?:#[^)]*)?\)/g)].map((m) => m[1]!));
+    expect(DOCS.filter((d) => d.startsWith('docs/') && !linked.has(d))).toEqual([]);
+  });
+
+  it('name only `npm run` scripts and `npx oc` commands that exist', () => {
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: object }).scripts,
+    );
+    const program = buildProgram((command) => command, {});
+    const unknown: string[] = [];
+    let commands = 0;
+    for (const doc of DOCS) {
+      const text = readFileSync(path.join(ROOT, doc), 'utf8');
+      for (const m of text.matchAll(/\bnpm run ([a-z][\w:-]*)/g)) {
+        commands += 1;
+        if (!scripts.includes(m[1]!)) unknown.push(`${doc}: npm run ${m[1]}`);
+      }
+      for (const m of text.matchAll(/\bnpx oc((?: [a-z][\w-]*)*)/g)) {
+        commands += 1;
+        let command = program;
+        for (const word of m[1]!.trim().split(' ').filter(Boolean)) {
+          if (command.commands.length === 0) break;
+          const sub = command.commands.find((c) => c.name() === word);
+          if (!sub) {
+            unknown.push(`${doc}: npx oc${m[1]}`);
+            break;
+          }
+          command = sub;
+        }
+      }
+    }
+    expect(commands).toBeGreaterThan(10);
+    expect(unknown).toEqual([]);
   });
 });
 
