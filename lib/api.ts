@@ -220,7 +220,7 @@ export const mcpStateKeyParameterName = (stackName: string) => `/openclause/${st
  * (standard tier: no monthly charge; the account's `aws/ssm` key encrypts it). CloudFormation
  * cannot create a SecureString, and a generated value must not pass through the template, so the
  * function creates it on first use (`PutParameter` without overwrite: create-if-absent) and reads
- * it; an operator rotates it (README, MCP). Only this function may read or write it.
+ * it; an operator rotates it (docs/agents.md, MCP state keys). Only this function may read or write it.
  */
 function grantMcpStateKeys(fn: OcFunction): void {
   const stack = Stack.of(fn);

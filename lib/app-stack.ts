@@ -46,7 +46,7 @@ export interface OcAppStackProps extends StackProps {
    */
   readonly connectorsMode?: ConnectorsMode;
   /**
-   * Also deploy the template connector (README "Add a connector in four steps").
+   * Also deploy the template connector (docs/connectors.md "Add a connector in four steps").
    * @default false
    */
   readonly templateConnector?: boolean;

@@ -36,7 +36,7 @@ export interface ConnectorsProps {
   readonly template?: boolean;
 }
 
-/** What the operator puts into each connector's secret (JSON; see README "Connector credentials"). */
+/** What the operator puts into each connector's secret (JSON; see docs/operators.md "Connector credentials"). */
 export const CONNECTOR_SECRET_SHAPE: Readonly<Record<ConnectorName, string>> = {
   slack: '{"bot_token": "xoxb-..."}',
   jira: '{"base_url": "https://<site>.atlassian.net", "email": "...", "api_token": "..."}',
@@ -83,7 +83,7 @@ export class Connectors extends Construct {
       });
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: `The ${name} credential is a third-party API token that only ${CREDENTIAL_ISSUER[name]} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (README "Connector credentials"), picked up within 5 minutes.`,
+        reason: `The ${name} credential is a third-party API token that only ${CREDENTIAL_ISSUER[name]} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (docs/operators.md "Connector credentials"), picked up within 5 minutes.`,
       });
       const fn = new OcFunction(this, constructIdFor(name), {
         handlerName: `connector-${name}`,

@@ -142,7 +142,7 @@ export class Notifications extends Construct {
       });
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: `The webhook secret ${ref} is shared with the receiver, which must change its verifier in step; operators rotate it by putting a new value (README "Notifications"), picked up within 5 minutes.`,
+        reason: `The webhook secret ${ref} is shared with the receiver, which must change its verifier in step; operators rotate it by putting a new value (docs/operators.md "Notifications"), picked up within 5 minutes.`,
       });
       secret.grantRead(this.delivery);
       this.secrets.push(secret);

@@ -26,10 +26,10 @@ export interface SlackInteractionsProps {
   readonly logRetention?: RetentionDays;
 }
 
-/** What the operator puts into the signing-secret secret (README "Slack app setup"). */
+/** What the operator puts into the signing-secret secret (docs/approvers.md "Slack app setup"). */
 export const SLACK_SIGNING_SECRET_SHAPE = '{"signing_secret": "<Signing Secret from Basic Information>"}';
 
-/** Stack output keys (README "Slack app setup"). */
+/** Stack output keys (docs/approvers.md "Slack app setup"). */
 export const SLACK_OUTPUTS = {
   interactionsUrl: 'SlackInteractionsUrl',
   signingSecretName: 'SlackSigningSecretName',

@@ -51,7 +51,7 @@ const CHANNEL_NAME = /^#?([\p{Ll}\p{Lo}\p{Nd}_-]{1,80})$/u;
  * Slack targets are canonical by form: an ID as given, a name as `#name` (a bare `ops` is
  * `#ops`). A name and its channel's ID are aliases the gateway cannot resolve before policy
  * without calling Slack, so neither is rewritten into the other: a policy rule on a Slack
- * channel names both forms (README "Targets"). Anything else (`<!channel>`, spaces, upper case,
+ * channel names both forms (docs/agents.md "Targets and params"). Anything else (`<!channel>`, spaces, upper case,
  * invisible characters) is refused. No Slack action is destructive; one that is would accept
  * IDs only.
  */

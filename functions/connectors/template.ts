@@ -1,5 +1,5 @@
 /**
- * The template connector: copy this file to add a tool (README "Add a connector in four steps").
+ * The template connector: copy this file to add a tool (docs/connectors.md "Add a connector in four steps").
  * It shows every part a connector has: a strict input and an output schema per action, the
  * target (the param naming the object acted on), a timeout, a
  * risk floor, a mock mode with deterministic answers, and a live mode that reads its credentials

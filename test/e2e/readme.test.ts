@@ -46,7 +46,7 @@ const AUTH: Record<RouteAuth, string> = { api_key: 'agent key', jwt: 'approver J
 /** The local host answers these itself, before the routes of ROUTES. */
 const PROBES = ['GET /healthz none', 'GET /readyz none'];
 
-describe('the README', () => {
+describe('the README and the guides', () => {
   it('points to an API table (docs/agents.md) that lists every route: method, path, auth and what it does', () => {
     const AGENTS = readFileSync(path.join(ROOT, 'docs/agents.md'), 'utf8');
     const api = AGENTS.slice(
@@ -69,7 +69,7 @@ describe('the README', () => {
     ]);
   });
 
-  it('and every guide name only files that are in the repository, and only headings they have', () => {
+  it('name only files that are in the repository, and only headings they have', () => {
     // Paths the docs name that are written at build or run time, not kept in the repository.
     // (The console's screenshots are written by the browser tests, which may run after this one.)
     const generated = new Set(['policy/compiled.json', 'test/ui/__screenshots__/']);
