@@ -515,7 +515,7 @@ describe('MCP: a deployment’s connectors', () => {
 });
 
 describe('MCP: the tenant’s rate limit', () => {
-  it('share the REST bucket: other messages take a token at the edge (429), governed calls in the core (a tool error)', async () => {
+  it('share the REST bucket: other messages take a token at the edge (429), governed calls in the adapter (a tool error)', async () => {
     const limited = await startTestStack({
       env: { OC_POLICY_DIR: dir, OC_RATE_LIMIT_PER_SEC: '1', OC_RATE_LIMIT_BURST: '2' },
       overrides: { connectors: countingInvoker() },
