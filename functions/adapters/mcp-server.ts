@@ -7,7 +7,8 @@
  * `tools/call`, `input_required`, the URL elicitation, JSON-RPC errors) and nothing else: the
  * protocol's rules are pure (`core/mcp.ts`, `core/mcp-protocol.ts`), governance is the REST core's
  * (`submitToolCall`, `executeApproved`, reached through `McpPorts`), and the HTTP edge (API key,
- * Origin, body limits, rate limit) is the handler's (`handlers/mcp.ts`). Nothing the client sends
+ * Origin, body rules, rate limit) is the handler's (`handlers/mcp.ts`), but for a governed call's
+ * rate-limit token, taken here before its arguments are read (a refusal is a tool error). Nothing the client sends
  * can approve: an approval-gated call answers "pending" with the console link.
  */
 import { randomBytes } from 'node:crypto';
@@ -71,6 +72,9 @@ export interface McpPorts {
   specsByTool: ReadonlyMap<string, ActionSpec>;
   /** The caller's catalog (policy evaluated as a call from this agent would be). */
   listTools(caller: Caller, agentId: string): McpTool[];
+  /** Takes the tenant's rate-limit token of one governed call (throws 429 when refused). */
+  spendRateLimit(tenantId: string): Promise<void>;
+  /** The submit core; the adapter has already taken the call's token (`rateLimitTaken`). */
   submit(input: SubmitInput): Promise<HttpResult>;
   execute(tenantId: string, eventId: string): Promise<HttpResult>;
   getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined>;
@@ -142,6 +146,13 @@ class GatewayMcp {
     const { name } = request.params;
     const spec = this.ports.specsByTool.get(name);
     if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    // Every governed call takes its token before its arguments are read: valid or not, a
+    // requestState retry and a replay included (the edge took none for it). Refused: a tool error.
+    try {
+      await this.ports.spendRateLimit(call.caller.tenantId);
+    } catch (error) {
+      return fromCoreError(error);
+    }
 
     const split = splitArguments(spec, request.params.arguments ?? {});
     if (!split.ok)
@@ -190,6 +201,7 @@ class GatewayMcp {
         tenantId: call.caller.tenantId,
         body,
         channel: { channel: 'mcp', client: call.client },
+        rateLimitTaken: true,
       });
     } catch (error) {
       return fromCoreError(error);

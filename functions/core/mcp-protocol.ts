@@ -193,29 +193,36 @@ export function originAllowed(origin: string | undefined, publicBaseUrl: string)
 }
 
 /**
- * What the edge needs of a single JSON-RPC message before the SDK reads it: whether it is a
- * governed `tools/call` (it takes its rate-limit token in the submit core, as on REST) and the
- * `initialize` params (a 2025 client's session id is made of them).
+ * What the edge needs of a body before the SDK reads it: how many JSON-RPC messages it holds (a
+ * 2025 batch holds several) and how many of them are governed `tools/call`s (those take their
+ * rate-limit token in the adapter, the others at the edge: one per message), and the `initialize`
+ * params (a 2025 client's session id is made of them). A body that is no JSON is one message:
+ * the SDK answers it.
  */
 export function peekMessage(
-  bytes: Buffer,
+  text: string,
   isGovernedTool: (name: string) => boolean,
-): { governed: boolean; initialize?: InitializeParams } {
-  let message: { method?: unknown; params?: { name?: unknown } & Record<string, unknown> };
+): { messages: number; governed: number; initialize?: InitializeParams } {
+  type Message = { method?: unknown; params?: { name?: unknown } & Record<string, unknown> } | null;
+  let body: Message | Message[];
   try {
-    message = JSON.parse(bytes.toString('utf8')) as typeof message;
+    body = JSON.parse(text) as typeof body;
   } catch {
-    return { governed: false };
+    return { messages: 1, governed: 0 };
   }
-  if (typeof message !== 'object' || message === null) return { governed: false };
-  const governed =
-    message.method === 'tools/call' &&
-    typeof message.params?.name === 'string' &&
-    isGovernedTool(message.params.name);
+  const isGoverned = (m: Message) =>
+    typeof m === 'object' &&
+    m !== null &&
+    m.method === 'tools/call' &&
+    typeof m.params?.name === 'string' &&
+    isGovernedTool(m.params.name);
+  if (Array.isArray(body))
+    return { messages: Math.max(1, body.length), governed: body.filter(isGoverned).length };
   return {
-    governed,
-    ...(message.method === 'initialize'
-      ? { initialize: (message.params ?? {}) as Record<string, unknown> }
+    messages: 1,
+    governed: isGoverned(body) ? 1 : 0,
+    ...(typeof body === 'object' && body !== null && body.method === 'initialize'
+      ? { initialize: (body.params ?? {}) as Record<string, unknown> }
       : {}),
   };
 }

@@ -141,7 +141,11 @@ export interface ToolCallStore {
 }
 
 export interface RateLimiter {
-  take(tenantId: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }>;
+  /** `count` permits (default 1), all or none: a refusal spends nothing. */
+  take(
+    tenantId: string,
+    count?: number,
+  ): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }>;
 }
 
 export interface Clock {

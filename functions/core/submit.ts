@@ -7,7 +7,7 @@
  *     schema (422 naming the fields), so a call that cannot run is never parked for a human.
  *     A key seen before answers now: the first response replayed (one read; replays spend no
  *     rate-limit token, W30), 422 for a different body, or the wait for an in-flight first call.
- *  2. Take a token from the tenant's shared rate limit (429).
+ *  2. Take a token from the tenant's shared rate limit (429); an MCP call's adapter took it already.
  *  3. Raise the agent's risk_score to the action's floor (W4), evaluate policy in process (fails
  *     closed to deny).
  *  4. In ONE atomic write: claim the idempotency key by writing its event (the event id is derived
@@ -81,6 +81,8 @@ export interface SubmitInput {
    * fact (`channel: "mcp"` and the client's own name and version). Not part of the request hash.
    */
   channel?: { channel: 'mcp'; client: { name: string; version: string; protocol_version: string } };
+  /** The channel already took this call's rate-limit token (MCP: before its arguments were read). */
+  rateLimitTaken?: boolean;
 }
 
 export interface HttpResult {
@@ -124,8 +126,10 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   if (earlier) return answerDuplicate(deps, input.tenantId, eventId, requestHash, earlier);
 
   // 2. rate limit (shared by every instance)
-  const token = await deps.rateLimiter.take(input.tenantId);
-  if (!token.allowed) throw rateLimited(token.retryAfterSec);
+  if (!input.rateLimitTaken) {
+    const token = await deps.rateLimiter.take(input.tenantId);
+    if (!token.allowed) throw rateLimited(token.retryAfterSec);
+  }
 
   const now = deps.clock.now();
   const bound = bindRequest(body, input.tenantId, now);

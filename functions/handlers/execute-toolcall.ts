@@ -6,11 +6,13 @@ import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { executeDeps } from './execution-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
+import { spendRateLimit } from './rate-limit.js';
 
 export const executeRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const { tenantId } = requireTenant(event);
+      await spendRateLimit(getState(), tenantId);
       const { path } = parseRequest(event, ROUTE_INPUTS['execute-toolcall']);
       return executeApproved(executeDeps(getState()), { tenantId, eventId: path.event_id });
     }),

@@ -6,13 +6,15 @@ import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
+import { spendRateLimit } from './rate-limit.js';
 
 export const getToolCallRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const { tenantId } = requireTenant(event);
-      const { event_id: eventId } = parseRequest(event, ROUTE_INPUTS['get-toolcall']).path;
       const state = getState();
+      await spendRateLimit(state, tenantId);
+      const { event_id: eventId } = parseRequest(event, ROUTE_INPUTS['get-toolcall']).path;
       const stored = await state.toolcalls.getEvent(tenantId, eventId);
       if (!stored) throw notFound('event not found');
       const view = toolCallView(stored, {

@@ -13,6 +13,7 @@ import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
 import type { AppState } from './app-state.js';
 import { executeDeps } from './execution-state.js';
 import { submitDeps } from './governance.js';
+import { spendRateLimit } from './rate-limit.js';
 
 const SPECS_BY_TOOL = new Map(ACTION_SPECS.map((spec) => [mcpToolName(spec.name), spec]));
 
@@ -39,6 +40,7 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
           agentId,
           now: state.clock.now(),
         }).map((entry) => entry.tool),
+      spendRateLimit: (tenantId) => spendRateLimit(state, tenantId),
       submit: (input) => submitToolCall(submitDeps(state), input),
       execute: (tenantId, eventId) => executeApproved(executeDeps(state), { tenantId, eventId }),
       getEvent: (tenantId, eventId) => state.toolcalls.getEvent(tenantId, eventId),

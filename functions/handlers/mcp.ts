@@ -1,14 +1,14 @@
 /**
  * POST /mcp: the gateway as an MCP server (`adapters/mcp-server.ts`, the official SDK). This is the
  * edge, the REST API's: the agent API key (401 with `WWW-Authenticate`), POST only, the Origin
- * check the transport spec asks for, the body limits, the tenant's rate limit (a governed
- * `tools/call` takes its token in the submit core, as on REST). Governance is `submitToolCall` and
+ * check the transport spec asks for, the body rules (media type, charset, size, UTF-8), the tenant's
+ * rate limit: one token per JSON-RPC message (a governed `tools/call` takes its own in the adapter,
+ * before its arguments are read, so that a refusal is a tool error). Governance is `submitToolCall` and
  * `executeApproved`, the cores of `POST /v1/toolcalls` and `/execute`, passed in as ports.
  */
 import { originAllowed, peekMessage, type Caller } from '../core/mcp-protocol.js';
-import { LIMITS } from '../shared/constants.js';
-import { AppError, payloadTooLarge, rateLimited, unsupportedMediaType } from '../shared/errors.js';
-import { bodyBytes, header, httpRoute, requireTenant, type HttpEvent } from '../shared/http.js';
+import { AppError, unsupportedMediaType } from '../shared/errors.js';
+import { bodyBytes, header, httpRoute, readJsonText, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { hashApiKey, keyIdOf } from '../store/api-keys.js';
@@ -16,6 +16,7 @@ import { authenticated, presentedKey } from './authentication.js';
 import { executeDeps } from './execution-state.js';
 import { submitDeps } from './governance.js';
 import { isGovernedTool, mcpServerOf } from './mcp-state.js';
+import { spendRateLimit } from './rate-limit.js';
 
 const AUTH_CHALLENGE = 'Bearer realm="openclause-mcp"';
 
@@ -50,15 +51,15 @@ export const mcpRoute = (getState: () => AppState) =>
         throw new AppError(403, 'FORBIDDEN', 'Origin not allowed', {
           details: [{ path: 'origin', message: 'send no Origin, or the gateway’s own' }],
         });
-      if (!/^application\/json\s*(;|$)/i.test(header(event, 'content-type') ?? ''))
+      // The Streamable HTTP transport posts `application/json`; its charset, size and UTF-8 are
+      // the REST routes' rules (415, 413, 400), so the record never holds U+FFFD for a byte sent.
+      const contentType = header(event, 'content-type');
+      if (!/^application\/json\s*(;|$)/i.test(contentType ?? ''))
         throw unsupportedMediaType('application/json');
       const bytes = bodyBytes(event);
-      if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
-      const message = peekMessage(bytes, isGovernedTool);
-      if (!message.governed) {
-        const token = await state.rateLimiter.take(caller.tenantId);
-        if (!token.allowed) throw rateLimited(token.retryAfterSec);
-      }
+      const message = peekMessage(readJsonText(contentType, bytes), isGovernedTool);
+      // One token per message (all or none, `handlers/rate-limit.ts`); a governed call's own is the adapter's.
+      await spendRateLimit(state, caller.tenantId, message.messages - message.governed);
 
       const headers = new Headers();
       for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers.set(k, v);

@@ -158,18 +158,26 @@ export function header(event: HttpEvent, name: string): string | undefined {
 }
 
 /**
- * The raw JSON value of a non-empty body: media type (415), size (413), UTF-8 and JSON (400), JSON
- * rules (422). Every JSON body the gateway reads goes through here (routes via `parseRequest`).
+ * The text of a JSON body: media type and charset (415), size (413), UTF-8 (400: never decoded
+ * leniently, which would record U+FFFD for what the client sent). The REST routes (through
+ * `readJsonBody`) and `/mcp` (whose JSON is the MCP SDK's to parse) read their bodies here.
  */
-export function readJsonBody(contentType: string | undefined, bytes: Buffer): unknown {
+export function readJsonText(contentType: string | undefined, bytes: Buffer): string {
   if (!isJsonMediaType(contentType)) throw unsupportedMediaType('application/json');
   if (bytes.length > LIMITS.maxBodyBytes) throw payloadTooLarge(LIMITS.maxBodyBytes);
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw badRequest('request body is not valid UTF-8');
   }
+}
+
+/**
+ * The raw JSON value of a non-empty body: `readJsonText`'s rules, then JSON (400) and the JSON
+ * rules (422). Every JSON body a REST route reads goes through here (via `parseRequest`).
+ */
+export function readJsonBody(contentType: string | undefined, bytes: Buffer): unknown {
+  const text = readJsonText(contentType, bytes);
   let value: unknown;
   try {
     value = JSON.parse(text);

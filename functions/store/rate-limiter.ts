@@ -42,15 +42,20 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 
   /**
-   * One permit. A busy instance leases several of the current second's permits in one write (a
+   * `count` permits, all or none (one for a request; more for an MCP batch, see `takeMany`). One
+   * permit: a busy instance leases several of the current second's permits in one write (a
    * quarter of what it used in the previous second, at most `maxLease`) and spends them locally
    * until the second ends; unspent ones stay counted, so the shared limit is never exceeded and at
    * worst a tenant is held slightly below its rate. At low rates every request takes one permit.
    */
-  async take(tenantId: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }> {
+  async take(
+    tenantId: string,
+    count = 1,
+  ): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }> {
     const nowMs = this.clock.now().getTime();
     const second = Math.floor(nowMs / 1000);
-    const rate = this.observe(tenantId, second);
+    if (count > 1) return this.takeMany(tenantId, nowMs, count);
+    const rate = this.observe(tenantId, second, 1);
     for (;;) {
       const lease = this.leases.get(tenantId);
       if (lease && lease.second === second && lease.left > 0) {
@@ -77,17 +82,37 @@ export class DynamoRateLimiter implements RateLimiter {
     }
   }
 
-  private observe(tenantId: string, second: number): number {
+  /**
+   * Several permits at once (an MCP batch): one write of its own, outside the lease, all or none;
+   * a refused batch gives back what it was granted, so only a batch that fits spends anything. A
+   * batch larger than the burst never fits.
+   */
+  private async takeMany(
+    tenantId: string,
+    nowMs: number,
+    count: number,
+  ): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }> {
+    this.observe(tenantId, Math.floor(nowMs / 1000), count);
+    const granted = await this.lease(tenantId, nowMs, count, { allOrNone: true });
+    return granted === count ? { allowed: true } : { allowed: false, retryAfterSec: 1 };
+  }
+
+  private observe(tenantId: string, second: number, count: number): number {
     let s = this.seen.get(tenantId);
     if (!s || s.second < second - 1) s = { second, current: 0, previous: 0 };
     else if (s.second === second - 1) s = { second, current: 0, previous: s.current };
-    s.current += 1;
+    s.current += count;
     this.seen.set(tenantId, s);
     return s.previous;
   }
 
   /** Adds `want` to the current second's counter; keeps what fits under the burst, gives the rest back. */
-  private async lease(tenantId: string, nowMs: number, want: number): Promise<number> {
+  private async lease(
+    tenantId: string,
+    nowMs: number,
+    want: number,
+    options: { allOrNone?: boolean } = {},
+  ): Promise<number> {
     const second = Math.floor(nowMs / 1000);
     const names: Record<string, string> = { '#cur': `c${second}`, '#type': 'type' };
     // Counters older than the window are dropped in the same update.
@@ -114,7 +139,8 @@ export class DynamoRateLimiter implements RateLimiter {
     for (let k = 0; k < this.windowSec; k++) used += Number(attributes?.[`c${second - k}`] ?? 0);
     // The oldest second counts only for the part of it still inside the window.
     used += Number(attributes?.[`c${second - this.windowSec}`] ?? 0) * (1 - fraction);
-    const over = Math.min(want, Math.max(0, Math.ceil(used - this.config.burst)));
+    let over = Math.min(want, Math.max(0, Math.ceil(used - this.config.burst)));
+    if (over > 0 && options.allOrNone) over = want;
     if (over > 0) {
       // What did not fit is given back, so a tenant that overshoots still gets its rate.
       await this.doc

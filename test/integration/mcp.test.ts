@@ -515,7 +515,7 @@ describe('MCP: a deployment’s connectors', () => {
 });
 
 describe('MCP: the tenant’s rate limit', () => {
-  it('share the REST bucket: other messages take a token at the edge (429), governed calls in the core (a tool error)', async () => {
+  it('share the REST bucket: other messages take a token at the edge (429), governed calls in the adapter (a tool error)', async () => {
     const limited = await startTestStack({
       env: { OC_POLICY_DIR: dir, OC_RATE_LIMIT_PER_SEC: '1', OC_RATE_LIMIT_BURST: '2' },
       overrides: { connectors: countingInvoker() },
@@ -759,6 +759,79 @@ describe('MCP: the HTTP edge', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('apply the REST body rules: not UTF-8 is 400, another charset 415, and nothing is recorded', async () => {
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+    const call = (text: string) =>
+      `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slack_msg_post","arguments":{"channel":"#general","text":"${text}"}}}`;
+    // "caf\xe9": Latin-1 bytes, which a lenient decoder would record as U+FFFD.
+    const latin1 = Buffer.from(call('caf\xe9'), 'latin1');
+
+    const notUtf8 = await rpc(latin1);
+    const declared = await rpc(latin1, { 'Content-Type': 'application/json; charset=iso-8859-1' });
+    const utf16 = await rpc(call('x'), { 'Content-Type': 'application/json; charset=utf-16' });
+    const utf8 = await rpc(
+      { jsonrpc: '2.0', id: 2, method: 'ping' },
+      { 'Content-Type': 'application/json; charset=UTF-8' },
+    );
+
+    expect(notUtf8.status).toBe(400);
+    expect(notUtf8.json).toMatchObject({ code: 'BAD_REQUEST', message: 'request body is not valid UTF-8' });
+    expect(declared.status).toBe(415);
+    expect(declared.json.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(utf16.status).toBe(415);
+    expect(utf8.status).toBe(200);
+    expect(connector.calls.length).toBe(calls);
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+  });
+
+  it('answer a Unicode noncharacter in an argument’s value or key with a tool error, and record nothing', async () => {
+    await stack.poller?.drained();
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+    const call = (id: number, name: string, args: Record<string, unknown>) =>
+      rpc({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+
+    const answers = [
+      await call(1, 'slack_msg_post', { channel: '#general', text: 'a\uffffb' }),
+      await call(2, 'slack_msg_post', { channel: '#general', text: 'x', idempotency_key: 'k\ufdd0' }),
+      await call(3, 'slack_msg_post', { channel: '#general', text: 'x', 'k\uffff': 'v' }),
+      await call(4, 'jira_issue_create', {
+        project: 'OPS',
+        summary: 's',
+        fields: { 'f\u{10ffff}': 'v' },
+      }),
+      await call(5, 'jira_issue_delete', { issue: 'OPS-1', note: '\ufffe' }),
+    ];
+
+    for (const r of answers) {
+      expect(r.status).toBe(200);
+      expect(r.text).toMatch(/"isError":true/);
+    }
+    expect(connector.calls.length).toBe(calls);
+    await stack.poller?.drained();
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+  });
+
+  it('carry Cache-Control: no-store and X-Content-Type-Options: nosniff on every answer', async () => {
+    const answers = [
+      await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { Accept: 'application/json' }),
+      await rpc([{ jsonrpc: '2.0', id: 1, method: 'ping' }]),
+      await rpc({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      await rpc('{"jsonrpc":'),
+      await rpc({ jsonrpc: '2.0', id: 1, method: 'ping' }, {}, 'sk-wrong'),
+      await stack.request('GET', '/mcp', { headers: ACCEPT }),
+    ];
+    for (const r of answers) {
+      // An SSE answer keeps the SDK's `no-store, no-cache, no-transform`: no-store is among them.
+      expect(r.headers['cache-control']?.split(/,\s*/)).toContain('no-store');
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+    }
   });
 
   it('refuse a foreign Origin (DNS rebinding) and accept the gateway’s own', async () => {

@@ -3,6 +3,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalHost, type LocalHost } from '../../bin/local/host.js';
 import { DynamoRateLimiter } from '../../functions/store/rate-limiter.js';
 import { keys } from '../../functions/store/keys.js';
+import { tokenFor } from '../support/approvers.js';
 import { faultyDocumentClient } from '../support/faults.js';
 import { gatewayClient, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
@@ -59,6 +60,91 @@ describe('rate limit', () => {
     expect(replay.status).toBe(200);
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.text).toBe(first.text);
+  });
+
+  describe('every agent-key request takes its token: REST reads and /execute, each MCP message', () => {
+    const MCP_HEADERS = { Accept: 'application/json, text/event-stream' };
+    const mcp = (body: unknown, headers: Record<string, string> = {}) =>
+      a.request('POST', '/mcp', { body, headers: { ...MCP_HEADERS, ...headers } });
+    const ping = (id: number) => ({ jsonrpc: '2.0', id, method: 'ping' });
+    const limited = (r: { status: number; json: any }) => {
+      expect(r.status).toBe(429);
+      expect(r.json).toMatchObject({ code: 'RATE_LIMITED', retryable: true });
+    };
+
+    it('spends a token on each REST read and /execute; an approver’s reads spend none', async () => {
+      clock.at += 3000;
+      const first = await a.post('/v1/toolcalls', deny()); // 1
+      expect(first.status).toBe(200);
+      const id = first.json.event_id as string;
+      for (let i = 0; i < 4; i++) expect((await a.get(`/v1/toolcalls/${id}`)).status).toBe(200); // 2-5
+      for (let i = 0; i < 5; i++) {
+        // A denied call cannot run: refused, but the attempt is a request like any other (6-10).
+        const r = await a.post(`/v1/toolcalls/${id}/execute`, undefined);
+        expect([403, 409]).toContain(r.status);
+      }
+      limited(await a.get(`/v1/toolcalls/${id}`));
+      limited(await a.post(`/v1/toolcalls/${id}/execute`, undefined));
+      limited(await a.get(`/v1/toolcalls/00000000-0000-4000-8000-000000000000`));
+      // The human side is not the agents' bucket: approvers still read while the tenant's agents wait.
+      const approvals = await a.request('GET', '/v1/approvals', { token: await tokenFor('alice') });
+      expect(approvals.status).toBe(200);
+    });
+
+    it('spends one token per message of an MCP batch, all or none', async () => {
+      clock.at += 3000;
+      const tooMany = await mcp(Array.from({ length: 11 }, (_, i) => ping(i)));
+      limited(tooMany);
+      expect(tooMany.headers['retry-after']).toMatch(/^[0-9]+$/);
+      // The refused batch took nothing: ten messages still fit, and then the bucket is empty.
+      const fits = await mcp(Array.from({ length: 10 }, (_, i) => ping(i)));
+      expect(fits.status).toBe(200);
+      limited(await mcp(ping(11)));
+    });
+
+    it('spends a token on every governed MCP call, valid or not, and on every 2026 requestState retry', async () => {
+      clock.at += 3000;
+      for (let i = 0; i < 5; i++) {
+        const r = await mcp({
+          jsonrpc: '2.0',
+          id: i,
+          method: 'tools/call',
+          params: { name: 'slack_msg_post', arguments: { channel: 5, text: 'x' } },
+        });
+        expect(r.status).toBe(200);
+        expect(r.text).toMatch(/"isError":true/);
+        expect(r.text).not.toMatch(/RATE_LIMITED/);
+      }
+      for (let i = 0; i < 5; i++) {
+        const r = await mcp(
+          {
+            jsonrpc: '2.0',
+            id: `retry-${i}`,
+            method: 'tools/call',
+            params: {
+              name: 'jira_issue_delete',
+              arguments: { issue: 'OPS-1' },
+              requestState: 'not-a-state-this-server-signed',
+              inputResponses: { approval: { action: 'accept' } },
+              _meta: {
+                'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+                'io.modelcontextprotocol/clientInfo': { name: 'rl-agent', version: '1' },
+                'io.modelcontextprotocol/clientCapabilities': { elicitation: { url: {} } },
+              },
+            },
+          },
+          {
+            'MCP-Protocol-Version': '2026-07-28',
+            'Mcp-Method': 'tools/call',
+            'Mcp-Name': 'jira_issue_delete',
+          },
+        );
+        expect(r.status).toBe(200);
+        expect(r.json.result).toMatchObject({ isError: true });
+        expect(JSON.stringify(r.json.result)).toMatch(/requestState refused/);
+      }
+      limited(await mcp(ping(1)));
+    });
   });
 
   describe('leases: a busy instance takes several permits per write', () => {

@@ -23,7 +23,7 @@ export interface TestResponse {
 }
 
 export interface RequestOptions {
-  /** A string is sent as is (malformed JSON, ''), anything else as JSON; omitted: no body. */
+  /** A string or Buffer is sent as is (malformed JSON, '', bytes that are no UTF-8), anything else as JSON; omitted: no body. */
   body?: unknown;
   /** The agent API key, sent as `X-API-Key`; default KEYS.tenant1 (none with `token`); null: none. */
   key?: string | null;
@@ -52,7 +52,10 @@ export interface GatewayClient {
   get(path: string, key?: string | null): Promise<TestResponse>;
 }
 
-function requestHeaders(options: RequestOptions, payload: string | undefined): Record<string, string> {
+function requestHeaders(
+  options: RequestOptions,
+  payload: string | Buffer | undefined,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   if (payload !== undefined) headers['Content-Type'] = 'application/json';
   const key = options.key === undefined ? (options.token === undefined ? KEYS.tenant1 : null) : options.key;
@@ -68,7 +71,7 @@ function send(
   method: string,
   path: string,
   headers: Record<string, string>,
-  payload: string | undefined,
+  payload: string | Buffer | undefined,
 ): Promise<TestResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -127,7 +130,12 @@ export function gatewayClient(baseUrl: string): GatewayClient {
   const base = new URL(baseUrl);
   const request = async (method: string, path: string, options: RequestOptions = {}) => {
     const { body } = options;
-    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const payload =
+      body === undefined
+        ? undefined
+        : typeof body === 'string' || Buffer.isBuffer(body)
+          ? body
+          : JSON.stringify(body);
     const r = await send(base, method, path, requestHeaders(options, payload), payload);
     if (options.contract !== false) checkContract(method, path, r);
     return r;

@@ -35,10 +35,11 @@ const APPROVAL_OPS = [
  * An operation may declare no other 4xx/5xx status.
  */
 const ERROR_CODES: Record<string, Record<string, string[]>> = {
-  // MCP: its edge answers with SPEC §1 bodies; 400, 404 (a session id it did not issue) and 406
-  // come from the MCP transport, whose spec makes them JSON-RPC errors (JSON_RPC_ERRORS below).
+  // MCP: its edge answers with SPEC §1 bodies (400 only for a body that is not UTF-8); other 400s,
+  // 404 (a session id it did not issue) and 406 come from the MCP transport, whose spec makes them
+  // JSON-RPC errors (JSON_RPC_ERRORS below).
   'POST /mcp': {
-    '400': [],
+    '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
     '403': ['FORBIDDEN'],
     '404': [],
@@ -65,6 +66,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
     '404': ['NOT_FOUND'],
+    '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
   'POST /v1/toolcalls/{event_id}/execute': {
@@ -74,6 +76,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '404': ['NOT_FOUND'],
     '409': ['AWAITING_APPROVAL', 'EXECUTION_IN_PROGRESS', 'EXECUTION_OUTCOME_UNKNOWN', 'NOT_APPROVAL_GATED'],
     '410': ['APPROVAL_EXPIRED'],
+    '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
   'GET /v1/approvals': {
@@ -575,7 +578,8 @@ describe('assertMatchesContract', () => {
         /status 418 is not documented/,
       );
       expect(() =>
-        assertMatchesContract(json('GET', `/v1/toolcalls/${EVENT_ID}`, 429, error('RATE_LIMITED', true))),
+        // Approvers' reads take no rate-limit token: no 429 there.
+        assertMatchesContract(json('GET', APPROVAL_PATH, 429, error('RATE_LIMITED', true))),
       ).toThrow(/status 429 is not documented/);
     });
 
@@ -867,8 +871,9 @@ describe('assertMatchesContract on approvals and execute', () => {
         tryMatch(json('POST', EXECUTE_PATH, 403, error('APPROVAL_DENIED', false, { details: [decided] }))),
       ).toMatch(/body\/details/);
       expect(tryMatch(json('POST', EXECUTE_PATH, 410, error('NOT_FOUND')))).toMatch(/body\/code/);
-      expect(tryMatch(json('POST', EXECUTE_PATH, 429, error('RATE_LIMITED', true)))).toMatch(
-        /status 429 is not documented/,
+      // Any body is ignored, so no size limit applies: no 413.
+      expect(tryMatch(json('POST', EXECUTE_PATH, 413, error('PAYLOAD_TOO_LARGE')))).toMatch(
+        /status 413 is not documented/,
       );
     });
 
