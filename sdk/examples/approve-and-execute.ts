@@ -43,10 +43,14 @@ async function main(): Promise<number> {
   }
   if (submitted.decision === 'deny' || !submitted.approval) return 1;
 
+  // The key's tenant: the one an approver must belong to (from the event, never assumed).
+  const { tenant_id: tenant } = await client.get(submitted.event_id);
   console.log(`approval needed: ${submitted.approval.url} (expires ${submitted.approval.expires_at})`);
-  console.log(`approve it:  curl -X POST ${baseUrl}/v1/approvals/${submitted.approval.id}/approve \\`);
   console.log(
-    '               -H "Authorization: Bearer $(npx oc dev-token --tenant tenant1 --email alice@acme.example)"',
+    `approve it there, or:  curl -X POST ${baseUrl}/v1/approvals/${submitted.approval.id}/approve \\`,
+  );
+  console.log(
+    `               -H "Authorization: Bearer $(npx oc dev-token --tenant ${tenant} --email <an approver of ${tenant}>)"`,
   );
   try {
     const execution = await client.waitForApprovalThenExecute(submitted.event_id, {
