@@ -40,8 +40,8 @@ export interface LocalNotifications {
   requeue(app: AppState): Promise<number>;
   start(
     app: () => AppState,
-    timed: <T>(name: string, run: () => Promise<T>) => Promise<T>,
-    context: (name: string) => Context,
+    /** Runs one invocation in its own scope (its logs name its function), with its context. */
+    timed: <T>(name: string, run: (context: Context) => Promise<T>) => Promise<T>,
   ): void;
   stop(): Promise<void>;
   readonly poller?: QueuePoller;
@@ -104,7 +104,7 @@ export async function setUpLocalNotifications(
     sqs,
     stateFor,
     requeue: (app) => requeuePending(app, stateFor(app)),
-    start(app, timed, context) {
+    start(app, timed) {
       const run = deliver(app, stateFor);
       const handler = NOTIFICATIONS.deliveryHandler;
       poller = new QueuePoller({
@@ -113,7 +113,7 @@ export async function setUpLocalNotifications(
         queueArn: queueUrl,
         batchSize: NOTIFICATIONS.batchSize,
         workers: options.workers,
-        handler: (event) => timed(handler, () => run(event, context(handler))),
+        handler: (event) => timed(handler, (context) => run(event, context)),
         log: options.log,
       });
       poller.start();
