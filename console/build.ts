@@ -36,6 +36,8 @@ export function buildConsole(outDir: string): string {
     logLevel: 'warning',
   });
   copyFileSync(path.join(HERE, 'index.html'), path.join(outDir, 'index.html'));
+  // The tab's icon: without one, every page load asks for /favicon.ico and logs its 404.
+  copyFileSync(path.join(HERE, 'favicon.svg'), path.join(assets, 'favicon.svg'));
   return outDir;
 }
 
