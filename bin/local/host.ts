@@ -182,13 +182,15 @@ const errorBody = (status: number, code: string, message: string, requestId: str
  * (AWS_LAMBDA_MAX_CONCURRENCY): Powertools then keeps each invocation's state, the Lambda context
  * that gives every log line its function_name among it, in the runtime's InvokeStore (async-local)
  * instead of on the one shared logger, where the last invocation to start would name them all.
- * Set up before any AWS SDK call, which would otherwise create the single-invocation store.
+ * The store is made when this module loads, before any AWS SDK call (which would make the
+ * single-invocation one); the variable is set at the first invocation, once every module has
+ * loaded (Powertools throws when it is set and the store is not there yet).
  */
-process.env.AWS_LAMBDA_MAX_CONCURRENCY ??= '64';
 const invokeStore = await InvokeStore.getInstanceAsync(true);
 
 /** Runs one invocation of `name` in its own scope, its logs carrying its own function's name. */
 export function invoke<T>(name: string, run: (context: Context) => Promise<T>): Promise<T> {
+  process.env.AWS_LAMBDA_MAX_CONCURRENCY ??= '64';
   const context = fakeContext(name);
   return invokeStore.run({ [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId }, () => {
     // The handlers' middleware adds it too; the local notification worker has none.
