@@ -10,6 +10,8 @@
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
  * the template connector; default false).
  */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
@@ -49,7 +51,10 @@ const bool = (key: string): boolean | undefined => {
 
 // The policy folder every deciding Lambda packages is validated and compiled here, once: an
 // invalid policy fails `cdk synth`, and the Lambdas load the compilation instead of parsing.
-compiledPolicyFile();
+// The compilation is a temporary file: it goes when the process exits, after synthesis (which the
+// App runs on beforeExit) has copied it into every bundle.
+const compiledPolicyDir = path.dirname(compiledPolicyFile());
+process.once('exit', () => rmSync(compiledPolicyDir, { recursive: true, force: true }));
 
 createOpenClause(app, {
   publicBaseUrl: context('publicBaseUrl'),

@@ -4,7 +4,7 @@
  * and `assets/app.css`. The local host builds it at start; CDK builds it at synth into the
  * console Lambda's bundle. Nothing builds at request time.
  */
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,13 +36,23 @@ export function buildConsole(outDir: string): string {
     logLevel: 'warning',
   });
   copyFileSync(path.join(HERE, 'index.html'), path.join(outDir, 'index.html'));
+  // The tab's icon: without one, every page load asks for /favicon.ico and logs its 404.
+  copyFileSync(path.join(HERE, 'favicon.svg'), path.join(assets, 'favicon.svg'));
   return outDir;
 }
 
 let built: string | undefined;
 
-/** Built once per process into a temporary folder (the local host and synth share it). */
+/**
+ * Built once per process into a temporary folder (the local host and synth share it), removed
+ * when the process exits: by then the host has stopped serving it and synth has copied it into
+ * its asset (CDK stages assets when the construct is created).
+ */
 export function builtConsoleDir(): string {
-  built ??= buildConsole(mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'oc-console-')));
+  if (!built) {
+    const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'oc-console-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    built = buildConsole(dir);
+  }
   return built;
 }

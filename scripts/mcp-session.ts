@@ -6,16 +6,34 @@
  * alice would in the console), runs it with `oc_execute_approved`, twice.
  *
  *   npm start                                  # in one terminal
- *   npx tsx scripts/mcp-session.ts             # in another (OC_BASE_URL, OC_API_KEY to change)
+ *   npx tsx scripts/mcp-session.ts             # in another
+ *
+ * It finds the running stack as `npx oc` does (the state file in OC_DATA_DIR, default .oc-data);
+ * OC_BASE_URL names another gateway, OC_API_KEY another agent key.
  *
  * Every JSON-RPC message is printed as `->` (sent) and `<-` (received), long strings cut.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import path from 'node:path';
+import { readStackState } from '../bin/local/state-file.js';
+import { LOCAL_DEFAULTS } from '../bin/cli/target.js';
 import { signDevToken } from '../functions/store/approver-tokens.js';
 
-const base = process.env.OC_BASE_URL ?? 'http://localhost:3000';
+/** OC_BASE_URL, or the stack `npm start` runs on OC_DATA_DIR; without either, one line and exit 1. */
+function gatewayUrl(): string {
+  if (process.env.OC_BASE_URL) return process.env.OC_BASE_URL;
+  const dataDir = path.resolve(process.env.OC_DATA_DIR || LOCAL_DEFAULTS.dataDir);
+  const lookup = readStackState(dataDir);
+  if (lookup.kind === 'found') return lookup.state.url;
+  console.error(
+    `no running stack in ${dataDir}: start one with \`npm start\` (OC_DATA_DIR names its data folder), or set OC_BASE_URL to a gateway`,
+  );
+  process.exit(1);
+}
+
+const base = gatewayUrl();
 const key = process.env.OC_API_KEY ?? 'sk-test-key-1';
 
 const cut = (value: unknown): unknown => {

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
 import { createAppState, type AppState, type StateOverrides } from '../../functions/handlers/app-state.js';
 import { getToolCallRoute } from '../../functions/handlers/get-toolcall.js';
@@ -46,6 +47,7 @@ import {
 import { AppError, badRequest, toErrorResponse } from '../../functions/shared/errors.js';
 import { API_HEADERS, jsonResponse, type HttpEvent, type HttpResponse } from '../../functions/shared/http.js';
 import { lambda } from '../../functions/shared/middleware.js';
+import { logger } from '../../functions/shared/powertools.js';
 import { createDocumentClient } from '../../functions/store/dynamo.js';
 import { ensureTable } from '../../functions/store/table.js';
 import { builtConsoleDir } from '../../console/build.js';
@@ -175,6 +177,28 @@ const errorBody = (status: number, code: string, message: string, requestId: str
   request_id: requestId,
 });
 
+/**
+ * This process runs many handlers at once, like a Lambda execution environment with concurrency
+ * (AWS_LAMBDA_MAX_CONCURRENCY): Powertools then keeps each invocation's state, the Lambda context
+ * that gives every log line its function_name among it, in the runtime's InvokeStore (async-local)
+ * instead of on the one shared logger, where the last invocation to start would name them all.
+ * The store is made when this module loads, before any AWS SDK call (which would make the
+ * single-invocation one); the variable is set at the first invocation, once every module has
+ * loaded (Powertools throws when it is set and the store is not there yet).
+ */
+const invokeStore = await InvokeStore.getInstanceAsync(true);
+
+/** Runs one invocation of `name` in its own scope, its logs carrying its own function's name. */
+export function invoke<T>(name: string, run: (context: Context) => Promise<T>): Promise<T> {
+  process.env.AWS_LAMBDA_MAX_CONCURRENCY ??= '64';
+  const context = fakeContext(name);
+  return invokeStore.run({ [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId }, () => {
+    // The handlers' middleware adds it too; the local notification worker has none.
+    logger.addContext(context);
+    return run(context);
+  });
+}
+
 function fakeContext(name: string): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -290,11 +314,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     routes.set(route.handler, lambda(factory(() => state)));
   }
 
-  const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
-    if (!options.onInvoke) return run();
+  const timed = async <T>(name: string, run: (context: Context) => Promise<T>): Promise<T> => {
+    if (!options.onInvoke) return invoke(name, run);
     const start = performance.now();
     try {
-      return await run();
+      return await invoke(name, run);
     } finally {
       options.onInvoke(name, performance.now() - start);
     }
@@ -313,7 +337,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       consumer: consumer.handler,
       filter: consumer.filter,
       batchSize: consumer.batchSize,
-      handler: (event) => timed(consumer.handler, () => sequencer(event, fakeContext(consumer.handler))),
+      handler: (event) => timed(consumer.handler, (context) => sequencer(event, context)),
       resolveStreamArn: currentStreamArn,
       log,
     });
@@ -329,7 +353,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         consumer: outboxDef.handler,
         filter: outboxDef.filter,
         batchSize: outboxDef.batchSize,
-        handler: (event) => timed(outboxDef.handler, () => run(event, fakeContext(outboxDef.handler))),
+        handler: (event) => timed(outboxDef.handler, (context) => run(event, context)),
         resolveStreamArn: currentStreamArn,
         log,
       });
@@ -353,7 +377,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const failures = new FailureLog({ what: `[oc] ${schedule.handler}`, log, summaryEveryMs: 300_000 });
     let running: Promise<unknown> | undefined;
     const once = () =>
-      (running ??= run({}, fakeContext(schedule.handler)).finally(() => (running = undefined)));
+      (running ??= invoke(schedule.handler, (context) => run({}, context)).finally(
+        () => (running = undefined),
+      ));
     scheduled.set(schedule.handler, once);
     if (options.consumers !== false)
       timers.push(
@@ -378,7 +404,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const failures = new FailureLog({ what: '[oc] archive-evidence', log, summaryEveryMs: 300_000 });
     let running: Promise<unknown> | undefined;
     const once = () =>
-      (running ??= run({}, fakeContext('archive-evidence')).finally(() => (running = undefined)));
+      (running ??= invoke('archive-evidence', (context) => run({}, context)).finally(
+        () => (running = undefined),
+      ));
     scheduled.set('archive-evidence', once);
     timers.push(
       setInterval(
@@ -583,7 +611,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     } as unknown as HttpEvent;
     const handler = routes.get(matched.route.handler);
     if (!handler) return sendError(new AppError(404, 'NOT_FOUND', 'no such route'));
-    send(await timed(matched.route.handler, () => handler(event, fakeContext(matched.route.handler))));
+    send(await timed(matched.route.handler, (context) => handler(event, context)));
   }
 
   const release = () => {
@@ -597,7 +625,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       const requeued = await notifications.requeue(state);
       if (requeued > 0)
         log(`[oc] re-enqueued ${requeued} pending notification(s) from their delivery records`);
-      notifications.start(() => state, timed, fakeContext);
+      notifications.start(() => state, timed);
     }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

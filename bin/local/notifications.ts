@@ -14,8 +14,11 @@ import {
   type NotifyState,
 } from '../../functions/handlers/notifications-state.js';
 import { requeuePending } from '../../functions/handlers/outbox.js';
+import type { DeliveryMessage, RouteSender } from '../../functions/core/notifications.js';
 import { NOTIFICATIONS } from '../../functions/shared/constants.js';
 import type { NotifyConfig } from '../../functions/shared/notify-config.js';
+import { logger } from '../../functions/shared/powertools.js';
+import { FailureLog, type Clock } from './backoff.js';
 import { QueuePoller } from './queue-poller.js';
 
 export interface LocalNotificationsOptions {
@@ -28,6 +31,35 @@ export interface LocalNotificationsOptions {
   /** @default 4 */
   workers?: number;
   log?: (line: string) => void;
+  /** How often a destination that keeps failing is summarized; @default 300 000 (5 min). */
+  failureSummaryEveryMs?: number;
+  clock?: Clock;
+}
+
+/** Where a delivery goes, as the log names it. */
+const destination = (route: DeliveryMessage['route']): string =>
+  route.kind === 'webhook' ? route.url : `slack ${route.channel}`;
+
+/**
+ * The senders, each outcome also told to a rate-limited log per destination: an unreachable
+ * receiver (the demo webhook with nobody listening) is said once, then summarized every few
+ * minutes, and its recovery said, instead of one WARN line per attempt of every delivery.
+ */
+function observedSenders(
+  senders: Map<string, RouteSender>,
+  failuresOf: (destination: string) => FailureLog,
+): void {
+  for (const [kind, sender] of senders)
+    senders.set(kind, {
+      kind: sender.kind,
+      async send(delivery, ctx) {
+        const outcome = await sender.send(delivery, ctx);
+        const failures = failuresOf(destination(delivery.route));
+        if (outcome.kind === 'delivered') failures.success();
+        else if (outcome.kind === 'retry') failures.failure(`${outcome.error} (retried with backoff)`);
+        return outcome;
+      },
+    });
 }
 
 export interface LocalNotifications {
@@ -40,8 +72,8 @@ export interface LocalNotifications {
   requeue(app: AppState): Promise<number>;
   start(
     app: () => AppState,
-    timed: <T>(name: string, run: () => Promise<T>) => Promise<T>,
-    context: (name: string) => Context,
+    /** Runs one invocation in its own scope (its logs name its function), with its context. */
+    timed: <T>(name: string, run: (context: Context) => Promise<T>) => Promise<T>,
   ): void;
   stop(): Promise<void>;
   readonly poller?: QueuePoller;
@@ -88,11 +120,27 @@ export async function setUpLocalNotifications(
   );
   const queueUrl = queue.QueueUrl!;
   const config: NotifyConfig = { ...options.config, queueUrl, dlqUrl };
+  const log = options.log ?? ((line: string) => console.error(line));
+  const failureLogs = new Map<string, FailureLog>();
+  const failuresOf = (to: string) => {
+    let failures = failureLogs.get(to);
+    if (!failures) {
+      failures = new FailureLog({
+        what: `[oc] notifications to ${to}`,
+        log,
+        summaryEveryMs: options.failureSummaryEveryMs ?? 300_000,
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+      failureLogs.set(to, failures);
+    }
+    return failures;
+  };
   const states = new WeakMap<AppState, NotifyState>();
   const stateFor = (app: AppState) => {
     let s = states.get(app);
     if (!s) {
       s = createNotifyState(app, config, { sqs, ...options.overrides });
+      observedSenders(s.senders, failuresOf);
       states.set(app, s);
     }
     return s;
@@ -104,7 +152,7 @@ export async function setUpLocalNotifications(
     sqs,
     stateFor,
     requeue: (app) => requeuePending(app, stateFor(app)),
-    start(app, timed, context) {
+    start(app, timed) {
       const run = deliver(app, stateFor);
       const handler = NOTIFICATIONS.deliveryHandler;
       poller = new QueuePoller({
@@ -113,7 +161,13 @@ export async function setUpLocalNotifications(
         queueArn: queueUrl,
         batchSize: NOTIFICATIONS.batchSize,
         workers: options.workers,
-        handler: (event) => timed(handler, () => run(event, context(handler))),
+        handler: (event) =>
+          timed(handler, (context) => {
+            // At the default level (WARN) the retries are the rate-limited lines above; a delivery
+            // that fails for good still logs its ERROR. INFO or DEBUG shows every attempt.
+            if (logger.getLevelName() === 'WARN') logger.setLogLevel('ERROR');
+            return run(event, context);
+          }),
         log: options.log,
       });
       poller.start();

@@ -6,7 +6,7 @@
  * stack), and stops everything it started on SIGINT, SIGTERM, SIGHUP or when its parent (npm)
  * goes away: requests in flight finish, the stream poller stops, Java stops last.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
@@ -14,7 +14,7 @@ import { DEV_WEBHOOK, ENV } from '../../functions/shared/constants.js';
 import { loadNotifyConfig } from '../../functions/shared/notify-config.js';
 import { ApiKeyStore } from '../../functions/store/api-keys.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
-import { PolicyLoadError } from '../../functions/core/policy-data.js';
+import { PolicyLoadError, type TenantsFile } from '../../functions/core/policy-data.js';
 import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
 import { RestartPolicy, describeError } from './backoff.js';
 import {
@@ -59,6 +59,27 @@ async function devApproverToken(config: Config): Promise<string> {
     tenantClaim: config.jwtTenantClaim,
   });
   return `tenant1 ${email} (12 h; \`npx oc dev-token\` for others):\n               Authorization: Bearer ${token}`;
+}
+
+/**
+ * The banner's webhook lines: the webhook routes the loaded policy names, tenant by tenant (or
+ * that there are none), with the listener hint for a route to this machine's demo port.
+ */
+export function webhookBanner(tenants: TenantsFile): string {
+  const lines: string[] = [];
+  for (const [tenantId, tenant] of Object.entries(tenants))
+    for (const route of tenant.notify) {
+      if (route.kind !== 'webhook') continue;
+      const url = new URL(route.url);
+      const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+      const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+      const hint = local
+        ? `: watch with npx oc webhooks listen${port === String(DEV_WEBHOOK.port) ? '' : ` --port ${port}`}`
+        : '';
+      lines.push(`${tenantId} notifies ${route.url}${hint}`);
+    }
+  if (lines.length === 0) return 'none (no tenant in the policy names a webhook route)';
+  return lines.join('\n               ');
 }
 
 /** A start that cannot go on, said in one line (exit code 1). */
@@ -160,6 +181,12 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
   const { PORT: port, OC_DYNAMODB_PORT: dynamoPort, OC_AWS_PORT: sqsPort, OC_S3_PORT: s3Port } = ports;
   const apiKeys = parseApiKeys(env.OC_API_KEYS ?? 'tenant1:sk-test-key-1,tenant2:sk-test-key-2');
   const bucket = env.OC_EVIDENCE_BUCKET ?? 'oc-evidence';
+  // In memory, s3rver still needs a folder: one that starts empty and goes at stop, so that the
+  // archive is as fresh as the table (a leftover archive overlaps the new chain: `oc verify` fails).
+  const s3Dir = inMemory ? path.join(dataDir, 's3-tmp') : path.join(dataDir, 's3');
+  const clearInMemoryS3 = () => {
+    if (inMemory) rmSync(s3Dir, { recursive: true, force: true });
+  };
 
   // The SDK needs a region and some credentials; the emulators accept any.
   env.AWS_REGION ??= 'us-east-1';
@@ -188,6 +215,7 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     }, STOP_DEADLINE_MS).unref();
     await host?.stop().catch((error: unknown) => log(`[oc] host stop: ${describeError(error)}`));
     await Promise.allSettled([dynamo?.stop(), ...started.map((e) => e.stop())]);
+    clearInMemoryS3();
     removeStackState(dataDir);
     process.exit(exitCode);
   };
@@ -205,12 +233,11 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     startDynamoDbLocal({ port: dynamoPort, dataDir: inMemory ? undefined : path.join(dataDir, 'dynamodb') });
 
   try {
+    clearInMemoryS3();
     const [dynamoStarted, sqs, s3] = await Promise.all([
       startDynamo().then((e) => (dynamo = e)),
       startSqs(sqsPort).then((e) => (started.push(e), e)),
-      startS3(s3Port, inMemory ? path.join(dataDir, 's3-tmp') : path.join(dataDir, 's3')).then(
-        (e) => (started.push(e), e),
-      ),
+      startS3(s3Port, s3Dir).then((e) => (started.push(e), e)),
     ]);
     const config = loadConfig({
       ...env,
@@ -305,7 +332,7 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
   S3           ${s3.endpoint}   (path-style)
   Evidence     archived every ${readArchiveInterval(env)} s to s3://${bucket}/evidence/<tenant>/, checkpoints signed with ${signingKeyFile(dataDir)}
                npx oc verify --bucket ${bucket} --tenant tenant1 --public-key ${publicKeyFile(dataDir)}
-  Webhooks     the demo tenant notifies http://localhost:${DEV_WEBHOOK.port}/hooks/approvals: watch with npx oc webhooks listen
+  Webhooks     ${webhookBanner(loadTenants(config.policyDir ?? defaultPolicyDir()))}
 
 Try it:
   curl -s -X POST http://localhost:${port}/v1/toolcalls \\

@@ -351,18 +351,22 @@ function deliveryTable(deliveries: Delivery[] | undefined): HTMLElement {
         h(
           'tr',
           {},
-          h('td', {}, d.route.kind === 'slack' ? `Slack ${d.route.channel}` : `Webhook ${d.route.target}`),
-          h('td', {}, d.event_type.replace(/^oc\.approval\./, '')),
           h(
             'td',
-            {},
+            { dataset: { label: 'Route' } },
+            d.route.kind === 'slack' ? `Slack ${d.route.channel}` : `Webhook ${d.route.target}`,
+          ),
+          h('td', { dataset: { label: 'Event' } }, d.event_type.replace(/^oc\.approval\./, '')),
+          h(
+            'td',
+            { dataset: { label: 'Status' } },
             h('span', { className: `badge ${d.status}` }, d.in_dlq ? `${d.status} (DLQ)` : d.status),
             d.last_error ? h('div', { className: 'muted' }, d.last_error) : '',
           ),
-          h('td', {}, String(d.attempts)),
+          h('td', { dataset: { label: 'Attempts' } }, String(d.attempts)),
           h(
             'td',
-            {},
+            { dataset: { label: 'Last attempt' } },
             d.last_attempt_at ? time(d.last_attempt_at) : '—',
             d.last_status_code ? ` (HTTP ${d.last_status_code})` : '',
           ),

@@ -17,7 +17,7 @@ import { ROUTE_INPUTS } from './inputs.js';
 
 /** Pages of the app: the list, an approval, the OIDC callback. Anything else is a 404. */
 const APP_PAGE = /^(?:|approvals\/?|approvals\/[0-9a-f-]{36}\/?|callback\/?)$/;
-const ASSET = /^assets\/([A-Za-z0-9_-]+\.(?:js|css))$/;
+const ASSET = /^assets\/([A-Za-z0-9_-]+\.(?:js|css|svg))$/;
 
 function securityHeaders(config: Config): Record<string, string> {
   return {

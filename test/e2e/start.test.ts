@@ -2,8 +2,8 @@
  * `npm start` as a process, the way an operator, a supervisor or a CI job runs it: on free ports
  * and a temporary data folder, checked through HTTP, the state file and the process table.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -270,6 +270,71 @@ describe('npm start, in memory', () => {
     ]);
     await expectAllGone(pids, ports, dataDir);
   }, 240_000);
+});
+
+/** `oc verify --bucket` against the running stack of a data folder, as the banner prints it. */
+function verifyArchive(dataDir: string): { status: number | null; output: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, OC_DATA_DIR: dataDir };
+  delete env.NODE_OPTIONS;
+  const run = spawnSync(
+    process.execPath,
+    [
+      'bin/oc.js',
+      'verify',
+      '--bucket',
+      'oc-evidence',
+      '--tenant',
+      'tenant1',
+      '--public-key',
+      path.join(dataDir, 'evidence-public-key.pem'),
+    ],
+    { cwd: ROOT, env, encoding: 'utf8' },
+  );
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+/** What a start leaves in the OS temp folder that is ours (tsx keeps its own cache there). */
+const ourTemp = (dir: string) =>
+  readdirSync(dir).filter((name) => /^(oc-console-|openclause-policy-)/.test(name));
+
+describe('npm start, in memory, twice on one data folder', () => {
+  it("starts with an empty archive each time (the banner's oc verify --bucket passes) and leaves no temp folders", async () => {
+    const dataDir = tempDir();
+    const tmp = tempDir();
+    for (const round of [1, 2]) {
+      const ports = await freePorts();
+      const run = npmStart(ports, dataDir, {
+        OC_IN_MEMORY: 'true',
+        OC_ARCHIVE_INTERVAL_SEC: '1',
+        TMPDIR: tmp,
+        OC_TEST_TMP: tmp,
+      });
+      await ready(ports.PORT, run);
+      // The banner names the webhook route the policy names (policy/tenants.json: tenant1's).
+      expect(run.output()).toContain(
+        'Webhooks     tenant1 notifies http://localhost:8090/hooks/approvals: watch with npx oc webhooks listen\n',
+      );
+      expect(ourTemp(tmp)).toHaveLength(1); // the console, built at start
+      const r = await request(ports.PORT, 'POST', '/v1/toolcalls', toolCall());
+      expect(r.status).toBe(200);
+      await sealed(ports.PORT, r.json.event_id);
+      let last = { status: null as number | null, output: '' };
+      await waitFor(
+        `round ${round}: oc verify --bucket passes`,
+        () => {
+          last = verifyArchive(dataDir);
+          return last.status === 0 ? true : undefined;
+        },
+        60_000,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${last.output}`);
+      });
+      run.npm.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      expect(ourTemp(tmp)).toEqual([]);
+      expect(existsSync(path.join(dataDir, 's3-tmp'))).toBe(false);
+    }
+  }, 300_000);
 });
 
 describe('npm start on a port in use', () => {

@@ -263,9 +263,29 @@ describe('approver identity and RBAC', () => {
       `/v1/approvals?limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`,
       alice,
     );
-    expect(second.json.items[0].id).not.toBe(first.json.items[0].id);
-    const created = first.json.items.map((a: { created_at: string }) => a.created_at);
-    expect([...created].sort().reverse()).toEqual(created);
+    expect(second.json.items.length).toBeGreaterThan(0);
+    // Every page, walked to the end, against the whole list in one page: disjoint pages, newest
+    // first throughout (created_at, then id), that together are exactly the whole list.
+    type Item = { id: string; created_at: string };
+    const pages: Item[][] = [first.json.items, second.json.items];
+    for (let cursor = second.json.next_cursor as string | undefined; cursor;) {
+      const page = await asApprover(
+        'GET',
+        `/v1/approvals?limit=2&cursor=${encodeURIComponent(cursor)}`,
+        alice,
+      );
+      expect(page.status).toBe(200);
+      pages.push(page.json.items);
+      cursor = page.json.next_cursor;
+    }
+    expect(pages.every((page) => page.length > 0 && page.length <= 2)).toBe(true);
+    const walked = pages.flat().map((a) => a.id);
+    expect(new Set(walked).size).toBe(walked.length);
+    const whole = await asApprover('GET', '/v1/approvals?limit=100', alice);
+    expect(whole.json.next_cursor ?? null).toBeNull();
+    expect(walked).toEqual(whole.json.items.map((a: Item) => a.id));
+    const order = pages.flat().map((a) => `${a.created_at}#${a.id}`);
+    expect([...order].sort().reverse()).toEqual(order);
     const bob = await tokenFor('bob');
     expect(
       (await asApprover('GET', `/v1/approvals?cursor=${encodeURIComponent(first.json.next_cursor)}`, bob))

@@ -1,5 +1,5 @@
 /**
- * The original's 17 Rego test cases (reference §21.9), replayed against the Cedar policies
+ * The original Rego policy's 17 test cases, replayed against the Cedar policies
  * in policy/. The cases live in test/fixtures/policy-cases.json.
  */
 import { readFileSync } from 'node:fs';

@@ -60,8 +60,23 @@ describe('evaluate with unusual but valid input', () => {
   it.each([
     ['year 1', new Date('0001-01-01T00:00:00Z')],
     ['year 9999', new Date('9999-12-31T23:59:59Z')],
-  ])('handles the date %s', (_, now) => {
-    expect(() => repoEngine().evaluate(request('jira.issue.list', { now }))).not.toThrow();
+  ])('decides on the date %s as on an ordinary day, neither failing closed nor open', (_, now) => {
+    const ordinary = new Date('2025-06-03T12:00:00Z');
+    const read = repoEngine().evaluate(request('jira.issue.list', { now }));
+    expect(read).toMatchObject({
+      decision: 'allow',
+      reason: 'read action on allowlist within tenant threshold',
+      determiningPolicies: ['allow-read-within-threshold'],
+    });
+    const destructive = repoEngine().evaluate(request('jira.issue.delete', { now }));
+    expect(destructive).toMatchObject({
+      decision: 'approve',
+      reason: 'destructive action requires approval',
+      requirements: { approval_scope: 'single_use' },
+      determiningPolicies: ['approve-destructive'],
+    });
+    expect(read).toEqual(repoEngine().evaluate(request('jira.issue.list', { now: ordinary })));
+    expect(destructive).toEqual(repoEngine().evaluate(request('jira.issue.delete', { now: ordinary })));
   });
 });
 

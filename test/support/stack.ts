@@ -55,6 +55,8 @@ export async function startTestStack(
     notifications?: TestNotifications;
     /** A table to reuse (a restarted stack); default a fresh one. */
     tableName?: string;
+    /** The host's own log lines ("[oc] ..."); default stderr. */
+    log?: (line: string) => void;
   } = {},
 ): Promise<TestStack> {
   const config = testConfig({
@@ -69,6 +71,7 @@ export async function startTestStack(
     port: 0,
     overrides: options.overrides,
     consumers: options.consumers,
+    ...(options.log ? { log: options.log } : {}),
     ...(options.notifications && sqsEndpoint
       ? {
           notifications: {

@@ -123,7 +123,7 @@ describe('the bundle and checkpoint bytes', () => {
     a: n,
   });
 
-  it('is deterministic, valid JSON, one entry per line, with JCS records and the SPEC §8 header', () => {
+  it('is deterministic, valid JSON, one entry per line, with JCS records and the archive header (functions/core/archive.ts)', () => {
     const entries = sealFacts({ seq: 0, hash: '' }, [fact(1), fact(2), fact(3)]);
     const build = () => {
       const w = new BundleWriter('t1', 1, '');

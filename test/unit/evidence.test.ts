@@ -57,7 +57,7 @@ describe('canonical JSON (RFC 8785)', () => {
 });
 
 describe('chain hash', () => {
-  it('follows the SPEC §7 formula byte for byte', () => {
+  it('follows the chain hash formula (functions/core/evidence.ts) byte for byte', () => {
     const [first, second] = sealFacts(GENESIS, [fact(1), fact(2)]);
     expect(first?.hash).toBe(specHash('', canon({ ...fact(1), seq: 1 })));
     expect(second?.prev_hash).toBe(first?.hash);

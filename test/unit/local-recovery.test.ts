@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Backoff, FailureLog, RestartPolicy, describeError } from '../../bin/local/backoff.js';
 import { freePort } from '../../bin/local/emulators.js';
 import { Readiness, readyzResponse, type ReadinessPart } from '../../bin/local/readiness.js';
-import { StartError, checkPortsFree, readPorts } from '../../bin/local/stack.js';
+import { StartError, checkPortsFree, readPorts, webhookBanner } from '../../bin/local/stack.js';
 import { assertMatchesContract } from '../support/contract.js';
 
 function fakeClock(start = 1_000_000) {
@@ -299,5 +299,41 @@ describe('npm start ports', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('npm start banner', () => {
+  const webhook = (url: string) => ({ kind: 'webhook' as const, url, secret_ref: 's', events: undefined });
+  const tenant = (notify: unknown[]) =>
+    ({
+      name: 't',
+      max_risk_auto_approve: 5,
+      approver_group: '',
+      notify,
+      approvers: { emails: [], slack_user_ids: [] },
+      approval_ttl_sec: 3600,
+    }) as never;
+
+  it('names the webhook routes the policy names, not a fixed demo port', () => {
+    expect(
+      webhookBanner({
+        tenant1: tenant([webhook('http://localhost:9099/in'), { kind: 'slack', channel: '#x' }]),
+        tenant2: tenant([webhook('https://hooks.example.com/oc')]),
+        tenant3: tenant([webhook('http://127.0.0.1:8090/hooks/approvals')]),
+      })
+        .split('\n')
+        .map((l) => l.trim()),
+    ).toEqual([
+      'tenant1 notifies http://localhost:9099/in: watch with npx oc webhooks listen --port 9099',
+      'tenant2 notifies https://hooks.example.com/oc',
+      'tenant3 notifies http://127.0.0.1:8090/hooks/approvals: watch with npx oc webhooks listen',
+    ]);
+  });
+
+  it('says so when no tenant names a webhook', () => {
+    expect(webhookBanner({ tenant1: tenant([{ kind: 'slack', channel: '#x' }]) })).toBe(
+      'none (no tenant in the policy names a webhook route)',
+    );
+    expect(webhookBanner({})).toMatch(/^none/);
   });
 });

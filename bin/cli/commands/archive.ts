@@ -39,9 +39,7 @@ const quietEvents: ArchiveEvents = {
 export function registerArchive(program: Command, act: Act): void {
   const archive = program
     .command('archive')
-    .description(
-      "archive tenants' sealed evidence to S3 now: verified bundles and signed checkpoints (SPEC §8)",
-    )
+    .description("archive tenants' sealed evidence to S3 now: verified bundles and signed checkpoints")
     .option('--tenant <tenant>', 'only this tenant (default: every tenant with a chain)', tenantId)
     .option('--bucket <bucket>', "the evidence bucket (default: the local stack's; required with --aws)")
     .option(
