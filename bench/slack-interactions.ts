@@ -56,7 +56,9 @@ export async function measureSlackInteractions(options: {
       const { approvalId, eventId } = await options.park();
       const payload = {
         type: 'block_actions',
-        user: { id: 'U123', username: 'alice' },
+        // The demo policy's workspace for tenant1: a click from another is refused.
+        team: { id: 'T0001', domain: 'acme' },
+        user: { id: 'U123', username: 'alice', team_id: 'T0001' },
         trigger_id: `bench.${i}.${Date.now()}`,
         response_url: hook.url,
         actions: [
