@@ -10,9 +10,9 @@ import { ROUTE_INPUTS } from './inputs.js';
 export const executeRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
-      const { tenantId } = requireTenant(event);
+      const caller = requireTenant(event);
       const { path } = parseRequest(event, ROUTE_INPUTS['execute-toolcall']);
-      return executeApproved(executeDeps(getState()), { tenantId, eventId: path.event_id });
+      return executeApproved(executeDeps(getState()), { caller, eventId: path.event_id });
     }),
   );
 

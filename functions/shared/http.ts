@@ -22,7 +22,9 @@ export interface AuthContext {
   /** Which credential established the identity: an agent's API key or an approver's JWT. */
   authKind?: 'api_key' | 'jwt';
   tenantId?: string;
+  /** API key routes: the agent the key is bound to (absent: the whole tenant) and the key's id. */
   agentId?: string;
+  keyId?: string;
   /** Approver routes only: the verified JWT's `sub`, `iss` and email ('' when none is verified). */
   approverSub?: string;
   approverEmail?: string;
@@ -47,11 +49,19 @@ export interface HttpResult {
  */
 const authContext = (event: HttpEvent): AuthContext => event.requestContext.authorizer?.lambda ?? {};
 
-/** An agent route's caller: the tenant (and agent) of a valid API key. An approver JWT is 401. */
-export function requireTenant(event: HttpEvent): { tenantId: string; agentId?: string } {
+/**
+ * An agent route's caller: the tenant, the key's id (and bound agent) of a valid API key; what
+ * the cores scope reads and executions by (core/scope.ts). An approver JWT is 401.
+ */
+export function requireTenant(event: HttpEvent): { tenantId: string; keyId: string; agentId?: string } {
   const auth = authContext(event);
   if (auth.authKind === 'jwt') throw unauthorized('invalid API key');
-  if (auth.tenantId) return { tenantId: auth.tenantId, ...(auth.agentId ? { agentId: auth.agentId } : {}) };
+  if (auth.tenantId && auth.keyId)
+    return {
+      tenantId: auth.tenantId,
+      keyId: auth.keyId,
+      ...(auth.agentId ? { agentId: auth.agentId } : {}),
+    };
   if (auth.authError === 'unavailable') throw new Error('authentication could not reach the key store');
   throw unauthorized(auth.authError === 'invalid' ? 'invalid API key' : 'missing API key');
 }
