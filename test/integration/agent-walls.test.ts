@@ -32,6 +32,10 @@ type ToolResult = { isError?: boolean; structuredContent?: Record<string, unknow
 
 /** agent-1's destructive call, parked and approved: a single-use grant waiting to be spent. */
 async function approvedCallOfAgent1(): Promise<string> {
+  return (await approvedCall()).eventId;
+}
+
+async function approvedCall(): Promise<{ eventId: string; approvalId: string }> {
   const parked = await stack.post(
     '/v1/toolcalls',
     toolCall({ agent_id: 'agent-1', tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {} }),
@@ -43,7 +47,7 @@ async function approvedCallOfAgent1(): Promise<string> {
     body: { comment: 'ok' },
   });
   expect(approved.status).toBe(200);
-  return parked.json.event_id as string;
+  return { eventId: parked.json.event_id as string, approvalId: parked.json.approval.id as string };
 }
 
 async function mcpClient(key: string) {
@@ -125,12 +129,21 @@ describe('an unbound key', () => {
   });
 
   it('a bound key’s execution.started names its key id and its agent', async () => {
-    const eventId = await approvedCallOfAgent1();
+    const { eventId, approvalId } = await approvedCall();
     expect((await stack.post(`/v1/toolcalls/${eventId}/execute`, '', AGENT1)).status).toBe(200);
     const record = await stack.get(`/v1/toolcalls/${eventId}`, AGENT1);
     const started = (record.json.evidence as { kind: string; record: Record<string, unknown> }[]).find(
       (f) => f.kind === 'execution.started',
     )!.record;
     expect(started).toMatchObject({ key_id: keyIdOf(hashApiKey(AGENT1)), agent_id: 'agent-1' });
+    // The approval's read lists the execution that spent its grant, within the contract's kinds.
+    const approval = await stack.request('GET', `/v1/approvals/${approvalId}`, {
+      token: await tokenFor('alice'),
+    });
+    expect(approval.json.facts.map((f: { kind: string }) => f.kind)).toEqual([
+      'toolcall.decided',
+      'approval.decided',
+      'execution.started',
+    ]);
   });
 });
