@@ -13,6 +13,7 @@ import {
   unauthorized,
   unsupportedMediaType,
   validationError,
+  jsonPointer,
 } from './errors.js';
 import { jsonProblem } from './input-rules.js';
 import { logger } from './powertools.js';
@@ -150,8 +151,15 @@ export interface ParsedRequest<I extends RouteInput> {
       : undefined;
 }
 
-const details = (issues: readonly { path: PropertyKey[]; message: string }[], fallback: string) =>
-  issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.') || fallback, message: i.message }));
+/**
+ * Zod's issues as details: `path` is the JSON Pointer of the refused field within its part of the
+ * request (the body; the path or query parameters as an object), `""` for the part as a whole.
+ */
+const details = (issues: readonly { path: PropertyKey[]; message: string }[]) =>
+  issues.slice(0, 20).map((i) => ({ path: jsonPointer(i.path), message: i.message }));
+/** The refused parameter's name, for a message a human reads. */
+const named = (issues: readonly { path: PropertyKey[] }[], fallback: string) =>
+  issues[0]?.path.map(String).join('.') || fallback;
 
 /** `application/json` or a `+json` type, in UTF-8 (the only charset JSON has, RFC 8259 §8.1). */
 function isJsonMediaType(contentType: string | undefined): boolean {
@@ -210,15 +218,18 @@ export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): 
   if (input.path) {
     const parsed = input.path.safeParse(event.pathParameters ?? {});
     if (!parsed.success) {
-      const d = details(parsed.error.issues, 'path');
-      throw badRequest(`invalid ${d[0]?.path ?? 'path parameter'}: ${d[0]?.message ?? 'malformed'}`, d);
+      const { issues } = parsed.error;
+      throw badRequest(
+        `invalid ${named(issues, 'path parameter')}: ${issues[0]?.message ?? 'malformed'}`,
+        details(issues),
+      );
     }
     path = parsed.data;
   }
   let query: unknown;
   if (input.query) {
     const parsed = input.query.safeParse(event.queryStringParameters ?? {});
-    if (!parsed.success) throw badRequest('invalid query parameters', details(parsed.error.issues, 'query'));
+    if (!parsed.success) throw badRequest('invalid query parameters', details(parsed.error.issues));
     query = parsed.data;
   }
   let body: unknown;
@@ -229,8 +240,7 @@ export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): 
     if (input.body.parsedBy === 'core') body = value;
     else {
       const parsed = input.body.schema.safeParse(value);
-      if (!parsed.success)
-        throw validationError('invalid request body', details(parsed.error.issues, 'body'));
+      if (!parsed.success) throw validationError('invalid request body', details(parsed.error.issues));
       body = parsed.data;
     }
   }

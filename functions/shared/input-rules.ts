@@ -9,6 +9,7 @@
  * anywhere in them was not built here: a new edge inherits the rules by construction.
  */
 import * as z from 'zod';
+import { jsonPointer } from './errors.js';
 
 /**
  * What no name or id may hold: controls (Cc), format characters (Cf: zero-width characters, bidi
@@ -225,10 +226,8 @@ export function jsonProblem(
   }
 }
 
-/** RFC 6901: `/a/b~1c` for the path [a, b/c] (`~` as `~0`, `/` as `~1`); the whole document is "". */
-export function jsonPointer(path: readonly string[]): string {
-  return path.map((p) => '/' + p.replaceAll('~', '~0').replaceAll('/', '~1')).join('');
-}
+/** The one JSON Pointer encoding (shared/errors.ts), for the callers that found it here. */
+export { jsonPointer };
 
 /**
  * An identity as separation of duties compares it: NFKC (fullwidth and compatibility forms fold

@@ -684,7 +684,7 @@ export interface components {
              *     JSON (UTF-8). Defaults to `{}`. For an action a connector implements, exactly that
              *     action's params, checked at submit with its connector's whole input schema: an unknown
              *     param, a missing required one or a value the connector would refuse is 422
-             *     `VALIDATION_ERROR` naming `params.<name>`, and nothing is written, so a call that cannot
+             *     `VALIDATION_ERROR` naming `/params/<name>`, and nothing is written, so a call that cannot
              *     run is never parked for a human. The action's target param (Jira `issue`, Slack
              *     `channel`, template `id`) may be left out when `resource` names the target.
              * @default {}
@@ -1556,7 +1556,13 @@ export interface components {
             /** @description Whether the same request may succeed if retried later. */
             retryable: boolean;
             details?: {
-                /** @description JSON Pointer to the offending field (`""` for the whole body). */
+                /**
+                 * @description For a refused request field: its JSON Pointer (RFC 6901) within the part of the
+                 *     request that holds it, the body or the path or query parameters taken as an
+                 *     object (`/params/issue`, `/event_id`, `/limit`; `""` for the whole part). Other
+                 *     details name what they carry (`deny_reason`, `decided_by`, `execution_event_id`,
+                 *     `event_id`, `status`, a header name).
+                 */
                 path: string;
                 message: string;
             }[];
@@ -1738,7 +1744,7 @@ export interface components {
          *       "retryable": false,
          *       "details": [
          *         {
-         *           "path": "status",
+         *           "path": "/status",
          *           "message": "must be one of pending, approved, denied, expired"
          *         }
          *       ],
@@ -1758,7 +1764,7 @@ export interface components {
          *       "retryable": false,
          *       "details": [
          *         {
-         *           "path": "reason",
+         *           "path": "/reason",
          *           "message": "must be at most 1000 characters"
          *         }
          *       ],
@@ -1964,7 +1970,7 @@ export interface components {
                  *       "retryable": false,
                  *       "details": [
                  *         {
-                 *           "path": "event_id",
+                 *           "path": "/event_id",
                  *           "message": "must be a lowercase canonical UUID"
                  *         }
                  *       ],
@@ -2032,8 +2038,8 @@ export interface components {
         };
         /**
          * @description The request failed validation (`VALIDATION_ERROR`, with `details` naming each field: the
-         *     body's, `params.<name>` for the action's own params, and both `resource` and
-         *     `params.<target>` when they name different objects), or its idempotency key was already
+         *     body's, `/params/<name>` for the action's own params, and both `/resource` and
+         *     `/params/<target>` when they name different objects), or its idempotency key was already
          *     used with a different body (`IDEMPOTENCY_KEY_REUSED`; bodies are compared after the
          *     target is derived). Nothing is written.
          */
@@ -2105,7 +2111,7 @@ export interface components {
                  *       "retryable": false,
                  *       "details": [
                  *         {
-                 *           "path": "approval_id",
+                 *           "path": "/approval_id",
                  *           "message": "must be a lowercase canonical UUID"
                  *         }
                  *       ],
@@ -2220,7 +2226,7 @@ export interface components {
                  *       "retryable": false,
                  *       "details": [
                  *         {
-                 *           "path": "comment",
+                 *           "path": "/comment",
                  *           "message": "must be at most 1000 characters"
                  *         }
                  *       ],

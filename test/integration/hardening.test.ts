@@ -181,7 +181,7 @@ describe('F5: separation of duties on normalized identities', () => {
       toolCall({ tool: 'jira', action: 'issue.delete', user_id: userId }),
     );
     expect(r.status).toBe(422);
-    expect(r.json.details[0].path).toBe('user_id');
+    expect(r.json.details[0].path).toBe('/user_id');
   });
 
   it.each([

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { APPROVAL_FACT_KINDS, APPROVAL_STATES, FACT_KINDS } from '../../functions/shared/constants.js';
+import { validationError } from '../../functions/shared/errors.js';
 import { ID_PATTERN, rules } from '../../functions/shared/input-rules.js';
 import { OPENAPI_PATH, assertMatchesContract, openApiDocument } from '../support/contract.js';
 
@@ -110,5 +111,15 @@ describe('contract nits', () => {
 
   it('documents the local host’s 431 for oversized request headers', () => {
     expect(doc.info.description).toMatch(/431 `BAD_REQUEST`/);
+  });
+
+  it('names every validation detail by its JSON Pointer, as the Error schema says', () => {
+    const error = validationError('invalid', [
+      { path: 'params.issue', message: 'a connector’s dotted path' },
+      { path: '/labels/a~1b', message: 'a pointer already' },
+      { path: '', message: 'the whole body' },
+    ]);
+    expect(error.options.details!.map((d) => d.path)).toEqual(['/params/issue', '/labels/a~1b', '']);
+    expect(schemas.Error.properties.details.items.properties.path.description).toMatch(/JSON Pointer/);
   });
 });
