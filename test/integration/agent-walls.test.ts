@@ -7,6 +7,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { generateApiKey, hashApiKey, keyIdOf } from '../../functions/store/api-keys.js';
+import { verifyTenantChain } from '../../functions/store/chain.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
 import { contractFetch } from '../support/sdk-fetch.js';
@@ -146,4 +147,14 @@ describe('an unbound key', () => {
       'execution.started',
     ]);
   });
+});
+
+it('the chain that records who spent each grant still verifies (after the executions above)', async () => {
+  await stack.poller!.drained();
+  const report = await verifyTenantChain(stack.state.chain, 'tenant1', {
+    now: new Date(),
+    unsealedGraceMs: 60_000,
+  });
+  expect(report).toMatchObject({ ok: true, problems: [] });
+  expect(report.entries).toBeGreaterThan(0);
 });
