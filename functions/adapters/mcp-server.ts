@@ -76,8 +76,9 @@ export interface McpPorts {
   spendRateLimit(tenantId: string): Promise<void>;
   /** The submit core; the adapter has already taken the call's token (`rateLimitTaken`). */
   submit(input: SubmitInput): Promise<HttpResult>;
-  execute(tenantId: string, eventId: string): Promise<HttpResult>;
-  getEvent(tenantId: string, eventId: string): Promise<StoredEvent | undefined>;
+  /** Both scoped to the caller: another agent's event is missing to a key bound to an agent. */
+  execute(caller: Caller, eventId: string): Promise<HttpResult>;
+  getEvent(caller: Caller, eventId: string): Promise<StoredEvent | undefined>;
   approvalUrl(approvalId: string): string;
   now(): Date;
   /** Signs and verifies session ids and requestStates with the current key ring. */
@@ -274,7 +275,7 @@ class GatewayMcp {
   ): Promise<CallResult> {
     const result = await this.runApproved(call.caller, eventId);
     if (result.structuredContent?.status !== 'pending') return result;
-    const view = await this.ports.getEvent(call.caller.tenantId, eventId);
+    const view = await this.ports.getEvent(call.caller, eventId);
     const pending = pendingOf(view, eventId, (id) => this.ports.approvalUrl(id));
     if (!pending || !call.urlElicitation) return result;
     logger.debug('mcp call still pending', { eventId, tool: toolName });
@@ -283,7 +284,7 @@ class GatewayMcp {
 
   async runApproved(caller: Caller, eventId: string): Promise<ToolResult> {
     try {
-      return executeOutcome(eventId, { response: await this.ports.execute(caller.tenantId, eventId) });
+      return executeOutcome(eventId, { response: await this.ports.execute(caller, eventId) });
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return executeOutcome(eventId, { error });
       return fromCoreError(error);
@@ -293,7 +294,7 @@ class GatewayMcp {
   async approvalStatus(caller: Caller, eventId: string): Promise<ToolResult> {
     let stored;
     try {
-      stored = await this.ports.getEvent(caller.tenantId, eventId);
+      stored = await this.ports.getEvent(caller, eventId);
     } catch (error) {
       return internal(error);
     }

@@ -4,6 +4,7 @@
  * single-use grant bound to the approval, its event and the SHA-256 of the canonical stored
  * request: nothing the approver sends can widen it (W1, W2, W3, W5, W6, W7).
  */
+import { APPROVAL_FACT_KINDS, type ApprovalFactKind } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
 import { normalizeIdentity } from '../shared/input-rules.js';
 import type { FactRecord } from './evidence.js';
@@ -49,7 +50,7 @@ export interface ApprovalView extends Omit<
 
 /** One fact about an approval and where it sits in the tenant's chain (`seq` once sealed). */
 export interface ApprovalFact {
-  kind: string;
+  kind: ApprovalFactKind;
   fact_id: string;
   at: string;
   seq?: number;
@@ -64,14 +65,22 @@ export interface ApprovalDetail extends ApprovalView {
 
 /**
  * The facts of this approval, in the order written: the decision that asked for it
- * (`toolcall.decided`) and what humans or the sweep did with it (`approval.decided|expired`).
+ * (`toolcall.decided`), what humans or the sweep did with it (`approval.decided|expired`) and the
+ * execution that spent its grant (`execution.started`): the registry's APPROVAL_FACT_KINDS, the
+ * contract's `ApprovalFact.kind`, and nothing else, whatever later kinds name the approval.
  */
+const isApprovalFactKind = (kind: string): kind is ApprovalFactKind =>
+  (APPROVAL_FACT_KINDS as readonly string[]).includes(kind);
+
 export function approvalDetail(view: ApprovalView, event: StoredEvent | undefined): ApprovalDetail {
   if (!event) return view;
   const facts = event.facts
-    .filter((f) => f.kind === 'toolcall.decided' || f.record.approval_id === view.id)
+    .filter(
+      (f) =>
+        isApprovalFactKind(f.kind) && (f.kind === 'toolcall.decided' || f.record.approval_id === view.id),
+    )
     .map((f) => ({
-      kind: f.kind,
+      kind: f.kind as ApprovalFactKind,
       fact_id: f.fact_id,
       at: f.record.at,
       ...(f.seq === undefined ? {} : { seq: f.seq, hash: f.hash }),

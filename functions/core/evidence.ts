@@ -5,17 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import type { FactKind } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
 
 export const CHAIN_TAG = 'oc-evidence/v1';
 
-export type FactKind =
-  | 'toolcall.decided'
-  | 'toolcall.executed'
-  | 'approval.decided'
-  | 'approval.expired'
-  | 'execution.started'
-  | 'execution.completed';
+/** The registry's kinds (`FACT_KINDS`, shared/constants.ts). */
+export type { FactKind };
 
 /** A fact as written, before the sequencer gives it a place in the chain. */
 export interface FactRecord {

@@ -1,13 +1,15 @@
 /**
  * Use case: execute an approved tool call exactly once (SPEC §3 execute, fixes W1, W8, W9, W10).
  * Primary course:
- *  1. Load the approval-gated event with its grant and execution claim (one read).
+ *  1. Load the approval-gated event with its grant and execution claim (one read). Another
+ *     agent's event is missing to a key bound to an agent (core/scope.ts).
  *  2. An earlier execution answers for itself: completed -> the same body, replayed; running ->
  *     EXECUTION_IN_PROGRESS; crashed -> EXECUTION_OUTCOME_UNKNOWN (never re-run).
  *  3. Without a usable grant the approval's state answers: pending 409, denied 403 with the
  *     approver's reason, expired 410.
  *  4. ONE transaction consumes the grant (bound to this event and the SHA-256 of the stored
- *     request) and claims the execution, with an `execution.started` fact.
+ *     request) and claims the execution, with an `execution.started` fact naming the caller
+ *     (key id and agent): whoever spent the grant is on record.
  *  5. Run the connector with the stored request, never a new one.
  *  6. Finalize: the result, the execution event and its `execution.completed` fact, in one
  *     transaction. If that fails, the claim reads `unknown` and an operator resolves it.
@@ -16,6 +18,7 @@ import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
 import { AppError, notFound } from '../shared/errors.js';
 import { approvalExpired, effectiveStatus, type StoredApproval } from './approvals.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
+import { callerRecord, inScope, type CallerScope } from './scope.js';
 import type { Clock, IdGenerator, StoredEvent, StoredGrant, ToolCallStore } from './ports.js';
 import type { HttpResult } from './submit.js';
 
@@ -78,13 +81,15 @@ const outcomeUnknown = (executionEventId: string) =>
 
 export async function executeApproved(
   deps: ExecuteDeps,
-  input: { tenantId: string; eventId: string },
+  input: { caller: CallerScope; eventId: string },
 ): Promise<HttpResult> {
+  const { caller } = input;
   const deadline = Date.now() + deps.config.inFlightWaitMs;
   for (;;) {
     // The grant and the execution claim come with the event; the approval is read only if needed.
-    const parent = await deps.events.getEvent(input.tenantId, input.eventId, { withApproval: false });
-    if (!parent || parent.parent_event_id !== undefined) throw notFound('event not found');
+    const parent = await deps.events.getEvent(caller.tenantId, input.eventId, { withApproval: false });
+    if (!parent || parent.parent_event_id !== undefined || !inScope(parent, caller))
+      throw notFound('event not found');
     if (parent.decision !== 'approve') {
       throw new AppError(
         409,
@@ -135,6 +140,7 @@ export async function executeApproved(
         grant_id: grant.id,
         approval_id: grant.approval_id,
         request_hash: requestHash,
+        ...callerRecord(caller),
       },
     });
     if (!claimed.ok) {

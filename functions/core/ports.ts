@@ -1,5 +1,6 @@
 /** What the core needs from the outside world. Store adapters implement these; tests may too. */
 import type { ExecutionResult } from '../connectors/types.js';
+import type { ApprovalState } from '../shared/constants.js';
 import type { FactRecord } from './evidence.js';
 import type { PolicyDecision } from './policy.js';
 import type { ToolCallRequest } from './toolcall.js';
@@ -19,7 +20,7 @@ export interface ApprovalRecord {
   risk_score: number;
   reason: string;
   approver_group: string;
-  status: 'pending' | 'approved' | 'denied' | 'expired';
+  status: ApprovalState;
   created_at: string;
   expires_at: string;
   request_hash: string;

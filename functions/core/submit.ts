@@ -111,7 +111,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   const parsed = parseToolCallBody(input.body);
   if (!parsed.ok)
     throw validationError(
-      `validation: ${parsed.details[0]?.path || 'body'} ${parsed.details[0]?.message ?? 'invalid'}`,
+      `validation: ${parsed.details[0]?.path || 'the body'} ${parsed.details[0]?.message ?? 'invalid'}`,
       parsed.details,
     );
   if (parsed.body.tenant_id !== undefined && parsed.body.tenant_id !== input.tenantId) throw tenantMismatch();

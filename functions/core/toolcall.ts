@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { LIMITS } from '../shared/constants.js';
-import type { ErrorDetail } from '../shared/errors.js';
+import { jsonPointer, type ErrorDetail } from '../shared/errors.js';
 import { NAME_PATTERN, rules } from '../shared/input-rules.js';
 
 export { NAME_PATTERN };
@@ -54,7 +54,7 @@ export function parseToolCallBody(input: unknown): ParseResult {
   return {
     ok: false,
     details: parsed.error.issues.slice(0, 20).map((issue) => ({
-      path: issue.path.map(String).join('.') || (issue.code === 'unrecognized_keys' ? '' : ''),
+      path: jsonPointer(issue.path),
       message:
         issue.code === 'unrecognized_keys'
           ? `unknown field(s): ${issue.keys.join(', ')}`

@@ -15,6 +15,7 @@ import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { ROUTES, type RouteAuth } from '../shared/constants.js';
 import type { AuthContext, HttpEvent, HttpResult } from '../shared/http.js';
 import { logger } from '../shared/powertools.js';
+import { hashApiKey, keyIdOf } from '../store/api-keys.js';
 import { InvalidApproverToken, MAX_APPROVER_TOKEN_LENGTH } from '../store/approver-tokens.js';
 import type { AppState } from './app-state.js';
 
@@ -56,6 +57,8 @@ async function authorizeAgent(state: AppState, headers: APIGatewayRequestAuthori
     return allow({
       authKind: 'api_key',
       tenantId: identity.tenantId,
+      // Once, here: REST and MCP name the same key in what they record.
+      keyId: keyIdOf(hashApiKey(key)),
       ...(identity.agentId ? { agentId: identity.agentId } : {}),
     });
   } catch (error) {

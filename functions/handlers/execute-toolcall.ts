@@ -11,10 +11,10 @@ import { spendRateLimit } from './rate-limit.js';
 export const executeRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
-      const { tenantId } = requireTenant(event);
-      await spendRateLimit(getState(), tenantId);
+      const caller = requireTenant(event);
+      await spendRateLimit(getState(), caller.tenantId);
       const { path } = parseRequest(event, ROUTE_INPUTS['execute-toolcall']);
-      return executeApproved(executeDeps(getState()), { tenantId, eventId: path.event_id });
+      return executeApproved(executeDeps(getState()), { caller, eventId: path.event_id });
     }),
   );
 

@@ -1,4 +1,8 @@
-/** GET /v1/toolcalls/{event_id}: the event, its decision, result and evidence; 404 across tenants. */
+/**
+ * GET /v1/toolcalls/{event_id}: the event, its decision, result and evidence; 404 across tenants,
+ * and across agents for a key bound to one.
+ */
+import { readEvent } from '../core/scope.js';
 import { toolCallView } from '../core/toolcall-view.js';
 import { notFound } from '../shared/errors.js';
 import { httpRoute, parseRequest, requireTenant, type HttpEvent } from '../shared/http.js';
@@ -11,11 +15,11 @@ import { spendRateLimit } from './rate-limit.js';
 export const getToolCallRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
-      const { tenantId } = requireTenant(event);
+      const caller = requireTenant(event);
       const state = getState();
-      await spendRateLimit(state, tenantId);
+      await spendRateLimit(state, caller.tenantId);
       const { event_id: eventId } = parseRequest(event, ROUTE_INPUTS['get-toolcall']).path;
-      const stored = await state.toolcalls.getEvent(tenantId, eventId);
+      const stored = await readEvent(state.toolcalls, caller, eventId);
       if (!stored) throw notFound('event not found');
       const view = toolCallView(stored, {
         now: state.clock.now(),

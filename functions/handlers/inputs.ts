@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { ToolCallRequestBody } from '../core/toolcall.js';
+import { APPROVAL_STATES } from '../shared/constants.js';
 import type { RouteInput } from '../shared/http.js';
 import { rules } from '../shared/input-rules.js';
 
@@ -25,7 +26,7 @@ export const ROUTE_INPUTS = {
   'execute-toolcall': { path: eventPath },
   'list-approvals': {
     query: z.strictObject({
-      status: z.enum(['pending', 'approved', 'denied', 'expired']).default('pending'),
+      status: z.enum(APPROVAL_STATES).default('pending'),
       limit: z.coerce.number().int().min(1).max(100).default(50),
       cursor: rules.cursor().optional(),
     }),

@@ -4,6 +4,7 @@ import { ACTION_SPECS } from '../connectors/registry.js';
 import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
 import { buildRiskFloors } from '../core/risk.js';
+import { readEvent } from '../core/scope.js';
 import { approvalUrl, submitToolCall } from '../core/submit.js';
 import { mcpSigner, type McpSigner } from '../adapters/mcp-signing.js';
 import type { McpKeyRing } from '../core/mcp-protocol.js';
@@ -42,8 +43,8 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
         }).map((entry) => entry.tool),
       spendRateLimit: (tenantId) => spendRateLimit(state, tenantId),
       submit: (input) => submitToolCall(submitDeps(state), input),
-      execute: (tenantId, eventId) => executeApproved(executeDeps(state), { tenantId, eventId }),
-      getEvent: (tenantId, eventId) => state.toolcalls.getEvent(tenantId, eventId),
+      execute: (caller, eventId) => executeApproved(executeDeps(state), { caller, eventId }),
+      getEvent: (caller, eventId) => readEvent(state.toolcalls, caller, eventId),
       approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),
       now: () => state.clock.now(),
       signer: signerOf(keyRingSource(state)),

@@ -3,6 +3,39 @@
  * CDK (`lib/`), the Lambda runtime and the local host all import it, so they cannot drift.
  */
 
+/**
+ * Every kind of evidence fact, in one registry: the evidence types (`core/evidence.ts`), where the
+ * store files each kind, `api/openapi.yaml`'s `FactKind` enum and the SDK's generated types all
+ * follow it, and a contract test fails if any of them drifts. A new kind (votes, edits,
+ * withdrawals) is added here first.
+ */
+export const FACT_KINDS = [
+  'toolcall.decided',
+  'toolcall.executed',
+  'approval.decided',
+  'approval.expired',
+  'execution.started',
+  'execution.completed',
+] as const;
+export type FactKind = (typeof FACT_KINDS)[number];
+
+/**
+ * The facts an approval's read lists (`GET /v1/approvals/{id}` `facts[].kind`, the contract's
+ * `ApprovalFact.kind`): the decision that asked for it, what a human or the sweep did with it,
+ * and the execution that spent its grant.
+ */
+export const APPROVAL_FACT_KINDS = [
+  'toolcall.decided',
+  'approval.decided',
+  'approval.expired',
+  'execution.started',
+] as const satisfies readonly FactKind[];
+export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
+
+/** An approval request's states (as read: a pending one past its expiry reads `expired`). */
+export const APPROVAL_STATES = ['pending', 'approved', 'denied', 'expired'] as const;
+export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
 /** Environment variable names, shared by CDK and runtime. */
 export const ENV = {
   tableName: 'OC_TABLE_NAME',

@@ -13,6 +13,7 @@ import {
   unauthorized,
   unsupportedMediaType,
   validationError,
+  jsonPointer,
 } from './errors.js';
 import { jsonProblem } from './input-rules.js';
 import { logger } from './powertools.js';
@@ -22,7 +23,9 @@ export interface AuthContext {
   /** Which credential established the identity: an agent's API key or an approver's JWT. */
   authKind?: 'api_key' | 'jwt';
   tenantId?: string;
+  /** API key routes: the agent the key is bound to (absent: the whole tenant) and the key's id. */
   agentId?: string;
+  keyId?: string;
   /** Approver routes only: the verified JWT's `sub`, `iss` and email ('' when none is verified). */
   approverSub?: string;
   approverEmail?: string;
@@ -47,11 +50,19 @@ export interface HttpResult {
  */
 const authContext = (event: HttpEvent): AuthContext => event.requestContext.authorizer?.lambda ?? {};
 
-/** An agent route's caller: the tenant (and agent) of a valid API key. An approver JWT is 401. */
-export function requireTenant(event: HttpEvent): { tenantId: string; agentId?: string } {
+/**
+ * An agent route's caller: the tenant, the key's id (and bound agent) of a valid API key; what
+ * the cores scope reads and executions by (core/scope.ts). An approver JWT is 401.
+ */
+export function requireTenant(event: HttpEvent): { tenantId: string; keyId: string; agentId?: string } {
   const auth = authContext(event);
   if (auth.authKind === 'jwt') throw unauthorized('invalid API key');
-  if (auth.tenantId) return { tenantId: auth.tenantId, ...(auth.agentId ? { agentId: auth.agentId } : {}) };
+  if (auth.tenantId && auth.keyId)
+    return {
+      tenantId: auth.tenantId,
+      keyId: auth.keyId,
+      ...(auth.agentId ? { agentId: auth.agentId } : {}),
+    };
   if (auth.authError === 'unavailable') throw new Error('authentication could not reach the key store');
   throw unauthorized(auth.authError === 'invalid' ? 'invalid API key' : 'missing API key');
 }
@@ -140,8 +151,15 @@ export interface ParsedRequest<I extends RouteInput> {
       : undefined;
 }
 
-const details = (issues: readonly { path: PropertyKey[]; message: string }[], fallback: string) =>
-  issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.') || fallback, message: i.message }));
+/**
+ * Zod's issues as details: `path` is the JSON Pointer of the refused field within its part of the
+ * request (the body; the path or query parameters as an object), `""` for the part as a whole.
+ */
+const details = (issues: readonly { path: PropertyKey[]; message: string }[]) =>
+  issues.slice(0, 20).map((i) => ({ path: jsonPointer(i.path), message: i.message }));
+/** The refused parameter's name, for a message a human reads. */
+const named = (issues: readonly { path: PropertyKey[] }[], fallback: string) =>
+  issues[0]?.path.map(String).join('.') || fallback;
 
 /** `application/json` or a `+json` type, in UTF-8 (the only charset JSON has, RFC 8259 §8.1). */
 function isJsonMediaType(contentType: string | undefined): boolean {
@@ -208,15 +226,18 @@ export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): 
   if (input.path) {
     const parsed = input.path.safeParse(event.pathParameters ?? {});
     if (!parsed.success) {
-      const d = details(parsed.error.issues, 'path');
-      throw badRequest(`invalid ${d[0]?.path ?? 'path parameter'}: ${d[0]?.message ?? 'malformed'}`, d);
+      const { issues } = parsed.error;
+      throw badRequest(
+        `invalid ${named(issues, 'path parameter')}: ${issues[0]?.message ?? 'malformed'}`,
+        details(issues),
+      );
     }
     path = parsed.data;
   }
   let query: unknown;
   if (input.query) {
     const parsed = input.query.safeParse(event.queryStringParameters ?? {});
-    if (!parsed.success) throw badRequest('invalid query parameters', details(parsed.error.issues, 'query'));
+    if (!parsed.success) throw badRequest('invalid query parameters', details(parsed.error.issues));
     query = parsed.data;
   }
   let body: unknown;
@@ -227,8 +248,7 @@ export function parseRequest<I extends RouteInput>(event: HttpEvent, input: I): 
     if (input.body.parsedBy === 'core') body = value;
     else {
       const parsed = input.body.schema.safeParse(value);
-      if (!parsed.success)
-        throw validationError('invalid request body', details(parsed.error.issues, 'body'));
+      if (!parsed.success) throw validationError('invalid request body', details(parsed.error.issues));
       body = parsed.data;
     }
   }

@@ -9,6 +9,7 @@
  * anywhere in them was not built here: a new edge inherits the rules by construction.
  */
 import * as z from 'zod';
+import { jsonPointer } from './errors.js';
 
 /**
  * What no name or id may hold: controls (Cc), format characters (Cf: zero-width characters, bidi
@@ -33,7 +34,14 @@ const LINE_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u20
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Tool and action names (SPEC §3), after trimming and lower-casing. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-/** Ids are UUIDv4 (random) or UUIDv8 (event ids derived from an idempotency key), lowercase. */
+/**
+ * The one rule for an id the API accepts (path ids, MCP `event_id`): a lowercase canonical UUID of
+ * any version, exactly `api/openapi.yaml`'s EventId and ApprovalId pattern (a contract test
+ * compares them). An id the gateway could never have issued (the nil UUID, a v1) names nothing:
+ * 404, as the contract promises, not 400.
+ */
+export const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The ids the gateway issues: UUIDv4 (random) or UUIDv8 (event ids derived from an idempotency key), lowercase. */
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[48][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
@@ -136,8 +144,8 @@ export const rules = {
         ),
     ),
 
-  /** A lowercase UUID (v4, or v8 for event ids). */
-  uuid: () => rule(z.string().regex(UUID_PATTERN, 'must be a lowercase UUID')),
+  /** An id the API accepts: a lowercase canonical UUID (ID_PATTERN); an unknown one is the caller's 404. */
+  uuid: () => rule(z.string().regex(ID_PATTERN, 'must be a lowercase canonical UUID')),
 
   /** An RFC 3339 timestamp with a zone. */
   timestamp: () =>
@@ -218,10 +226,8 @@ export function jsonProblem(
   }
 }
 
-/** RFC 6901: `/a/b~1c` for the path [a, b/c] (`~` as `~0`, `/` as `~1`); the whole document is "". */
-export function jsonPointer(path: readonly string[]): string {
-  return path.map((p) => '/' + p.replaceAll('~', '~0').replaceAll('/', '~1')).join('');
-}
+/** The one JSON Pointer encoding (shared/errors.ts), for the callers that found it here. */
+export { jsonPointer };
 
 /**
  * An identity as separation of duties compares it: NFKC (fullwidth and compatibility forms fold

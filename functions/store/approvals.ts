@@ -72,7 +72,7 @@ const LISTING_SORT_KEY = new RegExp(
  */
 function decodeCursor(cursor: string, tenantId: string, status: string): Record<string, unknown> {
   const fail = () =>
-    badRequest('invalid cursor', [{ path: 'cursor', message: 'use next_cursor from a previous page' }]);
+    badRequest('invalid cursor', [{ path: '/cursor', message: 'use next_cursor from a previous page' }]);
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -21,14 +21,14 @@ import type {
   StoredFact,
   ToolCallStore,
 } from '../core/ports.js';
-import { ITEM_TYPE } from '../shared/constants.js';
+import { ITEM_TYPE, type FactKind } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
 import { isConditionalFailure, readOrFail } from './dynamo.js';
 import { keys } from './keys.js';
 import { transact, type TransactItems } from './transact.js';
 
 /** Facts are numbered within their event so that a Query returns them in order. */
-export const FACT_INDEX: Record<string, number> = {
+export const FACT_INDEX: Record<FactKind, number> = {
   'toolcall.decided': 1,
   'toolcall.executed': 2,
   'approval.decided': 3,

@@ -50,7 +50,8 @@ export interface paths {
          * @description The event as recorded: the normalized request, the decision, its result or approval, the
          *     execution of an approved call, and the event's evidence facts in order (sealed ones with
          *     their chain position and hashes). No webhook URLs or secret names are ever included.
-         *     Another tenant's event is 404, exactly like a missing one.
+         *     Another tenant's event is 404, exactly like a missing one; so is another agent's event
+         *     to a key bound to an agent (a key of the whole tenant reads every agent's events).
          */
         get: operations["getToolCall"];
         put?: never;
@@ -90,7 +91,9 @@ export interface paths {
          *       `EXECUTION_OUTCOME_UNKNOWN` until an operator records the outcome with
          *       `oc executions resolve`.
          *
-         *     Another tenant's event is 404, exactly like a missing one.
+         *     Another tenant's event is 404, exactly like a missing one; so is another agent's event
+         *     to a key bound to an agent, and nothing is spent. The `execution.started` fact names the
+         *     caller's key id and agent.
          */
         post: operations["executeToolCall"];
         delete?: never;
@@ -316,7 +319,10 @@ export interface paths {
          *     button's value (`{d, r, e, t}`, base64url JSON) through the same rules as the approvals API:
          *     the Slack user must be on the tenant's `slack_user_ids`, may not be the requester, and the
          *     approval must be pending and unexpired; racing clicks yield one decision. The approver is
-         *     recorded as `slack:<user id>`. The clicker is answered through the payload's `response_url`:
+         *     recorded as `slack:<user id>`. A click counts only from the tenant's Slack workspace: the
+         *     payload's `team.id` (else `user.team_id`) must be the tenant's `slack.team_id`, and its
+         *     `enterprise.id` the tenant's `slack.enterprise_id` where one is set; any other click is
+         *     403 `FORBIDDEN` and changes nothing. The clicker is answered through the payload's `response_url`:
          *     the message is replaced with the outcome (buttons removed), or an ephemeral message says who
          *     decided first, that it expired, or why they may not decide. The HTTP answer is 200 with the
          *     `outcome` (Slack ignores the body). The Open link (`oc_open`) is answered `ignored`.
@@ -350,8 +356,14 @@ export interface paths {
          *     official MCP TypeScript SDK (`@modelcontextprotocol/server`). Protocol revisions are
          *     negotiated per request: **2026-07-28** (every request carries its `_meta` envelope; no
          *     sessions, `input_required` results) and **2025-11-25** and earlier (`initialize` first; the
-         *     `Mcp-Session-Id` this server returns is the client's own name, version and URL-elicitation
-         *     support plus 96 random bits, so the server keeps no session state).
+         *     `Mcp-Session-Id` this server returns signs the client's own name, version and
+         *     URL-elicitation support and 96 random bits for the API key that opened it, so the server
+         *     keeps no session state; an id it did not issue for this key, or one past its expiry or
+         *     signed with a retired key, is 404 and the client starts a new session).
+         *
+         *     A 2026-07-28 `requestState` is signed too, bound to the key, the agent, the tool and its
+         *     arguments: a retry with another tool, other arguments, from another key or agent, or
+         *     with a state that does not verify runs nothing and is answered with a tool error.
          *
          *     Authenticated like `POST /v1/toolcalls` (the agent API key in `X-API-Key` or
          *     `Authorization: Bearer`) and rate-limited with the same per-tenant bucket. A request with an
@@ -672,7 +684,7 @@ export interface components {
              *     JSON (UTF-8). Defaults to `{}`. For an action a connector implements, exactly that
              *     action's params, checked at submit with its connector's whole input schema: an unknown
              *     param, a missing required one or a value the connector would refuse is 422
-             *     `VALIDATION_ERROR` naming `params.<name>`, and nothing is written, so a call that cannot
+             *     `VALIDATION_ERROR` naming `/params/<name>`, and nothing is written, so a call that cannot
              *     run is never parked for a human. The action's target param (Jira `issue`, Slack
              *     `channel`, template `id`) may be left out when `resource` names the target.
              * @default {}
@@ -991,8 +1003,13 @@ export interface components {
          *     }
          */
         ApprovalFact: {
-            /** @enum {string} */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired";
+            /**
+             * @description The facts an approval's read lists (the registry's `APPROVAL_FACT_KINDS`): the decision
+             *     that asked for it, a human's decision or the expiry, and the execution that spent its
+             *     grant.
+             * @enum {string}
+             */
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1073,7 +1090,7 @@ export interface components {
          *           "expires_at": "2025-06-02T12:34:56.130Z"
          *         }
          *       ],
-         *       "next_cursor": "eyJrIjoiYXBwcm92YWwjMjAyNS0wNi0wMVQxMjozNDo1Ni4xMzBaIn0"
+         *       "next_cursor": "eyJwayI6IlQjdGVuYW50MSNBUFIjM2YyNTA0ZTAtNGY4OS00MWQzLTlhMGMtMDMwNWU4MmMzMzAxIiwic2siOiJBUFBST1ZBTCIsImdzaTFwayI6IlQjdGVuYW50MSNBUFIjcGVuZGluZyIsImdzaTFzayI6IjIwMjUtMDYtMDFUMTI6MzQ6NTYuMTMwWiMzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDEifQ"
          *     }
          * @example {
          *       "items": []
@@ -1149,8 +1166,7 @@ export interface components {
          */
         ApprovalSummary: {
             id: components["schemas"]["Uuid"];
-            /** @enum {string} */
-            status: "pending" | "approved" | "denied" | "expired";
+            status: components["schemas"]["ApprovalStatus"];
             /** Format: uri */
             url: string;
             expires_at: components["schemas"]["Timestamp"];
@@ -1214,7 +1230,9 @@ export interface components {
          * @description The fact as written (plus `seq` once sealed). At least `v` (1), `tenant_id`, `kind`,
          *     `event_id`, `at`, `fact_id`; then, by kind, the request, decision, reason,
          *     policy_version, result, approval id and decision and approver, parent event id;
-         *     `execution.started` carries the execution event id, the grant id and the request hash.
+         *     `execution.started` carries the execution event id, the grant id, the request hash and
+         *     who spent the grant: the caller's `key_id` and `agent_id` (the key's bound agent, `null`
+         *     for a key of the whole tenant).
          * @example {
          *       "v": 1,
          *       "tenant_id": "tenant1",
@@ -1261,11 +1279,12 @@ export interface components {
          * @description The fact's kind: `toolcall.decided`, `toolcall.executed`, `approval.decided` (a human's
          *     decision, from the API, the console or Slack), `approval.expired` (the expiry sweep),
          *     `execution.started` (the grant consumed and the execution claimed) and
-         *     `execution.completed` (the approved execution's result), and possibly more in later
-         *     versions.
+         *     `execution.completed` (the approved execution's result). The list is the gateway's one
+         *     registry of fact kinds (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
+         * @enum {string}
          */
-        FactKind: string;
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -1537,7 +1556,13 @@ export interface components {
             /** @description Whether the same request may succeed if retried later. */
             retryable: boolean;
             details?: {
-                /** @description JSON Pointer to the offending field (`""` for the whole body). */
+                /**
+                 * @description For a refused request field: its JSON Pointer (RFC 6901) within the part of the
+                 *     request that holds it, the body or the path or query parameters taken as an
+                 *     object (`/params/issue`, `/event_id`, `/limit`; `""` for the whole part). Other
+                 *     details name what they carry (`deny_reason`, `decided_by`, `execution_event_id`,
+                 *     `event_id`, `status`, a header name).
+                 */
                 path: string;
                 message: string;
             }[];
@@ -1719,7 +1744,7 @@ export interface components {
          *       "retryable": false,
          *       "details": [
          *         {
-         *           "path": "status",
+         *           "path": "/status",
          *           "message": "must be one of pending, approved, denied, expired"
          *         }
          *       ],
@@ -1739,7 +1764,7 @@ export interface components {
          *       "retryable": false,
          *       "details": [
          *         {
-         *           "path": "reason",
+         *           "path": "/reason",
          *           "message": "must be at most 1000 characters"
          *         }
          *       ],
@@ -2013,8 +2038,8 @@ export interface components {
         };
         /**
          * @description The request failed validation (`VALIDATION_ERROR`, with `details` naming each field: the
-         *     body's, `params.<name>` for the action's own params, and both `resource` and
-         *     `params.<target>` when they name different objects), or its idempotency key was already
+         *     body's, `/params/<name>` for the action's own params, and both `/resource` and
+         *     `/params/<target>` when they name different objects), or its idempotency key was already
          *     used with a different body (`IDEMPOTENCY_KEY_REUSED`; bodies are compared after the
          *     target is derived). Nothing is written.
          */
@@ -2086,8 +2111,8 @@ export interface components {
                  *       "retryable": false,
                  *       "details": [
                  *         {
-                 *           "path": "approval_id",
-                 *           "message": "must be a lowercase UUID"
+                 *           "path": "/approval_id",
+                 *           "message": "must be a lowercase canonical UUID"
                  *         }
                  *       ],
                  *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -2201,7 +2226,7 @@ export interface components {
                  *       "retryable": false,
                  *       "details": [
                  *         {
-                 *           "path": "comment",
+                 *           "path": "/comment",
                  *           "message": "must be at most 1000 characters"
                  *         }
                  *       ],
@@ -2247,15 +2272,17 @@ export interface components {
     };
     parameters: {
         /**
-         * @description An event id in lowercase canonical UUID form. Any other form (uppercase, braces,
-         *     `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event of the
-         *     caller's tenant is 404.
+         * @description An event id in lowercase canonical UUID form, of any version. Any other form (uppercase,
+         *     braces, `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event the
+         *     caller may see (its tenant's; its agent's, for a key bound to an agent) is 404, including
+         *     ids the gateway never issues (the nil UUID, a version 1 UUID).
          * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
          */
         EventId: string;
         /**
-         * @description An approval id in lowercase canonical UUID form. Any other form is 400; a well-formed id
-         *     that names no approval of the approver's tenant is 404.
+         * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+         *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+         *     gateway never issues (the nil UUID, a version 1 UUID).
          * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
          */
         ApprovalId: string;
@@ -2273,7 +2300,7 @@ export interface components {
          * @description The `next_cursor` of the previous page, passed back unchanged with the same `status`
          *     (opaque; at most 2,048 characters). A malformed cursor, or one not issued for the
          *     approver's tenant, is 400 `BAD_REQUEST`.
-         * @example eyJrIjoiYXBwcm92YWwjMjAyNS0wNi0wMVQxMjozNDo1Ni4xMzBaIn0
+         * @example eyJwayI6IlQjdGVuYW50MSNBUFIjM2YyNTA0ZTAtNGY4OS00MWQzLTlhMGMtMDMwNWU4MmMzMzAxIiwic2siOiJBUFBST1ZBTCIsImdzaTFwayI6IlQjdGVuYW50MSNBUFIjcGVuZGluZyIsImdzaTFzayI6IjIwMjUtMDYtMDFUMTI6MzQ6NTYuMTMwWiMzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDEifQ
          */
         Cursor: string;
     };
@@ -2357,9 +2384,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description An event id in lowercase canonical UUID form. Any other form (uppercase, braces,
-                 *     `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event of the
-                 *     caller's tenant is 404.
+                 * @description An event id in lowercase canonical UUID form, of any version. Any other form (uppercase,
+                 *     braces, `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event the
+                 *     caller may see (its tenant's; its agent's, for a key bound to an agent) is 404, including
+                 *     ids the gateway never issues (the nil UUID, a version 1 UUID).
                  * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
                  */
                 event_id: components["parameters"]["EventId"];
@@ -2389,9 +2417,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description An event id in lowercase canonical UUID form. Any other form (uppercase, braces,
-                 *     `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event of the
-                 *     caller's tenant is 404.
+                 * @description An event id in lowercase canonical UUID form, of any version. Any other form (uppercase,
+                 *     braces, `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event the
+                 *     caller may see (its tenant's; its agent's, for a key bound to an agent) is 404, including
+                 *     ids the gateway never issues (the nil UUID, a version 1 UUID).
                  * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
                  */
                 event_id: components["parameters"]["EventId"];
@@ -2440,7 +2469,7 @@ export interface operations {
                  * @description The `next_cursor` of the previous page, passed back unchanged with the same `status`
                  *     (opaque; at most 2,048 characters). A malformed cursor, or one not issued for the
                  *     approver's tenant, is 400 `BAD_REQUEST`.
-                 * @example eyJrIjoiYXBwcm92YWwjMjAyNS0wNi0wMVQxMjozNDo1Ni4xMzBaIn0
+                 * @example eyJwayI6IlQjdGVuYW50MSNBUFIjM2YyNTA0ZTAtNGY4OS00MWQzLTlhMGMtMDMwNWU4MmMzMzAxIiwic2siOiJBUFBST1ZBTCIsImdzaTFwayI6IlQjdGVuYW50MSNBUFIjcGVuZGluZyIsImdzaTFzayI6IjIwMjUtMDYtMDFUMTI6MzQ6NTYuMTMwWiMzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDEifQ
                  */
                 cursor?: components["parameters"]["Cursor"];
             };
@@ -2471,8 +2500,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description An approval id in lowercase canonical UUID form. Any other form is 400; a well-formed id
-                 *     that names no approval of the approver's tenant is 404.
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
                  * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
                  */
                 approval_id: components["parameters"]["ApprovalId"];
@@ -2502,8 +2532,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description An approval id in lowercase canonical UUID form. Any other form is 400; a well-formed id
-                 *     that names no approval of the approver's tenant is 404.
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
                  * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
                  */
                 approval_id: components["parameters"]["ApprovalId"];
@@ -2533,8 +2564,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description An approval id in lowercase canonical UUID form. Any other form is 400; a well-formed id
-                 *     that names no approval of the approver's tenant is 404.
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
                  * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
                  */
                 approval_id: components["parameters"]["ApprovalId"];
@@ -2574,8 +2606,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description An approval id in lowercase canonical UUID form. Any other form is 400; a well-formed id
-                 *     that names no approval of the approver's tenant is 404.
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
                  * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
                  */
                 approval_id: components["parameters"]["ApprovalId"];
@@ -2763,6 +2796,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The click comes from another Slack workspace than the tenant's (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
@@ -2806,7 +2848,14 @@ export interface operations {
     mcpMessage: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /**
+                 * @description Both `application/json` and `text/event-stream`, as the Streamable HTTP transport
+                 *     requires; anything else is 406 (JSON-RPC `-32000`).
+                 * @example application/json, text/event-stream
+                 */
+                Accept: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2867,6 +2916,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OriginForbiddenError"];
+                };
+            };
+            /**
+             * @description An `Mcp-Session-Id` this server did not issue for this API key (forged, altered, expired,
+             *     or signed with a key no longer accepted): JSON-RPC `-32001` "Session not found", as the
+             *     Streamable HTTP transport has it; the client starts a new session with `initialize`.
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcResponse"];
                 };
             };
             /** @description The `Accept` header lacks `application/json` or `text/event-stream` (JSON-RPC `-32000`). */

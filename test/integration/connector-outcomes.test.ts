@@ -59,7 +59,7 @@ describe('connector outcomes on the allow path', () => {
     expect(r.status).toBe(422);
     expect(r.json).toMatchObject({
       code: 'VALIDATION_ERROR',
-      details: [{ path: 'params.text', message: 'is required' }],
+      details: [{ path: '/params/text', message: 'is required' }],
     });
   });
 });

@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import { startLocalHost, type LocalHost } from '../../bin/local/host.js';
 import { DEV_JWT } from '../../functions/shared/constants.js';
 import { tokenFor } from '../support/approvers.js';
+import { openApiDocument } from '../support/contract.js';
 import { tableSnapshot } from '../support/snapshot.js';
 import { KEYS, startTestStack, testConfig, toolCall, type TestStack } from '../support/stack.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
@@ -180,7 +181,7 @@ describe('F5: separation of duties on normalized identities', () => {
       toolCall({ tool: 'jira', action: 'issue.delete', user_id: userId }),
     );
     expect(r.status).toBe(422);
-    expect(r.json.details[0].path).toBe('user_id');
+    expect(r.json.details[0].path).toBe('/user_id');
   });
 
   it.each([
@@ -334,6 +335,15 @@ describe('the local server and misbehaving clients', () => {
       code: 'REQUEST_TIMEOUT',
       retryable: true,
       request_id: expect.any(String),
+    });
+  });
+
+  it('answers request headers beyond the limit with 431 and the error body (documented as a local-host answer)', async () => {
+    const answer = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(bodyOf(answer)).toMatchObject({ code: 'BAD_REQUEST', message: 'request headers too large' });
+    expect(openApiDocument().info).toMatchObject({
+      description: expect.stringContaining('431 `BAD_REQUEST` ("request headers too'),
     });
   });
 

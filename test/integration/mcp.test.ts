@@ -271,8 +271,8 @@ describe('MCP: tools/call', () => {
     const unknownTool = await client.callTool({ name: 'no_such_tool', arguments: {} }).catch((e: Error) => e);
 
     expect(wrongType.isError).toBe(true);
-    expect(textOf(wrongType)).toMatch(/^VALIDATION_ERROR: .*params\.channel: must be a string/);
-    expect(textOf(wrongType)).toMatch(/params\.text: is required.*Nothing ran\.$/);
+    expect(textOf(wrongType)).toMatch(/^VALIDATION_ERROR: .*\/params\/channel: must be a string/);
+    expect(textOf(wrongType)).toMatch(/\/params\/text: is required.*Nothing ran\.$/);
     expect(badKey.isError).toBe(true);
     expect(textOf(badKey)).toMatch(/idempotency_key/);
     expect(badEvent.isError).toBe(true);

@@ -188,7 +188,7 @@ describe('POST /v1/toolcalls', () => {
     expect(r.status).toBe(422);
     expect(r.json.details).toEqual(
       expect.arrayContaining([
-        { path: 'risk_score', message: expect.any(String) },
+        { path: '/risk_score', message: expect.any(String) },
         { path: '', message: expect.stringContaining('unknown_field') },
       ]),
     );
@@ -214,8 +214,8 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
     expect(r.json.message).toMatch(/params\.issue/);
     expect(r.json.details).toEqual(
       expect.arrayContaining([
-        { path: 'resource', message: expect.stringContaining('OPS-1') },
-        { path: 'params.issue', message: expect.stringContaining('PROD-42') },
+        { path: '/resource', message: expect.stringContaining('OPS-1') },
+        { path: '/params/issue', message: expect.stringContaining('PROD-42') },
       ]),
     );
     await nothingRecorded(body.idempotency_key as string);
@@ -268,7 +268,7 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
     const body = del({ params: { issue: '10042' } });
     const r = await submit(body);
     expect(r.status).toBe(422);
-    expect(r.json.details).toEqual([{ path: 'params.issue', message: expect.stringMatching(/issue key/) }]);
+    expect(r.json.details).toEqual([{ path: '/params/issue', message: expect.stringMatching(/issue key/) }]);
     await nothingRecorded(body.idempotency_key as string);
   });
 
@@ -296,7 +296,7 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
     const r = await submit(body);
     expect(r.status).toBe(422);
     expect(r.json.details).toEqual(
-      expect.arrayContaining([{ path: 'params.channel', message: expect.any(String) }]),
+      expect.arrayContaining([{ path: '/params/channel', message: expect.any(String) }]),
     );
     await nothingRecorded(body.idempotency_key as string);
   });
@@ -306,7 +306,7 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
     const r = await submit(body);
     expect(r.status).toBe(422);
     expect(r.json.details).toEqual([
-      { path: 'resource', message: expect.stringMatching(/no single object/) },
+      { path: '/resource', message: expect.stringMatching(/no single object/) },
     ]);
     await nothingRecorded(body.idempotency_key as string);
   });
@@ -314,9 +314,9 @@ describe('POST /v1/toolcalls: one target, derived from the action’s target par
 
 describe('POST /v1/toolcalls: strict inputs, checked before any decision', () => {
   it.each([
-    ['an issue that is no issue key', { params: { issue: 'SDK-KILL-1' } }, 'params.issue', /issue key/],
-    ['an unknown param and no target', { params: { key: 'OPS-3' } }, 'params.key', /unknown param/],
-    ['no target at all', { params: {} }, 'params.issue', /is required/],
+    ['an issue that is no issue key', { params: { issue: 'SDK-KILL-1' } }, '/params/issue', /issue key/],
+    ['an unknown param and no target', { params: { key: 'OPS-3' } }, '/params/key', /unknown param/],
+    ['no target at all', { params: {} }, '/params/issue', /is required/],
   ])(
     'refuses jira.issue.delete with %s: 422, nothing parked or recorded',
     async (_name, extra, path, message) => {
@@ -336,7 +336,7 @@ describe('POST /v1/toolcalls: strict inputs, checked before any decision', () =>
     const r = await submit(body);
     expect(r.status).toBe(422);
     expect(r.json.details).toEqual([
-      { path: 'params.unfurl', message: expect.stringMatching(/unknown param/) },
+      { path: '/params/unfurl', message: expect.stringMatching(/unknown param/) },
     ]);
     await nothingRecorded(body.idempotency_key as string);
   });

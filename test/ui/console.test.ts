@@ -218,7 +218,7 @@ describe('the approval console in chromium', () => {
       }),
     );
     expect(refused.status).toBe(422);
-    expect(refused.json.details).toEqual([{ path: 'params.issue', message: expect.any(String) }]);
+    expect(refused.json.details).toEqual([{ path: '/params/issue', message: expect.any(String) }]);
     const hostile = {
       tool: 'slack',
       action: 'msg.post',

@@ -7,6 +7,7 @@ import {
   routeAuthOf,
 } from '../../functions/handlers/authentication.js';
 import { ROUTES } from '../../functions/shared/constants.js';
+import { hashApiKey, keyIdOf } from '../../functions/store/api-keys.js';
 import { AppError } from '../../functions/shared/errors.js';
 import {
   requireApprover,
@@ -20,6 +21,8 @@ import {
   signDevToken,
   type ApproverVerifier,
 } from '../../functions/store/approver-tokens.js';
+
+const KEY1_ID = keyIdOf(hashApiKey('sk-test-key-1'));
 
 const SUBMIT = 'POST /v1/toolcalls';
 const APPROVE = 'POST /v1/approvals/{approval_id}/approve';
@@ -117,10 +120,10 @@ describe('route lookup by routeKey', () => {
 });
 
 describe('api_key routes', () => {
-  it('resolves an API key (X-API-Key or Bearer) to the tenant and agent, authKind api_key', async () => {
+  it('resolves an API key (X-API-Key or Bearer) to the tenant, agent and key id, authKind api_key', async () => {
     const { state } = fakeState();
     const expected = {
-      context: { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1' },
+      context: { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1', keyId: KEY1_ID },
     };
     await expect(
       authenticate(() => state)(authEvent(SUBMIT, { 'X-API-Key': 'sk-test-key-1' })),
@@ -241,7 +244,7 @@ describe('authenticated routes', () => {
     await route({ ...forged, headers: { 'x-api-key': 'sk-test-key-1' } });
     expect(seen).toEqual([
       { authError: 'invalid' },
-      { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1' },
+      { authKind: 'api_key', tenantId: 'tenant1', agentId: 'agent-1', keyId: KEY1_ID },
     ]);
     // Only the request answered under a valid key counts as a use of it.
     expect(uses).toEqual(['sk-test-key-1']);
@@ -281,10 +284,11 @@ describe('requireTenant / requireApprover', () => {
   });
 
   it('requireTenant refuses an approver (jwt) context', () => {
-    expect(requireTenant(httpEvent({ authKind: 'api_key', tenantId: 't1', agentId: 'a' }))).toEqual({
-      tenantId: 't1',
-      agentId: 'a',
-    });
+    expect(
+      requireTenant(httpEvent({ authKind: 'api_key', tenantId: 't1', agentId: 'a', keyId: 'key_1' })),
+    ).toEqual({ tenantId: 't1', agentId: 'a', keyId: 'key_1' });
+    // No key id, no caller: the cores scope and record by it.
+    status401(() => requireTenant(httpEvent({ authKind: 'api_key', tenantId: 't1', agentId: 'a' })));
     status401(() =>
       requireTenant(
         httpEvent({ authKind: 'jwt', tenantId: 't1', approverSub: 's', approverEmail: 'e@x.example' }),

@@ -35,7 +35,7 @@ describe('ToolCallRequest validation', () => {
   it.each(['agent_id', 'tool', 'action', 'idempotency_key'])('requires %s', (field) => {
     const body: Record<string, unknown> = { ...valid };
     delete body[field];
-    expect(problems(body).map((p) => p.path)).toContain(field);
+    expect(problems(body).map((p) => p.path)).toContain(`/${field}`);
   });
 
   it.each([
@@ -44,40 +44,40 @@ describe('ToolCallRequest validation', () => {
     ['risk_score', 3.5],
     ['risk_score', '3'],
   ])('rejects %s = %p', (field, value) => {
-    expect(problems({ ...valid, [field]: value }).map((p) => p.path)).toContain(field);
+    expect(problems({ ...valid, [field]: value }).map((p) => p.path)).toContain(`/${field}`);
   });
 
   it('rejects params over 65,536 bytes and accepts exactly that size', () => {
     const pad = (n: number) => ({ x: 'a'.repeat(n - '{"x":""}'.length) });
     expect(parseToolCallBody({ ...valid, params: pad(65_536) }).ok).toBe(true);
-    expect(problems({ ...valid, params: pad(65_537) })[0]?.path).toBe('params');
+    expect(problems({ ...valid, params: pad(65_537) })[0]?.path).toBe('/params');
   });
 
   it('rejects params that are not an object', () => {
-    for (const params of [[], 'x', 1, null]) expect(problems({ ...valid, params })[0]?.path).toBe('params');
+    for (const params of [[], 'x', 1, null]) expect(problems({ ...valid, params })[0]?.path).toBe('/params');
   });
 
   it('rejects 51 labels and accepts 50', () => {
     const labels = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
     expect(parseToolCallBody({ ...valid, labels: labels(50) }).ok).toBe(true);
-    expect(problems({ ...valid, labels: labels(51) })[0]?.path).toBe('labels');
+    expect(problems({ ...valid, labels: labels(51) })[0]?.path).toBe('/labels');
   });
 
   it('rejects non-string label values', () => {
-    expect(problems({ ...valid, labels: { a: 1 } })[0]?.path).toBe('labels.a');
+    expect(problems({ ...valid, labels: { a: 1 } })[0]?.path).toBe('/labels/a');
   });
 
   it('counts resource and idempotency_key limits in UTF-8 bytes', () => {
     expect(parseToolCallBody({ ...valid, resource: 'a'.repeat(2048) }).ok).toBe(true);
-    expect(problems({ ...valid, resource: 'a'.repeat(2049) })[0]?.path).toBe('resource');
-    expect(problems({ ...valid, resource: 'é'.repeat(1025) })[0]?.path).toBe('resource');
+    expect(problems({ ...valid, resource: 'a'.repeat(2049) })[0]?.path).toBe('/resource');
+    expect(problems({ ...valid, resource: 'é'.repeat(1025) })[0]?.path).toBe('/resource');
     expect(parseToolCallBody({ ...valid, idempotency_key: 'k'.repeat(256) }).ok).toBe(true);
-    expect(problems({ ...valid, idempotency_key: 'k'.repeat(257) })[0]?.path).toBe('idempotency_key');
-    expect(problems({ ...valid, idempotency_key: 'é'.repeat(129) })[0]?.path).toBe('idempotency_key');
+    expect(problems({ ...valid, idempotency_key: 'k'.repeat(257) })[0]?.path).toBe('/idempotency_key');
+    expect(problems({ ...valid, idempotency_key: 'é'.repeat(129) })[0]?.path).toBe('/idempotency_key');
   });
 
   it('rejects an unknown schema_version', () => {
-    expect(problems({ ...valid, schema_version: '99.0' })[0]?.path).toBe('schema_version');
+    expect(problems({ ...valid, schema_version: '99.0' })[0]?.path).toBe('/schema_version');
   });
 
   it('normalizes tool and action (trim, lowercase) before checking them', () => {
@@ -86,7 +86,7 @@ describe('ToolCallRequest validation', () => {
   });
 
   it.each(['sl ack', '-slack', 'slack!', 'a'.repeat(65), ''])('rejects tool %p', (tool) => {
-    expect(problems({ ...valid, tool })[0]?.path).toBe('tool');
+    expect(problems({ ...valid, tool })[0]?.path).toBe('/tool');
   });
 
   it('rejects unknown fields, naming them', () => {
@@ -94,20 +94,20 @@ describe('ToolCallRequest validation', () => {
   });
 
   it('rejects blank ids', () => {
-    expect(problems({ ...valid, agent_id: '   ' })[0]?.path).toBe('agent_id');
-    expect(problems({ ...valid, idempotency_key: ' ' })[0]?.path).toBe('idempotency_key');
+    expect(problems({ ...valid, agent_id: '   ' })[0]?.path).toBe('/agent_id');
+    expect(problems({ ...valid, idempotency_key: ' ' })[0]?.path).toBe('/idempotency_key');
   });
 
   it('rejects lone surrogates anywhere, including inside params', () => {
-    expect(problems({ ...valid, resource: '\ud800' })[0]?.path).toBe('resource');
-    expect(problems({ ...valid, params: { a: ['\udfff'] } })[0]?.path).toBe('params.a.0');
+    expect(problems({ ...valid, resource: '\ud800' })[0]?.path).toBe('/resource');
+    expect(problems({ ...valid, params: { a: ['\udfff'] } })[0]?.path).toBe('/params/a/0');
   });
 
   it('requires requested_at to carry a zone', () => {
     expect(parseToolCallBody({ ...valid, requested_at: '2025-01-01T00:00:00Z' }).ok).toBe(true);
     expect(parseToolCallBody({ ...valid, requested_at: '2025-01-01T00:00:00+02:00' }).ok).toBe(true);
-    expect(problems({ ...valid, requested_at: '2025-01-01T00:00:00' })[0]?.path).toBe('requested_at');
-    expect(problems({ ...valid, requested_at: '' })[0]?.path).toBe('requested_at');
+    expect(problems({ ...valid, requested_at: '2025-01-01T00:00:00' })[0]?.path).toBe('/requested_at');
+    expect(problems({ ...valid, requested_at: '' })[0]?.path).toBe('/requested_at');
   });
 
   it('rejects bodies that are not objects', () => {
