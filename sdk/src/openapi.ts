@@ -51,7 +51,8 @@ export interface paths {
          *     execution of an approved call, and the event's evidence facts in order (sealed ones with
          *     their chain position and hashes). No webhook URLs or secret names are ever included.
          *     Another tenant's event is 404, exactly like a missing one; so is another agent's event
-         *     to a key bound to an agent (a key of the whole tenant reads every agent's events).
+         *     to a key bound to an agent (a key of the whole tenant reads every agent's events). Each
+         *     read takes a token of the tenant's rate limit (429 when it is spent).
          */
         get: operations["getToolCall"];
         put?: never;
@@ -92,8 +93,9 @@ export interface paths {
          *       `oc executions resolve`.
          *
          *     Another tenant's event is 404, exactly like a missing one; so is another agent's event
-         *     to a key bound to an agent, and nothing is spent. The `execution.started` fact names the
-         *     caller's key id and agent.
+         *     to a key bound to an agent, and no grant is spent. The `execution.started` fact names the
+         *     caller's key id and agent. Every call, a replay or a refused one included, takes a token
+         *     of the tenant's rate limit first (429 when it is spent).
          */
         post: operations["executeToolCall"];
         delete?: never;
@@ -157,7 +159,7 @@ export interface paths {
         };
         /**
          * List the notifications of an approval request
-         * @description One item per notification of the approval (SPEC §5): each event (`oc.approval.requested`,
+         * @description One item per notification of the approval: each event (`oc.approval.requested`,
          *     `oc.approval.decided`, `oc.approval.expired`) to each of the tenant's routes that wants it,
          *     with its attempts, the last status code and error, the next attempt while it is retried,
          *     and whether it sits in the dead-letter queue. A webhook route shows as
@@ -366,8 +368,13 @@ export interface paths {
          *     with a state that does not verify runs nothing and is answered with a tool error.
          *
          *     Authenticated like `POST /v1/toolcalls` (the agent API key in `X-API-Key` or
-         *     `Authorization: Bearer`) and rate-limited with the same per-tenant bucket. A request with an
-         *     `Origin` header other than the gateway's own is 403 (DNS rebinding).
+         *     `Authorization: Bearer`) and rate-limited with the same per-tenant bucket, one token per
+         *     JSON-RPC message: a batch takes as many as it holds, all or none (429 when they do not fit,
+         *     and a batch larger than the burst never fits); a governed `tools/call` takes its own before
+         *     its arguments are read (valid or not, a `requestState` retry included), and a refusal is a
+         *     tool error (`RATE_LIMITED`). The body follows the REST rules: `application/json` in UTF-8
+         *     (another charset is 415) and bytes that are not UTF-8 are 400 `BAD_REQUEST`. A request
+         *     with an `Origin` header other than the gateway's own is 403 (DNS rebinding).
          *
          *     - `tools/list`: one tool per connector action the tenant's policy allows or sends to
          *       approval (`jira_issue_delete` for `jira.issue.delete`), with JSON Schemas derived from the
@@ -2408,6 +2415,7 @@ export interface operations {
             400: components["responses"]["MalformedId"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -2449,6 +2457,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["ExecuteConflict"];
             410: components["responses"]["ApprovalExpired"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -2686,6 +2695,7 @@ export interface operations {
                     "text/html": string;
                     "text/javascript": string;
                     "text/css": string;
+                    "image/svg+xml": string;
                     "application/json": components["schemas"]["ConsoleSettings"];
                 };
             };
@@ -2887,13 +2897,16 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed JSON (`-32700`), not a JSON-RPC message (`-32600`) or an invalid envelope. */
+            /**
+             * @description Malformed JSON (`-32700`), not a JSON-RPC message (`-32600`) or an invalid envelope; or,
+             *     before any JSON is read, a body that is not valid UTF-8 (`BAD_REQUEST`, the REST error body).
+             */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JsonRpcResponse"];
+                    "application/json": components["schemas"]["JsonRpcResponse"] | components["schemas"]["BadRequestError"];
                 };
             };
             /**
