@@ -4,60 +4,30 @@
  * when the whole stack is SIGKILLed are re-enqueued from their records by the next `npm start`,
  * and each arrives once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../../bin/local/emulators.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
 import { tokenFor } from '../support/approvers.js';
 import { gatewayClient } from '../support/gateway-client.js';
+import { npmStart as startNpm, stackPorts, type NpmStart } from '../support/npm-start.js';
 import { dynamoDbJava, isAlive, waitFor } from '../support/processes.js';
 import { policyDirWithRoutes, toolCall } from '../support/stack.js';
 import { startReceiver, verifySignatures, type Receiver } from '../support/webhook-receiver.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const KEY = 'sk-test-key-1';
 
-interface Run {
-  npm: ChildProcess;
-  exited: Promise<unknown>;
-  output(): string;
-}
-const runs: Run[] = [];
+const runs: NpmStart[] = [];
 let receiver: Receiver;
 let dataDir: string;
 
-function npmStart(env: Record<string, string>): Run {
-  const full: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith('npm_') && k !== 'NODE_OPTIONS') full[k] = v;
-  Object.assign(full, env);
-  const npm = spawn('npm', ['start'], {
-    cwd: ROOT,
-    env: full,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  npm.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  npm.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise((resolve) => npm.once('exit', resolve));
-  const run = { npm, exited, output: () => output };
+function npmStart(env: Record<string, string>): NpmStart {
+  const run = startNpm(env);
   runs.push(run);
   return run;
 }
 
 afterAll(async () => {
-  for (const run of runs)
-    if (run.npm.exitCode === null && run.npm.signalCode === null) {
-      try {
-        process.kill(-run.npm.pid!, 'SIGTERM');
-      } catch {
-        // gone
-      }
-      await run.exited;
-    }
+  for (const run of runs) await run.stop();
   await receiver?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
@@ -71,24 +41,15 @@ it('kill -9 with deliveries queued; the next npm start re-enqueues them from the
     tenant1: [{ kind: 'webhook', url: receiver.url, secret_ref: DEV_WEBHOOK.secretRef }],
   });
   dataDir = mkdtempSync(path.join(process.env.OC_TEST_TMP!, 'notify-restart-'));
-  const ports = new Set<number>();
-  while (ports.size < 4) ports.add(await freePort());
-  const [PORT, OC_DYNAMODB_PORT, OC_AWS_PORT, OC_S3_PORT] = [...ports].map(String) as [
-    string,
-    string,
-    string,
-    string,
-  ];
+  const ports = await stackPorts();
+  const { PORT, OC_DYNAMODB_PORT } = ports;
   const env = {
-    PORT,
-    OC_DYNAMODB_PORT,
-    OC_AWS_PORT,
-    OC_S3_PORT,
+    ...ports,
     OC_DATA_DIR: dataDir,
     OC_POLICY_DIR: policyDir,
   };
   const client = gatewayClient(`http://127.0.0.1:${PORT}`);
-  const ready = (run: Run) =>
+  const ready = (run: NpmStart) =>
     waitFor(`/readyz\n${run.output()}`, async () => {
       if (run.npm.exitCode !== null) throw new Error(`npm start exited:\n${run.output()}`);
       const r = await client.request('GET', '/readyz', { key: KEY });

@@ -5,13 +5,12 @@
  * U+FFFF too, and the next `npm start` failed with "notification enqueue refused". A copy of it
  * now starts, and every approval in it is announced.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../bin/local/emulators.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
 import { gatewayClient } from '../support/gateway-client.js';
+import { npmStart, stackPorts, type NpmStart } from '../support/npm-start.js';
 import { waitFor } from '../support/processes.js';
 import { policyDirWithRoutes } from '../support/stack.js';
 import { startReceiver, verifySignatures, type Receiver } from '../support/webhook-receiver.js';
@@ -20,16 +19,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The receiver the fixture's approvals name (their routes were recorded with them). */
 const FIXTURE_WEBHOOK_PORT = 48090;
 
-let npm: ChildProcess | undefined;
-let exited: Promise<unknown> | undefined;
+let stack: NpmStart | undefined;
 let receiver: Receiver | undefined;
 let dataDir: string | undefined;
 
 afterAll(async () => {
-  if (npm && npm.exitCode === null && npm.signalCode === null) {
-    process.kill(-npm.pid!, 'SIGTERM');
-    await exited;
-  }
+  await stack?.stop();
   await receiver?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
@@ -40,34 +35,17 @@ it('starts on a data folder a U+FFFF approval poisoned, and announces every appr
   cpSync(path.join(ROOT, 'test/fixtures/poisoned-stack/data'), dataDir, { recursive: true });
   const route = [{ kind: 'webhook', url: receiver.url, secret_ref: DEV_WEBHOOK.secretRef }];
   const policyDir = policyDirWithRoutes({ tenant1: route, tenant2: route });
-  const ports = new Set<number>();
-  while (ports.size < 4) ports.add(await freePort());
-  const [PORT, OC_DYNAMODB_PORT, OC_AWS_PORT, OC_S3_PORT] = [...ports].map(String) as [
-    string,
-    string,
-    string,
-    string,
-  ];
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith('npm_') && k !== 'NODE_OPTIONS') env[k] = v;
-  Object.assign(env, {
-    PORT,
-    OC_DYNAMODB_PORT,
-    OC_AWS_PORT,
-    OC_S3_PORT,
+  const ports = await stackPorts();
+  stack = npmStart({
+    ...ports,
     OC_DATA_DIR: dataDir,
     OC_POLICY_DIR: policyDir,
     OC_ALLOW_PRIVATE_WEBHOOKS: 'true',
   });
-  npm = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  npm.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  npm.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  exited = new Promise((resolve) => npm!.once('exit', resolve));
-  const client = gatewayClient(`http://127.0.0.1:${PORT}`);
-  await waitFor(`/readyz\n${output}`, async () => {
-    if (npm!.exitCode !== null) throw new Error(`npm start exited:\n${output}`);
+  const { npm, output } = stack;
+  const client = gatewayClient(`http://127.0.0.1:${ports.PORT}`);
+  await waitFor(`/readyz\n${output()}`, async () => {
+    if (npm.exitCode !== null) throw new Error(`npm start exited:\n${output()}`);
     const r = await client.request('GET', '/readyz', { key: 'sk-test-key-1' });
     return r.status === 200 ? true : undefined;
   });
@@ -87,5 +65,5 @@ it('starts on a data folder a U+FFFF approval poisoned, and announces every appr
   expect(poisoned.json.data.raw.params).toEqual({ note: 'poison \uffff \ufffe' });
   const denied = received.find((r) => r.json.type === 'oc.approval.decided')!;
   expect(denied.json.data).toMatchObject({ decision: 'denied', deny_reason: 'no \uffff way' });
-  expect(output).not.toMatch(/failed to start|outbox failed/);
+  expect(output()).not.toMatch(/failed to start|outbox failed/);
 }, 170_000);
