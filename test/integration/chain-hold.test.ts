@@ -179,7 +179,12 @@ describe('a fact that cannot be sealed', () => {
     await stack.poller?.drained();
     const hold = await stack.state.chain.hold('tenant3');
     expect(hold).toMatchObject({ seq: 1, reason: 'record is not JSON' });
-    expect(await stack.runSchedule('release-parked')).toEqual({ held: ['tenant3'], released: [], retried: 0, parked: 0 });
+    expect(await stack.runSchedule('release-parked')).toEqual({
+      held: ['tenant3'],
+      released: [],
+      retried: 0,
+      parked: 0,
+    });
     // Other tenants were never held.
     expect((await verify('tenant1')).ok).toBe(true);
   });
