@@ -139,6 +139,9 @@ export const rules = {
   /** A lowercase UUID (v4, or v8 for event ids). */
   uuid: () => rule(z.string().regex(UUID_PATTERN, 'must be a lowercase UUID')),
 
+  /** A SHA-256 as 64 lowercase hex digits (an approval view's hash). */
+  sha256Hex: () => rule(z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 as 64 lowercase hex digits')),
+
   /** An RFC 3339 timestamp with a zone. */
   timestamp: () =>
     rule(z.iso.datetime({ offset: true, message: 'must be an RFC 3339 timestamp with a zone' })),
