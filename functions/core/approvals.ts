@@ -68,6 +68,8 @@ export interface ShownView {
   /** The act in a few words, for a button: "delete PROD-42". */
   act: string;
   lines: string[];
+  /** Lines left out where the answer is size-bounded (the submit response); none elsewhere. */
+  omitted?: number;
 }
 
 /**
@@ -86,9 +88,28 @@ export function approvalViewOf(record: ApprovalRecord): {
   return { data, hash, recorded: stamp?.version ?? LEGACY_VIEW };
 }
 
-export function shownView(record: ApprovalRecord): ShownView {
+/**
+ * The view as the API shows it. `maxLineBytes` bounds the lines where the answer is stored (the
+ * submit response is kept for replays in an item of at most 400 KB, and escapes can quadruple a
+ * request's params): the lines that do not fit are counted in `omitted`, never cut silently.
+ */
+export function shownView(record: ApprovalRecord, maxLineBytes?: number): ShownView {
   const { data, hash, recorded } = approvalViewOf(record);
-  return { version: data.v, recorded, hash, act: actLabel(data), lines: viewLines(data) };
+  const all = viewLines(data);
+  let lines = all;
+  if (maxLineBytes !== undefined) {
+    let used = 0;
+    const kept = all.findIndex((line) => (used += Buffer.byteLength(line, 'utf8') + 1) > maxLineBytes);
+    if (kept !== -1) lines = all.slice(0, kept);
+  }
+  return {
+    version: data.v,
+    recorded,
+    hash,
+    act: actLabel(data),
+    lines,
+    ...(lines.length < all.length ? { omitted: all.length - lines.length } : {}),
+  };
 }
 
 /** One fact about an approval and where it sits in the tenant's chain (`seq` once sealed). */

@@ -100,6 +100,9 @@ export interface ApprovalEventData {
   deny_reason?: string;
 }
 
+/** The most view lines a notification carries; the rest are counted in `view.omitted`. */
+export const EVENT_VIEW_MAX_BYTES = 16_384;
+
 export function eventData(
   approval: StoredApproval,
   type: NotifyEvent,
@@ -124,7 +127,8 @@ export function eventData(
     trace_id: r.trace_id ?? '',
     summary,
     ...(r.risk ? { risk: r.risk } : {}),
-    view: shownView(r),
+    // Bounded: the message travels through SQS (256 KB) with the raw params beside it.
+    view: shownView(r, EVENT_VIEW_MAX_BYTES),
     raw: {
       agent_id: r.agent_id,
       user_id: r.user_id,

@@ -167,7 +167,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
             url: approvalUrl(deps.config.publicBaseUrl, approval.id),
             expires_at: approval.expires_at,
             // What the approvers will see (the MCP elicitation shows it to the client's human too).
-            view: shownView(approval),
+            view: shownView(approval, SUBMIT_VIEW_MAX_BYTES),
           },
         }
       : {}),
@@ -292,6 +292,9 @@ async function answerDuplicate(
   }
   throw conflict('a request with this idempotency_key is still in flight', 1);
 }
+
+/** The most view lines a submit response carries (it is stored for replays); the rest are counted. */
+const SUBMIT_VIEW_MAX_BYTES = 16_384;
 
 function buildApproval(
   deps: SubmitDeps,

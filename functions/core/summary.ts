@@ -99,16 +99,26 @@ export function deterministicSummary(input: Readonly<SummaryInput>): string {
     (view.target ? ` on ${cap(view.target, FIELD_MAX_CHARS)}` : '') +
     ` (risk ${view.risk.effective}/10${count ? `, ${count} param${count === 1 ? '' : 's'}` : ''}): ${cap(view.reason, FIELD_MAX_CHARS)}`;
   const fits = (text: string) => neutralize(text).length <= SUMMARY_MAX_CHARS;
-  for (let shown = count; shown >= 0; shown -= 1) {
+  const textWith = (shown: number) => {
     const params = view.params.slice(0, shown).map(paramLine).join('; ');
     const more = count - shown;
-    const text =
+    return (
       head +
       (params ? `. ${params}` : '') +
-      (more ? `${params ? ';' : '.'} and ${more} more param${more === 1 ? '' : 's'} in the console` : '');
-    if (fits(text)) return neutralize(text);
+      (more ? `${params ? ';' : '.'} and ${more} more param${more === 1 ? '' : 's'} in the console` : '')
+    );
+  };
+  if (fits(textWith(count))) return neutralize(textWith(count));
+  // With the "and N more" suffix, each param shown adds more than the count's digits lose: the
+  // longest prefix that fits is found by bisection (a request may have thousands of params).
+  let low = -1;
+  let high = count - 1;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(textWith(mid))) low = mid;
+    else high = mid - 1;
   }
-  return sanitizeSummary(head);
+  return low >= 0 ? neutralize(textWith(low)) : sanitizeSummary(head);
 }
 
 /** At most `max` code points of already-visible text. */

@@ -10,6 +10,8 @@ import { jest } from '@jest/globals';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { runCli } from '../../bin/cli/program.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
+import { ViewEvidence } from '../../functions/core/view-evidence.js';
+import { ChainStore, verifyTenantChain } from '../../functions/store/chain.js';
 import type { Clock } from '../../functions/core/ports.js';
 import { countingInvoker } from '../support/connectors.js';
 import { tokenFor } from '../support/approvers.js';
@@ -415,6 +417,25 @@ describe('the approval view as evidence (issue 19)', () => {
       hash: shown.hash,
       confirmed: true,
     });
+  });
+
+  it('oc verify re-renders every recorded view from its request and finds each hash (legacy included)', async () => {
+    await stack.poller?.drained();
+    const report = await verifyTenantChain(
+      new ChainStore(stack.state.doc, stack.config.tableName),
+      'tenant1',
+      {
+        now: new Date(),
+        unsealedGraceMs: 60_000,
+        allowUnresolved: true,
+      },
+    );
+    expect(report.problems.filter((p) => p.startsWith('approval view'))).toEqual([]);
+    // It did re-render them: every approval of this file recorded a view that checks out.
+    const views = new ViewEvidence();
+    for await (const entry of new ChainStore(stack.state.doc, stack.config.tableName).entries('tenant1'))
+      expect(views.check(entry.record)).toBeUndefined();
+    expect(views.checked).toBeGreaterThanOrEqual(5);
   });
 
   it('`oc approvals show <id>` prints the same view, with its version and hash', async () => {

@@ -166,3 +166,53 @@ describe('the summarizer extension (OC_SUMMARIZER)', () => {
     });
   });
 });
+
+describe('the approval view in a notification (issue 19)', () => {
+  const approvalWith = (params: Record<string, unknown>) =>
+    ({
+      status: 'pending',
+      record: {
+        id: 'a',
+        event_id: 'e',
+        tenant_id: 't',
+        agent_id: 'agent-1',
+        user_id: 'u',
+        tool: 'slack',
+        action: 'msg.post',
+        resource: '#ops',
+        params,
+        risk_score: 3,
+        reason: 'r',
+        approver_group: 'g',
+        status: 'pending',
+        created_at: '2026-01-01T00:00:00.000Z',
+        expires_at: '2026-01-02T00:00:00.000Z',
+        request_hash: 'h',
+        requirements: {},
+        notify: [],
+        trace_id: '',
+        risk_factors: [],
+      },
+    }) as StoredApproval;
+
+  it('carries the view lines, the act and the hash', () => {
+    const data = eventData(
+      approvalWith({ channel: '#ops', text: 'a\u202eb' }),
+      'oc.approval.requested',
+      's',
+      'u',
+    );
+    expect(data.view).toMatchObject({ version: 'oc-approval-view/v1', recorded: 'legacy', act: 'post #ops' });
+    expect(data.view.lines).toContain('  text = "a⟨U+202E⟩b"');
+    expect(data.view.omitted).toBeUndefined();
+  });
+
+  it('bounds the lines it carries (the message crosses SQS) and counts the rest', () => {
+    const params: Record<string, unknown> = { channel: '#ops' };
+    for (let i = 0; i < 40; i += 1) params[`k${i}`] = '\u200b'.repeat(500);
+    const data = eventData(approvalWith(params), 'oc.approval.requested', 's', 'u');
+    expect(Buffer.byteLength(data.view.lines.join('\n'))).toBeLessThanOrEqual(16_384);
+    expect(data.view.omitted).toBeGreaterThan(0);
+    expect(data.view.lines.length + data.view.omitted!).toBe(8 + 41); // eight lines of the view besides its params
+  });
+});
