@@ -635,6 +635,8 @@ describe('help and the other commands', () => {
       ['webhooks', 'redrive'],
       ['executions'],
       ['executions', 'resolve'],
+      ['approvals'],
+      ['approvals', 'show'],
       ['dev-token'],
     ];
     const runs = await inBatches(commands, 4, (c) => runOc([...c, '--help']));

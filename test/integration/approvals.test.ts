@@ -459,6 +459,16 @@ describe('the approval view as evidence (issue 19)', () => {
       spy.mockRestore();
     }
     expect(code).toBe(0);
+    const missing = await runCli(
+      ['node', 'oc', 'approvals', 'show', '00000000-0000-4000-8000-000000000009', '--tenant', 'tenant1'],
+      {
+        ...process.env,
+        OC_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'oc-cli-')),
+        OC_DYNAMODB_PORT: new URL(dynamoEndpoint()).port,
+        OC_TABLE_NAME: stack.config.tableName,
+      },
+    );
+    expect(missing).toBe(1);
     expect(written.join('')).toBe(
       [
         `Approval ${approvalId} (pending)`,

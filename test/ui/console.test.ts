@@ -306,13 +306,29 @@ describe('the approval console in chromium', () => {
     await context.close();
   });
 
-  it('refuses a decision on another view (409) and says so in words', async () => {
+  it('sends the hash of the view it shows; a decision on another view is refused (409) and said in words', async () => {
     const { approvalId } = await parked({ resource: 'OPS-43', params: { issue: 'OPS-43' } });
-    const r = await stack.request('POST', `/v1/approvals/${approvalId}/approve`, {
-      token: await tokenFor('alice'),
-      body: { view_hash: '0'.repeat(64) },
+    const { context, page, incidents } = await open();
+    await signIn(page, 'alice@acme.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#status', { hasText: 'pending' }).waitFor();
+    // Stand in for a page whose view is not the approval's: its decision names another hash.
+    const sent: unknown[] = [];
+    await page.route('**/approve', async (route) => {
+      const body = JSON.parse(route.request().postData() ?? '{}') as Record<string, unknown>;
+      sent.push(body);
+      await route.continue({ postData: JSON.stringify({ ...body, view_hash: '0'.repeat(64) }) });
     });
-    expect([r.status, r.json.code, r.json.details?.[0]?.path]).toEqual([409, 'CONFLICT', 'view_hash']);
+    await page.getByRole('button', { name: 'Approve: delete OPS-43', exact: true }).click();
+    await page.locator('#answer', { hasText: 'no longer shows what you decided on' }).waitFor();
+    const shown = await stack.request('GET', `/v1/approvals/${approvalId}`, {
+      token: await tokenFor('carol'),
+    });
+    expect(sent).toEqual([{ view_hash: shown.json.view.hash }]);
+    expect(shown.json.status).toBe('pending');
+    // The page's own 409 answer is in its console log too: expected here.
+    expect(incidents.dialogs).toEqual([]);
+    await context.close();
   });
 
   it("shows another tenant's approval as not found, exactly like a missing one", async () => {

@@ -12,6 +12,7 @@ import { UUID_PATTERN } from '../../../functions/shared/input-rules.js';
 import { ApprovalStore } from '../../../functions/store/approvals.js';
 import { tenantId } from '../args.js';
 import { examples, type Act } from '../context.js';
+import { CliError } from '../errors.js';
 import { addTargetOptions, type TargetOptions } from '../target.js';
 
 interface ShowOptions extends TargetOptions {
@@ -54,7 +55,8 @@ export function registerApprovals(program: Command, act: Act): void {
       const id = opts.approvalId;
       const { doc, table } = await ctx.table(opts);
       const stored = await new ApprovalStore(doc, table).get(opts.tenant, id);
-      if (!stored) throw new InvalidArgumentError(`No approval ${id} in tenant ${opts.tenant}.`);
+      if (!stored)
+        throw new CliError(`no approval ${id} in tenant ${opts.tenant} (the approval.id of a parked call).`);
       const { data, hash, recorded } = approvalViewOf(stored.record);
       const status = effectiveStatus(stored, new Date());
       if (opts.json) {
