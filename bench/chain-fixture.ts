@@ -53,7 +53,13 @@ export async function writeChainFixture(
   table: string,
   tenantId: string,
   count: number,
-  options: { head?: ChainHead; pageSize?: number; edit?: (entry: ChainEntry) => ChainEntry } = {},
+  options: {
+    head?: ChainHead;
+    pageSize?: number;
+    edit?: (entry: ChainEntry) => ChainEntry;
+    /** The fact at each seq (default `fixtureFact`), sealed as the sequencer would. */
+    fact?: (tenantId: string, seq: number) => FactRecord;
+  } = {},
 ): Promise<ChainHead> {
   const pageSize = options.pageSize ?? 100;
   // As the sealer does with a chain's first page: the archiver's list of tenants.
@@ -62,7 +68,9 @@ export async function writeChainFixture(
   let items: Record<string, unknown>[] = [];
   for (let done = 0; done < count;) {
     const n = Math.min(pageSize, count - done);
-    const facts = Array.from({ length: n }, (_, i) => fixtureFact(tenantId, head.seq + i + 1));
+    const facts = Array.from({ length: n }, (_, i) =>
+      (options.fact ?? fixtureFact)(tenantId, head.seq + i + 1),
+    );
     const sealed = sealFacts(head, facts);
     const entries = options.edit ? sealed.map(options.edit) : sealed;
     const first = entries[0]!;

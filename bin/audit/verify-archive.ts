@@ -8,6 +8,7 @@
  * its signed checkpoint (Ed25519 signature, bundle SHA-256, seq, hashes), no gap and no overlap
  * between bundles, and that the newest checkpoint covers the newest bundle. Reports the first break.
  */
+import { ViewEvidence } from '../../functions/core/view-evidence.js';
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -237,6 +238,7 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
 
   let prevHash = '';
   let nextSeq = 1;
+  const views = new ViewEvidence();
   for (const bundle of bundles) {
     if (bundle.to < bundle.from)
       fail(bundle.key, `its key's range ends (${bundle.to}) before it starts (${bundle.from})`);
@@ -307,6 +309,9 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
           `hash does not match the record (stored ${String(entry.hash)}, recomputed ${recomputed})`,
           at,
         );
+      // The approval view a record names is re-rendered from its recorded request and version.
+      const viewProblem = views.check(record!);
+      if (viewProblem) fail(bundle.key, `approval view: ${viewProblem}`, at);
       if (typeof record!.fact_id === 'string') {
         if (seen.has(record!.fact_id)) fail(bundle.key, `fact ${record!.fact_id} is in the bundle twice`, at);
         seen.add(record!.fact_id);

@@ -4,6 +4,7 @@
  * and an exit code (2 usage, 1 failure); `--debug` adds the stack trace.
  */
 import { Command, CommanderError } from 'commander';
+import { registerApprovals } from './commands/approvals.js';
 import { registerArchive } from './commands/archive.js';
 import { registerDevToken } from './commands/dev-token.js';
 import { registerExecutions } from './commands/executions.js';
@@ -42,6 +43,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerKeys(program, act);
   registerVerify(program, act);
   registerExecutions(program, act);
+  registerApprovals(program, act);
   registerDevToken(program, act);
   registerArchive(program, act);
   registerWebhooks(program, act);
@@ -77,7 +79,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     },
   };
   const act: Act = (command, doing, run) =>
-    command.action(async (opts) => {
+    // Commander passes positional arguments first, then the options, then the command.
+    command.action(async (...args: unknown[]) => {
+      const opts = args[args.length - 2] as Parameters<typeof doing>[0];
       failure.commandPath = commandPath(command);
       failure.doing = doing(opts);
       exitCode = (await run(opts, ctx)) ?? EXIT.ok;

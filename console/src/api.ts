@@ -24,6 +24,8 @@ export interface Approval {
   deny_reason?: string;
   grant?: { id: string; uses_left: number; expires_at: string };
   policy_version?: string;
+  /** The approval view (`oc-approval-view/v1`): the lines to show, the act, the hash to decide on. */
+  view: { version: string; recorded: string; hash: string; act: string; lines: string[] };
   facts?: { kind: string; fact_id: string; at: string; seq?: number }[];
 }
 
@@ -107,12 +109,12 @@ export const api = {
   get: (id: string) => call<Approval>('GET', `/v1/approvals/${encodeURIComponent(id)}`),
   deliveries: async (id: string) =>
     (await call<{ items: Delivery[] }>('GET', `/v1/approvals/${encodeURIComponent(id)}/deliveries`)).items,
-  decide: (id: string, decision: 'approve' | 'deny', note: string) =>
-    call<Approval>(
-      'POST',
-      `/v1/approvals/${encodeURIComponent(id)}/${decision}`,
-      note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {},
-    ),
+  /** The decision names the view it was made on: the server refuses it (409) for any other. */
+  decide: (id: string, decision: 'approve' | 'deny', note: string, viewHash: string) =>
+    call<Approval>('POST', `/v1/approvals/${encodeURIComponent(id)}/${decision}`, {
+      ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
+      view_hash: viewHash,
+    }),
   devSignIn: (email: string) =>
     call<{ token: string; email: string; tenant_id: string; expires_at: string }>(
       'POST',

@@ -214,7 +214,12 @@ function listItem(a: Approval): HTMLElement {
       link(`${BASE}/approvals/${a.id}`, `${a.tool}.${a.action}`, 'item-title'),
       h('span', { className: `badge ${a.status}` }, a.status),
     ),
-    h('div', { className: 'item-resource' }, a.resource || '(no resource)'),
+    // The view's target line: invisible characters shown as ⟨U+…⟩, as on every surface.
+    h(
+      'div',
+      { className: 'item-resource' },
+      a.view.lines.find((l) => l.startsWith('Target: '))?.slice('Target: '.length) ?? '(no resource)',
+    ),
     h(
       'div',
       { className: 'item-meta muted' },
@@ -279,15 +284,20 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
       h('h1', {}, `${a.tool}.${a.action}`),
       h('span', { id: 'status', className: `badge ${a.status}` }, a.status),
     ),
+    // What will run, above the buttons: the approval view every surface shows (target, every
+    // param, invisible characters as ⟨U+…⟩), rendered by the server, never rebuilt here.
+    h('h2', {}, 'What you decide on'),
+    h('pre', { id: 'view', className: 'view params', tabIndex: 0 }, a.view.lines.join('\n')),
+    h(
+      'p',
+      { className: 'muted view-hash' },
+      `${a.view.version}${a.view.recorded === 'legacy' ? ' (legacy approval: rendered now)' : ''} · sha256:${a.view.hash}`,
+    ),
+    a.status === 'pending' ? decideForm(a) : h('p', { className: `outcome ${a.status}` }, outcomeText(a)),
     h(
       'dl',
       { className: 'fields' },
-      ...field('Resource', a.resource || '(none)'),
-      ...field('Risk', String(a.risk_score)),
-      ...field('Reason', a.reason),
       ...field('Policy version', a.policy_version ?? '—'),
-      ...field('Requester', a.user_id || '(none)'),
-      ...field('Agent', a.agent_id || '(none)'),
       ...field('Approver group', a.approver_group || '(none)'),
       ...field('Requested', time(a.created_at)),
       ...field(a.status === 'expired' ? 'Expired' : 'Expires', time(a.expires_at)),
@@ -300,9 +310,6 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
         : []),
       ...field('Event', a.event_id),
     ),
-    a.status === 'pending' ? decideForm(a) : h('p', { className: `outcome ${a.status}` }, outcomeText(a)),
-    h('h2', {}, 'Request parameters'),
-    h('pre', { className: 'params', tabIndex: 0 }, JSON.stringify(a.params, null, 2)),
     h('h2', {}, 'Evidence chain'),
     facts.length === 0
       ? h('p', { className: 'muted' }, 'No facts recorded yet.')
@@ -378,7 +385,12 @@ function deliveryTable(deliveries: Delivery[] | undefined): HTMLElement {
 
 function decideForm(a: Approval): HTMLElement {
   const note = h('textarea', { id: 'note', name: 'note', rows: 3, maxLength: 1000 });
-  const approve = h('button', { type: 'button', className: 'primary', id: 'approve' }, 'Approve');
+  // The button names the act ("Approve: delete PROD-42"), from the same view.
+  const approve = h(
+    'button',
+    { type: 'button', className: 'primary', id: 'approve' },
+    `Approve: ${a.view.act}`,
+  );
   const deny = h('button', { type: 'button', className: 'danger', id: 'deny' }, 'Deny');
   const answer = h('p', { id: 'answer', role: 'status', 'aria-live': 'polite' });
   const form = h(
@@ -395,7 +407,7 @@ function decideForm(a: Approval): HTMLElement {
     answer.className = '';
     answer.textContent = decision === 'approve' ? 'Approving…' : 'Denying…';
     api
-      .decide(a.id, decision, note.value.trim())
+      .decide(a.id, decision, note.value.trim(), a.view.hash)
       .then((decided) => {
         answer.textContent = outcomeText(decided);
         answer.className = 'ok';
@@ -424,6 +436,8 @@ function describe(err: unknown): string {
   switch (err.code) {
     case 'APPROVAL_ALREADY_DECIDED':
       return `Someone decided first: this approval is already ${detail('status') ?? 'decided'}${detail('decided_by') ? ` by ${detail('decided_by')}` : ''}. (409)`;
+    case 'CONFLICT':
+      return 'This approval no longer shows what you decided on: reload it, review it and decide again. (409)';
     case 'APPROVAL_EXPIRED':
       return 'Too late: this approval expired before your decision arrived. (410)';
     case 'SELF_APPROVAL':

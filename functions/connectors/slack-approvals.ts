@@ -33,13 +33,27 @@ const Approval = z.object({
   agent_id: text(128),
   user_id: text(256),
   expires_at: z.iso.datetime({ offset: true }),
+  // What the approval view renders (core/approval-view.ts): every param, the risk assessment, and
+  // the view's recorded version and hash (absent on a legacy approval).
+  params: z.record(z.string(), z.unknown()).default({}),
+  risk: z
+    .object({ claimed: z.number().int(), floor: z.number().int(), effective: z.number().int() })
+    .optional(),
+  view_version: text(64).optional(),
+  view_hash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 
 export const ApprovalRequestParams = z.object({
   channel: text(255).min(1),
   approval: Approval,
   console_url: z.url().max(3000),
-  summary: text(10_000),
+  /** The webhook summary; the Slack message renders the view instead (kept for older callers). */
+  summary: text(10_000).optional(),
+  /** The tenant's `slack_view`: `target` keeps the params out of Slack. */
+  slack_view: z.enum(['full', 'target']).default('full'),
 });
 export type ApprovalRequestParams = z.infer<typeof ApprovalRequestParams>;
 
@@ -73,7 +87,7 @@ function outcomeOf(o: ApprovalUpdateParams['outcome']): ApprovalOutcome {
 const messageInput = (p: ApprovalRequestParams) => ({
   approval: p.approval,
   consoleUrl: p.console_url,
-  summary: p.summary,
+  slackView: p.slack_view,
 });
 
 export interface SlackApprovalOptions {

@@ -5,7 +5,16 @@
  * request: nothing the approver sends can widen it (W1, W2, W3, W5, W6, W7).
  */
 import { APPROVAL_FACT_KINDS, type ApprovalFactKind } from '../shared/constants.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, conflict } from '../shared/errors.js';
+import {
+  actLabel,
+  APPROVAL_VIEW_VERSION,
+  buildApprovalView,
+  LEGACY_VIEW,
+  viewHash,
+  viewLines,
+  type ApprovalViewData,
+} from './approval-view.js';
 import { normalizeIdentity } from '../shared/input-rules.js';
 import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
@@ -39,13 +48,69 @@ export interface Approver {
 /** The stored approval plus its decision, as the API shows it. */
 export interface ApprovalView extends Omit<
   ApprovalRecord,
-  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors'
+  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors' | 'view'
 > {
+  /** What every surface shows of it (`oc-approval-view`), and the hash a decision may carry. */
+  view: ShownView;
   decided_by?: string;
   decided_at?: string;
   comment?: string;
   deny_reason?: string;
   grant?: Pick<Grant, 'id' | 'event_id' | 'request_hash' | 'uses_left' | 'expires_at'>;
+}
+
+/** The approval view as the API gives it: the lines every surface shows, the act, the hash. */
+export interface ShownView {
+  /** The version the lines were rendered with. */
+  version: string;
+  /** What the approval carries: that version, or `legacy` (created before views: rendered now). */
+  recorded: string;
+  hash: string;
+  /** The act in a few words, for a button: "delete PROD-42". */
+  act: string;
+  lines: string[];
+  /** Lines left out where the answer is size-bounded (the submit response); none elsewhere. */
+  omitted?: number;
+}
+
+/**
+ * The approval's view and the hash a decision must name: the stored one, or for a legacy approval
+ * the current version rendered from its stored request (all it can be shown).
+ */
+export function approvalViewOf(record: ApprovalRecord): {
+  data: ApprovalViewData;
+  hash: string;
+  recorded: string;
+} {
+  const stamp = record.view;
+  const version = stamp && stamp.version !== LEGACY_VIEW ? stamp.version : APPROVAL_VIEW_VERSION;
+  const data = buildApprovalView(record, version);
+  const hash = stamp && 'hash' in stamp ? stamp.hash : viewHash(data);
+  return { data, hash, recorded: stamp?.version ?? LEGACY_VIEW };
+}
+
+/**
+ * The view as the API shows it. `maxLineBytes` bounds the lines where the answer is stored (the
+ * submit response is kept for replays in an item of at most 400 KB, and escapes can quadruple a
+ * request's params): the lines that do not fit are counted in `omitted`, never cut silently.
+ */
+export function shownView(record: ApprovalRecord, maxLineBytes?: number): ShownView {
+  const { data, hash, recorded } = approvalViewOf(record);
+  const all = viewLines(data);
+  let lines = all;
+  if (maxLineBytes !== undefined) {
+    let used = 0;
+    const kept = all.findIndex((line) => (used += Buffer.byteLength(line, 'utf8') + 1) > maxLineBytes);
+    if (kept !== -1) lines = all.slice(0, kept);
+  }
+  return {
+    version: data.v,
+    recorded,
+    hash,
+    act: actLabel(data),
+    lines,
+    ...(lines.length < all.length ? { omitted: all.length - lines.length } : {}),
+  };
 }
 
 /** One fact about an approval and where it sits in the tenant's chain (`seq` once sealed). */
@@ -110,10 +175,12 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     notify: _n,
     trace_id: _t,
     risk_factors: _f,
+    view: _v,
     ...shown
   } = a.record;
   return {
     ...shown,
+    view: shownView(a.record),
     status: effectiveStatus(a, now),
     ...(a.decided_by ? { decided_by: a.decided_by } : {}),
     ...(a.decided_at ? { decided_at: a.decided_at } : {}),
@@ -191,7 +258,24 @@ export function authorizeApprover(
   }
 }
 
-export type DecisionInput = { decision: 'approve'; comment?: string } | { decision: 'deny'; reason?: string };
+/**
+ * `view_hash`: the hash of the view the approver was shown (the console and Slack send it; API
+ * clients should). A decision naming another view is refused: the approver saw something else.
+ */
+export type DecisionInput = (
+  | { decision: 'approve'; comment?: string; view_hash?: string }
+  | { decision: 'deny'; reason?: string; view_hash?: string }
+) & {
+  /** A one-click surface (a Slack button): an approval counts only with the view's hash. */
+  oneClick?: boolean;
+};
+
+export const viewMismatch = (expected: string) =>
+  conflict(
+    "the decision names another view than this approval's: reload the approval and decide on what it shows",
+    undefined,
+    [{ path: 'view_hash', message: `this approval's view is sha256:${expected}` }],
+  );
 
 export interface DecisionOutcome {
   status: 'approved' | 'denied';
@@ -214,6 +298,13 @@ export function decideApproval(
   if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
   if (a.status !== 'pending') throw alreadyDecided(a, now);
   authorizeApprover(deps.tenant, approver, a.record);
+  const view = approvalViewOf(a.record);
+  if (input.view_hash !== undefined && input.view_hash !== view.hash) throw viewMismatch(view.hash);
+  // One click approves only from a surface that showed the whole view (and so carries its hash).
+  if (input.oneClick && input.decision === 'approve' && input.view_hash === undefined)
+    throw conflict('a one-click approval must come from a surface that showed the whole view', undefined, [
+      { path: 'view_hash', message: 'required for a one-click approval' },
+    ]);
 
   const decidedBy = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
   const decidedAt = now.toISOString();
@@ -254,6 +345,13 @@ export function decideApproval(
       decision: status,
       approver: { id: decidedBy, sub: approver.sub, email: approver.email, via: approver.via },
       approver_group: a.record.approver_group,
+      // Which view this decision was on; `confirmed` when the approver's surface named its hash.
+      view: {
+        version: view.recorded,
+        ...(view.recorded === LEGACY_VIEW ? { rendered: view.data.v } : {}),
+        hash: view.hash,
+        confirmed: input.view_hash !== undefined,
+      },
       ...(comment ? { comment } : {}),
       ...(denyReason ? { deny_reason: denyReason } : {}),
       ...(grant

@@ -227,9 +227,14 @@ export function peekMessage(
   };
 }
 
-/** The text of the URL elicitation that points a client's human to the console. */
+/**
+ * The text of the URL elicitation that points a client's human to the console, with the approval
+ * view's lines (core/approval-view.ts, rendered by the submit core: invisible characters shown as
+ * ⟨U+…⟩), so the client's human reads what the approver will decide on.
+ */
 export const approvalMessage = (p: PendingApproval) =>
-  `An OpenClause approver must decide this call (${p.reason}) before ${p.expiresAt}. Open the console to review it.`;
+  `An OpenClause approver must decide this call (${p.reason}) before ${p.expiresAt}. Open the console to review it.` +
+  (p.view ? `\n\n${p.view.join('\n')}` : '');
 
 /** A stored event's pending approval, for a retry that finds the call still waiting. */
 export function pendingOf(

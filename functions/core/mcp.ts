@@ -309,7 +309,12 @@ interface SubmitBody {
   reason: string;
   policy_version: string;
   result?: { status: string; output?: Record<string, unknown>; error?: { code: string; message: string } };
-  approval?: { id: string; url: string; expires_at: string };
+  approval?: {
+    id: string;
+    url: string;
+    expires_at: string;
+    view?: { act: string; lines: string[]; omitted?: number };
+  };
 }
 
 export interface PendingApproval {
@@ -318,6 +323,8 @@ export interface PendingApproval {
   url: string;
   expiresAt: string;
   reason: string;
+  /** The approval view's lines (absent when only the stored event was read, on a retry). */
+  view?: string[];
 }
 
 /** What the submit core answered, as a tool result (and, for approve, the pending approval). */
@@ -344,6 +351,16 @@ export function submitOutcome(
       url: body.approval.url,
       expiresAt: body.approval.expires_at,
       reason: body.reason,
+      ...(body.approval.view
+        ? {
+            view: body.approval.view.omitted
+              ? [
+                  ...body.approval.view.lines,
+                  `… and ${body.approval.view.omitted} more lines: the whole request is in the console.`,
+                ]
+              : body.approval.view.lines,
+          }
+        : {}),
     };
     return {
       pending,

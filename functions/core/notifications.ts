@@ -7,6 +7,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
 import { NOTIFY_EVENTS, type NotifyEvent, type NotifyRoute } from './policy-data.js';
+import { shownView, type ShownView } from './approvals.js';
 import type { ApprovalRecord } from './ports.js';
 import type { StoredApproval } from './approvals.js';
 
@@ -73,6 +74,13 @@ export interface ApprovalEventData {
   expires_at: string;
   trace_id: string;
   summary: string;
+  /** The risk assessment policy decided on (absent on approvals created before it was stored). */
+  risk?: { claimed: number; floor: number; effective: number };
+  /**
+   * The approval view (core/approval-view.ts): the lines every surface shows, its version, and the
+   * hash a decision names; `recorded` is `legacy` for an approval created before views.
+   */
+  view: ShownView;
   /** The request's fields exactly as recorded: the summary never stands in for them. */
   raw: {
     agent_id: string;
@@ -91,6 +99,9 @@ export interface ApprovalEventData {
   decided_at?: string;
   deny_reason?: string;
 }
+
+/** The most view lines a notification carries; the rest are counted in `view.omitted`. */
+export const EVENT_VIEW_MAX_BYTES = 16_384;
 
 export function eventData(
   approval: StoredApproval,
@@ -115,6 +126,9 @@ export function eventData(
     expires_at: r.expires_at,
     trace_id: r.trace_id ?? '',
     summary,
+    ...(r.risk ? { risk: r.risk } : {}),
+    // Bounded: the message travels through SQS (256 KB) with the raw params beside it.
+    view: shownView(r, EVENT_VIEW_MAX_BYTES),
     raw: {
       agent_id: r.agent_id,
       user_id: r.user_id,

@@ -18,6 +18,8 @@ export const NOTIFY_EVENTS = ['oc.approval.requested', 'oc.approval.decided', 'o
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(3).optional();
 
+export const SlackView = z.enum(['full', 'target']);
+
 export const NotifyRoute = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('webhook'),
@@ -30,6 +32,12 @@ export const NotifyRoute = z.discriminatedUnion('kind', [
     kind: z.literal('slack'),
     channel: z.string().min(1).max(80),
     events: RouteEvents,
+    /**
+     * What the message shows (the tenant's `slack_view` unless the route says): `full`, the whole
+     * approval view; `target`, the act and target and a link, no params (Slack is a third party)
+     * and no one-click Approve.
+     */
+    view: SlackView.optional(),
   }),
 ]);
 export type NotifyRoute = z.infer<typeof NotifyRoute>;
@@ -80,6 +88,12 @@ export const TenantConfig = z
     grant_ttl_sec: z.number().int().min(60).max(86_400).default(3_600),
     /** Required with a Slack route or Slack approvers: the workspace their clicks must come from. */
     slack: SlackWorkspace.optional(),
+    /**
+     * What Slack approval messages show: `full` (the whole approval view: target and every param)
+     * or `target` (the act, the target and a console link; no params leave for Slack, and no
+     * one-click Approve). A Slack route's own `view` overrides it.
+     */
+    slack_view: SlackView.optional(),
   })
   .superRefine((tenant, ctx) => {
     // One Slack app serves every tenant: without its workspace, a tenant's buttons could be

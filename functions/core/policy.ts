@@ -701,7 +701,14 @@ class CedarPolicyEngine implements PolicyEngine {
     if (decision !== 'deny' && ordered.length === 0) return this.failed(approvalTtlSec);
     const approve = decision === 'approve';
     const notify: NotifyRoute[] = [];
-    if (approve && tenant) for (const route of tenant.notify) notify.push({ ...route });
+    if (approve && tenant)
+      for (const route of tenant.notify)
+        // A Slack route takes the tenant's slack_view unless it names its own.
+        notify.push(
+          route.kind === 'slack' && !route.view && tenant.slack_view
+            ? { ...route, view: tenant.slack_view }
+            : { ...route },
+        );
     const determiningPolicies: string[] = [];
     for (const meta of ordered) determiningPolicies.push(meta.id);
     return {

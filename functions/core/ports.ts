@@ -1,4 +1,5 @@
 /** What the core needs from the outside world. Store adapters implement these; tests may too. */
+import type { ViewStamp } from './approval-view.js';
 import type { ExecutionResult } from '../connectors/types.js';
 import type { ApprovalState } from '../shared/constants.js';
 import type { FactRecord } from './evidence.js';
@@ -28,6 +29,13 @@ export interface ApprovalRecord {
   notify: PolicyDecision['notify'];
   trace_id: string;
   risk_factors: string[];
+  /** The risk assessment policy decided on; absent on approvals created before it was stored. */
+  risk?: { claimed: number; floor: number; effective: number };
+  /**
+   * The approval view's version and SHA-256 as built at creation (`core/approval-view.ts`), or
+   * `{version: 'legacy'}` for approvals created before views existed.
+   */
+  view?: ViewStamp;
 }
 
 export interface DecisionWrite {

@@ -15,15 +15,23 @@
 import { AppError, badRequest, unauthorized } from '../shared/errors.js';
 import { decide, type ApprovalDeps, type ApprovalView, type Approver } from './approvals.js';
 import { checkWorkspace, type SlackClick } from './slack-interaction.js';
+import type { ApprovalRecord } from './ports.js';
 import {
   approvalOutcomeMessage,
   lateClickText,
-  mrkdwnText,
   type ApprovalMessageApproval,
+  type SlackView,
 } from './slack-message.js';
 
 export type SlackOutcome =
-  'approved' | 'denied' | 'already_decided' | 'expired' | 'not_allowed' | 'self_approval' | 'not_found';
+  | 'approved'
+  | 'denied'
+  | 'already_decided'
+  | 'expired'
+  | 'not_allowed'
+  | 'self_approval'
+  | 'not_found'
+  | 'needs_console';
 
 export interface SlackDecisionResult {
   outcome: SlackOutcome;
@@ -34,19 +42,39 @@ export interface SlackDecisionResult {
 export interface SlackDecisionDeps extends ApprovalDeps {
   /** The console page of an approval (`approval.url`). */
   consoleUrl(approvalId: string): string;
-  /** The message summary (the summarizer's, SPEC §5). */
-  summary(approval: ApprovalMessageApproval): string;
 }
 
 const ephemeral = (text: string) => ({ response_type: 'ephemeral', replace_original: false, text });
 
-/** The summary when no summarizer is wired: the request's own fields, escaped. */
-export function plainSummary(a: ApprovalMessageApproval): string {
-  return mrkdwnText(
-    `${a.tool}.${a.action}${a.resource ? ` on ${a.resource}` : ''} (risk ${a.risk_score}): ${a.reason}`,
-    1000,
-  );
+/** What the Slack message renders of a stored approval: its request and its recorded view. */
+export function messageApproval(r: ApprovalRecord): ApprovalMessageApproval {
+  return {
+    id: r.id,
+    event_id: r.event_id,
+    tenant_id: r.tenant_id,
+    tool: r.tool,
+    action: r.action,
+    resource: r.resource,
+    params: r.params,
+    risk_score: r.risk_score,
+    ...(r.risk ? { risk: r.risk } : {}),
+    reason: r.reason,
+    agent_id: r.agent_id,
+    user_id: r.user_id,
+    expires_at: r.expires_at,
+    ...(r.view && 'hash' in r.view ? { view_version: r.view.version, view_hash: r.view.hash } : {}),
+  };
 }
+
+/** The `slack_view` the approval's Slack route was posted with. */
+function slackViewOf(r: ApprovalRecord): SlackView {
+  for (const route of r.notify ?? []) if (route.kind === 'slack' && route.view) return route.view;
+  return 'full';
+}
+
+/** "Review it in the console": the answer to a click that may not decide in one click. */
+const needsConsole = (url: string, why: string) =>
+  ephemeral(`${why} Review the whole request and decide in the console: ${url}`);
 
 export async function decideFromSlack(
   deps: SlackDecisionDeps,
@@ -74,16 +102,18 @@ export async function decideFromSlack(
     via: 'slack',
   };
   if (!stored) return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
-
   let view: ApprovalView;
   try {
     view = await decide(
       deps,
       approver,
       click.approvalId,
+      // One-click approval only from a message that showed the whole view: its Approve carries
+      // the view's hash. A message that could not (Slack's limits, `slack_view: target`, or one
+      // posted before views) has no such button, and a click without the hash approves nothing.
       click.decision === 'approve'
-        ? { decision: 'approve' }
-        : { decision: 'deny', reason: 'denied from Slack' },
+        ? { decision: 'approve', oneClick: true, ...(click.viewHash ? { view_hash: click.viewHash } : {}) }
+        : { decision: 'deny', reason: 'denied from Slack', oneClick: true },
     );
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
@@ -111,13 +141,27 @@ export async function decideFromSlack(
         return { outcome: 'self_approval', response: ephemeral(lateClickText({ kind: 'self_approval' })) };
       case 'NOT_FOUND':
         return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
+      case 'CONFLICT':
+        return {
+          outcome: 'needs_console',
+          response: needsConsole(
+            deps.consoleUrl(stored.record.id),
+            click.viewHash === undefined
+              ? 'This message does not show the whole request, so it cannot approve it.'
+              : 'This message shows another view than the approval has, so it cannot approve it.',
+          ),
+        };
       default:
         throw error;
     }
   }
 
   const message = approvalOutcomeMessage(
-    { approval: view, consoleUrl: deps.consoleUrl(view.id), summary: deps.summary(view) },
+    {
+      approval: messageApproval(stored.record),
+      consoleUrl: deps.consoleUrl(view.id),
+      slackView: slackViewOf(stored.record),
+    },
     view.status === 'approved'
       ? { status: 'approved', decidedBy: view.decided_by ?? approver.sub }
       : {

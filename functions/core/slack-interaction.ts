@@ -14,6 +14,8 @@ export interface SlackClick {
   approvalId: string;
   eventId: string;
   tenantId: string;
+  /** The hash of the view the clicked message showed, when it showed the whole view. */
+  viewHash?: string;
   user: { id: string; name: string; teamId?: string };
   /** The workspace (and Enterprise Grid organization) the click came from, as Slack says. */
   workspace: { teamId?: string; enterpriseId?: string };
@@ -57,6 +59,8 @@ const ButtonValue = z.strictObject({
   r: rules.uuid(),
   e: rules.uuid(),
   t: rules.tenantId(),
+  // The hash of the view the message showed whole (absent when it could not: no one-click approve).
+  h: rules.sha256Hex().optional(),
 });
 
 /** The form field `payload` of an interaction body (`application/x-www-form-urlencoded`). */
@@ -137,6 +141,7 @@ export function parseInteraction(payload: unknown): SlackInteraction {
       approvalId: value.r,
       eventId: value.e,
       tenantId: value.t,
+      ...(value.h ? { viewHash: value.h } : {}),
       user: {
         id: p.user.id,
         name: p.user.username || p.user.name || p.user.id,

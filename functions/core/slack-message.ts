@@ -4,13 +4,24 @@
  * clicked message's `response_url` replace it with: buttons removed), the ephemeral answers to a
  * late click, and the button values.
  *
- * Everything a requester or agent controls (resource, reason, agent, requester) is mrkdwn-escaped
- * (`& < >`), stripped of control characters and cut to Slack's limits, and sent with `verbatim`
- * so Slack does not turn it into links or mentions: no `<!channel>`, no spoofed `<url|label>`.
- * The summary arrives already sanitized (the summarizer's job); it is still cut to size and its
- * `<` `>` escaped, which is a no-op on escaped text.
+ * The message renders the approval view (`core/approval-view.ts`) and builds no text of its own:
+ * target and every param, each invisible character shown as `⟨U+202E⟩`, in `plain_text` sections
+ * that Slack interprets not at all (no mrkdwn, links, mentions or emoji codes). A message that
+ * cannot show the whole view (Slack's 3,000 characters a section and 50 blocks, or the tenant's
+ * `slack_view: target`) says how much it left out and has no one-click Approve: a button opens the
+ * console instead. Approve's value carries the view's hash, which the decision checks.
  */
 import { SLACK } from '../shared/constants.js';
+import {
+  actLabel,
+  APPROVAL_VIEW_VERSION,
+  buildApprovalView,
+  headline,
+  viewHash,
+  viewLines,
+  type ApprovalViewData,
+  type ApprovalViewSource,
+} from './approval-view.js';
 
 /** Slack's Block Kit limits (api.slack.com/reference/block-kit), the ones this message touches. */
 export const BLOCK_KIT_LIMITS = {
@@ -32,27 +43,25 @@ export const BLOCK_KIT_LIMITS = {
   messageText: 3000,
 } as const;
 
-/** What the message shows of an approval (the stored request's fields). */
-export interface ApprovalMessageApproval {
+/** What the message shows of an approval: the stored request's fields, and its view stamp. */
+export interface ApprovalMessageApproval extends ApprovalViewSource {
   id: string;
   event_id: string;
   tenant_id: string;
-  tool: string;
-  action: string;
-  resource: string;
-  risk_score: number;
-  reason: string;
-  agent_id: string;
-  user_id: string;
-  expires_at: string;
+  /** The stored view's version and hash; absent on a legacy approval (rendered with the current version). */
+  view_version?: string;
+  view_hash?: string;
 }
+
+/** `full`: the whole view; `target`: the act and target only, params stay out of Slack (a third party). */
+export type SlackView = 'full' | 'target';
 
 export interface ApprovalMessageInput {
   approval: ApprovalMessageApproval;
   /** The console's page for this approval (`approval.url`). */
   consoleUrl: string;
-  /** The deterministic, sanitized summary (SPEC §5), computed by the summarizer. */
-  summary: string;
+  /** The tenant's `slack_view`; `full` when absent. */
+  slackView?: SlackView;
 }
 
 export type ApprovalOutcome =
@@ -75,10 +84,12 @@ export interface ButtonValue {
   r: string;
   e: string;
   t: string;
+  /** The hash of the view the message showed whole: an Approve click is accepted only with it. */
+  h?: string;
 }
 
 export function encodeButtonValue(v: ButtonValue): string {
-  const json = JSON.stringify({ d: v.d, r: v.r, e: v.e, t: v.t });
+  const json = JSON.stringify({ d: v.d, r: v.r, e: v.e, t: v.t, ...(v.h ? { h: v.h } : {}) });
   const b64 = Buffer.from(json, 'utf8').toString('base64url');
   return b64 + '='.repeat((4 - (b64.length % 4)) % 4);
 }
@@ -122,54 +133,111 @@ export function slackDate(iso: string): string {
   return `<!date^${seconds}^{date_short_pretty} at {time}|${new Date(seconds * 1000).toISOString()}>`;
 }
 
-const field = (label: string, value: string): Mrkdwn => ({
-  type: 'mrkdwn',
-  // The label is ours; the value is the escaped user text, cut to what the field has left.
-  text: `*${label}*\n${mrkdwnText(value || '—', BLOCK_KIT_LIMITS.fieldText - label.length - 3)}`,
-  verbatim: true,
-});
-
 /** Who decided, as Slack shows it: a Slack approver as a mention of their user id, anyone else as text. */
 export function approverName(decidedBy: string): string {
   const slack = /^slack:([UW][A-Z0-9]{1,20})$/.exec(decidedBy);
   return slack ? `<@${slack[1]}>` : mrkdwnText(decidedBy, 256);
 }
 
-function headerBlock(a: ApprovalMessageApproval, prefix: string): Block {
+function headerBlock(view: ApprovalViewData, prefix: string): Block {
   return {
     type: 'header',
     text: {
       type: 'plain_text',
-      text: plainText(`${prefix}: ${a.tool}.${a.action}`, BLOCK_KIT_LIMITS.headerText),
+      text: plainText(`${prefix}: ${view.tool}.${view.action}`, BLOCK_KIT_LIMITS.headerText),
     },
   };
 }
 
-function detailBlocks(input: ApprovalMessageInput): Block[] {
-  const a = input.approval;
-  return [
-    {
-      type: 'section',
-      block_id: 'oc_summary',
-      text: {
-        type: 'mrkdwn',
-        text: mrkdwnText(input.summary || `${a.tool}.${a.action}`, BLOCK_KIT_LIMITS.sectionText, /[<>]/),
-        verbatim: true,
-      },
-    },
-    {
-      type: 'section',
-      block_id: 'oc_details',
-      fields: [
-        field('Action', `${a.tool}.${a.action}`),
-        field('Resource', a.resource),
-        field('Risk', `${a.risk_score} / 10`),
-        field('Reason', a.reason),
-        field('Agent', a.agent_id),
-        field('Requester', a.user_id),
-      ],
-    },
-  ];
+/** A section of plain text: Slack interprets none of it (no mrkdwn, no emoji codes, no links). */
+const plainSection = (text: string, blockId?: string): Block => ({
+  type: 'section',
+  ...(blockId ? { block_id: blockId } : {}),
+  text: { type: 'plain_text', text, emoji: false },
+});
+
+/** The view's lines packed into sections of at most `max` characters, a long line split across them. */
+export function packLines(lines: string[], max: number = BLOCK_KIT_LIMITS.sectionText): string[][] {
+  const pieces: string[] = [];
+  for (const line of lines) {
+    const points = [...line];
+    if (line.length <= max) {
+      pieces.push(line);
+      continue;
+    }
+    // A line longer than a section (a long param value) continues in the next one, whole.
+    let piece = '';
+    for (const ch of points) {
+      if (piece.length + ch.length > max) {
+        pieces.push(piece);
+        piece = '';
+      }
+      piece += ch;
+    }
+    if (piece) pieces.push(piece);
+  }
+  const sections: string[][] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const piece of pieces) {
+    const added = (current.length ? 1 : 0) + piece.length;
+    if (current.length && length + added > max) {
+      sections.push(current);
+      current = [];
+      length = 0;
+    }
+    length += (current.length ? 1 : 0) + piece.length;
+    current.push(piece);
+  }
+  if (current.length) sections.push(current);
+  return sections;
+}
+
+/** The blocks a message has besides its view: header, expiry or outcome context, actions. */
+const FRAME_BLOCKS = 3;
+
+/**
+ * The view as Slack sections, and whether they show all of it. `full`: every line, unless the
+ * sections would pass Slack's 50 blocks, when what does not fit is counted ("and N more lines").
+ * `target`: the act and the target only; the params are counted, not sent.
+ */
+export function viewBlocks(
+  view: ApprovalViewData,
+  mode: SlackView,
+): { blocks: Block[]; complete: boolean; omitted: number } {
+  const lines = viewLines(view);
+  if (mode === 'target') {
+    const shown = [`Action: ${view.tool}.${view.action}`, `Target: ${view.target || '(none)'}`];
+    const omitted = view.params.length;
+    const note = `${omitted} param${omitted === 1 ? '' : 's'}, the risk and the reason are not sent to Slack (slack_view: target): review them in the console.`;
+    return {
+      blocks: packLines([...shown, note]).map((s, i) => plainSection(s.join('\n'), `oc_view_${i}`)),
+      complete: false,
+      omitted: lines.length - shown.length,
+    };
+  }
+  const sections = packLines(lines);
+  const room = BLOCK_KIT_LIMITS.blocks - FRAME_BLOCKS;
+  if (sections.length <= room)
+    return {
+      blocks: sections.map((s, i) => plainSection(s.join('\n'), `oc_view_${i}`)),
+      complete: true,
+      omitted: 0,
+    };
+  const kept = sections.slice(0, room - 1);
+  const shownLines = kept.reduce((n, s) => n + s.length, 0);
+  const omitted = sections.slice(room - 1).reduce((n, s) => n + s.length, 0);
+  return {
+    blocks: [
+      ...kept.map((s, i) => plainSection(s.join('\n'), `oc_view_${i}`)),
+      plainSection(
+        `… and ${omitted} more (${shownLines} of ${shownLines + omitted} shown): the whole request is in the console, decide there.`,
+        'oc_view_more',
+      ),
+    ],
+    complete: false,
+    omitted,
+  };
 }
 
 /** The Open link's URL, if it is one Slack can carry (an http(s) URL within the limit). */
@@ -184,23 +252,55 @@ function openUrl(url: string): string | undefined {
   }
 }
 
-function fallbackText(prefix: string, a: ApprovalMessageApproval): string {
+function fallbackText(prefix: string, view: ApprovalViewData): string {
   return mrkdwnText(
-    `${prefix}: ${a.tool}.${a.action}${a.resource ? ` on ${a.resource}` : ''} (risk ${a.risk_score})`,
+    `${prefix}: ${headline(view)} (risk ${view.risk.effective})`,
     BLOCK_KIT_LIMITS.messageText,
   );
 }
 
-/** The message asking for a decision, with Approve, Deny (confirmed) and Open. */
+/** The approval's view, in its recorded version (the current one for a legacy approval), and its hash. */
+export function messageView(a: ApprovalMessageApproval): { view: ApprovalViewData; hash: string } {
+  const view = buildApprovalView(a, a.view_version ?? APPROVAL_VIEW_VERSION);
+  return { view, hash: a.view_hash ?? viewHash(view) };
+}
+
+/**
+ * The message asking for a decision. When it shows the whole view: Approve (named after the act,
+ * its value carrying the view's hash), Deny (confirmed) and Open. When it cannot (Slack's limits,
+ * or `slack_view: target`): no one-click Approve; its place is a button to the console.
+ */
 export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessage {
   const a = input.approval;
-  const value = (d: ButtonValue['d']) => encodeButtonValue({ d, r: a.id, e: a.event_id, t: a.tenant_id });
+  const { view, hash } = messageView(a);
+  const shown = viewBlocks(view, input.slackView ?? 'full');
+  const value = (d: ButtonValue['d']) =>
+    encodeButtonValue({ d, r: a.id, e: a.event_id, t: a.tenant_id, ...(d === 'approve' ? { h: hash } : {}) });
   const url = openUrl(input.consoleUrl);
+  const oneClick = shown.complete && value('approve').length <= BLOCK_KIT_LIMITS.buttonValue;
+  const approve = {
+    type: 'button',
+    action_id: SLACK.approveActionId,
+    text: { type: 'plain_text', text: plainText(`Approve: ${actLabel(view)}`, BLOCK_KIT_LIMITS.buttonText) },
+    style: 'primary',
+    value: value('approve'),
+  };
+  const review = url
+    ? [
+        {
+          type: 'button',
+          action_id: SLACK.openActionId,
+          text: { type: 'plain_text', text: oneClick ? 'Open' : 'Review in the console' },
+          ...(oneClick ? {} : { style: 'primary' }),
+          url,
+        },
+      ]
+    : [];
   return {
-    text: fallbackText('Approval needed', a),
+    text: fallbackText('Approval needed', view),
     blocks: [
-      headerBlock(a, 'Approval needed'),
-      ...detailBlocks(input),
+      headerBlock(view, 'Approval needed'),
+      ...shown.blocks,
       {
         type: 'context',
         elements: [{ type: 'mrkdwn', text: `Expires ${slackDate(a.expires_at)}` }],
@@ -209,13 +309,7 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
         type: 'actions',
         block_id: 'oc_decision',
         elements: [
-          {
-            type: 'button',
-            action_id: SLACK.approveActionId,
-            text: { type: 'plain_text', text: 'Approve' },
-            style: 'primary',
-            value: value('approve'),
-          },
+          ...(oneClick ? [approve] : []),
           {
             type: 'button',
             action_id: SLACK.denyActionId,
@@ -226,23 +320,14 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
               title: { type: 'plain_text', text: 'Deny this tool call?' },
               text: {
                 type: 'plain_text',
-                text: plainText(`${a.tool}.${a.action} will not run. The agent is told it was denied.`, 300),
+                text: plainText(`${headline(view)} will not run. The agent is told it was denied.`, 300),
               },
               confirm: { type: 'plain_text', text: 'Deny' },
               deny: { type: 'plain_text', text: 'Cancel' },
               style: 'danger',
             },
           },
-          ...(url
-            ? [
-                {
-                  type: 'button',
-                  action_id: SLACK.openActionId,
-                  text: { type: 'plain_text', text: 'Open' },
-                  url,
-                },
-              ]
-            : []),
+          ...review,
         ],
       },
     ],
@@ -260,15 +345,15 @@ export function outcomeLine(outcome: ApprovalOutcome): string {
 
 /** The message once decided or expired (chat.update / response_url): the same details, no buttons. */
 export function approvalOutcomeMessage(input: ApprovalMessageInput, outcome: ApprovalOutcome): SlackMessage {
-  const a = input.approval;
+  const { view } = messageView(input.approval);
   const prefix =
     outcome.status === 'approved' ? 'Approved' : outcome.status === 'denied' ? 'Denied' : 'Expired';
   const url = openUrl(input.consoleUrl);
   return {
-    text: fallbackText(prefix, a),
+    text: fallbackText(prefix, view),
     blocks: [
-      headerBlock(a, prefix),
-      ...detailBlocks(input),
+      headerBlock(view, prefix),
+      ...viewBlocks(view, input.slackView ?? 'full').blocks,
       {
         type: 'context',
         elements: [

@@ -32,6 +32,8 @@ import {
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
+import { viewStamp } from './approval-view.js';
+import { shownView, type ShownView } from './approvals.js';
 import { assessRisk, type RiskAssessment, type RiskFloors } from './risk.js';
 import type {
   ApprovalRecord,
@@ -97,7 +99,7 @@ export interface ToolCallResponse {
   reason: string;
   policy_version: string;
   result?: ExecutionResult;
-  approval?: { id: string; status: 'pending'; url: string; expires_at: string };
+  approval?: { id: string; status: 'pending'; url: string; expires_at: string; view: ShownView };
 }
 
 const replayed = (body: string): HttpResult => ({
@@ -155,7 +157,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
   const approval =
-    decision.decision === 'approve' ? buildApproval(deps, request, decision, eventId, now) : undefined;
+    decision.decision === 'approve' ? buildApproval(deps, request, risk, decision, eventId, now) : undefined;
   const response: ToolCallResponse = {
     event_id: eventId,
     decision: decision.decision,
@@ -168,6 +170,8 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
             status: 'pending' as const,
             url: approvalUrl(deps.config.publicBaseUrl, approval.id),
             expires_at: approval.expires_at,
+            // What the approvers will see (the MCP elicitation shows it to the client's human too).
+            view: shownView(approval, SUBMIT_VIEW_MAX_BYTES),
           },
         }
       : {}),
@@ -293,15 +297,19 @@ async function answerDuplicate(
   throw conflict('a request with this idempotency_key is still in flight', 1);
 }
 
+/** The most view lines a submit response carries (it is stored for replays); the rest are counted. */
+const SUBMIT_VIEW_MAX_BYTES = 16_384;
+
 function buildApproval(
   deps: SubmitDeps,
   request: ToolCallRequest,
+  risk: RiskAssessment,
   decision: PolicyDecision,
   eventId: string,
   now: Date,
 ): ApprovalRecord {
   const ttlSec = decision.approvalTtlSec > 0 ? decision.approvalTtlSec : LIMITS.defaultApprovalTtlSec;
-  return {
+  const record: ApprovalRecord = {
     id: deps.ids.uuid(),
     event_id: eventId,
     tenant_id: request.tenant_id,
@@ -322,7 +330,11 @@ function buildApproval(
     request_hash: sha256Hex(canon(request)),
     requirements: decision.requirements,
     notify: decision.notify,
+    risk: { claimed: risk.claimed, floor: risk.floor, effective: risk.effective },
   };
+  // The view every surface shows is fixed now, with the request: its hash is evidence of what
+  // an approver was shown, and a decision on another view is refused.
+  return { ...record, view: viewStamp(record) };
 }
 
 /** Where a human finds the approval: the web console's page for it (which signs the approver in). */
@@ -353,7 +365,13 @@ function decidedFact(
     policy_version: decision.policyVersion,
     ...(approval
       ? {
-          approval: { id: approval.id, expires_at: approval.expires_at, request_hash: approval.request_hash },
+          approval: {
+            id: approval.id,
+            expires_at: approval.expires_at,
+            request_hash: approval.request_hash,
+            // What the approvers will be shown, bound to the request it renders (the verifier re-renders it).
+            ...(approval.view ? { view: approval.view } : {}),
+          },
         }
       : {}),
   };

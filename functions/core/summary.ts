@@ -7,6 +7,7 @@
  * differently, but its output is sanitized the same way, it runs under a deadline, and any failure
  * falls back to the deterministic one. The raw fields travel beside the summary, never replaced.
  */
+import { APPROVAL_VIEW_VERSION, buildApprovalView, paramLine } from './approval-view.js';
 
 /** What a summary is made from: request fields as recorded, never instructions. */
 export interface SummaryInput {
@@ -16,6 +17,11 @@ export interface SummaryInput {
   resource: string;
   risk_score: number;
   reason: string;
+  /** The stored request's params: the deterministic summary shows them, counted, as the view does. */
+  params?: Record<string, unknown>;
+  risk?: { claimed: number; floor: number; effective: number };
+  /** The recorded view version (the current one when absent). */
+  view_version?: string;
 }
 
 /** An extension point (`OC_SUMMARIZER`): phrases a summary; whatever it returns is sanitized. */
@@ -71,14 +77,54 @@ export function sanitizeSummary(text: string): string {
   return `${neutralize(points.slice(0, low).join(''))}…`;
 }
 
-/** The deterministic summary: who asks for what, on what, at which risk, and why. */
+/**
+ * The deterministic summary, rendered from the approval view (`core/approval-view.ts`): who asks
+ * for what, on what, at which risk, how many params, why, then the params as the view shows them
+ * (invisible characters as `⟨U+202E⟩`, never stripped). What does not fit is counted: "and N
+ * more params"; a cut inside one field ends with `…`.
+ */
 export function deterministicSummary(input: Readonly<SummaryInput>): string {
-  const resource = plainText(input.resource);
-  const text =
-    `${plainText(input.agent_id, 64)} requests ${plainText(`${input.tool}.${input.action}`, 64)}` +
-    (resource ? ` on ${resource}` : '') +
-    ` (risk ${Math.trunc(input.risk_score)}/10): ${plainText(input.reason)}`;
-  return sanitizeSummary(text);
+  const view = buildApprovalView(
+    {
+      ...input,
+      params: input.params ?? {},
+      user_id: '',
+      expires_at: '',
+    },
+    input.view_version ?? APPROVAL_VIEW_VERSION,
+  );
+  const count = view.params.length;
+  const head =
+    `${cap(view.agent, 64)} requests ${cap(`${view.tool}.${view.action}`, 64)}` +
+    (view.target ? ` on ${cap(view.target, FIELD_MAX_CHARS)}` : '') +
+    ` (risk ${view.risk.effective}/10${count ? `, ${count} param${count === 1 ? '' : 's'}` : ''}): ${cap(view.reason, FIELD_MAX_CHARS)}`;
+  const fits = (text: string) => neutralize(text).length <= SUMMARY_MAX_CHARS;
+  const textWith = (shown: number) => {
+    const params = view.params.slice(0, shown).map(paramLine).join('; ');
+    const more = count - shown;
+    return (
+      head +
+      (params ? `. ${params}` : '') +
+      (more ? `${params ? ';' : '.'} and ${more} more param${more === 1 ? '' : 's'} in the console` : '')
+    );
+  };
+  if (fits(textWith(count))) return neutralize(textWith(count));
+  // With the "and N more" suffix, each param shown adds more than the count's digits lose: the
+  // longest prefix that fits is found by bisection (a request may have thousands of params).
+  let low = -1;
+  let high = count - 1;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(textWith(mid))) low = mid;
+    else high = mid - 1;
+  }
+  return low >= 0 ? neutralize(textWith(low)) : sanitizeSummary(head);
+}
+
+/** At most `max` code points of already-visible text. */
+function cap(text: string, max: number): string {
+  const points = [...text];
+  return points.length <= max ? text : `${points.slice(0, max - 1).join('')}…`;
 }
 
 /**

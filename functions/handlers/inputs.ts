@@ -35,11 +35,24 @@ export const ROUTE_INPUTS = {
   'get-approval-deliveries': { path: approvalPath },
   'approve-approval': {
     path: approvalPath,
-    body: { schema: z.strictObject({ comment: rules.text(1000).optional() }), required: false },
+    // view_hash: the view the approver acted on (core/approval-view.ts); another view is a 409.
+    body: {
+      schema: z.strictObject({
+        comment: rules.text(1000).optional(),
+        view_hash: rules.sha256Hex().optional(),
+      }),
+      required: false,
+    },
   },
   'deny-approval': {
     path: approvalPath,
-    body: { schema: z.strictObject({ reason: rules.text(1000).optional() }), required: false },
+    body: {
+      schema: z.strictObject({
+        reason: rules.text(1000).optional(),
+        view_hash: rules.sha256Hex().optional(),
+      }),
+      required: false,
+    },
   },
   // `/console` has no path parameter; `/console/{path+}` names a page or an asset.
   console: { path: z.strictObject({ path: rules.line(512).optional() }) },

@@ -24,7 +24,8 @@ import {
   type NotifyEvent,
 } from '../core/notifications.js';
 import { approvalUrl } from '../core/submit.js';
-import { summarize } from '../core/summary.js';
+import { summarize, type SummaryInput } from '../core/summary.js';
+import type { ApprovalRecord } from '../core/ports.js';
 import { routeUrlProblems, staticUrlProblem } from '../core/webhook-address.js';
 import { ITEM_TYPE } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
@@ -35,6 +36,21 @@ import { parkingTenant } from '../store/parked-records.js';
 import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { notifyState, type NotifyState } from './notifications-state.js';
+
+/** What the summary renders: the approval view's fields, in the approval's recorded view version. */
+function summaryInput(r: ApprovalRecord): SummaryInput {
+  return {
+    agent_id: r.agent_id,
+    tool: r.tool,
+    action: r.action,
+    resource: r.resource,
+    risk_score: r.risk_score,
+    reason: r.reason,
+    params: r.params,
+    ...(r.risk ? { risk: r.risk } : {}),
+    ...(r.view && 'hash' in r.view ? { view_version: r.view.version } : {}),
+  };
+}
 
 /** The messages of one approval event, with their delivery records written (or found). */
 export async function messagesFor(
@@ -47,17 +63,7 @@ export async function messagesFor(
   const routes = r.notify ?? [];
   const wanted = routes.map((route, i) => ({ route, i })).filter(({ route }) => routeWants(route, type));
   if (wanted.length === 0) return [];
-  const { summary } = await summarize(
-    {
-      agent_id: r.agent_id,
-      tool: r.tool,
-      action: r.action,
-      resource: r.resource,
-      risk_score: r.risk_score,
-      reason: r.reason,
-    },
-    await notify.summarizer(),
-  );
+  const { summary } = await summarize(summaryInput(r), await notify.summarizer());
   const url = approvalUrl(app.config.publicBaseUrl, r.id);
   const messages: DeliveryMessage[] = [];
   for (const { route, i } of wanted) {
@@ -223,10 +229,7 @@ export async function messageForDelivery(
   const approval = await app.approvals.get(record.tenant_id, record.approval_id);
   const route = approval?.record.notify?.[record.route_index];
   if (!approval || !route) return undefined;
-  const { summary } = await summarize(
-    { ...approval.record, agent_id: approval.record.agent_id },
-    await notify.summarizer(),
-  );
+  const { summary } = await summarize(summaryInput(approval.record), await notify.summarizer());
   const message = deliveryMessage(
     approval,
     record.event_type,

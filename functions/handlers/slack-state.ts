@@ -6,7 +6,7 @@
 import { slackConfigSource } from '../connectors/config.js';
 import { SlackWebApi } from '../connectors/slack-web-api.js';
 import { approvalUrl } from '../core/submit.js';
-import { plainSummary, type SlackDecisionDeps } from '../core/slack-decision.js';
+import { type SlackDecisionDeps } from '../core/slack-decision.js';
 import { ENV } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
 import { logger } from '../shared/powertools.js';
@@ -68,7 +68,6 @@ export function slackState(state: AppState): SlackState {
     deps: {
       ...approvalDeps(state),
       consoleUrl: (id) => approvalUrl(config.publicBaseUrl, id),
-      summary: plainSummary,
     },
     async userEmail(userId) {
       if (config.connectorsMode !== 'live') return undefined;

@@ -147,6 +147,9 @@ export const rules = {
   /** An id the API accepts: a lowercase canonical UUID (ID_PATTERN); an unknown one is the caller's 404. */
   uuid: () => rule(z.string().regex(ID_PATTERN, 'must be a lowercase canonical UUID')),
 
+  /** A SHA-256 as 64 lowercase hex digits (an approval view's hash). */
+  sha256Hex: () => rule(z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 as 64 lowercase hex digits')),
+
   /** An RFC 3339 timestamp with a zone. */
   timestamp: () =>
     rule(z.iso.datetime({ offset: true, message: 'must be an RFC 3339 timestamp with a zone' })),

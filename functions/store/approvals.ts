@@ -2,6 +2,7 @@
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DecisionOutcome, Grant, StoredApproval } from '../core/approvals.js';
 import type { FactRecord } from '../core/evidence.js';
+import { LEGACY_VIEW } from '../core/approval-view.js';
 import type { ApprovalRecord } from '../core/ports.js';
 import { ITEM_TYPE, TABLE } from '../shared/constants.js';
 import { badRequest, StorageError } from '../shared/errors.js';
@@ -42,6 +43,8 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
     request_hash: typeof item.request_hash === 'string' ? item.request_hash : (stored.request_hash ?? ''),
     requirements,
     notify,
+    // Approvals created before views existed have no stamp: they say so, never a made-up hash.
+    view: stored.view ?? { version: LEGACY_VIEW },
   } as ApprovalRecord;
   return {
     record,

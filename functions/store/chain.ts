@@ -13,6 +13,7 @@
  * only the last page can hold unmarked facts, and a sealer that starts cold marks that page first.
  * A fact is therefore either marked or in no page before the one being written: never sealed twice.
  */
+import { ViewEvidence } from '../core/view-evidence.js';
 import { randomUUID } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -999,6 +1000,12 @@ export async function verifyTenantChain(
   const result = verifyChain(tenantId, entries);
   const problems: string[] = [];
   if (!result.ok) problems.push(`chain broken at seq ${result.break.seq}: ${result.break.problem}`);
+  // Every recorded approval view is re-rendered from its recorded request and its hash checked.
+  const views = new ViewEvidence();
+  for (const entry of entries) {
+    const problem = views.check(entry.record);
+    if (problem) problems.push(`approval view at seq ${entry.seq}: ${problem}`);
+  }
   const hold = await chain.hold(tenantId);
   if (hold)
     problems.push(

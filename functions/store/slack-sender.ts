@@ -73,9 +73,16 @@ export class SlackSender implements RouteSender {
         agent_id: d.agent_id,
         user_id: d.raw.user_id,
         expires_at: d.expires_at,
+        params: d.raw.params,
+        ...(d.risk ? { risk: d.risk } : {}),
+        // A legacy approval has no recorded view: the message renders the current version.
+        ...(d.view.recorded === d.view.version
+          ? { view_version: d.view.version, view_hash: d.view.hash }
+          : {}),
       },
       console_url: d.approval_url,
       summary: d.summary,
+      slack_view: route.view ?? 'full',
     };
     if (delivery.event_type === 'oc.approval.requested')
       return this.invoke(delivery, 'approval.request', base);

@@ -828,6 +828,11 @@ export interface components {
              */
             url: string;
             expires_at: components["schemas"]["Timestamp"];
+            /**
+             * @description What every approver surface shows of this call (the approval view): the agent sees what
+             *     the human will decide on. The MCP elicitation message carries its lines.
+             */
+            view?: components["schemas"]["ApprovalViewShown"];
         };
         /**
          * @description The decision for a submitted call. `result` is present for an executed allow; `approval`
@@ -968,6 +973,16 @@ export interface components {
             /** @description The approver's reason, when denied with one. */
             deny_reason?: string;
             grant?: components["schemas"]["ApprovalGrant"];
+            /**
+             * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
+             *     effective score (`risk_score`). Absent on approvals created before it was stored.
+             */
+            risk?: {
+                claimed: number;
+                floor: number;
+                effective: number;
+            };
+            view?: components["schemas"]["ApprovalViewShown"];
             /** @description The policy version that asked for this approval (one approval's read only, not the listing). */
             policy_version?: components["schemas"]["PolicyVersion"];
             /**
@@ -993,7 +1008,7 @@ export interface components {
          */
         SlackInteractionOutcome: {
             /** @enum {string} */
-            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "ignored";
+            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "ignored";
         };
         /**
          * @example {
@@ -1109,6 +1124,58 @@ export interface components {
             next_cursor?: string;
         };
         /**
+         * @description What every surface shows of the approval (`oc-approval-view/v1`): tool, action, target,
+         *     every param (nested, in one order), risk, reason, agent, requester and expiry, with every
+         *     invisible character shown as `⟨U+202E⟩`. `hash` is the SHA-256 of the view's RFC 8785
+         *     form, stored with the approval at creation; send it as `view_hash` with a decision to prove
+         *     which view you decided on (another view is 409 `CONFLICT`). `recorded` is `legacy` for an
+         *     approval created before views (its view is rendered now, with `version`).
+         * @example {
+         *       "version": "oc-approval-view/v1",
+         *       "recorded": "oc-approval-view/v1",
+         *       "hash": "8b432c20e6a26b0d1404aceb9dfeeeae5a63addb52be8f6d793691e53e3614b8",
+         *       "act": "post",
+         *       "lines": [
+         *         "Action: slack.msg.post",
+         *         "Target: #ops",
+         *         "Params (2):",
+         *         "  channel = \"#ops\"",
+         *         "  text = \"Deploy finished ⟨U+202E⟩:eludehcs ot gnidrocca⟨U+202C⟩ ok\"",
+         *         "Risk: 8/10 (claimed 8, floor 2)",
+         *         "Reason: posting needs approval",
+         *         "Agent: agent-007",
+         *         "Requester: alice@example.com",
+         *         "Expires: 2025-06-02T12:34:56.130Z"
+         *       ]
+         *     }
+         */
+        ApprovalViewShown: {
+            /** @example oc-approval-view/v1 */
+            version: string;
+            /**
+             * @example oc-approval-view/v1
+             * @example legacy
+             */
+            recorded: string;
+            hash: string;
+            /** @description The act in a few words, as the console's Approve button names it ("delete PROD-42"). */
+            act: string;
+            /** @description The view as text lines, as every surface renders it. */
+            lines: string[];
+            /**
+             * @description Lines left out: the submit response carries at most 16 KiB of them (it is stored for
+             *     replays); `GET /v1/approvals/{approval_id}` always carries them all.
+             */
+            omitted?: number;
+        };
+        /**
+         * @description The `view.hash` of the approval as you were shown it. The decision is refused (409
+         *     `CONFLICT`) when it is not this approval's view, so a decision is evidence of what its
+         *     approver saw; the `approval.decided` fact records the view's version and hash.
+         * @example 8b432c20e6a26b0d1404aceb9dfeeeae5a63addb52be8f6d793691e53e3614b8
+         */
+        ViewHash: string;
+        /**
          * @description Optional body of an approve; an empty body is the same as `{}`. Unknown fields are 422.
          * @example {
          *       "comment": "ticket OPS-42 is a duplicate; safe to delete"
@@ -1118,6 +1185,7 @@ export interface components {
         ApproveRequest: {
             /** @description Shown with the decision and recorded in its `approval.decided` fact. */
             comment?: string;
+            view_hash?: components["schemas"]["ViewHash"];
         };
         /**
          * @description Optional body of a deny; an empty body is the same as `{}`. Unknown fields are 422.
@@ -1129,6 +1197,7 @@ export interface components {
         DenyRequest: {
             /** @description Returned as `deny_reason`, recorded in the `approval.decided` fact, and given to the agent. */
             reason?: string;
+            view_hash?: components["schemas"]["ViewHash"];
         };
         /**
          * @description The outcome of an approved execution. The same body, byte for byte, answers every later
@@ -1839,6 +1908,46 @@ export interface components {
         };
         /**
          * @example {
+         *       "code": "APPROVAL_ALREADY_DECIDED",
+         *       "message": "the approval request is already approved",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "status",
+         *           "message": "approved"
+         *         },
+         *         {
+         *           "path": "decided_by",
+         *           "message": "bob@example.com"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        DecisionConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | components["schemas"]["ViewConflictError"]);
+        /**
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "the decision names another view than this approval's: reload the approval and decide on what it shows",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "view_hash",
+         *           "message": "this approval's view is sha256:8b432c20e6a26b0d1404aceb9dfeeeae5a63addb52be8f6d793691e53e3614b8"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        ViewConflictError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "CONFLICT";
+            /** @constant */
+            retryable?: false;
+            details: unknown;
+        };
+        /**
+         * @example {
          *       "code": "APPROVAL_EXPIRED",
          *       "message": "the approval request has expired",
          *       "retryable": false,
@@ -2199,16 +2308,16 @@ export interface components {
             };
         };
         /**
-         * @description The approval was already decided (`APPROVAL_ALREADY_DECIDED`), e.g. by a racing approver or
-         *     from Slack. `details` carries the current `status` and who decided (`decided_by`), each as
-         *     `{path, message}` with the value in `message`.
+         * @description The approval was already decided (`APPROVAL_ALREADY_DECIDED`: `details` carries the current
+         *     `status` and `decided_by`), or the decision's `view_hash` names another view than this
+         *     approval's (`CONFLICT`: `details` gives the approval's view hash; reload and decide on it).
          */
-        ApprovalAlreadyDecided: {
+        DecisionConflict: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["ApprovalAlreadyDecidedError"];
+                "application/json": components["schemas"]["DecisionConflictError"];
             };
         };
         /** @description The approval request (or its grant) expired before it was used (`APPROVAL_EXPIRED`). */
@@ -2601,7 +2710,7 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["DecisionForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["ApprovalAlreadyDecided"];
+            409: components["responses"]["DecisionConflict"];
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2643,7 +2752,7 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["DecisionForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["ApprovalAlreadyDecided"];
+            409: components["responses"]["DecisionConflict"];
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

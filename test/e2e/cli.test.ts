@@ -681,6 +681,8 @@ describe('help and the other commands', () => {
       ['webhooks', 'redrive'],
       ['executions'],
       ['executions', 'resolve'],
+      ['approvals'],
+      ['approvals', 'show'],
       ['dev-token'],
       ['parked'],
       ['parked', 'list'],

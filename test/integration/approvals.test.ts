@@ -3,11 +3,19 @@
  * RBAC, decisions racing, expiry, grants bound to their event (every answer checked against the
  * OpenAPI contract by the stack's client).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { jest } from '@jest/globals';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { runCli } from '../../bin/cli/program.js';
 import { sweep } from '../../functions/handlers/expire-approvals.js';
+import { ViewEvidence } from '../../functions/core/view-evidence.js';
+import { ChainStore, verifyTenantChain } from '../../functions/store/chain.js';
 import type { Clock } from '../../functions/core/ports.js';
 import { countingInvoker } from '../support/connectors.js';
 import { tokenFor } from '../support/approvers.js';
-import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 /** A clock the test can move forward (approval and grant expiry). */
 const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
@@ -328,5 +336,165 @@ describe('expiry', () => {
     clock.offsetMs = 2 * 3600 * 1000;
     const r = await execute(eventId);
     expect(r.status).toBe(410);
+  });
+});
+
+describe('the approval view as evidence (issue 19)', () => {
+  const factsOf = async (eventId: string) => {
+    await stack.poller?.drained();
+    return (await stack.get(`/v1/toolcalls/${eventId}`)).json.evidence.map(
+      (f: { record: Record<string, any> }) => f.record,
+    );
+  };
+
+  it('stores the view with the approval and shows target and every param, invisible characters as ⟨U+…⟩', async () => {
+    const alice = await tokenFor('alice');
+    const { eventId, approvalId } = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: '',
+      risk_score: 9,
+      params: { channel: '#ops', text: 'Deploy finished \u202e:eludehcs ot gnidrocca\u202c ok' },
+    });
+    const shown = (await asApprover('GET', `/v1/approvals/${approvalId}`, alice)).json;
+    expect(shown.view).toMatchObject({
+      version: 'oc-approval-view/v1',
+      recorded: 'oc-approval-view/v1',
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      act: 'post #ops',
+    });
+    expect(shown.view.lines).toEqual(
+      expect.arrayContaining([
+        'Target: #ops',
+        '  channel = "#ops"',
+        '  text = "Deploy finished ⟨U+202E⟩:eludehcs ot gnidrocca⟨U+202C⟩ ok"',
+      ]),
+    );
+    // The request's decision fact binds the view to it: the verifier can re-render it.
+    const decided = (await factsOf(eventId)).find((f: any) => f.kind === 'toolcall.decided');
+    expect(decided.approval.view).toEqual({ version: 'oc-approval-view/v1', hash: shown.view.hash });
+  });
+
+  it('refuses a decision naming another view (409 CONFLICT), writing nothing; records the one it names', async () => {
+    const alice = await tokenFor('alice');
+    const { eventId, approvalId } = await parked({ resource: 'OPS-5', params: { issue: 'OPS-5' } });
+    const { hash } = (await asApprover('GET', `/v1/approvals/${approvalId}`, alice)).json.view;
+    for (const verb of ['approve', 'deny']) {
+      const wrong = await asApprover('POST', `/v1/approvals/${approvalId}/${verb}`, alice, {
+        view_hash: 'f'.repeat(64),
+      });
+      expect([wrong.status, wrong.json.code]).toEqual([409, 'CONFLICT']);
+      expect(wrong.json.details).toEqual([
+        { path: 'view_hash', message: `this approval's view is sha256:${hash}` },
+      ]);
+    }
+    const malformed = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice, {
+      view_hash: 'F00',
+    });
+    expect(malformed.status).toBe(422);
+    expect((await asApprover('GET', `/v1/approvals/${approvalId}`, alice)).json.status).toBe('pending');
+    expect((await factsOf(eventId)).filter((f: any) => f.kind === 'approval.decided')).toEqual([]);
+
+    const ok = await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice, { view_hash: hash });
+    expect(ok.status).toBe(200);
+    const fact = (await factsOf(eventId)).find((f: any) => f.kind === 'approval.decided');
+    expect(fact.view).toEqual({ version: 'oc-approval-view/v1', hash, confirmed: true });
+  });
+
+  it('records an API decision without view_hash as unconfirmed', async () => {
+    const alice = await tokenFor('alice');
+    const { eventId, approvalId } = await parked({ resource: 'OPS-6', params: { issue: 'OPS-6' } });
+    expect((await asApprover('POST', `/v1/approvals/${approvalId}/deny`, alice)).status).toBe(200);
+    const fact = (await factsOf(eventId)).find((f: any) => f.kind === 'approval.decided');
+    expect(fact.view).toMatchObject({ version: 'oc-approval-view/v1', confirmed: false });
+  });
+
+  it('says `legacy` for an approval stored before views, and renders it with the current version', async () => {
+    const alice = await tokenFor('alice');
+    const { eventId, approvalId } = await parked({ resource: 'OPS-8', params: { issue: 'OPS-8' } });
+    // Rewrite the stored item as an approval written before this change: no view, no risk.
+    const key = { pk: `T#tenant1#APR#${approvalId}`, sk: 'APPROVAL' };
+    const item = (await stack.state.doc.send(new GetCommand({ TableName: stack.config.tableName, Key: key })))
+      .Item!;
+    const { view: _v, risk: _r, ...older } = JSON.parse(item.approval as string);
+    await stack.state.doc.send(
+      new PutCommand({
+        TableName: stack.config.tableName,
+        Item: { ...item, approval: JSON.stringify(older) },
+      }),
+    );
+    const shown = (await asApprover('GET', `/v1/approvals/${approvalId}`, alice)).json.view;
+    expect(shown).toMatchObject({ version: 'oc-approval-view/v1', recorded: 'legacy' });
+    expect(shown.lines).toContain('Risk: 6/10'); // the effective risk only: the claim and floor were not stored
+    expect(
+      (await asApprover('POST', `/v1/approvals/${approvalId}/approve`, alice, { view_hash: shown.hash }))
+        .status,
+    ).toBe(200);
+    const fact = (await factsOf(eventId)).find((f: any) => f.kind === 'approval.decided');
+    expect(fact.view).toEqual({
+      version: 'legacy',
+      rendered: 'oc-approval-view/v1',
+      hash: shown.hash,
+      confirmed: true,
+    });
+  });
+
+  it('oc verify re-renders every recorded view from its request and finds each hash (legacy included)', async () => {
+    await stack.poller?.drained();
+    const report = await verifyTenantChain(
+      new ChainStore(stack.state.doc, stack.config.tableName),
+      'tenant1',
+      {
+        now: new Date(),
+        unsealedGraceMs: 60_000,
+        allowUnresolved: true,
+      },
+    );
+    expect(report.problems.filter((p) => p.startsWith('approval view'))).toEqual([]);
+    // It did re-render them: every approval of this file recorded a view that checks out.
+    const views = new ViewEvidence();
+    for await (const entry of new ChainStore(stack.state.doc, stack.config.tableName).entries('tenant1'))
+      expect(views.check(entry.record)).toBeUndefined();
+    expect(views.checked).toBeGreaterThanOrEqual(5);
+  });
+
+  it('`oc approvals show <id>` prints the same view, with its version and hash', async () => {
+    const alice = await tokenFor('alice');
+    const { approvalId } = await parked({ resource: 'OPS-9', params: { issue: 'OPS-9' } });
+    const shown = (await asApprover('GET', `/v1/approvals/${approvalId}`, alice)).json.view;
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let code: number;
+    try {
+      code = await runCli(['node', 'oc', 'approvals', 'show', approvalId, '--tenant', 'tenant1'], {
+        ...process.env,
+        OC_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'oc-cli-')),
+        OC_DYNAMODB_PORT: new URL(dynamoEndpoint()).port,
+        OC_TABLE_NAME: stack.config.tableName,
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(code).toBe(0);
+    const missing = await runCli(
+      ['node', 'oc', 'approvals', 'show', '00000000-0000-4000-8000-000000000009', '--tenant', 'tenant1'],
+      {
+        ...process.env,
+        OC_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'oc-cli-')),
+        OC_DYNAMODB_PORT: new URL(dynamoEndpoint()).port,
+        OC_TABLE_NAME: stack.config.tableName,
+      },
+    );
+    expect(missing).toBe(1);
+    expect(written.join('')).toBe(
+      [
+        `Approval ${approvalId} (pending)`,
+        ...shown.lines,
+        `View: oc-approval-view/v1 sha256:${shown.hash}`,
+      ].join('\n') + '\n',
+    );
   });
 });

@@ -22,7 +22,8 @@ import {
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import canonicalize from 'canonicalize';
 import { jest } from '@jest/globals';
-import { writeChainFixture } from '../../bench/chain-fixture.js';
+import { fixtureFact, writeChainFixture } from '../../bench/chain-fixture.js';
+import { s3Source, verifyArchive } from '../../bin/audit/verify-archive.js';
 import { localS3Client, signingKeyFile } from '../../bin/local/archive.js';
 import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
 import { createAppState } from '../../functions/handlers/app-state.js';
@@ -715,5 +716,57 @@ describe('through the gateway', () => {
     } finally {
       await stack.stop();
     }
+  });
+});
+
+describe('the archive verifier re-renders the recorded approval views (issue 19)', () => {
+  /** A parked call's decision fact as submit records it: the known answer of the v1 view. */
+  const requested = (tenantId: string, n: number, hash: string) => ({
+    ...fixtureFact(tenantId, n),
+    request: {
+      tenant_id: tenantId,
+      agent_id: 'agent-1',
+      user_id: 'alice@acme.example',
+      tool: 'jira',
+      action: 'issue.delete',
+      resource: 'PROD-42',
+      params: { issue: 'PROD-42', note: 'o\u200bk' },
+      risk_score: 9,
+    },
+    risk: { claimed: 3, floor: 9, effective: 9 },
+    decision: 'approve',
+    reason: 'destructive actions need approval',
+    approval: {
+      id: `3f2504e0-4f89-41d3-9a0c-${String(n).padStart(12, '0')}`,
+      expires_at: '2026-08-01T12:00:00.000Z',
+      request_hash: 'h',
+      view: { version: 'oc-approval-view/v1', hash },
+    },
+  });
+  const KNOWN_V1 = 'aeae46b191e160ab3a629f11b355fa809bbb318b318d429f12e9060aefd913c6';
+
+  async function archivedWith(hashAt3: string) {
+    const tenant = newTenant('views');
+    const bucket = await newBucket();
+    const keyFile = path.join(tmp('key'), 'evidence-signing-key.pem');
+    await writeChainFixture(doc, table, tenant, 5, {
+      fact: (t, n) => (n === 3 ? requested(t, n, hashAt3) : fixtureFact(t, n)),
+    });
+    expect((await archiverFor(bucket, keyFile).run({ tenantId: tenant })).ok).toBe(true);
+    return verifyArchive({ source: s3Source(s3, bucket), tenantId: tenant });
+  }
+
+  it('accepts an archive whose recorded view hash is the view its request renders', async () => {
+    const report = await archivedWith(KNOWN_V1);
+    expect(report).toMatchObject({ ok: true, entries: 5 });
+  });
+
+  it('breaks at a recorded view hash that is not the view of the recorded request (what the human was shown is unproven)', async () => {
+    const report = await archivedWith('0'.repeat(64));
+    expect(report.ok).toBe(false);
+    expect(report.break).toMatchObject({
+      seq: 3,
+      problem: expect.stringMatching(/^approval view: approval .* is not the hash of the view/),
+    });
   });
 });

@@ -383,6 +383,10 @@ describe('MCP: approvals', () => {
     expect(elicited).toEqual([
       expect.objectContaining({ mode: 'url', url: pending.approval.url, elicitationId: pending.approval.id }),
     ]);
+    // Its message is the approval view, as every surface renders it: target and every param.
+    expect(elicited[0]!.message).toContain(
+      '\nAction: jira.issue.delete\nTarget: OPS-7\nParams (1):\n  issue = "OPS-7"\n',
+    );
     const status = (await client.callTool({
       name: 'oc_approval_status',
       arguments: { event_id: pending.event_id },

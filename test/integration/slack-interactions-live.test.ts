@@ -53,8 +53,12 @@ async function parked(userId: string) {
 }
 
 async function clickAsU123(approvalId: string, eventId: string) {
+  // The Approve button of a message that showed the whole view carries the view's hash.
+  const viewHash = (
+    await stack.request('GET', `/v1/approvals/${approvalId}`, { token: await tokenFor('alice') })
+  ).json.view.hash as string;
   const body = formBody(
-    clickPayload({ decision: 'approve', approvalId, eventId, responseUrl: `${hooks.url}/h` }),
+    clickPayload({ decision: 'approve', approvalId, eventId, viewHash, responseUrl: `${hooks.url}/h` }),
   );
   return stack.request('POST', '/slack/interactions', { key: null, body, headers: signedHeaders(body) });
 }

@@ -71,9 +71,14 @@ function send(body: string, headers: Record<string, string>) {
   return stack.request('POST', '/slack/interactions', { key: null, body, headers });
 }
 
-async function click(c: Omit<Click, 'responseUrl'> & { responseUrl?: string }) {
+/** The view hash the approval's Slack message carries on Approve (it showed the whole view). */
+const viewHashOf = async (id: string): Promise<string | undefined> => (await approvalOf(id))?.view?.hash;
+
+async function click(c: Omit<Click, 'responseUrl'> & { responseUrl?: string; noViewHash?: boolean }) {
   const url = c.responseUrl ?? responseUrl();
-  const body = formBody(clickPayload({ ...c, responseUrl: url }));
+  const viewHash =
+    c.viewHash ?? (c.decision === 'approve' && !c.noViewHash ? await viewHashOf(c.approvalId) : undefined);
+  const body = formBody(clickPayload({ ...c, ...(viewHash ? { viewHash } : {}), responseUrl: url }));
   const r = await send(body, signedHeaders(body, { timestamp: nowSec() }));
   return { r, url, answers: () => hooks.on(new URL(url).pathname), body };
 }
@@ -108,6 +113,41 @@ describe('a click on Approve or Deny', () => {
     expect(blocks).toContain(`/console/approvals/${approvalId}`);
     // The agent can now run it: the grant exists.
     expect((await stack.post(`/v1/toolcalls/${eventId}/execute`, '')).status).toBe(200);
+  });
+
+  it('records the view the click approved: its version and hash, confirmed by the button', async () => {
+    const { eventId, approvalId } = await parked({ resource: 'OPS-7', params: { issue: 'OPS-7' } });
+    const shown = (await approvalOf(approvalId)).view;
+    expect(shown).toMatchObject({ version: 'oc-approval-view/v1', recorded: 'oc-approval-view/v1' });
+    const { r } = await click({ decision: 'approve', approvalId, eventId, viewHash: shown.hash });
+    expect(r.json).toEqual({ outcome: 'approved' });
+    const [fact] = await decidedFacts(eventId);
+    expect(fact.record.view).toEqual({ version: 'oc-approval-view/v1', hash: shown.hash, confirmed: true });
+  });
+
+  it('approves nothing from a click that carries no view hash (a message that did not show the whole view)', async () => {
+    const { eventId, approvalId } = await parked();
+    const { r, answers } = await click({ decision: 'approve', approvalId, eventId, noViewHash: true });
+    expect(r.json).toEqual({ outcome: 'needs_console' });
+    expect(answers()[0]?.json).toMatchObject({
+      response_type: 'ephemeral',
+      text: expect.stringMatching(/does not show the whole request.*console.*\/console\/approvals\//),
+    });
+    expect(await approvalOf(approvalId)).toMatchObject({ status: 'pending' });
+    expect(await decidedFacts(eventId)).toHaveLength(0);
+  });
+
+  it('approves nothing from a click whose view hash is another view', async () => {
+    const { eventId, approvalId } = await parked();
+    const { r, answers } = await click({
+      decision: 'approve',
+      approvalId,
+      eventId,
+      viewHash: 'e'.repeat(64),
+    });
+    expect(r.json).toEqual({ outcome: 'needs_console' });
+    expect(answers()[0]?.json.text).toMatch(/another view/);
+    expect(await approvalOf(approvalId)).toMatchObject({ status: 'pending' });
   });
 
   it('denies with "denied from Slack", and the clicked message says who denied', async () => {

@@ -73,6 +73,36 @@ const deliveries = async (approvalId: string) =>
     .json.items as { event_type: string; status: string; route: unknown; attempts: number }[];
 
 describe('the Slack route', () => {
+  it('shows a slack.msg.post approval its channel and text (invisible characters as ⟨U+…⟩), Approve carrying the view hash', async () => {
+    const r = await stack.post(
+      '/v1/toolcalls',
+      toolCall({
+        tool: 'slack',
+        action: 'msg.post',
+        resource: '',
+        risk_score: 9,
+        params: { channel: '#ops', text: 'Deploy finished \u202e:eludehcs ot gnidrocca\u202c ok' },
+      }),
+    );
+    expect(r.json.decision).toBe('approve');
+    const id = r.json.approval.id as string;
+    const [post] = await waitFor('chat.postMessage', () =>
+      calls('chat.postMessage', id).length ? calls('chat.postMessage', id) : undefined,
+    );
+    const blocks = JSON.parse(String(post!.json.blocks)) as any[];
+    const shown = blocks
+      .filter((b) => String(b.block_id).startsWith('oc_view'))
+      .map((b) => b.text.text)
+      .join('\n');
+    expect(shown).toContain('Target: #ops');
+    expect(shown).toContain('channel = "#ops"');
+    expect(shown).toContain('text = "Deploy finished ⟨U+202E⟩:eludehcs ot gnidrocca⟨U+202C⟩ ok"');
+    const approve = blocks.find((b) => b.type === 'actions').elements[0];
+    expect(approve.text.text).toBe('Approve: post #ops');
+    const value = JSON.parse(Buffer.from(approve.value, 'base64url').toString('utf8'));
+    expect(value.h).toBe(r.json.approval.view.hash);
+  });
+
   it('posts the approval message once, then updates it once when the API approves', async () => {
     const id = await park('SLACK-1');
     const [post] = await waitFor('chat.postMessage', () =>

@@ -1,5 +1,6 @@
 /** What the default policies decide, beyond the original's 17 cases. */
-import { repoEngine, request } from './builders.js';
+import { createPolicyEngine } from '../../functions/core/policy.js';
+import { bundleWith, repoBundle, repoEngine, request } from './builders.js';
 
 const W34_REASON = 'risk score exceeds tenant auto-approve threshold';
 const READ = 'read action on allowlist within tenant threshold';
@@ -152,5 +153,37 @@ describe('tenant()', () => {
 
   it.each(['no-such-tenant', 'constructor', '__proto__', 'toString', ''])('is undefined for %j', (id) => {
     expect(repoEngine().tenant(id)).toBeUndefined();
+  });
+});
+
+describe('slack_view (issue 19)', () => {
+  it("gives the tenant's Slack routes its slack_view, unless a route names its own; webhooks are untouched", () => {
+    const base = repoBundle().tenants;
+    const engine = createPolicyEngine(
+      bundleWith({
+        tenants: {
+          ...base,
+          tenant1: {
+            ...base.tenant1!,
+            slack_view: 'target',
+            notify: [
+              ...base.tenant1!.notify,
+              { kind: 'slack', channel: '#full-here', events: base.tenant1!.notify[0]!.events, view: 'full' },
+            ],
+          },
+        },
+      }),
+    );
+    const { notify } = engine.evaluate(request('jira.issue.delete'));
+    expect(notify.map((r) => [r.kind, r.kind === 'slack' ? r.view : undefined])).toEqual([
+      ['webhook', undefined],
+      ['slack', 'target'],
+      ['slack', 'full'],
+    ]);
+  });
+
+  it('leaves routes as written when the tenant sets none (the message then shows the full view)', () => {
+    const { notify } = repoEngine().evaluate(request('jira.issue.delete'));
+    expect(notify.find((r) => r.kind === 'slack')).toEqual({ kind: 'slack', channel: '#security-approvals' });
   });
 });

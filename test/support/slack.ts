@@ -23,6 +23,8 @@ export interface Click {
   tenantId?: string;
   userId?: string;
   responseUrl: string;
+  /** The view hash an Approve button carries (a message that showed the whole view). */
+  viewHash?: string;
   /** A distinct trigger per click (Slack's are unique), so each request has its own signature. */
   trigger?: string;
 }
@@ -40,6 +42,7 @@ export function clickPayload(c: Click): Record<string, unknown> {
     r: c.approvalId,
     e: c.eventId,
     t: c.tenantId ?? 'tenant1',
+    ...(c.viewHash ? { h: c.viewHash } : {}),
   });
   return p;
 }

@@ -123,9 +123,16 @@ describe('the approval console in chromium', () => {
     expect(new URL(url).pathname).toBe(`/console/approvals/${approvalId}`);
     await page.goto(new URL(url).pathname);
     await page.locator('#status', { hasText: 'pending' }).waitFor();
-    const params = await page.locator('pre.params').textContent();
-    expect(JSON.parse(params ?? '')).toEqual({ issue: 'OPS-42', delete_subtasks: true });
-    expect(params).toContain('\n  "delete_subtasks": true'); // pretty-printed
+    // The approval view: target and every param, above the buttons, the button naming the act.
+    const view = await page.locator('#view').textContent();
+    expect(view).toContain('Target: OPS-42');
+    expect(view).toContain('  delete_subtasks = true\n  issue = "OPS-42"');
+    const approveButton = page.getByRole('button', { name: 'Approve: delete OPS-42', exact: true });
+    const [viewBox, buttonBox] = [
+      await page.locator('#view').boundingBox(),
+      await approveButton.boundingBox(),
+    ];
+    expect(viewBox!.y + viewBox!.height).toBeLessThanOrEqual(buttonBox!.y);
     const text = await page.locator('main').innerText();
     expect(text).toContain('dana@acme.example'); // requester
     expect(text).toContain('destructive action requires approval'); // reason
@@ -143,7 +150,7 @@ describe('the approval console in chromium', () => {
     await page.screenshot({ path: path.join(SHOTS, 'detail-desktop.png'), fullPage: true });
 
     await page.getByLabel(/Comment \(approve\)/).fill('ok, checked the duplicate');
-    await page.getByRole('button', { name: 'Approve' }).click();
+    await approveButton.click();
     await page.locator('#answer', { hasText: 'Approved by alice@acme.example' }).waitFor();
     await page.locator('#status', { hasText: 'approved' }).waitFor();
     await page.locator('.outcome', { hasText: 'Approved by alice@acme.example.' }).waitFor();
@@ -156,6 +163,14 @@ describe('the approval console in chromium', () => {
       status: 'approved',
       decided_by: 'alice@acme.example',
       comment: 'ok, checked the duplicate',
+    });
+    // The console sent the hash of the view it showed: the decision's fact records it, confirmed.
+    const event = await stack.get(`/v1/toolcalls/${stored.json.event_id}`);
+    const decided = event.json.evidence.find((f: any) => f.record.kind === 'approval.decided');
+    expect(decided.record.view).toEqual({
+      version: 'oc-approval-view/v1',
+      hash: stored.json.view.hash,
+      confirmed: true,
     });
     await page.locator('.facts li', { hasText: 'approval.decided' }).waitFor();
     expect(incidents).toEqual({ dialogs: [], errors: [] });
@@ -247,7 +262,12 @@ describe('the approval console in chromium', () => {
     await expect(row(page, approvalId).locator('.item-resource').textContent()).resolves.toBe('#general');
     await page.goto(`/console/approvals/${approvalId}`);
     await page.locator('#status', { hasText: 'pending' }).waitFor();
-    expect(JSON.parse((await page.locator('pre.params').textContent()) ?? '')).toEqual(hostile.params);
+    const view = (await page.locator('#view').textContent()) ?? '';
+    expect(view).toContain('channel = "#general"');
+    expect(view).toContain(
+      'text = "<script>window.__xss=2;alert(2)</script><img src=x onerror=alert(3)><svg onload=alert(4)>' +
+        '<b onmouseover=alert(5)>key</b>\\"><iframe src=javascript:alert(6)>"',
+    );
     await expect(page.locator('main').innerText()).resolves.toContain('<script>alert(7)</script>');
     // Nothing was parsed as markup: no element from the data exists, no script ran.
     await expect(
@@ -260,6 +280,60 @@ describe('the approval console in chromium', () => {
     ).resolves.toBeUndefined();
     expect(incidents).toEqual({ dialogs: [], errors: [] });
     expect(violations).toEqual([]);
+    await context.close();
+  });
+
+  it('shows invisible characters in params as ⟨U+…⟩: the Trojan Source text cannot pass for another', async () => {
+    const text = 'Deploy finished \u202e:eludehcs ot gnidrocca\u202c ok\u200b\u2028\u{E0041}\ufe0f';
+    const { approvalId } = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      risk_score: 8,
+      resource: '',
+      params: { channel: '#ops', text },
+    });
+    const { context, page, incidents } = await open();
+    await signIn(page, 'alice@acme.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#status', { hasText: 'pending' }).waitFor();
+    const view = (await page.locator('#view').innerText()) ?? '';
+    expect(view).toContain(
+      'text = "Deploy finished ⟨U+202E⟩:eludehcs ot gnidrocca⟨U+202C⟩ ok⟨U+200B⟩⟨U+2028⟩⟨U+E0041⟩⟨U+FE0F⟩"',
+    );
+    // Nothing invisible reaches the page from the data, so nothing reorders or hides what runs.
+    const main = await page.locator('main').innerText();
+    expect(main).not.toMatch(/[\u202a-\u202e\u2066-\u2069\u200b\u2028\u{E0000}-\u{E007F}]/u);
+    expect(main).not.toContain('according to schedule');
+    await expect(page.getByRole('button', { name: 'Approve: post #ops', exact: true }).count()).resolves.toBe(
+      1,
+    );
+    await page.screenshot({ path: path.join(SHOTS, 'detail-invisible-characters.png'), fullPage: true });
+    expect(incidents).toEqual({ dialogs: [], errors: [] });
+    await context.close();
+  });
+
+  it('sends the hash of the view it shows; a decision on another view is refused (409) and said in words', async () => {
+    const { approvalId } = await parked({ resource: 'OPS-43', params: { issue: 'OPS-43' } });
+    const { context, page, incidents } = await open();
+    await signIn(page, 'alice@acme.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#status', { hasText: 'pending' }).waitFor();
+    // Stand in for a page whose view is not the approval's: its decision names another hash.
+    const sent: unknown[] = [];
+    await page.route('**/approve', async (route) => {
+      const body = JSON.parse(route.request().postData() ?? '{}') as Record<string, unknown>;
+      sent.push(body);
+      await route.continue({ postData: JSON.stringify({ ...body, view_hash: '0'.repeat(64) }) });
+    });
+    await page.getByRole('button', { name: 'Approve: delete OPS-43', exact: true }).click();
+    await page.locator('#answer', { hasText: 'no longer shows what you decided on' }).waitFor();
+    const shown = await stack.request('GET', `/v1/approvals/${approvalId}`, {
+      token: await tokenFor('carol'),
+    });
+    expect(sent).toEqual([{ view_hash: shown.json.view.hash }]);
+    expect(shown.json.status).toBe('pending');
+    // The page's own 409 answer is in its console log too: expected here.
+    expect(incidents.dialogs).toEqual([]);
     await context.close();
   });
 

@@ -105,7 +105,8 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
         '401': ['UNAUTHORIZED'],
         '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL'],
         '404': ['NOT_FOUND'],
-        '409': ['APPROVAL_ALREADY_DECIDED'],
+        // CONFLICT: the decision's view_hash names another view (issue 19).
+        '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
         '410': ['APPROVAL_EXPIRED'],
         '413': ['PAYLOAD_TOO_LARGE'],
         '415': ['UNSUPPORTED_MEDIA_TYPE'],

@@ -82,6 +82,8 @@ describe('slack.approval.request (live)', () => {
       r: approval.id,
       e: approval.event_id,
       t: 'tenant1',
+      // The view the message showed whole: its hash (core/approval-view.ts).
+      h: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
   });
 
