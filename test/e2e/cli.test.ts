@@ -633,7 +633,10 @@ describe('usage errors', () => {
     [['dev-token', '--tenant', 'tenant1', '--email', 'a@b.example', '--ttl-sec', '86401'], /from 1 to 86400/],
     [['nosuch'], /unknown command 'nosuch'\. See `oc --help`\./],
     [['keys'], /`oc keys` needs a command: create, list, revoke, rotate\. See `oc keys --help`\./],
-    [[], /`oc` needs a command: start, keys, verify, executions, approvals, dev-token, archive, webhooks, parked\. See `oc --help`\./],
+    [
+      [],
+      /`oc` needs a command: start, keys, verify, executions, approvals, dev-token, archive, webhooks, parked\. See `oc --help`\./,
+    ],
     [
       ['verify', '--tenant', 'tenant1'],
       /OC_DYNAMODB_PORT=abc is not a port number/,
