@@ -125,7 +125,7 @@ const bodies = {
 type Kind = keyof typeof bodies;
 interface SubmitAnswer {
   event_id: string;
-  approval?: { id: string };
+  approval?: { id: string; view: { hash: string } };
 }
 interface CfnTemplate {
   Resources: Record<
@@ -415,7 +415,7 @@ add({
 {
   const park = async () => {
     const p = (await submit('approve')).json;
-    return { approvalId: p!.approval!.id, eventId: p!.event_id };
+    return { approvalId: p!.approval!.id, eventId: p!.event_id, viewHash: p!.approval!.view.hash };
   };
   const slack = await measureSlackInteractions({ baseUrl: host.url, count: plan.approvals, park });
   add({

@@ -45,7 +45,7 @@ async function responseUrlServer(): Promise<{ url: string; close: () => Promise<
 export async function measureSlackInteractions(options: {
   baseUrl: string;
   count: number;
-  park: () => Promise<{ approvalId: string; eventId: string }>;
+  park: () => Promise<{ approvalId: string; eventId: string; viewHash: string }>;
   signingSecret?: string;
 }): Promise<SlackBenchResult> {
   const hook = await responseUrlServer();
@@ -53,7 +53,7 @@ export async function measureSlackInteractions(options: {
   let failures = 0;
   try {
     for (let i = 0; i < options.count; i++) {
-      const { approvalId, eventId } = await options.park();
+      const { approvalId, eventId, viewHash } = await options.park();
       const payload = {
         type: 'block_actions',
         // The demo policy's workspace for tenant1: a click from another is refused.
@@ -64,7 +64,8 @@ export async function measureSlackInteractions(options: {
         actions: [
           {
             action_id: SLACK.approveActionId,
-            value: encodeButtonValue({ d: 'approve', r: approvalId, e: eventId, t: 'tenant1' }),
+            // The view's hash, as the message's Approve button carries it (a click without it approves nothing).
+            value: encodeButtonValue({ d: 'approve', r: approvalId, e: eventId, t: 'tenant1', h: viewHash }),
           },
         ],
       };
@@ -120,8 +121,8 @@ async function main(): Promise<void> {
           idempotency_key: `slack-bench-${Date.now()}-${n}`,
         }),
       });
-      const j = (await r.json()) as { event_id: string; approval: { id: string } };
-      return { approvalId: j.approval.id, eventId: j.event_id };
+      const j = (await r.json()) as { event_id: string; approval: { id: string; view: { hash: string } } };
+      return { approvalId: j.approval.id, eventId: j.event_id, viewHash: j.approval.view.hash };
     };
     await measureSlackInteractions({ baseUrl: host.url, count: 10, park }); // warm-up
     const r = await measureSlackInteractions({ baseUrl: host.url, count, park });
