@@ -15,7 +15,6 @@ import { freePort, startDynamoDbLocal } from '../bin/local/emulators.js';
 import { startLocalHost } from '../bin/local/host.js';
 import { buildApprovalView, viewHash, viewLines } from '../functions/core/approval-view.js';
 import { createPolicyEngine, type PolicyRequest } from '../functions/core/policy.js';
-import { noncharacterIn } from '../functions/shared/input-rules.js';
 import fc from 'fast-check';
 import { loadConfig } from '../functions/shared/config.js';
 import { NOTIFICATIONS } from '../functions/shared/constants.js';
@@ -40,6 +39,7 @@ import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
 import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
+import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick ?? false;
@@ -485,24 +485,7 @@ add({
 // many more generated requests through the pure core, and what building, hashing and rendering a
 // view costs beside a policy evaluation.
 {
-  const invisible = fc.constantFrom(
-    '\u202e',
-    '\u202c',
-    '\u2066',
-    '\u200b',
-    '\u2028',
-    '\u0000',
-    '\u{e0041}',
-    '\ufe0f',
-    '\u00ad',
-    '⟨U+0041⟩',
-    '"',
-    '\\',
-  );
-  const text = fc
-    .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), invisible), { maxLength: 12 })
-    .map((parts) => parts.join(''))
-    .filter((t) => t.isWellFormed() && noncharacterIn(t) === undefined);
+  const text = hostileText();
   const n = quick ? 2000 : 10000;
   const requests = fc.sample(
     fc.dictionary(fc.constantFrom('text', 'channel', 'note', 'issue', 'summary'), text),
@@ -511,12 +494,6 @@ add({
       numRuns: n,
     },
   );
-  const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
-  const decode = (shown: string) =>
-    shown
-      .slice(1, -1)
-      .replace(/\\([\\"])/g, '$1')
-      .replace(/⟨U\+([0-9A-F]{4,6})⟩/g, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)));
   let mismatches = 0;
   let leaks = 0;
   const viewUs: number[] = [];
@@ -538,7 +515,7 @@ add({
     viewUs.push((performance.now() - t) * 1000);
     for (const [key, value] of Object.entries(params)) {
       const line = lines.find((l) => l.startsWith(`  ${key} = `));
-      if (!line || decode(line.slice(`  ${key} = `.length)) !== value) mismatches += 1;
+      if (!line || decodeShown(line.slice(`  ${key} = `.length)) !== value) mismatches += 1;
     }
     if (lines.some((l) => INVISIBLE.test(l))) leaks += 1;
   }
