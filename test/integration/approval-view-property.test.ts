@@ -9,12 +9,10 @@
  * Web API, a real webhook receiver.
  */
 import fc from 'fast-check';
-import { createConnectorRegistry } from '../../functions/connectors/registry.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
-import { createLocalInvoker } from '../../functions/store/connector-invoker.js';
 import { tokenFor } from '../support/approvers.js';
 import { waitFor } from '../support/processes.js';
-import { loopbackServer, type LoopbackServer, type Recorded } from '../support/slack.js';
+import { liveSlackConnectors, loopbackServer, type LoopbackServer, type Recorded } from '../support/slack.js';
 import { policyDirWithRoutes, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 import { decodeShown, hostileText, INVISIBLE, shownParam } from '../support/view-property.js';
 import { startReceiver, type Receiver } from '../support/webhook-receiver.js';
@@ -47,18 +45,7 @@ beforeAll(async () => {
     env: { OC_POLICY_DIR: policyDir },
     notifications: { env: { OC_WEBHOOK_SECRETS: `${DEV_WEBHOOK.secretRef}=${DEV_WEBHOOK.secret}` } },
     overrides: {
-      connectors: createLocalInvoker(
-        createConnectorRegistry({
-          env: {
-            OC_CONNECTORS_MODE: 'live',
-            SLACK_BOT_TOKEN: 'xoxb-view-property',
-            JIRA_BASE_URL: 'https://jira.invalid',
-            JIRA_EMAIL: 'ops@acme.example',
-            JIRA_API_TOKEN: 'unused',
-          },
-          slackApiBaseUrl: `${slackApi.url}/api`,
-        }),
-      ),
+      connectors: liveSlackConnectors(`${slackApi.url}/api`, 'xoxb-view-property'),
     },
   });
 });

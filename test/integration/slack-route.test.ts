@@ -5,11 +5,9 @@
  * through the API (or the expiry sweep), `ok: false` and 429 retried, and no other tenant's
  * approval ever reaching this tenant's channel.
  */
-import { createConnectorRegistry } from '../../functions/connectors/registry.js';
-import { createLocalInvoker } from '../../functions/store/connector-invoker.js';
 import { tokenFor } from '../support/approvers.js';
 import { waitFor } from '../support/processes.js';
-import { loopbackServer, type LoopbackServer, type Recorded } from '../support/slack.js';
+import { liveSlackConnectors, loopbackServer, type LoopbackServer, type Recorded } from '../support/slack.js';
 import { KEYS, policyDirWithRoutes, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 const TOKEN = 'xoxb-route-test-token';
@@ -38,18 +36,7 @@ beforeAll(async () => {
     notifications: { env: { OC_WEBHOOK_RETRY_BASE_SEC: '1', OC_WEBHOOK_RETRY_CAP_SEC: '2' } },
     overrides: {
       // The real Slack connector in live mode, its Web API on loopback.
-      connectors: createLocalInvoker(
-        createConnectorRegistry({
-          env: {
-            OC_CONNECTORS_MODE: 'live',
-            SLACK_BOT_TOKEN: TOKEN,
-            JIRA_BASE_URL: 'https://jira.invalid',
-            JIRA_EMAIL: 'ops@acme.example',
-            JIRA_API_TOKEN: 'unused',
-          },
-          slackApiBaseUrl: `${slackApi.url}/api`,
-        }),
-      ),
+      connectors: liveSlackConnectors(`${slackApi.url}/api`, TOKEN),
     },
   });
 });

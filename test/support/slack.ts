@@ -3,6 +3,9 @@
  * loopback server standing in for `response_url` (and for the Slack Web API) that records what
  * it receives.
  */
+import { createConnectorRegistry } from '../../functions/connectors/registry.js';
+import type { ConnectorInvoker } from '../../functions/connectors/types.js';
+import { createLocalInvoker } from '../../functions/store/connector-invoker.js';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -116,4 +119,23 @@ export async function loopbackServer(
     reply: (...replies) => queued.push(...replies),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * The connectors with the real Slack connector in live mode (`@slack/web-api`), its Web API at
+ * `slackApiUrl` (a loopback server); Jira live too but never reached.
+ */
+export function liveSlackConnectors(slackApiUrl: string, token: string): ConnectorInvoker {
+  return createLocalInvoker(
+    createConnectorRegistry({
+      env: {
+        OC_CONNECTORS_MODE: 'live',
+        SLACK_BOT_TOKEN: token,
+        JIRA_BASE_URL: 'https://jira.invalid',
+        JIRA_EMAIL: 'ops@acme.example',
+        JIRA_API_TOKEN: 'unused',
+      },
+      slackApiBaseUrl: slackApiUrl,
+    }),
+  );
 }
