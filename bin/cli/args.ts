@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from 'commander';
 import { ENV, MAX_APPROVER_TOKEN_LIFETIME_SEC } from '../../functions/shared/constants.js';
 import { UsageError } from './errors.js';
-import { TENANT_ID_PATTERN, UUID_PATTERN } from '../../functions/shared/input-rules.js';
+import { rules, TENANT_ID_PATTERN, UUID_PATTERN } from '../../functions/shared/input-rules.js';
 export function tenantId(value: string): string {
   if (!TENANT_ID_PATTERN.test(value))
     throw new InvalidArgumentError(
@@ -18,6 +18,19 @@ export function eventId(value: string): string {
   if (!UUID_PATTERN.test(value))
     throw new InvalidArgumentError('An event id is a lowercase UUID, as in the POST /v1/toolcalls answer.');
   return value;
+}
+
+/** Where a parked record lives: a tenant id, or `_` for a record whose tenant could not be read. */
+export function parkingTenant(value: string): string {
+  if (value === '_') return value;
+  return tenantId(value);
+}
+
+/** A parked record's id as `oc parked list` shows it: an id by the shared rule (nothing invisible). */
+export function recordId(value: string): string {
+  const parsed = rules.id(512).safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(`A record id ${parsed.error.issues[0]?.message}.`);
+  return parsed.data;
 }
 
 export function nonBlank(value: string): string {

@@ -609,6 +609,11 @@ describe('usage errors', () => {
     ],
     [['verify', '--tenant', 'x'.repeat(65)], /A tenant id is 1-64/],
     [['keys', 'create', '--tenant', '.hidden'], /A tenant id is/],
+    [['parked', 'list', '--tenant', 'tenant 1'], /A tenant id is/],
+    [
+      ['parked', 'drop', '--tenant', '_', '--consumer', 'outbox', '--record', 'r\u200b1'],
+      /A record id must not contain control or invisible characters/,
+    ],
     [
       ['verify', '--tenant', 'tenant1', '--unsealed-grace-sec', 'soon'],
       /'soon' is invalid\. It must be a whole number/,

@@ -7,7 +7,7 @@
 import { Option, type Command } from 'commander';
 import { PARKING_CONSUMERS, type ParkingConsumer } from '../../../functions/shared/constants.js';
 import { ParkedRecordStore, type ParkedRecord } from '../../../functions/store/parked-records.js';
-import { nonBlank } from '../args.js';
+import { parkingTenant, recordId } from '../args.js';
 import { examples, type Act } from '../context.js';
 import { UsageError } from '../errors.js';
 import { addTargetOptions, type TargetOptions } from '../target.js';
@@ -47,7 +47,7 @@ export function registerParked(program: Command, act: Act): void {
     .option(
       '--tenant <tenant>',
       'only this tenant (`_` for records whose tenant could not be read)',
-      nonBlank,
+      parkingTenant,
     )
     .option('--json', 'print the records as JSON');
   addTargetOptions(list);
@@ -78,13 +78,13 @@ export function registerParked(program: Command, act: Act): void {
   const drop = parked
     .command('drop')
     .description('remove a parked record an operator has dealt with by hand: it is never retried')
-    .requiredOption('--tenant <tenant>', 'its tenant (as `oc parked list` shows it)', nonBlank)
+    .requiredOption('--tenant <tenant>', 'its tenant (as `oc parked list` shows it)', parkingTenant)
     .addOption(
       new Option('--consumer <consumer>', 'the consumer that parked it')
         .choices([...PARKING_CONSUMERS])
         .makeOptionMandatory(),
     )
-    .requiredOption('--record <id>', 'its record id (as `oc parked list` shows it)', nonBlank);
+    .requiredOption('--record <id>', 'its record id (as `oc parked list` shows it)', recordId);
   addTargetOptions(drop);
   examples(drop, ['npx oc parked drop --tenant tenant1 --consumer outbox --record <record id>']);
   act(
