@@ -32,6 +32,11 @@ export interface Grant {
   expires_at: string;
   granted_by: string;
   granted_at: string;
+  /**
+   * The policy version that parked the call (from the approval): execute re-checks the call under
+   * the live policy when it is another one. Absent on approvals created before it was stored.
+   */
+  policy_version?: string;
 }
 
 export interface Approver {
@@ -57,6 +62,7 @@ export interface ApprovalView extends Omit<
   comment?: string;
   deny_reason?: string;
   grant?: Pick<Grant, 'id' | 'event_id' | 'request_hash' | 'uses_left' | 'expires_at'>;
+  revocation?: PolicyRevocation;
 }
 
 /** The approval view as the API gives it: the lines every surface shows, the act, the hash. */
@@ -161,6 +167,22 @@ export interface StoredApproval {
   comment?: string;
   deny_reason?: string;
   grant?: Grant;
+  /** Why a `revoked_by_policy` approval was revoked at execute. */
+  revocation?: PolicyRevocation;
+}
+
+/**
+ * An approved call the live policy refused at execute (`core/execute.ts`): the version it was
+ * approved under, the live one, and what the live policy decided (`deny`, or any outcome when the
+ * tenant requires re-approval after a policy change).
+ */
+export interface PolicyRevocation {
+  at: string;
+  approved_under: string;
+  policy_version: string;
+  decision: 'allow' | 'approve' | 'deny';
+  reason: string;
+  reapproval_required?: true;
 }
 
 /** Expiry is enforced on read: a pending approval past its expiry reads `expired`. */
@@ -186,6 +208,7 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     ...(a.decided_at ? { decided_at: a.decided_at } : {}),
     ...(a.comment ? { comment: a.comment } : {}),
     ...(a.deny_reason ? { deny_reason: a.deny_reason } : {}),
+    ...(a.revocation ? { revocation: a.revocation } : {}),
     ...(a.grant
       ? {
           grant: {
@@ -323,6 +346,7 @@ export function decideApproval(
       expires_at: new Date(expiresAt).toISOString(),
       granted_by: decidedBy,
       granted_at: decidedAt,
+      ...(a.record.policy_version ? { policy_version: a.record.policy_version } : {}),
     };
   }
   const comment = input.decision === 'approve' ? input.comment : undefined;
@@ -355,7 +379,15 @@ export function decideApproval(
       ...(comment ? { comment } : {}),
       ...(denyReason ? { deny_reason: denyReason } : {}),
       ...(grant
-        ? { grant: { id: grant.id, expires_at: grant.expires_at, request_hash: grant.request_hash } }
+        ? {
+            grant: {
+              id: grant.id,
+              expires_at: grant.expires_at,
+              request_hash: grant.request_hash,
+              // The policy the approver approved under: execute re-checks under any other.
+              ...(grant.policy_version ? { policy_version: grant.policy_version } : {}),
+            },
+          }
         : {}),
     },
   };

@@ -6,7 +6,14 @@
  *  2. An earlier execution answers for itself: completed -> the same body, replayed; running ->
  *     EXECUTION_IN_PROGRESS; crashed -> EXECUTION_OUTCOME_UNKNOWN (never re-run).
  *  3. Without a usable grant the approval's state answers: pending 409, denied 403 with the
- *     approver's reason, expired 410.
+ *     approver's reason, expired 410, revoked_by_policy 409 POLICY_CHANGED.
+ *  3b. The grant is bound to the policy that parked the call: if the live policy is another
+ *     version, the stored request is evaluated again under it, at the execute time (`evaluateCall`,
+ *     the same evaluation submit does). A deny, or any outcome when the tenant's policy data says
+ *     `reapprove_on_policy_change`, revokes the approval instead of running it: ONE transaction
+ *     spends the grant, turns the approval `revoked_by_policy` and writes the
+ *     `approval.revoked_by_policy` fact; the answer is 409 POLICY_CHANGED, now and on every retry.
+ *     The same version evaluates nothing.
  *  4. ONE transaction consumes the grant (bound to this event and the SHA-256 of the stored
  *     request) and claims the execution, with an `execution.started` fact naming the caller
  *     (key id and agent): whoever spent the grant is on record.
@@ -16,8 +23,10 @@
  */
 import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
 import { AppError, notFound } from '../shared/errors.js';
-import { approvalExpired, effectiveStatus, type StoredApproval } from './approvals.js';
+import { approvalExpired, effectiveStatus, type PolicyRevocation, type StoredApproval } from './approvals.js';
+import { evaluateCall, type EvaluationDeps } from './evaluate.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
+import type { PolicyDecision } from './policy.js';
 import { callerRecord, inScope, type CallerScope } from './scope.js';
 import type { Clock, IdGenerator, StoredEvent, StoredGrant, ToolCallStore } from './ports.js';
 import type { HttpResult } from './submit.js';
@@ -41,9 +50,20 @@ export interface ExecutionPort {
     expectedStatuses?: Array<'running' | 'unknown'>,
   ): Promise<boolean>;
   markUnknown(tenantId: string, parentEventId: string): Promise<void>;
+  /**
+   * Spends the grant without running anything, turns its approval `revoked_by_policy` (from
+   * `approved`) and writes the fact, in one transaction; false if the grant was spent (claimed or
+   * revoked) first.
+   */
+  revoke(
+    parent: StoredEvent,
+    grant: StoredGrant,
+    revocation: { revocation: PolicyRevocation; fact: FactRecord; now: string },
+  ): Promise<boolean>;
 }
 
-export interface ExecuteDeps {
+/** The live policy, to re-check an approved call parked under another version. */
+export interface ExecuteDeps extends EvaluationDeps {
   events: {
     getEvent(
       tenantId: string,
@@ -115,16 +135,47 @@ export async function executeApproved(
       throw inProgress();
     }
 
-    // 3. the approval's state, when there is no grant to use
+    // 3. the approval's state, when there is no grant to use (or it was spent by a revocation)
     const now = deps.clock.now();
     const grant = parent.grant;
-    if (!grant) await explainMissingGrant(deps, parent, now);
+    if (!grant || grant.uses_left < 1) await explainMissingGrant(deps, parent, now);
     if (!grant) throw awaitingApproval();
     if (Date.parse(grant.expires_at) <= now.getTime()) throw approvalExpired();
+    const requestHash = sha256Hex(canon(parent.request));
+
+    // 3b. bound to the policy that granted it
+    const check = policyCheck(deps, parent, grant, now);
+    if (check?.revocation) {
+      const revoked = await deps.executions.revoke(parent, grant, {
+        revocation: check.revocation,
+        now: now.toISOString(),
+        fact: {
+          v: 1,
+          tenant_id: parent.tenant_id,
+          kind: 'approval.revoked_by_policy',
+          event_id: parent.event_id,
+          fact_id: deps.ids.uuid(),
+          at: now.toISOString(),
+          approval_id: grant.approval_id,
+          grant_id: grant.id,
+          request_hash: requestHash,
+          approved_under: check.revocation.approved_under,
+          policy_version: check.revocation.policy_version,
+          decision: check.revocation.decision,
+          reason: check.revocation.reason,
+          determining_policies: check.decision.determiningPolicies,
+          risk: check.risk,
+          ...(check.revocation.reapproval_required ? { reapproval_required: true } : {}),
+          ...callerRecord(caller),
+        },
+      });
+      if (revoked) throw policyChanged(check.revocation);
+      if (Date.now() > deadline) throw inProgress();
+      continue; // another caller spent the grant first (ran it, or revoked it): answer with that
+    }
 
     // 4. consume the grant and claim the execution, atomically
     const executionEventId = deps.ids.uuid();
-    const requestHash = sha256Hex(canon(parent.request));
     const claimed = await deps.executions.claim(parent, grant, {
       executionEventId,
       requestHash,
@@ -140,6 +191,17 @@ export async function executeApproved(
         grant_id: grant.id,
         approval_id: grant.approval_id,
         request_hash: requestHash,
+        // Approved under another version, and the live policy still lets it run: on record.
+        ...(check
+          ? {
+              policy_check: {
+                approved_under: check.approvedUnder,
+                policy_version: check.decision.policyVersion,
+                decision: check.decision.decision,
+                reason: check.decision.reason,
+              },
+            }
+          : {}),
         ...callerRecord(caller),
       },
     });
@@ -231,6 +293,69 @@ async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: 
   }
   if (status === 'expired') throw approvalExpired();
   if (status === 'pending') throw awaitingApproval();
+  if (status === 'revoked_by_policy') throw policyChanged(approval.revocation);
+}
+
+export const POLICY_CHANGED = 'POLICY_CHANGED';
+
+/** 409 POLICY_CHANGED: the approval was revoked at execute; it never runs (not retryable). */
+export function policyChanged(revocation: PolicyRevocation | undefined): AppError {
+  const message = revocation?.reapproval_required
+    ? 'the policy changed since this call was approved, and this tenant requires a new approval after a policy change: it will not run; submit it again (a new idempotency_key) to have it decided under the live policy'
+    : 'the policy changed since this call was approved, and the live policy denies it: it will not run';
+  return new AppError(409, POLICY_CHANGED, message, {
+    retryable: false,
+    details: revocation
+      ? [
+          { path: 'approved_under', message: revocation.approved_under },
+          { path: 'policy_version', message: revocation.policy_version },
+          { path: 'decision', message: revocation.decision },
+          { path: 'reason', message: revocation.reason },
+        ]
+      : [],
+  });
+}
+
+/**
+ * The live policy's word on an approved call parked under another version, or undefined when the
+ * versions are the same (nothing is evaluated). `revocation` is set when it must not run.
+ */
+function policyCheck(
+  deps: ExecuteDeps,
+  parent: StoredEvent,
+  grant: StoredGrant,
+  now: Date,
+):
+  | {
+      approvedUnder: string;
+      decision: PolicyDecision;
+      risk: { claimed: number; floor: number; effective: number };
+      revocation?: PolicyRevocation;
+    }
+  | undefined {
+  // Grants issued before they recorded it: the event's own decision names the parking version.
+  const approvedUnder = grant.policy_version ?? parent.policy_version;
+  if (approvedUnder === deps.policy.version) return undefined;
+  // The agent's own claim, raised to the live floor (the stored request holds the old effective score).
+  const decided = parent.facts.find((f) => f.kind === 'toolcall.decided')?.record;
+  const claim = (decided?.risk as { claimed?: unknown } | undefined)?.claimed;
+  const claimed = typeof claim === 'number' ? claim : parent.request.risk_score;
+  const { decision, risk } = evaluateCall(deps, parent.request, claimed, now);
+  const reapprove =
+    decision.decision !== 'deny' && deps.policy.tenant(parent.tenant_id)?.reapprove_on_policy_change === true;
+  const base = { approvedUnder, decision, risk };
+  if (decision.decision !== 'deny' && !reapprove) return base;
+  return {
+    ...base,
+    revocation: {
+      at: now.toISOString(),
+      approved_under: approvedUnder,
+      policy_version: decision.policyVersion,
+      decision: decision.decision,
+      reason: decision.reason,
+      ...(reapprove ? { reapproval_required: true } : {}),
+    },
+  };
 }
 
 /**

@@ -94,6 +94,13 @@ export const TenantConfig = z
      * one-click Approve). A Slack route's own `view` overrides it.
      */
     slack_view: SlackView.optional(),
+    /**
+     * When the policy changes between an approval and its execution, execute re-evaluates the call
+     * under the live policy: a deny always revokes the approval (`revoked_by_policy`). This says
+     * what a changed policy that still approves (or now allows) does: `false` runs the approved
+     * call (the default); `true` revokes it too, so that a human approves it again under the live policy.
+     */
+    reapprove_on_policy_change: z.boolean().optional(),
   })
   .superRefine((tenant, ctx) => {
     // One Slack app serves every tenant: without its workspace, a tenant's buttons could be

@@ -25,6 +25,8 @@ export interface ApprovalRecord {
   created_at: string;
   expires_at: string;
   request_hash: string;
+  /** The policy version that parked the call; absent on approvals created before it was stored. */
+  policy_version?: string;
   requirements: Record<string, string>;
   notify: PolicyDecision['notify'];
   trace_id: string;
@@ -97,6 +99,8 @@ export interface StoredGrant {
   request_hash: string;
   uses_left: number;
   expires_at: string;
+  /** The policy version that parked the call (absent on grants issued before it was recorded). */
+  policy_version?: string;
 }
 
 export interface StoredEvent {

@@ -34,7 +34,8 @@ import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
 import { viewStamp } from './approval-view.js';
 import { shownView, type ShownView } from './approvals.js';
-import { assessRisk, type RiskAssessment, type RiskFloors } from './risk.js';
+import { evaluateCall } from './evaluate.js';
+import type { RiskAssessment, RiskFloors } from './risk.js';
 import type {
   ApprovalRecord,
   Clock,
@@ -135,24 +136,9 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
 
   const now = deps.clock.now();
   const bound = bindRequest(body, input.tenantId, now);
-  // The agent's risk is a claim: policy (and the stored request) see it raised to the action's floor.
-  const risk = assessRisk(deps.riskFloors, bound.tool, bound.action, bound.risk_score);
-  const request: ToolCallRequest = { ...bound, risk_score: risk.effective };
-
-  // 3. policy, in process, fail closed
-  const decision = deps.policy.evaluate({
-    tenantId: request.tenant_id,
-    agentId: request.agent_id,
-    tool: request.tool,
-    action: request.action,
-    resource: request.resource,
-    riskScore: request.risk_score,
-    riskFactors: request.risk_factors,
-    labels: request.labels,
-    userId: request.user_id,
-    sessionId: request.session_id,
-    now,
-  });
+  // 3. policy, in process, fail closed. The agent's risk is a claim: policy (and the stored
+  // request) see it raised to the action's floor.
+  const { decision, risk, request } = evaluateCall(deps, bound, bound.risk_score, now);
 
   // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
@@ -328,6 +314,9 @@ function buildApproval(
     created_at: now.toISOString(),
     expires_at: new Date(now.getTime() + ttlSec * 1000).toISOString(),
     request_hash: sha256Hex(canon(request)),
+    // The version that parked the call: its grant carries it, and execute re-checks the call if
+    // the live policy is another (`core/execute.ts`).
+    policy_version: decision.policyVersion,
     requirements: decision.requirements,
     notify: decision.notify,
     risk: { claimed: risk.claimed, floor: risk.floor, effective: risk.effective },

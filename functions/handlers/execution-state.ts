@@ -1,7 +1,11 @@
-/** What the execute handler uses: stores, connectors and clock; no policy engine (execute never re-evaluates). */
+/**
+ * What the execute handler uses: stores, connectors, clock, and the live policy (execute re-checks
+ * an approval granted under another policy version; the same version evaluates nothing).
+ */
 import type { ExecuteDeps } from '../core/execute.js';
 import type { AppState } from './app-state.js';
 import { connectorsFor } from './connectors-state.js';
+import { policyDeps } from './governance.js';
 
 const builtExecute = new WeakMap<AppState, ExecuteDeps>();
 
@@ -12,6 +16,7 @@ export function executeDeps(state: AppState): ExecuteDeps {
       events: state.toolcalls,
       approvals: state.approvals,
       executions: state.executions,
+      ...policyDeps(state),
       connectors: connectorsFor(state),
       clock: state.clock,
       ids: state.ids,

@@ -1,6 +1,7 @@
 /**
  * The deciding half of the composition root: the Cedar policy engine, the risk floors (and the
- * connectors), built once per container for the submit handler only.
+ * connectors), built once per container for the handlers that decide (submit, MCP) and execute
+ * (which re-checks an approval granted under another policy version).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ACTION_SPECS } from '../connectors/registry.js';
@@ -11,6 +12,7 @@ import {
   type PolicyEngine,
 } from '../core/policy.js';
 import { buildRiskFloors } from '../core/risk.js';
+import type { EvaluationDeps } from '../core/evaluate.js';
 import type { SubmitDeps } from '../core/submit.js';
 import { metrics } from '../shared/powertools.js';
 import { defaultPolicyDir, loadCompiledPolicy, loadPolicyBundle } from '../store/policy-files.js';
@@ -18,6 +20,7 @@ import type { AppState } from './app-state.js';
 import { connectorsFor } from './connectors-state.js';
 
 const built = new WeakMap<AppState, SubmitDeps>();
+const builtPolicy = new WeakMap<AppState, EvaluationDeps>();
 
 /**
  * The deployed Lambda's policy folder was validated and compiled by `cdk synth`: it loads the
@@ -28,17 +31,30 @@ function loadEngine(bundle: PolicyBundle, dir: string, validatedAtBuild: boolean
   return compiled ? policyEngineFrom(compiled) : createPolicyEngine(bundle, { validate: !validatedAtBuild });
 }
 
-export function submitDeps(state: AppState): SubmitDeps {
-  let deps = built.get(state);
+/** The live policy and its risk floors, loaded once per container (shared by submit and execute). */
+export function policyDeps(state: AppState): EvaluationDeps {
+  let deps = builtPolicy.get(state);
   if (!deps) {
     const { config } = state;
     const dir = config.policyDir ?? defaultPolicyDir();
     const bundle = loadPolicyBundle(dir);
     deps = {
-      store: state.toolcalls,
       policy: state.overrides.policy ?? loadEngine(bundle, dir, config.policyValidatedAtBuild),
       // Connector floors, overridden by the policy folder's: one in-memory map for every decision.
       riskFloors: buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors),
+    };
+    builtPolicy.set(state, deps);
+  }
+  return deps;
+}
+
+export function submitDeps(state: AppState): SubmitDeps {
+  let deps = built.get(state);
+  if (!deps) {
+    const { config } = state;
+    deps = {
+      store: state.toolcalls,
+      ...policyDeps(state),
       actions: new Map(ACTION_SPECS.map((spec) => [spec.name, spec])),
       connectors: connectorsFor(state),
       rateLimiter: state.rateLimiter,

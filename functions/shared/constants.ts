@@ -16,6 +16,7 @@ export const FACT_KINDS = [
   'approval.expired',
   'execution.started',
   'execution.completed',
+  'approval.revoked_by_policy',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -29,11 +30,16 @@ export const APPROVAL_FACT_KINDS = [
   'approval.decided',
   'approval.expired',
   'execution.started',
+  'approval.revoked_by_policy',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
-/** An approval request's states (as read: a pending one past its expiry reads `expired`). */
-export const APPROVAL_STATES = ['pending', 'approved', 'denied', 'expired'] as const;
+/**
+ * An approval request's states (as read: a pending one past its expiry reads `expired`).
+ * `revoked_by_policy`: approved, but the policy changed before the grant was used and the live
+ * policy refused it at execute (`core/execute.ts`); its grant can never run.
+ */
+export const APPROVAL_STATES = ['pending', 'approved', 'denied', 'expired', 'revoked_by_policy'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
 
 /** Environment variable names, shared by CDK and runtime. */

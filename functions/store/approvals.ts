@@ -1,6 +1,6 @@
 /** DynamoDB repository for approval requests, their decisions, grants and expiry. */
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { DecisionOutcome, Grant, StoredApproval } from '../core/approvals.js';
+import type { DecisionOutcome, Grant, PolicyRevocation, StoredApproval } from '../core/approvals.js';
 import type { FactRecord } from '../core/evidence.js';
 import { LEGACY_VIEW } from '../core/approval-view.js';
 import type { ApprovalRecord } from '../core/ports.js';
@@ -54,6 +54,9 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
     ...(typeof item.comment === 'string' ? { comment: item.comment } : {}),
     ...(typeof item.deny_reason === 'string' ? { deny_reason: item.deny_reason } : {}),
     ...(typeof item.grant === 'string' ? { grant: JSON.parse(item.grant) as Grant } : {}),
+    ...(typeof item.revocation === 'string'
+      ? { revocation: JSON.parse(item.revocation) as PolicyRevocation }
+      : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ExecutionResult } from '../connectors/types.js';
+import type { PolicyRevocation } from '../core/approvals.js';
 import type { FactRecord } from '../core/evidence.js';
 import type { StoredEvent, StoredGrant } from '../core/ports.js';
 import { ITEM_TYPE } from '../shared/constants.js';
@@ -75,6 +76,56 @@ export class ExecutionStore {
     ]);
     if (result.ok) return { ok: true };
     return { ok: false, reason: result.index === 1 ? 'already_claimed' : 'grant_unusable' };
+  }
+
+  /**
+   * The live policy refused an approved call: the grant is spent (so no claim can ever use it),
+   * the approval turns `revoked_by_policy` (from `approved`; it moves to that listing) and the
+   * fact is written, all or nothing. False when the grant was spent first (a claim or another
+   * revocation): the caller re-reads and answers with what happened.
+   */
+  async revoke(
+    parent: StoredEvent,
+    grant: StoredGrant,
+    w: { revocation: PolicyRevocation; fact: FactRecord; now: string },
+  ): Promise<boolean> {
+    const t = parent.tenant_id;
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.grant(t, parent.event_id),
+          UpdateExpression: 'SET uses_left = :zero, revoked_at = :now',
+          ConditionExpression: 'uses_left = :one AND event_id = :event AND id = :grant',
+          ExpressionAttributeValues: {
+            ':zero': 0,
+            ':one': 1,
+            ':now': w.now,
+            ':event': parent.event_id,
+            ':grant': grant.id,
+          },
+        },
+      },
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(t, grant.approval_id),
+          UpdateExpression: 'SET #status = :revoked, gsi1pk = :gpk, revocation = :revocation',
+          ConditionExpression: '#status = :approved',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':revoked': 'revoked_by_policy',
+            ':approved': 'approved',
+            ':gpk': keys.approvalListing(t, 'revoked_by_policy', '', '').gsi1pk,
+            ':revocation': JSON.stringify(w.revocation),
+          },
+        },
+      },
+      putFact(this.table, w.fact),
+    ]);
+    if (result.ok) return true;
+    if (result.index === 0) return false;
+    throw new StorageError(`policy revocation rejected at item ${result.index}`);
   }
 
   /** Records the result: the claim turns completed, the execution event and its fact are written. */

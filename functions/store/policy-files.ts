@@ -1,10 +1,11 @@
 /**
  * Reads a policy folder (SPEC §6: `policy/`, or a copy named by OC_POLICY_DIR) into a
- * PolicyBundle. The bundle's version is a digest of exactly the files it was built from.
+ * PolicyBundle. The bundle's version is a digest of the whole folder: the files the engine reads
+ * and every other file in it, tenant data included (see `policyFolderFiles`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import type { CompiledPolicy, PolicyBundle } from '../core/policy.js';
@@ -22,16 +23,46 @@ export function defaultPolicyDir(): string {
   return fileURLToPath(new URL('../../policy/', import.meta.url));
 }
 
-/** Reads and checks the four policy files; throws PolicyLoadError naming the file at fault. */
-export function loadPolicyBundle(dir: string): PolicyBundle {
-  const contents = new Map<string, Buffer>();
-  for (const name of Object.values(POLICY_FILES)) {
+/**
+ * What the folder may hold that is not the live policy, so not in its version: the compilation
+ * `cdk synth` writes into each bundle's copy (derived from the files, it names their version), and
+ * a shadow candidate (`shadow/`), which never decides anything and is versioned on its own.
+ */
+const NOT_VERSIONED = new Set(['compiled.json', 'shadow']);
+
+/**
+ * Every file under the folder (subfolders included, dot files too), by its `/`-separated path
+ * relative to the folder, apart from NOT_VERSIONED at its top. Whatever else an operator keeps
+ * there (a README, test cases, a file a later version reads) changes the version: an approval
+ * granted under one folder is re-checked under any other.
+ */
+export function policyFolderFiles(dir: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  const walk = (relative: string) => {
+    let entries;
     try {
-      contents.set(name, readFileSync(join(dir, name)));
+      entries = readdirSync(join(dir, relative), { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'read error';
-      throw new PolicyLoadError(`cannot read policy file ${join(dir, name)}: ${code}`);
+      throw new PolicyLoadError(`cannot read policy folder ${join(dir, relative)}: ${code}`);
     }
+    for (const entry of entries) {
+      const path = relative === '' ? entry.name : posix.join(relative, entry.name);
+      if (relative === '' && NOT_VERSIONED.has(entry.name)) continue;
+      if (entry.isDirectory()) walk(path);
+      // A symbolic link is read through (cp -R into the Lambda bundle copies what it points to).
+      else if (entry.isFile() || entry.isSymbolicLink()) files.set(path, readFileSync(join(dir, path)));
+    }
+  };
+  walk('');
+  return files;
+}
+
+/** Reads and checks the policy files; throws PolicyLoadError naming the file at fault. */
+export function loadPolicyBundle(dir: string): PolicyBundle {
+  const contents = policyFolderFiles(dir);
+  for (const name of Object.values(POLICY_FILES)) {
+    if (!contents.has(name)) throw new PolicyLoadError(`cannot read policy file ${join(dir, name)}: ENOENT`);
   }
   const text = (name: string) => contents.get(name)!.toString('utf8');
   return {
@@ -39,7 +70,7 @@ export function loadPolicyBundle(dir: string): PolicyBundle {
     policies: text(POLICY_FILES.policies),
     actions: parseJsonFile(join(dir, POLICY_FILES.actions), text(POLICY_FILES.actions), ActionsFile),
     tenants: parseJsonFile(join(dir, POLICY_FILES.tenants), text(POLICY_FILES.tenants), TenantsFile),
-    version: digest(contents),
+    version: policyFolderDigest(contents),
   };
 }
 
@@ -59,13 +90,15 @@ function parseJsonFile<T extends z.ZodType>(path: string, text: string, schema: 
 }
 
 /**
- * "sha256:" + hex over the files sorted by name, each framed as
- * `<name byte length>:<name><content byte length>:<content>`, so that no two different
- * folders hash the same input.
+ * "sha256:" + hex over the files sorted by relative path (byte order of the UTF-8 path: the same
+ * on every machine and locale), each framed as `<path byte length>:<path><content byte length>:<content>`,
+ * so that no two different folders hash the same input. `cdk synth` (lib/function.ts) and every
+ * load (local host, Lambda) call this same function on a copy of the same folder.
  */
-function digest(contents: ReadonlyMap<string, Buffer>): string {
+export function policyFolderDigest(contents: ReadonlyMap<string, Buffer>): string {
   const hash = createHash('sha256').update('openclause-policy-bundle:v1\n');
-  for (const name of [...contents.keys()].sort()) {
+  const names = [...contents.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  for (const name of names) {
     const content = contents.get(name)!;
     hash.update(`${Buffer.byteLength(name)}:${name}${content.length}:`);
     hash.update(content);
@@ -88,7 +121,9 @@ export function loadTenants(dir: string): TenantsFile {
 }
 
 /** The file `cdk synth` writes beside the policy files of each deciding Lambda's package. */
-export const COMPILED_POLICY_FILE = 'compiled.json';
+export const COMPILED_POLICY_FILE = 'compiled.json' as const;
+// The compilation is derived from the folder: it is never part of the version it names.
+NOT_VERSIONED.add(COMPILED_POLICY_FILE);
 
 /**
  * The build-time compilation of this folder, if there is one and it was compiled from exactly

@@ -34,6 +34,8 @@ export const FACT_INDEX: Record<FactKind, number> = {
   'approval.decided': 3,
   'approval.expired': 3,
   'execution.started': 4,
+  // Instead of `execution.started`: the grant was revoked at execute, so nothing ever starts.
+  'approval.revoked_by_policy': 4,
   'execution.completed': 5,
 };
 
@@ -305,6 +307,7 @@ export class DynamoToolCallStore implements ToolCallStore {
               request_hash: String(grant.request_hash),
               uses_left: Number(grant.uses_left),
               expires_at: String(grant.expires_at),
+              ...(typeof grant.policy_version === 'string' ? { policy_version: grant.policy_version } : {}),
             },
           }
         : {}),
