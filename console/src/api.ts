@@ -15,7 +15,7 @@ export interface Approval {
   risk_score: number;
   reason: string;
   approver_group: string;
-  status: 'pending' | 'approved' | 'denied' | 'expired';
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'revoked_by_policy';
   created_at: string;
   expires_at: string;
   decided_by?: string;
@@ -24,6 +24,15 @@ export interface Approval {
   deny_reason?: string;
   grant?: { id: string; uses_left: number; expires_at: string };
   policy_version?: string;
+  /** Why a `revoked_by_policy` approval was revoked at execute. */
+  revocation?: {
+    at: string;
+    approved_under: string;
+    policy_version: string;
+    decision: string;
+    reason: string;
+    reapproval_required?: true;
+  };
   /** The approval view (`oc-approval-view/v1`): the lines to show, the act, the hash to decide on. */
   view: { version: string; recorded: string; hash: string; act: string; lines: string[] };
   facts?: { kind: string; fact_id: string; at: string; seq?: number }[];

@@ -12,7 +12,7 @@ import { h, clear, time, relative } from './dom.js';
 const BASE = '/console';
 const REFRESH_MS = 10_000;
 const PAGE_SIZE = 20;
-const STATUSES = ['pending', 'approved', 'denied', 'expired'] as const;
+const STATUSES = ['pending', 'approved', 'denied', 'expired', 'revoked_by_policy'] as const;
 
 let config: ConsoleConfig = { auth: 'none' };
 let refreshTimer: number | undefined;
@@ -148,7 +148,7 @@ async function listView(): Promise<void> {
   const statusSelect = h(
     'select',
     { id: 'f-status', name: 'status' },
-    ...STATUSES.map((st) => h('option', { value: st, selected: st === s.status }, st)),
+    ...STATUSES.map((st) => h('option', { value: st, selected: st === s.status }, shownStatus(st))),
   );
   const toolInput = h('input', { id: 'f-tool', name: 'tool', value: s.tool, placeholder: 'jira.issue' });
   const agentInput = h('input', { id: 'f-agent', name: 'agent', value: s.agent, placeholder: 'agent-1' });
@@ -179,13 +179,14 @@ async function listView(): Promise<void> {
 
   const body = h('div', { id: 'list', 'aria-live': 'polite' }, h('p', { className: 'muted' }, 'Loading…'));
   const more = h('button', { type: 'button', id: 'more', hidden: true }, 'Load more');
-  const heading = h('h1', {}, `${s.status[0]?.toUpperCase()}${s.status.slice(1)} approvals`);
+  const label = shownStatus(s.status);
+  const heading = h('h1', {}, `${label[0]?.toUpperCase()}${label.slice(1)} approvals`);
   render(h('section', { className: 'card' }, heading, filters, body, more));
 
   const draw = () => {
     clear(body);
     const shown = s.items.filter((a) => matches(a, s));
-    if (shown.length === 0) body.append(h('p', { className: 'muted empty' }, `No ${s.status} approvals.`));
+    if (shown.length === 0) body.append(h('p', { className: 'muted empty' }, `No ${label} approvals.`));
     else body.append(h('ul', { className: 'items' }, ...shown.map(listItem)));
     more.hidden = !s.cursor;
   };
@@ -212,7 +213,7 @@ function listItem(a: Approval): HTMLElement {
       'div',
       { className: 'item-head' },
       link(`${BASE}/approvals/${a.id}`, `${a.tool}.${a.action}`, 'item-title'),
-      h('span', { className: `badge ${a.status}` }, a.status),
+      h('span', { className: `badge ${a.status}` }, shownStatus(a.status)),
     ),
     // The view's target line: invisible characters shown as ⟨U+…⟩, as on every surface.
     h(
@@ -282,7 +283,7 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
       'div',
       { className: 'detail-head' },
       h('h1', {}, `${a.tool}.${a.action}`),
-      h('span', { id: 'status', className: `badge ${a.status}` }, a.status),
+      h('span', { id: 'status', className: `badge ${a.status}` }, shownStatus(a.status)),
     ),
     // What will run, above the buttons: the approval view every surface shows (target, every
     // param, invisible characters as ⟨U+…⟩), rendered by the server, never rebuilt here.
@@ -332,10 +333,20 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
   ];
 }
 
+/** A state as people read it: `revoked_by_policy` -> "revoked by policy". */
+const shownStatus = (status: string): string => status.replace(/_/g, ' ');
+
 function outcomeText(a: Approval): string {
   if (a.status === 'approved') return `Approved by ${a.decided_by ?? 'unknown'}.`;
   if (a.status === 'denied')
     return `Denied by ${a.decided_by ?? 'unknown'}${a.deny_reason ? `: ${a.deny_reason}` : '.'}`;
+  if (a.status === 'revoked_by_policy') {
+    const r = a.revocation;
+    const why = r?.reapproval_required
+      ? 'this tenant requires a new approval after a policy change'
+      : `the live policy denies it${r?.reason ? ` (${r.reason})` : ''}`;
+    return `Approved by ${a.decided_by ?? 'unknown'}, then revoked when the agent executed it: the policy changed and ${why}. The tool call did not run and never will.`;
+  }
   return 'This approval expired without a decision; the tool call will not run.';
 }
 

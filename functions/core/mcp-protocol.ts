@@ -290,6 +290,7 @@ export function approvalStatusResult(input: {
     approved: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: call ${EXECUTE_TOOL} to run it (once).`,
     denied: `Denied${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: ${approval?.deny_reason || 'no reason given'}.`,
     expired: 'Expired before anyone decided.',
+    revoked_by_policy: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}, then revoked: the policy changed and the live policy refused it. It never runs; call the tool again for a decision under the live policy.`,
   };
   return answer(status, messages[status] ?? status, {
     ...(approval ? { approval: { id: approval.id, url, expires_at: approval.expires_at } } : {}),

@@ -185,6 +185,7 @@ const OUTCOME_SCHEMA = {
         'approved',
         'denied',
         'expired',
+        'revoked_by_policy',
         'executed',
         'replayed',
         'unknown',
@@ -207,7 +208,8 @@ export const GATEWAY_TOOLS: readonly McpTool[] = [
     title: 'Approval status',
     description:
       'The state of a governed call that needed approval: pending, approved (ready for ' +
-      `${EXECUTE_TOOL}), denied (with the approver's reason), expired, or executed.`,
+      `${EXECUTE_TOOL}), denied (with the approver's reason), expired, revoked_by_policy (approved, ` +
+      'then refused by a changed policy: it never runs), or executed.',
     inputSchema: EVENT_ID_SCHEMA,
     outputSchema: OUTCOME_SCHEMA,
     annotations: { title: 'Approval status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
@@ -450,6 +452,21 @@ export function executeOutcome(
       );
     case 'APPROVAL_EXPIRED':
       return outcomeOf('expired', 'The approval expired before it was decided. Nothing ran.', {}, true);
+    case 'POLICY_CHANGED':
+      // Approved, then refused at execute by a changed policy: final, like a denial.
+      return outcomeOf(
+        'revoked_by_policy',
+        `Approved, but the policy changed before it ran and the live policy ${detail('decision') === 'deny' ? 'denies it' : 'requires a new approval'}` +
+          `: ${detail('reason') || 'no reason given'}. Nothing ran, and it never will: call the tool again ` +
+          'for a decision under the live policy.',
+        {
+          reason: detail('reason') ?? '',
+          decision: detail('decision') ?? '',
+          approved_under: detail('approved_under') ?? '',
+          policy_version: detail('policy_version') ?? '',
+        },
+        true,
+      );
     case 'EXECUTION_OUTCOME_UNKNOWN':
       return outcomeOf(
         'unknown',

@@ -16,6 +16,7 @@ import createFetchClient from 'openapi-fetch';
 import {
   ApprovalDeniedError,
   ApprovalExpiredError,
+  ApprovalRevokedByPolicyError,
   ApprovalWaitTimeoutError,
   ExecutionOutcomeUnknownError,
   NotApprovalGatedError,
@@ -255,7 +256,8 @@ export class OpenClauseClient {
   /**
    * Waits for a human to decide, then executes and returns the execution (its `result` is the
    * tool's outcome). Throws `ApprovalDeniedError` (with the approver's reason),
-   * `ApprovalExpiredError`, `NotApprovalGatedError`, `ExecutionOutcomeUnknownError` or
+   * `ApprovalExpiredError`, `ApprovalRevokedByPolicyError` (approved, then refused by a changed
+   * policy), `NotApprovalGatedError`, `ExecutionOutcomeUnknownError` or
    * `ApprovalWaitTimeoutError`; an aborted `signal` rejects with its reason.
    */
   async waitForApprovalThenExecute(eventId: string, options: WaitOptions = {}): Promise<ExecutionResponse> {
@@ -300,6 +302,17 @@ export class OpenClauseClient {
               throw new ApprovalExpiredError(eventId, { cause: error });
             case 'NOT_APPROVAL_GATED':
               throw new NotApprovalGatedError(eventId, { cause: error });
+            case 'POLICY_CHANGED':
+              throw new ApprovalRevokedByPolicyError(
+                eventId,
+                {
+                  approvedUnder: error.detail('approved_under'),
+                  policyVersion: error.detail('policy_version'),
+                  decision: error.detail('decision'),
+                  reason: error.detail('reason'),
+                },
+                { cause: error },
+              );
             case 'EXECUTION_OUTCOME_UNKNOWN':
               throw new ExecutionOutcomeUnknownError(eventId, error.detail('execution_event_id'), {
                 cause: error,

@@ -59,6 +59,33 @@ export class ApprovalExpiredError extends OpenClauseError {
   }
 }
 
+/**
+ * Approved, but the policy changed before the call ran and the live policy refused it (409
+ * `POLICY_CHANGED`; the approval reads `revoked_by_policy`). It never runs: submit the call again
+ * with a new idempotency key to have it decided under the live policy. `decision` is what the
+ * live policy decided (`deny`, or any outcome when `reapprovalRequired`: the tenant asks for a new
+ * approval after any policy change).
+ */
+export class ApprovalRevokedByPolicyError extends OpenClauseError {
+  constructor(
+    readonly eventId: string,
+    readonly revocation: {
+      approvedUnder: string | undefined;
+      policyVersion: string | undefined;
+      decision: string | undefined;
+      reason: string | undefined;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(
+      `the approval of ${eventId} was revoked: the policy changed and the live policy ` +
+        `${revocation.decision === 'deny' ? 'denies it' : 'requires a new approval'}` +
+        `${revocation.reason ? ` (${revocation.reason})` : ''}`,
+      options,
+    );
+  }
+}
+
 /** The event was decided `allow` or `deny`: there is nothing to wait for. */
 export class NotApprovalGatedError extends OpenClauseError {
   constructor(

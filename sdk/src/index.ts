@@ -19,6 +19,7 @@ export {
 export {
   ApprovalDeniedError,
   ApprovalExpiredError,
+  ApprovalRevokedByPolicyError,
   ApprovalWaitTimeoutError,
   ExecutionOutcomeUnknownError,
   NotApprovalGatedError,

@@ -92,6 +92,15 @@ export interface paths {
          *       `EXECUTION_OUTCOME_UNKNOWN` until an operator records the outcome with
          *       `oc executions resolve`.
          *
+         *     Bound to the policy that granted it: the grant records the policy version that parked the
+         *     call. If the live `policy_version` is another one, the stored request is evaluated again
+         *     under the live policy at the execute time (derived target, risk floors, the tenant's data,
+         *     `now`). If it would now be denied (or the tenant's policy data sets
+         *     `reapprove_on_policy_change` and the policy changed at all), nothing runs: the grant is
+         *     spent, the approval's end state is `revoked_by_policy`, an `approval.revoked_by_policy`
+         *     fact is recorded, and this call and every later one answer 409 `POLICY_CHANGED`. The
+         *     same version evaluates nothing.
+         *
          *     Another tenant's event is 404, exactly like a missing one; so is another agent's event
          *     to a key bound to an agent, and no grant is spent. The `execution.started` fact names the
          *     caller's key id and agent. Every call, a replay or a refused one included, takes a token
@@ -862,11 +871,13 @@ export interface components {
         /**
          * @description `pending` until an allowed approver decides (`approved`/`denied`) or it expires. Expiry is
          *     enforced on read (a pending request past `expires_at` reads `expired`) and by a sweep that
-         *     records `expired` with an `approval.expired` fact.
+         *     records `expired` with an `approval.expired` fact. `revoked_by_policy`: it was approved, but
+         *     the policy changed before the grant was used and the live policy refused the call at
+         *     execute (with an `approval.revoked_by_policy` fact); the grant can never run.
          * @example pending
          * @enum {string}
          */
-        ApprovalStatus: "pending" | "approved" | "denied" | "expired";
+        ApprovalStatus: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy";
         /**
          * @description The single-use permission issued on approval, bound to the event and to the SHA-256 of the
          *     canonical (RFC 8785) stored request. `uses_left` drops to 0 in the same transaction that
@@ -983,12 +994,32 @@ export interface components {
                 effective: number;
             };
             view?: components["schemas"]["ApprovalViewShown"];
-            /** @description The policy version that asked for this approval (one approval's read only, not the listing). */
+            /**
+             * @description The policy version that asked for this approval (its grant is bound to it). Absent on
+             *     approvals created before it was stored, except in one approval's read.
+             */
             policy_version?: components["schemas"]["PolicyVersion"];
+            /**
+             * @description Why a `revoked_by_policy` approval was revoked at execute (one approval's read only, not
+             *     the listing): the version it was approved under, the live one, and what the live
+             *     policy decided (`deny`, or any outcome when `reapproval_required`: the tenant's policy
+             *     data requires a new approval after a policy change).
+             */
+            revocation?: {
+                at: components["schemas"]["Timestamp"];
+                approved_under: components["schemas"]["PolicyVersion"];
+                policy_version: components["schemas"]["PolicyVersion"];
+                decision: components["schemas"]["Decision"];
+                reason: string;
+                /** @constant */
+                reapproval_required?: true;
+            };
             /**
              * @description The facts about this approval in the order written, each with its position in the
              *     tenant's evidence chain once sealed: the `toolcall.decided` that asked for it, then the
-             *     `approval.decided` or `approval.expired` that settled it (one approval's read only).
+             *     `approval.decided` or `approval.expired` that settled it, then the `execution.started`
+             *     that spent its grant or the `approval.revoked_by_policy` that revoked it (one
+             *     approval's read only).
              */
             facts?: components["schemas"]["ApprovalFact"][];
         } | {
@@ -1028,10 +1059,10 @@ export interface components {
             /**
              * @description The facts an approval's read lists (the registry's `APPROVAL_FACT_KINDS`): the decision
              *     that asked for it, a human's decision or the expiry, and the execution that spent its
-             *     grant.
+             *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1308,7 +1339,11 @@ export interface components {
          *     policy_version, result, approval id and decision and approver, parent event id;
          *     `execution.started` carries the execution event id, the grant id, the request hash and
          *     who spent the grant: the caller's `key_id` and `agent_id` (the key's bound agent, `null`
-         *     for a key of the whole tenant).
+         *     for a key of the whole tenant), and `policy_check` when the call was approved under another
+         *     policy version that the live one still lets run. `approval.revoked_by_policy` carries the
+         *     approval and grant ids, the request hash, `approved_under` and `policy_version`, the live
+         *     `decision`, `reason`, `determining_policies` and `risk`, `reapproval_required` when that is
+         *     why, and the caller (`key_id`, `agent_id`).
          * @example {
          *       "v": 1,
          *       "tenant_id": "tenant1",
@@ -1354,13 +1389,15 @@ export interface components {
         /**
          * @description The fact's kind: `toolcall.decided`, `toolcall.executed`, `approval.decided` (a human's
          *     decision, from the API, the console or Slack), `approval.expired` (the expiry sweep),
-         *     `execution.started` (the grant consumed and the execution claimed) and
-         *     `execution.completed` (the approved execution's result). The list is the gateway's one
-         *     registry of fact kinds (`FACT_KINDS`); a later version adds kinds to it.
+         *     `execution.started` (the grant consumed and the execution claimed),
+         *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
+         *     (at execute, the live policy, another version than the one that parked the call, refused
+         *     it: the grant spent, nothing ran). The list is the gateway's one registry of fact kinds
+         *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -1612,7 +1649,7 @@ export interface components {
          *     `RATE_LIMITED` 429, `INTERNAL_ERROR` 500, and the approval codes: `APPROVER_NOT_ALLOWED`
          *     403, `SELF_APPROVAL` 403, `APPROVAL_DENIED` 403, `APPROVAL_ALREADY_DECIDED` 409,
          *     `AWAITING_APPROVAL` 409, `NOT_APPROVAL_GATED` 409, `EXECUTION_IN_PROGRESS` 409,
-         *     `EXECUTION_OUTCOME_UNKNOWN` 409, `APPROVAL_EXPIRED` 410.
+         *     `EXECUTION_OUTCOME_UNKNOWN` 409, `POLICY_CHANGED` 409, `APPROVAL_EXPIRED` 410.
          * @example {
          *       "code": "VALIDATION_ERROR",
          *       "message": "request validation failed",
@@ -2012,7 +2049,7 @@ export interface components {
             retryable: true;
         } | {
             /** @enum {unknown} */
-            code: "NOT_APPROVAL_GATED" | "EXECUTION_OUTCOME_UNKNOWN";
+            code: "NOT_APPROVAL_GATED" | "EXECUTION_OUTCOME_UNKNOWN" | "POLICY_CHANGED";
             /** @constant */
             retryable: false;
         });
@@ -2375,6 +2412,12 @@ export interface components {
          *     - `EXECUTION_OUTCOME_UNKNOWN`: a previous run crashed between claim and record, so the
          *       tool may have run. It is never re-run; an operator records the outcome with
          *       `oc executions resolve`.
+         *     - `POLICY_CHANGED`: the policy changed since the call was approved and the live policy
+         *       refused it (it would now be denied, or the tenant requires a new approval after a policy
+         *       change): the approval is `revoked_by_policy` and the call never runs. `details` name the
+         *       version it was approved under (`approved_under`), the live one (`policy_version`), the
+         *       live `decision` and its `reason`. Submit the call again (a new `idempotency_key`) to have
+         *       it decided under the live policy.
          */
         ExecuteConflict: {
             headers: {
@@ -2406,7 +2449,7 @@ export interface components {
          * @description Only approvals with this (effective) status. Any other value is 400 `VALIDATION_ERROR`.
          * @example pending
          */
-        ApprovalStatusQuery: "pending" | "approved" | "denied" | "expired";
+        ApprovalStatusQuery: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy";
         /**
          * @description Page size, an integer from 1 to 100. Anything else is 400 `VALIDATION_ERROR`.
          * @example 50
