@@ -1,9 +1,13 @@
 /** Loading the policy folder and its version digest. */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPolicyEngine, PolicyLoadError } from '../../functions/core/policy.js';
-import { defaultPolicyDir, loadPolicyBundle } from '../../functions/store/policy-files.js';
+import {
+  COMPILED_POLICY_FILE,
+  defaultPolicyDir,
+  loadPolicyBundle,
+} from '../../functions/store/policy-files.js';
 import { request } from './builders.js';
 
 const POLICY_FILES = ['schema.cedarschema', 'policies.cedar', 'actions.json', 'tenants.json'];
@@ -87,13 +91,61 @@ describe('policy version', () => {
     expect(loadPolicyBundle(dir).version).not.toBe(before);
   });
 
-  it('does not depend on files the bundle does not read', () => {
+  // Issue 24: an approval is bound to the version that parked it, so the version must change with
+  // anything in the folder, tenant data and files a later version reads included.
+  it.each([
+    ['an edited README', (d: string) => writeFileSync(join(d, 'README.md'), 'changed')],
+    ['a new file', (d: string) => writeFileSync(join(d, 'notes.txt'), 'new')],
+    ['a dot file', (d: string) => writeFileSync(join(d, '.reviewed-by'), 'carol')],
+    [
+      'a file in a subfolder',
+      (d: string) => {
+        mkdirSync(join(d, 'tests'));
+        writeFileSync(join(d, 'tests', 'cases.jsonl'), '{}\n');
+      },
+    ],
+  ])('changes with %s: it digests the whole folder', (_what, change) => {
     const before = loadPolicyBundle(dir).version;
 
-    writeFileSync(join(dir, 'README.md'), 'changed');
-    writeFileSync(join(dir, 'notes.txt'), 'new');
+    change(dir);
+
+    expect(loadPolicyBundle(dir).version).not.toBe(before);
+  });
+
+  it('changes when a file moves between folders (paths are framed, not just contents)', () => {
+    mkdirSync(join(dir, 'a'));
+    writeFileSync(join(dir, 'a', 'x'), 'same');
+    const inA = loadPolicyBundle(dir).version;
+    rmSync(join(dir, 'a'), { recursive: true });
+    mkdirSync(join(dir, 'b'));
+    writeFileSync(join(dir, 'b', 'x'), 'same');
+
+    expect(loadPolicyBundle(dir).version).not.toBe(inA);
+  });
+
+  it('leaves out only the synth-time compilation and a shadow candidate, which are not the live policy', () => {
+    const before = loadPolicyBundle(dir).version;
+
+    writeFileSync(join(dir, COMPILED_POLICY_FILE), '{"format":"oc-compiled-policy/v1"}');
+    mkdirSync(join(dir, 'shadow'));
+    writeFileSync(join(dir, 'shadow', 'policies.cedar'), '// a candidate');
 
     expect(loadPolicyBundle(dir).version).toBe(before);
+    // Only at the top: a nested folder of that name is the operator's own file.
+    mkdirSync(join(dir, 'docs'));
+    writeFileSync(join(dir, 'docs', COMPILED_POLICY_FILE), '{}');
+    expect(loadPolicyBundle(dir).version).not.toBe(before);
+  });
+
+  it('is the same for a copy of the folder, whatever order the files were written in', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'oc-policy-copy-'));
+    try {
+      for (const name of [...POLICY_FILES, 'README.md'].reverse())
+        writeFileSync(join(copy, name), readFileSync(join(dir, name)));
+      expect(loadPolicyBundle(copy).version).toBe(loadPolicyBundle(dir).version);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('frames each file, so moving bytes from one file to the next changes it', () => {

@@ -74,7 +74,13 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '401': ['UNAUTHORIZED'],
     '403': ['APPROVAL_DENIED'],
     '404': ['NOT_FOUND'],
-    '409': ['AWAITING_APPROVAL', 'EXECUTION_IN_PROGRESS', 'EXECUTION_OUTCOME_UNKNOWN', 'NOT_APPROVAL_GATED'],
+    '409': [
+      'AWAITING_APPROVAL',
+      'EXECUTION_IN_PROGRESS',
+      'EXECUTION_OUTCOME_UNKNOWN',
+      'NOT_APPROVAL_GATED',
+      'POLICY_CHANGED',
+    ],
     '410': ['APPROVAL_EXPIRED'],
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
@@ -723,6 +729,18 @@ describe('assertMatchesContract on approvals and execute', () => {
           409,
           error('EXECUTION_OUTCOME_UNKNOWN', false, {
             details: [{ path: 'execution_event_id', message: EVENT_ID }],
+          }),
+          {},
+        ],
+        [
+          409,
+          error('POLICY_CHANGED', false, {
+            details: [
+              { path: 'approved_under', message: `sha256:${'a'.repeat(64)}` },
+              { path: 'policy_version', message: `sha256:${'b'.repeat(64)}` },
+              { path: 'decision', message: 'deny' },
+              { path: 'reason', message: 'action not in allowlist' },
+            ],
           }),
           {},
         ],
