@@ -10,7 +10,8 @@
  * other socket, DNS and fetch, so an init that would reach AWS fails the run.
  * It reads an existing cloud assembly (`npm run synth` first).
  *
- * Alone: `npx tsx bench/cold-start.ts [--cdk-out cdk.out] [--runs 10]` prints a markdown table.
+ * Alone: `npx tsx bench/cold-start.ts [--cdk-out cdk.out] [--runs 10] [--only execute-toolcall,submit-toolcall]`
+ * prints a markdown table (`--only`: just those functions).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -49,8 +50,16 @@ interface LambdaResource {
 const TASK_ROOT = '/var/task';
 const MARK = '@@cold-start ';
 
-export async function measureColdStarts(opts: { cdkOut: string; runs: number }): Promise<ColdStart[]> {
-  const lambdas = lambdasOf(opts.cdkOut);
+export async function measureColdStarts(opts: {
+  cdkOut: string;
+  runs: number;
+  /** Only these functions (handler names); default every bundled one. */
+  only?: readonly string[];
+}): Promise<ColdStart[]> {
+  const all = lambdasOf(opts.cdkOut);
+  const lambdas = opts.only ? all.filter((fn) => opts.only!.includes(fn.name)) : all;
+  const missing = (opts.only ?? []).filter((name) => !all.some((fn) => fn.name === name));
+  if (missing.length > 0) throw new Error(`no bundled function named ${missing.join(', ')}`);
   const secrets = await startFakeSecretsManager();
   const results: ColdStart[] = [];
   try {
@@ -302,9 +311,17 @@ export function coldStartTable(results: readonly ColdStart[], runs: number): str
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: { 'cdk-out': { type: 'string', default: 'cdk.out' }, runs: { type: 'string', default: '10' } },
+    options: {
+      'cdk-out': { type: 'string', default: 'cdk.out' },
+      runs: { type: 'string', default: '10' },
+      only: { type: 'string' },
+    },
   });
   const runs = Number(values.runs);
-  const results = await measureColdStarts({ cdkOut: path.resolve(values['cdk-out'] ?? 'cdk.out'), runs });
+  const results = await measureColdStarts({
+    cdkOut: path.resolve(values['cdk-out'] ?? 'cdk.out'),
+    runs,
+    ...(values.only ? { only: values.only.split(',').map((s) => s.trim()) } : {}),
+  });
   console.log(coldStartTable(results, runs));
 }

@@ -91,28 +91,36 @@ describe('Lambda bundles', () => {
     },
   );
 
-  it("submit-toolcall's compilation is of the packaged files, and the engine built from it decides as the source does", () => {
-    const policyDir = path.join(assetOf('submit-toolcall'), 'policy');
-    const bundle = loadPolicyBundle(policyDir);
-    const compiled = loadCompiledPolicy(policyDir, bundle.version);
-    expect(compiled?.version).toBe(bundle.version);
-    const fromBuild = policyEngineFrom(compiled!);
-    const fromSource = createPolicyEngine(bundle);
-    for (const [toolAction, riskScore] of [
-      ['slack.msg.post', 2],
-      ['slack.msg.post', 8],
-      ['jira.issue.delete', 3],
-      ['jira.issue.list', 1],
-      ['unknown.thing', 2],
-    ] as const) {
-      const req = request(toolAction, { riskScore });
-      expect(fromBuild.evaluate(req)).toEqual(fromSource.evaluate(req));
-    }
-  });
+  // Execute re-checks an approval granted under another policy version (issue 24): it loads the
+  // engine too, from the same compilation, whose version must be the packaged folder's digest.
+  it.each(['submit-toolcall', 'execute-toolcall'])(
+    "%s's compilation is of the packaged files, and the engine built from it decides as the source does",
+    (handler) => {
+      const policyDir = path.join(assetOf(handler), 'policy');
+      const bundle = loadPolicyBundle(policyDir);
+      const compiled = loadCompiledPolicy(policyDir, bundle.version);
+      expect(compiled?.version).toBe(bundle.version);
+      const fromBuild = policyEngineFrom(compiled!);
+      const fromSource = createPolicyEngine(bundle);
+      for (const [toolAction, riskScore] of [
+        ['slack.msg.post', 2],
+        ['slack.msg.post', 8],
+        ['jira.issue.delete', 3],
+        ['jira.issue.list', 1],
+        ['unknown.thing', 2],
+      ] as const) {
+        const req = request(toolAction, { riskScore });
+        expect(fromBuild.evaluate(req)).toEqual(fromSource.evaluate(req));
+      }
+    },
+  );
 
-  it('submit-toolcall evaluates policy, so its bundle imports Cedar', () => {
-    expect(readFileSync(path.join(assetOf('submit-toolcall'), 'index.mjs'), 'utf8')).toContain(CEDAR);
-  });
+  it.each(['submit-toolcall', 'execute-toolcall', 'mcp'])(
+    '%s evaluates policy, so its bundle imports Cedar',
+    (handler) => {
+      expect(readFileSync(path.join(assetOf(handler), 'index.mjs'), 'utf8')).toContain(CEDAR);
+    },
+  );
 
   it('the Cedar copy in a bundle resolves and loads its wasm from the bundle folder', () => {
     const dir = assetOf('submit-toolcall');
