@@ -9,6 +9,7 @@
 import {
   ApprovalDeniedError,
   ApprovalExpiredError,
+  ApprovalRevokedByPolicyError,
   ApprovalWaitTimeoutError,
   createClient,
 } from '../src/index.js';
@@ -73,6 +74,11 @@ async function main(): Promise<number> {
     if (error instanceof ApprovalWaitTimeoutError) {
       console.error(error.message);
       return 4;
+    }
+    if (error instanceof ApprovalRevokedByPolicyError) {
+      // Approved, but the policy changed and the live policy refused it: submit it again to ask anew.
+      console.error(error.message);
+      return 5;
     }
     throw error;
   }
