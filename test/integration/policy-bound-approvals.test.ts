@@ -21,11 +21,15 @@ import { defaultPolicyDir, loadPolicyBundle } from '../../functions/store/policy
 import { ApprovalRevokedByPolicyError, createClient } from '../../sdk/src/index.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
+import { faultyDocumentClient } from '../support/faults.js';
 import { contractFetch } from '../support/sdk-fetch.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 type Json = Record<string, any>;
 const connector = countingInvoker();
+/** onDeny's DynamoDB client: a test fails its next transaction. */
+const faulty = faultyDocumentClient();
+const OTHER_AGENT_KEY = 'sk-test-bound-other-agent';
 const dirs: string[] = [];
 /** The stack whose live policy is A (the repository's folder, copied): it parks and approves. */
 let onA: TestStack;
@@ -52,10 +56,10 @@ forbid (principal, action == Action::"jira.issue.delete", resource);
 
 beforeAll(async () => {
   onA = await startTestStack({ env: { OC_POLICY_DIR: policyDir() }, overrides: { connectors: connector } });
-  const sameTable = (dir: string) =>
+  const sameTable = (dir: string, doc?: typeof faulty.doc) =>
     startTestStack({
       env: { OC_POLICY_DIR: dir },
-      overrides: { connectors: connector },
+      overrides: { connectors: connector, ...(doc ? { doc } : {}) },
       tableName: onA.config.tableName,
       consumers: false, // onA's sequencer seals every fact of the table
     });
@@ -64,6 +68,7 @@ beforeAll(async () => {
       policyDir((d) =>
         writeFileSync(join(d, 'policies.cedar'), readFileSync(join(d, 'policies.cedar'), 'utf8') + FREEZE),
       ),
+      faulty.doc,
     ),
     sameTable(policyDir((d) => writeFileSync(join(d, 'README.md'), '# Policy\n\nReviewed by carol.\n'))),
     sameTable(
@@ -309,6 +314,38 @@ describe('an approval bound to the policy that granted it', () => {
 
     for (const a of answers) expect([a.status, a.json.code]).toEqual([409, 'POLICY_CHANGED']);
     expect((await evidence(eventId)).filter((f) => f.kind === 'approval.revoked_by_policy')).toHaveLength(1);
+    expect(ranFor(issue)).toBe(0);
+  });
+
+  it('walls: another tenant or another agent cannot revoke (or learn of) the approval', async () => {
+    await onA.state.apiKeys.put(OTHER_AGENT_KEY, { tenantId: 'tenant1', agentId: 'agent-other' });
+    const { eventId, approvalId } = await approvedOnA();
+
+    const otherTenant = await onDeny.post(`/v1/toolcalls/${eventId}/execute`, '', KEYS.tenant2);
+    const otherAgent = await onDeny.post(`/v1/toolcalls/${eventId}/execute`, '', OTHER_AGENT_KEY);
+
+    expect([otherTenant.status, otherTenant.json.code]).toEqual([404, 'NOT_FOUND']);
+    expect([otherAgent.status, otherAgent.json.code]).toEqual([404, 'NOT_FOUND']);
+    expect((await approval(onA, approvalId)).status).toBe('approved');
+    expect((await evidence(eventId)).map((f) => f.kind)).not.toContain('approval.revoked_by_policy');
+    expect((await execute(onDeny, eventId)).json.code).toBe('POLICY_CHANGED');
+  });
+
+  it('a storage failure during the revocation fails closed: nothing runs, nothing is half written', async () => {
+    const { eventId, approvalId, issue } = await approvedOnA();
+    faulty.plan.fail = { command: 'TransactWriteCommand', nth: 1 };
+
+    const failed = await execute(onDeny, eventId);
+
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(ranFor(issue)).toBe(0);
+    expect((await approval(onA, approvalId)).status).toBe('approved');
+    expect((await evidence(eventId)).map((f) => f.kind)).not.toContain('approval.revoked_by_policy');
+    // The retry revokes it, with one transaction.
+    const before = faulty.plan.counts.TransactWriteCommand ?? 0;
+    expect((await execute(onDeny, eventId)).json.code).toBe('POLICY_CHANGED');
+    expect((faulty.plan.counts.TransactWriteCommand ?? 0) - before).toBe(1);
+    expect((await approval(onA, approvalId)).status).toBe('revoked_by_policy');
     expect(ranFor(issue)).toBe(0);
   });
 
