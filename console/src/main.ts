@@ -307,7 +307,10 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
       ...(a.comment ? field('Comment', a.comment) : []),
       ...(a.deny_reason ? field('Deny reason', a.deny_reason) : []),
       ...(a.grant
-        ? field('Grant', `${a.grant.uses_left ? 'unused' : 'used'}, expires ${time(a.grant.expires_at)}`)
+        ? field(
+            'Grant',
+            `${a.status === 'revoked_by_policy' ? 'revoked, never used' : a.grant.uses_left ? 'unused' : 'used'}, expires ${time(a.grant.expires_at)}`,
+          )
         : []),
       ...field('Event', a.event_id),
     ),

@@ -215,7 +215,8 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
             id: a.grant.id,
             event_id: a.grant.event_id,
             request_hash: a.grant.request_hash,
-            uses_left: a.grant.uses_left,
+            // The revocation spent the grant item; the approval keeps the grant as issued.
+            uses_left: a.status === 'revoked_by_policy' ? 0 : a.grant.uses_left,
             expires_at: a.grant.expires_at,
           },
         }

@@ -152,6 +152,7 @@ describe('an approval bound to the policy that granted it', () => {
     expect(revoked).toMatchObject({
       status: 'revoked_by_policy',
       decided_by: 'alice@acme.example',
+      grant: { uses_left: 0 },
       revocation: {
         approved_under: versionOf(onA),
         policy_version: versionOf(onDeny),

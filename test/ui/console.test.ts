@@ -7,11 +7,15 @@
  * and `<img onerror>` renders as text and runs nothing; another tenant's approval is not found.
  * Screenshots of the list and detail views, desktop and phone width, go to __screenshots__/.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { executeApproved } from '../../functions/core/execute.js';
+import { createPolicyEngine } from '../../functions/core/policy.js';
+import { executeDeps } from '../../functions/handlers/execution-state.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
+import { loadPolicyBundle } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
 import { waitFor } from '../support/processes.js';
 import { KEYS, policyDirWithRoutes, startTestStack, toolCall, type TestStack } from '../support/stack.js';
@@ -200,6 +204,42 @@ describe('the approval console in chromium', () => {
     await page.getByRole('heading', { name: 'Denied approvals' }).waitFor();
     await row(page, approvalId).waitFor();
     await expect(row(page, approvalId).locator('.badge').textContent()).resolves.toBe('denied');
+    expect(incidents).toEqual({ dialogs: [], errors: [] });
+    await context.close();
+  });
+
+  it('shows an approval a changed policy revoked at execute as revoked by policy, with why', async () => {
+    const { eventId, approvalId } = await parked({ resource: 'OPS-77', params: { issue: 'OPS-77' } });
+    const approved = await stack.request('POST', `/v1/approvals/${approvalId}/approve`, {
+      token: await tokenFor('carol'),
+    });
+    expect(approved.status).toBe(200);
+    // The agent executes after a deploy that froze deletes: execute's core with that live policy.
+    const frozen = policyDirWithRoutes({});
+    appendFileSync(
+      path.join(frozen, 'policies.cedar'),
+      '\n@id("freeze-deletes")\n@reason("deletes are frozen for the audit")\nforbid (principal, action == Action::"jira.issue.delete", resource);\n',
+    );
+    const live = createPolicyEngine(loadPolicyBundle(frozen));
+    const refused = await executeApproved(
+      { ...executeDeps(stack.state), policy: live },
+      { caller: { tenantId: 'tenant1', keyId: 'console-test' }, eventId },
+    ).catch((e: { code?: string }) => e);
+    expect((refused as { code?: string }).code).toBe('POLICY_CHANGED');
+
+    const { context, page, incidents } = await open();
+    await signIn(page, 'alice@acme.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#status', { hasText: 'revoked by policy' }).waitFor();
+    await expect(page.locator('.outcome').textContent()).resolves.toBe(
+      'Approved by carol@acme.example, then revoked when the agent executed it: the policy changed and the live policy denies it (deletes are frozen for the audit). The tool call did not run and never will.',
+    );
+    await expect(page.getByText('revoked, never used, expires', { exact: false }).count()).resolves.toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, 'revoked-by-policy.png'), fullPage: true });
+    await page.goto('/console');
+    await page.locator('#f-status').selectOption('revoked_by_policy');
+    await page.getByRole('heading', { name: 'Revoked by policy approvals' }).waitFor();
+    await row(page, approvalId).waitFor();
     expect(incidents).toEqual({ dialogs: [], errors: [] });
     await context.close();
   });
