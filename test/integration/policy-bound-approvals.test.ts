@@ -39,6 +39,8 @@ let onDeny: TestStack;
 let onReadme: TestStack;
 /** Same table, live policy: A with tenant1 `reapprove_on_policy_change: true`. */
 let onReapprove: TestStack;
+/** Same table, live policy: risk 8 writes now allowed for tenant1 (threshold 10, approval from 9). */
+let onAllow: TestStack;
 
 function policyDir(change: (dir: string) => void = () => undefined): string {
   const dir = mkdtempSync(join(process.env.OC_TEST_TMP ?? tmpdir(), 'oc-bound-policy-'));
@@ -63,7 +65,7 @@ beforeAll(async () => {
       tableName: onA.config.tableName,
       consumers: false, // onA's sequencer seals every fact of the table
     });
-  [onDeny, onReadme, onReapprove] = await Promise.all([
+  [onDeny, onReadme, onReapprove, onAllow] = await Promise.all([
     sameTable(
       policyDir((d) =>
         writeFileSync(join(d, 'policies.cedar'), readFileSync(join(d, 'policies.cedar'), 'utf8') + FREEZE),
@@ -79,10 +81,26 @@ beforeAll(async () => {
         writeFileSync(file, JSON.stringify(tenants, null, 2));
       }),
     ),
+    sameTable(
+      policyDir((d) => {
+        const policies = join(d, 'policies.cedar');
+        writeFileSync(
+          policies,
+          readFileSync(policies, 'utf8').replace(
+            'when { context.risk_score >= 7 };',
+            'when { context.risk_score >= 9 };',
+          ),
+        );
+        const file = join(d, 'tenants.json');
+        const tenants = JSON.parse(readFileSync(file, 'utf8')) as Json;
+        tenants.tenant1.max_risk_auto_approve = 10;
+        writeFileSync(file, JSON.stringify(tenants, null, 2));
+      }),
+    ),
   ]);
 });
 afterAll(async () => {
-  await Promise.all([onDeny, onReadme, onReapprove].map((s) => s?.stop()));
+  await Promise.all([onDeny, onReadme, onReapprove, onAllow].map((s) => s?.stop()));
   await onA?.stop();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -112,8 +130,8 @@ const evidence = async (eventId: string) =>
 
 describe('an approval bound to the policy that granted it', () => {
   it('the policy versions differ: each folder is its own version', () => {
-    const versions = [onA, onDeny, onReadme, onReapprove].map(versionOf);
-    expect(new Set(versions).size).toBe(4);
+    const versions = [onA, onDeny, onReadme, onReapprove, onAllow].map(versionOf);
+    expect(new Set(versions).size).toBe(5);
     expect(versionOf(onA)).toBe(loadPolicyBundle(defaultPolicyDir()).version);
   });
 
@@ -262,6 +280,31 @@ describe('an approval bound to the policy that granted it', () => {
       policy_version: versionOf(onReadme),
       decision: 'approve',
       reason: 'destructive action requires approval',
+    });
+  });
+
+  it('a changed policy that now allows it runs it (the default), and records the check', async () => {
+    const parked = await onA.post(
+      '/v1/toolcalls',
+      toolCall({ risk_score: 8, params: { channel: '#ops', text: 'allow-path' } }),
+    );
+    expect(parked.json.decision).toBe('approve');
+    const approved = await onA.request('POST', `/v1/approvals/${parked.json.approval.id}/approve`, {
+      token: await tokenFor('alice'),
+    });
+    expect(approved.status).toBe(200);
+    const before = connector.calls.filter((c) => c.params.text === 'allow-path').length;
+
+    const ran = await execute(onAllow, parked.json.event_id);
+
+    expect(ran.status).toBe(200);
+    expect(connector.calls.filter((c) => c.params.text === 'allow-path').length - before).toBe(1);
+    const started = (await evidence(parked.json.event_id)).find((f) => f.kind === 'execution.started')!;
+    expect(started.record.policy_check).toEqual({
+      approved_under: versionOf(onA),
+      policy_version: versionOf(onAllow),
+      decision: 'allow',
+      reason: 'write action on allowlist within tenant threshold',
     });
   });
 
