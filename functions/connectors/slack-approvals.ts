@@ -68,6 +68,11 @@ export const ApprovalUpdateParams = ApprovalRequestParams.extend({
       deny_reason: text(1000).optional(),
     }),
     z.object({ status: z.literal('expired') }),
+    z.object({
+      status: z.literal('revoked_by_policy'),
+      decided_by: text(256).min(1),
+      reason: text(1000),
+    }),
   ]),
 });
 export type ApprovalUpdateParams = z.infer<typeof ApprovalUpdateParams>;
@@ -81,6 +86,8 @@ function outcomeOf(o: ApprovalUpdateParams['outcome']): ApprovalOutcome {
       decidedBy: o.decided_by,
       ...(o.deny_reason ? { denyReason: o.deny_reason } : {}),
     };
+  if (o.status === 'revoked_by_policy')
+    return { status: 'revoked_by_policy', decidedBy: o.decided_by, reason: o.reason };
   return { status: 'expired' };
 }
 

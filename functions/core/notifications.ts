@@ -20,6 +20,8 @@ export function eventTypeOf(eventName: string, status: string): NotifyEvent | un
   if (eventName !== 'MODIFY') return undefined;
   if (status === 'approved' || status === 'denied') return 'oc.approval.decided';
   if (status === 'expired') return 'oc.approval.expired';
+  // Approved, then refused at execute by a changed policy (core/execute.ts): the grant is spent.
+  if (status === 'revoked_by_policy') return 'oc.approval.revoked';
   return undefined;
 }
 
@@ -98,6 +100,14 @@ export interface ApprovalEventData {
   decided_by?: string;
   decided_at?: string;
   deny_reason?: string;
+  /** `oc.approval.revoked`: why the live policy refused the approved call, and when. */
+  revocation?: {
+    at: string;
+    approved_under: string;
+    policy_version: string;
+    decision: string;
+    reason: string;
+  };
 }
 
 /** The most view lines a notification carries; the rest are counted in `view.omitted`. */
@@ -149,6 +159,15 @@ export function eventData(
     if (approval.deny_reason) data.deny_reason = approval.deny_reason;
   }
   if (type === 'oc.approval.expired') data.status = 'expired';
+  if (type === 'oc.approval.revoked' && approval.status === 'revoked_by_policy') {
+    data.status = approval.status;
+    if (approval.decided_by) data.decided_by = approval.decided_by;
+    if (approval.decided_at) data.decided_at = approval.decided_at;
+    if (approval.revocation) {
+      const { at, approved_under, policy_version, decision, reason } = approval.revocation;
+      data.revocation = { at, approved_under, policy_version, decision, reason };
+    }
+  }
   return data;
 }
 
@@ -159,6 +178,8 @@ export function eventData(
 export function eventTime(approval: StoredApproval, type: NotifyEvent): string {
   if (type === 'oc.approval.requested') return approval.record.created_at;
   if (type === 'oc.approval.decided') return approval.decided_at ?? approval.record.created_at;
+  if (type === 'oc.approval.revoked')
+    return approval.revocation?.at ?? approval.decided_at ?? approval.record.created_at;
   return approval.record.expires_at;
 }
 

@@ -14,7 +14,12 @@ const ActionName = z
   .regex(/^[a-z0-9][a-z0-9._-]*\.[a-z0-9][a-z0-9._-]*$/, 'must be "<tool>.<action>" (a-z0-9._-)');
 
 /** The approval events a route can ask for (SPEC §5); a route without `events` gets all three. */
-export const NOTIFY_EVENTS = ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired'] as const;
+export const NOTIFY_EVENTS = [
+  'oc.approval.requested',
+  'oc.approval.decided',
+  'oc.approval.expired',
+  'oc.approval.revoked',
+] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(3).optional();
 

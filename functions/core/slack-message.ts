@@ -67,7 +67,8 @@ export interface ApprovalMessageInput {
 export type ApprovalOutcome =
   | { status: 'approved'; decidedBy: string; comment?: string }
   | { status: 'denied'; decidedBy: string; denyReason?: string }
-  | { status: 'expired' };
+  | { status: 'expired' }
+  | { status: 'revoked_by_policy'; decidedBy: string; reason: string };
 
 export interface SlackMessage {
   text: string;
@@ -340,6 +341,8 @@ export function outcomeLine(outcome: ApprovalOutcome): string {
     return `:white_check_mark: Approved by ${approverName(outcome.decidedBy)}${outcome.comment ? `: ${mrkdwnText(outcome.comment, 1000)}` : ''}`;
   if (outcome.status === 'denied')
     return `:no_entry: Denied by ${approverName(outcome.decidedBy)}${outcome.denyReason ? `: ${mrkdwnText(outcome.denyReason, 1000)}` : ''}`;
+  if (outcome.status === 'revoked_by_policy')
+    return `:no_entry_sign: Approved by ${approverName(outcome.decidedBy)}, then revoked: the policy changed and the live policy refused it (${mrkdwnText(outcome.reason, 1000)}). The tool call will not run.`;
   return ':hourglass: Expired without a decision; the tool call will not run.';
 }
 
@@ -347,7 +350,13 @@ export function outcomeLine(outcome: ApprovalOutcome): string {
 export function approvalOutcomeMessage(input: ApprovalMessageInput, outcome: ApprovalOutcome): SlackMessage {
   const { view } = messageView(input.approval);
   const prefix =
-    outcome.status === 'approved' ? 'Approved' : outcome.status === 'denied' ? 'Denied' : 'Expired';
+    outcome.status === 'approved'
+      ? 'Approved'
+      : outcome.status === 'denied'
+        ? 'Denied'
+        : outcome.status === 'revoked_by_policy'
+          ? 'Revoked'
+          : 'Expired';
   const url = openUrl(input.consoleUrl);
   return {
     text: fallbackText(prefix, view),

@@ -340,7 +340,7 @@ export const NOTIFICATIONS = {
   maxMessageBytes: 262_144,
   /** Longest single backoff SQS allows (ChangeMessageVisibility: 12 h). */
   maxVisibilitySec: 43_200,
-  eventTypes: ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired'],
+  eventTypes: ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired', 'oc.approval.revoked'],
   defaultEventSource: 'oc://approvals',
 } as const;
 

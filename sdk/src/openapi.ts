@@ -169,7 +169,7 @@ export interface paths {
         /**
          * List the notifications of an approval request
          * @description One item per notification of the approval: each event (`oc.approval.requested`,
-         *     `oc.approval.decided`, `oc.approval.expired`) to each of the tenant's routes that wants it,
+         *     `oc.approval.decided`, `oc.approval.expired`, `oc.approval.revoked`) to each of the tenant's routes that wants it,
          *     with its attempts, the last status code and error, the next attempt while it is retried,
          *     and whether it sits in the dead-letter queue. A webhook route shows as
          *     `scheme://host[:port]/path`: never its query, credentials or signing secret. The same rules
@@ -606,7 +606,7 @@ export interface components {
              */
             delivery_id: string;
             /** @enum {string} */
-            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired";
+            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked";
             route: {
                 /** @constant */
                 kind: "webhook";

@@ -1,9 +1,11 @@
 /**
  * Approval notifications end to end on the local stack (DynamoDB Local stream -> outbox -> fauxqs
  * -> delivery worker -> a real receiver on loopback): signed CloudEvents for requested, decided
- * and expired events, retries with growing delays, 410, Retry-After, the DLQ and its redrive,
+ * expired and revoked events, retries with growing delays, 410, Retry-After, the DLQ and its redrive,
  * replays that send nothing twice, tenant walls, and the deliveries route.
  */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
@@ -25,6 +27,8 @@ import {
 const SECRET = DEV_WEBHOOK.secret;
 const OTHER_SECRET = 'whsec_' + Buffer.from('tenant-two-webhook-secret-bytes!').toString('base64');
 let stack: TestStack;
+/** The live policy folder of `stack` (the repository's, with the test routes). */
+let livePolicyDir: string;
 let receiver: Receiver;
 let receiver2: Receiver;
 /** Per-resource answer scripts: the n-th request for that resource gets script(n). */
@@ -42,10 +46,10 @@ beforeAll(async () => {
     const index = forResource(resource).length - 1;
     return script ? script(index) : { status: 200 };
   };
-  const policyDir = policyDirWithRoutes({
+  const policyDir = (livePolicyDir = policyDirWithRoutes({
     tenant1: [{ kind: 'webhook', url: `${receiver.url}?token=q-secret`, secret_ref: 'tenant1_webhook' }],
     tenant2: [{ kind: 'webhook', url: receiver2.url, secret_ref: 'tenant2_webhook' }],
-  });
+  }));
   stack = await startTestStack({
     env: { OC_POLICY_DIR: policyDir },
     notifications: {
@@ -229,6 +233,53 @@ describe('signed CloudEvents', () => {
     const ece = expectCloudEvent(expired!, 'oc.approval.expired', expiring.approvalId, expiring.eventId);
     expect(ece.data.status).toBe('expired');
     expect(ece.time).toBe(past);
+  });
+});
+
+describe('revoked by a changed policy', () => {
+  it('an approved call the live policy now forbids is announced as oc.approval.revoked, with why', async () => {
+    const { approvalId, eventId } = await park('REVOKED-1');
+    await waitForResource('REVOKED-1', 1);
+    const approved = await stack.request('POST', `/v1/approvals/${approvalId}/approve`, {
+      token: await tokenFor('alice'),
+    });
+    expect(approved.status).toBe(200);
+    await waitForResource('REVOKED-1', 2);
+
+    // A deploy of a policy that forbids the call: another gateway on the same table, same routes.
+    const frozen = mkdtempSync(path.join(process.env.OC_TEST_TMP!, 'policy-frozen-'));
+    cpSync(livePolicyDir, frozen, { recursive: true });
+    const cedar = path.join(frozen, 'policies.cedar');
+    writeFileSync(
+      cedar,
+      `${readFileSync(cedar, 'utf8')}\n@id("freeze")\n@reason("deletes are frozen")\nforbid (principal, action == Action::"jira.issue.delete", resource);\n`,
+    );
+    const deployed = await startTestStack({
+      env: { OC_POLICY_DIR: frozen },
+      tableName: stack.config.tableName,
+      consumers: false, // the first stack's consumers announce every change of the table
+    });
+    try {
+      const executed = await deployed.post(`/v1/toolcalls/${eventId}/execute`, '');
+      expect([executed.status, executed.json.code]).toEqual([409, 'POLICY_CHANGED']);
+    } finally {
+      await deployed.stop();
+    }
+    const [, , revoked] = await waitForResource('REVOKED-1', 3);
+    const ce = expectCloudEvent(revoked!, 'oc.approval.revoked', approvalId, eventId);
+    expect(ce.data).toMatchObject({
+      status: 'revoked_by_policy',
+      decided_by: 'alice@acme.example',
+      revocation: { decision: 'deny', reason: 'deletes are frozen' },
+    });
+    expect(ce.data.revocation.policy_version).not.toBe(ce.data.revocation.approved_under);
+    expect(ce.time).toBe(ce.data.revocation.at);
+    const list = await deliveries(approvalId);
+    expect(list.json.items.map((i: { event_type: string }) => i.event_type).sort()).toEqual([
+      'oc.approval.decided',
+      'oc.approval.requested',
+      'oc.approval.revoked',
+    ]);
   });
 });
 

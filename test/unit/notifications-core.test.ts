@@ -42,6 +42,7 @@ describe('events and routes', () => {
     expect(eventTypeOf('MODIFY', 'approved')).toBe('oc.approval.decided');
     expect(eventTypeOf('MODIFY', 'denied')).toBe('oc.approval.decided');
     expect(eventTypeOf('MODIFY', 'expired')).toBe('oc.approval.expired');
+    expect(eventTypeOf('MODIFY', 'revoked_by_policy')).toBe('oc.approval.revoked');
     expect(eventTypeOf('MODIFY', 'pending')).toBeUndefined();
     expect(eventTypeOf('REMOVE', 'approved')).toBeUndefined();
   });

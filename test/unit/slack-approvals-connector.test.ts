@@ -152,6 +152,10 @@ describe('slack.approval.update (live)', () => {
     for (const [outcome, expected] of [
       [{ status: 'denied', decided_by: 'slack:U123', deny_reason: 'freeze' }, 'Denied by <@U123>: freeze'],
       [{ status: 'expired' }, 'Expired without a decision'],
+      [
+        { status: 'revoked_by_policy', decided_by: 'slack:U123', reason: 'deletes are frozen' },
+        'Approved by <@U123>, then revoked: the policy changed and the live policy refused it (deletes are frozen)',
+      ],
     ] as const) {
       slackApi.received.splice(0);
       await live()(request('approval.update', { ...params, ts: '1700000000.000100', outcome }));

@@ -236,6 +236,14 @@ describe('the message once decided or expired', () => {
     expect((expired.blocks[0] as any).text.text).toBe('Expired: jira.issue.delete');
     expect(texts(expired.blocks)).toContain('Expired without a decision');
     expect(actions(expired)).toBeUndefined();
+    const revoked = approvalOutcomeMessage(input, {
+      status: 'revoked_by_policy',
+      decidedBy: 'alice@acme.example',
+      reason: 'deletes are <!here> frozen',
+    });
+    expect((revoked.blocks[0] as any).text.text).toBe('Revoked: jira.issue.delete');
+    expect(texts(revoked.blocks)).toContain('live policy refused it (deletes are &lt;!here&gt; frozen)');
+    expect(actions(revoked)).toBeUndefined();
     // A decided_by that pretends to be a Slack id with markup is text, not a mention.
     expect(
       approvalOutcomeMessage(input, { status: 'approved', decidedBy: 'slack:<!here>' }).blocks[2],
