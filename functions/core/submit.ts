@@ -31,7 +31,7 @@ import {
   validationError,
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
-import type { PolicyDecision, PolicyEngine } from './policy.js';
+import type { PolicyDecision, PolicyEngine, PolicyRequest } from './policy.js';
 import { viewStamp } from './approval-view.js';
 import { shownView, type ShownView } from './approvals.js';
 import { assessRisk, type RiskAssessment, type RiskFloors } from './risk.js';
@@ -140,19 +140,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   const request: ToolCallRequest = { ...bound, risk_score: risk.effective };
 
   // 3. policy, in process, fail closed
-  const decision = deps.policy.evaluate({
-    tenantId: request.tenant_id,
-    agentId: request.agent_id,
-    tool: request.tool,
-    action: request.action,
-    resource: request.resource,
-    riskScore: request.risk_score,
-    riskFactors: request.risk_factors,
-    labels: request.labels,
-    userId: request.user_id,
-    sessionId: request.session_id,
-    now,
-  });
+  const decision = deps.policy.evaluate(policyRequestOf(request, now));
 
   // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
@@ -247,12 +235,29 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   return { status: 200, body: finalBody, headers: {} };
 }
 
+/** What policy sees of a bound request (risk already floored): one mapping for submit, replay and `oc policy test`. */
+export function policyRequestOf(request: ToolCallRequest, now: Date): PolicyRequest {
+  return {
+    tenantId: request.tenant_id,
+    agentId: request.agent_id,
+    tool: request.tool,
+    action: request.action,
+    resource: request.resource,
+    riskScore: request.risk_score,
+    riskFactors: request.risk_factors,
+    labels: request.labels,
+    userId: request.user_id,
+    sessionId: request.session_id,
+    now,
+  };
+}
+
 /**
  * The body with its action's target derived (SPEC §3 as amended by issue 19): `resource` and the
  * target param hold one canonical value, and the params pass the action's whole input schema.
  * Policy, the hash, the records, every surface and the connector see only this body.
  */
-function targeted(deps: SubmitDeps, body: ToolCallRequestBody): ToolCallRequestBody {
+export function targeted(deps: Pick<SubmitDeps, 'actions'>, body: ToolCallRequestBody): ToolCallRequestBody {
   const spec = deps.actions.get(`${body.tool}.${body.action}`);
   if (!spec) return body;
   const normalized = spec.normalize({ params: body.params, resource: body.resource });
