@@ -16,6 +16,7 @@ import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import type { FactRecord } from '../../functions/core/evidence.js';
 import { createPolicyEngine } from '../../functions/core/policy.js';
 import type { ReplayReport } from '../../functions/core/replay.js';
+import type { ToolCallRequest } from '../../functions/core/toolcall.js';
 import { ArchiveCheckpointStore } from '../../functions/store/archive-checkpoints.js';
 import { Archiver, s3ArchiveObjects } from '../../functions/store/archiver.js';
 import { FileCheckpointSigner } from '../../functions/store/checkpoint-signer.js';
@@ -99,18 +100,16 @@ function bruteForce(dir: string, tenants: readonly string[]) {
       const at = Date.parse(fact.at);
       first = Math.min(first, at);
       last = Math.max(last, at);
-      const r = fact.request as Record<string, never>;
+      const r = fact.request as ToolCallRequest;
       const claimed = (fact.risk as { claimed: number }).claimed;
       const toolAction = `${r.tool}.${r.action}`;
-      const legacy =
-        toolAction === 'jira.issue.delete' &&
-        (r.resource as string) !== (r.params as { issue?: string }).issue;
+      const legacy = toolAction === 'jira.issue.delete' && r.resource !== r.params.issue;
       const after = engine.evaluate({
         tenantId: tenant,
         agentId: r.agent_id,
         tool: r.tool,
         action: r.action,
-        resource: legacy ? (r.resource as string).toUpperCase() : r.resource,
+        resource: legacy ? r.resource.toUpperCase() : r.resource,
         riskScore: Math.max(claimed, floors.get(toolAction) ?? 0),
         riskFactors: [],
         labels: {},

@@ -31,7 +31,12 @@ function transitions(value: string) {
 export function registerPolicy(program: Command, act: Act): void {
   const policy = program
     .command('policy')
-    .description('replay the recorded decisions under a candidate policy; run the policy’s own cases');
+    .description("replay the recorded decisions under a candidate policy; run the policy's own cases");
+  examples(policy, [
+    'npx oc policy test                                            # policy/tests/*.jsonl',
+    'npx oc policy replay --candidate ./candidate --bucket oc-evidence',
+    'npx oc policy replay --candidate ./candidate --dir ./copy --fail-on "approve->allow,deny->allow"',
+  ]);
 
   const replayCommand = policy
     .command('replay')
@@ -69,7 +74,7 @@ export function registerPolicy(program: Command, act: Act): void {
     'npx oc policy replay --candidate ./candidate --bucket oc-evidence',
     'npx oc policy replay --candidate ./candidate --dir ./copy --tenant tenant1 --json > diff.json',
     'npx oc policy replay --candidate ./candidate --table oc-gateway     # the live chain',
-    'npx oc policy replay --candidate ./candidate --dir ./copy --fail-on approve->allow,deny->allow',
+    'npx oc policy replay --candidate ./candidate --dir ./copy --fail-on "approve->allow,deny->allow"',
   ]);
   act(
     replayCommand,
