@@ -38,6 +38,8 @@ export interface ReplayRun {
   barePerSec: number;
   ratio: number;
   changed: number;
+  /** Distinct policy inputs among the requests: what replay evaluates (each once, memoized). */
+  distinctInputs: number;
 }
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -81,11 +83,17 @@ function writeCandidate(dir: string): string {
 }
 
 /** The candidate's engine alone over the same requests (floored as submit floors them). */
-function bareRate(candidate: string, tenantId: string, decisions: number): number {
+function bareRate(
+  candidate: string,
+  tenantId: string,
+  decisions: number,
+): { perSec: number; distinct: number } {
   const bundle = loadPolicyBundle(candidate);
   const engine = createPolicyEngine(bundle);
   const floors = buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors);
   let spent = 0;
+  // How many distinct policy inputs the requests hold (replay evaluates each once).
+  const distinct = new Set<string>();
   for (let n = 1; n <= decisions; n++) {
     const fact = decidedFixtureFact(tenantId, n);
     const r = fact.request as ToolCallRequest;
@@ -106,8 +114,9 @@ function bareRate(candidate: string, tenantId: string, decisions: number): numbe
     const t0 = performance.now();
     engine.evaluate(req);
     spent += performance.now() - t0;
+    distinct.add(JSON.stringify([r.agent_id, r.tool, r.action, r.resource, req.riskScore, r.user_id]));
   }
-  return (decisions / spent) * 1000;
+  return { perSec: (decisions / spent) * 1000, distinct: distinct.size };
 }
 
 export async function measureReplay(
@@ -162,7 +171,8 @@ export async function measureReplay(
     if (report.decisions !== decisions)
       throw new Error(`replayed ${report.decisions} of ${decisions} decisions`);
     log('replay: the same requests through the bare engine');
-    const barePerSec = bareRate(candidate, tenant, decisions);
+    const bare = bareRate(candidate, tenant, decisions);
+    const barePerSec = bare.perSec;
     const replayPerSec = (decisions / measured.ms) * 1000;
     return {
       decisions,
@@ -172,6 +182,7 @@ export async function measureReplay(
       barePerSec: Math.round(barePerSec),
       ratio: Math.round((replayPerSec / barePerSec) * 100) / 100,
       changed: report.changed,
+      distinctInputs: bare.distinct,
     };
   } finally {
     await s3.stop();

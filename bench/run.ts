@@ -932,7 +932,7 @@ add({
     unit: '× the bare evaluation rate',
     goal: '≥ 0.5',
     met: r.ratio >= 0.5,
-    how: `replay ${r.replayPerSec}/s (read, verify, parse, derive the target, floor the risk, evaluate, count) against the candidate's engine alone over the same ${r.decisions} requests in the same run, ${r.barePerSec}/s (evaluate() timed alone)`,
+    how: `replay ${r.replayPerSec}/s (read, verify, parse, derive the target, floor the risk, evaluate, count) against the candidate's engine alone over the same ${r.decisions} requests in the same run, ${r.barePerSec}/s (evaluate() timed alone, every request evaluated). Replay evaluates each distinct policy input once (exact: the time is in the key when a policy reads it): ${r.distinctInputs} distinct inputs here`,
   });
 }
 

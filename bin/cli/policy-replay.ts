@@ -230,7 +230,7 @@ export function reportLines(report: ReplayReport): string[] {
             .map(([to, n]) => `${to} ${n}`)
             .join(', ')}`,
         );
-      lines.push(`${' '.repeat(30)}e.g. ${t.examples.join(', ')}`);
+      lines.push(`${' '.repeat(30)}e.g. ${t.examples.slice(0, 3).join(', ')}`);
     }
     lines.push('');
   }

@@ -12,13 +12,54 @@
  */
 import { AppError } from '../shared/errors.js';
 import { canon, type FactRecord } from './evidence.js';
-import type { Decision, PolicyDecision } from './policy.js';
+import type { Decision, PolicyDecision, PolicyEngine, PolicyRequest } from './policy.js';
 import { assessRisk, type RiskAssessment } from './risk.js';
 import { policyRequestOf, targeted, type SubmitDeps } from './submit.js';
 import { bindRequest, parseToolCallBody, type ToolCallRequest } from './toolcall.js';
 
 /** What deciding needs: the engine, its floors and the connector actions (as submitDeps builds them). */
 export type DecideDeps = Pick<SubmitDeps, 'policy' | 'riskFloors' | 'actions'>;
+
+/**
+ * The engine with its decisions remembered by their whole input (every PolicyRequest field; the
+ * time only when a policy reads it): evaluation is a pure function of the request, so a replay
+ * of many identical calls evaluates each distinct one once. Exact, and bounded: the memory is
+ * cleared when it holds `max` inputs. Callers must not change a decision they get (replay reads it).
+ */
+export function memoized(engine: PolicyEngine, max = 50_000): PolicyEngine & { evaluations: number } {
+  const memo = new Map<string, PolicyDecision>();
+  const timeless = engine.readsTime === false;
+  const wrapper = {
+    version: engine.version,
+    readsTime: engine.readsTime,
+    evaluations: 0,
+    tenant: (tenantId: string) => engine.tenant(tenantId),
+    evaluate(req: PolicyRequest): PolicyDecision {
+      const key = JSON.stringify([
+        req.tenantId,
+        req.agentId,
+        req.tool,
+        req.action,
+        req.resource,
+        req.riskScore,
+        req.riskFactors,
+        req.labels,
+        req.userId,
+        req.sessionId,
+        timeless ? 0 : req.now.getTime(),
+      ]);
+      let decision = memo.get(key);
+      if (!decision) {
+        if (memo.size >= max) memo.clear();
+        wrapper.evaluations += 1;
+        decision = engine.evaluate(req);
+        memo.set(key, decision);
+      }
+      return decision;
+    },
+  };
+  return wrapper;
+}
 
 /** A decision, or `rejected`: the gateway would refuse the body before policy (422). */
 export type Outcome = Decision | 'rejected';

@@ -4,7 +4,7 @@
  * `test` runs the policy's own cases (`<policy>/tests/*.jsonl`) with the gateway's engine.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { parseTransitions, TRANSITIONS } from '../../../functions/core/replay.js';
+import { memoized, parseTransitions, TRANSITIONS } from '../../../functions/core/replay.js';
 import { ENV } from '../../../functions/shared/constants.js';
 import { defaultPolicyDir } from '../../../functions/store/policy-files.js';
 import { tenantId } from '../args.js';
@@ -81,7 +81,9 @@ export function registerPolicy(program: Command, act: Act): void {
     (opts: ReplayOptions) =>
       `replay ${opts.tenant ? `tenant ${opts.tenant}'s` : "every tenant's"} decisions under ${opts.candidate}`,
     async (opts: ReplayOptions, ctx) => {
-      const folder = loadPolicyFolder(opts.candidate, '--candidate');
+      const loaded = loadPolicyFolder(opts.candidate, '--candidate');
+      // History repeats itself: each distinct policy input is evaluated once (exact, bounded).
+      const folder = { ...loaded, deps: { ...loaded.deps, policy: memoized(loaded.deps.policy) } };
       const report = await replay(opts, folder, ctx);
       if (opts.json) ctx.json(report);
       else for (const line of reportLines(report)) ctx.out(line);
