@@ -134,6 +134,19 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * its target derived again, at the time of the call.
  */
 export function replayFact(deps: DecideDeps, fact: FactRecord): Replayed | Unreplayable {
+  try {
+    return replayOne(deps, fact);
+  } catch (error) {
+    // A record nothing above foresaw is counted and listed; the replay goes on.
+    return {
+      tenantId: fact.tenant_id,
+      eventId: typeof fact.event_id === 'string' ? fact.event_id : '',
+      problem: `cannot be decided again: ${(error as Error).message}`,
+    };
+  }
+}
+
+function replayOne(deps: DecideDeps, fact: FactRecord): Replayed | Unreplayable {
   const eventId = typeof fact.event_id === 'string' ? fact.event_id : '';
   const tenantId = fact.tenant_id;
   const bad = (problem: string): Unreplayable => ({ tenantId, eventId, problem });

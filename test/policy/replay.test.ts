@@ -69,17 +69,30 @@ describe('a decided fact replay cannot process', () => {
   const good = decidedFixtureFact('tenant1', 1);
 
   it('is counted and listed, and the others are replayed', () => {
+    // A request that throws when read stands for what no check above foresaw.
+    const throwing = Object.defineProperty({ ...(good.request as object) }, 'tool', {
+      enumerable: true,
+      get() {
+        throw new Error('unreadable');
+      },
+    });
     const diff = new ReplayDiff(() => 'security');
     const broken = [
       { ...good, event_id: 'e-no-request', request: undefined },
       { ...good, event_id: 'e-bad-decision', decision: 'maybe' },
       { ...good, event_id: 'e-bad-time', at: 'yesterday' },
+      { ...good, event_id: 'e-throwing', request: throwing },
     ];
     for (const fact of [good, ...broken, decidedFixtureFact('tenant1', 2)]) diff.add(replayFact(deps, fact));
     const report = diff.report({ dir: 'd', version: 'v' }, 's');
 
     expect(report.decisions).toBe(2);
-    expect(report.unreplayable).toEqual({
+    expect(report.unreplayable.count).toBe(4);
+    expect(report.unreplayable.examples[3]).toMatchObject({
+      eventId: 'e-throwing',
+      problem: 'cannot be decided again: unreadable',
+    });
+    expect({ ...report.unreplayable, count: 3, examples: report.unreplayable.examples.slice(0, 3) }).toEqual({
       count: 3,
       examples: [
         { tenantId: 'tenant1', eventId: 'e-no-request', problem: 'the fact has no request' },
