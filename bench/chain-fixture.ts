@@ -95,3 +95,77 @@ export async function writeChainFixture(
   if (items.length > 0) await batchPut(doc, table, items);
   return head;
 }
+
+/** The tenant thresholds of the repository's policy/tenants.json (7 for a tenant not in it). */
+const FIXTURE_THRESHOLDS: Record<string, number> = { tenant1: 5, tenant2: 3 };
+
+/**
+ * A `toolcall.decided` fact as submit records it (the request as stored, `risk`, the decision):
+ * a deterministic mix of actions and risk claims, its decision the repository policy's (by its
+ * rules, not the engine, so that a million are cheap to make), one call a minute. About one in
+ * a hundred is a record from before target derivation: a destructive call whose `resource` was
+ * asserted (`ops-<n>`) with no target param, which derivation now turns into `OPS-<n>`.
+ * For the replay tests and benchmark (bench/replay.ts).
+ */
+export function decidedFixtureFact(tenantId: string, n: number): FactRecord {
+  const id = String(n).padStart(12, '0');
+  const at = new Date(Date.UTC(2026, 0, 1) + n * 60_000).toISOString();
+  const kinds = [
+    ['slack', 'msg.post', { channel: '#general', text: `fixture message ${n}` }, '#general', 0],
+    ['slack', 'msg.post', { channel: '#ops', text: `fixture message ${n}` }, '#ops', 0],
+    ['jira', 'issue.list', {}, '', 0],
+    ['jira', 'issue.create', { project: 'OPS', summary: `fixture issue ${n}` }, 'OPS', 0],
+    ['jira', 'issue.delete', { issue: `OPS-${n}` }, `OPS-${n}`, 6],
+    ['template', 'item.get', { id: `item-${n}` }, `item-${n}`, 0],
+    ['unknown', 'do.something', {}, '', 0],
+  ] as const;
+  const legacy = n % 101 === 0;
+  const [tool, action, params, resource, floor] = legacy
+    ? (['jira', 'issue.delete', {}, `ops-${n}`, 6] as const)
+    : kinds[n % kinds.length]!;
+  const claimed = (n * 7) % 11;
+  const effective = Math.max(claimed, floor);
+  const threshold = FIXTURE_THRESHOLDS[tenantId] ?? 7;
+  const [decision, reason] =
+    tool === 'unknown'
+      ? ['deny', 'action not in allowlist']
+      : effective >= 7
+        ? ['approve', 'high risk score requires approval']
+        : action === 'issue.delete'
+          ? ['approve', 'destructive action requires approval']
+          : effective < threshold
+            ? [
+                'allow',
+                `${tool === 'slack' || action === 'issue.create' ? 'write' : 'read'} action on allowlist within tenant threshold`,
+              ]
+            : ['deny', 'risk score exceeds tenant auto-approve threshold'];
+  return {
+    v: 1,
+    tenant_id: tenantId,
+    kind: 'toolcall.decided',
+    event_id: `00000000-0000-4000-8000-${id}`,
+    fact_id: `10000000-0000-4000-8000-${id}`,
+    at,
+    request: {
+      agent_id: `agent-${n % 3}`,
+      tool,
+      action,
+      params,
+      resource,
+      risk_score: effective,
+      risk_factors: [],
+      user_id: `user-${n % 5}`,
+      session_id: '',
+      labels: {},
+      trace_id: '',
+      idempotency_key: `fixture-${n}`,
+      schema_version: '1.0',
+      tenant_id: tenantId,
+      requested_at: at,
+    },
+    risk: { claimed, floor, effective },
+    decision,
+    reason,
+    policy_version: 'sha256:4f1c0bd1e1b5c2f1d2a9c7a3b7e0a1f2c3d4e5f60718293a4b5c6d7e8f901234',
+  };
+}

@@ -175,6 +175,12 @@ export interface VerifyArchiveOptions {
   publicKeyWhere?: string;
   /** Told after each bundle: entries verified so far, of about `total`. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Handed each bundle's records once the whole bundle verified (its checkpoint included), in seq
+   * order, before the next bundle is read: a reader (`oc policy replay`) streams verified records
+   * with the memory of one bundle. Nothing of a bundle that does not verify is handed over.
+   */
+  onRecords?: (records: SealedRecord[]) => void | Promise<void>;
 }
 
 export async function verifyArchive(options: VerifyArchiveOptions): Promise<ArchiveVerifyReport> {
@@ -276,6 +282,7 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       );
     if (!Array.isArray(header.entries)) return fail(bundle.key, 'entries is not an array');
     const seen = new Set<string>();
+    const records: SealedRecord[] | undefined = options.onRecords ? [] : undefined;
     let expected = bundle.from;
     for (const raw of header.entries as unknown[]) {
       const entry = raw as { seq?: unknown; prev_hash?: unknown; hash?: unknown; record?: SealedRecord };
@@ -316,6 +323,7 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
         if (seen.has(record!.fact_id)) fail(bundle.key, `fact ${record!.fact_id} is in the bundle twice`, at);
         seen.add(record!.fact_id);
       }
+      records?.push(record!);
       if (report.entries === 0) report.first_hash = recomputed;
       prevHash = recomputed;
       expected += 1;
@@ -364,6 +372,7 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
         bundle.to,
       );
     checkpoints.delete(bundle.to);
+    if (records) await options.onRecords!(records);
     report.bundles += 1;
     report.checkpoints += 1;
     report.from_seq = report.from_seq || bundle.from;

@@ -5,7 +5,7 @@
  * so both judge a call the same way. The request's target is already derived: submit derives it
  * (connector code, not policy data) before the request is hashed and stored.
  */
-import type { PolicyDecision, PolicyEngine } from './policy.js';
+import type { PolicyDecision, PolicyEngine, PolicyRequest } from './policy.js';
 import { assessRisk, type RiskAssessment, type RiskFloors } from './risk.js';
 import type { ToolCallRequest } from './toolcall.js';
 
@@ -31,18 +31,23 @@ export function evaluateCall(
 ): Evaluation {
   const risk = assessRisk(deps.riskFloors, request.tool, request.action, claimed);
   const judged: ToolCallRequest = { ...request, risk_score: risk.effective };
-  const decision = deps.policy.evaluate({
-    tenantId: judged.tenant_id,
-    agentId: judged.agent_id,
-    tool: judged.tool,
-    action: judged.action,
-    resource: judged.resource,
-    riskScore: judged.risk_score,
-    riskFactors: judged.risk_factors,
-    labels: judged.labels,
-    userId: judged.user_id,
-    sessionId: judged.session_id,
-    now,
-  });
+  const decision = deps.policy.evaluate(policyRequestOf(judged, now));
   return { decision, risk, request: judged };
+}
+
+/** What the engine is asked for a request whose risk is already the effective one. */
+export function policyRequestOf(request: ToolCallRequest, now: Date): PolicyRequest {
+  return {
+    tenantId: request.tenant_id,
+    agentId: request.agent_id,
+    tool: request.tool,
+    action: request.action,
+    resource: request.resource,
+    riskScore: request.risk_score,
+    riskFactors: request.risk_factors,
+    labels: request.labels,
+    userId: request.user_id,
+    sessionId: request.session_id,
+    now,
+  };
 }

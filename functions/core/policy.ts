@@ -82,6 +82,11 @@ export interface PolicyDecision {
 
 export interface PolicyEngine {
   readonly version: string;
+  /**
+   * Whether any policy reads `context.now`: when false, a decision does not depend on the time
+   * (a replay may then reuse it for an identical request at another time). Unknown: assume true.
+   */
+  readonly readsTime?: boolean;
   evaluate(req: PolicyRequest): PolicyDecision;
   /** The tenant's configuration (frozen), or undefined for a tenant not in tenants.json. */
   tenant(tenantId: string): TenantConfig | undefined;
@@ -231,7 +236,8 @@ export function policyEngineFrom(compiled: CompiledPolicy): PolicyEngine {
   }
   const metas = new Map([...policies].map(([id, p]) => [id, p.meta]));
 
-  return new CedarPolicyEngine(compiled.version, metas, known, unknownSlice, tenantMap);
+  const readsTime = [...slices.values()].some((slice) => slice.contextAttributes.has('now'));
+  return new CedarPolicyEngine(compiled.version, metas, known, unknownSlice, tenantMap, readsTime);
 }
 
 function parseData<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
@@ -634,6 +640,7 @@ class CedarPolicyEngine implements PolicyEngine {
     private readonly actions: ReadonlyMap<string, ActionInfo>,
     private readonly unknownAction: Slice,
     private readonly tenants: ReadonlyMap<string, { config: TenantConfig; entity: EntityJson }>,
+    readonly readsTime: boolean,
   ) {}
 
   tenant(tenantId: string): TenantConfig | undefined {

@@ -238,7 +238,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
  * target param hold one canonical value, and the params pass the action's whole input schema.
  * Policy, the hash, the records, every surface and the connector see only this body.
  */
-function targeted(deps: SubmitDeps, body: ToolCallRequestBody): ToolCallRequestBody {
+export function targeted(deps: Pick<SubmitDeps, 'actions'>, body: ToolCallRequestBody): ToolCallRequestBody {
   const spec = deps.actions.get(`${body.tool}.${body.action}`);
   if (!spec) return body;
   const normalized = spec.normalize({ params: body.params, resource: body.resource });

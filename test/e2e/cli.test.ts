@@ -640,7 +640,7 @@ describe('usage errors', () => {
     [['keys'], /`oc keys` needs a command: create, list, revoke, rotate\. See `oc keys --help`\./],
     [
       [],
-      /`oc` needs a command: start, keys, verify, executions, approvals, dev-token, archive, webhooks, parked\. See `oc --help`\./,
+      /`oc` needs a command: start, keys, verify, executions, approvals, dev-token, archive, webhooks, parked, policy\. See `oc --help`\./,
     ],
     [
       ['verify', '--tenant', 'tenant1'],
@@ -695,6 +695,9 @@ describe('help and the other commands', () => {
       ['parked'],
       ['parked', 'list'],
       ['parked', 'drop'],
+      ['policy'],
+      ['policy', 'replay'],
+      ['policy', 'test'],
     ];
     const runs = await inBatches(commands, 4, (c) => runOc([...c, '--help']));
     runs.forEach((run, i) => {
