@@ -47,6 +47,8 @@ export interface StateOverrides {
   connectors?: ConnectorInvoker;
   clock?: Clock;
   policy?: PolicyEngine;
+  /** Shadow mode's candidate engine, instead of the one loaded from its folder (injected faults). */
+  shadowPolicy?: PolicyEngine;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -22,6 +22,25 @@ export function defaultPolicyDir(): string {
   return fileURLToPath(new URL('../../policy/', import.meta.url));
 }
 
+/** Where a candidate policy sits beside the live one (shadow mode, issue 24). */
+export const SHADOW_POLICY_SUBDIR = 'shadow';
+
+/**
+ * Shadow mode's candidate folder: the one named (OC_POLICY_SHADOW_DIR: what CDK sets on the
+ * deciding functions), else `<policy dir>/shadow` when there is one (the local stack), and none
+ * when shadow mode is off (OC_POLICY_SHADOW=off).
+ */
+export function shadowPolicyDir(config: {
+  policyDir?: string;
+  policyShadowDir?: string;
+  policyShadow: 'on' | 'off';
+}): string | undefined {
+  if (config.policyShadow === 'off') return undefined;
+  if (config.policyShadowDir) return config.policyShadowDir;
+  const beside = join(config.policyDir ?? defaultPolicyDir(), SHADOW_POLICY_SUBDIR);
+  return existsSync(beside) ? beside : undefined;
+}
+
 /** Reads and checks the four policy files; throws PolicyLoadError naming the file at fault. */
 export function loadPolicyBundle(dir: string): PolicyBundle {
   const contents = new Map<string, Buffer>();
