@@ -381,6 +381,12 @@ export type ConnectorsMode = (typeof CONNECTORS_MODES)[number];
  */
 export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execute-toolcall', 'mcp'];
 
+/**
+ * Handlers that decide tool calls (the submit core: REST and MCP). In AWS they, and only they,
+ * carry shadow mode's candidate policy when one is deployed (issue 24).
+ */
+export const POLICY_DECIDERS: readonly string[] = ['submit-toolcall', 'mcp'];
+
 /** CloudFormation stack names and the output keys the CLI reads in AWS. */
 export const STACKS = {
   data: 'OpenClauseData',
