@@ -314,7 +314,8 @@ function assetExtrasCommands(outputDir: string, shadowPolicyDir: string | undefi
 const compiledPolicyPaths = new Map<string, string>();
 
 /** The temporary folders of the compilations made so far (`bin/app.ts` removes them at exit). */
-export const compiledPolicyDirs = (): string[] => [...compiledPolicyPaths.values()].map((f) => path.dirname(f));
+export const compiledPolicyDirs = (): string[] =>
+  [...compiledPolicyPaths.values()].map((f) => path.dirname(f));
 
 /**
  * A policy folder (default: the repository's), validated and compiled once per synth, as a

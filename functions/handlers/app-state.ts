@@ -49,6 +49,8 @@ export interface StateOverrides {
   policy?: PolicyEngine;
   /** Shadow mode's candidate engine, instead of the one loaded from its folder (injected faults). */
   shadowPolicy?: PolicyEngine;
+  /** Ids (fact ids, approval ids): fixed ones make two runs' records comparable byte for byte. */
+  ids?: IdGenerator;
 }
 
 export const systemClock: Clock = { now: () => new Date() };
@@ -80,7 +82,7 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
       clock,
     ),
     clock,
-    ids: uuidIds,
+    ids: overrides.ids ?? uuidIds,
     overrides,
   };
 }

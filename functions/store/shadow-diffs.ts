@@ -47,13 +47,13 @@ export class ShadowDiffStore {
       const batch = pending.splice(0, pending.length);
       const byPk = new Map(batch.map((b) => [b.pk, b]));
       const found: ShadowDiff[] = [];
-      let request: Record<string, { Keys: Record<string, unknown>[]; ProjectionExpression: string }> | undefined =
-        {
-          [this.table]: {
-            Keys: batch.map((b) => ({ pk: b.pk, sk: keys.event(tenantId, b.eventId).sk })),
-            ProjectionExpression: 'pk, shadow',
-          },
-        };
+      let request:
+        Record<string, { Keys: Record<string, unknown>[]; ProjectionExpression: string }> | undefined = {
+        [this.table]: {
+          Keys: batch.map((b) => ({ pk: b.pk, sk: keys.event(tenantId, b.eventId).sk })),
+          ProjectionExpression: 'pk, shadow',
+        },
+      };
       while (request && Object.keys(request).length > 0) {
         const out = await readOrFail(
           () => this.doc.send(new BatchGetCommand({ RequestItems: request })),
@@ -62,7 +62,8 @@ export class ShadowDiffStore {
         for (const item of out.Responses?.[this.table] ?? []) {
           const ref = byPk.get(String(item.pk));
           const record = toRecord(item.shadow);
-          if (ref && record) found.push({ ...record, tenant_id: tenantId, event_id: ref.eventId, at: ref.at });
+          if (ref && record)
+            found.push({ ...record, tenant_id: tenantId, event_id: ref.eventId, at: ref.at });
         }
         request = out.UnprocessedKeys as typeof request;
       }

@@ -37,7 +37,7 @@ function registerShadowReport(policy: Command, act: Act): void {
   report.addHelpText(
     'after',
     '\nReads the sparse index entries shadow mode writes on the events it recorded a difference on\n' +
-      '(by tenant and time), and those events\' shadow attribute; tenants come from the chain registry.\n' +
+      "(by tenant and time), and those events' shadow attribute; tenants come from the chain registry.\n" +
       'No table scan. A call the candidate decided like the live policy is not recorded, nor counted.',
   );
   examples(report, [
