@@ -49,8 +49,13 @@ interface LambdaResource {
 const TASK_ROOT = '/var/task';
 const MARK = '@@cold-start ';
 
-export async function measureColdStarts(opts: { cdkOut: string; runs: number }): Promise<ColdStart[]> {
-  const lambdas = lambdasOf(opts.cdkOut);
+export async function measureColdStarts(opts: {
+  cdkOut: string;
+  runs: number;
+  /** Another stack of the assembly (bench/shadow.ts: its bare stack of deciding functions). */
+  stack?: string;
+}): Promise<ColdStart[]> {
+  const lambdas = lambdasOf(opts.cdkOut, opts.stack);
   const secrets = await startFakeSecretsManager();
   const results: ColdStart[] = [];
   try {
@@ -82,11 +87,11 @@ interface Lambda {
 }
 
 /** The app stack's functions that have a bundle, with the environment a cold start would see. */
-function lambdasOf(cdkOut: string): Lambda[] {
-  const templateFile = path.join(cdkOut, `${STACKS.app}.template.json`);
-  const assetsFile = path.join(cdkOut, `${STACKS.app}.assets.json`);
+function lambdasOf(cdkOut: string, stack: string = STACKS.app): Lambda[] {
+  const templateFile = path.join(cdkOut, `${stack}.template.json`);
+  const assetsFile = path.join(cdkOut, `${stack}.assets.json`);
   if (!existsSync(templateFile) || !existsSync(assetsFile)) {
-    throw new Error(`no synthesized ${STACKS.app} in ${cdkOut}: run \`npm run synth\` first`);
+    throw new Error(`no synthesized ${stack} in ${cdkOut}: run \`npm run synth\` first`);
   }
   const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
     Resources: Record<string, LambdaResource>;
