@@ -457,7 +457,7 @@ add({
       r.failures === 0 &&
       r.recorded === r.count &&
       r.shadowRequests <= r.plainRequests + 0.05,
-    how: `${r.count} calls (allow, deny, approve in turn) on two local hosts of this DynamoDB Local, one with a candidate that decides every call otherwise (test/fixtures/shadow-flip), one without, interleaved call by call, sequencer off: p50 ${round(r.plainP50)} ms without, ${round(r.shadowP50)} ms with (p95 ${round(r.plainP95)} / ${round(r.shadowP95)} ms); DynamoDB requests per call ${round(r.plainRequests, 2)} without, ${round(r.shadowRequests, 2)} with (rate-limit leases vary by a few); ${r.recorded} differences recorded for ${r.count} calls; ${r.failures} answered otherwise than the live policy`,
+    how: `${r.count} calls (allow, deny, approve in turn) on two local hosts of this DynamoDB Local, one with a candidate that decides every call otherwise (test/fixtures/shadow-flip), one without, interleaved call by call, sequencer off: p50 ${round(r.plainP50)} ms without, ${round(r.shadowP50)} ms with (p95 ${round(r.plainP95)} / ${round(r.shadowP95)} ms); DynamoDB requests per call ${round(r.plainRequests, 2)} without, ${round(r.shadowRequests, 2)} with (rate-limit leases vary by a few); ${r.recorded} differences recorded for ${r.count} calls; ${r.failures} answered otherwise than the live policy. The added work alone, the candidate's evaluation and comparison in process: ${round(r.evaluationUs, 1)} µs per call`,
   });
 }
 

@@ -46,6 +46,35 @@ export interface ShadowLatency {
   failures: number;
   /** Shadow differences found on the shadow host's event items (must equal its calls). */
   recorded: number;
+  /** The added work alone: one candidate evaluation and its comparison, in process (µs, mean). */
+  evaluationUs: number;
+}
+
+/** The candidate's evaluation as submit runs it, on the calls' requests, without I/O. */
+async function evaluationMicros(iterations: number): Promise<number> {
+  const { createPolicyEngine } = await import('../functions/core/policy.js');
+  const { shadowEvaluate } = await import('../functions/core/shadow.js');
+  const { defaultPolicyDir, loadPolicyBundle } = await import('../functions/store/policy-files.js');
+  const live = createPolicyEngine(loadPolicyBundle(defaultPolicyDir()));
+  const candidate = createPolicyEngine(loadPolicyBundle(FLIP_CANDIDATE));
+  const requests = BODIES.map((b) => ({
+    tenantId: 'tenant1',
+    agentId: 'bench-shadow',
+    tool: b.tool,
+    action: b.action,
+    resource: 'resource' in b ? b.resource : '',
+    riskScore: b.risk_score,
+    riskFactors: [],
+    labels: {},
+    userId: '',
+    sessionId: '',
+    now: new Date(),
+  }));
+  const decisions = requests.map((r) => live.evaluate(r));
+  for (let i = 0; i < 1000; i++) shadowEvaluate(candidate, requests[i % 3]!, decisions[i % 3]!);
+  const t = performance.now();
+  for (let i = 0; i < iterations; i++) shadowEvaluate(candidate, requests[i % 3]!, decisions[i % 3]!);
+  return ((performance.now() - t) * 1000) / iterations;
 }
 
 export async function measureShadowLatency(options: {
@@ -132,6 +161,7 @@ export async function measureShadowLatency(options: {
       shadowRequests: requests[1]! / options.count,
       failures,
       recorded: recorded - 30,
+      evaluationUs: await evaluationMicros(20_000),
     };
   } finally {
     await plain.host.stop();
@@ -204,7 +234,8 @@ async function main(): Promise<void> {
       `shadow mode, ${r.count} calls each (allow, deny, approve in turn, every one flipped by the candidate): ` +
         `without p50 ${r.plainP50.toFixed(1)} ms (p95 ${r.plainP95.toFixed(1)}), with p50 ${r.shadowP50.toFixed(1)} ms ` +
         `(p95 ${r.shadowP95.toFixed(1)}): ${(r.shadowP50 / r.plainP50).toFixed(3)}×; DynamoDB requests per call ` +
-        `${r.plainRequests.toFixed(2)} without, ${r.shadowRequests.toFixed(2)} with; ${r.recorded} differences recorded; ${r.failures} failures`,
+        `${r.plainRequests.toFixed(2)} without, ${r.shadowRequests.toFixed(2)} with; ${r.recorded} differences recorded; ${r.failures} failures; ` +
+        `the candidate's evaluation alone ${r.evaluationUs.toFixed(1)} µs per call`,
     );
   } finally {
     await dynamo.stop();

@@ -108,12 +108,15 @@ export function apiKeyId(value: string): string {
   return value;
 }
 
-/** A point in time: an ISO 8601 date or date-time with its zone (`2026-12-01`, `2026-12-01T09:00:00Z`). */
+/**
+ * A point in time by the shared rule (an RFC 3339 timestamp with its zone), as the UTC text
+ * `Date#toISOString` writes: what the records' times are and how their listings sort.
+ */
 export function isoTime(value: string): string {
-  const ms = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
-    ? Date.parse(value)
-    : NaN;
-  if (Number.isNaN(ms))
-    throw new InvalidArgumentError('It must be an ISO 8601 time with its zone, e.g. 2026-12-01T09:00:00Z.');
-  return new Date(ms).toISOString();
+  const parsed = rules.timestamp().safeParse(value);
+  if (!parsed.success)
+    throw new InvalidArgumentError(
+      `It ${parsed.error.issues[0]?.message ?? 'is invalid'} (ISO 8601), e.g. 2026-12-01T09:00:00Z.`,
+    );
+  return new Date(parsed.data).toISOString();
 }

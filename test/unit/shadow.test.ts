@@ -116,11 +116,14 @@ describe('ShadowSummarizer', () => {
 });
 
 describe('--since', () => {
-  it('takes an ISO date or time with its zone, as the listing sorts it', () => {
-    expect(isoTime('2026-12-01')).toBe('2026-12-01T00:00:00.000Z');
+  it('takes a timestamp with its zone (the shared rule), as the listing sorts it', () => {
+    expect(isoTime('2026-12-01T09:00:00Z')).toBe('2026-12-01T09:00:00.000Z');
     expect(isoTime('2026-12-01T09:00:00+01:00')).toBe('2026-12-01T08:00:00.000Z');
   });
-  it.each(['yesterday', '2026-12-01T09:00', '2026-13-01', '1733000000'])('refuses %s', (v) => {
-    expect(() => isoTime(v)).toThrow(/ISO 8601/);
-  });
+  it.each(['yesterday', '2026-12-01', '2026-12-01T09:00:00', '2026-13-01T00:00:00Z', '1733000000'])(
+    'refuses %s',
+    (v) => {
+      expect(() => isoTime(v)).toThrow(/ISO 8601/);
+    },
+  );
 });
