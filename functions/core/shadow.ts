@@ -21,6 +21,9 @@ export interface ShadowRecord {
   action: string;
 }
 
+/** The most characters of the candidate's reason an event item keeps. */
+export const SHADOW_REASON_MAX = 512;
+
 /** `allow->deny`: how a transition is named in metrics, the report and the docs. */
 export type Transition = `${Decision}->${Decision}`;
 
@@ -51,7 +54,8 @@ export function shadowEvaluate(
   if (shadow.decision === live.decision) return { kind: 'same' };
   const record: ShadowRecord = {
     decision: shadow.decision,
-    reason: shadow.reason,
+    // Bounded: the attribute rides on the decision's write, which it must never push past a limit.
+    reason: shadow.reason.slice(0, SHADOW_REASON_MAX),
     policy_version: shadow.policyVersion,
     enforced: live.decision,
     action: `${request.tool}.${request.action}`,
