@@ -4,7 +4,7 @@
  * (`-c policyShadow=off`) leaves it out; an invalid candidate fails synth. Without a candidate the
  * bundles are as before: test/infra/bundles.test.ts checks the default synth (no candidate anywhere).
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App, Stack, type CfnElement } from 'aws-cdk-lib';
@@ -16,9 +16,14 @@ import {
   loadPolicyBundle,
   POLICY_FILES,
 } from '../../functions/store/policy-files.js';
-import { LAMBDA_SHADOW_POLICY_DIR, OcFunction, REPO_ROOT } from '../../lib/function.js';
+import { compiledPolicyDirs, LAMBDA_SHADOW_POLICY_DIR, OcFunction, REPO_ROOT } from '../../lib/function.js';
 import { request } from '../policy/builders.js';
 import { assetDirOf, lambdaFor, synthesize } from './synth.js';
+
+// The synth-time compilations are temporary files (bin/app.ts removes them when `cdk synth` exits).
+afterAll(() => {
+  for (const dir of compiledPolicyDirs()) rmSync(dir, { recursive: true, force: true });
+});
 
 const FLIP = path.join(REPO_ROOT, 'test', 'fixtures', 'shadow-flip');
 const ROUTE_HANDLERS = [...new Set(ROUTES.map((r) => r.handler))];
