@@ -55,8 +55,10 @@ export async function measureColdStarts(opts: {
   runs: number;
   /** Only these functions (handler names); default every bundled one. */
   only?: readonly string[];
+  /** Another stack of the assembly (bench/shadow.ts: its bare stack of deciding functions). */
+  stack?: string;
 }): Promise<ColdStart[]> {
-  const all = lambdasOf(opts.cdkOut);
+  const all = lambdasOf(opts.cdkOut, opts.stack);
   const lambdas = opts.only ? all.filter((fn) => opts.only!.includes(fn.name)) : all;
   const missing = (opts.only ?? []).filter((name) => !all.some((fn) => fn.name === name));
   if (missing.length > 0) throw new Error(`no bundled function named ${missing.join(', ')}`);
@@ -91,11 +93,11 @@ interface Lambda {
 }
 
 /** The app stack's functions that have a bundle, with the environment a cold start would see. */
-function lambdasOf(cdkOut: string): Lambda[] {
-  const templateFile = path.join(cdkOut, `${STACKS.app}.template.json`);
-  const assetsFile = path.join(cdkOut, `${STACKS.app}.assets.json`);
+function lambdasOf(cdkOut: string, stack: string = STACKS.app): Lambda[] {
+  const templateFile = path.join(cdkOut, `${stack}.template.json`);
+  const assetsFile = path.join(cdkOut, `${stack}.assets.json`);
   if (!existsSync(templateFile) || !existsSync(assetsFile)) {
-    throw new Error(`no synthesized ${STACKS.app} in ${cdkOut}: run \`npm run synth\` first`);
+    throw new Error(`no synthesized ${stack} in ${cdkOut}: run \`npm run synth\` first`);
   }
   const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
     Resources: Record<string, LambdaResource>;

@@ -40,6 +40,7 @@ import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
 import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
+import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -440,6 +441,24 @@ add({
     goal: '≤ 1.2',
     met: ratio <= 1.2 && mcp.modernP50 / mcp.restP50 <= 1.2 && mcp.failures === 0,
     how: `${mcp.count} allowed tools/call (slack_msg_post, mock connector) over POST /mcp as a 2025-11-25 client sends them (session header, SSE answer), each followed by the same call over POST /v1/toolcalls and by a 2026-07-28 call (per-request _meta envelope): REST p50 ${round(mcp.restP50)} ms, MCP 2025-11-25 p50 ${round(mcp.legacyP50)} ms (p95 ${round(mcp.legacyP95)} ms), MCP 2026-07-28 p50 ${round(mcp.modernP50)} ms (${round(mcp.modernP50 / mcp.restP50, 2)}×); ${mcp.failures} failed`,
+  });
+}
+
+// 3d. shadow mode (issue 24): the same calls with and without a candidate that flips every decision
+{
+  const r = await measureShadowLatency({ dynamoEndpoint: dynamo.endpoint, count: plan.latencyCalls });
+  const ratio = r.shadowP50 / r.plainP50;
+  add({
+    figure: 'shadow mode overhead',
+    value: round(ratio, 3),
+    unit: '× the call without it, p50',
+    goal: '≤ 1.1; DynamoDB requests per call unchanged',
+    met:
+      ratio <= 1.1 &&
+      r.failures === 0 &&
+      r.recorded === r.count &&
+      r.shadowRequests <= r.plainRequests + 0.05,
+    how: `${r.count} calls (allow, deny, approve in turn) on two local hosts of this DynamoDB Local, one with a candidate that decides every call otherwise (test/fixtures/shadow-flip), one without, interleaved call by call, sequencer off: p50 ${round(r.plainP50)} ms without, ${round(r.shadowP50)} ms with (p95 ${round(r.plainP95)} / ${round(r.shadowP95)} ms); DynamoDB requests per call ${round(r.plainRequests, 2)} without, ${round(r.shadowRequests, 2)} with (rate-limit leases vary by a few); ${r.recorded} differences recorded for ${r.count} calls; ${r.failures} answered otherwise than the live policy. The added work alone, the candidate's evaluation and comparison in process: ${round(r.evaluationUs, 1)} µs per call`,
   });
 }
 
@@ -879,6 +898,20 @@ if (executeCold)
     met: executeCold.initMs.p50 <= 300,
     how: `execute-toolcall ${round(executeCold.bundleBytes / 1000, 0)} KB + ${round(executeCold.wasmBytes / 1e6, 1)} MB Cedar wasm and the synth-time policy compilation; init p50 ${round(executeCold.initMs.p50)} ms, max ${round(executeCold.initMs.max)} ms over ${plan.coldRuns} fresh processes`,
   });
+
+// Shadow mode's cold start: the submit function bundled with and without a candidate.
+{
+  const c = await measureShadowColdStart({ runs: plan.coldRuns });
+  const added = c.shadow.initMs.p50 - c.plain.initMs.p50;
+  add({
+    figure: 'shadow mode cold start',
+    value: round(added),
+    unit: 'ms added to submit-toolcall init p50',
+    goal: 'report (init ≤ 300 ms with it)',
+    met: c.shadow.initMs.p50 <= 300,
+    how: `submit-toolcall bundled twice in a bare stack, with and without the candidate (policy-shadow/ and its synth-time compilation), ${plan.coldRuns} rounds importing each in a fresh process: init p50 ${round(c.plain.initMs.p50)} ms without, ${round(c.shadow.initMs.p50)} ms with; bundle ${c.plain.bundleBytes} / ${c.shadow.bundleBytes} bytes (the candidate is files beside it, not code). No idle cost: metrics are EMF lines, no alarm or widget is added`,
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // The evidence archive (bench/archive.ts): 10,000 and 100,000 entries, archiver and verifier in

@@ -8,14 +8,14 @@
  * or approverUserPoolDomain (a hosted-UI domain prefix: a Cognito user pool created for approvers);
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
- * the template connector; default false).
+ * the template connector; default false); policyShadow (on|off: shadow mode for a candidate policy
+ * in `policy/shadow/`, deployed beside the live one when the folder exists; default on).
  */
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
-import { compiledPolicyFile } from '../lib/function.js';
+import { compiledPolicyDirs, compiledPolicyFile } from '../lib/function.js';
 import { createOpenClause } from '../lib/openclause.js';
 
 const app = new App();
@@ -41,6 +41,14 @@ const connectorsMode = (): ConnectorsMode | undefined => {
   return raw as ConnectorsMode;
 };
 
+/** `-c policyShadow=off` (or `on`, the default): shadow mode for a `policy/shadow/` folder. */
+const onOff = (key: string): boolean | undefined => {
+  const raw = context(key);
+  if (raw === undefined) return undefined;
+  if (raw !== 'on' && raw !== 'off') throw new Error(`context ${key} must be on or off, got "${raw}"`);
+  return raw === 'on';
+};
+
 const bool = (key: string): boolean | undefined => {
   const raw = context(key);
   if (raw === undefined) return undefined;
@@ -53,8 +61,11 @@ const bool = (key: string): boolean | undefined => {
 // invalid policy fails `cdk synth`, and the Lambdas load the compilation instead of parsing.
 // The compilation is a temporary file: it goes when the process exits, after synthesis (which the
 // App runs on beforeExit) has copied it into every bundle.
-const compiledPolicyDir = path.dirname(compiledPolicyFile());
-process.once('exit', () => rmSync(compiledPolicyDir, { recursive: true, force: true }));
+// A shadow candidate (`policy/shadow/`, issue 24) is compiled the same way when the app stack takes it.
+compiledPolicyFile();
+process.once('exit', () => {
+  for (const dir of compiledPolicyDirs()) rmSync(dir, { recursive: true, force: true });
+});
 
 createOpenClause(app, {
   publicBaseUrl: context('publicBaseUrl'),
@@ -77,6 +88,7 @@ createOpenClause(app, {
     .filter(Boolean),
   tracing: bool('tracing'),
   sourceMaps: bool('sourceMaps'),
+  policyShadow: onOff('policyShadow'),
 });
 
 // Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.

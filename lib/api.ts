@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import {
   CONNECTOR_INVOKERS,
   ENV,
+  POLICY_DECIDERS,
   ROUTES,
   type ConnectorsMode,
   type RouteDef,
@@ -29,6 +30,11 @@ export const LAMBDA_CONSOLE_DIR = '/var/task/console';
 export interface ApiProps {
   readonly table: ITable;
   readonly connectors: Connectors;
+  /**
+   * Shadow mode's candidate policy folder, packaged into the functions that decide (POLICY_DECIDERS).
+   * @default - none
+   */
+  readonly shadowPolicyDir?: string;
   /**
    * Base URL of links the gateway hands out (`approval.url` opens `<base>/console/...`).
    * @default - the HTTP API's own endpoint
@@ -181,6 +187,7 @@ export class Api extends Construct {
               logRetention,
               // Only the approver routes verify JWTs, so only they are told the provider.
               environment: route.auth === 'jwt' ? { ...environment, ...jwt } : environment,
+              ...(POLICY_DECIDERS.includes(route.handler) ? { shadowPolicyDir: props.shadowPolicyDir } : {}),
             }).bindTable(props.table, tableAccessFor(route)));
       if (invokesConnectors && !existing) props.connectors.allowInvoke(fn);
 

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -12,7 +14,14 @@ import { Connectors, connectorSecretOutputKey } from './connectors.js';
 import { Evidence } from './evidence.js';
 import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
 import { Notifications } from './notifications.js';
-import { constructIdFor, SOURCE_MAPS_CONTEXT, TRACING_CONTEXT } from './function.js';
+import { SHADOW_POLICY_SUBDIR } from '../functions/store/policy-files.js';
+import {
+  compiledPolicyFile,
+  constructIdFor,
+  REPO_ROOT,
+  SOURCE_MAPS_CONTEXT,
+  TRACING_CONTEXT,
+} from './function.js';
 import { Observability } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import { SlackInteractions } from './slack.js';
@@ -127,6 +136,33 @@ export interface OcAppStackProps extends StackProps {
    * @default false - Node parses the map at load: about 25 ms of every cold start
    */
   readonly sourceMaps?: boolean;
+  /**
+   * Shadow mode (issue 24): deploy the candidate policy in `policyShadowDir` beside the live one,
+   * evaluated on every decision and never enforced. Off: no candidate is packaged or loaded.
+   * @default true - on when the folder exists
+   */
+  readonly policyShadow?: boolean;
+  /**
+   * The candidate policy folder (the four files of `policy/`).
+   * @default - `policy/shadow/` in the repository, when it exists
+   */
+  readonly policyShadowDir?: string;
+}
+
+/**
+ * The candidate folder shadow mode deploys, if any, validated and compiled now: an invalid
+ * candidate fails `cdk synth` (deploy with `-c policyShadow=off` to leave it out). A folder named
+ * by the prop must exist; the repository's `policy/shadow/` is used when it does.
+ */
+function shadowPolicyDirOf(props: OcAppStackProps): string | undefined {
+  if (props.policyShadow === false) return undefined;
+  const dir = props.policyShadowDir ?? path.join(REPO_ROOT, 'policy', SHADOW_POLICY_SUBDIR);
+  if (!existsSync(dir)) {
+    if (props.policyShadowDir !== undefined) throw new Error(`policyShadowDir ${dir} does not exist`);
+    return undefined;
+  }
+  compiledPolicyFile(dir);
+  return dir;
 }
 
 /** The app part: API, connectors, sequencer, schedules, alarms and dashboard. Replaceable at will. */
@@ -164,6 +200,7 @@ export class OcAppStack extends Stack {
       : undefined;
     this.api = new Api(this, 'Api', {
       table: props.table,
+      shadowPolicyDir: shadowPolicyDirOf(props),
       connectors: this.connectors,
       publicBaseUrl: props.publicBaseUrl,
       rateLimitPerSec: props.rateLimitPerSec,

@@ -12,7 +12,11 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { compilePolicy } from '../functions/core/policy.js';
 import { ENV, OBSERVABILITY, TABLE } from '../functions/shared/constants.js';
-import { COMPILED_POLICY_FILE, loadPolicyBundle } from '../functions/store/policy-files.js';
+import {
+  COMPILED_POLICY_FILE,
+  loadPolicyBundle,
+  SHADOW_POLICY_SUBDIR,
+} from '../functions/store/policy-files.js';
 
 /** The repository root: bundling reads `functions/` and `policy/` from here. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -27,6 +31,12 @@ const ESBUILD_TARGET = 'node24';
 
 /** Where a function's bundle carries the repository's `policy/` folder. */
 export const LAMBDA_POLICY_DIR = '/var/task/policy';
+/**
+ * Where a deciding function's bundle carries shadow mode's candidate (`policy/shadow/` in the
+ * repository): beside the live folder, not in it, so the live folder packaged is the live policy only.
+ */
+export const LAMBDA_SHADOW_POLICY_DIR = '/var/task/policy-shadow';
+const SHADOW_BUNDLE_DIR = path.basename(LAMBDA_SHADOW_POLICY_DIR);
 
 /** The Cedar package is loaded from its own folder at run time (it reads its .wasm with fs). */
 const CEDAR_PACKAGE = '@cedar-policy/cedar-wasm';
@@ -104,6 +114,12 @@ export interface OcFunctionProps {
    * @default - none besides `policy/`
    */
   readonly assets?: readonly { from: string; to: string }[];
+  /**
+   * Shadow mode (issue 24): a candidate policy folder to carry beside the live one, compiled at
+   * synth like it, and named to the function by `ENV.policyShadowDir`. Only for functions that decide.
+   * @default - no candidate
+   */
+  readonly shadowPolicyDir?: string;
 }
 
 /**
@@ -147,6 +163,7 @@ export class OcFunction extends NodejsFunction {
       environment: {
         [ENV.policyDir]: LAMBDA_POLICY_DIR,
         [ENV.policyValidatedAtBuild]: 'true',
+        ...(props.shadowPolicyDir ? { [ENV.policyShadowDir]: LAMBDA_SHADOW_POLICY_DIR } : {}),
         POWERTOOLS_SERVICE_NAME: OBSERVABILITY.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: OBSERVABILITY.metricsNamespace,
         POWERTOOLS_TRACE_ENABLED: String(tracing),
@@ -183,7 +200,7 @@ export class OcFunction extends NodejsFunction {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_inputDir, outputDir) => [
-            ...assetExtrasCommands(outputDir),
+            ...assetExtrasCommands(outputDir, props.shadowPolicyDir),
             ...(props.assets ?? []).map((a) => `cp -R "${a.from}" "${path.join(outputDir, a.to)}"`),
           ],
         },
@@ -263,22 +280,30 @@ const KEY_WRITE = [
 ];
 
 /**
- * Shell steps run after esbuild, in the asset folder: every bundle carries `policy/`; a bundle
- * that imports Cedar also carries the package's Node.js build (package.json files, glue, wasm)
- * under node_modules, where Node resolves the external import `@cedar-policy/cedar-wasm/nodejs`.
+ * Shell steps run after esbuild, in the asset folder: every bundle carries `policy/` (without a
+ * candidate in `policy/shadow/`: only the functions given one carry it, as `policy-shadow/`); a
+ * bundle that imports Cedar also carries the package's Node.js build (package.json files, glue,
+ * wasm) under node_modules, where Node resolves the external import `@cedar-policy/cedar-wasm/nodejs`,
+ * and the synth-time compilation of each policy folder it carries.
  */
-function assetExtrasCommands(outputDir: string): string[] {
+function assetExtrasCommands(outputDir: string, shadowPolicyDir: string | undefined): string[] {
   const q = (p: string) => `"${p}"`;
   const cedarDir = cedarPackageDir();
   const target = path.join(outputDir, 'node_modules', ...CEDAR_PACKAGE.split('/'));
   const bundle = path.join(outputDir, 'index.mjs');
+  const shadowOut = path.join(outputDir, SHADOW_BUNDLE_DIR);
   return [
     `cp -R ${q(path.join(REPO_ROOT, 'policy'))} ${q(path.join(outputDir, 'policy'))}`,
+    `rm -rf ${q(path.join(outputDir, 'policy', SHADOW_POLICY_SUBDIR))}`,
+    ...(shadowPolicyDir ? [`cp -R ${q(shadowPolicyDir)} ${q(shadowOut)}`] : []),
     [
       `if grep -q ${q(CEDAR_PACKAGE)} ${q(bundle)}; then`,
       `mkdir -p ${q(path.join(target, 'nodejs'))} &&`,
       `cp ${q(path.join(cedarDir, 'package.json'))} ${q(target)} &&`,
       `cp ${['package.json', 'cedar_wasm.js', 'cedar_wasm_bg.wasm'].map((f) => q(path.join(cedarDir, 'nodejs', f))).join(' ')} ${q(path.join(target, 'nodejs'))} &&`,
+      ...(shadowPolicyDir
+        ? [`cp ${q(compiledPolicyFile(shadowPolicyDir))} ${q(path.join(shadowOut, COMPILED_POLICY_FILE))} &&`]
+        : []),
       // The policy folder compiled here, at synth: the cold start skips parsing it.
       `cp ${q(compiledPolicyFile())} ${q(path.join(outputDir, 'policy', COMPILED_POLICY_FILE))};`,
       'fi',
@@ -286,20 +311,27 @@ function assetExtrasCommands(outputDir: string): string[] {
   ];
 }
 
-let compiledPolicyPath: string | undefined;
+const compiledPolicyPaths = new Map<string, string>();
+
+/** The temporary folders of the compilations made so far (`bin/app.ts` removes them at exit). */
+export const compiledPolicyDirs = (): string[] =>
+  [...compiledPolicyPaths.values()].map((f) => path.dirname(f));
 
 /**
- * The repository's policy folder, validated and compiled once per synth, as a temporary file
- * (an invalid policy throws: `bin/app.ts` calls this first, so it fails `cdk synth`).
+ * A policy folder (default: the repository's), validated and compiled once per synth, as a
+ * temporary file (an invalid policy throws: `bin/app.ts` calls this first, so it fails `cdk synth`;
+ * a shadow candidate is compiled when the app stack takes it, so an invalid candidate fails it too).
  */
-export function compiledPolicyFile(): string {
-  if (!compiledPolicyPath) {
-    const compiled = compilePolicy(loadPolicyBundle(path.join(REPO_ROOT, 'policy')));
-    const dir = mkdtempSync(path.join(tmpdir(), 'openclause-policy-'));
-    compiledPolicyPath = path.join(dir, COMPILED_POLICY_FILE);
-    writeFileSync(compiledPolicyPath, JSON.stringify(compiled));
+export function compiledPolicyFile(dir: string = path.join(REPO_ROOT, 'policy')): string {
+  let file = compiledPolicyPaths.get(dir);
+  if (!file) {
+    const compiled = compilePolicy(loadPolicyBundle(dir));
+    const tmp = mkdtempSync(path.join(tmpdir(), 'openclause-policy-'));
+    file = path.join(tmp, COMPILED_POLICY_FILE);
+    writeFileSync(file, JSON.stringify(compiled));
+    compiledPolicyPaths.set(dir, file);
   }
-  return compiledPolicyPath;
+  return file;
 }
 
 /** The installed Cedar package folder (found through Node's resolution, so hoisting does not matter). */

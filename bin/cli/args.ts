@@ -107,3 +107,16 @@ export function apiKeyId(value: string): string {
     );
   return value;
 }
+
+/**
+ * A point in time by the shared rule (an RFC 3339 timestamp with its zone), as the UTC text
+ * `Date#toISOString` writes: what the records' times are and how their listings sort.
+ */
+export function isoTime(value: string): string {
+  const parsed = rules.timestamp().safeParse(value);
+  if (!parsed.success)
+    throw new InvalidArgumentError(
+      `It ${parsed.error.issues[0]?.message ?? 'is invalid'} (ISO 8601), e.g. 2026-12-01T09:00:00Z.`,
+    );
+  return new Date(parsed.data).toISOString();
+}

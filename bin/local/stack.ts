@@ -15,7 +15,7 @@ import { loadNotifyConfig } from '../../functions/shared/notify-config.js';
 import { ApiKeyStore } from '../../functions/store/api-keys.js';
 import { signDevToken } from '../../functions/store/approver-tokens.js';
 import { PolicyLoadError, type TenantsFile } from '../../functions/core/policy-data.js';
-import { defaultPolicyDir, loadTenants } from '../../functions/store/policy-files.js';
+import { defaultPolicyDir, loadTenants, shadowPolicyDir } from '../../functions/store/policy-files.js';
 import { RestartPolicy, describeError } from './backoff.js';
 import {
   S3RVER_CREDENTIALS,
@@ -80,6 +80,14 @@ export function webhookBanner(tenants: TenantsFile): string {
     }
   if (lines.length === 0) return 'none (no tenant in the policy names a webhook route)';
   return lines.join('\n               ');
+}
+
+/** The banner's shadow-mode line, only when a candidate is evaluated (OC_POLICY_SHADOW=off hides it). */
+function shadowBanner(config: Config): string {
+  const dir = shadowPolicyDir(config);
+  return dir
+    ? `\n  Shadow       candidate policy ${dir} evaluated beside the live one, never enforced: npx oc policy shadow-report`
+    : '';
 }
 
 /** A start that cannot go on, said in one line (exit code 1). */
@@ -332,7 +340,7 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
   S3           ${s3.endpoint}   (path-style)
   Evidence     archived every ${readArchiveInterval(env)} s to s3://${bucket}/evidence/<tenant>/, checkpoints signed with ${signingKeyFile(dataDir)}
                npx oc verify --bucket ${bucket} --tenant tenant1 --public-key ${publicKeyFile(dataDir)}
-  Webhooks     ${webhookBanner(loadTenants(config.policyDir ?? defaultPolicyDir()))}
+  Webhooks     ${webhookBanner(loadTenants(config.policyDir ?? defaultPolicyDir()))}${shadowBanner(config)}
 
 Try it:
   curl -s -X POST http://localhost:${port}/v1/toolcalls \\

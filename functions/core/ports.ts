@@ -4,6 +4,7 @@ import type { ExecutionResult } from '../connectors/types.js';
 import type { ApprovalState } from '../shared/constants.js';
 import type { FactRecord } from './evidence.js';
 import type { PolicyDecision } from './policy.js';
+import type { ShadowRecord } from './shadow.js';
 import type { ToolCallRequest } from './toolcall.js';
 
 export type EventStatus = 'decided' | 'executing' | 'completed' | 'unknown';
@@ -53,6 +54,8 @@ export interface DecisionWrite {
   /** The full response, stored for replays when nothing runs after the decision. */
   response?: string;
   status: EventStatus;
+  /** Shadow mode: the candidate's different decision, stored beside (never in) the sealed fact. */
+  shadow?: ShadowRecord;
 }
 
 export interface IdempotencyRecord {

@@ -9,7 +9,9 @@
  *     rate-limit token, W30), 422 for a different body, or the wait for an in-flight first call.
  *  2. Take a token from the tenant's shared rate limit (429); an MCP call's adapter took it already.
  *  3. Raise the agent's risk_score to the action's floor (W4), evaluate policy in process (fails
- *     closed to deny).
+ *     closed to deny). With a shadow candidate (issue 24), evaluate it too: a different decision
+ *     rides on the same write as a non-chain attribute; nothing the candidate says is enforced,
+ *     and nothing it does (throwing included) can fail the call.
  *  4. In ONE atomic write: claim the idempotency key by writing its event (the event id is derived
  *     from the key), which carries the `toolcall.decided` fact, and, for approve, the pending
  *     approval. Nothing runs before this commits.
@@ -32,9 +34,10 @@ import {
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
+import { shadowEvaluate, type ShadowOutcome } from './shadow.js';
 import { viewStamp } from './approval-view.js';
 import { shownView, type ShownView } from './approvals.js';
-import { evaluateCall } from './evaluate.js';
+import { evaluateCall, policyRequestOf } from './evaluate.js';
 import type { RiskAssessment, RiskFloors } from './risk.js';
 import type {
   ApprovalRecord,
@@ -74,6 +77,13 @@ export interface SubmitDeps {
   };
   /** Counts what the core did, for metrics. */
   onDecision?: (decision: PolicyDecision, tenantId: string) => void;
+  /**
+   * Shadow mode: the candidate policy, evaluated on every decision and never enforced. Absent:
+   * no shadow mode (no folder deployed, or turned off).
+   */
+  shadow?: PolicyEngine;
+  /** Told every shadow outcome but `same` (metrics, the log line of an error); must not throw, but may. */
+  onShadow?: (outcome: Exclude<ShadowOutcome, { kind: 'same' }>, tenantId: string) => void;
 }
 
 export interface SubmitInput {
@@ -139,6 +149,10 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   // 3. policy, in process, fail closed. The agent's risk is a claim: policy (and the stored
   // request) see it raised to the action's floor.
   const { decision, risk, request } = evaluateCall(deps, bound, bound.risk_score, now);
+  // Shadow mode: the candidate judges the same request; it never changes the decision.
+  const shadow = deps.shadow
+    ? shadowEvaluate(deps.shadow, policyRequestOf(request, now), decision)
+    : undefined;
 
   // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
@@ -178,10 +192,12 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     approval,
     response: runsNow ? undefined : JSON.stringify(response),
     status: runsNow ? 'executing' : 'decided',
+    ...(shadow?.kind === 'diff' ? { shadow: shadow.record } : {}),
   });
   if (claim.kind === 'existing')
     return answerDuplicate(deps, input.tenantId, eventId, requestHash, claim.record);
   deps.onDecision?.(decision, input.tenantId);
+  if (shadow) reportShadow(deps, shadow, input.tenantId);
   if (!runsNow) return { status: 200, body: JSON.stringify(response), headers: {} };
 
   // 5. act, then record the result
@@ -231,6 +247,19 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     );
   }
   return { status: 200, body: finalBody, headers: {} };
+}
+
+/**
+ * Counts a shadow outcome once its call is recorded. A hook that throws costs the metric, never
+ * the call: shadow mode never changes a decision and never fails a request.
+ */
+function reportShadow(deps: SubmitDeps, outcome: ShadowOutcome, tenantId: string): void {
+  if (outcome.kind === 'same') return;
+  try {
+    deps.onShadow?.(outcome, tenantId);
+  } catch {
+    // nothing: see above
+  }
 }
 
 /**

@@ -47,6 +47,10 @@ export interface StateOverrides {
   connectors?: ConnectorInvoker;
   clock?: Clock;
   policy?: PolicyEngine;
+  /** Shadow mode's candidate engine, instead of the one loaded from its folder (injected faults). */
+  shadowPolicy?: PolicyEngine;
+  /** Ids (fact ids, approval ids): fixed ones make two runs' records comparable byte for byte. */
+  ids?: IdGenerator;
 }
 
 export const systemClock: Clock = { now: () => new Date() };
@@ -78,7 +82,7 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
       clock,
     ),
     clock,
-    ids: uuidIds,
+    ids: overrides.ids ?? uuidIds,
     overrides,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The deciding half of the composition root: the Cedar policy engine, the risk floors (and the
  * connectors), built once per container for the handlers that decide (submit, MCP) and execute
- * (which re-checks an approval granted under another policy version).
+ * (which re-checks an approval granted under another policy version); and shadow mode's candidate
+ * engine for the deciding handlers when a candidate folder is deployed (issue 24).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ACTION_SPECS } from '../connectors/registry.js';
@@ -13,9 +14,17 @@ import {
 } from '../core/policy.js';
 import { buildRiskFloors } from '../core/risk.js';
 import type { EvaluationDeps } from '../core/evaluate.js';
+import { unloadableCandidate, type ShadowOutcome } from '../core/shadow.js';
 import type { SubmitDeps } from '../core/submit.js';
-import { metrics } from '../shared/powertools.js';
-import { defaultPolicyDir, loadCompiledPolicy, loadPolicyBundle } from '../store/policy-files.js';
+import type { Config } from '../shared/config.js';
+import { SHADOW_METRICS } from '../shared/constants.js';
+import { logger, metrics } from '../shared/powertools.js';
+import {
+  defaultPolicyDir,
+  loadCompiledPolicy,
+  loadPolicyBundle,
+  shadowPolicyDir,
+} from '../store/policy-files.js';
 import type { AppState } from './app-state.js';
 import { connectorsFor } from './connectors-state.js';
 
@@ -48,6 +57,40 @@ export function policyDeps(state: AppState): EvaluationDeps {
   return deps;
 }
 
+/**
+ * Shadow mode's candidate, if one is deployed. A candidate that cannot be loaded never stops the
+ * gateway: it is logged here, and every decision counts a shadow error until it is fixed.
+ */
+function loadShadow(config: Config): PolicyEngine | undefined {
+  const dir = shadowPolicyDir(config);
+  if (!dir) return undefined;
+  try {
+    return loadEngine(loadPolicyBundle(dir), dir, config.policyValidatedAtBuild);
+  } catch (error) {
+    logger.error('shadow policy could not be loaded; shadow mode counts every decision as an error', {
+      dir,
+      error: error as Error,
+    });
+    return unloadableCandidate(error);
+  }
+}
+
+/** Shadow outcomes as EMF metrics (no alarm: an idle gateway pays nothing) and a log line per error. */
+function reportShadow(outcome: Exclude<ShadowOutcome, { kind: 'same' }>, tenantId: string): void {
+  if (outcome.kind === 'error') {
+    metrics.addMetric(SHADOW_METRICS.errors, MetricUnit.Count, 1);
+    logger.warn('shadow policy evaluation failed; the live decision stands', {
+      tenant_id: tenantId,
+      error: outcome.error as Error,
+    });
+    return;
+  }
+  // Its own EMF line: the transition is a dimension of this metric only, not of the handler's others.
+  const single = metrics.singleMetric();
+  single.addDimension(SHADOW_METRICS.transitionDimension, outcome.transition);
+  single.addMetric(SHADOW_METRICS.diff, MetricUnit.Count, 1);
+}
+
 export function submitDeps(state: AppState): SubmitDeps {
   let deps = built.get(state);
   if (!deps) {
@@ -66,6 +109,8 @@ export function submitDeps(state: AppState): SubmitDeps {
         inFlightWaitMs: Math.min(config.connectorTimeoutMs + 1000, 5000),
       },
       onDecision: (decision) => metrics.addMetric(`decision_${decision.decision}`, MetricUnit.Count, 1),
+      shadow: state.overrides.shadowPolicy ?? loadShadow(config),
+      onShadow: reportShadow,
     };
     built.set(state, deps);
   }

@@ -33,6 +33,8 @@ const ConfigSchema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    policyShadowDir: z.string().min(1).optional(),
+    policyShadow: z.enum(['on', 'off']).default('on'),
     connectorsMode: z.enum(['mock', 'live']).default('live'),
     connectorFunctions: z
       .string()
@@ -114,6 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tableName: env[ENV.tableName] || undefined,
     policyDir: env[ENV.policyDir] || undefined,
     policyValidatedAtBuild: env[ENV.policyValidatedAtBuild] || undefined,
+    policyShadowDir: env[ENV.policyShadowDir] || undefined,
+    policyShadow: env[ENV.policyShadow] || undefined,
     connectorsMode: env[ENV.connectorsMode] || undefined,
     connectorFunctions: env[ENV.connectorFunctions] || undefined,
     publicBaseUrl: env[ENV.publicBaseUrl] || undefined,

@@ -48,6 +48,13 @@ export const ENV = {
   policyDir: 'OC_POLICY_DIR',
   /** Set by CDK: `cdk synth` validated the packaged policy folder, so the cold start need not. */
   policyValidatedAtBuild: 'OC_POLICY_VALIDATED_AT_BUILD',
+  /**
+   * Shadow mode (issue 24): the candidate policy folder. Set by CDK on the deciding functions when
+   * `policy/shadow/` is deployed; locally it defaults to `<policy dir>/shadow` when that exists.
+   */
+  policyShadowDir: 'OC_POLICY_SHADOW_DIR',
+  /** `off` turns shadow mode off whatever folder is there (the local stack's switch). */
+  policyShadow: 'OC_POLICY_SHADOW',
   connectorsMode: 'OC_CONNECTORS_MODE',
   connectorFunctions: 'OC_CONNECTOR_FUNCTIONS',
   publicBaseUrl: 'OC_PUBLIC_BASE_URL',
@@ -206,6 +213,16 @@ export type ParkingConsumer = (typeof PARKING_CONSUMERS)[number];
 
 /** The one metric (no dimension per consumer) and alarm for parked records and held chains. */
 export const RECORDS_PARKED_METRIC = 'RecordsParked';
+
+/**
+ * Shadow mode's metrics (issue 24), EMF only: no alarm and no dashboard widget (idle cost stays
+ * nil). One metric with the transition (`allow->deny`, …) as its dimension, and the errors.
+ */
+export const SHADOW_METRICS = {
+  diff: 'ShadowDiff',
+  transitionDimension: 'Transition',
+  errors: 'ShadowErrors',
+} as const;
 
 /** Connector Lambdas by tool name, deployed by every stack. */
 export const CONNECTORS = ['slack', 'jira'] as const;
@@ -369,6 +386,12 @@ export type ConnectorsMode = (typeof CONNECTORS_MODES)[number];
  * ROUTES are ignored.
  */
 export const CONNECTOR_INVOKERS: readonly string[] = ['submit-toolcall', 'execute-toolcall', 'mcp'];
+
+/**
+ * Handlers that decide tool calls (the submit core: REST and MCP). In AWS they, and only they,
+ * carry shadow mode's candidate policy when one is deployed (issue 24).
+ */
+export const POLICY_DECIDERS: readonly string[] = ['submit-toolcall', 'mcp'];
 
 /** CloudFormation stack names and the output keys the CLI reads in AWS. */
 export const STACKS = {

@@ -67,6 +67,15 @@ export const keys = {
     gsi1sk: `${nextRetryAt}#${tenantId}#${consumer}#${recordId}`,
   }),
   parkedListingPartition: 'PARKED',
+  /**
+   * An event whose shadow candidate decided otherwise (issue 24): a sparse listing on the event
+   * item itself, set in the decision's one write, that `oc policy shadow-report` queries by tenant
+   * and time (events have no other index entry).
+   */
+  shadowListing: (tenantId: string, at: string, eventId: string) => ({
+    gsi1pk: `T#${tenantId}#SHADOW`,
+    gsi1sk: `${at}#${eventId}`,
+  }),
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
   /** Every tenant that has a key: the expiry sweep walks these. */

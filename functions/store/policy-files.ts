@@ -23,12 +23,31 @@ export function defaultPolicyDir(): string {
   return fileURLToPath(new URL('../../policy/', import.meta.url));
 }
 
+/** Where a candidate policy sits beside the live one (shadow mode, issue 24). */
+export const SHADOW_POLICY_SUBDIR = 'shadow';
+
+/**
+ * Shadow mode's candidate folder: the one named (OC_POLICY_SHADOW_DIR: what CDK sets on the
+ * deciding functions), else `<policy dir>/shadow` when there is one (the local stack), and none
+ * when shadow mode is off (OC_POLICY_SHADOW=off).
+ */
+export function shadowPolicyDir(config: {
+  policyDir?: string;
+  policyShadowDir?: string;
+  policyShadow: 'on' | 'off';
+}): string | undefined {
+  if (config.policyShadow === 'off') return undefined;
+  if (config.policyShadowDir) return config.policyShadowDir;
+  const beside = join(config.policyDir ?? defaultPolicyDir(), SHADOW_POLICY_SUBDIR);
+  return existsSync(beside) ? beside : undefined;
+}
+
 /**
  * What the folder may hold that is not the live policy, so not in its version: the compilation
  * `cdk synth` writes into each bundle's copy (derived from the files, it names their version), and
  * a shadow candidate (`shadow/`), which never decides anything and is versioned on its own.
  */
-const NOT_VERSIONED = new Set(['compiled.json', 'shadow']);
+const NOT_VERSIONED = new Set(['compiled.json', SHADOW_POLICY_SUBDIR]);
 
 /**
  * Every file under the folder (subfolders included, dot files too), by its `/`-separated path

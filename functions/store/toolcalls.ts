@@ -112,6 +112,8 @@ export class DynamoToolCallStore implements ToolCallStore {
       approval_expires_at: w.approval?.expires_at,
       response: w.response,
       ...factAttributes(w.fact),
+      // Shadow mode: beside the sealed `record`, never in it (the chain holds what was enforced).
+      ...(w.shadow ? { shadow: w.shadow, ...keys.shadowListing(w.tenantId, w.receivedAt, w.eventId) } : {}),
     };
     if (!w.approval) {
       try {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
   CONNECTORS,
+  ENV,
   FUNCTION_URLS,
   ROUTES,
   SCHEDULES,
@@ -75,6 +76,16 @@ describe('Lambda bundles', () => {
       expect(readFileSync(path.join(policy, f))).toEqual(readFileSync(path.join(REPO_ROOT, 'policy', f)));
     }
   });
+
+  it.each(HANDLERS)(
+    '%s carries no shadow candidate and is named none: without policy/shadow/ nothing changes',
+    (handler) => {
+      expect(existsSync(path.join(assetOf(handler), 'policy-shadow'))).toBe(false);
+      expect(
+        lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables?.[ENV.policyShadowDir],
+      ).toBeUndefined();
+    },
+  );
 
   it.each(HANDLERS)('%s carries the Cedar package exactly when its bundle imports it', (handler) => {
     const dir = assetOf(handler);
