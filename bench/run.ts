@@ -42,6 +42,7 @@ import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
+import { chainOf } from '../functions/handlers/chain-state.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick ?? false;
@@ -595,7 +596,7 @@ log(`DynamoDB Local: ${Math.round(capacity)} PutItem/s at 32-way concurrency`);
   await host.poller?.drained(300_000);
   const seconds = (performance.now() - t0) / 1000;
   const chainRequests = totalRequests(since(counters, chainBefore));
-  const report = await verifyTenantChain(host.state.chain, 'tenant-chain', {
+  const report = await verifyTenantChain(chainOf(host.state), 'tenant-chain', {
     now: new Date(),
     unsealedGraceMs: 60_000,
   });
@@ -663,13 +664,13 @@ let lost = 0;
 let duplicated = 0;
 let chainsOk = true;
 for (const tenant of tenants) {
-  const report = await verifyTenantChain(host.state.chain, tenant, {
+  const report = await verifyTenantChain(chainOf(host.state), tenant, {
     now: new Date(),
     unsealedGraceMs: 60_000,
   });
   chainsOk &&= report.ok;
   const decided = new Map<string, number>();
-  for await (const e of host.state.chain.entries(tenant)) {
+  for await (const e of chainOf(host.state).entries(tenant)) {
     if (e.record.kind === 'toolcall.decided')
       decided.set(e.record.event_id, (decided.get(e.record.event_id) ?? 0) + 1);
   }

@@ -64,6 +64,7 @@ import {
 } from './readiness.js';
 import { StreamPoller } from './stream-poller.js';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 
 type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
 
@@ -328,7 +329,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   let outboxPoller: StreamPoller | undefined;
   if (options.consumers !== false) {
     const consumer = STREAM_CONSUMERS[0];
-    const sequencer = lambda(sequence(() => state.chain));
+    const sequencer = lambda(sequence(() => chainOf(state)));
     poller = new StreamPoller({
       streams: new DynamoDBStreamsClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
       doc: options.pollerDoc ?? state.doc,

@@ -13,7 +13,6 @@ import { ApiKeyStore } from '../store/api-keys.js';
 import { ApprovalStore } from '../store/approvals.js';
 import { createApproverVerifier, type ApproverVerifier } from '../store/approver-tokens.js';
 import { ExecutionStore } from '../store/executions.js';
-import { ChainStore } from '../store/chain.js';
 import { ParkedRecordStore } from '../store/parked-records.js';
 import { createDocumentClient } from '../store/dynamo.js';
 import { DynamoRateLimiter } from '../store/rate-limiter.js';
@@ -29,7 +28,6 @@ export interface AppState {
   doc: DynamoDBDocumentClient;
   apiKeys: ApiKeyStore;
   toolcalls: DynamoToolCallStore;
-  chain: ChainStore;
   /** Records the outbox, the delivery worker and the archiver could not process (release-parked retries them). */
   parked: ParkedRecordStore;
   approvals: ApprovalStore;
@@ -68,7 +66,6 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
     // The state clock: key expiry and the lookup cache move with it (tests move it).
     apiKeys: new ApiKeyStore(doc, config.tableName, undefined, undefined, () => clock.now()),
     toolcalls: new DynamoToolCallStore(doc, config.tableName),
-    chain: new ChainStore(doc, config.tableName),
     parked: new ParkedRecordStore(doc, config.tableName),
     approvals: new ApprovalStore(doc, config.tableName),
     executions: new ExecutionStore(doc, config.tableName),

@@ -15,6 +15,7 @@ import { lambda } from '../shared/middleware.js';
 import { logger, metrics } from '../shared/powertools.js';
 import { sqsBody } from '../store/notify-queue.js';
 import type { ParkedRecord } from '../store/parked-records.js';
+import { chainOf } from './chain-state.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { notifyState, type NotifyState } from './notifications-state.js';
 import { messageForDelivery, releaseOutboxRecord } from './outbox.js';
@@ -68,7 +69,8 @@ export const releaseParked =
   (getState: () => AppState, getNotify: (app: AppState) => NotifyState = notifyState) =>
   async (): Promise<ReleaseReport> => {
     const app = getState();
-    const { chain, clock } = app;
+    const { clock } = app;
+    const chain = chainOf(app);
     const held: string[] = [];
     const released: string[] = [];
     for (const tenantId of await chain.heldTenants()) {

@@ -14,6 +14,7 @@ import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
 import { factRefOf, type ChainStore, type FactRef } from '../store/chain.js';
 import { appState, warmInLambda } from './app-state.js';
+import { chainOf } from './chain-state.js';
 
 interface ParsedRecord {
   sequenceNumber: string;
@@ -72,4 +73,4 @@ export const sequence =
   };
 
 warmInLambda();
-export const handler = lambda(sequence(() => appState().chain));
+export const handler = lambda(sequence(() => chainOf(appState())));

@@ -12,6 +12,7 @@ import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
 import { contractFetch } from '../support/sdk-fetch.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 
 const connector = countingInvoker();
 let stack: TestStack;
@@ -151,7 +152,7 @@ describe('an unbound key', () => {
 
 it('the chain that records who spent each grant still verifies (after the executions above)', async () => {
   await stack.poller!.drained();
-  const report = await verifyTenantChain(stack.state.chain, 'tenant1', {
+  const report = await verifyTenantChain(chainOf(stack.state), 'tenant1', {
     now: new Date(),
     unsealedGraceMs: 60_000,
   });

@@ -12,6 +12,7 @@ import { sequence } from '../../functions/handlers/sequencer.js';
 import { holdRetryDelayMs, verifyTenantChain } from '../../functions/store/chain.js';
 import { keys } from '../../functions/store/keys.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ afterAll(async () => {
 });
 
 const verify = (tenant: string) =>
-  verifyTenantChain(stack.state.chain, tenant, { now: new Date(), unsealedGraceMs: 3_600_000 });
+  verifyTenantChain(chainOf(stack.state), tenant, { now: new Date(), unsealedGraceMs: 3_600_000 });
 
 /** Writes a fact item straight to the table, past every check the request path makes. */
 async function inject(
@@ -88,7 +89,7 @@ describe('a fact that cannot be sealed', () => {
     expect(await sealedKinds(laterCall)).toEqual(['pending', 'pending']);
     expect(await sealedKinds(first.json.event_id)).toEqual(['sealed', 'sealed']);
     expect(await parkedCount('tenant1')).toBe(3); // the held fact and the two behind it
-    expect(await stack.state.chain.heldTenants()).toEqual(['tenant1']);
+    expect(await chainOf(stack.state).heldTenants()).toEqual(['tenant1']);
     expect((await verify('tenant2')).ok).toBe(true);
   });
 
@@ -117,17 +118,22 @@ describe('a fact that cannot be sealed', () => {
       eventName: 'INSERT' as const,
       dynamodb: { SequenceNumber: '1', NewImage: marshall(image) as never },
     };
-    const out = await sequence(() => stack.state.chain)({ Records: [record, record] } as DynamoDBStreamEvent);
+    const out = await sequence(() => chainOf(stack.state))({
+      Records: [record, record],
+    } as DynamoDBStreamEvent);
     expect(out.batchItemFailures).toEqual([]);
     expect(await parkedCount('tenant1')).toBe(3);
   });
 
   it('is retried with backoff while it still cannot be sealed', async () => {
-    const hold = (await stack.state.chain.hold('tenant1'))!;
-    const early = await stack.state.chain.release('tenant1', new Date(Date.parse(hold.nextRetryAt) - 1000));
+    const hold = (await chainOf(stack.state).hold('tenant1'))!;
+    const early = await chainOf(stack.state).release(
+      'tenant1',
+      new Date(Date.parse(hold.nextRetryAt) - 1000),
+    );
     expect(early.status).toBe('waiting');
     const at = new Date(Date.parse(hold.nextRetryAt) + 1000);
-    const retried = await stack.state.chain.release('tenant1', at);
+    const retried = await chainOf(stack.state).release('tenant1', at);
     expect(retried).toMatchObject({
       status: 'held',
       sealed: 0,
@@ -156,8 +162,8 @@ describe('a fact that cannot be sealed', () => {
       }),
     );
     await stack.poller?.drained(); // the overwrite is a MODIFY: the sequencer ignores it
-    const hold = (await stack.state.chain.hold('tenant1'))!;
-    const released = await stack.state.chain.release(
+    const hold = (await chainOf(stack.state).hold('tenant1'))!;
+    const released = await chainOf(stack.state).release(
       'tenant1',
       new Date(Date.parse(hold.nextRetryAt) + 1000),
     );
@@ -167,7 +173,7 @@ describe('a fact that cannot be sealed', () => {
     expect(report.entries).toBe(entriesBefore + 3);
     expect(await sealedKinds(laterCall)).toEqual(['sealed', 'sealed']);
     expect(await parkedCount('tenant1')).toBe(0);
-    expect(await stack.state.chain.heldTenants()).toEqual([]);
+    expect(await chainOf(stack.state).heldTenants()).toEqual([]);
     // And new facts seal directly again.
     const next = await stack.post('/v1/toolcalls', toolCall());
     await stack.poller?.drained();
@@ -177,7 +183,7 @@ describe('a fact that cannot be sealed', () => {
   it('holds a tenant whose record is not even JSON, through the release job of the host', async () => {
     await inject('tenant3', '{not json');
     await stack.poller?.drained();
-    const hold = await stack.state.chain.hold('tenant3');
+    const hold = await chainOf(stack.state).hold('tenant3');
     expect(hold).toMatchObject({ seq: 1, reason: 'record is not JSON' });
     expect(await stack.runSchedule('release-parked')).toEqual({
       held: ['tenant3'],

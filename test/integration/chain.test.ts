@@ -9,12 +9,13 @@ import { sequence } from '../../functions/handlers/sequencer.js';
 import { ChainStore, decodeEntries, encodeEntries, verifyTenantChain } from '../../functions/store/chain.js';
 import { faultyDocumentClient } from '../support/faults.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 
 const verifyOptions = () => ({ now: new Date(), unsealedGraceMs: 60_000 });
 
 /** Full items of the tenant's facts still unsealed (what the stream's NEW_IMAGE carried), oldest first. */
 async function unsealedItems(stack: TestStack, tenant: string) {
-  const unsealed = new Set((await stack.state.chain.unsealed(tenant)).map((f) => f.fact_id));
+  const unsealed = new Set((await chainOf(stack.state).unsealed(tenant)).map((f) => f.fact_id));
   const items: Record<string, unknown>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -38,7 +39,7 @@ async function unsealedItems(stack: TestStack, tenant: string) {
 
 async function entries(stack: TestStack, tenant: string) {
   const list = [];
-  for await (const e of stack.state.chain.entries(tenant)) list.push(e);
+  for await (const e of chainOf(stack.state).entries(tenant)) list.push(e);
   return list;
 }
 
@@ -87,8 +88,8 @@ describe('chain race: 32 concurrent writers x 50 calls for one tenant', () => {
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
     expect(new Set(chain.map((e) => e.record.fact_id)).size).toBe(expected);
     expect(new Set(chain.map((e) => e.record.event_id))).toEqual(new Set(eventIds));
-    expect(await stack.state.chain.unsealed('tenant1')).toHaveLength(0);
-    const report = await verifyTenantChain(stack.state.chain, 'tenant1', verifyOptions());
+    expect(await chainOf(stack.state).unsealed('tenant1')).toHaveLength(0);
+    const report = await verifyTenantChain(chainOf(stack.state), 'tenant1', verifyOptions());
     expect(report).toMatchObject({ ok: true, entries: expected, problems: [] });
   }, 240_000);
 });
@@ -119,26 +120,26 @@ describe('sequencer idempotency and tamper detection', () => {
       expect((await stack.post('/v1/toolcalls', toolCall({ risk_score: 1 }), KEYS.tenant2)).status).toBe(200);
     const batch = await streamEventForUnsealed('tenant2');
     expect(batch.Records).toHaveLength(20);
-    const seq = sequence(() => stack.state.chain);
+    const seq = sequence(() => chainOf(stack.state));
     const [a, b] = await Promise.all([seq(batch), seq(batch)]);
     expect(a.batchItemFailures).toEqual([]);
     expect(b.batchItemFailures).toEqual([]);
     expect(await seq(batch)).toEqual({ batchItemFailures: [] });
     const chain = await entries(stack, 'tenant2');
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
+    expect((await verifyTenantChain(chainOf(stack.state), 'tenant2', verifyOptions())).ok).toBe(true);
   });
 
   it('oc verify reports a fact left unsealed past the bound', async () => {
     await stack.post('/v1/toolcalls', toolCall({ tool: 'unknown', action: 'x' }), KEYS.tenant2);
-    const report = await verifyTenantChain(stack.state.chain, 'tenant2', {
+    const report = await verifyTenantChain(chainOf(stack.state), 'tenant2', {
       now: new Date(Date.now() + 120_000),
       unsealedGraceMs: 60_000,
     });
     expect(report.ok).toBe(false);
     expect(report.problems.join()).toContain('unsealed');
-    await sequence(() => stack.state.chain)(await streamEventForUnsealed('tenant2'));
-    expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
+    await sequence(() => chainOf(stack.state))(await streamEventForUnsealed('tenant2'));
+    expect((await verifyTenantChain(chainOf(stack.state), 'tenant2', verifyOptions())).ok).toBe(true);
   });
 
   it('two sealer instances racing on one batch, and a sealer that stopped after its page, seal nothing twice', async () => {
@@ -164,7 +165,7 @@ describe('sequencer idempotency and tamper detection', () => {
     const chain = await entries(stack, 'tenant1');
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(new Set(chain.map((e) => e.record.fact_id)).size).toBe(20);
-    expect(await verifyTenantChain(stack.state.chain, 'tenant1', verifyOptions())).toMatchObject({
+    expect(await verifyTenantChain(chainOf(stack.state), 'tenant1', verifyOptions())).toMatchObject({
       ok: true,
       entries: 20,
     });
@@ -197,12 +198,12 @@ describe('sequencer idempotency and tamper detection', () => {
       return () => stack.state.doc.send(new PutCommand({ TableName: table(), Item: page }));
     };
     const expectBroken = async () => {
-      const report = await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions());
+      const report = await verifyTenantChain(chainOf(stack.state), 'tenant2', verifyOptions());
       expect(report.ok).toBe(false);
       return report;
     };
     const expectIntact = async () =>
-      expect((await verifyTenantChain(stack.state.chain, 'tenant2', verifyOptions())).ok).toBe(true);
+      expect((await verifyTenantChain(chainOf(stack.state), 'tenant2', verifyOptions())).ok).toBe(true);
 
     it('a changed field', async () => {
       const restore = await tamper(3, (list) =>

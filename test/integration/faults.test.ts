@@ -12,6 +12,7 @@ import { countingInvoker } from '../support/connectors.js';
 import { faultyDocumentClient } from '../support/faults.js';
 import { createDocumentClient } from '../../functions/store/dynamo.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 
 const { doc, plan } = faultyDocumentClient();
 /** A client outside the fault plan, for the test's own looks at the table. */
@@ -148,7 +149,7 @@ describe('fault injection on submit', () => {
     expect(r.status).toBe(500);
     const eventId = r.json.details[0].message as string;
     const verify = (allowUnresolved = false) =>
-      verifyTenantChain(stack.state.chain, 'tenant1', {
+      verifyTenantChain(chainOf(stack.state), 'tenant1', {
         now: new Date(),
         unsealedGraceMs: 3_600_000,
         outcomeGraceMs: 3_600_000,

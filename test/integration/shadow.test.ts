@@ -22,6 +22,7 @@ import { keys } from '../../functions/store/keys.js';
 import { runOc } from '../support/cli.js';
 import { contractFetch } from '../support/sdk-fetch.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 
 const FLIP = path.resolve('test/fixtures/shadow-flip');
 const AT = new Date('2026-11-30T12:00:00.000Z');
@@ -84,7 +85,7 @@ const eventItem = async (stack: TestStack, tenant: string, eventId: string) =>
 async function chain(stack: TestStack, tenant: string) {
   await stack.poller!.drained(30_000);
   const list = [];
-  for await (const e of stack.state.chain.entries(tenant)) list.push(e);
+  for await (const e of chainOf(stack.state).entries(tenant)) list.push(e);
   return list;
 }
 
