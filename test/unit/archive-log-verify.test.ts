@@ -97,9 +97,9 @@ describe('the archive made before issue 23 (test/fixtures/archive-v1)', () => {
       await refused(original.replace('{"algorithm"', '{"seq":999,"algorithm"'), /duplicate key "seq"/);
     });
 
-    it('bytes that are not the canonical form, or trailing junk', async () => {
+    it('bytes that are not the canonical form, or trailing whitespace', async () => {
       await refused(original.replace('"seq":10,', '"seq": 10,'), /not its canonical bytes/);
-      await refused(`${original}junk`, /not its canonical bytes/);
+      await refused(`${original} \t\n`, /not its canonical bytes/); // JSON.parse skips it
     });
   });
 });
