@@ -571,7 +571,8 @@ function readNote(where: string, bytes: Buffer, tenantId: string, pub32: Buffer)
       where,
       `its origin ${JSON.stringify(body.origin)} is not tenant ${tenantId}'s log (<deployment>/t/${tenantId})`,
     );
-  const name = match![1]!;
+  // Signed under the origin as key name (C2SP tlog-checkpoint).
+  const name = body.origin;
   const keyId = ed25519KeyId(name, pub32);
   const ours = signed.signatures.filter((s) => s.name === name && s.keyId.equals(keyId));
   if (ours.length === 0)

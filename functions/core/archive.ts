@@ -153,10 +153,10 @@ export const logKeys = {
     `log/${tenantId}/${tilePath(level, index, width)}`,
 };
 
-/** A log's origin line: `<deployment>/t/<tenant>`; the signing key's name is the deployment. */
+/** A log's origin line: `<deployment>/t/<tenant>`; the name its checkpoints are signed under too. */
 export const logOrigin = (deployment: string, tenantId: string) => `${deployment}/t/${tenantId}`;
 
-/** A deployment name is a note key name and an origin's first part: no spaces, `+` or `/`. */
+/** A deployment name is an origin's first part (and so of a note key name): no spaces, `+` or `/`. */
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The leaf hash of a record: SHA-256(0x00 ‖ its canonical bytes). */

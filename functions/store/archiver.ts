@@ -601,7 +601,8 @@ export class Archiver {
         );
     }
     const body = logCheckpoint(this.deployment, tenantId, edge, checkpoint.head);
-    const signature = await signNote(body, this.deployment, pub32, (message) =>
+    // The key's name is the origin (C2SP tlog-checkpoint): one key, a key id per tenant's log.
+    const signature = await signNote(body, logOrigin(this.deployment, tenantId), pub32, (message) =>
       this.options.signer.sign(message),
     );
     const note = formatNote(body, [signature]);
@@ -629,16 +630,13 @@ export class Archiver {
     text: string,
     pub32: Buffer,
   ): { size: number; root: Buffer } | undefined {
+    const origin = logOrigin(this.deployment, tenantId);
     try {
       const note = parseNote(text);
-      if (
-        !note.signatures.some(
-          (s) => s.name === this.deployment && verifyNoteSignature(note.body, s, this.deployment, pub32),
-        )
-      )
+      if (!note.signatures.some((s) => s.name === origin && verifyNoteSignature(note.body, s, origin, pub32)))
         return undefined;
       const body = parseCheckpointBody(note.body);
-      if (body.origin !== logOrigin(this.deployment, tenantId)) return undefined;
+      if (body.origin !== origin) return undefined;
       return { size: body.size, root: body.root };
     } catch {
       return undefined;

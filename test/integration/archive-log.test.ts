@@ -133,7 +133,10 @@ const newTenant = (name: string) => `${name}-${process.pid}-${++tenants}`;
 /** The log checkpoint's parts, checked against the key; independently of the archiver's code. */
 function readCheckpoint(note: Buffer, publicKeyPem: string) {
   const parsed = parseNote(note.toString('utf8'));
-  expect(verifyNoteSignature(parsed.body, parsed.signatures[0]!, 'local', rawEd25519(publicKeyPem))).toBe(
+  // Signed under its origin as key name (C2SP tlog-checkpoint).
+  const origin = parsed.body.split('\n')[0]!;
+  expect(parsed.signatures[0]!.name).toBe(origin);
+  expect(verifyNoteSignature(parsed.body, parsed.signatures[0]!, origin, rawEd25519(publicKeyPem))).toBe(
     true,
   );
   return { ...parseCheckpointBody(parsed.body), signatures: parsed.signatures };
@@ -443,7 +446,7 @@ describe('oc verify prints the checkpoint to keep, and checks kept ones', () => 
       root: randomBytes(32),
       extensions: [head30],
     });
-    const forked = formatNote(body, [await signNote(body, 'local', pub32, (m) => signer.sign(m))]);
+    const forked = formatNote(body, [await signNote(body, `local/t/${t}`, pub32, (m) => signer.sign(m))]);
     const fork = await verifyArchive({
       source: s3Source(s3, b),
       tenantId: t,
