@@ -14,6 +14,7 @@ import {
 } from '../../../functions/store/archiver.js';
 import { KmsCheckpointSigner } from '../../../functions/store/checkpoint-signer.js';
 import { localArchiver, signingKeyFile } from '../../local/archive.js';
+import { STACKS } from '../../../functions/shared/constants.js';
 import { tenantId } from '../args.js';
 import { archiveS3 } from '../archive-target.js';
 import { examples, type Act } from '../context.js';
@@ -34,6 +35,8 @@ const quietEvents: ArchiveEvents = {
   tenantFailed: () => undefined,
   archived: () => undefined,
   lag: () => undefined,
+  logMissing: () => undefined,
+  logRefused: () => undefined,
 };
 
 export function registerArchive(program: Command, act: Act): void {
@@ -97,6 +100,8 @@ export function registerArchive(program: Command, act: Act): void {
             objects: s3ArchiveObjects(s3.s3, bucket),
             signer: new KmsCheckpointSigner(new KMSClient({}), opts.kmsKey!),
             events: quietEvents,
+            // The deployed archiver's log name (functions/handlers/archive-evidence.ts).
+            deployment: STACKS.data,
           });
         }
         const report = await archiver.run({
@@ -106,7 +111,13 @@ export function registerArchive(program: Command, act: Act): void {
         if (opts.json) ctx.json(report);
         else {
           if (report.tenants.length === 0) ctx.out('nothing to archive: no tenant has a chain yet');
-          for (const t of report.tenants) ctx.out(line(t, bucket));
+          for (const t of report.tenants) {
+            ctx.out(line(t, bucket));
+            for (const m of t.missing ?? [])
+              ctx.out(
+                `  WARNING: tenant ${t.tenantId}: s3://${bucket}/${m.key}: ${m.problem} (published before: deleted or rewritten?)`,
+              );
+          }
         }
         return report.ok ? EXIT.ok : EXIT.failure;
       } finally {

@@ -9,7 +9,7 @@ import { ApprovalStore } from '../../../functions/store/approvals.js';
 import { ChainStore, verifyTenantChain, type VerifyReport } from '../../../functions/store/chain.js';
 import { connectorTimeoutMs, nonNegativeInt, tenantId } from '../args.js';
 import { examples, type Act } from '../context.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError, EXIT, UsageError } from '../errors.js';
 import { addTargetOptions, tableContext, type TargetOptions } from '../target.js';
 import { verifyArchiveCommand, type ArchiveVerifyOptions } from '../archive-verify.js';
 
@@ -46,7 +46,13 @@ export function registerVerify(program: Command, act: Act): void {
       '--public-key <file>',
       "the PEM public key checkpoints must be signed with (default: the archive's own)",
     )
-    .option('--save <dir>', 'with --bucket: keep a copy of every object read under this folder (for --dir)');
+    .option('--save <dir>', 'with --bucket: keep a copy of every object read under this folder (for --dir)')
+    .option(
+      '--trusted-checkpoint <file>',
+      'a checkpoint you kept from an earlier verification (repeatable): fail if the archive is shorter or disagrees',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--save-checkpoint <file>', 'write the checkpoint verified to this file, to keep');
   addTargetOptions(verify);
   verify.addHelpText(
     'after',
@@ -62,6 +68,7 @@ export function registerVerify(program: Command, act: Act): void {
     'npx oc verify --bucket oc-evidence --tenant tenant1 --public-key key.pem   # the archive, not the database',
     'npx oc verify --aws --bucket <EvidenceBucket> --tenant tenant1 --public-key key.pem',
     'npx oc verify --dir ./copy --tenant tenant1 --public-key key.pem          # a downloaded copy',
+    'npx oc verify --bucket oc-evidence --tenant tenant1 --public-key key.pem --trusted-checkpoint kept.txt --save-checkpoint kept.txt',
   ]);
   act(
     verify,
@@ -71,6 +78,10 @@ export function registerVerify(program: Command, act: Act): void {
         : `verify tenant ${opts.tenant}'s chain`,
     async (opts: VerifyOptions, ctx) => {
       if (opts.bucket !== undefined || opts.dir !== undefined) return verifyArchiveCommand(opts, ctx);
+      if (opts.trustedCheckpoint !== undefined || opts.saveCheckpoint !== undefined)
+        throw new UsageError(
+          '--trusted-checkpoint and --save-checkpoint check an archive: give --bucket or --dir.',
+        );
       const { doc, table, target } = await ctx.table(opts);
       const report = await verifyTenantChain(new ChainStore(doc, table), opts.tenant, {
         now: new Date(),
