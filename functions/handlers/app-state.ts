@@ -18,6 +18,7 @@ import { ParkedRecordStore } from '../store/parked-records.js';
 import { createDocumentClient } from '../store/dynamo.js';
 import { DynamoRateLimiter } from '../store/rate-limiter.js';
 import { DynamoToolCallStore } from '../store/toolcalls.js';
+import type { ProofSource } from './get-toolcall-proof.js';
 
 /**
  * What every handler shares. The policy engine (Cedar's wasm) and the connectors are not here:
@@ -47,6 +48,11 @@ export interface StateOverrides {
   connectors?: ConnectorInvoker;
   clock?: Clock;
   policy?: PolicyEngine;
+  /**
+   * Where `GET /v1/toolcalls/{event_id}/proof` reads the archive (the local host and tests: s3rver);
+   * null: no archive. Default: the bucket CDK names.
+   */
+  proofs?: ProofSource | null;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -261,7 +261,12 @@ describe('openapi document', () => {
   });
 
   it('accepts an API key or a bearer token on agent routes, only an approver JWT on approver routes, nothing on the probes', () => {
-    const expected = { api_key: ['apiKey', 'bearerKey'], jwt: ['approverJwt'], none: [] };
+    const expected = {
+      api_key: ['apiKey', 'bearerKey'],
+      jwt: ['approverJwt'],
+      api_key_or_jwt: ['apiKey', 'approverJwt', 'bearerKey'],
+      none: [],
+    };
     for (const route of ROUTES) {
       const op = contractOperations().find(
         (o) => o.method === route.method && o.path === documentedPath(route.path),
