@@ -10,6 +10,7 @@ import { registerDevToken } from './commands/dev-token.js';
 import { registerExecutions } from './commands/executions.js';
 import { registerKeys } from './commands/keys.js';
 import { registerParked } from './commands/parked.js';
+import { registerProof } from './commands/proof.js';
 import { registerStart } from './commands/start.js';
 import { registerVerify } from './commands/verify.js';
 import { registerWebhooks } from './commands/webhooks.js';
@@ -48,6 +49,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerArchive(program, act);
   registerWebhooks(program, act);
   registerParked(program, act);
+  registerProof(program, act);
   for (const command of allCommands(program))
     command.exitOverride((error) => {
       failure.commandPath = commandPath(command);
