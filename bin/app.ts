@@ -8,7 +8,10 @@
  * or approverUserPoolDomain (a hosted-UI domain prefix: a Cognito user pool created for approvers);
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
- * the template connector; default false).
+ * the template connector; default false); witnesses (JSON `[{name,url,vkey}]`: the witnesses the
+ * archiver submits each checkpoint to). With context witnessName (and witnessLogs) the app also has
+ * the witness stack `OcWitness` (lib/witness-stack.ts), deployed apart: `cdk deploy OcWitness`,
+ * in production with another account's profile.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +20,7 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
 import { compiledPolicyFile } from '../lib/function.js';
 import { createOpenClause } from '../lib/openclause.js';
+import { OcWitnessStack, WITNESS_CONTEXT, WITNESS_STACK } from '../lib/witness-stack.js';
 
 const app = new App();
 
@@ -78,6 +82,8 @@ createOpenClause(app, {
   tracing: bool('tracing'),
   sourceMaps: bool('sourceMaps'),
 });
+
+if (context(WITNESS_CONTEXT.name) !== undefined) new OcWitnessStack(app, WITNESS_STACK);
 
 // Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
