@@ -23,6 +23,9 @@ const tenantId = env('OC_BENCH_TENANT');
 if (process.env.OC_BENCH_LIVE_HEAP === 'true') setFlagsFromString('--expose-gc');
 const gc = process.env.OC_BENCH_LIVE_HEAP === 'true' ? (runInNewContext('gc') as () => void) : undefined;
 let liveHeapKb = 0;
+/** The retained heap after the first and the last bundle (is it flat as the log grows?). */
+let firstLiveHeapKb: number | undefined;
+let lastLiveHeapKb = 0;
 const started = performance.now();
 let entries: number;
 if (env('OC_BENCH_MODE') === 'archive') {
@@ -33,6 +36,8 @@ if (env('OC_BENCH_MODE') === 'archive') {
     s3,
     bucket: env('OC_BENCH_BUCKET'),
     keyFile: env('OC_BENCH_KEY_FILE'),
+    // OC_BENCH_LOG=false: the same run without the Merkle log (what the log costs).
+    log: process.env.OC_BENCH_LOG !== 'false',
     events: {
       chainBroken: () => undefined,
       tenantFailed: () => undefined,
@@ -40,7 +45,9 @@ if (env('OC_BENCH_MODE') === 'archive') {
       archived: () => {
         if (!gc) return;
         gc();
-        liveHeapKb = Math.max(liveHeapKb, Math.round(process.memoryUsage().heapUsed / 1024));
+        lastLiveHeapKb = Math.round(process.memoryUsage().heapUsed / 1024);
+        firstLiveHeapKb ??= lastLiveHeapKb;
+        liveHeapKb = Math.max(liveHeapKb, lastLiveHeapKb);
       },
       lag: () => undefined,
     },
@@ -58,5 +65,10 @@ if (env('OC_BENCH_MODE') === 'archive') {
 const ms = performance.now() - started;
 s3.destroy();
 console.log(
-  JSON.stringify({ entries, ms, maxRssKb: process.resourceUsage().maxRSS, ...(gc ? { liveHeapKb } : {}) }),
+  JSON.stringify({
+    entries,
+    ms,
+    maxRssKb: process.resourceUsage().maxRSS,
+    ...(gc ? { liveHeapKb, firstLiveHeapKb, lastLiveHeapKb } : {}),
+  }),
 );

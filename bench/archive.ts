@@ -9,6 +9,7 @@
  * hash formula (bench/chain-fixture.ts): 100,000 entries through the API would take hours here.
  *
  *   npx tsx bench/archive.ts     # alone; `npm run bench` runs it too
+ *   npx tsx bench/archive.ts --log [--quick]   # only the Merkle log's cost (issue 23)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,11 +17,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { localS3Client } from '../bin/local/archive.js';
 import { freePort, startDynamoDbLocal, startS3 } from '../bin/local/emulators.js';
 import { createDocumentClient } from '../functions/store/dynamo.js';
 import { ensureTable } from '../functions/store/table.js';
+import { keys } from '../functions/store/keys.js';
 import { writeChainFixture } from './chain-fixture.js';
+
+/** `--quick` sizes of the log's part: 20,000 entries compared, 2,000 and 20,000 for the heap, 100,000 for RSS. */
+export const ARCHIVE_LOG_QUICK = { entries: 20_000, small: 2_000, bigEntries: 100_000 };
 
 export interface ArchiveRun {
   entries: number;
@@ -40,6 +46,8 @@ interface ChildResult {
   maxRssKb: number;
   /** With --expose-gc: the heap in use after a full collection, after each bundle (its largest). */
   liveHeapKb?: number;
+  firstLiveHeapKb?: number;
+  lastLiveHeapKb?: number;
 }
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -187,14 +195,112 @@ export async function measureArchive(
   }
 }
 
+/** What the Merkle log (issue 23) costs the archiver, and what it holds as the log grows. */
+export interface ArchiveLogRun {
+  /** Throughput of the same chain archived without the log and with it. */
+  entries: number;
+  withoutLogPerSec: number;
+  withLogPerSec: number;
+  /** withLog / withoutLog. */
+  ratio: number;
+  /** Retained heap after each bundle (largest; first and last bundle), at the small and large size. */
+  live: { entries: number; maxMb: number; firstMb: number; lastMb: number }[];
+  /** The archiver with the log on the largest chain: its peak RSS and throughput. */
+  big: { entries: number; peakRssMb: number; perSec: number };
+}
+
+const mb = (kb = 0) => Math.round((kb / 1024) * 10) / 10;
+
+/**
+ * The log's cost: one chain archived without the log, then (its checkpoint item removed, a new
+ * bucket) with it; the retained heap per bundle at 10,000 and `entries`; peak RSS at `bigEntries`.
+ */
+export async function measureArchiveLog(
+  dynamoEndpoint: string,
+  { entries = 100_000, small = 10_000, bigEntries = 1_000_000 } = {},
+): Promise<ArchiveLogRun> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'oc-bench-archive-log-'));
+  const s3 = await startS3(await freePort(), path.join(dir, 's3'));
+  const doc = createDocumentClient({ endpoint: dynamoEndpoint, region: 'us-east-1' });
+  const s3c = localS3Client(s3.endpoint);
+  let buckets = 0;
+  const tenant = 'tenant1';
+  /** A table with the chain, once per size. */
+  const chain = async (n: number) => {
+    const table = `oc-bench-archive-log-${n}`;
+    const client = new DynamoDBClient({ endpoint: dynamoEndpoint, region: 'us-east-1' });
+    await ensureTable(client, table);
+    client.destroy();
+    await writeChainFixture(doc, table, tenant, n);
+    return table;
+  };
+  /** One archiver run over the whole chain, from scratch (checkpoint item removed, new bucket). */
+  const archive = async (table: string, log: boolean, live = false) => {
+    await doc.send(new DeleteCommand({ TableName: table, Key: keys.archiveCheckpoint(tenant) }));
+    const bucket = `oc-bench-archive-log-${++buckets}`;
+    await s3c.send(new CreateBucketCommand({ Bucket: bucket }));
+    return child(
+      'archive',
+      {
+        OC_BENCH_DYNAMODB_ENDPOINT: dynamoEndpoint,
+        OC_BENCH_S3_ENDPOINT: s3.endpoint,
+        OC_BENCH_TABLE: table,
+        OC_BENCH_BUCKET: bucket,
+        OC_BENCH_TENANT: tenant,
+        OC_BENCH_KEY_FILE: path.join(dir, 'key.pem'),
+        OC_BENCH_LOG: String(log),
+      },
+      live,
+    );
+  };
+  try {
+    const large = await chain(entries);
+    const without = await archive(large, false);
+    const withLog = await archive(large, true);
+    const perSec = (r: ChildResult) => Math.round((r.entries / r.ms) * 1000);
+    const liveRun = async (table: string) => {
+      const r = await archive(table, true, true);
+      return {
+        entries: r.entries,
+        maxMb: mb(r.liveHeapKb),
+        firstMb: mb(r.firstLiveHeapKb),
+        lastMb: mb(r.lastLiveHeapKb),
+      };
+    };
+    const live = [await liveRun(await chain(small)), await liveRun(large)];
+    const bigRun = await archive(bigEntries === entries ? large : await chain(bigEntries), true);
+    return {
+      entries,
+      withoutLogPerSec: perSec(without),
+      withLogPerSec: perSec(withLog),
+      ratio: Math.round((perSec(withLog) / perSec(without)) * 100) / 100,
+      live,
+      big: { entries: bigRun.entries, peakRssMb: Math.round(bigRun.maxRssKb / 1024), perSec: perSec(bigRun) },
+    };
+  } finally {
+    doc.destroy();
+    s3c.destroy();
+    await s3.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   const dynamo = await startDynamoDbLocal({ port: await freePort() });
   try {
-    const runs = await measureArchive(dynamo.endpoint);
-    console.log(JSON.stringify(runs, null, 2));
+    // `--log`: only the Merkle log's part (issue 23); `--quick`: smaller sizes.
+    if (process.argv.includes('--log'))
+      console.log(
+        JSON.stringify(
+          await measureArchiveLog(dynamo.endpoint, process.argv.includes('--quick') ? ARCHIVE_LOG_QUICK : {}),
+          null,
+          2,
+        ),
+      );
+    else console.log(JSON.stringify(await measureArchive(dynamo.endpoint), null, 2));
   } finally {
     await dynamo.stop();
   }

@@ -707,6 +707,69 @@ export function idleCostPerMonth(templates: readonly object[], options: IdleOpti
 }
 
 // ---------------------------------------------------------------------------------------------
+// The archive's Merkle log (issue 23)
+
+export interface ArchiveLogOptions {
+  /** Tenants with new entries in every archiver run (the worst case: a run every period). */
+  activeTenants: number;
+  /** Tenants with an archive but no new entries (each run only checks what it published). */
+  idleTenants: number;
+  /** Archiver runs a month. Default 8,640 (the default rate, every 5 minutes). */
+  runsPerMonth?: number;
+  /** Entries archived a month per active tenant (one full tile per 256, plus one per 65,536, …). */
+  entriesPerMonth?: number;
+  /** Months every object is kept (Object Lock retention; default 84, the default 2,555 days). */
+  retentionMonths?: number;
+}
+
+/**
+ * What the log adds to the archive per month, at steady state (every object kept for the whole
+ * retention: Object Lock, no expiry). An active tenant's run writes its partial tiles (level 0
+ * ≤ 8 KB, level 1 mostly small: 4.5 KB on average, assumed) and its checkpoint (≈ 300 B), each a
+ * new object version kept for the retention; full tiles are 8 KB each. Every run, each tenant
+ * with an archive reads its checkpoint (1 GET), checks the newest full tile and bundle (2 HEADs,
+ * priced as GETs) and reads its checkpoint item once more (1 strongly consistent RRU). The log is
+ * under `log/`, which the storage-class transitions leave out: S3 Standard, no 128 KB minimum.
+ */
+export function archiveLogCostPerMonth(options: ArchiveLogOptions): IdleCost {
+  const P = PRICES;
+  const runs = options.runsPerMonth ?? 8_640;
+  const entries = options.entriesPerMonth ?? 0;
+  const retention = options.retentionMonths ?? 84;
+  const tenants = options.activeTenants + options.idleTenants;
+  const fullTiles = options.activeTenants * (entries / 256 + entries / 65_536);
+  const perRunPuts = options.activeTenants * runs * 3; // two partial tiles and the checkpoint
+  const puts = perRunPuts + fullTiles;
+  const gets = tenants * runs * 3;
+  const rru = tenants * runs;
+  const gbAddedPerMonth = (options.activeTenants * runs * (4.5 * 1024 + 300) + fullTiles * 8192) / GIB;
+  const storedGb = gbAddedPerMonth * retention;
+  const lines = [
+    line(
+      'log PUTs (partial tiles, checkpoint, full tiles)',
+      `${num(options.activeTenants)} active tenant(s) × ${num(runs)} runs × 3 + ${num(round(fullTiles))} full tiles = ${num(round(puts))} PUTs × ${price(P.s3.perThousandPuts)}/1k`,
+      (puts / 1000) * P.s3.perThousandPuts,
+    ),
+    line(
+      'log checks (checkpoint GET, tile and bundle HEADs)',
+      `${num(tenants)} tenant(s) × ${num(runs)} runs × 3 = ${num(gets)} GETs × ${price(P.s3.perThousandGets)}/1k`,
+      (gets / 1000) * P.s3.perThousandGets,
+    ),
+    line(
+      'log checkpoint item read',
+      `${num(tenants)} tenant(s) × ${num(runs)} runs × 1 RRU = ${num(rru)} RRU × ${price(P.dynamodb.perMillionReadUnits)}/M`,
+      (rru / MILLION) * P.dynamodb.perMillionReadUnits,
+    ),
+    line(
+      'log storage (steady state, S3 Standard)',
+      `${num(round(gbAddedPerMonth))} GB a month kept ${retention} months = ${num(round(storedGb))} GB × ${price(P.s3.storagePerGbMonth)}/GB-month`,
+      storedGb * P.s3.storagePerGbMonth,
+    ),
+  ];
+  return { usdPerMonth: round(lines.reduce((a, l) => a + l.usd, 0)), lines };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tables and the command line
 
 /** A cost table as text: item, arithmetic, USD, and the total. */
@@ -761,6 +824,17 @@ async function main(argv: string[]): Promise<void> {
       'per month',
     ),
   );
+  // The Merkle log (issue 23): nothing at zero traffic and no tenant; per idle and active tenant.
+  for (const [title, o] of [
+    ['one tenant with an archive, idle', { activeTenants: 0, idleTenants: 1 }],
+    [
+      'one tenant archiving every run, 1,000,000 entries a month',
+      { activeTenants: 1, idleTenants: 0, entriesPerMonth: 1_000_000 },
+    ],
+  ] as const) {
+    const c = archiveLogCostPerMonth(o);
+    console.log(formatCostTable(`Archive log per month: ${title}`, c.lines, c.usdPerMonth, 'per month'));
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

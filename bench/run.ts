@@ -33,7 +33,7 @@ import {
   totalRequests,
   type Counters,
 } from './instrument.js';
-import { measureArchive } from './archive.js';
+import { ARCHIVE_LOG_QUICK, measureArchive, measureArchiveLog } from './archive.js';
 import { faultRun, KILL_WINDOW_MS } from './fault-run.js';
 import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
@@ -899,6 +899,43 @@ add({
     goal: 'report',
     met: true,
     how: `the real CLI, end to end (its start included), on the 100,000 entries' 10 bundles in ${large!.verifyMs} ms (10,000: ${small!.verifyPerSec}/s); the verifier's peak RSS ${small!.verifyPeakRssMb} MB at 10,000, ${large!.verifyPeakRssMb} MB at 100,000 (a bundle is parsed whole)`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The archive's Merkle log (issue 23, bench/archive.ts): its cost to the archiver, the heap it
+// holds per bundle as the log grows, and peak RSS at 1,000,000 entries (quick: smaller sizes).
+{
+  const sizes = quick ? ARCHIVE_LOG_QUICK : { entries: 100_000, small: 10_000, bigEntries: 1_000_000 };
+  log(
+    `archive log: ${sizes.entries} entries with and without the tree, heap per bundle, RSS at ${sizes.bigEntries}`,
+  );
+  const r = await measureArchiveLog(dynamo.endpoint, sizes);
+  const [lo, hi] = r.live;
+  const heapGrowth = round(((hi!.maxMb - lo!.maxMb) / lo!.maxMb) * 100, 0);
+  add({
+    figure: 'archive throughput with the Merkle log',
+    value: r.ratio,
+    unit: `× without it (${r.withLogPerSec} vs ${r.withoutLogPerSec} entries/s at ${r.entries})`,
+    goal: '≥ 0.8',
+    met: r.ratio >= 0.8,
+    how: `the same chain archived twice in a child process, its checkpoint item removed in between: without the log, then with it (leaf per record, full tiles as they fill, partial tiles, consistency proof and the signed checkpoint once per run)`,
+  });
+  add({
+    figure: 'archiver retained heap per bundle with the log',
+    value: hi!.maxMb,
+    unit: `MB at ${hi!.entries} (${lo!.maxMb} MB at ${lo!.entries}, ${heapGrowth >= 0 ? '+' : ''}${heapGrowth}%)`,
+    goal: 'flat within 10%',
+    met: Math.abs(heapGrowth) <= 10,
+    how: `heap after a forced full GC after each bundle, the largest over the run; first/last bundle ${lo!.firstMb}/${lo!.lastMb} MB at ${lo!.entries}, ${hi!.firstMb}/${hi!.lastMb} MB at ${hi!.entries}`,
+  });
+  add({
+    figure: 'archiver peak RSS with the log',
+    value: r.big.peakRssMb,
+    unit: `MB at ${r.big.entries} entries`,
+    goal: '≤ 256 MB at 1,000,000',
+    met: r.big.peakRssMb <= 256,
+    how: `the child's own maxRSS over one run from seq 1 (${r.big.perSec} entries/s)`,
   });
 }
 

@@ -23,6 +23,7 @@ import {
   type IBucket,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ARCHIVE_LOG_MISSING_METRIC, ARCHIVE_LOG_REFUSED_METRIC } from '../functions/core/archive.js';
 import { ARCHIVER, ENV, WITNESS_ENV } from '../functions/shared/constants.js';
 import { gatewayMetric } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
@@ -107,6 +108,9 @@ export class EvidenceVault extends Construct {
       lifecycleRules: [
         {
           // Bundles are read by audits, rarely: cheaper classes as they age (retention is unaffected).
+          // Only under evidence/: the Merkle log's tiles and checkpoints (log/) are small objects
+          // that IA and Glacier IR would bill as 128 KB each, and proofs read them often.
+          prefix: 'evidence/',
           transitions: [
             { storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) },
             { storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(90) },
@@ -133,7 +137,7 @@ export class EvidenceVault extends Construct {
     this.auditorRole.addToPolicy(
       new PolicyStatement({
         actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention'],
-        resources: [this.bucket.arnForObjects('evidence/*')],
+        resources: [this.bucket.arnForObjects('evidence/*'), this.bucket.arnForObjects('log/*')],
       }),
     );
     this.auditorRole.addToPolicy(
@@ -159,6 +163,11 @@ export class EvidenceVault extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/evidence/*]`,
       reason:
         'The auditor reads every object under evidence/ (one tenant prefix per tenant, unknown at deploy time).',
+    });
+    Validations.of(this.auditorRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/log/*]`,
+      reason:
+        "The auditor reads every tenant's Merkle log under log/ (one prefix per tenant, unknown at deploy time).",
     });
   }
 }
@@ -219,13 +228,15 @@ export class EvidenceArchiver extends Construct {
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:PutObject'],
-        resources: [bucket.arnForObjects('evidence/*')],
+        resources: [bucket.arnForObjects('evidence/*'), bucket.arnForObjects('log/*')],
       }),
     );
+    // The public key; the log it checks once per run (its checkpoint, tiles for the consistency
+    // proof) and the newest bundle's presence (HEAD needs s3:GetObject).
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:GetObject'],
-        resources: [bucket.arnForObjects('evidence/public-key.pem')],
+        resources: [bucket.arnForObjects('evidence/*'), bucket.arnForObjects('log/*')],
       }),
     );
     fn.addToRolePolicy(
@@ -263,6 +274,11 @@ export class EvidenceArchiver extends Construct {
       id: `AwsSolutions-IAM5[Resource::${props.bucketArnExport}/evidence/*]`,
       reason:
         'The archiver writes bundles and checkpoints under evidence/<tenant>/ for tenants found at run time.',
+    });
+    Validations.of(this).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${props.bucketArnExport}/log/*]`,
+      reason:
+        "The archiver writes and reads each tenant's Merkle log (tiles, checkpoint) under log/<tenant>/ for tenants found at run time.",
     });
 
     const period = Duration.minutes(Math.max(5, rateMinutes));
@@ -302,6 +318,22 @@ export class EvidenceArchiver extends Construct {
       1,
       TreatMissingData.NOT_BREACHING,
       "Archiving a tenant's evidence failed (S3, KMS or DynamoDB); it is retried on the next run.",
+    );
+    this.alarm(
+      'LogMissing',
+      gatewayMetric(ARCHIVE_LOG_MISSING_METRIC, 'Sum', period),
+      1,
+      1,
+      TreatMissingData.NOT_BREACHING,
+      'Evidence the archiver published is missing or changed (the log checkpoint, a tile or the newest bundle): someone deleted or rewrote it. Run `oc verify --bucket` with a checkpoint you kept.',
+    );
+    this.alarm(
+      'LogRefused',
+      gatewayMetric(ARCHIVE_LOG_REFUSED_METRIC, 'Sum', period),
+      1,
+      1,
+      TreatMissingData.NOT_BREACHING,
+      "A tenant's new log checkpoint could not be proven consistent with the one published before and was not published; the tenant is parked (RecordsParked).",
     );
     // Published by every run: missing data means the archiver is not running at all.
     this.alarm(

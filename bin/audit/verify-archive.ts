@@ -7,6 +7,14 @@
  * every `prev_hash` linked (across bundles too), the bundle's header against its key and entries,
  * its signed checkpoint (Ed25519 signature, bundle SHA-256, seq, hashes), no gap and no overlap
  * between bundles, and that the newest checkpoint covers the newest bundle. Reports the first break.
+ *
+ * The Merkle log (issue 23): the tree is rebuilt from the bundles' records (leaf i = the canonical
+ * bytes of seq i+1) and checked against the published signed checkpoint (`log/<tenant>/checkpoint`)
+ * and every tile it covers; checkpoints the auditor kept (`trusted`) must be covered by the archive
+ * and agree with it (a log cut short or forked fails). A fact id sealed twice anywhere in the log is
+ * found with 8 bytes per entry: a sorted array of SHA-256 prefixes, then a confirming pass over the
+ * bundles only if two prefixes collide. Checkpoints are read strictly, old JSON and new notes alike:
+ * exact bytes, RFC 4648 §4 base64, no duplicate keys, nothing trailing.
  */
 import { ViewEvidence } from '../../functions/core/view-evidence.js';
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
@@ -14,7 +22,17 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import canonicalize from 'canonicalize';
-import { chainHash, type SealedRecord } from '../../functions/core/evidence.js';
+import { chainHashOfCanonical, type SealedRecord } from '../../functions/core/evidence.js';
+import {
+  ed25519KeyId,
+  parseChainHead,
+  parseCheckpointBody,
+  parseNote,
+  rawEd25519,
+  unb64,
+  verifyNoteSignature,
+} from '../../functions/core/signed-note.js';
+import { leafHash, tilePath, TreeEdge } from '../../functions/core/tlog.js';
 
 /** Where the archive is read from: the bucket, or a folder that mirrors it. */
 export interface ArchiveSource {
@@ -120,6 +138,15 @@ export interface ArchiveVerifyReport {
   to_seq: number;
   first_hash: string;
   last_hash: string;
+  /** The published log checkpoint verified (absent for an archive made before the log). */
+  log?: { size: number; root: string };
+  /**
+   * The checkpoint verified, as its exact text, ready to keep for `--trusted-checkpoint`: the
+   * signed log checkpoint, or for an archive made before the log its newest JSON checkpoint.
+   */
+  checkpoint?: string;
+  /** Checkpoints the auditor kept that the archive was checked against. */
+  trusted: number;
   break?: ArchiveBreak;
 }
 
@@ -167,9 +194,18 @@ function parseJson<T>(key: string, bytes: Buffer, what: string): T {
   }
 }
 
+/** A checkpoint the auditor kept: a signed log checkpoint note or an older JSON checkpoint. */
+export interface KeptCheckpoint {
+  /** For messages: the file it was read from. */
+  where: string;
+  bytes: Buffer;
+}
+
 export interface VerifyArchiveOptions {
   source: ArchiveSource;
   tenantId: string;
+  /** The archive must cover each of these and agree with it (`--trusted-checkpoint`). */
+  trusted?: KeptCheckpoint[];
   /** PEM of the public key to check signatures with; default: the archive's own public-key.pem. */
   publicKeyPem?: string;
   publicKeyWhere?: string;
@@ -191,6 +227,7 @@ export async function verifyArchive(options: VerifyArchiveOptions): Promise<Arch
     to_seq: 0,
     first_hash: '',
     last_hash: '',
+    trusted: options.trusted?.length ?? 0,
   };
   try {
     await walk(options, report);
@@ -219,6 +256,22 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       `the public key is ${publicKey.asymmetricKeyType ?? 'unknown'}, not Ed25519`,
     );
 
+  const pub32 = rawEd25519(publicKey);
+
+  // What the archive must agree with: its own log checkpoint and the ones the auditor kept.
+  const logPrefix = `log/${tenantId}/`;
+  const noteKey = `${logPrefix}checkpoint`;
+  const noteBytes = await source.get(noteKey);
+  const note = noteBytes === undefined ? undefined : readNote(noteKey, noteBytes, tenantId, pub32);
+  if (note === undefined && (await source.list(logPrefix)).length > 0)
+    fail(noteKey, "the log's tiles are in the archive but its signed checkpoint is missing (deleted?)");
+  const kept = (options.trusted ?? []).map((k) => readKept(k, tenantId, publicKey, pub32));
+  /** Sizes whose root (and chain hash) the walk keeps: the note's and the kept checkpoints'. */
+  const wanted = new Set<number>([...(note ? [note.size] : []), ...kept.map((k) => k.size)]);
+  const atSize = new Map<number, { root: Buffer; hash: string }>();
+  const edge = TreeEdge.empty();
+  const facts = new FactIds();
+
   const prefix = `evidence/${tenantId}/`;
   const bundleKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}(\\d{12})-(\\d{12})\\.json$`);
   const checkpointKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}checkpoints/(\\d{12})\\.json$`);
@@ -238,6 +291,7 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
 
   let prevHash = '';
   let nextSeq = 1;
+  let newestCheckpoint: Buffer | undefined;
   const views = new ViewEvidence();
   for (const bundle of bundles) {
     if (bundle.to < bundle.from)
@@ -275,7 +329,6 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
         bundle.from,
       );
     if (!Array.isArray(header.entries)) return fail(bundle.key, 'entries is not an array');
-    const seen = new Set<string>();
     let expected = bundle.from;
     for (const raw of header.entries as unknown[]) {
       const entry = raw as { seq?: unknown; prev_hash?: unknown; hash?: unknown; record?: SealedRecord };
@@ -298,8 +351,10 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       if (entry.prev_hash !== prevHash)
         fail(bundle.key, `prev_hash does not match the hash of seq ${expected - 1}`, at);
       let recomputed: string;
+      let canonical: string | undefined;
       try {
-        recomputed = chainHash(prevHash, record!);
+        canonical = canonicalize(record);
+        recomputed = chainHashOfCanonical(prevHash, canonical!);
       } catch {
         return fail(bundle.key, 'record cannot be canonicalized', at);
       }
@@ -312,10 +367,15 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       // The approval view a record names is re-rendered from its recorded request and version.
       const viewProblem = views.check(record!);
       if (viewProblem) fail(bundle.key, `approval view: ${viewProblem}`, at);
-      if (typeof record!.fact_id === 'string') {
-        if (seen.has(record!.fact_id)) fail(bundle.key, `fact ${record!.fact_id} is in the bundle twice`, at);
-        seen.add(record!.fact_id);
-      }
+      if (typeof record!.fact_id === 'string') facts.add(record!.fact_id);
+      // The record's canonical bytes are leaf seq-1 of the log; full tiles the note covers must match.
+      for (const tile of edge.append(leafHash(Buffer.from(canonical!, 'utf8'))))
+        if (note && (tile.index + 1) * 256 ** (tile.level + 1) <= note.size)
+          await sameTile(source, `${logPrefix}${tilePath(tile.level, tile.index)}`, tile.hashes);
+      if (wanted.has(edge.size)) atSize.set(edge.size, { root: edge.root(), hash: recomputed });
+      if (note && edge.size === note.size)
+        for (const tile of edge.partialTiles())
+          await sameTile(source, `${logPrefix}${tilePath(tile.level, tile.index, tile.width)}`, tile.hashes);
       if (report.entries === 0) report.first_hash = recomputed;
       prevHash = recomputed;
       expected += 1;
@@ -339,8 +399,9 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       );
     const cpBytes = await source.get(checkpointName!);
     if (cpBytes === undefined) return fail(checkpointName!, 'the checkpoint is listed but cannot be read');
-    const cp = parseJson<Checkpoint>(checkpointName!, cpBytes, 'the checkpoint');
+    const cp = strictCheckpoint(checkpointName!, cpBytes);
     checkSignature(checkpointName!, cp, publicKey);
+    newestCheckpoint = cpBytes;
     const want: [keyof Checkpoint, unknown][] = [
       ['format', 'oc-evidence-checkpoint/v1'],
       ['tenant_id', tenantId],
@@ -384,6 +445,209 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       seq,
     );
   }
+
+  // The log: the published checkpoint is the tree of the bundles' first `size` records.
+  if (note) {
+    const found = atSize.get(note.size);
+    if (!found)
+      fail(
+        noteKey,
+        `the log's checkpoint covers ${note.size} entries but the bundles end at seq ${report.to_seq}: bundles are missing`,
+        report.to_seq + 1,
+      );
+    if (!found!.root.equals(note.root))
+      fail(noteKey, `the root of entries 1-${note.size} is not the checkpoint's root`, note.size);
+    if (found!.hash !== note.head.hash)
+      fail(noteKey, `its chain head (seq ${note.head.seq}) names another hash than the chain's`, note.size);
+    report.log = { size: note.size, root: note.root.toString('hex') };
+    report.checkpoint = noteBytes!.toString('utf8');
+  } else if (newestCheckpoint) report.checkpoint = newestCheckpoint.toString('utf8');
+
+  // What the auditor kept: the archive must reach as far and agree with it.
+  for (const k of kept) {
+    if (k.size > report.to_seq)
+      fail(
+        k.where,
+        `the archive's log ends at seq ${report.to_seq}, before seq ${k.size} of a checkpoint you kept: the archive was cut short or rolled back`,
+        report.to_seq + 1,
+      );
+    if (note && k.size > note.size)
+      fail(
+        k.where,
+        `the archive's published checkpoint (size ${note.size}) is older than one you kept (size ${k.size}): it was rolled back`,
+        note.size,
+      );
+    const found = atSize.get(k.size)!;
+    if (k.root && !found.root.equals(k.root))
+      fail(
+        k.where,
+        `fork: entries 1-${k.size} of the archive do not hash to the root of the checkpoint you kept`,
+        k.size,
+      );
+    if (k.hash !== undefined && found.hash !== k.hash)
+      fail(
+        k.where,
+        `fork: the archive's hash at seq ${k.size} is ${found.hash}, the checkpoint you kept says ${k.hash}`,
+        k.size,
+      );
+  }
+
+  // A fact id twice anywhere in the log: prefixes first, then a pass to confirm and name the seqs.
+  const suspects = facts.collisions();
+  if (suspects.size > 0) {
+    const first = new Map<string, number>();
+    for (const bundle of bundles) {
+      const parsed = parseJson<BundleHeader>(bundle.key, (await source.get(bundle.key))!, 'the bundle');
+      for (const raw of parsed.entries as { seq: number; record: SealedRecord }[]) {
+        const id = raw.record.fact_id;
+        if (!suspects.has(FactIds.prefix(id))) continue;
+        const seen = first.get(id);
+        if (seen !== undefined)
+          fail(bundle.key, `fact ${id} is sealed twice: at seq ${seen} and at seq ${raw.seq}`, raw.seq);
+        first.set(id, raw.seq);
+      }
+    }
+  }
+}
+
+/**
+ * Fact ids seen, as the first 8 bytes of their SHA-256 in one growing array (8 bytes per entry,
+ * whatever the log's length); two equal prefixes are then confirmed (or not) by a second pass.
+ */
+class FactIds {
+  private prefixes = new BigUint64Array(1024);
+  private count = 0;
+
+  static prefix(id: string): bigint {
+    return createHash('sha256').update(id, 'utf8').digest().readBigUInt64BE(0);
+  }
+
+  add(id: string): void {
+    if (this.count === this.prefixes.length) {
+      const bigger = new BigUint64Array(this.prefixes.length * 2);
+      bigger.set(this.prefixes);
+      this.prefixes = bigger;
+    }
+    this.prefixes[this.count++] = FactIds.prefix(id);
+  }
+
+  /** Prefixes seen more than once. */
+  collisions(): Set<bigint> {
+    const sorted = this.prefixes.subarray(0, this.count).sort();
+    const found = new Set<bigint>();
+    for (let i = 1; i < sorted.length; i++) if (sorted[i] === sorted[i - 1]) found.add(sorted[i]!);
+    return found;
+  }
+}
+
+async function sameTile(source: ArchiveSource, key: string, hashes: Buffer): Promise<void> {
+  const bytes = await source.get(key);
+  if (bytes === undefined) fail(key, 'a tile of the log is missing');
+  if (!bytes!.equals(hashes)) fail(key, "the tile is not the tree's hashes (altered)");
+}
+
+interface LogNote {
+  size: number;
+  root: Buffer;
+  head: { seq: number; hash: string };
+}
+
+/** A signed log checkpoint of this tenant, signed by the public key; strict (C2SP signed-note). */
+function readNote(where: string, bytes: Buffer, tenantId: string, pub32: Buffer): LogNote {
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) fail(where, 'the checkpoint is not UTF-8');
+  let body: ReturnType<typeof parseCheckpointBody>;
+  let signed: ReturnType<typeof parseNote>;
+  try {
+    signed = parseNote(text);
+    body = parseCheckpointBody(signed.body);
+  } catch (error) {
+    return fail(where, `not a signed checkpoint note: ${(error as Error).message}`);
+  }
+  const match = /^([^/]+)\/t\/(.+)$/.exec(body.origin);
+  if (!match || match[2] !== tenantId)
+    fail(
+      where,
+      `its origin ${JSON.stringify(body.origin)} is not tenant ${tenantId}'s log (<deployment>/t/${tenantId})`,
+    );
+  const name = match![1]!;
+  const keyId = ed25519KeyId(name, pub32);
+  const ours = signed.signatures.filter((s) => s.name === name && s.keyId.equals(keyId));
+  if (ours.length === 0)
+    fail(where, `no signature by the public key (key name ${name}, key id ${keyId.toString('hex')})`);
+  if (!ours.some((s) => verifyNoteSignature(signed.body, s, name, pub32)))
+    fail(where, 'signature does not verify with the public key');
+  const heads = body.extensions.filter((l) => l.startsWith('oc-chain-head '));
+  let head: { seq: number; lastHash: string } | undefined;
+  try {
+    head = heads.length === 1 ? parseChainHead(heads[0]!) : undefined;
+  } catch {
+    head = undefined;
+  }
+  if (!head || head.seq !== body.size)
+    fail(where, `it has no single chain head line \`oc-chain-head ${body.size} <hash>\``);
+  return { size: body.size, root: body.root, head: { seq: head!.seq, hash: head!.lastHash } };
+}
+
+/** A checkpoint the auditor kept: a note (size and root) or an older JSON checkpoint (seq and hash). */
+function readKept(
+  kept: KeptCheckpoint,
+  tenantId: string,
+  publicKey: KeyObject,
+  pub32: Buffer,
+): { where: string; size: number; root?: Buffer; hash?: string } {
+  if (kept.bytes[0] === 0x7b) {
+    const cp = strictCheckpoint(kept.where, kept.bytes);
+    checkSignature(kept.where, cp, publicKey);
+    if (cp.tenant_id !== tenantId)
+      fail(kept.where, `it is tenant ${String(cp.tenant_id)}'s checkpoint, not ${tenantId}'s`);
+    if (typeof cp.seq !== 'number' || typeof cp.last_hash !== 'string')
+      fail(kept.where, 'it has no seq and last_hash');
+    return { where: kept.where, size: cp.seq as number, hash: cp.last_hash as string };
+  }
+  const n = readNote(kept.where, kept.bytes, tenantId, pub32);
+  return { where: kept.where, size: n.size, root: n.root, hash: n.head.hash };
+}
+
+/**
+ * An old JSON checkpoint, strictly: UTF-8, no key twice, exactly its canonical bytes (RFC 8785) and
+ * one newline, a signature in RFC 4648 §4 base64 of 64 bytes.
+ */
+function strictCheckpoint(key: string, bytes: Buffer): Checkpoint {
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) fail(key, 'the checkpoint is not UTF-8');
+  const twice = duplicateKey(text);
+  if (twice !== undefined) fail(key, `the checkpoint has the duplicate key ${JSON.stringify(twice)}`);
+  const cp = parseJson<Checkpoint>(key, bytes, 'the checkpoint');
+  if (typeof cp !== 'object' || cp === null || Array.isArray(cp))
+    return fail(key, 'the checkpoint is not an object');
+  if (`${canonicalize(cp)}\n` !== text)
+    fail(key, 'the checkpoint is not its canonical bytes (RFC 8785 JSON and one newline, nothing else)');
+  return cp;
+}
+
+/** The first object key that appears twice in one object of `text` (JSON.parse keeps the last silently). */
+function duplicateKey(text: string): string | undefined {
+  const stack: Set<string>[] = [];
+  const token = /"(?:[^"\\]|\\.)*"|[{}[\]]/g;
+  for (let m = token.exec(text); m; m = token.exec(text)) {
+    const t = m[0];
+    if (t === '{') stack.push(new Set());
+    else if (t === '}') stack.pop();
+    else if (t === '[' || t === ']') continue;
+    else if (/^\s*:/.test(text.slice(token.lastIndex)) && stack.length > 0) {
+      let name: string;
+      try {
+        name = JSON.parse(t) as string;
+      } catch {
+        return undefined; // not JSON: the parser says so
+      }
+      const keys = stack[stack.length - 1]!;
+      if (keys.has(name)) return name;
+      keys.add(name);
+    }
+  }
+  return undefined;
 }
 
 function checkSignature(key: string, cp: Checkpoint, publicKey: KeyObject): void {
@@ -392,7 +656,10 @@ function checkSignature(key: string, cp: Checkpoint, publicKey: KeyObject): void
   const { signature, ...statement } = cp;
   const message = canonicalize(statement);
   if (message === undefined) return fail(key, 'the checkpoint cannot be canonicalized');
-  const ok = verify(null, Buffer.from(message, 'utf8'), publicKey, Buffer.from(signature, 'base64'));
+  const bytes = unb64(signature);
+  if (bytes === undefined || bytes.length !== 64)
+    return fail(key, 'the signature is not base64 (RFC 4648 §4) of 64 bytes');
+  const ok = verify(null, Buffer.from(message, 'utf8'), publicKey, bytes);
   if (!ok)
     fail(
       key,

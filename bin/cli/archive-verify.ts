@@ -1,8 +1,9 @@
 /**
- * `oc verify --bucket B | --dir D --tenant T [--public-key K]`: the auditor's check of an
- * archive (bin/audit/verify-archive.ts), with a progress bar on a terminal and `--json`.
+ * `oc verify --bucket B | --dir D --tenant T [--public-key K] [--trusted-checkpoint F]...
+ * [--save-checkpoint F]`: the auditor's check of an archive (bin/audit/verify-archive.ts), with a
+ * progress bar on a terminal and `--json`; it prints the checkpoint it verified, to keep.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import {
@@ -22,6 +23,10 @@ export interface ArchiveVerifyOptions {
   dir?: string;
   publicKey?: string;
   save?: string;
+  /** Checkpoints the auditor kept (repeatable). */
+  trustedCheckpoint?: string[];
+  /** Where to write the checkpoint verified. */
+  saveCheckpoint?: string;
 }
 
 export async function verifyArchiveCommand(
@@ -37,6 +42,13 @@ export async function verifyArchiveCommand(
       throw new CliError(`cannot read the public key ${opts.publicKey}: ${(error as Error).message}`);
     }
   }
+  const trusted = (opts.trustedCheckpoint ?? []).map((file) => {
+    try {
+      return { where: path.resolve(file), bytes: readFileSync(file) };
+    } catch (error) {
+      throw new CliError(`cannot read the kept checkpoint ${file}: ${(error as Error).message}`);
+    }
+  });
   const s3 = opts.bucket !== undefined ? archiveS3(opts, ctx.env) : undefined;
   let source = s3 ? s3Source(s3.s3, opts.bucket!) : dirSource(opts.dir!);
   if (opts.save !== undefined) source = savingSource(source, opts.save);
@@ -57,6 +69,7 @@ export async function verifyArchiveCommand(
     report = await verifyArchive({
       source,
       tenantId: opts.tenant,
+      trusted,
       ...(publicKeyPem !== undefined ? { publicKeyPem, publicKeyWhere: path.resolve(opts.publicKey!) } : {}),
       onProgress: bar
         ? (done, total) => {
@@ -83,6 +96,15 @@ export async function verifyArchiveCommand(
       );
     return EXIT.failure;
   }
+  if (opts.saveCheckpoint !== undefined && report.checkpoint !== undefined) {
+    try {
+      writeFileSync(opts.saveCheckpoint, report.checkpoint);
+    } catch (error) {
+      throw new CliError(
+        `cannot write the checkpoint to ${opts.saveCheckpoint}: ${(error as Error).message}`,
+      );
+    }
+  }
   if (!opts.json) {
     ctx.out(
       `ok: tenant ${report.tenant_id}, ${report.entries} entries in ${plural(report.bundles, 'bundle')} (seq ${report.from_seq}-${report.to_seq}), ` +
@@ -93,6 +115,14 @@ export async function verifyArchiveCommand(
     ctx.out(
       `  public key ${report.public_key}${publicKeyPem === undefined ? " (the archive's own: pass --public-key to pin the one you trust)" : ''}`,
     );
+    if (report.log) ctx.out(`  log        ${report.log.size} entries, root ${report.log.root}`);
+    if (report.trusted > 0) ctx.out(`  agrees with ${plural(report.trusted, 'checkpoint')} you kept`);
+    if (report.checkpoint !== undefined) {
+      ctx.out(
+        `checkpoint verified (keep it; pass it to --trusted-checkpoint next time)${opts.saveCheckpoint !== undefined ? `, saved to ${opts.saveCheckpoint}` : ''}:`,
+      );
+      ctx.out(report.checkpoint.replace(/\n$/, ''));
+    }
   }
   return EXIT.ok;
 }

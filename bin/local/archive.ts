@@ -33,6 +33,8 @@ export interface LocalArchiverOptions {
   keyFile: string;
   maxEntriesPerBundle?: number;
   events?: ArchiveEvents;
+  /** Keep the Merkle log (default); off only for the benchmark's comparison. */
+  log?: boolean;
 }
 
 export function localArchiver(options: LocalArchiverOptions): {
@@ -46,6 +48,9 @@ export function localArchiver(options: LocalArchiverOptions): {
     signer,
     maxEntriesPerBundle: options.maxEntriesPerBundle,
     events: options.events,
+    // The local log's origin is `local/t/<tenant>`, its key named `local`.
+    deployment: 'local',
+    ...(options.log === false ? { log: false } : {}),
   });
   return { archiver, signer };
 }

@@ -12,13 +12,18 @@
  *   ]}
  */
 import { createHash } from 'node:crypto';
-import { canon, type ChainEntry } from './evidence.js';
+import { canon, type ChainEntry, type ChainHead } from './evidence.js';
+import { checkpointBody, formatChainHead } from './signed-note.js';
+import { leafHash, tilePath, type TreeEdge } from './tlog.js';
 
 export const BUNDLE_FORMAT = 'oc-evidence-bundle/v1';
 export const CHECKPOINT_FORMAT = 'oc-evidence-checkpoint/v1';
 /** At most this many entries per bundle: what one archiver step holds in memory. */
 export const MAX_BUNDLE_ENTRIES = 10_000;
 export const PUBLIC_KEY_KEY = 'evidence/public-key.pem';
+/** Alarmed metrics of the log (lib/evidence-archive.ts): published evidence gone, a checkpoint refused. */
+export const ARCHIVE_LOG_MISSING_METRIC = 'archive_log_missing';
+export const ARCHIVE_LOG_REFUSED_METRIC = 'archive_log_refused';
 
 const seq12 = (seq: number) => String(seq).padStart(12, '0');
 
@@ -133,4 +138,39 @@ export function checkpointSigningBytes(statement: CheckpointStatement): Buffer {
 /** A checkpoint object's bytes: JCS of the signed checkpoint, so equal input gives equal bytes. */
 export function checkpointBytes(checkpoint: SignedCheckpoint): Buffer {
   return Buffer.from(`${canon(checkpoint)}\n`, 'utf8');
+}
+
+/**
+ * The per-tenant Merkle log (issue 23; RFC 6962 tree, C2SP tlog-tiles and tlog-checkpoint): leaf
+ * i is the exact RFC 8785 bytes of the record at seq i+1 (what the chain hashes). The JSON bundles
+ * stay the entries' data; the log adds the tree's tiles and the signed checkpoint, under a prefix
+ * of their own that the bucket's storage-class transitions leave out (small objects).
+ */
+export const logKeys = {
+  prefix: (tenantId: string) => `log/${tenantId}/`,
+  checkpoint: (tenantId: string) => `log/${tenantId}/checkpoint`,
+  tile: (tenantId: string, level: number, index: number, width?: number) =>
+    `log/${tenantId}/${tilePath(level, index, width)}`,
+};
+
+/** A log's origin line: `<deployment>/t/<tenant>`; the signing key's name is the deployment. */
+export const logOrigin = (deployment: string, tenantId: string) => `${deployment}/t/${tenantId}`;
+
+/** A deployment name is a note key name and an origin's first part: no spaces, `+` or `/`. */
+export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** The leaf hash of a record: SHA-256(0x00 ‖ its canonical bytes). */
+export const recordLeaf = (canonical: string) => leafHash(Buffer.from(canonical, 'utf8'));
+
+/** The unsigned checkpoint of a tenant's log at `edge` (its size is the archived head's seq). */
+export function logCheckpoint(deployment: string, tenantId: string, edge: TreeEdge, head: ChainHead): string {
+  if (edge.size !== head.seq)
+    throw new Error(`the tree has ${edge.size} leaves, the chain head is seq ${head.seq}`);
+  return checkpointBody({
+    origin: logOrigin(deployment, tenantId),
+    size: edge.size,
+    root: edge.root(),
+    // The extension line binding the tree to the hash chain: `oc-chain-head <seq> <hash>`.
+    extensions: [formatChainHead(head.seq, head.hash)],
+  });
 }

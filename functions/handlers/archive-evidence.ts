@@ -4,7 +4,7 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ENV } from '../shared/constants.js';
+import { ENV, STACKS } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { ArchiveCheckpointStore } from '../store/archive-checkpoints.js';
 import { Archiver, s3ArchiveObjects, type ArchiveRunReport } from '../store/archiver.js';
@@ -67,6 +67,8 @@ function deployedArchiver(state: AppState): Archiver {
     store: new ArchiveCheckpointStore(state.doc, state.config.tableName),
     objects: s3ArchiveObjects(new S3Client({}), bucket),
     signer: new KmsCheckpointSigner(new KMSClient({}), keyId),
+    // The log's origin is `<deployment>/t/<tenant>` and its key is named so (`oc archive --aws` alike).
+    deployment: STACKS.data,
   });
   return deployed;
 }

@@ -22,6 +22,14 @@ export interface ArchiveCheckpoint {
   /** A range an archiver claimed and has not advanced past yet. */
   pending?: { fromSeq: number; toSeq: number };
   bundleKey?: string;
+  /**
+   * The Merkle tree's right edge at `head` (TreeEdge.encode, issue 23): moved with the head by
+   * `advance`, so a run appends to the tree without reading a tile. Absent on a checkpoint
+   * written before the log existed: the first run rebuilds it from seq 1 (`setEdge`).
+   */
+  edge?: Buffer;
+  /** The log checkpoint last published (`log/<tenant>/checkpoint`): its size and root. */
+  published?: { size: number; root: Buffer };
 }
 
 /** Where a tenant's chain ends: its last page's last seq, or the seq before the hold that stops it. */
@@ -111,6 +119,10 @@ export class ArchiveCheckpointStore {
         ? { pending: { fromSeq: Number(item.pending_from), toSeq: Number(item.pending_to) } }
         : {}),
       ...(typeof item.bundle_key === 'string' ? { bundleKey: item.bundle_key } : {}),
+      ...(item.tree_edge instanceof Uint8Array ? { edge: Buffer.from(item.tree_edge) } : {}),
+      ...(typeof item.log_size === 'number' && item.log_root instanceof Uint8Array
+        ? { published: { size: item.log_size, root: Buffer.from(item.log_root) } }
+        : {}),
     };
   }
 
@@ -158,21 +170,25 @@ export class ArchiveCheckpointStore {
     }
   }
 
-  /** Moves the archived head past the claimed range; false if another archiver already did. */
+  /**
+   * Moves the archived head past the claimed range, with the tree's edge at the new head (if the
+   * log is kept); false if another archiver already did. The edge is a function of the chain up
+   * to the head, so whoever advances writes the same bytes.
+   */
   async advance(
     tenantId: string,
     from: ChainHead,
     to: ChainHead,
     bundle: { key: string; sha256: string },
     now: Date,
+    edge?: Buffer,
   ): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.archiveCheckpoint(tenantId),
-          UpdateExpression:
-            'SET seq = :to, #hash = :hash, bundle_key = :key, bundle_sha256 = :sha, archived_at = :now REMOVE pending_from, pending_to',
+          UpdateExpression: `SET seq = :to, #hash = :hash, bundle_key = :key, bundle_sha256 = :sha, archived_at = :now${edge ? ', tree_edge = :edge' : ''} REMOVE pending_from, pending_to`,
           ConditionExpression:
             'seq = :headSeq AND #hash = :headHash AND pending_from = :from AND pending_to = :to',
           ExpressionAttributeNames: { '#hash': 'hash' },
@@ -185,6 +201,7 @@ export class ArchiveCheckpointStore {
             ':headSeq': from.seq,
             ':headHash': from.hash,
             ':from': from.seq + 1,
+            ...(edge ? { ':edge': edge } : {}),
           },
         }),
       );
@@ -192,6 +209,51 @@ export class ArchiveCheckpointStore {
     } catch (error) {
       if (isConditionalFailure(error)) return false;
       throw new StorageError('archive checkpoint advance failed', error);
+    }
+  }
+
+  /**
+   * Stores the edge rebuilt from seq 1 for a checkpoint archived before the log existed (the
+   * migration), only on that head and only if none is stored; false if the checkpoint moved.
+   */
+  async setEdge(tenantId: string, head: ChainHead, edge: Buffer): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.archiveCheckpoint(tenantId),
+          UpdateExpression: 'SET tree_edge = :edge',
+          ConditionExpression: 'seq = :seq AND #hash = :hash AND attribute_not_exists(tree_edge)',
+          ExpressionAttributeNames: { '#hash': 'hash' },
+          ExpressionAttributeValues: { ':edge': edge, ':seq': head.seq, ':hash': head.hash },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalFailure(error)) return false;
+      throw new StorageError('archive tree edge write failed', error);
+    }
+  }
+
+  /**
+   * Records the log checkpoint just published (what the next run checks the bucket against);
+   * never moves back to a smaller tree.
+   */
+  async recordPublished(tenantId: string, size: number, root: Buffer): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.archiveCheckpoint(tenantId),
+          UpdateExpression: 'SET log_size = :size, log_root = :root',
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(log_size) OR log_size <= :size)',
+          ExpressionAttributeValues: { ':size': size, ':root': root },
+        }),
+      );
+    } catch (error) {
+      if (isConditionalFailure(error)) return; // a newer one is recorded already
+      throw new StorageError('archive log checkpoint record failed', error);
     }
   }
 

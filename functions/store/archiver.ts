@@ -9,9 +9,15 @@
  * rebuilds the same range, so the same bytes land on the same keys, and advances. A chain that does
  * not verify archives nothing for that range (its tenant's report names the seq), raises the
  * `archive_chain_break` metric, and the other tenants are archived.
+ *
+ * The Merkle log (issue 23): each record's canonical bytes are also a leaf of the tenant's RFC 6962
+ * tree. Its right edge moves with the checkpoint (`advance`), full tiles are written as they fill
+ * (immutable: same bytes whoever writes them), and once per run the partial tiles and a signed
+ * C2SP checkpoint note are published under `log/<tenant>/`, after proving the new tree consistent
+ * with the one published before (`publishLog`). What cannot be proven is not published.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   archiveKeys,
   BundleArena,
@@ -23,7 +29,32 @@ import {
   PUBLIC_KEY_KEY,
   type CheckpointStatement,
 } from '../core/archive.js';
-import { ChainVerifier, type ChainHead } from '../core/evidence.js';
+import { ChainVerifier, GENESIS, type ChainHead } from '../core/evidence.js';
+import {
+  ARCHIVE_LOG_MISSING_METRIC,
+  ARCHIVE_LOG_REFUSED_METRIC,
+  DEPLOYMENT_NAME,
+  logCheckpoint,
+  logKeys,
+  logOrigin,
+  recordLeaf,
+} from '../core/archive.js';
+import {
+  formatNote,
+  parseCheckpointBody,
+  parseNote,
+  rawEd25519,
+  signNote,
+  verifyNoteSignature,
+} from '../core/signed-note.js';
+import {
+  consistencyProof,
+  TileHashes,
+  TreeEdge,
+  verifyConsistency,
+  type FullTile,
+  type TileReader,
+} from '../core/tlog.js';
 import { logger, metrics } from '../shared/powertools.js';
 import type { ArchiveCheckpointStore } from './archive-checkpoints.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
@@ -33,6 +64,8 @@ export interface ArchiveObjects {
   put(key: string, body: Buffer, contentType: string): Promise<void>;
   /** The object's bytes, or undefined if there is none. */
   get(key: string): Promise<Buffer | undefined>;
+  /** Whether the object exists (without reading it); `get` stands in when absent. */
+  exists?(key: string): Promise<boolean>;
 }
 
 export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
@@ -59,6 +92,17 @@ export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
         throw error;
       }
     },
+    async exists(key) {
+      try {
+        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (error) {
+        const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404)
+          return false;
+        throw error;
+      }
+    },
   };
 }
 
@@ -69,6 +113,18 @@ export interface ArchiveEvents {
   archived(tenantId: string, bundle: ArchivedBundle): void;
   /** Entries sealed but not archived after the run, over all tenants. */
   lag(entries: number): void;
+  /**
+   * Something the archiver published is gone or changed (the log checkpoint, a tile, the newest
+   * bundle): someone deleted or rewrote evidence. Alarmed (`archive_log_missing`).
+   */
+  logMissing?(tenantId: string, key: string, problem: string): void;
+  /**
+   * A new log checkpoint could not be proven consistent with the one published before, so it was
+   * not published. Alarmed (`archive_log_refused`), and the tenant is parked (`RecordsParked`).
+   */
+  logRefused?(tenantId: string, problem: string): void;
+  /** A log checkpoint was published. */
+  logPublished?(tenantId: string, size: number, oldSize: number): void;
 }
 
 export const powertoolsArchiveEvents: ArchiveEvents = {
@@ -91,7 +147,37 @@ export const powertoolsArchiveEvents: ArchiveEvents = {
   lag(entries) {
     metrics.addMetric('archive_lag_entries', MetricUnit.Count, entries);
   },
+  logMissing(tenantId, key, problem) {
+    logger.error('published evidence is missing or changed', { tenantId, key, problem });
+    metrics.addMetric(ARCHIVE_LOG_MISSING_METRIC, MetricUnit.Count, 1);
+  },
+  logRefused(tenantId, problem) {
+    logger.error('log checkpoint not published: not consistent with the previous one', { tenantId, problem });
+    metrics.addMetric(ARCHIVE_LOG_REFUSED_METRIC, MetricUnit.Count, 1);
+  },
+  logPublished(tenantId, size, oldSize) {
+    logger.info('log checkpoint published', { tenantId, size, oldSize });
+  },
 };
+
+/** A new log checkpoint, signed by the archiver, handed to the witnesses before it is published. */
+export interface NewLogCheckpoint {
+  tenantId: string;
+  /** The signed note (checkpoint body, blank line, the archiver's signature line). */
+  note: string;
+  /** The size of the checkpoint published before (0: none), and the proof from it to this one. */
+  oldSize: number;
+  proof: Buffer[];
+}
+
+/**
+ * The witness step of a run: given the new checkpoint, returns cosignature lines
+ * (`— <name> <base64>\n` each) to append to the note before it is published. None by default.
+ */
+export type WitnessStep = (checkpoint: NewLogCheckpoint) => Promise<string[]>;
+
+/** A log checkpoint that cannot be proven consistent: not published, the tenant fails this run. */
+export class LogRefusedError extends Error {}
 
 export interface ArchivedBundle {
   key: string;
@@ -125,6 +211,12 @@ export interface ArchiverOptions {
   events?: ArchiveEvents;
   maxEntriesPerBundle?: number;
   now?: () => Date;
+  /** The origin's first part and the note key's name (the stack's name in AWS). @default 'local' */
+  deployment?: string;
+  /** Cosigns each new log checkpoint before it is published (C2SP tlog-witness). */
+  witness?: WitnessStep;
+  /** Keep the Merkle log. Off only to measure what it costs (bench/archive.ts). @default true */
+  log?: boolean;
 }
 
 export interface RunOptions {
@@ -158,6 +250,9 @@ export class Archiver {
   private running = false;
   /** Every bundle of this archiver is built in the same buffer (one bundle at a time). */
   private readonly arena = new BundleArena();
+  private readonly deployment: string;
+  private readonly keepLog: boolean;
+  private logKey: Promise<Buffer> | undefined;
 
   constructor(private readonly options: ArchiverOptions) {
     this.events = options.events ?? powertoolsArchiveEvents;
@@ -165,6 +260,17 @@ export class Archiver {
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1 || this.maxEntries > MAX_BUNDLE_ENTRIES)
       throw new Error(`maxEntriesPerBundle must be 1-${MAX_BUNDLE_ENTRIES}`);
     this.now = options.now ?? (() => new Date());
+    this.deployment = options.deployment ?? 'local';
+    if (!DEPLOYMENT_NAME.test(this.deployment))
+      throw new Error(
+        `deployment must match ${String(DEPLOYMENT_NAME)}, got ${JSON.stringify(this.deployment)}`,
+      );
+    this.keepLog = options.log ?? true;
+  }
+
+  /** The signer's raw 32-byte Ed25519 public key (for the note's key id). */
+  private publicKey32(): Promise<Buffer> {
+    return (this.logKey ??= this.options.signer.publicKeyPem().then(rawEd25519));
   }
 
   /**
@@ -232,15 +338,51 @@ export class Archiver {
     let races = 0;
     for (;;) {
       const checkpoint = await store.checkpoint(tenantId);
+      let edge: TreeEdge | undefined;
+      if (this.keepLog) {
+        if (checkpoint.edge) edge = TreeEdge.decode(checkpoint.edge);
+        else if (checkpoint.head.seq === 0) edge = TreeEdge.empty();
+        else {
+          // Archived before the log existed: build the tree from seq 1 once (the migration).
+          let rebuilt: TreeEdge;
+          try {
+            rebuilt = await this.rebuildEdge(tenantId, checkpoint.head);
+          } catch (error) {
+            if (!(error instanceof ChainBreakError)) throw error;
+            this.events.chainBroken(tenantId, error.seq, error.problem);
+            return {
+              tenantId,
+              status: 'broken',
+              bundles,
+              head: checkpoint.head,
+              behind: 0,
+              break: { seq: error.seq, problem: error.problem },
+            };
+          }
+          await store.setEdge(tenantId, checkpoint.head, rebuilt.encode());
+          continue; // read the checkpoint again, with its edge
+        }
+        if (edge.size !== checkpoint.head.seq)
+          throw new Error(
+            `the archive checkpoint's tree has ${edge.size} leaves but its head is seq ${checkpoint.head.seq}`,
+          );
+      }
       const tail = await store.tail(tenantId);
-      const report = (status: TenantArchiveReport['status'], extra: Partial<TenantArchiveReport> = {}) => ({
-        tenantId,
-        status: status === 'archived' && bundles.length === 0 ? ('up-to-date' as const) : status,
-        bundles,
-        head: checkpoint.head,
-        behind: Math.max(0, tail.seq - checkpoint.head.seq),
-        ...extra,
-      });
+      const report = async (
+        status: TenantArchiveReport['status'],
+        extra: Partial<TenantArchiveReport> = {},
+      ): Promise<TenantArchiveReport> => {
+        // Once per run, whether or not anything was archived: what was published is checked.
+        if (this.keepLog && status !== 'broken') await this.publishLog(tenantId);
+        return {
+          tenantId,
+          status: status === 'archived' && bundles.length === 0 ? ('up-to-date' as const) : status,
+          bundles,
+          head: checkpoint.head,
+          behind: Math.max(0, tail.seq - checkpoint.head.seq),
+          ...extra,
+        };
+      };
       let range = checkpoint.pending;
       if (!range) {
         if (tail.seq <= checkpoint.head.seq) return report('archived');
@@ -257,13 +399,13 @@ export class Archiver {
 
       let bundle: { key: string; sha256: string; head: ChainHead };
       try {
-        bundle = await this.writeRange(tenantId, checkpoint.head, range);
+        bundle = await this.writeRange(tenantId, checkpoint.head, range, edge);
       } catch (error) {
         if (!(error instanceof ChainBreakError)) throw error;
         this.events.chainBroken(tenantId, error.seq, error.problem);
         return report('broken', { break: { seq: error.seq, problem: error.problem } });
       }
-      if (await store.advance(tenantId, checkpoint.head, bundle.head, bundle, this.now())) {
+      if (await store.advance(tenantId, checkpoint.head, bundle.head, bundle, this.now(), edge?.encode())) {
         const archived = {
           key: bundle.key,
           fromSeq: range.fromSeq,
@@ -282,14 +424,16 @@ export class Archiver {
     tenantId: string,
     head: ChainHead,
     range: { fromSeq: number; toSeq: number },
+    edge?: TreeEdge,
   ): Promise<{ key: string; sha256: string; head: ChainHead }> {
     const writer = new BundleWriter(tenantId, range.fromSeq, head.hash, this.arena);
-    // Each record is canonicalized once: hashed to verify it, and written as that text.
+    // Each record is canonicalized once: hashed to verify it, written as that text, and a leaf.
     const verifier = new ChainVerifier(tenantId, head);
     for await (const entry of this.options.store.range(tenantId, range.fromSeq, range.toSeq)) {
       const checked = verifier.next(entry);
       if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
       writer.add(entry, checked.canonical);
+      if (edge) await this.putTiles(tenantId, edge.append(recordLeaf(checked.canonical)));
     }
     const verified = verifier.head;
     if (verified.seq !== range.toSeq)
@@ -319,5 +463,154 @@ export class Archiver {
       'application/json',
     );
     return { key, sha256, head: { seq: range.toSeq, hash: lastHash } };
+  }
+
+  /** Full tiles, written as they fill: immutable, the same bytes whoever writes them. */
+  private async putTiles(tenantId: string, tiles: FullTile[]): Promise<void> {
+    for (const tile of tiles)
+      await this.options.objects.put(
+        logKeys.tile(tenantId, tile.level, tile.index),
+        tile.hashes,
+        'application/octet-stream',
+      );
+  }
+
+  /** The tree of a tenant archived before the log existed, from the chain's seq 1 to `head`. */
+  private async rebuildEdge(tenantId: string, head: ChainHead): Promise<TreeEdge> {
+    const edge = TreeEdge.empty();
+    const verifier = new ChainVerifier(tenantId, GENESIS);
+    for await (const entry of this.options.store.range(tenantId, 1, head.seq)) {
+      const checked = verifier.next(entry);
+      if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
+      await this.putTiles(tenantId, edge.append(recordLeaf(checked.canonical)));
+    }
+    if (verifier.head.seq !== head.seq || verifier.head.hash !== head.hash)
+      throw new ChainBreakError(
+        verifier.head.seq + 1,
+        `the chain does not lead to the archived head seq ${head.seq} (it ends at seq ${verifier.head.seq} ${verifier.head.hash})`,
+      );
+    return edge;
+  }
+
+  /**
+   * Once per run and tenant: checks that what was published is still there (the log checkpoint,
+   * the newest full tile, the newest bundle: alarmed if not), then publishes the partial tiles and
+   * a new signed checkpoint if the tree grew, after proving it consistent with the checkpoint
+   * published before (from the tiles, the edge's partial tiles in memory). A tree that cannot be
+   * proven consistent is refused: nothing published, alarm, the tenant fails this run.
+   */
+  private async publishLog(tenantId: string): Promise<void> {
+    const { store, objects } = this.options;
+    const checkpoint = await store.checkpoint(tenantId);
+    if (checkpoint.head.seq === 0 || !checkpoint.edge) return;
+    const edge = TreeEdge.decode(checkpoint.edge);
+    const refuse = (problem: string): never => {
+      (this.events.logRefused ?? powertoolsArchiveEvents.logRefused)!(tenantId, problem);
+      throw new LogRefusedError(`log checkpoint not published: ${problem}`);
+    };
+    const missing = (key: string, problem: string) =>
+      (this.events.logMissing ?? powertoolsArchiveEvents.logMissing)!(tenantId, key, problem);
+    if (edge.size !== checkpoint.head.seq)
+      refuse(`the tree has ${edge.size} leaves but the archived head is seq ${checkpoint.head.seq}`);
+    const published = checkpoint.published;
+    if (published && published.size > edge.size)
+      refuse(`the tree (${edge.size} leaves) is smaller than the one published (${published.size})`);
+
+    const partial = new Map(edge.partialTiles().map((t) => [`${t.level}/${t.index}`, t]));
+    const read: TileReader = async (level, index, width) => {
+      const own = partial.get(`${level}/${index}`);
+      if (own && own.width >= width) return own.hashes.subarray(0, width * 32);
+      const key = logKeys.tile(tenantId, level, index);
+      const bytes = await objects.get(key);
+      if (bytes === undefined || bytes.length !== 256 * 32) {
+        missing(
+          key,
+          bytes === undefined ? 'a full tile the archiver wrote is missing' : 'a full tile is not 8192 bytes',
+        );
+        return refuse(`tile ${key} is missing or changed`);
+      }
+      return bytes.subarray(0, width * 32);
+    };
+    const hashes = new TileHashes(edge.size, read);
+
+    // What was published before must still be there, unchanged.
+    const checkpointKey = logKeys.checkpoint(tenantId);
+    const previous = await objects.get(checkpointKey);
+    const pub32 = await this.publicKey32();
+    let previousOk = false;
+    if (previous !== undefined) {
+      const found = this.ownCheckpoint(tenantId, previous.toString('utf8'), pub32);
+      if (found && found.size <= edge.size && (await hashes.subtree(0, found.size)).equals(found.root))
+        previousOk = !published || found.size >= published.size;
+      if (!previousOk)
+        missing(checkpointKey, 'the published log checkpoint was replaced by one this log did not publish');
+    } else if (published) missing(checkpointKey, 'the published log checkpoint is missing');
+    if (published) {
+      const lastFull = Math.floor(published.size / 256) - 1;
+      if (lastFull >= 0 && !(await this.exists(logKeys.tile(tenantId, 0, lastFull))))
+        missing(logKeys.tile(tenantId, 0, lastFull), 'a full tile the archiver wrote is missing');
+      if (checkpoint.bundleKey && !(await this.exists(checkpoint.bundleKey)))
+        missing(checkpoint.bundleKey, 'the newest bundle is missing');
+    }
+    if (previousOk && published && published.size === edge.size) return; // nothing new, all there
+
+    for (const tile of partial.values())
+      await objects.put(
+        logKeys.tile(tenantId, tile.level, tile.index, tile.width),
+        tile.hashes,
+        'application/octet-stream',
+      );
+    const root = edge.root();
+    let proof: Buffer[] = [];
+    const oldSize = published?.size ?? 0;
+    if (published && published.size > 0) {
+      proof = await consistencyProof(published.size, edge.size, hashes);
+      if (!verifyConsistency(published.size, edge.size, proof, published.root, root))
+        refuse(
+          `the tree of ${edge.size} leaves is not consistent with the published tree of ${published.size}`,
+        );
+    }
+    const body = logCheckpoint(this.deployment, tenantId, edge, checkpoint.head);
+    const signature = await signNote(body, this.deployment, pub32, (message) =>
+      this.options.signer.sign(message),
+    );
+    const note = formatNote(body, [signature]);
+    const cosignatures = this.options.witness
+      ? await this.options.witness({ tenantId, note, oldSize, proof })
+      : [];
+    await objects.put(
+      checkpointKey,
+      Buffer.from(note + cosignatures.join(''), 'utf8'),
+      'text/plain; charset=utf-8',
+    );
+    await store.recordPublished(tenantId, edge.size, root);
+    this.events.logPublished?.(tenantId, edge.size, oldSize);
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    const { objects } = this.options;
+    return objects.exists ? objects.exists(key) : (await objects.get(key)) !== undefined;
+  }
+
+  /** A checkpoint note this log signed for this tenant: its size and root, or undefined. */
+  private ownCheckpoint(
+    tenantId: string,
+    text: string,
+    pub32: Buffer,
+  ): { size: number; root: Buffer } | undefined {
+    try {
+      const note = parseNote(text);
+      if (
+        !note.signatures.some(
+          (s) => s.name === this.deployment && verifyNoteSignature(note.body, s, this.deployment, pub32),
+        )
+      )
+        return undefined;
+      const body = parseCheckpointBody(note.body);
+      if (body.origin !== logOrigin(this.deployment, tenantId)) return undefined;
+      return { size: body.size, root: body.root };
+    } catch {
+      return undefined;
+    }
   }
 }

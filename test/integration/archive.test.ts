@@ -478,7 +478,9 @@ describe('a crash, and two archivers at once', () => {
     expect(crashed.tenants[0]).toMatchObject({ status: 'failed', error: 'process killed', head: { seq: 0 } });
     expect(seen.failed).toEqual([tenant]);
     // The bundle and its checkpoint were written; the checkpoint item still claims 1-500.
-    expect(first.puts.map((p) => p.key).filter((k) => !k.endsWith('.pem'))).toEqual([
+    expect(
+      first.puts.map((p) => p.key).filter((k) => k.startsWith('evidence/') && !k.endsWith('.pem')),
+    ).toEqual([
       `evidence/${tenant}/000000000001-000000000500.json`,
       `evidence/${tenant}/checkpoints/000000000500.json`,
     ]);
@@ -492,8 +494,13 @@ describe('a crash, and two archivers at once', () => {
     const resumed = await archiverFor(bucket, keyFile, { objects: second.objects }).run({ tenantId: tenant });
     expect(resumed.tenants[0]).toMatchObject({ status: 'archived', head: head });
     // The same range again, byte for byte, then the rest.
-    const bundlePuts = (puts: { key: string }[]) => puts.filter((p) => !p.key.endsWith('.pem'));
+    const bundlePuts = (puts: { key: string }[]) =>
+      puts.filter((p) => p.key.startsWith('evidence/') && !p.key.endsWith('.pem'));
     expect(bundlePuts(second.puts).slice(0, 2)).toEqual(bundlePuts(first.puts));
+    // The log's full tiles of that range too: the same keys and bytes (immutable objects).
+    const tilePuts = (puts: { key: string }[]) => puts.filter((p) => p.key.startsWith('log/'));
+    expect(tilePuts(first.puts).map((p) => p.key)).toEqual([`log/${tenant}/tile/0/000`]);
+    expect(tilePuts(second.puts).slice(0, 1)).toEqual(tilePuts(first.puts));
     expect(
       bundlePuts(second.puts)
         .map((p) => p.key)

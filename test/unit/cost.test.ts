@@ -1,6 +1,7 @@
 /** The cost model (bench/cost.ts): known-answer arithmetic, and the idle cost of the real app. */
 import {
   PRICES,
+  archiveLogCostPerMonth,
   costPerMillion,
   dynamoUnits,
   idleCostPerMonth,
@@ -307,5 +308,29 @@ describe('idleCostPerMonth', () => {
         r.usdPerMonth,
       );
     });
+  });
+});
+
+describe('archiveLogCostPerMonth (issue 23)', () => {
+  test('an idle tenant: three reads of S3 and one of DynamoDB per run, nothing written', () => {
+    const r = archiveLogCostPerMonth({ activeTenants: 0, idleTenants: 1 });
+    close(r.usdPerMonth, ((8640 * 3) / 1000) * 0.0004 + (8640 / 1e6) * 0.125);
+    expect(lineOf(r.lines, /^log PUTs/).usd).toBe(0);
+    expect(lineOf(r.lines, /^log storage/).usd).toBe(0);
+  });
+
+  test('an active tenant: three PUTs per run plus its full tiles, every version kept for the retention', () => {
+    const r = archiveLogCostPerMonth({
+      activeTenants: 1,
+      idleTenants: 0,
+      entriesPerMonth: 65_536,
+      retentionMonths: 1,
+    });
+    const tiles = 65_536 / 256 + 1;
+    close(lineOf(r.lines, /^log PUTs/).usd, ((8640 * 3 + tiles) / 1000) * 0.005);
+    close(
+      lineOf(r.lines, /^log storage/).usd,
+      ((8640 * (4.5 * 1024 + 300) + tiles * 8192) / 1024 ** 3) * 0.023,
+    );
   });
 });

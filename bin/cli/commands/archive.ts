@@ -14,6 +14,7 @@ import {
 } from '../../../functions/store/archiver.js';
 import { KmsCheckpointSigner } from '../../../functions/store/checkpoint-signer.js';
 import { localArchiver, signingKeyFile } from '../../local/archive.js';
+import { STACKS } from '../../../functions/shared/constants.js';
 import { tenantId } from '../args.js';
 import { archiveS3 } from '../archive-target.js';
 import { examples, type Act } from '../context.js';
@@ -97,6 +98,8 @@ export function registerArchive(program: Command, act: Act): void {
             objects: s3ArchiveObjects(s3.s3, bucket),
             signer: new KmsCheckpointSigner(new KMSClient({}), opts.kmsKey!),
             events: quietEvents,
+            // The deployed archiver's log name (functions/handlers/archive-evidence.ts).
+            deployment: STACKS.data,
           });
         }
         const report = await archiver.run({

@@ -54,6 +54,12 @@ export function registerVerify(program: Command, act: Act): void {
     )
     .option('--save <dir>', 'with --bucket: keep a copy of every object read under this folder (for --dir)')
     .option(
+      '--trusted-checkpoint <file>',
+      'a checkpoint you kept from an earlier verification (repeatable): fail if the archive is shorter or disagrees',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--save-checkpoint <file>', 'write the checkpoint verified to this file, to keep')
+    .option(
       '--proof <file...>',
       'check per-decision proofs (.tlog-proof files from `oc proof` or the API) offline, with only --public-key / --vkey (and --tlog-policy)',
     )
@@ -77,6 +83,7 @@ export function registerVerify(program: Command, act: Act): void {
     'npx oc verify --bucket oc-evidence --tenant tenant1 --public-key key.pem   # the archive, not the database',
     'npx oc verify --aws --bucket <EvidenceBucket> --tenant tenant1 --public-key key.pem',
     'npx oc verify --dir ./copy --tenant tenant1 --public-key key.pem          # a downloaded copy',
+    'npx oc verify --bucket oc-evidence --tenant tenant1 --public-key key.pem --trusted-checkpoint kept.txt --save-checkpoint kept.txt',
     'npx oc verify --proof <event_id>.<seq>.tlog-proof --public-key key.pem    # one decision, offline',
     'npx oc verify --proof <file> --tlog-policy policy.txt                    # and its witnesses quorum',
   ]);
@@ -102,6 +109,10 @@ export function registerVerify(program: Command, act: Act): void {
         return verifyArchivePolicy({ ...opts, tenant }, ctx);
       }
       if (opts.tlogPolicy !== undefined) throw new UsageError('--tlog-policy needs --proof, --bucket or --dir.');
+      if (opts.trustedCheckpoint !== undefined || opts.saveCheckpoint !== undefined)
+        throw new UsageError(
+          '--trusted-checkpoint and --save-checkpoint check an archive: give --bucket or --dir.',
+        );
       const { doc, table, target } = await ctx.table(opts);
       const report = await verifyTenantChain(new ChainStore(doc, table), tenant, {
         now: new Date(),
