@@ -14,16 +14,11 @@
 import { canon, type SealedRecord } from '../core/evidence.js';
 import { factProofFile, type FactProof } from '../core/decision-proof.js';
 import { parseCheckpointBody, parseNote, type Checkpoint } from '../core/signed-note.js';
-import { inclusionProof, leafHash, tilePath, TileHashes, verifyInclusion, TILE_WIDTH } from '../core/tlog.js';
+import { logKeys } from '../core/archive.js';
+import { inclusionProof, leafHash, TileHashes, verifyInclusion, TILE_WIDTH, type TileReader } from '../core/tlog.js';
 import type { ArchiveObjects } from './archiver.js';
 
-/** Where a tenant's log lives in the archive bucket (the archiver writes these keys). */
-export const logKeys = {
-  prefix: (tenantId: string) => `log/${tenantId}/`,
-  checkpoint: (tenantId: string) => `log/${tenantId}/checkpoint`,
-  tile: (tenantId: string, level: number, index: number, width?: number) =>
-    `log/${tenantId}/${tilePath(level, index, width)}`,
-} as const;
+export { logKeys };
 
 /** The fact a proof is asked for: its place in the chain and its record as sealed. */
 export interface ProvableFact {
@@ -77,12 +72,7 @@ export class LogProofs {
     const waiting = facts.find((f) => f.seq > size);
     if (!latest || waiting) return { status: 'not-archived', archivedSize: size, waitingSeq: waiting?.seq ?? 1 };
     let tileReads = 0;
-    const hashes = new TileHashes(size, async (level, index, width) => {
-      const bytes = await this.tile(tenantId, level, index, width, () => (tileReads += 1));
-      if (bytes.length !== width * 32)
-        throw new Error(`tile ${logKeys.tile(tenantId, level, index, width)} holds ${bytes.length} bytes, not ${width * 32}`);
-      return bytes;
-    });
+    const hashes = new TileHashes(size, this.tileReader(tenantId, () => (tileReads += 1)));
     const out: FactProof[] = [];
     for (const fact of facts) {
       const recordCanonical = canon(fact.record);
@@ -100,6 +90,16 @@ export class LogProofs {
       });
     }
     return { status: 'proved', checkpoint: latest.checkpoint, checkpointNote: latest.note, facts: out, tileReads };
+  }
+
+  /** Reads a tenant's tiles from the bucket (through the cache), checking each tile's length. */
+  tileReader(tenantId: string, counted: () => void = () => undefined): TileReader {
+    return async (level, index, width) => {
+      const bytes = await this.tile(tenantId, level, index, width, counted);
+      if (bytes.length !== width * 32)
+        throw new Error(`tile ${logKeys.tile(tenantId, level, index, width)} holds ${bytes.length} bytes, not ${width * 32}`);
+      return bytes;
+    };
   }
 
   private async tile(

@@ -11,7 +11,17 @@
  * reported as such.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { parseNote, parseVerifierKey, verifyCosignature, b64, type Checkpoint } from '../core/signed-note.js';
+import {
+  b64,
+  parseCheckpointBody,
+  parseNote,
+  parseVerifierKey,
+  verifyCosignature,
+  type Checkpoint,
+} from '../core/signed-note.js';
+import { consistencyProof, TileHashes } from '../core/tlog.js';
+import type { ArchiveObjects, WitnessStep } from './archiver.js';
+import { LogProofs, TileCache } from './log-proofs.js';
 import { logger, metrics } from '../shared/powertools.js';
 
 /** A witness the archiver submits to (CDK context / OC_WITNESSES: JSON list of these). */
@@ -148,4 +158,25 @@ export function verifiedCosignatures(w: WitnessConfig, note: string, response: s
   });
   if (valid.length === 0) throw new Error('no cosignature in the answer verifies with the witness key');
   return valid.map((l) => `${l}\n`);
+}
+
+/**
+ * The archiver's witness step (its seam, store/archiver.ts): the new note goes to the witnesses
+ * with the proof from the published size; a witness at another size gets a proof from its own,
+ * computed from the tiles already in the bucket (the run writes them before this step).
+ */
+export function witnessStep(witnesses: CheckpointWitnesses, objects: Pick<ArchiveObjects, 'get'>): WitnessStep {
+  return async ({ tenantId, note, oldSize, proof }) => {
+    const checkpoint = parseCheckpointBody(parseNote(note).body);
+    const tiles = new LogProofs(objects, new TileCache(64));
+    return witnesses.cosign({
+      note,
+      checkpoint,
+      oldSize,
+      consistency: async (old) =>
+        old === oldSize
+          ? proof
+          : consistencyProof(old, checkpoint.size, new TileHashes(checkpoint.size, tiles.tileReader(tenantId))),
+    });
+  };
 }
