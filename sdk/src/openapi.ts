@@ -1740,6 +1740,26 @@ export interface components {
             /** @constant */
             retryable?: false;
         };
+        /**
+         * @example {
+         *       "event_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "tenant_id": "tenant1",
+         *       "checkpoint": {
+         *         "origin": "local/t/tenant1",
+         *         "size": 1,
+         *         "note": "local/t/tenant1\n1\nkeg49ydZXqqwtGW+YTI1T530zpAc37B96QBNYRI6awA=\noc-chain-head 1 cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\n— local GM3y/YzgsPJGLL3OE5x+Kx9HdoH/UEaFeeb/B3e0JoMA4cpagPiOuQKKwZtqLgTNrExbprkkf+O86BDFQv+3DIywcAs=\n"
+         *       },
+         *       "facts": [
+         *         {
+         *           "seq": 1,
+         *           "fact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided",
+         *           "kind": "toolcall.decided",
+         *           "record": "{\"at\":\"2026-01-01T00:00:00.000Z\",\"decision\":\"allow\",\"event_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301\",\"fact_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided\",\"kind\":\"toolcall.decided\",\"seq\":1,\"tenant_id\":\"tenant1\",\"v\":1}",
+         *           "proof": "c2sp.org/tlog-proof@v1\nextra eyJhdCI6IjIwMjYtMDEtMDFUMDA6MDA6MDAuMDAwWiIsImRlY2lzaW9uIjoiYWxsb3ciLCJldmVudF9pZCI6IjNmMjUwNGUwLTRmODktNDFkMy05YTBjLTAzMDVlODJjMzMwMSIsImZhY3RfaWQiOiIzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDE6ZGVjaWRlZCIsImtpbmQiOiJ0b29sY2FsbC5kZWNpZGVkIiwic2VxIjoxLCJ0ZW5hbnRfaWQiOiJ0ZW5hbnQxIiwidiI6MX0=\nindex 0\n\nlocal/t/tenant1\n1\nkeg49ydZXqqwtGW+YTI1T530zpAc37B96QBNYRI6awA=\noc-chain-head 1 cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\n— local GM3y/YzgsPJGLL3OE5x+Kx9HdoH/UEaFeeb/B3e0JoMA4cpagPiOuQKKwZtqLgTNrExbprkkf+O86BDFQv+3DIywcAs=\n"
+         *         }
+         *       ]
+         *     }
+         */
         ToolCallProofs: {
             event_id: components["schemas"]["Uuid"];
             tenant_id: string;
@@ -1753,6 +1773,15 @@ export interface components {
             };
             facts: components["schemas"]["FactProof"][];
         };
+        /**
+         * @example {
+         *       "seq": 1,
+         *       "fact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided",
+         *       "kind": "toolcall.decided",
+         *       "record": "{\"at\":\"2026-01-01T00:00:00.000Z\",\"decision\":\"allow\",\"event_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301\",\"fact_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided\",\"kind\":\"toolcall.decided\",\"seq\":1,\"tenant_id\":\"tenant1\",\"v\":1}",
+         *       "proof": "c2sp.org/tlog-proof@v1\nextra eyJhdCI6IjIwMjYtMDEtMDFUMDA6MDA6MDAuMDAwWiIsImRlY2lzaW9uIjoiYWxsb3ciLCJldmVudF9pZCI6IjNmMjUwNGUwLTRmODktNDFkMy05YTBjLTAzMDVlODJjMzMwMSIsImZhY3RfaWQiOiIzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDE6ZGVjaWRlZCIsImtpbmQiOiJ0b29sY2FsbC5kZWNpZGVkIiwic2VxIjoxLCJ0ZW5hbnRfaWQiOiJ0ZW5hbnQxIiwidiI6MX0=\nindex 0\n\nlocal/t/tenant1\n1\nkeg49ydZXqqwtGW+YTI1T530zpAc37B96QBNYRI6awA=\noc-chain-head 1 cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\n— local GM3y/YzgsPJGLL3OE5x+Kx9HdoH/UEaFeeb/B3e0JoMA4cpagPiOuQKKwZtqLgTNrExbprkkf+O86BDFQv+3DIywcAs=\n"
+         *     }
+         */
         FactProof: {
             /** @description The fact's place in the tenant's chain; its leaf index in the log is `seq - 1`. */
             seq: number;
@@ -1766,6 +1795,14 @@ export interface components {
              */
             proof: string;
         };
+        /**
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "seq 42 of this event is not archived yet (the log of tenant tenant1 holds 40 entries); retry after the archiver's next run, at most 60 s",
+         *       "retryable": true,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
         ProofConflictError: components["schemas"]["Error"] & {
             /** @constant */
             code?: "CONFLICT";

@@ -69,6 +69,14 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
+  'GET /v1/toolcalls/{event_id}/proof': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '404': ['NOT_FOUND'],
+    '409': ['CONFLICT'],
+    '429': ['RATE_LIMITED'],
+    '500': ['INTERNAL_ERROR'],
+  },
   'POST /v1/toolcalls/{event_id}/execute': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
