@@ -191,6 +191,7 @@ export class EvidenceArchiver extends Construct {
   readonly alarms: Alarm[] = [];
 
   private readonly bucket: IBucket;
+  private readonly bucketArnExport: string;
   private readonly bucketKey: IKey;
   private readonly rateMinutes: number;
 
@@ -209,6 +210,7 @@ export class EvidenceArchiver extends Construct {
     const fn = this.schedule.function;
     const bucket = Bucket.fromBucketArn(this, 'Bucket', Fn.importValue(props.bucketArnExport));
     this.bucket = bucket;
+    this.bucketArnExport = props.bucketArnExport;
     this.bucketKey = props.bucketKey;
     this.rateMinutes = rateMinutes;
     fn.addEnvironment(ENV.evidenceBucket, bucket.bucketName);
@@ -370,12 +372,17 @@ export class EvidenceArchiver extends Construct {
    * GetObject under `log/` only (not the bundles), decrypted through S3, and it is told the
    * archiver's rate (its 409's Retry-After).
    */
-  grantLogReads(fn: Pick<ScheduledFunction['function'], 'addEnvironment' | 'addToRolePolicy'>): void {
+  grantLogReads(fn: ScheduledFunction['function']): void {
     fn.addEnvironment(ENV.evidenceBucket, this.bucket.bucketName);
     fn.addEnvironment(ENV.archiveIntervalSec, String(this.rateMinutes * 60));
     fn.addToRolePolicy(
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects('log/*')] }),
     );
+    Validations.of(fn.role ?? fn).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${this.bucketArnExport}/log/*]`,
+      reason:
+        "The proof route reads each tenant's Merkle log (its checkpoint and tiles) under log/<tenant>/, for the caller's tenant known only at request time; never the bundles.",
+    });
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['kms:Decrypt'],
