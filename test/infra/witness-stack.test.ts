@@ -24,10 +24,12 @@ import {
   signNote,
 } from '../../functions/core/signed-note.js';
 import { parseVerifierKey } from '../../functions/core/signed-note.js';
-import { WITNESS_ENV } from '../../functions/shared/constants.js';
+import { ENV, WITNESS_ENV } from '../../functions/shared/constants.js';
 import { KmsCheckpointSigner } from '../../functions/store/checkpoint-signer.js';
 import { Witness, type WitnessStateStore } from '../../functions/store/witness.js';
+import { createOpenClause } from '../../lib/openclause.js';
 import { OcWitnessStack } from '../../lib/witness-stack.js';
+import { asArray, lambdaFor, roleOf, statementsOfRole } from './synth.js';
 
 const LOG_VKEY = verifierKey('OpenClauseData', rawEd25519(generateKeyPairSync('ed25519').publicKey));
 
@@ -166,5 +168,39 @@ describe('the deployed witness signs with KMS', () => {
       MessageType: 'RAW',
       SigningAlgorithm: 'ED25519_SHA_512',
     });
+  });
+});
+
+describe('the gateway side: proofs and witnesses in the app stack', () => {
+  const app = new App({
+    outdir: mkdtempSync(path.join(process.env.OC_TEST_TMP ?? os.tmpdir(), 'cdk.out-')),
+    context: {
+      'aws:cdk:bundling-stacks': [],
+      witnesses: JSON.stringify([{ name: 'w', url: 'https://w.example', vkey: 'w+00000000+AA==' }]),
+    },
+  });
+  const { app: appStack } = createOpenClause(app);
+  const template = Template.fromStack(appStack);
+
+  it('lets the proof route read only the log/ prefix of the evidence bucket, decrypting through S3, and tells it the archiver interval', () => {
+    const fn = lambdaFor(template, 'get-toolcall-proof').resource;
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      [ENV.evidenceBucket]: expect.objectContaining({ 'Fn::Select': expect.any(Array) }),
+      [ENV.archiveIntervalSec]: '300',
+    });
+    const statements = statementsOfRole(template, roleOf(fn));
+    const s3 = statements.filter((st) =>
+      asArray(st.Action as string | string[]).some((a) => a.startsWith('s3:')),
+    );
+    expect(s3.flatMap((st) => asArray(st.Action as string | string[]))).toEqual(['s3:GetObject']);
+    expect(JSON.stringify(s3[0]!.Resource)).toMatch(/\/log\/\*"/);
+    expect(JSON.stringify(s3[0]!.Resource)).not.toMatch(/evidence\//);
+  });
+
+  it('tells the archiver the witnesses from context `witnesses`', () => {
+    const vars = lambdaFor(template, 'archive-evidence').resource.Properties.Environment.Variables;
+    expect(JSON.parse(vars[WITNESS_ENV.witnesses] as string)).toEqual([
+      { name: 'w', url: 'https://w.example', vkey: 'w+00000000+AA==' },
+    ]);
   });
 });
