@@ -181,7 +181,9 @@ export class Api extends Construct {
               logRetention,
               // Only the approver routes verify JWTs, so only they are told the provider.
               environment:
-                route.auth === 'jwt' || route.auth === 'api_key_or_jwt' ? { ...environment, ...jwt } : environment,
+                route.auth === 'jwt' || route.auth === 'api_key_or_jwt'
+                  ? { ...environment, ...jwt }
+                  : environment,
             }).bindTable(props.table, tableAccessFor(route)));
       if (invokesConnectors && !existing) props.connectors.allowInvoke(fn);
 

@@ -109,7 +109,8 @@ export class OcWitnessStack extends Stack {
     new CfnOutput(this, WITNESS_OUTPUTS.url, {
       key: WITNESS_OUTPUTS.url,
       value: this.url.url,
-      description: 'The witness submission prefix: the gateway posts <url>add-checkpoint (its `witnesses` context)',
+      description:
+        'The witness submission prefix: the gateway posts <url>add-checkpoint (its `witnesses` context)',
     });
     new CfnOutput(this, WITNESS_OUTPUTS.signingKey, {
       key: WITNESS_OUTPUTS.signingKey,

@@ -5,8 +5,17 @@
  * witness cosignatures on the tenant's published log checkpoint.
  */
 import { readFileSync } from 'node:fs';
-import { verifyFactProof, type ProofVerdict, type TrustedLogKey } from '../../functions/core/decision-proof.js';
-import { parseCheckpointBody, parseNote, parseVerifierKey, rawEd25519 } from '../../functions/core/signed-note.js';
+import {
+  verifyFactProof,
+  type ProofVerdict,
+  type TrustedLogKey,
+} from '../../functions/core/decision-proof.js';
+import {
+  parseCheckpointBody,
+  parseNote,
+  parseVerifierKey,
+  rawEd25519,
+} from '../../functions/core/signed-note.js';
 import { parseTlogPolicy, quorumMet, type TlogPolicy } from '../../functions/core/tlog-policy.js';
 import { verifyCosignature, verifyNoteSignature } from '../../functions/core/signed-note.js';
 import { logKeys } from '../../functions/store/log-proofs.js';
@@ -45,7 +54,9 @@ export function loadTrust(opts: TrustOptions): { logKeys: TrustedLogKey[]; polic
       if (v.type !== 0x01) throw new Error('a log key is of type 0x01 (Ed25519)');
       keys.push({ key: v.publicKey, name: v.name });
     } catch (error) {
-      throw new UsageError(`--vkey is not a log verifier key (<name>+<id>+<base64>): ${(error as Error).message}`);
+      throw new UsageError(
+        `--vkey is not a log verifier key (<name>+<id>+<base64>): ${(error as Error).message}`,
+      );
     }
   }
   let policy: TlogPolicy | undefined;
@@ -58,7 +69,9 @@ export function loadTrust(opts: TrustOptions): { logKeys: TrustedLogKey[]; polic
     }
   }
   if (keys.length === 0 && !policy?.logs.length)
-    throw new UsageError('the log key is needed: --public-key <pem>, --vkey <vkey>, or a --tlog-policy with a log line.');
+    throw new UsageError(
+      'the log key is needed: --public-key <pem>, --vkey <vkey>, or a --tlog-policy with a log line.',
+    );
   return { logKeys: keys, ...(policy ? { policy } : {}) };
 }
 
@@ -77,7 +90,9 @@ export async function verifyProofCommand(
         file: v.file,
         ok: v.ok,
         problems: v.problems,
-        ...(v.record ? { seq: v.record.seq, kind: v.record.kind, fact_id: v.record.fact_id, event_id: v.record.event_id } : {}),
+        ...(v.record
+          ? { seq: v.record.seq, kind: v.record.kind, fact_id: v.record.fact_id, event_id: v.record.event_id }
+          : {}),
         ...(v.checkpoint ? { origin: v.checkpoint.origin, size: v.checkpoint.size } : {}),
         cosigned_by: v.cosigners,
       })),
@@ -92,7 +107,9 @@ export async function verifyProofCommand(
       const r = v.record!;
       ctx.out(
         `ok: ${v.file}: seq ${r.seq} (${r.kind}, event ${r.event_id}, tenant ${r.tenant_id}) is leaf ${v.index} of ${v.checkpoint!.origin} at size ${v.checkpoint!.size}, checkpoint signed by the trusted key` +
-          (trust.policy ? `; cosigned by ${v.cosigners.join(', ') || 'no witness'} (quorum ${trust.policy.quorum} met)` : ''),
+          (trust.policy
+            ? `; cosigned by ${v.cosigners.join(', ') || 'no witness'} (quorum ${trust.policy.quorum} met)`
+            : ''),
       );
     }
   return verdicts.every((v) => v.ok) ? EXIT.ok : EXIT.failure;
@@ -109,7 +126,11 @@ export async function checkLogCheckpointPolicy(
   extraKeys: TrustedLogKey[] = [],
 ): Promise<{ problems: string[]; cosigners: string[]; size?: number }> {
   const bytes = await source.get(logKeys.checkpoint(tenantId));
-  if (!bytes) return { problems: [`no log checkpoint ${logKeys.checkpoint(tenantId)} in ${source.where}`], cosigners: [] };
+  if (!bytes)
+    return {
+      problems: [`no log checkpoint ${logKeys.checkpoint(tenantId)} in ${source.where}`],
+      cosigners: [],
+    };
   let note: ReturnType<typeof parseNote>;
   let origin: string;
   let size: number;
@@ -124,13 +145,23 @@ export async function checkLogCheckpointPolicy(
   const owns = (name: string) => origin === name || origin.startsWith(`${name}/t/`);
   if (
     !note.signatures.some(
-      (sig) => owns(sig.name) && keys.some((k) => (k.name ?? sig.name) === sig.name && verifyNoteSignature(note.body, sig, sig.name, k.key)),
+      (sig) =>
+        owns(sig.name) &&
+        keys.some(
+          (k) => (k.name ?? sig.name) === sig.name && verifyNoteSignature(note.body, sig, sig.name, k.key),
+        ),
     )
   )
-    problems.push(`the log checkpoint of ${origin} is not signed by a log the policy (or --public-key) trusts`);
-  const cosigners = [...policy.witnesses].filter(([, w]) =>
-    note.signatures.some((sig) => sig.name === w.name && verifyCosignature(note.body, sig, w.name, w.key).ok),
-  ).map(([name]) => name);
+    problems.push(
+      `the log checkpoint of ${origin} is not signed by a log the policy (or --public-key) trusts`,
+    );
+  const cosigners = [...policy.witnesses]
+    .filter(([, w]) =>
+      note.signatures.some(
+        (sig) => sig.name === w.name && verifyCosignature(note.body, sig, w.name, w.key).ok,
+      ),
+    )
+    .map(([name]) => name);
   if (!quorumMet(policy, new Set(cosigners)))
     problems.push(
       `the log checkpoint of ${origin} (size ${size}) lacks the policy's quorum ${policy.quorum}: cosigned by ${cosigners.join(', ') || 'no witness'}`,

@@ -7,11 +7,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  CreateTableCommand,
-  ResourceInUseException,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, ResourceInUseException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { witnessRoute } from '../../functions/handlers/witness.js';
 import { MAX_ADD_CHECKPOINT_BYTES, type FollowedLogs } from '../../functions/core/witness.js';
@@ -86,7 +82,10 @@ export async function startLocalWitness(options: {
         headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
         body: Buffer.concat(chunks).toString('base64'),
         isBase64Encoded: true,
-        requestContext: { requestId: crypto.randomUUID(), http: { method: req.method ?? 'GET', path: url.pathname } },
+        requestContext: {
+          requestId: crypto.randomUUID(),
+          http: { method: req.method ?? 'GET', path: url.pathname },
+        },
       } as unknown as HttpEvent;
       void route(event).then(
         (out) => {

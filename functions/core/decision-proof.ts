@@ -129,7 +129,9 @@ export function verifyFactProof(
   }
   if (record) {
     if (record.seq !== index + 1)
-      problems.push(`the record's seq ${String(record.seq)} is not the leaf's (index ${index} is seq ${index + 1})`);
+      problems.push(
+        `the record's seq ${String(record.seq)} is not the leaf's (index ${index} is seq ${index + 1})`,
+      );
     const tenant = originTenant(checkpoint.origin);
     if (tenant === undefined || record.tenant_id !== tenant)
       problems.push(
@@ -139,7 +141,9 @@ export function verifyFactProof(
   if (index >= checkpoint.size)
     problems.push(`index ${index} is outside the checkpoint's tree of size ${checkpoint.size}`);
   else if (!verifyInclusion(leafHash(parsed.extra), index, checkpoint.size, proof, checkpoint.root))
-    problems.push(`the inclusion proof does not lead from the record to the checkpoint's root (size ${checkpoint.size})`);
+    problems.push(
+      `the inclusion proof does not lead from the record to the checkpoint's root (size ${checkpoint.size})`,
+    );
 
   // The log's own signature, by a trusted key under the deployment's name (the origin's first
   // part: one key signs every tenant's log of a deployment, so a vkey names the deployment).
@@ -147,14 +151,21 @@ export function verifyFactProof(
     ...trust.logKeys,
     ...(trust.policy?.logs ?? []).map((l) => ({ key: l.key, name: l.name })),
   ];
-  const ownsOrigin = (name: string) => checkpoint.origin === name || checkpoint.origin.startsWith(`${name}/t/`);
+  const ownsOrigin = (name: string) =>
+    checkpoint.origin === name || checkpoint.origin.startsWith(`${name}/t/`);
   const logSigned = note.signatures.some(
     (sig) =>
       ownsOrigin(sig.name) &&
-      logKeys.some((k) => (k.name === undefined || k.name === sig.name) && verifyNoteSignature(note.body, sig, sig.name, k.key)),
+      logKeys.some(
+        (k) =>
+          (k.name === undefined || k.name === sig.name) &&
+          verifyNoteSignature(note.body, sig, sig.name, k.key),
+      ),
   );
-  if (logKeys.length === 0) problems.push('no log key to verify the checkpoint with (--public-key or a policy log line)');
-  else if (!logSigned) problems.push(`the checkpoint (${checkpoint.origin}) is not signed by the trusted log key`);
+  if (logKeys.length === 0)
+    problems.push('no log key to verify the checkpoint with (--public-key or a policy log line)');
+  else if (!logSigned)
+    problems.push(`the checkpoint (${checkpoint.origin}) is not signed by the trusted log key`);
 
   const cosigners: string[] = [];
   if (trust.policy) {

@@ -50,14 +50,22 @@ function vkey(text: string, line: number, expectedType: number, role: string, ur
       line,
       `a ${role} key must be of type 0x0${expectedType.toString(16)}, got 0x${parsed.type.toString(16).padStart(2, '0')}`,
     );
-  return { name: parsed.name, keyId: parsed.keyId, key: parsed.publicKey, type: parsed.type, ...(url ? { url } : {}) };
+  return {
+    name: parsed.name,
+    keyId: parsed.keyId,
+    key: parsed.publicKey,
+    type: parsed.type,
+    ...(url ? { url } : {}),
+  };
 }
 
 /** Parses a policy file; throws `PolicyError` naming the line on anything the spec does not allow. */
 export function parseTlogPolicy(text: string): TlogPolicy {
   // Only tab and newline among the control characters (0x09, 0x0A, 0x20-0x7E, 0x80-).
+  // eslint-disable-next-line no-control-regex -- the control characters are what is refused
   const bad = /[\x00-\x08\x0B-\x1F\x7F]/.exec(text);
-  if (bad) throw new PolicyError(text.slice(0, bad.index).split('\n').length, 'a control character other than tab');
+  if (bad)
+    throw new PolicyError(text.slice(0, bad.index).split('\n').length, 'a control character other than tab');
   const logs: PolicyKey[] = [];
   const witnesses = new Map<string, PolicyKey>();
   const groups = new Map<string, { k: number; members: string[] }>();
@@ -109,7 +117,10 @@ export function parseTlogPolicy(text: string): TlogPolicy {
         else if (/^[1-9][0-9]{0,5}$/.test(threshold)) k = Number(threshold);
         else throw new PolicyError(line, `the threshold must be all, any or a decimal k, got ${threshold}`);
         if (k < 1 || k > members.length)
-          throw new PolicyError(line, `the threshold ${k} is not between 1 and the ${members.length} members`);
+          throw new PolicyError(
+            line,
+            `the threshold ${k} is not between 1 and the ${members.length} members`,
+          );
         groups.set(name, { k, members });
         defined.add(name);
         return;
@@ -117,7 +128,8 @@ export function parseTlogPolicy(text: string): TlogPolicy {
       case 'quorum': {
         if (args.length !== 1) throw new PolicyError(line, 'expected `quorum <name>`');
         if (quorum !== undefined) throw new PolicyError(line, 'a second quorum line');
-        if (!defined.has(args[0]!)) throw new PolicyError(line, `${args[0]} is not defined on a line before this one`);
+        if (!defined.has(args[0]!))
+          throw new PolicyError(line, `${args[0]} is not defined on a line before this one`);
         quorum = args[0]!;
         return;
       }
@@ -125,7 +137,8 @@ export function parseTlogPolicy(text: string): TlogPolicy {
         throw new PolicyError(line, `unknown keyword ${keyword}`);
     }
   });
-  if (quorum === undefined) throw new PolicyError(0, 'no quorum line (write `quorum none` to require no witness)');
+  if (quorum === undefined)
+    throw new PolicyError(0, 'no quorum line (write `quorum none` to require no witness)');
   return { logs, witnesses, quorum, groups };
 }
 

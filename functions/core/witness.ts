@@ -94,7 +94,9 @@ export function parseAddCheckpoint(text: string): AddCheckpointRequest {
 export function followedLog(origin: string, logs: readonly FollowedLogs[]): FollowedLogs | undefined {
   return logs.find((l) => {
     const prefix = `${l.name}/t/`;
-    return origin.startsWith(prefix) && origin.length > prefix.length && !origin.slice(prefix.length).includes('/');
+    return (
+      origin.startsWith(prefix) && origin.length > prefix.length && !origin.slice(prefix.length).includes('/')
+    );
   });
 }
 
@@ -121,7 +123,11 @@ export function checkAddCheckpoint(
       return false;
     }
   });
-  if (!signed) throw new WitnessRefusal(403, `no signature on the checkpoint verifies with the key of ${checkpoint.origin}`);
+  if (!signed)
+    throw new WitnessRefusal(
+      403,
+      `no signature on the checkpoint verifies with the key of ${checkpoint.origin}`,
+    );
   if (oldSize > checkpoint.size)
     throw new WitnessRefusal(400, `old size ${oldSize} is above the checkpoint's size ${checkpoint.size}`);
   const size = latest?.size ?? 0;
@@ -130,13 +136,17 @@ export function checkAddCheckpoint(
   if (oldSize === checkpoint.size) {
     if (latest && !latest.root.equals(checkpoint.root))
       throw new WitnessRefusal(409, `another root at the cosigned size ${size}: a fork`, size);
-    if (proof.length !== 0) throw new WitnessRefusal(422, 'a consistency proof between equal sizes must be empty');
+    if (proof.length !== 0)
+      throw new WitnessRefusal(422, 'a consistency proof between equal sizes must be empty');
     return latest ? undefined : { size: checkpoint.size, root: checkpoint.root };
   }
   if (oldSize === 0) {
     if (proof.length !== 0) throw new WitnessRefusal(422, 'the consistency proof must be empty from size 0');
   } else if (!verifyConsistency(oldSize, checkpoint.size, proof, latest!.root, checkpoint.root)) {
-    throw new WitnessRefusal(422, `the consistency proof from ${oldSize} to ${checkpoint.size} does not verify`);
+    throw new WitnessRefusal(
+      422,
+      `the consistency proof from ${oldSize} to ${checkpoint.size} does not verify`,
+    );
   }
   return { size: checkpoint.size, root: checkpoint.root };
 }

@@ -82,7 +82,11 @@ export const getToolCallProofRoute = (
         body: JSON.stringify({
           event_id: eventId,
           tenant_id: caller.tenantId,
-          checkpoint: { origin: result.checkpoint.origin, size: result.checkpoint.size, note: result.checkpointNote },
+          checkpoint: {
+            origin: result.checkpoint.origin,
+            size: result.checkpoint.size,
+            note: result.checkpointNote,
+          },
           facts: result.facts,
         }),
       };

@@ -15,7 +15,12 @@ import { KmsCheckpointSigner } from '../store/checkpoint-signer.js';
 import { createDocumentClient } from '../store/dynamo.js';
 import { parseFollowedLogs, Witness, WitnessStateStore } from '../store/witness.js';
 
-const REFUSAL_CODES = { 400: 'BAD_REQUEST', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 422: 'VALIDATION_ERROR' } as const;
+const REFUSAL_CODES = {
+  400: 'BAD_REQUEST',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  422: 'VALIDATION_ERROR',
+} as const;
 
 export const witnessRoute =
   (getWitness: () => Witness) =>

@@ -15,7 +15,14 @@ import { canon, type SealedRecord } from '../core/evidence.js';
 import { factProofFile, type FactProof } from '../core/decision-proof.js';
 import { parseCheckpointBody, parseNote, type Checkpoint } from '../core/signed-note.js';
 import { logKeys } from '../core/archive.js';
-import { inclusionProof, leafHash, TileHashes, verifyInclusion, TILE_WIDTH, type TileReader } from '../core/tlog.js';
+import {
+  inclusionProof,
+  leafHash,
+  TileHashes,
+  verifyInclusion,
+  TILE_WIDTH,
+  type TileReader,
+} from '../core/tlog.js';
 import type { ArchiveObjects } from './archiver.js';
 
 export { logKeys };
@@ -30,7 +37,13 @@ export interface ProvableFact {
 }
 
 export type EventProofs =
-  | { status: 'proved'; checkpoint: Checkpoint; checkpointNote: string; facts: FactProof[]; tileReads: number }
+  | {
+      status: 'proved';
+      checkpoint: Checkpoint;
+      checkpointNote: string;
+      facts: FactProof[];
+      tileReads: number;
+    }
   | { status: 'not-archived'; archivedSize: number; waitingSeq: number };
 
 /** Immutable tile bytes by key, shared across requests of a container (small: at most `max` tiles). */
@@ -70,14 +83,26 @@ export class LogProofs {
     const latest = await this.checkpoint(tenantId);
     const size = latest?.checkpoint.size ?? 0;
     const waiting = facts.find((f) => f.seq > size);
-    if (!latest || waiting) return { status: 'not-archived', archivedSize: size, waitingSeq: waiting?.seq ?? 1 };
+    if (!latest || waiting)
+      return { status: 'not-archived', archivedSize: size, waitingSeq: waiting?.seq ?? 1 };
     let tileReads = 0;
-    const hashes = new TileHashes(size, this.tileReader(tenantId, () => (tileReads += 1)));
+    const hashes = new TileHashes(
+      size,
+      this.tileReader(tenantId, () => (tileReads += 1)),
+    );
     const out: FactProof[] = [];
     for (const fact of facts) {
       const recordCanonical = canon(fact.record);
       const proof = await inclusionProof(fact.seq - 1, size, hashes);
-      if (!verifyInclusion(leafHash(Buffer.from(recordCanonical, 'utf8')), fact.seq - 1, size, proof, latest.checkpoint.root))
+      if (
+        !verifyInclusion(
+          leafHash(Buffer.from(recordCanonical, 'utf8')),
+          fact.seq - 1,
+          size,
+          proof,
+          latest.checkpoint.root,
+        )
+      )
         throw new Error(
           `the log of tenant ${tenantId} does not prove seq ${fact.seq} against its checkpoint (size ${size}): the archive and the chain disagree`,
         );
@@ -89,7 +114,13 @@ export class LogProofs {
         proof: factProofFile({ recordCanonical, seq: fact.seq, proof, checkpointNote: latest.note }),
       });
     }
-    return { status: 'proved', checkpoint: latest.checkpoint, checkpointNote: latest.note, facts: out, tileReads };
+    return {
+      status: 'proved',
+      checkpoint: latest.checkpoint,
+      checkpointNote: latest.note,
+      facts: out,
+      tileReads,
+    };
   }
 
   /** Reads a tenant's tiles from the bucket (through the cache), checking each tile's length. */
@@ -97,7 +128,9 @@ export class LogProofs {
     return async (level, index, width) => {
       const bytes = await this.tile(tenantId, level, index, width, counted);
       if (bytes.length !== width * 32)
-        throw new Error(`tile ${logKeys.tile(tenantId, level, index, width)} holds ${bytes.length} bytes, not ${width * 32}`);
+        throw new Error(
+          `tile ${logKeys.tile(tenantId, level, index, width)} holds ${bytes.length} bytes, not ${width * 32}`,
+        );
       return bytes;
     };
   }

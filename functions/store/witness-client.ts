@@ -42,7 +42,11 @@ export interface WitnessEvents {
 
 export const powertoolsWitnessEvents: WitnessEvents = {
   failed(witness, origin, reason) {
-    logger.warn('witness gave no cosignature: the checkpoint is published without it', { witness, origin, reason });
+    logger.warn('witness gave no cosignature: the checkpoint is published without it', {
+      witness,
+      origin,
+      reason,
+    });
     metrics.addMetric('witness_cosign_failures', MetricUnit.Count, 1);
   },
   ahead(witness, origin, witnessSize, size) {
@@ -80,9 +84,11 @@ export function parseWitnessConfig(text: string | undefined): WitnessConfig[] {
     if (typeof w?.name !== 'string' || typeof w.url !== 'string' || typeof w.vkey !== 'string')
       throw new Error(`witness ${i}: name, url and vkey must be strings`);
     const url = new URL(w.url);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`witness ${w.name}: url must be http(s)`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new Error(`witness ${w.name}: url must be http(s)`);
     const key = parseVerifierKey(w.vkey);
-    if (key.type !== 0x04) throw new Error(`witness ${w.name}: its vkey must be a cosignature key (type 0x04)`);
+    if (key.type !== 0x04)
+      throw new Error(`witness ${w.name}: its vkey must be a cosignature key (type 0x04)`);
     return { name: w.name, url: w.url.replace(/\/+$/, ''), vkey: w.vkey };
   });
 }
@@ -137,7 +143,8 @@ export class HttpWitnesses implements CheckpointWitnesses {
           continue;
         }
       }
-      if (res.status !== 200) throw new Error(`add-checkpoint answered ${res.status}: ${text.slice(0, 200).trim()}`);
+      if (res.status !== 200)
+        throw new Error(`add-checkpoint answered ${res.status}: ${text.slice(0, 200).trim()}`);
       return verifiedCosignatures(w, input.note, text);
     }
   }
@@ -151,7 +158,11 @@ export function verifiedCosignatures(w: WitnessConfig, note: string, response: s
   const valid = lines.filter((line) => {
     try {
       const sig = parseNote(`${body}\n${line}\n`).signatures[0]!;
-      return sig.name === key.name && sig.keyId.equals(key.keyId) && verifyCosignature(body, sig, key.name, key.publicKey).ok;
+      return (
+        sig.name === key.name &&
+        sig.keyId.equals(key.keyId) &&
+        verifyCosignature(body, sig, key.name, key.publicKey).ok
+      );
     } catch {
       return false;
     }
@@ -165,7 +176,10 @@ export function verifiedCosignatures(w: WitnessConfig, note: string, response: s
  * with the proof from the published size; a witness at another size gets a proof from its own,
  * computed from the tiles already in the bucket (the run writes them before this step).
  */
-export function witnessStep(witnesses: CheckpointWitnesses, objects: Pick<ArchiveObjects, 'get'>): WitnessStep {
+export function witnessStep(
+  witnesses: CheckpointWitnesses,
+  objects: Pick<ArchiveObjects, 'get'>,
+): WitnessStep {
   return async ({ tenantId, note, oldSize, proof }) => {
     const checkpoint = parseCheckpointBody(parseNote(note).body);
     const tiles = new LogProofs(objects, new TileCache(64));
@@ -176,7 +190,11 @@ export function witnessStep(witnesses: CheckpointWitnesses, objects: Pick<Archiv
       consistency: async (old) =>
         old === oldSize
           ? proof
-          : consistencyProof(old, checkpoint.size, new TileHashes(checkpoint.size, tiles.tileReader(tenantId))),
+          : consistencyProof(
+              old,
+              checkpoint.size,
+              new TileHashes(checkpoint.size, tiles.tileReader(tenantId)),
+            ),
     });
   };
 }

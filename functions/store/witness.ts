@@ -13,7 +13,14 @@ import {
   type FollowedLogs,
   type WitnessedState,
 } from '../core/witness.js';
-import { b64, parseVerifierKey, rawEd25519, signCosignature, unb64, verifierKey } from '../core/signed-note.js';
+import {
+  b64,
+  parseVerifierKey,
+  rawEd25519,
+  signCosignature,
+  unb64,
+  verifierKey,
+} from '../core/signed-note.js';
 import { StorageError } from '../shared/errors.js';
 import { isConditionalFailure, readOrFail } from './dynamo.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
@@ -116,11 +123,7 @@ export class Witness {
     if (next && !(await this.options.store.advance(origin, latest, next, this.now()))) {
       // Another request for this log moved it first: the old size is no longer the latest.
       const now = await this.options.store.latest(origin);
-      throw new WitnessRefusal(
-        409,
-        `another checkpoint of ${origin} was cosigned meanwhile`,
-        now?.size ?? 0,
-      );
+      throw new WitnessRefusal(409, `another checkpoint of ${origin} was cosigned meanwhile`, now?.size ?? 0);
     }
     const timestamp = Math.floor(this.now().getTime() / 1000);
     const sig = await signCosignature(
@@ -145,7 +148,8 @@ export function parseFollowedLogs(text: string): FollowedLogs[] {
     .filter(Boolean)
     .map((entry) => {
       const key = parseVerifierKey(entry);
-      if (key.type !== 0x01) throw new Error(`a followed log's vkey must be an Ed25519 key (type 0x01): ${entry}`);
+      if (key.type !== 0x01)
+        throw new Error(`a followed log's vkey must be an Ed25519 key (type 0x01): ${entry}`);
       return { name: key.name, key: key.publicKey };
     });
 }

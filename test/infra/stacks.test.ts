@@ -533,14 +533,16 @@ describe('approver JWTs without an identity provider', () => {
   });
 
   it('tells no other function anything about approver JWTs', () => {
-    expect(approverRoutes).toEqual([
-      'list-approvals',
-      'get-approval',
-      'approve-approval',
-      'deny-approval',
-      'get-approval-deliveries',
-      'get-toolcall-proof',
-    ].sort((a, b) => approverRoutes.indexOf(a) - approverRoutes.indexOf(b)));
+    expect(approverRoutes).toEqual(
+      [
+        'list-approvals',
+        'get-approval',
+        'approve-approval',
+        'deny-approval',
+        'get-approval-deliveries',
+        'get-toolcall-proof',
+      ].sort((a, b) => approverRoutes.indexOf(a) - approverRoutes.indexOf(b)),
+    );
     for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h) && h !== 'console')) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });

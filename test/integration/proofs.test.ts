@@ -81,10 +81,7 @@ beforeAll(async () => {
     logs: [{ name: 'local', key: pubRaw }],
   });
   policyFile = path.join(dir, 'tlog-policy.txt');
-  writeFileSync(
-    policyFile,
-    `log ${verifierKey('local', pubRaw)}\nwitness w ${witness.vkey}\nquorum w\n`,
-  );
+  writeFileSync(policyFile, `log ${verifierKey('local', pubRaw)}\nwitness w ${witness.vkey}\nquorum w\n`);
   await stack.state.apiKeys.put(AGENT_KEY, { tenantId: 'tenant1', agentId: 'agent-a' });
   const submitted = await stack.post('/v1/toolcalls', toolCall({ agent_id: 'agent-a' }), AGENT_KEY);
   expect(submitted.status).toBe(200);
@@ -116,7 +113,10 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
     expect(report.ok).toBe(true);
     const r = await stack.get(proofPath());
     expect(r.status).toBe(200);
-    const body = r.json as { facts: { seq: number; record: string; proof: string; kind: string }[]; checkpoint: { note: string } };
+    const body = r.json as {
+      facts: { seq: number; record: string; proof: string; kind: string }[];
+      checkpoint: { note: string };
+    };
     expect(body.facts.length).toBeGreaterThanOrEqual(1);
     expect(body.facts.map((f) => f.kind)).toContain('toolcall.decided');
     for (const fact of body.facts) {
@@ -126,7 +126,10 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
       expect(verdict.record?.event_id).toBe(eventId);
       // The witness cosigned the checkpoint the proof carries: the policy's quorum holds.
       const policy = parseTlogPolicy(readFileSync(policyFile, 'utf8'));
-      expect(verifyFactProof(fact.proof, { logKeys: [], policy })).toMatchObject({ ok: true, cosigners: ['w'] });
+      expect(verifyFactProof(fact.proof, { logKeys: [], policy })).toMatchObject({
+        ok: true,
+        cosigners: ['w'],
+      });
     }
   });
 
@@ -164,7 +167,9 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
     const files = readdirSync(fromTable).sort();
     expect(readdirSync(fromBucket).sort()).toEqual(files);
     for (const f of files)
-      expect(readFileSync(path.join(fromBucket, f), 'utf8')).toBe(readFileSync(path.join(fromTable, f), 'utf8'));
+      expect(readFileSync(path.join(fromBucket, f), 'utf8')).toBe(
+        readFileSync(path.join(fromTable, f), 'utf8'),
+      );
 
     const file = path.join(fromTable, files[0]!);
     // Offline: nothing but the file and the key (no stack variables at all).
@@ -174,18 +179,32 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
       runOc(['verify', '--proof', file, '--vkey', verifierKey('local', Buffer.alloc(32, 7))]),
     ]);
     expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(ok.stdout).toMatch(/^ok: .*seq \d+ \(toolcall\.decided, event .*tenant tenant1\) is leaf \d+ of local\/t\/tenant1/);
+    expect(ok.stdout).toMatch(
+      /^ok: .*seq \d+ \(toolcall\.decided, event .*tenant tenant1\) is leaf \d+ of local\/t\/tenant1/,
+    );
     expect({ code: withPolicy.code, stdout: withPolicy.stdout }).toEqual({
       code: 0,
       stdout: expect.stringMatching(/cosigned by w \(quorum w met\)/),
     });
     expect({ code: wrongKey.code, stdout: wrongKey.stdout }).toEqual({
       code: 1,
-      stdout: expect.stringMatching(/FAILED: .*\n  - the checkpoint \(local\/t\/tenant1\) is not signed by the trusted log key/),
+      stdout: expect.stringMatching(
+        /FAILED: .*\n  - the checkpoint \(local\/t\/tenant1\) is not signed by the trusted log key/,
+      ),
     });
     // The archive's published checkpoint carries the witness's cosignature: the policy holds on it too.
     const archived = await runOc(
-      ['verify', '--bucket', bucket, '--tenant', 'tenant1', '--public-key', publicKeyFile, '--tlog-policy', policyFile],
+      [
+        'verify',
+        '--bucket',
+        bucket,
+        '--tenant',
+        'tenant1',
+        '--public-key',
+        publicKeyFile,
+        '--tlog-policy',
+        policyFile,
+      ],
       env,
     );
     expect({ code: archived.code, stdout: archived.stdout }).toEqual({
@@ -216,8 +235,14 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
       });
       // Truncated: old size above the new is a 400; asked from 0 it is a 409 with the witness size.
       expect([400, 409]).toContain(res.status);
-      const from0 = await fetch(`${witness.url}/add-checkpoint`, { method: 'POST', body: addCheckpointBody(0, [], note) });
-      expect({ status: from0.status, size: await from0.text() }).toEqual({ status: 409, size: `${cp.size}\n` });
+      const from0 = await fetch(`${witness.url}/add-checkpoint`, {
+        method: 'POST',
+        body: addCheckpointBody(0, [], note),
+      });
+      expect({ status: from0.status, size: await from0.text() }).toEqual({
+        status: 409,
+        size: `${cp.size}\n`,
+      });
     }
     // The forged checkpoint published in place of the real one: the bucket's proofs fail the policy.
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'log/tenant1/checkpoint', Body: forked }));
@@ -228,7 +253,17 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
       expect(verdict.problems.join('; ')).toMatch(/do not meet the policy's quorum w \(verified: none\)/);
       const env = { OC_S3_PORT: new URL(process.env.OC_TEST_S3_ENDPOINT!).port, OC_DATA_DIR: tmp('oc-data') };
       const run = await runOc(
-        ['verify', '--bucket', bucket, '--tenant', 'tenant1', '--public-key', publicKeyFile, '--tlog-policy', policyFile],
+        [
+          'verify',
+          '--bucket',
+          bucket,
+          '--tenant',
+          'tenant1',
+          '--public-key',
+          publicKeyFile,
+          '--tlog-policy',
+          policyFile,
+        ],
         env,
       );
       expect(run.code).toBe(1);

@@ -87,7 +87,9 @@ export function registerProof(program: Command, act: Act): void {
     (opts: ProofOptions) => `write the proofs of event ${opts.eventId}`,
     async (opts: ProofOptions, ctx) => {
       if (opts.aws && opts.bucket === undefined)
-        throw new UsageError('--aws needs --bucket <EvidenceBucket> (the stack output): the proofs are read from it.');
+        throw new UsageError(
+          '--aws needs --bucket <EvidenceBucket> (the stack output): the proofs are read from it.',
+        );
       const s3 = archiveS3(opts, ctx.env);
       const bucket = opts.bucket ?? s3.local!.bucket;
       try {
@@ -101,14 +103,20 @@ export function registerProof(program: Command, act: Act): void {
         } else {
           const { doc, table } = await ctx.table(opts);
           const stored = await new DynamoToolCallStore(doc, table).getEvent(opts.tenant, opts.eventId);
-          if (!stored) throw new CliError(`no event ${opts.eventId} in tenant ${opts.tenant} (table ${table}).`);
+          if (!stored)
+            throw new CliError(`no event ${opts.eventId} in tenant ${opts.tenant} (table ${table}).`);
           const unsealed = stored.facts.find((f) => f.seq === undefined);
           if (unsealed)
             throw new CliError(
               `fact ${unsealed.fact_id} (${unsealed.kind}) of event ${opts.eventId} is not sealed yet: retry after the archiver's next run.`,
             );
           facts = stored.facts
-            .map((f) => ({ seq: f.seq!, fact_id: f.fact_id, kind: f.kind, record: { ...f.record, seq: f.seq! } }))
+            .map((f) => ({
+              seq: f.seq!,
+              fact_id: f.fact_id,
+              kind: f.kind,
+              record: { ...f.record, seq: f.seq! },
+            }))
             .sort((a, b) => a.seq - b.seq);
         }
         let result: Awaited<ReturnType<LogProofs['forFacts']>>;
@@ -116,7 +124,9 @@ export function registerProof(program: Command, act: Act): void {
           result = await new LogProofs(s3ArchiveObjects(s3.s3, bucket)).forFacts(opts.tenant, facts);
         } catch (error) {
           if ((error as { $metadata?: unknown }).$metadata) throw new RemoteError(s3.where, error);
-          throw new CliError(`the archive in s3://${bucket} does not prove event ${opts.eventId}: ${(error as Error).message}`);
+          throw new CliError(
+            `the archive in s3://${bucket} does not prove event ${opts.eventId}: ${(error as Error).message}`,
+          );
         }
         if (result.status === 'not-archived') {
           ctx.out(
@@ -128,7 +138,11 @@ export function registerProof(program: Command, act: Act): void {
           ctx.json({
             event_id: opts.eventId,
             tenant_id: opts.tenant,
-            checkpoint: { origin: result.checkpoint.origin, size: result.checkpoint.size, note: result.checkpointNote },
+            checkpoint: {
+              origin: result.checkpoint.origin,
+              size: result.checkpoint.size,
+              note: result.checkpointNote,
+            },
             facts: result.facts,
           });
           return EXIT.ok;

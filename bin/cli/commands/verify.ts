@@ -63,7 +63,10 @@ export function registerVerify(program: Command, act: Act): void {
       '--proof <file...>',
       'check per-decision proofs (.tlog-proof files from `oc proof` or the API) offline, with only --public-key / --vkey (and --tlog-policy)',
     )
-    .option('--vkey <vkey>', "the log's verifier key (<deployment>+<key id>+<base64>) instead of --public-key")
+    .option(
+      '--vkey <vkey>',
+      "the log's verifier key (<deployment>+<key id>+<base64>) instead of --public-key",
+    )
     .option(
       '--tlog-policy <file>',
       'a C2SP tlog-policy file: its quorum of witness cosignatures is required on the checkpoint (with --proof, or --bucket/--dir)',
@@ -101,14 +104,16 @@ export function registerVerify(program: Command, act: Act): void {
           throw new UsageError('--proof checks the proof files alone: leave out --bucket and --dir.');
         return verifyProofCommand({ ...opts, proof: opts.proof }, ctx);
       }
-      if (opts.tenant === undefined) throw new UsageError("required option '--tenant <tenant>' not specified");
+      if (opts.tenant === undefined)
+        throw new UsageError("required option '--tenant <tenant>' not specified");
       const tenant = opts.tenant;
       if (opts.bucket !== undefined || opts.dir !== undefined) {
         const code = await verifyArchiveCommand({ ...opts, tenant }, ctx);
         if (code !== EXIT.ok || opts.tlogPolicy === undefined) return code;
         return verifyArchivePolicy({ ...opts, tenant }, ctx);
       }
-      if (opts.tlogPolicy !== undefined) throw new UsageError('--tlog-policy needs --proof, --bucket or --dir.');
+      if (opts.tlogPolicy !== undefined)
+        throw new UsageError('--tlog-policy needs --proof, --bucket or --dir.');
       if (opts.trustedCheckpoint !== undefined || opts.saveCheckpoint !== undefined)
         throw new UsageError(
           '--trusted-checkpoint and --save-checkpoint check an archive: give --bucket or --dir.',
@@ -169,12 +174,19 @@ async function verifyArchivePolicy(
   const s3 = opts.bucket !== undefined ? archiveS3(opts, ctx.env) : undefined;
   try {
     const source = s3 ? s3Source(s3.s3, opts.bucket!) : dirSource(opts.dir!);
-    const { problems, cosigners, size } = await checkLogCheckpointPolicy(source, opts.tenant, trust.policy!, trust.logKeys);
+    const { problems, cosigners, size } = await checkLogCheckpointPolicy(
+      source,
+      opts.tenant,
+      trust.policy!,
+      trust.logKeys,
+    );
     if (problems.length) {
       for (const p of problems) ctx.out(`FAILED: ${p}`);
       return EXIT.failure;
     }
-    ctx.out(`  log checkpoint size ${size}: cosigned by ${cosigners.join(', ') || 'no witness'} (quorum ${trust.policy!.quorum} met)`);
+    ctx.out(
+      `  log checkpoint size ${size}: cosigned by ${cosigners.join(', ') || 'no witness'} (quorum ${trust.policy!.quorum} met)`,
+    );
     return EXIT.ok;
   } finally {
     s3?.s3.destroy();
