@@ -189,7 +189,7 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
     expect({ code: wrongKey.code, stdout: wrongKey.stdout }).toEqual({
       code: 1,
       stdout: expect.stringMatching(
-        /FAILED: .*\n  - the checkpoint \(local\/t\/tenant1\) is not signed by the trusted log key/,
+        /FAILED: .*\n {2}- the checkpoint \(local\/t\/tenant1\) is not signed by the trusted log key/,
       ),
     });
     // The archive's published checkpoint carries the witness's cosignature: the policy holds on it too.
