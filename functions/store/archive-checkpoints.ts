@@ -188,7 +188,9 @@ export class ArchiveCheckpointStore {
         new UpdateCommand({
           TableName: this.table,
           Key: keys.archiveCheckpoint(tenantId),
-          UpdateExpression: `SET seq = :to, #hash = :hash, bundle_key = :key, bundle_sha256 = :sha, archived_at = :now${edge ? ', tree_edge = :edge' : ''} REMOVE pending_from, pending_to`,
+          // Without an edge (the log off) the stored one would no longer match the head: removed,
+          // so that a run with the log rebuilds it from seq 1.
+          UpdateExpression: `SET seq = :to, #hash = :hash, bundle_key = :key, bundle_sha256 = :sha, archived_at = :now${edge ? ', tree_edge = :edge' : ''} REMOVE pending_from, pending_to${edge ? '' : ', tree_edge'}`,
           ConditionExpression:
             'seq = :headSeq AND #hash = :headHash AND pending_from = :from AND pending_to = :to',
           ExpressionAttributeNames: { '#hash': 'hash' },

@@ -197,6 +197,8 @@ export interface TenantArchiveReport {
   behind: number;
   break?: { seq: number; problem: string };
   error?: string;
+  /** Evidence published before and now gone or changed (alarmed): `oc archive` prints them. */
+  missing?: { key: string; problem: string }[];
 }
 
 export interface ArchiveRunReport {
@@ -373,13 +375,14 @@ export class Archiver {
         extra: Partial<TenantArchiveReport> = {},
       ): Promise<TenantArchiveReport> => {
         // Once per run, whether or not anything was archived: what was published is checked.
-        if (this.keepLog && status !== 'broken') await this.publishLog(tenantId);
+        const missing = this.keepLog && status !== 'broken' ? await this.publishLog(tenantId) : [];
         return {
           tenantId,
           status: status === 'archived' && bundles.length === 0 ? ('up-to-date' as const) : status,
           bundles,
           head: checkpoint.head,
           behind: Math.max(0, tail.seq - checkpoint.head.seq),
+          ...(missing.length > 0 ? { missing } : {}),
           ...extra,
         };
       };
@@ -427,13 +430,24 @@ export class Archiver {
     edge?: TreeEdge,
   ): Promise<{ key: string; sha256: string; head: ChainHead }> {
     const writer = new BundleWriter(tenantId, range.fromSeq, head.hash, this.arena);
+    // The full tiles this range fills (≤ 40 of 8 KB for 10,000 entries) are put as they fill,
+    // while the range is still read: S3 answers each in tens of ms. All are awaited before the
+    // range's checkpoint; the first failure fails the range (retried whole, same bytes).
+    const tilePuts: Promise<void>[] = [];
+    let tileFailure: unknown;
     // Each record is canonicalized once: hashed to verify it, written as that text, and a leaf.
     const verifier = new ChainVerifier(tenantId, head);
     for await (const entry of this.options.store.range(tenantId, range.fromSeq, range.toSeq)) {
       const checked = verifier.next(entry);
       if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
       writer.add(entry, checked.canonical);
-      if (edge) await this.putTiles(tenantId, edge.append(recordLeaf(checked.canonical)));
+      if (edge)
+        for (const tile of edge.append(recordLeaf(checked.canonical)))
+          tilePuts.push(
+            this.putTiles(tenantId, [tile]).catch((error: unknown) => {
+              tileFailure ??= error;
+            }),
+          );
     }
     const verified = verifier.head;
     if (verified.seq !== range.toSeq)
@@ -443,7 +457,8 @@ export class Archiver {
       );
     const { bytes, sha256, lastHash } = writer.finish();
     const key = archiveKeys.bundle(tenantId, range.fromSeq, range.toSeq);
-    await this.options.objects.put(key, bytes, 'application/json');
+    await Promise.all([this.options.objects.put(key, bytes, 'application/json'), ...tilePuts]);
+    if (tileFailure !== undefined) throw tileFailure;
     const statement: CheckpointStatement = {
       format: CHECKPOINT_FORMAT,
       tenant_id: tenantId,
@@ -465,25 +480,34 @@ export class Archiver {
     return { key, sha256, head: { seq: range.toSeq, hash: lastHash } };
   }
 
-  /** Full tiles, written as they fill: immutable, the same bytes whoever writes them. */
+  /** Full tiles (immutable: the same bytes whoever writes them), put side by side. */
   private async putTiles(tenantId: string, tiles: FullTile[]): Promise<void> {
-    for (const tile of tiles)
-      await this.options.objects.put(
-        logKeys.tile(tenantId, tile.level, tile.index),
-        tile.hashes,
-        'application/octet-stream',
-      );
+    await Promise.all(
+      tiles.map((tile) =>
+        this.options.objects.put(
+          logKeys.tile(tenantId, tile.level, tile.index),
+          tile.hashes,
+          'application/octet-stream',
+        ),
+      ),
+    );
   }
 
   /** The tree of a tenant archived before the log existed, from the chain's seq 1 to `head`. */
   private async rebuildEdge(tenantId: string, head: ChainHead): Promise<TreeEdge> {
     const edge = TreeEdge.empty();
     const verifier = new ChainVerifier(tenantId, GENESIS);
+    let tiles: FullTile[] = [];
     for await (const entry of this.options.store.range(tenantId, 1, head.seq)) {
       const checked = verifier.next(entry);
       if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
-      await this.putTiles(tenantId, edge.append(recordLeaf(checked.canonical)));
+      for (const tile of edge.append(recordLeaf(checked.canonical))) tiles.push(tile);
+      if (tiles.length >= 40) {
+        await this.putTiles(tenantId, tiles);
+        tiles = [];
+      }
     }
+    await this.putTiles(tenantId, tiles);
     if (verifier.head.seq !== head.seq || verifier.head.hash !== head.hash)
       throw new ChainBreakError(
         verifier.head.seq + 1,
@@ -499,17 +523,20 @@ export class Archiver {
    * published before (from the tiles, the edge's partial tiles in memory). A tree that cannot be
    * proven consistent is refused: nothing published, alarm, the tenant fails this run.
    */
-  private async publishLog(tenantId: string): Promise<void> {
+  private async publishLog(tenantId: string): Promise<{ key: string; problem: string }[]> {
+    const found: { key: string; problem: string }[] = [];
     const { store, objects } = this.options;
     const checkpoint = await store.checkpoint(tenantId);
-    if (checkpoint.head.seq === 0 || !checkpoint.edge) return;
+    if (checkpoint.head.seq === 0 || !checkpoint.edge) return found;
     const edge = TreeEdge.decode(checkpoint.edge);
     const refuse = (problem: string): never => {
       (this.events.logRefused ?? powertoolsArchiveEvents.logRefused)!(tenantId, problem);
       throw new LogRefusedError(`log checkpoint not published: ${problem}`);
     };
-    const missing = (key: string, problem: string) =>
+    const missing = (key: string, problem: string) => {
+      found.push({ key, problem });
       (this.events.logMissing ?? powertoolsArchiveEvents.logMissing)!(tenantId, key, problem);
+    };
     if (edge.size !== checkpoint.head.seq)
       refuse(`the tree has ${edge.size} leaves but the archived head is seq ${checkpoint.head.seq}`);
     const published = checkpoint.published;
@@ -552,14 +579,17 @@ export class Archiver {
       if (checkpoint.bundleKey && !(await this.exists(checkpoint.bundleKey)))
         missing(checkpoint.bundleKey, 'the newest bundle is missing');
     }
-    if (previousOk && published && published.size === edge.size) return; // nothing new, all there
+    if (previousOk && published && published.size === edge.size) return found; // nothing new
 
-    for (const tile of partial.values())
-      await objects.put(
-        logKeys.tile(tenantId, tile.level, tile.index, tile.width),
-        tile.hashes,
-        'application/octet-stream',
-      );
+    await Promise.all(
+      [...partial.values()].map((tile) =>
+        objects.put(
+          logKeys.tile(tenantId, tile.level, tile.index, tile.width),
+          tile.hashes,
+          'application/octet-stream',
+        ),
+      ),
+    );
     const root = edge.root();
     let proof: Buffer[] = [];
     const oldSize = published?.size ?? 0;
@@ -585,6 +615,7 @@ export class Archiver {
     );
     await store.recordPublished(tenantId, edge.size, root);
     this.events.logPublished?.(tenantId, edge.size, oldSize);
+    return found;
   }
 
   private async exists(key: string): Promise<boolean> {

@@ -111,7 +111,30 @@ function unplaceableReason(ref: FactRef, tenantId: string): string | undefined {
   if (r.tenant_id !== tenantId) return 'record belongs to another tenant than its key';
   for (const field of ['kind', 'event_id', 'fact_id', 'at'] as const)
     if (typeof r[field] !== 'string') return `record has no ${field}`;
+  // A fact is sealed from its own item only (its key follows from its event and kind), and its
+  // seal mark is kept there: a copy of it in another item would be sealed a second time (issue 23).
+  const own = factKey(r as FactRecord);
+  if (own.pk !== ref.key.pk || own.sk !== ref.key.sk)
+    return `record is fact ${r.fact_id} of item ${own.pk} ${own.sk}, not of this item: a copy is never sealed`;
   return undefined;
+}
+
+/**
+ * Facts of one batch with a fact id an earlier one of the batch has (two items of one fact): the
+ * later ones cannot be sealed (a fact id is sealed once), so they hold the chain like any fact
+ * that cannot be sealed. Redeliveries of one item are dropped before this (`unmarked`).
+ */
+function withRepeatedFactIdsRefused(facts: readonly FactRef[]): FactRef[] {
+  const seen = new Set<string>();
+  return facts.map((f) => {
+    const id = (f.record as Partial<FactRecord> | undefined)?.fact_id;
+    if (typeof id !== 'string' || f.problem) return f;
+    if (!seen.has(id)) {
+      seen.add(id);
+      return f;
+    }
+    return { ...f, problem: `fact id ${id} is another item's fact id too: a fact id is sealed once` };
+  });
 }
 
 /** Registers a tenant whose chain begins (idempotent): the archiver's list of tenants. */
@@ -142,6 +165,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A fact item's identity in the maps below: its partition and sort key. */
 const factId = (pk: unknown, sk: unknown): string => `${String(pk)}|${String(sk)}`;
+/** The item a sealed record came from: its own (a copy in another item is never sealed). */
+const sealedItem = (record: FactRecord): string => {
+  const key = factKey(record);
+  return factId(key.pk, key.sk);
+};
 
 export interface StoredPage {
   fromSeq: number;
@@ -488,7 +516,7 @@ export class ChainStore {
     return this.exclusive(tenantId, async () => {
       try {
         const tail = this.tails.get(tenantId) ?? (await this.recoverTail(tenantId));
-        const pending = await this.unmarked(facts);
+        const pending = withRepeatedFactIdsRefused(await this.unmarked(facts));
         if ('holdId' in tail) {
           await this.park(tenantId, tail, pending);
           return 0;
@@ -556,8 +584,9 @@ export class ChainStore {
           tail = { seq: last.seq, hash: last.hash };
           this.tails.set(tenantId, tail);
           sealed += page.length;
-          const done = new Set(page.map((e) => e.record.fact_id));
-          pending = pending.filter((f) => !done.has(f.record.fact_id));
+          // By item: a later item with the same fact id is not this fact, and must hold the chain.
+          const done = new Set(page.map((e) => sealedItem(e.record)));
+          pending = pending.filter((f) => !done.has(factId(f.key.pk, f.key.sk)));
         }
         if (!conflicted) continue;
       }
@@ -565,8 +594,8 @@ export class ChainStore {
       // what it sealed, and stop behind its hold if it placed one.
       const newer = await this.itemsAfter(tenantId, tail.seq);
       await this.markPages(newer.pages);
-      const taken = new Set(newer.pages.flatMap((p) => p.entries.map((e) => e.record.fact_id)));
-      pending = pending.filter((f) => !taken.has(f.record.fact_id));
+      const taken = new Set(newer.pages.flatMap((p) => p.entries.map((e) => sealedItem(e.record))));
+      pending = pending.filter((f) => !taken.has(factId(f.key.pk, f.key.sk)));
       const lastEntry = newer.pages.at(-1)?.entries.at(-1);
       if (lastEntry) tail = { seq: lastEntry.seq, hash: lastEntry.hash };
       if (newer.hold) {

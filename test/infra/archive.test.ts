@@ -65,6 +65,8 @@ describe('the evidence vault (data stack)', () => {
           Rules: [
             Match.objectLike({
               Status: 'Enabled',
+              // Only the bundles: the Merkle log's small objects (log/) stay in S3 Standard.
+              Prefix: 'evidence/',
               Transitions: [
                 { StorageClass: 'STANDARD_IA', TransitionInDays: 30 },
                 { StorageClass: 'GLACIER_IR', TransitionInDays: 90 },
@@ -195,6 +197,9 @@ describe('the archiver (app stack)', () => {
       ['archive_chain_break', 'notBreaching'],
       ['archive_failures', 'notBreaching'],
       ['archive_lag_entries', 'breaching'],
+      // The Merkle log (issue 23): published evidence gone, a checkpoint refused.
+      ['archive_log_missing', 'notBreaching'],
+      ['archive_log_refused', 'notBreaching'],
     ])
       s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'OpenClause',

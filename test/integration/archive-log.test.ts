@@ -337,6 +337,7 @@ describe('what the archiver publishes, and notices missing', () => {
     );
     // What it can prove it publishes again (the same tree, the recorded root): the checkpoint is back.
     expect(rerun.tenants[0]?.status).toBe('up-to-date');
+    expect(rerun.tenants[0]?.missing).toEqual(seen.missing); // what `oc archive` prints
     expect(readCheckpoint((await get(copy, `log/${tenant}/checkpoint`))!, pem)).toMatchObject({ size: 600 });
   });
 

@@ -379,7 +379,8 @@ describe('tampering with the archived objects', () => {
       const cp = JSON.parse(originals.get(checkpoint(600))!.toString('utf8'));
       cp.last_hash = prev;
       cp.bundle_sha256 = createHash('sha256').update(bytes).digest('hex');
-      await putObject(b, checkpoint(600), JSON.stringify(cp));
+      // Written as the archiver writes checkpoints (canonical JSON and a newline): only the signature is off.
+      await putObject(b, checkpoint(600), `${canonicalize(cp)}\n`);
     });
     expect(run.code).toBe(1);
     expect(run.stdout).toContain(`${checkpoint(600)} seq 600: signature does not verify with the public key`);
@@ -392,7 +393,7 @@ describe('tampering with the archived objects', () => {
       const signature = sign(null, Buffer.from(canonicalize(statement)!), other.privateKey).toString(
         'base64',
       );
-      await putObject(b, checkpoint(400), JSON.stringify({ ...statement, signature }));
+      await putObject(b, checkpoint(400), `${canonicalize({ ...statement, signature })}\n`);
     };
     const pinned = await verifyTampered(forge);
     expect(pinned.code).toBe(1);

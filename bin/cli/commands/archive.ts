@@ -35,6 +35,8 @@ const quietEvents: ArchiveEvents = {
   tenantFailed: () => undefined,
   archived: () => undefined,
   lag: () => undefined,
+  logMissing: () => undefined,
+  logRefused: () => undefined,
 };
 
 export function registerArchive(program: Command, act: Act): void {
@@ -109,7 +111,13 @@ export function registerArchive(program: Command, act: Act): void {
         if (opts.json) ctx.json(report);
         else {
           if (report.tenants.length === 0) ctx.out('nothing to archive: no tenant has a chain yet');
-          for (const t of report.tenants) ctx.out(line(t, bucket));
+          for (const t of report.tenants) {
+            ctx.out(line(t, bucket));
+            for (const m of t.missing ?? [])
+              ctx.out(
+                `  WARNING: tenant ${t.tenantId}: s3://${bucket}/${m.key}: ${m.problem} (published before: deleted or rewritten?)`,
+              );
+          }
         }
         return report.ok ? EXIT.ok : EXIT.failure;
       } finally {
