@@ -163,6 +163,11 @@ describe('the witness (add-checkpoint)', () => {
     const r = await fetch(`${witness.url}/add-checkpoint`, { method: 'GET' });
     expect(r.status).toBe(405);
     expect((await fetch(`${witness.url}/elsewhere`, { method: 'POST', body: 'x' })).status).toBe(404);
+    const huge = await post(`old 0\n\n${'x'.repeat(70 * 1024)}`);
+    expect({ status: huge.status, code: (JSON.parse(huge.text) as { code: string }).code }).toEqual({
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+    });
     expect(await new WitnessStateStore(doc, table).latest(origin)).toBeUndefined();
   });
 
