@@ -68,11 +68,12 @@ export async function startLocalWitness(options: {
   const route = witnessRoute(() => witness);
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
-    let size = 0;
+    let kept = 0;
     req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      // Read past the limit only to count it: the handler answers 413 on the length alone.
-      if (size <= MAX_ADD_CHECKPOINT_BYTES + 1) chunks.push(chunk);
+      // Keep chunks until past the limit, no further: the handler answers 413 on the length alone.
+      if (kept > MAX_ADD_CHECKPOINT_BYTES) return;
+      chunks.push(chunk);
+      kept += chunk.length;
     });
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
