@@ -173,11 +173,14 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
 
     const file = path.join(fromTable, files[0]!);
     // Offline: nothing but the file and the key (no stack variables at all).
-    const [ok, withPolicy, wrongKey] = await Promise.all([
+    const [ok, withPolicy, wrongKey, vkey] = await Promise.all([
       runOc(['verify', '--proof', file, '--public-key', publicKeyFile]),
       runOc(['verify', '--proof', file, '--tlog-policy', policyFile]),
       runOc(['verify', '--proof', file, '--vkey', verifierKey('local', Buffer.alloc(32, 7))]),
+      runOc(['vkey', '--name', 'local', '--public-key', publicKeyFile]),
     ]);
+    // The log's vkey, as a policy's log line names it.
+    expect(vkey).toEqual({ code: 0, stdout: `${verifierKey('local', pubRaw)}\n`, stderr: '' });
     expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' });
     expect(ok.stdout).toMatch(
       /^ok: .*seq \d+ \(toolcall\.decided, event .*tenant tenant1\) is leaf \d+ of local\/t\/tenant1/,
