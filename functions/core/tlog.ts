@@ -5,7 +5,7 @@
  * Sizes and indexes are JavaScript numbers (safe up to 2^53), so every bit operation below is done
  * with division and remainder: `>>` would cut them to 32 bits.
  */
-import { hash } from 'node:crypto';
+import crypto from 'node:crypto';
 
 export const HASH_SIZE = 32;
 /** A tile holds 2^8 hashes: C2SP fixes the height at 8. */
@@ -15,7 +15,10 @@ export const TILE_WIDTH = 256;
 const MAX_LEVEL = 63;
 
 // One-shot hashing over a reused buffer: a tree hashes millions of 65-byte messages, and building a
-// Hash object for each costs more than the SHA-256 itself.
+// Hash object for each costs more than the SHA-256 itself. (`crypto.hash` is Node ≥ 20.12.)
+const sha256: (data: Uint8Array) => Buffer = crypto.hash
+  ? (data) => crypto.hash('sha256', data, 'buffer')
+  : (data) => crypto.createHash('sha256').update(data).digest();
 const scratch = Buffer.alloc(1 + 2 * HASH_SIZE);
 
 /** RFC 6962 §2.1: the hash of one entry, SHA-256(0x00 ‖ data). */
@@ -24,7 +27,7 @@ export const leafHash = (data: Uint8Array): Buffer => {
     data.length <= 2 * HASH_SIZE ? scratch.subarray(0, 1 + data.length) : Buffer.alloc(1 + data.length);
   message[0] = 0x00;
   message.set(data, 1);
-  return hash('sha256', message, 'buffer');
+  return sha256(message);
 };
 /** RFC 6962 §2.1: an interior node, SHA-256(0x01 ‖ left ‖ right). */
 export const nodeHash = (left: Uint8Array, right: Uint8Array): Buffer => {
@@ -33,10 +36,10 @@ export const nodeHash = (left: Uint8Array, right: Uint8Array): Buffer => {
   scratch[0] = 0x01;
   scratch.set(left, 1);
   scratch.set(right, 1 + HASH_SIZE);
-  return hash('sha256', scratch, 'buffer');
+  return sha256(scratch);
 };
 /** MTH({}) = SHA-256() — the root of the empty tree. */
-export const EMPTY_ROOT: Buffer = hash('sha256', Buffer.alloc(0), 'buffer');
+export const EMPTY_ROOT: Buffer = sha256(Buffer.alloc(0));
 
 const isIndex = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 const isHash = (h: unknown): h is Buffer => Buffer.isBuffer(h) && h.length === HASH_SIZE;
@@ -44,8 +47,7 @@ const pow256 = (level: number) => TILE_WIDTH ** level;
 const isPowerOfTwo = (n: number) => n > 0 && 2 ** Math.floor(Math.log2(n)) === n;
 /** The largest power of two strictly smaller than n (n ≥ 2): where RFC 6962 splits a tree. */
 const splitPoint = (n: number): number => {
-  let k = 2 ** Math.floor(Math.log2(n));
-  if (k >= n) k /= 2; // log2 rounds up near powers of two, and a power of two splits in half
+  let k = 1;
   while (k * 2 < n) k *= 2;
   return k;
 };
@@ -90,13 +92,9 @@ export function parseTilePath(path: string): { level: number; index: number; wid
   const level = Number(m[1]);
   const index = Number(m[2]!.replace(/[x/]/g, ''));
   const width = m[3] === undefined ? TILE_WIDTH : Number(m[3]);
-  if (
-    level > MAX_LEVEL ||
-    width >= TILE_WIDTH + (m[3] === undefined ? 1 : 0) ||
-    !Number.isSafeInteger(index)
-  ) {
+  const partialTooWide = m[3] !== undefined && width >= TILE_WIDTH;
+  if (level > MAX_LEVEL || partialTooWide || !Number.isSafeInteger(index))
     throw new TilePathError('not a tile path');
-  }
   // Only one spelling per tile: `x000/067` or `.p/256` would name the same bytes twice.
   if (tilePath(level, index, width) !== path) throw new TilePathError('not a canonical tile path');
   return { level, index, width };

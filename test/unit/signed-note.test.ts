@@ -5,6 +5,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import {
   b64,
   checkpointBody,
@@ -14,6 +15,7 @@ import {
   formatChainHead,
   formatNote,
   formatTlogProof,
+  NoteError,
   parseChainHead,
   parseCheckpointBody,
   parseNote,
@@ -325,5 +327,93 @@ describe('proof files (C2SP tlog-proof@v1)', () => {
     ]) {
       expect(() => parseTlogProof(bad)).toThrow();
     }
+  });
+});
+
+describe('properties of the parsers', () => {
+  const line = fc
+    .string({ minLength: 1, maxLength: 20, unit: 'grapheme' })
+    // eslint-disable-next-line no-control-regex
+    .filter((l) => !/[\u0000-\u001f\u007f]/.test(l));
+  const name = fc.stringMatching(/^[a-z0-9./_-]{1,20}$/);
+
+  it('read back every checkpoint and note they write', () => {
+    fc.assert(
+      fc.property(
+        line,
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.array(line, { maxLength: 3 }),
+        fc.array(
+          fc.record({
+            name,
+            keyId: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+            signature: fc.uint8Array({ minLength: 1, maxLength: 72 }),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        (origin, size, root, extensions, sigs) => {
+          const cp = { origin, size, root: Buffer.from(root), extensions };
+          const body = checkpointBody(cp);
+          expect(parseCheckpointBody(body)).toEqual(cp);
+          const signatures = sigs.map((s) => ({
+            name: s.name,
+            keyId: Buffer.from(s.keyId),
+            signature: Buffer.from(s.signature),
+          }));
+          const note = formatNote(body, signatures);
+          expect(parseNote(note)).toEqual({ body, signatures });
+          const proof = formatTlogProof({ index: size, proof: [Buffer.from(root)], checkpointNote: note });
+          expect(parseTlogProof(proof)).toEqual({
+            index: size,
+            proof: [Buffer.from(root)],
+            checkpointNote: note,
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('throw nothing but NoteError on any text', () => {
+    const texts = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc
+        .array(
+          fc.constantFrom(
+            '\n',
+            '— ',
+            'a',
+            '+',
+            '/',
+            '=',
+            'AAAA',
+            'index 1',
+            'c2sp.org/tlog-proof@v1',
+            ' ',
+            '0',
+          ),
+          { maxLength: 40 },
+        )
+        .map((a) => a.join('')),
+    );
+    fc.assert(
+      fc.property(texts, (text) => {
+        for (const parse of [
+          parseNote,
+          parseCheckpointBody,
+          parseTlogProof,
+          parseVerifierKey,
+          parseChainHead,
+        ]) {
+          try {
+            parse(text);
+          } catch (error) {
+            expect(error).toBeInstanceOf(NoteError);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -29,6 +29,7 @@ import {
   TreeEdge,
 } from '../../functions/core/tlog.js';
 import { buildGoVerifier, runGoVerifier, writeTiles } from '../support/go-verify.js';
+import { EXAMPLE_ORIGIN, tlogExample } from '../support/tlog-example.js';
 
 const ORIGIN = 'local/t/acme';
 const WITNESS = 'witness.local/w1';
@@ -231,5 +232,23 @@ describe('Go’s sumdb/tlog and sumdb/note judge our log (independent verifier)'
       old: [{ checkpoint: kept[5]!, proof: consistency[300] }],
     });
     expect(r.lines.at(-1)).toMatch(/^FAIL old-proof consistency-300.txt: /);
+  });
+
+  it('agrees with the auditors’ guide: its worked example is what the code writes, and Go checks it as shown', async () => {
+    const example = await tlogExample();
+    const guide = readFileSync(new URL('../../docs/auditors.md', import.meta.url), 'utf8');
+    expect(guide).toContain(`\n${example.text}\n`);
+    expect(guide).toContain(`-vkey '${example.vkey}'`);
+    expect(guide).toContain(`-witness '${example.witnessVkey}'`);
+    const r = runGoVerifier({
+      origin: EXAMPLE_ORIGIN,
+      vkey: example.vkey,
+      witnesses: [example.witnessVkey],
+      proofs: [
+        { proof: file('seq-3.tlog-proof', example.proof), record: file('record-3.json', example.record) },
+      ],
+    });
+    expect(r).toEqual({ code: 0, lines: ['ok proof index=2 size=3'] });
+    expect(guide).toContain('# ok proof index=2 size=3');
   });
 });

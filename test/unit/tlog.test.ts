@@ -21,6 +21,8 @@ import {
   TreeEdge,
   verifyConsistency,
   verifyInclusion,
+  type FullTile,
+  type PartialTile,
   type TileReader,
 } from '../../functions/core/tlog.js';
 
@@ -48,10 +50,17 @@ const bigLeaves = Array.from({ length: BIG }, (_, i) => leafHash(Buffer.from(`le
 const bigTiles = new MemoryTiles();
 const bigEdge = TreeEdge.empty();
 const rootsAt = new Map<number, Buffer>();
+/** The full tiles in the order append returned them, and the partial tiles of the tree of 256. */
+const fullTiles: FullTile[] = [];
+let partialAt256: PartialTile[] = [];
 const CHECKED_SIZES = new Set([65_536, 65_537, BIG]);
 for (const leaf of bigLeaves) {
-  for (const tile of bigEdge.append(leaf)) bigTiles.put(tile);
+  for (const tile of bigEdge.append(leaf)) {
+    bigTiles.put(tile);
+    fullTiles.push(tile);
+  }
   if (CHECKED_SIZES.has(bigEdge.size)) rootsAt.set(bigEdge.size, bigEdge.root());
+  if (bigEdge.size === 256) partialAt256 = bigEdge.partialTiles();
 }
 for (const tile of bigEdge.partialTiles()) bigTiles.put(tile);
 
@@ -298,17 +307,18 @@ describe('TreeEdge', () => {
 
   it.each(['tree_70000', 'tree_256'] as const)('leaves the tiles C2SP describes for %s', (name) => {
     const shape = shapes[name];
-    const edge = TreeEdge.empty();
     const full: Record<string, number> = {};
-    for (const leaf of bigLeaves.slice(0, shape.size)) {
-      for (const t of edge.append(leaf)) {
-        expect(t.index).toBe(full[t.level] ?? 0); // each level's full tiles come in order
-        expect(t.hashes.length).toBe(8192);
-        full[t.level] = (full[t.level] ?? 0) + 1;
-      }
+    // The tree was built once, above: its tiles up to this size, in the order append gave them.
+    for (const t of fullTiles.filter((f) => (f.index + 1) * 256 ** (f.level + 1) <= shape.size)) {
+      expect(t.index).toBe(full[t.level] ?? 0); // each level's full tiles come in order
+      expect(t.hashes.length).toBe(8192);
+      full[t.level] = (full[t.level] ?? 0) + 1;
     }
     expect(full).toEqual(shape.full);
-    expect(edge.partialTiles().map(({ level, width }) => ({ level, width }))).toEqual(shape.partial);
+    const partial = shape.size === BIG ? bigEdge.partialTiles() : partialAt256;
+    expect(partial.map(({ level, width }) => ({ level, width }))).toEqual(shape.partial);
+    // Lowest level first: the 256th level-0 tile comes before the level-1 tile it completes.
+    expect(fullTiles.findIndex((t) => t.level === 1)).toBe(256);
   });
 
   it('has the root rootFromLeaves computes, at every size from 0 to 1,100 and at large sizes', () => {
