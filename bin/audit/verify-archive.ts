@@ -1,7 +1,8 @@
 /**
  * The auditor's verification of a tenant's evidence archive (SPEC §7-8), from the bucket or a
  * downloaded copy alone: no gateway, no database. It reads only the objects and the public key,
- * and imports nothing from the gateway but the pure SPEC §7 hash function.
+ * and imports nothing from the gateway but pure code: the SPEC §7 hash function, the approval
+ * view, and the transparency-log formats (functions/core/tlog.ts, signed-note.ts).
  *
  * Checks, bundle by bundle in seq order: every entry's hash recomputed, seq contiguous from 1,
  * every `prev_hash` linked (across bundles too), the bundle's header against its key and entries,

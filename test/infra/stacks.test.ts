@@ -626,8 +626,7 @@ describe("the optional approvers' Cognito user pool (approverUserPoolDomain)", (
 describe('observability', () => {
   it('alarms on API 5xx, on each Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
     const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1 + 1; // + the notifications' and the archiver's
-    // chain break, archive failure, archive lag, published log missing, log refused (test/infra/archive.test.ts)
-    const archiveAlarms = 5;
+    const archiveAlarms = 5; // chain break, archive failure, archive lag, log missing, log refused (test/infra/archive.test.ts)
     // 5xx, each Lambda but the notification ones (their failures are per record, never Lambda
     // Errors), sealing lag, parked records (held chains among them), each DLQ, notifications failed
     // for good, the archive's.

@@ -24,9 +24,12 @@ import { s3Source, verifyArchive } from '../../bin/audit/verify-archive.js';
 import { localS3Client } from '../../bin/local/archive.js';
 import { GENESIS } from '../../functions/core/evidence.js';
 import {
+  checkpointBody,
+  formatNote,
   parseCheckpointBody,
   parseNote,
   rawEd25519,
+  signNote,
   verifyNoteSignature,
 } from '../../functions/core/signed-note.js';
 import { leafHash, rootFromLeaves, verifyConsistency } from '../../functions/core/tlog.js';
@@ -400,7 +403,7 @@ describe('what the archiver publishes, and notices missing', () => {
 });
 
 describe('oc verify prints the checkpoint to keep, and checks kept ones', () => {
-  it('--save-checkpoint then --trusted-checkpoint: passes while the log grows, fails once a fork replaces it', async () => {
+  it('--save-checkpoint then --trusted-checkpoint: passes while the log grows; a fork, a rolled-back checkpoint and another tenant fail', async () => {
     const t = newTenant('keep');
     const b = await newBucket();
     const keyFile = path.join(tmp('key'), 'k.pem');
@@ -429,6 +432,42 @@ describe('oc verify prints the checkpoint to keep, and checks kept ones', () => 
     });
     expect(later).toMatchObject({ ok: true, trusted: 1, log: { size: 40 } });
     expect(h.seq).toBe(40);
+
+    // A fork: a checkpoint of size 30 signed by the same key with another root.
+    const signer = FileCheckpointSigner.open(keyFile);
+    const pub32 = rawEd25519(await signer.publicKeyPem());
+    const head30 = parseCheckpointBody(parseNote(note).body).extensions[0]!;
+    const body = checkpointBody({
+      origin: `local/t/${t}`,
+      size: 30,
+      root: randomBytes(32),
+      extensions: [head30],
+    });
+    const forked = formatNote(body, [await signNote(body, 'local', pub32, (m) => signer.sign(m))]);
+    const fork = await verifyArchive({
+      source: s3Source(s3, b),
+      tenantId: t,
+      trusted: [{ where: 'forked.txt', bytes: Buffer.from(forked) }],
+    });
+    expect(fork.break).toMatchObject({
+      key: 'forked.txt',
+      problem: 'fork: entries 1-30 of the archive do not hash to the root of the checkpoint you kept',
+    });
+    // A rollback of the published checkpoint alone: the bucket's is older than the one kept.
+    const kept40 = (await get(b, `log/${t}/checkpoint`))!;
+    await s3.send(new PutObjectCommand({ Bucket: b, Key: `log/${t}/checkpoint`, Body: note }));
+    const rolledBack = await verifyArchive({
+      source: s3Source(s3, b),
+      tenantId: t,
+      trusted: [{ where: 'kept-40.txt', bytes: kept40 }],
+    });
+    expect(rolledBack.break).toMatchObject({
+      key: 'kept-40.txt',
+      problem: expect.stringMatching(
+        /published checkpoint \(size 30\) is older than one you kept \(size 40\)/,
+      ),
+    });
+    await s3.send(new PutObjectCommand({ Bucket: b, Key: `log/${t}/checkpoint`, Body: kept40 }));
     // Tenants are walls: one tenant's kept checkpoint is not another's.
     const other = newTenant('other');
     await writeChainFixture(doc, table, other, 5);
