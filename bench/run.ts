@@ -34,12 +34,8 @@ import {
   totalRequests,
   type Counters,
 } from './instrument.js';
-<<<<<<< HEAD
 import { ARCHIVE_LOG_QUICK, measureArchive, measureArchiveLog } from './archive.js';
-=======
-import { measureArchive } from './archive.js';
 import { measureTlog } from './tlog.js';
->>>>>>> d12ac577d2ea698a2cdcc8161c34e8f4355a71af
 import { faultRun, KILL_WINDOW_MS } from './fault-run.js';
 import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
@@ -909,7 +905,6 @@ add({
 }
 
 // ---------------------------------------------------------------------------------------------
-<<<<<<< HEAD
 // The archive's Merkle log (issue 23, bench/archive.ts): its cost to the archiver, the heap it
 // holds per bundle as the log grows, and peak RSS at 1,000,000 entries (quick: smaller sizes).
 {
@@ -979,7 +974,10 @@ add({
     goal: 'report',
     met: true,
     how: witness.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
-=======
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // The tenant log's proofs (bench/tlog.ts): pure CPU over tiles in memory, at 10^4, 10^5, 10^6 leaves.
 {
   log('tlog: building trees of 10^4, 10^5 and 10^6 leaves, generating inclusion proofs');
@@ -1001,7 +999,6 @@ add({
     goal: 'report',
     met: true,
     how: `the largest c2sp.org/tlog-proof@v1 file over the sampled leaves (${large.proofHashesMax} hashes at 10^6), its checkpoint signed by the log and cosigned by one witness; the record itself not included`,
->>>>>>> d12ac577d2ea698a2cdcc8161c34e8f4355a71af
   });
 }
 
