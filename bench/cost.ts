@@ -805,6 +805,29 @@ export async function synthesizeTemplates(): Promise<object[]> {
   }
 }
 
+/**
+ * The witness stack's template (lib/witness-stack.ts), priced apart: it is not part of the default
+ * deployment, and in production it runs in another account. A placeholder log vkey stands in.
+ */
+export async function synthesizeWitnessTemplate(): Promise<object> {
+  const [{ App }, { Template }, { OcWitnessStack, WITNESS_STACK }] = await Promise.all([
+    import('aws-cdk-lib'),
+    import('aws-cdk-lib/assertions'),
+    import('../lib/witness-stack.js'),
+  ]);
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'oc-cost-'));
+  try {
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new OcWitnessStack(app, WITNESS_STACK, {
+      witnessName: 'witness.example/oc',
+      logs: ['OpenClauseData+00000000+AQ=='],
+    });
+    return Template.fromStack(stack).toJSON();
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
 /** The `*.template.json` files of a cloud assembly folder (what `npm run synth` wrote). */
 export function readTemplates(dir: string): object[] {
   return readdirSync(dir)
@@ -821,6 +844,16 @@ async function main(argv: string[]): Promise<void> {
       `Idle cost per month, zero traffic (us-east-1 list prices, ${PRICES.asOf})`,
       idle.lines,
       idle.usdPerMonth,
+      'per month',
+    ),
+  );
+  // The witness stack (issue 23), priced apart from the default deployment.
+  const witness = idleCostPerMonth([await synthesizeWitnessTemplate()]);
+  console.log(
+    formatCostTable(
+      'Witness stack (OcWitness) idle per month',
+      witness.lines,
+      witness.usdPerMonth,
       'per month',
     ),
   );

@@ -23,7 +23,8 @@ import { signDevToken } from '../functions/store/approver-tokens.js';
 import { verifyTenantChain } from '../functions/store/chain.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../functions/store/policy-files.js';
 import { measureColdStarts } from './cold-start.js';
-import { costPerMillion, idleCostPerMonth } from './cost.js';
+import { costPerMillion, idleCostPerMonth, synthesizeWitnessTemplate } from './cost.js';
+import { measureProofs } from './proofs.js';
 import {
   countingDocumentClient,
   describeRequests,
@@ -1044,6 +1045,40 @@ if (executeCold)
     goal: 'report',
     met: true,
     how: `the largest c2sp.org/tlog-proof@v1 file over the sampled leaves (${large.proofHashesMax} hashes at 10^6), its checkpoint signed by the log and cosigned by one witness; the record itself not included`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A proof per decision (issue 23, bench/proofs.ts): proofs per second through the proof route's
+// code, the S3 GETs one costs, the proof's size; and the witness stack's idle cost, priced apart.
+{
+  const entries = quick ? 20_000 : 100_000;
+  log(`proofs: a log of ${entries} entries, one proof at a time, cold and warm tile cache`);
+  const p = await measureProofs({ entries });
+  add({
+    figure: 'proof generation',
+    value: p.coldPerSec,
+    unit: `proofs/s (cold tile cache; warm ${p.warmPerSec}/s)`,
+    goal: 'report',
+    met: true,
+    how: `GET /v1/toolcalls/{event_id}/proof's code (store/log-proofs.ts) on a log of ${p.entries} entries written as the archiver writes it, objects in memory: ${p.coldGetsPerProof} S3 GETs per proof with a cold container (the checkpoint and the tiles on the proof's path), ${p.warmGetsPerProof} warm (the checkpoint only); in AWS each GET adds an S3 round trip`,
+  });
+  add({
+    figure: 'proof size',
+    value: p.proofBytes,
+    unit: `bytes per fact's .tlog-proof (API answer for one fact: ${p.answerBytes} bytes)`,
+    goal: 'report',
+    met: true,
+    how: `the record's canonical bytes (base64), ${Math.ceil(Math.log2(p.entries))} or fewer proof hashes and the checkpoint note with the log's signature and one cosignature, at ${p.entries} entries`,
+  });
+  const witness = idleCostPerMonth([await synthesizeWitnessTemplate()]);
+  add({
+    figure: 'witness stack idle cost per month',
+    value: round(witness.usdPerMonth, 2),
+    unit: 'USD per month (OcWitness, apart from the default deployment; in production another account)',
+    goal: 'report',
+    met: true,
+    how: witness.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
   });
 }
 

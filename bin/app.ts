@@ -9,7 +9,11 @@
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
  * the template connector; default false); policyShadow (on|off: shadow mode for a candidate policy
- * in `policy/shadow/`, deployed beside the live one when the folder exists; default on).
+ * in `policy/shadow/`, deployed beside the live one when the folder exists; default on); witnesses
+ * (JSON `[{name,url,vkey}]`: the witnesses the archiver submits each checkpoint to). With context
+ * witnessName (and witnessLogs) the app also has the witness stack `OcWitness`
+ * (lib/witness-stack.ts), deployed apart: `cdk deploy OcWitness`, in production with another
+ * account's profile.
  */
 import { rmSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
@@ -17,6 +21,7 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
 import { compiledPolicyDirs, compiledPolicyFile } from '../lib/function.js';
 import { createOpenClause } from '../lib/openclause.js';
+import { OcWitnessStack, WITNESS_CONTEXT, WITNESS_STACK } from '../lib/witness-stack.js';
 
 const app = new App();
 
@@ -90,6 +95,8 @@ createOpenClause(app, {
   sourceMaps: bool('sourceMaps'),
   policyShadow: onOff('policyShadow'),
 });
+
+if (context(WITNESS_CONTEXT.name) !== undefined) new OcWitnessStack(app, WITNESS_STACK);
 
 // Synthesis fails on any unacknowledged cdk-nag error; acknowledgements sit next to their resources.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));

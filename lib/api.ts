@@ -186,7 +186,10 @@ export class Api extends Construct {
               timeout: invokesConnectors ? Duration.seconds(29) : Duration.seconds(10),
               logRetention,
               // Only the approver routes verify JWTs, so only they are told the provider.
-              environment: route.auth === 'jwt' ? { ...environment, ...jwt } : environment,
+              environment:
+                route.auth === 'jwt' || route.auth === 'api_key_or_jwt'
+                  ? { ...environment, ...jwt }
+                  : environment,
               ...(POLICY_DECIDERS.includes(route.handler) ? { shadowPolicyDir: props.shadowPolicyDir } : {}),
             }).bindTable(props.table, tableAccessFor(route)));
       if (invokesConnectors && !existing) props.connectors.allowInvoke(fn);
@@ -206,7 +209,7 @@ export class Api extends Construct {
           reason:
             route.auth === 'none'
               ? `${route.method} ${route.path} is public by contract (ROUTES auth: none).`
-              : `${route.method} ${route.path} authenticates in its Lambda (${route.auth === 'jwt' ? 'approver JWT' : 'API key'}) before anything else, answering 401 with the SPEC error body, which an HTTP API Lambda authorizer cannot shape.`,
+              : `${route.method} ${route.path} authenticates in its Lambda (${route.auth === 'jwt' ? 'approver JWT' : route.auth === 'api_key_or_jwt' ? 'API key or approver JWT' : 'API key'}) before anything else, answering 401 with the SPEC error body, which an HTTP API Lambda authorizer cannot shape.`,
         });
       }
       routeFunctions.set(route.handler, fn);

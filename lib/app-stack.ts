@@ -274,6 +274,8 @@ export class OcAppStack extends Stack {
         signingKey: props.evidenceVault.signingKey,
         logRetention,
       });
+    const proofRoute = this.api.routeFunctions.get('get-toolcall-proof');
+    if (this.archiver && proofRoute) this.archiver.grantLogReads(proofRoute);
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [

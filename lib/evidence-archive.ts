@@ -20,10 +20,11 @@ import {
   CfnBucket,
   ObjectLockRetention,
   StorageClass,
+  type IBucket,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ARCHIVE_LOG_MISSING_METRIC, ARCHIVE_LOG_REFUSED_METRIC } from '../functions/core/archive.js';
-import { ARCHIVER, ENV } from '../functions/shared/constants.js';
+import { ARCHIVER, ENV, WITNESS_ENV } from '../functions/shared/constants.js';
 import { gatewayMetric } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
 
@@ -189,6 +190,11 @@ export class EvidenceArchiver extends Construct {
   /** Their notifications are wired once per stack (lib/alarms.ts). */
   readonly alarms: Alarm[] = [];
 
+  private readonly bucket: IBucket;
+  private readonly bucketArnExport: string;
+  private readonly bucketKey: IKey;
+  private readonly rateMinutes: number;
+
   constructor(scope: Construct, id: string, props: EvidenceArchiverProps) {
     super(scope, id);
     const rateMinutes =
@@ -203,7 +209,18 @@ export class EvidenceArchiver extends Construct {
     });
     const fn = this.schedule.function;
     const bucket = Bucket.fromBucketArn(this, 'Bucket', Fn.importValue(props.bucketArnExport));
+    this.bucket = bucket;
+    this.bucketArnExport = props.bucketArnExport;
+    this.bucketKey = props.bucketKey;
+    this.rateMinutes = rateMinutes;
     fn.addEnvironment(ENV.evidenceBucket, bucket.bucketName);
+    // The witnesses each new checkpoint is submitted to (context `witnesses`, JSON; none by default).
+    const witnesses: unknown = this.node.tryGetContext(WITNESSES_CONTEXT);
+    if (witnesses !== undefined)
+      fn.addEnvironment(
+        WITNESS_ENV.witnesses,
+        typeof witnesses === 'string' ? witnesses : JSON.stringify(witnesses),
+      );
     fn.addEnvironment(ENV.evidenceKmsKeyId, props.signingKey.keyArn);
     // Stop starting bundles a minute before the function's timeout (the next run continues).
     fn.addEnvironment(
@@ -349,4 +366,32 @@ export class EvidenceArchiver extends Construct {
     });
     this.alarms.push(alarm);
   }
+
+  /**
+   * The proof route (GET /v1/toolcalls/{event_id}/proof) reads the log's checkpoint and tiles:
+   * GetObject under `log/` only (not the bundles), decrypted through S3, and it is told the
+   * archiver's rate (its 409's Retry-After).
+   */
+  grantLogReads(fn: ScheduledFunction['function']): void {
+    fn.addEnvironment(ENV.evidenceBucket, this.bucket.bucketName);
+    fn.addEnvironment(ENV.archiveIntervalSec, String(this.rateMinutes * 60));
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects('log/*')] }),
+    );
+    Validations.of(fn.role ?? fn).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${this.bucketArnExport}/log/*]`,
+      reason:
+        "The proof route reads each tenant's Merkle log (its checkpoint and tiles) under log/<tenant>/, for the caller's tenant known only at request time; never the bundles.",
+    });
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.bucketKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
+  }
 }
+
+/** CDK context naming the witnesses the archiver submits to: JSON `[{ "name", "url", "vkey" }]`. */
+export const WITNESSES_CONTEXT = 'witnesses';

@@ -11,6 +11,8 @@ import { registerExecutions } from './commands/executions.js';
 import { registerKeys } from './commands/keys.js';
 import { registerParked } from './commands/parked.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerProof } from './commands/proof.js';
+import { registerVkey } from './commands/vkey.js';
 import { registerStart } from './commands/start.js';
 import { registerVerify } from './commands/verify.js';
 import { registerWebhooks } from './commands/webhooks.js';
@@ -50,6 +52,8 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerWebhooks(program, act);
   registerParked(program, act);
   registerPolicy(program, act);
+  registerProof(program, act);
+  registerVkey(program, act);
   for (const command of allCommands(program))
     command.exitOverride((error) => {
       failure.commandPath = commandPath(command);

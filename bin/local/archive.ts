@@ -7,7 +7,12 @@ import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ArchiveCheckpointStore } from '../../functions/store/archive-checkpoints.js';
-import { Archiver, s3ArchiveObjects, type ArchiveEvents } from '../../functions/store/archiver.js';
+import {
+  Archiver,
+  s3ArchiveObjects,
+  type ArchiveEvents,
+  type WitnessStep,
+} from '../../functions/store/archiver.js';
 import { FileCheckpointSigner } from '../../functions/store/checkpoint-signer.js';
 import { S3RVER_CREDENTIALS } from './emulators.js';
 
@@ -15,6 +20,9 @@ import { S3RVER_CREDENTIALS } from './emulators.js';
 export const signingKeyFile = (dataDir: string) => path.join(dataDir, 'evidence-signing-key.pem');
 /** Its public key, beside it: what an auditor pins (`oc verify --public-key`). */
 export const publicKeyFile = (dataDir: string) => path.join(dataDir, 'evidence-public-key.pem');
+/** The local witness's key (generated on first use) and the tlog-policy naming it and the log. */
+export const witnessKeyFile = (dataDir: string) => path.join(dataDir, 'witness-key.pem');
+export const tlogPolicyFile = (dataDir: string) => path.join(dataDir, 'tlog-policy.txt');
 
 export function localS3Client(endpoint: string): S3Client {
   return new S3Client({
@@ -35,6 +43,8 @@ export interface LocalArchiverOptions {
   events?: ArchiveEvents;
   /** Keep the Merkle log (default); off only for the benchmark's comparison. */
   log?: boolean;
+  /** The witnesses each new log checkpoint is cosigned by (`npm start` runs one). */
+  witness?: WitnessStep;
 }
 
 export function localArchiver(options: LocalArchiverOptions): {
@@ -51,6 +61,7 @@ export function localArchiver(options: LocalArchiverOptions): {
     // The local log's origin is `local/t/<tenant>`, its key named `local`.
     deployment: 'local',
     ...(options.log === false ? { log: false } : {}),
+    ...(options.witness ? { witness: options.witness } : {}),
   });
   return { archiver, signer };
 }

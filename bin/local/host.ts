@@ -15,6 +15,7 @@ import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
 import { createAppState, type AppState, type StateOverrides } from '../../functions/handlers/app-state.js';
 import { getToolCallRoute } from '../../functions/handlers/get-toolcall.js';
+import { getToolCallProofRoute } from '../../functions/handlers/get-toolcall-proof.js';
 import { sequence } from '../../functions/handlers/sequencer.js';
 import { submitRoute } from '../../functions/handlers/submit-toolcall.js';
 import { executeRoute } from '../../functions/handlers/execute-toolcall.js';
@@ -72,6 +73,7 @@ type RouteHandler = (event: HttpEvent) => Promise<HttpResponse>;
 const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler> = {
   'submit-toolcall': submitRoute,
   'get-toolcall': getToolCallRoute,
+  'get-toolcall-proof': (getState) => getToolCallProofRoute(getState),
   'execute-toolcall': executeRoute,
   'list-approvals': listApprovalsRoute,
   'get-approval': getApprovalRoute,

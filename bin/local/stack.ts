@@ -28,7 +28,21 @@ import {
   type Emulator,
 } from './emulators.js';
 import { FileCheckpointSigner } from '../../functions/store/checkpoint-signer.js';
-import { localArchiver, localS3Client, publicKeyFile, signingKeyFile } from './archive.js';
+import {
+  localArchiver,
+  localS3Client,
+  publicKeyFile,
+  signingKeyFile,
+  tlogPolicyFile,
+  witnessKeyFile,
+} from './archive.js';
+import { ensureWitnessTable, LOCAL_WITNESS_TABLE, startLocalWitness, type LocalWitness } from './witness.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { rawEd25519, verifierKey } from '../../functions/core/signed-note.js';
+import { s3ArchiveObjects } from '../../functions/store/archiver.js';
+import { createDocumentClient } from '../../functions/store/dynamo.js';
+import { LogProofs } from '../../functions/store/log-proofs.js';
+import { HttpWitnesses, witnessStep } from '../../functions/store/witness-client.js';
 import { startLocalHost, type LocalHost } from './host.js';
 import { s3Part, sqsPart } from './readiness.js';
 import { readStackState, removeStackState, writeStackState } from './state-file.js';
@@ -160,6 +174,14 @@ function readArchiveInterval(env: NodeJS.ProcessEnv): number {
   return Number(raw);
 }
 
+/** OC_WITNESS_PORT: the local witness's port (default: a free one; the archiver is told it). */
+function readWitnessPort(env: NodeJS.ProcessEnv): number {
+  const raw = env.OC_WITNESS_PORT?.trim() || '0';
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535)
+    throw new StartError(`OC_WITNESS_PORT must be a port number from 1 to 65535, not "${raw}"`);
+  return Number(raw);
+}
+
 /** Everything stops within this long after a signal; what is left then is killed. */
 const STOP_DEADLINE_MS = 8000;
 const RESTART_WINDOW_MS = 60_000;
@@ -174,6 +196,7 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     ports = readPorts(env);
     maxRestarts = readMaxRestarts(env);
     readArchiveInterval(env);
+    readWitnessPort(env);
     checkPolicy(env);
     const other = readStackState(dataDir);
     if (other.kind === 'found')
@@ -210,6 +233,8 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
   const started: Emulator[] = [];
   let dynamo: ChildEmulator | undefined;
   let host: LocalHost | undefined;
+  let witness: LocalWitness | undefined;
+  let witnessDynamo: DynamoDBClient | undefined;
   let stopping = false;
   /** Stops what runs, then exits; `why` is the one line the log gets about it. */
   const stop = async (why: string | undefined, exitCode: number) => {
@@ -222,6 +247,8 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
       process.exit(exitCode || 1);
     }, STOP_DEADLINE_MS).unref();
     await host?.stop().catch((error: unknown) => log(`[oc] host stop: ${describeError(error)}`));
+    await witness?.close().catch(() => undefined);
+    witnessDynamo?.destroy();
     await Promise.allSettled([dynamo?.stop(), ...started.map((e) => e.stop())]);
     clearInMemoryS3();
     removeStackState(dataDir);
@@ -259,6 +286,23 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     // The checkpoint signing key: created on the first start, its public key beside it for auditors.
     const signer = FileCheckpointSigner.open(signingKeyFile(dataDir));
     const publicKeyPem = await signer.publicKeyPem();
+    // One witness (C2SP tlog-witness) on its own port, key and table: the archiver submits each new
+    // log checkpoint to it, and the tlog-policy beside the keys names the log and it (docs/auditors.md).
+    witnessDynamo = new DynamoDBClient({ endpoint: dynamoStarted.endpoint });
+    witness = await startLocalWitness({
+      port: readWitnessPort(env),
+      doc: createDocumentClient({ endpoint: dynamoStarted.endpoint }),
+      client: witnessDynamo,
+      keyFile: witnessKeyFile(dataDir),
+      logs: [{ name: 'local', key: rawEd25519(publicKeyPem) }],
+    });
+    const logVkey = verifierKey('local', rawEd25519(publicKeyPem));
+    writeFileSync(
+      tlogPolicyFile(dataDir),
+      `# The local log (every tenant's origin local/t/<tenant>) and its witness: oc verify --tlog-policy\nlog ${logVkey}\nwitness local-witness ${witness.vkey} ${witness.url}\nquorum local-witness\n`,
+    );
+    const archiveObjects = s3ArchiveObjects(localS3Client(s3.endpoint), bucket);
+    const witnessing = witnessStep(new HttpWitnesses([witness.config]), archiveObjects);
     writeFileSync(publicKeyFile(dataDir), publicKeyPem);
     if (signer.created)
       log(
@@ -267,6 +311,10 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
     host = await startLocalHost({
       config,
       port,
+      // GET /v1/toolcalls/{event_id}/proof reads the log from s3rver; 409s say when the archiver runs next.
+      overrides: {
+        proofs: { proofs: new LogProofs(archiveObjects), retryAfterSec: readArchiveInterval(env) },
+      },
       notifications: {
         sqsEndpoint: sqs.endpoint,
         // Locally the demo tenant's webhook goes to http://localhost:8090 (`oc webhooks listen`).
@@ -288,11 +336,13 @@ export async function startLocalStack(env: NodeJS.ProcessEnv): Promise<void> {
             s3: localS3Client(s3.endpoint),
             bucket,
             keyFile: signingKeyFile(dataDir),
+            witness: witnessing,
           }).archiver,
       },
       // The demo keys and the evidence bucket exist before the port opens: a client that waits
       // for /readyz can use them. Run again when the table had to be re-created.
       beforeReady: async (state) => {
+        if (witnessDynamo) await ensureWitnessTable(witnessDynamo, LOCAL_WITNESS_TABLE);
         const keys = new ApiKeyStore(state.doc, config.tableName);
         for (const { tenantId, key } of apiKeys) await keys.put(key, { tenantId }, 'seeded from OC_API_KEYS');
         const s3Client = new S3Client({
@@ -340,6 +390,8 @@ OpenClause gateway is up (connectors: ${config.connectorsMode}${inMemory ? ', in
   S3           ${s3.endpoint}   (path-style)
   Evidence     archived every ${readArchiveInterval(env)} s to s3://${bucket}/evidence/<tenant>/, checkpoints signed with ${signingKeyFile(dataDir)}
                npx oc verify --bucket ${bucket} --tenant tenant1 --public-key ${publicKeyFile(dataDir)}
+  Witness      ${witness.url}  (${witness.vkey}); log vkey ${logVkey}
+               npx oc proof <event_id> --tenant tenant1 --out proofs   then   npx oc verify --proof proofs/<file> --tlog-policy ${tlogPolicyFile(dataDir)}
   Webhooks     ${webhookBanner(loadTenants(config.policyDir ?? defaultPolicyDir()))}${shadowBanner(config)}
 
 Try it:

@@ -17,6 +17,7 @@ import { ParkedRecordStore } from '../store/parked-records.js';
 import { createDocumentClient } from '../store/dynamo.js';
 import { DynamoRateLimiter } from '../store/rate-limiter.js';
 import { DynamoToolCallStore } from '../store/toolcalls.js';
+import type { ProofSource } from './get-toolcall-proof.js';
 
 /**
  * What every handler shares. The policy engine (Cedar's wasm) and the connectors are not here:
@@ -49,6 +50,11 @@ export interface StateOverrides {
   shadowPolicy?: PolicyEngine;
   /** Ids (fact ids, approval ids): fixed ones make two runs' records comparable byte for byte. */
   ids?: IdGenerator;
+  /**
+   * Where `GET /v1/toolcalls/{event_id}/proof` reads the archive (the local host and tests: s3rver);
+   * null: no archive. Default: the bucket CDK names.
+   */
+  proofs?: ProofSource | null;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

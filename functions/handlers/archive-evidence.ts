@@ -4,11 +4,12 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ENV, STACKS } from '../shared/constants.js';
+import { ENV, STACKS, WITNESS_ENV } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { ArchiveCheckpointStore } from '../store/archive-checkpoints.js';
 import { Archiver, s3ArchiveObjects, type ArchiveRunReport } from '../store/archiver.js';
 import { KmsCheckpointSigner } from '../store/checkpoint-signer.js';
+import { HttpWitnesses, parseWitnessConfig, witnessStep } from '../store/witness-client.js';
 import type { ParkedRecord } from '../store/parked-records.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 
@@ -63,12 +64,16 @@ function deployedArchiver(state: AppState): Archiver {
   const bucket = process.env[ENV.evidenceBucket];
   const keyId = process.env[ENV.evidenceKmsKeyId];
   if (!bucket || !keyId) throw new Error(`${ENV.evidenceBucket} and ${ENV.evidenceKmsKeyId} must be set`);
+  const objects = s3ArchiveObjects(new S3Client({}), bucket);
+  // The witnesses (CDK context `witnesses`): each new checkpoint is cosigned before it is published.
+  const witnesses = parseWitnessConfig(process.env[WITNESS_ENV.witnesses]);
   deployed = new Archiver({
     store: new ArchiveCheckpointStore(state.doc, state.config.tableName),
-    objects: s3ArchiveObjects(new S3Client({}), bucket),
+    objects,
     signer: new KmsCheckpointSigner(new KMSClient({}), keyId),
     // The log's origin is `<deployment>/t/<tenant>` and its key is named so (`oc archive --aws` alike).
     deployment: STACKS.data,
+    ...(witnesses.length ? { witness: witnessStep(new HttpWitnesses(witnesses), objects) } : {}),
   });
   return deployed;
 }

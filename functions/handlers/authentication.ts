@@ -48,6 +48,13 @@ export function presentedKey(headers: Record<string, string | undefined> = {}): 
 
 const allow = (context: AuthContext): AuthResult => ({ context });
 
+/** A bearer credential shaped as a JWT (and no X-API-Key): an approver's, on a route taking either. */
+function looksLikeJwt(headers: Record<string, string | undefined> = {}): boolean {
+  const lower = lowerHeaders(headers);
+  if (lower['x-api-key']?.trim()) return false;
+  return /^[^.\s]+\.[^.\s]+\.[^.\s]*$/.test(bearer(lower) ?? '');
+}
+
 async function authorizeAgent(state: AppState, headers: APIGatewayRequestAuthorizerEventV2['headers']) {
   const key = presentedKey(headers);
   if (!key || key.length > 512) return allow({ authError: key ? 'invalid' : 'missing' });
@@ -102,6 +109,11 @@ export const authenticate =
     const auth = routeAuthOf(event.routeKey);
     if (auth === 'api_key') return authorizeAgent(getState(), event.headers);
     if (auth === 'jwt') return authorizeApprover(getState(), event.headers);
+    if (auth === 'api_key_or_jwt')
+      // A JWT is three dot-separated parts; an API key has no dot (`sk-oc-<base64url>`).
+      return looksLikeJwt(event.headers)
+        ? authorizeApprover(getState(), event.headers)
+        : authorizeAgent(getState(), event.headers);
     // Public routes do not authenticate; anything else is a route this code does not know.
     logger.warn('authentication asked for an unknown or public route', { routeKey: event.routeKey });
     return allow({ authError: 'invalid' });

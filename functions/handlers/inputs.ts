@@ -18,6 +18,7 @@ export const ROUTE_INPUTS = {
     body: { schema: ToolCallRequestBody, required: true, parsedBy: 'core' },
   },
   'get-toolcall': { path: eventPath },
+  'get-toolcall-proof': { path: eventPath },
   // MCP: the official SDK parses the JSON-RPC body; a governed call's arguments pass the shared
   // JSON rules (core/mcp.ts), then ToolCallRequestBody and the action's own schema and target rule
   // in the submit core, as a REST call does; event ids rules.uuid.

@@ -131,6 +131,23 @@ export const ENV = {
 } as const;
 
 /**
+ * Witnesses (issue 23, C2SP tlog-witness). The witness's own Lambda (lib/witness-stack.ts) reads
+ * WITNESS_ENV; the archiver reads `witnesses`: the witnesses it submits each new checkpoint to,
+ * JSON `[{ "name", "url", "vkey" }]` (CDK context `witnesses`; the local stack sets its own).
+ */
+export const WITNESS_ENV = {
+  table: 'OC_WITNESS_TABLE',
+  name: 'OC_WITNESS_NAME',
+  kmsKeyId: 'OC_WITNESS_KMS_KEY_ID',
+  /** Locally: the witness's key file (generated on first use). */
+  keyFile: 'OC_WITNESS_KEY_FILE',
+  /** The logs it follows: `<deployment>/t/=<base64 Ed25519 key>`, comma separated. */
+  logs: 'OC_WITNESS_LOGS',
+  /** The archiver's side: the witnesses to submit to (JSON). */
+  witnesses: 'OC_WITNESSES',
+} as const;
+
+/**
  * Longest accepted approver-token lifetime (`exp - iat`) and age (`now - iat`): IdP tokens live
  * 1 h by default and 1 day at most (Cognito's cap); a token valid until 9999 is a forgery or a leak.
  */
@@ -241,8 +258,11 @@ export const CONNECTOR_SECRET_ENV: Readonly<Record<ConnectorName, string>> = {
   template: ENV.templateSecretArn,
 };
 
-/** api_key: agents (X-API-Key / Bearer key); jwt: human approvers (Bearer JWT); none: public. */
-export type RouteAuth = 'api_key' | 'jwt' | 'none';
+/**
+ * api_key: agents (X-API-Key / Bearer key); jwt: human approvers (Bearer JWT); api_key_or_jwt:
+ * either (reads an auditor may ask an agent or an approver for); none: public.
+ */
+export type RouteAuth = 'api_key' | 'jwt' | 'api_key_or_jwt' | 'none';
 
 export interface RouteDef {
   /** Lambda / handler module name under functions/handlers. */
@@ -258,6 +278,12 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'submit-toolcall', method: 'POST', path: '/v1/toolcalls', auth: 'api_key' },
   { handler: 'get-toolcall', method: 'GET', path: '/v1/toolcalls/{event_id}', auth: 'api_key' },
   { handler: 'execute-toolcall', method: 'POST', path: '/v1/toolcalls/{event_id}/execute', auth: 'api_key' },
+  {
+    handler: 'get-toolcall-proof',
+    method: 'GET',
+    path: '/v1/toolcalls/{event_id}/proof',
+    auth: 'api_key_or_jwt',
+  },
   { handler: 'list-approvals', method: 'GET', path: '/v1/approvals', auth: 'jwt' },
   { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },

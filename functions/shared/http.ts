@@ -67,6 +67,16 @@ export function requireTenant(event: HttpEvent): { tenantId: string; keyId: stri
   throw unauthorized(auth.authError === 'invalid' ? 'invalid API key' : 'missing API key');
 }
 
+/**
+ * A read an agent or an approver may make (`api_key_or_jwt` routes): an approver reads its whole
+ * tenant; an agent key its tenant, or only its agent's events when bound (core/scope.ts).
+ */
+export function requireReader(event: HttpEvent): { tenantId: string; agentId?: string } {
+  if (authContext(event).authKind === 'jwt') return { tenantId: requireApprover(event).tenantId };
+  const { tenantId, agentId } = requireTenant(event);
+  return { tenantId, ...(agentId ? { agentId } : {}) };
+}
+
 /** An approver route's caller: the verified JWT's identity. An agent API key is 401. */
 export function requireApprover(event: HttpEvent): ApproverIdentity {
   const auth = authContext(event);

@@ -63,6 +63,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/toolcalls/{event_id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One offline-verifiable proof per fact of the event, once archived
+         * @description Once the archiver has put the event's facts in its tenant's Merkle log (issue 23;
+         *     docs/auditors.md), one proof per fact, in chain order: the record's canonical RFC 8785
+         *     text (exactly the bytes the chain hashed and the log's leaf `seq - 1` is) and a C2SP
+         *     `tlog-proof@v1` file (`proof`: its `extra` line is the same record in base64, then the
+         *     index `seq - 1`, the inclusion proof and the signed checkpoint with the witnesses'
+         *     cosignatures). Save each `proof` as a `.tlog-proof` file (`oc proof` does) and check it
+         *     offline with `oc verify --proof FILE --public-key K`: nothing else is needed. Every
+         *     proof is checked against the checkpoint's root before it is answered.
+         *
+         *     Before the facts are archived (or sealed): `409 CONFLICT`, retryable, with
+         *     `Retry-After` = the archiver's interval. A deployment without an evidence archive
+         *     answers 409, not retryable. An agent key reads its tenant's events (only its agent's
+         *     when bound); an approver JWT its tenant's. Anything else is 404, exactly like a missing
+         *     event. Each read takes a token of the tenant's rate limit (429 when it is spent).
+         */
+        get: operations["getToolCallProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/toolcalls/{event_id}/execute": {
         parameters: {
             query?: never;
@@ -1746,6 +1779,73 @@ export interface components {
         };
         /**
          * @example {
+         *       "event_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "tenant_id": "tenant1",
+         *       "checkpoint": {
+         *         "origin": "local/t/tenant1",
+         *         "size": 1,
+         *         "note": "local/t/tenant1\n1\nkeg49ydZXqqwtGW+YTI1T530zpAc37B96QBNYRI6awA=\noc-chain-head 1 cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\n— local GM3y/YzgsPJGLL3OE5x+Kx9HdoH/UEaFeeb/B3e0JoMA4cpagPiOuQKKwZtqLgTNrExbprkkf+O86BDFQv+3DIywcAs=\n"
+         *       },
+         *       "facts": [
+         *         {
+         *           "seq": 1,
+         *           "fact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided",
+         *           "kind": "toolcall.decided",
+         *           "record": "{\"at\":\"2026-01-01T00:00:00.000Z\",\"decision\":\"allow\",\"event_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301\",\"fact_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided\",\"kind\":\"toolcall.decided\",\"seq\":1,\"tenant_id\":\"tenant1\",\"v\":1}",
+         *           "proof": "c2sp.org/tlog-proof@v1\nextra eyJhdCI6IjIwMjYtMDEtMDFUMDA6MDA6MDAuMDAwWiIsImRlY2lzaW9uIjoiYWxsb3ciLCJldmVudF9pZCI6IjNmMjUwNGUwLTRmODktNDFkMy05YTBjLTAzMDVlODJjMzMwMSIsImZhY3RfaWQiOiIzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDE6ZGVjaWRlZCIsImtpbmQiOiJ0b29sY2FsbC5kZWNpZGVkIiwic2VxIjoxLCJ0ZW5hbnRfaWQiOiJ0ZW5hbnQxIiwidiI6MX0=\nindex 0\n\nlocal/t/tenant1\n1\nkeg49ydZXqqwtGW+YTI1T530zpAc37B96QBNYRI6awA=\noc-chain-head 1 cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\n— local GM3y/YzgsPJGLL3OE5x+Kx9HdoH/UEaFeeb/B3e0JoMA4cpagPiOuQKKwZtqLgTNrExbprkkf+O86BDFQv+3DIywcAs=\n"
+         *         }
+         *       ]
+         *     }
+         */
+        ToolCallProofs: {
+            event_id: components["schemas"]["Uuid"];
+            tenant_id: string;
+            /** @description The signed checkpoint every proof below is against (also inside each proof). */
+            checkpoint: {
+                /** @description `<deployment>/t/<tenant>` */
+                origin: string;
+                size: number;
+                /** @description The C2SP signed note (tlog-checkpoint body, the log's signature, then cosignatures). */
+                note: string;
+            };
+            facts: components["schemas"]["FactProof"][];
+        };
+        /**
+         * @example {
+         *       "seq": 1,
+         *       "fact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided",
+         *       "kind": "toolcall.decided",
+         *       "record": "{\"at\":\"2026-01-01T00:00:00.000Z\",\"decision\":\"allow\",\"event_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301\",\"fact_id\":\"3f2504e0-4f89-41d3-9a0c-0305e82c3301:decided\",\"kind\":\"toolcall.decided\",\"seq\":1,\"tenant_id\":\"tenant1\",\"v\":1}",
+         *       "proof": "c2sp.org/tlog-proof@v1\nextra eyJhdCI6IjIwMjYtMDEtMDFUMDA6MDA6MDAuMDAwWiIsImRlY2lzaW9uIjoiYWxsb3ciLCJldmVudF9pZCI6IjNmMjUwNGUwLTRmODktNDFkMy05YTBjLTAzMDVlODJjMzMwMSIsImZhY3RfaWQiOiIzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDE6ZGVjaWRlZCIsImtpbmQiOiJ0b29sY2FsbC5kZWNpZGVkIiwic2VxIjoxLCJ0ZW5hbnRfaWQiOiJ0ZW5hbnQxIiwidiI6MX0=\nindex 0\n\nlocal/t/tenant1\n1\nkeg49ydZXqqwtGW+YTI1T530zpAc37B96QBNYRI6awA=\noc-chain-head 1 cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\n— local GM3y/YzgsPJGLL3OE5x+Kx9HdoH/UEaFeeb/B3e0JoMA4cpagPiOuQKKwZtqLgTNrExbprkkf+O86BDFQv+3DIywcAs=\n"
+         *     }
+         */
+        FactProof: {
+            /** @description The fact's place in the tenant's chain; its leaf index in the log is `seq - 1`. */
+            seq: number;
+            fact_id: string;
+            kind: string;
+            /** @description The sealed record's RFC 8785 canonical JSON, the exact bytes the chain hashed. */
+            record: string;
+            /**
+             * @description A C2SP tlog-proof@v1 file: `c2sp.org/tlog-proof@v1`, `extra <base64 of record>`,
+             *     `index <seq - 1>`, the inclusion proof hashes, a blank line, the signed checkpoint.
+             */
+            proof: string;
+        };
+        /**
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "seq 42 of this event is not archived yet (the log of tenant tenant1 holds 40 entries); retry after the archiver's next run, at most 60 s",
+         *       "retryable": true,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        ProofConflictError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "CONFLICT";
+        };
+        /**
+         * @example {
          *       "code": "CONFLICT",
          *       "message": "a request with this idempotency key is in flight",
          *       "retryable": true,
@@ -2403,6 +2503,28 @@ export interface components {
             };
         };
         /**
+         * @description No proof yet: a fact of the event is not sealed or not archived (retryable: retry after
+         *     `Retry-After` seconds, the archiver's interval), or this deployment has no evidence
+         *     archive (not retryable).
+         */
+        ProofNotArchived: {
+            headers: {
+                "Retry-After": components["headers"]["RetryableRetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "code": "CONFLICT",
+                 *       "message": "seq 42 of this event is not archived yet (the log of tenant tenant1 holds 40 entries); retry after the archiver's next run, at most 60 s",
+                 *       "retryable": true,
+                 *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ProofConflictError"];
+            };
+        };
+        /**
          * @description The call cannot run now:
          *     - `AWAITING_APPROVAL`: the approval is still pending; retry after `Retry-After` seconds.
          *     - `EXECUTION_IN_PROGRESS`: another call holds the execution claim; retry after
@@ -2567,6 +2689,41 @@ export interface operations {
             400: components["responses"]["MalformedId"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getToolCallProof: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An event id in lowercase canonical UUID form, of any version. Any other form (uppercase,
+                 *     braces, `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event the
+                 *     caller may see (its tenant's; its agent's, for a key bound to an agent) is 404, including
+                 *     ids the gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
+                 */
+                event_id: components["parameters"]["EventId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event's facts, each with its proof. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallProofs"];
+                };
+            };
+            400: components["responses"]["MalformedId"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ProofNotArchived"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };

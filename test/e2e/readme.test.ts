@@ -42,7 +42,12 @@ const DOCS = [
 const WALKTHROUGH_TIMEOUT_MS = 150_000;
 
 /** How the API table names each kind of caller. */
-const AUTH: Record<RouteAuth, string> = { api_key: 'agent key', jwt: 'approver JWT', none: 'none' };
+const AUTH: Record<RouteAuth, string> = {
+  api_key: 'agent key',
+  jwt: 'approver JWT',
+  api_key_or_jwt: 'agent key or approver JWT',
+  none: 'none',
+};
 /** The local host answers these itself, before the routes of ROUTES. */
 const PROBES = ['GET /healthz none', 'GET /readyz none'];
 

@@ -23,7 +23,7 @@ describe('stack props', () => {
     });
   });
 
-  it.each(ROUTES.filter((r) => r.auth === 'jwt').map((r) => r.handler))(
+  it.each(ROUTES.filter((r) => r.auth === 'jwt' || r.auth === 'api_key_or_jwt').map((r) => r.handler))(
     '%s verifies approver JWTs with the OIDC provider',
     (handler) => {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment.Variables;
@@ -39,7 +39,9 @@ describe('stack props', () => {
   );
 
   it('tells the agent routes nothing about approver JWTs (they refuse them)', () => {
-    for (const route of ROUTES.filter((r) => r.auth !== 'jwt' && r.handler !== 'console')) {
+    for (const route of ROUTES.filter(
+      (r) => r.auth !== 'jwt' && r.auth !== 'api_key_or_jwt' && r.handler !== 'console',
+    )) {
       const vars = lambdaFor(s.appTemplate, route.handler).resource.Properties.Environment.Variables;
       expect(Object.keys(vars).filter((k) => k.startsWith('OC_JWT') || k === ENV.devJwtSecret)).toEqual([]);
     }

@@ -175,7 +175,12 @@ function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
   for (const name of names)
     if (!(name in existing))
       throw new Error(`routes fuzz: no existing id for path parameter ${name}: add one`);
-  if (route.auth !== 'api_key' && route.auth !== 'jwt' && route.auth !== 'none')
+  if (
+    route.auth !== 'api_key' &&
+    route.auth !== 'jwt' &&
+    route.auth !== 'api_key_or_jwt' &&
+    route.auth !== 'none'
+  )
     throw new Error(`routes fuzz: no credential strategy for auth ${route.auth}`);
   const params = fc.oneof(
     fc.record(Object.fromEntries(names.map((n) => [n, pathParam]))),
@@ -200,7 +205,9 @@ function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
     // An empty body is a valid decision: on the ids that exist it would decide, so POSTs get a body.
     body: route.method === 'POST' ? hostileBody.filter((b) => b !== undefined && b !== '') : hostileBody,
     contentType,
-    ...(route.auth === 'jwt' ? { token: fc.option(hostileClaimToken, { nil: undefined }) } : {}),
+    ...(route.auth === 'jwt' || route.auth === 'api_key_or_jwt'
+      ? { token: fc.option(hostileClaimToken, { nil: undefined }) }
+      : {}),
   }) as fc.Arbitrary<Attempt>;
 }
 

@@ -69,6 +69,14 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
+  'GET /v1/toolcalls/{event_id}/proof': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '404': ['NOT_FOUND'],
+    '409': ['CONFLICT'],
+    '429': ['RATE_LIMITED'],
+    '500': ['INTERNAL_ERROR'],
+  },
   'POST /v1/toolcalls/{event_id}/execute': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
@@ -267,7 +275,12 @@ describe('openapi document', () => {
   });
 
   it('accepts an API key or a bearer token on agent routes, only an approver JWT on approver routes, nothing on the probes', () => {
-    const expected = { api_key: ['apiKey', 'bearerKey'], jwt: ['approverJwt'], none: [] };
+    const expected = {
+      api_key: ['apiKey', 'bearerKey'],
+      jwt: ['approverJwt'],
+      api_key_or_jwt: ['apiKey', 'approverJwt', 'bearerKey'],
+      none: [],
+    };
     for (const route of ROUTES) {
       const op = contractOperations().find(
         (o) => o.method === route.method && o.path === documentedPath(route.path),
