@@ -145,8 +145,9 @@ export function verifyFactProof(
       `the inclusion proof does not lead from the record to the checkpoint's root (size ${checkpoint.size})`,
     );
 
-  // The log's own signature, by a trusted key under the deployment's name (the origin's first
-  // part: one key signs every tenant's log of a deployment, so a vkey names the deployment).
+  // The log's own signature: by a trusted key, under the origin as the key name (C2SP). One key
+  // signs every tenant's log of a deployment, so a vkey named after the deployment (the origin's
+  // first part) is trusted for each of its tenants' origins, as is a vkey named after the origin.
   const logKeys: TrustedLogKey[] = [
     ...trust.logKeys,
     ...(trust.policy?.logs ?? []).map((l) => ({ key: l.key, name: l.name })),
@@ -155,10 +156,10 @@ export function verifyFactProof(
     checkpoint.origin === name || checkpoint.origin.startsWith(`${name}/t/`);
   const logSigned = note.signatures.some(
     (sig) =>
-      ownsOrigin(sig.name) &&
+      sig.name === checkpoint.origin &&
       logKeys.some(
         (k) =>
-          (k.name === undefined || k.name === sig.name) &&
+          (k.name === undefined || ownsOrigin(k.name)) &&
           verifyNoteSignature(note.body, sig, sig.name, k.key),
       ),
   );

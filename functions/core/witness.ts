@@ -7,8 +7,9 @@
  * persists, the handler answers).
  *
  * Our logs are one per tenant (origin `<deployment>/t/<tenant>`), each signed by the deployment's
- * key under the key name `<deployment>`, so a witness follows a deployment by that key's vkey:
- * each tenant's log is known without a witness-side list of tenants.
+ * key under its origin as the key name (the C2SP convention), so a witness follows a deployment by
+ * that key and the deployment's name: each tenant's log is known without a witness-side list of
+ * tenants.
  */
 import {
   parseCheckpointBody,
@@ -115,10 +116,10 @@ export function checkAddCheckpoint(
   const { checkpoint, oldSize, proof } = req;
   const log = followedLog(checkpoint.origin, logs);
   if (!log) throw new WitnessRefusal(404, `unknown log origin ${checkpoint.origin}`);
-  // Signatures from unknown keys are ignored; the log signs with its deployment as the key name.
+  // Signatures from unknown keys are ignored; the log signs with its origin as the key name.
   const signed = req.signatures.some((sig) => {
     try {
-      return sig.name === log.name && verifyNoteSignature(req.body, sig, sig.name, log.key);
+      return sig.name === checkpoint.origin && verifyNoteSignature(req.body, sig, sig.name, log.key);
     } catch {
       return false;
     }

@@ -226,7 +226,7 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
     const signer = FileCheckpointSigner.open(keyFile);
     const sign = async (size: number, root: Buffer) => {
       const body = checkpointBody({ origin: cp.origin, size, root, extensions: [] });
-      return formatNote(body, [await signNote(body, 'local', pubRaw, (m) => signer.sign(m))]);
+      return formatNote(body, [await signNote(body, cp.origin, pubRaw, (m) => signer.sign(m))]);
     };
     const forgedLeaves = Array.from({ length: cp.size }, (_, i) => leafHash(Buffer.from(`forged ${i}`)));
     const truncated = await sign(cp.size - 1, rootFromLeaves(forgedLeaves.slice(0, cp.size - 1)));

@@ -52,7 +52,7 @@ async function note(
   size: number,
   from = leaves,
   key = logKey,
-  name = 'local',
+  name = origin, // the log's key name is its origin (C2SP)
 ): Promise<string> {
   const cp: Checkpoint = { origin, size, root: rootFromLeaves(from.slice(0, size)), extensions: [] };
   const body = checkpointBody(cp);

@@ -53,7 +53,7 @@ async function logOf(n: number, options: { tenant?: string; cosigners?: (typeof 
     root: rootFromLeaves(leaves),
     extensions: [`oc-chain-head ${n} ${'a'.repeat(64)}`],
   });
-  const sigs = [await signNote(body, DEPLOYMENT, log.raw, signer(log.privateKey))];
+  const sigs = [await signNote(body, `${DEPLOYMENT}/t/${tenant}`, log.raw, signer(log.privateKey))];
   for (const [i, w] of (options.cosigners ?? []).entries())
     sigs.push(
       await signCosignature(body, `w${i + 1}.example/oc`, w.raw, 1_767_225_600, signer(w.privateKey)),
