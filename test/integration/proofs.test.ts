@@ -6,10 +6,16 @@
  * and `oc verify --proof / --tlog-policy` end to end; a truncated or forked bucket cannot get the
  * witness's cosignature, so what it proves fails the policy.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { localArchiver, localS3Client } from '../../bin/local/archive.js';
 import { startLocalWitness, type LocalWitness } from '../../bin/local/witness.js';
 import { verifyFactProof } from '../../functions/core/decision-proof.js';
@@ -31,6 +37,7 @@ import { LogProofs } from '../../functions/store/log-proofs.js';
 import { addCheckpointBody, HttpWitnesses, witnessStep } from '../../functions/store/witness-client.js';
 import { tokenFor } from '../support/approvers.js';
 import { runOc } from '../support/cli.js';
+import { runGoVerifier } from '../support/go-verify.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 const tmp = (name: string) => mkdtempSync(path.join(process.env.OC_TEST_TMP!, `${name}-`));
@@ -131,6 +138,42 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
         cosigners: ['w'],
       });
     }
+  });
+
+  it("an independent verifier (Go's sumdb/tlog and sumdb/note) accepts the bucket's log and the route's proofs", async () => {
+    // The archive ran in the test before. What the archiver put under log/tenant1/, as a folder.
+    const dir = tmp('go-log');
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'log/tenant1/' }));
+    expect(listed.IsTruncated).toBeFalsy();
+    for (const { Key } of listed.Contents ?? []) {
+      const file = path.join(dir, Key!.slice('log/tenant1/'.length));
+      mkdirSync(path.dirname(file), { recursive: true });
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+      writeFileSync(file, Buffer.from(await got.Body!.transformToByteArray()));
+    }
+    const r = await stack.get(proofPath());
+    const facts = (r.json as { facts: { seq: number; record: string; proof: string }[] }).facts;
+    const proofs = facts.map((f) => {
+      const proof = path.join(dir, `${f.seq}.tlog-proof`);
+      const record = path.join(dir, `${f.seq}.record`);
+      writeFileSync(proof, f.proof);
+      writeFileSync(record, f.record);
+      return { proof, record };
+    });
+    const origin = 'local/t/tenant1';
+    const go = runGoVerifier({
+      dir,
+      origin,
+      vkey: verifierKey(origin, pubRaw),
+      witnesses: [witness.vkey],
+      proofs,
+    });
+    expect(go.lines.filter((l) => !l.startsWith('ok'))).toEqual([]);
+    expect(go.code).toBe(0);
+    expect(go.lines.filter((l) => l.startsWith('ok proof'))).toHaveLength(facts.length);
+    // And it can fail: a record that is not the proven one.
+    writeFileSync(proofs[0]!.record, facts[0]!.record.replace('"seq":', '"seq": '));
+    expect(runGoVerifier({ dir, origin, vkey: verifierKey(origin, pubRaw), proofs }).code).not.toBe(0);
   });
 
   it('is a wall: another tenant, another agent, another tenant approver get 404; the tenant approver and a tenant-wide key get the proof', async () => {
