@@ -152,7 +152,7 @@ describe('the deployed witness signs with KMS', () => {
       extensions: [],
     });
     const note = formatNote(body, [
-      await signNote(body, 'OpenClauseData', rawEd25519(logKey.publicKey), (m) =>
+      await signNote(body, 'OpenClauseData/t/tenant1', rawEd25519(logKey.publicKey), (m) =>
         Promise.resolve(sign(null, m, logKey.privateKey)),
       ),
     ]);

@@ -38,6 +38,7 @@ import { addCheckpointBody, HttpWitnesses, witnessStep } from '../../functions/s
 import { tokenFor } from '../support/approvers.js';
 import { runOc } from '../support/cli.js';
 import { runGoVerifier } from '../support/go-verify.js';
+import { witnessRequest } from '../support/witness-http.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 const tmp = (name: string) => mkdtempSync(path.join(process.env.OC_TEST_TMP!, `${name}-`));
@@ -275,17 +276,15 @@ describe('GET /v1/toolcalls/{event_id}/proof', () => {
     const truncated = await sign(cp.size - 1, rootFromLeaves(forgedLeaves.slice(0, cp.size - 1)));
     const forked = await sign(cp.size, rootFromLeaves(forgedLeaves));
     for (const note of [truncated, forked]) {
-      const res = await fetch(`${witness.url}/add-checkpoint`, {
-        method: 'POST',
+      const res = await witnessRequest(witness.url, '/add-checkpoint', {
         body: addCheckpointBody(cp.size, [], note),
       });
       // Truncated: old size above the new is a 400; asked from 0 it is a 409 with the witness size.
       expect([400, 409]).toContain(res.status);
-      const from0 = await fetch(`${witness.url}/add-checkpoint`, {
-        method: 'POST',
+      const from0 = await witnessRequest(witness.url, '/add-checkpoint', {
         body: addCheckpointBody(0, [], note),
       });
-      expect({ status: from0.status, size: await from0.text() }).toEqual({
+      expect({ status: from0.status, size: from0.text }).toEqual({
         status: 409,
         size: `${cp.size}\n`,
       });

@@ -35,6 +35,7 @@ import {
   type WitnessEvents,
 } from '../../functions/store/witness-client.js';
 import { dynamoEndpoint } from '../support/stack.js';
+import { witnessRequest } from '../support/witness-http.js';
 
 const logKey = generateKeyPairSync('ed25519').privateKey;
 const logRaw = rawEd25519(logKey);
@@ -82,10 +83,7 @@ afterAll(async () => {
   client.destroy();
 });
 
-async function post(body: string): Promise<{ status: number; text: string; type: string | null }> {
-  const res = await fetch(`${witness.url}/add-checkpoint`, { method: 'POST', body });
-  return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
-}
+const post = (body: string) => witnessRequest(witness.url, '/add-checkpoint', { body });
 
 const add = async (origin: string, oldSize: number, size: number, from = leaves) =>
   post(
@@ -160,9 +158,9 @@ describe('the witness (add-checkpoint)', () => {
       `old 0\nnot-base64\n\n${await note(origin, 3)}`,
     ])
       expect((await post(body)).status).toBe(400);
-    const r = await fetch(`${witness.url}/add-checkpoint`, { method: 'GET' });
+    const r = await witnessRequest(witness.url, '/add-checkpoint', { method: 'GET' });
     expect(r.status).toBe(405);
-    expect((await fetch(`${witness.url}/elsewhere`, { method: 'POST', body: 'x' })).status).toBe(404);
+    expect((await witnessRequest(witness.url, '/elsewhere', { body: 'x' })).status).toBe(404);
     const huge = await post(`old 0\n\n${'x'.repeat(70 * 1024)}`);
     expect({ status: huge.status, code: (JSON.parse(huge.text) as { code: string }).code }).toEqual({
       status: 413,

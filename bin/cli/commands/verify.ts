@@ -105,7 +105,7 @@ export function registerVerify(program: Command, act: Act): void {
         return verifyProofCommand({ ...opts, proof: opts.proof }, ctx);
       }
       if (opts.tenant === undefined)
-        throw new UsageError("required option '--tenant <tenant>' not specified");
+        throw new UsageError("required option '--tenant <tenant>' not specified.");
       const tenant = opts.tenant;
       if (opts.bucket !== undefined || opts.dir !== undefined) {
         const code = await verifyArchiveCommand({ ...opts, tenant }, ctx);
