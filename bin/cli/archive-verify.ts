@@ -29,19 +29,21 @@ export interface ArchiveVerifyOptions {
   saveCheckpoint?: string;
 }
 
+/** A `--public-key` PEM file's text, or one clear line (exit 1) when it cannot be read. */
+export function readPublicKeyFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read the public key ${file}: ${(error as Error).message}`);
+  }
+}
+
 export async function verifyArchiveCommand(
   opts: ArchiveVerifyOptions & TargetOptions & { tenant: string; json?: boolean },
   ctx: CommandContext,
 ): Promise<number> {
   if (opts.save !== undefined && opts.bucket === undefined) throw new UsageError('--save needs --bucket.');
-  let publicKeyPem: string | undefined;
-  if (opts.publicKey !== undefined) {
-    try {
-      publicKeyPem = readFileSync(opts.publicKey, 'utf8');
-    } catch (error) {
-      throw new CliError(`cannot read the public key ${opts.publicKey}: ${(error as Error).message}`);
-    }
-  }
+  const publicKeyPem = opts.publicKey === undefined ? undefined : readPublicKeyFile(opts.publicKey);
   const trusted = (opts.trustedCheckpoint ?? []).map((file) => {
     try {
       return { where: path.resolve(file), bytes: readFileSync(file) };

@@ -5,7 +5,6 @@
  * hash, link and seq checked as it streams), decided again under the candidate
  * (functions/core/replay.ts) and summed into the decision diff.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { chainHash, type FactRecord, type SealedRecord } from '../../functions/core/evidence.js';
@@ -16,6 +15,7 @@ import { ChainStore } from '../../functions/store/chain.js';
 import { dirSource, s3Source, verifyArchive, type ArchiveSource } from '../audit/verify-archive.js';
 import { archiveS3 } from './archive-target.js';
 import type { CommandContext } from './context.js';
+import { readPublicKeyFile } from './archive-verify.js';
 import { CliError, RemoteError, UsageError } from './errors.js';
 import type { PolicyFolder } from './policy-folder.js';
 import { tableContext, type TargetOptions } from './target.js';
@@ -91,14 +91,7 @@ async function fromArchive(
   onRecord: (record: SealedRecord) => void,
   progress: Progress,
 ): Promise<string> {
-  let publicKeyPem: string | undefined;
-  if (opts.publicKey !== undefined) {
-    try {
-      publicKeyPem = readFileSync(opts.publicKey, 'utf8');
-    } catch (error) {
-      throw new CliError(`cannot read the public key ${opts.publicKey}: ${(error as Error).message}`);
-    }
-  }
+  const publicKeyPem = opts.publicKey === undefined ? undefined : readPublicKeyFile(opts.publicKey);
   const s3 = opts.bucket !== undefined ? archiveS3(opts, ctx.env) : undefined;
   const archive: ArchiveSource = s3 ? s3Source(s3.s3, opts.bucket!) : dirSource(opts.dir!);
   try {

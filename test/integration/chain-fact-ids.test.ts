@@ -86,17 +86,22 @@ describe('a fact id is sealed once', () => {
   it('two items of one batch with the same fact id: the first is sealed, the second holds the chain', async () => {
     const tenant = `twice-${randomUUID().slice(0, 8)}`;
     const seal = sequence(() => new ChainStore(doc, table));
+    const other = `beside-${randomUUID().slice(0, 8)}`;
     const a = fact(tenant, 1);
     const b = { ...fact(tenant, 2), fact_id: a.fact_id };
+    const c = fact(other, 1);
     await seal(
       stream([
         { key: factKey(a), record: a },
         { key: factKey(b), record: b },
+        { key: factKey(c), record: c },
       ]),
     );
     const report = await chainOf(tenant);
     expect(report.entries).toBe(1);
     expect(report.problems.join('\n')).toMatch(/chain held at seq 2 .*a fact id is sealed once/);
+    // Another tenant's fact in the same batch is sealed: the held chain holds only its own tenant.
+    expect(await chainOf(other)).toMatchObject({ ok: true, entries: 1 });
   });
 
   it('a redelivery of the same item is still skipped without a word', async () => {

@@ -5,10 +5,10 @@
  * log's name is its deployment (`local`, or the data stack's name in AWS), type 0x01; a witness's
  * is its own name, type 0x04 (`--cosignature`).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { rawEd25519, verifierKey } from '../../../functions/core/signed-note.js';
 import { examples, type Act } from '../context.js';
+import { readPublicKeyFile } from '../archive-verify.js';
 import { CliError, UsageError } from '../errors.js';
 
 interface VkeyOptions {
@@ -42,12 +42,7 @@ export function registerVkey(program: Command, act: Act): void {
     (opts: VkeyOptions) => `make the vkey of ${opts.publicKey}`,
     (opts: VkeyOptions, ctx) => {
       if (!/^[^\s+]+$/.test(opts.name)) throw new UsageError('--name is a key name: no spaces, no "+".');
-      let pem: string;
-      try {
-        pem = readFileSync(opts.publicKey, 'utf8');
-      } catch (error) {
-        throw new CliError(`cannot read the public key ${opts.publicKey}: ${(error as Error).message}`);
-      }
+      const pem = readPublicKeyFile(opts.publicKey);
       let raw: Buffer;
       try {
         raw = rawEd25519(pem);
