@@ -12,6 +12,7 @@
  * can approve: an approval-gated call answers "pending" with the console link.
  */
 import { randomBytes } from 'node:crypto';
+import * as z from 'zod';
 import {
   createMcpHandler,
   inputRequired,
@@ -58,6 +59,7 @@ import {
   type McpEra,
   type RequestStatePayload,
 } from '../core/mcp-protocol.js';
+import type { ResolveOutcome } from '../core/mcp-resolve.js';
 import type { StoredEvent } from '../core/ports.js';
 import type { SubmitInput } from '../core/submit.js';
 import { LIMITS } from '../shared/constants.js';
@@ -72,6 +74,8 @@ export interface McpPorts {
   specsByTool: ReadonlyMap<string, ActionSpec>;
   /** The caller's catalog (policy evaluated as a call from this agent would be). */
   listTools(caller: Caller, agentId: string): McpTool[];
+  /** `tools/resolve`: what policy would answer for this call (writes nothing). */
+  resolve(caller: Caller, agentId: string, spec: ActionSpec, args: Record<string, unknown>): ResolveOutcome;
   /** Takes the tenant's rate-limit token of one governed call (throws 429 when refused). */
   spendRateLimit(tenantId: string): Promise<void>;
   /** The submit core; the adapter has already taken the call's token (`rateLimitTaken`). */
@@ -92,6 +96,15 @@ interface EdgeInfo {
 }
 
 type CallResult = ToolResult | ReturnType<typeof inputRequired>;
+
+/**
+ * How long a client may keep a `tools/list` (2026-07-28 `ttlMs`): the list follows the policy
+ * bundle, which changes with a deployment; a minute bounds how stale a client's list can be.
+ */
+export const TOOLS_LIST_TTL_MS = 60_000;
+
+/** `tools/resolve` params (the extension's `ResolveToolRequest`). */
+const ResolveParams = z.looseObject({ name: z.string().max(256), arguments: z.record(z.string(), z.unknown()) });
 
 const internal = (error: unknown, message = 'internal error: nothing is known to have run; retry'): never => {
   logger.error('mcp tool call failed', { error: error as Error });
@@ -327,6 +340,26 @@ class GatewayMcp {
       : this.runApproved(call.caller, args.data.event_id);
   }
 
+  /**
+   * `tools/resolve`: the tool as this call would meet it, with policy's preview (allow, deny, or
+   * park for which approver group) in its `_meta`. Nothing is recorded and nothing runs; the
+   * gateway tools need no preview (they are the same for every call).
+   */
+  resolveTool(call: CallContext, name: string, args: Record<string, unknown>): { tool: McpTool } {
+    const gateway = GATEWAY_TOOLS.find((tool) => tool.name === name);
+    if (gateway) return { tool: gateway };
+    const spec = this.ports.specsByTool.get(name);
+    if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    let outcome: ResolveOutcome;
+    try {
+      outcome = this.ports.resolve(call.caller, agentOf(call), spec, args);
+    } catch (error) {
+      return internal(error, 'internal error: no preview; tools/call still decides');
+    }
+    if (!outcome.ok) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${outcome.message}.`);
+    return { tool: outcome.tool };
+  }
+
   /** One server per request (the SDK's stateless idiom): its tools are the caller's tenant's. */
   serverFor(ctx: McpRequestContext): Server {
     const edge = ctx.authInfo?.extra as unknown as EdgeInfo;
@@ -334,10 +367,16 @@ class GatewayMcp {
     const server = new Server(MCP_SERVER_INFO, {
       capabilities: { tools: {} },
       instructions: MCP_INSTRUCTIONS,
+      // The list is this principal's (policy per tenant and agent): a shared cache must not keep it.
+      cacheHints: { 'tools/list': { ttlMs: TOOLS_LIST_TTL_MS, cacheScope: 'private' } },
     });
     server.setRequestHandler('tools/list', async (_request, c) => {
       const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
       return { tools: [...this.ports.listTools(caller, agentOf(call)), ...GATEWAY_TOOLS] };
+    });
+    server.setRequestHandler('tools/resolve', { params: ResolveParams }, async (params, c) => {
+      const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
+      return this.resolveTool(call, params.name, params.arguments);
     });
     server.setRequestHandler('tools/call', async (request, c) =>
       this.callTool(contextOf(c, ctx.era, edge, ctx.requestInfo), request, c),

@@ -37,6 +37,9 @@ export interface McpTool {
   inputSchema: { type: 'object'; [key: string]: unknown };
   outputSchema?: { type: 'object'; [key: string]: unknown };
   annotations: ToolAnnotations;
+  /** The tool answers `tools/resolve` (the experimental tool-resolution extension). */
+  resolve?: boolean;
+  _meta?: Record<string, unknown>;
 }
 
 /** One governed tool of a tenant's catalog. */
@@ -138,33 +141,86 @@ export function buildCatalog(input: {
       now: input.now,
     });
     if (decision === 'deny') continue;
-    const name = mcpToolName(spec.name);
-    entries.push({
-      connector,
-      action,
-      spec,
-      decision,
-      tool: {
-        name,
-        title: spec.name,
-        description: describe(spec, group, decision),
-        inputSchema: inputSchemaOf(spec),
-        // An approval-gated call answers "pending", not the action's output: no output schema then.
-        ...(decision === 'allow'
-          ? { outputSchema: { ...jsonSchemaOf(spec.output, 'output'), type: 'object' as const } }
-          : {}),
-        annotations: {
-          title: spec.name,
-          readOnlyHint: group === 'read',
-          destructiveHint: group === 'destructive',
-          idempotentHint: group === 'read',
-          openWorldHint: true,
-        },
-      },
-    });
+    entries.push({ connector, action, spec, decision, tool: toolOf(spec, group, decision) });
   }
-  return entries;
+  // Deterministic order (2026-07-28: a client may cache and compare lists): by tool name.
+  return entries.sort((a, b) => (a.tool.name < b.tool.name ? -1 : a.tool.name > b.tool.name ? 1 : 0));
 }
+
+/**
+ * One governed tool as a client sees it. The annotations are the policy data's (the action's
+ * group), never the connector's: a connector cannot call its own delete read-only.
+ */
+function toolOf(spec: ActionSpec, group: ActionGroup, decision: Decision): McpTool {
+  return {
+    name: mcpToolName(spec.name),
+    title: spec.name,
+    description: describe(spec, group, decision),
+    inputSchema: inputSchemaOf(spec),
+    // An approval-gated call answers "pending", not the action's output: no output schema then.
+    ...(decision === 'allow'
+      ? { outputSchema: { ...jsonSchemaOf(spec.output, 'output'), type: 'object' as const } }
+      : {}),
+    annotations: {
+      title: spec.name,
+      readOnlyHint: group === 'read',
+      destructiveHint: group === 'destructive',
+      idempotentHint: group === 'read',
+      openWorldHint: true,
+    },
+    // The experimental tool-resolution extension: `tools/resolve` previews a specific call.
+    resolve: true,
+  };
+}
+
+/** Where a `tools/resolve` answer carries the policy preview (in the resolved tool's `_meta`). */
+export const PREVIEW_META_KEY = 'io.openclause/preview';
+
+/** What policy would answer for one specific call, today, as `tools/call` would judge it. */
+export interface CallPreview {
+  /** `park`: an approver of `approver_group` must decide before it runs. */
+  decision: 'allow' | 'deny' | 'park';
+  reason: string;
+  policy_version: string;
+  approver_group?: string;
+  /** How long an approver would have (seconds). */
+  approval_ttl_sec?: number;
+  /** The agent's claim (none from MCP: 0) raised to the action's floor. */
+  risk: { floor: number; effective: number };
+  /** The target the call would act on, as the gateway derives it. */
+  resource: string;
+}
+
+/**
+ * The resolved tool of `tools/resolve` (the experimental tool-resolution extension): the listed
+ * tool with the preview of this call in `_meta` and its annotations from policy data and the risk
+ * floor (a call policy would deny or that carries a floor of 80+ is flagged destructive). It is a
+ * preview: `tools/call` evaluates again and decides on its own.
+ */
+export function resolvedTool(input: {
+  spec: ActionSpec;
+  actions: ActionsFile;
+  preview: CallPreview;
+  policyDecision: Decision;
+}): McpTool {
+  const { spec, preview } = input;
+  const group = groupOf(input.actions, spec.name);
+  // Unclassified by policy data: every call is denied, and nothing is known of it but the worst.
+  const tool = toolOf(spec, group ?? 'destructive', input.policyDecision);
+  const risky = preview.risk.effective >= HIGH_RISK;
+  return {
+    ...tool,
+    annotations: {
+      ...tool.annotations,
+      readOnlyHint: group === 'read' && !risky,
+      destructiveHint: group === undefined || group === 'destructive' || risky,
+    },
+    _meta: { [PREVIEW_META_KEY]: preview },
+  };
+}
+
+/** The effective risk from which a resolved tool is flagged destructive whatever its group. */
+export const HIGH_RISK = 80;
 
 const EVENT_ID_SCHEMA = {
   type: 'object',

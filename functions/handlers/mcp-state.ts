@@ -3,6 +3,7 @@ import { mcpServer, type McpServerAdapter } from '../adapters/mcp-server.js';
 import { ACTION_SPECS } from '../connectors/registry.js';
 import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
+import { resolveCall } from '../core/mcp-resolve.js';
 import { buildRiskFloors } from '../core/risk.js';
 import { readEvent } from '../core/scope.js';
 import { approvalUrl, submitToolCall } from '../core/submit.js';
@@ -41,6 +42,11 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
           agentId,
           now: state.clock.now(),
         }).map((entry) => entry.tool),
+      resolve: (caller, agentId, spec, args) =>
+        resolveCall(
+          { ...submitDeps(state), actionsFile: actions },
+          { spec, tenantId: caller.tenantId, agentId, args, now: state.clock.now() },
+        ),
       spendRateLimit: (tenantId) => spendRateLimit(state, tenantId),
       submit: (input) => submitToolCall(submitDeps(state), input),
       execute: (caller, eventId) => executeApproved(executeDeps(state), { caller, eventId }),
