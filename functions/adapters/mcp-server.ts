@@ -104,7 +104,10 @@ type CallResult = ToolResult | ReturnType<typeof inputRequired>;
 export const TOOLS_LIST_TTL_MS = 60_000;
 
 /** `tools/resolve` params (the extension's `ResolveToolRequest`). */
-const ResolveParams = z.looseObject({ name: z.string().max(256), arguments: z.record(z.string(), z.unknown()) });
+const ResolveParams = z.looseObject({
+  name: z.string().max(256),
+  arguments: z.record(z.string(), z.unknown()),
+});
 
 const internal = (error: unknown, message = 'internal error: nothing is known to have run; retry'): never => {
   logger.error('mcp tool call failed', { error: error as Error });

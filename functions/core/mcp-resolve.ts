@@ -56,7 +56,11 @@ export function resolveCall(
     reason: decision.reason,
     policy_version: decision.policyVersion,
     ...(decision.decision === 'approve'
-      ? { approver_group: decision.approverGroup, approval_ttl_sec: decision.approvalTtlSec > 0 ? decision.approvalTtlSec : LIMITS.defaultApprovalTtlSec }
+      ? {
+          approver_group: decision.approverGroup,
+          approval_ttl_sec:
+            decision.approvalTtlSec > 0 ? decision.approvalTtlSec : LIMITS.defaultApprovalTtlSec,
+        }
       : {}),
     risk: { floor: risk.floor, effective: risk.effective },
     resource: request.resource,

@@ -17,6 +17,7 @@ import {
 } from '@modelcontextprotocol/client';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
+import * as z from 'zod';
 import addFormatsModule from 'ajv-formats';
 import type { Clock } from '../../functions/core/ports.js';
 import { rotatedKeyRingText } from '../../functions/store/mcp-state-keys.js';
@@ -202,6 +203,137 @@ describe('MCP: tools/list', () => {
 
     expect(names).toEqual(['jira_issue_delete', 'oc_approval_status', 'oc_execute_approved']);
     await client.close();
+  });
+});
+
+/** The resolved tool of `tools/resolve`, as this gateway answers it. */
+const Resolved = z.object({
+  tool: z.looseObject({
+    name: z.string(),
+    annotations: z.looseObject({ readOnlyHint: z.boolean(), destructiveHint: z.boolean() }),
+    _meta: z.record(z.string(), z.any()).optional(),
+  }),
+});
+const previewOf = (r: z.infer<typeof Resolved>) => r.tool._meta?.['io.openclause/preview'];
+
+/** A hand-written 2026-07-28 request of any method (headers as a conforming client sends them). */
+const modernRequest = (
+  key: string,
+  method: string,
+  params: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) =>
+  stack.request('POST', '/mcp', {
+    key,
+    headers: {
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': method,
+      ...(typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {}),
+      ...headers,
+    },
+    body: {
+      jsonrpc: '2.0',
+      id: 1,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'hand-agent', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+          ...((params._meta as Record<string, unknown> | undefined) ?? {}),
+        },
+      },
+    },
+  });
+
+describe('MCP: tools/resolve, a policy preview of one call (experimental tool resolution)', () => {
+  it('answer allow, park (and for whom) or deny as tools/call would, writing nothing (official 2.x client)', async () => {
+    const { client } = await modernClient(KEYS.tenant1);
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+    const resolve = (name: string, args: Record<string, unknown>) =>
+      client.request({ method: 'tools/resolve', params: { name, arguments: args } }, Resolved);
+
+    const allowed = await resolve('slack_msg_post', { channel: '#general', text: 'hi' });
+    const parked = await resolve('jira_issue_delete', { issue: 'OPS-7' });
+    const denied = await resolve('jira_issue_create', { project: 'OPS', summary: 'x' });
+
+    expect(previewOf(allowed)).toMatchObject({ decision: 'allow', risk: { effective: expect.any(Number) } });
+    expect(allowed.tool.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false });
+    expect(previewOf(parked)).toMatchObject({
+      decision: 'park',
+      approver_group: 'security',
+      approval_ttl_sec: expect.any(Number),
+      resource: 'OPS-7',
+    });
+    expect(parked.tool.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    // Floored at 5 by policy data (the connector says less): tenant1's threshold denies it.
+    expect(previewOf(denied)).toMatchObject({ decision: 'deny', risk: { floor: 5, effective: 5 } });
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    expect(connector.calls.length).toBe(calls);
+    await client.close();
+  });
+
+  it('preview for the caller’s own tenant and agent only: tenant2 parks for its own approver group', async () => {
+    const { client } = await modernClient(KEYS.tenant2);
+    const r = await client.request(
+      { method: 'tools/resolve', params: { name: 'jira_issue_delete', arguments: { issue: 'OPS-7' } } },
+      Resolved,
+    );
+    expect(previewOf(r)).toMatchObject({ decision: 'park', approver_group: 'ops' });
+    await client.close();
+  });
+
+  it('refuse a call that could never run or an unknown tool with -32602, and flag every listed tool resolvable', async () => {
+    const bad = await modernRequest(KEYS.tenant1, 'tools/resolve', {
+      name: 'jira_issue_delete',
+      arguments: { issue: 'not a key', extra: 1 },
+    });
+    const unknown = await modernRequest(KEYS.tenant1, 'tools/resolve', { name: 'nope_tool', arguments: {} });
+    const lone = await modernRequest(KEYS.tenant1, 'tools/resolve', {
+      name: 'slack_msg_post',
+      arguments: { channel: '#a', text: 'x\uD800' },
+    });
+
+    for (const r of [bad, unknown, lone]) {
+      expect(r.status).toBeLessThan(500);
+      expect(r.json.error).toMatchObject({ code: -32602 });
+    }
+    const list = await modernRequest(KEYS.tenant1, 'tools/list', {});
+    const governed = (list.json.result.tools as { name: string; resolve?: boolean }[]).filter(
+      (t) => !t.name.startsWith('oc_'),
+    );
+    expect(governed.length).toBeGreaterThan(0);
+    expect(governed.every((t) => t.resolve === true)).toBe(true);
+  });
+});
+
+describe('MCP: the rest of 2026-07-28', () => {
+  it('mark tools/list private to the caller with a ttlMs, in a deterministic (name) order', async () => {
+    const list = await modernRequest(KEYS.tenant1, 'tools/list', {});
+
+    expect(list.status).toBe(200);
+    expect(list.json.result).toMatchObject({ ttlMs: 60_000, cacheScope: 'private' });
+    const names = (list.json.result.tools as { name: string }[]).map((t) => t.name);
+    const governed = names.filter((n) => !n.startsWith('oc_'));
+    expect(governed).toEqual([...governed].sort());
+    expect(names.slice(-2)).toEqual(['oc_approval_status', 'oc_execute_approved']);
+  });
+
+  it('refuse an Mcp-Method that disagrees with the body with -32020, and run nothing', async () => {
+    const calls = connector.calls.length;
+    const r = await modernRequest(
+      KEYS.tenant1,
+      'tools/call',
+      { name: 'slack_msg_post', arguments: { channel: '#general', text: 'header says list' } },
+      { 'Mcp-Method': 'tools/list' },
+    );
+
+    expect(r.status).toBe(400);
+    expect(r.json.error).toMatchObject({ code: -32020 });
+    expect(connector.calls.length).toBe(calls);
   });
 });
 
