@@ -6,7 +6,7 @@
  * (`handlers/mcp.ts`) into the HTTP edge.
  */
 import { canon, sha256Hex } from './evidence.js';
-import { clientLabel, EXECUTE_TOOL, type PendingApproval, type ToolResult } from './mcp.js';
+import { clientLabel, EXECUTE_TOOL, type ParamHeader, type PendingApproval, type ToolResult } from './mcp.js';
 import type { StoredEvent } from './ports.js';
 
 export const MCP_SERVER_INFO = { name: 'openclause-gateway', version: '0.1.0' } as const;
@@ -202,8 +202,18 @@ export function originAllowed(origin: string | undefined, publicBaseUrl: string)
 export function peekMessage(
   text: string,
   isGovernedTool: (name: string) => boolean,
-): { messages: number; governed: number; initialize?: InitializeParams } {
-  type Message = { method?: unknown; params?: { name?: unknown } & Record<string, unknown> } | null;
+): {
+  messages: number;
+  governed: number;
+  initialize?: InitializeParams;
+  /** A lone governed `tools/call` of 2026-07-28 (its envelope claims the revision): what it calls. */
+  modernCall?: { id: unknown; name: string; args: unknown };
+} {
+  type Message = {
+    id?: unknown;
+    method?: unknown;
+    params?: { name?: unknown } & Record<string, unknown>;
+  } | null;
   let body: Message | Message[];
   try {
     body = JSON.parse(text) as typeof body;
@@ -218,13 +228,80 @@ export function peekMessage(
     isGovernedTool(m.params.name);
   if (Array.isArray(body))
     return { messages: Math.max(1, body.length), governed: body.filter(isGoverned).length };
+  const envelope = (body?.params?._meta ?? undefined) as Record<string, unknown> | undefined;
+  const modern = typeof envelope === 'object' && envelope !== null && PROTOCOL_VERSION_KEY in envelope;
   return {
     messages: 1,
     governed: isGoverned(body) ? 1 : 0,
+    ...(isGoverned(body) && modern
+      ? { modernCall: { id: body!.id, name: body!.params!.name as string, args: body!.params!.arguments } }
+      : {}),
     ...(typeof body === 'object' && body !== null && body.method === 'initialize'
       ? { initialize: (body.params ?? {}) as Record<string, unknown> }
       : {}),
   };
+}
+
+/** The JSON-RPC code of a header that disagrees with the body (2026-07-28, SEP-2243). */
+export const HEADER_MISMATCH = -32020;
+
+/** A header that disagrees with the body (2026-07-28: `-32020`, HTTP 400; nothing is read further). */
+export interface HeaderMismatch {
+  header: string;
+  message: string;
+}
+
+const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
+
+/** A header value as sent, or the UTF-8 its Base64 sentinel carries (`=?base64?…?=`); undefined if invalid. */
+function decodedHeader(value: string): string | undefined {
+  const sentinel = BASE64_SENTINEL.exec(value);
+  if (!sentinel) return value;
+  const b64 = sentinel[1]!;
+  const bytes = Buffer.from(b64, 'base64');
+  if (bytes.toString('base64') !== b64) return undefined; // not canonical Base64
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SEP-2243: every argument a tool mirrors in an `Mcp-Param-{name}` header must be sent there too,
+ * equal to the body's value (a number compared as a number). An argument absent or null needs
+ * no header. A 2026-07-28 rule: the caller applies it to modern requests only.
+ */
+export function paramHeaderMismatch(
+  declared: readonly ParamHeader[],
+  args: unknown,
+  headerOf: (name: string) => string | null,
+): HeaderMismatch | undefined {
+  const values = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
+  for (const { param, header, type } of declared) {
+    const name = `Mcp-Param-${header}`;
+    const body = Object.hasOwn(values, param) ? values[param] : undefined;
+    if (body === undefined || body === null) continue;
+    const expected =
+      typeof body === 'string'
+        ? body
+        : typeof body === 'boolean' || typeof body === 'number'
+          ? String(body)
+          : undefined;
+    if (expected === undefined) continue; // not a primitive: the schema check refuses it
+    const sent = headerOf(name);
+    if (sent === null)
+      return { header: name, message: `the body carries ${param} but the ${name} header is absent` };
+    const decoded = decodedHeader(sent.trim());
+    if (decoded === undefined)
+      return { header: name, message: `the ${name} header carries an invalid Base64 sentinel value` };
+    const equal =
+      (type === 'integer' || type === 'number') && typeof body === 'number'
+        ? /^-?\d+(\.\d+)?$/.test(decoded) && Number(decoded) === body
+        : decoded === expected;
+    if (!equal) return { header: name, message: `the ${name} header disagrees with the body's ${param}` };
+  }
+  return undefined;
 }
 
 /**

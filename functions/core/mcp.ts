@@ -69,6 +69,34 @@ function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string,
   return json;
 }
 
+/** The schema extension naming the header a property is mirrored in (SEP-2243). */
+export const X_MCP_HEADER = 'x-mcp-header';
+/** An HTTP header name's characters (RFC 9110 token). */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A tool's header-mirrored param: the argument's name, the header's, the JSON type. */
+export interface ParamHeader {
+  param: string;
+  header: string;
+  type: string;
+}
+
+const paramHeaders = new WeakMap<ActionSpec, readonly ParamHeader[]>();
+/** The params a tool mirrors in `Mcp-Param-*` headers (top-level properties only: the target). */
+export function paramHeadersOf(spec: ActionSpec): readonly ParamHeader[] {
+  let found = paramHeaders.get(spec);
+  if (!found) {
+    const properties = (inputSchemaOf(spec).properties ?? {}) as Record<string, Record<string, unknown>>;
+    found = Object.entries(properties).flatMap(([param, schema]) =>
+      typeof schema[X_MCP_HEADER] === 'string'
+        ? [{ param, header: schema[X_MCP_HEADER], type: String(schema.type) }]
+        : [],
+    );
+    paramHeaders.set(spec, found);
+  }
+  return found;
+}
+
 /** The action's params schema with the gateway's own optional `idempotency_key`. */
 function inputSchemaOf(spec: ActionSpec): McpTool['inputSchema'] {
   const json = jsonSchemaOf(spec.input, 'input');
@@ -78,11 +106,23 @@ function inputSchemaOf(spec: ActionSpec): McpTool['inputSchema'] {
     throw new Error(
       `${spec.name}: params must not define "${IDEMPOTENCY_ARGUMENT}" (the gateway's argument)`,
     );
+  // SEP-2243: the target param is mirrored in an `Mcp-Param-{name}` header (a 2026-07-28 client
+  // sends it; the edge refuses a header that disagrees with the body), so what a proxy or a log
+  // reads off the headers is what the gateway judges.
+  const target = spec.target;
+  const targetSchema =
+    target === null ? undefined : (properties[target] as Record<string, unknown> | undefined);
+  const mirrored =
+    target !== null &&
+    targetSchema !== undefined &&
+    HEADER_TOKEN.test(target) &&
+    ['string', 'integer', 'boolean'].includes(targetSchema.type as string);
   return {
     ...json,
     type: 'object',
     properties: {
       ...properties,
+      ...(mirrored ? { [target]: { ...targetSchema, [X_MCP_HEADER]: target } } : {}),
       [IDEMPOTENCY_ARGUMENT]: {
         type: 'string',
         minLength: 1,

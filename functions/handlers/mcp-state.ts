@@ -93,3 +93,6 @@ function signerOf(source: KeyRingSource): () => Promise<McpSigner> {
 
 /** A governed tool (a connector action) by its MCP name, listed or not. */
 export const isGovernedTool = (name: string): boolean => SPECS_BY_TOOL.has(name);
+
+/** A governed tool's action, by its MCP name. */
+export const governedSpec = (name: string) => SPECS_BY_TOOL.get(name);

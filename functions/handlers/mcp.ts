@@ -6,7 +6,14 @@
  * before its arguments are read, so that a refusal is a tool error). Governance is `submitToolCall` and
  * `executeApproved`, the cores of `POST /v1/toolcalls` and `/execute`, passed in as ports.
  */
-import { originAllowed, peekMessage, type Caller } from '../core/mcp-protocol.js';
+import { paramHeadersOf } from '../core/mcp.js';
+import {
+  HEADER_MISMATCH,
+  originAllowed,
+  paramHeaderMismatch,
+  peekMessage,
+  type Caller,
+} from '../core/mcp-protocol.js';
 import { AppError, unsupportedMediaType } from '../shared/errors.js';
 import { bodyBytes, header, httpRoute, readJsonText, requireTenant, type HttpEvent } from '../shared/http.js';
 import { lambda } from '../shared/middleware.js';
@@ -15,7 +22,7 @@ import { hashApiKey, keyIdOf } from '../store/api-keys.js';
 import { authenticated, presentedKey } from './authentication.js';
 import { executeDeps } from './execution-state.js';
 import { submitDeps } from './governance.js';
-import { isGovernedTool, mcpServerOf } from './mcp-state.js';
+import { governedSpec, isGovernedTool, mcpServerOf } from './mcp-state.js';
 import { spendRateLimit } from './rate-limit.js';
 
 const AUTH_CHALLENGE = 'Bearer realm="openclause-mcp"';
@@ -58,6 +65,29 @@ export const mcpRoute = (getState: () => AppState) =>
         throw unsupportedMediaType('application/json');
       const bytes = bodyBytes(event);
       const message = peekMessage(readJsonText(contentType, bytes), isGovernedTool);
+      // SEP-2243 (2026-07-28): a mirrored argument's `Mcp-Param-*` header must say what the body
+      // says (the SDK checks `Mcp-Method` and `Mcp-Name`; this server's tools are its own). Refused
+      // before anything is read further: no token, no record.
+      const call = message.modernCall;
+      const spec = call && governedSpec(call.name);
+      const mismatch =
+        spec &&
+        paramHeaderMismatch(paramHeadersOf(spec), call.args, (h) => header(event, h.toLowerCase()) ?? null);
+      if (mismatch)
+        return {
+          status: 400,
+          contentType: 'application/json',
+          headers: {},
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: typeof call.id === 'string' || typeof call.id === 'number' ? call.id : null,
+            error: {
+              code: HEADER_MISMATCH,
+              message: `Bad Request: the request headers and body disagree: ${mismatch.message}`,
+              data: { mismatch: { header: mismatch.header } },
+            },
+          }),
+        };
       // One token per message (all or none, `handlers/rate-limit.ts`); a governed call's own is the adapter's.
       await spendRateLimit(state, caller.tenantId, message.messages - message.governed);
 

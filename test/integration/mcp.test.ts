@@ -19,6 +19,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import * as z from 'zod';
 import addFormatsModule from 'ajv-formats';
+import { ACTION_SPECS } from '../../functions/connectors/registry.js';
+import { mcpToolName, paramHeadersOf } from '../../functions/core/mcp.js';
 import type { Clock } from '../../functions/core/ports.js';
 import { rotatedKeyRingText } from '../../functions/store/mcp-state-keys.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
@@ -206,6 +208,20 @@ describe('MCP: tools/list', () => {
   });
 });
 
+/**
+ * The `Mcp-Param-*` headers a conforming 2026-07-28 client sends with a call (SEP-2243): each
+ * argument the listed tool marks `x-mcp-header`, as the official client mirrors it.
+ */
+const paramHeaders = (name: string, args: unknown): Record<string, string> => {
+  const spec = ACTION_SPECS.find((s) => mcpToolName(s.name) === name);
+  const values = (args ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(
+    (spec ? paramHeadersOf(spec) : [])
+      .filter(({ param }) => values[param] !== undefined && values[param] !== null)
+      .map(({ param, header }) => [`Mcp-Param-${header}`, String(values[param])]),
+  );
+};
+
 /** The resolved tool of `tools/resolve`, as this gateway answers it. */
 const Resolved = z.object({
   tool: z.looseObject({
@@ -230,6 +246,7 @@ const modernRequest = (
       'MCP-Protocol-Version': '2026-07-28',
       'Mcp-Method': method,
       ...(typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {}),
+      ...(method === 'tools/call' ? paramHeaders(params.name as string, params.arguments) : {}),
       ...headers,
     },
     body: {
@@ -334,6 +351,56 @@ describe('MCP: the rest of 2026-07-28', () => {
     expect(r.status).toBe(400);
     expect(r.json.error).toMatchObject({ code: -32020 });
     expect(connector.calls.length).toBe(calls);
+  });
+
+  it('mirror a call’s target in Mcp-Param-*: absent or disagreeing is -32020 with nothing run or written; a Base64 sentinel agrees', async () => {
+    const list = await modernRequest(KEYS.tenant1, 'tools/list', {});
+    const del = (list.json.result.tools as { name: string; inputSchema: any }[]).find(
+      (t) => t.name === 'jira_issue_delete',
+    )!;
+    expect(del.inputSchema.properties.issue['x-mcp-header']).toBe('issue');
+    const before = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    const calls = connector.calls.length;
+    const call = (
+      headers: Record<string, string>,
+      args = { issue: 'OPS-31', idempotency_key: 'param-hdr' },
+    ) => modernRequest(KEYS.tenant1, 'tools/call', { name: 'jira_issue_delete', arguments: args }, headers);
+
+    const swapped = await call({ 'Mcp-Param-issue': 'OPS-1' });
+    const badSentinel = await call({ 'Mcp-Param-issue': '=?base64?T1BTLTMx=?=' });
+    const absent = await stack.request('POST', '/mcp', {
+      key: KEYS.tenant1,
+      headers: {
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'tools/call',
+        'Mcp-Name': 'jira_issue_delete',
+      },
+      body: {
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: {
+          name: 'jira_issue_delete',
+          arguments: { issue: 'OPS-31' },
+          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' },
+        },
+      },
+    });
+
+    for (const r of [swapped, badSentinel, absent]) {
+      expect(r.status).toBe(400);
+      expect(r.json.error).toMatchObject({ code: -32020, data: { mismatch: { header: 'Mcp-Param-issue' } } });
+    }
+    expect(absent.json.id).toBe(7);
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    expect(connector.calls.length).toBe(calls);
+    // The value in the spec's Base64 sentinel ("OPS-31"): the same call, parked as usual.
+    const sentinel = await call({
+      'Mcp-Param-issue': `=?base64?${Buffer.from('OPS-31').toString('base64')}?=`,
+    });
+    expect(sentinel.status).toBe(200);
+    expect(sentinel.json.result.structuredContent).toMatchObject({ status: 'pending' });
   });
 });
 
@@ -1013,6 +1080,7 @@ const modernCall = (
       'MCP-Protocol-Version': '2026-07-28',
       'Mcp-Method': 'tools/call',
       'Mcp-Name': name,
+      ...paramHeaders(name, args),
     },
     body: {
       jsonrpc: '2.0',
