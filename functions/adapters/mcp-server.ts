@@ -52,6 +52,7 @@ import {
   sessionBinding,
   sessionClaims,
   sessionOf,
+  traceOf,
   type CallContext,
   type Caller,
   type InitializeParams,
@@ -194,8 +195,10 @@ class GatewayMcp {
     }
 
     const action = spec.action;
+    const trace = traceOf(request.params._meta);
     const body = {
       agent_id: agentId,
+      ...(trace ? { trace_id: trace.traceId } : {}),
       tool: spec.name.slice(0, spec.name.length - action.length - 1),
       action,
       params: split.params,
@@ -224,6 +227,13 @@ class GatewayMcp {
       return fromCoreError(error);
     }
     const outcome = submitOutcome(response, name);
+    // The call's trace in the log beside its event (the record carries it as `trace_id`).
+    logger.info('mcp governed call', {
+      tool: name,
+      event_id: (outcome.result._meta as Record<string, unknown> | undefined)?.['openclause/event_id'],
+      status: outcome.pending ? 'pending' : outcome.result.isError ? 'refused' : 'answered',
+      ...(trace ? { trace_id: trace.traceId, traceparent: trace.traceparent } : {}),
+    });
     if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
     return outcome.result;
   }

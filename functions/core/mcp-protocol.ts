@@ -182,6 +182,26 @@ export function agentOf(call: CallContext): string {
   return name && name !== 'unknown' ? `mcp-${name}` : 'mcp-client';
 }
 
+/** Where a request's W3C trace context rides (2026-07-28, SEP-414: `params._meta.traceparent`). */
+export const TRACEPARENT_KEY = 'traceparent';
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The trace a request's `_meta.traceparent` names: the header as sent and its trace id, which is
+ * recorded as the call's `trace_id` (a retry in another span of the same trace is the same
+ * request). One that is not a valid W3C traceparent is ignored, as W3C Trace Context says a
+ * receiver does (it is no reason to refuse a call).
+ */
+export function traceOf(meta: unknown): { traceparent: string; traceId: string } | undefined {
+  const value = (typeof meta === 'object' && meta !== null ? meta : {}) as Record<string, unknown>;
+  const header = value[TRACEPARENT_KEY];
+  if (typeof header !== 'string') return undefined;
+  const parts = TRACEPARENT.exec(header.trim());
+  if (!parts || parts[1] === 'ff' || /^0+$/.test(parts[2]!) || /^0+$/.test(parts[3]!)) return undefined;
+  return { traceparent: parts[0], traceId: parts[2]! };
+}
+
 /** Origin (DNS rebinding, transport spec): absent (not a browser) or the gateway's own. */
 export function originAllowed(origin: string | undefined, publicBaseUrl: string): boolean {
   if (origin === undefined) return true;

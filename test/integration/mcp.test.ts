@@ -16,12 +16,14 @@ import {
   StreamableHTTPClientTransport as ModernTransport,
 } from '@modelcontextprotocol/client';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { jest } from '@jest/globals';
 import fc from 'fast-check';
 import * as z from 'zod';
 import addFormatsModule from 'ajv-formats';
 import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import { mcpToolName, paramHeadersOf } from '../../functions/core/mcp.js';
 import type { Clock } from '../../functions/core/ports.js';
+import { logger } from '../../functions/shared/powertools.js';
 import { rotatedKeyRingText } from '../../functions/store/mcp-state-keys.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
@@ -351,6 +353,40 @@ describe('MCP: the rest of 2026-07-28', () => {
     expect(r.status).toBe(400);
     expect(r.json.error).toMatchObject({ code: -32020 });
     expect(connector.calls.length).toBe(calls);
+  });
+
+  it('carry _meta.traceparent to the record (trace_id) and the log; ignore one that is no W3C traceparent (official 2.x client)', async () => {
+    const { client } = await modernClient(KEYS.tenant1);
+    const info = jest.spyOn(logger, 'info');
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    try {
+      const traced = (await client.callTool({
+        name: 'slack_msg_post',
+        arguments: { channel: '#general', text: 'traced' },
+        _meta: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      })) as ToolResult;
+      const untraced = (await client.callTool({
+        name: 'slack_msg_post',
+        arguments: { channel: '#general', text: 'not traced' },
+        _meta: { traceparent: 'ff-not-a-trace' },
+      })) as ToolResult;
+
+      const fact = await decidedFact(traced._meta!['openclause/event_id'] as string);
+      expect(fact.request).toMatchObject({ trace_id: traceId });
+      const other = await decidedFact(untraced._meta!['openclause/event_id'] as string);
+      expect(other.request).toMatchObject({ trace_id: '' });
+      expect(info).toHaveBeenCalledWith(
+        'mcp governed call',
+        expect.objectContaining({
+          event_id: traced._meta!['openclause/event_id'],
+          trace_id: traceId,
+          traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        }),
+      );
+    } finally {
+      info.mockRestore();
+      await client.close();
+    }
   });
 
   it('mirror a call’s target in Mcp-Param-*: absent or disagreeing is -32020 with nothing run or written; a Base64 sentinel agrees', async () => {
