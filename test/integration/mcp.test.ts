@@ -295,6 +295,16 @@ describe('MCP: tools/resolve, a policy preview of one call (experimental tool re
     await client.close();
   });
 
+  it('answer a 2025-11-25 client too (official 1.x client)', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    const r = await client.request(
+      { method: 'tools/resolve', params: { name: 'jira_issue_delete', arguments: { issue: 'OPS-8' } } },
+      Resolved,
+    );
+    expect(previewOf(r)).toMatchObject({ decision: 'park', approver_group: 'security', resource: 'OPS-8' });
+    await client.close();
+  });
+
   it('preview for the caller’s own tenant and agent only: tenant2 parks for its own approver group', async () => {
     const { client } = await modernClient(KEYS.tenant2);
     const r = await client.request(
