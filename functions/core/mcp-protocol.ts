@@ -291,6 +291,7 @@ export function approvalStatusResult(input: {
     denied: `Denied${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: ${approval?.deny_reason || 'no reason given'}.`,
     expired: 'Expired before anyone decided.',
     revoked_by_policy: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}, then revoked: the policy changed and the live policy refused it. It never runs; call the tool again for a decision under the live policy.`,
+    withdrawn: `Withdrawn${approval?.decided_by ? ` by ${approval.decided_by}` : ''} before anyone decided: it never runs.`,
   };
   return answer(status, messages[status] ?? status, {
     ...(approval ? { approval: { id: approval.id, url, expires_at: approval.expires_at } } : {}),

@@ -25,6 +25,7 @@ export const ROUTE_INPUTS = {
   mcp: {},
   // Execute reads no body (any is ignored): the stored request runs, never a new one.
   'execute-toolcall': { path: eventPath },
+  'withdraw-toolcall': { path: eventPath },
   'list-approvals': {
     query: z.strictObject({
       status: z.enum(APPROVAL_STATES).default('pending'),
