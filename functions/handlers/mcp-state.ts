@@ -53,6 +53,9 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
           { events: state.toolcalls, approvals: state.approvals, clock: state.clock, ids: state.ids },
           { caller, eventId },
         ),
+      ...(state.overrides.mcpTaskResultWaitMs !== undefined
+        ? { taskResultWaitMs: state.overrides.mcpTaskResultWaitMs }
+        : {}),
       grantTtlSec: (tenantId) => approvalDeps(state).tenant(tenantId)?.grant_ttl_sec ?? 3_600,
       getEvent: (caller, eventId) => readEvent(state.toolcalls, caller, eventId),
       approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),

@@ -20,7 +20,8 @@ let stack: TestStack;
 const AGENT7 = generateApiKey();
 
 beforeAll(async () => {
-  stack = await startTestStack({ overrides: { connectors: connector } });
+  // tasks/result's bound is 20 s in service; 300 ms here, so the test shows the bound quickly.
+  stack = await startTestStack({ overrides: { connectors: connector, mcpTaskResultWaitMs: 300 } });
   await stack.state.apiKeys.put(AGENT7, { tenantId: 'tenant1', agentId: 'agent-7' });
 });
 afterAll(async () => {
@@ -174,6 +175,26 @@ describe('2025-11-25 tasks with the 1.x client', () => {
     );
     expect((await client.experimental.tasks.getTask(taskId)).status).toBe('working');
     await Promise.all([client.close(), other.close()]);
+  });
+
+  it('concurrent polls after approval run the call once; a poll that finds it in flight answers working at once', async () => {
+    const slow = await legacyClient();
+    const taskId = await createTask(slow, 'TASK-6');
+    const early = Date.now();
+    await expect(slow.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)).rejects.toThrow(
+      /still working .*poll tasks\/get every 5 s/,
+    );
+    expect(Date.now() - early).toBeLessThan(5_000);
+    const calls = connector.calls.length;
+    await approve(await pendingApprovalId('TASK-6'));
+    const clients = await Promise.all([1, 2, 3, 4].map(() => legacyClient()));
+    const polls = await Promise.all(clients.map((c) => c.experimental.tasks.getTask(taskId)));
+    for (const p of polls) expect(['working', 'completed']).toContain(p.status);
+    expect(polls.some((p) => p.status === 'completed')).toBe(true);
+    const result = await slow.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+    expect(result.structuredContent).toMatchObject({ result: { status: 'success' } });
+    expect(connector.calls.length).toBe(calls + 1);
+    await Promise.all([slow, ...clients].map((c) => c.close()));
   });
 
   it('a client that does not ask for a task gets the pending result, never a task', async () => {
