@@ -163,7 +163,8 @@ export interface paths {
          *     nobody can decide it (409 `APPROVAL_ALREADY_DECIDED` with status `withdrawn`), nothing can
          *     execute it (409 `APPROVAL_WITHDRAWN`), and `oc.approval.withdrawn` goes to the tenant's
          *     routes that want it (the Slack message updates to Withdrawn). MCP `tasks/cancel` maps here.
-         *     No request body is needed; any body is ignored.
+         *     No request body is needed; a body, if sent, must be the empty object `{}` (anything else
+         *     is refused and nothing is written).
          *
          *     A repeat answers the same body with `Idempotent-Replayed: true`. A request already decided
          *     or revoked is 409 `APPROVAL_ALREADY_DECIDED`; an expired one is 410 `APPROVAL_EXPIRED`; an
@@ -2863,7 +2864,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
         responses: {
             /** @description The request is withdrawn (now, or by an earlier call). */
             200: {
@@ -2875,11 +2880,14 @@ export interface operations {
                     "application/json": components["schemas"]["Withdrawal"];
                 };
             };
-            400: components["responses"]["MalformedId"];
+            400: components["responses"]["DecisionBadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["WithdrawConflict"];
             410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };

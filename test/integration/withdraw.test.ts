@@ -96,6 +96,8 @@ describe('POST /v1/toolcalls/{event_id}/withdraw', () => {
       const r = await withdraw(eventId, key);
       expect([r.status, r.json.code]).toEqual([404, 'NOT_FOUND']);
     }
+    const hostile = await stack.post(`/v1/toolcalls/${eventId}/withdraw`, { reason: 'x' }, AGENT1);
+    expect([hostile.status, hostile.json.code]).toEqual([422, 'VALIDATION_ERROR']);
     const missing = await withdraw('00000000-0000-4000-8000-000000000000');
     expect(missing.status).toBe(404);
     const shown = await stack.request('GET', `/v1/approvals/${approvalId}`, {
