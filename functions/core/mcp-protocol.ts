@@ -388,9 +388,71 @@ export function approvalStatusResult(input: {
     denied: `Denied${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: ${approval?.deny_reason || 'no reason given'}.`,
     expired: 'Expired before anyone decided.',
     revoked_by_policy: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}, then revoked: the policy changed and the live policy refused it. It never runs; call the tool again for a decision under the live policy.`,
+    withdrawn: `Withdrawn${approval?.decided_by ? ` by ${approval.decided_by}` : ''} before anyone decided: it never runs.`,
   };
   return answer(status, messages[status] ?? status, {
     ...(approval ? { approval: { id: approval.id, url, expires_at: approval.expires_at } } : {}),
     ...(status === 'denied' ? { reason: approval?.deny_reason ?? '' } : {}),
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parked calls as MCP Tasks (issue 22 deliverable 1).
+
+/** How long a finished task's result is kept past the grant's lifetime (documented in docs/agents.md). */
+export const TASK_RESULT_RETENTION_SEC = 24 * 3600;
+/** The poll interval a task advertises (`pollInterval` / `pollIntervalMs`). */
+export const TASK_POLL_INTERVAL_MS = 5_000;
+/**
+ * The longest `tasks/result` waits for a terminal state before it answers "poll": under the HTTP
+ * API's 30 s integration timeout, with room for the execute it may run.
+ */
+export const TASK_RESULT_WAIT_MS = 20_000;
+
+/**
+ * What a task id is bound to besides its event id (signed in its payload): the tenant, the key and
+ * the agent that parked the call. Another principal's poll or cancel does not verify: not found.
+ * The event id itself is never the task id (anyone who knows the idempotency key can derive it).
+ */
+export const taskBinding = (caller: Caller, agentId: string): string =>
+  canon(['oc-mcp-task/v1', caller.tenantId, caller.keyId, agentId]);
+
+/** A task id's signed payload: the parked event and when the task was created. */
+export interface TaskPayload {
+  e: string;
+  /** Created at (ISO 8601), and the task's lifetime in milliseconds. */
+  c: string;
+  t: number;
+}
+
+/**
+ * A task lives until the approval's expiry plus the grant's lifetime plus the result retention, so
+ * a call approved at the last minute still returns its result.
+ */
+export function taskTtlSec(expiresAt: string, grantTtlSec: number, now: Date): number {
+  const untilExpiry = Math.max(0, Math.ceil((Date.parse(expiresAt) - now.getTime()) / 1000));
+  return untilExpiry + grantTtlSec + TASK_RESULT_RETENTION_SEC;
+}
+
+export type TaskStatus = 'working' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * A task's state from what execute answered for its event (`executeOutcome`'s `status`):
+ * pending or in flight is `working` (a poll never waits on an execution in flight); executed is
+ * `completed` (whether the tool succeeded or failed: it ran); a withdrawal is `cancelled`; a
+ * denial, an expiry, a revocation by a changed policy and an `unknown` outcome are `failed`, each
+ * with its own `status` in the result's structured content (the documented error data).
+ */
+export function taskStatusOf(outcome: string | undefined): TaskStatus {
+  if (outcome === 'pending' || outcome === 'in_progress') return 'working';
+  if (outcome === 'executed' || outcome === 'replayed') return 'completed';
+  if (outcome === 'withdrawn') return 'cancelled';
+  return 'failed';
+}
+
+/** A working task's status message: who must decide, where, and by when. */
+export function workingMessage(pending: PendingApproval | undefined, outcome: string | undefined): string {
+  if (outcome === 'in_progress') return 'Approved: the tool is running now. Poll again for its result.';
+  if (!pending) return 'Waiting for a human approver.';
+  return `Waiting for an approver of this tenant to decide at ${pending.url} before ${pending.expiresAt} (${pending.reason}).`;
 }

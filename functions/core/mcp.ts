@@ -282,6 +282,7 @@ const OUTCOME_SCHEMA = {
         'denied',
         'expired',
         'revoked_by_policy',
+        'withdrawn',
         'executed',
         'replayed',
         'unknown',
@@ -305,7 +306,7 @@ export const GATEWAY_TOOLS: readonly McpTool[] = [
     description:
       'The state of a governed call that needed approval: pending, approved (ready for ' +
       `${EXECUTE_TOOL}), denied (with the approver's reason), expired, revoked_by_policy (approved, ` +
-      'then refused by a changed policy: it never runs), or executed.',
+      'then refused by a changed policy: it never runs), withdrawn (by the agent: it never runs), or executed.',
     inputSchema: EVENT_ID_SCHEMA,
     outputSchema: OUTCOME_SCHEMA,
     annotations: { title: 'Approval status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
@@ -548,6 +549,13 @@ export function executeOutcome(
       );
     case 'APPROVAL_EXPIRED':
       return outcomeOf('expired', 'The approval expired before it was decided. Nothing ran.', {}, true);
+    case 'APPROVAL_WITHDRAWN':
+      return outcomeOf(
+        'withdrawn',
+        `Withdrawn${detail('withdrawn_by') ? ` by ${detail('withdrawn_by')}` : ''} before anyone decided. Nothing ran, and it never will.`,
+        {},
+        true,
+      );
     case 'POLICY_CHANGED':
       // Approved, then refused at execute by a changed policy: final, like a denial.
       return outcomeOf(

@@ -19,9 +19,10 @@ export const NOTIFY_EVENTS = [
   'oc.approval.decided',
   'oc.approval.expired',
   'oc.approval.revoked',
+  'oc.approval.withdrawn',
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
-const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(3).optional();
+const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(NOTIFY_EVENTS.length).optional();
 
 export const SlackView = z.enum(['full', 'target']);
 

@@ -17,6 +17,7 @@ export const FACT_KINDS = [
   'execution.started',
   'execution.completed',
   'approval.revoked_by_policy',
+  'approval.withdrawn',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -31,6 +32,7 @@ export const APPROVAL_FACT_KINDS = [
   'approval.expired',
   'execution.started',
   'approval.revoked_by_policy',
+  'approval.withdrawn',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -38,8 +40,17 @@ export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
  * An approval request's states (as read: a pending one past its expiry reads `expired`).
  * `revoked_by_policy`: approved, but the policy changed before the grant was used and the live
  * policy refused it at execute (`core/execute.ts`); its grant can never run.
+ * `withdrawn`: the agent withdrew it while it was pending (`POST /v1/toolcalls/{id}/withdraw`, or
+ * MCP `tasks/cancel`); nobody can decide it and nothing can execute it afterwards.
  */
-export const APPROVAL_STATES = ['pending', 'approved', 'denied', 'expired', 'revoked_by_policy'] as const;
+export const APPROVAL_STATES = [
+  'pending',
+  'approved',
+  'denied',
+  'expired',
+  'revoked_by_policy',
+  'withdrawn',
+] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
 
 /** Environment variable names, shared by CDK and runtime. */
@@ -279,6 +290,12 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'get-toolcall', method: 'GET', path: '/v1/toolcalls/{event_id}', auth: 'api_key' },
   { handler: 'execute-toolcall', method: 'POST', path: '/v1/toolcalls/{event_id}/execute', auth: 'api_key' },
   {
+    handler: 'withdraw-toolcall',
+    method: 'POST',
+    path: '/v1/toolcalls/{event_id}/withdraw',
+    auth: 'api_key',
+  },
+  {
     handler: 'get-toolcall-proof',
     method: 'GET',
     path: '/v1/toolcalls/{event_id}/proof',
@@ -383,7 +400,13 @@ export const NOTIFICATIONS = {
   maxMessageBytes: 262_144,
   /** Longest single backoff SQS allows (ChangeMessageVisibility: 12 h). */
   maxVisibilitySec: 43_200,
-  eventTypes: ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired', 'oc.approval.revoked'],
+  eventTypes: [
+    'oc.approval.requested',
+    'oc.approval.decided',
+    'oc.approval.expired',
+    'oc.approval.revoked',
+    'oc.approval.withdrawn',
+  ],
   defaultEventSource: 'oc://approvals',
 } as const;
 

@@ -14,6 +14,12 @@ import {
 import { paramHeaderMismatch, traceOf } from '../../functions/core/mcp-protocol.js';
 import { resolveCall } from '../../functions/core/mcp-resolve.js';
 import { createPolicyEngine } from '../../functions/core/policy.js';
+import {
+  TASK_RESULT_RETENTION_SEC,
+  taskBinding,
+  taskStatusOf,
+  taskTtlSec,
+} from '../../functions/core/mcp-protocol.js';
 import { buildRiskFloors } from '../../functions/core/risk.js';
 import { AppError } from '../../functions/shared/errors.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../../functions/store/policy-files.js';
@@ -319,5 +325,31 @@ describe('2026-07-28 headers and trace context', () => {
     ])
       expect(traceOf({ traceparent: bad })).toBeUndefined();
     expect(traceOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('parked calls as tasks', () => {
+  it('maps every outcome of execute to a task status: only pending and in flight are working', () => {
+    expect(taskStatusOf('pending')).toBe('working');
+    expect(taskStatusOf('in_progress')).toBe('working');
+    expect(taskStatusOf('executed')).toBe('completed');
+    expect(taskStatusOf('replayed')).toBe('completed');
+    expect(taskStatusOf('withdrawn')).toBe('cancelled');
+    for (const s of ['denied', 'expired', 'revoked_by_policy', 'unknown', 'not_approval_gated', 'error'])
+      expect(taskStatusOf(s)).toBe('failed');
+  });
+
+  it('lives until the approval expires, plus the grant lifetime, plus the retention', () => {
+    const now = new Date('2026-07-01T12:00:00Z');
+    expect(taskTtlSec('2026-07-02T12:00:00Z', 3600, now)).toBe(86_400 + 3600 + TASK_RESULT_RETENTION_SEC);
+    // Already past its expiry: the grant lifetime and retention still hold the result.
+    expect(taskTtlSec('2026-07-01T11:00:00Z', 3600, now)).toBe(3600 + TASK_RESULT_RETENTION_SEC);
+  });
+
+  it('binds a task id to tenant, key and agent', () => {
+    const a = taskBinding({ tenantId: 't1', keyId: 'key_1' }, 'agent-1');
+    expect(taskBinding({ tenantId: 't2', keyId: 'key_1' }, 'agent-1')).not.toBe(a);
+    expect(taskBinding({ tenantId: 't1', keyId: 'key_2' }, 'agent-1')).not.toBe(a);
+    expect(taskBinding({ tenantId: 't1', keyId: 'key_1' }, 'agent-2')).not.toBe(a);
   });
 });
