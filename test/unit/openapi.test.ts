@@ -279,6 +279,7 @@ describe('openapi document', () => {
       api_key: ['apiKey', 'bearerKey'],
       jwt: ['approverJwt'],
       api_key_or_jwt: ['apiKey', 'approverJwt', 'bearerKey'],
+      api_key_or_oauth: ['agentAccessToken', 'apiKey', 'bearerKey'],
       none: [],
     };
     for (const route of ROUTES) {
