@@ -40,10 +40,12 @@ export async function startOAuthIssuer(options: {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
     })),
     jwks: { keys: [jwk] },
     routes: { jwks: '/.well-known/jwks.json' },
     scopes: options.scope.split(' '),
+    ttl: { ClientCredentials: 600 },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
