@@ -444,6 +444,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth protected resource metadata for /mcp (RFC 9728)
+         * @description Where an MCP client that speaks OAuth finds the authorization server for `/mcp`: the
+         *     canonical resource URI (the `aud` an access token must carry, RFC 8707), the configured
+         *     issuers (`OC_MCP_OAUTH_ISSUERS`), the scope a token needs, and that a token is sent in the
+         *     `Authorization` header. The `WWW-Authenticate` challenge of a 401 from `/mcp` points here
+         *     (`resource_metadata`). Public; 404 when no issuer is configured (API keys only).
+         */
+        get: operations["mcpProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -542,6 +566,30 @@ export interface components {
                 code: number;
                 message: string;
             };
+        };
+        /**
+         * @description RFC 9728 §2 protected resource metadata.
+         * @example {
+         *       "resource": "https://gateway.example.com/mcp",
+         *       "authorization_servers": [
+         *         "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+         *       ],
+         *       "scopes_supported": [
+         *         "mcp:tools"
+         *       ],
+         *       "bearer_methods_supported": [
+         *         "header"
+         *       ],
+         *       "resource_name": "OpenClause MCP"
+         *     }
+         */
+        ProtectedResourceMetadata: {
+            /** Format: uri */
+            resource: string;
+            authorization_servers: string[];
+            scopes_supported: string[];
+            bearer_methods_supported: "header"[];
+            resource_name?: string;
         };
         /**
          * @example {
@@ -2233,6 +2281,19 @@ export interface components {
                 "application/json": components["schemas"]["BadRequestError"];
             };
         };
+        /**
+         * @description An OAuth access token without the configured scope (`FORBIDDEN`; `WWW-Authenticate:
+         *     Bearer ..., error="insufficient_scope", scope="<scope>"`).
+         */
+        InsufficientScope: {
+            headers: {
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Missing or unknown API key (`UNAUTHORIZED`). */
         Unauthorized: {
             headers: {
@@ -3151,6 +3212,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
             405: {
                 headers: {
@@ -3231,9 +3293,14 @@ export interface operations {
                     "application/json": components["schemas"]["UnauthorizedError"];
                 };
             };
-            /** @description An `Origin` header other than the gateway's own (`FORBIDDEN`). */
+            /**
+             * @description An `Origin` header other than the gateway's own (`FORBIDDEN`), or an OAuth access token
+             *     without the configured scope (`FORBIDDEN`; `WWW-Authenticate: Bearer ...,
+             *     error="insufficient_scope", scope="<scope>"`, RFC 6750 §3.1).
+             */
             403: {
                 headers: {
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3278,6 +3345,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
             405: {
                 headers: {
@@ -3286,6 +3354,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MethodNotAllowedError"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    mcpProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            /** @description OAuth is not enabled on `/mcp` (`NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
                 };
             };
             500: components["responses"]["InternalError"];
