@@ -568,6 +568,20 @@ export interface components {
             };
         };
         /**
+         * @example {
+         *       "code": "FORBIDDEN",
+         *       "message": "the access token lacks the scope mcp:tools",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        InsufficientScopeError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "FORBIDDEN";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
          * @description RFC 9728 §2 protected resource metadata.
          * @example {
          *       "resource": "https://gateway.example.com/mcp",
@@ -2291,7 +2305,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Error"];
+                "application/json": components["schemas"]["InsufficientScopeError"];
             };
         };
         /** @description Missing or unknown API key (`UNAUTHORIZED`). */
