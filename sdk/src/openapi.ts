@@ -477,6 +477,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth protected resource metadata for /mcp (RFC 9728)
+         * @description Where an MCP client that speaks OAuth finds the authorization server for `/mcp`: the
+         *     canonical resource URI (the `aud` an access token must carry, RFC 8707), the configured
+         *     issuers (`OC_MCP_OAUTH_ISSUERS`), the scope a token needs, and that a token is sent in the
+         *     `Authorization` header. The `WWW-Authenticate` challenge of a 401 from `/mcp` points here
+         *     (`resource_metadata`). Public; 404 when no issuer is configured (API keys only).
+         */
+        get: operations["mcpProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -575,6 +599,44 @@ export interface components {
                 code: number;
                 message: string;
             };
+        };
+        /**
+         * @example {
+         *       "code": "FORBIDDEN",
+         *       "message": "the access token lacks the scope mcp:tools",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        InsufficientScopeError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "FORBIDDEN";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @description RFC 9728 §2 protected resource metadata.
+         * @example {
+         *       "resource": "https://gateway.example.com/mcp",
+         *       "authorization_servers": [
+         *         "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+         *       ],
+         *       "scopes_supported": [
+         *         "mcp:tools"
+         *       ],
+         *       "bearer_methods_supported": [
+         *         "header"
+         *       ],
+         *       "resource_name": "OpenClause MCP"
+         *     }
+         */
+        ProtectedResourceMetadata: {
+            /** Format: uri */
+            resource: string;
+            authorization_servers: string[];
+            scopes_supported: string[];
+            bearer_methods_supported: "header"[];
+            resource_name?: string;
         };
         /**
          * @example {
@@ -2295,6 +2357,19 @@ export interface components {
                 "application/json": components["schemas"]["BadRequestError"];
             };
         };
+        /**
+         * @description An OAuth access token without the configured scope (`FORBIDDEN`; `WWW-Authenticate:
+         *     Bearer ..., error="insufficient_scope", scope="<scope>"`).
+         */
+        InsufficientScope: {
+            headers: {
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InsufficientScopeError"];
+            };
+        };
         /** @description Missing or unknown API key (`UNAUTHORIZED`). */
         Unauthorized: {
             headers: {
@@ -3273,6 +3348,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
             405: {
                 headers: {
@@ -3353,9 +3429,14 @@ export interface operations {
                     "application/json": components["schemas"]["UnauthorizedError"];
                 };
             };
-            /** @description An `Origin` header other than the gateway's own (`FORBIDDEN`). */
+            /**
+             * @description An `Origin` header other than the gateway's own (`FORBIDDEN`), or an OAuth access token
+             *     without the configured scope (`FORBIDDEN`; `WWW-Authenticate: Bearer ...,
+             *     error="insufficient_scope", scope="<scope>"`, RFC 6750 §3.1).
+             */
             403: {
                 headers: {
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3400,6 +3481,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
             405: {
                 headers: {
@@ -3408,6 +3490,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MethodNotAllowedError"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    mcpProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            /** @description OAuth is not enabled on `/mcp` (`NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
                 };
             };
             500: components["responses"]["InternalError"];

@@ -49,8 +49,19 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
-  'GET /mcp': { '401': ['UNAUTHORIZED'], '405': ['METHOD_NOT_ALLOWED'], '500': ['INTERNAL_ERROR'] },
-  'DELETE /mcp': { '401': ['UNAUTHORIZED'], '405': ['METHOD_NOT_ALLOWED'], '500': ['INTERNAL_ERROR'] },
+  'GET /mcp': {
+    '401': ['UNAUTHORIZED'],
+    '403': ['FORBIDDEN'],
+    '405': ['METHOD_NOT_ALLOWED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'DELETE /mcp': {
+    '401': ['UNAUTHORIZED'],
+    '403': ['FORBIDDEN'],
+    '405': ['METHOD_NOT_ALLOWED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /.well-known/oauth-protected-resource/mcp': { '404': ['NOT_FOUND'], '500': ['INTERNAL_ERROR'] },
   'POST /v1/toolcalls': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
@@ -279,6 +290,7 @@ describe('openapi document', () => {
       api_key: ['apiKey', 'bearerKey'],
       jwt: ['approverJwt'],
       api_key_or_jwt: ['apiKey', 'approverJwt', 'bearerKey'],
+      api_key_or_oauth: ['agentAccessToken', 'apiKey', 'bearerKey'],
       none: [],
     };
     for (const route of ROUTES) {
