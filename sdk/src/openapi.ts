@@ -2142,12 +2142,41 @@ export interface components {
             retryable?: false;
             details: unknown & unknown;
         };
+        /**
+         * @example {
+         *       "code": "NOT_APPROVAL_GATED",
+         *       "message": "this event was decided allow; only a pending approval request can be withdrawn",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         * @example {
+         *       "code": "APPROVAL_ALREADY_DECIDED",
+         *       "message": "the approval request is already approved",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "status",
+         *           "message": "approved"
+         *         },
+         *         {
+         *           "path": "decided_by",
+         *           "message": "bob@example.com"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
         WithdrawConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | {
             /** @constant */
             code: "NOT_APPROVAL_GATED";
             /** @constant */
             retryable: false;
         });
+        /**
+         * @description Nothing to send; `{}` at most.
+         * @example {}
+         */
+        WithdrawRequest: Record<string, unknown>;
         /**
          * @description A withdrawn approval request.
          * @example {
@@ -2941,7 +2970,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["WithdrawRequest"];
             };
         };
         responses: {

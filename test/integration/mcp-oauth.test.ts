@@ -82,13 +82,7 @@ afterAll(async () => {
 });
 
 /** The gateway's answers through the contract-checking client; the issuer's straight. */
-const routedFetch = () => {
-  const gateway = contractFetch(stack);
-  return (url: string | URL, init?: RequestInit) => {
-    const request = new Request(url, init);
-    return request.url.startsWith(stack.url) ? gateway(request) : fetch(request);
-  };
-};
+const routedFetch = () => issuer.routed(stack.url, contractFetch(stack));
 
 async function oauthClient(credentials: { clientId: string; clientSecret: string }) {
   const client = new Client({ name: 'oauth-agent', version: '1.0.0' });
@@ -106,14 +100,7 @@ async function tokenFrom(
   credentials: { clientId: string; clientSecret: string },
   form: Record<string, string>,
 ): Promise<string> {
-  const r = await fetch(`${issuer.issuer}/token`, {
-    method: 'POST',
-    headers: {
-      Authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.clientSecret}`).toString('base64')}`,
-      'Content-Type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', ...form }),
-  });
+  const r = await issuer.token(credentials, form);
   expect(r.status).toBe(200);
   return ((await r.json()) as { access_token: string }).access_token;
 }

@@ -17,6 +17,13 @@ export interface OAuthClient {
 
 export interface OAuthIssuer {
   issuer: string;
+  /**
+   * A token straight from the token endpoint (what a client-credentials provider does, with the
+   * form chosen by the test: a wrong `resource`, a missing scope...).
+   */
+  token(credentials: OAuthClient, form: Record<string, string>): Promise<Response>;
+  /** A fetch for an MCP client: requests to `gateway` go through it, the issuer's straight. */
+  routed(gatewayUrl: string, gateway: (request: Request) => Promise<Response>): typeof fetch;
   close(): Promise<void>;
 }
 
@@ -69,6 +76,19 @@ export async function startOAuthIssuer(options: {
   server.on('request', provider.callback());
   return {
     issuer,
+    token: (credentials, form) =>
+      fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.clientSecret}`).toString('base64')}`,
+          'Content-Type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', ...form }),
+      }),
+    routed: (gatewayUrl, gateway) => (url, init) => {
+      const request = new Request(url, init);
+      return request.url.startsWith(gatewayUrl) ? gateway(request) : fetch(request);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
