@@ -92,7 +92,13 @@ export async function measureMcp(options: {
   const legacy = () => mcpCall({ 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' });
   const modern = () =>
     mcpCall(
-      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'slack_msg_post' },
+      {
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'slack_msg_post',
+        // The target the tool mirrors (its x-mcp-header, SEP-2243), as a conforming client sends it.
+        'mcp-param-channel': args.channel,
+      },
       {
         _meta: {
           'io.modelcontextprotocol/protocolVersion': '2026-07-28',

@@ -19,6 +19,7 @@ import { getToolCallProofRoute } from '../../functions/handlers/get-toolcall-pro
 import { sequence } from '../../functions/handlers/sequencer.js';
 import { submitRoute } from '../../functions/handlers/submit-toolcall.js';
 import { executeRoute } from '../../functions/handlers/execute-toolcall.js';
+import { withdrawRoute } from '../../functions/handlers/withdraw-toolcall.js';
 import { listApprovalsRoute } from '../../functions/handlers/list-approvals.js';
 import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
@@ -75,6 +76,7 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'get-toolcall': getToolCallRoute,
   'get-toolcall-proof': (getState) => getToolCallProofRoute(getState),
   'execute-toolcall': executeRoute,
+  'withdraw-toolcall': withdrawRoute,
   'list-approvals': listApprovalsRoute,
   'get-approval': getApprovalRoute,
   'approve-approval': approveRoute,

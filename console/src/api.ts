@@ -15,7 +15,7 @@ export interface Approval {
   risk_score: number;
   reason: string;
   approver_group: string;
-  status: 'pending' | 'approved' | 'denied' | 'expired' | 'revoked_by_policy';
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'revoked_by_policy' | 'withdrawn';
   created_at: string;
   expires_at: string;
   decided_by?: string;

@@ -12,7 +12,7 @@ import { h, clear, time, relative } from './dom.js';
 const BASE = '/console';
 const REFRESH_MS = 10_000;
 const PAGE_SIZE = 20;
-const STATUSES = ['pending', 'approved', 'denied', 'expired', 'revoked_by_policy'] as const;
+const STATUSES = ['pending', 'approved', 'denied', 'expired', 'revoked_by_policy', 'withdrawn'] as const;
 
 let config: ConsoleConfig = { auth: 'none' };
 let refreshTimer: number | undefined;
@@ -350,6 +350,8 @@ function outcomeText(a: Approval): string {
       : `the live policy denies it${r?.reason ? ` (${r.reason})` : ''}`;
     return `Approved by ${a.decided_by ?? 'unknown'}, then revoked when the agent executed it: the policy changed and ${why}. The tool call did not run and never will.`;
   }
+  if (a.status === 'withdrawn')
+    return `Withdrawn by the agent (${a.decided_by ?? 'unknown'}) before anyone decided; the tool call did not run and never will.`;
   return 'This approval expired without a decision; the tool call will not run.';
 }
 

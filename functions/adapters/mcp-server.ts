@@ -12,6 +12,7 @@
  * can approve: an approval-gated call answers "pending" with the console link.
  */
 import { randomBytes } from 'node:crypto';
+import * as z from 'zod';
 import {
   createMcpHandler,
   inputRequired,
@@ -51,13 +52,23 @@ import {
   sessionBinding,
   sessionClaims,
   sessionOf,
+  traceOf,
+  TASK_POLL_INTERVAL_MS,
+  TASK_RESULT_WAIT_MS,
+  taskBinding,
+  taskStatusOf,
+  taskTtlSec,
+  workingMessage,
   type CallContext,
+  type TaskPayload,
+  type TaskStatus,
   type Caller,
   type InitializeParams,
   type LegacySession,
   type McpEra,
   type RequestStatePayload,
 } from '../core/mcp-protocol.js';
+import type { ResolveOutcome } from '../core/mcp-resolve.js';
 import type { StoredEvent } from '../core/ports.js';
 import type { SubmitInput } from '../core/submit.js';
 import { LIMITS } from '../shared/constants.js';
@@ -72,12 +83,22 @@ export interface McpPorts {
   specsByTool: ReadonlyMap<string, ActionSpec>;
   /** The caller's catalog (policy evaluated as a call from this agent would be). */
   listTools(caller: Caller, agentId: string): McpTool[];
+  /** `tools/resolve`: what policy would answer for this call (writes nothing). */
+  resolve(caller: Caller, agentId: string, spec: ActionSpec, args: Record<string, unknown>): ResolveOutcome;
   /** Takes the tenant's rate-limit token of one governed call (throws 429 when refused). */
   spendRateLimit(tenantId: string): Promise<void>;
   /** The submit core; the adapter has already taken the call's token (`rateLimitTaken`). */
   submit(input: SubmitInput): Promise<HttpResult>;
   /** Both scoped to the caller: another agent's event is missing to a key bound to an agent. */
   execute(caller: Caller, eventId: string): Promise<HttpResult>;
+  /** `execute` that answers `EXECUTION_IN_PROGRESS` at once rather than waiting (a task poll never waits). */
+  executeNoWait(caller: Caller, eventId: string): Promise<HttpResult>;
+  /** The withdraw core (`POST /v1/toolcalls/{id}/withdraw`): `tasks/cancel`. */
+  withdraw(caller: Caller, eventId: string): Promise<HttpResult>;
+  /** The tenant's grant lifetime (policy data), which a task's lifetime includes. */
+  grantTtlSec(tenantId: string): number;
+  /** How long `tasks/result` waits for a terminal state (TASK_RESULT_WAIT_MS; tests shorten it). */
+  taskResultWaitMs?: number;
   getEvent(caller: Caller, eventId: string): Promise<StoredEvent | undefined>;
   approvalUrl(approvalId: string): string;
   now(): Date;
@@ -92,6 +113,18 @@ interface EdgeInfo {
 }
 
 type CallResult = ToolResult | ReturnType<typeof inputRequired>;
+
+/**
+ * How long a client may keep a `tools/list` (2026-07-28 `ttlMs`): the list follows the policy
+ * bundle, which changes with a deployment; a minute bounds how stale a client's list can be.
+ */
+export const TOOLS_LIST_TTL_MS = 60_000;
+
+/** `tools/resolve` params (the extension's `ResolveToolRequest`). */
+const ResolveParams = z.looseObject({
+  name: z.string().max(256),
+  arguments: z.record(z.string(), z.unknown()),
+});
 
 const internal = (error: unknown, message = 'internal error: nothing is known to have run; retry'): never => {
   logger.error('mcp tool call failed', { error: error as Error });
@@ -136,6 +169,12 @@ const stateRefused = (reason: VerifyFailure): ToolResult => ({
   ],
 });
 
+/** Did this request ask for a task (2025-11-25 task-augmented request: `params.task`)? */
+const taskRequested = (request: CallToolRequest): boolean => {
+  const task = (request.params as { task?: unknown }).task;
+  return typeof task === 'object' && task !== null;
+};
+
 class GatewayMcp {
   constructor(private readonly ports: McpPorts) {}
 
@@ -178,8 +217,10 @@ class GatewayMcp {
     }
 
     const action = spec.action;
+    const trace = traceOf(request.params._meta);
     const body = {
       agent_id: agentId,
+      ...(trace ? { trace_id: trace.traceId } : {}),
       tool: spec.name.slice(0, spec.name.length - action.length - 1),
       action,
       params: split.params,
@@ -208,6 +249,16 @@ class GatewayMcp {
       return fromCoreError(error);
     }
     const outcome = submitOutcome(response, name);
+    // The call's trace in the log beside its event (the record carries it as `trace_id`).
+    logger.info('mcp governed call', {
+      tool: name,
+      event_id: (outcome.result._meta as Record<string, unknown> | undefined)?.['openclause/event_id'],
+      status: outcome.pending ? 'pending' : outcome.result.isError ? 'refused' : 'answered',
+      ...(trace ? { trace_id: trace.traceId, traceparent: trace.traceparent } : {}),
+    });
+    // A task only for a client that asked for one in this very request (2025-11-25 `params.task`).
+    if (outcome.pending && call.era === 'legacy' && taskRequested(request))
+      return this.createTask(call, outcome.pending, outcome.result);
     if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
     return outcome.result;
   }
@@ -282,9 +333,133 @@ class GatewayMcp {
     return this.inputRequiredFor(call, pending, toolName, args);
   }
 
-  async runApproved(caller: Caller, eventId: string): Promise<ToolResult> {
+  /**
+   * 2025-11-25 task-augmented `tools/call`: the parked event and its approval are already durable
+   * (the submit core wrote them before answering); the task is a signed handle on them, bound to
+   * this tenant, key and agent. The SDK's wire check refuses a `tools/call` result carrying `task`
+   * without `content`, so the pending result's content travels beside it (clients read `task`).
+   */
+  async createTask(call: CallContext, pending: PendingApproval, result: ToolResult): Promise<CallResult> {
+    const now = this.ports.now();
+    const ttlSec = taskTtlSec(pending.expiresAt, this.ports.grantTtlSec(call.caller.tenantId), now);
+    const createdAt = now.toISOString();
+    const signer = await this.ports.signer();
+    const taskId = await signer.mint<TaskPayload>(
+      { e: pending.eventId, c: createdAt, t: ttlSec * 1000 },
+      taskBinding(call.caller, agentOf(call)),
+      ttlSec,
+    );
+    return {
+      ...result,
+      task: {
+        taskId,
+        status: 'working',
+        statusMessage: workingMessage(pending, 'pending'),
+        createdAt,
+        lastUpdatedAt: createdAt,
+        ttl: ttlSec * 1000,
+        pollInterval: TASK_POLL_INTERVAL_MS,
+      },
+    } as CallResult;
+  }
+
+  /** The parked event a task id names, if this caller's agent holds it; else "not found". */
+  async taskEvent(
+    call: CallContext,
+    taskId: unknown,
+  ): Promise<{ eventId: string; createdAt: string; ttlMs: number }> {
+    const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+    if (typeof taskId !== 'string' || taskId.length > MAX_SESSION_ID_CHARS) throw notFound();
+    const signer = await this.ports.signer();
+    const verified = await signer.verify<TaskPayload>(taskId, taskBinding(call.caller, agentOf(call)));
+    if (!verified.ok) throw notFound();
+    const eventId = EventIdArguments.safeParse({ event_id: verified.payload?.e });
+    const createdAt = verified.payload?.c;
+    const ttlMs = verified.payload?.t;
+    if (!eventId.success || typeof createdAt !== 'string' || typeof ttlMs !== 'number') throw notFound();
+    return { eventId: eventId.data.event_id, createdAt, ttlMs };
+  }
+
+  /**
+   * One poll: the exactly-once execute, which answers pending, runs the approved call (the first
+   * poll after approval), answers in flight at once, or replays the recorded result.
+   */
+  async pollTask(
+    call: CallContext,
+    taskId: string,
+  ): Promise<{ status: TaskStatus; message: string; result: ToolResult; createdAt: string; ttlMs: number }> {
+    const { eventId, createdAt, ttlMs } = await this.taskEvent(call, taskId);
+    const result = await this.runApproved(call.caller, eventId, { wait: false });
+    const outcome = result.structuredContent?.status as string | undefined;
+    if (outcome === 'not_found') throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+    const status = taskStatusOf(outcome);
+    let message = result.content.map((c) => ('text' in c ? c.text : '')).join(' ');
+    if (status === 'working') {
+      const view = outcome === 'pending' ? await this.ports.getEvent(call.caller, eventId) : undefined;
+      message = workingMessage(
+        pendingOf(view, eventId, (id) => this.ports.approvalUrl(id)),
+        outcome,
+      );
+    }
+    return { status, message, result, createdAt, ttlMs };
+  }
+
+  taskOf(taskId: string, poll: { status: TaskStatus; message: string; createdAt: string; ttlMs: number }) {
+    return {
+      taskId,
+      status: poll.status,
+      statusMessage: poll.message,
+      createdAt: poll.createdAt,
+      lastUpdatedAt: this.ports.now().toISOString(),
+      ttl: poll.ttlMs,
+      pollInterval: TASK_POLL_INTERVAL_MS,
+    };
+  }
+
+  /** `tasks/result`: the call's result once terminal; waits at most TASK_RESULT_WAIT_MS, then says to poll. */
+  async taskResult(call: CallContext, taskId: string): Promise<ToolResult> {
+    const deadline = Date.now() + (this.ports.taskResultWaitMs ?? TASK_RESULT_WAIT_MS);
+    for (;;) {
+      const poll = await this.pollTask(call, taskId);
+      if (poll.status !== 'working')
+        return {
+          ...poll.result,
+          _meta: { 'io.modelcontextprotocol/related-task': { taskId } },
+        } as ToolResult;
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidRequest,
+          `The task is still working (${poll.message}); poll tasks/get every ${TASK_POLL_INTERVAL_MS / 1000} s and ask for the result once it is completed.`,
+          { status: 'working', pollInterval: TASK_POLL_INTERVAL_MS },
+        );
+      await new Promise((r) => setTimeout(r, Math.min(1_000, left)));
+    }
+  }
+
+  /** `tasks/cancel`: withdraws the pending approval request; a decided one cannot be cancelled. */
+  async cancelTask(call: CallContext, taskId: string) {
+    const { eventId } = await this.taskEvent(call, taskId);
     try {
-      return executeOutcome(eventId, { response: await this.ports.execute(caller, eventId) });
+      await this.ports.withdraw(call.caller, eventId);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) return internal(error);
+      if (error.status === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Cannot cancel the task: ${error.message}`, {
+        code: error.code,
+      });
+    }
+    return this.taskOf(taskId, await this.pollTask(call, taskId));
+  }
+
+  async runApproved(
+    caller: Caller,
+    eventId: string,
+    options: { wait: boolean } = { wait: true },
+  ): Promise<ToolResult> {
+    try {
+      const execute = options.wait ? this.ports.execute : this.ports.executeNoWait;
+      return executeOutcome(eventId, { response: await execute(caller, eventId) });
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return executeOutcome(eventId, { error });
       return fromCoreError(error);
@@ -327,18 +502,67 @@ class GatewayMcp {
       : this.runApproved(call.caller, args.data.event_id);
   }
 
+  /**
+   * `tools/resolve`: the tool as this call would meet it, with policy's preview (allow, deny, or
+   * park for which approver group) in its `_meta`. Nothing is recorded and nothing runs; the
+   * gateway tools need no preview (they are the same for every call).
+   */
+  resolveTool(call: CallContext, name: string, args: Record<string, unknown>): { tool: McpTool } {
+    const gateway = GATEWAY_TOOLS.find((tool) => tool.name === name);
+    if (gateway) return { tool: gateway };
+    const spec = this.ports.specsByTool.get(name);
+    if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    let outcome: ResolveOutcome;
+    try {
+      outcome = this.ports.resolve(call.caller, agentOf(call), spec, args);
+    } catch (error) {
+      return internal(error, 'internal error: no preview; tools/call still decides');
+    }
+    if (!outcome.ok) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${outcome.message}.`);
+    return { tool: outcome.tool };
+  }
+
   /** One server per request (the SDK's stateless idiom): its tools are the caller's tenant's. */
   serverFor(ctx: McpRequestContext): Server {
     const edge = ctx.authInfo?.extra as unknown as EdgeInfo;
     const { caller } = edge;
+    const legacy = ctx.era === 'legacy';
     const server = new Server(MCP_SERVER_INFO, {
-      capabilities: { tools: {} },
+      // 2025-11-25 tasks: task-augmented tools/call, polled with tasks/get, tasks/result, tasks/cancel.
+      capabilities: legacy
+        ? { tools: {}, tasks: { cancel: {}, requests: { tools: { call: {} } } } }
+        : { tools: {} },
       instructions: MCP_INSTRUCTIONS,
+      // The list is this principal's (policy per tenant and agent): a shared cache must not keep it.
+      cacheHints: { 'tools/list': { ttlMs: TOOLS_LIST_TTL_MS, cacheScope: 'private' } },
     });
     server.setRequestHandler('tools/list', async (_request, c) => {
       const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
-      return { tools: [...this.ports.listTools(caller, agentOf(call)), ...GATEWAY_TOOLS] };
+      const governed = this.ports.listTools(caller, agentOf(call));
+      // A governed call may park for a human: a 2025-11-25 client may ask for it as a task.
+      const tools = legacy
+        ? governed.map((tool) => ({ ...tool, execution: { taskSupport: 'optional' as const } }))
+        : governed;
+      return { tools: [...tools, ...GATEWAY_TOOLS] };
     });
+    server.setRequestHandler('tools/resolve', { params: ResolveParams }, async (params, c) => {
+      const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
+      return this.resolveTool(call, params.name, params.arguments);
+    });
+    if (legacy) {
+      // The 2025-11-25 wire registry has these methods (the SDK validates their params and
+      // results), but the 2.x types name only the current revision's: registered untyped.
+      const onTask = server.setRequestHandler.bind(server) as unknown as (
+        method: string,
+        handler: (request: { params: { taskId: string } }, c: ServerContext) => Promise<unknown>,
+      ) => void;
+      const callOf = (c: ServerContext) => contextOf(c, ctx.era, edge, ctx.requestInfo);
+      onTask('tasks/get', async (request, c) =>
+        this.taskOf(request.params.taskId, await this.pollTask(callOf(c), request.params.taskId)),
+      );
+      onTask('tasks/result', async (request, c) => this.taskResult(callOf(c), request.params.taskId));
+      onTask('tasks/cancel', async (request, c) => this.cancelTask(callOf(c), request.params.taskId));
+    }
     server.setRequestHandler('tools/call', async (request, c) =>
       this.callTool(contextOf(c, ctx.era, edge, ctx.requestInfo), request, c),
     );

@@ -1,6 +1,8 @@
 /**
- * Connector SDK: declare a tool's actions once, get the connector, its Lambda handler and the
- * static facts the gateway needs (which actions exist, each one's risk floor and timeout).
+ * Connector SDK: declare a tool's actions once, get the connector and the static facts the
+ * gateway needs (which actions exist, each one's risk floor and timeout). The Lambda entry point
+ * is `lambdaHandler` in `./lambda.ts`, apart: the deciding functions read the definitions for
+ * their specs and must not bundle the Lambda edge or the Secrets Manager reader.
  *
  *   export const demo = defineConnector({
  *     tool: 'demo',
@@ -8,7 +10,7 @@
  *       'thing.get': { input, target: 'id', output, timeoutMs: 5_000, risk: 0, run: async (params, ctx) => ({...}) },
  *     },
  *   });
- *   export const handler = demo.lambdaHandler();
+ *   export const handler = lambdaHandler(demo, {}); // functions/connectors/lambda.ts
  *
  * `input` is a `z.strictObject` (a param the action does not declare is refused, never ignored),
  * and `target` names the param that says which object the action acts on (`null` for an action on
@@ -37,8 +39,6 @@
  *    (it may quote a token): only the error's name and stack frames are logged (W29),
  * 6. logs one line per call with the correlation ids (event, tenant, agent, tool, action).
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import * as z from 'zod';
 import { logger } from '../shared/powertools.js';
 import {
@@ -163,10 +163,8 @@ export interface RuntimeOptions {
 export interface Connectors<O> {
   readonly tool: string;
   readonly specs: readonly ActionSpec[];
-  /** Builds the in-process connector (what the local invoker and tests call). */
+  /** Builds the connector (what the local invoker, tests and `lambdaHandler` call). */
   create(options: O, runtime?: RuntimeOptions): DefinedConnector;
-  /** The Lambda entry point: payload validated, Powertools context injected. */
-  lambdaHandler(options: O, runtime?: RuntimeOptions): middy.MiddyfiedHandler<unknown, ConnectorResponse>;
 }
 
 /**
@@ -342,8 +340,14 @@ export function secretsFromEnvironment(
       if (!value) throw new ConnectorSecretError(`${tool} connector: ${variable} is not set`);
       return value;
     }
-    // Imported here so that what only reads specs (the gateway) does not bundle the reader.
-    const read = readSecret ?? (await import('../store/secrets.js')).readSecretString;
+    // The reader comes from the Lambda entry point (lambda.ts): what only reads specs (the
+    // gateway's deciding functions) does not bundle the Secrets Manager client.
+    const read = readSecret;
+    if (!read) {
+      throw new ConnectorSecretError(
+        `${tool} connector: ${secretArnVariable(tool)} is set but no secret reader was given (serve it through lambdaHandler)`,
+      );
+    }
     let json: unknown;
     try {
       json = JSON.parse(await read(arn));
@@ -566,8 +570,6 @@ export function defineConnector<A extends Record<string, z.ZodType>, O = void, C
     tool,
     specs,
     create,
-    lambdaHandler: (options: O, runtime?: RuntimeOptions) =>
-      middy(serveConnector(create(options, runtime))).use(injectLambdaContext(logger, { resetKeys: true })),
   });
 }
 

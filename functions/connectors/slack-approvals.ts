@@ -73,6 +73,7 @@ export const ApprovalUpdateParams = ApprovalRequestParams.extend({
       decided_by: text(256).min(1),
       reason: text(1000),
     }),
+    z.object({ status: z.literal('withdrawn'), withdrawn_by: text(256).min(1) }),
   ]),
 });
 export type ApprovalUpdateParams = z.infer<typeof ApprovalUpdateParams>;
@@ -88,6 +89,7 @@ function outcomeOf(o: ApprovalUpdateParams['outcome']): ApprovalOutcome {
     };
   if (o.status === 'revoked_by_policy')
     return { status: 'revoked_by_policy', decidedBy: o.decided_by, reason: o.reason };
+  if (o.status === 'withdrawn') return { status: 'withdrawn', withdrawnBy: o.withdrawn_by };
   return { status: 'expired' };
 }
 

@@ -6,7 +6,8 @@
  *  2. An earlier execution answers for itself: completed -> the same body, replayed; running ->
  *     EXECUTION_IN_PROGRESS; crashed -> EXECUTION_OUTCOME_UNKNOWN (never re-run).
  *  3. Without a usable grant the approval's state answers: pending 409, denied 403 with the
- *     approver's reason, expired 410, revoked_by_policy 409 POLICY_CHANGED.
+ *     approver's reason, expired 410, revoked_by_policy 409 POLICY_CHANGED, withdrawn 409
+ *     APPROVAL_WITHDRAWN.
  *  3b. The grant is bound to the policy that parked the call: if the live policy is another
  *     version, the stored request is evaluated again under it, at the execute time (`evaluateCall`,
  *     the same evaluation submit does). A deny, or any outcome when the tenant's policy data says
@@ -294,7 +295,18 @@ async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: 
   if (status === 'expired') throw approvalExpired();
   if (status === 'pending') throw awaitingApproval();
   if (status === 'revoked_by_policy') throw policyChanged(approval.revocation);
+  if (status === 'withdrawn') throw approvalWithdrawn(approval);
 }
+
+/** 409 APPROVAL_WITHDRAWN: the agent withdrew the request; it never runs (not retryable). */
+export const approvalWithdrawn = (approval: StoredApproval) =>
+  new AppError(409, 'APPROVAL_WITHDRAWN', 'the approval request was withdrawn: it will not run', {
+    retryable: false,
+    details: [
+      ...(approval.decided_by ? [{ path: 'withdrawn_by', message: approval.decided_by }] : []),
+      ...(approval.decided_at ? [{ path: 'withdrawn_at', message: approval.decided_at }] : []),
+    ],
+  });
 
 export const POLICY_CHANGED = 'POLICY_CHANGED';
 

@@ -6,7 +6,7 @@
  * (`handlers/mcp.ts`) into the HTTP edge.
  */
 import { canon, sha256Hex } from './evidence.js';
-import { clientLabel, EXECUTE_TOOL, type PendingApproval, type ToolResult } from './mcp.js';
+import { clientLabel, EXECUTE_TOOL, type ParamHeader, type PendingApproval, type ToolResult } from './mcp.js';
 import type { StoredEvent } from './ports.js';
 
 export const MCP_SERVER_INFO = { name: 'openclause-gateway', version: '0.1.0' } as const;
@@ -182,6 +182,26 @@ export function agentOf(call: CallContext): string {
   return name && name !== 'unknown' ? `mcp-${name}` : 'mcp-client';
 }
 
+/** Where a request's W3C trace context rides (2026-07-28, SEP-414: `params._meta.traceparent`). */
+export const TRACEPARENT_KEY = 'traceparent';
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The trace a request's `_meta.traceparent` names: the header as sent and its trace id, which is
+ * recorded as the call's `trace_id` (a retry in another span of the same trace is the same
+ * request). One that is not a valid W3C traceparent is ignored, as W3C Trace Context says a
+ * receiver does (it is no reason to refuse a call).
+ */
+export function traceOf(meta: unknown): { traceparent: string; traceId: string } | undefined {
+  const value = (typeof meta === 'object' && meta !== null ? meta : {}) as Record<string, unknown>;
+  const header = value[TRACEPARENT_KEY];
+  if (typeof header !== 'string') return undefined;
+  const parts = TRACEPARENT.exec(header.trim());
+  if (!parts || parts[1] === 'ff' || /^0+$/.test(parts[2]!) || /^0+$/.test(parts[3]!)) return undefined;
+  return { traceparent: parts[0], traceId: parts[2]! };
+}
+
 /** Origin (DNS rebinding, transport spec): absent (not a browser) or the gateway's own. */
 export function originAllowed(origin: string | undefined, publicBaseUrl: string): boolean {
   if (origin === undefined) return true;
@@ -202,8 +222,18 @@ export function originAllowed(origin: string | undefined, publicBaseUrl: string)
 export function peekMessage(
   text: string,
   isGovernedTool: (name: string) => boolean,
-): { messages: number; governed: number; initialize?: InitializeParams } {
-  type Message = { method?: unknown; params?: { name?: unknown } & Record<string, unknown> } | null;
+): {
+  messages: number;
+  governed: number;
+  initialize?: InitializeParams;
+  /** A lone governed `tools/call` of 2026-07-28 (its envelope claims the revision): what it calls. */
+  modernCall?: { id: unknown; name: string; args: unknown };
+} {
+  type Message = {
+    id?: unknown;
+    method?: unknown;
+    params?: { name?: unknown } & Record<string, unknown>;
+  } | null;
   let body: Message | Message[];
   try {
     body = JSON.parse(text) as typeof body;
@@ -218,13 +248,80 @@ export function peekMessage(
     isGovernedTool(m.params.name);
   if (Array.isArray(body))
     return { messages: Math.max(1, body.length), governed: body.filter(isGoverned).length };
+  const envelope = (body?.params?._meta ?? undefined) as Record<string, unknown> | undefined;
+  const modern = typeof envelope === 'object' && envelope !== null && PROTOCOL_VERSION_KEY in envelope;
   return {
     messages: 1,
     governed: isGoverned(body) ? 1 : 0,
+    ...(isGoverned(body) && modern
+      ? { modernCall: { id: body!.id, name: body!.params!.name as string, args: body!.params!.arguments } }
+      : {}),
     ...(typeof body === 'object' && body !== null && body.method === 'initialize'
       ? { initialize: (body.params ?? {}) as Record<string, unknown> }
       : {}),
   };
+}
+
+/** The JSON-RPC code of a header that disagrees with the body (2026-07-28, SEP-2243). */
+export const HEADER_MISMATCH = -32020;
+
+/** A header that disagrees with the body (2026-07-28: `-32020`, HTTP 400; nothing is read further). */
+export interface HeaderMismatch {
+  header: string;
+  message: string;
+}
+
+const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
+
+/** A header value as sent, or the UTF-8 its Base64 sentinel carries (`=?base64?…?=`); undefined if invalid. */
+function decodedHeader(value: string): string | undefined {
+  const sentinel = BASE64_SENTINEL.exec(value);
+  if (!sentinel) return value;
+  const b64 = sentinel[1]!;
+  const bytes = Buffer.from(b64, 'base64');
+  if (bytes.toString('base64') !== b64) return undefined; // not canonical Base64
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SEP-2243: every argument a tool mirrors in an `Mcp-Param-{name}` header must be sent there too,
+ * equal to the body's value (a number compared as a number). An argument absent or null needs
+ * no header. A 2026-07-28 rule: the caller applies it to modern requests only.
+ */
+export function paramHeaderMismatch(
+  declared: readonly ParamHeader[],
+  args: unknown,
+  headerOf: (name: string) => string | null,
+): HeaderMismatch | undefined {
+  const values = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
+  for (const { param, header, type } of declared) {
+    const name = `Mcp-Param-${header}`;
+    const body = Object.hasOwn(values, param) ? values[param] : undefined;
+    if (body === undefined || body === null) continue;
+    const expected =
+      typeof body === 'string'
+        ? body
+        : typeof body === 'boolean' || typeof body === 'number'
+          ? String(body)
+          : undefined;
+    if (expected === undefined) continue; // not a primitive: the schema check refuses it
+    const sent = headerOf(name);
+    if (sent === null)
+      return { header: name, message: `the body carries ${param} but the ${name} header is absent` };
+    const decoded = decodedHeader(sent.trim());
+    if (decoded === undefined)
+      return { header: name, message: `the ${name} header carries an invalid Base64 sentinel value` };
+    const equal =
+      (type === 'integer' || type === 'number') && typeof body === 'number'
+        ? /^-?\d+(\.\d+)?$/.test(decoded) && Number(decoded) === body
+        : decoded === expected;
+    if (!equal) return { header: name, message: `the ${name} header disagrees with the body's ${param}` };
+  }
+  return undefined;
 }
 
 /**
@@ -291,9 +388,71 @@ export function approvalStatusResult(input: {
     denied: `Denied${approval?.decided_by ? ` by ${approval.decided_by}` : ''}: ${approval?.deny_reason || 'no reason given'}.`,
     expired: 'Expired before anyone decided.',
     revoked_by_policy: `Approved${approval?.decided_by ? ` by ${approval.decided_by}` : ''}, then revoked: the policy changed and the live policy refused it. It never runs; call the tool again for a decision under the live policy.`,
+    withdrawn: `Withdrawn${approval?.decided_by ? ` by ${approval.decided_by}` : ''} before anyone decided: it never runs.`,
   };
   return answer(status, messages[status] ?? status, {
     ...(approval ? { approval: { id: approval.id, url, expires_at: approval.expires_at } } : {}),
     ...(status === 'denied' ? { reason: approval?.deny_reason ?? '' } : {}),
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parked calls as MCP Tasks (issue 22 deliverable 1).
+
+/** How long a finished task's result is kept past the grant's lifetime (documented in docs/agents.md). */
+export const TASK_RESULT_RETENTION_SEC = 24 * 3600;
+/** The poll interval a task advertises (`pollInterval` / `pollIntervalMs`). */
+export const TASK_POLL_INTERVAL_MS = 5_000;
+/**
+ * The longest `tasks/result` waits for a terminal state before it answers "poll": under the HTTP
+ * API's 30 s integration timeout, with room for the execute it may run.
+ */
+export const TASK_RESULT_WAIT_MS = 20_000;
+
+/**
+ * What a task id is bound to besides its event id (signed in its payload): the tenant, the key and
+ * the agent that parked the call. Another principal's poll or cancel does not verify: not found.
+ * The event id itself is never the task id (anyone who knows the idempotency key can derive it).
+ */
+export const taskBinding = (caller: Caller, agentId: string): string =>
+  canon(['oc-mcp-task/v1', caller.tenantId, caller.keyId, agentId]);
+
+/** A task id's signed payload: the parked event and when the task was created. */
+export interface TaskPayload {
+  e: string;
+  /** Created at (ISO 8601), and the task's lifetime in milliseconds. */
+  c: string;
+  t: number;
+}
+
+/**
+ * A task lives until the approval's expiry plus the grant's lifetime plus the result retention, so
+ * a call approved at the last minute still returns its result.
+ */
+export function taskTtlSec(expiresAt: string, grantTtlSec: number, now: Date): number {
+  const untilExpiry = Math.max(0, Math.ceil((Date.parse(expiresAt) - now.getTime()) / 1000));
+  return untilExpiry + grantTtlSec + TASK_RESULT_RETENTION_SEC;
+}
+
+export type TaskStatus = 'working' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * A task's state from what execute answered for its event (`executeOutcome`'s `status`):
+ * pending or in flight is `working` (a poll never waits on an execution in flight); executed is
+ * `completed` (whether the tool succeeded or failed: it ran); a withdrawal is `cancelled`; a
+ * denial, an expiry, a revocation by a changed policy and an `unknown` outcome are `failed`, each
+ * with its own `status` in the result's structured content (the documented error data).
+ */
+export function taskStatusOf(outcome: string | undefined): TaskStatus {
+  if (outcome === 'pending' || outcome === 'in_progress') return 'working';
+  if (outcome === 'executed' || outcome === 'replayed') return 'completed';
+  if (outcome === 'withdrawn') return 'cancelled';
+  return 'failed';
+}
+
+/** A working task's status message: who must decide, where, and by when. */
+export function workingMessage(pending: PendingApproval | undefined, outcome: string | undefined): string {
+  if (outcome === 'in_progress') return 'Approved: the tool is running now. Poll again for its result.';
+  if (!pending) return 'Waiting for a human approver.';
+  return `Waiting for an approver of this tenant to decide at ${pending.url} before ${pending.expiresAt} (${pending.reason}).`;
 }

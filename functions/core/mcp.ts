@@ -37,6 +37,9 @@ export interface McpTool {
   inputSchema: { type: 'object'; [key: string]: unknown };
   outputSchema?: { type: 'object'; [key: string]: unknown };
   annotations: ToolAnnotations;
+  /** The tool answers `tools/resolve` (the experimental tool-resolution extension). */
+  resolve?: boolean;
+  _meta?: Record<string, unknown>;
 }
 
 /** One governed tool of a tenant's catalog. */
@@ -66,6 +69,34 @@ function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string,
   return json;
 }
 
+/** The schema extension naming the header a property is mirrored in (SEP-2243). */
+export const X_MCP_HEADER = 'x-mcp-header';
+/** An HTTP header name's characters (RFC 9110 token). */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A tool's header-mirrored param: the argument's name, the header's, the JSON type. */
+export interface ParamHeader {
+  param: string;
+  header: string;
+  type: string;
+}
+
+const paramHeaders = new WeakMap<ActionSpec, readonly ParamHeader[]>();
+/** The params a tool mirrors in `Mcp-Param-*` headers (top-level properties only: the target). */
+export function paramHeadersOf(spec: ActionSpec): readonly ParamHeader[] {
+  let found = paramHeaders.get(spec);
+  if (!found) {
+    const properties = (inputSchemaOf(spec).properties ?? {}) as Record<string, Record<string, unknown>>;
+    found = Object.entries(properties).flatMap(([param, schema]) =>
+      typeof schema[X_MCP_HEADER] === 'string'
+        ? [{ param, header: schema[X_MCP_HEADER], type: String(schema.type) }]
+        : [],
+    );
+    paramHeaders.set(spec, found);
+  }
+  return found;
+}
+
 /** The action's params schema with the gateway's own optional `idempotency_key`. */
 function inputSchemaOf(spec: ActionSpec): McpTool['inputSchema'] {
   const json = jsonSchemaOf(spec.input, 'input');
@@ -75,11 +106,23 @@ function inputSchemaOf(spec: ActionSpec): McpTool['inputSchema'] {
     throw new Error(
       `${spec.name}: params must not define "${IDEMPOTENCY_ARGUMENT}" (the gateway's argument)`,
     );
+  // SEP-2243: the target param is mirrored in an `Mcp-Param-{name}` header (a 2026-07-28 client
+  // sends it; the edge refuses a header that disagrees with the body), so what a proxy or a log
+  // reads off the headers is what the gateway judges.
+  const target = spec.target;
+  const targetSchema =
+    target === null ? undefined : (properties[target] as Record<string, unknown> | undefined);
+  const mirrored =
+    target !== null &&
+    targetSchema !== undefined &&
+    HEADER_TOKEN.test(target) &&
+    ['string', 'integer', 'boolean'].includes(targetSchema.type as string);
   return {
     ...json,
     type: 'object',
     properties: {
       ...properties,
+      ...(mirrored ? { [target]: { ...targetSchema, [X_MCP_HEADER]: target } } : {}),
       [IDEMPOTENCY_ARGUMENT]: {
         type: 'string',
         minLength: 1,
@@ -138,33 +181,86 @@ export function buildCatalog(input: {
       now: input.now,
     });
     if (decision === 'deny') continue;
-    const name = mcpToolName(spec.name);
-    entries.push({
-      connector,
-      action,
-      spec,
-      decision,
-      tool: {
-        name,
-        title: spec.name,
-        description: describe(spec, group, decision),
-        inputSchema: inputSchemaOf(spec),
-        // An approval-gated call answers "pending", not the action's output: no output schema then.
-        ...(decision === 'allow'
-          ? { outputSchema: { ...jsonSchemaOf(spec.output, 'output'), type: 'object' as const } }
-          : {}),
-        annotations: {
-          title: spec.name,
-          readOnlyHint: group === 'read',
-          destructiveHint: group === 'destructive',
-          idempotentHint: group === 'read',
-          openWorldHint: true,
-        },
-      },
-    });
+    entries.push({ connector, action, spec, decision, tool: toolOf(spec, group, decision) });
   }
-  return entries;
+  // Deterministic order (2026-07-28: a client may cache and compare lists): by tool name.
+  return entries.sort((a, b) => (a.tool.name < b.tool.name ? -1 : a.tool.name > b.tool.name ? 1 : 0));
 }
+
+/**
+ * One governed tool as a client sees it. The annotations are the policy data's (the action's
+ * group), never the connector's: a connector cannot call its own delete read-only.
+ */
+function toolOf(spec: ActionSpec, group: ActionGroup, decision: Decision): McpTool {
+  return {
+    name: mcpToolName(spec.name),
+    title: spec.name,
+    description: describe(spec, group, decision),
+    inputSchema: inputSchemaOf(spec),
+    // An approval-gated call answers "pending", not the action's output: no output schema then.
+    ...(decision === 'allow'
+      ? { outputSchema: { ...jsonSchemaOf(spec.output, 'output'), type: 'object' as const } }
+      : {}),
+    annotations: {
+      title: spec.name,
+      readOnlyHint: group === 'read',
+      destructiveHint: group === 'destructive',
+      idempotentHint: group === 'read',
+      openWorldHint: true,
+    },
+    // The experimental tool-resolution extension: `tools/resolve` previews a specific call.
+    resolve: true,
+  };
+}
+
+/** Where a `tools/resolve` answer carries the policy preview (in the resolved tool's `_meta`). */
+export const PREVIEW_META_KEY = 'io.openclause/preview';
+
+/** What policy would answer for one specific call, today, as `tools/call` would judge it. */
+export interface CallPreview {
+  /** `park`: an approver of `approver_group` must decide before it runs. */
+  decision: 'allow' | 'deny' | 'park';
+  reason: string;
+  policy_version: string;
+  approver_group?: string;
+  /** How long an approver would have (seconds). */
+  approval_ttl_sec?: number;
+  /** The agent's claim (none from MCP: 0) raised to the action's floor. */
+  risk: { floor: number; effective: number };
+  /** The target the call would act on, as the gateway derives it. */
+  resource: string;
+}
+
+/**
+ * The resolved tool of `tools/resolve` (the experimental tool-resolution extension): the listed
+ * tool with the preview of this call in `_meta` and its annotations from policy data and the risk
+ * floor (a call policy would deny or that carries a floor of 80+ is flagged destructive). It is a
+ * preview: `tools/call` evaluates again and decides on its own.
+ */
+export function resolvedTool(input: {
+  spec: ActionSpec;
+  actions: ActionsFile;
+  preview: CallPreview;
+  policyDecision: Decision;
+}): McpTool {
+  const { spec, preview } = input;
+  const group = groupOf(input.actions, spec.name);
+  // Unclassified by policy data: every call is denied, and nothing is known of it but the worst.
+  const tool = toolOf(spec, group ?? 'destructive', input.policyDecision);
+  const risky = preview.risk.effective >= HIGH_RISK;
+  return {
+    ...tool,
+    annotations: {
+      ...tool.annotations,
+      readOnlyHint: group === 'read' && !risky,
+      destructiveHint: group === undefined || group === 'destructive' || risky,
+    },
+    _meta: { [PREVIEW_META_KEY]: preview },
+  };
+}
+
+/** The effective risk from which a resolved tool is flagged destructive whatever its group. */
+export const HIGH_RISK = 80;
 
 const EVENT_ID_SCHEMA = {
   type: 'object',
@@ -186,6 +282,7 @@ const OUTCOME_SCHEMA = {
         'denied',
         'expired',
         'revoked_by_policy',
+        'withdrawn',
         'executed',
         'replayed',
         'unknown',
@@ -209,7 +306,7 @@ export const GATEWAY_TOOLS: readonly McpTool[] = [
     description:
       'The state of a governed call that needed approval: pending, approved (ready for ' +
       `${EXECUTE_TOOL}), denied (with the approver's reason), expired, revoked_by_policy (approved, ` +
-      'then refused by a changed policy: it never runs), or executed.',
+      'then refused by a changed policy: it never runs), withdrawn (by the agent: it never runs), or executed.',
     inputSchema: EVENT_ID_SCHEMA,
     outputSchema: OUTCOME_SCHEMA,
     annotations: { title: 'Approval status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
@@ -452,6 +549,13 @@ export function executeOutcome(
       );
     case 'APPROVAL_EXPIRED':
       return outcomeOf('expired', 'The approval expired before it was decided. Nothing ran.', {}, true);
+    case 'APPROVAL_WITHDRAWN':
+      return outcomeOf(
+        'withdrawn',
+        `Withdrawn${detail('withdrawn_by') ? ` by ${detail('withdrawn_by')}` : ''} before anyone decided. Nothing ran, and it never will.`,
+        {},
+        true,
+      );
     case 'POLICY_CHANGED':
       // Approved, then refused at execute by a changed policy: final, like a denial.
       return outcomeOf(

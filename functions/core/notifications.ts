@@ -22,6 +22,8 @@ export function eventTypeOf(eventName: string, status: string): NotifyEvent | un
   if (status === 'expired') return 'oc.approval.expired';
   // Approved, then refused at execute by a changed policy (core/execute.ts): the grant is spent.
   if (status === 'revoked_by_policy') return 'oc.approval.revoked';
+  // The agent withdrew it while pending (core/withdraw.ts): nobody decides it, nothing runs.
+  if (status === 'withdrawn') return 'oc.approval.withdrawn';
   return undefined;
 }
 
@@ -100,6 +102,9 @@ export interface ApprovalEventData {
   decided_by?: string;
   decided_at?: string;
   deny_reason?: string;
+  /** `oc.approval.withdrawn`: who withdrew it (the caller's key id, and agent) and when. */
+  withdrawn_by?: string;
+  withdrawn_at?: string;
   /** `oc.approval.revoked`: why the live policy refused the approved call, and when. */
   revocation?: {
     at: string;
@@ -159,6 +164,11 @@ export function eventData(
     if (approval.deny_reason) data.deny_reason = approval.deny_reason;
   }
   if (type === 'oc.approval.expired') data.status = 'expired';
+  if (type === 'oc.approval.withdrawn' && approval.status === 'withdrawn') {
+    data.status = approval.status;
+    if (approval.decided_by) data.withdrawn_by = approval.decided_by;
+    if (approval.decided_at) data.withdrawn_at = approval.decided_at;
+  }
   if (type === 'oc.approval.revoked' && approval.status === 'revoked_by_policy') {
     data.status = approval.status;
     if (approval.decided_by) data.decided_by = approval.decided_by;
@@ -178,6 +188,7 @@ export function eventData(
 export function eventTime(approval: StoredApproval, type: NotifyEvent): string {
   if (type === 'oc.approval.requested') return approval.record.created_at;
   if (type === 'oc.approval.decided') return approval.decided_at ?? approval.record.created_at;
+  if (type === 'oc.approval.withdrawn') return approval.decided_at ?? approval.record.created_at;
   if (type === 'oc.approval.revoked')
     return approval.revocation?.at ?? approval.decided_at ?? approval.record.created_at;
   return approval.record.expires_at;

@@ -19,9 +19,10 @@ export const NOTIFY_EVENTS = [
   'oc.approval.decided',
   'oc.approval.expired',
   'oc.approval.revoked',
+  'oc.approval.withdrawn',
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
-const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(3).optional();
+const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(NOTIFY_EVENTS.length).optional();
 
 export const SlackView = z.enum(['full', 'target']);
 
@@ -106,6 +107,21 @@ export const TenantConfig = z
      * call (the default); `true` revokes it too, so that a human approves it again under the live policy.
      */
     reapprove_on_policy_change: z.boolean().optional(),
+    /**
+     * OAuth clients that act as this tenant's agents on `/mcp` (RFC 9068 access tokens): the
+     * token's exact `iss` and `client_id` name the tenant, and `agent_id` the agent (absent: the
+     * whole tenant, as an unbound API key). The tenant is never read from the token's claims.
+     */
+    oauth_clients: z
+      .array(
+        z.strictObject({
+          issuer: z.string().min(1).max(2048),
+          client_id: z.string().min(1).max(512),
+          agent_id: z.string().min(1).max(128).optional(),
+        }),
+      )
+      .max(1000)
+      .optional(),
   })
   .superRefine((tenant, ctx) => {
     // One Slack app serves every tenant: without its workspace, a tenant's buttons could be
@@ -122,8 +138,48 @@ export const TenantConfig = z
   });
 export type TenantConfig = z.infer<typeof TenantConfig>;
 
-export const TenantsFile = z.record(z.string().min(1).max(128), TenantConfig);
+export const TenantsFile = z.record(z.string().min(1).max(128), TenantConfig).superRefine((tenants, ctx) => {
+  // One OAuth client is one principal: listed twice, a token would have two tenants (or agents).
+  const seen = new Map<string, string>();
+  for (const [tenantId, tenant] of Object.entries(tenants))
+    (tenant.oauth_clients ?? []).forEach((c, i) => {
+      const key = oauthClientKey(c.issuer, c.client_id);
+      const first = seen.get(key);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [tenantId, 'oauth_clients', i],
+          message: `issuer ${c.issuer} client_id ${c.client_id} is already listed by ${first}`,
+        });
+      else seen.set(key, `${tenantId}.oauth_clients[${i}]`);
+    });
+});
 export type TenantsFile = z.infer<typeof TenantsFile>;
+
+const oauthClientKey = (issuer: string, clientId: string) => `${issuer}\n${clientId}`;
+
+/** The tenant (and agent) an OAuth client acts for, from policy data only. */
+export interface OAuthPrincipal {
+  tenantId: string;
+  agentId?: string;
+}
+
+/**
+ * (`iss`, `client_id`) -> tenant and agent, as the tenants file lists them (exact strings: an
+ * issuer with or without a trailing slash are two issuers, as RFC 8414 says).
+ */
+export function oauthPrincipals(
+  tenants: TenantsFile,
+): (issuer: string, clientId: string) => OAuthPrincipal | undefined {
+  const index = new Map<string, OAuthPrincipal>();
+  for (const [tenantId, tenant] of Object.entries(tenants))
+    for (const c of tenant.oauth_clients ?? [])
+      index.set(oauthClientKey(c.issuer, c.client_id), {
+        tenantId,
+        ...(c.agent_id ? { agentId: c.agent_id } : {}),
+      });
+  return (issuer, clientId) => index.get(oauthClientKey(issuer, clientId));
+}
 
 export const ActionsFile = z
   .strictObject({

@@ -68,7 +68,8 @@ export type ApprovalOutcome =
   | { status: 'approved'; decidedBy: string; comment?: string }
   | { status: 'denied'; decidedBy: string; denyReason?: string }
   | { status: 'expired' }
-  | { status: 'revoked_by_policy'; decidedBy: string; reason: string };
+  | { status: 'revoked_by_policy'; decidedBy: string; reason: string }
+  | { status: 'withdrawn'; withdrawnBy: string };
 
 export interface SlackMessage {
   text: string;
@@ -343,6 +344,8 @@ export function outcomeLine(outcome: ApprovalOutcome): string {
     return `:no_entry: Denied by ${approverName(outcome.decidedBy)}${outcome.denyReason ? `: ${mrkdwnText(outcome.denyReason, 1000)}` : ''}`;
   if (outcome.status === 'revoked_by_policy')
     return `:no_entry_sign: Approved by ${approverName(outcome.decidedBy)}, then revoked: the policy changed and the live policy refused it (${mrkdwnText(outcome.reason, 1000)}). The tool call will not run.`;
+  if (outcome.status === 'withdrawn')
+    return `:leftwards_arrow_with_hook: Withdrawn by the agent (${mrkdwnText(outcome.withdrawnBy, 256)}) before anyone decided; the tool call will not run.`;
   return ':hourglass: Expired without a decision; the tool call will not run.';
 }
 
@@ -356,7 +359,9 @@ export function approvalOutcomeMessage(input: ApprovalMessageInput, outcome: App
         ? 'Denied'
         : outcome.status === 'revoked_by_policy'
           ? 'Revoked'
-          : 'Expired';
+          : outcome.status === 'withdrawn'
+            ? 'Withdrawn'
+            : 'Expired';
   const url = openUrl(input.consoleUrl);
   return {
     text: fallbackText(prefix, view),

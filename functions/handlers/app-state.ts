@@ -50,6 +50,8 @@ export interface StateOverrides {
   shadowPolicy?: PolicyEngine;
   /** Ids (fact ids, approval ids): fixed ones make two runs' records comparable byte for byte. */
   ids?: IdGenerator;
+  /** How long MCP `tasks/result` waits for a terminal state (default 20 s; tests shorten it). */
+  mcpTaskResultWaitMs?: number;
   /**
    * Where `GET /v1/toolcalls/{event_id}/proof` reads the archive (the local host and tests: s3rver);
    * null: no archive. Default: the bucket CDK names.

@@ -15,8 +15,10 @@ import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { ROUTES, type RouteAuth } from '../shared/constants.js';
 import type { AuthContext, HttpEvent, HttpResult } from '../shared/http.js';
 import { logger } from '../shared/powertools.js';
+import { createHash } from 'node:crypto';
 import { hashApiKey, keyIdOf } from '../store/api-keys.js';
 import { InvalidApproverToken, MAX_APPROVER_TOKEN_LENGTH } from '../store/approver-tokens.js';
+import { agentOAuthOf } from './agent-oauth-state.js';
 import type { AppState } from './app-state.js';
 
 /** The identity (or the reason there is none) that a route's handler reads. */
@@ -103,6 +105,49 @@ async function authorizeApprover(state: AppState, headers: APIGatewayRequestAuth
   }
 }
 
+/**
+ * The id an OAuth client is recorded under where an API key's id goes (`oauth_` + 16 hex of its
+ * issuer and client id): MCP state and derived idempotency keys are bound to it, and it outlives
+ * any one token.
+ */
+export const oauthKeyIdOf = (issuer: string, clientId: string): string =>
+  `oauth_${createHash('sha256').update(`${issuer}\n${clientId}`, 'utf8').digest('hex').slice(0, 16)}`;
+
+/**
+ * An agent's OAuth access token (RFC 9068) on `/mcp`: verified against the configured issuers,
+ * then the tenant and agent are the ones policy data lists for its (`iss`, `client_id`); a valid
+ * token of a client no tenant lists is as invalid as a forged one.
+ */
+async function authorizeOAuthAgent(state: AppState, token: string): Promise<AuthResult> {
+  const oauth = agentOAuthOf(state);
+  if (!oauth.verifier.enabled) return allow({ authError: 'invalid' });
+  try {
+    const identity = await oauth.verifier.verify(token);
+    const principal = oauth.principalOf(identity.issuer, identity.clientId);
+    if (!principal) {
+      logger.info('agent token of an unlisted client', {
+        issuer: identity.issuer,
+        clientId: identity.clientId,
+      });
+      return allow({ authError: 'invalid' });
+    }
+    if (!identity.scopes.has(oauth.scope)) return allow({ authError: 'insufficient_scope' });
+    return allow({
+      authKind: 'oauth',
+      tenantId: principal.tenantId,
+      keyId: oauthKeyIdOf(identity.issuer, identity.clientId),
+      ...(principal.agentId ? { agentId: principal.agentId } : {}),
+    });
+  } catch (error) {
+    if (error instanceof InvalidApproverToken && error.kind === 'invalid') {
+      logger.info('agent token rejected', { reason: error.reason });
+      return allow({ authError: 'invalid' });
+    }
+    logger.error('agent token verification failed', { error: error as Error });
+    return allow({ authError: 'unavailable' });
+  }
+}
+
 export const authenticate =
   (getState: () => AppState) =>
   async (event: Pick<APIGatewayRequestAuthorizerEventV2, 'routeKey' | 'headers'>): Promise<AuthResult> => {
@@ -113,6 +158,11 @@ export const authenticate =
       // A JWT is three dot-separated parts; an API key has no dot (`sk-oc-<base64url>`).
       return looksLikeJwt(event.headers)
         ? authorizeApprover(getState(), event.headers)
+        : authorizeAgent(getState(), event.headers);
+    if (auth === 'api_key_or_oauth')
+      // Same split: an API key has no dot, an access token is a JWT.
+      return looksLikeJwt(event.headers)
+        ? authorizeOAuthAgent(getState(), bearer(lowerHeaders(event.headers))!)
         : authorizeAgent(getState(), event.headers);
     // Public routes do not authenticate; anything else is a route this code does not know.
     logger.warn('authentication asked for an unknown or public route', { routeKey: event.routeKey });

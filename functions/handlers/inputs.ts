@@ -25,6 +25,8 @@ export const ROUTE_INPUTS = {
   mcp: {},
   // Execute reads no body (any is ignored): the stored request runs, never a new one.
   'execute-toolcall': { path: eventPath },
+  // Nothing to send: a body, if any, is `{}` (hostile bodies are refused before anything is written).
+  'withdraw-toolcall': { path: eventPath, body: { schema: z.strictObject({}), required: false } },
   'list-approvals': {
     query: z.strictObject({
       status: z.enum(APPROVAL_STATES).default('pending'),

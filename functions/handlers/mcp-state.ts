@@ -3,8 +3,12 @@ import { mcpServer, type McpServerAdapter } from '../adapters/mcp-server.js';
 import { ACTION_SPECS } from '../connectors/registry.js';
 import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
+import { resolveCall } from '../core/mcp-resolve.js';
 import { buildRiskFloors } from '../core/risk.js';
 import { readEvent } from '../core/scope.js';
+import { withdrawToolCall } from '../core/withdraw.js';
+import type { ExecuteDeps } from '../core/execute.js';
+import { approvalDeps } from './approvals-state.js';
 import { approvalUrl, submitToolCall } from '../core/submit.js';
 import { mcpSigner, type McpSigner } from '../adapters/mcp-signing.js';
 import type { McpKeyRing } from '../core/mcp-protocol.js';
@@ -41,9 +45,24 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
           agentId,
           now: state.clock.now(),
         }).map((entry) => entry.tool),
+      resolve: (caller, agentId, spec, args) =>
+        resolveCall(
+          { ...submitDeps(state), actionsFile: actions },
+          { spec, tenantId: caller.tenantId, agentId, args, now: state.clock.now() },
+        ),
       spendRateLimit: (tenantId) => spendRateLimit(state, tenantId),
       submit: (input) => submitToolCall(submitDeps(state), input),
       execute: (caller, eventId) => executeApproved(executeDeps(state), { caller, eventId }),
+      executeNoWait: (caller, eventId) => executeApproved(noWait(executeDeps(state)), { caller, eventId }),
+      withdraw: (caller, eventId) =>
+        withdrawToolCall(
+          { events: state.toolcalls, approvals: state.approvals, clock: state.clock, ids: state.ids },
+          { caller, eventId },
+        ),
+      ...(state.overrides.mcpTaskResultWaitMs !== undefined
+        ? { taskResultWaitMs: state.overrides.mcpTaskResultWaitMs }
+        : {}),
+      grantTtlSec: (tenantId) => approvalDeps(state).tenant(tenantId)?.grant_ttl_sec ?? 3_600,
       getEvent: (caller, eventId) => readEvent(state.toolcalls, caller, eventId),
       approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),
       now: () => state.clock.now(),
@@ -85,5 +104,16 @@ function signerOf(source: KeyRingSource): () => Promise<McpSigner> {
   };
 }
 
+/** Execute's dependencies with no wait on an execution in flight: a task poll answers `working` at once. */
+const noWaits = new WeakMap<ExecuteDeps, ExecuteDeps>();
+function noWait(deps: ExecuteDeps): ExecuteDeps {
+  let d = noWaits.get(deps);
+  if (!d) noWaits.set(deps, (d = { ...deps, config: { ...deps.config, inFlightWaitMs: 0 } }));
+  return d;
+}
+
 /** A governed tool (a connector action) by its MCP name, listed or not. */
 export const isGovernedTool = (name: string): boolean => SPECS_BY_TOOL.has(name);
+
+/** A governed tool's action, by its MCP name. */
+export const governedSpec = (name: string) => SPECS_BY_TOOL.get(name);

@@ -86,6 +86,30 @@ const ConfigSchema = z
     slackApiUrl: z.url().optional(),
     mcpStateKeyParameter: z.string().min(1).optional(),
     mcpStateKeyFile: z.string().min(1).optional(),
+    mcpOAuthIssuers: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        const issuers = (s ?? '')
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean)
+          .map((entry) => {
+            const [issuer = '', jwks] = entry.split('|').map((p) => p.trim());
+            return { issuer, jwksUrl: jwks || defaultJwksUrl(issuer) };
+          });
+        for (const { issuer, jwksUrl } of issuers)
+          if (!isAcceptableKeyUrl(issuer) || !isAcceptableKeyUrl(jwksUrl))
+            ctx.addIssue({
+              code: 'custom',
+              message: `${ENV.mcpOAuthIssuers}: issuer and JWKS URL must be https (http only for a loopback host): ${issuer}`,
+            });
+        return issuers;
+      }),
+    mcpOAuthScope: z
+      .string()
+      .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'one scope token (RFC 6749 §3.3)')
+      .default('mcp:tools'),
   })
   .superRefine((c, ctx) => {
     if (c.jwtMode !== 'oidc') return;
@@ -140,6 +164,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slackApiUrl: env[ENV.slackApiUrl] || undefined,
     mcpStateKeyParameter: env[ENV.mcpStateKeyParameter] || undefined,
     mcpStateKeyFile: env[ENV.mcpStateKeyFile] || undefined,
+    mcpOAuthIssuers: env[ENV.mcpOAuthIssuers] || undefined,
+    mcpOAuthScope: env[ENV.mcpOAuthScope] || undefined,
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

@@ -17,6 +17,7 @@ export const FACT_KINDS = [
   'execution.started',
   'execution.completed',
   'approval.revoked_by_policy',
+  'approval.withdrawn',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -31,6 +32,7 @@ export const APPROVAL_FACT_KINDS = [
   'approval.expired',
   'execution.started',
   'approval.revoked_by_policy',
+  'approval.withdrawn',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -38,8 +40,17 @@ export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
  * An approval request's states (as read: a pending one past its expiry reads `expired`).
  * `revoked_by_policy`: approved, but the policy changed before the grant was used and the live
  * policy refused it at execute (`core/execute.ts`); its grant can never run.
+ * `withdrawn`: the agent withdrew it while it was pending (`POST /v1/toolcalls/{id}/withdraw`, or
+ * MCP `tasks/cancel`); nobody can decide it and nothing can execute it afterwards.
  */
-export const APPROVAL_STATES = ['pending', 'approved', 'denied', 'expired', 'revoked_by_policy'] as const;
+export const APPROVAL_STATES = [
+  'pending',
+  'approved',
+  'denied',
+  'expired',
+  'revoked_by_policy',
+  'withdrawn',
+] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
 
 /** Environment variable names, shared by CDK and runtime. */
@@ -91,6 +102,14 @@ export const ENV = {
    */
   mcpStateKeyParameter: 'OC_MCP_STATE_KEY_PARAMETER',
   mcpStateKeyFile: 'OC_MCP_STATE_KEY_FILE',
+  /**
+   * OAuth for agents on `/mcp` (RFC 9728 / 9068 / 8707): the authorization servers whose access
+   * tokens `/mcp` accepts, comma-separated issuer URLs (none: API keys only), optionally
+   * `<issuer>|<jwks_uri>` when the keys are not at `<issuer>/.well-known/jwks.json`; and the scope
+   * a token must carry.
+   */
+  mcpOAuthIssuers: 'OC_MCP_OAUTH_ISSUERS',
+  mcpOAuthScope: 'OC_MCP_OAUTH_SCOPE',
   archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
   /** Set by CDK: seconds an archiver run may start bundles for (its timeout, less a margin). */
   archiveRunBudgetSec: 'OC_ARCHIVE_RUN_BUDGET_SEC',
@@ -262,7 +281,7 @@ export const CONNECTOR_SECRET_ENV: Readonly<Record<ConnectorName, string>> = {
  * api_key: agents (X-API-Key / Bearer key); jwt: human approvers (Bearer JWT); api_key_or_jwt:
  * either (reads an auditor may ask an agent or an approver for); none: public.
  */
-export type RouteAuth = 'api_key' | 'jwt' | 'api_key_or_jwt' | 'none';
+export type RouteAuth = 'api_key' | 'jwt' | 'api_key_or_jwt' | 'api_key_or_oauth' | 'none';
 
 export interface RouteDef {
   /** Lambda / handler module name under functions/handlers. */
@@ -278,6 +297,12 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'submit-toolcall', method: 'POST', path: '/v1/toolcalls', auth: 'api_key' },
   { handler: 'get-toolcall', method: 'GET', path: '/v1/toolcalls/{event_id}', auth: 'api_key' },
   { handler: 'execute-toolcall', method: 'POST', path: '/v1/toolcalls/{event_id}/execute', auth: 'api_key' },
+  {
+    handler: 'withdraw-toolcall',
+    method: 'POST',
+    path: '/v1/toolcalls/{event_id}/withdraw',
+    auth: 'api_key',
+  },
   {
     handler: 'get-toolcall-proof',
     method: 'GET',
@@ -296,9 +321,12 @@ export const ROUTES: readonly RouteDef[] = [
   },
   // MCP (Streamable HTTP, stateless): POST carries every message; GET (a server stream) and
   // DELETE (ending a session) answer 405, which MCP clients take as "not offered".
-  { handler: 'mcp', method: 'POST', path: '/mcp', auth: 'api_key' },
-  { handler: 'mcp', method: 'GET', path: '/mcp', auth: 'api_key' },
-  { handler: 'mcp', method: 'DELETE', path: '/mcp', auth: 'api_key' },
+  // An agent there holds an API key or an OAuth access token (RFC 9068) from a configured issuer.
+  { handler: 'mcp', method: 'POST', path: '/mcp', auth: 'api_key_or_oauth' },
+  { handler: 'mcp', method: 'GET', path: '/mcp', auth: 'api_key_or_oauth' },
+  { handler: 'mcp', method: 'DELETE', path: '/mcp', auth: 'api_key_or_oauth' },
+  // RFC 9728 protected resource metadata for `/mcp` (how an MCP client finds the issuer): public.
+  { handler: 'mcp', method: 'GET', path: '/.well-known/oauth-protected-resource/mcp', auth: 'none' },
   // The web console: static files and its settings, public (it signs the approver in itself).
   { handler: 'console', method: 'GET', path: '/console', auth: 'none' },
   { handler: 'console', method: 'GET', path: '/console/{path+}', auth: 'none' },
@@ -383,7 +411,13 @@ export const NOTIFICATIONS = {
   maxMessageBytes: 262_144,
   /** Longest single backoff SQS allows (ChangeMessageVisibility: 12 h). */
   maxVisibilitySec: 43_200,
-  eventTypes: ['oc.approval.requested', 'oc.approval.decided', 'oc.approval.expired', 'oc.approval.revoked'],
+  eventTypes: [
+    'oc.approval.requested',
+    'oc.approval.decided',
+    'oc.approval.expired',
+    'oc.approval.revoked',
+    'oc.approval.withdrawn',
+  ],
   defaultEventSource: 'oc://approvals',
 } as const;
 

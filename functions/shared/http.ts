@@ -20,8 +20,11 @@ import { logger } from './powertools.js';
 
 /** What authentication (`handlers/authentication.ts`) puts in the request context. */
 export interface AuthContext {
-  /** Which credential established the identity: an agent's API key or an approver's JWT. */
-  authKind?: 'api_key' | 'jwt';
+  /**
+   * Which credential established the identity: an agent's API key, an agent's OAuth access token
+   * (`/mcp`), or an approver's JWT.
+   */
+  authKind?: 'api_key' | 'oauth' | 'jwt';
   tenantId?: string;
   /** API key routes: the agent the key is bound to (absent: the whole tenant) and the key's id. */
   agentId?: string;
@@ -30,7 +33,7 @@ export interface AuthContext {
   approverSub?: string;
   approverEmail?: string;
   approverIssuer?: string;
-  /** Why no identity: 'missing' | 'invalid' | 'unavailable'. */
+  /** Why no identity: 'missing' | 'invalid' | 'unavailable' | 'insufficient_scope' (OAuth). */
   authError?: string;
 }
 

@@ -204,6 +204,46 @@ export class ApprovalStore {
     };
   }
 
+  /**
+   * The agent's withdrawal (core/withdraw.ts): `withdrawn` only while pending and unexpired, with
+   * its fact, in one transaction. The decision's condition (`status = pending`) then refuses every
+   * later approve or deny, so no grant is ever issued for it.
+   */
+  async withdraw(
+    a: StoredApproval,
+    w: { by: string; at: string; fact: FactRecord },
+    now: Date,
+  ): Promise<DecideResult> {
+    const r = a.record;
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(r.tenant_id, r.id),
+          UpdateExpression: 'SET #status = :withdrawn, decided_by = :by, decided_at = :at, gsi1pk = :gpk',
+          ConditionExpression: '#status = :pending AND expires_at > :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':withdrawn': 'withdrawn',
+            ':by': w.by,
+            ':at': w.at,
+            ':pending': 'pending',
+            ':now': now.toISOString(),
+            ':gpk': keys.approvalListing(r.tenant_id, 'withdrawn', r.created_at, r.id).gsi1pk,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      putFact(this.table, w.fact),
+    ]);
+    if (result.ok) return { ok: true };
+    if (result.index !== 0) throw new StorageError(`approval withdrawal rejected at item ${result.index}`);
+    return {
+      ok: false,
+      current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id),
+    };
+  }
+
   /** Marks a pending request past its expiry `expired` and records the fact; false if it was decided first. */
   async expire(a: StoredApproval, fact: FactRecord, now: Date): Promise<boolean> {
     const r = a.record;

@@ -183,7 +183,7 @@ function claim(payload: JWTPayload, name: string, rule: z.ZodType<string>): stri
   return parsed.data;
 }
 
-function toInvalid(error: unknown, remote: boolean): InvalidApproverToken {
+export function toInvalid(error: unknown, remote: boolean): InvalidApproverToken {
   if (error instanceof InvalidApproverToken) return error;
   const invalid = (reason: string) => new InvalidApproverToken(reason, 'invalid', { cause: error });
   if (error instanceof joseErrors.JWTExpired) return invalid('expired');

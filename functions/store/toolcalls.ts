@@ -33,6 +33,8 @@ export const FACT_INDEX: Record<FactKind, number> = {
   'toolcall.executed': 2,
   'approval.decided': 3,
   'approval.expired': 3,
+  // Instead of a decision: the agent withdrew the pending request.
+  'approval.withdrawn': 3,
   'execution.started': 4,
   // Instead of `execution.started`: the grant was revoked at execute, so nothing ever starts.
   'approval.revoked_by_policy': 4,

@@ -18,6 +18,7 @@ import {
   ApprovalExpiredError,
   ApprovalRevokedByPolicyError,
   ApprovalWaitTimeoutError,
+  ApprovalWithdrawnError,
   ExecutionOutcomeUnknownError,
   NotApprovalGatedError,
   OpenClauseApiError,
@@ -32,6 +33,7 @@ export type ToolCallRequest = Schemas['ToolCallRequest'];
 export type ToolCallResponse = Schemas['ToolCallResponse'];
 export type ToolCallRecord = Schemas['ToolCallRecord'];
 export type ExecutionResponse = Schemas['ExecutionResponse'];
+export type Withdrawal = Schemas['Withdrawal'];
 export type ExecutionResult = Schemas['ExecutionResult'];
 export type ApprovalSummary = Schemas['ApprovalSummary'];
 export type Decision = Schemas['Decision'];
@@ -254,10 +256,27 @@ export class OpenClauseClient {
   }
 
   /**
+   * Withdraws the pending approval request of a call (`POST /v1/toolcalls/{id}/withdraw`): nobody
+   * can decide it and it never runs. A repeat answers the same withdrawal; a request already
+   * decided throws `OpenClauseApiError` 409 `APPROVAL_ALREADY_DECIDED` (expired: 410).
+   */
+  async withdraw(eventId: string, options: CallOptions = {}): Promise<Withdrawal> {
+    return this.send(
+      (init) =>
+        this.http.POST('/v1/toolcalls/{event_id}/withdraw', {
+          params: { path: { event_id: eventId } },
+          ...init,
+        }),
+      traceIdOf(undefined, options.traceparent),
+      options.signal,
+    );
+  }
+
+  /**
    * Waits for a human to decide, then executes and returns the execution (its `result` is the
    * tool's outcome). Throws `ApprovalDeniedError` (with the approver's reason),
    * `ApprovalExpiredError`, `ApprovalRevokedByPolicyError` (approved, then refused by a changed
-   * policy), `NotApprovalGatedError`, `ExecutionOutcomeUnknownError` or
+   * policy), `ApprovalWithdrawnError`, `NotApprovalGatedError`, `ExecutionOutcomeUnknownError` or
    * `ApprovalWaitTimeoutError`; an aborted `signal` rejects with its reason.
    */
   async waitForApprovalThenExecute(eventId: string, options: WaitOptions = {}): Promise<ExecutionResponse> {
@@ -302,6 +321,8 @@ export class OpenClauseClient {
               throw new ApprovalExpiredError(eventId, { cause: error });
             case 'NOT_APPROVAL_GATED':
               throw new NotApprovalGatedError(eventId, { cause: error });
+            case 'APPROVAL_WITHDRAWN':
+              throw new ApprovalWithdrawnError(eventId, error.detail('withdrawn_by'), { cause: error });
             case 'POLICY_CHANGED':
               throw new ApprovalRevokedByPolicyError(
                 eventId,

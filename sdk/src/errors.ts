@@ -59,6 +59,17 @@ export class ApprovalExpiredError extends OpenClauseError {
   }
 }
 
+/** The agent withdrew the request before anyone decided (409 `APPROVAL_WITHDRAWN`): it never runs. */
+export class ApprovalWithdrawnError extends OpenClauseError {
+  constructor(
+    readonly eventId: string,
+    readonly withdrawnBy: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(`the approval of ${eventId} was withdrawn${withdrawnBy ? ` by ${withdrawnBy}` : ''}`, options);
+  }
+}
+
 /**
  * Approved, but the policy changed before the call ran and the live policy refused it (409
  * `POLICY_CHANGED`; the approval reads `revoked_by_policy`). It never runs: submit the call again

@@ -15,12 +15,14 @@ export {
   type ToolCallRequest,
   type ToolCallResponse,
   type WaitOptions,
+  type Withdrawal,
 } from './client.js';
 export {
   ApprovalDeniedError,
   ApprovalExpiredError,
   ApprovalRevokedByPolicyError,
   ApprovalWaitTimeoutError,
+  ApprovalWithdrawnError,
   ExecutionOutcomeUnknownError,
   NotApprovalGatedError,
   OpenClauseApiError,

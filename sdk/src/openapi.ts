@@ -146,6 +146,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/toolcalls/{event_id}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw a pending approval request
+         * @description The agent takes back its own approval-gated call while it is still pending: the approval
+         *     turns `withdrawn` and an `approval.withdrawn` fact (naming the caller's key id and agent) is
+         *     recorded in one transaction, only while the request is pending and unexpired. Afterwards
+         *     nobody can decide it (409 `APPROVAL_ALREADY_DECIDED` with status `withdrawn`), nothing can
+         *     execute it (409 `APPROVAL_WITHDRAWN`), and `oc.approval.withdrawn` goes to the tenant's
+         *     routes that want it (the Slack message updates to Withdrawn). MCP `tasks/cancel` maps here.
+         *     No request body is needed; a body, if sent, must be the empty object `{}` (anything else
+         *     is refused and nothing is written).
+         *
+         *     A repeat answers the same body with `Idempotent-Replayed: true`. A request already decided
+         *     or revoked is 409 `APPROVAL_ALREADY_DECIDED`; an expired one is 410 `APPROVAL_EXPIRED`; an
+         *     `allow` or `deny` event is 409 `NOT_APPROVAL_GATED`. Another tenant's event is 404, exactly
+         *     like a missing one; so is another agent's event to a key bound to an agent. Every call takes
+         *     a token of the tenant's rate limit first (429 when it is spent).
+         */
+        post: operations["withdrawToolCall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals": {
         parameters: {
             query?: never;
@@ -202,7 +235,7 @@ export interface paths {
         /**
          * List the notifications of an approval request
          * @description One item per notification of the approval: each event (`oc.approval.requested`,
-         *     `oc.approval.decided`, `oc.approval.expired`, `oc.approval.revoked`) to each of the tenant's routes that wants it,
+         *     `oc.approval.decided`, `oc.approval.expired`, `oc.approval.revoked`, `oc.approval.withdrawn`) to each of the tenant's routes that wants it,
          *     with its attempts, the last status code and error, the next attempt while it is retried,
          *     and whether it sits in the dead-letter queue. A webhook route shows as
          *     `scheme://host[:port]/path`: never its query, credentials or signing secret. The same rules
@@ -444,6 +477,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth protected resource metadata for /mcp (RFC 9728)
+         * @description Where an MCP client that speaks OAuth finds the authorization server for `/mcp`: the
+         *     canonical resource URI (the `aud` an access token must carry, RFC 8707), the configured
+         *     issuers (`OC_MCP_OAUTH_ISSUERS`), the scope a token needs, and that a token is sent in the
+         *     `Authorization` header. The `WWW-Authenticate` challenge of a 401 from `/mcp` points here
+         *     (`resource_metadata`). Public; 404 when no issuer is configured (API keys only).
+         */
+        get: operations["mcpProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -546,6 +603,44 @@ export interface components {
         /**
          * @example {
          *       "code": "FORBIDDEN",
+         *       "message": "the access token lacks the scope mcp:tools",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        InsufficientScopeError: components["schemas"]["Error"] & {
+            /** @constant */
+            code?: "FORBIDDEN";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @description RFC 9728 §2 protected resource metadata.
+         * @example {
+         *       "resource": "https://gateway.example.com/mcp",
+         *       "authorization_servers": [
+         *         "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+         *       ],
+         *       "scopes_supported": [
+         *         "mcp:tools"
+         *       ],
+         *       "bearer_methods_supported": [
+         *         "header"
+         *       ],
+         *       "resource_name": "OpenClause MCP"
+         *     }
+         */
+        ProtectedResourceMetadata: {
+            /** Format: uri */
+            resource: string;
+            authorization_servers: string[];
+            scopes_supported: string[];
+            bearer_methods_supported: "header"[];
+            resource_name?: string;
+        };
+        /**
+         * @example {
+         *       "code": "FORBIDDEN",
          *       "message": "Origin not allowed",
          *       "retryable": false,
          *       "details": [
@@ -639,7 +734,7 @@ export interface components {
              */
             delivery_id: string;
             /** @enum {string} */
-            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked";
+            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn";
             route: {
                 /** @constant */
                 kind: "webhook";
@@ -906,11 +1001,14 @@ export interface components {
          *     enforced on read (a pending request past `expires_at` reads `expired`) and by a sweep that
          *     records `expired` with an `approval.expired` fact. `revoked_by_policy`: it was approved, but
          *     the policy changed before the grant was used and the live policy refused the call at
-         *     execute (with an `approval.revoked_by_policy` fact); the grant can never run.
+         *     execute (with an `approval.revoked_by_policy` fact); the grant can never run. `withdrawn`:
+         *     the agent withdrew it while it was pending (`POST /v1/toolcalls/{event_id}/withdraw`, with
+         *     an `approval.withdrawn` fact; `decided_by`/`decided_at` say who and when): nobody can decide
+         *     it and it never runs.
          * @example pending
          * @enum {string}
          */
-        ApprovalStatus: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy";
+        ApprovalStatus: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy" | "withdrawn";
         /**
          * @description The single-use permission issued on approval, bound to the event and to the SHA-256 of the
          *     canonical (RFC 8785) stored request. `uses_left` drops to 0 in the same transaction that
@@ -1095,7 +1193,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1425,12 +1523,13 @@ export interface components {
          *     `execution.started` (the grant consumed and the execution claimed),
          *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
          *     (at execute, the live policy, another version than the one that parked the call, refused
-         *     it: the grant spent, nothing ran). The list is the gateway's one registry of fact kinds
+         *     it: the grant spent, nothing ran) and `approval.withdrawn` (the agent withdrew the pending
+         *     request; `withdrawn_by` names its key id and agent). The list is the gateway's one registry of fact kinds
          *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -2045,6 +2144,60 @@ export interface components {
         };
         /**
          * @example {
+         *       "code": "NOT_APPROVAL_GATED",
+         *       "message": "this event was decided allow; only a pending approval request can be withdrawn",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         * @example {
+         *       "code": "APPROVAL_ALREADY_DECIDED",
+         *       "message": "the approval request is already approved",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "status",
+         *           "message": "approved"
+         *         },
+         *         {
+         *           "path": "decided_by",
+         *           "message": "bob@example.com"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        WithdrawConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | {
+            /** @constant */
+            code: "NOT_APPROVAL_GATED";
+            /** @constant */
+            retryable: false;
+        });
+        /**
+         * @description Nothing to send; `{}` at most.
+         * @example {}
+         */
+        WithdrawRequest: Record<string, unknown>;
+        /**
+         * @description A withdrawn approval request.
+         * @example {
+         *       "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *       "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "status": "withdrawn",
+         *       "withdrawn_by": "agent:deploy-bot (key_0123456789abcdef)",
+         *       "withdrawn_at": "2026-07-01T12:00:00Z"
+         *     }
+         */
+        Withdrawal: {
+            event_id: components["schemas"]["Uuid"];
+            approval_id: components["schemas"]["Uuid"];
+            /** @constant */
+            status: "withdrawn";
+            /** @description The caller's key id, as `agent:<agent id> (<key id>)` for a key bound to an agent. */
+            withdrawn_by: string;
+            withdrawn_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @example {
          *       "code": "APPROVAL_ALREADY_DECIDED",
          *       "message": "the approval request is already approved",
          *       "retryable": false,
@@ -2149,7 +2302,7 @@ export interface components {
             retryable: true;
         } | {
             /** @enum {unknown} */
-            code: "NOT_APPROVAL_GATED" | "EXECUTION_OUTCOME_UNKNOWN" | "POLICY_CHANGED";
+            code: "NOT_APPROVAL_GATED" | "EXECUTION_OUTCOME_UNKNOWN" | "POLICY_CHANGED" | "APPROVAL_WITHDRAWN";
             /** @constant */
             retryable: false;
         });
@@ -2231,6 +2384,19 @@ export interface components {
                  *     }
                  */
                 "application/json": components["schemas"]["BadRequestError"];
+            };
+        };
+        /**
+         * @description An OAuth access token without the configured scope (`FORBIDDEN`; `WWW-Authenticate:
+         *     Bearer ..., error="insufficient_scope", scope="<scope>"`).
+         */
+        InsufficientScope: {
+            headers: {
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InsufficientScopeError"];
             };
         };
         /** @description Missing or unknown API key (`UNAUTHORIZED`). */
@@ -2457,6 +2623,19 @@ export interface components {
                 "application/json": components["schemas"]["DecisionConflictError"];
             };
         };
+        /**
+         * @description Nothing to withdraw: the event was decided `allow` or `deny` (`NOT_APPROVAL_GATED`), or its
+         *     approval was already decided or revoked (`APPROVAL_ALREADY_DECIDED`, with the current
+         *     `status` and `decided_by` in `details`).
+         */
+        WithdrawConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["WithdrawConflictError"];
+            };
+        };
         /** @description The approval request (or its grant) expired before it was used (`APPROVAL_EXPIRED`). */
         ApprovalExpired: {
             headers: {
@@ -2540,6 +2719,9 @@ export interface components {
          *       version it was approved under (`approved_under`), the live one (`policy_version`), the
          *       live `decision` and its `reason`. Submit the call again (a new `idempotency_key`) to have
          *       it decided under the live policy.
+         *     - `APPROVAL_WITHDRAWN`: the agent withdrew the request before anyone decided
+         *       (`POST /v1/toolcalls/{event_id}/withdraw`); it never runs. `details` name
+         *       `withdrawn_by` and `withdrawn_at`.
          */
         ExecuteConflict: {
             headers: {
@@ -2571,7 +2753,7 @@ export interface components {
          * @description Only approvals with this (effective) status. Any other value is 400 `VALIDATION_ERROR`.
          * @example pending
          */
-        ApprovalStatusQuery: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy";
+        ApprovalStatusQuery: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy" | "withdrawn";
         /**
          * @description Page size, an integer from 1 to 100. Anything else is 400 `VALIDATION_ERROR`.
          * @example 50
@@ -2766,6 +2948,50 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["ExecuteConflict"];
             410: components["responses"]["ApprovalExpired"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    withdrawToolCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An event id in lowercase canonical UUID form, of any version. Any other form (uppercase,
+                 *     braces, `urn:uuid:` prefix, no hyphens) is 400; a well-formed id that names no event the
+                 *     caller may see (its tenant's; its agent's, for a key bound to an agent) is 404, including
+                 *     ids the gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
+                 */
+                event_id: components["parameters"]["EventId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WithdrawRequest"];
+            };
+        };
+        responses: {
+            /** @description The request is withdrawn (now, or by an earlier call). */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["ExecutionReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Withdrawal"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["WithdrawConflict"];
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
         };
@@ -3151,6 +3377,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
             405: {
                 headers: {
@@ -3231,9 +3458,14 @@ export interface operations {
                     "application/json": components["schemas"]["UnauthorizedError"];
                 };
             };
-            /** @description An `Origin` header other than the gateway's own (`FORBIDDEN`). */
+            /**
+             * @description An `Origin` header other than the gateway's own (`FORBIDDEN`), or an OAuth access token
+             *     without the configured scope (`FORBIDDEN`; `WWW-Authenticate: Bearer ...,
+             *     error="insufficient_scope", scope="<scope>"`, RFC 6750 §3.1).
+             */
             403: {
                 headers: {
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3278,6 +3510,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             /** @description `METHOD_NOT_ALLOWED`; `Allow: POST`. */
             405: {
                 headers: {
@@ -3286,6 +3519,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MethodNotAllowedError"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    mcpProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            /** @description OAuth is not enabled on `/mcp` (`NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
                 };
             };
             500: components["responses"]["InternalError"];

@@ -46,6 +46,7 @@ const AUTH: Record<RouteAuth, string> = {
   api_key: 'agent key',
   jwt: 'approver JWT',
   api_key_or_jwt: 'agent key or approver JWT',
+  api_key_or_oauth: 'agent key or OAuth token',
   none: 'none',
 };
 /** The local host answers these itself, before the routes of ROUTES. */

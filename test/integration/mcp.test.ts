@@ -16,9 +16,14 @@ import {
   StreamableHTTPClientTransport as ModernTransport,
 } from '@modelcontextprotocol/client';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { jest } from '@jest/globals';
 import fc from 'fast-check';
+import * as z from 'zod';
 import addFormatsModule from 'ajv-formats';
+import { ACTION_SPECS } from '../../functions/connectors/registry.js';
+import { mcpToolName, paramHeadersOf } from '../../functions/core/mcp.js';
 import type { Clock } from '../../functions/core/ports.js';
+import { logger } from '../../functions/shared/powertools.js';
 import { rotatedKeyRingText } from '../../functions/store/mcp-state-keys.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
@@ -202,6 +207,261 @@ describe('MCP: tools/list', () => {
 
     expect(names).toEqual(['jira_issue_delete', 'oc_approval_status', 'oc_execute_approved']);
     await client.close();
+  });
+});
+
+/**
+ * The `Mcp-Param-*` headers a conforming 2026-07-28 client sends with a call (SEP-2243): each
+ * argument the listed tool marks `x-mcp-header`, as the official client mirrors it.
+ */
+const paramHeaders = (name: string, args: unknown): Record<string, string> => {
+  const spec = ACTION_SPECS.find((s) => mcpToolName(s.name) === name);
+  const values = (args ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(
+    (spec ? paramHeadersOf(spec) : [])
+      .filter(({ param }) => values[param] !== undefined && values[param] !== null)
+      .map(({ param, header }) => [`Mcp-Param-${header}`, String(values[param])]),
+  );
+};
+
+/**
+ * The table once the chain writer is done with earlier tests' calls (it seals events off the
+ * stream, in the background): two scans in a row alike. "Nothing written" then means by this test.
+ */
+async function settledSnapshot(): Promise<string[]> {
+  let last = await tableSnapshot(stack.state.doc, stack.config.tableName);
+  for (let i = 0; i < 40; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const next = await tableSnapshot(stack.state.doc, stack.config.tableName);
+    if (JSON.stringify(next) === JSON.stringify(last)) return next;
+    last = next;
+  }
+  return last;
+}
+
+/** The resolved tool of `tools/resolve`, as this gateway answers it. */
+const Resolved = z.object({
+  tool: z.looseObject({
+    name: z.string(),
+    annotations: z.looseObject({ readOnlyHint: z.boolean(), destructiveHint: z.boolean() }),
+    _meta: z.record(z.string(), z.any()).optional(),
+  }),
+});
+const previewOf = (r: z.infer<typeof Resolved>) => r.tool._meta?.['io.openclause/preview'];
+
+/** A hand-written 2026-07-28 request of any method (headers as a conforming client sends them). */
+const modernRequest = (
+  key: string,
+  method: string,
+  params: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) =>
+  stack.request('POST', '/mcp', {
+    key,
+    headers: {
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': method,
+      ...(typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {}),
+      ...(method === 'tools/call' ? paramHeaders(params.name as string, params.arguments) : {}),
+      ...headers,
+    },
+    body: {
+      jsonrpc: '2.0',
+      id: 1,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'hand-agent', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+          ...((params._meta as Record<string, unknown> | undefined) ?? {}),
+        },
+      },
+    },
+  });
+
+describe('MCP: tools/resolve, a policy preview of one call (experimental tool resolution)', () => {
+  it('answer allow, park (and for whom) or deny as tools/call would, writing nothing (official 2.x client)', async () => {
+    const { client } = await modernClient(KEYS.tenant1);
+    const before = await settledSnapshot();
+    const calls = connector.calls.length;
+    const resolve = (name: string, args: Record<string, unknown>) =>
+      client.request({ method: 'tools/resolve', params: { name, arguments: args } }, Resolved);
+
+    const allowed = await resolve('slack_msg_post', { channel: '#general', text: 'hi' });
+    const parked = await resolve('jira_issue_delete', { issue: 'OPS-7' });
+    const denied = await resolve('jira_issue_create', { project: 'OPS', summary: 'x' });
+
+    expect(previewOf(allowed)).toMatchObject({ decision: 'allow', risk: { effective: expect.any(Number) } });
+    expect(allowed.tool.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false });
+    expect(previewOf(parked)).toMatchObject({
+      decision: 'park',
+      approver_group: 'security',
+      approval_ttl_sec: expect.any(Number),
+      resource: 'OPS-7',
+    });
+    expect(parked.tool.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    // Floored at 5 by policy data (the connector says less): tenant1's threshold denies it.
+    expect(previewOf(denied)).toMatchObject({ decision: 'deny', risk: { floor: 5, effective: 5 } });
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    expect(connector.calls.length).toBe(calls);
+    await client.close();
+  });
+
+  it('answer a 2025-11-25 client too (official 1.x client)', async () => {
+    const { client } = await legacyClient(KEYS.tenant1);
+    const r = await client.request(
+      { method: 'tools/resolve', params: { name: 'jira_issue_delete', arguments: { issue: 'OPS-8' } } },
+      Resolved,
+    );
+    expect(previewOf(r)).toMatchObject({ decision: 'park', approver_group: 'security', resource: 'OPS-8' });
+    await client.close();
+  });
+
+  it('preview for the caller’s own tenant and agent only: tenant2 parks for its own approver group', async () => {
+    const { client } = await modernClient(KEYS.tenant2);
+    const r = await client.request(
+      { method: 'tools/resolve', params: { name: 'jira_issue_delete', arguments: { issue: 'OPS-7' } } },
+      Resolved,
+    );
+    expect(previewOf(r)).toMatchObject({ decision: 'park', approver_group: 'ops' });
+    await client.close();
+  });
+
+  it('refuse a call that could never run or an unknown tool with -32602, and flag every listed tool resolvable', async () => {
+    const bad = await modernRequest(KEYS.tenant1, 'tools/resolve', {
+      name: 'jira_issue_delete',
+      arguments: { issue: 'not a key', extra: 1 },
+    });
+    const unknown = await modernRequest(KEYS.tenant1, 'tools/resolve', { name: 'nope_tool', arguments: {} });
+    const lone = await modernRequest(KEYS.tenant1, 'tools/resolve', {
+      name: 'slack_msg_post',
+      arguments: { channel: '#a', text: 'x\uD800' },
+    });
+
+    for (const r of [bad, unknown, lone]) {
+      expect(r.status).toBeLessThan(500);
+      expect(r.json.error).toMatchObject({ code: -32602 });
+    }
+    const list = await modernRequest(KEYS.tenant1, 'tools/list', {});
+    const governed = (list.json.result.tools as { name: string; resolve?: boolean }[]).filter(
+      (t) => !t.name.startsWith('oc_'),
+    );
+    expect(governed.length).toBeGreaterThan(0);
+    expect(governed.every((t) => t.resolve === true)).toBe(true);
+  });
+});
+
+describe('MCP: the rest of 2026-07-28', () => {
+  it('mark tools/list private to the caller with a ttlMs, in a deterministic (name) order', async () => {
+    const list = await modernRequest(KEYS.tenant1, 'tools/list', {});
+
+    expect(list.status).toBe(200);
+    expect(list.json.result).toMatchObject({ ttlMs: 60_000, cacheScope: 'private' });
+    const names = (list.json.result.tools as { name: string }[]).map((t) => t.name);
+    const governed = names.filter((n) => !n.startsWith('oc_'));
+    expect(governed).toEqual([...governed].sort());
+    expect(names.slice(-2)).toEqual(['oc_approval_status', 'oc_execute_approved']);
+  });
+
+  it('refuse an Mcp-Method that disagrees with the body with -32020, and run nothing', async () => {
+    const calls = connector.calls.length;
+    const r = await modernRequest(
+      KEYS.tenant1,
+      'tools/call',
+      { name: 'slack_msg_post', arguments: { channel: '#general', text: 'header says list' } },
+      { 'Mcp-Method': 'tools/list' },
+    );
+
+    expect(r.status).toBe(400);
+    expect(r.json.error).toMatchObject({ code: -32020 });
+    expect(connector.calls.length).toBe(calls);
+  });
+
+  it('carry _meta.traceparent to the record (trace_id) and the log; ignore one that is no W3C traceparent (official 2.x client)', async () => {
+    const { client } = await modernClient(KEYS.tenant1);
+    const info = jest.spyOn(logger, 'info');
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    try {
+      const traced = (await client.callTool({
+        name: 'slack_msg_post',
+        arguments: { channel: '#general', text: 'traced' },
+        _meta: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      })) as ToolResult;
+      const untraced = (await client.callTool({
+        name: 'slack_msg_post',
+        arguments: { channel: '#general', text: 'not traced' },
+        _meta: { traceparent: 'ff-not-a-trace' },
+      })) as ToolResult;
+
+      const fact = await decidedFact(traced._meta!['openclause/event_id'] as string);
+      expect(fact.request).toMatchObject({ trace_id: traceId });
+      const other = await decidedFact(untraced._meta!['openclause/event_id'] as string);
+      expect(other.request).toMatchObject({ trace_id: '' });
+      expect(info).toHaveBeenCalledWith(
+        'mcp governed call',
+        expect.objectContaining({
+          event_id: traced._meta!['openclause/event_id'],
+          trace_id: traceId,
+          traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        }),
+      );
+    } finally {
+      info.mockRestore();
+      await client.close();
+    }
+  });
+
+  it('mirror a call’s target in Mcp-Param-*: absent or disagreeing is -32020 with nothing run or written; a Base64 sentinel agrees', async () => {
+    const list = await modernRequest(KEYS.tenant1, 'tools/list', {});
+    const del = (list.json.result.tools as { name: string; inputSchema: any }[]).find(
+      (t) => t.name === 'jira_issue_delete',
+    )!;
+    expect(del.inputSchema.properties.issue['x-mcp-header']).toBe('issue');
+    const before = await settledSnapshot();
+    const calls = connector.calls.length;
+    const call = (
+      headers: Record<string, string>,
+      args = { issue: 'OPS-31', idempotency_key: 'param-hdr' },
+    ) => modernRequest(KEYS.tenant1, 'tools/call', { name: 'jira_issue_delete', arguments: args }, headers);
+
+    const swapped = await call({ 'Mcp-Param-issue': 'OPS-1' });
+    const badSentinel = await call({ 'Mcp-Param-issue': '=?base64?T1BTLTMx=?=' });
+    const absent = await stack.request('POST', '/mcp', {
+      key: KEYS.tenant1,
+      headers: {
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'tools/call',
+        'Mcp-Name': 'jira_issue_delete',
+      },
+      body: {
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: {
+          name: 'jira_issue_delete',
+          arguments: { issue: 'OPS-31' },
+          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' },
+        },
+      },
+    });
+
+    for (const r of [swapped, badSentinel, absent]) {
+      expect(r.status).toBe(400);
+      expect(r.json.error).toMatchObject({ code: -32020, data: { mismatch: { header: 'Mcp-Param-issue' } } });
+    }
+    expect(absent.json.id).toBe(7);
+    expect(await tableSnapshot(stack.state.doc, stack.config.tableName)).toEqual(before);
+    expect(connector.calls.length).toBe(calls);
+    // The value in the spec's Base64 sentinel ("OPS-31"): the same call, parked as usual.
+    const sentinel = await call({
+      'Mcp-Param-issue': `=?base64?${Buffer.from('OPS-31').toString('base64')}?=`,
+    });
+    expect(sentinel.status).toBe(200);
+    expect(sentinel.json.result.structuredContent).toMatchObject({ status: 'pending' });
   });
 });
 
@@ -881,6 +1141,7 @@ const modernCall = (
       'MCP-Protocol-Version': '2026-07-28',
       'Mcp-Method': 'tools/call',
       'Mcp-Name': name,
+      ...paramHeaders(name, args),
     },
     body: {
       jsonrpc: '2.0',

@@ -137,6 +137,8 @@ describe('rate limit', () => {
             'MCP-Protocol-Version': '2026-07-28',
             'Mcp-Method': 'tools/call',
             'Mcp-Name': 'jira_issue_delete',
+            // A conforming 2026-07-28 client mirrors the target (the tool's x-mcp-header, SEP-2243).
+            'Mcp-Param-issue': 'OPS-1',
           },
         );
         expect(r.status).toBe(200);

@@ -179,6 +179,7 @@ function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
     route.auth !== 'api_key' &&
     route.auth !== 'jwt' &&
     route.auth !== 'api_key_or_jwt' &&
+    route.auth !== 'api_key_or_oauth' &&
     route.auth !== 'none'
   )
     throw new Error(`routes fuzz: no credential strategy for auth ${route.auth}`);
@@ -205,7 +206,8 @@ function attempts(route: RouteDef): fc.Arbitrary<Attempt> {
     // An empty body is a valid decision: on the ids that exist it would decide, so POSTs get a body.
     body: route.method === 'POST' ? hostileBody.filter((b) => b !== undefined && b !== '') : hostileBody,
     contentType,
-    ...(route.auth === 'jwt' || route.auth === 'api_key_or_jwt'
+    // `api_key_or_oauth` (/mcp): a hostile JWT takes the OAuth path (a forged access token).
+    ...(route.auth === 'jwt' || route.auth === 'api_key_or_jwt' || route.auth === 'api_key_or_oauth'
       ? { token: fc.option(hostileClaimToken, { nil: undefined }) }
       : {}),
   }) as fc.Arbitrary<Attempt>;

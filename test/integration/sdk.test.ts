@@ -9,6 +9,7 @@ import type { Clock } from '../../functions/core/ports.js';
 import {
   ApprovalDeniedError,
   ApprovalExpiredError,
+  ApprovalWithdrawnError,
   createClient,
   NotApprovalGatedError,
   OpenClauseApiError,
@@ -142,6 +143,26 @@ describe('agent SDK against the local stack', () => {
 
     await expect(waiting).rejects.toBeInstanceOf(ApprovalExpiredError);
     expect(executes()).toHaveLength(2);
+  });
+
+  it('withdraw: the agent takes its request back; the wait ends with ApprovalWithdrawnError and nothing runs', async () => {
+    const calls = connector.calls.length;
+    const r = await sdk.submit({ ...destructive, params: {} });
+    const waiting = sdk.waitForApprovalThenExecute(r.event_id, {
+      pollInterval: 50,
+      onPending: ({ attempt }) => {
+        if (attempt === 1) void sdk.withdraw(r.event_id);
+      },
+    });
+    await expect(waiting).rejects.toBeInstanceOf(ApprovalWithdrawnError);
+    const again = await sdk.withdraw(r.event_id);
+    expect(again).toMatchObject({
+      event_id: r.event_id,
+      status: 'withdrawn',
+      withdrawn_by: expect.any(String),
+    });
+    expect((await sdk.approval(r.event_id))?.status).toBe('withdrawn');
+    expect(connector.calls.length).toBe(calls);
   });
 
   it('a 503 that swallows the first submit’s answer is retried with the same key; the tool runs once', async () => {

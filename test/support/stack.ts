@@ -57,6 +57,8 @@ export async function startTestStack(
     tableName?: string;
     /** The host's own log lines ("[oc] ..."); default stderr. */
     log?: (line: string) => void;
+    /** A fixed port (a stack whose public base URL must be its own address); default any free one. */
+    port?: number;
   } = {},
 ): Promise<TestStack> {
   const config = testConfig({
@@ -68,7 +70,7 @@ export async function startTestStack(
     throw new Error('OC_TEST_SQS_ENDPOINT is not set: run tests through jest');
   const host = await startLocalHost({
     config,
-    port: 0,
+    port: options.port ?? 0,
     overrides: options.overrides,
     consumers: options.consumers,
     ...(options.log ? { log: options.log } : {}),

@@ -397,4 +397,14 @@ describe('secretsFromEnvironment', () => {
     const broken = secretsFromEnvironment('demo', { OC_DEMO_SECRET_ARN: 'other' }, read);
     await expect(broken('api_token')).rejects.toThrow('demo connector: secret other is not valid JSON');
   });
+
+  it('refuses an ARN it has no reader for (the reader comes from lambdaHandler), rather than read the variable', async () => {
+    const secrets = secretsFromEnvironment('demo', {
+      OC_DEMO_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:demo',
+      DEMO_API_TOKEN: 'local',
+    });
+    await expect(secrets('api_token')).rejects.toThrow(
+      'demo connector: OC_DEMO_SECRET_ARN is set but no secret reader was given (serve it through lambdaHandler)',
+    );
+  });
 });

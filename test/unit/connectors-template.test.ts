@@ -3,6 +3,7 @@
  * credentials by name from the environment (as locally) or its secret (as in AWS), calling a
  * real HTTP server on loopback that asserts the request, and never leaking the token.
  */
+import { lambdaHandler } from '../../functions/connectors/lambda.js';
 import { templateConnector } from '../../functions/connectors/template.js';
 import { secretsFromEnvironment } from '../../functions/connectors/sdk.js';
 import type { ConnectorRequest } from '../../functions/connectors/types.js';
@@ -121,7 +122,7 @@ describe('template connector', () => {
   it('is a Lambda handler that validates its payload', async () => {
     process.env.OC_CONNECTORS_MODE = 'mock';
     try {
-      const handler = templateConnector.lambdaHandler({});
+      const handler = lambdaHandler(templateConnector, {});
       const context = { functionName: 'connector-template', awsRequestId: 'r-1' } as never;
       expect(await handler(request({ id: 'C3' }), context)).toEqual({
         status: 'success',

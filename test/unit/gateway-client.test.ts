@@ -100,9 +100,14 @@ const DIRECT_HTTP: [RegExp, string][] = [
 const GUARDED = ['test/integration', 'test/e2e', 'test/support'];
 /**
  * The client itself is the one place that may send requests to the gateway; the witness (its own
- * service, a text protocol outside the gateway's contract) has its own small client.
+ * service, a text protocol outside the gateway's contract) and the loopback OAuth authorization
+ * server (tokens for agents) have their own small clients.
  */
-const ALLOWED = new Set(['test/support/gateway-client.ts', 'test/support/witness-http.ts']);
+const ALLOWED = new Set([
+  'test/support/gateway-client.ts',
+  'test/support/witness-http.ts',
+  'test/support/oauth-issuer.ts',
+]);
 
 function directHttpCalls(source: string): string[] {
   return DIRECT_HTTP.filter(([pattern]) => pattern.test(source)).map(([, name]) => name);

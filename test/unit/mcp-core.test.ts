@@ -5,11 +5,21 @@ import {
   clientLabel,
   derivedIdempotencyKey,
   executeOutcome,
+  HIGH_RISK,
   mcpToolName,
+  paramHeadersOf,
   splitArguments,
   submitOutcome,
 } from '../../functions/core/mcp.js';
+import { paramHeaderMismatch, traceOf } from '../../functions/core/mcp-protocol.js';
+import { resolveCall } from '../../functions/core/mcp-resolve.js';
 import { createPolicyEngine } from '../../functions/core/policy.js';
+import {
+  TASK_RESULT_RETENTION_SEC,
+  taskBinding,
+  taskStatusOf,
+  taskTtlSec,
+} from '../../functions/core/mcp-protocol.js';
 import { buildRiskFloors } from '../../functions/core/risk.js';
 import { AppError } from '../../functions/shared/errors.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../../functions/store/policy-files.js';
@@ -230,5 +240,116 @@ describe('MCP results', () => {
       }).structuredContent!.status;
     expect(run({})).toBe('executed');
     expect(run({ 'Idempotent-Replayed': 'true' })).toBe('replayed');
+  });
+});
+
+describe('tools/resolve: the preview of one call', () => {
+  const deps = (floors: Record<string, number> = {}) => ({
+    policy,
+    riskFloors: buildRiskFloors(ACTION_SPECS, { ...bundle.actions.risk_floors, ...floors }),
+    actions: new Map(ACTION_SPECS.map((s) => [s.name, s])),
+    actionsFile: bundle.actions,
+  });
+  const resolve = (name: string, args: Record<string, unknown>, floors: Record<string, number> = {}) =>
+    resolveCall(deps(floors), { spec: spec(name), tenantId: 'tenant1', agentId: 'agent-1', args, now });
+
+  it('flags a high floor destructive and never read-only, whatever the action’s group', () => {
+    const low = resolve('slack.channel.list', {});
+    const high = resolve('slack.channel.list', {}, { 'slack.channel.list': HIGH_RISK });
+
+    expect(low).toMatchObject({
+      ok: true,
+      tool: { annotations: { readOnlyHint: true, destructiveHint: false } },
+    });
+    expect(high).toMatchObject({
+      ok: true,
+      tool: { annotations: { readOnlyHint: false, destructiveHint: true } },
+    });
+  });
+
+  it('refuses what tools/call would refuse before deciding (no target, unknown keys)', () => {
+    expect(resolve('jira.issue.delete', {})).toMatchObject({ ok: false });
+    expect(resolve('jira.issue.delete', { issue: 'OPS-1', nope: 1 })).toMatchObject({ ok: false });
+  });
+});
+
+describe('2026-07-28 headers and trace context', () => {
+  const declared = [
+    { param: 'issue', header: 'issue', type: 'string' },
+    { param: 'n', header: 'N', type: 'integer' },
+  ];
+  const headers = (h: Record<string, string>) => (name: string) =>
+    Object.entries(h).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1] ?? null;
+
+  it('compares Mcp-Param-* with the body: numbers as numbers, Base64 sentinels decoded, absent args need none', () => {
+    expect(
+      paramHeaderMismatch(
+        declared,
+        { issue: 'OPS-1', n: 42 },
+        headers({ 'mcp-param-issue': 'OPS-1', 'Mcp-Param-N': '42.0' }),
+      ),
+    ).toBeUndefined();
+    expect(paramHeaderMismatch(declared, {}, headers({}))).toBeUndefined();
+    expect(
+      paramHeaderMismatch(declared, { issue: 'é' }, headers({ 'Mcp-Param-issue': '=?base64?w6k=?=' })),
+    ).toBeUndefined();
+    expect(
+      paramHeaderMismatch(declared, { issue: 'é' }, headers({ 'Mcp-Param-issue': '=?base64?w6k?=' })),
+    ).toMatchObject({ header: 'Mcp-Param-issue' });
+    expect(paramHeaderMismatch(declared, { n: 42 }, headers({ 'Mcp-Param-N': '43' }))).toMatchObject({
+      header: 'Mcp-Param-N',
+    });
+    expect(paramHeaderMismatch(declared, { issue: 'OPS-1' }, headers({}))).toMatchObject({
+      header: 'Mcp-Param-issue',
+    });
+  });
+
+  it('marks only the target param x-mcp-header', () => {
+    expect(paramHeadersOf(spec('jira.issue.delete'))).toEqual([
+      { param: 'issue', header: 'issue', type: 'string' },
+    ]);
+    expect(paramHeadersOf(spec('jira.issue.list'))).toEqual([]);
+  });
+
+  it('reads a W3C traceparent from _meta and ignores anything else', () => {
+    const id = '4bf92f3577b34da6a3ce929d0e0e4736';
+    expect(traceOf({ traceparent: `00-${id}-00f067aa0ba902b7-01` })).toEqual({
+      traceparent: `00-${id}-00f067aa0ba902b7-01`,
+      traceId: id,
+    });
+    for (const bad of [
+      `ff-${id}-00f067aa0ba902b7-01`,
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+      `00-${id.toUpperCase()}-00f067aa0ba902b7-01`,
+      7,
+    ])
+      expect(traceOf({ traceparent: bad })).toBeUndefined();
+    expect(traceOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('parked calls as tasks', () => {
+  it('maps every outcome of execute to a task status: only pending and in flight are working', () => {
+    expect(taskStatusOf('pending')).toBe('working');
+    expect(taskStatusOf('in_progress')).toBe('working');
+    expect(taskStatusOf('executed')).toBe('completed');
+    expect(taskStatusOf('replayed')).toBe('completed');
+    expect(taskStatusOf('withdrawn')).toBe('cancelled');
+    for (const s of ['denied', 'expired', 'revoked_by_policy', 'unknown', 'not_approval_gated', 'error'])
+      expect(taskStatusOf(s)).toBe('failed');
+  });
+
+  it('lives until the approval expires, plus the grant lifetime, plus the retention', () => {
+    const now = new Date('2026-07-01T12:00:00Z');
+    expect(taskTtlSec('2026-07-02T12:00:00Z', 3600, now)).toBe(86_400 + 3600 + TASK_RESULT_RETENTION_SEC);
+    // Already past its expiry: the grant lifetime and retention still hold the result.
+    expect(taskTtlSec('2026-07-01T11:00:00Z', 3600, now)).toBe(3600 + TASK_RESULT_RETENTION_SEC);
+  });
+
+  it('binds a task id to tenant, key and agent', () => {
+    const a = taskBinding({ tenantId: 't1', keyId: 'key_1' }, 'agent-1');
+    expect(taskBinding({ tenantId: 't2', keyId: 'key_1' }, 'agent-1')).not.toBe(a);
+    expect(taskBinding({ tenantId: 't1', keyId: 'key_2' }, 'agent-1')).not.toBe(a);
+    expect(taskBinding({ tenantId: 't1', keyId: 'key_1' }, 'agent-2')).not.toBe(a);
   });
 });

@@ -43,6 +43,7 @@ describe('events and routes', () => {
     expect(eventTypeOf('MODIFY', 'denied')).toBe('oc.approval.decided');
     expect(eventTypeOf('MODIFY', 'expired')).toBe('oc.approval.expired');
     expect(eventTypeOf('MODIFY', 'revoked_by_policy')).toBe('oc.approval.revoked');
+    expect(eventTypeOf('MODIFY', 'withdrawn')).toBe('oc.approval.withdrawn');
     expect(eventTypeOf('MODIFY', 'pending')).toBeUndefined();
     expect(eventTypeOf('REMOVE', 'approved')).toBeUndefined();
   });

@@ -49,8 +49,19 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
-  'GET /mcp': { '401': ['UNAUTHORIZED'], '405': ['METHOD_NOT_ALLOWED'], '500': ['INTERNAL_ERROR'] },
-  'DELETE /mcp': { '401': ['UNAUTHORIZED'], '405': ['METHOD_NOT_ALLOWED'], '500': ['INTERNAL_ERROR'] },
+  'GET /mcp': {
+    '401': ['UNAUTHORIZED'],
+    '403': ['FORBIDDEN'],
+    '405': ['METHOD_NOT_ALLOWED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'DELETE /mcp': {
+    '401': ['UNAUTHORIZED'],
+    '403': ['FORBIDDEN'],
+    '405': ['METHOD_NOT_ALLOWED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /.well-known/oauth-protected-resource/mcp': { '404': ['NOT_FOUND'], '500': ['INTERNAL_ERROR'] },
   'POST /v1/toolcalls': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
@@ -83,6 +94,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '403': ['APPROVAL_DENIED'],
     '404': ['NOT_FOUND'],
     '409': [
+      'APPROVAL_WITHDRAWN',
       'AWAITING_APPROVAL',
       'EXECUTION_IN_PROGRESS',
       'EXECUTION_OUTCOME_UNKNOWN',
@@ -90,6 +102,18 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
       'POLICY_CHANGED',
     ],
     '410': ['APPROVAL_EXPIRED'],
+    '429': ['RATE_LIMITED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'POST /v1/toolcalls/{event_id}/withdraw': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '404': ['NOT_FOUND'],
+    '409': ['APPROVAL_ALREADY_DECIDED', 'NOT_APPROVAL_GATED'],
+    '410': ['APPROVAL_EXPIRED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
@@ -279,6 +303,7 @@ describe('openapi document', () => {
       api_key: ['apiKey', 'bearerKey'],
       jwt: ['approverJwt'],
       api_key_or_jwt: ['apiKey', 'approverJwt', 'bearerKey'],
+      api_key_or_oauth: ['agentAccessToken', 'apiKey', 'bearerKey'],
       none: [],
     };
     for (const route of ROUTES) {

@@ -244,6 +244,13 @@ describe('the message once decided or expired', () => {
     expect((revoked.blocks[0] as any).text.text).toBe('Revoked: jira.issue.delete');
     expect(texts(revoked.blocks)).toContain('live policy refused it (deletes are &lt;!here&gt; frozen)');
     expect(actions(revoked)).toBeUndefined();
+    const withdrawn = approvalOutcomeMessage(input, {
+      status: 'withdrawn',
+      withdrawnBy: 'agent:<!here> (key_1)',
+    });
+    expect((withdrawn.blocks[0] as any).text.text).toBe('Withdrawn: jira.issue.delete');
+    expect(texts(withdrawn.blocks)).toContain('Withdrawn by the agent (agent:&lt;!here&gt; (key_1))');
+    expect(actions(withdrawn)).toBeUndefined();
     // A decided_by that pretends to be a Slack id with markup is text, not a mention.
     expect(
       approvalOutcomeMessage(input, { status: 'approved', decidedBy: 'slack:<!here>' }).blocks[2],
