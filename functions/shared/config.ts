@@ -25,6 +25,32 @@ function isAcceptableKeyUrl(value: string): boolean {
   return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
 
+/**
+ * A comma-separated list of OAuth issuers, each `<issuer>` or `<issuer>|<jwks_uri>` (default
+ * `<issuer>/.well-known/jwks.json`), https (http only for a loopback host).
+ */
+const oauthIssuerList = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const issuers = (s ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean)
+        .map((entry) => {
+          const [issuer = '', jwks] = entry.split('|').map((p) => p.trim());
+          return { issuer, jwksUrl: jwks || defaultJwksUrl(issuer) };
+        });
+      for (const { issuer, jwksUrl } of issuers)
+        if (!isAcceptableKeyUrl(issuer) || !isAcceptableKeyUrl(jwksUrl))
+          ctx.addIssue({
+            code: 'custom',
+            message: `${name}: issuer and JWKS URL must be https (http only for a loopback host): ${issuer}`,
+          });
+      return issuers;
+    });
+
 const ConfigSchema = z
   .object({
     tableName: z.string().min(1).default(TABLE.defaultName),
@@ -86,32 +112,23 @@ const ConfigSchema = z
     slackApiUrl: z.url().optional(),
     mcpStateKeyParameter: z.string().min(1).optional(),
     mcpStateKeyFile: z.string().min(1).optional(),
-    mcpOAuthIssuers: z
-      .string()
-      .optional()
-      .transform((s, ctx) => {
-        const issuers = (s ?? '')
-          .split(',')
-          .map((o) => o.trim())
-          .filter(Boolean)
-          .map((entry) => {
-            const [issuer = '', jwks] = entry.split('|').map((p) => p.trim());
-            return { issuer, jwksUrl: jwks || defaultJwksUrl(issuer) };
-          });
-        for (const { issuer, jwksUrl } of issuers)
-          if (!isAcceptableKeyUrl(issuer) || !isAcceptableKeyUrl(jwksUrl))
-            ctx.addIssue({
-              code: 'custom',
-              message: `${ENV.mcpOAuthIssuers}: issuer and JWKS URL must be https (http only for a loopback host): ${issuer}`,
-            });
-        return issuers;
-      }),
+    mcpOAuthIssuers: oauthIssuerList(ENV.mcpOAuthIssuers),
+    mcpOAuthCognitoIssuers: oauthIssuerList(ENV.mcpOAuthCognitoIssuers),
     mcpOAuthScope: z
       .string()
       .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'one scope token (RFC 6749 §3.3)')
       .default('mcp:tools'),
   })
   .superRefine((c, ctx) => {
+    // One profile per issuer: a Cognito pool listed as an RFC 9068 issuer too would be ambiguous.
+    const rfc9068 = new Set(c.mcpOAuthIssuers.map((i) => i.issuer));
+    for (const { issuer } of c.mcpOAuthCognitoIssuers)
+      if (rfc9068.has(issuer))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mcpOAuthCognitoIssuers'],
+          message: `${issuer} is in both ${ENV.mcpOAuthIssuers} and ${ENV.mcpOAuthCognitoIssuers}: list it once`,
+        });
     if (c.jwtMode !== 'oidc') return;
     if (!c.jwtIssuer)
       ctx.addIssue({
@@ -165,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mcpStateKeyParameter: env[ENV.mcpStateKeyParameter] || undefined,
     mcpStateKeyFile: env[ENV.mcpStateKeyFile] || undefined,
     mcpOAuthIssuers: env[ENV.mcpOAuthIssuers] || undefined,
+    mcpOAuthCognitoIssuers: env[ENV.mcpOAuthCognitoIssuers] || undefined,
     mcpOAuthScope: env[ENV.mcpOAuthScope] || undefined,
   });
   if (!parsed.success) {

@@ -109,6 +109,12 @@ export const ENV = {
    * a token must carry.
    */
   mcpOAuthIssuers: 'OC_MCP_OAUTH_ISSUERS',
+  /**
+   * Issuers (same list format) that are Amazon Cognito user pools, verified under the Cognito
+   * profile (`store/agent-tokens.ts`): their client-credentials tokens carry neither `typ: at+jwt`
+   * nor `aud`, so the audience is bound by the resource server's scopes instead.
+   */
+  mcpOAuthCognitoIssuers: 'OC_MCP_OAUTH_COGNITO_ISSUERS',
   mcpOAuthScope: 'OC_MCP_OAUTH_SCOPE',
   archiveIntervalSec: 'OC_ARCHIVE_INTERVAL_SEC',
   /** Set by CDK: seconds an archiver run may start bundles for (its timeout, less a margin). */

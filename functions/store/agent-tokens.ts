@@ -5,8 +5,19 @@
  * replayed elsewhere and none meant elsewhere is taken here), `exp`, `iat`, `client_id` required,
  * the lifetime capped. The outcome is the token's issuer, client and scopes: which tenant and
  * agent that client is, policy data says (`core/policy-data.ts`), never a claim.
+ *
+ * The Cognito profile, for issuers listed as Amazon Cognito user pools only (never inferred from a
+ * token or a host name): a user pool's client-credentials access token has no `typ` header and no
+ * `aud` (Cognito binds resource indicators to `aud` only in user sign-in grants), so it could not
+ * pass the checks above. What it carries instead, and what this profile requires: `token_use:
+ * access` (an ID token says `id`), `sub` equal to `client_id` (a machine's own token, not a user's),
+ * and the audience bound by the resource server: at least one scope named `<canonical /mcp
+ * URI>/<scope>` (Cognito names a resource server's scopes `<identifier>/<name>`, and only that
+ * pool's resource server with exactly our URI as its identifier can grant them). An `aud`, when
+ * present, must still be exactly the resource, and a `typ`, when present, `at+jwt`. Signature,
+ * algorithms, issuer, lifetime and size are checked as for every issuer.
  */
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../shared/config.js';
 import { rules } from '../shared/input-rules.js';
 import {
@@ -15,6 +26,9 @@ import {
   OIDC_ALGORITHMS,
   toInvalid,
 } from './approver-tokens.js';
+
+/** How an issuer's tokens are checked: RFC 9068, or the Cognito profile above. */
+export type AgentTokenProfile = 'rfc9068' | 'cognito';
 
 export interface AgentTokenIdentity {
   issuer: string;
@@ -39,19 +53,23 @@ const CLIENT_ID = rules.id(512);
 export const mcpResourceUri = (publicBaseUrl: string): string => `${publicBaseUrl.replace(/\/+$/, '')}/mcp`;
 
 export function createAgentTokenVerifier(
-  config: Pick<Config, 'mcpOAuthIssuers' | 'publicBaseUrl'>,
+  config: Pick<Config, 'mcpOAuthIssuers' | 'publicBaseUrl'> & Partial<Pick<Config, 'mcpOAuthCognitoIssuers'>>,
 ): AgentTokenVerifier {
   const resource = mcpResourceUri(config.publicBaseUrl);
-  const keySets = new Map<string, JWTVerifyGetKey>(
-    config.mcpOAuthIssuers.map(({ issuer, jwksUrl }) => [
-      issuer,
-      createRemoteJWKSet(new URL(jwksUrl), {
-        timeoutDuration: 3_000,
-        cooldownDuration: 30_000,
-        cacheMaxAge: 10 * 60_000,
-      }),
-    ]),
-  );
+  const keySetOf = (jwksUrl: string) =>
+    createRemoteJWKSet(new URL(jwksUrl), {
+      timeoutDuration: 3_000,
+      cooldownDuration: 30_000,
+      cacheMaxAge: 10 * 60_000,
+    });
+  const keySets = new Map<string, { keys: JWTVerifyGetKey; profile: AgentTokenProfile }>([
+    ...config.mcpOAuthIssuers.map(
+      ({ issuer, jwksUrl }) => [issuer, { keys: keySetOf(jwksUrl), profile: 'rfc9068' as const }] as const,
+    ),
+    ...(config.mcpOAuthCognitoIssuers ?? []).map(
+      ({ issuer, jwksUrl }) => [issuer, { keys: keySetOf(jwksUrl), profile: 'cognito' as const }] as const,
+    ),
+  ]);
   return {
     enabled: keySets.size > 0,
     issuers: [...keySets.keys()],
@@ -64,30 +82,12 @@ export function createAgentTokenVerifier(
       } catch {
         throw new InvalidApproverToken('malformed token');
       }
-      const keys = typeof claimed === 'string' ? keySets.get(claimed) : undefined;
-      if (!keys) throw new InvalidApproverToken('issuer not configured');
-      let payload;
-      try {
-        ({ payload } = await jwtVerify(token, keys, {
-          algorithms: [...OIDC_ALGORITHMS],
-          issuer: claimed as string,
-          audience: resource,
-          // RFC 9068 §4: a resource server refuses an access token without this type (an ID token is not one).
-          typ: 'at+jwt',
-          clockTolerance: CLOCK_TOLERANCE_SEC,
-          maxTokenAge: MAX_AGENT_TOKEN_LIFETIME_SEC,
-          requiredClaims: ['exp', 'iat', 'client_id'],
-        }));
-      } catch (error) {
-        if (error instanceof Error && /"typ"/.test(error.message))
-          throw new InvalidApproverToken('not an access token (typ)');
-        throw toInvalid(error, true);
-      }
-      // RFC 8707: `aud` exactly the resource. jose accepts an array containing it; a token for
-      // several audiences could be replayed by any of them, so only the one is taken.
-      const aud = payload.aud;
-      if (Array.isArray(aud) ? aud.length !== 1 || aud[0] !== resource : aud !== resource)
-        throw new InvalidApproverToken('wrong audience');
+      const entry = typeof claimed === 'string' ? keySets.get(claimed) : undefined;
+      if (!entry) throw new InvalidApproverToken('issuer not configured');
+      const payload =
+        entry.profile === 'cognito'
+          ? await verifyCognito(token, entry.keys, claimed as string, resource)
+          : await verifyRfc9068(token, entry.keys, claimed as string, resource);
       if (!(Number(payload.exp) - Number(payload.iat) <= MAX_AGENT_TOKEN_LIFETIME_SEC))
         throw new InvalidApproverToken(`lifetime exceeds ${MAX_AGENT_TOKEN_LIFETIME_SEC} s`);
       const clientId = CLIENT_ID.safeParse(payload.client_id);
@@ -100,4 +100,78 @@ export function createAgentTokenVerifier(
       };
     },
   };
+}
+
+/** RFC 8707: `aud` exactly the resource; an array must be that one entry (see the file comment). */
+function assertAudience(aud: unknown, resource: string): void {
+  if (Array.isArray(aud) ? aud.length !== 1 || aud[0] !== resource : aud !== resource)
+    throw new InvalidApproverToken('wrong audience');
+}
+
+async function verifyRfc9068(
+  token: string,
+  keys: JWTVerifyGetKey,
+  issuer: string,
+  resource: string,
+): Promise<JWTPayload> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, keys, {
+      algorithms: [...OIDC_ALGORITHMS],
+      issuer,
+      audience: resource,
+      // RFC 9068 §4: a resource server refuses an access token without this type (an ID token is not one).
+      typ: 'at+jwt',
+      clockTolerance: CLOCK_TOLERANCE_SEC,
+      maxTokenAge: MAX_AGENT_TOKEN_LIFETIME_SEC,
+      requiredClaims: ['exp', 'iat', 'client_id'],
+    }));
+  } catch (error) {
+    if (error instanceof Error && /"typ"/.test(error.message))
+      throw new InvalidApproverToken('not an access token (typ)');
+    throw toInvalid(error, true);
+  }
+  // jose accepts an array containing the resource; a token for several audiences could be
+  // replayed by any of them, so only the one is taken.
+  assertAudience(payload.aud, resource);
+  return payload;
+}
+
+/** The Cognito profile (file comment): for issuers configured as Cognito user pools only. */
+async function verifyCognito(
+  token: string,
+  keys: JWTVerifyGetKey,
+  issuer: string,
+  resource: string,
+): Promise<JWTPayload> {
+  let payload: JWTPayload;
+  let typ: string | undefined;
+  try {
+    ({
+      payload,
+      protectedHeader: { typ },
+    } = await jwtVerify(token, keys, {
+      algorithms: [...OIDC_ALGORITHMS],
+      issuer,
+      clockTolerance: CLOCK_TOLERANCE_SEC,
+      maxTokenAge: MAX_AGENT_TOKEN_LIFETIME_SEC,
+      requiredClaims: ['exp', 'iat', 'client_id', 'sub', 'token_use'],
+    }));
+  } catch (error) {
+    throw toInvalid(error, true);
+  }
+  // Cognito sets no `typ`; one that declares itself something else (`JWT`, an ID token's) is not ours.
+  if (typ !== undefined && typ.toLowerCase() !== 'at+jwt' && typ.toLowerCase() !== 'application/at+jwt')
+    throw new InvalidApproverToken('not an access token (typ)');
+  if (payload.token_use !== 'access') throw new InvalidApproverToken('not an access token (token_use)');
+  // A client-credentials token is the client's own; a user's access token names the user in `sub`.
+  if (payload.sub !== payload.client_id)
+    throw new InvalidApproverToken('not a client-credentials token (sub is not client_id)');
+  if (payload.aud !== undefined) assertAudience(payload.aud, resource);
+  else {
+    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
+    if (!scopes.some((s) => s.startsWith(`${resource}/`) && s.length > resource.length + 1))
+      throw new InvalidApproverToken('wrong audience (no scope of the /mcp resource server)');
+  }
+  return payload;
 }
