@@ -9,7 +9,11 @@
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
  * the template connector; default false); policyShadow (on|off: shadow mode for a candidate policy
- * in `policy/shadow/`, deployed beside the live one when the folder exists; default on); witnesses
+ * in `policy/shadow/`, deployed beside the live one when the folder exists; default on); agents'
+ * OAuth on /mcp (lib/mcp-oauth.ts, off by default): mcpOAuth=cognito (a Cognito user pool, resource
+ * server and client-credentials clients; with mcpOAuthUserPoolId, mcpOAuthDomainPrefix,
+ * mcpOAuthClients as a comma list of client names) or mcpOAuthIssuer (an external RFC 9068 issuer,
+ * with mcpOAuthJwksUrl), and mcpOAuthScope (default mcp:tools); witnesses
  * (JSON `[{name,url,vkey}]`: the witnesses the archiver submits each checkpoint to). With context
  * witnessName (and witnessLogs) the app also has the witness stack `OcWitness`
  * (lib/witness-stack.ts), deployed apart: `cdk deploy OcWitness`, in production with another
@@ -54,6 +58,14 @@ const onOff = (key: string): boolean | undefined => {
   return raw === 'on';
 };
 
+/** `-c mcpOAuth=cognito`: agents' OAuth on /mcp through a Cognito user pool (lib/mcp-oauth.ts). */
+const mcpOAuth = (): 'cognito' | undefined => {
+  const raw = context('mcpOAuth');
+  if (raw === undefined) return undefined;
+  if (raw !== 'cognito') throw new Error(`context mcpOAuth must be cognito, got "${raw}"`);
+  return raw;
+};
+
 const bool = (key: string): boolean | undefined => {
   const raw = context(key);
   if (raw === undefined) return undefined;
@@ -94,6 +106,16 @@ createOpenClause(app, {
   tracing: bool('tracing'),
   sourceMaps: bool('sourceMaps'),
   policyShadow: onOff('policyShadow'),
+  mcpOAuth: mcpOAuth(),
+  mcpOAuthUserPoolId: context('mcpOAuthUserPoolId'),
+  mcpOAuthDomainPrefix: context('mcpOAuthDomainPrefix'),
+  mcpOAuthClients: context('mcpOAuthClients')
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter(Boolean),
+  mcpOAuthIssuer: context('mcpOAuthIssuer'),
+  mcpOAuthJwksUrl: context('mcpOAuthJwksUrl'),
+  mcpOAuthScope: context('mcpOAuthScope'),
 });
 
 if (context(WITNESS_CONTEXT.name) !== undefined) new OcWitnessStack(app, WITNESS_STACK);

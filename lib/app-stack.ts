@@ -13,6 +13,7 @@ import { ApproverUserPool, USER_POOL_TENANT_CLAIM } from './approver-user-pool.j
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
 import { Evidence } from './evidence.js';
 import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
+import { McpOAuth, mcpOAuthRequested, validateMcpOAuthProps } from './mcp-oauth.js';
 import { Notifications } from './notifications.js';
 import { SHADOW_POLICY_SUBDIR } from '../functions/store/policy-files.js';
 import {
@@ -147,6 +148,43 @@ export interface OcAppStackProps extends StackProps {
    * @default - `policy/shadow/` in the repository, when it exists
    */
   readonly policyShadowDir?: string;
+  /**
+   * OAuth for agents on `/mcp` (beside API keys): `cognito` creates a Cognito user pool (or uses
+   * `mcpOAuthUserPoolId`), a resource server for the canonical `/mcp` URI and client-credentials
+   * app clients (`lib/mcp-oauth.ts`). Cognito bills each app client and token request.
+   * @default - none: `/mcp` takes API keys only
+   */
+  readonly mcpOAuth?: 'cognito';
+  /**
+   * An existing user pool for `mcpOAuth=cognito`.
+   * @default - a new pool
+   */
+  readonly mcpOAuthUserPoolId?: string;
+  /**
+   * The new pool's hosted domain prefix.
+   * @default - `<stack name>-mcp-<account id>`
+   */
+  readonly mcpOAuthDomainPrefix?: string;
+  /**
+   * The app clients `mcpOAuth=cognito` creates, one per agent.
+   * @default ['agent']
+   */
+  readonly mcpOAuthClients?: readonly string[];
+  /**
+   * An external RFC 9068 authorization server's issuer (https), instead of Cognito.
+   * @default - none
+   */
+  readonly mcpOAuthIssuer?: string;
+  /**
+   * Its JWKS URL.
+   * @default - `<mcpOAuthIssuer>/.well-known/jwks.json`
+   */
+  readonly mcpOAuthJwksUrl?: string;
+  /**
+   * The scope agents' tokens must carry (with Cognito, as `<canonical /mcp URI>/<scope>`).
+   * @default 'mcp:tools'
+   */
+  readonly mcpOAuthScope?: string;
 }
 
 /**
@@ -178,6 +216,8 @@ export class OcAppStack extends Stack {
   readonly notifications: Notifications;
   /** POST /slack/interactions on its Function URL. */
   readonly slack: SlackInteractions;
+  /** Agents' OAuth on `/mcp`, when asked for. */
+  readonly mcpOAuth?: McpOAuth;
 
   constructor(scope: Construct, id: string, props: OcAppStackProps) {
     super(scope, id, {
@@ -195,6 +235,17 @@ export class OcAppStack extends Stack {
       logRetention,
       template: props.templateConnector,
     });
+    const mcpOAuthProps = {
+      provider: props.mcpOAuth,
+      userPoolId: props.mcpOAuthUserPoolId,
+      domainPrefix: props.mcpOAuthDomainPrefix,
+      clients: props.mcpOAuthClients,
+      issuer: props.mcpOAuthIssuer,
+      jwksUrl: props.mcpOAuthJwksUrl,
+      scope: props.mcpOAuthScope,
+    };
+    // Settings that cannot work fail before anything is built.
+    validateMcpOAuthProps(mcpOAuthProps);
     const userPool = props.approverUserPoolDomain
       ? this.approverUserPool(props, props.approverUserPoolDomain)
       : undefined;
@@ -228,6 +279,15 @@ export class OcAppStack extends Stack {
           },
     });
     userPool?.setCallbackUrl(`${props.publicBaseUrl ?? this.api.url}/console/callback`);
+    const mcpFunction = this.api.routeFunctions.get('mcp');
+    if (mcpOAuthRequested(mcpOAuthProps)) {
+      if (!mcpFunction) throw new Error('mcpOAuth needs the mcp route, which ROUTES lacks');
+      this.mcpOAuth = new McpOAuth(this, 'McpOAuth', {
+        ...mcpOAuthProps,
+        mcpFunction,
+        publicBaseUrl: props.publicBaseUrl ?? this.api.url,
+      });
+    }
     const slackBotToken = this.connectors.secrets.slack;
     // Slack is one of CONNECTORS, which always get a secret; the type allows optional connectors.
     if (!slackBotToken) throw new Error('the Slack connector has no secret');
