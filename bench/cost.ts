@@ -70,6 +70,17 @@ export const PRICES = {
   secretsManager: { perSecretMonth: 0.4, per10kApiCalls: 0.05 },
   /** "AWS X-Ray pricing": $5.00 per million traces recorded. */
   xray: { perMillionTraces: 5.0 },
+  /**
+   * "Amazon Cognito pricing", machine-to-machine (client-credentials) authorization, billed since
+   * May 2024 (existing users from May 2025): $6.00 per app client a month (prorated by the second;
+   * AWS's cost guide says *active* app clients) and $2.25 per 1,000 successful token requests (the
+   * first tier; graduated beyond). As of 2026-12, from the AWS announcement of 9 May 2024 as quoted
+   * by the CUR line-item reference (vantage, `CUPM2MTokenRequestsFull`, updated 27 Apr 2025) and a
+   * May 2025 bill analysis (Rhythmic Technologies): the AWS pricing page itself renders its prices
+   * by script and could not be read here. A pool with no users bills no MAU; its domain and
+   * resource servers are free; a user-sign-in app client costs nothing of its own (MAUs do).
+   */
+  cognito: { m2mAppClientMonth: 6.0, m2mPerThousandTokenRequests: 2.25 },
   /** "Amazon EventBridge pricing": scheduled rules on the default bus are free. */
   eventbridge: { scheduledRuleEvents: 0 },
   /** Fixed monthly prices of resource types this app does not create today (730 h a month). */
@@ -466,6 +477,35 @@ export function idleCostPerMonth(templates: readonly object[], options: IdleOpti
   const lines: CostLine[] = [];
   const priced = new Set<string>();
 
+  // Cognito (agents' OAuth, approvers' pool): only client-credentials app clients cost money idle.
+  const pools = ofType('AWS::Cognito::UserPool');
+  const cognitoFree = [
+    'AWS::Cognito::UserPoolDomain',
+    'AWS::Cognito::UserPoolResourceServer',
+    'AWS::Cognito::UserPoolUICustomizationAttachment',
+  ];
+  for (const t of ['AWS::Cognito::UserPool', 'AWS::Cognito::UserPoolClient', ...cognitoFree]) priced.add(t);
+  const appClients = ofType('AWS::Cognito::UserPoolClient');
+  const m2m = appClients.filter(([, r]) =>
+    ((r.Properties?.AllowedOAuthFlows as string[] | undefined) ?? []).includes('client_credentials'),
+  );
+  if (pools.length || appClients.length)
+    lines.push(
+      line(
+        'Cognito user pools',
+        `${plural(pools.length, 'pool')}, ${plural(appClients.length - m2m.length, 'user sign-in client')}: billed per monthly active user, none at zero traffic; domains and resource servers free`,
+        0,
+      ),
+    );
+  if (m2m.length)
+    lines.push(
+      line(
+        'Cognito M2M app clients',
+        `${plural(m2m.length, 'client-credentials app client')} × ${usd(P.cognito.m2mAppClientMonth)}/month (billed while it exists; $0 if AWS bills only clients active in the month)`,
+        m2m.length * P.cognito.m2mAppClientMonth,
+      ),
+    );
+
   // KMS keys
   const keys = ofType('AWS::KMS::Key');
   priced.add('AWS::KMS::Key');
@@ -707,6 +747,44 @@ export function idleCostPerMonth(templates: readonly object[], options: IdleOpti
 }
 
 // ---------------------------------------------------------------------------------------------
+// Agents' OAuth through Cognito (issue 22, `-c mcpOAuth=cognito`)
+
+export interface CognitoM2mOptions {
+  /** Client-credentials app clients (one per agent). */
+  clients: number;
+  /**
+   * Tokens each client gets a month. An agent that keeps its token for its lifetime (1 h, the
+   * deployed validity and the verifier's cap) and runs all month asks for 720; one that asks per
+   * call pays per call.
+   */
+  tokensPerClientPerMonth: number;
+}
+
+/** What Cognito bills for agents' tokens a month (first price tier; the gateway's own side is unchanged). */
+export function cognitoM2mCostPerMonth(options: CognitoM2mOptions): IdleCost {
+  const P = PRICES.cognito;
+  const tokens = options.clients * options.tokensPerClientPerMonth;
+  const lines = [
+    line(
+      'Cognito M2M app clients',
+      `${plural(options.clients, 'client')} × ${usd(P.m2mAppClientMonth)}/month`,
+      options.clients * P.m2mAppClientMonth,
+    ),
+    line(
+      'Cognito token requests',
+      `${num(options.clients)} × ${num(options.tokensPerClientPerMonth)} = ${num(tokens)} tokens × ${usd(P.m2mPerThousandTokenRequests)}/1,000`,
+      (tokens / 1000) * P.m2mPerThousandTokenRequests,
+    ),
+    line(
+      'Verifying a token on /mcp',
+      "in the mcp Lambda's request (a signature check, the pool's JWKS cached 10 min): no request of its own",
+      0,
+    ),
+  ];
+  return { usdPerMonth: round(lines.reduce((s, l) => s + l.usd, 0)), lines };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The archive's Merkle log (issue 23)
 
 export interface ArchiveLogOptions {
@@ -788,7 +866,9 @@ export function formatCostTable(
  * The current app's templates, synthesized in-process without bundling the Lambdas (the same
  * `aws:cdk:bundling-stacks: []` context the infra tests use). Loads aws-cdk-lib only when called.
  */
-export async function synthesizeTemplates(): Promise<object[]> {
+export async function synthesizeTemplates(
+  props: import('../lib/openclause.js').OpenClauseProps = {},
+): Promise<object[]> {
   const [{ App }, { Template }, { createOpenClause }] = await Promise.all([
     import('aws-cdk-lib'),
     import('aws-cdk-lib/assertions'),
@@ -798,7 +878,7 @@ export async function synthesizeTemplates(): Promise<object[]> {
   const outdir = mkdtempSync(path.join(os.tmpdir(), 'oc-cost-'));
   try {
     const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
-    const stacks = createOpenClause(app);
+    const stacks = createOpenClause(app, props);
     return [Template.fromStack(stacks.data).toJSON(), Template.fromStack(stacks.app).toJSON()];
   } finally {
     rmSync(outdir, { recursive: true, force: true });
@@ -847,6 +927,26 @@ async function main(argv: string[]): Promise<void> {
       'per month',
     ),
   );
+  // Agents' OAuth (issue 22): nothing by default; `-c mcpOAuth=cognito` with its one default client.
+  if (from < 0) {
+    const withCognito = idleCostPerMonth(await synthesizeTemplates({ mcpOAuth: 'cognito' }));
+    console.log(
+      formatCostTable(
+        `With -c mcpOAuth=cognito (one agent client), idle per month: +${usd(withCognito.usdPerMonth - idle.usdPerMonth)} over the default`,
+        withCognito.lines.filter((l) => l.item.startsWith('Cognito')),
+        withCognito.usdPerMonth - idle.usdPerMonth,
+        'per month more',
+      ),
+    );
+  }
+  for (const [title, o] of [
+    ['one agent renewing its 1 h token all month', { clients: 1, tokensPerClientPerMonth: 720 }],
+    ['ten agents, a token an hour each', { clients: 10, tokensPerClientPerMonth: 720 }],
+    ['one agent asking a token per call, 100,000 calls', { clients: 1, tokensPerClientPerMonth: 100_000 }],
+  ] as const) {
+    const c = cognitoM2mCostPerMonth(o);
+    console.log(formatCostTable(`Cognito M2M per month: ${title}`, c.lines, c.usdPerMonth, 'per month'));
+  }
   // The witness stack (issue 23), priced apart from the default deployment.
   const witness = idleCostPerMonth([await synthesizeWitnessTemplate()]);
   console.log(

@@ -2,6 +2,7 @@
 import {
   PRICES,
   archiveLogCostPerMonth,
+  cognitoM2mCostPerMonth,
   costPerMillion,
   dynamoUnits,
   idleCostPerMonth,
@@ -31,6 +32,11 @@ describe('PRICES', () => {
     expect(PRICES.cloudwatch.dashboardMonth).toBe(3);
     expect(PRICES.secretsManager.perSecretMonth).toBe(0.4);
     expect(PRICES.cloudwatch.logsIngestionPerGb).toBe(0.5);
+  });
+
+  test('Cognito machine-to-machine: per app client and per 1,000 tokens', () => {
+    expect(PRICES.cognito.m2mAppClientMonth).toBe(6);
+    expect(PRICES.cognito.m2mPerThousandTokenRequests).toBe(2.25);
   });
 
   test('usd() formats dollars and fractions of a cent', () => {
@@ -299,6 +305,11 @@ describe('idleCostPerMonth', () => {
       expect(lineOf(r.lines, 'expire-approvals DynamoDB reads').usd).toBeGreaterThan(0);
     });
 
+    test("has no Cognito by default: agents' OAuth (issue 22) adds nothing idle unless deployed", () => {
+      expect(count('AWS::Cognito::UserPool') + count('AWS::Cognito::UserPoolClient')).toBe(0);
+      expect(r.lines.filter((l) => l.item.startsWith('Cognito'))).toEqual([]);
+    });
+
     test('adds up', () => {
       // The ≤ $5 idle goal is a benchmark figure (npm run bench reports it, met or not): with the
       // notification, Slack and archive resources the stack no longer meets it, and the bench says so.
@@ -308,6 +319,42 @@ describe('idleCostPerMonth', () => {
         r.usdPerMonth,
       );
     });
+  });
+});
+
+describe('Cognito for agents (issue 22, -c mcpOAuth=cognito)', () => {
+  const pool = {
+    Resources: {
+      Pool: { Type: 'AWS::Cognito::UserPool', Properties: {} },
+      Domain: { Type: 'AWS::Cognito::UserPoolDomain', Properties: {} },
+      Server: { Type: 'AWS::Cognito::UserPoolResourceServer', Properties: {} },
+      AgentA: {
+        Type: 'AWS::Cognito::UserPoolClient',
+        Properties: { AllowedOAuthFlows: ['client_credentials'] },
+      },
+      AgentB: {
+        Type: 'AWS::Cognito::UserPoolClient',
+        Properties: { AllowedOAuthFlows: ['client_credentials'] },
+      },
+      Console: { Type: 'AWS::Cognito::UserPoolClient', Properties: { AllowedOAuthFlows: ['code'] } },
+    },
+  };
+
+  test('idle: each client-credentials app client, nothing else of the pool', () => {
+    const r = idleCostPerMonth([pool]);
+    close(r.usdPerMonth, 12);
+    close(lineOf(r.lines, 'Cognito M2M app clients').usd, 12);
+    expect(lineOf(r.lines, 'Cognito user pools').arithmetic).toContain('1 user sign-in client');
+    close(lineOf(r.lines, 'Cognito user pools').usd, 0);
+  });
+
+  test('in use: one agent renewing an hour-long token all month, and one asking per call', () => {
+    const hourly = cognitoM2mCostPerMonth({ clients: 1, tokensPerClientPerMonth: 720 });
+    close(hourly.usdPerMonth, 6 + 1.62);
+    expect(lineOf(hourly.lines, 'Cognito token requests').arithmetic).toBe(
+      '1 × 720 = 720 tokens × $2.25/1,000 = $1.62',
+    );
+    close(cognitoM2mCostPerMonth({ clients: 1, tokensPerClientPerMonth: 100_000 }).usdPerMonth, 6 + 225);
   });
 });
 
