@@ -23,7 +23,13 @@ import { signDevToken } from '../functions/store/approver-tokens.js';
 import { verifyTenantChain } from '../functions/store/chain.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../functions/store/policy-files.js';
 import { measureColdStarts } from './cold-start.js';
-import { costPerMillion, idleCostPerMonth, synthesizeWitnessTemplate } from './cost.js';
+import {
+  cognitoM2mCostPerMonth,
+  costPerMillion,
+  idleCostPerMonth,
+  synthesizeTemplates,
+  synthesizeWitnessTemplate,
+} from './cost.js';
 import { measureProofs } from './proofs.js';
 import {
   countingDocumentClient,
@@ -870,6 +876,25 @@ add({
   met: idle.usdPerMonth <= 5,
   how: idle.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
 });
+
+// Agents' OAuth through Cognito (issue 22): nothing in the default deployment (the idle figure
+// above); with -c mcpOAuth=cognito, what its resources add idle and what an agent costs in use.
+{
+  const cognito = idleCostPerMonth(await synthesizeTemplates({ mcpOAuth: 'cognito' }));
+  const added = cognito.lines.filter((l) => l.item.startsWith('Cognito'));
+  const perAgent = cognitoM2mCostPerMonth({ clients: 1, tokensPerClientPerMonth: 720 });
+  add({
+    figure: "agents' OAuth with Cognito (-c mcpOAuth=cognito), idle cost added per month",
+    value: round(
+      added.reduce((sum, l) => sum + l.usd, 0),
+      2,
+    ),
+    unit: `USD per month (one agent client; ${round(perAgent.usdPerMonth, 2)} USD a month per agent renewing its 1 h token)`,
+    goal: 'report (0 by default)',
+    met: true,
+    how: [...added, ...perAgent.lines].map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // 8. cold start: bundle sizes and module-init time of each bundle in a fresh Node process
