@@ -151,6 +151,14 @@ function lambdasOf(cdkOut: string, stack: string = STACKS.app): Lambda[] {
   return lambdas;
 }
 
+const PSEUDO_PARAMETERS: Record<string, string> = {
+  'AWS::Region': 'us-east-1',
+  'AWS::URLSuffix': 'amazonaws.com',
+  'AWS::AccountId': '123456789012',
+  'AWS::Partition': 'aws',
+  'AWS::StackName': 'OpenClauseApp',
+};
+
 /** A template value with CloudFormation intrinsics replaced by dummies of the right shape. */
 function resolve(v: Intrinsic): string {
   if (v === null) return '';
@@ -159,7 +167,8 @@ function resolve(v: Intrinsic): string {
   const [fn, arg] = Object.entries(v)[0] ?? [];
   switch (fn) {
     case 'Ref':
-      return `bench-${String(arg)}`;
+      // Pseudo parameters as real ones look (an issuer URL built from them must parse); resources by id.
+      return PSEUDO_PARAMETERS[String(arg)] ?? `bench-${String(arg)}`;
     case 'Fn::GetAtt': {
       // Attributes used as values here are URLs (an API endpoint) or names; a URL serves both.
       const [id, attr] = Array.isArray(arg) ? arg : String(arg).split('.');
