@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
 import {
   CONNECTORS,
@@ -46,6 +46,24 @@ describe('Lambda bundles', () => {
     expect(readFileSync(path.join(assetOf('console'), 'console', 'index.html'), 'utf8')).toContain(
       '/console/assets/app.js',
     );
+  });
+
+  // Lambda resolves a bare import from the asset folder (and its runtime's own packages, which
+  // this code does not rely on): a static import of a package the asset does not carry fails
+  // every cold start with ERR_MODULE_NOT_FOUND. (Lazy `import()` of an external is the way to
+  // keep a package out of a bundle.) Found by bench/cold-start.ts on assets outside the repository.
+  it.each(HANDLERS)('%s statically imports only Node built-ins and packages its asset carries', (handler) => {
+    const dir = assetOf(handler);
+    const code = readFileSync(path.join(dir, 'index.mjs'), 'utf8');
+    const specifiers = [
+      ...code.matchAll(/(?:^|[;}\n])\s*import\s*(?:[\w$*{},\s]+?\s*from\s*)?["']([^"']+)["']/g),
+    ].map((m) => m[1]!);
+    const missing = specifiers.filter((spec) => {
+      if (spec.startsWith('node:') || isBuiltin(spec) || spec.startsWith('.')) return false;
+      const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      return !existsSync(path.join(dir, 'node_modules', pkg, 'package.json'));
+    });
+    expect(missing).toEqual([]);
   });
 
   it.each(HANDLERS)('%s is one minified ESM file with a source map, without Docker', (handler) => {
