@@ -191,8 +191,9 @@ export class McpOAuth extends Construct {
       const client = pool.addClient(`Agent${name}`, {
         userPoolClientName: `openclause-mcp-${name}`,
         generateSecret: true,
-        // Client credentials only: no user sign-in of any kind, no refresh token to hold.
-        authFlows: {},
+        // Client credentials only: no user sign-in flow (CloudFormation's default, with none
+        // given, allows SRP and custom auth; CDK always keeps refresh, which issues nothing here).
+        authFlows: { userSrp: false, custom: false },
         oAuth: { flows: { clientCredentials: true }, scopes: [oauthScope] },
         accessTokenValidity: ACCESS_TOKEN_VALIDITY,
         enableTokenRevocation: true,

@@ -92,6 +92,7 @@ describe('mcpOAuth: cognito', () => {
         TokenValidityUnits: { AccessToken: 'minutes' },
       });
       expect(c.Properties.CallbackURLs).toBeUndefined();
+      expect(c.Properties.ExplicitAuthFlows).toEqual(['ALLOW_REFRESH_TOKEN_AUTH']);
       // `<identifier>/<scope>`, joined from the resource server's identifier at deploy time.
       expect(JSON.stringify(c.Properties.AllowedOAuthScopes)).toContain('/mcp:tools');
       expect(c.Properties.AllowedOAuthScopes).toHaveLength(1);
