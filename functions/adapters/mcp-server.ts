@@ -55,11 +55,15 @@ import {
   traceOf,
   TASK_POLL_INTERVAL_MS,
   TASK_RESULT_WAIT_MS,
+  TASKS_EXTENSION,
+  MISSING_CLIENT_CAPABILITY,
+  detailedTask,
   taskBinding,
   taskStatusOf,
   taskTtlSec,
   workingMessage,
   type CallContext,
+  type ModernTask,
   type TaskPayload,
   type TaskStatus,
   type Caller,
@@ -169,6 +173,22 @@ const stateRefused = (reason: VerifyFailure): ToolResult => ({
   ],
 });
 
+/** `tasks/get` and `tasks/cancel` params (SEP-2663); the id's length is checked where it is verified. */
+const TaskParams = z.looseObject({ taskId: z.string() });
+/**
+ * `tasks/update` params: the task id (the SDK lifts and checks `inputResponses`, the answers to a
+ * task's `inputRequests`, before the handler: this server never asks any).
+ */
+const UpdateTaskParams = z.looseObject({ taskId: z.string() });
+
+/** `tasks/*` from a request that did not declare the extension (SEP-2663: MUST be -32021). */
+const requireTasks = (call: CallContext): void => {
+  if (!call.tasks)
+    throw new ProtocolError(MISSING_CLIENT_CAPABILITY, 'Missing required client capability', {
+      requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } },
+    });
+};
+
 /** Did this request ask for a task (2025-11-25 task-augmented request: `params.task`)? */
 const taskRequested = (request: CallToolRequest): boolean => {
   const task = (request.params as { task?: unknown }).task;
@@ -256,9 +276,12 @@ class GatewayMcp {
       status: outcome.pending ? 'pending' : outcome.result.isError ? 'refused' : 'answered',
       ...(trace ? { trace_id: trace.traceId, traceparent: trace.traceparent } : {}),
     });
-    // A task only for a client that asked for one in this very request (2025-11-25 `params.task`).
+    // A task only for a client that asked for one in this very request: 2025-11-25 `params.task`,
+    // 2026-07-28 the Tasks extension in the request's capabilities (before the input_required rung).
     if (outcome.pending && call.era === 'legacy' && taskRequested(request))
       return this.createTask(call, outcome.pending, outcome.result);
+    if (outcome.pending && call.era === 'modern' && call.tasks)
+      return this.createModernTask(call, outcome.pending);
     if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
     return outcome.result;
   }
@@ -340,15 +363,7 @@ class GatewayMcp {
    * without `content`, so the pending result's content travels beside it (clients read `task`).
    */
   async createTask(call: CallContext, pending: PendingApproval, result: ToolResult): Promise<CallResult> {
-    const now = this.ports.now();
-    const ttlSec = taskTtlSec(pending.expiresAt, this.ports.grantTtlSec(call.caller.tenantId), now);
-    const createdAt = now.toISOString();
-    const signer = await this.ports.signer();
-    const taskId = await signer.mint<TaskPayload>(
-      { e: pending.eventId, c: createdAt, t: ttlSec * 1000 },
-      taskBinding(call.caller, agentOf(call)),
-      ttlSec,
-    );
+    const { taskId, createdAt, ttlSec } = await this.mintTask(call, pending);
     return {
       ...result,
       task: {
@@ -361,6 +376,76 @@ class GatewayMcp {
         pollInterval: TASK_POLL_INTERVAL_MS,
       },
     } as CallResult;
+  }
+
+  /** A task id for a parked call: signed, bound to this tenant, key and agent, living as long as the call can. */
+  async mintTask(call: CallContext, pending: PendingApproval) {
+    const now = this.ports.now();
+    const ttlSec = taskTtlSec(pending.expiresAt, this.ports.grantTtlSec(call.caller.tenantId), now);
+    const createdAt = now.toISOString();
+    const signer = await this.ports.signer();
+    const taskId = await signer.mint<TaskPayload>(
+      { e: pending.eventId, c: createdAt, t: ttlSec * 1000 },
+      taskBinding(call.caller, agentOf(call)),
+      ttlSec,
+    );
+    return { taskId, createdAt, ttlSec };
+  }
+
+  /**
+   * 2026-07-28 (SEP-2663): a `CreateTaskResult` (`resultType: "task"`) in lieu of the tool result.
+   * Durable before the answer: the parked event and its approval are written by submit, and the
+   * task id is a signed handle on them, so a `tasks/get` for it resolves at once.
+   */
+  async createModernTask(call: CallContext, pending: PendingApproval): Promise<CallResult> {
+    const { taskId, createdAt, ttlSec } = await this.mintTask(call, pending);
+    const task: ModernTask = {
+      taskId,
+      status: 'working',
+      statusMessage: workingMessage(pending, 'pending'),
+      createdAt,
+      lastUpdatedAt: createdAt,
+      ttlMs: ttlSec * 1000,
+      pollIntervalMs: TASK_POLL_INTERVAL_MS,
+    };
+    return { resultType: 'task', ...task } as unknown as CallResult;
+  }
+
+  /** `tasks/get` (2026-07-28): the task in its detailed shape, the result or the error inlined when it has ended. */
+  async getModernTask(call: CallContext, taskId: string): Promise<Record<string, unknown>> {
+    requireTasks(call);
+    const poll = await this.pollTask(call, taskId);
+    const { ttl, pollInterval, ...task } = this.taskOf(taskId, poll);
+    return detailedTask({ ...task, ttlMs: ttl, pollIntervalMs: pollInterval }, poll.result);
+  }
+
+  /**
+   * `tasks/update` (2026-07-28): this server never asks a task for input (only an approver decides,
+   * and not through the client), so no key is ever outstanding and every response is ignored, as
+   * the extension says of unknown keys: an empty acknowledgement for a task this caller holds.
+   */
+  async updateModernTask(call: CallContext, taskId: string): Promise<Record<string, never>> {
+    requireTasks(call);
+    await this.taskEvent(call, taskId);
+    return {};
+  }
+
+  /**
+   * `tasks/cancel` (2026-07-28): withdraws the pending approval request and acknowledges. SEP-2663's
+   * cancellation is cooperative: a request already decided is acknowledged too and ends as decided
+   * (completed when approved and run, failed when denied), which `tasks/get` tells.
+   */
+  async cancelModernTask(call: CallContext, taskId: string): Promise<Record<string, never>> {
+    requireTasks(call);
+    const { eventId } = await this.taskEvent(call, taskId);
+    try {
+      await this.ports.withdraw(call.caller, eventId);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) return internal(error);
+      if (error.status === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+      logger.info('mcp task cancel after a decision', { event_id: eventId, code: error.code });
+    }
+    return {};
   }
 
   /** The parked event a task id names, if this caller's agent holds it; else "not found". */
@@ -529,9 +614,10 @@ class GatewayMcp {
     const legacy = ctx.era === 'legacy';
     const server = new Server(MCP_SERVER_INFO, {
       // 2025-11-25 tasks: task-augmented tools/call, polled with tasks/get, tasks/result, tasks/cancel.
+      // 2026-07-28: the Tasks extension (SEP-2663), used only for requests that declare it too.
       capabilities: legacy
         ? { tools: {}, tasks: { cancel: {}, requests: { tools: { call: {} } } } }
-        : { tools: {} },
+        : { tools: {}, extensions: { [TASKS_EXTENSION]: {} } },
       instructions: MCP_INSTRUCTIONS,
       // The list is this principal's (policy per tenant and agent): a shared cache must not keep it.
       cacheHints: { 'tools/list': { ttlMs: TOOLS_LIST_TTL_MS, cacheScope: 'private' } },
@@ -562,6 +648,18 @@ class GatewayMcp {
       );
       onTask('tasks/result', async (request, c) => this.taskResult(callOf(c), request.params.taskId));
       onTask('tasks/cancel', async (request, c) => this.cancelTask(callOf(c), request.params.taskId));
+    } else {
+      // SEP-2663's methods; `tasks/result` and `tasks/list` are not among them (-32601, the SDK's).
+      const callOf = (c: ServerContext) => contextOf(c, ctx.era, edge, ctx.requestInfo);
+      server.setRequestHandler('tasks/get', { params: TaskParams }, async (params, c) =>
+        this.getModernTask(callOf(c), params.taskId),
+      );
+      server.setRequestHandler('tasks/update', { params: UpdateTaskParams }, async (params, c) =>
+        this.updateModernTask(callOf(c), params.taskId),
+      );
+      server.setRequestHandler('tasks/cancel', { params: TaskParams }, async (params, c) =>
+        this.cancelModernTask(callOf(c), params.taskId),
+      );
     }
     server.setRequestHandler('tools/call', async (request, c) =>
       this.callTool(contextOf(c, ctx.era, edge, ctx.requestInfo), request, c),

@@ -108,7 +108,7 @@ describe('2025-11-25 tasks with the 1.x client', () => {
     const seen = await stream(client, { issue: 'TASK-1' }, async (task, n) => {
       taskId = String(task.taskId);
       expect(task.statusMessage).toMatch(
-        /^Waiting for an approver of this tenant to decide at http.*before \d{4}-/,
+        /^Waiting for an approver (of the group "security" )?of this tenant to decide at http.*before \d{4}-/,
       );
       expect(task.pollInterval).toBe(5000);
       if (n === 1) expect((await approve(await pendingApprovalId('TASK-1'))).status).toBe(200);
