@@ -280,6 +280,11 @@ class GatewayMcp {
     // 2026-07-28 the Tasks extension in the request's capabilities (before the input_required rung).
     if (outcome.pending && call.era === 'legacy' && taskRequested(request))
       return this.createTask(call, outcome.pending, outcome.result);
+    // 2025-11-25: a receiver that takes tasks for a tool answers a task-augmented request with a
+    // task (the 1.x client's callToolStream asks for one on every tool that lists taskSupport), so a
+    // call policy decided at once is a task already completed, its answer the recorded one.
+    if (!outcome.pending && call.era === 'legacy' && taskRequested(request))
+      return this.createDecidedTask(call, response.body, outcome.result);
     if (outcome.pending && call.era === 'modern' && call.tasks)
       return this.createModernTask(call, outcome.pending);
     if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
@@ -380,16 +385,43 @@ class GatewayMcp {
 
   /** A task id for a parked call: signed, bound to this tenant, key and agent, living as long as the call can. */
   async mintTask(call: CallContext, pending: PendingApproval) {
+    return this.mintTaskId(call, pending.eventId, pending.expiresAt);
+  }
+
+  async mintTaskId(call: CallContext, eventId: string, expiresAt: string, decided?: 'allow' | 'deny') {
     const now = this.ports.now();
-    const ttlSec = taskTtlSec(pending.expiresAt, this.ports.grantTtlSec(call.caller.tenantId), now);
+    const grantSec = decided ? 0 : this.ports.grantTtlSec(call.caller.tenantId);
+    const ttlSec = taskTtlSec(expiresAt, grantSec, now);
     const createdAt = now.toISOString();
     const signer = await this.ports.signer();
     const taskId = await signer.mint<TaskPayload>(
-      { e: pending.eventId, c: createdAt, t: ttlSec * 1000 },
+      { e: eventId, c: createdAt, t: ttlSec * 1000, ...(decided ? { d: decided } : {}) },
       taskBinding(call.caller, agentOf(call)),
       ttlSec,
     );
     return { taskId, createdAt, ttlSec };
+  }
+
+  /** 2025-11-25: the task of a call policy allowed or denied at submit, completed (its answer beside it). */
+  async createDecidedTask(call: CallContext, body: string, result: ToolResult): Promise<CallResult> {
+    const submitted = JSON.parse(body) as { event_id?: unknown; decision?: unknown };
+    const decided =
+      submitted.decision === 'allow' || submitted.decision === 'deny' ? submitted.decision : undefined;
+    if (typeof submitted.event_id !== 'string' || !decided) return result;
+    const now = this.ports.now().toISOString();
+    const { taskId, createdAt, ttlSec } = await this.mintTaskId(call, submitted.event_id, now, decided);
+    return {
+      ...result,
+      task: {
+        taskId,
+        status: 'completed',
+        statusMessage: decided === 'allow' ? 'Allowed by policy: it ran.' : 'Denied by policy: nothing ran.',
+        createdAt,
+        lastUpdatedAt: createdAt,
+        ttl: ttlSec * 1000,
+        pollInterval: TASK_POLL_INTERVAL_MS,
+      },
+    } as CallResult;
   }
 
   /**
@@ -452,7 +484,7 @@ class GatewayMcp {
   async taskEvent(
     call: CallContext,
     taskId: unknown,
-  ): Promise<{ eventId: string; createdAt: string; ttlMs: number }> {
+  ): Promise<{ eventId: string; createdAt: string; ttlMs: number; decided?: 'allow' | 'deny' }> {
     const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
     if (typeof taskId !== 'string' || taskId.length > MAX_SESSION_ID_CHARS) throw notFound();
     const signer = await this.ports.signer();
@@ -462,7 +494,13 @@ class GatewayMcp {
     const createdAt = verified.payload?.c;
     const ttlMs = verified.payload?.t;
     if (!eventId.success || typeof createdAt !== 'string' || typeof ttlMs !== 'number') throw notFound();
-    return { eventId: eventId.data.event_id, createdAt, ttlMs };
+    const decided = verified.payload?.d;
+    return {
+      eventId: eventId.data.event_id,
+      createdAt,
+      ttlMs,
+      ...(decided === 'allow' || decided === 'deny' ? { decided } : {}),
+    };
   }
 
   /**
@@ -473,7 +511,17 @@ class GatewayMcp {
     call: CallContext,
     taskId: string,
   ): Promise<{ status: TaskStatus; message: string; result: ToolResult; createdAt: string; ttlMs: number }> {
-    const { eventId, createdAt, ttlMs } = await this.taskEvent(call, taskId);
+    const { eventId, createdAt, ttlMs, decided } = await this.taskEvent(call, taskId);
+    if (decided) {
+      const result = await this.decidedResult(call, eventId);
+      return {
+        status: 'completed',
+        message: result.content.map((c) => ('text' in c ? c.text : '')).join(' '),
+        result,
+        createdAt,
+        ttlMs,
+      };
+    }
     const result = await this.runApproved(call.caller, eventId, { wait: false });
     const outcome = result.structuredContent?.status as string | undefined;
     if (outcome === 'not_found') throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
@@ -499,6 +547,26 @@ class GatewayMcp {
       ttl: poll.ttlMs,
       pollInterval: TASK_POLL_INTERVAL_MS,
     };
+  }
+
+  /** The recorded answer of a call policy decided at submit, as `tools/call` gave it (read, never re-run). */
+  async decidedResult(call: CallContext, eventId: string): Promise<ToolResult> {
+    let stored;
+    try {
+      stored = await this.ports.getEvent(call.caller, eventId);
+    } catch (error) {
+      return internal(error);
+    }
+    if (!stored || (stored.decision !== 'allow' && stored.decision !== 'deny'))
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+    const body = {
+      event_id: eventId,
+      decision: stored.decision,
+      reason: stored.reason,
+      policy_version: stored.policy_version,
+      ...(stored.result ? { result: stored.result } : {}),
+    };
+    return submitOutcome({ body: JSON.stringify(body) }, String(stored.request.tool ?? '')).result;
   }
 
   /** `tasks/result`: the call's result once terminal; waits at most TASK_RESULT_WAIT_MS, then says to poll. */

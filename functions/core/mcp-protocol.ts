@@ -428,6 +428,11 @@ export interface TaskPayload {
   /** Created at (ISO 8601), and the task's lifetime in milliseconds. */
   c: string;
   t: number;
+  /**
+   * Set when policy decided the call at submit (`allow` or `deny`): a 2025-11-25 client that asked
+   * for a task gets one, already completed with the recorded answer (nothing waits on a human).
+   */
+  d?: 'allow' | 'deny';
 }
 
 /**
