@@ -57,6 +57,7 @@ import {
   TASK_RESULT_WAIT_MS,
   TASKS_EXTENSION,
   MISSING_CLIENT_CAPABILITY,
+  POLL_HINT_KEY,
   detailedTask,
   taskBinding,
   taskStatusOf,
@@ -334,9 +335,12 @@ class GatewayMcp {
   ): Promise<CallResult> {
     const signer = await this.ports.signer();
     const payload: RequestStatePayload = { e: pending.eventId };
-    return inputRequired({
+    const result = inputRequired({
       inputRequests: {
-        approval: inputRequired.elicitUrl({ message: approvalMessage(pending), url: pending.url }),
+        approval: inputRequired.elicitUrl({
+          message: `${approvalMessage(pending)}\n\nRetry this call with the requestState no more often than every ${TASK_POLL_INTERVAL_MS / 1000} s.`,
+          url: pending.url,
+        }),
       },
       requestState: await signer.mint(
         payload,
@@ -344,6 +348,8 @@ class GatewayMcp {
         MCP_STATE_TTL_SEC,
       ),
     });
+    // The poll hint: a client retries on its own schedule, and a retry spends a token and a read.
+    return { ...result, _meta: { [POLL_HINT_KEY]: TASK_POLL_INTERVAL_MS } } as CallResult;
   }
 
   async resumeApproval(

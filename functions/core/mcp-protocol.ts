@@ -409,6 +409,11 @@ export const TASK_RESULT_RETENTION_SEC = 24 * 3600;
 /** The poll interval a task advertises (`pollInterval` / `pollIntervalMs`). */
 export const TASK_POLL_INTERVAL_MS = 5_000;
 /**
+ * Where a 2026-07-28 `input_required` result for a parked call carries its poll hint (in `_meta`:
+ * the protocol has no retry-interval field): how often a client may retry with the requestState.
+ */
+export const POLL_HINT_KEY = 'io.openclause/pollIntervalMs';
+/**
  * The longest `tasks/result` waits for a terminal state before it answers "poll": under the HTTP
  * API's 30 s integration timeout, with room for the execute it may run.
  */

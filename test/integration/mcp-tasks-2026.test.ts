@@ -47,7 +47,7 @@ type Rpc = {
 };
 
 /** A client from SEP-2663: declares the extension per request (or not), mirrors the task id in `Mcp-Name`. */
-function sepClient(key: string = KEYS.tenant1, options: { declare?: boolean } = {}) {
+function sepClient(key: string = KEYS.tenant1, options: { declare?: boolean; elicitation?: boolean } = {}) {
   let id = 0;
   const declare = options.declare ?? true;
   return async (method: string, params: Record<string, unknown>): Promise<Rpc> => {
@@ -76,7 +76,10 @@ function sepClient(key: string = KEYS.tenant1, options: { declare?: boolean } = 
           _meta: {
             'io.modelcontextprotocol/protocolVersion': '2026-07-28',
             'io.modelcontextprotocol/clientInfo': { name: 'sep-2663-client', version: '1' },
-            'io.modelcontextprotocol/clientCapabilities': declare ? { extensions: { [TASKS]: {} } } : {},
+            'io.modelcontextprotocol/clientCapabilities': {
+              ...(declare ? { extensions: { [TASKS]: {} } } : {}),
+              ...(options.elicitation ? { elicitation: { url: {} } } : {}),
+            },
           },
         },
       },
@@ -278,6 +281,21 @@ describe('2026-07-28 Tasks extension (SEP-2663), a client written from the SEP',
     expect(result.result?.resultType).not.toBe('task');
     expect(result.result).not.toHaveProperty('taskId');
     expect(result.result).toMatchObject({ structuredContent: { status: 'pending' } });
+
+    // With URL elicitation but not the extension: the input_required rung, with its poll hint.
+    const asking = await call(sepClient(KEYS.tenant1, { declare: false, elicitation: true }), 'T26-11');
+    expect(asking.result).toMatchObject({
+      resultType: 'input_required',
+      requestState: expect.any(String),
+      inputRequests: {
+        approval: { params: { mode: 'url', message: expect.stringMatching(/every 5 s\.$/) } },
+      },
+      _meta: { 'io.openclause/pollIntervalMs': 5000 },
+    });
+    // Both declared: the task wins (it needs no retry of the call).
+    expect((await call(sepClient(KEYS.tenant1, { elicitation: true }), 'T26-12')).result?.resultType).toBe(
+      'task',
+    );
 
     const taskId = await parked(sepClient(), 'T26-9');
     for (const method of ['tasks/get', 'tasks/cancel'])
