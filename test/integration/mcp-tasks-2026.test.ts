@@ -5,6 +5,7 @@
  * SDK carries no Tasks runtime; this client sends what the SEP says a client sends: the extension in
  * the request's `clientCapabilities`, `Mcp-Name` set to the task id on `tasks/*`.
  */
+import fc from 'fast-check';
 import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import { mcpToolName, paramHeadersOf } from '../../functions/core/mcp.js';
 import type { Clock } from '../../functions/core/ports.js';
@@ -333,5 +334,52 @@ describe('2026-07-28 Tasks extension (SEP-2663), a client written from the SEP',
     });
     expect(mismatch.status).toBe(400);
     expect(mismatch.json.error.code).toBe(-32020);
+  });
+
+  it('hostile task ids (long, binary, look-alikes of a real one) are not found on every method: never a 5xx, nothing changes', async () => {
+    const client = sepClient();
+    const taskId = await parked(client, 'T26-13');
+    const calls = connector.calls.length;
+    const hostile = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 64 }),
+      fc.string({ minLength: 4097, maxLength: 5000 }),
+      fc.integer({ min: 0, max: taskId.length - 1 }).map((i) => taskId.slice(0, i) + taskId.slice(i + 1)),
+      fc.constantFrom(taskId.toUpperCase(), `${taskId}.`, taskId.replace('.v1.', '.v2.')),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        hostile,
+        fc.constantFrom('tasks/get', 'tasks/cancel', 'tasks/update'),
+        async (id, method) => {
+          // Mcp-Name mirrors the id only when a header can carry it (else the edge refuses the header: 400).
+          const r = await stack.request('POST', '/mcp', {
+            headers: {
+              Accept: 'application/json, text/event-stream',
+              'MCP-Protocol-Version': '2026-07-28',
+              'Mcp-Method': method,
+              ...(/^[\x21-\x7e]*$/.test(id) && id.length > 0 ? { 'Mcp-Name': id } : {}),
+            },
+            body: {
+              jsonrpc: '2.0',
+              id: 1,
+              method,
+              params: {
+                taskId: id,
+                ...(method === 'tasks/update' ? { inputResponses: {} } : {}),
+                _meta: {
+                  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+                  'io.modelcontextprotocol/clientCapabilities': { extensions: { [TASKS]: {} } },
+                },
+              },
+            },
+          });
+          expect(r.status).toBeLessThan(500);
+          if (r.status === 200) expect(r.json.error).toMatchObject({ code: -32602 });
+        },
+      ),
+      { numRuns: 30 },
+    );
+    expect((await client('tasks/get', { taskId })).result?.status).toBe('working');
+    expect(connector.calls.length).toBe(calls);
   });
 });
