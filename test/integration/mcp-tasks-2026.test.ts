@@ -12,6 +12,7 @@ import type { Clock } from '../../functions/core/ports.js';
 import { generateApiKey } from '../../functions/store/api-keys.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
+import { faultyDocumentClient } from '../support/faults.js';
 import { KEYS, startTestStack, type TestStack } from '../support/stack.js';
 
 const TASKS = 'io.modelcontextprotocol/tasks';
@@ -28,9 +29,11 @@ const connector: typeof counting = {
 const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
 let stack: TestStack;
 const AGENT7 = generateApiKey();
+/** The real document client; a test makes one chosen command fail as DynamoDB would (a 500). */
+const { doc, plan } = faultyDocumentClient();
 
 beforeAll(async () => {
-  stack = await startTestStack({ overrides: { connectors: connector, clock } });
+  stack = await startTestStack({ overrides: { connectors: connector, clock, doc } });
   await stack.state.apiKeys.put(AGENT7, { tenantId: 'tenant1', agentId: 'agent-7' });
 });
 afterEach(() => {
@@ -379,6 +382,19 @@ describe('2026-07-28 Tasks extension (SEP-2663), a client written from the SEP',
       ),
       { numRuns: 30 },
     );
+    expect((await client('tasks/get', { taskId })).result?.status).toBe('working');
+    expect(connector.calls.length).toBe(calls);
+  });
+
+  it('fails closed: a storage failure under tasks/get or tasks/cancel is an internal error, and nothing changes', async () => {
+    const client = sepClient();
+    const taskId = await parked(client, 'T26-14');
+    const calls = connector.calls.length;
+    plan.fail = { command: 'QueryCommand', nth: 1 };
+    expect((await client('tasks/get', { taskId })).error).toMatchObject({ code: -32603 });
+    plan.fail = { command: 'TransactWriteCommand', nth: 1 };
+    expect((await client('tasks/cancel', { taskId })).error).toMatchObject({ code: -32603 });
+    plan.fail = undefined;
     expect((await client('tasks/get', { taskId })).result?.status).toBe('working');
     expect(connector.calls.length).toBe(calls);
   });
