@@ -102,6 +102,11 @@ export interface McpPorts {
   withdraw(caller: Caller, eventId: string): Promise<HttpResult>;
   /** The tenant's grant lifetime (policy data), which a task's lifetime includes. */
   grantTtlSec(tenantId: string): number;
+  /**
+   * The tenant's approver group (policy data), which submit just wrote on the approval: a new
+   * task's status message names it without a read (later polls read the stored approval's).
+   */
+  approverGroup?(tenantId: string): string;
   /** How long `tasks/result` waits for a terminal state (TASK_RESULT_WAIT_MS; tests shorten it). */
   taskResultWaitMs?: number;
   getEvent(caller: Caller, eventId: string): Promise<StoredEvent | undefined>;
@@ -380,7 +385,7 @@ class GatewayMcp {
       task: {
         taskId,
         status: 'working',
-        statusMessage: workingMessage(pending, 'pending'),
+        statusMessage: workingMessage(this.withGroup(call, pending), 'pending'),
         createdAt,
         lastUpdatedAt: createdAt,
         ttl: ttlSec * 1000,
@@ -392,6 +397,12 @@ class GatewayMcp {
   /** A task id for a parked call: signed, bound to this tenant, key and agent, living as long as the call can. */
   async mintTask(call: CallContext, pending: PendingApproval) {
     return this.mintTaskId(call, pending.eventId, pending.expiresAt);
+  }
+
+  /** A new task's pending approval, with the approver group submit gave it (policy data, no read). */
+  withGroup(call: CallContext, pending: PendingApproval): PendingApproval {
+    const group = this.ports.approverGroup?.(call.caller.tenantId);
+    return group === undefined ? pending : { ...pending, approverGroup: group };
   }
 
   async mintTaskId(call: CallContext, eventId: string, expiresAt: string, decided?: 'allow' | 'deny') {
@@ -440,7 +451,7 @@ class GatewayMcp {
     const task: ModernTask = {
       taskId,
       status: 'working',
-      statusMessage: workingMessage(pending, 'pending'),
+      statusMessage: workingMessage(this.withGroup(call, pending), 'pending'),
       createdAt,
       lastUpdatedAt: createdAt,
       ttlMs: ttlSec * 1000,

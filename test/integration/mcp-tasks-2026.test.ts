@@ -128,7 +128,7 @@ describe('2026-07-28 Tasks extension (SEP-2663), a client written from the SEP',
       resultType: 'task',
       status: 'working',
       statusMessage: expect.stringMatching(
-        /^Waiting for an approver of this tenant to decide at http:\/\/localhost:3000\/console\/approvals\/[0-9a-f-]{36} before \d{4}-/,
+        /^Waiting for an approver of the group "security" of this tenant to decide at http:\/\/localhost:3000\/console\/approvals\/[0-9a-f-]{36} before \d{4}-/,
       ),
       createdAt: expect.any(String),
       lastUpdatedAt: expect.any(String),
@@ -140,7 +140,7 @@ describe('2026-07-28 Tasks extension (SEP-2663), a client written from the SEP',
     // Lifetime: the approval's time to expiry (24 h) + the grant's lifetime + 24 h of retention.
     expect(created.result!.ttlMs as number).toBeGreaterThan(48 * 3600 * 1000 - 60_000);
 
-    // Durable before the answer: the first poll resolves, and names the approver group.
+    // Durable before the answer: the first poll resolves (naming the group from the stored approval).
     const working = await client('tasks/get', { taskId });
     expect(working.result).toMatchObject({
       resultType: 'complete',
