@@ -70,7 +70,7 @@ async function post(
   const shown = Object.entries(headers)
     .filter(([h]) => SHOWN.test(h))
     .map(([h, v]) => `${h}: ${String(cut(v))}`);
-  console.log(`> POST /mcp  ${shown.join('  ')}`);
+  console.log(['> POST /mcp', ...shown].join('  '));
   console.log(`> ${JSON.stringify(cut(body))}`);
   const response = await fetch(`${base}/mcp`, {
     method: 'POST',
