@@ -380,7 +380,7 @@ describe('2026-07-28 Tasks extension (SEP-2663), a client written from the SEP',
           if (r.status === 200) expect(r.json.error).toMatchObject({ code: -32602 });
         },
       ),
-      { numRuns: 30 },
+      { numRuns: 15 },
     );
     expect((await client('tasks/get', { taskId })).result?.status).toBe('working');
     expect(connector.calls.length).toBe(calls);
