@@ -539,6 +539,31 @@ class GatewayMcp {
         ttlMs,
       };
     }
+    // Most polls find the request still pending: one read of the event (and its approval) answers
+    // them and names who decides. Anything else goes to the exactly-once execute, which decides.
+    let stored: StoredEvent | undefined;
+    try {
+      stored = await this.ports.getEvent(call.caller, eventId);
+    } catch (error) {
+      return internal(error);
+    }
+    const approval = stored?.approval;
+    if (
+      stored &&
+      approval?.status === 'pending' &&
+      !stored.execution &&
+      Date.parse(approval.expires_at) > this.ports.now().getTime()
+    ) {
+      const message = workingMessage(
+        pendingOf(stored, eventId, (id) => this.ports.approvalUrl(id)),
+        'pending',
+      );
+      const result: ToolResult = {
+        content: [{ type: 'text', text: message }],
+        structuredContent: { status: 'pending', event_id: eventId },
+      };
+      return { status: 'working', message, result, createdAt, ttlMs };
+    }
     const result = await this.runApproved(call.caller, eventId, { wait: false });
     const outcome = result.structuredContent?.status as string | undefined;
     if (outcome === 'not_found') throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
