@@ -48,6 +48,7 @@ import { openLoop, type LoadResult } from './load.js';
 import { measureNotifications } from './notify.js';
 import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
+import { describePoll, measureTaskPolls, taskPollCosts } from './mcp-tasks.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
 import { chainOf } from '../functions/handlers/chain-state.js';
@@ -787,6 +788,40 @@ for (const path of ['allow', 'deny', 'approve'] as const) {
     how:
       `request path ${round(c.writeUnits, 2)} WRU + ${round(c.readUnits, 2)} RRU (counted above), sealing ${f} fact(s) × ${round(perFact.writeUnits, 2)} WRU + ${round(perFact.readUnits, 2)} RRU, measured one call at a time (busy, 100 calls a batch: ${round(busyPerFact.writeUnits, 2)} WRU + ${round(busyPerFact.readUnits, 2)} RRU per fact). ` +
       result.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
+  });
+}
+// 7a. waiting on a parked MCP call as a task (issue 22): one tasks/get poll, and a lifetime of them
+{
+  const polls = await measureTaskPolls({
+    baseUrl: host.url,
+    key: 'sk-bench-tenant1',
+    approverToken,
+    counters,
+    invocations,
+    polls: quick ? 5 : 10,
+  });
+  const costs = taskPollCosts(polls, (handler, ms) => lambdaOf(handler, ms));
+  const lines = (p: { lines: { item: string; arithmetic: string }[] }) =>
+    p.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; ');
+  add({
+    figure: 'cost per million tasks/get polls (pending)',
+    value: round(costs.pending.usdPerMillion, 2),
+    unit: 'USD per million',
+    goal: 'report',
+    met: polls.failures === 0,
+    how:
+      `${polls.polls} polls of a parked 2026-07-28 task, each alone in its second: ${describePoll(polls.pending)} per poll, mcp handler p50 ${round(polls.pendingMs)} ms. ` +
+      `The first poll after the approval runs the call: ${describePoll(polls.approved)}, $${round(costs.approved.usdPerMillion, 2)} per million; ` +
+      `a poll after completion reads the recorded result: ${describePoll(polls.completed)}, $${round(costs.completed.usdPerMillion, 2)} per million. ` +
+      lines(costs.pending),
+  });
+  add({
+    figure: 'polling a parked call for its whole lifetime',
+    value: round(costs.lifetimeUsd * 1000, 2),
+    unit: 'USD per thousand parked calls',
+    goal: 'report',
+    met: polls.failures === 0,
+    how: `a parked call nobody decides, polled at the advertised pollIntervalMs (${polls.pollIntervalMs} ms) until its approval expires (${polls.pendingLifetimeSec} s): ${costs.lifetimePolls} pending polls × $${round(costs.pending.usdPerMillion, 2)} per million = $${round(costs.lifetimeUsd, 4)} per call`,
   });
 }
 // ---------------------------------------------------------------------------------------------

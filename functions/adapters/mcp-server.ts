@@ -55,11 +55,16 @@ import {
   traceOf,
   TASK_POLL_INTERVAL_MS,
   TASK_RESULT_WAIT_MS,
+  TASKS_EXTENSION,
+  MISSING_CLIENT_CAPABILITY,
+  POLL_HINT_KEY,
+  detailedTask,
   taskBinding,
   taskStatusOf,
   taskTtlSec,
   workingMessage,
   type CallContext,
+  type ModernTask,
   type TaskPayload,
   type TaskStatus,
   type Caller,
@@ -97,6 +102,11 @@ export interface McpPorts {
   withdraw(caller: Caller, eventId: string): Promise<HttpResult>;
   /** The tenant's grant lifetime (policy data), which a task's lifetime includes. */
   grantTtlSec(tenantId: string): number;
+  /**
+   * The tenant's approver group (policy data), which submit just wrote on the approval: a new
+   * task's status message names it without a read (later polls read the stored approval's).
+   */
+  approverGroup?(tenantId: string): string;
   /** How long `tasks/result` waits for a terminal state (TASK_RESULT_WAIT_MS; tests shorten it). */
   taskResultWaitMs?: number;
   getEvent(caller: Caller, eventId: string): Promise<StoredEvent | undefined>;
@@ -168,6 +178,22 @@ const stateRefused = (reason: VerifyFailure): ToolResult => ({
     },
   ],
 });
+
+/** `tasks/get` and `tasks/cancel` params (SEP-2663); the id's length is checked where it is verified. */
+const TaskParams = z.looseObject({ taskId: z.string() });
+/**
+ * `tasks/update` params: the task id (the SDK lifts and checks `inputResponses`, the answers to a
+ * task's `inputRequests`, before the handler: this server never asks any).
+ */
+const UpdateTaskParams = z.looseObject({ taskId: z.string() });
+
+/** `tasks/*` from a request that did not declare the extension (SEP-2663: MUST be -32021). */
+const requireTasks = (call: CallContext): void => {
+  if (!call.tasks)
+    throw new ProtocolError(MISSING_CLIENT_CAPABILITY, 'Missing required client capability', {
+      requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } },
+    });
+};
 
 /** Did this request ask for a task (2025-11-25 task-augmented request: `params.task`)? */
 const taskRequested = (request: CallToolRequest): boolean => {
@@ -256,9 +282,17 @@ class GatewayMcp {
       status: outcome.pending ? 'pending' : outcome.result.isError ? 'refused' : 'answered',
       ...(trace ? { trace_id: trace.traceId, traceparent: trace.traceparent } : {}),
     });
-    // A task only for a client that asked for one in this very request (2025-11-25 `params.task`).
+    // A task only for a client that asked for one in this very request: 2025-11-25 `params.task`,
+    // 2026-07-28 the Tasks extension in the request's capabilities (before the input_required rung).
     if (outcome.pending && call.era === 'legacy' && taskRequested(request))
       return this.createTask(call, outcome.pending, outcome.result);
+    // 2025-11-25: a receiver that takes tasks for a tool answers a task-augmented request with a
+    // task (the 1.x client's callToolStream asks for one on every tool that lists taskSupport), so a
+    // call policy decided at once is a task already completed, its answer the recorded one.
+    if (!outcome.pending && call.era === 'legacy' && taskRequested(request))
+      return this.createDecidedTask(call, response.body, outcome.result);
+    if (outcome.pending && call.era === 'modern' && call.tasks)
+      return this.createModernTask(call, outcome.pending);
     if (outcome.pending) return this.askForApproval(call, ctx, outcome.pending, outcome.result, name, args);
     return outcome.result;
   }
@@ -306,9 +340,12 @@ class GatewayMcp {
   ): Promise<CallResult> {
     const signer = await this.ports.signer();
     const payload: RequestStatePayload = { e: pending.eventId };
-    return inputRequired({
+    const result = inputRequired({
       inputRequests: {
-        approval: inputRequired.elicitUrl({ message: approvalMessage(pending), url: pending.url }),
+        approval: inputRequired.elicitUrl({
+          message: `${approvalMessage(pending)}\n\nRetry this call with the requestState no more often than every ${TASK_POLL_INTERVAL_MS / 1000} s.`,
+          url: pending.url,
+        }),
       },
       requestState: await signer.mint(
         payload,
@@ -316,6 +353,8 @@ class GatewayMcp {
         MCP_STATE_TTL_SEC,
       ),
     });
+    // The poll hint: a client retries on its own schedule, and a retry spends a token and a read.
+    return { ...result, _meta: { [POLL_HINT_KEY]: TASK_POLL_INTERVAL_MS } } as CallResult;
   }
 
   async resumeApproval(
@@ -340,21 +379,13 @@ class GatewayMcp {
    * without `content`, so the pending result's content travels beside it (clients read `task`).
    */
   async createTask(call: CallContext, pending: PendingApproval, result: ToolResult): Promise<CallResult> {
-    const now = this.ports.now();
-    const ttlSec = taskTtlSec(pending.expiresAt, this.ports.grantTtlSec(call.caller.tenantId), now);
-    const createdAt = now.toISOString();
-    const signer = await this.ports.signer();
-    const taskId = await signer.mint<TaskPayload>(
-      { e: pending.eventId, c: createdAt, t: ttlSec * 1000 },
-      taskBinding(call.caller, agentOf(call)),
-      ttlSec,
-    );
+    const { taskId, createdAt, ttlSec } = await this.mintTask(call, pending);
     return {
       ...result,
       task: {
         taskId,
         status: 'working',
-        statusMessage: workingMessage(pending, 'pending'),
+        statusMessage: workingMessage(this.withGroup(call, pending), 'pending'),
         createdAt,
         lastUpdatedAt: createdAt,
         ttl: ttlSec * 1000,
@@ -363,11 +394,114 @@ class GatewayMcp {
     } as CallResult;
   }
 
+  /** A task id for a parked call: signed, bound to this tenant, key and agent, living as long as the call can. */
+  async mintTask(call: CallContext, pending: PendingApproval) {
+    return this.mintTaskId(call, pending.eventId, pending.expiresAt);
+  }
+
+  /** A new task's pending approval, with the approver group submit gave it (policy data, no read). */
+  withGroup(call: CallContext, pending: PendingApproval): PendingApproval {
+    const group = this.ports.approverGroup?.(call.caller.tenantId);
+    return group === undefined ? pending : { ...pending, approverGroup: group };
+  }
+
+  async mintTaskId(call: CallContext, eventId: string, expiresAt: string, decided?: 'allow' | 'deny') {
+    const now = this.ports.now();
+    const grantSec = decided ? 0 : this.ports.grantTtlSec(call.caller.tenantId);
+    const ttlSec = taskTtlSec(expiresAt, grantSec, now);
+    const createdAt = now.toISOString();
+    const signer = await this.ports.signer();
+    const taskId = await signer.mint<TaskPayload>(
+      { e: eventId, c: createdAt, t: ttlSec * 1000, ...(decided ? { d: decided } : {}) },
+      taskBinding(call.caller, agentOf(call)),
+      ttlSec,
+    );
+    return { taskId, createdAt, ttlSec };
+  }
+
+  /** 2025-11-25: the task of a call policy allowed or denied at submit, completed (its answer beside it). */
+  async createDecidedTask(call: CallContext, body: string, result: ToolResult): Promise<CallResult> {
+    const submitted = JSON.parse(body) as { event_id?: unknown; decision?: unknown };
+    const decided =
+      submitted.decision === 'allow' || submitted.decision === 'deny' ? submitted.decision : undefined;
+    if (typeof submitted.event_id !== 'string' || !decided) return result;
+    const now = this.ports.now().toISOString();
+    const { taskId, createdAt, ttlSec } = await this.mintTaskId(call, submitted.event_id, now, decided);
+    return {
+      ...result,
+      task: {
+        taskId,
+        status: 'completed',
+        statusMessage: decided === 'allow' ? 'Allowed by policy: it ran.' : 'Denied by policy: nothing ran.',
+        createdAt,
+        lastUpdatedAt: createdAt,
+        ttl: ttlSec * 1000,
+        pollInterval: TASK_POLL_INTERVAL_MS,
+      },
+    } as CallResult;
+  }
+
+  /**
+   * 2026-07-28 (SEP-2663): a `CreateTaskResult` (`resultType: "task"`) in lieu of the tool result.
+   * Durable before the answer: the parked event and its approval are written by submit, and the
+   * task id is a signed handle on them, so a `tasks/get` for it resolves at once.
+   */
+  async createModernTask(call: CallContext, pending: PendingApproval): Promise<CallResult> {
+    const { taskId, createdAt, ttlSec } = await this.mintTask(call, pending);
+    const task: ModernTask = {
+      taskId,
+      status: 'working',
+      statusMessage: workingMessage(this.withGroup(call, pending), 'pending'),
+      createdAt,
+      lastUpdatedAt: createdAt,
+      ttlMs: ttlSec * 1000,
+      pollIntervalMs: TASK_POLL_INTERVAL_MS,
+    };
+    return { resultType: 'task', ...task } as unknown as CallResult;
+  }
+
+  /** `tasks/get` (2026-07-28): the task in its detailed shape, the result or the error inlined when it has ended. */
+  async getModernTask(call: CallContext, taskId: string): Promise<Record<string, unknown>> {
+    requireTasks(call);
+    const poll = await this.pollTask(call, taskId);
+    const { ttl, pollInterval, ...task } = this.taskOf(taskId, poll);
+    return detailedTask({ ...task, ttlMs: ttl, pollIntervalMs: pollInterval }, poll.result);
+  }
+
+  /**
+   * `tasks/update` (2026-07-28): this server never asks a task for input (only an approver decides,
+   * and not through the client), so no key is ever outstanding and every response is ignored, as
+   * the extension says of unknown keys: an empty acknowledgement for a task this caller holds.
+   */
+  async updateModernTask(call: CallContext, taskId: string): Promise<Record<string, never>> {
+    requireTasks(call);
+    await this.taskEvent(call, taskId);
+    return {};
+  }
+
+  /**
+   * `tasks/cancel` (2026-07-28): withdraws the pending approval request and acknowledges. SEP-2663's
+   * cancellation is cooperative: a request already decided is acknowledged too and ends as decided
+   * (completed when approved and run, failed when denied), which `tasks/get` tells.
+   */
+  async cancelModernTask(call: CallContext, taskId: string): Promise<Record<string, never>> {
+    requireTasks(call);
+    const { eventId } = await this.taskEvent(call, taskId);
+    try {
+      await this.ports.withdraw(call.caller, eventId);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) return internal(error);
+      if (error.status === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+      logger.info('mcp task cancel after a decision', { event_id: eventId, code: error.code });
+    }
+    return {};
+  }
+
   /** The parked event a task id names, if this caller's agent holds it; else "not found". */
   async taskEvent(
     call: CallContext,
     taskId: unknown,
-  ): Promise<{ eventId: string; createdAt: string; ttlMs: number }> {
+  ): Promise<{ eventId: string; createdAt: string; ttlMs: number; decided?: 'allow' | 'deny' }> {
     const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
     if (typeof taskId !== 'string' || taskId.length > MAX_SESSION_ID_CHARS) throw notFound();
     const signer = await this.ports.signer();
@@ -377,7 +511,13 @@ class GatewayMcp {
     const createdAt = verified.payload?.c;
     const ttlMs = verified.payload?.t;
     if (!eventId.success || typeof createdAt !== 'string' || typeof ttlMs !== 'number') throw notFound();
-    return { eventId: eventId.data.event_id, createdAt, ttlMs };
+    const decided = verified.payload?.d;
+    return {
+      eventId: eventId.data.event_id,
+      createdAt,
+      ttlMs,
+      ...(decided === 'allow' || decided === 'deny' ? { decided } : {}),
+    };
   }
 
   /**
@@ -388,7 +528,42 @@ class GatewayMcp {
     call: CallContext,
     taskId: string,
   ): Promise<{ status: TaskStatus; message: string; result: ToolResult; createdAt: string; ttlMs: number }> {
-    const { eventId, createdAt, ttlMs } = await this.taskEvent(call, taskId);
+    const { eventId, createdAt, ttlMs, decided } = await this.taskEvent(call, taskId);
+    if (decided) {
+      const result = await this.decidedResult(call, eventId);
+      return {
+        status: 'completed',
+        message: result.content.map((c) => ('text' in c ? c.text : '')).join(' '),
+        result,
+        createdAt,
+        ttlMs,
+      };
+    }
+    // Most polls find the request still pending: one read of the event (and its approval) answers
+    // them and names who decides. Anything else goes to the exactly-once execute, which decides.
+    let stored: StoredEvent | undefined;
+    try {
+      stored = await this.ports.getEvent(call.caller, eventId);
+    } catch (error) {
+      return internal(error);
+    }
+    const approval = stored?.approval;
+    if (
+      stored &&
+      approval?.status === 'pending' &&
+      !stored.execution &&
+      Date.parse(approval.expires_at) > this.ports.now().getTime()
+    ) {
+      const message = workingMessage(
+        pendingOf(stored, eventId, (id) => this.ports.approvalUrl(id)),
+        'pending',
+      );
+      const result: ToolResult = {
+        content: [{ type: 'text', text: message }],
+        structuredContent: { status: 'pending', event_id: eventId },
+      };
+      return { status: 'working', message, result, createdAt, ttlMs };
+    }
     const result = await this.runApproved(call.caller, eventId, { wait: false });
     const outcome = result.structuredContent?.status as string | undefined;
     if (outcome === 'not_found') throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
@@ -414,6 +589,26 @@ class GatewayMcp {
       ttl: poll.ttlMs,
       pollInterval: TASK_POLL_INTERVAL_MS,
     };
+  }
+
+  /** The recorded answer of a call policy decided at submit, as `tools/call` gave it (read, never re-run). */
+  async decidedResult(call: CallContext, eventId: string): Promise<ToolResult> {
+    let stored;
+    try {
+      stored = await this.ports.getEvent(call.caller, eventId);
+    } catch (error) {
+      return internal(error);
+    }
+    if (!stored || (stored.decision !== 'allow' && stored.decision !== 'deny'))
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Task not found');
+    const body = {
+      event_id: eventId,
+      decision: stored.decision,
+      reason: stored.reason,
+      policy_version: stored.policy_version,
+      ...(stored.result ? { result: stored.result } : {}),
+    };
+    return submitOutcome({ body: JSON.stringify(body) }, String(stored.request.tool ?? '')).result;
   }
 
   /** `tasks/result`: the call's result once terminal; waits at most TASK_RESULT_WAIT_MS, then says to poll. */
@@ -529,9 +724,10 @@ class GatewayMcp {
     const legacy = ctx.era === 'legacy';
     const server = new Server(MCP_SERVER_INFO, {
       // 2025-11-25 tasks: task-augmented tools/call, polled with tasks/get, tasks/result, tasks/cancel.
+      // 2026-07-28: the Tasks extension (SEP-2663), used only for requests that declare it too.
       capabilities: legacy
         ? { tools: {}, tasks: { cancel: {}, requests: { tools: { call: {} } } } }
-        : { tools: {} },
+        : { tools: {}, extensions: { [TASKS_EXTENSION]: {} } },
       instructions: MCP_INSTRUCTIONS,
       // The list is this principal's (policy per tenant and agent): a shared cache must not keep it.
       cacheHints: { 'tools/list': { ttlMs: TOOLS_LIST_TTL_MS, cacheScope: 'private' } },
@@ -562,6 +758,18 @@ class GatewayMcp {
       );
       onTask('tasks/result', async (request, c) => this.taskResult(callOf(c), request.params.taskId));
       onTask('tasks/cancel', async (request, c) => this.cancelTask(callOf(c), request.params.taskId));
+    } else {
+      // SEP-2663's methods; `tasks/result` and `tasks/list` are not among them (-32601, the SDK's).
+      const callOf = (c: ServerContext) => contextOf(c, ctx.era, edge, ctx.requestInfo);
+      server.setRequestHandler('tasks/get', { params: TaskParams }, async (params, c) =>
+        this.getModernTask(callOf(c), params.taskId),
+      );
+      server.setRequestHandler('tasks/update', { params: UpdateTaskParams }, async (params, c) =>
+        this.updateModernTask(callOf(c), params.taskId),
+      );
+      server.setRequestHandler('tasks/cancel', { params: TaskParams }, async (params, c) =>
+        this.cancelModernTask(callOf(c), params.taskId),
+      );
     }
     server.setRequestHandler('tools/call', async (request, c) =>
       this.callTool(contextOf(c, ctx.era, edge, ctx.requestInfo), request, c),

@@ -131,6 +131,8 @@ export interface CallContext {
   session?: LegacySession;
   client: { name: string; version: string; protocol_version: string };
   urlElicitation: boolean;
+  /** This very request declared the 2026-07-28 Tasks extension (never inferred from another request). */
+  tasks: boolean;
 }
 
 /**
@@ -155,6 +157,7 @@ export function callContext(input: {
       era,
       client: { ...info, protocol_version: typeof version === 'string' ? version.slice(0, 32) : 'unknown' },
       urlElicitation: urlElicitationOf(envelope[CLIENT_CAPABILITIES_KEY] ?? {}),
+      tasks: tasksDeclared(envelope[CLIENT_CAPABILITIES_KEY]),
     };
   }
   const { session } = input;
@@ -169,6 +172,7 @@ export function callContext(input: {
       protocol_version: /^[0-9A-Za-z-]{1,32}$/.test(version) ? version : 'unknown',
     },
     urlElicitation: session?.urlElicitation ?? false,
+    tasks: false,
   };
 }
 
@@ -347,6 +351,7 @@ export function pendingOf(
     url: url(approval.id),
     expiresAt: approval.expires_at,
     reason: stored.reason,
+    ...(approval.approver_group !== undefined ? { approverGroup: approval.approver_group } : {}),
   };
 }
 
@@ -404,6 +409,11 @@ export const TASK_RESULT_RETENTION_SEC = 24 * 3600;
 /** The poll interval a task advertises (`pollInterval` / `pollIntervalMs`). */
 export const TASK_POLL_INTERVAL_MS = 5_000;
 /**
+ * Where a 2026-07-28 `input_required` result for a parked call carries its poll hint (in `_meta`:
+ * the protocol has no retry-interval field): how often a client may retry with the requestState.
+ */
+export const POLL_HINT_KEY = 'io.openclause/pollIntervalMs';
+/**
  * The longest `tasks/result` waits for a terminal state before it answers "poll": under the HTTP
  * API's 30 s integration timeout, with room for the execute it may run.
  */
@@ -423,6 +433,11 @@ export interface TaskPayload {
   /** Created at (ISO 8601), and the task's lifetime in milliseconds. */
   c: string;
   t: number;
+  /**
+   * Set when policy decided the call at submit (`allow` or `deny`): a 2025-11-25 client that asked
+   * for a task gets one, already completed with the recorded answer (nothing waits on a human).
+   */
+  d?: 'allow' | 'deny';
 }
 
 /**
@@ -454,5 +469,65 @@ export function taskStatusOf(outcome: string | undefined): TaskStatus {
 export function workingMessage(pending: PendingApproval | undefined, outcome: string | undefined): string {
   if (outcome === 'in_progress') return 'Approved: the tool is running now. Poll again for its result.';
   if (!pending) return 'Waiting for a human approver.';
-  return `Waiting for an approver of this tenant to decide at ${pending.url} before ${pending.expiresAt} (${pending.reason}).`;
+  return `Waiting for ${whoMustDecide(pending)} to decide at ${pending.url} before ${pending.expiresAt} (${pending.reason}).`;
+}
+
+/**
+ * Who must decide a parked call, as a task's status message says it: the approver group when the
+ * stored approval was read. This is the one place that names the deciders: approval workflows
+ * (quorum progress, "1 of 2 approvals") extend this text, and every task status message follows.
+ */
+export function whoMustDecide(pending: PendingApproval): string {
+  return pending.approverGroup
+    ? `an approver of the group "${pending.approverGroup}" of this tenant`
+    : 'an approver of this tenant';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 2026-07-28 Tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663).
+
+/** The extension's identifier: in a request's `clientCapabilities.extensions`, and in the server's. */
+export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
+/** MCP's "Missing required client capability": `tasks/*` from a request that did not declare the extension. */
+export const MISSING_CLIENT_CAPABILITY = -32021;
+/**
+ * The JSON-RPC error of a failed task (SEP-2663 `FailedTask.error`): the parked call ended without
+ * running, for the reason its `data.status` names (`denied`, `expired`, `revoked_by_policy`,
+ * `unknown`). In the implementation-defined range (-32000 to -32019) MCP leaves to servers.
+ */
+export const TASK_FAILED = -32010;
+
+/** Did this request declare the Tasks extension (`clientCapabilities.extensions[TASKS_EXTENSION]` an object)? */
+export function tasksDeclared(capabilities: unknown): boolean {
+  const extensions = (capabilities as { extensions?: unknown } | undefined)?.extensions;
+  if (typeof extensions !== 'object' || extensions === null) return false;
+  const declared = (extensions as Record<string, unknown>)[TASKS_EXTENSION];
+  return typeof declared === 'object' && declared !== null && !Array.isArray(declared);
+}
+
+/** The SEP-2663 `Task` fields every answer about a task carries. */
+export interface ModernTask {
+  taskId: string;
+  status: TaskStatus;
+  statusMessage: string;
+  createdAt: string;
+  lastUpdatedAt: string;
+  ttlMs: number;
+  pollIntervalMs: number;
+}
+
+/**
+ * `tasks/get`'s `DetailedTask`: a completed task inlines the tool result (also when the tool itself
+ * failed: it ran), a failed one the JSON-RPC error with the parked call's end in `data` (the
+ * `structuredContent` `oc_execute_approved` would answer: `status`, `event_id`, and `reason` for a
+ * denial or a revocation); working and cancelled carry the status message only.
+ */
+export function detailedTask(task: ModernTask, result: ToolResult): Record<string, unknown> {
+  if (task.status === 'completed') return { ...task, result };
+  if (task.status === 'failed')
+    return {
+      ...task,
+      error: { code: TASK_FAILED, message: task.statusMessage, data: result.structuredContent ?? {} },
+    };
+  return { ...task };
 }

@@ -424,6 +424,8 @@ export interface PendingApproval {
   reason: string;
   /** The approval view's lines (absent when only the stored event was read, on a retry). */
   view?: string[];
+  /** Which approvers decide it, when the stored approval was read ('' is any approver of the tenant). */
+  approverGroup?: string;
 }
 
 /** What the submit core answered, as a tool result (and, for approve, the pending approval). */

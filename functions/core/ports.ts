@@ -123,6 +123,8 @@ export interface StoredEvent {
     decided_by?: string;
     decided_at?: string;
     deny_reason?: string;
+    /** Which approvers decide it (policy data's `approver_group`; '' is any approver of the tenant). */
+    approver_group?: string;
   };
   /** Set on approval-gated events, whether or not the approval's state was read. */
   approval_id?: string;

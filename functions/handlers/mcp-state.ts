@@ -63,6 +63,7 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
         ? { taskResultWaitMs: state.overrides.mcpTaskResultWaitMs }
         : {}),
       grantTtlSec: (tenantId) => approvalDeps(state).tenant(tenantId)?.grant_ttl_sec ?? 3_600,
+      approverGroup: (tenantId) => approvalDeps(state).tenant(tenantId)?.approver_group ?? '',
       getEvent: (caller, eventId) => readEvent(state.toolcalls, caller, eventId),
       approvalUrl: (id) => approvalUrl(state.config.publicBaseUrl, id),
       now: () => state.clock.now(),

@@ -279,6 +279,7 @@ export class DynamoToolCallStore implements ToolCallStore {
         ...(typeof item.decided_by === 'string' ? { decided_by: item.decided_by } : {}),
         ...(typeof item.decided_at === 'string' ? { decided_at: item.decided_at } : {}),
         ...(typeof item.deny_reason === 'string' ? { deny_reason: item.deny_reason } : {}),
+        ...approverGroupOf(item.approval),
       };
     }
     const requestFact = facts.find((f) => f.kind === 'toolcall.decided' || f.kind === 'execution.completed');
@@ -387,4 +388,15 @@ export function approvalItem(a: ApprovalRecord): Record<string, unknown> {
     request_hash: a.request_hash,
     approval: JSON.stringify(rest),
   };
+}
+
+/** The approval's approver group, from the request fields its item keeps as JSON (none if unreadable). */
+function approverGroupOf(approval: unknown): { approver_group?: string } {
+  if (typeof approval !== 'string') return {};
+  try {
+    const group = (JSON.parse(approval) as { approver_group?: unknown }).approver_group;
+    return typeof group === 'string' ? { approver_group: group } : {};
+  } catch {
+    return {};
+  }
 }

@@ -461,6 +461,12 @@ export interface paths {
          *       `structuredContent`; deny is a tool result with `isError` and the reason; approve returns
          *       `status: pending` with the console link, event id and expiry. Nothing the client sends
          *       approves anything. `oc_execute_approved` runs the core of `/execute`.
+         *     - Parked calls as tasks, only for a request that asks: 2025-11-25 `params.task` (a `task`
+         *       beside the result; `tasks/get`, `tasks/result`, `tasks/cancel`) and 2026-07-28 the Tasks
+         *       extension `io.modelcontextprotocol/tasks` declared in the request's capabilities
+         *       (`resultType: "task"`; `tasks/get`, `tasks/update`, `tasks/cancel`; `-32021` without the
+         *       declaration, `-32010` the error of a failed task). Task ids are signed and bound to the
+         *       tenant, key and agent (another's is `-32602`); `tasks/cancel` withdraws the request.
          *
          *     JSON-RPC errors are answered in the body: `-32700` malformed JSON and `-32600` a body that
          *     is no JSON-RPC message (HTTP 400), `-32601` an unknown method and `-32602` an unknown tool

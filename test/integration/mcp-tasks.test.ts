@@ -9,6 +9,15 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from '@modelcontextprotocol/client';
+import * as z from 'zod';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../../functions/core/ports.js';
+import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { generateApiKey } from '../../functions/store/api-keys.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
@@ -16,16 +25,32 @@ import { contractFetch } from '../support/sdk-fetch.js';
 import { KEYS, startTestStack, type TestStack } from '../support/stack.js';
 
 const connector = countingInvoker();
+/** A clock the expiry tests move past the approval's deadline. */
+const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
 let stack: TestStack;
+let policyDir: string;
 const AGENT7 = generateApiKey();
 
 beforeAll(async () => {
   // tasks/result's bound is 20 s in service; 300 ms here, so the test shows the bound quickly.
-  stack = await startTestStack({ overrides: { connectors: connector, mcpTaskResultWaitMs: 300 } });
+  // The shipped policy, but `jira.issue.create` floored at 5 (tenant1's threshold): a denied call.
+  policyDir = mkdtempSync(join(process.env.OC_TEST_TMP!, 'oc-mcp-tasks-policy-'));
+  cpSync(defaultPolicyDir(), policyDir, { recursive: true });
+  const actionsPath = join(policyDir, 'actions.json');
+  const actions = JSON.parse(readFileSync(actionsPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(actionsPath, JSON.stringify({ ...actions, risk_floors: { 'jira.issue.create': 5 } }));
+  stack = await startTestStack({
+    env: { OC_POLICY_DIR: policyDir },
+    overrides: { connectors: connector, mcpTaskResultWaitMs: 300, clock },
+  });
   await stack.state.apiKeys.put(AGENT7, { tenantId: 'tenant1', agentId: 'agent-7' });
+});
+afterEach(() => {
+  clock.offsetMs = 0;
 });
 afterAll(async () => {
   await stack.stop();
+  rmSync(policyDir, { recursive: true, force: true });
 });
 
 async function legacyClient(key: string = KEYS.tenant1) {
@@ -108,7 +133,7 @@ describe('2025-11-25 tasks with the 1.x client', () => {
     const seen = await stream(client, { issue: 'TASK-1' }, async (task, n) => {
       taskId = String(task.taskId);
       expect(task.statusMessage).toMatch(
-        /^Waiting for an approver of this tenant to decide at http.*before \d{4}-/,
+        /^Waiting for an approver (of the group "security" )?of this tenant to decide at http.*before \d{4}-/,
       );
       expect(task.pollInterval).toBe(5000);
       if (n === 1) expect((await approve(await pendingApprovalId('TASK-1'))).status).toBe(200);
@@ -197,11 +222,158 @@ describe('2025-11-25 tasks with the 1.x client', () => {
     await Promise.all([slow, ...clients].map((c) => c.close()));
   });
 
+  it('an allowed or denied call asked as a task (callToolStream asks on every governed tool) is a completed task with its answer', async () => {
+    const client = await legacyClient();
+    const calls = connector.calls.length;
+    const run = async (name: string, args: Record<string, unknown>) => {
+      const seen: StreamMessage[] = [];
+      for await (const message of client.experimental.tasks.callToolStream(
+        { name, arguments: args },
+        CallToolResultSchema,
+      ))
+        seen.push(message as StreamMessage);
+      return seen;
+    };
+    const allowed = await run('slack_msg_post', { channel: '#general', text: 'hi' });
+    expect(allowed.map((m) => m.type)).toEqual(['taskCreated', 'taskStatus', 'result']);
+    expect(allowed[0]?.task).toMatchObject({ status: 'completed' });
+    expect(allowed.at(-1)?.result).toMatchObject({ structuredContent: expect.anything() });
+    expect(allowed.at(-1)?.result).not.toHaveProperty('isError', true);
+    // Polled and read back, never run again.
+    expect(connector.calls.length).toBe(calls + 1);
+
+    const denied = await run('jira_issue_create', { project: 'OPS', summary: 'x'.repeat(5) });
+    expect(denied.at(-1)).toMatchObject({ type: 'result', result: { isError: true } });
+    expect(JSON.stringify(denied.at(-1)?.result)).toMatch(/Denied by policy/);
+    expect(connector.calls.length).toBe(calls + 1);
+    await client.close();
+  });
+
+  it('expiry fails the task; tasks/result answers expired, and nothing runs', async () => {
+    const client = await legacyClient();
+    const calls = connector.calls.length;
+    const taskId = await createTask(client, 'TASK-7');
+    clock.offsetMs = 25 * 3600 * 1000;
+    expect((await client.experimental.tasks.getTask(taskId)).status).toBe('failed');
+    const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+    expect(result).toMatchObject({ isError: true, structuredContent: { status: 'expired' } });
+    expect(connector.calls.length).toBe(calls);
+    await client.close();
+  });
+
   it('a client that does not ask for a task gets the pending result, never a task', async () => {
     const client = await legacyClient();
     const result = await client.callTool({ name: 'jira_issue_delete', arguments: { issue: 'TASK-5' } });
     expect(result).not.toHaveProperty('task');
     expect(result.structuredContent).toMatchObject({ status: 'pending' });
+    await client.close();
+  });
+});
+
+/**
+ * The official 2.x client (2026-07-28). It carries the extension's types but no Tasks runtime: its
+ * result decoder refuses `resultType: "task"` (`UnsupportedResultType`), so this client reads the
+ * CreateTaskResult from the HTTP answer its transport received, then drives `tasks/get` and
+ * `tasks/cancel` through the SDK's own `client.request` (which sets `Mcp-Name` to the task id).
+ */
+describe('2026-07-28 tasks with the official 2.x client', () => {
+  const TASKS = 'io.modelcontextprotocol/tasks';
+  const Task = z.looseObject({
+    taskId: z.string(),
+    status: z.enum(['working', 'input_required', 'completed', 'failed', 'cancelled']),
+    statusMessage: z.string().optional(),
+    ttlMs: z.number().nullable(),
+    pollIntervalMs: z.number().optional(),
+    result: z.looseObject({ structuredContent: z.record(z.string(), z.unknown()).optional() }).optional(),
+    error: z.looseObject({ code: z.number(), data: z.record(z.string(), z.unknown()).optional() }).optional(),
+  });
+
+  async function modernClient() {
+    const answers: unknown[] = [];
+    const fetcher = contractFetch(stack);
+    const fetch = async (url: string | URL, init?: RequestInit) => {
+      const response = await fetcher(new Request(url, init));
+      answers.push(
+        await response
+          .clone()
+          .json()
+          .catch(() => undefined),
+      );
+      return response;
+    };
+    const client = new ModernClient(
+      { name: 'modern-task-agent', version: '2.0.0' },
+      { capabilities: { extensions: { [TASKS]: {} } }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await client.connect(
+      new ModernTransport(new URL(`${stack.url}/mcp`), {
+        requestInit: { headers: { 'X-API-Key': KEYS.tenant1 } },
+        fetch,
+      }),
+    );
+    /** Parks a call: the SDK refuses the task result; its id is in the answer the transport got. */
+    const park = async (issue: string) => {
+      await expect(client.callTool({ name: 'jira_issue_delete', arguments: { issue } })).rejects.toThrow(
+        /Unsupported result type 'task'/,
+      );
+      const created = (answers.at(-1) as { result: Record<string, unknown> }).result;
+      expect(created).toMatchObject({ resultType: 'task', status: 'working', pollIntervalMs: 5000 });
+      return created.taskId as string;
+    };
+    const get = (taskId: string) => client.request({ method: 'tasks/get', params: { taskId } }, Task);
+    const cancel = (taskId: string) =>
+      client.request({ method: 'tasks/cancel', params: { taskId } }, z.looseObject({}));
+    return { client, park, get, cancel };
+  }
+
+  it('list, an allowed call, a parked call waited to completion after an approval in the console', async () => {
+    const { client, park, get } = await modernClient();
+    expect(client.getServerCapabilities()?.extensions).toMatchObject({ [TASKS]: {} });
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain('jira_issue_delete');
+
+    const allowed = await client.callTool({
+      name: 'slack_msg_post',
+      arguments: { channel: '#general', text: 'hi' },
+    });
+    expect(allowed.isError).toBeFalsy();
+
+    const calls = connector.calls.length;
+    const taskId = await park('TASK-21');
+    const first = await get(taskId);
+    expect(first).toMatchObject({
+      status: 'working',
+      statusMessage: expect.stringMatching(/group "security"/),
+    });
+    await approve(await pendingApprovalId('TASK-21'));
+    let task = await get(taskId);
+    while (task.status === 'working') task = await get(taskId);
+    expect(task).toMatchObject({
+      status: 'completed',
+      result: { structuredContent: { result: { status: 'success' } } },
+    });
+    expect(connector.calls.length).toBe(calls + 1);
+    await client.close();
+  });
+
+  it('denial, expiry and cancel', async () => {
+    const { client, park, get, cancel } = await modernClient();
+    const calls = connector.calls.length;
+    const denied = await park('TASK-22');
+    await deny(await pendingApprovalId('TASK-22'));
+    expect(await get(denied)).toMatchObject({
+      status: 'failed',
+      error: { code: -32010, data: { status: 'denied', reason: 'not today' } },
+    });
+
+    const cancelled = await park('TASK-23');
+    await cancel(cancelled);
+    expect((await get(cancelled)).status).toBe('cancelled');
+
+    const expiring = await park('TASK-24');
+    clock.offsetMs = 25 * 3600 * 1000;
+    expect(await get(expiring)).toMatchObject({ status: 'failed', error: { data: { status: 'expired' } } });
+    expect(connector.calls.length).toBe(calls);
     await client.close();
   });
 });

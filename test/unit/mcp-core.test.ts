@@ -15,7 +15,11 @@ import { paramHeaderMismatch, traceOf } from '../../functions/core/mcp-protocol.
 import { resolveCall } from '../../functions/core/mcp-resolve.js';
 import { createPolicyEngine } from '../../functions/core/policy.js';
 import {
+  detailedTask,
+  TASK_FAILED,
   TASK_RESULT_RETENTION_SEC,
+  tasksDeclared,
+  whoMustDecide,
   taskBinding,
   taskStatusOf,
   taskTtlSec,
@@ -351,5 +355,55 @@ describe('parked calls as tasks', () => {
     expect(taskBinding({ tenantId: 't2', keyId: 'key_1' }, 'agent-1')).not.toBe(a);
     expect(taskBinding({ tenantId: 't1', keyId: 'key_2' }, 'agent-1')).not.toBe(a);
     expect(taskBinding({ tenantId: 't1', keyId: 'key_1' }, 'agent-2')).not.toBe(a);
+  });
+
+  it('2026-07-28: a task only for a request whose capabilities declare the extension as an object', () => {
+    const ext = 'io.modelcontextprotocol/tasks';
+    expect(tasksDeclared({ extensions: { [ext]: {} } })).toBe(true);
+    for (const c of [
+      undefined,
+      {},
+      { extensions: {} },
+      { extensions: { [ext]: true } },
+      { extensions: { [ext]: [] } },
+      { extensions: null },
+      { tasks: {} },
+    ])
+      expect(tasksDeclared(c)).toBe(false);
+  });
+
+  it('2026-07-28: a detailed task inlines the result when completed, the error (with the call’s end) when failed', () => {
+    const base = {
+      taskId: 't',
+      statusMessage: 'm',
+      createdAt: 'c',
+      lastUpdatedAt: 'u',
+      ttlMs: 1,
+      pollIntervalMs: 5000,
+    };
+    const result = {
+      content: [{ type: 'text' as const, text: 'x' }],
+      structuredContent: { status: 'denied', reason: 'no' },
+    };
+    expect(detailedTask({ ...base, status: 'completed' }, result)).toEqual({
+      ...base,
+      status: 'completed',
+      result,
+    });
+    expect(detailedTask({ ...base, status: 'failed' }, result)).toEqual({
+      ...base,
+      status: 'failed',
+      error: { code: TASK_FAILED, message: 'm', data: { status: 'denied', reason: 'no' } },
+    });
+    expect(detailedTask({ ...base, status: 'working' }, result)).toEqual({ ...base, status: 'working' });
+    expect(detailedTask({ ...base, status: 'cancelled' }, result)).toEqual({ ...base, status: 'cancelled' });
+  });
+
+  it('names who must decide: the approver group when known', () => {
+    const pending = { eventId: 'e', approvalId: 'a', url: 'u', expiresAt: 'x', reason: 'r' };
+    expect(whoMustDecide(pending)).toBe('an approver of this tenant');
+    expect(whoMustDecide({ ...pending, approverGroup: 'security' })).toBe(
+      'an approver of the group "security" of this tenant',
+    );
   });
 });
