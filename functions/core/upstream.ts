@@ -1,0 +1,511 @@
+/**
+ * Upstream MCP servers as per-tenant connectors (issue 25), pure: the names (server, tool, the
+ * `<server>.<tool>` action and its MCP tool name), the pinned hash of a tool's listing, the checks
+ * an upstream's schemas must pass before they are stored, what a discovery (`oc upstream sync`)
+ * does to a tenant's catalog, and the action spec the submit core normalizes an upstream call with.
+ *
+ * Everything an upstream says is untrusted: its schemas are checked (size, depth, keywords, local
+ * `$ref` only, regex cost) and then only interpreted (the MCP bundle's `@cfworker/json-schema`
+ * validator: no code is generated from them); its descriptions and annotations are its claims,
+ * shown to approvers as such and never deciding anything (policy data classifies every action).
+ */
+import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/server/validators/cf-worker';
+import safeRegex from 'safe-regex2';
+import * as z from 'zod';
+import type { ActionSpec, NormalizedRequest, TargetedRequest } from '../connectors/sdk.js';
+import { canon, sha256Hex } from './evidence.js';
+import { IDEMPOTENCY_ARGUMENT, mcpToolName } from './mcp.js';
+
+/** The connector every upstream call is routed to (h25b's generic MCP client). */
+export { UPSTREAM_CONNECTOR } from './upstream-types.js';
+
+/** A server's name in a tenant's catalog: no `_`, `-` or `.`, so `<server>_` delimits its MCP names. */
+export const SERVER_NAME = /^[a-z][a-z0-9]{0,31}$/;
+/** An upstream tool's name as the gateway accepts it (the request's `action`; no dots). */
+export const TOOL_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** What a cached listing may age before a call re-lists the upstream (drift check). */
+export const DEFAULT_UPSTREAM_TTL_MS = 5 * 60_000;
+
+/** Bounds on what an upstream may declare (per tool, per listing). */
+export const UPSTREAM_LIMITS = {
+  maxTools: 200,
+  maxSchemaBytes: 32_768,
+  maxSchemaDepth: 12,
+  maxPatternLength: 256,
+  maxDescriptionChars: 4_096,
+  maxTitleChars: 200,
+} as const;
+
+/**
+ * The JSON Schema 2020-12 keywords an upstream tool schema may carry at its top level (plus the
+ * annotations MCP SDKs emit). Anything else is refused unless the operator opts in per server
+ * (`--allow-keyword`): an unknown keyword is one the validator ignores, so a constraint the
+ * upstream relies on would silently not be checked.
+ */
+export const KNOWN_TOP_LEVEL_KEYWORDS: ReadonlySet<string> = new Set([
+  '$schema',
+  '$id',
+  '$defs',
+  'definitions',
+  '$comment',
+  'title',
+  'description',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'patternProperties',
+  'propertyNames',
+  'minProperties',
+  'maxProperties',
+  'dependentRequired',
+  'dependentSchemas',
+  'unevaluatedProperties',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'enum',
+  'const',
+  'default',
+  'examples',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+]);
+
+/** One tool as an upstream lists it (`tools/list`), the fields the pinned hash covers. */
+export const UpstreamListing = z.object({
+  name: z.string().min(1).max(128),
+  title: z.string().max(UPSTREAM_LIMITS.maxTitleChars).optional(),
+  description: z.string().max(UPSTREAM_LIMITS.maxDescriptionChars).optional(),
+  inputSchema: z.record(z.string(), z.unknown()),
+  outputSchema: z.record(z.string(), z.unknown()).optional(),
+  annotations: z.record(z.string(), z.unknown()).optional(),
+});
+export type UpstreamListing = z.infer<typeof UpstreamListing>;
+
+/** How the gateway authenticates to an upstream: a reference, never the credential. */
+export const UpstreamAuth = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('none') }),
+  z.strictObject({
+    /** `secret`: Secrets Manager (AWS); `parameter`: SSM SecureString; `env`, `file`: local runs. */
+    kind: z.enum(['secret', 'parameter', 'env', 'file']),
+    ref: z.string().min(1).max(2048),
+    /** The header carrying it: `authorization` (default) sends `Bearer <value>`; another sends the value. */
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/)
+      .optional(),
+  }),
+]);
+export type UpstreamAuth = z.infer<typeof UpstreamAuth>;
+
+/** One registered upstream server of a tenant. */
+export interface UpstreamServer {
+  tenantId: string;
+  server: string;
+  url: string;
+  auth: UpstreamAuth;
+  ttlMs: number;
+  /** Top-level schema keywords the operator accepted beyond the known ones. */
+  allowKeywords: string[];
+  createdAt: string;
+  /** When the listing was last compared with the pinned one (sync or a call's drift check). */
+  listedAt?: string;
+}
+
+export type UpstreamToolStatus =
+  /** Callable (if policy data classifies it). */
+  | 'enabled'
+  /** Its listing changed from the pinned one: refused until `oc upstream accept`. */
+  | 'drifted'
+  /** No longer listed by the upstream. */
+  | 'removed'
+  /** Listed, but its name or schemas break a rule: never callable (the reason says which). */
+  | 'refused';
+
+/** One tool of a tenant's catalog: the pinned listing and its hash. */
+export interface UpstreamTool {
+  server: string;
+  /** The upstream's own tool name (`ConnectorRequest.action`). */
+  tool: string;
+  /** `<server>.<tool>`, as policy data and the REST API name it. */
+  action: string;
+  /** The MCP tool name the gateway's own MCP endpoint lists it under. */
+  mcpName: string;
+  listing: UpstreamListing;
+  hash: string;
+  status: UpstreamToolStatus;
+  reason?: string;
+  pinnedAt: string;
+  /** The listing seen last that differs from the pinned one (drifted), for `oc upstream diff`. */
+  seen?: { listing: UpstreamListing; hash: string; at: string };
+}
+
+/** Why a name cannot be a server's, or undefined. */
+export function serverNameProblem(server: string, reserved: Iterable<string>): string | undefined {
+  if (!SERVER_NAME.test(server))
+    return `server name "${server}" must be 1-32 of a-z0-9, starting with a letter (no "_", "-" or ".": they delimit action and tool names)`;
+  for (const name of reserved)
+    if (name === server)
+      return `server name "${server}" is reserved (a native connector or the gateway's own)`;
+  return undefined;
+}
+
+/** The names no upstream server may take: every native connector's, and the gateway's `oc`. */
+export function reservedServerNames(nativeTools: Iterable<string>): string[] {
+  return [...nativeTools, 'oc', 'mcp', 'upstream'];
+}
+
+/** The pinned hash: SHA-256 over the canonical JSON (RFC 8785) of what the listing says. */
+export function listingHash(listing: UpstreamListing): string {
+  const { name, title, description, inputSchema, outputSchema, annotations } = listing;
+  return sha256Hex(
+    canon({
+      name,
+      ...(title !== undefined ? { title } : {}),
+      ...(description !== undefined ? { description } : {}),
+      inputSchema,
+      ...(outputSchema !== undefined ? { outputSchema } : {}),
+      ...(annotations !== undefined ? { annotations } : {}),
+    }),
+  );
+}
+
+const validatorProvider = new CfWorkerJsonSchemaValidator({ shortcircuit: false });
+
+/**
+ * What is wrong with an upstream's schema (empty: nothing): bounded size and depth, known top-level
+ * keywords (or opted in), `$ref`s local to the document (the validator never fetches; a remote one
+ * could only fail or, elsewhere, be fetched), every `pattern` bounded and free of catastrophic
+ * backtracking (safe-regex2's star-height check), and a schema the interpreting validator accepts.
+ */
+export function schemaProblems(
+  schema: unknown,
+  options: { root: 'input' | 'output'; allowKeywords?: readonly string[] },
+): string[] {
+  const problems: string[] = [];
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return ['is not an object'];
+  const text = JSON.stringify(schema);
+  if (Buffer.byteLength(text) > UPSTREAM_LIMITS.maxSchemaBytes)
+    return [`is larger than ${UPSTREAM_LIMITS.maxSchemaBytes} bytes`];
+  const top = schema as Record<string, unknown>;
+  if (top.type !== 'object') problems.push('must have "type": "object" at its root (MCP tool schemas)');
+  const allowed = new Set(options.allowKeywords ?? []);
+  for (const key of Object.keys(top))
+    if (!KNOWN_TOP_LEVEL_KEYWORDS.has(key) && !allowed.has(key))
+      problems.push(`unknown top-level keyword "${key}" (refused unless the operator allows it)`);
+
+  const walk = (node: unknown, path: string, depth: number): void => {
+    if (problems.length >= 10) return;
+    if (depth > UPSTREAM_LIMITS.maxSchemaDepth) {
+      problems.push(`${path || '(root)'} nests deeper than ${UPSTREAM_LIMITS.maxSchemaDepth}`);
+      return;
+    }
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, `${path}/${i}`, depth + 1));
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+      const at = `${path}/${key}`;
+      if ((key === '$ref' || key === '$dynamicRef') && typeof value === 'string' && !value.startsWith('#'))
+        problems.push(
+          `${at} "${value.slice(0, 80)}" is not local to the schema (remote references are never fetched)`,
+        );
+      if (key === 'pattern' && typeof value === 'string') checkPattern(value, at, problems);
+      if (key === 'patternProperties' && typeof value === 'object' && value !== null)
+        for (const pattern of Object.keys(value)) checkPattern(pattern, `${at}/${pattern}`, problems);
+      walk(value, at, depth + 1);
+    }
+  };
+  walk(schema, '', 0);
+  if (problems.length === 0) {
+    try {
+      // Building the validator resolves the dialect and the local references once.
+      validatorProvider.getValidator(schema as never)({});
+    } catch (error) {
+      problems.push(`cannot be interpreted: ${String((error as Error).message).slice(0, 200)}`);
+    }
+  }
+  return problems.slice(0, 10);
+}
+
+function checkPattern(pattern: string, at: string, problems: string[]): void {
+  if (pattern.length > UPSTREAM_LIMITS.maxPatternLength) {
+    problems.push(`${at} is longer than ${UPSTREAM_LIMITS.maxPatternLength} characters`);
+    return;
+  }
+  try {
+    new RegExp(pattern, 'u');
+  } catch {
+    problems.push(`${at} is not a valid regular expression`);
+    return;
+  }
+  if (!safeRegex(pattern, { limit: 25 }))
+    problems.push(`${at} may backtrack catastrophically (nested quantifiers): refused`);
+}
+
+/** What one discovery found, and what the catalog becomes. */
+export interface SyncPlan {
+  tools: UpstreamTool[];
+  added: string[];
+  drifted: string[];
+  removed: string[];
+  refused: { tool: string; reason: string }[];
+  unchanged: string[];
+}
+
+/**
+ * The catalog after a discovery: a new tool is pinned as listed (the operator ran the sync); a
+ * pinned tool whose listing changed is `drifted` (disabled, the new listing kept as `seen`) until
+ * the operator accepts it; a tool no longer listed is `removed`; a tool whose name or schemas
+ * break a rule is `refused` (never callable). Names are checked to map to distinct MCP tool names,
+ * none of them a native tool's.
+ */
+export function planSync(input: {
+  server: UpstreamServer;
+  existing: readonly UpstreamTool[];
+  listed: readonly unknown[];
+  /** Every MCP tool name the gateway serves natively (connector actions and gateway tools). */
+  nativeMcpNames: ReadonlySet<string>;
+  now: Date;
+}): SyncPlan {
+  const { server, now } = input;
+  const at = now.toISOString();
+  const plan: SyncPlan = { tools: [], added: [], drifted: [], removed: [], refused: [], unchanged: [] };
+  const existing = new Map(input.existing.map((t) => [t.tool, t]));
+  const byMcpName = new Map<string, string[]>();
+  const candidates: { listing: UpstreamListing; hash: string; reason?: string }[] = [];
+  for (const raw of input.listed.slice(0, UPSTREAM_LIMITS.maxTools)) {
+    const parsed = UpstreamListing.safeParse(raw);
+    if (!parsed.success) {
+      const name =
+        typeof (raw as { name?: unknown })?.name === 'string' ? (raw as { name: string }).name : '?';
+      plan.refused.push({
+        tool: name.slice(0, 128),
+        reason: 'malformed listing (name, description or schemas)',
+      });
+      continue;
+    }
+    const listing = parsed.data;
+    const hash = listingHash(listing);
+    let reason: string | undefined;
+    if (!TOOL_NAME.test(listing.name))
+      reason = `tool name must be 1-64 of a-z0-9_- (lowercase, no dots): it becomes the request's action`;
+    else {
+      const problems = [
+        ...schemaProblems(listing.inputSchema, { root: 'input', allowKeywords: server.allowKeywords }).map(
+          (p) => `inputSchema ${p}`,
+        ),
+        ...(listing.outputSchema !== undefined
+          ? schemaProblems(listing.outputSchema, { root: 'output', allowKeywords: server.allowKeywords }).map(
+              (p) => `outputSchema ${p}`,
+            )
+          : []),
+      ];
+      const properties = listing.inputSchema.properties;
+      if (
+        typeof properties === 'object' &&
+        properties !== null &&
+        Object.hasOwn(properties, IDEMPOTENCY_ARGUMENT)
+      )
+        problems.push(`inputSchema defines "${IDEMPOTENCY_ARGUMENT}", the gateway's own argument`);
+      if (problems.length > 0) reason = problems.join('; ');
+    }
+    const mcpName = mcpToolName(`${server.server}.${listing.name}`);
+    if (!reason && input.nativeMcpNames.has(mcpName))
+      reason = `maps to the MCP tool name ${mcpName}, a native tool's (reserved)`;
+    if (!reason) byMcpName.set(mcpName, [...(byMcpName.get(mcpName) ?? []), listing.name]);
+    candidates.push({ listing, hash, ...(reason ? { reason } : {}) });
+  }
+  if (input.listed.length > UPSTREAM_LIMITS.maxTools)
+    plan.refused.push({
+      tool: '*',
+      reason: `the upstream lists more than ${UPSTREAM_LIMITS.maxTools} tools: the rest are ignored`,
+    });
+
+  const seenNames = new Set<string>();
+  for (const { listing, hash, reason: given } of candidates) {
+    const action = `${server.server}.${listing.name}`;
+    const mcpName = mcpToolName(action);
+    let reason = given;
+    // Injective: two upstream names that map to one MCP name (`a-b`, `a_b`) are both refused.
+    if (!reason && (byMcpName.get(mcpName)?.length ?? 0) > 1)
+      reason = `${byMcpName.get(mcpName)!.join(' and ')} map to one MCP tool name ${mcpName}`;
+    if (seenNames.has(listing.name)) continue;
+    seenNames.add(listing.name);
+    const pinned = existing.get(listing.name);
+    const base = { server: server.server, tool: listing.name, action, mcpName };
+    if (reason) {
+      plan.refused.push({ tool: listing.name, reason });
+      plan.tools.push({
+        ...base,
+        listing,
+        hash,
+        status: 'refused',
+        reason,
+        pinnedAt: pinned?.pinnedAt ?? at,
+      });
+      continue;
+    }
+    if (!pinned || pinned.status === 'refused') {
+      plan.added.push(listing.name);
+      plan.tools.push({ ...base, listing, hash, status: 'enabled', pinnedAt: at });
+    } else if (pinned.hash === hash) {
+      plan.unchanged.push(listing.name);
+      // Back from `removed`, or a drift reverted: the pinned listing holds again.
+      const { seen: _seen, reason: _reason, ...rest } = pinned;
+      plan.tools.push({ ...rest, status: 'enabled' });
+    } else {
+      plan.drifted.push(listing.name);
+      plan.tools.push({ ...pinned, status: 'drifted', seen: { listing, hash, at } });
+    }
+  }
+  for (const pinned of input.existing)
+    if (!seenNames.has(pinned.tool) && pinned.status !== 'removed') {
+      plan.removed.push(pinned.tool);
+      plan.tools.push({ ...pinned, status: 'removed' });
+    }
+  return plan;
+}
+
+/** The fields of a drifted tool's listing that changed (for `oc upstream diff` and the record). */
+export function listingChanges(
+  pinned: UpstreamListing,
+  seen: UpstreamListing,
+): { field: string; pinned: unknown; seen: unknown }[] {
+  const fields = ['title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
+  return fields
+    .filter((field) => canon(pinned[field] ?? null) !== canon(seen[field] ?? null))
+    .map((field) => ({ field, pinned: pinned[field], seen: seen[field] }));
+}
+
+/** Policy data's word on one upstream action (`policy/actions.json`). */
+export interface UpstreamClassification {
+  /** The param naming the object it acts on (`targets`), or null: `resource` stays empty. */
+  target: string | null;
+  /** The risk floor (`risk_floors`; 0 when absent). */
+  floor: number;
+}
+
+/**
+ * The action spec of an upstream tool, as the submit core uses it: `normalize` derives the target
+ * the policy data names and checks the params with the pinned input schema, interpreted.
+ */
+export function upstreamSpec(
+  tool: UpstreamTool,
+  classification: UpstreamClassification,
+  timeoutMs: number,
+): ActionSpec {
+  const validate = validatorProvider.getValidator(tool.listing.inputSchema as never);
+  const { target } = classification;
+  const refusal = (path: string, message: string): NormalizedRequest => ({
+    ok: false,
+    message: `${path} ${message}`,
+    details: [{ path, message }],
+  });
+  const normalize = (request: TargetedRequest): NormalizedRequest => {
+    let params = request.params;
+    const { resource } = request;
+    if (target === null) {
+      if (resource !== '')
+        return refusal(
+          'resource',
+          `must be empty: policy data names no target param for ${tool.action} (approvers see every param)`,
+        );
+    } else {
+      const given = params[target];
+      if (given === undefined && resource !== '') params = { ...params, [target]: resource };
+      else if (given !== undefined && resource !== '' && String(given) !== resource)
+        return refusal('resource', `names another object than params.${target}`);
+    }
+    const checked = validate(params);
+    if (!checked.valid)
+      return {
+        ok: false,
+        message: `params do not match ${tool.action}'s input schema`,
+        details: String(checked.errorMessage ?? 'invalid')
+          .split('; ')
+          .slice(0, 20)
+          .map((line) => {
+            const [pointer, ...rest] = line.split(': ');
+            return {
+              path: `params${(pointer ?? '').replace(/^#/, '').replace(/\//g, '.')}`,
+              message: rest.join(': ').slice(0, 300) || 'is invalid',
+            };
+          }),
+      };
+    if (target === null) return { ok: true, params, resource: '' };
+    const value = params[target];
+    if (typeof value === 'string' && value !== '') return { ok: true, params, resource: value };
+    if (typeof value === 'number' && Number.isSafeInteger(value))
+      return { ok: true, params, resource: String(value) };
+    return refusal(
+      `params.${target}`,
+      'is required: the target param must be a non-empty string or an integer',
+    );
+  };
+  return Object.freeze({
+    name: tool.action,
+    action: tool.tool,
+    risk: classification.floor,
+    timeoutMs,
+    // The pinned JSON Schemas are what the MCP endpoint lists; these only type the spec.
+    input: z.record(z.string(), z.unknown()),
+    output: z.record(z.string(), z.unknown()),
+    target,
+    normalize,
+  });
+}
+
+/**
+ * The claims an approver is shown beside an upstream call: the upstream's own title, description
+ * and annotations, bounded and labelled as what the upstream says (policy decided; these did not).
+ */
+export function upstreamClaims(tool: UpstreamTool): Record<string, string> {
+  const { listing } = tool;
+  const claims: Record<string, string> = {
+    'upstream (claims)': `${tool.server} tool ${tool.tool}, pinned ${tool.hash.slice(0, 12)}`,
+  };
+  if (listing.title) claims['upstream title (claim)'] = listing.title.slice(0, 200);
+  if (listing.description) claims['upstream description (claim)'] = listing.description.slice(0, 1000);
+  if (listing.annotations) claims['upstream annotations (claim)'] = canon(listing.annotations).slice(0, 500);
+  return claims;
+}
+
+/** The engine's reason for an action it does not know (`REASON_NOT_ALLOWLISTED` in policy.ts). */
+export const UNKNOWN_ACTION_REASON = 'action not in allowlist';
+
+/** A tenant's upstream action as submit finds it. */
+export type UpstreamLookup =
+  | { kind: 'callable'; spec: ActionSpec; tool: UpstreamTool }
+  /** In the tenant's catalog, but not callable now (drifted, removed or refused): 422, nothing written. */
+  | { kind: 'disabled'; tool: UpstreamTool };
+
+/**
+ * The submit core's port to the tenant's upstream catalog. Consulted only for a `tool` that is no
+ * native connector's; `undefined` means the tenant has no such action (another tenant's is never
+ * seen: the lookup reads the caller's tenant partition only).
+ */
+export interface UpstreamActions {
+  readonly nativeTools: ReadonlySet<string>;
+  lookup(tenantId: string, server: string, tool: string): Promise<UpstreamLookup | undefined>;
+}
+
+/** Why a disabled tool refuses calls, as the agent reads it. */
+export function disabledMessage(tool: UpstreamTool): string {
+  switch (tool.status) {
+    case 'drifted':
+      return `${tool.action} is disabled: its upstream listing (description, schemas or annotations) changed from the pinned one; an operator must review it (oc upstream diff) and accept it (oc upstream accept)`;
+    case 'removed':
+      return `${tool.action} is disabled: the upstream no longer lists it`;
+    default:
+      return `${tool.action} is disabled: ${tool.reason ?? 'refused at discovery'}`;
+  }
+}
