@@ -11,10 +11,13 @@
  */
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/server/validators/cf-worker';
 import safeRegex from 'safe-regex2';
+import { LIMITS } from '../shared/constants.js';
 import * as z from 'zod';
 import type { ActionSpec, NormalizedRequest, TargetedRequest } from '../connectors/sdk.js';
 import { canon, sha256Hex } from './evidence.js';
-import { IDEMPOTENCY_ARGUMENT, mcpToolName } from './mcp.js';
+import { describe, groupOf, IDEMPOTENCY_ARGUMENT, mcpToolName, type McpTool } from './mcp.js';
+import type { ActionsFile } from './policy-data.js';
+import type { PolicyEngine } from './policy.js';
 
 /** The connector every upstream call is routed to (h25b's generic MCP client). */
 export { UPSTREAM_CONNECTOR } from './upstream-types.js';
@@ -508,4 +511,83 @@ export function disabledMessage(tool: UpstreamTool): string {
     default:
       return `${tool.action} is disabled: ${tool.reason ?? 'refused at discovery'}`;
   }
+}
+
+/** An MCP tool name that could be an upstream tool's: `<server>_<tool>`, the server no native one. */
+export function upstreamShapedName(name: string, nativeTools: ReadonlySet<string>): boolean {
+  const match = /^([a-z][a-z0-9]{0,31})_[a-z0-9_]{1,64}$/.exec(name);
+  return match !== null && !nativeTools.has(match[1]!) && !reservedServerNames([]).includes(match[1]!);
+}
+
+/**
+ * The tenant's upstream tools its MCP client may see, with the native tools' rule: classified by
+ * policy data, and allow or approve for a call as this client would make it (the floor as risk).
+ * The schemas are the pinned ones; the annotations are policy data's; the upstream's description
+ * is quoted as its claim.
+ */
+export function upstreamMcpTools(input: {
+  tools: readonly UpstreamTool[];
+  actions: ActionsFile;
+  policy: PolicyEngine;
+  tenantId: string;
+  agentId: string;
+  now: Date;
+}): McpTool[] {
+  const listed: McpTool[] = [];
+  for (const tool of input.tools) {
+    if (tool.status !== 'enabled') continue;
+    const group = groupOf(input.actions, tool.action);
+    if (!group) continue; // unclassified: denied, like any action policy data does not list
+    const { decision } = input.policy.evaluate({
+      tenantId: input.tenantId,
+      agentId: input.agentId,
+      tool: tool.server,
+      action: tool.tool,
+      resource: '',
+      riskScore: input.actions.risk_floors?.[tool.action] ?? 0,
+      riskFactors: [],
+      labels: {},
+      userId: '',
+      sessionId: '',
+      now: input.now,
+    });
+    if (decision === 'deny') continue;
+    const schema = tool.listing.inputSchema;
+    const properties = (
+      typeof schema.properties === 'object' && schema.properties !== null ? schema.properties : {}
+    ) as Record<string, unknown>;
+    const claim = tool.listing.description
+      ? ` The upstream describes it as (its claim, not the gateway's): ${JSON.stringify(tool.listing.description.slice(0, 1000))}`
+      : '';
+    listed.push({
+      name: tool.mcpName,
+      title: tool.action,
+      description: `${describe({ name: tool.action }, group, decision)} Served by the upstream MCP server ${tool.server}.${claim}`,
+      inputSchema: {
+        ...schema,
+        type: 'object',
+        properties: {
+          ...properties,
+          [IDEMPOTENCY_ARGUMENT]: {
+            type: 'string',
+            minLength: 1,
+            maxLength: LIMITS.maxIdempotencyKeyBytes,
+            description:
+              'Optional. Calls with the same key run once: a repeat answers with the first result.',
+          },
+        },
+      },
+      ...(decision === 'allow' && tool.listing.outputSchema
+        ? { outputSchema: { ...tool.listing.outputSchema, type: 'object' as const } }
+        : {}),
+      annotations: {
+        title: tool.action,
+        readOnlyHint: group === 'read',
+        destructiveHint: group === 'destructive',
+        idempotentHint: group === 'read',
+        openWorldHint: true,
+      },
+    });
+  }
+  return listed;
 }

@@ -118,6 +118,29 @@ export class UpstreamStore {
     return out.Item ? toolOf(out.Item) : undefined;
   }
 
+  /** The tool listed under an MCP name (`<server>_<tool>`), from that server's items only. */
+  async findByMcpName(tenantId: string, mcpName: string): Promise<UpstreamTool | undefined> {
+    const server = mcpName.slice(0, mcpName.indexOf('_'));
+    if (!server) return undefined;
+    for await (const item of queryAll(
+      this.doc,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: 'mcpName = :name',
+        ExpressionAttributeValues: {
+          ':pk': upstreamKeys.partition(tenantId),
+          ':prefix': `${server}#TOOL#`,
+          ':name': mcpName,
+        },
+        ConsistentRead: true,
+      },
+      'upstream tool read',
+    ))
+      return toolOf(item);
+    return undefined;
+  }
+
   async putTool(tenantId: string, tool: UpstreamTool): Promise<void> {
     await this.doc.send(
       new PutCommand({
