@@ -117,6 +117,18 @@ beforeEach(() => {
   invoked.length = 0;
 });
 
+async function withMcp<T>(key: string, use: (client: ModernClient) => Promise<T>): Promise<T> {
+  const client = new ModernClient({ name: 'upstream-test', version: '1' }, { capabilities: {} });
+  await client.connect(
+    new ModernTransport(new URL(`${stack.url}/mcp`), { requestInit: { headers: { 'X-API-Key': key } } }),
+  );
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
+}
+
 const target = () => ['--dynamodb-port', new URL(dynamoEndpoint()).port, '--table', stack.config.tableName];
 
 describe('oc upstream add and sync', () => {
@@ -226,17 +238,7 @@ describe('decided by Cedar, for the owning tenant only', () => {
   });
 
   it('list the tenant\u2019s upstream tools on its MCP endpoint with the same filtering, and none to another tenant', async () => {
-    const listed = async (key: string) => {
-      const client = new ModernClient({ name: 'upstream-test', version: '1' }, { capabilities: {} });
-      await client.connect(
-        new ModernTransport(new URL(`${stack.url}/mcp`), { requestInit: { headers: { 'X-API-Key': key } } }),
-      );
-      try {
-        return (await client.listTools()).tools;
-      } finally {
-        await client.close();
-      }
-    };
+    const listed = (key: string) => withMcp(key, async (client) => (await client.listTools()).tools);
     const tools = await listed(KEYS.tenant1);
     const names = tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['docs_search', 'docs_delete_page']));
@@ -246,6 +248,30 @@ describe('decided by Cedar, for the owning tenant only', () => {
     expect(del.annotations).toMatchObject({ destructiveHint: true, readOnlyHint: false });
     expect(del.description).toMatch(/its claim/);
     expect((await listed(KEYS.tenant2)).map((t) => t.name).filter((n) => n.startsWith('docs_'))).toEqual([]);
+  }, 20_000);
+});
+
+describe('called over MCP', () => {
+  it('run the tenant\u2019s upstream tool through submit; another tenant does not know it', async () => {
+    const result = await withMcp(KEYS.tenant1, (client) =>
+      client.callTool({ name: 'docs_search', arguments: { q: 'walls', idempotency_key: 'mcp-upstream-1' } }),
+    );
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toEqual({ ran: 'search' });
+    expect(invoked).toEqual([
+      expect.objectContaining({
+        connector: 'mcp-upstream',
+        req: expect.objectContaining({ tool: 'docs', action: 'search' }),
+      }),
+    ]);
+    const other = await withMcp(KEYS.tenant2, (client) =>
+      client.callTool({ name: 'docs_search', arguments: { q: 'walls' } }).then(
+        (r) => JSON.stringify(r),
+        (e: Error) => e.message,
+      ),
+    );
+    expect(other).toMatch(/Unknown tool: docs_search/);
+    expect(invoked).toHaveLength(1);
   }, 20_000);
 });
 
@@ -269,6 +295,11 @@ describe('drift', () => {
       code: 'UPSTREAM_TOOL_DISABLED',
       message: expect.stringMatching(/oc upstream accept/),
     });
+    const overMcp = await withMcp(KEYS.tenant1, (client) =>
+      client.callTool({ name: 'docs_search', arguments: { q: 'x' } }),
+    );
+    expect(overMcp.isError).toBe(true);
+    expect(JSON.stringify(overMcp.content)).toMatch(/UPSTREAM_TOOL_DISABLED.*oc upstream accept/);
     expect(invoked).toEqual([]);
 
     const diff = await diffUpstream(store, 'tenant1', 'docs');
