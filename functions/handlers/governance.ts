@@ -7,7 +7,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ACTION_SPECS, CONNECTOR_DEFINITIONS } from '../connectors/registry.js';
 import { UpstreamStore } from '../store/upstreams.js';
-import { upstreamActions } from '../store/upstream-catalog.js';
+import { upstreamActions } from '../store/upstream-actions.js';
 import {
   createPolicyEngine,
   policyEngineFrom,

@@ -4,18 +4,8 @@
  * lookup of a tenant's upstream action, and the resolver the `mcp-upstream` connector runs a call
  * with (the seam of `core/upstream-types.ts`).
  */
-import type { ActionSpec } from '../connectors/sdk.js';
-import type { ActionsFile } from '../core/policy-data.js';
-import {
-  listingChanges,
-  planSync,
-  SERVER_NAME,
-  TOOL_NAME,
-  upstreamSpec,
-  type SyncPlan,
-  type UpstreamActions,
-  type UpstreamTool,
-} from '../core/upstream.js';
+import { SERVER_NAME, TOOL_NAME } from '../core/upstream.js';
+import { listingChanges, planSync, type SyncPlan } from '../core/upstream-sync.js';
 import type { UpstreamResolver } from '../core/upstream-types.js';
 import { listUpstreamTools, type ListToolsOptions } from './upstream-discovery.js';
 import {
@@ -133,48 +123,6 @@ export async function acceptUpstream(
     accepted.push(t.tool);
   }
   return accepted;
-}
-
-/**
- * The submit core's port: the caller's tenant's `<server>.<tool>` with the spec policy data
- * classifies it with (target param and risk floor). Names that cannot be a server's or a tool's
- * are no tenant's (no read).
- */
-export function upstreamActions(input: {
-  store: UpstreamStore;
-  actions: ActionsFile;
-  nativeTools: ReadonlySet<string>;
-  timeoutMs: number;
-}): UpstreamActions {
-  const specs = new Map<string, ActionSpec>();
-  const specOf = (tool: UpstreamTool): ActionSpec => {
-    const key = `${tool.action}\n${tool.hash}`;
-    let spec = specs.get(key);
-    if (!spec) {
-      spec = upstreamSpec(
-        tool,
-        {
-          target: input.actions.targets?.[tool.action] ?? null,
-          floor: input.actions.risk_floors?.[tool.action] ?? 0,
-        },
-        input.timeoutMs,
-      );
-      if (specs.size > 1000) specs.clear();
-      specs.set(key, spec);
-    }
-    return spec;
-  };
-  return {
-    nativeTools: input.nativeTools,
-    async lookup(tenantId, server, toolName) {
-      if (!SERVER_NAME.test(server) || !TOOL_NAME.test(toolName) || input.nativeTools.has(server))
-        return undefined;
-      const tool = await input.store.getTool(tenantId, server, toolName);
-      if (!tool) return undefined;
-      if (tool.status !== 'enabled') return { kind: 'disabled', tool };
-      return { kind: 'callable', tool, spec: specOf(tool) };
-    },
-  };
 }
 
 /**

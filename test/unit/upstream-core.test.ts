@@ -5,12 +5,10 @@
  */
 import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import { GATEWAY_TOOLS, mcpToolName } from '../../functions/core/mcp.js';
+import { listingChanges, planSync, schemaProblems } from '../../functions/core/upstream-sync.js';
 import {
-  listingChanges,
   listingHash,
-  planSync,
   reservedServerNames,
-  schemaProblems,
   serverNameProblem,
   upstreamClaims,
   upstreamSpec,
