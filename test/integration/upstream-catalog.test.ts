@@ -24,6 +24,7 @@ import {
 } from '../../functions/store/upstream-catalog.js';
 import { UpstreamStore } from '../../functions/store/upstreams.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
+import { tokenFor } from '../support/approvers.js';
 import { runOc } from '../support/cli.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 import { startUpstreamFixture, type FixtureTool, type UpstreamFixture } from '../support/upstream-fixture.js';
@@ -207,6 +208,29 @@ describe('decided by Cedar, for the owning tenant only', () => {
     const event = await stack.get(`/v1/toolcalls/${r.json.event_id}`);
     expect(event.json.request).toMatchObject({ resource: '7', params: { page: 7 }, risk_score: 4 });
     expect(invoked).toEqual([]);
+
+    // Approved by a human, it runs once on the mcp-upstream connector; executing again replays.
+    const token = await tokenFor('alice');
+    const approved = await stack.request('POST', `/v1/approvals/${r.json.approval.id}/approve`, {
+      token,
+      body: { comment: 'ok' },
+    });
+    expect(approved.status).toBe(200);
+    const executed = await stack.post(`/v1/toolcalls/${r.json.event_id}/execute`, '');
+    expect(executed.json.result).toMatchObject({ status: 'success', output: { ran: 'delete_page' } });
+    const again = await stack.post(`/v1/toolcalls/${r.json.event_id}/execute`, '');
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(invoked).toEqual([
+      {
+        connector: 'mcp-upstream',
+        req: expect.objectContaining({
+          tool: 'docs',
+          action: 'delete_page',
+          params: { page: 7 },
+          resource: '7',
+        }),
+      },
+    ]);
   });
 
   it('deny a tool policy data does not classify (the documented default)', async () => {
