@@ -162,11 +162,9 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   // exactly as the engine denies an action it does not know.
   const decision = upstream.unknown ? unknownActionDenial(evaluated.decision) : evaluated.decision;
   // Shadow mode: the candidate judges the same request; it never changes the decision.
-  // (Not for an action unknown to this tenant: no candidate could decide it otherwise.)
-  const shadow =
-    deps.shadow && !upstream.unknown
-      ? shadowEvaluate(deps.shadow, policyRequestOf(request, now), decision)
-      : undefined;
+  const shadow = deps.shadow
+    ? shadowEvaluate(deps.shadow, policyRequestOf(request, now), decision)
+    : undefined;
 
   // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
