@@ -20,6 +20,7 @@ import type { PolicyEngine } from './policy.js';
 
 /** The connector every upstream call is routed to (h25b's generic MCP client). */
 export { UPSTREAM_CONNECTOR } from './upstream-types.js';
+import { UPSTREAM_PARAMETER_PREFIX, UPSTREAM_SECRET_PREFIX } from './upstream-types.js';
 
 /** A server's name in a tenant's catalog: no `_`, `-` or `.`, so `<server>_` delimits its MCP names. */
 export const SERVER_NAME = /^[a-z][a-z0-9]{0,31}$/;
@@ -341,4 +342,26 @@ export function upstreamMcpTools(input: {
     });
   }
   return listed;
+}
+
+/**
+ * Why an AWS credential reference cannot be this tenant's, or undefined: a Secrets Manager secret
+ * must be named `openclause-upstream/<tenant>/…` and an SSM parameter `/openclause-upstream/<tenant>/…`
+ * (as a name or inside an ARN). The connector's role may read only those prefixes, and the tenant
+ * in the name keeps one tenant's registration from naming another's credential.
+ */
+export function credentialRefProblem(auth: UpstreamAuth, tenantId: string): string | undefined {
+  if (auth.kind === 'secret') {
+    const prefix = `${UPSTREAM_SECRET_PREFIX}${tenantId}/`;
+    const name = auth.ref.startsWith('arn:') ? (auth.ref.split(':secret:')[1] ?? '') : auth.ref;
+    if (!name.startsWith(prefix) || name.length === prefix.length)
+      return `the secret must be named ${prefix}<name> (this tenant's upstream credentials)`;
+  }
+  if (auth.kind === 'parameter') {
+    const prefix = `${UPSTREAM_PARAMETER_PREFIX}${tenantId}/`;
+    const name = auth.ref.startsWith('arn:') ? `/${auth.ref.split(':parameter/')[1] ?? ''}` : auth.ref;
+    if (!name.startsWith(prefix) || name.length === prefix.length)
+      return `the parameter must be named ${prefix}<name> (this tenant's upstream credentials)`;
+  }
+  return undefined;
 }

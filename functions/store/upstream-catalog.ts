@@ -44,7 +44,7 @@ export async function syncUpstream(
 ): Promise<SyncPlan> {
   const server = await deps.store.getServer(tenantId, serverName);
   if (!server) throw new UpstreamNotRegistered(`no upstream server ${serverName} for tenant ${tenantId}`);
-  const headers = await upstreamHeaders(server.auth, deps.readers);
+  const headers = await upstreamHeaders(server.auth, deps.readers, tenantId);
   const listed = await (deps.list ?? listUpstreamTools)({
     url: server.url,
     headers,
@@ -148,7 +148,7 @@ export function createUpstreamResolver(deps: SyncDeps): UpstreamResolver {
       tenantId,
       server: serverName,
       url: server.url,
-      headers: await upstreamHeaders(server.auth, deps.readers),
+      headers: await upstreamHeaders(server.auth, deps.readers, tenantId),
       tool: {
         name: tool.tool,
         inputSchema: tool.listing.inputSchema,

@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
+  credentialRefProblem,
   DEFAULT_UPSTREAM_TTL_MS,
   type UpstreamAuth,
   type UpstreamServer,
@@ -208,8 +209,13 @@ export class UpstreamCredentialError extends Error {
 export async function upstreamHeaders(
   auth: UpstreamAuth,
   readers: CredentialReaders,
+  tenantId: string,
 ): Promise<Record<string, string>> {
   if (auth.kind === 'none') return {};
+  // Checked at every read too, not only at `oc upstream add`: a registration written another way
+  // still cannot make this tenant's calls carry another tenant's credential.
+  const problem = credentialRefProblem(auth, tenantId);
+  if (problem) throw new UpstreamCredentialError(`upstream credential ${auth.ref}: ${problem}`);
   let value: string | undefined;
   switch (auth.kind) {
     case 'env':

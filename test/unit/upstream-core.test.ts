@@ -7,6 +7,7 @@ import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import { GATEWAY_TOOLS, mcpToolName } from '../../functions/core/mcp.js';
 import { listingChanges, planSync, schemaProblems } from '../../functions/core/upstream-sync.js';
 import {
+  credentialRefProblem,
   listingHash,
   reservedServerNames,
   serverNameProblem,
@@ -231,5 +232,27 @@ describe('an upstream call normalized', () => {
     });
     expect(Object.keys(claims).every((k) => /claim/.test(k))).toBe(true);
     expect(claims['upstream annotations (claim)']).toBe('{"destructiveHint":false}');
+  });
+});
+
+describe('credential references', () => {
+  it('name only this tenant\u2019s secrets and parameters, by name or ARN', () => {
+    const secret = (ref: string) => credentialRefProblem({ kind: 'secret', ref }, 'tenant1');
+    const parameter = (ref: string) => credentialRefProblem({ kind: 'parameter', ref }, 'tenant1');
+    expect(secret('openclause-upstream/tenant1/github')).toBeUndefined();
+    expect(
+      secret('arn:aws:secretsmanager:eu-west-1:1:secret:openclause-upstream/tenant1/github-AbCdEf'),
+    ).toBeUndefined();
+    expect(parameter('/openclause-upstream/tenant1/docs')).toBeUndefined();
+    expect(parameter('arn:aws:ssm:eu-west-1:1:parameter/openclause-upstream/tenant1/docs')).toBeUndefined();
+    for (const ref of [
+      'openclause-upstream/tenant2/github',
+      'github',
+      'openclause-upstream/tenant1/',
+      'arn:aws:secretsmanager:eu-west-1:1:secret:other',
+    ])
+      expect(secret(ref)).toMatch(/openclause-upstream\/tenant1\//);
+    expect(parameter('/openclause-upstream/tenant10/docs')).toMatch(/must be named/);
+    expect(credentialRefProblem({ kind: 'env', ref: 'ANY_VARIABLE' }, 'tenant1')).toBeUndefined();
   });
 });

@@ -90,7 +90,7 @@ export function registerUpstream(program: Command, act: Act): void {
   addTargetOptions(add);
   examples(add, [
     'npx oc upstream add --tenant tenant1 --server docs --url http://127.0.0.1:9000/mcp',
-    'npx oc upstream add --tenant tenant1 --server github --url https://mcp.example.com/mcp --auth-secret arn:aws:secretsmanager:...:secret:github-mcp --aws',
+    'npx oc upstream add --tenant tenant1 --server github --url https://mcp.example.com/mcp --auth-secret openclause-upstream/tenant1/github --aws',
   ]);
   act(
     add,
@@ -120,6 +120,8 @@ export function registerUpstream(program: Command, act: Act): void {
               ...(opts.authHeader ? { header: opts.authHeader } : {}),
             },
       );
+      const refProblem = m.core.credentialRefProblem(auth, opts.tenant);
+      if (refProblem) throw new UsageError(`--auth-${auth.kind}: ${refProblem}.`);
       const { store } = await opened(opts, ctx);
       const existing = await store.getServer(opts.tenant, opts.server);
       const server = {
