@@ -15,6 +15,7 @@ import { registerProof } from './commands/proof.js';
 import { registerVkey } from './commands/vkey.js';
 import { registerStart } from './commands/start.js';
 import { registerVerify } from './commands/verify.js';
+import { registerUpstream } from './commands/upstream.js';
 import { registerWebhooks } from './commands/webhooks.js';
 import { examples, type Act, type CommandContext } from './context.js';
 import { EXIT, UsageError, debugTrace, toFailure, type FailureContext } from './errors.js';
@@ -54,6 +55,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerPolicy(program, act);
   registerProof(program, act);
   registerVkey(program, act);
+  registerUpstream(program, act);
   for (const command of allCommands(program))
     command.exitOverride((error) => {
       failure.commandPath = commandPath(command);

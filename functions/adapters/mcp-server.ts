@@ -87,7 +87,15 @@ export interface McpPorts {
   /** Governed tools by MCP tool name (every connector action, listed or not). */
   specsByTool: ReadonlyMap<string, ActionSpec>;
   /** The caller's catalog (policy evaluated as a call from this agent would be). */
-  listTools(caller: Caller, agentId: string): McpTool[];
+  listTools(caller: Caller, agentId: string): McpTool[] | Promise<McpTool[]>;
+  /**
+   * The tenant's upstream MCP tools (issue 25) by MCP name: `shaped` says a name could be one
+   * (the edge counts such a call as governed), `get` finds it in the caller's tenant's catalog only.
+   */
+  upstreamSpec?: {
+    shaped(name: string): boolean;
+    get(tenantId: string, name: string): Promise<ActionSpec | undefined>;
+  };
   /** `tools/resolve`: what policy would answer for this call (writes nothing). */
   resolve(caller: Caller, agentId: string, spec: ActionSpec, args: Record<string, unknown>): ResolveOutcome;
   /** Takes the tenant's rate-limit token of one governed call (throws 429 when refused). */
@@ -210,15 +218,27 @@ class GatewayMcp {
     ctx: ServerContext,
   ): Promise<CallResult> {
     const { name } = request.params;
-    const spec = this.ports.specsByTool.get(name);
-    if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    let spec = this.ports.specsByTool.get(name);
     // Every governed call takes its token before its arguments are read: valid or not, a
     // requestState retry and a replay included (the edge took none for it). Refused: a tool error.
-    try {
-      await this.ports.spendRateLimit(call.caller.tenantId);
-    } catch (error) {
-      return fromCoreError(error);
+    // An upstream tool (issue 25) is looked up in the tenant's catalog, a read: its token first.
+    let spent = false;
+    if (!spec && this.ports.upstreamSpec?.shaped(name)) {
+      try {
+        await this.ports.spendRateLimit(call.caller.tenantId);
+        spent = true;
+        spec = await this.ports.upstreamSpec.get(call.caller.tenantId, name);
+      } catch (error) {
+        return fromCoreError(error);
+      }
     }
+    if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    if (!spent)
+      try {
+        await this.ports.spendRateLimit(call.caller.tenantId);
+      } catch (error) {
+        return fromCoreError(error);
+      }
 
     const split = splitArguments(spec, request.params.arguments ?? {});
     if (!split.ok)
@@ -734,7 +754,7 @@ class GatewayMcp {
     });
     server.setRequestHandler('tools/list', async (_request, c) => {
       const call = contextOf(c, ctx.era, edge, ctx.requestInfo);
-      const governed = this.ports.listTools(caller, agentOf(call));
+      const governed = await this.ports.listTools(caller, agentOf(call));
       // A governed call may park for a human: a 2025-11-25 client may ask for it as a task.
       const tools = legacy
         ? governed.map((tool) => ({ ...tool, execution: { taskSupport: 'optional' as const } }))

@@ -30,7 +30,11 @@ export interface ExecutionResult {
 }
 
 export interface ConnectorInvoker {
-  invoke(req: ConnectorRequest, options: { timeoutMs: number }): Promise<ExecutionResult>;
+  /**
+   * `connector`: the connector to run when it is not `req.tool`'s own (an upstream MCP server's
+   * call runs on the generic `mcp-upstream` connector with `tool` = the server, issue 25).
+   */
+  invoke(req: ConnectorRequest, options: { timeoutMs: number; connector?: string }): Promise<ExecutionResult>;
 }
 
 /** One connector, callable in process: never throws for business or upstream failures. */

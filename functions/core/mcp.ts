@@ -53,9 +53,9 @@ export interface CatalogEntry {
   decision: Decision;
 }
 
-type ActionGroup = 'read' | 'write' | 'destructive';
+export type ActionGroup = 'read' | 'write' | 'destructive';
 
-function groupOf(actions: ActionsFile, name: string): ActionGroup | undefined {
+export function groupOf(actions: ActionsFile, name: string): ActionGroup | undefined {
   for (const group of ['destructive', 'write', 'read'] as const)
     if (actions[group].includes(name)) return group;
   return undefined;
@@ -135,7 +135,7 @@ function inputSchemaOf(spec: ActionSpec): McpTool['inputSchema'] {
   };
 }
 
-function describe(spec: ActionSpec, group: ActionGroup, decision: Decision): string {
+export function describe(spec: Pick<ActionSpec, 'name'>, group: ActionGroup, decision: Decision): string {
   const kind = group === 'read' ? 'Reads' : group === 'destructive' ? 'Destructive: changes' : 'Changes';
   const governance =
     decision === 'approve'

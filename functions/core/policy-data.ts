@@ -191,14 +191,24 @@ export const ActionsFile = z
      * agent's `risk_score` is raised to at least this before policy decides.
      */
     risk_floors: z.record(ActionName, z.number().int().min(0).max(10)).optional(),
+    /**
+     * Upstream MCP tools' target params (issue 25): `<server>.<tool>` -> the param naming the
+     * object the tool acts on (its value becomes the request's `resource`). An upstream action
+     * not named here has no target: `resource` stays empty and approvers judge every param. A
+     * native action's target is its connector's (`ActionDefinition.target`), never this.
+     */
+    targets: z
+      .record(ActionName, z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a param name'))
+      .optional(),
   })
   .superRefine((file, ctx) => {
     const listed = new Set([...file.read, ...file.write, ...file.destructive]);
-    for (const name of Object.keys(file.risk_floors ?? {})) {
-      if (!listed.has(name)) {
-        ctx.addIssue({ code: 'custom', path: ['risk_floors', name], message: 'is not a listed action' });
+    for (const key of ['risk_floors', 'targets'] as const)
+      for (const name of Object.keys(file[key] ?? {})) {
+        if (!listed.has(name)) {
+          ctx.addIssue({ code: 'custom', path: [key, name], message: 'is not a listed action' });
+        }
       }
-    }
   });
 export type ActionsFile = z.infer<typeof ActionsFile>;
 

@@ -33,6 +33,7 @@ import {
   validationError,
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
+import { disabledMessage, UNKNOWN_ACTION_REASON, type UpstreamActions } from './upstream.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
 import { shadowEvaluate, type ShadowOutcome } from './shadow.js';
 import { viewStamp } from './approval-view.js';
@@ -66,6 +67,11 @@ export interface SubmitDeps {
    */
   actions: ReadonlyMap<string, Pick<ActionSpec, 'normalize'>>;
   connectors: ConnectorInvoker;
+  /**
+   * Upstream MCP tools (issue 25): a `tool` that is no native connector's is looked up in the
+   * caller's tenant catalog (`<server>.<tool>`). Absent: no upstream servers.
+   */
+  upstream?: UpstreamActions;
   rateLimiter: RateLimiter;
   clock: Clock;
   ids: IdGenerator;
@@ -128,7 +134,8 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
       parsed.details,
     );
   if (parsed.body.tenant_id !== undefined && parsed.body.tenant_id !== input.tenantId) throw tenantMismatch();
-  const body = targeted(deps, parsed.body);
+  const upstream = await upstreamAction(deps, input.tenantId, parsed.body);
+  const body = targeted(deps, parsed.body, upstream.spec);
 
   // The fingerprint covers what the client sent (normalized: the target derived), not server
   // defaults such as requested_at: the target sent as `resource` or as its param is one request.
@@ -148,7 +155,12 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   const bound = bindRequest(body, input.tenantId, now);
   // 3. policy, in process, fail closed. The agent's risk is a claim: policy (and the stored
   // request) see it raised to the action's floor.
-  const { decision, risk, request } = evaluateCall(deps, bound, bound.risk_score, now);
+  const evaluated = evaluateCall(deps, bound, bound.risk_score, now);
+  const { risk, request } = evaluated;
+  // An upstream-shaped action this tenant's catalog lacks is unknown to this tenant, whatever
+  // policy data classifies (another tenant's server of that name is not this tenant's): denied
+  // exactly as the engine denies an action it does not know.
+  const decision = upstream.unknown ? unknownActionDenial(evaluated.decision) : evaluated.decision;
   // Shadow mode: the candidate judges the same request; it never changes the decision.
   const shadow = deps.shadow
     ? shadowEvaluate(deps.shadow, policyRequestOf(request, now), decision)
@@ -263,12 +275,52 @@ function reportShadow(deps: SubmitDeps, outcome: ShadowOutcome, tenantId: string
 }
 
 /**
+ * The caller's tenant's upstream action for a body whose tool is no native connector's: its spec
+ * (to normalize with), or `unknown` (no such action in this tenant's catalog: denied). A drifted,
+ * removed or refused tool is refused here (422 `UPSTREAM_TOOL_DISABLED`), before anything is written.
+ */
+async function upstreamAction(
+  deps: Pick<SubmitDeps, 'actions' | 'upstream'>,
+  tenantId: string,
+  body: ToolCallRequestBody,
+): Promise<{ spec?: Pick<ActionSpec, 'normalize'>; unknown?: true }> {
+  const { upstream } = deps;
+  if (!upstream || upstream.nativeTools.has(body.tool) || deps.actions.has(`${body.tool}.${body.action}`))
+    return {};
+  const found = await upstream.lookup(tenantId, body.tool, body.action);
+  if (!found) return { unknown: true };
+  if (found.kind === 'disabled')
+    throw new AppError(422, 'UPSTREAM_TOOL_DISABLED', disabledMessage(found.tool), {
+      retryable: false,
+      details: [{ path: 'action', message: `${found.tool.action} is ${found.tool.status}` }],
+    });
+  return { spec: found.spec };
+}
+
+/** The engine's own answer for an action it does not know, kept with the live policy version. */
+function unknownActionDenial(decision: PolicyDecision): PolicyDecision {
+  return {
+    ...decision,
+    decision: 'deny',
+    reason: UNKNOWN_ACTION_REASON,
+    approverGroup: '',
+    notify: [],
+    requirements: {},
+    determiningPolicies: [],
+  };
+}
+
+/**
  * The body with its action's target derived (SPEC §3 as amended by issue 19): `resource` and the
  * target param hold one canonical value, and the params pass the action's whole input schema.
  * Policy, the hash, the records, every surface and the connector see only this body.
  */
-export function targeted(deps: Pick<SubmitDeps, 'actions'>, body: ToolCallRequestBody): ToolCallRequestBody {
-  const spec = deps.actions.get(`${body.tool}.${body.action}`);
+export function targeted(
+  deps: Pick<SubmitDeps, 'actions'>,
+  body: ToolCallRequestBody,
+  upstreamSpec?: Pick<ActionSpec, 'normalize'>,
+): ToolCallRequestBody {
+  const spec = deps.actions.get(`${body.tool}.${body.action}`) ?? upstreamSpec;
   if (!spec) return body;
   const normalized = spec.normalize({ params: body.params, resource: body.resource });
   if (!normalized.ok)

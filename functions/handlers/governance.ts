@@ -5,7 +5,9 @@
  * engine for the deciding handlers when a candidate folder is deployed (issue 24).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ACTION_SPECS } from '../connectors/registry.js';
+import { ACTION_SPECS, CONNECTOR_DEFINITIONS } from '../connectors/registry.js';
+import { UpstreamStore } from '../store/upstreams.js';
+import { upstreamActions } from '../store/upstream-actions.js';
 import {
   createPolicyEngine,
   policyEngineFrom,
@@ -100,6 +102,12 @@ export function submitDeps(state: AppState): SubmitDeps {
       ...policyDeps(state),
       actions: new Map(ACTION_SPECS.map((spec) => [spec.name, spec])),
       connectors: connectorsFor(state),
+      upstream: upstreamActions({
+        store: new UpstreamStore(state.doc, config.tableName),
+        actions: loadPolicyBundle(config.policyDir ?? defaultPolicyDir()).actions,
+        nativeTools: new Set(Object.keys(CONNECTOR_DEFINITIONS)),
+        timeoutMs: config.connectorTimeoutMs,
+      }),
       rateLimiter: state.rateLimiter,
       clock: state.clock,
       ids: state.ids,

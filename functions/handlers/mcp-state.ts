@@ -1,6 +1,9 @@
 /** The MCP server of an AppState: the adapter with the REST core's use cases as its ports. */
 import { mcpServer, type McpServerAdapter } from '../adapters/mcp-server.js';
-import { ACTION_SPECS } from '../connectors/registry.js';
+import { ACTION_SPECS, CONNECTOR_DEFINITIONS } from '../connectors/registry.js';
+import type { ActionSpec } from '../connectors/sdk.js';
+import { upstreamMcpTools, upstreamShapedName, upstreamSpec, type UpstreamTool } from '../core/upstream.js';
+import { UpstreamStore } from '../store/upstreams.js';
 import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
 import { resolveCall } from '../core/mcp-resolve.js';
@@ -21,6 +24,22 @@ import { submitDeps } from './governance.js';
 import { spendRateLimit } from './rate-limit.js';
 
 const SPECS_BY_TOOL = new Map(ACTION_SPECS.map((spec) => [mcpToolName(spec.name), spec]));
+const NATIVE_TOOLS: ReadonlySet<string> = new Set(Object.keys(CONNECTOR_DEFINITIONS));
+
+const upstreamStores = new WeakMap<AppState, UpstreamStore>();
+function upstreamStoreOf(state: AppState): UpstreamStore {
+  let store = upstreamStores.get(state);
+  if (!store) upstreamStores.set(state, (store = new UpstreamStore(state.doc, state.config.tableName)));
+  return store;
+}
+
+/**
+ * A disabled upstream tool's spec for the MCP adapter: the call goes on to submit, which refuses
+ * it (422 UPSTREAM_TOOL_DISABLED, a tool error here) with the reason, and writes nothing.
+ */
+function disabledSpec(tool: UpstreamTool): ActionSpec {
+  return upstreamSpec(tool, { target: null, floor: 0 }, 1);
+}
 
 const servers = new WeakMap<AppState, McpServerAdapter>();
 /** The state's MCP server: policy data, floors and the deployed connectors read once per instance. */
@@ -35,16 +54,36 @@ export function mcpServerOf(state: AppState): McpServerAdapter {
     const specs = ACTION_SPECS.filter((spec) => !live || deployed.includes(spec.name.split('.')[0]!));
     server = mcpServer({
       specsByTool: SPECS_BY_TOOL,
-      listTools: (caller, agentId) =>
-        buildCatalog({
-          specs,
-          actions,
-          floors,
-          policy: submitDeps(state).policy,
-          tenantId: caller.tenantId,
-          agentId,
-          now: state.clock.now(),
-        }).map((entry) => entry.tool),
+      listTools: async (caller, agentId) =>
+        [
+          ...buildCatalog({
+            specs,
+            actions,
+            floors,
+            policy: submitDeps(state).policy,
+            tenantId: caller.tenantId,
+            agentId,
+            now: state.clock.now(),
+          }).map((entry) => entry.tool),
+          // The tenant's upstream MCP tools (issue 25), with the same policy-derived filtering.
+          ...upstreamMcpTools({
+            tools: (await upstreamStoreOf(state).catalog(caller.tenantId)).tools,
+            actions,
+            policy: submitDeps(state).policy,
+            tenantId: caller.tenantId,
+            agentId,
+            now: state.clock.now(),
+          }),
+        ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      upstreamSpec: {
+        shaped: (name) => upstreamShapedName(name, NATIVE_TOOLS),
+        get: async (tenantId, name) => {
+          const tool = await upstreamStoreOf(state).findByMcpName(tenantId, name);
+          // Disabled tools are still found: submit refuses them with their reason.
+          const found = tool && (await submitDeps(state).upstream?.lookup(tenantId, tool.server, tool.tool));
+          return found?.kind === 'callable' ? found.spec : found ? disabledSpec(found.tool) : undefined;
+        },
+      },
       resolve: (caller, agentId, spec, args) =>
         resolveCall(
           { ...submitDeps(state), actionsFile: actions },
@@ -113,8 +152,12 @@ function noWait(deps: ExecuteDeps): ExecuteDeps {
   return d;
 }
 
-/** A governed tool (a connector action) by its MCP name, listed or not. */
-export const isGovernedTool = (name: string): boolean => SPECS_BY_TOOL.has(name);
+/**
+ * A governed tool (a connector action) by its MCP name, listed or not, or a name an upstream tool
+ * could have (the adapter takes its rate-limit token: the edge must not take a second one).
+ */
+export const isGovernedTool = (name: string): boolean =>
+  SPECS_BY_TOOL.has(name) || upstreamShapedName(name, NATIVE_TOOLS);
 
 /** A governed tool's action, by its MCP name. */
 export const governedSpec = (name: string) => SPECS_BY_TOOL.get(name);

@@ -135,7 +135,7 @@ function createInvoker<T>(
         ...outcome,
         duration_ms: Math.max(0, Math.round(performance.now() - started)),
       });
-      const tool = typeof req?.tool === 'string' ? req.tool : '';
+      const tool = options?.connector ?? (typeof req?.tool === 'string' ? req.tool : '');
       const target = lookup(tool);
       if (target === undefined) return finish(noConnector(tool));
 

@@ -146,7 +146,7 @@ export class NodeSha256 {
   }
 }
 
-async function ssmCall(
+export async function ssmCall(
   access: SsmAccess,
   action: string,
   input: Record<string, unknown>,

@@ -1783,7 +1783,7 @@ export interface components {
          *     for humans; `details` lists field-level problems (JSON Pointer `path`); `request_id`
          *     correlates with the gateway's logs. Codes: `BAD_REQUEST` 400, `UNAUTHORIZED` 401,
          *     `FORBIDDEN` 403, `TENANT_MISMATCH` 403, `NOT_FOUND` 404, `CONFLICT` 409,
-         *     `PAYLOAD_TOO_LARGE` 413, `UNSUPPORTED_MEDIA_TYPE` 415, `VALIDATION_ERROR` 422, `IDEMPOTENCY_KEY_REUSED` 422,
+         *     `PAYLOAD_TOO_LARGE` 413, `UNSUPPORTED_MEDIA_TYPE` 415, `VALIDATION_ERROR` 422, `IDEMPOTENCY_KEY_REUSED` 422, `UPSTREAM_TOOL_DISABLED` 422,
          *     `RATE_LIMITED` 429, `INTERNAL_ERROR` 500, and the approval codes: `APPROVER_NOT_ALLOWED`
          *     403, `SELF_APPROVAL` 403, `APPROVAL_DENIED` 403, `APPROVAL_ALREADY_DECIDED` 409,
          *     `AWAITING_APPROVAL` 409, `NOT_APPROVAL_GATED` 409, `EXECUTION_IN_PROGRESS` 409,
@@ -2015,6 +2015,10 @@ export interface components {
             retryable?: false;
         };
         /**
+         * @description `UPSTREAM_TOOL_DISABLED`: the action is an upstream MCP server's tool of this tenant that
+         *     cannot be called now: its listing changed from the pinned one (drift: an operator reviews
+         *     it with `oc upstream diff` and re-enables it with `oc upstream accept`), the upstream no
+         *     longer lists it, or discovery refused it. Nothing is written.
          * @example {
          *       "code": "IDEMPOTENCY_KEY_REUSED",
          *       "message": "idempotency key was already used with a different request",
@@ -2024,7 +2028,7 @@ export interface components {
          */
         SubmitUnprocessableError: components["schemas"]["Error"] & {
             /** @enum {unknown} */
-            code?: "VALIDATION_ERROR" | "IDEMPOTENCY_KEY_REUSED";
+            code?: "VALIDATION_ERROR" | "IDEMPOTENCY_KEY_REUSED" | "UPSTREAM_TOOL_DISABLED";
             /** @constant */
             retryable?: false;
         };
@@ -2466,7 +2470,9 @@ export interface components {
          *     body's, `/params/<name>` for the action's own params, and both `/resource` and
          *     `/params/<target>` when they name different objects), or its idempotency key was already
          *     used with a different body (`IDEMPOTENCY_KEY_REUSED`; bodies are compared after the
-         *     target is derived). Nothing is written.
+         *     target is derived), or it names a disabled upstream MCP tool of the tenant
+         *     (`UPSTREAM_TOOL_DISABLED`: drifted, removed or refused; see the connectors guide).
+         *     Nothing is written.
          */
         SubmitUnprocessable: {
             headers: {

@@ -45,6 +45,26 @@ describe('local invoker', () => {
     expect(Number.isInteger(result.duration_ms)).toBe(true);
   });
 
+  it('runs the connector named in the options when it is not the tool\u2019s own (upstream MCP: tool = server)', async () => {
+    const seen: unknown[] = [];
+    const invoker = createLocalInvoker({
+      'mcp-upstream': async (req) => {
+        seen.push(req);
+        return { status: 'success', output: { via: 'mcp-upstream' } };
+      },
+    });
+
+    const result = await invoker.invoke(request('docs', 'search'), {
+      timeoutMs: 1000,
+      connector: 'mcp-upstream',
+    });
+    const without = await invoker.invoke(request('docs', 'search'), { timeoutMs: 1000 });
+
+    expect(result).toMatchObject({ status: 'success', output: { via: 'mcp-upstream' } });
+    expect(seen).toEqual([expect.objectContaining({ tool: 'docs', action: 'search' })]);
+    expect(without).toMatchObject({ status: 'error', error: { code: 'NO_CONNECTOR' } });
+  });
+
   it('passes a connector error through', async () => {
     const invoker = createLocalInvoker(createConnectorRegistry({ env: MOCK_ENV }));
 

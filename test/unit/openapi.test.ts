@@ -69,7 +69,7 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '409': ['CONFLICT'],
     '413': ['PAYLOAD_TOO_LARGE'],
     '415': ['UNSUPPORTED_MEDIA_TYPE'],
-    '422': ['IDEMPOTENCY_KEY_REUSED', 'VALIDATION_ERROR'],
+    '422': ['IDEMPOTENCY_KEY_REUSED', 'UPSTREAM_TOOL_DISABLED', 'VALIDATION_ERROR'],
     '429': ['RATE_LIMITED'],
     '500': ['INTERNAL_ERROR'],
   },
