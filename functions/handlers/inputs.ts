@@ -57,6 +57,21 @@ export const ROUTE_INPUTS = {
       required: false,
     },
   },
+  // Edit-on-approve (core/edit.ts): the params to set (each listed as editable for the action; the
+  // merged params pass the request's own rules and the action's schema) and the view edited.
+  'edit-approval': {
+    path: approvalPath,
+    body: {
+      schema: z.strictObject({
+        params: ToolCallRequestBody.shape.params.refine((p) => Object.keys(p).length > 0, {
+          message: 'name at least one param to change',
+        }),
+        view_hash: rules.sha256Hex(),
+        comment: rules.text(1000).optional(),
+      }),
+      required: true,
+    },
+  },
   // `/console` has no path parameter; `/console/{path+}` names a page or an asset.
   console: { path: z.strictObject({ path: rules.line(512).optional() }) },
 } as const satisfies Record<string, RouteInput>;
