@@ -119,7 +119,9 @@ export async function editApproval(
   if (input.view_hash !== shown.hash) throw viewMismatch(shown.hash);
   const count = (a.record.edit?.count ?? 0) + 1;
   if (count > MAX_EDITS)
-    throw new AppError(409, 'CONFLICT', `an approval can be edited at most ${MAX_EDITS} times`);
+    throw validationError(`validation: an approval can be edited at most ${MAX_EDITS} times`, [
+      { path: 'params', message: `edited ${MAX_EDITS} times already: approve or deny it` },
+    ]);
 
   // 2. the allowlist
   const action = `${a.record.tool}.${a.record.action}`;

@@ -113,9 +113,7 @@ export const TenantConfig = z
      * named here cannot be edited. The target changes only if its param is listed. Every edit is
      * judged again as a submitted call (`core/edit.ts`).
      */
-    editable_params: z
-      .record(ActionName, z.array(z.string().min(1).max(128)).min(1).max(50))
-      .optional(),
+    editable_params: z.record(ActionName, z.array(z.string().min(1).max(128)).min(1).max(50)).optional(),
     /**
      * OAuth clients that act as this tenant's agents on `/mcp` (RFC 9068 access tokens): the
      * token's exact `iss` and `client_id` name the tenant, and `agent_id` the agent (absent: the

@@ -108,7 +108,9 @@ export class ApprovalEditStore implements EditPort {
     if (result.index !== 0) throw new StorageError(`approval edit rejected at item ${result.index}`);
     return {
       ok: false,
-      current: result.item ? toStoredApproval(result.item) : await this.approvals.get(a.record.tenant_id, a.record.id),
+      current: result.item
+        ? toStoredApproval(result.item)
+        : await this.approvals.get(a.record.tenant_id, a.record.id),
     };
   }
 }

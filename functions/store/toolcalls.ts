@@ -51,9 +51,7 @@ export const FACT_INDEX: Record<FactKind, number> = {
  * item; every other fact is an item of its own in its event's partition. The sequencer marks the
  * sealed fact at this key.
  */
-export function factKey(
-  fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & { edit_seq?: unknown },
-): {
+export function factKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & { edit_seq?: unknown }): {
   pk: string;
   sk: string;
 } {

@@ -306,6 +306,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/{approval_id}/edit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Edit a pending approval request's params (edit-on-approve, re-judged)
+         * @description Where the tenant's policy data lists editable params for the action (`editable_params`),
+         *     an approver who may decide this approval alone sets some of them (top-level params, merged
+         *     over the current ones) instead of only approving or denying; `view_hash` (required) names
+         *     the view they edited. The target changes only if its param is listed. The edited request
+         *     goes through everything a submitted one does: the request's own rules, the action's input
+         *     schema and derived target, the agent's risk claim raised to the action's floor, and the
+         *     policy with the original agent as principal. Then:
+         *     - policy denies it: 403 `EDIT_DENIED` (the policy's `reason` in `details`); nothing is written.
+         *     - it needs approval: the approval stays `pending` on the edited request, with a new view
+         *       and `view.hash`, and the editor is listed in `edit.editors`: they count as a requester
+         *       (separation of duties), so someone else must approve it.
+         *     - policy allows it: the edit is the editor's approval: `approved`, with a grant bound to
+         *       the edited request's hash.
+         *     Either way an `approval.edited` fact records the original request's hash, the edited
+         *     request, its RFC 6902 `patch`, the editor and the policy's decision on it. Execute then
+         *     runs the edited request and answers its `edit` (the patch). An action with no editable
+         *     params is 403 `EDIT_NOT_ALLOWED`; a param not listed, a value the action refuses or an
+         *     edit that changes nothing is 422.
+         */
+        post: operations["editApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/console": {
         parameters: {
             query?: never;
@@ -1115,6 +1152,7 @@ export interface components {
             /** @description The approver's reason, when denied with one. */
             deny_reason?: string;
             grant?: components["schemas"]["ApprovalGrant"];
+            edit?: components["schemas"]["ApprovalEdit"];
             /**
              * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
              *     effective score (`risk_score`). Absent on approvals created before it was stored.
@@ -1193,7 +1231,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1350,6 +1388,97 @@ export interface components {
             view_hash?: components["schemas"]["ViewHash"];
         };
         /**
+         * @description The body of an edit: the top-level params to set (each listed as editable for the action
+         *     in the tenant's `editable_params`), the view edited (required), an optional comment.
+         * @example {
+         *       "params": {
+         *         "text": "Deploy at 18:00"
+         *       },
+         *       "view_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *     }
+         */
+        EditRequest: {
+            /** @description Params to set, merged over the current ones; the result passes the action's input schema. */
+            params: Record<string, unknown>;
+            view_hash: components["schemas"]["ViewHash"];
+            /** @description Recorded in the `approval.edited` fact and shown with the edit. */
+            comment?: string;
+        };
+        /**
+         * @description An RFC 6902 JSON Patch from the agent's request to the edited one, over `{params, resource}`
+         *     (paths `/params/...` and `/resource`).
+         * @example [
+         *       {
+         *         "op": "replace",
+         *         "path": "/params/text",
+         *         "value": "Deploy at 18:00"
+         *       }
+         *     ]
+         */
+        JsonPatch: {
+            /** @enum {unknown} */
+            op: "add" | "remove" | "replace" | "move" | "copy" | "test";
+            path: string;
+            value?: unknown;
+            from?: string;
+        }[];
+        /**
+         * @description An approver's edit of the request (`POST /v1/approvals/{approval_id}/edit`): the RFC 6902
+         *     `patch` from the agent's request to the edited one (which the approval's fields and view
+         *     now show), who edited it last (`edited_by`) and everyone who edited it and so may not
+         *     approve it (`editors`), how many edits there were, and the agent's request's hash.
+         * @example {
+         *       "patch": [
+         *         {
+         *           "op": "replace",
+         *           "path": "/params/text",
+         *           "value": "Deploy at 18:00"
+         *         }
+         *       ],
+         *       "editors": [
+         *         "alice@example.com"
+         *       ],
+         *       "edited_by": "alice@example.com",
+         *       "edited_at": "2025-06-01T12:40:00.000Z",
+         *       "count": 1,
+         *       "original_request_hash": "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce"
+         *     }
+         */
+        ApprovalEdit: {
+            patch: components["schemas"]["JsonPatch"];
+            editors: string[];
+            edited_by: string;
+            edited_at: components["schemas"]["Timestamp"];
+            count: number;
+            original_request_hash: string;
+            comment?: string;
+        };
+        /**
+         * @description What ran instead of what the agent sent: an approver edited the request
+         *     (`POST /v1/approvals/{approval_id}/edit`). `patch` (RFC 6902, over `{params, resource}`)
+         *     turns the agent's request into the one that ran, whose hash is `request_hash`.
+         * @example {
+         *       "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "edited_by": "alice@example.com",
+         *       "patch": [
+         *         {
+         *           "op": "replace",
+         *           "path": "/params/text",
+         *           "value": "Deploy at 18:00"
+         *         }
+         *       ],
+         *       "original_request_hash": "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce",
+         *       "request_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *     }
+         */
+        ExecutionEdit: {
+            approval_id: components["schemas"]["Uuid"];
+            edited_by: string;
+            patch: components["schemas"]["JsonPatch"];
+            original_request_hash: string;
+            request_hash: string;
+        };
+        /**
          * @description Optional body of a deny; an empty body is the same as `{}`. Unknown fields are 422.
          * @example {
          *       "reason": "not during the change freeze"
@@ -1389,6 +1518,7 @@ export interface components {
             /** @constant */
             reason: "approved execution";
             result: components["schemas"]["ExecutionResult"];
+            edit?: components["schemas"]["ExecutionEdit"];
         };
         /**
          * @description The approval of an approval-gated event, as it stands now.
@@ -1524,12 +1654,14 @@ export interface components {
          *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
          *     (at execute, the live policy, another version than the one that parked the call, refused
          *     it: the grant spent, nothing ran) and `approval.withdrawn` (the agent withdrew the pending
-         *     request; `withdrawn_by` names its key id and agent). The list is the gateway's one registry of fact kinds
+         *     request; `withdrawn_by` names its key id and agent) and `approval.edited` (an approver
+         *     edited the request: the original's hash, the edited request, its RFC 6902 patch, the
+         *     editor and the policy's decision on it). The list is the gateway's one registry of fact kinds
          *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -1781,7 +1913,8 @@ export interface components {
          *     `RATE_LIMITED` 429, `INTERNAL_ERROR` 500, and the approval codes: `APPROVER_NOT_ALLOWED`
          *     403, `SELF_APPROVAL` 403, `APPROVAL_DENIED` 403, `APPROVAL_ALREADY_DECIDED` 409,
          *     `AWAITING_APPROVAL` 409, `NOT_APPROVAL_GATED` 409, `EXECUTION_IN_PROGRESS` 409,
-         *     `EXECUTION_OUTCOME_UNKNOWN` 409, `POLICY_CHANGED` 409, `APPROVAL_EXPIRED` 410.
+         *     `EXECUTION_OUTCOME_UNKNOWN` 409, `POLICY_CHANGED` 409, `APPROVAL_EXPIRED` 410, and the
+         *     edit codes `EDIT_NOT_ALLOWED` 403, `EDIT_DENIED` 403.
          * @example {
          *       "code": "VALIDATION_ERROR",
          *       "message": "request validation failed",
@@ -2198,6 +2331,20 @@ export interface components {
         };
         /**
          * @example {
+         *       "code": "EDIT_NOT_ALLOWED",
+         *       "message": "this tenant's policy data lets no approver edit jira.issue.delete",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        EditForbiddenError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "APPROVER_NOT_ALLOWED" | "SELF_APPROVAL" | "EDIT_NOT_ALLOWED" | "EDIT_DENIED";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @example {
          *       "code": "APPROVAL_ALREADY_DECIDED",
          *       "message": "the approval request is already approved",
          *       "retryable": false,
@@ -2591,6 +2738,38 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["DecisionForbiddenError"];
+            };
+        };
+        /**
+         * @description As a decision (`APPROVER_NOT_ALLOWED`, `SELF_APPROVAL`: the requester or an earlier editor
+         *     of the call), or the tenant's policy data lets nobody edit this action
+         *     (`EDIT_NOT_ALLOWED`), or policy denies the edited call (`EDIT_DENIED`: `details` carry its
+         *     `reason` and `policy_version`). Nothing is written.
+         */
+        EditForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "code": "EDIT_DENIED",
+                 *       "message": "policy denies the edited call: the edit is refused, nothing changed",
+                 *       "retryable": false,
+                 *       "details": [
+                 *         {
+                 *           "path": "reason",
+                 *           "message": "no agent posts to #exec"
+                 *         },
+                 *         {
+                 *           "path": "policy_version",
+                 *           "message": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                 *         }
+                 *       ],
+                 *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EditForbiddenError"];
             };
         };
         /** @description No such approval for the approver's tenant (`NOT_FOUND`); another tenant's approval looks exactly the same. */
@@ -3177,6 +3356,52 @@ export interface operations {
             400: components["responses"]["DecisionBadRequest"];
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["DecisionForbidden"];
+            404: components["responses"]["ApprovalNotFound"];
+            409: components["responses"]["DecisionConflict"];
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    editApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description The approval on the edited request: `pending` (parked again; someone other than the
+             *     editors must approve it) or `approved` (policy allows the edited call; the grant is
+             *     bound to it), with its `edit`.
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["EditForbidden"];
             404: components["responses"]["ApprovalNotFound"];
             409: components["responses"]["DecisionConflict"];
             410: components["responses"]["ApprovalExpired"];

@@ -60,8 +60,13 @@ type Who = 'alice' | 'carol' | 'bob' | 'mallory';
 const as = async (who: Who, method: string, url: string, body?: unknown) =>
   stack.request(method, url, { token: await tokenFor(who), ...(body === undefined ? {} : { body }) });
 
-async function parked(key = KEYS.tenant1, params = { channel: '#all-hands', text: 'Deploy at 5' }) {
-  const r = await stack.post('/v1/toolcalls', toolCall({ params, user_id: 'dave@acme.example' }), key);
+async function parked(key = KEYS.tenant1, risk_score = 3) {
+  const params = { channel: '#all-hands', text: 'Deploy at 5' };
+  const r = await stack.post(
+    '/v1/toolcalls',
+    toolCall({ params, risk_score, user_id: 'dave@acme.example' }),
+    key,
+  );
   expect(r.json.decision).toBe('approve');
   return {
     eventId: r.json.event_id as string,
@@ -136,7 +141,11 @@ describe('POST /v1/approvals/{approval_id}/edit', () => {
       view_hash: viewHash,
     });
     expect(edit.status).toBe(200);
-    expect(edit.json).toMatchObject({ status: 'approved', decided_by: 'alice@acme.example', resource: '#general' });
+    expect(edit.json).toMatchObject({
+      status: 'approved',
+      decided_by: 'alice@acme.example',
+      resource: '#general',
+    });
     expect(edit.json.edit.patch).toEqual(
       expect.arrayContaining([
         { op: 'replace', path: '/params/channel', value: '#general' },
@@ -160,7 +169,7 @@ describe('POST /v1/approvals/{approval_id}/edit', () => {
     expect(denied.json.details).toContainEqual({ path: 'reason', message: 'no agent posts to #exec' });
     const unlisted = await edit({ params: { thread_ts: '1' }, view_hash: viewHash });
     expect([unlisted.status, unlisted.json.code]).toEqual([422, 'VALIDATION_ERROR']);
-    expect(unlisted.json.details[0].path).toBe('params.thread_ts');
+    expect(unlisted.json.details[0].path).toBe('/params/thread_ts');
     const badValue = await edit({ params: { text: 42 }, view_hash: viewHash });
     expect([badValue.status, badValue.json.code]).toEqual([422, 'VALIDATION_ERROR']);
     const badTarget = await edit({ params: { channel: 'NOT A CHANNEL' }, view_hash: viewHash });
@@ -170,12 +179,15 @@ describe('POST /v1/approvals/{approval_id}/edit', () => {
     const stale = await edit({ params: { text: 'x' }, view_hash: 'a'.repeat(64) });
     expect([stale.status, stale.json.code]).toEqual([409, 'CONFLICT']);
     const blind = await edit({ params: { text: 'x' } });
-    expect(blind.status).toBe(400);
+    expect([blind.status, blind.json.details[0].path]).toEqual([422, '/view_hash']);
     const unlistedApprover = await edit({ params: { text: 'x' }, view_hash: viewHash }, 'mallory');
     expect([unlistedApprover.status, unlistedApprover.json.code]).toEqual([403, 'APPROVER_NOT_ALLOWED']);
 
     const after = await as('alice', 'GET', `/v1/approvals/${approvalId}`);
-    expect(after.json).toMatchObject({ status: 'pending', params: { channel: '#all-hands', text: 'Deploy at 5' } });
+    expect(after.json).toMatchObject({
+      status: 'pending',
+      params: { channel: '#all-hands', text: 'Deploy at 5' },
+    });
     expect(after.json.view.hash).toBe(viewHash);
     expect(after.json.edit).toBeUndefined();
     expect(after.json.facts.map((f: { kind: string }) => f.kind)).toEqual(['toolcall.decided']);
@@ -201,12 +213,12 @@ describe('POST /v1/approvals/{approval_id}/edit', () => {
     });
     expect([bob.status, bob.json.code]).toEqual([404, 'NOT_FOUND']);
     // tenant2 may edit only the text: its own approval's target stays.
-    const own = await parked(KEYS.tenant2);
+    const own = await parked(KEYS.tenant2, 8);
     const retarget = await as('bob', 'POST', `/v1/approvals/${own.approvalId}/edit`, {
       params: { channel: '#general' },
       view_hash: own.viewHash,
     });
-    expect([retarget.status, retarget.json.details[0].path]).toEqual([422, 'params.channel']);
+    expect([retarget.status, retarget.json.details[0].path]).toEqual([422, '/params/channel']);
   });
 
   it('the edit fact re-renders to the view it records (the auditor’s check)', async () => {
