@@ -60,7 +60,7 @@ type Who = 'alice' | 'carol' | 'bob' | 'mallory';
 const as = async (who: Who, method: string, url: string, body?: unknown) =>
   stack.request(method, url, { token: await tokenFor(who), ...(body === undefined ? {} : { body }) });
 
-async function parked(key = KEYS.tenant1, risk_score = 3) {
+async function parked(key: string = KEYS.tenant1, risk_score = 3) {
   const params = { channel: '#all-hands', text: 'Deploy at 5' };
   const r = await stack.post(
     '/v1/toolcalls',
