@@ -312,6 +312,7 @@ export const ROUTES: readonly RouteDef[] = [
     auth: 'api_key_or_jwt',
   },
   { handler: 'list-approvals', method: 'GET', path: '/v1/approvals', auth: 'jwt' },
+  { handler: 'batch-approvals', method: 'POST', path: '/v1/approvals/batch', auth: 'jwt' },
   { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
   { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },

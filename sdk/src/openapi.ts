@@ -202,6 +202,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve or deny up to 50 approval requests, each by the view shown
+         * @description Each item names an approval and the hash of the view the approver was shown for it
+         *     (`view_hash`, required: a batch is never blind). Every item is decided exactly as
+         *     `POST /v1/approvals/{approval_id}/approve` (or `/deny`) decides it alone: allowlist,
+         *     separation of duties, the view's hash, one conditional write with its own
+         *     `approval.decided` fact and, on approve, its own single-use grant bound to its own
+         *     request. An item that cannot be decided (stale or changed view, already decided,
+         *     expired, its requester or an editor is the approver, another tenant's or unknown id) is
+         *     refused alone: its result carries the error body deciding it alone would answer, and the
+         *     other items are decided. The answer is 200 with one result per item, in the order sent;
+         *     only a request no item can be decided under (no token, not an approver of the tenant, a
+         *     malformed body) is refused whole.
+         */
+        post: operations["batchDecideApprovals"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals/{approval_id}": {
         parameters: {
             query?: never;
@@ -1386,6 +1416,103 @@ export interface components {
             /** @description Shown with the decision and recorded in its `approval.decided` fact. */
             comment?: string;
             view_hash?: components["schemas"]["ViewHash"];
+        };
+        /**
+         * @description Up to 50 approvals to decide the same way, each with the view hash shown for it (each
+         *     approval at most once). `comment` goes with approve, `reason` with deny (as on the single
+         *     routes), recorded in every item's `approval.decided` fact.
+         * @example {
+         *       "decision": "deny",
+         *       "items": [
+         *         {
+         *           "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *           "view_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *         }
+         *       ],
+         *       "reason": "not during the freeze"
+         *     }
+         */
+        BatchDecisionRequest: {
+            /** @enum {unknown} */
+            decision: "approve" | "deny";
+            items: {
+                approval_id: components["schemas"]["Uuid"];
+                view_hash: components["schemas"]["ViewHash"];
+            }[];
+            comment?: string;
+            reason?: string;
+        };
+        /**
+         * @description The error body deciding this item alone would answer (without a request id).
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "the decision names another view than this approval's: reload the approval and decide on what it shows",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "view_hash",
+         *           "message": "this approval's view is sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *         }
+         *       ]
+         *     }
+         */
+        BatchItemError: {
+            /** @enum {string} */
+            code: "APPROVER_NOT_ALLOWED" | "SELF_APPROVAL" | "NOT_FOUND" | "APPROVAL_ALREADY_DECIDED" | "CONFLICT" | "APPROVAL_EXPIRED" | "INTERNAL_ERROR";
+            message: string;
+            retryable: boolean;
+            details?: {
+                path: string;
+                message: string;
+            }[];
+        };
+        /**
+         * @description One result per item, in the order sent: `status` 200 with the decided `approval`, or the
+         *     status and `error` deciding it alone would answer (403, 404, 409, 410; 500 if storage
+         *     failed for it: nothing was decided unless it reads decided when read again).
+         * @example {
+         *       "decision": "approve",
+         *       "decided": 0,
+         *       "refused": 1,
+         *       "results": [
+         *         {
+         *           "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *           "status": 409,
+         *           "error": {
+         *             "code": "APPROVAL_ALREADY_DECIDED",
+         *             "message": "the approval request is already denied",
+         *             "retryable": false,
+         *             "details": [
+         *               {
+         *                 "path": "status",
+         *                 "message": "denied"
+         *               },
+         *               {
+         *                 "path": "decided_by",
+         *                 "message": "bob@example.com"
+         *               }
+         *             ]
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        BatchDecisionResult: {
+            /** @enum {unknown} */
+            decision: "approve" | "deny";
+            decided: number;
+            refused: number;
+            results: ({
+                approval_id: components["schemas"]["Uuid"];
+                /** @constant */
+                status: 200;
+                approval: components["schemas"]["Approval"];
+            } | {
+                approval_id: components["schemas"]["Uuid"];
+                /** @enum {unknown} */
+                status: 403 | 404 | 409 | 410 | 500;
+                error: components["schemas"]["BatchItemError"];
+            })[];
         };
         /**
          * @description The body of an edit: the top-level params to set (each listed as editable for the action
@@ -3214,6 +3341,37 @@ export interface operations {
             400: components["responses"]["BadQuery"];
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["ApproverNotAllowed"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    batchDecideApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchDecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description One result per item, in the order sent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchDecisionResult"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ApproverNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -24,6 +24,7 @@ const EXECUTE_PATH = `/v1/toolcalls/${EVENT_ID}/execute`;
 const APPROVAL_PATH = `/v1/approvals/${APPROVAL_ID}`;
 const APPROVAL_OPS = [
   'GET /v1/approvals',
+  'POST /v1/approvals/batch',
   'GET /v1/approvals/{approval_id}',
   'POST /v1/approvals/{approval_id}/approve',
   'POST /v1/approvals/{approval_id}/deny',
@@ -154,6 +155,15 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
       },
     ]),
   ),
+  'POST /v1/approvals/batch': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
+    '500': ['INTERNAL_ERROR'],
+  },
   'POST /v1/approvals/{approval_id}/edit': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
