@@ -69,6 +69,8 @@ export interface ApprovalView extends Omit<
   revocation?: PolicyRevocation;
   /** Edited by an approver: the change from the agent's request, and who made it. */
   edit?: ShownEdit;
+  /** One pending approval's read: the params this tenant's policy data lets an approver edit. */
+  editable_params?: string[];
 }
 
 /** An edit as the API shows it (the edited request itself is what `view` shows). */
@@ -506,7 +508,13 @@ export async function getApproval(
   if (!isListed(deps.tenant(approver.tenantId), approver)) throw approvalNotFound();
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
-  return approvalView(a, deps.clock.now());
+  const view = approvalView(a, deps.clock.now());
+  // What the console's edit form offers (core/edit.ts checks it again on every edit).
+  const editable =
+    view.status === 'pending'
+      ? deps.tenant(approver.tenantId)?.editable_params?.[`${a.record.tool}.${a.record.action}`]
+      : undefined;
+  return editable ? { ...view, editable_params: editable } : view;
 }
 
 /** Approve or deny; two approvers racing get one decision and one APPROVAL_ALREADY_DECIDED. */

@@ -1184,6 +1184,11 @@ export interface components {
             grant?: components["schemas"]["ApprovalGrant"];
             edit?: components["schemas"]["ApprovalEdit"];
             /**
+             * @description One pending approval's read: the params the tenant's policy data lets an approver set
+             *     with `POST /v1/approvals/{approval_id}/edit` (absent when none).
+             */
+            editable_params?: string[];
+            /**
              * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
              *     effective score (`risk_score`). Absent on approvals created before it was stored.
              */
