@@ -5,43 +5,12 @@
  * by the edit); the grant binds to the edited request, execute runs it and answers the RFC 6902
  * patch, and the evidence keeps the original, the edit, its author and the decision on it.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
-import path from 'node:path';
 import jsonPatch from 'fast-json-patch';
 import { ViewEvidence } from '../../functions/core/view-evidence.js';
-import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
+import { editPolicyDir } from '../support/edit-policy.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
-
-/** The shipped policy, plus: tenant1 may edit a Slack post's text and channel; #all-hands needs approval; #exec is forbidden. */
-export function editPolicyDir(): string {
-  const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP!, 'policy-edit-'));
-  cpSync(defaultPolicyDir(), dir, { recursive: true });
-  const file = path.join(dir, 'tenants.json');
-  const tenants = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
-  tenants.tenant1!.editable_params = { 'slack.msg.post': ['text', 'channel'] };
-  tenants.tenant2!.editable_params = { 'slack.msg.post': ['text'] };
-  writeFileSync(file, JSON.stringify(tenants, null, 2));
-  appendFileSync(
-    path.join(dir, 'policies.cedar'),
-    `
-@id("approve-all-hands")
-@outcome("approve")
-@priority("200")
-@reason("posting to #all-hands requires approval")
-permit (principal, action == Action::"slack.msg.post", resource)
-when { context.resource_name == "#all-hands" };
-
-@id("forbid-exec")
-@priority("300")
-@reason("no agent posts to #exec")
-forbid (principal, action == Action::"slack.msg.post", resource)
-when { context.resource_name == "#exec" };
-`,
-  );
-  return dir;
-}
 
 const connector = countingInvoker();
 let stack: TestStack;
