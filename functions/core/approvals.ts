@@ -537,6 +537,9 @@ export async function decide(
   const written = await deps.approvals.decide(a, outcome, now);
   if (!written.ok) {
     const current = written.current ?? a;
+    // Still pending and open: an edit changed it since it was read (core/edit.ts).
+    if (current.status === 'pending' && effectiveStatus(current, now) === 'pending')
+      throw viewMismatch(approvalViewOf(current.record).hash);
     if (current.status === 'pending' || current.status === 'expired') throw approvalExpired();
     throw alreadyDecided(current, now);
   }

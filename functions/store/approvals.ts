@@ -182,7 +182,11 @@ export class ApprovalStore {
             (outcome.comment ? ', #comment = :comment' : '') +
             (outcome.denyReason ? ', deny_reason = :reason' : '') +
             (outcome.grant ? ', #grant = :grant' : ''),
-          ConditionExpression: '#status = :pending AND expires_at > :now',
+          // On the request the decision read: an approver's edit (core/edit.ts) committed since
+          // changed what is decided, so this decision is on another view (items from before the
+          // hash was a top-level attribute have none, and are never edited without setting it).
+          ConditionExpression:
+            '#status = :pending AND expires_at > :now AND (attribute_not_exists(request_hash) OR request_hash = :read)',
           ExpressionAttributeNames: {
             '#status': 'status',
             ...(outcome.comment ? { '#comment': 'comment' } : {}),
@@ -195,6 +199,7 @@ export class ApprovalStore {
             ':gpk': listing.gsi1pk,
             ':pending': 'pending',
             ':now': now.toISOString(),
+            ':read': r.request_hash,
             ...(outcome.comment ? { ':comment': outcome.comment } : {}),
             ...(outcome.denyReason ? { ':reason': outcome.denyReason } : {}),
             ...(outcome.grant ? { ':grant': JSON.stringify(approvalsGrant(outcome.grant)) } : {}),

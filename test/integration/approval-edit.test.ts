@@ -6,10 +6,15 @@
  * patch, and the evidence keeps the original, the edit, its author and the decision on it.
  */
 import jsonPatch from 'fast-json-patch';
+import { decide } from '../../functions/core/approvals.js';
+import { executeOutcome } from '../../functions/core/mcp.js';
+import { approvalDeps } from '../../functions/handlers/approvals-state.js';
 import { ViewEvidence } from '../../functions/core/view-evidence.js';
+import { createClient } from '../../sdk/src/index.js';
 import { tokenFor } from '../support/approvers.js';
 import { countingInvoker } from '../support/connectors.js';
 import { editPolicyDir } from '../support/edit-policy.js';
+import { contractFetch } from '../support/sdk-fetch.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 const connector = countingInvoker();
@@ -121,12 +126,20 @@ describe('POST /v1/approvals/{approval_id}/edit', () => {
         { op: 'replace', path: '/resource', value: '#general' },
       ]),
     );
+    // The SDK's wait surfaces the edit to the agent (typed from the contract), and MCP's result says it.
     const calls = connector.calls.length;
-    const run = await stack.post(`/v1/toolcalls/${eventId}/execute`, '', KEYS.tenant1);
-    expect(run.status).toBe(200);
+    const sdk = createClient({ baseUrl: stack.url, apiKey: KEYS.tenant1, fetch: contractFetch(stack) });
+    const run = await sdk.waitForApprovalThenExecute(eventId);
+    expect(run.edit?.patch).toEqual(edit.json.edit.patch);
     expect(connector.calls.slice(calls).map((c) => [c.resource, c.params])).toEqual([
       ['#general', { channel: '#general', text: 'Deploy at 5' }],
     ]);
+    const mcp = executeOutcome(eventId, { response: { body: JSON.stringify(run) } });
+    expect(mcp.structuredContent).toMatchObject({
+      status: 'executed',
+      edit: { edited_by: 'alice@acme.example' },
+    });
+    expect(mcp.content[0]!.text).toContain('an approver (alice@acme.example) edited the call before it ran');
   });
 
   it('refuses an edit policy denies, a param not listed, an action with none, a bad value or a stale view, and writes nothing', async () => {
@@ -188,6 +201,35 @@ describe('POST /v1/approvals/{approval_id}/edit', () => {
       view_hash: own.viewHash,
     });
     expect([retarget.status, retarget.json.details[0].path]).toEqual([422, '/params/channel']);
+  });
+
+  it('a decision that read the approval before an edit cannot approve the original request over it', async () => {
+    const { approvalId, viewHash } = await parked();
+    const before = await stack.state.approvals.get('tenant1', approvalId);
+    const edit = await as('alice', 'POST', `/v1/approvals/${approvalId}/edit`, {
+      params: { text: 'fixed by alice' },
+      view_hash: viewHash,
+    });
+    expect(edit.json.status).toBe('pending');
+    // carol's decision read the approval before the edit committed (an injected stale read).
+    const staleRead = Object.assign(Object.create(stack.state.approvals) as typeof stack.state.approvals, {
+      get: async () => before,
+    });
+    const carol = {
+      sub: 'carol@acme.example',
+      email: 'carol@acme.example',
+      tenantId: 'tenant1',
+      via: 'api' as const,
+    };
+    await expect(
+      decide({ ...approvalDeps(stack.state), approvals: staleRead }, carol, approvalId, {
+        decision: 'approve',
+        view_hash: viewHash,
+      }),
+    ).rejects.toMatchObject({ status: 409, code: 'CONFLICT' });
+    const now = await as('carol', 'GET', `/v1/approvals/${approvalId}`);
+    expect(now.json).toMatchObject({ status: 'pending', params: { text: 'fixed by alice' } });
+    expect(now.json.grant).toBeUndefined();
   });
 
   it('the edit fact re-renders to the view it records (the auditor’s check)', async () => {
