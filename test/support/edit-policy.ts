@@ -4,8 +4,8 @@ import path from 'node:path';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 
 /** The shipped policy, plus: tenant1 may edit a Slack post's text and channel; #all-hands needs approval; #exec is forbidden. */
-export function editPolicyDir(): string {
-  const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP!, 'policy-edit-'));
+export function editPolicyDir(base: string = process.env.OC_TEST_TMP!): string {
+  const dir = mkdtempSync(path.join(base, 'policy-edit-'));
   cpSync(defaultPolicyDir(), dir, { recursive: true });
   const file = path.join(dir, 'tenants.json');
   const tenants = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
