@@ -49,6 +49,7 @@ import { measureNotifications } from './notify.js';
 import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
 import { describePoll, measureTaskPolls, taskPollCosts } from './mcp-tasks.js';
+import { measureApprovalWorkflows } from './approval-workflows.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
 import { chainOf } from '../functions/handlers/chain-state.js';
@@ -452,6 +453,22 @@ add({
     met: ratio <= 1.2 && mcp.modernP50 / mcp.restP50 <= 1.2 && mcp.failures === 0,
     how: `${mcp.count} allowed tools/call (slack_msg_post, mock connector) over POST /mcp as a 2025-11-25 client sends them (session header, SSE answer), each followed by the same call over POST /v1/toolcalls and by a 2026-07-28 call (per-request _meta envelope): REST p50 ${round(mcp.restP50)} ms, MCP 2025-11-25 p50 ${round(mcp.legacyP50)} ms (p95 ${round(mcp.legacyP95)} ms), MCP 2026-07-28 p50 ${round(mcp.modernP50)} ms (${round(mcp.modernP50 / mcp.restP50, 2)}×); ${mcp.failures} failed`,
   });
+}
+
+// 3e. approval workflows (issue 21): a batch decision of 50 and an edit, in DynamoDB requests
+{
+  for (const f of await measureApprovalWorkflows(50)) {
+    const batch = f.name.startsWith('batch');
+    add({
+      figure: `DynamoDB requests (${f.name})`,
+      value: f.requests,
+      unit: 'requests',
+      // Each item of a batch is the single decision's read and transaction; an edit one more read (the event).
+      goal: batch ? '≤ 2 per item' : '≤ 3',
+      met: f.failures === 0 && f.requests <= (batch ? 100 : 3),
+      how: `${f.detail}; ${round(f.writeUnits)} WRU + ${round(f.readUnits)} RRU as DynamoDB Local reports them; ${round(f.ms)} ms; ${f.failures} not answered as expected; bench/approval-workflows.ts on its own DynamoDB Local (a policy folder letting tenant1 edit a Slack post), sequencer stopped`,
+    });
+  }
 }
 
 // 3d. shadow mode (issue 24): the same calls with and without a candidate that flips every decision

@@ -23,6 +23,8 @@ import { withdrawRoute } from '../../functions/handlers/withdraw-toolcall.js';
 import { listApprovalsRoute } from '../../functions/handlers/list-approvals.js';
 import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
+import { editRoute } from '../../functions/handlers/edit-approval.js';
+import { batchRoute } from '../../functions/handlers/batch-approvals.js';
 import { denyRoute } from '../../functions/handlers/deny-approval.js';
 import { getApprovalDeliveriesRoute } from '../../functions/handlers/get-approval-deliveries.js';
 import type { NotifyOverrides, NotifyState } from '../../functions/handlers/notifications-state.js';
@@ -80,6 +82,8 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'list-approvals': listApprovalsRoute,
   'get-approval': getApprovalRoute,
   'approve-approval': approveRoute,
+  'edit-approval': editRoute,
+  'batch-approvals': batchRoute,
   'deny-approval': denyRoute,
   'get-approval-deliveries': getApprovalDeliveriesRoute,
   mcp: mcpRoute,

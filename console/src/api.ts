@@ -36,7 +36,23 @@ export interface Approval {
   /** The approval view (`oc-approval-view/v1`): the lines to show, the act, the hash to decide on. */
   view: { version: string; recorded: string; hash: string; act: string; lines: string[] };
   facts?: { kind: string; fact_id: string; at: string; seq?: number }[];
+  /** An approver edited the request: the RFC 6902 patch from the agent's, and who edited it. */
+  edit?: {
+    patch: { op: string; path: string; value?: unknown }[];
+    editors: string[];
+    edited_by: string;
+    edited_at: string;
+    count: number;
+    comment?: string;
+  };
+  /** The params this tenant lets an approver edit (one pending approval's read). */
+  editable_params?: string[];
 }
+
+/** One item of a batch decision: the approval as decided, or the error deciding it alone gave. */
+export type BatchItem =
+  | { approval_id: string; status: 200; approval: Approval }
+  | { approval_id: string; status: number; error: ErrorBody };
 
 export interface Page {
   items: Approval[];
@@ -123,6 +139,20 @@ export const api = {
     call<Approval>('POST', `/v1/approvals/${encodeURIComponent(id)}/${decision}`, {
       ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
       view_hash: viewHash,
+    }),
+  /** Edit-on-approve: the params to set, judged again by policy; the view edited is named. */
+  edit: (id: string, params: Record<string, unknown>, viewHash: string, comment: string) =>
+    call<Approval>('POST', `/v1/approvals/${encodeURIComponent(id)}/edit`, {
+      params,
+      view_hash: viewHash,
+      ...(comment ? { comment } : {}),
+    }),
+  /** Several approvals decided at once, each by the view hash shown for it. */
+  batch: (decision: 'approve' | 'deny', items: { id: string; viewHash: string }[], note: string) =>
+    call<{ decided: number; refused: number; results: BatchItem[] }>('POST', '/v1/approvals/batch', {
+      decision,
+      items: items.map((i) => ({ approval_id: i.id, view_hash: i.viewHash })),
+      ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
     }),
   devSignIn: (email: string) =>
     call<{ token: string; email: string; tenant_id: string; expires_at: string }>(

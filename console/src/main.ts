@@ -5,7 +5,7 @@
  * routes as everyone else. Everything shown is built with text nodes (never HTML from data), the
  * token lives in sessionStorage (never in a URL), and the page runs under a strict CSP.
  */
-import { api, ApiError, type Approval, type Delivery, type Page } from './api.js';
+import { api, ApiError, type Approval, type BatchItem, type Delivery, type Page } from './api.js';
 import { session, signInDev, signInOidc, completeOidc, signOut, type ConsoleConfig } from './session.js';
 import { h, clear, time, relative } from './dom.js';
 
@@ -122,13 +122,18 @@ interface ListState {
   agent: string;
   items: Approval[];
   cursor?: string;
+  /** Pending approvals ticked for a batch decision, by id. */
+  selected: Set<string>;
 }
 
 function listState(): ListState {
   const q = new URLSearchParams(location.search);
   const status = STATUSES.find((s) => s === q.get('status')) ?? 'pending';
-  return { status, tool: q.get('tool') ?? '', agent: q.get('agent') ?? '', items: [] };
+  return { status, tool: q.get('tool') ?? '', agent: q.get('agent') ?? '', items: [], selected: new Set() };
 }
+
+/** At most this many approvals in one batch (the API's bound). */
+const BATCH_MAX = 50;
 
 function listPath(s: Pick<ListState, 'status' | 'tool' | 'agent'>): string {
   const q = new URLSearchParams();
@@ -181,14 +186,44 @@ async function listView(): Promise<void> {
   const more = h('button', { type: 'button', id: 'more', hidden: true }, 'Load more');
   const label = shownStatus(s.status);
   const heading = h('h1', {}, `${label[0]?.toUpperCase()}${label.slice(1)} approvals`);
-  render(h('section', { className: 'card' }, heading, filters, body, more));
+  // Batch decisions: tick pending approvals, then review every one's full view before one confirm.
+  const review = h(
+    'button',
+    { type: 'button', id: 'review-selected', disabled: true },
+    'Review selected (0)',
+  );
+  const batchBar = h('div', { className: 'batch-bar', hidden: s.status !== 'pending' }, review);
+  const updateReview = () => {
+    review.textContent = `Review selected (${s.selected.size})`;
+    review.disabled = s.selected.size === 0;
+  };
+  review.addEventListener('click', () => {
+    const chosen = s.items.filter((a) => s.selected.has(a.id));
+    if (chosen.length > 0) void batchReview(chosen.map((a) => a.id)).catch(onError);
+  });
+  render(h('section', { className: 'card' }, heading, filters, batchBar, body, more));
 
+  const toggle = (a: Approval, on: boolean) => {
+    if (on && s.selected.size < BATCH_MAX) s.selected.add(a.id);
+    else s.selected.delete(a.id);
+    updateReview();
+  };
   const draw = () => {
     clear(body);
     const shown = s.items.filter((a) => matches(a, s));
+    // A ticked approval no longer pending (decided elsewhere) leaves the selection.
+    for (const id of s.selected) if (!shown.some((a) => a.id === id)) s.selected.delete(id);
     if (shown.length === 0) body.append(h('p', { className: 'muted empty' }, `No ${label} approvals.`));
-    else body.append(h('ul', { className: 'items' }, ...shown.map(listItem)));
+    else
+      body.append(
+        h(
+          'ul',
+          { className: 'items' },
+          ...shown.map((a) => listItem(a, s.status === 'pending' ? { s, toggle } : undefined)),
+        ),
+      );
     more.hidden = !s.cursor;
+    updateReview();
   };
   const load = async (cursor?: string) => {
     const page: Page = await api.list(s.status, PAGE_SIZE, cursor);
@@ -205,13 +240,31 @@ async function listView(): Promise<void> {
   }, REFRESH_MS);
 }
 
-function listItem(a: Approval): HTMLElement {
+function listItem(
+  a: Approval,
+  select?: { s: ListState; toggle: (a: Approval, on: boolean) => void },
+): HTMLElement {
+  let box: HTMLInputElement | null = null;
+  if (select) {
+    box = h('input', {
+      type: 'checkbox',
+      className: 'select',
+      checked: select.s.selected.has(a.id),
+      'aria-label': `Select ${a.tool}.${a.action} ${a.view.act}`,
+    });
+    const b = box;
+    b.addEventListener('change', () => {
+      select.toggle(a, b.checked);
+      b.checked = select.s.selected.has(a.id);
+    });
+  }
   return h(
     'li',
     { className: `item status-${a.status}`, dataset: { approvalId: a.id } },
     h(
       'div',
       { className: 'item-head' },
+      box,
       link(`${BASE}/approvals/${a.id}`, `${a.tool}.${a.action}`, 'item-title'),
       h('span', { className: `badge ${a.status}` }, shownStatus(a.status)),
     ),
@@ -228,6 +281,105 @@ function listItem(a: Approval): HTMLElement {
       h('time', { dateTime: a.created_at, title: time(a.created_at) }, relative(a.created_at)),
     ),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch review: every selected approval's full view, read fresh, above one confirm. Each item is
+// decided on the view shown here (its hash goes with it): one that changed meanwhile is refused alone.
+
+async function batchReview(ids: string[]): Promise<void> {
+  stopRefresh();
+  const back = link(BASE, '← Approvals', 'back');
+  const section = h('section', { className: 'card batch' }, back, h('p', { className: 'muted' }, 'Loading…'));
+  render(section);
+  const shown: Approval[] = [];
+  for (const id of ids) {
+    const a = await api.get(id).catch(() => undefined);
+    if (a && a.status === 'pending') shown.push(a);
+  }
+  const note = h('textarea', { id: 'batch-note', name: 'note', rows: 2, maxLength: 1000 });
+  const approve = h(
+    'button',
+    { type: 'button', className: 'primary', id: 'batch-approve' },
+    `Approve all ${shown.length}`,
+  );
+  const deny = h(
+    'button',
+    { type: 'button', className: 'danger', id: 'batch-deny' },
+    `Deny all ${shown.length}`,
+  );
+  const answer = h('div', { id: 'batch-answer', role: 'status', 'aria-live': 'polite' });
+  const articles = shown.map((a, i) =>
+    h(
+      'article',
+      { className: 'batch-item', dataset: { approvalId: a.id } },
+      h('h2', {}, `${i + 1} of ${shown.length}: ${a.tool}.${a.action}`),
+      h('pre', { className: 'view params', tabIndex: 0 }, a.view.lines.join('\n')),
+      h('p', { className: 'muted view-hash' }, `${a.view.version} · sha256:${a.view.hash}`),
+      h('p', { className: 'batch-outcome' }),
+    ),
+  );
+  clear(section);
+  section.append(
+    back,
+    h('h1', {}, `Review ${shown.length} pending approval${shown.length === 1 ? '' : 's'}`),
+    h(
+      'p',
+      { className: 'muted' },
+      'Each one is decided on the view shown here, on its own: one that changed or was decided meanwhile is refused alone.',
+    ),
+    ...(shown.length < ids.length
+      ? [
+          h(
+            'p',
+            { className: 'notice' },
+            `${ids.length - shown.length} selected approval(s) are no longer pending and are left out.`,
+          ),
+        ]
+      : []),
+    ...articles,
+    h(
+      'form',
+      { className: 'decide' },
+      h('label', { htmlFor: 'batch-note' }, 'Comment (approve) or reason (deny), optional, for every item'),
+      note,
+      h('div', { className: 'buttons' }, approve, deny),
+      answer,
+    ),
+  );
+  const decide = (decision: 'approve' | 'deny') => {
+    approve.disabled = deny.disabled = true;
+    answer.textContent = decision === 'approve' ? 'Approving…' : 'Denying…';
+    api
+      .batch(
+        decision,
+        shown.map((a) => ({ id: a.id, viewHash: a.view.hash })),
+        note.value.trim(),
+      )
+      .then((r) => {
+        answer.textContent = `${r.decided} decided, ${r.refused} refused.`;
+        answer.className = r.refused === 0 ? 'ok' : 'error';
+        r.results.forEach((item, i) => {
+          const out = articles[i]?.querySelector('.batch-outcome');
+          if (out) {
+            out.textContent = batchOutcome(item);
+            out.className = `batch-outcome ${item.status === 200 ? 'ok' : 'error'}`;
+          }
+        });
+      })
+      .catch((err: unknown) => {
+        answer.className = 'error';
+        answer.textContent = describe(err);
+        approve.disabled = deny.disabled = false;
+      });
+  };
+  approve.addEventListener('click', () => decide('approve'));
+  deny.addEventListener('click', () => decide('deny'));
+}
+
+function batchOutcome(item: BatchItem): string {
+  if ('approval' in item) return outcomeText(item.approval);
+  return describe(new ApiError(item.status, item.error.code, item.error.message, item.error));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,6 +447,24 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
       `${a.view.version}${a.view.recorded === 'legacy' ? ' (legacy approval: rendered now)' : ''} · sha256:${a.view.hash}`,
     ),
     a.status === 'pending' ? decideForm(a) : h('p', { className: `outcome ${a.status}` }, outcomeText(a)),
+    ...(a.status === 'pending' && a.editable_params?.length ? [editForm(a)] : []),
+    ...(a.edit
+      ? [
+          h('h2', {}, 'Edited by an approver'),
+          h(
+            'p',
+            { id: 'edit-summary' },
+            `Edited ${a.edit.count} time${a.edit.count === 1 ? '' : 's'}, last by ${a.edit.edited_by} (${time(a.edit.edited_at)})${a.edit.comment ? `: ${a.edit.comment}` : ''}. Who edited may not approve: ${a.edit.editors.join(', ') || '—'}.`,
+          ),
+          h(
+            'pre',
+            { id: 'edit-patch', className: 'view' },
+            a.edit.patch
+              .map((op) => `${op.op} ${op.path}${'value' in op ? ` = ${JSON.stringify(op.value)}` : ''}`)
+              .join('\n'),
+          ),
+        ]
+      : []),
     h(
       'dl',
       { className: 'fields' },
@@ -442,6 +612,80 @@ function decideForm(a: Approval): HTMLElement {
   return form;
 }
 
+/**
+ * Edit instead of approving: one field per param this tenant lets an approver edit, filled with
+ * the stored value (a string as typed, anything else as JSON). The server judges the edited call
+ * again as a submitted one and answers with the approval on it (its view is then the one shown).
+ */
+function editForm(a: Approval): HTMLElement {
+  const fields = (a.editable_params ?? []).map((name) => {
+    const current = a.params[name];
+    const asText =
+      typeof current === 'string' ? current : current === undefined ? '' : JSON.stringify(current);
+    const input = h('textarea', { id: `edit-${name}`, name, rows: 1, value: asText });
+    return { name, current, asText, input };
+  });
+  const comment = h('input', { id: 'edit-comment', name: 'edit-comment', maxLength: 1000 });
+  const submit = h('button', { type: 'submit', id: 'edit-submit' }, 'Submit edit (judged again by policy)');
+  const answer = h('p', { id: 'edit-answer', role: 'status', 'aria-live': 'polite' });
+  const form = h(
+    'form',
+    { className: 'decide edit' },
+    h('h2', {}, 'Or edit it'),
+    h(
+      'p',
+      { className: 'muted' },
+      'The edited call is judged again by policy. If it still needs approval, someone else must approve it: you count as its requester.',
+    ),
+    ...fields.flatMap((f) => [h('label', { htmlFor: `edit-${f.name}` }, `params.${f.name}`), f.input]),
+    h('label', { htmlFor: 'edit-comment' }, 'Why (optional)'),
+    comment,
+    h('div', { className: 'buttons' }, submit),
+    answer,
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const params: Record<string, unknown> = {};
+    try {
+      for (const f of fields) {
+        if (f.input.value === f.asText) continue;
+        params[f.name] =
+          typeof f.current === 'string' || f.current === undefined
+            ? f.input.value
+            : JSON.parse(f.input.value);
+      }
+    } catch {
+      answer.className = 'error';
+      answer.textContent = 'A non-text param must be valid JSON.';
+      return;
+    }
+    if (Object.keys(params).length === 0) {
+      answer.className = 'error';
+      answer.textContent = 'Nothing changed: approve or deny it as it is.';
+      return;
+    }
+    submit.disabled = true;
+    answer.className = '';
+    answer.textContent = 'Submitting the edit…';
+    api
+      .edit(a.id, params, a.view.hash, comment.value.trim())
+      .then((edited) => {
+        answer.className = 'ok';
+        answer.textContent =
+          edited.status === 'approved'
+            ? 'Edited and approved: policy allows the edited call; the agent runs it.'
+            : 'Edited: policy still requires approval, so someone else must approve the edited call.';
+        window.setTimeout(() => void detailView(a.id), 1_200);
+      })
+      .catch((err: unknown) => {
+        answer.className = 'error';
+        answer.textContent = describe(err);
+        submit.disabled = false;
+      });
+  });
+  return form;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors and routing
 
@@ -460,6 +704,12 @@ function describe(err: unknown): string {
       return 'You requested this tool call, so someone else must decide it (separation of duties). (403)';
     case 'APPROVER_NOT_ALLOWED':
       return 'You are not on this tenant’s approver list. (403)';
+    case 'EDIT_DENIED':
+      return `Policy denies the edited call (${detail('reason') ?? 'no reason given'}): the edit was refused and nothing changed. (403)`;
+    case 'EDIT_NOT_ALLOWED':
+      return 'This tenant’s policy lets no approver edit this action. (403)';
+    case 'NOT_FOUND':
+      return 'There is no such approval for your tenant. (404)';
     case 'VALIDATION_ERROR':
       return `The server refused the input: ${err.body?.details?.[0]?.message ?? err.message}. (422)`;
     default:

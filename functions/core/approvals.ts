@@ -18,7 +18,8 @@ import {
 import { normalizeIdentity } from '../shared/input-rules.js';
 import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
-import type { ApprovalRecord, Clock, IdGenerator, StoredEvent } from './ports.js';
+import type { ApprovalRecord, Clock, GrantEdit, IdGenerator, JsonPatchOp, StoredEvent } from './ports.js';
+import type { ToolCallRequest } from './toolcall.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
 
@@ -37,6 +38,9 @@ export interface Grant {
    * the live policy when it is another one. Absent on approvals created before it was stored.
    */
   policy_version?: string;
+  /** An edited approval's grant: the edited request execute runs, and the patch it reports. */
+  request?: ToolCallRequest;
+  edit?: GrantEdit;
 }
 
 export interface Approver {
@@ -53,7 +57,7 @@ export interface Approver {
 /** The stored approval plus its decision, as the API shows it. */
 export interface ApprovalView extends Omit<
   ApprovalRecord,
-  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors' | 'view'
+  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors' | 'view' | 'edit'
 > {
   /** What every surface shows of it (`oc-approval-view`), and the hash a decision may carry. */
   view: ShownView;
@@ -63,6 +67,21 @@ export interface ApprovalView extends Omit<
   deny_reason?: string;
   grant?: Pick<Grant, 'id' | 'event_id' | 'request_hash' | 'uses_left' | 'expires_at'>;
   revocation?: PolicyRevocation;
+  /** Edited by an approver: the change from the agent's request, and who made it. */
+  edit?: ShownEdit;
+  /** One pending approval's read: the params this tenant's policy data lets an approver edit. */
+  editable_params?: string[];
+}
+
+/** An edit as the API shows it (the edited request itself is what `view` shows). */
+export interface ShownEdit {
+  patch: JsonPatchOp[];
+  editors: string[];
+  edited_by: string;
+  edited_at: string;
+  count: number;
+  original_request_hash: string;
+  comment?: string;
 }
 
 /** The approval view as the API gives it: the lines every surface shows, the act, the hash. */
@@ -198,11 +217,25 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     trace_id: _t,
     risk_factors: _f,
     view: _v,
+    edit,
     ...shown
   } = a.record;
   return {
     ...shown,
     view: shownView(a.record),
+    ...(edit
+      ? {
+          edit: {
+            patch: edit.patch,
+            editors: edit.editors,
+            edited_by: edit.edited_by,
+            edited_at: edit.edited_at,
+            count: edit.count,
+            original_request_hash: edit.original_request_hash,
+            ...(edit.comment ? { comment: edit.comment } : {}),
+          },
+        }
+      : {}),
     status: effectiveStatus(a, now),
     ...(a.decided_by ? { decided_by: a.decided_by } : {}),
     ...(a.decided_at ? { decided_at: a.decided_at } : {}),
@@ -273,13 +306,10 @@ export function authorizeApprover(
   approval: ApprovalRecord,
 ): void {
   if (!isListed(tenant, approver)) throw approverNotAllowed();
-  const requester = normalizeIdentity(approval.user_id);
-  if (
-    requester &&
-    (requester === normalizeIdentity(approver.email) || requester === normalizeIdentity(approver.sub))
-  ) {
-    throw selfApproval();
-  }
+  const me = [normalizeIdentity(approver.email), normalizeIdentity(approver.sub)].filter(Boolean);
+  // Whoever edited the call counts as a requester of the edited call (core/edit.ts).
+  const requesters = [approval.user_id, ...(approval.edit?.editors ?? [])].map(normalizeIdentity);
+  if (requesters.some((r) => r && me.includes(r))) throw selfApproval();
 }
 
 /**
@@ -348,6 +378,17 @@ export function decideApproval(
       granted_by: decidedBy,
       granted_at: decidedAt,
       ...(a.record.policy_version ? { policy_version: a.record.policy_version } : {}),
+      // An edited approval's grant runs the edited request (bound by request_hash, its hash).
+      ...(a.record.edit
+        ? {
+            request: a.record.edit.request,
+            edit: {
+              patch: a.record.edit.patch,
+              edited_by: a.record.edit.edited_by,
+              original_request_hash: a.record.edit.original_request_hash,
+            },
+          }
+        : {}),
     };
   }
   const comment = input.decision === 'approve' ? input.comment : undefined;
@@ -440,7 +481,7 @@ export interface ApprovalDeps {
 const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
 
 /** Reading approvals is for the tenant's approvers too (default deny). */
-function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
+export function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
   if (!isListed(deps.tenant(approver.tenantId), approver)) throw approverNotAllowed();
 }
 
@@ -467,7 +508,13 @@ export async function getApproval(
   if (!isListed(deps.tenant(approver.tenantId), approver)) throw approvalNotFound();
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
-  return approvalView(a, deps.clock.now());
+  const view = approvalView(a, deps.clock.now());
+  // What the console's edit form offers (core/edit.ts checks it again on every edit).
+  const editable =
+    view.status === 'pending'
+      ? deps.tenant(approver.tenantId)?.editable_params?.[`${a.record.tool}.${a.record.action}`]
+      : undefined;
+  return editable ? { ...view, editable_params: editable } : view;
 }
 
 /** Approve or deny; two approvers racing get one decision and one APPROVAL_ALREADY_DECIDED. */
@@ -490,6 +537,9 @@ export async function decide(
   const written = await deps.approvals.decide(a, outcome, now);
   if (!written.ok) {
     const current = written.current ?? a;
+    // Still pending and open: an edit changed it since it was read (core/edit.ts).
+    if (current.status === 'pending' && effectiveStatus(current, now) === 'pending')
+      throw viewMismatch(approvalViewOf(current.record).hash);
     if (current.status === 'pending' || current.status === 'expired') throw approvalExpired();
     throw alreadyDecided(current, now);
   }

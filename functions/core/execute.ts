@@ -142,10 +142,12 @@ export async function executeApproved(
     if (!grant || grant.uses_left < 1) await explainMissingGrant(deps, parent, now);
     if (!grant) throw awaitingApproval();
     if (Date.parse(grant.expires_at) <= now.getTime()) throw approvalExpired();
-    const requestHash = sha256Hex(canon(parent.request));
+    // An edited approval's grant runs the edited request (core/edit.ts), bound by its hash.
+    const run = grant.request ?? parent.request;
+    const requestHash = sha256Hex(canon(run));
 
     // 3b. bound to the policy that granted it
-    const check = policyCheck(deps, parent, grant, now);
+    const check = policyCheck(deps, parent, run, grant, now);
     if (check?.revocation) {
       const revoked = await deps.executions.revoke(parent, grant, {
         revocation: check.revocation,
@@ -220,11 +222,11 @@ export async function executeApproved(
       {
         event_id: executionEventId,
         tenant_id: parent.tenant_id,
-        agent_id: parent.request.agent_id,
-        tool: parent.request.tool,
-        action: parent.request.action,
-        params: parent.request.params,
-        resource: parent.request.resource,
+        agent_id: run.agent_id,
+        tool: run.tool,
+        action: run.action,
+        params: run.params,
+        resource: run.resource,
       },
       { timeoutMs: deps.config.connectorTimeoutMs },
     );
@@ -236,6 +238,18 @@ export async function executeApproved(
       decision: 'allow',
       reason: APPROVED_EXECUTION_REASON,
       result,
+      // The agent learns what ran instead of what it sent: RFC 6902 from its request to the edited one.
+      ...(grant.edit
+        ? {
+            edit: {
+              approval_id: grant.approval_id,
+              edited_by: grant.edit.edited_by,
+              patch: grant.edit.patch,
+              original_request_hash: grant.edit.original_request_hash,
+              request_hash: requestHash,
+            },
+          }
+        : {}),
     });
     const completedAt = deps.clock.now().toISOString();
     try {
@@ -253,7 +267,7 @@ export async function executeApproved(
           fact_id: deps.ids.uuid(),
           at: completedAt,
           parent_event_id: parent.event_id,
-          request: parent.request,
+          request: run,
           decision: 'allow',
           reason: APPROVED_EXECUTION_REASON,
           result,
@@ -335,6 +349,7 @@ export function policyChanged(revocation: PolicyRevocation | undefined): AppErro
 function policyCheck(
   deps: ExecuteDeps,
   parent: StoredEvent,
+  run: StoredEvent['request'],
   grant: StoredGrant,
   now: Date,
 ):
@@ -352,7 +367,7 @@ function policyCheck(
   const decided = parent.facts.find((f) => f.kind === 'toolcall.decided')?.record;
   const claim = (decided?.risk as { claimed?: unknown } | undefined)?.claimed;
   const claimed = typeof claim === 'number' ? claim : parent.request.risk_score;
-  const { decision, risk } = evaluateCall(deps, parent.request, claimed, now);
+  const { decision, risk } = evaluateCall(deps, run, claimed, now);
   const reapprove =
     decision.decision !== 'deny' && deps.policy.tenant(parent.tenant_id)?.reapprove_on_policy_change === true;
   const base = { approvedUnder, decision, risk };
@@ -463,7 +478,7 @@ export async function resolveExecution(
         fact_id: deps.ids.uuid(),
         at,
         parent_event_id: parent.event_id,
-        request: parent.request,
+        request: parent.grant?.request ?? parent.request,
         decision: 'allow',
         reason: APPROVED_EXECUTION_REASON,
         result,

@@ -524,6 +524,8 @@ export function executeOutcome(
     const body = JSON.parse(outcome.response.body) as {
       event_id: string;
       result?: SubmitBody['result'];
+      /** An approver edited the request (core/edit.ts): what ran is the agent's request patched. */
+      edit?: { edited_by: string; patch: unknown[] };
     };
     const replayed = outcome.response.headers?.['Idempotent-Replayed'] === 'true';
     const ok = body.result?.status === 'success';
@@ -531,9 +533,12 @@ export function executeOutcome(
     return outcomeOf(
       status,
       `${replayed ? `${REPLAY_PREFIX} (already executed)` : 'Executed'}; ` +
+        (body.edit
+          ? `an approver (${body.edit.edited_by}) edited the call before it ran; what ran is your request with this RFC 6902 patch: ${JSON.stringify(body.edit.patch)}; `
+          : '') +
         `${ok ? 'output' : 'the tool failed'}: ${JSON.stringify(ok ? (body.result?.output ?? {}) : (body.result?.error ?? body.result))}. ` +
         `execution event_id ${body.event_id}.`,
-      { execution_event_id: body.event_id, result: body.result },
+      { execution_event_id: body.event_id, result: body.result, ...(body.edit ? { edit: body.edit } : {}) },
       !ok,
     );
   }

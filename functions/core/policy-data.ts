@@ -108,6 +108,13 @@ export const TenantConfig = z
      */
     reapprove_on_policy_change: z.boolean().optional(),
     /**
+     * Edit-on-approve (issue 21): per action (`tool.action`), the top-level params an approver may
+     * change instead of only approving or denying (`POST /v1/approvals/{id}/edit`). An action not
+     * named here cannot be edited. The target changes only if its param is listed. Every edit is
+     * judged again as a submitted call (`core/edit.ts`).
+     */
+    editable_params: z.record(ActionName, z.array(z.string().min(1).max(128)).min(1).max(50)).optional(),
+    /**
      * OAuth clients that act as this tenant's agents on `/mcp` (RFC 9068 access tokens): the
      * token's exact `iss` and `client_id` name the tenant, and `agent_id` the agent (absent: the
      * whole tenant, as an unbound API key). The tenant is never read from the token's claims.

@@ -39,6 +39,41 @@ export interface ApprovalRecord {
    * `{version: 'legacy'}` for approvals created before views existed.
    */
   view?: ViewStamp;
+  /** Set once an approver edited the request (`core/edit.ts`): the fields above are the edited call's. */
+  edit?: ApprovalEdit;
+}
+
+/**
+ * An edit-on-approve: the request as edited (the whole request, judged again as a submitted one:
+ * what a grant on this approval runs), the RFC 6902 JSON Patch from the agent's original request
+ * (`/params/...`, `/resource`) and who edited it. `editors` count as requesters for separation of
+ * duties: none of them may approve the edited call.
+ */
+export interface ApprovalEdit {
+  request: ToolCallRequest;
+  patch: JsonPatchOp[];
+  original_request_hash: string;
+  editors: string[];
+  edited_by: string;
+  edited_at: string;
+  /** How many edits were made (each one its own `approval.edited` fact). */
+  count: number;
+  comment?: string;
+}
+
+/** One RFC 6902 operation (what `fast-json-patch`'s compare produces). */
+export interface JsonPatchOp {
+  op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
+  path: string;
+  value?: unknown;
+  from?: string;
+}
+
+/** What a grant on an edited approval carries to execute (`core/execute.ts`). */
+export interface GrantEdit {
+  patch: JsonPatchOp[];
+  edited_by: string;
+  original_request_hash: string;
 }
 
 export interface DecisionWrite {
@@ -104,6 +139,9 @@ export interface StoredGrant {
   expires_at: string;
   /** The policy version that parked the call (absent on grants issued before it was recorded). */
   policy_version?: string;
+  /** An edited approval's grant: the edited request it runs (its hash is `request_hash`). */
+  request?: ToolCallRequest;
+  edit?: GrantEdit;
 }
 
 export interface StoredEvent {

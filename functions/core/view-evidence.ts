@@ -25,7 +25,38 @@ export class ViewEvidence {
   check(record: Rec): string | undefined {
     if (record.kind === 'toolcall.decided') return this.requested(record);
     if (record.kind === 'approval.decided' && record.view !== undefined) return this.decided(record);
+    if (record.kind === 'approval.edited') return this.edited(record);
     return undefined;
+  }
+
+  /**
+   * An edit-on-approve (`core/edit.ts`): it must name the view the editor was shown, and its new
+   * view is re-rendered from the edited request it records; later decisions name that one.
+   */
+  private edited(record: Rec): string | undefined {
+    const id = String(record.approval_id);
+    const request = record.request as Rec | undefined;
+    const view = record.view as Rec | undefined;
+    const was = record.edited_view as Rec | undefined;
+    const known = this.approvals.get(id);
+    if (known?.view && was && (known.view.version !== was.version || known.view.hash !== was.hash))
+      return `the edit of approval ${id} names view ${String(was.version)} sha256:${String(was.hash)}, not the view its approval showed`;
+    if (!request || !view) return `the edit of approval ${id} records no request or view`;
+    const source = {
+      tool: request.tool,
+      action: request.action,
+      resource: request.resource ?? '',
+      params: request.params ?? {},
+      risk_score: request.risk_score,
+      ...(record.risk ? { risk: record.risk } : {}),
+      reason: record.reason,
+      agent_id: request.agent_id,
+      user_id: request.user_id ?? '',
+      expires_at: record.expires_at,
+    } as ApprovalViewSource;
+    this.approvals.set(id, { source, view: { version: String(view.version), hash: String(view.hash) } });
+    const problem = this.rerender(source, String(view.version), view.hash);
+    return problem && `the edit of approval ${id}: ${problem}`;
   }
 
   private requested(record: Rec): string | undefined {

@@ -57,6 +57,49 @@ export const ROUTE_INPUTS = {
       required: false,
     },
   },
+  // Edit-on-approve (core/edit.ts): the params to set (each listed as editable for the action; the
+  // merged params pass the request's own rules and the action's schema) and the view edited.
+  'edit-approval': {
+    path: approvalPath,
+    body: {
+      schema: z.strictObject({
+        params: ToolCallRequestBody.shape.params.refine((p) => Object.keys(p).length > 0, {
+          message: 'name at least one param to change',
+        }),
+        view_hash: rules.sha256Hex(),
+        comment: rules.text(1000).optional(),
+      }),
+      required: true,
+    },
+  },
+  // A batch of decisions (core/batch.ts): each item names its approval and the view shown (never
+  // blind), each approval at most once; a comment goes with approve, a reason with deny.
+  'batch-approvals': {
+    body: {
+      schema: z
+        .strictObject({
+          decision: z.enum(['approve', 'deny']),
+          items: z
+            .array(z.strictObject({ approval_id: rules.uuid(), view_hash: rules.sha256Hex() }))
+            .min(1)
+            .max(50)
+            .refine((items) => new Set(items.map((i) => i.approval_id)).size === items.length, {
+              message: 'names an approval twice',
+            }),
+          comment: rules.text(1000).optional(),
+          reason: rules.text(1000).optional(),
+        })
+        .refine((b) => !(b.decision === 'approve' && b.reason !== undefined), {
+          message: 'a reason goes with deny',
+          path: ['reason'],
+        })
+        .refine((b) => !(b.decision === 'deny' && b.comment !== undefined), {
+          message: 'a comment goes with approve',
+          path: ['comment'],
+        }),
+      required: true,
+    },
+  },
   // `/console` has no path parameter; `/console/{path+}` names a page or an asset.
   console: { path: z.strictObject({ path: rules.line(512).optional() }) },
 } as const satisfies Record<string, RouteInput>;

@@ -18,6 +18,7 @@ export const FACT_KINDS = [
   'execution.completed',
   'approval.revoked_by_policy',
   'approval.withdrawn',
+  'approval.edited',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -33,6 +34,7 @@ export const APPROVAL_FACT_KINDS = [
   'execution.started',
   'approval.revoked_by_policy',
   'approval.withdrawn',
+  'approval.edited',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -316,9 +318,11 @@ export const ROUTES: readonly RouteDef[] = [
     auth: 'api_key_or_jwt',
   },
   { handler: 'list-approvals', method: 'GET', path: '/v1/approvals', auth: 'jwt' },
+  { handler: 'batch-approvals', method: 'POST', path: '/v1/approvals/batch', auth: 'jwt' },
   { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
   { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },
+  { handler: 'edit-approval', method: 'POST', path: '/v1/approvals/{approval_id}/edit', auth: 'jwt' },
   {
     handler: 'get-approval-deliveries',
     method: 'GET',

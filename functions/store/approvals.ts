@@ -98,6 +98,25 @@ function decodeCursor(cursor: string, tenantId: string, status: string): Record<
   return expected;
 }
 
+/**
+ * The grant item: an edited approval's grant carries the edited request and its patch as JSON
+ * strings (read back by `toolcalls.ts`), so DynamoDB never re-types a param value.
+ */
+export function grantItem(grant: Grant): Record<string, unknown> {
+  const { request, edit, ...rest } = grant;
+  return {
+    ...rest,
+    ...(request ? { request: JSON.stringify(request) } : {}),
+    ...(edit ? { edit: JSON.stringify(edit) } : {}),
+  };
+}
+
+/** The approval item keeps the grant as issued, without the edited request (its record holds it). */
+const approvalsGrant = (grant: Grant): Grant => {
+  const { request: _request, ...rest } = grant;
+  return rest;
+};
+
 export class ApprovalStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -163,7 +182,11 @@ export class ApprovalStore {
             (outcome.comment ? ', #comment = :comment' : '') +
             (outcome.denyReason ? ', deny_reason = :reason' : '') +
             (outcome.grant ? ', #grant = :grant' : ''),
-          ConditionExpression: '#status = :pending AND expires_at > :now',
+          // On the request the decision read: an approver's edit (core/edit.ts) committed since
+          // changed what is decided, so this decision is on another view (items from before the
+          // hash was a top-level attribute have none, and are never edited without setting it).
+          ConditionExpression:
+            '#status = :pending AND expires_at > :now AND (attribute_not_exists(request_hash) OR request_hash = :read)',
           ExpressionAttributeNames: {
             '#status': 'status',
             ...(outcome.comment ? { '#comment': 'comment' } : {}),
@@ -176,9 +199,10 @@ export class ApprovalStore {
             ':gpk': listing.gsi1pk,
             ':pending': 'pending',
             ':now': now.toISOString(),
+            ':read': r.request_hash,
             ...(outcome.comment ? { ':comment': outcome.comment } : {}),
             ...(outcome.denyReason ? { ':reason': outcome.denyReason } : {}),
-            ...(outcome.grant ? { ':grant': JSON.stringify(outcome.grant) } : {}),
+            ...(outcome.grant ? { ':grant': JSON.stringify(approvalsGrant(outcome.grant)) } : {}),
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
@@ -188,7 +212,11 @@ export class ApprovalStore {
             {
               Put: {
                 TableName: this.table,
-                Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...outcome.grant },
+                Item: {
+                  ...keys.grant(r.tenant_id, r.event_id),
+                  type: ITEM_TYPE.grant,
+                  ...grantItem(outcome.grant),
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },

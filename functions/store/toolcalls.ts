@@ -15,12 +15,14 @@ import type {
   ClaimOutcome,
   DecisionWrite,
   ExecutionWrite,
+  GrantEdit,
   IdempotencyRecord,
   StoredEvent,
   StoredExecution,
   StoredFact,
   ToolCallStore,
 } from '../core/ports.js';
+import type { ToolCallRequest } from '../core/toolcall.js';
 import { ITEM_TYPE, type FactKind } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
 import { isConditionalFailure, readOrFail } from './dynamo.js';
@@ -35,6 +37,9 @@ export const FACT_INDEX: Record<FactKind, number> = {
   'approval.expired': 3,
   // Instead of a decision: the agent withdrew the pending request.
   'approval.withdrawn': 3,
+  // Between the decision that parked the call and the decision on it (an approval-gated event never
+  // has a `toolcall.executed`); each edit is its own item, numbered by its `edit_seq`.
+  'approval.edited': 2,
   'execution.started': 4,
   // Instead of `execution.started`: the grant was revoked at execute, so nothing ever starts.
   'approval.revoked_by_policy': 4,
@@ -46,11 +51,18 @@ export const FACT_INDEX: Record<FactKind, number> = {
  * item; every other fact is an item of its own in its event's partition. The sequencer marks the
  * sealed fact at this key.
  */
-export function factKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'>): {
+export function factKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & { edit_seq?: unknown }): {
   pk: string;
   sk: string;
 } {
   if (fact.kind === 'toolcall.decided') return keys.event(fact.tenant_id, fact.event_id);
+  if (fact.kind === 'approval.edited')
+    return keys.fact(
+      fact.tenant_id,
+      fact.event_id,
+      FACT_INDEX[fact.kind],
+      `${fact.kind}#${String(fact.edit_seq).padStart(3, '0')}`,
+    );
   return keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind);
 }
 
@@ -313,6 +325,11 @@ export class DynamoToolCallStore implements ToolCallStore {
               uses_left: Number(grant.uses_left),
               expires_at: String(grant.expires_at),
               ...(typeof grant.policy_version === 'string' ? { policy_version: grant.policy_version } : {}),
+              // An edited approval's grant: the request it runs and the patch (store/approvals.ts).
+              ...(typeof grant.request === 'string'
+                ? { request: JSON.parse(grant.request) as ToolCallRequest }
+                : {}),
+              ...(typeof grant.edit === 'string' ? { edit: JSON.parse(grant.edit) as GrantEdit } : {}),
             },
           }
         : {}),

@@ -202,6 +202,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve or deny up to 50 approval requests, each by the view shown
+         * @description Each item names an approval and the hash of the view the approver was shown for it
+         *     (`view_hash`, required: a batch is never blind). Every item is decided exactly as
+         *     `POST /v1/approvals/{approval_id}/approve` (or `/deny`) decides it alone: allowlist,
+         *     separation of duties, the view's hash, one conditional write with its own
+         *     `approval.decided` fact and, on approve, its own single-use grant bound to its own
+         *     request. An item that cannot be decided (stale or changed view, already decided,
+         *     expired, its requester or an editor is the approver, another tenant's or unknown id) is
+         *     refused alone: its result carries the error body deciding it alone would answer, and the
+         *     other items are decided. The answer is 200 with one result per item, in the order sent;
+         *     only a request no item can be decided under (no token, not an approver of the tenant, a
+         *     malformed body) is refused whole.
+         */
+        post: operations["batchDecideApprovals"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals/{approval_id}": {
         parameters: {
             query?: never;
@@ -300,6 +330,43 @@ export interface paths {
          *     The body is optional (empty is `{}`).
          */
         post: operations["denyApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{approval_id}/edit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Edit a pending approval request's params (edit-on-approve, re-judged)
+         * @description Where the tenant's policy data lists editable params for the action (`editable_params`),
+         *     an approver who may decide this approval alone sets some of them (top-level params, merged
+         *     over the current ones) instead of only approving or denying; `view_hash` (required) names
+         *     the view they edited. The target changes only if its param is listed. The edited request
+         *     goes through everything a submitted one does: the request's own rules, the action's input
+         *     schema and derived target, the agent's risk claim raised to the action's floor, and the
+         *     policy with the original agent as principal. Then:
+         *     - policy denies it: 403 `EDIT_DENIED` (the policy's `reason` in `details`); nothing is written.
+         *     - it needs approval: the approval stays `pending` on the edited request, with a new view
+         *       and `view.hash`, and the editor is listed in `edit.editors`: they count as a requester
+         *       (separation of duties), so someone else must approve it.
+         *     - policy allows it: the edit is the editor's approval: `approved`, with a grant bound to
+         *       the edited request's hash.
+         *     Either way an `approval.edited` fact records the original request's hash, the edited
+         *     request, its RFC 6902 `patch`, the editor and the policy's decision on it. Execute then
+         *     runs the edited request and answers its `edit` (the patch). An action with no editable
+         *     params is 403 `EDIT_NOT_ALLOWED`; a param not listed, a value the action refuses or an
+         *     edit that changes nothing is 422.
+         */
+        post: operations["editApproval"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1121,6 +1188,12 @@ export interface components {
             /** @description The approver's reason, when denied with one. */
             deny_reason?: string;
             grant?: components["schemas"]["ApprovalGrant"];
+            edit?: components["schemas"]["ApprovalEdit"];
+            /**
+             * @description One pending approval's read: the params the tenant's policy data lets an approver set
+             *     with `POST /v1/approvals/{approval_id}/edit` (absent when none).
+             */
+            editable_params?: string[];
             /**
              * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
              *     effective score (`risk_score`). Absent on approvals created before it was stored.
@@ -1199,7 +1272,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1356,6 +1429,194 @@ export interface components {
             view_hash?: components["schemas"]["ViewHash"];
         };
         /**
+         * @description Up to 50 approvals to decide the same way, each with the view hash shown for it (each
+         *     approval at most once). `comment` goes with approve, `reason` with deny (as on the single
+         *     routes), recorded in every item's `approval.decided` fact.
+         * @example {
+         *       "decision": "deny",
+         *       "items": [
+         *         {
+         *           "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *           "view_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *         }
+         *       ],
+         *       "reason": "not during the freeze"
+         *     }
+         */
+        BatchDecisionRequest: {
+            /** @enum {unknown} */
+            decision: "approve" | "deny";
+            items: {
+                approval_id: components["schemas"]["Uuid"];
+                view_hash: components["schemas"]["ViewHash"];
+            }[];
+            comment?: string;
+            reason?: string;
+        };
+        /**
+         * @description The error body deciding this item alone would answer (without a request id).
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "the decision names another view than this approval's: reload the approval and decide on what it shows",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "view_hash",
+         *           "message": "this approval's view is sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *         }
+         *       ]
+         *     }
+         */
+        BatchItemError: {
+            /** @enum {string} */
+            code: "APPROVER_NOT_ALLOWED" | "SELF_APPROVAL" | "NOT_FOUND" | "APPROVAL_ALREADY_DECIDED" | "CONFLICT" | "APPROVAL_EXPIRED" | "INTERNAL_ERROR";
+            message: string;
+            retryable: boolean;
+            details?: {
+                path: string;
+                message: string;
+            }[];
+        };
+        /**
+         * @description One result per item, in the order sent: `status` 200 with the decided `approval`, or the
+         *     status and `error` deciding it alone would answer (403, 404, 409, 410; 500 if storage
+         *     failed for it: nothing was decided unless it reads decided when read again).
+         * @example {
+         *       "decision": "approve",
+         *       "decided": 0,
+         *       "refused": 1,
+         *       "results": [
+         *         {
+         *           "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *           "status": 409,
+         *           "error": {
+         *             "code": "APPROVAL_ALREADY_DECIDED",
+         *             "message": "the approval request is already denied",
+         *             "retryable": false,
+         *             "details": [
+         *               {
+         *                 "path": "status",
+         *                 "message": "denied"
+         *               },
+         *               {
+         *                 "path": "decided_by",
+         *                 "message": "bob@example.com"
+         *               }
+         *             ]
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        BatchDecisionResult: {
+            /** @enum {unknown} */
+            decision: "approve" | "deny";
+            decided: number;
+            refused: number;
+            results: ({
+                approval_id: components["schemas"]["Uuid"];
+                /** @constant */
+                status: 200;
+                approval: components["schemas"]["Approval"];
+            } | {
+                approval_id: components["schemas"]["Uuid"];
+                /** @enum {unknown} */
+                status: 403 | 404 | 409 | 410 | 500;
+                error: components["schemas"]["BatchItemError"];
+            })[];
+        };
+        /**
+         * @description The body of an edit: the top-level params to set (each listed as editable for the action
+         *     in the tenant's `editable_params`), the view edited (required), an optional comment.
+         * @example {
+         *       "params": {
+         *         "text": "Deploy at 18:00"
+         *       },
+         *       "view_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *     }
+         */
+        EditRequest: {
+            /** @description Params to set, merged over the current ones; the result passes the action's input schema. */
+            params: Record<string, unknown>;
+            view_hash: components["schemas"]["ViewHash"];
+            /** @description Recorded in the `approval.edited` fact and shown with the edit. */
+            comment?: string;
+        };
+        /**
+         * @description An RFC 6902 JSON Patch from the agent's request to the edited one, over `{params, resource}`
+         *     (paths `/params/...` and `/resource`).
+         * @example [
+         *       {
+         *         "op": "replace",
+         *         "path": "/params/text",
+         *         "value": "Deploy at 18:00"
+         *       }
+         *     ]
+         */
+        JsonPatch: {
+            /** @enum {unknown} */
+            op: "add" | "remove" | "replace" | "move" | "copy" | "test";
+            path: string;
+            value?: unknown;
+            from?: string;
+        }[];
+        /**
+         * @description An approver's edit of the request (`POST /v1/approvals/{approval_id}/edit`): the RFC 6902
+         *     `patch` from the agent's request to the edited one (which the approval's fields and view
+         *     now show), who edited it last (`edited_by`) and everyone who edited it and so may not
+         *     approve it (`editors`), how many edits there were, and the agent's request's hash.
+         * @example {
+         *       "patch": [
+         *         {
+         *           "op": "replace",
+         *           "path": "/params/text",
+         *           "value": "Deploy at 18:00"
+         *         }
+         *       ],
+         *       "editors": [
+         *         "alice@example.com"
+         *       ],
+         *       "edited_by": "alice@example.com",
+         *       "edited_at": "2025-06-01T12:40:00.000Z",
+         *       "count": 1,
+         *       "original_request_hash": "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce"
+         *     }
+         */
+        ApprovalEdit: {
+            patch: components["schemas"]["JsonPatch"];
+            editors: string[];
+            edited_by: string;
+            edited_at: components["schemas"]["Timestamp"];
+            count: number;
+            original_request_hash: string;
+            comment?: string;
+        };
+        /**
+         * @description What ran instead of what the agent sent: an approver edited the request
+         *     (`POST /v1/approvals/{approval_id}/edit`). `patch` (RFC 6902, over `{params, resource}`)
+         *     turns the agent's request into the one that ran, whose hash is `request_hash`.
+         * @example {
+         *       "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "edited_by": "alice@example.com",
+         *       "patch": [
+         *         {
+         *           "op": "replace",
+         *           "path": "/params/text",
+         *           "value": "Deploy at 18:00"
+         *         }
+         *       ],
+         *       "original_request_hash": "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce",
+         *       "request_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+         *     }
+         */
+        ExecutionEdit: {
+            approval_id: components["schemas"]["Uuid"];
+            edited_by: string;
+            patch: components["schemas"]["JsonPatch"];
+            original_request_hash: string;
+            request_hash: string;
+        };
+        /**
          * @description Optional body of a deny; an empty body is the same as `{}`. Unknown fields are 422.
          * @example {
          *       "reason": "not during the change freeze"
@@ -1395,6 +1656,7 @@ export interface components {
             /** @constant */
             reason: "approved execution";
             result: components["schemas"]["ExecutionResult"];
+            edit?: components["schemas"]["ExecutionEdit"];
         };
         /**
          * @description The approval of an approval-gated event, as it stands now.
@@ -1530,12 +1792,14 @@ export interface components {
          *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
          *     (at execute, the live policy, another version than the one that parked the call, refused
          *     it: the grant spent, nothing ran) and `approval.withdrawn` (the agent withdrew the pending
-         *     request; `withdrawn_by` names its key id and agent). The list is the gateway's one registry of fact kinds
+         *     request; `withdrawn_by` names its key id and agent) and `approval.edited` (an approver
+         *     edited the request: the original's hash, the edited request, its RFC 6902 patch, the
+         *     editor and the policy's decision on it). The list is the gateway's one registry of fact kinds
          *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -1787,7 +2051,8 @@ export interface components {
          *     `RATE_LIMITED` 429, `INTERNAL_ERROR` 500, and the approval codes: `APPROVER_NOT_ALLOWED`
          *     403, `SELF_APPROVAL` 403, `APPROVAL_DENIED` 403, `APPROVAL_ALREADY_DECIDED` 409,
          *     `AWAITING_APPROVAL` 409, `NOT_APPROVAL_GATED` 409, `EXECUTION_IN_PROGRESS` 409,
-         *     `EXECUTION_OUTCOME_UNKNOWN` 409, `POLICY_CHANGED` 409, `APPROVAL_EXPIRED` 410.
+         *     `EXECUTION_OUTCOME_UNKNOWN` 409, `POLICY_CHANGED` 409, `APPROVAL_EXPIRED` 410, and the
+         *     edit codes `EDIT_NOT_ALLOWED` 403, `EDIT_DENIED` 403.
          * @example {
          *       "code": "VALIDATION_ERROR",
          *       "message": "request validation failed",
@@ -2208,6 +2473,20 @@ export interface components {
         };
         /**
          * @example {
+         *       "code": "EDIT_NOT_ALLOWED",
+         *       "message": "this tenant's policy data lets no approver edit jira.issue.delete",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        EditForbiddenError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "APPROVER_NOT_ALLOWED" | "SELF_APPROVAL" | "EDIT_NOT_ALLOWED" | "EDIT_DENIED";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @example {
          *       "code": "APPROVAL_ALREADY_DECIDED",
          *       "message": "the approval request is already approved",
          *       "retryable": false,
@@ -2603,6 +2882,38 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["DecisionForbiddenError"];
+            };
+        };
+        /**
+         * @description As a decision (`APPROVER_NOT_ALLOWED`, `SELF_APPROVAL`: the requester or an earlier editor
+         *     of the call), or the tenant's policy data lets nobody edit this action
+         *     (`EDIT_NOT_ALLOWED`), or policy denies the edited call (`EDIT_DENIED`: `details` carry its
+         *     `reason` and `policy_version`). Nothing is written.
+         */
+        EditForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "code": "EDIT_DENIED",
+                 *       "message": "policy denies the edited call: the edit is refused, nothing changed",
+                 *       "retryable": false,
+                 *       "details": [
+                 *         {
+                 *           "path": "reason",
+                 *           "message": "no agent posts to #exec"
+                 *         },
+                 *         {
+                 *           "path": "policy_version",
+                 *           "message": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                 *         }
+                 *       ],
+                 *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EditForbiddenError"];
             };
         };
         /** @description No such approval for the approver's tenant (`NOT_FOUND`); another tenant's approval looks exactly the same. */
@@ -3050,6 +3361,37 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    batchDecideApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchDecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description One result per item, in the order sent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchDecisionResult"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ApproverNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     getApproval: {
         parameters: {
             query?: never;
@@ -3189,6 +3531,52 @@ export interface operations {
             400: components["responses"]["DecisionBadRequest"];
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["DecisionForbidden"];
+            404: components["responses"]["ApprovalNotFound"];
+            409: components["responses"]["DecisionConflict"];
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    editApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description The approval on the edited request: `pending` (parked again; someone other than the
+             *     editors must approve it) or `approved` (policy allows the edited call; the grant is
+             *     bound to it), with its `edit`.
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["EditForbidden"];
             404: components["responses"]["ApprovalNotFound"];
             409: components["responses"]["DecisionConflict"];
             410: components["responses"]["ApprovalExpired"];

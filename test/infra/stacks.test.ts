@@ -129,6 +129,8 @@ describe('the HTTP API', () => {
     ['GET /v1/approvals/{approval_id}', 'get-approval'],
     ['POST /v1/approvals/{approval_id}/approve', 'approve-approval'],
     ['POST /v1/approvals/{approval_id}/deny', 'deny-approval'],
+    ['POST /v1/approvals/{approval_id}/edit', 'edit-approval'],
+    ['POST /v1/approvals/batch', 'batch-approvals'],
   ])('serves %s with %s', (routeKey, handler) => {
     const fn = lambdaFor(s.appTemplate, handler);
     const [integrationId] = Object.keys(
@@ -536,9 +538,11 @@ describe('approver JWTs without an identity provider', () => {
     expect(approverRoutes).toEqual(
       [
         'list-approvals',
+        'batch-approvals',
         'get-approval',
         'approve-approval',
         'deny-approval',
+        'edit-approval',
         'get-approval-deliveries',
         'get-toolcall-proof',
       ].sort((a, b) => approverRoutes.indexOf(a) - approverRoutes.indexOf(b)),

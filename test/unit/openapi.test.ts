@@ -24,9 +24,11 @@ const EXECUTE_PATH = `/v1/toolcalls/${EVENT_ID}/execute`;
 const APPROVAL_PATH = `/v1/approvals/${APPROVAL_ID}`;
 const APPROVAL_OPS = [
   'GET /v1/approvals',
+  'POST /v1/approvals/batch',
   'GET /v1/approvals/{approval_id}',
   'POST /v1/approvals/{approval_id}/approve',
   'POST /v1/approvals/{approval_id}/deny',
+  'POST /v1/approvals/{approval_id}/edit',
   'GET /v1/approvals/{approval_id}/deliveries',
 ];
 
@@ -153,6 +155,27 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
       },
     ]),
   ),
+  'POST /v1/approvals/batch': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'POST /v1/approvals/{approval_id}/edit': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL', 'EDIT_NOT_ALLOWED', 'EDIT_DENIED'],
+    '404': ['NOT_FOUND'],
+    '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+    '410': ['APPROVAL_EXPIRED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
+    '500': ['INTERNAL_ERROR'],
+  },
   'GET /console': { '500': ['INTERNAL_ERROR'] },
   'GET /console/{path}': { '400': ['BAD_REQUEST'], '404': ['NOT_FOUND'], '500': ['INTERNAL_ERROR'] },
 };
