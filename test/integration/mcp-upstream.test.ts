@@ -12,7 +12,10 @@ import {
   type McpUpstreamOptions,
 } from '../../functions/connectors/mcp-upstream.js';
 import type { ConnectorRequest, ConnectorResponse } from '../../functions/connectors/types.js';
+import { connectorRegistry } from '../../functions/connectors/registry.js';
+import { upstreamRoute, withUpstreamConnector } from '../../functions/connectors/upstream-registry.js';
 import { canon } from '../../functions/core/evidence.js';
+import { createLocalInvoker } from '../../functions/store/connector-invoker.js';
 import type { UpstreamTarget } from '../../functions/core/upstream-types.js';
 import {
   fixedResolver,
@@ -215,6 +218,30 @@ describe('mcp-upstream connector: a small server on the official SDK', () => {
     });
     expect(small.calls).toBe(before);
     expect(small.headers.length).toBe(connects);
+  });
+
+  it('the in-process invoker routes an upstream call to mcp-upstream and a native one to its connector', async () => {
+    const registry = withUpstreamConnector(connectorRegistry({ env: { OC_CONNECTORS_MODE: 'mock' } }), {
+      resolve: fixedResolver([targetFor(small.url, 'echo')]),
+      allowPrivate: true,
+    });
+    const invoker = createLocalInvoker(
+      registry,
+      upstreamRoute((tenant, tool) => tenant === 't1' && tool === 'up'),
+    );
+    const upstream = await invoker.invoke(request('up', 'echo', { text: 'routed' }), { timeoutMs: 5_000 });
+    expect(upstream).toMatchObject({
+      status: 'success',
+      output: { content: [{ type: 'text', text: 'routed' }] },
+    });
+    const native = await invoker.invoke(
+      { ...request('template', 'item.get', { id: 'a1' }) },
+      { timeoutMs: 5_000 },
+    );
+    expect(native).toMatchObject({ status: 'success', output: { id: 'a1', mock: true } });
+    // Another tenant's "up" is not an upstream of theirs: no connector of that name.
+    const other = await invoker.invoke(request('up', 'echo', { text: 'x' }, 't2'), { timeoutMs: 5_000 });
+    expect(other.error?.code).toBe('NO_CONNECTOR');
   });
 
   it('sees a changed tool description on the next listing (what drift detection reads)', async () => {
