@@ -11,6 +11,7 @@ import { notifyOnEveryAlarm } from './alarms.js';
 import { Api } from './api.js';
 import { ApproverUserPool, USER_POOL_TENANT_CLAIM } from './approver-user-pool.js';
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
+import type { UpstreamVpc } from './upstream-connector.js';
 import { Evidence } from './evidence.js';
 import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
 import { Notifications } from './notifications.js';
@@ -59,6 +60,12 @@ export interface OcAppStackProps extends StackProps {
    * @default false
    */
   readonly templateConnector?: boolean;
+  /**
+   * Runs the upstream MCP connector in these subnets to reach private upstreams (context
+   * `upstreamVpc`, docs/connectors.md "Private upstreams").
+   * @default - not in a VPC: public https upstreams only
+   */
+  readonly upstreamVpc?: UpstreamVpc;
   /**
    * API-wide stage throttle (a safety net above the per-tenant limit).
    * @default { rateLimit: 1000, burstLimit: 2000 }
@@ -194,6 +201,7 @@ export class OcAppStack extends Stack {
       mode: connectorsMode,
       logRetention,
       template: props.templateConnector,
+      upstream: { table: props.table, vpc: props.upstreamVpc },
     });
     const userPool = props.approverUserPoolDomain
       ? this.approverUserPool(props, props.approverUserPoolDomain)

@@ -12,6 +12,15 @@
 /** The connector the gateway invokes for every upstream call (a Lambda in AWS, in process locally). */
 export const UPSTREAM_CONNECTOR = 'mcp-upstream';
 
+/**
+ * Where an upstream's credentials live in AWS (the catalog's resolver reads them, the connector
+ * Lambda may read only these): Secrets Manager names and SSM parameter names under these
+ * prefixes. The resolver keys them by tenant below the prefix, so one tenant's registration
+ * cannot name another's credential.
+ */
+export const UPSTREAM_SECRET_PREFIX = 'openclause/upstream/';
+export const UPSTREAM_PARAMETER_PREFIX = '/openclause/upstream/';
+
 /** One upstream tool as the connector needs it to run a call, resolved for one tenant. */
 export interface UpstreamTarget {
   tenantId: string;
