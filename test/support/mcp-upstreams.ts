@@ -32,6 +32,8 @@ export interface Upstream {
   calls: number;
   /** Request headers of every POST (credentials forwarded?). */
   headers: http.IncomingHttpHeaders[];
+  /** Time spent handling requests, from a request's arrival to its answer's end (ms, summed). */
+  busyMs: number;
   close(): Promise<void>;
 }
 
@@ -53,9 +55,12 @@ async function listen(
     port: 0,
     calls: 0,
     headers: [] as http.IncomingHttpHeaders[],
+    busyMs: 0,
     ...extra,
   } as Upstream & { server: http.Server };
   const server = http.createServer((req, res) => {
+    const arrived = performance.now();
+    res.on('finish', () => (upstream.busyMs += performance.now() - arrived));
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -244,6 +249,7 @@ export async function startEverythingUpstream(): Promise<Upstream> {
     port,
     calls: 0,
     headers: [],
+    busyMs: 0,
     async close() {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
