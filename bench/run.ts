@@ -811,7 +811,7 @@ for (const path of ['allow', 'deny', 'approve'] as const) {
       goal: 'report',
       met: true,
       how:
-        `an allowed call with the upstream connector's Lambda (its loopback p50 ${round(u.connectorP50)} ms; a remote upstream's own time is billed on top) instead of the native connector's, and one catalog read (1 RRU; the credential secret is cached 5 minutes per warm instance). Idle: the function adds nothing (no alarm, no provisioned concurrency); -c upstreamVpc in 2 AZs adds the operator's route out, $${round(vpc.nat, 2)}/month with a NAT gateway per AZ (+ $0.045/GB processed) or $${round(vpc.endpoints, 2)}/month with Secrets Manager and SSM interface endpoints for private-only upstreams. ` +
+        `an allowed call with the upstream connector's Lambda (its loopback p50 ${round(u.connectorP50)} ms; a remote upstream's own time is billed on top) instead of the native connector's, and one catalog read (1 RRU; the credential secret is cached 5 minutes per warm instance). Idle: one alarm on the function's own errors ($0.10/month), no provisioned concurrency; -c upstreamVpc in 2 AZs adds the operator's route out, $${round(vpc.nat, 2)}/month with a NAT gateway per AZ (+ $0.045/GB processed) or $${round(vpc.endpoints, 2)}/month with Secrets Manager and SSM interface endpoints for private-only upstreams. ` +
         cost.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
     });
   }

@@ -253,7 +253,7 @@ async function main(): Promise<void> {
   );
   const vpc = upstreamVpcIdlePerMonth(2);
   console.log(
-    `idle: the function adds nothing (no alarm, no provisioned concurrency); with -c upstreamVpc in 2 AZs the operator's route out adds ` +
+    `idle: the function adds one alarm on its own errors ($0.10/month), no provisioned concurrency; with -c upstreamVpc in 2 AZs the operator's route out adds ` +
       `$${vpc.nat.toFixed(2)}/month with a NAT gateway per AZ, or $${vpc.endpoints.toFixed(2)}/month with Secrets Manager + SSM interface endpoints`,
   );
 }

@@ -122,17 +122,19 @@ export class Connectors extends Construct {
   }
 
   /**
-   * Lets `executor` invoke the connectors, and nothing else: `lambda:InvokeFunction` on exactly
+   * Lets `executor` invoke the connectors (the upstream MCP connector unless `upstream: false`), and nothing else: `lambda:InvokeFunction` on exactly
    * these function ARNs (unqualified, no `:*`), their names as JSON in `ENV.connectorFunctions`.
    */
-  allowInvoke(executor: OcFunction): void {
-    const fns = [...Object.values<OcFunction>(this.functions), ...(this.upstream ? [this.upstream] : [])];
+  allowInvoke(executor: OcFunction, options: { upstream?: boolean } = {}): void {
+    // The upstream MCP connector only for the functions that run agents' tool calls.
+    const upstream = (options.upstream ?? true) ? this.upstream : undefined;
+    const fns = [...Object.values<OcFunction>(this.functions), ...(upstream ? [upstream] : [])];
     executor.addToRolePolicy(
       new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: fns.map((fn) => fn.functionArn) }),
     );
     const names = Object.fromEntries([
       ...Object.entries(this.functions).map(([tool, fn]) => [tool, fn.functionName]),
-      ...(this.upstream ? [[UPSTREAM_CONNECTOR, this.upstream.functionName]] : []),
+      ...(upstream ? [[UPSTREAM_CONNECTOR, upstream.functionName]] : []),
     ]);
     executor.addEnvironment(ENV.connectorFunctions, Stack.of(this).toJsonString(names));
     executor.addEnvironment(ENV.connectorTimeoutMs, String(this.timeout.toMilliseconds()));

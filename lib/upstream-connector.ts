@@ -108,12 +108,12 @@ export class UpstreamConnector extends Construct {
       }),
     );
     Validations.of(this.function.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:openclause/upstream/*]',
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:openclause-upstream/*]',
       reason:
         "Upstream credentials are registered by operators per tenant at run time (oc upstream), so their names are not known at deploy; the grant is limited to the upstream prefix, and the resolver reads only the calling tenant's path below it.",
     });
     Validations.of(this.function.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/openclause/upstream/*]',
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/openclause-upstream/*]',
       reason:
         "Upstream credentials may be SSM parameters, registered per tenant at run time; the grant is limited to the upstream prefix, and the resolver reads only the calling tenant's path below it.",
     });

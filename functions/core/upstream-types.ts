@@ -18,8 +18,8 @@ export const UPSTREAM_CONNECTOR = 'mcp-upstream';
  * prefixes. The resolver keys them by tenant below the prefix, so one tenant's registration
  * cannot name another's credential.
  */
-export const UPSTREAM_SECRET_PREFIX = 'openclause/upstream/';
-export const UPSTREAM_PARAMETER_PREFIX = '/openclause/upstream/';
+export const UPSTREAM_SECRET_PREFIX = 'openclause-upstream/';
+export const UPSTREAM_PARAMETER_PREFIX = '/openclause-upstream/';
 
 /** One upstream tool as the connector needs it to run a call, resolved for one tenant. */
 export interface UpstreamTarget {

@@ -24,10 +24,10 @@ describe('the upstream MCP connector in CDK', () => {
       asArray(st.Action as string | string[]).some((a) => a.startsWith('secretsmanager:')),
     );
     expect(secrets).toHaveLength(1);
-    expect(JSON.stringify(secrets[0]!.Resource)).toContain(':secret:openclause/upstream/*');
+    expect(JSON.stringify(secrets[0]!.Resource)).toContain(':secret:openclause-upstream/*');
     const ssm = all.filter((st) => asArray(st.Action as string | string[]).some((a) => a.startsWith('ssm:')));
     expect(ssm).toHaveLength(1);
-    expect(JSON.stringify(ssm[0]!.Resource)).toContain(':parameter/openclause/upstream/*');
+    expect(JSON.stringify(ssm[0]!.Resource)).toContain(':parameter/openclause-upstream/*');
     // Read only on the table.
     const writes = all.filter((st) =>
       asArray(st.Action as string | string[]).some((a) => /^dynamodb:(Put|Update|Delete|BatchWrite)/.test(a)),
@@ -64,6 +64,15 @@ describe('the upstream MCP connector in CDK', () => {
     expect(fn.Properties.Environment.Variables[ENV.upstreamAllowPrivate]).toBe('true');
     // Only this function moves into the VPC.
     expect(lambdaFor(inVpc.appTemplate, 'execute-toolcall').resource.Properties.VpcConfig).toBeUndefined();
+  });
+
+  it('has an alarm on its own Lambda errors (crashes and Lambda timeouts, not upstream answers)', () => {
+    const fn = lambdaFor(plain.appTemplate, 'connector-mcp-upstream');
+    plain.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn.id } }],
+    });
   });
 
   it('refuses a malformed upstreamVpc', () => {
