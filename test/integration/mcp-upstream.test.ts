@@ -19,7 +19,9 @@ import { createLocalInvoker } from '../../functions/store/connector-invoker.js';
 import type { UpstreamTarget } from '../../functions/core/upstream-types.js';
 import {
   fixedResolver,
+  startDroppingUpstream,
   startEverythingUpstream,
+  startRedirectingUpstream,
   startHangingUpstream,
   startMalformedUpstream,
   startSmallUpstream,
@@ -304,6 +306,45 @@ describe('mcp-upstream connector: outcomes that cannot be known, or are wrong', 
       error: { code: 'UPSTREAM_ERROR', message: 'up.anything: malformed result' },
     });
     expect(malformed.calls).toBe(1);
+  });
+
+  it('a connection dropped after tools/call was sent is a timeout: the outcome is unknown', async () => {
+    const dropping = await startDroppingUpstream();
+    upstreams.push(dropping);
+    const answer = await connector([targetFor(dropping.url, 'anything')])(request('up', 'anything'));
+    expect(answer).toEqual({
+      status: 'timeout',
+      error: {
+        code: 'UPSTREAM_ERROR',
+        message: 'up.anything: connection lost after the call was sent; its outcome is unknown',
+      },
+    });
+    expect(dropping.calls).toBe(1);
+  });
+
+  it('never follows a redirect', async () => {
+    const small = await startSmallUpstream();
+    upstreams.push(small);
+    const redirecting = await startRedirectingUpstream(small.url);
+    upstreams.push(redirecting);
+    const answer = await connector([targetFor(redirecting.url, 'echo')])(
+      request('up', 'echo', { text: 'x' }),
+    );
+    expect(answer.status).toBe('error');
+    expect(answer.error?.code).toBe('UPSTREAM_ERROR');
+    expect(small.headers).toHaveLength(0);
+  });
+
+  it('an answer over the read cap is an error, never buffered whole', async () => {
+    const small = await startSmallUpstream();
+    upstreams.push(small);
+    const answer = await connector([targetFor(small.url, 'big')], { maxResponseBytes: 4096 })(
+      request('up', 'big', { kb: 64 }),
+    );
+    expect(answer).toEqual({
+      status: 'error',
+      error: { code: 'UPSTREAM_ERROR', message: 'up.big: answer larger than 4096 bytes' },
+    });
   });
 
   it('an upstream that is not listening is an error before the call', async () => {

@@ -214,6 +214,18 @@ export async function startMalformedUpstream(): Promise<Upstream> {
   return startScripted((res, id) => rpcResult(res, id, { content: 'not an array', isError: 'maybe' }));
 }
 
+/** A normal handshake, then the connection dropped when `tools/call` arrives (no answer at all). */
+export async function startDroppingUpstream(): Promise<Upstream> {
+  return startScripted((res) => res.socket?.destroy());
+}
+
+/** Answers every request with a redirect to `location`. */
+export async function startRedirectingUpstream(location: string): Promise<Upstream> {
+  return listen((_req, res) => {
+    res.writeHead(307, { location }).end();
+  });
+}
+
 /** `@modelcontextprotocol/server-everything streamableHttp` on a free port, as a child process. */
 export async function startEverythingUpstream(): Promise<Upstream> {
   const probe = await listen(() => undefined);
