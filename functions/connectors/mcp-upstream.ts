@@ -20,6 +20,9 @@
  *   redirect is followed (the client is told to leave redirects to the fetch, which never
  *   follows one).
  *
+ * The params are checked against the pinned input schema before anything is sent (as the gateway
+ * checked them at submit: `INVALID_PARAMS`, nothing sent).
+ *
  * Outcomes follow the connector SDK's rules (`sdk.ts`): never throws; one log line per call with
  * the correlation ids; fixed public messages, never the upstream's error text, URL or
  * credentials. Before the `tools/call` request is sent every failure is an `error` (the tool did
@@ -164,6 +167,30 @@ export function createMcpUpstreamConnector(options: McpUpstreamOptions): Connect
         {
           reason: 'resolver answered another target',
         },
+      );
+
+    // The params as the gateway checked them at submit, against the same pinned schema: a call
+    // recorded under another listing runs on what its approver saw, or not at all.
+    let inputValid: boolean;
+    try {
+      inputValid = validator.getValidator(
+        target.tool.inputSchema as Parameters<typeof validator.getValidator>[0],
+      )(request.params).valid;
+    } catch (error) {
+      return finish(
+        errorResponse(CONNECTOR_ERROR_CODE.connectorError, `${UPSTREAM_CONNECTOR}: connector failed`),
+        {
+          reason: 'input schema unusable',
+          error_name: error instanceof Error ? error.name : typeof error,
+        },
+      );
+    }
+    if (!inputValid)
+      return finish(
+        errorResponse(
+          CONNECTOR_ERROR_CODE.invalidParams,
+          `invalid params: ${name} params do not match the tool's input schema`,
+        ),
       );
 
     const controller = new AbortController();

@@ -94,6 +94,25 @@ describe('mcp-upstream connector: a small server on the official SDK', () => {
     });
   });
 
+  it('checks params against the pinned input schema before anything is sent', async () => {
+    const inputSchema = {
+      type: 'object',
+      properties: { a: { type: 'number' }, b: { type: 'number' } },
+      required: ['a', 'b'],
+    };
+    const run = connector([targetFor(small.url, 'add', { inputSchema })]);
+    const connects = small.headers.length;
+    expect(await run(request('up', 'add', { a: 'two', b: 3 }))).toEqual({
+      status: 'error',
+      error: {
+        code: 'INVALID_PARAMS',
+        message: "invalid params: up.add params do not match the tool's input schema",
+      },
+    });
+    expect(small.headers.length).toBe(connects);
+    expect((await run(request('up', 'add', { a: 2, b: 3 }))).status).toBe('success');
+  });
+
   it('bounds a big output: a cut copy under the bound, the whole result hashed', async () => {
     const run = connector([targetFor(small.url, 'big')], { maxOutputBytes: 16 * 1024 });
     const answer = await run(request('up', 'big', { kb: 200 }));
