@@ -51,6 +51,7 @@ import { measureMcp } from './mcp.js';
 import { describePoll, measureTaskPolls, taskPollCosts } from './mcp-tasks.js';
 import { measureApprovalWorkflows } from './approval-workflows.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
+import { measureUpstreamLatency, upstreamCostPerMillion, upstreamVpcIdlePerMonth } from './upstream.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
 import { chainOf } from '../functions/handlers/chain-state.js';
 
@@ -778,10 +779,11 @@ const busyPerFact = {
   sequencerMs: sequencerMsBusy / facts,
 };
 const factsPerCall: Record<string, number> = { allow: 2, deny: 1, approve: 1 };
+let allowCounts: Parameters<typeof costPerMillion>[0] | undefined;
 for (const path of ['allow', 'deny', 'approve'] as const) {
   const c = perCall[path] as Counters;
   const f = factsPerCall[path] as number;
-  const result = costPerMillion({
+  const counts = {
     path,
     httpRequests: 1,
     lambdaInvocations: [
@@ -795,7 +797,9 @@ for (const path of ['allow', 'deny', 'approve'] as const) {
       writeUnits: c.writeUnits + perFact.writeUnits * f,
       readUnits: c.readUnits + perFact.readUnits * f,
     },
-  });
+  };
+  if (path === 'allow') allowCounts = counts;
+  const result = costPerMillion(counts);
   add({
     figure: `cost per million calls (${path})`,
     value: round(result.usdPerMillion, 2),
@@ -841,6 +845,36 @@ for (const path of ['allow', 'deny', 'approve'] as const) {
     how: `a parked call nobody decides, polled at the advertised pollIntervalMs (${polls.pollIntervalMs} ms) until its approval expires (${polls.pendingLifetimeSec} s): ${costs.lifetimePolls} pending polls × $${round(costs.pending.usdPerMillion, 2)} per million = $${round(costs.lifetimeUsd, 4)} per call`,
   });
 }
+// ---------------------------------------------------------------------------------------------
+// 7a. upstream MCP calls (issue 25, bench/upstream.ts): latency beside a native call, and cost
+{
+  const u = await measureUpstreamLatency({ dynamoEndpoint: dynamo.endpoint, count: plan.latencyCalls / 2 });
+  const ratio = u.upstreamNetP50 / u.nativeP50;
+  add({
+    figure: 'upstream MCP call overhead',
+    value: round(ratio, 2),
+    unit: '× native mock-connector call p50',
+    goal: '≤ 1.5 (the upstream handler time subtracted)',
+    met: ratio <= 1.5 && u.failures === 0,
+    how: `${u.count} allowed calls over POST /v1/toolcalls each, alternating call by call between the native mock connector (slack msg.post) and the generic MCP-client connector calling a real upstream on loopback (the official SDK's stateless server, initialize on every call: ${round(u.requestsPerCall, 2)} HTTP requests per call, the era probe paid once per warm instance). Until the catalog's routing lands, the invoker gets the upstream route and a fixed resolver (the same call runs as up.echo through the in-process registry). Native p50 ${round(u.nativeP50)} ms; upstream p50 ${round(u.upstreamP50)} ms whole, its handler p50 ${round(u.upstreamHandlerP50)} ms, less the handler per call p50 ${round(u.upstreamNetP50)} ms; the connector alone p50 ${round(u.connectorP50)} ms; ${u.failures} failed`,
+  });
+  if (allowCounts) {
+    const memoryMb = Number(functionOf('connector-mcp-upstream').MemorySize ?? 512);
+    const cost = upstreamCostPerMillion(allowCounts, { memoryMb, durationMs: u.connectorP50 });
+    const vpc = upstreamVpcIdlePerMonth(2);
+    add({
+      figure: 'cost per million calls (upstream)',
+      value: round(cost.usdPerMillion, 2),
+      unit: 'USD per million',
+      goal: 'report',
+      met: true,
+      how:
+        `an allowed call with the upstream connector's Lambda (its loopback p50 ${round(u.connectorP50)} ms; a remote upstream's own time is billed on top) instead of the native connector's, and one catalog read (1 RRU; the credential secret is cached 5 minutes per warm instance). Idle: one alarm on the function's own errors ($0.10/month), no provisioned concurrency; -c upstreamVpc in 2 AZs adds the operator's route out, $${round(vpc.nat, 2)}/month with a NAT gateway per AZ (+ $0.045/GB processed) or $${round(vpc.endpoints, 2)}/month with Secrets Manager and SSM interface endpoints for private-only upstreams. ` +
+        cost.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7b. approval notifications: latency, deliveries per second, the approve-and-notify cost
 {
@@ -966,6 +1000,20 @@ add({
     )
     .join('; '),
 });
+// The upstream MCP connector (issue 25): a Lambda of its own, so no other function's cold start changes.
+const upstreamCold = cold.find((c) => c.fn === 'connector-mcp-upstream');
+if (upstreamCold)
+  add({
+    figure: 'upstream connector cold start',
+    value: round(upstreamCold.initMs.p50),
+    unit: 'ms module init p50',
+    goal: 'report (bundle ≤ 1 MB, init ≤ 300 ms)',
+    met: upstreamCold.bundleBytes <= 1_000_000 && upstreamCold.initMs.p50 <= 300,
+    how: `connector-mcp-upstream ${round(upstreamCold.bundleBytes / 1000, 0)} KB (the official MCP client with the light JSON Schema validator aliased in, no Ajv), init p50 ${round(upstreamCold.initMs.p50)} ms, max ${round(upstreamCold.initMs.max)} ms over ${plan.coldRuns} fresh processes; ${cold
+      .filter((c) => c.fn.startsWith('connector-') && c !== upstreamCold)
+      .map((c) => `${c.fn} ${round(c.bundleBytes / 1000, 0)} KB, init p50 ${round(c.initMs.p50)} ms`)
+      .join('; ')}`,
+  });
 // Execute loads the policy engine since approvals are bound to the policy that granted them
 // (issue 24): it re-checks a call parked under another policy version.
 const executeCold = cold.find((c) => c.fn === 'execute-toolcall');

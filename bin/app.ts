@@ -8,7 +8,8 @@
  * or approverUserPoolDomain (a hosted-UI domain prefix: a Cognito user pool created for approvers);
  * tracing (true|false, X-Ray on every Lambda; default false) and sourceMaps (true|false,
  * `--enable-source-maps` on every Lambda; default false); templateConnector (true|false, also deploy
- * the template connector; default false); policyShadow (on|off: shadow mode for a candidate policy
+ * the template connector; default false); upstreamVpc (`<vpc-id>/<subnet-id>,...`: the upstream MCP
+ * connector runs in those subnets to reach private upstreams; default none); policyShadow (on|off: shadow mode for a candidate policy
  * in `policy/shadow/`, deployed beside the live one when the folder exists; default on); agents'
  * OAuth on /mcp (lib/mcp-oauth.ts, off by default): mcpOAuth=cognito (a Cognito user pool, resource
  * server and client-credentials clients; with mcpOAuthUserPoolId, mcpOAuthDomainPrefix,
@@ -25,6 +26,7 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
 import { compiledPolicyDirs, compiledPolicyFile } from '../lib/function.js';
 import { createOpenClause } from '../lib/openclause.js';
+import { parseUpstreamVpc } from '../lib/upstream-connector.js';
 import { OcWitnessStack, WITNESS_CONTEXT, WITNESS_STACK } from '../lib/witness-stack.js';
 
 const app = new App();
@@ -90,6 +92,7 @@ createOpenClause(app, {
   rateLimitBurst: positiveInt('rateLimitBurst'),
   connectorsMode: connectorsMode(),
   templateConnector: bool('templateConnector'),
+  upstreamVpc: parseUpstreamVpc(context('upstreamVpc')),
   alarmTopicArn: context('alarmTopicArn'),
   alarmEmail: context('alarmEmail'),
   approverIssuer: context('approverIssuer'),

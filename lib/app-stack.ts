@@ -11,6 +11,7 @@ import { notifyOnEveryAlarm } from './alarms.js';
 import { Api } from './api.js';
 import { ApproverUserPool, USER_POOL_TENANT_CLAIM } from './approver-user-pool.js';
 import { Connectors, connectorSecretOutputKey } from './connectors.js';
+import type { UpstreamVpc } from './upstream-connector.js';
 import { Evidence } from './evidence.js';
 import { EvidenceArchiver, type EvidenceVault } from './evidence-archive.js';
 import { McpOAuth, mcpOAuthRequested, validateMcpOAuthProps } from './mcp-oauth.js';
@@ -60,6 +61,12 @@ export interface OcAppStackProps extends StackProps {
    * @default false
    */
   readonly templateConnector?: boolean;
+  /**
+   * Runs the upstream MCP connector in these subnets to reach private upstreams (context
+   * `upstreamVpc`, docs/connectors.md "Private upstreams").
+   * @default - not in a VPC: public https upstreams only
+   */
+  readonly upstreamVpc?: UpstreamVpc;
   /**
    * API-wide stage throttle (a safety net above the per-tenant limit).
    * @default { rateLimit: 1000, burstLimit: 2000 }
@@ -234,6 +241,7 @@ export class OcAppStack extends Stack {
       mode: connectorsMode,
       logRetention,
       template: props.templateConnector,
+      upstream: { table: props.table, vpc: props.upstreamVpc },
     });
     const mcpOAuthProps = {
       provider: props.mcpOAuth,
@@ -305,7 +313,8 @@ export class OcAppStack extends Stack {
       logRetention,
     });
     // The Slack route posts and updates approval messages through the Slack connector.
-    this.connectors.allowInvoke(this.notifications.delivery);
+    // It posts approval messages through Slack: it never runs an agent's call, so no upstream.
+    this.connectors.allowInvoke(this.notifications.delivery, { upstream: false });
     const schedules = new Construct(this, 'Schedules');
     this.schedules = SCHEDULES.map(
       (schedule) =>
@@ -351,6 +360,9 @@ export class OcAppStack extends Stack {
       alarmOnlyFunctions: [
         ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName === 'console'),
         this.slack.function,
+        // Its Errors count only its own crashes and Lambda timeouts (an upstream's failures and
+        // hangs are answers, within its 9 s deadline): a gateway fault worth $0.10 a month.
+        ...(this.connectors.upstream ? [this.connectors.upstream] : []),
       ],
       sequencer: this.evidence.sequencer,
       deadLetterQueues: [

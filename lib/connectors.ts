@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -11,7 +12,9 @@ import {
   type ConnectorName,
   type ConnectorsMode,
 } from '../functions/shared/constants.js';
+import { UPSTREAM_CONNECTOR } from '../functions/core/upstream-types.js';
 import { OcFunction, constructIdFor } from './function.js';
+import { UpstreamConnector, type UpstreamVpc } from './upstream-connector.js';
 
 export interface ConnectorsProps {
   /**
@@ -34,6 +37,12 @@ export interface ConnectorsProps {
    * @default false
    */
   readonly template?: boolean;
+  /**
+   * The upstream MCP connector (issue 25), invoked as `mcp-upstream`: the table it reads the
+   * tenants' upstream catalog from, and optionally the VPC subnets it runs in.
+   * @default - not deployed
+   */
+  readonly upstream?: { table: ITable; vpc?: UpstreamVpc };
 }
 
 /** What the operator puts into each connector's secret (JSON; see docs/operators.md "Connector credentials"). */
@@ -61,6 +70,8 @@ export class Connectors extends Construct {
   /** The credentials secret of each connector; operators fill them with `put-secret-value`. */
   readonly secrets: Readonly<Partial<Record<ConnectorName, Secret>>>;
   readonly timeout: Duration;
+  /** The upstream MCP connector's function, when deployed. */
+  readonly upstream?: OcFunction;
 
   constructor(scope: Construct, id: string, props: ConnectorsProps = {}) {
     super(scope, id);
@@ -101,20 +112,30 @@ export class Connectors extends Construct {
     }
     this.functions = functions;
     this.secrets = secrets;
+    if (props.upstream)
+      this.upstream = new UpstreamConnector(this, 'Upstream', {
+        table: props.upstream.table,
+        vpc: props.upstream.vpc,
+        timeout: this.timeout,
+        logRetention: props.logRetention,
+      }).function;
   }
 
   /**
-   * Lets `executor` invoke the connectors, and nothing else: `lambda:InvokeFunction` on exactly
+   * Lets `executor` invoke the connectors (the upstream MCP connector unless `upstream: false`), and nothing else: `lambda:InvokeFunction` on exactly
    * these function ARNs (unqualified, no `:*`), their names as JSON in `ENV.connectorFunctions`.
    */
-  allowInvoke(executor: OcFunction): void {
-    const fns = Object.values<OcFunction>(this.functions);
+  allowInvoke(executor: OcFunction, options: { upstream?: boolean } = {}): void {
+    // The upstream MCP connector only for the functions that run agents' tool calls.
+    const upstream = (options.upstream ?? true) ? this.upstream : undefined;
+    const fns = [...Object.values<OcFunction>(this.functions), ...(upstream ? [upstream] : [])];
     executor.addToRolePolicy(
       new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: fns.map((fn) => fn.functionArn) }),
     );
-    const names = Object.fromEntries(
-      Object.entries(this.functions).map(([tool, fn]) => [tool, fn.functionName]),
-    );
+    const names = Object.fromEntries([
+      ...Object.entries(this.functions).map(([tool, fn]) => [tool, fn.functionName]),
+      ...(upstream ? [[UPSTREAM_CONNECTOR, upstream.functionName]] : []),
+    ]);
     executor.addEnvironment(ENV.connectorFunctions, Stack.of(this).toJsonString(names));
     executor.addEnvironment(ENV.connectorTimeoutMs, String(this.timeout.toMilliseconds()));
   }

@@ -41,6 +41,7 @@ import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
 import type { Archiver } from '../../functions/store/archiver.js';
 import { loadConfig, type Config } from '../../functions/shared/config.js';
 import {
+  ENV,
   FUNCTION_URLS,
   LIMITS,
   ROUTES,
@@ -53,6 +54,11 @@ import { API_HEADERS, jsonResponse, type HttpEvent, type HttpResponse } from '..
 import { lambda } from '../../functions/shared/middleware.js';
 import { logger } from '../../functions/shared/powertools.js';
 import { createDocumentClient } from '../../functions/store/dynamo.js';
+import { connectorRegistry } from '../../functions/connectors/registry.js';
+import { withUpstreamConnector } from '../../functions/connectors/upstream-registry.js';
+import type { ConnectorInvoker } from '../../functions/connectors/types.js';
+import { createLocalInvoker } from '../../functions/store/connector-invoker.js';
+import { catalogResolver } from '../../functions/handlers/upstream-state.js';
 import { ensureTable } from '../../functions/store/table.js';
 import { builtConsoleDir } from '../../console/build.js';
 import { FailureLog, describeError } from './backoff.js';
@@ -283,10 +289,13 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   // A frozen DynamoDB must not hold requests forever: each attempt gives up after 10 s,
   // and the caller gets the error body (as API Gateway's own integration timeout would).
   const endpoint = config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {};
-  let state = createAppState(config, {
+  const doc = options.overrides?.doc ?? createDocumentClient({ ...endpoint, requestHandler: SDK_TIMEOUTS });
+  const overrides: StateOverrides = {
     ...options.overrides,
-    doc: options.overrides?.doc ?? createDocumentClient({ ...endpoint, requestHandler: SDK_TIMEOUTS }),
-  });
+    doc,
+    connectors: options.overrides?.connectors ?? localConnectors(config, doc),
+  };
+  let state = createAppState(config, overrides);
   let stopping = false;
   let isServing = false;
   const dynamo = new DynamoDBClient({ ...endpoint, requestHandler: SDK_TIMEOUTS });
@@ -437,7 +446,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         `[oc] table ${config.tableName} is gone (DynamoDB lost its data): creating it again; everything stored before is lost`,
       );
       await ensureTable(dynamo, config.tableName);
-      state = createAppState(config, { ...options.overrides, doc: state.doc });
+      state = createAppState(config, overrides);
       await options.beforeReady?.(state);
       log(`[oc] table ${config.tableName} re-created`);
     })()
@@ -695,3 +704,18 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 }
 
 export { loadConfig };
+
+/**
+ * The local stack's connectors: the native ones in process (as the deciding functions run them
+ * without connector functions) plus the generic upstream MCP connector over the tenant catalogs in
+ * this table, with local credentials (variables, files) and loopback upstreams allowed. The
+ * deciding functions' own bundles do not carry the MCP client: in AWS it is its own Lambda.
+ */
+function localConnectors(config: Config, doc: DynamoDBDocumentClient): ConnectorInvoker {
+  return createLocalInvoker(
+    withUpstreamConnector(
+      connectorRegistry({ env: { ...process.env, [ENV.connectorsMode]: config.connectorsMode } }),
+      { resolve: catalogResolver(doc, config.tableName, { local: true }), allowPrivate: true },
+    ),
+  );
+}

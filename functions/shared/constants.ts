@@ -70,6 +70,11 @@ export const ENV = {
   policyShadow: 'OC_POLICY_SHADOW',
   connectorsMode: 'OC_CONNECTORS_MODE',
   connectorFunctions: 'OC_CONNECTOR_FUNCTIONS',
+  /**
+   * `true` on the upstream MCP connector only when it runs in the operator's VPC
+   * (`-c upstreamVpc=...`): http and private addresses allowed for upstreams (issue 25).
+   */
+  upstreamAllowPrivate: 'OC_UPSTREAM_ALLOW_PRIVATE',
   publicBaseUrl: 'OC_PUBLIC_BASE_URL',
   rateLimitPerSec: 'OC_RATE_LIMIT_PER_SEC',
   rateLimitBurst: 'OC_RATE_LIMIT_BURST',

@@ -127,6 +127,7 @@ class FunctionError extends Error {
 function createInvoker<T>(
   lookup: (tool: string) => T | undefined,
   call: (target: T, req: ConnectorRequest, signal: AbortSignal) => Promise<unknown>,
+  route: ConnectorRoute = byTool,
 ): ConnectorInvoker {
   return {
     async invoke(req, options) {
@@ -135,7 +136,7 @@ function createInvoker<T>(
         ...outcome,
         duration_ms: Math.max(0, Math.round(performance.now() - started)),
       });
-      const tool = options?.connector ?? (typeof req?.tool === 'string' ? req.tool : '');
+      const tool = options?.connector ?? (typeof req?.tool === 'string' ? route(req) : '');
       const target = lookup(tool);
       if (target === undefined) return finish(noConnector(tool));
 
@@ -162,11 +163,21 @@ function createInvoker<T>(
   };
 }
 
+/**
+ * Which connector runs a request: its `tool` for the native connectors. An upstream MCP call
+ * (issue 25) keeps the server's name in `tool` and is routed to `UPSTREAM_CONNECTOR` by the
+ * route the gateway gives (the catalog knows which tools are upstream servers).
+ */
+export type ConnectorRoute = (req: ConnectorRequest) => string;
+
+const byTool: ConnectorRoute = (req) => req.tool;
+
 /** Runs connectors in process. Registry keys are matched exactly (own properties only). */
-export function createLocalInvoker(registry: ConnectorRegistry): ConnectorInvoker {
+export function createLocalInvoker(registry: ConnectorRegistry, route?: ConnectorRoute): ConnectorInvoker {
   return createInvoker<Connector>(
     (tool) => (Object.hasOwn(registry, tool) ? registry[tool] : undefined),
     (connector, req) => connector(req),
+    route,
   );
 }
 
@@ -178,6 +189,7 @@ export function createLocalInvoker(registry: ConnectorRegistry): ConnectorInvoke
 export function createLambdaInvoker(
   client: LambdaClient,
   functionNames: Record<string, string>,
+  route?: ConnectorRoute,
 ): ConnectorInvoker {
   const names = { ...functionNames };
   const decoder = new TextDecoder();
@@ -206,6 +218,7 @@ export function createLambdaInvoker(
         throw new Error('connector payload is not JSON');
       }
     },
+    route,
   );
 }
 

@@ -15,7 +15,6 @@
  * SecureString in AWS; a variable or a file locally); `upstreamHeaders` reads them when a call or a
  * discovery needs them. Nothing here logs a value.
  */
-import { readFileSync } from 'node:fs';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   credentialRefProblem,
@@ -198,7 +197,13 @@ function toolOf(item: Record<string, unknown>): UpstreamTool {
 export interface CredentialReaders {
   secret?: (ref: string) => Promise<string>;
   parameter?: (ref: string) => Promise<string>;
+  /**
+   * Local credentials (`env`, `file` kinds) only where a reader is given: the CLI and the local
+   * stack. Never in AWS, where the function's environment holds its own AWS credentials and its
+   * file system `/proc/self/environ`: a registration must not be able to send those upstream.
+   */
   env?: Readonly<Record<string, string | undefined>>;
+  file?: (path: string) => string;
 }
 
 export class UpstreamCredentialError extends Error {
@@ -219,11 +224,13 @@ export async function upstreamHeaders(
   let value: string | undefined;
   switch (auth.kind) {
     case 'env':
-      value = (readers.env ?? process.env)[auth.ref];
+      if (!readers.env) throw new UpstreamCredentialError(`no local credentials here for ${auth.ref}`);
+      value = readers.env[auth.ref];
       break;
     case 'file':
+      if (!readers.file) throw new UpstreamCredentialError(`no local credentials here for ${auth.ref}`);
       try {
-        value = readFileSync(auth.ref, 'utf8');
+        value = readers.file(auth.ref);
       } catch (error) {
         throw new UpstreamCredentialError(
           `upstream credential file ${auth.ref} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,

@@ -7,17 +7,15 @@
  * Nothing is thrown past the caller: every failure to connect, whenever it happens (inside
  * `connect()` itself included), is a `WebhookUnreachable` the sender retries.
  */
-import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
-import { hostOf, isPublicAddress, staticUrlProblem } from '../core/webhook-address.js';
+import { AddressRefused, pinAddress, type PinnedAddress, type Resolve } from './outbound-address.js';
 
 export interface PostOptions {
   allowPrivate: boolean;
   timeoutMs: number;
   /** DNS (tests inject one to answer a name with a chosen address). */
-  resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
+  resolve?: Resolve;
 }
 
 export interface PostAnswer {
@@ -37,49 +35,28 @@ export class WebhookUnreachable extends Error {
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-const systemResolve = async (host: string) => dnsLookup(host, { all: true, verbatim: true });
-
 export async function postWebhook(
   target: string,
   body: string,
   headers: Record<string, string>,
   options: PostOptions,
 ): Promise<PostAnswer> {
-  const problem = staticUrlProblem(target, { allowPrivate: options.allowPrivate });
-  if (problem) throw new WebhookRefused(`webhook URL ${problem}`);
-  const url = new URL(target);
-  const host = hostOf(url);
   const deadline = Date.now() + options.timeoutMs;
-
-  let addresses: { address: string; family: number }[];
-  if (isIP(host) !== 0) addresses = [{ address: host, family: isIP(host) }];
-  else {
-    try {
-      addresses = await withDeadline((options.resolve ?? systemResolve)(host), deadline, 'DNS lookup');
-    } catch (error) {
-      throw new WebhookUnreachable(`cannot resolve the webhook host (${(error as Error).message})`);
-    }
-  }
-  if (addresses.length === 0) throw new WebhookUnreachable('the webhook host has no address');
-  // Every address is checked, not just the one used: a name that also points inside is refused.
-  if (!options.allowPrivate && addresses.some((a) => !isPublicAddress(a.address)))
-    throw new WebhookRefused('the webhook host resolves to a non-public address');
-  const chosen = addresses[0]!;
-
-  // The connection may go only to the checked address. The answer comes asynchronously, as
-  // dns.lookup's does: answered synchronously, a connect() that fails at once (ENETUNREACH: an
-  // IPv6-only receiver on an IPv4-only host) emits its error before http(s) has attached a listener,
-  // and the process exits (on https first as a TypeError from setServername).
-  const pinned: LookupFunction = (_hostname, opts, callback) => {
-    const family = chosen.family === 6 ? 6 : 4;
-    setImmediate(() => {
-      if ((opts as { all?: boolean }).all)
-        (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
-          { address: chosen.address, family },
-        ]);
-      else callback(null, chosen.address, family);
+  let pinned: PinnedAddress;
+  try {
+    // The shared outbound rule (`outbound-address.ts`): resolved once, every address checked,
+    // the connection pinned to the checked one.
+    pinned = await pinAddress(target, {
+      allowPrivate: options.allowPrivate,
+      deadline,
+      resolve: options.resolve,
+      subject: 'webhook',
     });
-  };
+  } catch (error) {
+    if (error instanceof AddressRefused) throw new WebhookRefused(error.message);
+    throw new WebhookUnreachable((error as Error).message);
+  }
+  const { url } = pinned;
 
   return new Promise<PostAnswer>((resolve, reject) => {
     let settled = false;
@@ -117,7 +94,7 @@ export async function postWebhook(
             'Content-Length': String(Buffer.byteLength(body)),
             'User-Agent': 'OpenClause-Webhooks/1',
           },
-          lookup: pinned,
+          lookup: pinned.lookup,
           // One connection per delivery: no pooled socket may carry a request to another host.
           agent: false,
         },
@@ -150,14 +127,4 @@ export async function postWebhook(
     request.on('error', unreachable);
     request.end(body);
   });
-}
-
-function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out`)), Math.max(1, deadline - Date.now()));
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

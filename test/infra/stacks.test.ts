@@ -17,6 +17,7 @@ import {
   ARCHIVER,
   RECORDS_PARKED_METRIC,
 } from '../../functions/shared/constants.js';
+import { UPSTREAM_CONNECTOR } from '../../functions/core/upstream-types.js';
 import { LAMBDA_POLICY_DIR, NODE_RUNTIME, constructIdFor } from '../../lib/function.js';
 import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
 
@@ -30,6 +31,7 @@ const ALL_HANDLERS = [
   ...new Set(ROUTES.map((r) => r.handler)),
   ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
+  `connector-${UPSTREAM_CONNECTOR}`,
   ...STREAM_CONSUMERS.map((c) => c.handler),
   ...SCHEDULES.map((c) => c.handler),
   ARCHIVER.handler,
@@ -315,10 +317,18 @@ describe('the MCP state key ring', () => {
       const fn = lambdaFor(s.appTemplate, handler);
       const vars = fn.resource.Properties.Environment?.Variables ?? {};
       expect({ handler, name: vars[ENV.mcpStateKeyParameter] }).toEqual({ handler, name: undefined });
-      const any = statementsOfRole(s.appTemplate, roleOf(fn.resource)).some((st) =>
+      const statements = statementsOfRole(s.appTemplate, roleOf(fn.resource)).filter((st) =>
         asArray(st.Action as string | string[]).some((a) => a.startsWith('ssm:')),
       );
-      expect({ handler, ssm: any }).toEqual({ handler, ssm: false });
+      // The upstream MCP connector reads upstream credentials under their own prefix, nothing else.
+      if (handler === `connector-${UPSTREAM_CONNECTOR}`) {
+        expect(JSON.stringify(statements)).not.toContain('mcp-state-keys');
+        expect(statements.flatMap((st) => asArray(st.Action as string | string[]))).toEqual([
+          'ssm:GetParameter',
+        ]);
+        continue;
+      }
+      expect({ handler, ssm: statements.length > 0 }).toEqual({ handler, ssm: false });
     }
   });
 });
@@ -361,11 +371,16 @@ describe('connectors', () => {
     const invoke = statementsOfRole(s.appTemplate, roleOf(fn.resource)).filter((st) =>
       asArray(st.Action as string | string[]).some((a) => a.startsWith('lambda:')),
     );
+    // The upstream MCP connector for the functions that run agents' calls, not the delivery worker.
+    const upstream =
+      handler === NOTIFICATIONS.deliveryHandler
+        ? []
+        : [lambdaFor(s.appTemplate, `connector-${UPSTREAM_CONNECTOR}`).id];
     expect(invoke).toEqual([
       {
         Effect: 'Allow',
         Action: 'lambda:InvokeFunction',
-        Resource: connectorIds().map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })),
+        Resource: [...connectorIds(), ...upstream].map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })),
       },
     ]);
   });

@@ -6,6 +6,7 @@
  * tool until `diff` shows the change and `accept` pins it. Policy data classifies every action
  * (`policy/actions.json`): an unclassified one is denied.
  */
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { nonBlank, tenantId } from '../args.js';
 import { examples, type Act, type CommandContext } from '../context.js';
@@ -331,6 +332,7 @@ function credentialReaders(
   const access = { region: () => doc.config.region(), credentials: () => doc.config.credentials() };
   return {
     env: process.env,
+    file: (path: string) => readFileSync(path, 'utf8'),
     ...(opts.aws
       ? {
           secret: async (ref: string) => {
