@@ -77,7 +77,24 @@ export class UpstreamConnector extends Construct {
       logRetention: props.logRetention,
       vpc: placement,
       environment: placement ? { [ENV.upstreamAllowPrivate]: 'true' } : {},
-    }).bindTable(props.table, 'readwrite');
+    }).bindTable(props.table, 'read');
+
+    // The pre-call drift check records what it finds (a drifted tool disabled, its drift item):
+    // PutItem in the tenants' UPSTREAM partitions only, never an event, approval or chain item.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [props.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#UPSTREAM'] } },
+      }),
+    );
+    if (props.table.encryptionKey)
+      this.function.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+          resources: [props.table.encryptionKey.keyArn],
+        }),
+      );
 
     const stack = Stack.of(this);
     this.function.addToRolePolicy(
