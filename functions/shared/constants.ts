@@ -18,6 +18,9 @@ export const FACT_KINDS = [
   'execution.completed',
   'approval.revoked_by_policy',
   'approval.withdrawn',
+  // Issue 21: one approve vote of a quorum, and its withdrawal before its stage completed.
+  'approval.vote',
+  'approval.vote_withdrawn',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -33,6 +36,8 @@ export const APPROVAL_FACT_KINDS = [
   'execution.started',
   'approval.revoked_by_policy',
   'approval.withdrawn',
+  'approval.vote',
+  'approval.vote_withdrawn',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -222,6 +227,8 @@ export const ITEM_TYPE = {
   /** One per event partition: where the sequencer marks the event's facts sealed. */
   seal: 'seal',
   approval: 'approval',
+  /** One approver's vote on a quorum approval, in the approval's partition (issue 21). */
+  approvalVote: 'approval_vote',
   rateLimit: 'rate_limit',
   streamCursor: 'stream_cursor',
   grant: 'grant',
@@ -417,6 +424,8 @@ export const NOTIFICATIONS = {
     'oc.approval.expired',
     'oc.approval.revoked',
     'oc.approval.withdrawn',
+    // Issue 21: a vote of a quorum was cast or withdrawn (the approval is still pending).
+    'oc.approval.vote',
   ],
   defaultEventSource: 'oc://approvals',
 } as const;

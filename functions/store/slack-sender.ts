@@ -99,7 +99,14 @@ export class SlackSender implements RouteSender {
     if (posted.status !== 'delivered' || !channel || !ts)
       return { kind: 'retry', error: 'the approval message is not posted yet' };
     const outcome =
-      delivery.event_type === 'oc.approval.expired'
+      delivery.event_type === 'oc.approval.vote'
+        ? // Still open (issue 21): the request stays, with who has voted and what is still needed.
+          {
+            status: 'pending',
+            progress: d.quorum?.summary ?? 'votes recorded',
+            voters: (d.quorum?.stages ?? []).flatMap((s) => s.votes.map((v) => v.approver)),
+          }
+        : delivery.event_type === 'oc.approval.expired'
         ? { status: 'expired' }
         : delivery.event_type === 'oc.approval.withdrawn'
           ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
