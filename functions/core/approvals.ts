@@ -497,7 +497,11 @@ export async function listApprovals(
   const now = deps.clock.now();
   const page = await deps.approvals.list(approver.tenantId, query.status, query.limit, query.cursor, now);
   return {
-    items: page.items.map((a) => approvalView(a, now)),
+    // The listing index does not carry a quorum's votes: its progress is one approval's read.
+    items: page.items.map((a) => {
+      const { quorum: _q, ...shown } = approvalView(a, now);
+      return shown;
+    }),
     ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
   };
 }
@@ -552,6 +556,11 @@ export async function decide(
   );
 }
 
+const voteContended = () =>
+  new AppError(409, 'VOTE_CONTENDED', 'too many votes at once on this approval: try again', {
+    retryable: true,
+  });
+
 /** How often a vote is recomputed when another vote changed the approval first. */
 const VOTE_ATTEMPTS = 8;
 
@@ -577,7 +586,10 @@ async function vote(
     const outcome = castVote(
       a,
       { id, via: approver.via, sub: approver.sub, email: approver.email },
-      { ...(input.decision === 'approve' && input.comment ? { comment: input.comment } : {}), view: decisionViewFact(view, input) },
+      {
+        ...(input.decision === 'approve' && input.comment ? { comment: input.comment } : {}),
+        view: decisionViewFact(view, input),
+      },
       {
         clock: deps.clock,
         ids: deps.ids,
@@ -607,7 +619,7 @@ async function vote(
     if (!current) throw approvalNotFound();
     a = current;
   }
-  throw conflict('too many votes at once on this approval: try again', 1);
+  throw voteContended();
 }
 
 /** An approver takes back their approve vote while its stage is still incomplete. */
@@ -632,7 +644,7 @@ export async function withdrawMyVote(
     if (!current) throw approvalNotFound();
     a = current;
   }
-  throw conflict('too many votes at once on this approval: try again', 1);
+  throw voteContended();
 }
 
 /** The sweep: every pending request past its expiry becomes `expired`, with an `approval.expired` fact. */

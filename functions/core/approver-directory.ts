@@ -58,8 +58,11 @@ const ruleFields = {
   group: GroupName.optional(),
   stages: z.array(QuorumStage).min(1).max(5).optional(),
 };
-const oneShape = (r: { n?: number | undefined; group?: string | undefined; stages?: unknown[] | undefined }) =>
-  r.stages !== undefined ? r.n === undefined && r.group === undefined : r.n !== undefined;
+const oneShape = (r: {
+  n?: number | undefined;
+  group?: string | undefined;
+  stages?: unknown[] | undefined;
+}) => (r.stages !== undefined ? r.n === undefined && r.group === undefined : r.n !== undefined);
 const ONE_SHAPE = { message: 'give either n (with an optional group) or stages' };
 export const QuorumRule = z.strictObject(ruleFields).refine(oneShape, ONE_SHAPE);
 export type QuorumRule = z.infer<typeof QuorumRule>;
@@ -136,7 +139,9 @@ export function directoryIssues(tenant: DirectoryTenant): { path: (string | numb
   const issues: { path: (string | number)[]; message: string }[] = [];
   const dir = tenant.directory;
   const legacy =
-    tenant.approvers.emails.length + tenant.approvers.slack_user_ids.length + (tenant.approvers.subjects?.length ?? 0);
+    tenant.approvers.emails.length +
+    tenant.approvers.slack_user_ids.length +
+    (tenant.approvers.subjects?.length ?? 0);
   if (dir && legacy > 0)
     issues.push({
       path: ['approvers'],
@@ -164,7 +169,9 @@ export function directoryIssues(tenant: DirectoryTenant): { path: (string | numb
     };
     for (const [id, e] of Object.entries(dir)) {
       if (e.email) claim(`email\n${e.email.toLowerCase()}`, id, ['directory', id, 'email']);
-      (e.oidc ?? []).forEach((o, i) => claim(`oidc\n${o.issuer}\n${o.sub}`, id, ['directory', id, 'oidc', i]));
+      (e.oidc ?? []).forEach((o, i) =>
+        claim(`oidc\n${o.issuer}\n${o.sub}`, id, ['directory', id, 'oidc', i]),
+      );
       if (e.slack) {
         claim(`slack\n${e.slack.team_id}\n${e.slack.user_id}`, id, ['directory', id, 'slack']);
         if (tenant.slack && e.slack.team_id !== tenant.slack.team_id)
@@ -216,17 +223,27 @@ export interface CallerIdentity {
  * user id); API by the token's exact (issuer, `sub`), else its verified email. Without one, today's
  * lists, each identity its own id: `slack:<user id>` or the email or `<sub>` as decisions named them.
  */
-export function approverIdOf(tenant: DirectoryTenant | undefined, caller: CallerIdentity): string | undefined {
+export function approverIdOf(
+  tenant: DirectoryTenant | undefined,
+  caller: CallerIdentity,
+): string | undefined {
   if (!tenant) return undefined;
   const dir = tenant.directory;
   if (dir) {
     for (const [id, e] of Object.entries(dir)) {
       if (caller.via === 'slack') {
-        if (e.slack && e.slack.user_id === caller.sub && e.slack.team_id === (caller.teamId ?? tenant.slack?.team_id))
+        if (
+          e.slack &&
+          e.slack.user_id === caller.sub &&
+          e.slack.team_id === (caller.teamId ?? tenant.slack?.team_id)
+        )
           return id;
         continue;
       }
-      if (caller.issuer !== undefined && (e.oidc ?? []).some((o) => o.issuer === caller.issuer && o.sub === caller.sub))
+      if (
+        caller.issuer !== undefined &&
+        (e.oidc ?? []).some((o) => o.issuer === caller.issuer && o.sub === caller.sub)
+      )
         return id;
     }
     if (caller.via === 'api' && caller.email !== '')
@@ -239,7 +256,8 @@ export function approverIdOf(tenant: DirectoryTenant | undefined, caller: Caller
       ? `slack:${caller.sub}`
       : undefined;
   const byEmail =
-    caller.email !== '' && tenant.approvers.emails.some((e) => e.toLowerCase() === caller.email.toLowerCase());
+    caller.email !== '' &&
+    tenant.approvers.emails.some((e) => e.toLowerCase() === caller.email.toLowerCase());
   const bySubject =
     caller.issuer !== undefined &&
     (tenant.approvers.subjects ?? []).some((s) => s.issuer === caller.issuer && s.sub === caller.sub);
@@ -260,13 +278,20 @@ export function isRequester(
   const who = normalizeIdentity(requester);
   if (!who) return false;
   const names = [caller.email, caller.sub, approverId];
-  const e = tenant?.directory && Object.hasOwn(tenant.directory, approverId) ? tenant.directory[approverId] : undefined;
+  const e =
+    tenant?.directory && Object.hasOwn(tenant.directory, approverId)
+      ? tenant.directory[approverId]
+      : undefined;
   if (e) names.push(e.email ?? '', e.slack?.user_id ?? '', ...(e.oidc ?? []).map((o) => o.sub));
   return names.some((n) => n !== '' && normalizeIdentity(n) === who);
 }
 
 /** May this directory id vote in this stage? */
-export function inStage(tenant: DirectoryTenant | undefined, stage: QuorumStage, approverId: string): boolean {
+export function inStage(
+  tenant: DirectoryTenant | undefined,
+  stage: QuorumStage,
+  approverId: string,
+): boolean {
   if (!stage.group) return true;
   return (tenant?.groups?.[stage.group] ?? []).includes(approverId);
 }

@@ -99,9 +99,14 @@ function progressText(
 }
 
 export const alreadyVoted = (approverId: string) =>
-  new AppError(409, 'ALREADY_VOTED', 'you have already voted on this approval: a quorum counts distinct approvers', {
-    details: [{ path: 'approver', message: approverId }],
-  });
+  new AppError(
+    409,
+    'ALREADY_VOTED',
+    'you have already voted on this approval: a quorum counts distinct approvers',
+    {
+      details: [{ path: 'approver', message: approverId }],
+    },
+  );
 
 export const notInStage = (stage: QuorumStage, index: number) =>
   new AppError(
@@ -145,11 +150,18 @@ export function castVote(
   const before = quorumProgress(record, votes);
   const stageIndex = before.current_stage;
   const stage = req.stages[stageIndex];
-  if (!stage) throw conflict('this approval has all its approvals already');
+  // Unreachable while pending (the completing vote approves it in the same write); refused anyway.
+  if (!stage) throw new AppError(409, 'VOTE_CONTENDED', 'this approval has all its votes already');
   if (!deps.mayVote(stage)) throw notInStage(stage, stageIndex);
   const now = deps.clock.now();
   const at = now.toISOString();
-  const vote: Vote = { approver: approver.id, stage: stageIndex, at, via: approver.via, fact_id: deps.ids.uuid() };
+  const vote: Vote = {
+    approver: approver.id,
+    stage: stageIndex,
+    at,
+    via: approver.via,
+    fact_id: deps.ids.uuid(),
+  };
   const after = [...votes, vote];
   const progress = quorumProgress(record, after);
   const fact: FactRecord = {
@@ -208,7 +220,10 @@ export function castVote(
       ...(grant.policy_version ? { policy_version: grant.policy_version } : {}),
     },
   };
-  return { ...outcome, final: { decidedAt: at, grant, fact: decided, ...(input.comment ? { comment: input.comment } : {}) } };
+  return {
+    ...outcome,
+    final: { decidedAt: at, grant, fact: decided, ...(input.comment ? { comment: input.comment } : {}) },
+  };
 }
 
 /**
@@ -222,13 +237,14 @@ export function withdrawVote(
 ): { votes: Vote[]; rev: number; removed: Vote; fact: FactRecord; progress: QuorumProgress } {
   const votes = a.votes ?? [];
   const mine = votes.find((v) => v.approver === approverId);
-  if (!mine)
-    throw new AppError(404, 'NOT_FOUND', 'you have no vote on this approval to withdraw');
+  if (!mine) throw new AppError(404, 'NOT_FOUND', 'you have no vote on this approval to withdraw');
   const progress = quorumProgress(a.record, votes);
   if (progress.stages[mine.stage]?.complete)
-    throw conflict('your vote\'s stage is complete: a vote can be withdrawn only until its stage completes', undefined, [
-      { path: 'stage', message: String(mine.stage + 1) },
-    ]);
+    throw conflict(
+      "your vote's stage is complete: a vote can be withdrawn only until its stage completes",
+      undefined,
+      [{ path: 'stage', message: String(mine.stage + 1) }],
+    );
   const after = votes.filter((v) => v !== mine);
   const at = deps.clock.now().toISOString();
   return {

@@ -64,8 +64,7 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
 }
 
 export type VoteResult =
-  | { ok: true }
-  | { ok: false; reason: 'voted' | 'changed'; current: StoredApproval | undefined };
+  { ok: true } | { ok: false; reason: 'voted' | 'changed'; current: StoredApproval | undefined };
 
 /** The approval item's condition for a vote: pending, unexpired, and at the revision the vote read. */
 function atRevision(rev: number, now: Date) {
@@ -304,11 +303,7 @@ export class ApprovalStore {
   }
 
   /** Takes back an approve vote: its item goes, the approval item's votes move on a revision. */
-  async unvote(
-    a: StoredApproval,
-    w: ReturnType<typeof withdrawVote>,
-    now: Date,
-  ): Promise<DecideResult> {
+  async unvote(a: StoredApproval, w: ReturnType<typeof withdrawVote>, now: Date): Promise<DecideResult> {
     const r = a.record;
     const cond = atRevision(w.rev, now);
     const result = await transact(this.doc, [

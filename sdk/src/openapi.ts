@@ -275,6 +275,14 @@ export interface paths {
          *     of the canonical stored request, expiring within the policy maximum; the agent then calls
          *     `POST /v1/toolcalls/{event_id}/execute`. Of two racing decisions exactly one wins; the
          *     other gets 409 `APPROVAL_ALREADY_DECIDED`. The body is optional (empty is `{}`).
+         *
+         *     Where the tenant's policy data asks for a quorum (n distinct approvers, optionally in
+         *     ordered stages), approving casts one vote (an `approval.vote` fact): the approval stays
+         *     `pending`, with `quorum` saying who has voted and what is still needed, until the vote
+         *     that completes the last stage approves it and issues the one grant. Approvers are counted
+         *     per directory id, whichever surface they vote from: a second vote by the same person is
+         *     409 `ALREADY_VOTED`; a vote outside the current stage's group is 403
+         *     `APPROVER_NOT_ALLOWED`.
          */
         post: operations["approveApproval"];
         delete?: never;
@@ -734,7 +742,7 @@ export interface components {
              */
             delivery_id: string;
             /** @enum {string} */
-            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn";
+            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn" | "oc.approval.vote";
             route: {
                 /** @constant */
                 kind: "webhook";
@@ -1107,7 +1115,10 @@ export interface components {
             status: components["schemas"]["ApprovalStatus"];
             created_at: components["schemas"]["Timestamp"];
             expires_at: components["schemas"]["Timestamp"];
-            /** @description Who decided: the approver's `email` (API, console), or `slack:<user id>` (Slack). */
+            /**
+             * @description Who decided: the approver's directory id when the tenant has a directory; else the
+             *     approver's `email` (API, console), or `slack:<user id>` (Slack).
+             */
             decided_by?: string;
             decided_at?: components["schemas"]["Timestamp"];
             /** @description The approver's comment, when approved with one. */
@@ -1115,6 +1126,7 @@ export interface components {
             /** @description The approver's reason, when denied with one. */
             deny_reason?: string;
             grant?: components["schemas"]["ApprovalGrant"];
+            quorum?: components["schemas"]["ApprovalQuorum"];
             /**
              * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
              *     effective score (`risk_score`). Absent on approvals created before it was stored.
@@ -1161,6 +1173,54 @@ export interface components {
             decided_at: components["schemas"]["Timestamp"];
         };
         /**
+         * @description An approval parked with a quorum (the tenant's policy data `quorum`): the rule it came
+         *     from, each stage's votes (directory ids), the stage now collecting votes, and the progress
+         *     in words. Absent for an approval that needs one approver. One approval's read and the
+         *     decision answers carry it; the listing does not.
+         * @example {
+         *       "rule": "action:jira.issue.delete",
+         *       "current_stage": 0,
+         *       "stages": [
+         *         {
+         *           "n": 2,
+         *           "complete": false,
+         *           "votes": [
+         *             {
+         *               "approver": "alice",
+         *               "at": "2026-07-01T12:00:00.000Z",
+         *               "via": "slack"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "approvals": 1,
+         *       "required": 2,
+         *       "summary": "1 of 2 approvals; needs 1 more"
+         *     }
+         */
+        ApprovalQuorum: {
+            /** @description Which rule asked for it - `action:<tool>.<action>`, `risk>=<n>` or `default`. */
+            rule: string;
+            /** @description The stage now collecting votes (0-based); the number of stages once all are complete. */
+            current_stage: number;
+            stages: {
+                group?: string;
+                n: number;
+                complete: boolean;
+                votes: {
+                    /** @description The voter's directory id. */
+                    approver: string;
+                    at: components["schemas"]["Timestamp"];
+                    /** @enum {string} */
+                    via: "api" | "slack";
+                }[];
+            }[];
+            approvals: number;
+            required: number;
+            /** @example 1 of 2 approvals; needs 1 more from finance */
+            summary: string;
+        };
+        /**
          * @example {
          *       "outcome": "approved"
          *     }
@@ -1170,7 +1230,7 @@ export interface components {
          */
         SlackInteractionOutcome: {
             /** @enum {string} */
-            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "ignored";
+            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "voted" | "already_voted" | "ignored";
         };
         /**
          * @example {
@@ -1193,7 +1253,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.vote" | "approval.vote_withdrawn";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1524,12 +1584,14 @@ export interface components {
          *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
          *     (at execute, the live policy, another version than the one that parked the call, refused
          *     it: the grant spent, nothing ran) and `approval.withdrawn` (the agent withdrew the pending
-         *     request; `withdrawn_by` names its key id and agent). The list is the gateway's one registry of fact kinds
+         *     request; `withdrawn_by` names its key id and agent), `approval.vote` (one approver's approve
+         *     vote on a quorum approval: directory id, stage, count) and `approval.vote_withdrawn` (that
+         *     vote taken back before its stage completed). The list is the gateway's one registry of fact kinds
          *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.vote" | "approval.vote_withdrawn";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -2214,7 +2276,28 @@ export interface components {
          *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
          *     }
          */
-        DecisionConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | components["schemas"]["ViewConflictError"]);
+        DecisionConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | components["schemas"]["ViewConflictError"] | components["schemas"]["VoteConflictError"]);
+        /**
+         * @description A quorum vote that cannot count: this approver (by directory id, from any surface) has
+         *     already voted (`ALREADY_VOTED`), or too many votes raced at once (`VOTE_CONTENDED`,
+         *     retryable).
+         * @example {
+         *       "code": "ALREADY_VOTED",
+         *       "message": "you have already voted on this approval: a quorum counts distinct approvers",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "approver",
+         *           "message": "alice"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        VoteConflictError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "ALREADY_VOTED" | "VOTE_CONTENDED";
+        };
         /**
          * @example {
          *       "code": "CONFLICT",
