@@ -2276,7 +2276,22 @@ export interface components {
          *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
          *     }
          */
-        DecisionConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | components["schemas"]["ViewConflictError"] | components["schemas"]["VoteConflictError"]);
+        DecisionConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | components["schemas"]["ViewConflictError"]);
+        /**
+         * @example {
+         *       "code": "ALREADY_VOTED",
+         *       "message": "you have already voted on this approval: a quorum counts distinct approvers",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "approver",
+         *           "message": "alice"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        ApproveConflictError: components["schemas"]["Error"] & (components["schemas"]["DecisionConflictError"] | components["schemas"]["VoteConflictError"]);
         /**
          * @description A quorum vote that cannot count: this approver (by directory id, from any surface) has
          *     already voted (`ALREADY_VOTED`), or too many votes raced at once (`VOTE_CONTENDED`,
@@ -2691,6 +2706,19 @@ export interface components {
                  *     }
                  */
                 "application/json": components["schemas"]["NotFoundError"];
+            };
+        };
+        /**
+         * @description As for any decision (`APPROVAL_ALREADY_DECIDED`, `CONFLICT` for another view), and for a
+         *     quorum vote: this approver, by directory id and from any surface, has already voted
+         *     (`ALREADY_VOTED`), or too many votes raced at once (`VOTE_CONTENDED`, retryable).
+         */
+        ApproveConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApproveConflictError"];
             };
         };
         /**
@@ -3219,7 +3247,7 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["DecisionForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["DecisionConflict"];
+            409: components["responses"]["ApproveConflict"];
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

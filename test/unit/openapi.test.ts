@@ -143,8 +143,13 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
         '401': ['UNAUTHORIZED'],
         '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL'],
         '404': ['NOT_FOUND'],
-        // CONFLICT: the decision's view_hash names another view (issue 19).
-        '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+        // CONFLICT: the decision's view_hash names another view (issue 19); a quorum vote
+        // (approve only, issue 21): ALREADY_VOTED, VOTE_CONTENDED.
+        '409': [
+          'APPROVAL_ALREADY_DECIDED',
+          'CONFLICT',
+          ...(verb === 'approve' ? ['ALREADY_VOTED', 'VOTE_CONTENDED'] : []),
+        ],
         '410': ['APPROVAL_EXPIRED'],
         '413': ['PAYLOAD_TOO_LARGE'],
         '415': ['UNSUPPORTED_MEDIA_TYPE'],
