@@ -2816,7 +2816,8 @@ export interface components {
         };
         /**
          * @description The call cannot run now:
-         *     - `AWAITING_APPROVAL`: the approval is still pending; retry after `Retry-After` seconds.
+         *     - `AWAITING_APPROVAL`: the approval is still pending; retry after `Retry-After` seconds. A
+         *       quorum approval's answer has `details` `[{path: quorum, message: "1 of 2 approvals; needs 1 more from finance"}]`.
          *     - `EXECUTION_IN_PROGRESS`: another call holds the execution claim; retry after
          *       `Retry-After` seconds to get the same answer.
          *     - `NOT_APPROVAL_GATED`: the event was decided `allow` or `deny`; only `approve` events are

@@ -17,7 +17,8 @@ import {
   signedHeaders,
   type LoopbackServer,
 } from '../support/slack.js';
-import { startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { createClient } from '../../sdk/src/index.js';
 
 const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
 let stack: TestStack;
@@ -215,6 +216,26 @@ describe('quorum and stages', () => {
     expect([late.status, late.json.code]).toEqual([409, 'APPROVAL_ALREADY_DECIDED']);
     const run = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
     expect(run.status).toBe(403);
+  });
+
+  it('the agent sees the progress: execute says what is still needed, and the SDK wait reports it', async () => {
+    const ids = await parked({ resource: 'SDK-1' });
+    expect((await consoleDecides('alice', ids.approvalId)).json.status).toBe('pending');
+    const early = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
+    expect([early.status, early.json.code]).toEqual([409, 'AWAITING_APPROVAL']);
+    expect(early.json.details).toEqual([{ path: 'quorum', message: '1 of 2 approvals; needs 1 more' }]);
+
+    const sdk = createClient({ baseUrl: stack.url, apiKey: KEYS.tenant1 });
+    const progress: (string | undefined)[] = [];
+    const run = await sdk.waitForApprovalThenExecute(ids.eventId, {
+      pollInterval: 50,
+      onPending: (info) => {
+        progress.push(info.progress);
+        void consoleDecides('carol', ids.approvalId);
+      },
+    });
+    expect(progress).toEqual(['1 of 2 approvals; needs 1 more']);
+    expect(run.parent_event_id).toBe(ids.eventId);
   });
 
   it('racing votes from the API, the console and Slack issue exactly one grant', async () => {

@@ -7,6 +7,8 @@ import { deliveryId, eventTypeOf } from '../../functions/core/notifications.js';
 import { TenantConfig } from '../../functions/core/policy-data.js';
 import { castVote, quorumProgress, withdrawVote } from '../../functions/core/quorum.js';
 import type { ApprovalRecord } from '../../functions/core/ports.js';
+import { executeOutcome } from '../../functions/core/mcp.js';
+import { AppError } from '../../functions/shared/errors.js';
 
 const base = { name: 'Acme', max_risk_auto_approve: 5, slack: { team_id: 'T0001' } };
 const directory = {
@@ -169,5 +171,18 @@ describe('votes', () => {
     expect(deliveryId('a1', 'oc.approval.decided', hook, 1)).toBe(
       deliveryId('a1', 'oc.approval.decided', hook),
     );
+  });
+
+  it("words an MCP poll's pending answer with the quorum's progress", () => {
+    const pending = (details?: { path: string; message: string }[]) =>
+      executeOutcome('e1', {
+        error: new AppError(409, 'AWAITING_APPROVAL', 'pending', details ? { details } : {}),
+      }).content;
+    expect(pending([{ path: 'quorum', message: '1 of 2 approvals; needs 1 more from finance' }])).toEqual([
+      { type: 'text', text: 'Still pending: 1 of 2 approvals; needs 1 more from finance. Nothing ran.' },
+    ]);
+    expect(pending()).toEqual([
+      { type: 'text', text: 'Still pending: no approver has decided yet. Nothing ran.' },
+    ]);
   });
 });
