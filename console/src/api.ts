@@ -36,6 +36,18 @@ export interface Approval {
   /** The approval view (`oc-approval-view/v1`): the lines to show, the act, the hash to decide on. */
   view: { version: string; recorded: string; hash: string; act: string; lines: string[] };
   facts?: { kind: string; fact_id: string; at: string; seq?: number }[];
+  /** A quorum approval (issue 21): each stage's votes and what is still needed, worded by the server. */
+  quorum?: {
+    rule: string;
+    current_stage: number;
+    summary: string;
+    stages: {
+      group?: string;
+      n: number;
+      complete: boolean;
+      votes: { approver: string; at: string; via: string }[];
+    }[];
+  };
 }
 
 export interface Page {
