@@ -47,6 +47,8 @@ export const ROUTE_INPUTS = {
       required: false,
     },
   },
+  // The approve Lambda's second route, `withdraw-vote` (issue 21): nothing to send, `{}` at most.
+  'withdraw-vote': { path: approvalPath, body: { schema: z.strictObject({}), required: false } },
   'deny-approval': {
     path: approvalPath,
     body: {

@@ -320,6 +320,13 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'get-approval', method: 'GET', path: '/v1/approvals/{approval_id}', auth: 'jwt' },
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
   { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },
+  // An approver takes back their quorum vote (issue 21): the approve Lambda's own route, no new function.
+  {
+    handler: 'approve-approval',
+    method: 'POST',
+    path: '/v1/approvals/{approval_id}/withdraw-vote',
+    auth: 'jwt',
+  },
   {
     handler: 'get-approval-deliveries',
     method: 'GET',

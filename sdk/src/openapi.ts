@@ -225,6 +225,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/{approval_id}/withdraw-vote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take back your quorum vote
+         * @description For an approval parked with a quorum: the caller (by directory id) takes back their approve
+         *     vote while its stage is still incomplete. The vote item goes, an `approval.vote_withdrawn`
+         *     fact is sealed, `oc.approval.vote` announces the new progress, and the answer is the
+         *     approval with its `quorum`. A vote whose stage has completed cannot be withdrawn (409
+         *     `CONFLICT`); with no vote of yours on it, 404. Served by the approve function.
+         */
+        post: operations["withdrawVote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals/{approval_id}/deliveries": {
         parameters: {
             query?: never;
@@ -2293,6 +2317,24 @@ export interface components {
          */
         ApproveConflictError: components["schemas"]["Error"] & (components["schemas"]["DecisionConflictError"] | components["schemas"]["VoteConflictError"]);
         /**
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "your vote's stage is complete: a vote can be withdrawn only until its stage completes",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "stage",
+         *           "message": "1"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        WithdrawVoteConflictError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "APPROVAL_ALREADY_DECIDED" | "CONFLICT" | "VOTE_CONTENDED";
+        };
+        /**
          * @description A quorum vote that cannot count: this approver (by directory id, from any surface) has
          *     already voted (`ALREADY_VOTED`), or too many votes raced at once (`VOTE_CONTENDED`,
          *     retryable).
@@ -3179,6 +3221,59 @@ export interface operations {
             400: components["responses"]["MalformedApprovalId"];
             401: components["responses"]["ApproverUnauthorized"];
             404: components["responses"]["ApprovalNotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    withdrawVote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WithdrawRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval, still `pending`, without your vote. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ApproverNotAllowed"];
+            404: components["responses"]["ApprovalNotFound"];
+            /**
+             * @description Already decided (`APPROVAL_ALREADY_DECIDED`), your vote's stage is complete
+             *     (`CONFLICT`), or too many votes at once (`VOTE_CONTENDED`, retryable).
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WithdrawVoteConflictError"];
+                };
+            };
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -238,6 +238,52 @@ describe('quorum and stages', () => {
     expect(run.parent_event_id).toBe(ids.eventId);
   });
 
+  it('an approve vote can be withdrawn until its stage completes, by its voter only', async () => {
+    const ids = await parked({ resource: 'WV-1' });
+    const withdraw = async (who: string, tenantId = 'tenant1') =>
+      stack.request('POST', `/v1/approvals/${ids.approvalId}/withdraw-vote`, {
+        token: await signDevToken({
+          tenantId,
+          email: `${who}@${tenantId === 'tenant1' ? 'acme' : 'globex'}.example`,
+        }),
+      });
+    expect((await withdraw('alice')).json.code).toBe('NOT_FOUND');
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    // Another tenant's approver sees nothing of it (the tenant wall), carol has no vote to take back.
+    expect((await withdraw('bob', 'tenant2')).status).toBe(404);
+    expect((await withdraw('carol')).status).toBe(404);
+    const back = await withdraw('alice');
+    expect(back.status).toBe(200);
+    expect(back.json).toMatchObject({ status: 'pending', quorum: { approvals: 0 } });
+    // Withdrawn, alice may vote again; her vote still counts once.
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    expect((await consoleDecides('carol', ids.approvalId)).json.status).toBe('approved');
+    expect((await withdraw('alice')).json.code).toBe('APPROVAL_ALREADY_DECIDED');
+    await stack.poller?.drained();
+    expect(await factKinds(ids.approvalId)).toEqual([
+      'toolcall.decided',
+      'approval.vote',
+      'approval.vote_withdrawn',
+      'approval.vote',
+      'approval.vote',
+      'approval.decided',
+    ]);
+
+    // A completed stage keeps its votes: stage 1 of the staged rule is done once alice votes.
+    const staged = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: '#general',
+      params: { channel: '#general', text: 'stage' },
+      risk_score: 9,
+    });
+    expect((await consoleDecides('alice', staged.approvalId)).json.quorum.current_stage).toBe(1);
+    const late = await stack.request('POST', `/v1/approvals/${staged.approvalId}/withdraw-vote`, {
+      token: await token('alice'),
+    });
+    expect([late.status, late.json.code]).toEqual([409, 'CONFLICT']);
+  });
+
   it('racing votes from the API, the console and Slack issue exactly one grant', async () => {
     const rounds = await Promise.all([1, 2, 3, 4].map((i) => parked({ resource: `RACE-${i}` })));
     await Promise.all(

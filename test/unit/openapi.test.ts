@@ -27,6 +27,7 @@ const APPROVAL_OPS = [
   'GET /v1/approvals/{approval_id}',
   'POST /v1/approvals/{approval_id}/approve',
   'POST /v1/approvals/{approval_id}/deny',
+  'POST /v1/approvals/{approval_id}/withdraw-vote',
   'GET /v1/approvals/{approval_id}/deliveries',
 ];
 
@@ -158,6 +159,19 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
       },
     ]),
   ),
+  // Issue 21: an approver takes back their quorum vote (CONFLICT: its stage is complete).
+  'POST /v1/approvals/{approval_id}/withdraw-vote': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '404': ['NOT_FOUND'],
+    '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT', 'VOTE_CONTENDED'],
+    '410': ['APPROVAL_EXPIRED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
+    '500': ['INTERNAL_ERROR'],
+  },
   'GET /console': { '500': ['INTERNAL_ERROR'] },
   'GET /console/{path}': { '400': ['BAD_REQUEST'], '404': ['NOT_FOUND'], '500': ['INTERNAL_ERROR'] },
 };
