@@ -10,7 +10,7 @@ import { lambda } from '../shared/middleware.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { apiApprover, approvalDeps, decisionRoute } from './approvals-state.js';
 import { authenticated } from './authentication.js';
-import { ROUTE_INPUTS } from './inputs.js';
+import { WITHDRAW_VOTE_INPUT } from './inputs.js';
 
 export const WITHDRAW_VOTE_ROUTE = 'POST /v1/approvals/{approval_id}/withdraw-vote';
 
@@ -18,7 +18,7 @@ export const withdrawVoteRoute = (getState: () => AppState) =>
   httpRoute(
     authenticated(getState, async (event: HttpEvent) => {
       const approver = requireApprover(event);
-      const { path } = parseRequest(event, ROUTE_INPUTS['withdraw-vote']);
+      const { path } = parseRequest(event, WITHDRAW_VOTE_INPUT);
       const view = await withdrawMyVote(approvalDeps(getState()), apiApprover(approver), path.approval_id);
       return { status: 200, body: JSON.stringify(view) };
     }),

@@ -47,8 +47,6 @@ export const ROUTE_INPUTS = {
       required: false,
     },
   },
-  // The approve Lambda's second route, `withdraw-vote` (issue 21): nothing to send, `{}` at most.
-  'withdraw-vote': { path: approvalPath, body: { schema: z.strictObject({}), required: false } },
   'deny-approval': {
     path: approvalPath,
     body: {
@@ -64,3 +62,13 @@ export const ROUTE_INPUTS = {
 } as const satisfies Record<string, RouteInput>;
 
 export type RouteName = keyof typeof ROUTE_INPUTS;
+
+/**
+ * The approve function's second route, `POST /v1/approvals/{approval_id}/withdraw-vote` (issue 21):
+ * ROUTE_INPUTS is by handler, so it has its own entry here; it reads the approval id (the same
+ * rule as every approval route) and nothing else (`{}` at most).
+ */
+export const WITHDRAW_VOTE_INPUT = {
+  path: approvalPath,
+  body: { schema: z.strictObject({}), required: false },
+} satisfies RouteInput;
