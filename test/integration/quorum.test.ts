@@ -18,25 +18,28 @@ import {
   type LoopbackServer,
 } from '../support/slack.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { startReceiver, verifySignatures, type Receiver } from '../support/webhook-receiver.js';
+import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
 import { createClient } from '../../sdk/src/index.js';
 
 const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
 let stack: TestStack;
 let hooks: LoopbackServer;
 let hook = 0;
+let webhooks: Receiver;
 
 /**
  * tenant1 with a directory: alice and carol each have an email and a Slack user; dave and erin an
  * email only. jira.issue.delete needs 2 of anyone; a risk of 8 or more needs 1 of security, then 2
  * of finance.
  */
-function quorumPolicy(): string {
+function quorumPolicy(webhookUrl: string): string {
   const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'quorum-policy-'));
   cpSync(path.resolve('policy'), dir, { recursive: true });
   const file = path.join(dir, 'tenants.json');
   const tenants = JSON.parse(readFileSync(file, 'utf8'));
   tenants.tenant1.approvers = { emails: [], slack_user_ids: [] };
-  tenants.tenant1.notify = [];
+  tenants.tenant1.notify = [{ kind: 'webhook', url: webhookUrl, secret_ref: DEV_WEBHOOK.secretRef }];
   tenants.tenant1.directory = {
     alice: { email: 'alice@acme.example', slack: { user_id: 'U123', team_id: 'T0001' } },
     carol: { email: 'carol@acme.example', slack: { user_id: 'U456', team_id: 'T0001' } },
@@ -62,11 +65,17 @@ function quorumPolicy(): string {
 
 beforeAll(async () => {
   hooks = await loopbackServer();
-  stack = await startTestStack({ env: { OC_POLICY_DIR: quorumPolicy() }, overrides: { clock } });
+  webhooks = await startReceiver('/hooks/quorum');
+  stack = await startTestStack({
+    env: { OC_POLICY_DIR: quorumPolicy(webhooks.url) },
+    overrides: { clock },
+    notifications: { env: { OC_WEBHOOK_SECRETS: `${DEV_WEBHOOK.secretRef}=${DEV_WEBHOOK.secret}` } },
+  });
 });
 afterAll(async () => {
   await stack.stop();
   await hooks.close();
+  await webhooks.close();
 });
 
 const token = (who: string) => signDevToken({ tenantId: 'tenant1', email: `${who}@acme.example` });
@@ -146,6 +155,33 @@ describe('one approver, one identity', () => {
       'approval.vote',
       'approval.decided',
     ]);
+  });
+
+  it('webhooks announce each vote (oc.approval.vote, with the progress) and the final decision', async () => {
+    const ids = await parked({ resource: 'HOOK-1' });
+    await consoleDecides('alice', ids.approvalId);
+    await consoleDecides('carol', ids.approvalId);
+    const deadline = Date.now() + 30_000;
+    const mine = () => webhooks.received.filter((r) => r.json?.data?.approval_request_id === ids.approvalId);
+    while (mine().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const events = mine();
+    events.forEach((e) => verifySignatures(e, DEV_WEBHOOK.secret));
+    expect(events.map((e) => e.json.type).sort()).toEqual([
+      'oc.approval.decided',
+      'oc.approval.requested',
+      'oc.approval.vote',
+    ]);
+    const vote = events.find((e) => e.json.type === 'oc.approval.vote')!.json.data;
+    expect(vote).toMatchObject({
+      status: 'pending',
+      quorum: {
+        vote_rev: 1,
+        summary: '1 of 2 approvals; needs 1 more',
+        stages: [{ votes: [{ approver: 'alice' }] }],
+      },
+    });
+    const decided = events.find((e) => e.json.type === 'oc.approval.decided')!.json.data;
+    expect(decided).toMatchObject({ decision: 'approved', decided_by: 'carol', quorum: { approvals: 2 } });
   });
 
   it('an identity not in the directory cannot decide, from the API or Slack (403, nothing written)', async () => {
