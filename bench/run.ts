@@ -50,6 +50,7 @@ import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
 import { describePoll, measureTaskPolls, taskPollCosts } from './mcp-tasks.js';
 import { measureApprovalWorkflows } from './approval-workflows.js';
+import { measureQuorumVotes } from './quorum.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { measureUpstreamLatency, upstreamCostPerMillion, upstreamVpcIdlePerMonth } from './upstream.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
@@ -950,6 +951,65 @@ for (const path of ['allow', 'deny', 'approve'] as const) {
           ' + ',
         )}; idle long polls not counted), outbox p50 ${round(pn.outboxMs, 1)} ms and delivery p50 ${round(pn.deliveryMs, 1)} ms. ` +
       notifyPath.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
+  });
+
+  // Issue 21: a 2-of-2 approval. Votes measured on a stack of their own (bench/quorum.ts, a policy
+  // folder with a directory and a quorum); sealing and notifications at this stack's per-unit rates.
+  const q = await measureQuorumVotes({ dynamoEndpoint: dynamo.endpoint, approvals: quick ? 5 : 20 });
+  for (const [name, c] of [
+    ['quorum vote, approval stays pending', q.vote],
+    ['quorum vote completing the approval', q.finalVote],
+  ] as const)
+    add({
+      figure: `DynamoDB requests per vote (${name})`,
+      value: totalRequests(c),
+      unit: 'requests',
+      goal: '≤ 2 (one read, one transaction)',
+      met: totalRequests(c) <= 2,
+      how: `${describeRequests(c)}; ${round(c.writeUnits, 2)} WRU + ${round(c.readUnits, 2)} RRU as DynamoDB Local reports them (averaged over ${q.approvals} approvals; the transaction holds the approval item's conditional update, the voter's vote item by conditional put and the approval.vote fact${c === q.finalVote ? ', plus the grant and the approval.decided fact' : ''}); answer p50 ${round(c === q.vote ? q.voteP50Ms : q.finalVoteP50Ms, 1)} ms`,
+    });
+  const twoOfTwo = costPerMillion({
+    path: '2-of-2 approval with one webhook route',
+    httpRequests: 3,
+    lambdaInvocations: [
+      lambdaOf('submit-toolcall', p50Of('submit-toolcall')),
+      lambdaOf('approve-approval', q.voteP50Ms, 'approve-approval (2 votes)', 2),
+      // Four facts sealed: the parking decision, two votes, the decision.
+      lambdaOf('sequencer', (perFact.sequencerMs * 4) / sequencerPerCall, 'sequencer', sequencerPerCall * 4),
+      // Three events announced: requested, the first vote, decided.
+      lambdaOf('outbox', pn.outboxMs, 'outbox', pn.outboxInvocations * 3),
+      lambdaOf(
+        NOTIFICATIONS.deliveryHandler,
+        pn.deliveryMs,
+        NOTIFICATIONS.deliveryHandler,
+        pn.deliveryInvocations * 3,
+      ),
+    ],
+    dynamo: {
+      writeUnits:
+        approve.writeUnits +
+        q.vote.writeUnits +
+        q.finalVote.writeUnits +
+        perFact.writeUnits * 4 +
+        pn.writeUnits * 3,
+      readUnits:
+        approve.readUnits +
+        q.vote.readUnits +
+        q.finalVote.readUnits +
+        perFact.readUnits * 4 +
+        pn.readUnits * 3,
+    },
+    sqsRequests: pn.sqsRequests * 3,
+  });
+  add({
+    figure: 'cost per million 2-of-2 approvals with one webhook route',
+    value: round(twoOfTwo.usdPerMillion, 2),
+    unit: 'USD per million',
+    goal: 'report',
+    met: true,
+    how:
+      `submit (parks), two votes (${round(q.vote.writeUnits, 2)} + ${round(q.finalVote.writeUnits, 2)} WRU, measured in bench/quorum.ts), four facts sealed, three notifications (oc.approval.requested, oc.approval.vote, oc.approval.decided) at the per-notification figures above. ` +
+      twoOfTwo.lines.map((l) => `${l.item}: ${l.arithmetic}`).join('; '),
   });
 }
 

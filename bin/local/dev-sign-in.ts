@@ -31,8 +31,12 @@ export async function devSignIn(
     ]);
   const email = parsed.data.email;
   const tenants = loadTenants(config.policyDir ?? defaultPolicyDir());
+  // An approver's email on the tenant's list, or in its approver directory (issue 21).
   const tenantId = Object.keys(tenants).find((t) =>
-    (tenants[t]?.approvers.emails ?? []).some((e) => e.toLowerCase() === email.toLowerCase()),
+    [
+      ...(tenants[t]?.approvers.emails ?? []),
+      ...Object.values(tenants[t]?.directory ?? {}).flatMap((entry) => (entry.email ? [entry.email] : [])),
+    ].some((e) => e.toLowerCase() === email.toLowerCase()),
   );
   if (!tenantId)
     throw new AppError(403, 'APPROVER_NOT_ALLOWED', 'that email is on no tenant\u2019s approver allowlist');

@@ -63,7 +63,10 @@ export function parseApiKeys(spec: string): { tenantId: string; key: string }[] 
 async function devApproverToken(config: Config): Promise<string> {
   if (config.jwtMode !== 'dev') return `(approver tokens: ${config.jwtMode} mode)`;
   const dir = config.policyDir ?? defaultPolicyDir();
-  const email = loadTenants(dir).tenant1?.approvers.emails[0];
+  const tenant1 = loadTenants(dir).tenant1;
+  // The first listed email, or the first in tenant1's approver directory (issue 21).
+  const email =
+    tenant1?.approvers.emails[0] ?? Object.values(tenant1?.directory ?? {}).find((e) => e.email)?.email;
   if (!email) return '(no approver for tenant1 in policy/tenants.json)';
   const token = await signDevToken({
     tenantId: 'tenant1',

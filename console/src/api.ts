@@ -47,6 +47,18 @@ export interface Approval {
   };
   /** The params this tenant lets an approver edit (one pending approval's read). */
   editable_params?: string[];
+  /** A quorum approval (issue 21): each stage's votes and what is still needed, worded by the server. */
+  quorum?: {
+    rule: string;
+    current_stage: number;
+    summary: string;
+    stages: {
+      group?: string;
+      n: number;
+      complete: boolean;
+      votes: { approver: string; at: string; via: string }[];
+    }[];
+  };
 }
 
 /** One item of a batch decision: the approval as decided, or the error deciding it alone gave. */

@@ -446,6 +446,7 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
       { className: 'muted view-hash' },
       `${a.view.version}${a.view.recorded === 'legacy' ? ' (legacy approval: rendered now)' : ''} · sha256:${a.view.hash}`,
     ),
+    ...(a.quorum ? quorumBlock(a.quorum) : []),
     a.status === 'pending' ? decideForm(a) : h('p', { className: `outcome ${a.status}` }, outcomeText(a)),
     ...(a.status === 'pending' && a.editable_params?.length ? [editForm(a)] : []),
     ...(a.edit
@@ -506,10 +507,33 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
   ];
 }
 
+/** A quorum's progress as the server words it, and who voted in each stage. */
+function quorumBlock(q: NonNullable<Approval['quorum']>): HTMLElement[] {
+  return [
+    h('h2', {}, 'Approvals'),
+    h('p', { id: 'quorum', className: 'quorum' }, q.summary),
+    h(
+      'ol',
+      { className: 'stages' },
+      ...q.stages.map((s, i) =>
+        h(
+          'li',
+          {},
+          `${q.stages.length > 1 ? `Stage ${i + 1}: ` : ''}${s.n} of ${s.group ?? 'any approver'}${s.complete ? ' (complete)' : i === q.current_stage ? ' (voting now)' : ''}: `,
+          s.votes.length === 0
+            ? h('span', { className: 'muted' }, 'no votes yet')
+            : s.votes.map((v) => `${v.approver} (${v.via}, ${time(v.at)})`).join(', '),
+        ),
+      ),
+    ),
+  ];
+}
+
 /** A state as people read it: `revoked_by_policy` -> "revoked by policy". */
 const shownStatus = (status: string): string => status.replace(/_/g, ' ');
 
 function outcomeText(a: Approval): string {
+  if (a.status === 'pending' && a.quorum) return `Your vote is recorded: ${a.quorum.summary}.`;
   if (a.status === 'approved') return `Approved by ${a.decided_by ?? 'unknown'}.`;
   if (a.status === 'denied')
     return `Denied by ${a.decided_by ?? 'unknown'}${a.deny_reason ? `: ${a.deny_reason}` : '.'}`;
@@ -700,6 +724,8 @@ function describe(err: unknown): string {
       return 'This approval no longer shows what you decided on: reload it, review it and decide again. (409)';
     case 'APPROVAL_EXPIRED':
       return 'Too late: this approval expired before your decision arrived. (410)';
+    case 'ALREADY_VOTED':
+      return 'You have already voted on this approval (here or in Slack): someone else must cast the next vote. (409)';
     case 'SELF_APPROVAL':
       return 'You requested this tool call, so someone else must decide it (separation of duties). (403)';
     case 'APPROVER_NOT_ALLOWED':

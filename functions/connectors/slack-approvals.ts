@@ -74,11 +74,17 @@ export const ApprovalUpdateParams = ApprovalRequestParams.extend({
       reason: text(1000),
     }),
     z.object({ status: z.literal('withdrawn'), withdrawn_by: text(256).min(1) }),
+    // Still open: a quorum's vote (issue 21); the request stays, with who voted and what is needed.
+    z.object({
+      status: z.literal('pending'),
+      progress: text(1000).min(1),
+      voters: z.array(text(256).min(1)).max(50),
+    }),
   ]),
 });
 export type ApprovalUpdateParams = z.infer<typeof ApprovalUpdateParams>;
 
-function outcomeOf(o: ApprovalUpdateParams['outcome']): ApprovalOutcome {
+function outcomeOf(o: Exclude<ApprovalUpdateParams['outcome'], { status: 'pending' }>): ApprovalOutcome {
   if (o.status === 'approved')
     return { status: 'approved', decidedBy: o.decided_by, ...(o.comment ? { comment: o.comment } : {}) };
   if (o.status === 'denied')
@@ -171,7 +177,12 @@ export function slackApprovalActions<C extends { sendApproval: ApprovalSender }>
         client.sendApproval(
           'update',
           p.channel,
-          approvalOutcomeMessage(messageInput(p), outcomeOf(p.outcome)),
+          p.outcome.status === 'pending'
+            ? approvalRequestMessage({
+                ...messageInput(p),
+                progress: { summary: p.outcome.progress, voters: p.outcome.voters },
+              })
+            : approvalOutcomeMessage(messageInput(p), outcomeOf(p.outcome)),
           p.ts,
         ),
     },

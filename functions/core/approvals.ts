@@ -15,7 +15,16 @@ import {
   viewLines,
   type ApprovalViewData,
 } from './approval-view.js';
-import { normalizeIdentity } from '../shared/input-rules.js';
+import { approverIdOf, inStage, isRequester } from './approver-directory.js';
+import {
+  alreadyVoted,
+  castVote,
+  quorumProgress,
+  withdrawVote,
+  type QuorumProgress,
+  type Vote,
+  type VoteOutcome,
+} from './quorum.js';
 import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, GrantEdit, IdGenerator, JsonPatchOp, StoredEvent } from './ports.js';
@@ -52,12 +61,14 @@ export interface Approver {
   issuer?: string;
   /** How the decision arrived: api (JWT), slack. */
   via: 'api' | 'slack';
+  /** Slack: the workspace the click came from (a user id is unique only within it). */
+  teamId?: string;
 }
 
 /** The stored approval plus its decision, as the API shows it. */
 export interface ApprovalView extends Omit<
   ApprovalRecord,
-  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors' | 'view' | 'edit'
+  'request_hash' | 'requirements' | 'notify' | 'trace_id' | 'risk_factors' | 'view' | 'edit' | 'quorum'
 > {
   /** What every surface shows of it (`oc-approval-view`), and the hash a decision may carry. */
   view: ShownView;
@@ -71,6 +82,8 @@ export interface ApprovalView extends Omit<
   edit?: ShownEdit;
   /** One pending approval's read: the params this tenant's policy data lets an approver edit. */
   editable_params?: string[];
+  /** An approval parked with a quorum (issue 21): the rule, each stage's votes, what is still needed. */
+  quorum?: QuorumProgress & { rule: string };
 }
 
 /** An edit as the API shows it (the edited request itself is what `view` shows). */
@@ -188,6 +201,9 @@ export interface StoredApproval {
   grant?: Grant;
   /** Why a `revoked_by_policy` approval was revoked at execute. */
   revocation?: PolicyRevocation;
+  /** A quorum's approve votes so far, and their revision (each vote or withdrawal adds one). */
+  votes?: Vote[];
+  vote_rev?: number;
 }
 
 /**
@@ -218,6 +234,7 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     risk_factors: _f,
     view: _v,
     edit,
+    quorum: _q,
     ...shown
   } = a.record;
   return {
@@ -237,6 +254,9 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
         }
       : {}),
     status: effectiveStatus(a, now),
+    ...(a.record.quorum
+      ? { quorum: { rule: a.record.quorum.rule, ...quorumProgress(a.record, a.votes ?? [], a.status) } }
+      : {}),
     ...(a.decided_by ? { decided_by: a.decided_by } : {}),
     ...(a.decided_at ? { decided_at: a.decided_at } : {}),
     ...(a.comment ? { comment: a.comment } : {}),
@@ -277,39 +297,40 @@ export const alreadyDecided = (a: StoredApproval, now: Date) =>
   );
 
 /**
- * Is this approver on the tenant's allowlist? Slack: its user ids. API and console: a verified
- * email among `emails` (the token verifier empties an unverified one), or the token's exact
- * (issuer, `sub`) pair among `subjects` (a `sub` is unique only within its issuer).
+ * The caller's approver id: a directory id (core/approver-directory.ts), or for a tenant without a
+ * directory one of its listed identities as decisions always named them (`slack:<user id>`, the
+ * verified email, or `sub` for a listed OIDC subject). Undefined: not an approver of this tenant.
  */
-function isListed(tenant: TenantConfig | undefined, approver: Approver): boolean {
-  if (approver.via === 'slack')
-    return (tenant?.approvers.slack_user_ids ?? []).some(
-      (id) => id.toLowerCase() === approver.sub.toLowerCase(),
-    );
-  const byEmail =
-    approver.email !== '' &&
-    (tenant?.approvers.emails ?? []).some((e) => e.toLowerCase() === approver.email.toLowerCase());
-  const bySubject =
-    approver.issuer !== undefined &&
-    (tenant?.approvers.subjects ?? []).some((s) => s.issuer === approver.issuer && s.sub === approver.sub);
-  return byEmail || bySubject;
+export function approverId(tenant: TenantConfig | undefined, approver: Approver): string | undefined {
+  return approverIdOf(tenant, {
+    via: approver.via,
+    sub: approver.sub,
+    email: approver.email,
+    ...(approver.issuer !== undefined ? { issuer: approver.issuer } : {}),
+    ...(approver.teamId !== undefined ? { teamId: approver.teamId } : {}),
+  });
 }
 
+const isListed = (tenant: TenantConfig | undefined, approver: Approver) =>
+  approverId(tenant, approver) !== undefined;
+
 /**
- * Default deny: an approver must be on the tenant's allowlist, and may not decide their own call.
- * The requester is compared as a human reads it (NFKC, case-folded, invisible characters gone):
- * `alice@acme.example` with a zero-width space, a fullwidth `＠` or a trailing NUL is still alice.
+ * Default deny: an approver must be in the tenant's directory (or lists), and may not decide their
+ * own call. The requester is compared as a human reads it (NFKC, case-folded, invisible characters
+ * gone) with every identity of the approver's directory entry: alice who asked as
+ * `alice@acme.example` cannot approve as her Slack user. Returns the approver's id.
  */
 export function authorizeApprover(
   tenant: TenantConfig | undefined,
   approver: Approver,
   approval: ApprovalRecord,
-): void {
-  if (!isListed(tenant, approver)) throw approverNotAllowed();
-  const me = [normalizeIdentity(approver.email), normalizeIdentity(approver.sub)].filter(Boolean);
+): string {
+  const id = approverId(tenant, approver);
+  if (id === undefined) throw approverNotAllowed();
   // Whoever edited the call counts as a requester of the edited call (core/edit.ts).
-  const requesters = [approval.user_id, ...(approval.edit?.editors ?? [])].map(normalizeIdentity);
-  if (requesters.some((r) => r && me.includes(r))) throw selfApproval();
+  const requesters = [approval.user_id, ...(approval.edit?.editors ?? [])];
+  if (requesters.some((r) => isRequester(tenant, id, approver, r))) throw selfApproval();
+  return id;
 }
 
 /**
@@ -341,6 +362,26 @@ export interface DecisionOutcome {
   fact: FactRecord;
 }
 
+/** The view a decision names must be the approval's; a one-click approval must name it. */
+function checkDecisionView(a: StoredApproval, input: DecisionInput) {
+  const view = approvalViewOf(a.record);
+  if (input.view_hash !== undefined && input.view_hash !== view.hash) throw viewMismatch(view.hash);
+  // One click approves only from a surface that showed the whole view (and so carries its hash).
+  if (input.oneClick && input.decision === 'approve' && input.view_hash === undefined)
+    throw conflict('a one-click approval must come from a surface that showed the whole view', undefined, [
+      { path: 'view_hash', message: 'required for a one-click approval' },
+    ]);
+  return view;
+}
+
+/** Which view a decision (or vote) was on; `confirmed` when the approver's surface named its hash. */
+const decisionViewFact = (view: ReturnType<typeof approvalViewOf>, input: DecisionInput) => ({
+  version: view.recorded,
+  ...(view.recorded === LEGACY_VIEW ? { rendered: view.data.v } : {}),
+  hash: view.hash,
+  confirmed: input.view_hash !== undefined,
+});
+
 /** Checks that the approval can be decided now and builds the decision, its grant and its fact. */
 export function decideApproval(
   a: StoredApproval,
@@ -351,16 +392,13 @@ export function decideApproval(
   const now = deps.clock.now();
   if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
   if (a.status !== 'pending') throw alreadyDecided(a, now);
-  authorizeApprover(deps.tenant, approver, a.record);
-  const view = approvalViewOf(a.record);
-  if (input.view_hash !== undefined && input.view_hash !== view.hash) throw viewMismatch(view.hash);
-  // One click approves only from a surface that showed the whole view (and so carries its hash).
-  if (input.oneClick && input.decision === 'approve' && input.view_hash === undefined)
-    throw conflict('a one-click approval must come from a surface that showed the whole view', undefined, [
-      { path: 'view_hash', message: 'required for a one-click approval' },
-    ]);
+  const id = authorizeApprover(deps.tenant, approver, a.record);
+  // A deny of a quorum approval is final at once, from anyone who may vote in one of its stages.
+  if (a.record.quorum && !a.record.quorum.stages.some((s) => inStage(deps.tenant, s, id)))
+    throw approverNotAllowed();
+  const view = checkDecisionView(a, input);
 
-  const decidedBy = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
+  const decidedBy = id;
   const decidedAt = now.toISOString();
   const status = input.decision === 'approve' ? 'approved' : 'denied';
   let grant: Grant | undefined;
@@ -412,12 +450,7 @@ export function decideApproval(
       approver: { id: decidedBy, sub: approver.sub, email: approver.email, via: approver.via },
       approver_group: a.record.approver_group,
       // Which view this decision was on; `confirmed` when the approver's surface named its hash.
-      view: {
-        version: view.recorded,
-        ...(view.recorded === LEGACY_VIEW ? { rendered: view.data.v } : {}),
-        hash: view.hash,
-        confirmed: input.view_hash !== undefined,
-      },
+      view: decisionViewFact(view, input),
       ...(comment ? { comment } : {}),
       ...(denyReason ? { deny_reason: denyReason } : {}),
       ...(grant
@@ -466,6 +499,22 @@ export interface ApprovalsPort {
     now: Date,
   ): Promise<{ ok: true } | { ok: false; current: StoredApproval | undefined }>;
   expire(a: StoredApproval, fact: FactRecord, now: Date): Promise<boolean>;
+  /**
+   * A quorum vote: written only if the approval is pending, unexpired and at `outcome.rev`, and the
+   * approver has no vote item yet; `voted` when they have, `changed` (with the current approval)
+   * when another vote or a decision came first.
+   */
+  vote(
+    a: StoredApproval,
+    outcome: VoteOutcome,
+    now: Date,
+  ): Promise<{ ok: true } | { ok: false; reason: 'voted' | 'changed'; current: StoredApproval | undefined }>;
+  /** Removes an approve vote (its item and its count) if the approval is still at `rev`. */
+  unvote(
+    a: StoredApproval,
+    w: ReturnType<typeof withdrawVote>,
+    now: Date,
+  ): Promise<{ ok: true } | { ok: false; current: StoredApproval | undefined }>;
   overdue(tenantId: string, now: Date, limit?: number): Promise<StoredApproval[]>;
   tenants(): Promise<string[]>;
 }
@@ -494,7 +543,11 @@ export async function listApprovals(
   const now = deps.clock.now();
   const page = await deps.approvals.list(approver.tenantId, query.status, query.limit, query.cursor, now);
   return {
-    items: page.items.map((a) => approvalView(a, now)),
+    // The listing index does not carry a quorum's votes: its progress is one approval's read.
+    items: page.items.map((a) => {
+      const { quorum: _q, ...shown } = approvalView(a, now);
+      return shown;
+    }),
     ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
   };
 }
@@ -528,6 +581,7 @@ export async function decide(
   requireListedApprover(deps, approver);
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
+  if (a.record.quorum && input.decision === 'approve') return vote(deps, approver, a, input);
   const outcome = decideApproval(a, input, approver, {
     clock: deps.clock,
     ids: deps.ids,
@@ -555,6 +609,97 @@ export async function decide(
     },
     now,
   );
+}
+
+const voteContended = () =>
+  new AppError(409, 'VOTE_CONTENDED', 'too many votes at once on this approval: try again', {
+    retryable: true,
+  });
+
+/** How often a vote is recomputed when another vote changed the approval first. */
+const VOTE_ATTEMPTS = 8;
+
+/**
+ * An approve vote on a quorum approval (core/quorum.ts). Racing votes each read the approval and
+ * write only if it is unchanged: the loser reads again and counts anew, so every vote counts once
+ * and only the vote that completes the last stage issues the grant.
+ */
+async function vote(
+  deps: ApprovalDeps,
+  approver: Approver,
+  first: StoredApproval,
+  input: DecisionInput,
+): Promise<ApprovalView> {
+  const tenant = deps.tenant(approver.tenantId);
+  let a = first;
+  for (let attempt = 0; attempt < VOTE_ATTEMPTS; attempt += 1) {
+    const now = deps.clock.now();
+    if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
+    if (a.status !== 'pending') throw alreadyDecided(a, now);
+    const id = authorizeApprover(tenant, approver, a.record);
+    const view = checkDecisionView(a, input);
+    const outcome = castVote(
+      a,
+      { id, via: approver.via, sub: approver.sub, email: approver.email },
+      {
+        ...(input.decision === 'approve' && input.comment ? { comment: input.comment } : {}),
+        view: decisionViewFact(view, input),
+      },
+      {
+        clock: deps.clock,
+        ids: deps.ids,
+        mayVote: (stage) => inStage(tenant, stage, id),
+        grantTtlSec: tenant?.grant_ttl_sec ?? 3_600,
+      },
+    );
+    const written = await deps.approvals.vote(a, outcome, now);
+    if (written.ok) {
+      const voted: StoredApproval = { ...a, votes: outcome.votes, vote_rev: outcome.rev + 1 };
+      return approvalView(
+        outcome.final
+          ? {
+              ...voted,
+              status: 'approved',
+              decided_by: id,
+              decided_at: outcome.final.decidedAt,
+              ...(outcome.final.comment ? { comment: outcome.final.comment } : {}),
+              grant: outcome.final.grant,
+            }
+          : voted,
+        now,
+      );
+    }
+    if (written.reason === 'voted') throw alreadyVoted(id);
+    const current = written.current ?? (await deps.approvals.get(approver.tenantId, a.record.id));
+    if (!current) throw approvalNotFound();
+    a = current;
+  }
+  throw voteContended();
+}
+
+/** An approver takes back their approve vote while its stage is still incomplete. */
+export async function withdrawMyVote(
+  deps: ApprovalDeps,
+  approver: Approver,
+  approvalId: string,
+): Promise<ApprovalView> {
+  requireListedApprover(deps, approver);
+  const tenant = deps.tenant(approver.tenantId);
+  const id = approverId(tenant, approver)!;
+  let a = await deps.approvals.get(approver.tenantId, approvalId);
+  if (!a) throw approvalNotFound();
+  for (let attempt = 0; attempt < VOTE_ATTEMPTS; attempt += 1) {
+    const now = deps.clock.now();
+    if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
+    if (a.status !== 'pending') throw alreadyDecided(a, now);
+    const w = withdrawVote(a, id, deps);
+    const written = await deps.approvals.unvote(a, w, now);
+    if (written.ok) return approvalView({ ...a, votes: w.votes, vote_rev: w.rev + 1 }, now);
+    const current = written.current ?? (await deps.approvals.get(approver.tenantId, approvalId));
+    if (!current) throw approvalNotFound();
+    a = current;
+  }
+  throw voteContended();
 }
 
 /** The sweep: every pending request past its expiry becomes `expired`, with an `approval.expired` fact. */

@@ -97,10 +97,6 @@ export const editDenied = (reason: string, policyVersion: string) =>
 
 const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
 
-/** Who edited, as the approval records it (the same form as `decided_by`). */
-const editorId = (approver: Approver) =>
-  approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
-
 /** What the patch compares: the parts of a request an edit can change. */
 const patchable = (r: ToolCallRequest) => ({ params: r.params, resource: r.resource });
 
@@ -114,7 +110,16 @@ export async function editApproval(
   // 1. As a decision: the same 403 for every id to someone not listed, then the approval's state.
   const a = await readDecidable(deps, approver, approvalId);
   const now = deps.clock.now();
-  authorizeApprover(tenant, approver, a.record);
+  const editor = authorizeApprover(tenant, approver, a.record);
+  // A quorum's votes are cast on a view: an edit would leave them counting for a request nobody
+  // voted on, and an edit that policy allows would stand in for the whole quorum. Such a call is
+  // denied and submitted again, changed, by the agent.
+  if (a.record.quorum)
+    throw new AppError(
+      403,
+      'EDIT_NOT_ALLOWED',
+      'an approval that needs a quorum cannot be edited: deny it, and the agent submits the changed call',
+    );
   const shown = approvalViewOf(a.record);
   if (input.view_hash !== shown.hash) throw viewMismatch(shown.hash);
   const count = (a.record.edit?.count ?? 0) + 1;
@@ -172,7 +177,7 @@ export async function editApproval(
 
   // 4. what policy says of the edited call
   if (decision.decision === 'deny') throw editDenied(decision.reason, decision.policyVersion);
-  const by = editorId(approver);
+  const by = editor;
   const at = now.toISOString();
   const requestHash = sha256Hex(canon(request));
   const patch = jsonPatch.compare(patchable(original), patchable(request)) as JsonPatchOp[];

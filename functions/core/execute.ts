@@ -22,6 +22,7 @@
  *  6. Finalize: the result, the execution event and its `execution.completed` fact, in one
  *     transaction. If that fails, the claim reads `unknown` and an operator resolves it.
  */
+import { quorumProgress } from './quorum.js';
 import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
 import { AppError, notFound } from '../shared/errors.js';
 import { approvalExpired, effectiveStatus, type PolicyRevocation, type StoredApproval } from './approvals.js';
@@ -82,10 +83,18 @@ export interface ExecuteDeps extends EvaluationDeps {
 
 export const APPROVED_EXECUTION_REASON = 'approved execution';
 
-const awaitingApproval = () =>
+/** Still pending; for a quorum (issue 21), how far its votes are ("1 of 2 approvals; needs 1 more"). */
+const awaitingApproval = (approval?: StoredApproval) =>
   new AppError(409, 'AWAITING_APPROVAL', 'the approval request is still pending', {
     retryable: true,
     headers: { 'Retry-After': '5' },
+    ...(approval?.record.quorum
+      ? {
+          details: [
+            { path: 'quorum', message: quorumProgress(approval.record, approval.votes ?? []).summary },
+          ],
+        }
+      : {}),
   });
 const inProgress = () =>
   new AppError(409, 'EXECUTION_IN_PROGRESS', 'another call is executing this tool call', {
@@ -307,7 +316,7 @@ async function explainMissingGrant(deps: ExecuteDeps, parent: StoredEvent, now: 
     });
   }
   if (status === 'expired') throw approvalExpired();
-  if (status === 'pending') throw awaitingApproval();
+  if (status === 'pending') throw awaitingApproval(approval);
   if (status === 'revoked_by_policy') throw policyChanged(approval.revocation);
   if (status === 'withdrawn') throw approvalWithdrawn(approval);
 }

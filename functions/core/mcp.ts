@@ -546,7 +546,11 @@ export function executeOutcome(
   const detail = (path: string) => error.options.details?.find((d) => d.path === path)?.message;
   switch (error.code) {
     case 'AWAITING_APPROVAL':
-      return outcomeOf('pending', 'Still pending: no approver has decided yet. Nothing ran.');
+      // A quorum says how far its votes are: "1 of 2 approvals; needs 1 more from finance".
+      return outcomeOf(
+        'pending',
+        `Still pending: ${detail('quorum') ?? 'no approver has decided yet'}. Nothing ran.`,
+      );
     case 'APPROVAL_DENIED':
       return outcomeOf(
         'denied',

@@ -10,14 +10,17 @@ import { NOTIFY_EVENTS, type NotifyEvent, type NotifyRoute } from './policy-data
 import { shownView, type ShownView } from './approvals.js';
 import type { ApprovalRecord } from './ports.js';
 import type { StoredApproval } from './approvals.js';
+import { quorumProgress, type QuorumProgress } from './quorum.js';
 
 export type { NotifyEvent, NotifyRoute };
 export { NOTIFY_EVENTS };
 
 /** What an approval item's stream record announces, if anything. */
-export function eventTypeOf(eventName: string, status: string): NotifyEvent | undefined {
+export function eventTypeOf(eventName: string, status: string, voteRev?: number): NotifyEvent | undefined {
   if (eventName === 'INSERT') return status === 'pending' ? 'oc.approval.requested' : undefined;
   if (eventName !== 'MODIFY') return undefined;
+  // Still pending after a change to its votes: a quorum's vote was cast or withdrawn (issue 21).
+  if (status === 'pending') return voteRev !== undefined && voteRev > 0 ? 'oc.approval.vote' : undefined;
   if (status === 'approved' || status === 'denied') return 'oc.approval.decided';
   if (status === 'expired') return 'oc.approval.expired';
   // Approved, then refused at execute by a changed policy (core/execute.ts): the grant is spent.
@@ -42,9 +45,16 @@ export function routeKey(route: NotifyRoute): string {
  * route), so that every replay of a stream record, every redelivered message and every retry
  * names the same delivery. It is the CloudEvent `id` and the Standard Webhooks `webhook-id`.
  */
-export function deliveryId(approvalId: string, type: NotifyEvent, route: NotifyRoute): string {
+export function deliveryId(
+  approvalId: string,
+  type: NotifyEvent,
+  route: NotifyRoute,
+  /** `oc.approval.vote`: the votes' revision it announces (one delivery per vote). */
+  voteRev?: number,
+): string {
+  const rev = type === 'oc.approval.vote' ? `\n${voteRev ?? 0}` : '';
   const h = createHash('sha256')
-    .update(`oc-delivery/v1\n${approvalId}\n${type}\n${routeKey(route)}`)
+    .update(`oc-delivery/v1\n${approvalId}\n${type}\n${routeKey(route)}${rev}`)
     .digest();
   h[6] = (h[6]! & 0x0f) | 0x80;
   h[8] = (h[8]! & 0x3f) | 0x80;
@@ -105,6 +115,11 @@ export interface ApprovalEventData {
   /** `oc.approval.withdrawn`: who withdrew it (the caller's key id, and agent) and when. */
   withdrawn_by?: string;
   withdrawn_at?: string;
+  /**
+   * A quorum approval (issue 21): each stage's votes and what is still needed; on
+   * `oc.approval.vote` and on the final `oc.approval.decided`.
+   */
+  quorum?: QuorumProgress & { rule: string; vote_rev: number };
   /** `oc.approval.revoked`: why the live policy refused the approved call, and when. */
   revocation?: {
     at: string;
@@ -164,6 +179,14 @@ export function eventData(
     if (approval.deny_reason) data.deny_reason = approval.deny_reason;
   }
   if (type === 'oc.approval.expired') data.status = 'expired';
+  if (r.quorum && (type === 'oc.approval.vote' || type === 'oc.approval.decided')) {
+    if (type === 'oc.approval.vote') data.status = 'pending';
+    data.quorum = {
+      rule: r.quorum.rule,
+      vote_rev: approval.vote_rev ?? 0,
+      ...quorumProgress(r, approval.votes ?? [], approval.status),
+    };
+  }
   if (type === 'oc.approval.withdrawn' && approval.status === 'withdrawn') {
     data.status = approval.status;
     if (approval.decided_by) data.withdrawn_by = approval.decided_by;
@@ -189,6 +212,8 @@ export function eventTime(approval: StoredApproval, type: NotifyEvent): string {
   if (type === 'oc.approval.requested') return approval.record.created_at;
   if (type === 'oc.approval.decided') return approval.decided_at ?? approval.record.created_at;
   if (type === 'oc.approval.withdrawn') return approval.decided_at ?? approval.record.created_at;
+  // The latest vote (a withdrawal leaves the one before it): stable for a given revision.
+  if (type === 'oc.approval.vote') return approval.votes?.at(-1)?.at ?? approval.record.created_at;
   if (type === 'oc.approval.revoked')
     return approval.revocation?.at ?? approval.decided_at ?? approval.record.created_at;
   return approval.record.expires_at;
@@ -322,7 +347,7 @@ export function deliveryMessage(
   const route = approval.record.notify[routeIndex]!;
   return {
     v: 1,
-    delivery_id: deliveryId(approval.record.id, type, route),
+    delivery_id: deliveryId(approval.record.id, type, route, approval.vote_rev),
     tenant_id: approval.record.tenant_id,
     approval_id: approval.record.id,
     event_type: type,

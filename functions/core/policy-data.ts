@@ -3,6 +3,7 @@
  * the Cedar engine, so that handlers needing tenant data (approvers, TTLs) do not load Cedar.
  */
 import * as z from 'zod';
+import { Directory, directoryIssues, Groups, Quorum } from './approver-directory.js';
 
 // ---------------------------------------------------------------------------------------------
 // Policy data (policy/actions.json, policy/tenants.json)
@@ -20,6 +21,7 @@ export const NOTIFY_EVENTS = [
   'oc.approval.expired',
   'oc.approval.revoked',
   'oc.approval.withdrawn',
+  'oc.approval.vote',
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(NOTIFY_EVENTS.length).optional();
@@ -83,6 +85,16 @@ export const TenantConfig = z
           .optional(),
       })
       .default({ emails: [], slack_user_ids: [] }),
+    /**
+     * The approver directory (issue 21): one id per approver with every identity they decide
+     * from (email, OIDC issuer + `sub`, Slack user + workspace). With it, only its entries decide,
+     * and votes and separation of duties count per id. See core/approver-directory.ts.
+     */
+    directory: Directory.optional(),
+    /** Named groups of directory ids (what quorum stages draw from). */
+    groups: Groups.optional(),
+    /** How many distinct approvers, in which stages, an action, a risk band or the tenant needs. */
+    quorum: Quorum.optional(),
     /** How long an approval request stays open; capped at 7 days (W2). */
     approval_ttl_sec: z
       .number()
@@ -134,7 +146,9 @@ export const TenantConfig = z
     // One Slack app serves every tenant: without its workspace, a tenant's buttons could be
     // clicked from any workspace the app is installed in (by a user whose id happens to match).
     const usesSlack =
-      tenant.notify.some((r) => r.kind === 'slack') || tenant.approvers.slack_user_ids.length > 0;
+      tenant.notify.some((r) => r.kind === 'slack') ||
+      tenant.approvers.slack_user_ids.length > 0 ||
+      Object.values(tenant.directory ?? {}).some((e) => e.slack !== undefined);
     if (usesSlack && !tenant.slack)
       ctx.addIssue({
         code: 'custom',
@@ -142,6 +156,7 @@ export const TenantConfig = z
         message:
           'required with a Slack route or slack_user_ids: the Slack workspace id (T…) whose clicks count, e.g. "slack": {"team_id": "T0001"}',
       });
+    for (const issue of directoryIssues(tenant)) ctx.addIssue({ code: 'custom', ...issue });
   });
 export type TenantConfig = z.infer<typeof TenantConfig>;
 

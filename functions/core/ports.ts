@@ -1,5 +1,6 @@
 /** What the core needs from the outside world. Store adapters implement these; tests may too. */
 import type { ViewStamp } from './approval-view.js';
+import type { QuorumRequirement } from './approver-directory.js';
 import type { ExecutionResult } from '../connectors/types.js';
 import type { ApprovalState } from '../shared/constants.js';
 import type { FactRecord } from './evidence.js';
@@ -39,6 +40,11 @@ export interface ApprovalRecord {
    * `{version: 'legacy'}` for approvals created before views existed.
    */
   view?: ViewStamp;
+  /**
+   * The quorum policy data asked for when it was parked (issue 21, core/approver-directory.ts);
+   * absent: one approver (the single-approver path).
+   */
+  quorum?: QuorumRequirement;
   /** Set once an approver edited the request (`core/edit.ts`): the fields above are the edited call's. */
   edit?: ApprovalEdit;
 }

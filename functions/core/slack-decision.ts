@@ -18,6 +18,7 @@ import { checkWorkspace, type SlackClick } from './slack-interaction.js';
 import type { ApprovalRecord } from './ports.js';
 import {
   approvalOutcomeMessage,
+  approvalRequestMessage,
   lateClickText,
   type ApprovalMessageApproval,
   type SlackView,
@@ -31,7 +32,9 @@ export type SlackOutcome =
   | 'not_allowed'
   | 'self_approval'
   | 'not_found'
-  | 'needs_console';
+  | 'needs_console'
+  | 'voted'
+  | 'already_voted';
 
 export interface SlackDecisionResult {
   outcome: SlackOutcome;
@@ -100,6 +103,8 @@ export async function decideFromSlack(
     email: (await request.email?.()) ?? '',
     tenantId: click.tenantId,
     via: 'slack',
+    // The directory names a Slack user with its workspace (issue 21).
+    ...(click.workspace.teamId ? { teamId: click.workspace.teamId } : {}),
   };
   if (!stored) return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
   let view: ApprovalView;
@@ -141,6 +146,13 @@ export async function decideFromSlack(
         return { outcome: 'self_approval', response: ephemeral(lateClickText({ kind: 'self_approval' })) };
       case 'NOT_FOUND':
         return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
+      case 'ALREADY_VOTED':
+        return {
+          outcome: 'already_voted',
+          response: ephemeral(
+            'You have already voted on this approval (from Slack or the console): someone else must cast the next vote.',
+          ),
+        };
       case 'CONFLICT':
         return {
           outcome: 'needs_console',
@@ -156,6 +168,22 @@ export async function decideFromSlack(
     }
   }
 
+  if (view.status === 'pending' && view.quorum) {
+    // A quorum vote that did not complete it: the request stays open for the next approver.
+    const request = approvalRequestMessage({
+      approval: messageApproval(stored.record),
+      consoleUrl: deps.consoleUrl(view.id),
+      slackView: slackViewOf(stored.record),
+      progress: {
+        summary: view.quorum.summary,
+        voters: view.quorum.stages.flatMap((s) => s.votes.map((v) => v.approver)),
+      },
+    });
+    return {
+      outcome: 'voted',
+      response: { replace_original: true, text: request.text, blocks: request.blocks },
+    };
+  }
   const message = approvalOutcomeMessage(
     {
       approval: messageApproval(stored.record),

@@ -62,6 +62,11 @@ export interface ApprovalMessageInput {
   consoleUrl: string;
   /** The tenant's `slack_view`; `full` when absent. */
   slackView?: SlackView;
+  /**
+   * A quorum approval's votes so far (issue 21): who has voted and what is still needed, shown
+   * under the request while it stays open for the next approver.
+   */
+  progress?: { summary: string; voters: string[] };
 }
 
 export type ApprovalOutcome =
@@ -303,6 +308,26 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
     blocks: [
       headerBlock(view, 'Approval needed'),
       ...shown.blocks,
+      ...(input.progress
+        ? [
+            {
+              type: 'context',
+              elements: [
+                {
+                  type: 'mrkdwn',
+                  text: mrkdwnText(
+                    `:ballot_box_with_check: ${input.progress.summary}${
+                      input.progress.voters.length > 0
+                        ? `. Voted: ${input.progress.voters.map(approverName).join(', ')}`
+                        : ''
+                    }`,
+                    BLOCK_KIT_LIMITS.sectionText,
+                  ),
+                },
+              ],
+            },
+          ]
+        : []),
       {
         type: 'context',
         elements: [{ type: 'mrkdwn', text: `Expires ${slackDate(a.expires_at)}` }],

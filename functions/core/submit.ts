@@ -20,6 +20,7 @@
  *     `unknown`: "ran, nothing recorded" is never silent.
  *  6. Respond; replays get the first response byte for byte with `Idempotent-Replayed: true`.
  */
+import { resolveQuorum } from './approver-directory.js';
 import type { ActionSpec } from '../connectors/sdk.js';
 import type { ConnectorInvoker, ExecutionResult } from '../connectors/types.js';
 import { LIMITS } from '../shared/constants.js';
@@ -402,9 +403,16 @@ function buildApproval(
     notify: decision.notify,
     risk: { claimed: risk.claimed, floor: risk.floor, effective: risk.effective },
   };
+  // The quorum policy data asks for (issue 21), fixed now like the view: a vote already cast is
+  // never re-counted under another rule. None: one approver (the single-approver path).
+  const quorum = resolveQuorum(
+    deps.policy.tenant(request.tenant_id),
+    `${request.tool}.${request.action}`,
+    risk.effective,
+  );
   // The view every surface shows is fixed now, with the request: its hash is evidence of what
   // an approver was shown, and a decision on another view is refused.
-  return { ...record, view: viewStamp(record) };
+  return { ...record, view: viewStamp(record), ...(quorum ? { quorum } : {}) };
 }
 
 /** Where a human finds the approval: the web console's page for it (which signs the approver in). */

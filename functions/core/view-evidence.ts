@@ -24,7 +24,9 @@ export class ViewEvidence {
 
   check(record: Rec): string | undefined {
     if (record.kind === 'toolcall.decided') return this.requested(record);
-    if (record.kind === 'approval.decided' && record.view !== undefined) return this.decided(record);
+    // A quorum's votes (issue 21) name the view each voter was shown, like a decision.
+    if ((record.kind === 'approval.decided' || record.kind === 'approval.vote') && record.view !== undefined)
+      return this.decided(record);
     if (record.kind === 'approval.edited') return this.edited(record);
     return undefined;
   }

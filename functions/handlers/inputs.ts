@@ -105,3 +105,13 @@ export const ROUTE_INPUTS = {
 } as const satisfies Record<string, RouteInput>;
 
 export type RouteName = keyof typeof ROUTE_INPUTS;
+
+/**
+ * The approve function's second route, `POST /v1/approvals/{approval_id}/withdraw-vote` (issue 21):
+ * ROUTE_INPUTS is by handler, so it has its own entry here; it reads the approval id (the same
+ * rule as every approval route) and nothing else (`{}` at most).
+ */
+export const WITHDRAW_VOTE_INPUT = {
+  path: approvalPath,
+  body: { schema: z.strictObject({}), required: false },
+} satisfies RouteInput;

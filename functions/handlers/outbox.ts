@@ -109,7 +109,11 @@ function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: N
   if (!image) return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
   if (item.type !== ITEM_TYPE.approval) return undefined;
-  const type = eventTypeOf(record.eventName ?? '', String(item.status));
+  const type = eventTypeOf(
+    record.eventName ?? '',
+    String(item.status),
+    item.vote_rev === undefined ? undefined : Number(item.vote_rev),
+  );
   if (!type) return undefined;
   return { approval: toStoredApproval(item), type };
 }
@@ -165,7 +169,7 @@ export const outbox =
                 tenantId: parkingTenant(APPROVAL_PARTITION.exec(payload.pk)?.[1]),
                 consumer: 'outbox',
                 recordId: parsed
-                  ? `${parsed.approval.record.id}.${parsed.type}`
+                  ? `${parsed.approval.record.id}.${parsed.type}${parsed.type === 'oc.approval.vote' ? `.${parsed.approval.vote_rev ?? 0}` : ''}`
                   : `seq-${record.dynamodb?.SequenceNumber ?? 'unknown'}`,
                 payload: JSON.stringify(payload),
                 reason: (error as Error).message,
@@ -205,7 +209,7 @@ export async function releaseOutboxRecord(
     logger.warn('parked approval record gone (expired by TTL): nothing to announce', { key: parked.pk });
     return;
   }
-  const type = parked.type ?? eventTypeOf(parked.eventName, approval.record.status);
+  const type = parked.type ?? eventTypeOf(parked.eventName, approval.record.status, approval.vote_rev);
   if (!type) return;
   await announce(app, notify, approval, type);
 }

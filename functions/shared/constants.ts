@@ -19,6 +19,9 @@ export const FACT_KINDS = [
   'approval.revoked_by_policy',
   'approval.withdrawn',
   'approval.edited',
+  // Issue 21: one approve vote of a quorum, and its withdrawal before its stage completed.
+  'approval.vote',
+  'approval.vote_withdrawn',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -35,6 +38,8 @@ export const APPROVAL_FACT_KINDS = [
   'approval.revoked_by_policy',
   'approval.withdrawn',
   'approval.edited',
+  'approval.vote',
+  'approval.vote_withdrawn',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -235,6 +240,8 @@ export const ITEM_TYPE = {
   /** One per event partition: where the sequencer marks the event's facts sealed. */
   seal: 'seal',
   approval: 'approval',
+  /** One approver's vote on a quorum approval, in the approval's partition (issue 21). */
+  approvalVote: 'approval_vote',
   rateLimit: 'rate_limit',
   streamCursor: 'stream_cursor',
   grant: 'grant',
@@ -328,6 +335,13 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'approve-approval', method: 'POST', path: '/v1/approvals/{approval_id}/approve', auth: 'jwt' },
   { handler: 'deny-approval', method: 'POST', path: '/v1/approvals/{approval_id}/deny', auth: 'jwt' },
   { handler: 'edit-approval', method: 'POST', path: '/v1/approvals/{approval_id}/edit', auth: 'jwt' },
+  // An approver takes back their quorum vote (issue 21): the approve Lambda's own route, no new function.
+  {
+    handler: 'approve-approval',
+    method: 'POST',
+    path: '/v1/approvals/{approval_id}/withdraw-vote',
+    auth: 'jwt',
+  },
   {
     handler: 'get-approval-deliveries',
     method: 'GET',
@@ -432,6 +446,8 @@ export const NOTIFICATIONS = {
     'oc.approval.expired',
     'oc.approval.revoked',
     'oc.approval.withdrawn',
+    // Issue 21: a vote of a quorum was cast or withdrawn (the approval is still pending).
+    'oc.approval.vote',
   ],
   defaultEventSource: 'oc://approvals',
 } as const;

@@ -1,6 +1,7 @@
 /** DynamoDB repository for approval requests, their decisions, grants and expiry. */
 import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DecisionOutcome, Grant, PolicyRevocation, StoredApproval } from '../core/approvals.js';
+import type { Vote, VoteOutcome, withdrawVote } from '../core/quorum.js';
 import type { FactRecord } from '../core/evidence.js';
 import { LEGACY_VIEW } from '../core/approval-view.js';
 import type { ApprovalRecord } from '../core/ports.js';
@@ -57,6 +58,21 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
     ...(typeof item.revocation === 'string'
       ? { revocation: JSON.parse(item.revocation) as PolicyRevocation }
       : {}),
+    ...(typeof item.votes === 'string' ? { votes: JSON.parse(item.votes) as Vote[] } : {}),
+    ...(item.vote_rev !== undefined ? { vote_rev: Number(item.vote_rev) } : {}),
+  };
+}
+
+export type VoteResult =
+  { ok: true } | { ok: false; reason: 'voted' | 'changed'; current: StoredApproval | undefined };
+
+/** The approval item's condition for a vote: pending, unexpired, and at the revision the vote read. */
+function atRevision(rev: number, now: Date) {
+  return {
+    ConditionExpression:
+      '#status = :pending AND expires_at > :now AND ' +
+      (rev === 0 ? '(attribute_not_exists(vote_rev) OR vote_rev = :rev)' : 'vote_rev = :rev'),
+    values: { ':pending': 'pending', ':now': now.toISOString(), ':rev': rev, ':next': rev + 1 },
   };
 }
 
@@ -226,6 +242,121 @@ export class ApprovalStore {
     ]);
     if (result.ok) return { ok: true };
     if (result.index !== 0) throw new StorageError(`approval decision rejected at item ${result.index}`);
+    return {
+      ok: false,
+      current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id),
+    };
+  }
+
+  /**
+   * A quorum vote (core/quorum.ts), in one transaction: the voter's vote item (a conditional put:
+   * one per approval and approver), the approval item (only while pending, unexpired and at the
+   * revision the vote was counted from; it takes the new votes and revision, and, when this vote
+   * completes the last stage, the approved status and grant), the grant item and the facts.
+   */
+  async vote(a: StoredApproval, outcome: VoteOutcome, now: Date): Promise<VoteResult> {
+    const r = a.record;
+    const cond = atRevision(outcome.rev, now);
+    const final = outcome.final;
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(r.tenant_id, r.id),
+          UpdateExpression:
+            'SET votes = :votes, vote_rev = :next' +
+            (final
+              ? ', #status = :approved, decided_by = :by, decided_at = :at, gsi1pk = :gpk, #grant = :grant' +
+                (final.comment ? ', #comment = :comment' : '')
+              : ''),
+          ConditionExpression: cond.ConditionExpression,
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            ...(final ? { '#grant': 'grant' } : {}),
+            ...(final?.comment ? { '#comment': 'comment' } : {}),
+          },
+          ExpressionAttributeValues: {
+            ...cond.values,
+            ':votes': JSON.stringify(outcome.votes),
+            ...(final
+              ? {
+                  ':approved': 'approved',
+                  ':by': outcome.vote.approver,
+                  ':at': final.decidedAt,
+                  ':gpk': keys.approvalListing(r.tenant_id, 'approved', r.created_at, r.id).gsi1pk,
+                  ':grant': JSON.stringify(final.grant),
+                  ...(final.comment ? { ':comment': final.comment } : {}),
+                }
+              : {}),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            ...keys.approvalVote(r.tenant_id, r.id, outcome.vote.approver),
+            type: ITEM_TYPE.approvalVote,
+            stage: outcome.vote.stage,
+            at: outcome.vote.at,
+            via: outcome.vote.via,
+            fact_id: outcome.vote.fact_id,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      putFact(this.table, outcome.fact),
+      ...(final
+        ? [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...final.grant },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            putFact(this.table, final.fact),
+          ]
+        : []),
+    ]);
+    if (result.ok) return { ok: true };
+    if (result.index === 1) return { ok: false, reason: 'voted', current: undefined };
+    if (result.index !== 0) throw new StorageError(`approval vote rejected at item ${result.index}`);
+    return {
+      ok: false,
+      reason: 'changed',
+      current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id),
+    };
+  }
+
+  /** Takes back an approve vote: its item goes, the approval item's votes move on a revision. */
+  async unvote(a: StoredApproval, w: ReturnType<typeof withdrawVote>, now: Date): Promise<DecideResult> {
+    const r = a.record;
+    const cond = atRevision(w.rev, now);
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(r.tenant_id, r.id),
+          UpdateExpression: 'SET votes = :votes, vote_rev = :next',
+          ConditionExpression: cond.ConditionExpression,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ...cond.values, ':votes': JSON.stringify(w.votes) },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      {
+        Delete: {
+          TableName: this.table,
+          Key: keys.approvalVote(r.tenant_id, r.id, w.removed.approver),
+          ConditionExpression: 'attribute_exists(pk)',
+        },
+      },
+      putFact(this.table, w.fact),
+    ]);
+    if (result.ok) return { ok: true };
+    if (result.index !== 0) throw new StorageError(`vote withdrawal rejected at item ${result.index}`);
     return {
       ok: false,
       current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id),

@@ -24,6 +24,11 @@ export const keys = {
     pk: `T#${tenantId}#APR#${approvalId}`,
     sk: 'APPROVAL',
   }),
+  /** One approver's vote on a quorum approval (issue 21): at most one item per (approval, approver). */
+  approvalVote: (tenantId: string, approvalId: string, approverId: string) => ({
+    pk: `T#${tenantId}#APR#${approvalId}`,
+    sk: `VOTE#${approverId}`,
+  }),
   /** A notification's delivery record lives in its approval's partition (one Query lists them). */
   delivery: (tenantId: string, approvalId: string, deliveryId: string) => ({
     pk: `T#${tenantId}#APR#${approvalId}`,

@@ -99,23 +99,30 @@ export class SlackSender implements RouteSender {
     if (posted.status !== 'delivered' || !channel || !ts)
       return { kind: 'retry', error: 'the approval message is not posted yet' };
     const outcome =
-      delivery.event_type === 'oc.approval.expired'
-        ? { status: 'expired' }
-        : delivery.event_type === 'oc.approval.withdrawn'
-          ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
-          : delivery.event_type === 'oc.approval.revoked'
-            ? {
-                status: 'revoked_by_policy',
-                decided_by: d.decided_by ?? 'unknown',
-                reason: d.revocation?.reason ?? 'the live policy refused it',
-              }
-            : d.decision === 'approved'
-              ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
-              : {
-                  status: 'denied',
+      delivery.event_type === 'oc.approval.vote'
+        ? // Still open (issue 21): the request stays, with who has voted and what is still needed.
+          {
+            status: 'pending',
+            progress: d.quorum?.summary ?? 'votes recorded',
+            voters: (d.quorum?.stages ?? []).flatMap((s) => s.votes.map((v) => v.approver)),
+          }
+        : delivery.event_type === 'oc.approval.expired'
+          ? { status: 'expired' }
+          : delivery.event_type === 'oc.approval.withdrawn'
+            ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
+            : delivery.event_type === 'oc.approval.revoked'
+              ? {
+                  status: 'revoked_by_policy',
                   decided_by: d.decided_by ?? 'unknown',
-                  ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
-                };
+                  reason: d.revocation?.reason ?? 'the live policy refused it',
+                }
+              : d.decision === 'approved'
+                ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
+                : {
+                    status: 'denied',
+                    decided_by: d.decided_by ?? 'unknown',
+                    ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
+                  };
     return this.invoke(delivery, 'approval.update', { ...base, channel, ts, outcome });
   }
 

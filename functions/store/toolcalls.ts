@@ -44,14 +44,26 @@ export const FACT_INDEX: Record<FactKind, number> = {
   // Instead of `execution.started`: the grant was revoked at execute, so nothing ever starts.
   'approval.revoked_by_policy': 4,
   'execution.completed': 5,
+  // Before the decision they lead to; one item per vote (the key carries the fact's id).
+  'approval.vote': 2,
+  'approval.vote_withdrawn': 2,
 };
+
+/** Kinds an event may hold many of: their items are keyed by time and fact id too. */
+const MANY_PER_EVENT: ReadonlySet<FactKind> = new Set(['approval.vote', 'approval.vote_withdrawn']);
 
 /**
  * Where a fact is stored, from the fact alone: a submission's decision is carried by its event
  * item; every other fact is an item of its own in its event's partition. The sequencer marks the
  * sealed fact at this key.
  */
-export function factKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & { edit_seq?: unknown }): {
+export function factKey(
+  fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & {
+    at?: string;
+    fact_id?: string;
+    edit_seq?: unknown;
+  },
+): {
   pk: string;
   sk: string;
 } {
@@ -63,6 +75,8 @@ export function factKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'
       FACT_INDEX[fact.kind],
       `${fact.kind}#${String(fact.edit_seq).padStart(3, '0')}`,
     );
+  if (MANY_PER_EVENT.has(fact.kind))
+    return keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind], `vote#${fact.at}#${fact.fact_id}`);
   return keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind);
 }
 

@@ -77,6 +77,11 @@ export interface PendingInfo {
   attempt: number;
   /** How long the SDK waits before the next poll. */
   nextPollMs: number;
+  /**
+   * A quorum approval's progress, as the gateway words it: "1 of 2 approvals; needs 1 more from
+   * finance". Absent for an approval that needs one approver.
+   */
+  progress?: string;
 }
 
 export interface WaitOptions extends CallOptions {
@@ -352,6 +357,7 @@ export class OpenClauseClient {
               eventId,
               attempt: attempt++,
               nextPollMs: Math.max(0, Math.min(wait, deadline - Date.now())),
+              ...(error.detail('quorum') ? { progress: error.detail('quorum') } : {}),
             });
           interval = Math.min(interval * 1.5, maxPoll);
         }

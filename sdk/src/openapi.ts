@@ -255,6 +255,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/{approval_id}/withdraw-vote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take back your quorum vote
+         * @description For an approval parked with a quorum: the caller (by directory id) takes back their approve
+         *     vote while its stage is still incomplete. The vote item goes, an `approval.vote_withdrawn`
+         *     fact is sealed, `oc.approval.vote` announces the new progress, and the answer is the
+         *     approval with its `quorum`. A vote whose stage has completed cannot be withdrawn (409
+         *     `CONFLICT`); with no vote of yours on it, 404. Served by the approve function.
+         */
+        post: operations["withdrawVote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals/{approval_id}/deliveries": {
         parameters: {
             query?: never;
@@ -305,6 +329,14 @@ export interface paths {
          *     of the canonical stored request, expiring within the policy maximum; the agent then calls
          *     `POST /v1/toolcalls/{event_id}/execute`. Of two racing decisions exactly one wins; the
          *     other gets 409 `APPROVAL_ALREADY_DECIDED`. The body is optional (empty is `{}`).
+         *
+         *     Where the tenant's policy data asks for a quorum (n distinct approvers, optionally in
+         *     ordered stages), approving casts one vote (an `approval.vote` fact): the approval stays
+         *     `pending`, with `quorum` saying who has voted and what is still needed, until the vote
+         *     that completes the last stage approves it and issues the one grant. Approvers are counted
+         *     per directory id, whichever surface they vote from: a second vote by the same person is
+         *     409 `ALREADY_VOTED`; a vote outside the current stage's group is 403
+         *     `APPROVER_NOT_ALLOWED`.
          */
         post: operations["approveApproval"];
         delete?: never;
@@ -807,7 +839,7 @@ export interface components {
              */
             delivery_id: string;
             /** @enum {string} */
-            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn";
+            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn" | "oc.approval.vote";
             route: {
                 /** @constant */
                 kind: "webhook";
@@ -1180,7 +1212,10 @@ export interface components {
             status: components["schemas"]["ApprovalStatus"];
             created_at: components["schemas"]["Timestamp"];
             expires_at: components["schemas"]["Timestamp"];
-            /** @description Who decided: the approver's `email` (API, console), or `slack:<user id>` (Slack). */
+            /**
+             * @description Who decided: the approver's directory id when the tenant has a directory; else the
+             *     approver's `email` (API, console), or `slack:<user id>` (Slack).
+             */
             decided_by?: string;
             decided_at?: components["schemas"]["Timestamp"];
             /** @description The approver's comment, when approved with one. */
@@ -1194,6 +1229,7 @@ export interface components {
              *     with `POST /v1/approvals/{approval_id}/edit` (absent when none).
              */
             editable_params?: string[];
+            quorum?: components["schemas"]["ApprovalQuorum"];
             /**
              * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
              *     effective score (`risk_score`). Absent on approvals created before it was stored.
@@ -1240,6 +1276,54 @@ export interface components {
             decided_at: components["schemas"]["Timestamp"];
         };
         /**
+         * @description An approval parked with a quorum (the tenant's policy data `quorum`): the rule it came
+         *     from, each stage's votes (directory ids), the stage now collecting votes, and the progress
+         *     in words. Absent for an approval that needs one approver. One approval's read and the
+         *     decision answers carry it; the listing does not.
+         * @example {
+         *       "rule": "action:jira.issue.delete",
+         *       "current_stage": 0,
+         *       "stages": [
+         *         {
+         *           "n": 2,
+         *           "complete": false,
+         *           "votes": [
+         *             {
+         *               "approver": "alice",
+         *               "at": "2026-07-01T12:00:00.000Z",
+         *               "via": "slack"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "approvals": 1,
+         *       "required": 2,
+         *       "summary": "1 of 2 approvals; needs 1 more"
+         *     }
+         */
+        ApprovalQuorum: {
+            /** @description Which rule asked for it - `action:<tool>.<action>`, `risk>=<n>` or `default`. */
+            rule: string;
+            /** @description The stage now collecting votes (0-based); the number of stages once all are complete. */
+            current_stage: number;
+            stages: {
+                group?: string;
+                n: number;
+                complete: boolean;
+                votes: {
+                    /** @description The voter's directory id. */
+                    approver: string;
+                    at: components["schemas"]["Timestamp"];
+                    /** @enum {string} */
+                    via: "api" | "slack";
+                }[];
+            }[];
+            approvals: number;
+            required: number;
+            /** @example 1 of 2 approvals; needs 1 more from finance */
+            summary: string;
+        };
+        /**
          * @example {
          *       "outcome": "approved"
          *     }
@@ -1249,7 +1333,7 @@ export interface components {
          */
         SlackInteractionOutcome: {
             /** @enum {string} */
-            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "ignored";
+            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "voted" | "already_voted" | "ignored";
         };
         /**
          * @example {
@@ -1272,7 +1356,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1792,14 +1876,16 @@ export interface components {
          *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
          *     (at execute, the live policy, another version than the one that parked the call, refused
          *     it: the grant spent, nothing ran) and `approval.withdrawn` (the agent withdrew the pending
-         *     request; `withdrawn_by` names its key id and agent) and `approval.edited` (an approver
+         *     request; `withdrawn_by` names its key id and agent), `approval.edited` (an approver
          *     edited the request: the original's hash, the edited request, its RFC 6902 patch, the
-         *     editor and the policy's decision on it). The list is the gateway's one registry of fact kinds
+         *     editor and the policy's decision on it), `approval.vote` (one approver's approve
+         *     vote on a quorum approval: directory id, stage, count) and `approval.vote_withdrawn` (that
+         *     vote taken back before its stage completed). The list is the gateway's one registry of fact kinds
          *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -2506,6 +2592,60 @@ export interface components {
         DecisionConflictError: components["schemas"]["Error"] & (components["schemas"]["ApprovalAlreadyDecidedError"] | components["schemas"]["ViewConflictError"]);
         /**
          * @example {
+         *       "code": "ALREADY_VOTED",
+         *       "message": "you have already voted on this approval: a quorum counts distinct approvers",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "approver",
+         *           "message": "alice"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        ApproveConflictError: components["schemas"]["Error"] & (components["schemas"]["DecisionConflictError"] | components["schemas"]["VoteConflictError"]);
+        /**
+         * @example {
+         *       "code": "CONFLICT",
+         *       "message": "your vote's stage is complete: a vote can be withdrawn only until its stage completes",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "stage",
+         *           "message": "1"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        WithdrawVoteConflictError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "APPROVAL_ALREADY_DECIDED" | "CONFLICT" | "VOTE_CONTENDED";
+        };
+        /**
+         * @description A quorum vote that cannot count: this approver (by directory id, from any surface) has
+         *     already voted (`ALREADY_VOTED`), or too many votes raced at once (`VOTE_CONTENDED`,
+         *     retryable).
+         * @example {
+         *       "code": "ALREADY_VOTED",
+         *       "message": "you have already voted on this approval: a quorum counts distinct approvers",
+         *       "retryable": false,
+         *       "details": [
+         *         {
+         *           "path": "approver",
+         *           "message": "alice"
+         *         }
+         *       ],
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        VoteConflictError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "ALREADY_VOTED" | "VOTE_CONTENDED";
+        };
+        /**
+         * @example {
          *       "code": "CONFLICT",
          *       "message": "the decision names another view than this approval's: reload the approval and decide on what it shows",
          *       "retryable": false,
@@ -2934,6 +3074,19 @@ export interface components {
             };
         };
         /**
+         * @description As for any decision (`APPROVAL_ALREADY_DECIDED`, `CONFLICT` for another view), and for a
+         *     quorum vote: this approver, by directory id and from any surface, has already voted
+         *     (`ALREADY_VOTED`), or too many votes raced at once (`VOTE_CONTENDED`, retryable).
+         */
+        ApproveConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApproveConflictError"];
+            };
+        };
+        /**
          * @description The approval was already decided (`APPROVAL_ALREADY_DECIDED`: `details` carries the current
          *     `status` and `decided_by`), or the decision's `view_hash` names another view than this
          *     approval's (`CONFLICT`: `details` gives the approval's view hash; reload and decide on it).
@@ -3028,7 +3181,8 @@ export interface components {
         };
         /**
          * @description The call cannot run now:
-         *     - `AWAITING_APPROVAL`: the approval is still pending; retry after `Retry-After` seconds.
+         *     - `AWAITING_APPROVAL`: the approval is still pending; retry after `Retry-After` seconds. A
+         *       quorum approval's answer has `details` `[{path: quorum, message: "1 of 2 approvals; needs 1 more from finance"}]`.
          *     - `EXECUTION_IN_PROGRESS`: another call holds the execution claim; retry after
          *       `Retry-After` seconds to get the same answer.
          *     - `NOT_APPROVAL_GATED`: the event was decided `allow` or `deny`; only `approve` events are
@@ -3424,6 +3578,59 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    withdrawVote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WithdrawRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval, still `pending`, without your vote. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ApproverNotAllowed"];
+            404: components["responses"]["ApprovalNotFound"];
+            /**
+             * @description Already decided (`APPROVAL_ALREADY_DECIDED`), your vote's stage is complete
+             *     (`CONFLICT`), or too many votes at once (`VOTE_CONTENDED`, retryable).
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WithdrawVoteConflictError"];
+                };
+            };
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     getApprovalDeliveries: {
         parameters: {
             query?: never;
@@ -3490,7 +3697,7 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["DecisionForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["DecisionConflict"];
+            409: components["responses"]["ApproveConflict"];
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

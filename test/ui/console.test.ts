@@ -7,7 +7,7 @@
  * and `<img onerror>` renders as text and runs nothing; another tenant's approval is not found.
  * Screenshots of the list and detail views, desktop and phone width, go to __screenshots__/.
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -41,13 +41,22 @@ beforeAll(async () => {
     throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
   mkdirSync(SHOTS, { recursive: true });
   receiver = await startReceiver('/hooks/console');
-  // tenant1 notifies a webhook receiver, so the detail view has a delivery to show.
+  // tenant1 notifies a webhook receiver, so the detail view has a delivery to show; tenant2 has a
+  // directory and needs 2 approvers for everything (issue 21: the console shows the votes).
+  const policyDir = policyDirWithRoutes({
+    tenant1: [{ kind: 'webhook', url: receiver.url, secret_ref: 'tenant1_webhook' }],
+  });
+  const tenantsFile = path.join(policyDir, 'tenants.json');
+  const tenants = JSON.parse(readFileSync(tenantsFile, 'utf8'));
+  tenants.tenant2.approvers = { emails: [], slack_user_ids: [] };
+  tenants.tenant2.directory = {
+    bob: { email: 'bob@globex.example' },
+    gina: { email: 'gina@globex.example' },
+  };
+  tenants.tenant2.quorum = { default: { n: 2 } };
+  writeFileSync(tenantsFile, JSON.stringify(tenants));
   stack = await startTestStack({
-    env: {
-      OC_POLICY_DIR: policyDirWithRoutes({
-        tenant1: [{ kind: 'webhook', url: receiver.url, secret_ref: 'tenant1_webhook' }],
-      }),
-    },
+    env: { OC_POLICY_DIR: policyDir },
     notifications: { env: { OC_WEBHOOK_SECRETS: `tenant1_webhook=${DEV_WEBHOOK.secret}` } },
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -373,6 +382,26 @@ describe('the approval console in chromium', () => {
     expect(sent).toEqual([{ view_hash: shown.json.view.hash }]);
     expect(shown.json.status).toBe('pending');
     // The page's own 409 answer is in its console log too: expected here.
+    expect(incidents.dialogs).toEqual([]);
+    await context.close();
+  });
+
+  it("shows a quorum approval's votes and what is still needed, and records a vote as a vote", async () => {
+    const { approvalId } = await parked({ tool: 'jira', action: 'issue.delete' }, KEYS.tenant2);
+    const { context, page, incidents } = await open();
+    await signIn(page, 'bob@globex.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#quorum', { hasText: '0 of 2 approvals; needs 2 more' }).waitFor();
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page
+      .locator('#answer', { hasText: 'Your vote is recorded: 1 of 2 approvals; needs 1 more.' })
+      .waitFor();
+    await page.locator('#quorum', { hasText: '1 of 2 approvals; needs 1 more' }).waitFor();
+    await expect(page.locator('.stages').innerText()).resolves.toContain('bob (api,');
+    await page.screenshot({ path: path.join(SHOTS, 'quorum-vote.png'), fullPage: true });
+    // bob again: one person, one vote.
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('#answer', { hasText: /already voted.*\(409\)/ }).waitFor();
     expect(incidents.dialogs).toEqual([]);
     await context.close();
   });

@@ -29,6 +29,7 @@ const APPROVAL_OPS = [
   'POST /v1/approvals/{approval_id}/approve',
   'POST /v1/approvals/{approval_id}/deny',
   'POST /v1/approvals/{approval_id}/edit',
+  'POST /v1/approvals/{approval_id}/withdraw-vote',
   'GET /v1/approvals/{approval_id}/deliveries',
 ];
 
@@ -145,8 +146,13 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
         '401': ['UNAUTHORIZED'],
         '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL'],
         '404': ['NOT_FOUND'],
-        // CONFLICT: the decision's view_hash names another view (issue 19).
-        '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+        // CONFLICT: the decision's view_hash names another view (issue 19); a quorum vote
+        // (approve only, issue 21): ALREADY_VOTED, VOTE_CONTENDED.
+        '409': [
+          'APPROVAL_ALREADY_DECIDED',
+          'CONFLICT',
+          ...(verb === 'approve' ? ['ALREADY_VOTED', 'VOTE_CONTENDED'] : []),
+        ],
         '410': ['APPROVAL_EXPIRED'],
         '413': ['PAYLOAD_TOO_LARGE'],
         '415': ['UNSUPPORTED_MEDIA_TYPE'],
@@ -170,6 +176,19 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL', 'EDIT_NOT_ALLOWED', 'EDIT_DENIED'],
     '404': ['NOT_FOUND'],
     '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+    '410': ['APPROVAL_EXPIRED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  // Issue 21: an approver takes back their quorum vote (CONFLICT: its stage is complete).
+  'POST /v1/approvals/{approval_id}/withdraw-vote': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '404': ['NOT_FOUND'],
+    '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT', 'VOTE_CONTENDED'],
     '410': ['APPROVAL_EXPIRED'],
     '413': ['PAYLOAD_TOO_LARGE'],
     '415': ['UNSUPPORTED_MEDIA_TYPE'],

@@ -164,6 +164,27 @@ describe('slack.approval.update (live)', () => {
   });
 });
 
+describe('slack.approval.update for a quorum vote (issue 21)', () => {
+  it('keeps the request and its buttons, with who has voted and what is still needed', async () => {
+    slackApi.received.splice(0);
+    await live()(
+      request('approval.update', {
+        ...params,
+        ts: '1700000000.000100',
+        outcome: {
+          status: 'pending',
+          progress: '1 of 2 approvals; needs 1 more from finance',
+          voters: ['alice'],
+        },
+      }),
+    );
+    const blocks = JSON.stringify(blocksOf(slackApi.received[0]!.json));
+    expect(slackApi.received[0]?.path).toBe('/api/chat.update');
+    expect(blocks).toContain('1 of 2 approvals; needs 1 more from finance. Voted: alice');
+    expect(blocks).toContain('oc_approve');
+  });
+});
+
 describe('mock mode', () => {
   it('records what it would post and update, and calls nobody', async () => {
     const mock = createSlackConnector({ config: { mode: 'mock' }, now: () => new Date(1_700_000_000_000) });

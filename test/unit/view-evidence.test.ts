@@ -72,6 +72,17 @@ describe('the verifiers re-render the recorded approval views', () => {
     ).toMatch(/names view .* not the view its request recorded/);
   });
 
+  it("finds a quorum vote that names another view than its request recorded (each voter's view is evidence)", () => {
+    const views = new ViewEvidence();
+    views.check(requested({ version: 'oc-approval-view/v1', hash: KNOWN_V1 }));
+    const vote = (hash: string) => ({
+      ...decided({ version: 'oc-approval-view/v1', hash, confirmed: true }),
+      kind: 'approval.vote',
+    });
+    expect(views.check(vote(KNOWN_V1))).toBeUndefined();
+    expect(views.check(vote('1'.repeat(64)))).toMatch(/names view .* not the view its request recorded/);
+  });
+
   it('checks a legacy approval by the view its stored request renders (without the risk it did not store)', () => {
     const views = new ViewEvidence();
     const record = requested(undefined);

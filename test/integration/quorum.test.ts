@@ -1,0 +1,349 @@
+/**
+ * One approver identity, quorum and stages (issue 21 deliverables 1 and 2), on the local stack
+ * against DynamoDB Local: the approver directory resolves the console's JWT and a signed Slack
+ * click to one directory id, so one person is one vote; a quorum counts distinct approvers stage
+ * by stage, a deny is final at once, and racing votes from the API and Slack issue exactly one
+ * grant. Answers are checked against the OpenAPI contract by the stack's client.
+ */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tmpdir } from 'node:os';
+import type { Clock } from '../../functions/core/ports.js';
+import { signDevToken } from '../../functions/store/approver-tokens.js';
+import {
+  clickPayload,
+  formBody,
+  loopbackServer,
+  signedHeaders,
+  type LoopbackServer,
+} from '../support/slack.js';
+import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { startReceiver, verifySignatures, type Receiver } from '../support/webhook-receiver.js';
+import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
+import { createClient } from '../../sdk/src/index.js';
+
+const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
+let stack: TestStack;
+let hooks: LoopbackServer;
+let hook = 0;
+let webhooks: Receiver;
+
+/**
+ * tenant1 with a directory: alice and carol each have an email and a Slack user; dave and erin an
+ * email only. jira.issue.delete needs 2 of anyone; a risk of 8 or more needs 1 of security, then 2
+ * of finance.
+ */
+function quorumPolicy(webhookUrl: string): string {
+  const dir = mkdtempSync(path.join(process.env.OC_TEST_TMP ?? tmpdir(), 'quorum-policy-'));
+  cpSync(path.resolve('policy'), dir, { recursive: true });
+  const file = path.join(dir, 'tenants.json');
+  const tenants = JSON.parse(readFileSync(file, 'utf8'));
+  tenants.tenant1.approvers = { emails: [], slack_user_ids: [] };
+  tenants.tenant1.notify = [{ kind: 'webhook', url: webhookUrl, secret_ref: DEV_WEBHOOK.secretRef }];
+  tenants.tenant1.directory = {
+    alice: { email: 'alice@acme.example', slack: { user_id: 'U123', team_id: 'T0001' } },
+    carol: { email: 'carol@acme.example', slack: { user_id: 'U456', team_id: 'T0001' } },
+    dave: { email: 'dave@acme.example' },
+    erin: { email: 'erin@acme.example' },
+  };
+  tenants.tenant1.groups = { security: ['alice'], finance: ['carol', 'dave', 'erin'] };
+  tenants.tenant1.quorum = {
+    actions: { 'jira.issue.delete': { n: 2 } },
+    risk_bands: [
+      {
+        min_risk: 8,
+        stages: [
+          { group: 'security', n: 1 },
+          { group: 'finance', n: 2 },
+        ],
+      },
+    ],
+  };
+  writeFileSync(file, JSON.stringify(tenants));
+  return dir;
+}
+
+beforeAll(async () => {
+  hooks = await loopbackServer();
+  webhooks = await startReceiver('/hooks/quorum');
+  stack = await startTestStack({
+    env: { OC_POLICY_DIR: quorumPolicy(webhooks.url) },
+    overrides: { clock },
+    notifications: { env: { OC_WEBHOOK_SECRETS: `${DEV_WEBHOOK.secretRef}=${DEV_WEBHOOK.secret}` } },
+  });
+});
+afterAll(async () => {
+  await stack.stop();
+  await hooks.close();
+  await webhooks.close();
+});
+
+const token = (who: string) => signDevToken({ tenantId: 'tenant1', email: `${who}@acme.example` });
+
+async function parked(overrides: Record<string, unknown> = {}) {
+  const r = await stack.post(
+    '/v1/toolcalls',
+    toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {}, ...overrides }),
+  );
+  expect(r.json.decision).toBe('approve');
+  return { eventId: r.json.event_id as string, approvalId: r.json.approval.id as string };
+}
+
+const approvalOf = async (id: string) =>
+  (await stack.request('GET', `/v1/approvals/${id}`, { token: await token('alice') })).json;
+
+/** The console's decision: what its page sends through the API (the view hash it showed). */
+async function consoleDecides(who: string, approvalId: string, decision: 'approve' | 'deny' = 'approve') {
+  const hash = (await approvalOf(approvalId)).view.hash as string;
+  return stack.request('POST', `/v1/approvals/${approvalId}/${decision}`, {
+    token: await token(who),
+    body: JSON.stringify({ view_hash: hash }),
+  });
+}
+
+/** A signed Slack click (the message's Approve carries the view hash). */
+async function slackClicks(userId: string, ids: { approvalId: string; eventId: string }) {
+  const viewHash = (await approvalOf(ids.approvalId)).view.hash as string;
+  const body = formBody(
+    clickPayload({
+      decision: 'approve',
+      ...ids,
+      userId,
+      viewHash,
+      responseUrl: `${hooks.url}/hooks/${++hook}`,
+    }),
+  );
+  const r = await stack.request('POST', '/slack/interactions', {
+    key: null,
+    body,
+    headers: signedHeaders(body, { timestamp: Math.floor(clock.now().getTime() / 1000) }),
+  });
+  expect(r.status).toBe(200);
+  return r.json.outcome as string;
+}
+
+const factKinds = async (approvalId: string) =>
+  ((await approvalOf(approvalId)).facts as { kind: string }[]).map((f) => f.kind);
+
+describe('one approver, one identity', () => {
+  it('one person cannot cast both votes of a 2-of-2 through Slack and the console', async () => {
+    const ids = await parked({ resource: 'ID-1' });
+    expect(await slackClicks('U123', ids)).toBe('voted');
+    const pending = await approvalOf(ids.approvalId);
+    expect(pending.status).toBe('pending');
+    expect(pending.quorum).toMatchObject({
+      rule: 'action:jira.issue.delete',
+      approvals: 1,
+      required: 2,
+      summary: '1 of 2 approvals; needs 1 more',
+      stages: [{ n: 2, complete: false, votes: [{ approver: 'alice', via: 'slack' }] }],
+    });
+
+    // alice again, now from the console (her email): the directory makes her the same voter.
+    const again = await consoleDecides('alice', ids.approvalId);
+    expect([again.status, again.json.code]).toEqual([409, 'ALREADY_VOTED']);
+    expect((await approvalOf(ids.approvalId)).status).toBe('pending');
+
+    const second = await consoleDecides('carol', ids.approvalId);
+    expect(second.status).toBe(200);
+    expect(second.json).toMatchObject({ status: 'approved', decided_by: 'carol' });
+    expect(second.json.grant.uses_left).toBe(1);
+    await stack.poller?.drained();
+    expect(await factKinds(ids.approvalId)).toEqual([
+      'toolcall.decided',
+      'approval.vote',
+      'approval.vote',
+      'approval.decided',
+    ]);
+  });
+
+  it('webhooks announce each vote (oc.approval.vote, with the progress) and the final decision', async () => {
+    const ids = await parked({ resource: 'HOOK-1' });
+    await consoleDecides('alice', ids.approvalId);
+    await consoleDecides('carol', ids.approvalId);
+    const deadline = Date.now() + 30_000;
+    const mine = () => webhooks.received.filter((r) => r.json?.data?.approval_request_id === ids.approvalId);
+    while (mine().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const events = mine();
+    events.forEach((e) => verifySignatures(e, DEV_WEBHOOK.secret));
+    expect(events.map((e) => e.json.type).sort()).toEqual([
+      'oc.approval.decided',
+      'oc.approval.requested',
+      'oc.approval.vote',
+    ]);
+    const vote = events.find((e) => e.json.type === 'oc.approval.vote')!.json.data;
+    expect(vote).toMatchObject({
+      status: 'pending',
+      quorum: {
+        vote_rev: 1,
+        summary: '1 of 2 approvals; needs 1 more',
+        stages: [{ votes: [{ approver: 'alice' }] }],
+      },
+    });
+    const decided = events.find((e) => e.json.type === 'oc.approval.decided')!.json.data;
+    expect(decided).toMatchObject({ decision: 'approved', decided_by: 'carol', quorum: { approvals: 2 } });
+  });
+
+  it('an identity not in the directory cannot decide, from the API or Slack (403, nothing written)', async () => {
+    const ids = await parked({ resource: 'ID-2' });
+    const mallory = await stack.request('POST', `/v1/approvals/${ids.approvalId}/approve`, {
+      token: await signDevToken({ tenantId: 'tenant1', email: 'mallory@acme.example' }),
+    });
+    expect([mallory.status, mallory.json.code]).toEqual([403, 'APPROVER_NOT_ALLOWED']);
+    expect(await slackClicks('U999', ids)).toBe('not_allowed');
+    const a = await approvalOf(ids.approvalId);
+    expect(a.quorum.approvals).toBe(0);
+    expect(a.status).toBe('pending');
+  });
+
+  it('the requester cannot vote under any of their identities', async () => {
+    const ids = await parked({ resource: 'ID-3', user_id: 'carol@acme.example' });
+    // carol asked by email; her Slack user is her directory entry too.
+    expect(await slackClicks('U456', ids)).toBe('self_approval');
+    const api = await consoleDecides('carol', ids.approvalId);
+    expect([api.status, api.json.code]).toEqual([403, 'SELF_APPROVAL']);
+  });
+});
+
+describe('quorum and stages', () => {
+  it('stage by stage: only the stage group votes, and the grant comes with the last stage', async () => {
+    const ids = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: '#general',
+      params: { channel: '#general', text: 'all hands' },
+      risk_score: 8,
+    });
+    const early = await consoleDecides('carol', ids.approvalId);
+    expect([early.status, early.json.code]).toEqual([403, 'APPROVER_NOT_ALLOWED']);
+
+    const first = await consoleDecides('alice', ids.approvalId);
+    expect(first.status).toBe(200);
+    expect(first.json.status).toBe('pending');
+    expect(first.json.quorum).toMatchObject({
+      rule: 'risk>=8',
+      current_stage: 1,
+      summary: '1 of 3 approvals; needs 2 more from finance (stage 2 of 2)',
+    });
+    const alice2 = await consoleDecides('alice', ids.approvalId);
+    expect(alice2.json.code).toBe('ALREADY_VOTED');
+
+    const carol = await consoleDecides('carol', ids.approvalId);
+    expect(carol.json.quorum.summary).toBe('2 of 3 approvals; needs 1 more from finance (stage 2 of 2)');
+    expect(carol.json.grant).toBeUndefined();
+    const dave = await consoleDecides('dave', ids.approvalId);
+    expect(dave.json).toMatchObject({ status: 'approved', decided_by: 'dave' });
+    expect(dave.json.quorum).toMatchObject({
+      current_stage: 2,
+      approvals: 3,
+      summary: '3 of 3 approvals; complete',
+    });
+
+    const run = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
+    expect(run.status).toBe(200);
+  });
+
+  it('a deny is final at once, even after votes', async () => {
+    const ids = await parked({ resource: 'DN-1' });
+    expect((await consoleDecides('alice', ids.approvalId)).json.status).toBe('pending');
+    const deny = await consoleDecides('dave', ids.approvalId, 'deny');
+    expect(deny.json).toMatchObject({ status: 'denied', decided_by: 'dave' });
+    const late = await consoleDecides('carol', ids.approvalId);
+    expect([late.status, late.json.code]).toEqual([409, 'APPROVAL_ALREADY_DECIDED']);
+    const run = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
+    expect(run.status).toBe(403);
+  });
+
+  it('the agent sees the progress: execute says what is still needed, and the SDK wait reports it', async () => {
+    const ids = await parked({ resource: 'SDK-1' });
+    expect((await consoleDecides('alice', ids.approvalId)).json.status).toBe('pending');
+    const early = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
+    expect([early.status, early.json.code]).toEqual([409, 'AWAITING_APPROVAL']);
+    expect(early.json.details).toEqual([{ path: 'quorum', message: '1 of 2 approvals; needs 1 more' }]);
+
+    const sdk = createClient({ baseUrl: stack.url, apiKey: KEYS.tenant1 });
+    const progress: (string | undefined)[] = [];
+    const run = await sdk.waitForApprovalThenExecute(ids.eventId, {
+      pollInterval: 50,
+      onPending: (info) => {
+        progress.push(info.progress);
+        void consoleDecides('carol', ids.approvalId);
+      },
+    });
+    expect(progress).toEqual(['1 of 2 approvals; needs 1 more']);
+    expect(run.parent_event_id).toBe(ids.eventId);
+  });
+
+  it('an approve vote can be withdrawn until its stage completes, by its voter only', async () => {
+    const ids = await parked({ resource: 'WV-1' });
+    const withdraw = async (who: string, tenantId = 'tenant1') =>
+      stack.request('POST', `/v1/approvals/${ids.approvalId}/withdraw-vote`, {
+        token: await signDevToken({
+          tenantId,
+          email: `${who}@${tenantId === 'tenant1' ? 'acme' : 'globex'}.example`,
+        }),
+      });
+    expect((await withdraw('alice')).json.code).toBe('NOT_FOUND');
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    // Another tenant's approver sees nothing of it (the tenant wall), carol has no vote to take back.
+    expect((await withdraw('bob', 'tenant2')).status).toBe(404);
+    expect((await withdraw('carol')).status).toBe(404);
+    const back = await withdraw('alice');
+    expect(back.status).toBe(200);
+    expect(back.json).toMatchObject({ status: 'pending', quorum: { approvals: 0 } });
+    // Withdrawn, alice may vote again; her vote still counts once.
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    expect((await consoleDecides('carol', ids.approvalId)).json.status).toBe('approved');
+    expect((await withdraw('alice')).json.code).toBe('APPROVAL_ALREADY_DECIDED');
+    await stack.poller?.drained();
+    expect(await factKinds(ids.approvalId)).toEqual([
+      'toolcall.decided',
+      'approval.vote',
+      'approval.vote_withdrawn',
+      'approval.vote',
+      'approval.vote',
+      'approval.decided',
+    ]);
+
+    // A completed stage keeps its votes: stage 1 of the staged rule is done once alice votes.
+    const staged = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: '#general',
+      params: { channel: '#general', text: 'stage' },
+      risk_score: 9,
+    });
+    expect((await consoleDecides('alice', staged.approvalId)).json.quorum.current_stage).toBe(1);
+    const late = await stack.request('POST', `/v1/approvals/${staged.approvalId}/withdraw-vote`, {
+      token: await token('alice'),
+    });
+    expect([late.status, late.json.code]).toEqual([409, 'CONFLICT']);
+  });
+
+  it('racing votes from the API, the console and Slack issue exactly one grant', async () => {
+    const rounds = await Promise.all([1, 2, 3, 4].map((i) => parked({ resource: `RACE-${i}` })));
+    await Promise.all(
+      rounds.map(async (ids) => {
+        const answers = await Promise.all([
+          slackClicks('U123', ids),
+          slackClicks('U456', ids),
+          consoleDecides('dave', ids.approvalId).then((r) => r.json.status ?? r.json.code),
+          consoleDecides('erin', ids.approvalId).then((r) => r.json.status ?? r.json.code),
+        ]);
+        const approved = answers.filter((a) => a === 'approved').length;
+        const voted = answers.filter((a) => a === 'voted' || a === 'pending').length;
+        // Exactly one vote completed it; exactly one more counted before it; the rest came late.
+        expect([approved, voted]).toEqual([1, 1]);
+        const a = await approvalOf(ids.approvalId);
+        expect(a.status).toBe('approved');
+        expect(a.quorum.stages[0].votes).toHaveLength(2);
+      }),
+    );
+    await stack.poller?.drained();
+    for (const ids of rounds) {
+      const kinds = await factKinds(ids.approvalId);
+      expect(kinds.filter((k) => k === 'approval.decided')).toHaveLength(1);
+      expect(kinds.filter((k) => k === 'approval.vote')).toHaveLength(2);
+    }
+  });
+});
