@@ -47,6 +47,8 @@ function quorumPolicy(webhookUrl: string): string {
     erin: { email: 'erin@acme.example' },
   };
   tenants.tenant1.groups = { security: ['alice'], finance: ['carol', 'dave', 'erin'] };
+  // Editable, to show that a quorum approval refuses edits all the same.
+  tenants.tenant1.editable_params = { 'jira.issue.delete': ['issue'] };
   tenants.tenant1.quorum = {
     actions: { 'jira.issue.delete': { n: 2 } },
     risk_bands: [
@@ -124,6 +126,23 @@ async function slackClicks(userId: string, ids: { approvalId: string; eventId: s
 
 const factKinds = async (approvalId: string) =>
   ((await approvalOf(approvalId)).facts as { kind: string }[]).map((f) => f.kind);
+
+describe('edits on a quorum approval', () => {
+  it('are refused, even where policy data makes the action editable, and change nothing', async () => {
+    const ids = await parked({ resource: 'ED-1' });
+    expect(await slackClicks('U123', ids)).toBe('voted');
+    const before = await approvalOf(ids.approvalId);
+    const r = await stack.request('POST', `/v1/approvals/${ids.approvalId}/edit`, {
+      token: await token('carol'),
+      body: JSON.stringify({ params: { issue: 'ED-2' }, view_hash: before.view.hash }),
+    });
+    expect([r.status, r.json.code]).toEqual([403, 'EDIT_NOT_ALLOWED']);
+    const after = await approvalOf(ids.approvalId);
+    expect(after.view.hash).toBe(before.view.hash);
+    expect(after.quorum.approvals).toBe(1);
+    expect(await factKinds(ids.approvalId)).not.toContain('approval.edited');
+  });
+});
 
 describe('one approver, one identity', () => {
   it('one person cannot cast both votes of a 2-of-2 through Slack and the console', async () => {
