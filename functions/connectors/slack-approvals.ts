@@ -74,11 +74,14 @@ export const ApprovalUpdateParams = ApprovalRequestParams.extend({
       reason: text(1000),
     }),
     z.object({ status: z.literal('withdrawn'), withdrawn_by: text(256).min(1) }),
+    // Still pending (issue 21 deliverable 5): the request message again, with its new deadline
+    // and a note (a reminder, or who extended it); its buttons still decide.
+    z.object({ status: z.literal('pending'), note: text(300).min(1) }),
   ]),
 });
 export type ApprovalUpdateParams = z.infer<typeof ApprovalUpdateParams>;
 
-function outcomeOf(o: ApprovalUpdateParams['outcome']): ApprovalOutcome {
+function outcomeOf(o: Exclude<ApprovalUpdateParams['outcome'], { status: 'pending' }>): ApprovalOutcome {
   if (o.status === 'approved')
     return { status: 'approved', decidedBy: o.decided_by, ...(o.comment ? { comment: o.comment } : {}) };
   if (o.status === 'denied')
@@ -171,7 +174,9 @@ export function slackApprovalActions<C extends { sendApproval: ApprovalSender }>
         client.sendApproval(
           'update',
           p.channel,
-          approvalOutcomeMessage(messageInput(p), outcomeOf(p.outcome)),
+          p.outcome.status === 'pending'
+            ? approvalRequestMessage({ ...messageInput(p), note: p.outcome.note })
+            : approvalOutcomeMessage(messageInput(p), outcomeOf(p.outcome)),
           p.ts,
         ),
     },

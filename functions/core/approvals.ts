@@ -19,6 +19,8 @@ import { normalizeIdentity } from '../shared/input-rules.js';
 import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, IdGenerator, StoredEvent } from './ports.js';
+import type { Extension } from './reminders.js';
+import type { StandingGrantSummary } from './grants.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
 
@@ -63,6 +65,12 @@ export interface ApprovalView extends Omit<
   deny_reason?: string;
   grant?: Pick<Grant, 'id' | 'event_id' | 'request_hash' | 'uses_left' | 'expires_at'>;
   revocation?: PolicyRevocation;
+  /** When its reminder went out (issue 21 deliverable 5). */
+  reminded_at?: string;
+  /** The deadline's moves, oldest first (issue 21 deliverable 5). */
+  extensions?: Extension[];
+  /** The standing grant its approver created with the approval (issue 21 deliverable 6). */
+  standing_grant?: StandingGrantSummary;
 }
 
 /** The approval view as the API gives it: the lines every surface shows, the act, the hash. */
@@ -169,6 +177,19 @@ export interface StoredApproval {
   grant?: Grant;
   /** Why a `revoked_by_policy` approval was revoked at execute. */
   revocation?: PolicyRevocation;
+  /** When its reminder is due (the sparse reminder item's time), and when it went out. */
+  remind_at?: string;
+  reminded_at?: string;
+  /** The deadline's moves, oldest first. */
+  extensions?: Extension[];
+  /**
+   * The latest notice on a still pending approval (`reminder` or `extended`) and how many there
+   * were: the outbox announces it, and the count keeps each notice's delivery id its own.
+   */
+  notice?: 'reminder' | 'extended';
+  notices?: number;
+  /** The standing grant created with the approval. */
+  standing_grant?: StandingGrantSummary;
 }
 
 /**
@@ -209,6 +230,9 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     ...(a.comment ? { comment: a.comment } : {}),
     ...(a.deny_reason ? { deny_reason: a.deny_reason } : {}),
     ...(a.revocation ? { revocation: a.revocation } : {}),
+    ...(a.reminded_at ? { reminded_at: a.reminded_at } : {}),
+    ...(a.extensions?.length ? { extensions: a.extensions } : {}),
+    ...(a.standing_grant ? { standing_grant: a.standing_grant } : {}),
     ...(a.grant
       ? {
           grant: {
@@ -437,10 +461,10 @@ export interface ApprovalDeps {
   ids: IdGenerator;
 }
 
-const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
+export const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
 
 /** Reading approvals is for the tenant's approvers too (default deny). */
-function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
+export function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {
   if (!isListed(deps.tenant(approver.tenantId), approver)) throw approverNotAllowed();
 }
 

@@ -14,10 +14,16 @@ import type { StoredApproval } from './approvals.js';
 export type { NotifyEvent, NotifyRoute };
 export { NOTIFY_EVENTS };
 
-/** What an approval item's stream record announces, if anything. */
-export function eventTypeOf(eventName: string, status: string): NotifyEvent | undefined {
+/**
+ * What an approval item's stream record announces, if anything. A MODIFY that leaves it pending
+ * announces its latest notice (a reminder, an extension: issue 21 deliverable 5); the delivery id
+ * names which one, so a later MODIFY that repeats it sends nothing twice.
+ */
+export function eventTypeOf(eventName: string, status: string, notice?: unknown): NotifyEvent | undefined {
   if (eventName === 'INSERT') return status === 'pending' ? 'oc.approval.requested' : undefined;
   if (eventName !== 'MODIFY') return undefined;
+  if (status === 'pending' && notice === 'reminder') return 'oc.approval.reminder';
+  if (status === 'pending' && notice === 'extended') return 'oc.approval.extended';
   if (status === 'approved' || status === 'denied') return 'oc.approval.decided';
   if (status === 'expired') return 'oc.approval.expired';
   // Approved, then refused at execute by a changed policy (core/execute.ts): the grant is spent.
@@ -42,9 +48,17 @@ export function routeKey(route: NotifyRoute): string {
  * route), so that every replay of a stream record, every redelivered message and every retry
  * names the same delivery. It is the CloudEvent `id` and the Standard Webhooks `webhook-id`.
  */
-export function deliveryId(approvalId: string, type: NotifyEvent, route: NotifyRoute): string {
+export function deliveryId(
+  approvalId: string,
+  type: NotifyEvent,
+  route: NotifyRoute,
+  occurrence?: number,
+): string {
+  // Events that can happen more than once (reminders, extensions) name their occurrence; the
+  // others keep the ids they always had.
+  const which = occurrence === undefined ? '' : `\n#${occurrence}`;
   const h = createHash('sha256')
-    .update(`oc-delivery/v1\n${approvalId}\n${type}\n${routeKey(route)}`)
+    .update(`oc-delivery/v1\n${approvalId}\n${type}${which}\n${routeKey(route)}`)
     .digest();
   h[6] = (h[6]! & 0x0f) | 0x80;
   h[8] = (h[8]! & 0x3f) | 0x80;
@@ -105,6 +119,10 @@ export interface ApprovalEventData {
   /** `oc.approval.withdrawn`: who withdrew it (the caller's key id, and agent) and when. */
   withdrawn_by?: string;
   withdrawn_at?: string;
+  /** `oc.approval.reminder`: when it went out (the deadline is `expires_at`). */
+  reminded_at?: string;
+  /** `oc.approval.extended`: the latest move of the deadline (`expires_at` is the new one). */
+  extension?: { by: string; at: string; from: string; to: string; comment?: string };
   /** `oc.approval.revoked`: why the live policy refused the approved call, and when. */
   revocation?: {
     at: string;
@@ -164,6 +182,10 @@ export function eventData(
     if (approval.deny_reason) data.deny_reason = approval.deny_reason;
   }
   if (type === 'oc.approval.expired') data.status = 'expired';
+  if (type === 'oc.approval.reminder' || type === 'oc.approval.extended') data.status = 'pending';
+  if (type === 'oc.approval.reminder' && approval.reminded_at) data.reminded_at = approval.reminded_at;
+  const lastExtension = approval.extensions?.at(-1);
+  if (type === 'oc.approval.extended' && lastExtension) data.extension = lastExtension;
   if (type === 'oc.approval.withdrawn' && approval.status === 'withdrawn') {
     data.status = approval.status;
     if (approval.decided_by) data.withdrawn_by = approval.decided_by;
@@ -191,6 +213,8 @@ export function eventTime(approval: StoredApproval, type: NotifyEvent): string {
   if (type === 'oc.approval.withdrawn') return approval.decided_at ?? approval.record.created_at;
   if (type === 'oc.approval.revoked')
     return approval.revocation?.at ?? approval.decided_at ?? approval.record.created_at;
+  if (type === 'oc.approval.reminder') return approval.reminded_at ?? approval.record.created_at;
+  if (type === 'oc.approval.extended') return approval.extensions?.at(-1)?.at ?? approval.record.created_at;
   return approval.record.expires_at;
 }
 
@@ -312,6 +336,11 @@ export interface DeliveryMessage {
   data: ApprovalEventData;
 }
 
+/** Which reminder or extension this is (the approval's notice count); undefined for one-off events. */
+export function occurrenceOf(approval: StoredApproval, type: NotifyEvent): number | undefined {
+  return type === 'oc.approval.reminder' || type === 'oc.approval.extended' ? (approval.notices ?? 0) : undefined;
+}
+
 export function deliveryMessage(
   approval: StoredApproval,
   type: NotifyEvent,
@@ -322,7 +351,7 @@ export function deliveryMessage(
   const route = approval.record.notify[routeIndex]!;
   return {
     v: 1,
-    delivery_id: deliveryId(approval.record.id, type, route),
+    delivery_id: deliveryId(approval.record.id, type, route, occurrenceOf(approval, type)),
     tenant_id: approval.record.tenant_id,
     approval_id: approval.record.id,
     event_type: type,

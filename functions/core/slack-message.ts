@@ -62,6 +62,8 @@ export interface ApprovalMessageInput {
   consoleUrl: string;
   /** The tenant's `slack_view`; `full` when absent. */
   slackView?: SlackView;
+  /** A line under the deadline on a still pending request: its reminder, or who extended it. */
+  note?: string;
 }
 
 export type ApprovalOutcome =
@@ -305,7 +307,10 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
       ...shown.blocks,
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `Expires ${slackDate(a.expires_at)}` }],
+        elements: [
+          { type: 'mrkdwn', text: `Expires ${slackDate(a.expires_at)}` },
+          ...(input.note ? [{ type: 'mrkdwn', text: mrkdwnText(input.note, 300) }] : []),
+        ],
       },
       {
         type: 'actions',

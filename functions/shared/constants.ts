@@ -18,6 +18,9 @@ export const FACT_KINDS = [
   'execution.completed',
   'approval.revoked_by_policy',
   'approval.withdrawn',
+  // Issue 21 (5, 6): an approver moved a pending deadline; a standing grant was revoked.
+  'approval.extended',
+  'standing_grant.revoked',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -33,6 +36,7 @@ export const APPROVAL_FACT_KINDS = [
   'execution.started',
   'approval.revoked_by_policy',
   'approval.withdrawn',
+  'approval.extended',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -52,6 +56,27 @@ export const APPROVAL_STATES = [
   'withdrawn',
 ] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
+/**
+ * The end states of an approval request, ONE list shared by the approvals core, MCP (task status)
+ * and policy code: once an approval reads one of these nothing can change it but an execute-time
+ * revocation (`approved` -> `revoked_by_policy`). `expired` is its own end, never a denial: every
+ * surface shows it as "expired" (nobody decided), not "denied".
+ */
+export const APPROVAL_END_STATES = [
+  'approved',
+  'denied',
+  'expired',
+  'withdrawn',
+  'revoked_by_policy',
+] as const satisfies readonly ApprovalState[];
+export type ApprovalEndState = (typeof APPROVAL_END_STATES)[number];
+export const isApprovalEndState = (status: string): status is ApprovalEndState =>
+  (APPROVAL_END_STATES as readonly string[]).includes(status);
+
+/** A standing grant's states (issue 21 deliverable 6): `active` until used up, expired or revoked. */
+export const STANDING_GRANT_STATES = ['active', 'exhausted', 'expired', 'revoked'] as const;
+export type StandingGrantState = (typeof STANDING_GRANT_STATES)[number];
 
 /** Environment variable names, shared by CDK and runtime. */
 export const ENV = {
@@ -237,6 +262,13 @@ export const ITEM_TYPE = {
   slackReplay: 'slack_replay',
   /** A stream record or queue message a consumer could not process, parked in its tenant's partition. */
   parkedRecord: 'parked_record',
+  /**
+   * A pending approval's reminder, due at its sort key's time (issue 21 deliverable 5): a sparse
+   * partition the expiry sweep reads with one Query per run, whatever the number of tenants.
+   */
+  reminder: 'reminder',
+  /** A standing grant (issue 21 deliverable 6), in its tenant's grant partition. */
+  standingGrant: 'standing_grant',
 } as const;
 
 /**
@@ -417,6 +449,8 @@ export const NOTIFICATIONS = {
     'oc.approval.expired',
     'oc.approval.revoked',
     'oc.approval.withdrawn',
+    'oc.approval.reminder',
+    'oc.approval.extended',
   ],
   defaultEventSource: 'oc://approvals',
 } as const;

@@ -99,7 +99,14 @@ export class SlackSender implements RouteSender {
     if (posted.status !== 'delivered' || !channel || !ts)
       return { kind: 'retry', error: 'the approval message is not posted yet' };
     const outcome =
-      delivery.event_type === 'oc.approval.expired'
+      delivery.event_type === 'oc.approval.reminder'
+        ? { status: 'pending', note: 'Reminder: nobody has decided yet, and this request expires soon' }
+        : delivery.event_type === 'oc.approval.extended'
+          ? {
+              status: 'pending',
+              note: `Deadline extended by ${d.extension?.by ?? 'an approver'}${d.extension?.from ? ` (it was ${d.extension.from})` : ''}`,
+            }
+          : delivery.event_type === 'oc.approval.expired'
         ? { status: 'expired' }
         : delivery.event_type === 'oc.approval.withdrawn'
           ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
