@@ -137,9 +137,7 @@ export function usableGrants(
     g.target_pattern.endsWith('*') ? g.target_pattern.length - 1 : Number.MAX_SAFE_INTEGER;
   return grants
     .filter((g) => grantCovers(g, call, now))
-    .sort(
-      (a, b) => specificity(b) - specificity(a) || Date.parse(a.expires_at) - Date.parse(b.expires_at),
-    );
+    .sort((a, b) => specificity(b) - specificity(a) || Date.parse(a.expires_at) - Date.parse(b.expires_at));
 }
 
 /** Is the tenant's policy data open to standing grants for this action? */
@@ -188,9 +186,13 @@ export function planStandingGrant(
 ): StandingGrant {
   const r = a.record;
   const bounds = deps.tenant?.standing_grants;
-  if (!bounds || !grantsAllowedFor(deps.tenant, r.tool, r.action)) throw grantsNotAllowed(`${r.tool}.${r.action}`);
+  if (!bounds || !grantsAllowedFor(deps.tenant, r.tool, r.action))
+    throw grantsNotAllowed(`${r.tool}.${r.action}`);
   const problem = patternProblem(input.target_pattern);
-  if (problem) throw validationError(`validation: target_pattern ${problem}`, [{ path: '/target_pattern', message: problem }]);
+  if (problem)
+    throw validationError(`validation: target_pattern ${problem}`, [
+      { path: '/target_pattern', message: problem },
+    ]);
   // "This and calls like it": the grant must cover the call it is created with.
   if (!targetMatches(input.target_pattern, r.resource))
     throw validationError('validation: target_pattern does not cover this call', [
@@ -235,7 +237,10 @@ export interface StandingGrantsPort {
     cursor: string | undefined,
   ): Promise<{ items: StandingGrant[]; nextCursor?: string }>;
   /** `revoked` only while `active` as stored, with its fact: false if it was revoked already. */
-  revoke(g: StandingGrant, r: { by: string; at: string; reason?: string; fact: FactRecord }): Promise<boolean>;
+  revoke(
+    g: StandingGrant,
+    r: { by: string; at: string; reason?: string; fact: FactRecord },
+  ): Promise<boolean>;
 }
 
 export interface GrantDeps extends ApprovalDeps {
@@ -361,10 +366,21 @@ export async function revokeStandingGrant(
     revoked_by: { id: by, sub: approver.sub, email: approver.email, via: approver.via },
     ...(input.reason ? { reason: input.reason } : {}),
   };
-  const revoked = await deps.grants.revoke(g, { by, at, ...(input.reason ? { reason: input.reason } : {}), fact });
+  const revoked = await deps.grants.revoke(g, {
+    by,
+    at,
+    ...(input.reason ? { reason: input.reason } : {}),
+    fact,
+  });
   const current = revoked ? undefined : await deps.grants.get(approver.tenantId, grantId);
   return grantView(
-    current ?? { ...g, status: 'revoked', revoked_by: by, revoked_at: at, ...(input.reason ? { revoke_reason: input.reason } : {}) },
+    current ?? {
+      ...g,
+      status: 'revoked',
+      revoked_by: by,
+      revoked_at: at,
+      ...(input.reason ? { revoke_reason: input.reason } : {}),
+    },
     now,
   );
 }

@@ -338,7 +338,9 @@ export interface DeliveryMessage {
 
 /** Which reminder or extension this is (the approval's notice count); undefined for one-off events. */
 export function occurrenceOf(approval: StoredApproval, type: NotifyEvent): number | undefined {
-  return type === 'oc.approval.reminder' || type === 'oc.approval.extended' ? (approval.notices ?? 0) : undefined;
+  return type === 'oc.approval.reminder' || type === 'oc.approval.extended'
+    ? (approval.notices ?? 0)
+    : undefined;
 }
 
 export function deliveryMessage(

@@ -114,9 +114,10 @@ export function planExtension(
 
   const history = a.extensions ?? [];
   if (history.length >= bound.max_times)
-    throw validationError(`this request was already extended ${history.length} times, the most policy allows`, [
-      { path: '/extend_sec', message: `at most ${bound.max_times} extensions` },
-    ]);
+    throw validationError(
+      `this request was already extended ${history.length} times, the most policy allows`,
+      [{ path: '/extend_sec', message: `at most ${bound.max_times} extensions` }],
+    );
   const from = a.record.expires_at;
   const original = history[0]?.from ?? from;
   const latest = Math.min(

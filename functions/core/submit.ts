@@ -194,7 +194,9 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
             },
           }
         : {}),
-      ...(grant ? { standing_grant: { id: grant.id, approval_id: grant.approval_id, expires_at: grant.expires_at } } : {}),
+      ...(grant
+        ? { standing_grant: { id: grant.id, approval_id: grant.approval_id, expires_at: grant.expires_at } }
+        : {}),
     };
     const fact = {
       ...decidedFact(deps, request, risk, decision, eventId, receivedAt, approval),

@@ -351,6 +351,17 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/v1/approvals/{approval_id}/deliveries',
     auth: 'jwt',
   },
+  // Issue 21: an approver moves a pending deadline (5); approves "this and calls like it" (6).
+  { handler: 'extend-approval', method: 'POST', path: '/v1/approvals/{approval_id}/extend', auth: 'jwt' },
+  {
+    handler: 'create-standing-grant',
+    method: 'POST',
+    path: '/v1/approvals/{approval_id}/standing-grant',
+    auth: 'jwt',
+  },
+  { handler: 'list-grants', method: 'GET', path: '/v1/grants', auth: 'jwt' },
+  { handler: 'get-grant', method: 'GET', path: '/v1/grants/{grant_id}', auth: 'jwt' },
+  { handler: 'revoke-grant', method: 'POST', path: '/v1/grants/{grant_id}/revoke', auth: 'jwt' },
   // MCP (Streamable HTTP, stateless): POST carries every message; GET (a server stream) and
   // DELETE (ending a session) answer 405, which MCP clients take as "not offered".
   // An agent there holds an API key or an OAuth access token (RFC 9068) from a configured issuer.

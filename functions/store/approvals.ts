@@ -62,7 +62,9 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
       : {}),
     ...(typeof item.remind_at === 'string' ? { remind_at: item.remind_at } : {}),
     ...(typeof item.reminded_at === 'string' ? { reminded_at: item.reminded_at } : {}),
-    ...(typeof item.extensions === 'string' ? { extensions: JSON.parse(item.extensions) as Extension[] } : {}),
+    ...(typeof item.extensions === 'string'
+      ? { extensions: JSON.parse(item.extensions) as Extension[] }
+      : {}),
     ...(item.notice === 'reminder' || item.notice === 'extended' ? { notice: item.notice } : {}),
     ...(typeof item.notices === 'number' ? { notices: item.notices } : {}),
     ...(typeof item.standing_grant === 'string'
@@ -75,7 +77,11 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
 const ttlAfter = (iso: string) => Math.floor(Date.parse(iso) / 1000) + 86_400;
 
 /** A pending approval's reminder item (sparse: only approvals whose tenant asks for reminders have one). */
-export function reminderItem(tenantId: string, approvalId: string, remindAt: string): Record<string, unknown> {
+export function reminderItem(
+  tenantId: string,
+  approvalId: string,
+  remindAt: string,
+): Record<string, unknown> {
   return {
     ...keys.reminder(remindAt, tenantId, approvalId),
     type: ITEM_TYPE.reminder,
@@ -396,7 +402,8 @@ export class ApprovalStore {
         Update: {
           TableName: this.table,
           Key: keys.approval(due.tenantId, due.approvalId),
-          UpdateExpression: 'SET reminded_at = :now, notice = :reminder, notices = if_not_exists(notices, :zero) + :one',
+          UpdateExpression:
+            'SET reminded_at = :now, notice = :reminder, notices = if_not_exists(notices, :zero) + :one',
           ConditionExpression:
             '#status = :pending AND expires_at > :now AND remind_at = :at AND attribute_not_exists(reminded_at)',
           ExpressionAttributeNames: { '#status': 'status' },

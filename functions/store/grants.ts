@@ -101,7 +101,11 @@ export class StandingGrantStore {
   async get(tenantId: string, grantId: string): Promise<StandingGrant | undefined> {
     const out = await readOrFail(() =>
       this.doc.send(
-        new GetCommand({ TableName: this.table, Key: keys.standingGrant(tenantId, grantId), ConsistentRead: true }),
+        new GetCommand({
+          TableName: this.table,
+          Key: keys.standingGrant(tenantId, grantId),
+          ConsistentRead: true,
+        }),
       ),
     );
     return out.Item ? toStandingGrant(out.Item) : undefined;
@@ -176,7 +180,8 @@ export class StandingGrantStore {
           TableName: this.table,
           Key: keys.standingGrant(g.tenant_id, g.id),
           UpdateExpression:
-            'SET #status = :revoked, revoked_by = :by, revoked_at = :at' + (r.reason ? ', revoke_reason = :reason' : ''),
+            'SET #status = :revoked, revoked_by = :by, revoked_at = :at' +
+            (r.reason ? ', revoke_reason = :reason' : ''),
           ConditionExpression: '#status = :active',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
@@ -191,7 +196,8 @@ export class StandingGrantStore {
       putFact(this.table, r.fact),
     ]);
     if (result.ok) return true;
-    if (result.index !== 0) throw new StorageError(`standing grant revocation rejected at item ${result.index}`);
+    if (result.index !== 0)
+      throw new StorageError(`standing grant revocation rejected at item ${result.index}`);
     return false;
   }
 }

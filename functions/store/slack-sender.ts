@@ -107,22 +107,22 @@ export class SlackSender implements RouteSender {
               note: `Deadline extended by ${d.extension?.by ?? 'an approver'}${d.extension?.from ? ` (it was ${d.extension.from})` : ''}`,
             }
           : delivery.event_type === 'oc.approval.expired'
-        ? { status: 'expired' }
-        : delivery.event_type === 'oc.approval.withdrawn'
-          ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
-          : delivery.event_type === 'oc.approval.revoked'
-            ? {
-                status: 'revoked_by_policy',
-                decided_by: d.decided_by ?? 'unknown',
-                reason: d.revocation?.reason ?? 'the live policy refused it',
-              }
-            : d.decision === 'approved'
-              ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
-              : {
-                  status: 'denied',
-                  decided_by: d.decided_by ?? 'unknown',
-                  ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
-                };
+            ? { status: 'expired' }
+            : delivery.event_type === 'oc.approval.withdrawn'
+              ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
+              : delivery.event_type === 'oc.approval.revoked'
+                ? {
+                    status: 'revoked_by_policy',
+                    decided_by: d.decided_by ?? 'unknown',
+                    reason: d.revocation?.reason ?? 'the live policy refused it',
+                  }
+                : d.decision === 'approved'
+                  ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
+                  : {
+                      status: 'denied',
+                      decided_by: d.decided_by ?? 'unknown',
+                      ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
+                    };
     return this.invoke(delivery, 'approval.update', { ...base, channel, ts, outcome });
   }
 

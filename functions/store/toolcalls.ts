@@ -183,7 +183,9 @@ export class DynamoToolCallStore implements ToolCallStore {
         },
       },
       // Its reminder, due at `remindAt`, in the sweep's sparse partition (issue 21 deliverable 5).
-      ...(w.remindAt ? [{ Put: { TableName: this.table, Item: reminderItem(w.tenantId, w.approval.id, w.remindAt) } }] : []),
+      ...(w.remindAt
+        ? [{ Put: { TableName: this.table, Item: reminderItem(w.tenantId, w.approval.id, w.remindAt) } }]
+        : []),
     ]);
     if (outcome.ok) return { kind: 'claimed' };
     if (outcome.index !== 0) throw new StorageError(`unexpected condition failure on item ${outcome.index}`);
