@@ -98,6 +98,7 @@ export const summaryOf = (g: StandingGrant): StandingGrantSummary => ({
 
 /** Why a pattern is refused, or undefined when it is one. */
 export function patternProblem(pattern: string): string | undefined {
+  if (pattern === '') return 'must not be empty (`*` alone covers every target)';
   const star = pattern.indexOf('*');
   if (star !== -1 && star !== pattern.length - 1)
     return 'only one `*`, at the end (a prefix), is allowed: no other wildcard, no regex';
@@ -330,7 +331,12 @@ export async function getStandingGrant(
   approver: Approver,
   grantId: string,
 ): Promise<StandingGrantView> {
-  requireListedApprover(deps, approver);
+  // As one approval's read: someone who may not see grants learns nothing about which ids exist.
+  try {
+    requireListedApprover(deps, approver);
+  } catch {
+    throw grantNotFound();
+  }
   const g = await deps.grants.get(approver.tenantId, grantId);
   if (!g) throw grantNotFound();
   return grantView(g, deps.clock.now());

@@ -401,7 +401,8 @@ export interface paths {
         /**
          * Read one standing grant
          * @description One standing grant of the approver's tenant with its uses left and its state now. Another
-         *     tenant's grant is 404, exactly like a missing one.
+         *     tenant's grant, and any grant for a caller who is not on the tenant's approver list, is
+         *     404, exactly like a missing one.
          */
         get: operations["getStandingGrant"];
         put?: never;
@@ -2290,7 +2291,15 @@ export interface components {
             comment?: string;
             view_hash?: components["schemas"]["ViewHash"];
         };
-        /** @description One move of a pending request's deadline. */
+        /**
+         * @description One move of a pending request's deadline.
+         * @example {
+         *       "by": "bob@example.com",
+         *       "at": "2025-06-02T10:00:00.000Z",
+         *       "from": "2025-06-02T12:34:56.130Z",
+         *       "to": "2025-06-02T13:34:56.130Z"
+         *     }
+         */
         Extension: {
             /** @description Who extended it: the approver's `email` (API, console), or `slack:<user id>`. */
             by: string;
@@ -2327,7 +2336,18 @@ export interface components {
         RevokeGrantRequest: {
             reason?: string;
         };
-        /** @description The standing grant created with an approval, as the approval and its fact name it. */
+        /**
+         * @description The standing grant created with an approval, as the approval and its fact name it.
+         * @example {
+         *       "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *       "agent_id": "agent-007",
+         *       "tool": "jira",
+         *       "action": "issue.delete",
+         *       "target_pattern": "OPS-*",
+         *       "max_uses": 10,
+         *       "expires_at": "2025-06-01T14:00:00.000Z"
+         *     }
+         */
         StandingGrantSummary: {
             id: components["schemas"]["Uuid"];
             agent_id: string;
@@ -2380,10 +2400,65 @@ export interface components {
             last_used_at?: components["schemas"]["Timestamp"];
             comment?: string;
         };
+        /**
+         * @example {
+         *       "approval": {
+         *         "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *         "tenant_id": "tenant1",
+         *         "agent_id": "agent-007",
+         *         "user_id": "alice@example.com",
+         *         "tool": "jira",
+         *         "action": "issue.delete",
+         *         "resource": "OPS-42",
+         *         "params": {
+         *           "issue": "OPS-42"
+         *         },
+         *         "risk_score": 7,
+         *         "reason": "destructive action requires approval",
+         *         "approver_group": "ops-leads",
+         *         "status": "approved",
+         *         "created_at": "2025-06-01T12:34:56.130Z",
+         *         "expires_at": "2025-06-02T12:34:56.130Z",
+         *         "decided_by": "bob@example.com",
+         *         "decided_at": "2025-06-01T13:00:00.000Z",
+         *         "standing_grant": {
+         *           "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *           "agent_id": "agent-007",
+         *           "tool": "jira",
+         *           "action": "issue.delete",
+         *           "target_pattern": "OPS-*",
+         *           "max_uses": 10,
+         *           "expires_at": "2025-06-01T14:00:00.000Z"
+         *         }
+         *       },
+         *       "standing_grant": {
+         *         "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *         "tenant_id": "tenant1",
+         *         "agent_id": "agent-007",
+         *         "tool": "jira",
+         *         "action": "issue.delete",
+         *         "target_pattern": "OPS-*",
+         *         "max_uses": 10,
+         *         "uses_left": 10,
+         *         "expires_at": "2025-06-01T14:00:00.000Z",
+         *         "created_by": "bob@example.com",
+         *         "created_at": "2025-06-01T13:00:00.000Z",
+         *         "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *         "status": "active"
+         *       }
+         *     }
+         */
         StandingGrantCreated: {
             approval: components["schemas"]["Approval"];
             standing_grant: components["schemas"]["StandingGrant"];
         };
+        /**
+         * @example {
+         *       "items": []
+         *     }
+         */
         StandingGrantList: {
             items: components["schemas"]["StandingGrant"][];
             next_cursor?: string;
@@ -3678,7 +3753,6 @@ export interface operations {
             };
             400: components["responses"]["MalformedGrantId"];
             401: components["responses"]["ApproverUnauthorized"];
-            403: components["responses"]["ApproverNotAllowed"];
             404: components["responses"]["GrantNotFound"];
             500: components["responses"]["InternalError"];
         };
