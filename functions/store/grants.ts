@@ -116,6 +116,8 @@ export class StandingGrantStore {
     limit: number,
     cursor: string | undefined,
   ): Promise<{ items: StandingGrant[]; nextCursor?: string }> {
+    // Decoded before the read: a bad cursor is the caller's 400, never a storage failure.
+    const startKey = cursor ? decodeCursor(cursor, tenantId) : undefined;
     const out = await readOrFail(() =>
       this.doc.send(
         new QueryCommand({
@@ -124,7 +126,7 @@ export class StandingGrantStore {
           ExpressionAttributeValues: { ':pk': keys.standingGrantsPartition(tenantId) },
           Limit: limit,
           ConsistentRead: true,
-          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor, tenantId) } : {}),
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       ),
     );
