@@ -540,6 +540,11 @@ describe('approver JWTs without an identity provider', () => {
         'approve-approval',
         'deny-approval',
         'get-approval-deliveries',
+        'extend-approval',
+        'create-standing-grant',
+        'list-grants',
+        'get-grant',
+        'revoke-grant',
         'get-toolcall-proof',
       ].sort((a, b) => approverRoutes.indexOf(a) - approverRoutes.indexOf(b)),
     );
