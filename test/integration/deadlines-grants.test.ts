@@ -16,6 +16,7 @@ import { generateApiKey } from '../../functions/store/api-keys.js';
 import { keys } from '../../functions/store/keys.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
+import { runOc } from '../support/cli.js';
 import { countingInvoker } from '../support/connectors.js';
 import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 import { startReceiver, type Receiver } from '../support/webhook-receiver.js';
@@ -406,6 +407,33 @@ describe('standing grants', () => {
     expect(listed.json.items.map((g: { id: string }) => g.id)).toContain(id);
     const stored = await stack.state.toolcalls.getEvent('tenant1', eventId);
     expect(stored!.facts.map((f) => f.kind)).toContain('standing_grant.revoked');
+  });
+
+  it('oc grants revoke and list (the operator CLI, on the same table)', async () => {
+    const { r } = await grantFrom('CLI-1', { target_pattern: 'CLI-*', max_uses: 3, expires_in_sec: 600 });
+    const id = r.json.standing_grant.id as string;
+    const env = {
+      OC_DATA_DIR: mkdtempSync(path.join(process.env.OC_TEST_TMP!, 'oc-data-')),
+      OC_DYNAMODB_PORT: new URL(stack.config.dynamodbEndpoint!).port,
+      OC_TABLE_NAME: stack.config.tableName,
+      USER: 'ops-oncall',
+    };
+    const revoked = await runOc(
+      ['grants', 'revoke', id, '--tenant', 'tenant1', '--reason', 'done', '--json'],
+      env,
+    );
+    expect([revoked.code, revoked.stderr]).toEqual([0, '']);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({
+      id,
+      status: 'revoked',
+      revoked_by: 'operator:ops-oncall',
+    });
+    expect((await park('CLI-2')).json.approval).toBeDefined();
+    const listed = await runOc(['grants', 'list', '--tenant', 'tenant1', '--json'], env);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout).items).toContainEqual(
+      expect.objectContaining({ id, status: 'revoked', revoke_reason: 'done' }),
+    );
   });
 
   it('refuses what policy data does not allow, patterns that are not exact or a trailing *, and bad bounds', async () => {
