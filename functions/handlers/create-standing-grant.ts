@@ -4,9 +4,8 @@
  */
 import { createStandingGrant } from '../core/grants.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
-import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
-import { appState, warmInLambda, type AppState } from './app-state.js';
+import type { AppState } from './app-state.js';
 import { apiApprover } from './approvals-state.js';
 import { grantDeps } from './grants-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
@@ -26,5 +25,4 @@ export const createStandingGrantRoute = (getState: () => AppState) =>
     }),
   );
 
-warmInLambda((state) => state.approverTokens);
-export const handler = lambda(createStandingGrantRoute(appState));
+// Deployed in the `approval-workflows` Lambda (ROUTE_LAMBDAS), which dispatches here.

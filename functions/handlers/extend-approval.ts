@@ -1,9 +1,8 @@
 /** POST /v1/approvals/{approval_id}/extend: an approver moves a pending deadline, within policy's bound. */
 import { extendApproval } from '../core/reminders.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
-import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
-import { appState, warmInLambda, type AppState } from './app-state.js';
+import type { AppState } from './app-state.js';
 import { apiApprover } from './approvals-state.js';
 import { deadlineDeps } from './grants-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
@@ -23,5 +22,4 @@ export const extendRoute = (getState: () => AppState) =>
     }),
   );
 
-warmInLambda((state) => state.approverTokens);
-export const handler = lambda(extendRoute(appState));
+// Deployed in the `approval-workflows` Lambda (ROUTE_LAMBDAS), which dispatches here.

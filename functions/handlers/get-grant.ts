@@ -1,9 +1,8 @@
 /** GET /v1/grants/{grant_id}: one standing grant of the approver's tenant. */
 import { getStandingGrant } from '../core/grants.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
-import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
-import { appState, warmInLambda, type AppState } from './app-state.js';
+import type { AppState } from './app-state.js';
 import { apiApprover } from './approvals-state.js';
 import { grantDeps } from './grants-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
@@ -18,5 +17,4 @@ export const getGrantRoute = (getState: () => AppState) =>
     }),
   );
 
-warmInLambda((state) => state.approverTokens);
-export const handler = lambda(getGrantRoute(appState));
+// Deployed in the `approval-workflows` Lambda (ROUTE_LAMBDAS), which dispatches here.

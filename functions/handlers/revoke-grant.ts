@@ -1,9 +1,8 @@
 /** POST /v1/grants/{grant_id}/revoke: takes a standing grant back, effective at its next use. */
 import { revokeStandingGrant } from '../core/grants.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
-import { lambda } from '../shared/middleware.js';
 import { authenticated } from './authentication.js';
-import { appState, warmInLambda, type AppState } from './app-state.js';
+import type { AppState } from './app-state.js';
 import { apiApprover } from './approvals-state.js';
 import { grantDeps } from './grants-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
@@ -23,5 +22,4 @@ export const revokeGrantRoute = (getState: () => AppState) =>
     }),
   );
 
-warmInLambda((state) => state.approverTokens);
-export const handler = lambda(revokeGrantRoute(appState));
+// Deployed in the `approval-workflows` Lambda (ROUTE_LAMBDAS), which dispatches here.

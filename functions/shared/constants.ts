@@ -376,6 +376,22 @@ export const ROUTES: readonly RouteDef[] = [
 ];
 
 /**
+ * Route handlers deployed together in one Lambda (which dispatches on the route key), by the
+ * Lambda's name; every other handler is its own Lambda. Issue 21's extension and standing-grant
+ * routes are rare approver actions: one Lambda for the five keeps the idle cost to one error alarm
+ * (five Lambdas would add five alarms and push the dashboard past CloudWatch's free 50 metrics).
+ */
+export const ROUTE_LAMBDAS: Readonly<Record<string, string>> = {
+  'extend-approval': 'approval-workflows',
+  'create-standing-grant': 'approval-workflows',
+  'list-grants': 'approval-workflows',
+  'get-grant': 'approval-workflows',
+  'revoke-grant': 'approval-workflows',
+};
+/** The Lambda that serves a handler (its own, unless ROUTE_LAMBDAS groups it). */
+export const lambdaOf = (handler: string): string => ROUTE_LAMBDAS[handler] ?? handler;
+
+/**
  * Functions reached outside the HTTP API: a Lambda Function URL each in AWS (auth NONE, the
  * handler verifies its caller), the same path on the local host.
  */

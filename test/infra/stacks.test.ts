@@ -10,6 +10,7 @@ import {
   OBSERVABILITY,
   FUNCTION_URLS,
   ROUTES,
+  lambdaOf,
   SCHEDULES,
   STACKS,
   STREAM_CONSUMERS,
@@ -27,7 +28,7 @@ beforeAll(() => {
 
 const ALL_HANDLERS = [
   // One Lambda per handler (the console's two routes share one), plus the Function URLs'.
-  ...new Set(ROUTES.map((r) => r.handler)),
+  ...new Set(ROUTES.map((r) => lambdaOf(r.handler))),
   ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),
@@ -548,7 +549,9 @@ describe('approver JWTs without an identity provider', () => {
         'get-toolcall-proof',
       ].sort((a, b) => approverRoutes.indexOf(a) - approverRoutes.indexOf(b)),
     );
-    for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h) && h !== 'console')) {
+    for (const handler of ALL_HANDLERS.filter(
+      (h) => !approverRoutes.map(lambdaOf).includes(h) && h !== 'console',
+    )) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
     }
