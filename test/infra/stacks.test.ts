@@ -242,12 +242,13 @@ describe('table access', () => {
 
   // The console serves files: it reads no table at all (below). A handler with a POST route too
   // (MCP) is a writer.
-  const writers = new Set(ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler));
+  // A Lambda that serves routes of other handlers (ROUTE_LAMBDAS) writes if any of them does.
+  const writers = new Set(ROUTES.filter((r) => r.method !== 'GET').map((r) => lambdaOf(r.handler)));
   const tableReaders = [
     ...new Set(
-      ROUTES.filter((r) => r.method === 'GET' && r.handler !== 'console' && !writers.has(r.handler)).map(
-        (r) => r.handler,
-      ),
+      ROUTES.filter(
+        (r) => r.method === 'GET' && r.handler !== 'console' && !writers.has(lambdaOf(r.handler)),
+      ).map((r) => r.handler),
     ),
   ];
 
