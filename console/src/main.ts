@@ -5,7 +5,7 @@
  * routes as everyone else. Everything shown is built with text nodes (never HTML from data), the
  * token lives in sessionStorage (never in a URL), and the page runs under a strict CSP.
  */
-import { api, ApiError, type Approval, type Delivery, type Page } from './api.js';
+import { api, ApiError, type Approval, type Delivery, type Page, type StandingGrant } from './api.js';
 import { session, signInDev, signInOidc, completeOidc, signOut, type ConsoleConfig } from './session.js';
 import { h, clear, time, relative } from './dom.js';
 
@@ -181,7 +181,10 @@ async function listView(): Promise<void> {
   const more = h('button', { type: 'button', id: 'more', hidden: true }, 'Load more');
   const label = shownStatus(s.status);
   const heading = h('h1', {}, `${label[0]?.toUpperCase()}${label.slice(1)} approvals`);
-  render(h('section', { className: 'card' }, heading, filters, body, more));
+  render(
+    h('section', { className: 'card' }, heading, filters, body, more),
+    h('p', {}, link(`${BASE}/grants`, 'Standing grants', 'grants-link')),
+  );
 
   const draw = () => {
     clear(body);
@@ -312,6 +315,16 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
             `${a.status === 'revoked_by_policy' ? 'revoked, never used' : a.grant.uses_left ? 'unused' : 'used'}, expires ${time(a.grant.expires_at)}`,
           )
         : []),
+      ...(a.reminded_at ? field('Reminded', time(a.reminded_at)) : []),
+      ...(a.extensions ?? []).flatMap((x) =>
+        field('Extended', `by ${x.by} at ${time(x.at)}: ${time(x.from)} → ${time(x.to)}`),
+      ),
+      ...(a.standing_grant
+        ? field(
+            'Standing grant',
+            `${a.standing_grant.target_pattern}, up to ${a.standing_grant.max_uses} uses until ${time(a.standing_grant.expires_at)}`,
+          )
+        : []),
       ...field('Event', a.event_id),
     ),
     h('h2', {}, 'Evidence chain'),
@@ -408,15 +421,34 @@ function decideForm(a: Approval): HTMLElement {
     `Approve: ${a.view.act}`,
   );
   const deny = h('button', { type: 'button', className: 'danger', id: 'deny' }, 'Deny');
+  // Issue 21: more time instead of a decision (the tenant's policy data bounds it; 403 when off).
+  const extend = h('button', { type: 'button', id: 'extend' }, 'Extend by 1 hour');
   const answer = h('p', { id: 'answer', role: 'status', 'aria-live': 'polite' });
   const form = h(
     'form',
     { className: 'decide' },
     h('label', { htmlFor: 'note' }, 'Comment (approve) or reason (deny), optional'),
     note,
-    h('div', { className: 'buttons' }, approve, deny),
+    h('div', { className: 'buttons' }, approve, deny, extend),
     answer,
   );
+  extend.addEventListener('click', () => {
+    extend.disabled = true;
+    answer.className = '';
+    answer.textContent = 'Extending…';
+    api
+      .extend(a.id, 3600, a.view.hash)
+      .then((moved) => {
+        answer.className = 'ok';
+        answer.textContent = `Extended: now expires ${time(moved.expires_at)}.`;
+        window.setTimeout(() => void detailView(a.id), 1_200);
+      })
+      .catch((err: unknown) => {
+        answer.className = 'error';
+        answer.textContent = describe(err);
+        extend.disabled = false;
+      });
+  });
   form.addEventListener('submit', (e) => e.preventDefault());
   const decide = (decision: 'approve' | 'deny') => {
     approve.disabled = deny.disabled = true;
@@ -440,6 +472,43 @@ function decideForm(a: Approval): HTMLElement {
   approve.addEventListener('click', () => decide('approve'));
   deny.addEventListener('click', () => decide('deny'));
   return form;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standing grants (issue 21): what runs without a human now, and a Revoke that takes effect at once.
+
+async function grantsView(): Promise<void> {
+  stopRefresh();
+  const body = h('div', { id: 'grants', 'aria-live': 'polite' }, h('p', { className: 'muted' }, 'Loading…'));
+  render(
+    h('p', {}, link(BASE, '← Approvals')),
+    h('section', { className: 'card' }, h('h1', {}, 'Standing grants'), body),
+  );
+  const draw = (grants: StandingGrant[]) => {
+    clear(body);
+    if (grants.length === 0) body.append(h('p', { className: 'muted empty' }, 'No standing grants.'));
+    else body.append(h('ul', { className: 'items' }, ...grants.map(grantItem)));
+  };
+  const grantItem = (g: StandingGrant): HTMLElement => {
+    const revoke = h('button', { type: 'button', className: 'danger' }, 'Revoke');
+    revoke.addEventListener('click', () => {
+      revoke.disabled = true;
+      void api
+        .revokeGrant(g.id)
+        .then(() => api.grants())
+        .then(draw)
+        .catch(onError);
+    });
+    return h(
+      'li',
+      { className: 'grant', dataset: { grant: g.id } },
+      h('span', { className: `badge ${g.status}` }, g.status),
+      ` ${g.agent_id} · ${g.tool}.${g.action} · ${g.target_pattern} · ${g.uses_left}/${g.max_uses} uses left · until ${time(g.expires_at)} · by ${g.created_by} `,
+      link(`${BASE}/approvals/${g.approval_id}`, 'approval'),
+      ...(g.status === 'active' ? [' ', revoke] : []),
+    );
+  };
+  await api.grants().then(draw).catch(onError);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,6 +563,7 @@ async function route(): Promise<void> {
     location.pathname.replace(/\/+$/, ''),
   );
   if (detail?.[1]) return detailView(detail[1]);
+  if (location.pathname.replace(/\/+$/, '') === `${BASE}/grants`) return grantsView();
   return listView();
 }
 
