@@ -67,8 +67,8 @@ export const APPROVAL_END_STATES = [
   'approved',
   'denied',
   'expired',
-  'withdrawn',
   'revoked_by_policy',
+  'withdrawn',
 ] as const satisfies readonly ApprovalState[];
 export type ApprovalEndState = (typeof APPROVAL_END_STATES)[number];
 export const isApprovalEndState = (status: string): status is ApprovalEndState =>
