@@ -350,9 +350,10 @@ type CfnTemplate = { Resources?: Record<string, Resource> };
 
 export interface IdleOptions {
   /**
-   * RRUs a scheduled run consumes when there is nothing to do. Default 1.5: expire-approvals
-   * queries the tenant registry and each configured tenant's pending approvals on the GSI (two
-   * tenants), eventually consistent, empty: 3 Queries × 0.5 RRU.
+   * RRUs a scheduled run consumes when there is nothing to do. Default 2: expire-approvals
+   * queries the tenant registry, each configured tenant's pending approvals on the GSI (two
+   * tenants) and the due reminders (issue 21: one Query of the sparse `REMINDERS` partition,
+   * whatever the number of tenants), eventually consistent, empty: 4 Queries × 0.5 RRU.
    */
   readUnitsPerRun?: number;
   /** Duration of a scheduled run with nothing to do, in ms. Default 50 (assumed). */
@@ -463,7 +464,7 @@ function dashboardMetricCount(body: unknown): number | undefined {
  */
 export function idleCostPerMonth(templates: readonly object[], options: IdleOptions = {}): IdleCost {
   const P = PRICES;
-  const readUnitsPerRun = options.readUnitsPerRun ?? 1.5;
+  const readUnitsPerRun = options.readUnitsPerRun ?? 2;
   const durationMs = options.durationMsPerRun ?? 50;
   const logBytesPerRun = options.logBytesPerRun ?? 500;
   const coldStartHours = options.coldStartMetricHoursPerMonth ?? 180;

@@ -53,6 +53,7 @@ import { measureApprovalWorkflows } from './approval-workflows.js';
 import { measureQuorumVotes } from './quorum.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { measureUpstreamLatency, upstreamCostPerMillion, upstreamVpcIdlePerMonth } from './upstream.js';
+import { describeGrantFigures, measureGrants } from './grants.js';
 import { decodeShown, hostileText, INVISIBLE } from '../test/support/view-property.js';
 import { chainOf } from '../functions/handlers/chain-state.js';
 
@@ -488,6 +489,28 @@ add({
       r.recorded === r.count &&
       r.shadowRequests <= r.plainRequests + 0.05,
     how: `${r.count} calls (allow, deny, approve in turn) on two local hosts of this DynamoDB Local, one with a candidate that decides every call otherwise (test/fixtures/shadow-flip), one without, interleaved call by call, sequencer off: p50 ${round(r.plainP50)} ms without, ${round(r.shadowP50)} ms with (p95 ${round(r.plainP95)} / ${round(r.shadowP95)} ms); DynamoDB requests per call ${round(r.plainRequests, 2)} without, ${round(r.shadowRequests, 2)} with (rate-limit leases vary by a few); ${r.recorded} differences recorded for ${r.count} calls; ${r.failures} answered otherwise than the live policy. The added work alone, the candidate's evaluation and comparison in process: ${round(r.evaluationUs, 1)} µs per call`,
+  });
+}
+
+// 3e. standing grants and reminders (issue 21): a grant-using call's requests, and the idle sweep's
+{
+  const f = await measureGrants({ dynamoEndpoint: dynamo.endpoint });
+  const d = describeGrantFigures(f);
+  add({
+    figure: 'DynamoDB requests per call (standing grant)',
+    value: totalRequests(f.grantCall),
+    unit: 'requests',
+    goal: 'report',
+    met: true,
+    how: `policy decides approve and a standing grant covers the call, so it runs at once: ${d.grantCall}: the idempotency read, the rate-limit write, one strongly consistent Query of the tenant's grants, ONE transaction claiming the call with the grant's conditional decrement (its revocation check), the result. The same tenant's parked approve call: ${d.approveCall} (one Query more than without standing grants, only for actions the tenant's standing_grants lists; its reminder item rides on the approval's transaction)`,
+  });
+  add({
+    figure: 'idle expiry sweep with reminders',
+    value: totalRequests(f.sweepIdle),
+    unit: 'requests a run',
+    goal: 'no new schedule; +1 Query a run',
+    met: totalRequests(f.sweepIdle) <= 4,
+    how: `${d.sweepIdle}: the tenant registry, each configured tenant's pending listing, and one Query of the sparse REMINDERS partition (whatever the number of tenants) on the existing every-minute schedule; reminders need no scheduler entry per approval, so idle cost grows by 43,200 × 0.5 RRU a month (≈ $0.003)`,
   });
 }
 

@@ -17,6 +17,7 @@ import {
   ENV,
   POLICY_DECIDERS,
   ROUTES,
+  lambdaOf,
   type ConnectorsMode,
   type RouteDef,
 } from '../functions/shared/constants.js';
@@ -173,35 +174,40 @@ export class Api extends Construct {
     const integrations = new Map<string, HttpLambdaIntegration>();
     for (const route of ROUTES) {
       const invokesConnectors = CONNECTOR_INVOKERS.includes(route.handler);
-      // One Lambda per handler: the console's two routes (`/console`, `/console/{path+}`) share one.
-      const existing = routeFunctions.get(route.handler);
+      // One Lambda per handler: the console's two routes (`/console`, `/console/{path+}`) share one,
+      // and ROUTE_LAMBDAS groups a few rare routes into one Lambda (`lambdaOf`).
+      const lambdaName = lambdaOf(route.handler);
+      const group = ROUTES.filter((r) => lambdaOf(r.handler) === lambdaName);
+      const existing = routeFunctions.get(lambdaName);
       const fn =
         existing ??
         (route.handler === CONSOLE_HANDLER
           ? consoleFunction(this, { logRetention, approvers: props.approvers, jwt })
-          : new OcFunction(this, constructIdFor(route.handler), {
-              handlerName: route.handler,
+          : new OcFunction(this, constructIdFor(lambdaName), {
+              handlerName: lambdaName,
               invocation: 'api',
               // The HTTP API gives up after 30 s; executors wait for a connector, the others should not.
               timeout: invokesConnectors ? Duration.seconds(29) : Duration.seconds(10),
               logRetention,
               // Only the approver routes verify JWTs, so only they are told the provider.
-              environment:
-                route.auth === 'jwt' || route.auth === 'api_key_or_jwt'
-                  ? { ...environment, ...jwt }
-                  : environment,
+              environment: group.some((r) => r.auth === 'jwt' || r.auth === 'api_key_or_jwt')
+                ? { ...environment, ...jwt }
+                : environment,
               ...(POLICY_DECIDERS.includes(route.handler) ? { shadowPolicyDir: props.shadowPolicyDir } : {}),
-            }).bindTable(props.table, tableAccessFor(route)));
+            }).bindTable(
+              props.table,
+              group.some((r) => tableAccessFor(r) === 'readwrite') ? 'readwrite' : 'read',
+            ));
       if (invokesConnectors && !existing) props.connectors.allowInvoke(fn);
 
       const [routeConstruct] = this.httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration:
-          integrations.get(route.handler) ??
+          integrations.get(lambdaName) ??
           integrations
-            .set(route.handler, new HttpLambdaIntegration(`${constructIdFor(route.handler)}Integration`, fn))
-            .get(route.handler)!,
+            .set(lambdaName, new HttpLambdaIntegration(`${constructIdFor(lambdaName)}Integration`, fn))
+            .get(lambdaName)!,
       });
       if (routeConstruct) {
         Validations.of(routeConstruct).acknowledge({
@@ -212,7 +218,7 @@ export class Api extends Construct {
               : `${route.method} ${route.path} authenticates in its Lambda (${route.auth === 'jwt' ? 'approver JWT' : route.auth === 'api_key_or_jwt' ? 'API key or approver JWT' : 'API key'}) before anything else, answering 401 with the SPEC error body, which an HTTP API Lambda authorizer cannot shape.`,
         });
       }
-      routeFunctions.set(route.handler, fn);
+      routeFunctions.set(lambdaName, fn);
     }
     this.routeFunctions = routeFunctions;
     const mcp = routeFunctions.get(MCP_HANDLER);

@@ -6,7 +6,13 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { SCHEDULES, STACKS, type ConnectorName, type ConnectorsMode } from '../functions/shared/constants.js';
+import {
+  ROUTE_LAMBDAS,
+  SCHEDULES,
+  STACKS,
+  type ConnectorName,
+  type ConnectorsMode,
+} from '../functions/shared/constants.js';
 import { notifyOnEveryAlarm } from './alarms.js';
 import { Api } from './api.js';
 import { ApproverUserPool, USER_POOL_TENANT_CLAIM } from './approver-user-pool.js';
@@ -27,6 +33,9 @@ import {
 import { Observability } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import { SlackInteractions } from './slack.js';
+
+/** API Lambdas alarmed on but kept off the dashboard (the console, and ROUTE_LAMBDAS groups of rare routes). */
+const OFF_DASHBOARD: ReadonlySet<string> = new Set(['console', ...Object.values(ROUTE_LAMBDAS)]);
 
 export interface OcAppStackProps extends StackProps {
   /** The table from the stateful stack (with its stream and key). */
@@ -348,17 +357,18 @@ export class OcAppStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,
       functions: [
-        ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName !== 'console'),
+        ...[...this.api.routeFunctions.values()].filter((fn) => !OFF_DASHBOARD.has(fn.handlerName)),
         ...Object.values(this.connectors.functions),
         this.evidence.sequencer,
         // Not the notification functions: they report failures per record (partial batch
         // responses), which Lambda's Errors metric never sees; their DLQs and the failure alarm do.
         ...this.schedules.map((s) => s.function),
       ],
-      // The console serves files (the API's 5xx alarm covers it too) and Slack's clicks are few:
-      // alarmed on, kept off the dashboard, which stays within CloudWatch's free 50 metrics.
+      // The console serves files (the API's 5xx alarm covers it too), Slack's clicks and issue 21's
+      // extensions and standing grants are few: alarmed on, kept off the dashboard, which stays
+      // within CloudWatch's free 50 metrics.
       alarmOnlyFunctions: [
-        ...[...this.api.routeFunctions.values()].filter((fn) => fn.handlerName === 'console'),
+        ...[...this.api.routeFunctions.values()].filter((fn) => OFF_DASHBOARD.has(fn.handlerName)),
         this.slack.function,
         // Its Errors count only its own crashes and Lambda timeouts (an upstream's failures and
         // hangs are answers, within its 9 s deadline): a gateway fault worth $0.10 a month.

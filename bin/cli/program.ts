@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerApprovals } from './commands/approvals.js';
+import { registerGrants } from './commands/grants.js';
 import { registerArchive } from './commands/archive.js';
 import { registerDevToken } from './commands/dev-token.js';
 import { registerExecutions } from './commands/executions.js';
@@ -48,6 +49,7 @@ export function buildProgram(act: Act, failure: FailureContext): Command {
   registerVerify(program, act);
   registerExecutions(program, act);
   registerApprovals(program, act);
+  registerGrants(program, act);
   registerDevToken(program, act);
   registerArchive(program, act);
   registerWebhooks(program, act);

@@ -20,6 +20,11 @@ import { sequence } from '../../functions/handlers/sequencer.js';
 import { submitRoute } from '../../functions/handlers/submit-toolcall.js';
 import { executeRoute } from '../../functions/handlers/execute-toolcall.js';
 import { withdrawRoute } from '../../functions/handlers/withdraw-toolcall.js';
+import { extendRoute } from '../../functions/handlers/extend-approval.js';
+import { createStandingGrantRoute } from '../../functions/handlers/create-standing-grant.js';
+import { listGrantsRoute } from '../../functions/handlers/list-grants.js';
+import { getGrantRoute } from '../../functions/handlers/get-grant.js';
+import { revokeGrantRoute } from '../../functions/handlers/revoke-grant.js';
 import { listApprovalsRoute } from '../../functions/handlers/list-approvals.js';
 import { getApprovalRoute } from '../../functions/handlers/get-approval.js';
 import { approveRoute } from '../../functions/handlers/approve-approval.js';
@@ -92,6 +97,11 @@ const ROUTE_FACTORIES: Record<string, (getState: () => AppState) => RouteHandler
   'batch-approvals': batchRoute,
   'deny-approval': denyRoute,
   'get-approval-deliveries': getApprovalDeliveriesRoute,
+  'extend-approval': extendRoute,
+  'create-standing-grant': createStandingGrantRoute,
+  'list-grants': listGrantsRoute,
+  'get-grant': getGrantRoute,
+  'revoke-grant': revokeGrantRoute,
   mcp: mcpRoute,
   console: consoleRoute,
   // A Lambda Function URL in AWS (FUNCTION_URLS), the same path here.

@@ -59,6 +59,28 @@ export interface Approval {
       votes: { approver: string; at: string; via: string }[];
     }[];
   };
+  /** Issue 21: when its reminder went out, its deadline's moves, the standing grant made with it. */
+  reminded_at?: string;
+  extensions?: { by: string; at: string; from: string; to: string; comment?: string }[];
+  standing_grant?: { id: string; target_pattern: string; max_uses: number; expires_at: string };
+}
+
+/** A scoped standing grant (issue 21): calls like the approved one run without a human while active. */
+export interface StandingGrant {
+  id: string;
+  agent_id: string;
+  tool: string;
+  action: string;
+  target_pattern: string;
+  max_uses: number;
+  uses_left: number;
+  expires_at: string;
+  created_by: string;
+  created_at: string;
+  approval_id: string;
+  status: 'active' | 'exhausted' | 'expired' | 'revoked';
+  revoked_by?: string;
+  revoked_at?: string;
 }
 
 /** One item of a batch decision: the approval as decided, or the error deciding it alone gave. */
@@ -166,6 +188,14 @@ export const api = {
       items: items.map((i) => ({ approval_id: i.id, view_hash: i.viewHash })),
       ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
     }),
+  /** Moves a pending deadline (within the tenant's bound), on the view the approver saw. */
+  extend: (id: string, seconds: number, viewHash: string) =>
+    call<Approval>('POST', `/v1/approvals/${encodeURIComponent(id)}/extend`, {
+      extend_sec: seconds,
+      view_hash: viewHash,
+    }),
+  grants: async () => (await call<{ items: StandingGrant[] }>('GET', '/v1/grants?limit=100')).items,
+  revokeGrant: (id: string) => call<StandingGrant>('POST', `/v1/grants/${encodeURIComponent(id)}/revoke`, {}),
   devSignIn: (email: string) =>
     call<{ token: string; email: string; tenant_id: string; expires_at: string }>(
       'POST',

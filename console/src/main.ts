@@ -5,7 +5,15 @@
  * routes as everyone else. Everything shown is built with text nodes (never HTML from data), the
  * token lives in sessionStorage (never in a URL), and the page runs under a strict CSP.
  */
-import { api, ApiError, type Approval, type BatchItem, type Delivery, type Page } from './api.js';
+import {
+  api,
+  ApiError,
+  type Approval,
+  type BatchItem,
+  type Delivery,
+  type Page,
+  type StandingGrant,
+} from './api.js';
 import { session, signInDev, signInOidc, completeOidc, signOut, type ConsoleConfig } from './session.js';
 import { h, clear, time, relative } from './dom.js';
 
@@ -201,7 +209,10 @@ async function listView(): Promise<void> {
     const chosen = s.items.filter((a) => s.selected.has(a.id));
     if (chosen.length > 0) void batchReview(chosen.map((a) => a.id)).catch(onError);
   });
-  render(h('section', { className: 'card' }, heading, filters, batchBar, body, more));
+  render(
+    h('section', { className: 'card' }, heading, filters, batchBar, body, more),
+    h('p', {}, link(`${BASE}/grants`, 'Standing grants', 'grants-link')),
+  );
 
   const toggle = (a: Approval, on: boolean) => {
     if (on && s.selected.size < BATCH_MAX) s.selected.add(a.id);
@@ -483,6 +494,16 @@ function detailBody(a: Approval, deliveries: Delivery[] | undefined): Node[] {
             `${a.status === 'revoked_by_policy' ? 'revoked, never used' : a.grant.uses_left ? 'unused' : 'used'}, expires ${time(a.grant.expires_at)}`,
           )
         : []),
+      ...(a.reminded_at ? field('Reminded', time(a.reminded_at)) : []),
+      ...(a.extensions ?? []).flatMap((x) =>
+        field('Extended', `by ${x.by} at ${time(x.at)}: ${time(x.from)} → ${time(x.to)}`),
+      ),
+      ...(a.standing_grant
+        ? field(
+            'Standing grant',
+            `${a.standing_grant.target_pattern}, up to ${a.standing_grant.max_uses} uses until ${time(a.standing_grant.expires_at)}`,
+          )
+        : []),
       ...field('Event', a.event_id),
     ),
     h('h2', {}, 'Evidence chain'),
@@ -602,15 +623,34 @@ function decideForm(a: Approval): HTMLElement {
     `Approve: ${a.view.act}`,
   );
   const deny = h('button', { type: 'button', className: 'danger', id: 'deny' }, 'Deny');
+  // Issue 21: more time instead of a decision (the tenant's policy data bounds it; 403 when off).
+  const extend = h('button', { type: 'button', id: 'extend' }, 'Extend by 1 hour');
   const answer = h('p', { id: 'answer', role: 'status', 'aria-live': 'polite' });
   const form = h(
     'form',
     { className: 'decide' },
     h('label', { htmlFor: 'note' }, 'Comment (approve) or reason (deny), optional'),
     note,
-    h('div', { className: 'buttons' }, approve, deny),
+    h('div', { className: 'buttons' }, approve, deny, extend),
     answer,
   );
+  extend.addEventListener('click', () => {
+    extend.disabled = true;
+    answer.className = '';
+    answer.textContent = 'Extending…';
+    api
+      .extend(a.id, 3600, a.view.hash)
+      .then((moved) => {
+        answer.className = 'ok';
+        answer.textContent = `Extended: now expires ${time(moved.expires_at)}.`;
+        window.setTimeout(() => void detailView(a.id), 1_200);
+      })
+      .catch((err: unknown) => {
+        answer.className = 'error';
+        answer.textContent = describe(err);
+        extend.disabled = false;
+      });
+  });
   form.addEventListener('submit', (e) => e.preventDefault());
   const decide = (decision: 'approve' | 'deny') => {
     approve.disabled = deny.disabled = true;
@@ -711,6 +751,43 @@ function editForm(a: Approval): HTMLElement {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Standing grants (issue 21): what runs without a human now, and a Revoke that takes effect at once.
+
+async function grantsView(): Promise<void> {
+  stopRefresh();
+  const body = h('div', { id: 'grants', 'aria-live': 'polite' }, h('p', { className: 'muted' }, 'Loading…'));
+  render(
+    h('p', {}, link(BASE, '← Approvals')),
+    h('section', { className: 'card' }, h('h1', {}, 'Standing grants'), body),
+  );
+  const draw = (grants: StandingGrant[]) => {
+    clear(body);
+    if (grants.length === 0) body.append(h('p', { className: 'muted empty' }, 'No standing grants.'));
+    else body.append(h('ul', { className: 'items' }, ...grants.map(grantItem)));
+  };
+  const grantItem = (g: StandingGrant): HTMLElement => {
+    const revoke = h('button', { type: 'button', className: 'danger' }, 'Revoke');
+    revoke.addEventListener('click', () => {
+      revoke.disabled = true;
+      void api
+        .revokeGrant(g.id)
+        .then(() => api.grants())
+        .then(draw)
+        .catch(onError);
+    });
+    return h(
+      'li',
+      { className: 'grant', dataset: { grant: g.id } },
+      h('span', { className: `badge ${g.status}` }, g.status),
+      ` ${g.agent_id} · ${g.tool}.${g.action} · ${g.target_pattern} · ${g.uses_left}/${g.max_uses} uses left · until ${time(g.expires_at)} · by ${g.created_by} `,
+      link(`${BASE}/approvals/${g.approval_id}`, 'approval'),
+      ...(g.status === 'active' ? [' ', revoke] : []),
+    );
+  };
+  await api.grants().then(draw).catch(onError);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors and routing
 
 /** What the server's answer means, in words. */
@@ -770,6 +847,7 @@ async function route(): Promise<void> {
     location.pathname.replace(/\/+$/, ''),
   );
   if (detail?.[1]) return detailView(detail[1]);
+  if (location.pathname.replace(/\/+$/, '') === `${BASE}/grants`) return grantsView();
   return listView();
 }
 

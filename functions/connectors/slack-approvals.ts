@@ -74,11 +74,13 @@ export const ApprovalUpdateParams = ApprovalRequestParams.extend({
       reason: text(1000),
     }),
     z.object({ status: z.literal('withdrawn'), withdrawn_by: text(256).min(1) }),
-    // Still open: a quorum's vote (issue 21); the request stays, with who voted and what is needed.
+    // Still open (issue 21): a quorum's vote (who voted, what is still needed), or the request
+    // again after a reminder or an extension (a note under its new deadline); its buttons still decide.
     z.object({
       status: z.literal('pending'),
-      progress: text(1000).min(1),
-      voters: z.array(text(256).min(1)).max(50),
+      progress: text(1000).min(1).optional(),
+      voters: z.array(text(256).min(1)).max(50).optional(),
+      note: text(300).min(1).optional(),
     }),
   ]),
 });
@@ -180,7 +182,10 @@ export function slackApprovalActions<C extends { sendApproval: ApprovalSender }>
           p.outcome.status === 'pending'
             ? approvalRequestMessage({
                 ...messageInput(p),
-                progress: { summary: p.outcome.progress, voters: p.outcome.voters },
+                ...(p.outcome.progress
+                  ? { progress: { summary: p.outcome.progress, voters: p.outcome.voters ?? [] } }
+                  : {}),
+                ...(p.outcome.note ? { note: p.outcome.note } : {}),
               })
             : approvalOutcomeMessage(messageInput(p), outcomeOf(p.outcome)),
           p.ts,

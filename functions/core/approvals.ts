@@ -29,6 +29,8 @@ import type { FactRecord } from './evidence.js';
 import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, GrantEdit, IdGenerator, JsonPatchOp, StoredEvent } from './ports.js';
 import type { ToolCallRequest } from './toolcall.js';
+import type { Extension } from './reminders.js';
+import type { StandingGrantSummary } from './grants.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
 
@@ -84,6 +86,12 @@ export interface ApprovalView extends Omit<
   editable_params?: string[];
   /** An approval parked with a quorum (issue 21): the rule, each stage's votes, what is still needed. */
   quorum?: QuorumProgress & { rule: string };
+  /** When its reminder went out (issue 21 deliverable 5). */
+  reminded_at?: string;
+  /** The deadline's moves, oldest first (issue 21 deliverable 5). */
+  extensions?: Extension[];
+  /** The standing grant its approver created with the approval (issue 21 deliverable 6). */
+  standing_grant?: StandingGrantSummary;
 }
 
 /** An edit as the API shows it (the edited request itself is what `view` shows). */
@@ -204,6 +212,19 @@ export interface StoredApproval {
   /** A quorum's approve votes so far, and their revision (each vote or withdrawal adds one). */
   votes?: Vote[];
   vote_rev?: number;
+  /** When its reminder is due (the sparse reminder item's time), and when it went out. */
+  remind_at?: string;
+  reminded_at?: string;
+  /** The deadline's moves, oldest first. */
+  extensions?: Extension[];
+  /**
+   * The latest notice on a still pending approval (`reminder` or `extended`) and how many there
+   * were: the outbox announces it, and the count keeps each notice's delivery id its own.
+   */
+  notice?: 'reminder' | 'extended' | 'vote';
+  notices?: number;
+  /** The standing grant created with the approval. */
+  standing_grant?: StandingGrantSummary;
 }
 
 /**
@@ -262,6 +283,9 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     ...(a.comment ? { comment: a.comment } : {}),
     ...(a.deny_reason ? { deny_reason: a.deny_reason } : {}),
     ...(a.revocation ? { revocation: a.revocation } : {}),
+    ...(a.reminded_at ? { reminded_at: a.reminded_at } : {}),
+    ...(a.extensions?.length ? { extensions: a.extensions } : {}),
+    ...(a.standing_grant ? { standing_grant: a.standing_grant } : {}),
     ...(a.grant
       ? {
           grant: {
@@ -527,7 +551,7 @@ export interface ApprovalDeps {
   ids: IdGenerator;
 }
 
-const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
+export const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request not found');
 
 /** Reading approvals is for the tenant's approvers too (default deny). */
 export function requireListedApprover(deps: ApprovalDeps, approver: Approver): void {

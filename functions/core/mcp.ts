@@ -10,7 +10,7 @@ import type { ActionsFile } from './policy-data.js';
 import type { Decision, PolicyEngine } from './policy.js';
 import type { RiskFloors } from './risk.js';
 import { canon, sha256Hex } from './evidence.js';
-import { LIMITS } from '../shared/constants.js';
+import { APPROVAL_END_STATES, LIMITS } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
 import { jsonProblem, rules } from '../shared/input-rules.js';
 
@@ -278,11 +278,8 @@ const OUTCOME_SCHEMA = {
       type: 'string',
       enum: [
         'pending',
-        'approved',
-        'denied',
-        'expired',
-        'revoked_by_policy',
-        'withdrawn',
+        // The registry's one list of an approval's end states (shared with the approvals core).
+        ...APPROVAL_END_STATES,
         'executed',
         'replayed',
         'unknown',

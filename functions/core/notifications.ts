@@ -15,12 +15,17 @@ import { quorumProgress, type QuorumProgress } from './quorum.js';
 export type { NotifyEvent, NotifyRoute };
 export { NOTIFY_EVENTS };
 
-/** What an approval item's stream record announces, if anything. */
-export function eventTypeOf(eventName: string, status: string, voteRev?: number): NotifyEvent | undefined {
+/**
+ * What an approval item's stream record announces, if anything. A MODIFY that leaves it pending
+ * announces its latest notice (issue 21): a quorum's vote cast or withdrawn, a reminder, an
+ * extension; the delivery id names which one, so a later MODIFY that repeats it sends nothing twice.
+ */
+export function eventTypeOf(eventName: string, status: string, notice?: unknown): NotifyEvent | undefined {
   if (eventName === 'INSERT') return status === 'pending' ? 'oc.approval.requested' : undefined;
   if (eventName !== 'MODIFY') return undefined;
-  // Still pending after a change to its votes: a quorum's vote was cast or withdrawn (issue 21).
-  if (status === 'pending') return voteRev !== undefined && voteRev > 0 ? 'oc.approval.vote' : undefined;
+  if (status === 'pending' && notice === 'vote') return 'oc.approval.vote';
+  if (status === 'pending' && notice === 'reminder') return 'oc.approval.reminder';
+  if (status === 'pending' && notice === 'extended') return 'oc.approval.extended';
   if (status === 'approved' || status === 'denied') return 'oc.approval.decided';
   if (status === 'expired') return 'oc.approval.expired';
   // Approved, then refused at execute by a changed policy (core/execute.ts): the grant is spent.
@@ -49,12 +54,13 @@ export function deliveryId(
   approvalId: string,
   type: NotifyEvent,
   route: NotifyRoute,
-  /** `oc.approval.vote`: the votes' revision it announces (one delivery per vote). */
-  voteRev?: number,
+  occurrence?: number,
 ): string {
-  const rev = type === 'oc.approval.vote' ? `\n${voteRev ?? 0}` : '';
+  // Events that can happen more than once (reminders, extensions) name their occurrence; the
+  // others keep the ids they always had.
+  const which = occurrence === undefined ? '' : `\n#${occurrence}`;
   const h = createHash('sha256')
-    .update(`oc-delivery/v1\n${approvalId}\n${type}\n${routeKey(route)}${rev}`)
+    .update(`oc-delivery/v1\n${approvalId}\n${type}${which}\n${routeKey(route)}`)
     .digest();
   h[6] = (h[6]! & 0x0f) | 0x80;
   h[8] = (h[8]! & 0x3f) | 0x80;
@@ -120,6 +126,10 @@ export interface ApprovalEventData {
    * `oc.approval.vote` and on the final `oc.approval.decided`.
    */
   quorum?: QuorumProgress & { rule: string; vote_rev: number };
+  /** `oc.approval.reminder`: when it went out (the deadline is `expires_at`). */
+  reminded_at?: string;
+  /** `oc.approval.extended`: the latest move of the deadline (`expires_at` is the new one). */
+  extension?: { by: string; at: string; from: string; to: string; comment?: string };
   /** `oc.approval.revoked`: why the live policy refused the approved call, and when. */
   revocation?: {
     at: string;
@@ -187,6 +197,10 @@ export function eventData(
       ...quorumProgress(r, approval.votes ?? [], approval.status),
     };
   }
+  if (type === 'oc.approval.reminder' || type === 'oc.approval.extended') data.status = 'pending';
+  if (type === 'oc.approval.reminder' && approval.reminded_at) data.reminded_at = approval.reminded_at;
+  const lastExtension = approval.extensions?.at(-1);
+  if (type === 'oc.approval.extended' && lastExtension) data.extension = lastExtension;
   if (type === 'oc.approval.withdrawn' && approval.status === 'withdrawn') {
     data.status = approval.status;
     if (approval.decided_by) data.withdrawn_by = approval.decided_by;
@@ -216,6 +230,8 @@ export function eventTime(approval: StoredApproval, type: NotifyEvent): string {
   if (type === 'oc.approval.vote') return approval.votes?.at(-1)?.at ?? approval.record.created_at;
   if (type === 'oc.approval.revoked')
     return approval.revocation?.at ?? approval.decided_at ?? approval.record.created_at;
+  if (type === 'oc.approval.reminder') return approval.reminded_at ?? approval.record.created_at;
+  if (type === 'oc.approval.extended') return approval.extensions?.at(-1)?.at ?? approval.record.created_at;
   return approval.record.expires_at;
 }
 
@@ -337,6 +353,14 @@ export interface DeliveryMessage {
   data: ApprovalEventData;
 }
 
+/** Which reminder or extension this is (the approval's notice count); undefined for one-off events. */
+export function occurrenceOf(approval: StoredApproval, type: NotifyEvent): number | undefined {
+  if (type === 'oc.approval.vote') return approval.vote_rev ?? 0;
+  return type === 'oc.approval.reminder' || type === 'oc.approval.extended'
+    ? (approval.notices ?? 0)
+    : undefined;
+}
+
 export function deliveryMessage(
   approval: StoredApproval,
   type: NotifyEvent,
@@ -347,7 +371,7 @@ export function deliveryMessage(
   const route = approval.record.notify[routeIndex]!;
   return {
     v: 1,
-    delivery_id: deliveryId(approval.record.id, type, route, approval.vote_rev),
+    delivery_id: deliveryId(approval.record.id, type, route, occurrenceOf(approval, type)),
     tenant_id: approval.record.tenant_id,
     approval_id: approval.record.id,
     event_type: type,

@@ -22,6 +22,8 @@ export const NOTIFY_EVENTS = [
   'oc.approval.revoked',
   'oc.approval.withdrawn',
   'oc.approval.vote',
+  'oc.approval.reminder',
+  'oc.approval.extended',
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(NOTIFY_EVENTS.length).optional();
@@ -102,6 +104,50 @@ export const TenantConfig = z
       .min(60)
       .max(7 * 86_400)
       .default(86_400),
+    /**
+     * Reminders (issue 21 deliverable 5): this long before a pending request expires, its routes
+     * get `oc.approval.reminder` (and the Slack message says so). Absent: no reminders. A request
+     * whose whole life is shorter gets none.
+     */
+    reminder_before_sec: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .optional(),
+    /**
+     * Extensions (issue 21 deliverable 5): an approver may move a pending deadline, by at most
+     * `max_sec` past the deadline the request was created with, at most `max_times` times, and
+     * never past 7 days after its creation (W2). Absent: deadlines cannot move.
+     */
+    extensions: z
+      .strictObject({
+        max_sec: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86_400),
+        max_times: z.number().int().min(1).max(10).default(3),
+      })
+      .optional(),
+    /**
+     * Standing grants (issue 21 deliverable 6): the actions for which an approver may approve
+     * "this and calls like it" (same agent, tool and action, a target pattern), with at most
+     * `max_uses` uses and `max_ttl_sec` of life. A destructive action is refused at policy load
+     * unless `allow_destructive` is true. Absent: no standing grants.
+     */
+    standing_grants: z
+      .strictObject({
+        actions: z.array(ActionName).min(1).max(200),
+        max_uses: z.number().int().min(1).max(1000),
+        max_ttl_sec: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86_400),
+        allow_destructive: z.boolean().optional(),
+      })
+      .optional(),
     /** How long an approver's grant may be used to execute; capped at 1 day (W2). */
     grant_ttl_sec: z.number().int().min(60).max(86_400).default(3_600),
     /** Required with a Slack route or Slack approvers: the workspace their clicks must come from. */
@@ -237,4 +283,25 @@ export type ActionsFile = z.infer<typeof ActionsFile>;
 /** The policy folder, or one of its files, is invalid. */
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
+}
+
+/**
+ * Standing grants across the two files (issue 21 deliverable 6): a tenant's `standing_grants`
+ * may name only listed actions, and a destructive one only with `allow_destructive: true`, said
+ * explicitly by that tenant. Each problem is one line naming the tenant and the action.
+ */
+export function standingGrantProblems(actions: ActionsFile, tenants: TenantsFile): string[] {
+  const listed = new Set([...actions.read, ...actions.write, ...actions.destructive]);
+  const destructive = new Set(actions.destructive);
+  const problems: string[] = [];
+  for (const [tenantId, tenant] of Object.entries(tenants))
+    for (const action of tenant.standing_grants?.actions ?? []) {
+      if (!listed.has(action))
+        problems.push(`${tenantId}.standing_grants.actions: ${action} is not a listed action`);
+      else if (destructive.has(action) && tenant.standing_grants?.allow_destructive !== true)
+        problems.push(
+          `${tenantId}.standing_grants.actions: ${action} is destructive: standing grants for it need "allow_destructive": true`,
+        );
+    }
+  return problems;
 }

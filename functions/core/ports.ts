@@ -97,6 +97,10 @@ export interface DecisionWrite {
   status: EventStatus;
   /** Shadow mode: the candidate's different decision, stored beside (never in) the sealed fact. */
   shadow?: ShadowRecord;
+  /** When the approval's reminder is due (its tenant asks for reminders; issue 21 deliverable 5). */
+  remindAt?: string;
+  /** The standing grant this call uses instead of a human's approval: one use spent in the claim. */
+  standingGrant?: { id: string };
 }
 
 export interface IdempotencyRecord {
@@ -107,7 +111,11 @@ export interface IdempotencyRecord {
   createdAt: string;
 }
 
-export type ClaimOutcome = { kind: 'claimed' } | { kind: 'existing'; record: IdempotencyRecord };
+export type ClaimOutcome =
+  | { kind: 'claimed' }
+  | { kind: 'existing'; record: IdempotencyRecord }
+  /** The standing grant named in the write was revoked, used up or expired: nothing was written. */
+  | { kind: 'grant_unavailable' };
 
 export interface ExecutionWrite {
   tenantId: string;

@@ -67,6 +67,8 @@ export interface ApprovalMessageInput {
    * under the request while it stays open for the next approver.
    */
   progress?: { summary: string; voters: string[] };
+  /** A line under the deadline on a still pending request: its reminder, or who extended it. */
+  note?: string;
 }
 
 export type ApprovalOutcome =
@@ -330,7 +332,10 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
         : []),
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `Expires ${slackDate(a.expires_at)}` }],
+        elements: [
+          { type: 'mrkdwn', text: `Expires ${slackDate(a.expires_at)}` },
+          ...(input.note ? [{ type: 'mrkdwn', text: mrkdwnText(input.note, 300) }] : []),
+        ],
       },
       {
         type: 'actions',

@@ -40,6 +40,8 @@ import { shadowEvaluate, type ShadowOutcome } from './shadow.js';
 import { viewStamp } from './approval-view.js';
 import { shownView, type ShownView } from './approvals.js';
 import { evaluateCall, policyRequestOf } from './evaluate.js';
+import { grantsAllowedFor, usableGrants, type StandingGrant } from './grants.js';
+import { reminderAt } from './reminders.js';
 import type { RiskAssessment, RiskFloors } from './risk.js';
 import type {
   ApprovalRecord,
@@ -89,6 +91,17 @@ export interface SubmitDeps {
    * no shadow mode (no folder deployed, or turned off).
    */
   shadow?: PolicyEngine;
+  /**
+   * Standing grants (issue 21 deliverable 6): the tenant's grants that may cover a call, read
+   * strongly consistent. Absent: no call ever uses one.
+   */
+  standingGrants?: {
+    candidates(
+      tenantId: string,
+      call: { agent_id: string; tool: string; action: string },
+      now: Date,
+    ): Promise<StandingGrant[]>;
+  };
   /** Told every shadow outcome but `same` (metrics, the log line of an error); must not throw, but may. */
   onShadow?: (outcome: Exclude<ShadowOutcome, { kind: 'same' }>, tenantId: string) => void;
 }
@@ -118,6 +131,8 @@ export interface ToolCallResponse {
   policy_version: string;
   result?: ExecutionResult;
   approval?: { id: string; status: 'pending'; url: string; expires_at: string; view: ShownView };
+  /** The standing grant that stood in for a human's approval: the call ran now (issue 21, 6). */
+  standing_grant?: { id: string; approval_id: string; expires_at: string };
 }
 
 const replayed = (body: string): HttpResult => ({
@@ -167,46 +182,73 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
     ? shadowEvaluate(deps.shadow, policyRequestOf(request, now), decision)
     : undefined;
 
-  // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
+  // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval, or
+  // the use of a standing grant that stands in for the approval: issue 21 deliverable 6)
   const receivedAt = now.toISOString();
-  const approval =
-    decision.decision === 'approve' ? buildApproval(deps, request, risk, decision, eventId, now) : undefined;
-  const response: ToolCallResponse = {
-    event_id: eventId,
-    decision: decision.decision,
-    reason: decision.reason,
-    policy_version: decision.policyVersion,
-    ...(approval
-      ? {
-          approval: {
-            id: approval.id,
-            status: 'pending' as const,
-            url: approvalUrl(deps.config.publicBaseUrl, approval.id),
-            expires_at: approval.expires_at,
-            // What the approvers will see (the MCP elicitation shows it to the client's human too).
-            view: shownView(approval, SUBMIT_VIEW_MAX_BYTES),
-          },
-        }
-      : {}),
+  const claimWith = async (grant: StandingGrant | undefined) => {
+    const approval =
+      decision.decision === 'approve' && !grant
+        ? buildApproval(deps, request, risk, decision, eventId, now)
+        : undefined;
+    const response: ToolCallResponse = {
+      event_id: eventId,
+      decision: decision.decision,
+      reason: decision.reason,
+      policy_version: decision.policyVersion,
+      ...(approval
+        ? {
+            approval: {
+              id: approval.id,
+              status: 'pending' as const,
+              url: approvalUrl(deps.config.publicBaseUrl, approval.id),
+              expires_at: approval.expires_at,
+              // What the approvers will see (the MCP elicitation shows it to the client's human too).
+              view: shownView(approval, SUBMIT_VIEW_MAX_BYTES),
+            },
+          }
+        : {}),
+      ...(grant
+        ? { standing_grant: { id: grant.id, approval_id: grant.approval_id, expires_at: grant.expires_at } }
+        : {}),
+    };
+    const fact = {
+      ...decidedFact(deps, request, risk, decision, eventId, receivedAt, approval),
+      // Policy said approve; this grant stood in for the human (the fact keeps both).
+      ...(grant ? { standing_grant: { id: grant.id, approval_id: grant.approval_id } } : {}),
+      ...input.channel,
+    };
+    const runsNow = decision.decision === 'allow' || grant !== undefined;
+    const remindAt = approval
+      ? reminderAt(deps.policy.tenant(input.tenantId), approval.created_at, approval.expires_at)
+      : undefined;
+    const claim = await deps.store.recordDecision({
+      tenantId: input.tenantId,
+      eventId,
+      requestHash,
+      request,
+      decision,
+      receivedAt,
+      fact,
+      approval,
+      response: runsNow ? undefined : JSON.stringify(response),
+      status: runsNow ? 'executing' : 'decided',
+      ...(shadow?.kind === 'diff' ? { shadow: shadow.record } : {}),
+      ...(remindAt ? { remindAt } : {}),
+      ...(grant ? { standingGrant: { id: grant.id } } : {}),
+    });
+    return { claim, response, runsNow };
   };
-  const fact = {
-    ...decidedFact(deps, request, risk, decision, eventId, receivedAt, approval),
-    ...input.channel,
-  };
-  const runsNow = decision.decision === 'allow';
-  const claim = await deps.store.recordDecision({
-    tenantId: input.tenantId,
-    eventId,
-    requestHash,
-    request,
-    decision,
-    receivedAt,
-    fact,
-    approval,
-    response: runsNow ? undefined : JSON.stringify(response),
-    status: runsNow ? 'executing' : 'decided',
-    ...(shadow?.kind === 'diff' ? { shadow: shadow.record } : {}),
-  });
+  // Only a call policy sends to a human looks for a grant, and only where policy data allows them.
+  const grants =
+    decision.decision === 'approve' &&
+    deps.standingGrants &&
+    grantsAllowedFor(deps.policy.tenant(input.tenantId), request.tool, request.action)
+      ? usableGrants(await deps.standingGrants.candidates(input.tenantId, request, now), request, now)
+      : [];
+  let written = await claimWith(grants[0]);
+  // A grant revoked, used up or expired since the read: the next one, then a human, as without.
+  for (let i = 1; written.claim.kind === 'grant_unavailable'; i++) written = await claimWith(grants[i]);
+  const { claim, response, runsNow } = written;
   if (claim.kind === 'existing')
     return answerDuplicate(deps, input.tenantId, eventId, requestHash, claim.record);
   deps.onDecision?.(decision, input.tenantId);

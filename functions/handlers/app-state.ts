@@ -11,6 +11,7 @@ import type { ConnectorInvoker } from '../connectors/types.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { ApiKeyStore } from '../store/api-keys.js';
 import { ApprovalStore } from '../store/approvals.js';
+import { StandingGrantStore } from '../store/grants.js';
 import { createApproverVerifier, type ApproverVerifier } from '../store/approver-tokens.js';
 import { ExecutionStore } from '../store/executions.js';
 import { ParkedRecordStore } from '../store/parked-records.js';
@@ -32,6 +33,8 @@ export interface AppState {
   /** Records the outbox, the delivery worker and the archiver could not process (release-parked retries them). */
   parked: ParkedRecordStore;
   approvals: ApprovalStore;
+  /** Standing grants (issue 21 deliverable 6). */
+  grants: StandingGrantStore;
   executions: ExecutionStore;
   /** Verifies approver JWTs (built on first use: only the approver routes need it). */
   readonly approverTokens: ApproverVerifier;
@@ -76,6 +79,7 @@ export function createAppState(config: Config, overrides: StateOverrides = {}): 
     toolcalls: new DynamoToolCallStore(doc, config.tableName),
     parked: new ParkedRecordStore(doc, config.tableName),
     approvals: new ApprovalStore(doc, config.tableName),
+    grants: new StandingGrantStore(doc, config.tableName),
     executions: new ExecutionStore(doc, config.tableName),
     get approverTokens() {
       return (approverTokens ??= createApproverVerifier(config));

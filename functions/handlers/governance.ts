@@ -99,6 +99,7 @@ export function submitDeps(state: AppState): SubmitDeps {
     const { config } = state;
     deps = {
       store: state.toolcalls,
+      standingGrants: state.grants,
       ...policyDeps(state),
       actions: new Map(ACTION_SPECS.map((spec) => [spec.name, spec])),
       connectors: connectorsFor(state),

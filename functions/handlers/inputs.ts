@@ -6,12 +6,13 @@
  */
 import * as z from 'zod';
 import { ToolCallRequestBody } from '../core/toolcall.js';
-import { APPROVAL_STATES } from '../shared/constants.js';
+import { APPROVAL_STATES, LIMITS, STANDING_GRANT_STATES } from '../shared/constants.js';
 import type { RouteInput } from '../shared/http.js';
 import { rules } from '../shared/input-rules.js';
 
 const eventPath = z.strictObject({ event_id: rules.uuid() });
 const approvalPath = z.strictObject({ approval_id: rules.uuid() });
+const grantPath = z.strictObject({ grant_id: rules.uuid() });
 
 export const ROUTE_INPUTS = {
   'submit-toolcall': {
@@ -72,6 +73,22 @@ export const ROUTE_INPUTS = {
       required: true,
     },
   },
+  // Issue 21 deliverable 5: move a pending deadline by `extend_sec` (policy data bounds it).
+  'extend-approval': {
+    path: approvalPath,
+    body: {
+      schema: z.strictObject({
+        extend_sec: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86_400),
+        comment: rules.text(1000).optional(),
+        view_hash: rules.sha256Hex().optional(),
+      }),
+      required: true,
+    },
+  },
   // A batch of decisions (core/batch.ts): each item names its approval and the view shown (never
   // blind), each approval at most once; a comment goes with approve, a reason with deny.
   'batch-approvals': {
@@ -99,6 +116,37 @@ export const ROUTE_INPUTS = {
         }),
       required: true,
     },
+  },
+  // Issue 21 deliverable 6: approve this call and calls like it (policy data bounds uses and life).
+  'create-standing-grant': {
+    path: approvalPath,
+    body: {
+      schema: z.strictObject({
+        // Not empty, one trailing `*` at most: core/grants.ts (`patternProblem`), a 422 naming it.
+        target_pattern: rules.line(LIMITS.maxResourceBytes, LIMITS.maxResourceBytes),
+        max_uses: z.number().int().min(1).max(1000),
+        expires_in_sec: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86_400),
+        comment: rules.text(1000).optional(),
+        view_hash: rules.sha256Hex().optional(),
+      }),
+      required: true,
+    },
+  },
+  'list-grants': {
+    query: z.strictObject({
+      status: z.enum(STANDING_GRANT_STATES).optional(),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+      cursor: rules.cursor().optional(),
+    }),
+  },
+  'get-grant': { path: grantPath },
+  'revoke-grant': {
+    path: grantPath,
+    body: { schema: z.strictObject({ reason: rules.text(1000).optional() }), required: false },
   },
   // `/console` has no path parameter; `/console/{path+}` names a page or an asset.
   console: { path: z.strictObject({ path: rules.line(512).optional() }) },

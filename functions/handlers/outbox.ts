@@ -109,11 +109,7 @@ function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: N
   if (!image) return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
   if (item.type !== ITEM_TYPE.approval) return undefined;
-  const type = eventTypeOf(
-    record.eventName ?? '',
-    String(item.status),
-    item.vote_rev === undefined ? undefined : Number(item.vote_rev),
-  );
+  const type = eventTypeOf(record.eventName ?? '', String(item.status), item.notice);
   if (!type) return undefined;
   return { approval: toStoredApproval(item), type };
 }
@@ -209,7 +205,7 @@ export async function releaseOutboxRecord(
     logger.warn('parked approval record gone (expired by TTL): nothing to announce', { key: parked.pk });
     return;
   }
-  const type = parked.type ?? eventTypeOf(parked.eventName, approval.record.status, approval.vote_rev);
+  const type = parked.type ?? eventTypeOf(parked.eventName, approval.record.status, approval.notice);
   if (!type) return;
   await announce(app, notify, approval, type);
 }

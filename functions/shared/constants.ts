@@ -22,6 +22,9 @@ export const FACT_KINDS = [
   // Issue 21: one approve vote of a quorum, and its withdrawal before its stage completed.
   'approval.vote',
   'approval.vote_withdrawn',
+  // Issue 21 (5, 6): an approver moved a pending deadline; a standing grant was revoked.
+  'approval.extended',
+  'standing_grant.revoked',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -40,6 +43,7 @@ export const APPROVAL_FACT_KINDS = [
   'approval.edited',
   'approval.vote',
   'approval.vote_withdrawn',
+  'approval.extended',
 ] as const satisfies readonly FactKind[];
 export type ApprovalFactKind = (typeof APPROVAL_FACT_KINDS)[number];
 
@@ -59,6 +63,27 @@ export const APPROVAL_STATES = [
   'withdrawn',
 ] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
+/**
+ * The end states of an approval request, ONE list shared by the approvals core, MCP (task status)
+ * and policy code: once an approval reads one of these nothing can change it but an execute-time
+ * revocation (`approved` -> `revoked_by_policy`). `expired` is its own end, never a denial: every
+ * surface shows it as "expired" (nobody decided), not "denied".
+ */
+export const APPROVAL_END_STATES = [
+  'approved',
+  'denied',
+  'expired',
+  'revoked_by_policy',
+  'withdrawn',
+] as const satisfies readonly ApprovalState[];
+export type ApprovalEndState = (typeof APPROVAL_END_STATES)[number];
+export const isApprovalEndState = (status: string): status is ApprovalEndState =>
+  (APPROVAL_END_STATES as readonly string[]).includes(status);
+
+/** A standing grant's states (issue 21 deliverable 6): `active` until used up, expired or revoked. */
+export const STANDING_GRANT_STATES = ['active', 'exhausted', 'expired', 'revoked'] as const;
+export type StandingGrantState = (typeof STANDING_GRANT_STATES)[number];
 
 /** Environment variable names, shared by CDK and runtime. */
 export const ENV = {
@@ -257,6 +282,13 @@ export const ITEM_TYPE = {
   slackReplay: 'slack_replay',
   /** A stream record or queue message a consumer could not process, parked in its tenant's partition. */
   parkedRecord: 'parked_record',
+  /**
+   * A pending approval's reminder, due at its sort key's time (issue 21 deliverable 5): a sparse
+   * partition the expiry sweep reads with one Query per run, whatever the number of tenants.
+   */
+  reminder: 'reminder',
+  /** A standing grant (issue 21 deliverable 6), in its tenant's grant partition. */
+  standingGrant: 'standing_grant',
 } as const;
 
 /**
@@ -348,6 +380,17 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/v1/approvals/{approval_id}/deliveries',
     auth: 'jwt',
   },
+  // Issue 21: an approver moves a pending deadline (5); approves "this and calls like it" (6).
+  { handler: 'extend-approval', method: 'POST', path: '/v1/approvals/{approval_id}/extend', auth: 'jwt' },
+  {
+    handler: 'create-standing-grant',
+    method: 'POST',
+    path: '/v1/approvals/{approval_id}/standing-grant',
+    auth: 'jwt',
+  },
+  { handler: 'list-grants', method: 'GET', path: '/v1/grants', auth: 'jwt' },
+  { handler: 'get-grant', method: 'GET', path: '/v1/grants/{grant_id}', auth: 'jwt' },
+  { handler: 'revoke-grant', method: 'POST', path: '/v1/grants/{grant_id}/revoke', auth: 'jwt' },
   // MCP (Streamable HTTP, stateless): POST carries every message; GET (a server stream) and
   // DELETE (ending a session) answer 405, which MCP clients take as "not offered".
   // An agent there holds an API key or an OAuth access token (RFC 9068) from a configured issuer.
@@ -360,6 +403,22 @@ export const ROUTES: readonly RouteDef[] = [
   { handler: 'console', method: 'GET', path: '/console', auth: 'none' },
   { handler: 'console', method: 'GET', path: '/console/{path+}', auth: 'none' },
 ];
+
+/**
+ * Route handlers deployed together in one Lambda (which dispatches on the route key), by the
+ * Lambda's name; every other handler is its own Lambda. Issue 21's extension and standing-grant
+ * routes are rare approver actions: one Lambda for the five keeps the idle cost to one error alarm
+ * (five Lambdas would add five alarms and push the dashboard past CloudWatch's free 50 metrics).
+ */
+export const ROUTE_LAMBDAS: Readonly<Record<string, string>> = {
+  'extend-approval': 'approval-workflows',
+  'create-standing-grant': 'approval-workflows',
+  'list-grants': 'approval-workflows',
+  'get-grant': 'approval-workflows',
+  'revoke-grant': 'approval-workflows',
+};
+/** The Lambda that serves a handler (its own, unless ROUTE_LAMBDAS groups it). */
+export const lambdaOf = (handler: string): string => ROUTE_LAMBDAS[handler] ?? handler;
 
 /**
  * Functions reached outside the HTTP API: a Lambda Function URL each in AWS (auth NONE, the
@@ -448,6 +507,8 @@ export const NOTIFICATIONS = {
     'oc.approval.withdrawn',
     // Issue 21: a vote of a quorum was cast or withdrawn (the approval is still pending).
     'oc.approval.vote',
+    'oc.approval.reminder',
+    'oc.approval.extended',
   ],
   defaultEventSource: 'oc://approvals',
 } as const;

@@ -1,14 +1,17 @@
 /** DynamoDB repository for approval requests, their decisions, grants and expiry. */
-import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DecisionOutcome, Grant, PolicyRevocation, StoredApproval } from '../core/approvals.js';
 import type { Vote, VoteOutcome, withdrawVote } from '../core/quorum.js';
 import type { FactRecord } from '../core/evidence.js';
+import { summaryOf, type StandingGrant, type StandingGrantSummary } from '../core/grants.js';
+import type { DueReminder, Extension, ExtensionOutcome } from '../core/reminders.js';
 import { LEGACY_VIEW } from '../core/approval-view.js';
 import type { ApprovalRecord } from '../core/ports.js';
 import { ITEM_TYPE, TABLE } from '../shared/constants.js';
 import { badRequest, StorageError } from '../shared/errors.js';
 import { UUID_PATTERN } from '../shared/input-rules.js';
 import { queryAll, readOrFail } from './dynamo.js';
+import { standingGrantItem } from './grants.js';
 import { keys } from './keys.js';
 import { putFact } from './toolcalls.js';
 import { transact } from './transact.js';
@@ -60,6 +63,18 @@ export function toStoredApproval(item: Record<string, unknown>): StoredApproval 
       : {}),
     ...(typeof item.votes === 'string' ? { votes: JSON.parse(item.votes) as Vote[] } : {}),
     ...(item.vote_rev !== undefined ? { vote_rev: Number(item.vote_rev) } : {}),
+    ...(typeof item.remind_at === 'string' ? { remind_at: item.remind_at } : {}),
+    ...(typeof item.reminded_at === 'string' ? { reminded_at: item.reminded_at } : {}),
+    ...(typeof item.extensions === 'string'
+      ? { extensions: JSON.parse(item.extensions) as Extension[] }
+      : {}),
+    ...(item.notice === 'reminder' || item.notice === 'extended' || item.notice === 'vote'
+      ? { notice: item.notice }
+      : {}),
+    ...(typeof item.notices === 'number' ? { notices: item.notices } : {}),
+    ...(typeof item.standing_grant === 'string'
+      ? { standing_grant: JSON.parse(item.standing_grant) as StandingGrantSummary }
+      : {}),
   };
 }
 
@@ -72,9 +87,35 @@ function atRevision(rev: number, now: Date) {
     ConditionExpression:
       '#status = :pending AND expires_at > :now AND ' +
       (rev === 0 ? '(attribute_not_exists(vote_rev) OR vote_rev = :rev)' : 'vote_rev = :rev'),
-    values: { ':pending': 'pending', ':now': now.toISOString(), ':rev': rev, ':next': rev + 1 },
+    values: {
+      ':pending': 'pending',
+      ':now': now.toISOString(),
+      ':rev': rev,
+      ':next': rev + 1,
+      // The outbox announces the approval's latest change: this vote (core/notifications.ts).
+      ':vote': 'vote',
+    },
   };
 }
+
+/** Seconds since the epoch a day after `iso`: when a leftover reminder item may go (TTL). */
+const ttlAfter = (iso: string) => Math.floor(Date.parse(iso) / 1000) + 86_400;
+
+/** A pending approval's reminder item (sparse: only approvals whose tenant asks for reminders have one). */
+export function reminderItem(
+  tenantId: string,
+  approvalId: string,
+  remindAt: string,
+): Record<string, unknown> {
+  return {
+    ...keys.reminder(remindAt, tenantId, approvalId),
+    type: ITEM_TYPE.reminder,
+    [TABLE.ttlAttribute]: ttlAfter(remindAt),
+  };
+}
+
+/** `<remind at>#<tenant>#<approval id>` (tenant ids have no `#`; ISO times none either). */
+const REMINDER_SORT_KEY = /^([^#]+)#([^#]+)#([^#]+)$/;
 
 /** Cursors are the listing's last key, bound to the tenant and status they were issued for. */
 function encodeCursor(key: Record<string, unknown>): string {
@@ -185,7 +226,12 @@ export class ApprovalStore {
   }
 
   /** Records a decision if, and only if, the request is still pending and unexpired. */
-  async decide(a: StoredApproval, outcome: DecisionOutcome, now: Date): Promise<DecideResult> {
+  async decide(
+    a: StoredApproval,
+    outcome: DecisionOutcome,
+    now: Date,
+    standing?: StandingGrant,
+  ): Promise<DecideResult> {
     const r = a.record;
     const listing = keys.approvalListing(r.tenant_id, outcome.status, r.created_at, r.id);
     const result = await transact(this.doc, [
@@ -197,7 +243,8 @@ export class ApprovalStore {
             'SET #status = :status, decided_by = :by, decided_at = :at, gsi1pk = :gpk' +
             (outcome.comment ? ', #comment = :comment' : '') +
             (outcome.denyReason ? ', deny_reason = :reason' : '') +
-            (outcome.grant ? ', #grant = :grant' : ''),
+            (outcome.grant ? ', #grant = :grant' : '') +
+            (standing ? ', standing_grant = :standing' : ''),
           // On the request the decision read: an approver's edit (core/edit.ts) committed since
           // changed what is decided, so this decision is on another view (items from before the
           // hash was a top-level attribute have none, and are never edited without setting it).
@@ -219,10 +266,22 @@ export class ApprovalStore {
             ...(outcome.comment ? { ':comment': outcome.comment } : {}),
             ...(outcome.denyReason ? { ':reason': outcome.denyReason } : {}),
             ...(outcome.grant ? { ':grant': JSON.stringify(approvalsGrant(outcome.grant)) } : {}),
+            ...(standing ? { ':standing': JSON.stringify(summaryOf(standing)) } : {}),
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
+      ...(standing
+        ? [
+            {
+              Put: {
+                TableName: this.table,
+                Item: standingGrantItem(standing),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ]
+        : []),
       ...(outcome.grant
         ? [
             {
@@ -264,7 +323,7 @@ export class ApprovalStore {
           TableName: this.table,
           Key: keys.approval(r.tenant_id, r.id),
           UpdateExpression:
-            'SET votes = :votes, vote_rev = :next' +
+            'SET votes = :votes, vote_rev = :next, notice = :vote' +
             (final
               ? ', #status = :approved, decided_by = :by, decided_at = :at, gsi1pk = :gpk, #grant = :grant' +
                 (final.comment ? ', #comment = :comment' : '')
@@ -339,7 +398,7 @@ export class ApprovalStore {
         Update: {
           TableName: this.table,
           Key: keys.approval(r.tenant_id, r.id),
-          UpdateExpression: 'SET votes = :votes, vote_rev = :next',
+          UpdateExpression: 'SET votes = :votes, vote_rev = :next, notice = :vote',
           ConditionExpression: cond.ConditionExpression,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ...cond.values, ':votes': JSON.stringify(w.votes) },
@@ -425,6 +484,118 @@ export class ApprovalStore {
       putFact(this.table, fact),
     ]);
     return result.ok;
+  }
+
+  /**
+   * An approver's extension (core/reminders.ts): the new deadline, the history, a notice for the
+   * outbox, the reminder moved with the deadline, and the `approval.extended` fact, in ONE
+   * transaction that holds only while the request is pending at the deadline the approver saw
+   * (two extensions racing: one wins, the other reads the request as it now is).
+   */
+  async extend(a: StoredApproval, x: ExtensionOutcome, now: Date): Promise<DecideResult> {
+    const r = a.record;
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(r.tenant_id, r.id),
+          UpdateExpression:
+            'SET expires_at = :to, extensions = :history, notice = :extended, ' +
+            'notices = if_not_exists(notices, :zero) + :one' +
+            (x.remindAt ? ', remind_at = :remind REMOVE reminded_at' : ' REMOVE remind_at, reminded_at'),
+          ConditionExpression: '#status = :pending AND expires_at = :from AND expires_at > :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':to': x.extension.to,
+            ':history': JSON.stringify(x.extensions),
+            ':extended': 'extended',
+            ':zero': 0,
+            ':one': 1,
+            ':pending': 'pending',
+            ':from': x.extension.from,
+            ':now': now.toISOString(),
+            ...(x.remindAt ? { ':remind': x.remindAt } : {}),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      // The reminder moves with the deadline: the old item goes (if any), the new one comes.
+      ...(a.remind_at && a.remind_at !== x.remindAt
+        ? [{ Delete: { TableName: this.table, Key: keys.reminder(a.remind_at, r.tenant_id, r.id) } }]
+        : []),
+      ...(x.remindAt && x.remindAt !== a.remind_at
+        ? [{ Put: { TableName: this.table, Item: reminderItem(r.tenant_id, r.id, x.remindAt) } }]
+        : []),
+      putFact(this.table, x.fact),
+    ]);
+    if (result.ok) return { ok: true };
+    if (result.index !== 0) throw new StorageError(`approval extension rejected at item ${result.index}`);
+    return {
+      ok: false,
+      current: result.item ? toStoredApproval(result.item) : await this.get(r.tenant_id, r.id),
+    };
+  }
+
+  /** Reminders due by `now`, every tenant's, soonest first (one Query of the sparse partition). */
+  async dueReminders(now: Date, limit = 100): Promise<DueReminder[]> {
+    const due: DueReminder[] = [];
+    const items = queryAll(
+      this.doc,
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND sk <= :due',
+        // `#` sorts after every character of an ISO time up to its `Z`: all reminders due by now.
+        ExpressionAttributeValues: { ':pk': keys.remindersPartition, ':due': `${now.toISOString()}#\uffff` },
+      },
+      'due reminders query',
+    );
+    for await (const item of items) {
+      const m = REMINDER_SORT_KEY.exec(String(item.sk));
+      if (m) due.push({ remindAt: m[1]!, tenantId: m[2]!, approvalId: m[3]! });
+      if (due.length >= limit) break;
+    }
+    return due;
+  }
+
+  /**
+   * Sends one reminder: ONE transaction marks the approval reminded (only while it is pending,
+   * unexpired, not reminded yet, with this reminder time) and takes the reminder item away (only
+   * if it is still there). Two sweeps racing: one commits, the other's condition fails (false).
+   * A reminder whose approval moved on (decided, extended, gone) is removed, and false.
+   */
+  async remind(due: DueReminder, now: Date): Promise<boolean> {
+    const reminderKey = keys.reminder(due.remindAt, due.tenantId, due.approvalId);
+    const result = await transact(this.doc, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.approval(due.tenantId, due.approvalId),
+          UpdateExpression:
+            'SET reminded_at = :now, notice = :reminder, notices = if_not_exists(notices, :zero) + :one',
+          ConditionExpression:
+            '#status = :pending AND expires_at > :now AND remind_at = :at AND attribute_not_exists(reminded_at)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':now': now.toISOString(),
+            ':reminder': 'reminder',
+            ':zero': 0,
+            ':one': 1,
+            ':pending': 'pending',
+            ':at': due.remindAt,
+          },
+        },
+      },
+      { Delete: { TableName: this.table, Key: reminderKey, ConditionExpression: 'attribute_exists(pk)' } },
+    ]);
+    if (result.ok) return true;
+    // The approval moved on: its reminder has nothing left to say (another sweep may have sent it).
+    if (result.index === 0)
+      await this.doc
+        .send(new DeleteCommand({ TableName: this.table, Key: reminderKey }))
+        .catch((error: unknown) => {
+          throw new StorageError('stale reminder delete failed', error);
+        });
+    return false;
   }
 
   /** Pending requests of a tenant whose expiry has passed, oldest first. */

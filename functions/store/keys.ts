@@ -81,6 +81,18 @@ export const keys = {
     gsi1pk: `T#${tenantId}#SHADOW`,
     gsi1sk: `${at}#${eventId}`,
   }),
+  /**
+   * A pending approval's reminder (issue 21 deliverable 5): one sparse partition for every tenant,
+   * sorted by when it is due, so the expiry sweep reads what is due with one Query a run.
+   */
+  reminder: (remindAt: string, tenantId: string, approvalId: string) => ({
+    pk: 'REMINDERS',
+    sk: `${remindAt}#${tenantId}#${approvalId}`,
+  }),
+  remindersPartition: 'REMINDERS',
+  /** A standing grant (issue 21 deliverable 6), in its tenant's grant partition (one Query lists them). */
+  standingGrant: (tenantId: string, grantId: string) => ({ pk: `T#${tenantId}#SGR`, sk: grantId }),
+  standingGrantsPartition: (tenantId: string) => `T#${tenantId}#SGR`,
   rateLimit: (tenantId: string) => ({ pk: `T#${tenantId}#RL`, sk: 'RL' }),
   streamCursor: (streamArn: string, shardId: string) => ({ pk: `CURSOR#${streamArn}`, sk: shardId }),
   /** Every tenant that has a key: the expiry sweep walks these. */

@@ -9,7 +9,7 @@ import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import type { CompiledPolicy, PolicyBundle } from '../core/policy.js';
-import { ActionsFile, PolicyLoadError, TenantsFile } from '../core/policy-data.js';
+import { ActionsFile, PolicyLoadError, standingGrantProblems, TenantsFile } from '../core/policy-data.js';
 
 export const POLICY_FILES = {
   schema: 'schema.cedarschema',
@@ -84,11 +84,16 @@ export function loadPolicyBundle(dir: string): PolicyBundle {
     if (!contents.has(name)) throw new PolicyLoadError(`cannot read policy file ${join(dir, name)}: ENOENT`);
   }
   const text = (name: string) => contents.get(name)!.toString('utf8');
+  const actions = parseJsonFile(join(dir, POLICY_FILES.actions), text(POLICY_FILES.actions), ActionsFile);
+  const tenants = parseJsonFile(join(dir, POLICY_FILES.tenants), text(POLICY_FILES.tenants), TenantsFile);
+  const problems = standingGrantProblems(actions, tenants);
+  if (problems.length > 0)
+    throw new PolicyLoadError(`${join(dir, POLICY_FILES.tenants)}: ${problems.join('; ')}`);
   return {
     schema: text(POLICY_FILES.schema),
     policies: text(POLICY_FILES.policies),
-    actions: parseJsonFile(join(dir, POLICY_FILES.actions), text(POLICY_FILES.actions), ActionsFile),
-    tenants: parseJsonFile(join(dir, POLICY_FILES.tenants), text(POLICY_FILES.tenants), TenantsFile),
+    actions,
+    tenants,
     version: policyFolderDigest(contents),
   };
 }

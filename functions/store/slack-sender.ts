@@ -106,23 +106,30 @@ export class SlackSender implements RouteSender {
             progress: d.quorum?.summary ?? 'votes recorded',
             voters: (d.quorum?.stages ?? []).flatMap((s) => s.votes.map((v) => v.approver)),
           }
-        : delivery.event_type === 'oc.approval.expired'
-          ? { status: 'expired' }
-          : delivery.event_type === 'oc.approval.withdrawn'
-            ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
-            : delivery.event_type === 'oc.approval.revoked'
-              ? {
-                  status: 'revoked_by_policy',
-                  decided_by: d.decided_by ?? 'unknown',
-                  reason: d.revocation?.reason ?? 'the live policy refused it',
-                }
-              : d.decision === 'approved'
-                ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
-                : {
-                    status: 'denied',
-                    decided_by: d.decided_by ?? 'unknown',
-                    ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
-                  };
+        : delivery.event_type === 'oc.approval.reminder'
+          ? { status: 'pending', note: 'Reminder: nobody has decided yet, and this request expires soon' }
+          : delivery.event_type === 'oc.approval.extended'
+            ? {
+                status: 'pending',
+                note: `Deadline extended by ${d.extension?.by ?? 'an approver'}${d.extension?.from ? ` (it was ${d.extension.from})` : ''}`,
+              }
+            : delivery.event_type === 'oc.approval.expired'
+              ? { status: 'expired' }
+              : delivery.event_type === 'oc.approval.withdrawn'
+                ? { status: 'withdrawn', withdrawn_by: d.withdrawn_by ?? 'the agent' }
+                : delivery.event_type === 'oc.approval.revoked'
+                  ? {
+                      status: 'revoked_by_policy',
+                      decided_by: d.decided_by ?? 'unknown',
+                      reason: d.revocation?.reason ?? 'the live policy refused it',
+                    }
+                  : d.decision === 'approved'
+                    ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
+                    : {
+                        status: 'denied',
+                        decided_by: d.decided_by ?? 'unknown',
+                        ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
+                      };
     return this.invoke(delivery, 'approval.update', { ...base, channel, ts, outcome });
   }
 

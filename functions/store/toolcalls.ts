@@ -26,6 +26,8 @@ import type { ToolCallRequest } from '../core/toolcall.js';
 import { ITEM_TYPE, type FactKind } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
 import { isConditionalFailure, readOrFail } from './dynamo.js';
+import { reminderItem } from './approvals.js';
+import { grantUseUpdate } from './grants.js';
 import { keys } from './keys.js';
 import { transact, type TransactItems } from './transact.js';
 
@@ -40,6 +42,8 @@ export const FACT_INDEX: Record<FactKind, number> = {
   // Between the decision that parked the call and the decision on it (an approval-gated event never
   // has a `toolcall.executed`); each edit is its own item, numbered by its `edit_seq`.
   'approval.edited': 2,
+  // Before the decision; an approval may be extended more than once (each its own key, below).
+  'approval.extended': 2,
   'execution.started': 4,
   // Instead of `execution.started`: the grant was revoked at execute, so nothing ever starts.
   'approval.revoked_by_policy': 4,
@@ -47,10 +51,15 @@ export const FACT_INDEX: Record<FactKind, number> = {
   // Before the decision they lead to; one item per vote (the key carries the fact's id).
   'approval.vote': 2,
   'approval.vote_withdrawn': 2,
+  // A standing grant created with this event's approval, revoked later.
+  'standing_grant.revoked': 6,
 };
 
 /** Kinds an event may hold many of: their items are keyed by time and fact id too. */
 const MANY_PER_EVENT: ReadonlySet<FactKind> = new Set(['approval.vote', 'approval.vote_withdrawn']);
+
+/** Kinds an event may hold more than one of: their key adds the fact's time and id (in time order). */
+const REPEATABLE_KINDS: ReadonlySet<FactKind> = new Set(['approval.extended']);
 
 /**
  * Where a fact is stored, from the fact alone: a submission's decision is carried by its event
@@ -58,11 +67,7 @@ const MANY_PER_EVENT: ReadonlySet<FactKind> = new Set(['approval.vote', 'approva
  * sealed fact at this key.
  */
 export function factKey(
-  fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & {
-    at?: string;
-    fact_id?: string;
-    edit_seq?: unknown;
-  },
+  fact: Pick<FactRecord, 'tenant_id' | 'event_id' | 'kind'> & Partial<FactRecord> & { edit_seq?: unknown },
 ): {
   pk: string;
   sk: string;
@@ -77,7 +82,10 @@ export function factKey(
     );
   if (MANY_PER_EVENT.has(fact.kind))
     return keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind], `vote#${fact.at}#${fact.fact_id}`);
-  return keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind);
+  const key = keys.fact(fact.tenant_id, fact.event_id, FACT_INDEX[fact.kind] ?? 9, fact.kind);
+  if (!REPEATABLE_KINDS.has(fact.kind)) return key;
+  const { at, fact_id } = fact as Partial<FactRecord>;
+  return { ...key, sk: `${key.sk}#${String(at)}#${String(fact_id)}` };
 }
 
 /**
@@ -138,11 +146,31 @@ export class DynamoToolCallStore implements ToolCallStore {
       request_hash: w.requestHash,
       approval_id: w.approval?.id,
       approval_expires_at: w.approval?.expires_at,
+      // A call that used a standing grant (issue 21 deliverable 6): which one.
+      ...(w.standingGrant ? { standing_grant_id: w.standingGrant.id } : {}),
       response: w.response,
       ...factAttributes(w.fact),
       // Shadow mode: beside the sealed `record`, never in it (the chain holds what was enforced).
       ...(w.shadow ? { shadow: w.shadow, ...keys.shadowListing(w.tenantId, w.receivedAt, w.eventId) } : {}),
     };
+    if (w.standingGrant) {
+      // The claim and the grant's use in one transaction: a grant revoked, used up or expired
+      // since it was read spends nothing and claims nothing (the caller parks the call instead).
+      const outcome = await transact(this.doc, [
+        {
+          Put: {
+            TableName: this.table,
+            Item: event,
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+        grantUseUpdate(this.table, w.tenantId, w.standingGrant.id, w.receivedAt),
+      ]);
+      if (outcome.ok) return { kind: 'claimed' };
+      if (outcome.index === 1) return { kind: 'grant_unavailable' };
+      return this.existing(w, outcome.item);
+    }
     if (!w.approval) {
       try {
         await this.doc.send(
@@ -172,10 +200,14 @@ export class DynamoToolCallStore implements ToolCallStore {
       {
         Put: {
           TableName: this.table,
-          Item: approvalItem(w.approval),
+          Item: { ...approvalItem(w.approval), ...(w.remindAt ? { remind_at: w.remindAt } : {}) },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
+      // Its reminder, due at `remindAt`, in the sweep's sparse partition (issue 21 deliverable 5).
+      ...(w.remindAt
+        ? [{ Put: { TableName: this.table, Item: reminderItem(w.tenantId, w.approval.id, w.remindAt) } }]
+        : []),
     ]);
     if (outcome.ok) return { kind: 'claimed' };
     if (outcome.index !== 0) throw new StorageError(`unexpected condition failure on item ${outcome.index}`);

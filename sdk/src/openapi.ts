@@ -405,6 +405,137 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals/{approval_id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend a pending approval request's deadline
+         * @description An approver (on the tenant's allowlist, not the requester) moves a pending request's
+         *     `expires_at` later by `extend_sec`, within the bound the tenant's policy data sets
+         *     (`extensions`: at most `max_sec` past the deadline the request was created with, at most
+         *     `max_times` times, and never past 7 days after its creation). The move, the extension
+         *     history and its reminder (moved with the deadline) are written with an
+         *     `approval.extended` fact in one transaction, only while the request is pending at the
+         *     deadline read; `oc.approval.extended` goes to the tenant's routes (the Slack message shows
+         *     the new deadline). A tenant without `extensions` answers 403 `EXTENSION_NOT_ALLOWED`; past
+         *     the bound is 422 `VALIDATION_ERROR` naming `/extend_sec`; an expired request is 410 (it is
+         *     over: expiry is never a denial, and never undone); a decided one 409.
+         */
+        post: operations["extendApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{approval_id}/standing-grant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve this call and calls like it (a scoped standing grant)
+         * @description Approves the pending request, exactly as `approve` does (allowlist, separation of duties,
+         *     `view_hash`, one decision wins, a single-use grant for this call), and creates a standing
+         *     grant for calls like it: the same agent, tool and action, a `target_pattern` over the
+         *     canonical target (the exact target, or a prefix ending in one `*`; no other wildcard, no
+         *     regex) that must cover this call's target, `max_uses` and `expires_in_sec` at most what the
+         *     tenant's policy data allows (`standing_grants`; a destructive action only with
+         *     `allow_destructive: true`). The decision, the grant and the `approval.decided` fact (naming
+         *     the grant) are one transaction.
+         *
+         *     A later call that policy decides `approve` and that a grant covers runs at once instead of
+         *     waiting for a human: it is still evaluated by policy first (a forbid, a risk floor, a deny
+         *     are never overridden), is recorded with the grant's id (`standing_grant` in its
+         *     `toolcall.decided` fact and in the submit answer), and spends one use by a conditional
+         *     decrement in the transaction that claims it, which also checks that the grant is still
+         *     active (a revocation is effective at once). Creating one needs the approval the action
+         *     needs (today one approver; with quorum, the quorum).
+         */
+        post: operations["createStandingGrant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the tenant's standing grants
+         * @description The approver's own tenant only, in grant id order, each with its state now (`active`,
+         *     `exhausted`, `expired`, `revoked`); `status` filters the page. Page with `next_cursor`.
+         */
+        get: operations["listStandingGrants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/grants/{grant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read one standing grant
+         * @description One standing grant of the approver's tenant with its uses left and its state now. Another
+         *     tenant's grant, and any grant for a caller who is not on the tenant's approver list, is
+         *     404, exactly like a missing one.
+         */
+        get: operations["getStandingGrant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/grants/{grant_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a standing grant
+         * @description Any approver of the tenant may take a standing grant back (no quorum needed to be more
+         *     careful). It turns `revoked` with a `standing_grant.revoked` fact in one transaction, and
+         *     the next call that would have used it is parked for a human: each use re-checks the grant
+         *     in its own conditional write. A repeat answers the grant as it is (still revoked by the
+         *     first). The body is optional.
+         */
+        post: operations["revokeStandingGrant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/console": {
         parameters: {
             query?: never;
@@ -839,7 +970,7 @@ export interface components {
              */
             delivery_id: string;
             /** @enum {string} */
-            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn" | "oc.approval.vote";
+            event_type: "oc.approval.requested" | "oc.approval.decided" | "oc.approval.expired" | "oc.approval.revoked" | "oc.approval.withdrawn" | "oc.approval.reminder" | "oc.approval.extended" | "oc.approval.vote";
             route: {
                 /** @constant */
                 kind: "webhook";
@@ -1100,6 +1231,16 @@ export interface components {
             policy_version: components["schemas"]["PolicyVersion"];
             result?: components["schemas"]["ExecutionResult"];
             approval?: components["schemas"]["PendingApproval"];
+            /**
+             * @description Policy decided `approve` and a standing grant of the tenant covered the call, so it ran
+             *     now (its `result` is here) instead of waiting for a human: the grant's id, the approval
+             *     it was created with, and its expiry. The call's `toolcall.decided` fact names the grant.
+             */
+            standing_grant?: {
+                id: components["schemas"]["Uuid"];
+                approval_id: components["schemas"]["Uuid"];
+                expires_at: components["schemas"]["Timestamp"];
+            };
         };
         /**
          * @description `pending` until an allowed approver decides (`approved`/`denied`) or it expires. Expiry is
@@ -1222,6 +1363,12 @@ export interface components {
             comment?: string;
             /** @description The approver's reason, when denied with one. */
             deny_reason?: string;
+            /** @description When its reminder went out (the tenant's `reminder_before_sec` before `expires_at`). */
+            reminded_at?: components["schemas"]["Timestamp"];
+            /** @description The moves of its deadline, oldest first (`POST /v1/approvals/{approval_id}/extend`). */
+            extensions?: components["schemas"]["Extension"][];
+            /** @description The standing grant created with this approval (`POST /v1/approvals/{approval_id}/standing-grant`). */
+            standing_grant?: components["schemas"]["StandingGrantSummary"];
             grant?: components["schemas"]["ApprovalGrant"];
             edit?: components["schemas"]["ApprovalEdit"];
             /**
@@ -1356,7 +1503,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.extended" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -1880,12 +2027,14 @@ export interface components {
          *     edited the request: the original's hash, the edited request, its RFC 6902 patch, the
          *     editor and the policy's decision on it), `approval.vote` (one approver's approve
          *     vote on a quorum approval: directory id, stage, count) and `approval.vote_withdrawn` (that
-         *     vote taken back before its stage completed). The list is the gateway's one registry of fact kinds
+         *     vote taken back before its stage completed), `approval.extended` (an approver moved a
+         *     pending deadline: `from`, `to`, `approver`) and `standing_grant.revoked` (an approver took a
+         *     standing grant back). The list is the gateway's one registry of fact kinds
          *     (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.extended" | "standing_grant.revoked" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
@@ -2463,6 +2612,217 @@ export interface components {
             code?: "APPROVER_NOT_ALLOWED";
             /** @constant */
             retryable?: false;
+        };
+        /**
+         * @example {
+         *       "code": "EXTENSION_NOT_ALLOWED",
+         *       "message": "this tenant's policy data allows no extensions (tenants.json `extensions`)",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        ExtendForbiddenError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "APPROVER_NOT_ALLOWED" | "SELF_APPROVAL" | "EXTENSION_NOT_ALLOWED";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @example {
+         *       "code": "STANDING_GRANT_NOT_ALLOWED",
+         *       "message": "this tenant's policy data allows no standing grants for jira.issue.delete (tenants.json `standing_grants`)",
+         *       "retryable": false,
+         *       "request_id": "5a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+         *     }
+         */
+        StandingGrantForbiddenError: components["schemas"]["Error"] & {
+            /** @enum {unknown} */
+            code?: "APPROVER_NOT_ALLOWED" | "SELF_APPROVAL" | "STANDING_GRANT_NOT_ALLOWED";
+            /** @constant */
+            retryable?: false;
+        };
+        /**
+         * @example {
+         *       "extend_sec": 3600
+         *     }
+         */
+        ExtendRequest: {
+            /** @description Seconds added to the current deadline (policy data bounds the result). */
+            extend_sec: number;
+            comment?: string;
+            view_hash?: components["schemas"]["ViewHash"];
+        };
+        /**
+         * @description One move of a pending request's deadline.
+         * @example {
+         *       "by": "bob@example.com",
+         *       "at": "2025-06-02T10:00:00.000Z",
+         *       "from": "2025-06-02T12:34:56.130Z",
+         *       "to": "2025-06-02T13:34:56.130Z"
+         *     }
+         */
+        Extension: {
+            /** @description Who extended it: the approver's `email` (API, console), or `slack:<user id>`. */
+            by: string;
+            at: components["schemas"]["Timestamp"];
+            from: components["schemas"]["Timestamp"];
+            to: components["schemas"]["Timestamp"];
+            comment?: string;
+        };
+        /**
+         * @example {
+         *       "target_pattern": "OPS-*",
+         *       "max_uses": 10,
+         *       "expires_in_sec": 3600
+         *     }
+         */
+        StandingGrantRequest: {
+            /**
+             * @description The canonical target exactly, or a prefix ending in one `*` (`OPS-*`; `*` alone: any
+             *     target). It must cover this call's target. No other wildcard, no regex.
+             */
+            target_pattern: string;
+            /** @description Uses by later calls (this call's own approval is not one); at most the policy's `max_uses`. */
+            max_uses: number;
+            /** @description Life from now; at most the policy's `max_ttl_sec`. */
+            expires_in_sec: number;
+            comment?: string;
+            view_hash?: components["schemas"]["ViewHash"];
+        };
+        /**
+         * @example {
+         *       "reason": "the cleanup is done"
+         *     }
+         */
+        RevokeGrantRequest: {
+            reason?: string;
+        };
+        /**
+         * @description The standing grant created with an approval, as the approval and its fact name it.
+         * @example {
+         *       "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *       "agent_id": "agent-007",
+         *       "tool": "jira",
+         *       "action": "issue.delete",
+         *       "target_pattern": "OPS-*",
+         *       "max_uses": 10,
+         *       "expires_at": "2025-06-01T14:00:00.000Z"
+         *     }
+         */
+        StandingGrantSummary: {
+            id: components["schemas"]["Uuid"];
+            agent_id: string;
+            tool: components["schemas"]["NormalizedToolName"];
+            action: components["schemas"]["NormalizedToolName"];
+            target_pattern: string;
+            max_uses: number;
+            expires_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description A scoped standing grant: calls of `agent_id` to `tool`.`action` whose canonical target
+         *     matches `target_pattern` run without a human while it is `active`, each still evaluated by
+         *     policy first. `status` is its state now: `exhausted` (no uses left), `expired`, `revoked`.
+         * @example {
+         *       "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *       "tenant_id": "tenant1",
+         *       "agent_id": "agent-007",
+         *       "tool": "jira",
+         *       "action": "issue.delete",
+         *       "target_pattern": "OPS-*",
+         *       "max_uses": 10,
+         *       "uses_left": 7,
+         *       "expires_at": "2025-06-01T14:00:00.000Z",
+         *       "created_by": "bob@example.com",
+         *       "created_at": "2025-06-01T13:00:00.000Z",
+         *       "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *       "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *       "status": "active"
+         *     }
+         */
+        StandingGrant: {
+            id: components["schemas"]["Uuid"];
+            tenant_id: string;
+            agent_id: string;
+            tool: components["schemas"]["NormalizedToolName"];
+            action: components["schemas"]["NormalizedToolName"];
+            target_pattern: string;
+            max_uses: number;
+            uses_left: number;
+            expires_at: components["schemas"]["Timestamp"];
+            created_by: string;
+            created_at: components["schemas"]["Timestamp"];
+            approval_id: components["schemas"]["Uuid"];
+            event_id: components["schemas"]["Uuid"];
+            /** @enum {string} */
+            status: "active" | "exhausted" | "expired" | "revoked";
+            revoked_by?: string;
+            revoked_at?: components["schemas"]["Timestamp"];
+            revoke_reason?: string;
+            last_used_at?: components["schemas"]["Timestamp"];
+            comment?: string;
+        };
+        /**
+         * @example {
+         *       "approval": {
+         *         "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *         "tenant_id": "tenant1",
+         *         "agent_id": "agent-007",
+         *         "user_id": "alice@example.com",
+         *         "tool": "jira",
+         *         "action": "issue.delete",
+         *         "resource": "OPS-42",
+         *         "params": {
+         *           "issue": "OPS-42"
+         *         },
+         *         "risk_score": 7,
+         *         "reason": "destructive action requires approval",
+         *         "approver_group": "ops-leads",
+         *         "status": "approved",
+         *         "created_at": "2025-06-01T12:34:56.130Z",
+         *         "expires_at": "2025-06-02T12:34:56.130Z",
+         *         "decided_by": "bob@example.com",
+         *         "decided_at": "2025-06-01T13:00:00.000Z",
+         *         "standing_grant": {
+         *           "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *           "agent_id": "agent-007",
+         *           "tool": "jira",
+         *           "action": "issue.delete",
+         *           "target_pattern": "OPS-*",
+         *           "max_uses": 10,
+         *           "expires_at": "2025-06-01T14:00:00.000Z"
+         *         }
+         *       },
+         *       "standing_grant": {
+         *         "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+         *         "tenant_id": "tenant1",
+         *         "agent_id": "agent-007",
+         *         "tool": "jira",
+         *         "action": "issue.delete",
+         *         "target_pattern": "OPS-*",
+         *         "max_uses": 10,
+         *         "uses_left": 10,
+         *         "expires_at": "2025-06-01T14:00:00.000Z",
+         *         "created_by": "bob@example.com",
+         *         "created_at": "2025-06-01T13:00:00.000Z",
+         *         "approval_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *         "status": "active"
+         *       }
+         *     }
+         */
+        StandingGrantCreated: {
+            approval: components["schemas"]["Approval"];
+            standing_grant: components["schemas"]["StandingGrant"];
+        };
+        /**
+         * @example {
+         *       "items": []
+         *     }
+         */
+        StandingGrantList: {
+            items: components["schemas"]["StandingGrant"][];
+            next_cursor?: string;
         };
         /**
          * @example {
@@ -3087,6 +3447,49 @@ export interface components {
             };
         };
         /**
+         * @description The approver is not on the tenant's allowlist (`APPROVER_NOT_ALLOWED`), is the requester
+         *     (`SELF_APPROVAL`), or the tenant's policy data allows no extensions (`EXTENSION_NOT_ALLOWED`).
+         */
+        ExtendForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ExtendForbiddenError"];
+            };
+        };
+        /**
+         * @description The approver is not on the tenant's allowlist (`APPROVER_NOT_ALLOWED`), is the requester
+         *     (`SELF_APPROVAL`), or the tenant's policy data allows no standing grant for this action
+         *     (`STANDING_GRANT_NOT_ALLOWED`).
+         */
+        StandingGrantForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["StandingGrantForbiddenError"];
+            };
+        };
+        /** @description The path id is not a lowercase canonical UUID (`BAD_REQUEST`). */
+        MalformedGrantId: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["BadRequestError"];
+            };
+        };
+        /** @description No such standing grant for the approver's tenant (`NOT_FOUND`); another tenant's looks exactly the same. */
+        GrantNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["NotFoundError"];
+            };
+        };
+        /**
          * @description The approval was already decided (`APPROVAL_ALREADY_DECIDED`: `details` carries the current
          *     `status` and `decided_by`), or the decision's `view_hash` names another view than this
          *     approval's (`CONFLICT`: `details` gives the approval's view hash; reload and decide on it).
@@ -3231,6 +3634,17 @@ export interface components {
          * @example pending
          */
         ApprovalStatusQuery: "pending" | "approved" | "denied" | "expired" | "revoked_by_policy" | "withdrawn";
+        /**
+         * @description A standing grant id in lowercase canonical UUID form. Any other form is 400; a well-formed
+         *     id that names no grant of the approver's tenant is 404.
+         * @example 9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a
+         */
+        GrantId: string;
+        /**
+         * @description Only standing grants in this state now. Any other value is 400 `VALIDATION_ERROR`.
+         * @example active
+         */
+        GrantStatusQuery: "active" | "exhausted" | "expired" | "revoked";
         /**
          * @description Page size, an integer from 1 to 100. Anything else is 400 `VALIDATION_ERROR`.
          * @example 50
@@ -3787,6 +4201,202 @@ export interface operations {
             404: components["responses"]["ApprovalNotFound"];
             409: components["responses"]["DecisionConflict"];
             410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    extendApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtendRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval, still `pending`, with its new `expires_at` and its `extensions`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ExtendForbidden"];
+            404: components["responses"]["ApprovalNotFound"];
+            409: components["responses"]["DecisionConflict"];
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createStandingGrant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description An approval id in lowercase canonical UUID form, of any version. Any other form is 400; a
+                 *     well-formed id that names no approval of the approver's tenant is 404, including ids the
+                 *     gateway never issues (the nil UUID, a version 1 UUID).
+                 * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+                 */
+                approval_id: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StandingGrantRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval, now `approved`, and the standing grant created with it. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingGrantCreated"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["StandingGrantForbidden"];
+            404: components["responses"]["ApprovalNotFound"];
+            409: components["responses"]["DecisionConflict"];
+            410: components["responses"]["ApprovalExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["DecisionUnprocessable"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listStandingGrants: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only standing grants in this state now. Any other value is 400 `VALIDATION_ERROR`.
+                 * @example active
+                 */
+                status?: components["parameters"]["GrantStatusQuery"];
+                /**
+                 * @description Page size, an integer from 1 to 100. Anything else is 400 `VALIDATION_ERROR`.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page, passed back unchanged with the same `status`
+                 *     (opaque; at most 2,048 characters). A malformed cursor, or one not issued for the
+                 *     approver's tenant, is 400 `BAD_REQUEST`.
+                 * @example eyJwayI6IlQjdGVuYW50MSNBUFIjM2YyNTA0ZTAtNGY4OS00MWQzLTlhMGMtMDMwNWU4MmMzMzAxIiwic2siOiJBUFBST1ZBTCIsImdzaTFwayI6IlQjdGVuYW50MSNBUFIjcGVuZGluZyIsImdzaTFzayI6IjIwMjUtMDYtMDFUMTI6MzQ6NTYuMTMwWiMzZjI1MDRlMC00Zjg5LTQxZDMtOWEwYy0wMzA1ZTgyYzMzMDEifQ
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of standing grants. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingGrantList"];
+                };
+            };
+            400: components["responses"]["BadQuery"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ApproverNotAllowed"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getStandingGrant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A standing grant id in lowercase canonical UUID form. Any other form is 400; a well-formed
+                 *     id that names no grant of the approver's tenant is 404.
+                 * @example 9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a
+                 */
+                grant_id: components["parameters"]["GrantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The standing grant. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingGrant"];
+                };
+            };
+            400: components["responses"]["MalformedGrantId"];
+            401: components["responses"]["ApproverUnauthorized"];
+            404: components["responses"]["GrantNotFound"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revokeStandingGrant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A standing grant id in lowercase canonical UUID form. Any other form is 400; a well-formed
+                 *     id that names no grant of the approver's tenant is 404.
+                 * @example 9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a
+                 */
+                grant_id: components["parameters"]["GrantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RevokeGrantRequest"];
+            };
+        };
+        responses: {
+            /** @description The standing grant, now `revoked`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingGrant"];
+                };
+            };
+            400: components["responses"]["DecisionBadRequest"];
+            401: components["responses"]["ApproverUnauthorized"];
+            403: components["responses"]["ApproverNotAllowed"];
+            404: components["responses"]["GrantNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["DecisionUnprocessable"];

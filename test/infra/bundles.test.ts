@@ -6,6 +6,7 @@ import {
   ENV,
   FUNCTION_URLS,
   ROUTES,
+  lambdaOf,
   SCHEDULES,
   STACKS,
   STREAM_CONSUMERS,
@@ -26,7 +27,7 @@ beforeAll(() => {
 });
 
 const HANDLERS = [
-  ...new Set(ROUTES.map((r) => r.handler)),
+  ...new Set(ROUTES.map((r) => lambdaOf(r.handler))),
   ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   ...STREAM_CONSUMERS.map((c) => c.handler),

@@ -10,6 +10,7 @@ import {
   OBSERVABILITY,
   FUNCTION_URLS,
   ROUTES,
+  lambdaOf,
   SCHEDULES,
   STACKS,
   STREAM_CONSUMERS,
@@ -28,7 +29,7 @@ beforeAll(() => {
 
 const ALL_HANDLERS = [
   // One Lambda per handler (the console's two routes share one), plus the Function URLs'.
-  ...new Set(ROUTES.map((r) => r.handler)),
+  ...new Set(ROUTES.map((r) => lambdaOf(r.handler))),
   ...FUNCTION_URLS.map((f) => f.handler),
   ...CONNECTORS.map((c) => `connector-${c}`),
   `connector-${UPSTREAM_CONNECTOR}`,
@@ -245,12 +246,13 @@ describe('table access', () => {
 
   // The console serves files: it reads no table at all (below). A handler with a POST route too
   // (MCP) is a writer.
-  const writers = new Set(ROUTES.filter((r) => r.method !== 'GET').map((r) => r.handler));
+  // A Lambda that serves routes of other handlers (ROUTE_LAMBDAS) writes if any of them does.
+  const writers = new Set(ROUTES.filter((r) => r.method !== 'GET').map((r) => lambdaOf(r.handler)));
   const tableReaders = [
     ...new Set(
-      ROUTES.filter((r) => r.method === 'GET' && r.handler !== 'console' && !writers.has(r.handler)).map(
-        (r) => r.handler,
-      ),
+      ROUTES.filter(
+        (r) => r.method === 'GET' && r.handler !== 'console' && !writers.has(lambdaOf(r.handler)),
+      ).map((r) => r.handler),
     ),
   ];
 
@@ -560,10 +562,17 @@ describe('approver JWTs without an identity provider', () => {
         'deny-approval',
         'edit-approval',
         'get-approval-deliveries',
+        'extend-approval',
+        'create-standing-grant',
+        'list-grants',
+        'get-grant',
+        'revoke-grant',
         'get-toolcall-proof',
       ].sort((a, b) => approverRoutes.indexOf(a) - approverRoutes.indexOf(b)),
     );
-    for (const handler of ALL_HANDLERS.filter((h) => !approverRoutes.includes(h) && h !== 'console')) {
+    for (const handler of ALL_HANDLERS.filter(
+      (h) => !approverRoutes.map(lambdaOf).includes(h) && h !== 'console',
+    )) {
       const vars = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, jwt: JWT_ENV.filter((n) => n in vars) }).toEqual({ handler, jwt: [] });
     }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createOpenClause, type OpenClauseProps } from '../../lib/openclause.js';
+import { lambdaOf } from '../../functions/shared/constants.js';
 
 export interface Synthesized {
   app: App;
@@ -48,9 +49,10 @@ type Resource = { Type: string; Properties: Record<string, any>; [k: string]: un
 
 /** The Lambda built from functions/handlers/<handler>.ts (OcFunction describes itself by handler). */
 export function lambdaFor(template: Template, handler: string): { id: string; resource: Resource } {
+  // A handler grouped into another Lambda (ROUTE_LAMBDAS) is found as that Lambda.
   const found = Object.entries(
     template.findResources('AWS::Lambda::Function', {
-      Properties: { Description: `OpenClause ${handler}` },
+      Properties: { Description: `OpenClause ${lambdaOf(handler)}` },
     }),
   );
   if (found.length !== 1) throw new Error(`expected one Lambda for ${handler}, found ${found.length}`);

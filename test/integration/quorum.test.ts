@@ -49,6 +49,13 @@ function quorumPolicy(webhookUrl: string): string {
   tenants.tenant1.groups = { security: ['alice'], finance: ['carol', 'dave', 'erin'] };
   // Editable, to show that a quorum approval refuses edits all the same.
   tenants.tenant1.editable_params = { 'jira.issue.delete': ['issue'] };
+  // Standing grants allowed, to show that one approver cannot create one for a quorum's call.
+  tenants.tenant1.standing_grants = {
+    actions: ['jira.issue.delete'],
+    max_uses: 5,
+    max_ttl_sec: 3600,
+    allow_destructive: true,
+  };
   tenants.tenant1.quorum = {
     actions: { 'jira.issue.delete': { n: 2 } },
     risk_bands: [
@@ -141,6 +148,28 @@ describe('edits on a quorum approval', () => {
     expect(after.view.hash).toBe(before.view.hash);
     expect(after.quorum.approvals).toBe(1);
     expect(await factKinds(ids.approvalId)).not.toContain('approval.edited');
+  });
+});
+
+describe('standing grants on a quorum approval', () => {
+  it('are refused: one approver cannot grant calls like it, and nothing changes', async () => {
+    const ids = await parked({ resource: 'SG-1' });
+    const before = await approvalOf(ids.approvalId);
+    const r = await stack.request('POST', `/v1/approvals/${ids.approvalId}/standing-grant`, {
+      token: await token('carol'),
+      body: JSON.stringify({
+        target_pattern: 'SG-*',
+        max_uses: 2,
+        expires_in_sec: 600,
+        view_hash: before.view.hash,
+      }),
+    });
+    expect([r.status, r.json.code]).toEqual([403, 'STANDING_GRANT_NOT_ALLOWED']);
+    const after = await approvalOf(ids.approvalId);
+    expect([after.status, after.quorum.approvals]).toEqual(['pending', 0]);
+    const grants = await stack.request('GET', '/v1/grants', { token: await token('carol') });
+    expect(grants.status).toBe(200);
+    expect(grants.json.items).toEqual([]);
   });
 });
 

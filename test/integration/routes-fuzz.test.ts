@@ -6,6 +6,8 @@
  * a 5xx; every answer matches the OpenAPI document (the client checks it); the table is unchanged
  * afterwards; and the sequencer still seals a fact submitted after the run.
  */
+import { randomUUID } from 'node:crypto';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { DEV_SIGN_IN_PATH } from '../../bin/local/host.js';
@@ -13,6 +15,7 @@ import { FUNCTION_URLS, ROUTES, DEV_JWT, type RouteDef } from '../../functions/s
 import { signedHeaders } from '../support/slack.js';
 import { tokenFor } from '../support/approvers.js';
 import { tableSnapshot } from '../support/snapshot.js';
+import { standingGrantItem } from '../../functions/store/grants.js';
 import { startTestStack, toolCall, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -26,9 +29,35 @@ beforeAll(async () => {
     '/v1/toolcalls',
     toolCall({ tool: 'jira', action: 'issue.delete', resource: 'OPS-1', params: {} }),
   );
+  // A standing grant of tenant1 (issue 21), stored as its creation writes it: hostile input to
+  // the grant routes must neither read past the walls nor change it.
+  const grantId = randomUUID();
+  const at = new Date().toISOString();
+  await stack.state.doc.send(
+    new PutCommand({
+      TableName: stack.config.tableName,
+      Item: standingGrantItem({
+        id: grantId,
+        tenant_id: 'tenant1',
+        agent_id: 'agent-1',
+        tool: 'jira',
+        action: 'issue.delete',
+        target_pattern: 'OPS-*',
+        max_uses: 3,
+        uses_left: 3,
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        created_by: 'alice@acme.example',
+        created_at: at,
+        approval_id: r.json.approval.id,
+        event_id: r.json.event_id,
+        status: 'active',
+      }),
+    }),
+  );
   existing = {
     event_id: r.json.event_id,
     approval_id: r.json.approval.id,
+    grant_id: grantId,
     // The console's greedy `{path+}`: the page `approval.url` opens.
     'path+': `approvals/${r.json.approval.id}`,
   };

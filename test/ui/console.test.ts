@@ -446,6 +446,51 @@ describe('the approval console in chromium', () => {
     await context.close();
   });
 
+  it('extends a pending deadline with one click, and revokes a standing grant on its page (issue 21)', async () => {
+    const { approvalId } = await parked({ resource: 'OPS-88', params: {} });
+    const before = (
+      await stack.request('GET', `/v1/approvals/${approvalId}`, { token: await tokenFor('carol') })
+    ).json.expires_at as string;
+    const rotate = await stack.post(
+      '/v1/toolcalls',
+      toolCall({
+        tool: 'slack',
+        action: 'msg.post',
+        params: { channel: '#ops', text: 'rotate' },
+        risk_score: 8,
+      }),
+    );
+    const granted = await stack.request('POST', `/v1/approvals/${rotate.json.approval.id}/standing-grant`, {
+      token: await tokenFor('alice'),
+      body: { target_pattern: '#ops', max_uses: 2, expires_in_sec: 600 },
+    });
+    expect(granted.status).toBe(201);
+    const grantId = granted.json.standing_grant.id as string;
+
+    const { context, page, incidents } = await open();
+    await signIn(page, 'carol@acme.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.getByRole('button', { name: 'Extend by 1 hour' }).click();
+    await page.locator('#answer', { hasText: 'Extended' }).waitFor();
+    const after = (
+      await stack.request('GET', `/v1/approvals/${approvalId}`, { token: await tokenFor('carol') })
+    ).json;
+    expect(Date.parse(after.expires_at) - Date.parse(before)).toBe(3_600_000);
+    await page.locator('dd', { hasText: 'by carol@acme.example' }).waitFor();
+
+    await page.goto('/console');
+    await page.getByRole('link', { name: 'Standing grants' }).click();
+    const item = page.locator(`li[data-grant="${grantId}"]`);
+    await expect(item.locator('.badge').textContent()).resolves.toBe('active');
+    await item.getByRole('button', { name: 'Revoke' }).click();
+    await page.locator(`li[data-grant="${grantId}"] .badge`, { hasText: 'revoked' }).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'grants.png') });
+    const read = await stack.request('GET', `/v1/grants/${grantId}`, { token: await tokenFor('alice') });
+    expect(read.json).toMatchObject({ status: 'revoked', revoked_by: 'carol@acme.example' });
+    expect(incidents).toEqual({ dialogs: [], errors: [] });
+    await context.close();
+  });
+
   it('keeps the token out of the URL and asks to sign in again when it is refused', async () => {
     const { context, page } = await open();
     const urls: string[] = [];

@@ -31,6 +31,11 @@ const APPROVAL_OPS = [
   'POST /v1/approvals/{approval_id}/edit',
   'POST /v1/approvals/{approval_id}/withdraw-vote',
   'GET /v1/approvals/{approval_id}/deliveries',
+  'POST /v1/approvals/{approval_id}/extend',
+  'POST /v1/approvals/{approval_id}/standing-grant',
+  'GET /v1/grants',
+  'GET /v1/grants/{grant_id}',
+  'POST /v1/grants/{grant_id}/revoke',
 ];
 
 /**
@@ -190,6 +195,49 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '404': ['NOT_FOUND'],
     '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT', 'VOTE_CONTENDED'],
     '410': ['APPROVAL_EXPIRED'],
+    '413': ['PAYLOAD_TOO_LARGE'],
+    '415': ['UNSUPPORTED_MEDIA_TYPE'],
+    '422': ['VALIDATION_ERROR'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  // Issue 21 (5, 6): extensions and standing grants.
+  ...Object.fromEntries(
+    [
+      ['extend', 'EXTENSION_NOT_ALLOWED'],
+      ['standing-grant', 'STANDING_GRANT_NOT_ALLOWED'],
+    ].map(([verb, notAllowed]) => [
+      `POST /v1/approvals/{approval_id}/${verb}`,
+      {
+        '400': ['BAD_REQUEST'],
+        '401': ['UNAUTHORIZED'],
+        '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL', notAllowed!],
+        '404': ['NOT_FOUND'],
+        '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+        '410': ['APPROVAL_EXPIRED'],
+        '413': ['PAYLOAD_TOO_LARGE'],
+        '415': ['UNSUPPORTED_MEDIA_TYPE'],
+        '422': ['VALIDATION_ERROR'],
+        '500': ['INTERNAL_ERROR'],
+      },
+    ]),
+  ),
+  'GET /v1/grants': {
+    '400': ['BAD_REQUEST', 'VALIDATION_ERROR'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'GET /v1/grants/{grant_id}': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '404': ['NOT_FOUND'],
+    '500': ['INTERNAL_ERROR'],
+  },
+  'POST /v1/grants/{grant_id}/revoke': {
+    '400': ['BAD_REQUEST'],
+    '401': ['UNAUTHORIZED'],
+    '403': ['APPROVER_NOT_ALLOWED'],
+    '404': ['NOT_FOUND'],
     '413': ['PAYLOAD_TOO_LARGE'],
     '415': ['UNSUPPORTED_MEDIA_TYPE'],
     '422': ['VALIDATION_ERROR'],

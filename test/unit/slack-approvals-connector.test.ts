@@ -185,6 +185,26 @@ describe('slack.approval.update for a quorum vote (issue 21)', () => {
   });
 });
 
+describe('slack.approval.update of a pending request (issue 21: reminder, extension)', () => {
+  it('re-renders the request with its buttons, the new deadline and the note', async () => {
+    const r = await live()(
+      request('approval.update', {
+        ...params,
+        approval: { ...params.approval, expires_at: '2030-01-02T10:00:00.000Z' },
+        ts: '1700000000.000100',
+        outcome: { status: 'pending', note: 'Deadline extended by alice@acme.example' },
+      }),
+    );
+    expect(r.status).toBe('success');
+    const [sent] = slackApi.received;
+    expect(sent?.path).toBe('/api/chat.update');
+    const blocks = JSON.stringify(blocksOf(sent!.json));
+    expect(blocks).toContain('Deadline extended by alice@acme.example');
+    expect(blocks).toContain('oc_deny');
+    expect(blocks).toContain('2030-01-02T10:00:00.000Z');
+  });
+});
+
 describe('mock mode', () => {
   it('records what it would post and update, and calls nobody', async () => {
     const mock = createSlackConnector({ config: { mode: 'mock' }, now: () => new Date(1_700_000_000_000) });
