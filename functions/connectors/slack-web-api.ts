@@ -1,6 +1,6 @@
 /**
- * The Slack Web API calls of the approval flow, through `@slack/web-api`: `chat.postMessage`,
- * `chat.update` and `users.info` (the clicker's email, for separation of duties in live mode).
+ * The Slack Web API calls of the approval flow, through `@slack/web-api`: `chat.postMessage` and
+ * `chat.update` (the clicker's `users.info` is `store/slack-users.ts`, without the package).
  * `ok: false` is a failure for every method (W26). A 429 (`ratelimited`) honours `Retry-After`:
  * a short wait is waited here once; a longer one fails with `retry_after_sec` so that the caller
  * (the delivery queue) retries no earlier than Slack asked.
@@ -135,12 +135,5 @@ export class SlackWebApi {
       channel: typeof r.channel === 'string' ? r.channel : channel,
       ts: typeof r.ts === 'string' ? r.ts : ts,
     };
-  }
-
-  /** The user's email as Slack knows it (needs `users:read.email`); undefined when Slack shows none. */
-  async userEmail(userId: string): Promise<string | undefined> {
-    const r = await this.call((client) => client.users.info({ user: userId }));
-    const email = r.user?.profile?.email;
-    return typeof email === 'string' && email ? email : undefined;
   }
 }

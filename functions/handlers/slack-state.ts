@@ -4,7 +4,6 @@
  * responder, and, in live mode, the Web API for the clicker's email (separation of duties).
  */
 import { slackConfigSource } from '../connectors/config.js';
-import { SlackWebApi } from '../connectors/slack-web-api.js';
 import { approvalUrl } from '../core/submit.js';
 import { type SlackDecisionDeps } from '../core/slack-decision.js';
 import { ENV } from '../shared/constants.js';
@@ -12,6 +11,7 @@ import { AppError } from '../shared/errors.js';
 import { logger } from '../shared/powertools.js';
 import { readSecretString } from '../store/secrets.js';
 import { SlackReplayStore } from '../store/slack-replays.js';
+import { slackUserEmail } from '../store/slack-users.js';
 import { createSlackResponder, type SlackResponder } from '../store/slack-responder.js';
 import type { AppState } from './app-state.js';
 import { approvalDeps } from './approvals-state.js';
@@ -54,13 +54,11 @@ export function slackState(state: AppState): SlackState {
     throw new Error(
       `${ENV.slackSigningSecretArn} is not set: the Slack signing secret must come from Secrets Manager`,
     );
-  let web: Promise<SlackWebApi | undefined> | undefined;
-  const webApi = () =>
+  let web: Promise<string | undefined> | undefined;
+  const botToken = () =>
     (web ??= slackConfigSource({ readSecret: readSecretString })
       .load()
-      .then((c) =>
-        c.mode === 'live' ? new SlackWebApi({ botToken: c.botToken, apiUrl: config.slackApiUrl }) : undefined,
-      ));
+      .then((c) => (c.mode === 'live' ? c.botToken : undefined)));
   s = {
     signingSecret: () => (arn ? signingSecretFrom(arn) : Promise.resolve(config.slackSigningSecret)),
     replays: new SlackReplayStore(state.doc, config.tableName),
@@ -72,7 +70,9 @@ export function slackState(state: AppState): SlackState {
     async userEmail(userId) {
       if (config.connectorsMode !== 'live') return undefined;
       try {
-        return (await (await webApi())?.userEmail(userId)) ?? '';
+        const token = await botToken();
+        if (!token) return '';
+        return (await slackUserEmail(token, userId, { apiUrl: config.slackApiUrl })) ?? '';
       } catch (error) {
         // Separation of duties needs the email: without it, no decision (fail closed, retryable).
         logger.warn('slack users.info failed', { error: (error as Error).message });

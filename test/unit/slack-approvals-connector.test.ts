@@ -3,7 +3,7 @@
  * Web API: `chat.postMessage` once per request, `chat.update` with the outcome, `ok: false` as an
  * error, 429 with `Retry-After` honoured; and mock mode recording what it would post.
  */
-import { SlackWebApi } from '../../functions/connectors/slack-web-api.js';
+import { slackUserEmail } from '../../functions/store/slack-users.js';
 import { createSlackConnector } from '../../functions/connectors/slack.js';
 import type { ConnectorRequest } from '../../functions/connectors/types.js';
 import { decodeButtonValue } from '../../functions/core/slack-interaction.js';
@@ -231,11 +231,16 @@ describe('users.info', () => {
       status: 200,
       body: { ok: true, user: { id: 'U123', profile: { email: 'dana@acme.example' } } },
     });
-    const api = new SlackWebApi({ botToken: TOKEN, apiUrl: `${slackApi.url}/api/` });
-    await expect(api.userEmail('U123')).resolves.toBe('dana@acme.example');
+    const apiUrl = `${slackApi.url}/api/`;
+    await expect(slackUserEmail(TOKEN, 'U123', { apiUrl })).resolves.toBe('dana@acme.example');
     expect(slackApi.received[0]?.path).toBe('/api/users.info');
     expect(slackApi.received[0]?.json.user).toBe('U123');
+    expect(slackApi.received[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
     slackApi.reply({ status: 200, body: { ok: false, error: 'user_not_found' } });
-    await expect(api.userEmail('U404')).rejects.toThrow('slack: user_not_found');
+    await expect(slackUserEmail(TOKEN, 'U404', { apiUrl })).rejects.toThrow(
+      'slack users.info: user_not_found',
+    );
+    slackApi.reply({ status: 500, body: { ok: false } });
+    await expect(slackUserEmail(TOKEN, 'U500', { apiUrl })).rejects.toThrow('slack users.info: HTTP 500');
   });
 });
