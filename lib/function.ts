@@ -56,6 +56,12 @@ const MCP_SHIMS_ALIAS = `--alias:@modelcontextprotocol/server/_shims=${path.join
 /** The same for the MCP client package (the upstream connector): 546 KB -> 392 KB without Ajv. */
 const MCP_CLIENT_SHIMS_ALIAS = `--alias:@modelcontextprotocol/client/_shims=${path.join(REPO_ROOT, 'functions', 'shared', 'mcp-client-shims.ts')}`;
 
+/**
+ * The AWS SDK's default credential chain, reduced in Lambda bundles to its environment link (the
+ * one Lambda uses): `functions/shared/lambda-credentials.ts` says why (≈ 118 KB of the mcp bundle).
+ */
+const CREDENTIALS_ALIAS = `--alias:@aws-sdk/credential-provider-node=${path.join(REPO_ROOT, 'functions', 'shared', 'lambda-credentials.ts')}`;
+
 /** Context key the app stack sets from its `tracing` prop; every OcFunction in it reads it. */
 export const TRACING_CONTEXT = 'openclause:tracing';
 /** Context key the app stack sets from its `sourceMaps` prop. */
@@ -210,7 +216,7 @@ export class OcFunction extends NodejsFunction {
           ...(props.handlerName === 'connector-slack' ? [] : [SLACK_SDK_PACKAGE]),
           ...(tracing ? [] : TRACER_PACKAGES),
         ],
-        esbuildArgs: { [MCP_SHIMS_ALIAS]: true, [MCP_CLIENT_SHIMS_ALIAS]: true },
+        esbuildArgs: { [MCP_SHIMS_ALIAS]: true, [MCP_CLIENT_SHIMS_ALIAS]: true, [CREDENTIALS_ALIAS]: true },
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],

@@ -640,7 +640,7 @@ describe('usage errors', () => {
     [['keys'], /`oc keys` needs a command: create, list, revoke, rotate\. See `oc keys --help`\./],
     [
       [],
-      /`oc` needs a command: start, keys, verify, executions, approvals, dev-token, archive, webhooks, parked, policy, proof, vkey\. See `oc --help`\./,
+      /`oc` needs a command: start, keys, verify, executions, approvals, grants, dev-token, archive, webhooks, parked, policy, proof, vkey, upstream\. See `oc --help`\./,
     ],
     [
       ['verify', '--tenant', 'tenant1'],

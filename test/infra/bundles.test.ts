@@ -80,6 +80,17 @@ describe('Lambda bundles', () => {
     expect(existsSync(path.join(dir, 'index.mjs.map'))).toBe(true);
   });
 
+  it.each(HANDLERS)(
+    "%s takes its AWS credentials from the function's environment only (no profile, SSO or metadata chain)",
+    (handler) => {
+      const code = readFileSync(path.join(assetOf(handler), 'index.mjs'), 'utf8');
+      // functions/shared/lambda-credentials.ts stands in for @aws-sdk/credential-provider-node.
+      expect(code).not.toContain('defaultProvider::fromSSO');
+      expect(code).not.toContain('defaultProvider::fromEnv');
+      expect(code).toContain('AWS_SECRET_ACCESS_KEY');
+    },
+  );
+
   it.each(HANDLERS)('%s is at most 1 MB (Cedar counted apart)', (handler) => {
     const size = statSync(path.join(assetOf(handler), 'index.mjs')).size;
     // zod is imported as `import * as z from 'zod'` so that esbuild shakes its locales and JSON

@@ -3,7 +3,8 @@
  * gets, who a caller is, the vote arithmetic, and the vote event each vote announces.
  */
 import { approverIdOf, isRequester, resolveQuorum } from '../../functions/core/approver-directory.js';
-import { deliveryId, eventTypeOf } from '../../functions/core/notifications.js';
+import { deliveryId, eventTypeOf, occurrenceOf } from '../../functions/core/notifications.js';
+import type { StoredApproval } from '../../functions/core/approvals.js';
 import { TenantConfig } from '../../functions/core/policy-data.js';
 import { castVote, quorumProgress, withdrawVote } from '../../functions/core/quorum.js';
 import type { ApprovalRecord } from '../../functions/core/ports.js';
@@ -162,15 +163,18 @@ describe('votes', () => {
   });
 
   it('announces each vote once: a MODIFY still pending after a vote, one delivery per revision', () => {
-    expect(eventTypeOf('MODIFY', 'pending', 2)).toBe('oc.approval.vote');
+    // The vote's write sets the item's `notice` to `vote` (its latest change).
+    expect(eventTypeOf('MODIFY', 'pending', 'vote')).toBe('oc.approval.vote');
     expect(eventTypeOf('MODIFY', 'pending')).toBeUndefined();
+    expect(eventTypeOf('MODIFY', 'approved', 'vote')).toBe('oc.approval.decided');
     const hook = { kind: 'webhook' as const, url: 'https://hooks.example.com/a', secret_ref: 'r' };
-    expect(deliveryId('a1', 'oc.approval.vote', hook, 1)).not.toBe(
-      deliveryId('a1', 'oc.approval.vote', hook, 2),
+    const at = (rev: number) => ({ vote_rev: rev }) as unknown as StoredApproval;
+    expect(occurrenceOf(at(1), 'oc.approval.vote')).toBe(1);
+    expect(deliveryId('a1', 'oc.approval.vote', hook, occurrenceOf(at(1), 'oc.approval.vote'))).not.toBe(
+      deliveryId('a1', 'oc.approval.vote', hook, occurrenceOf(at(2), 'oc.approval.vote')),
     );
-    expect(deliveryId('a1', 'oc.approval.decided', hook, 1)).toBe(
-      deliveryId('a1', 'oc.approval.decided', hook),
-    );
+    // A decision keeps the delivery id it always had, whatever the votes' revision.
+    expect(occurrenceOf(at(2), 'oc.approval.decided')).toBeUndefined();
   });
 
   it("words an MCP poll's pending answer with the quorum's progress", () => {
