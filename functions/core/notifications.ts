@@ -10,6 +10,7 @@ import { NOTIFY_EVENTS, type NotifyEvent, type NotifyRoute } from './policy-data
 import { shownView, type ShownView } from './approvals.js';
 import type { ApprovalRecord } from './ports.js';
 import type { StoredApproval } from './approvals.js';
+import type { UpstreamDriftEventData } from './upstream-facts.js';
 
 export type { NotifyEvent, NotifyRoute };
 export { NOTIFY_EVENTS };
@@ -200,12 +201,12 @@ export interface CloudEventInput {
   source: string;
   subject: string;
   time: string;
-  data: ApprovalEventData;
+  data: ApprovalEventData | UpstreamDriftEventData;
 }
 
 /** The structured-mode CloudEvents 1.0 body (built and validated by the CloudEvents SDK). */
 export function cloudEventBody(input: CloudEventInput): string {
-  const event = new CloudEvent<ApprovalEventData>({
+  const event = new CloudEvent<CloudEventInput['data']>({
     specversion: '1.0',
     id: input.id,
     type: input.type,
@@ -302,6 +303,7 @@ export interface DeliveryMessage {
   v: 1;
   delivery_id: string;
   tenant_id: string;
+  /** The approval's id; for `oc.upstream.drift`, the drift fact's event id (what it is about). */
   approval_id: string;
   event_type: NotifyEvent;
   /** Index of the route in the approval's `notify` list. */
@@ -309,7 +311,7 @@ export interface DeliveryMessage {
   route: NotifyRoute;
   /** The CloudEvent `time`: when the event happened, stable across retries. */
   time: string;
-  data: ApprovalEventData;
+  data: ApprovalEventData | UpstreamDriftEventData;
 }
 
 export function deliveryMessage(

@@ -58,6 +58,8 @@ export class SlackSender implements RouteSender {
   async send(delivery: DeliveryMessage, _ctx: SendContext): Promise<SendOutcome> {
     const route = delivery.route;
     if (route.kind !== 'slack') return { kind: 'failed', error: 'not a slack route' };
+    // A Slack message is an approval's view: the outbox sends it nothing else (issue 25's drift).
+    if (!('approval_request_id' in delivery.data)) return { kind: 'failed', error: 'not an approval event' };
     const d = delivery.data;
     const base = {
       channel: route.channel,
@@ -132,7 +134,7 @@ export class SlackSender implements RouteSender {
         tool: 'slack',
         action,
         params,
-        resource: delivery.data.resource,
+        resource: 'resource' in delivery.data ? delivery.data.resource : '',
       },
       { timeoutMs: this.options.timeoutMs },
     );

@@ -39,6 +39,9 @@ export const FACT_INDEX: Record<FactKind, number> = {
   // Instead of `execution.started`: the grant was revoked at execute, so nothing ever starts.
   'approval.revoked_by_policy': 4,
   'execution.completed': 5,
+  // The one fact of its own event (issue 25).
+  'upstream.drift': 1,
+  'upstream.accepted': 1,
 };
 
 /**

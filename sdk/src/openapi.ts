@@ -1530,12 +1530,16 @@ export interface components {
          *     `execution.completed` (the approved execution's result) and `approval.revoked_by_policy`
          *     (at execute, the live policy, another version than the one that parked the call, refused
          *     it: the grant spent, nothing ran) and `approval.withdrawn` (the agent withdrew the pending
-         *     request; `withdrawn_by` names its key id and agent). The list is the gateway's one registry of fact kinds
-         *     (`FACT_KINDS`); a later version adds kinds to it.
+         *     request; `withdrawn_by` names its key id and agent), `upstream.drift` (an upstream MCP
+         *     tool's listing changed from its pinned hash and the tool was disabled: `server`, `tool`,
+         *     `pinned_hash`, `seen_hash`, `fields`, `detected_by`) and `upstream.accepted` (an operator's
+         *     `oc upstream accept` pinned the changed listing: `previous_hash`, `accepted_hash`,
+         *     `accepted_by`); each upstream fact is the one fact of its own event. The list is the
+         *     gateway's one registry of fact kinds (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "upstream.drift" | "upstream.accepted";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
