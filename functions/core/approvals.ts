@@ -198,6 +198,8 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     trace_id: _t,
     risk_factors: _f,
     view: _v,
+    // Shown in the view's lines (issue 25), not as a field of the API's approval.
+    upstream_claims: _u,
     ...shown
   } = a.record;
   return {

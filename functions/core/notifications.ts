@@ -11,6 +11,7 @@ import { shownView, type ShownView } from './approvals.js';
 import type { ApprovalRecord } from './ports.js';
 import type { StoredApproval } from './approvals.js';
 import type { UpstreamDriftEventData } from './upstream-facts.js';
+import type { UpstreamClaimsSource } from './approval-view.js';
 
 export type { NotifyEvent, NotifyRoute };
 export { NOTIFY_EVENTS };
@@ -81,6 +82,8 @@ export interface ApprovalEventData {
   summary: string;
   /** The risk assessment policy decided on (absent on approvals created before it was stored). */
   risk?: { claimed: number; floor: number; effective: number };
+  /** An upstream MCP tool's own words (issue 25), part of the view (Slack re-renders it). */
+  upstream_claims?: UpstreamClaimsSource;
   /**
    * The approval view (core/approval-view.ts): the lines every surface shows, its version, and the
    * hash a decision names; `recorded` is `legacy` for an approval created before views.
@@ -143,6 +146,7 @@ export function eventData(
     trace_id: r.trace_id ?? '',
     summary,
     ...(r.risk ? { risk: r.risk } : {}),
+    ...(r.upstream_claims ? { upstream_claims: r.upstream_claims } : {}),
     // Bounded: the message travels through SQS (256 KB) with the raw params beside it.
     view: shownView(r, EVENT_VIEW_MAX_BYTES),
     raw: {

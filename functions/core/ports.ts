@@ -1,5 +1,5 @@
 /** What the core needs from the outside world. Store adapters implement these; tests may too. */
-import type { ViewStamp } from './approval-view.js';
+import type { UpstreamClaimsSource, ViewStamp } from './approval-view.js';
 import type { ExecutionResult } from '../connectors/types.js';
 import type { ApprovalState } from '../shared/constants.js';
 import type { FactRecord } from './evidence.js';
@@ -39,6 +39,8 @@ export interface ApprovalRecord {
    * `{version: 'legacy'}` for approvals created before views existed.
    */
   view?: ViewStamp;
+  /** An upstream MCP tool's own words as pinned (issue 25): shown in the view as its claims. */
+  upstream_claims?: UpstreamClaimsSource;
 }
 
 export interface DecisionWrite {

@@ -34,6 +34,8 @@ import {
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import { disabledMessage, UNKNOWN_ACTION_REASON, type UpstreamActions } from './upstream.js';
+import { upstreamClaimsSource } from './upstream-facts.js';
+import type { UpstreamClaimsSource } from './approval-view.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
 import { shadowEvaluate, type ShadowOutcome } from './shadow.js';
 import { viewStamp } from './approval-view.js';
@@ -169,7 +171,9 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   // 4. one atomic write: the event (= idempotency claim) with its decision fact (+ approval)
   const receivedAt = now.toISOString();
   const approval =
-    decision.decision === 'approve' ? buildApproval(deps, request, risk, decision, eventId, now) : undefined;
+    decision.decision === 'approve'
+      ? buildApproval(deps, request, risk, decision, eventId, now, upstream.claims)
+      : undefined;
   const response: ToolCallResponse = {
     event_id: eventId,
     decision: decision.decision,
@@ -283,7 +287,7 @@ async function upstreamAction(
   deps: Pick<SubmitDeps, 'actions' | 'upstream'>,
   tenantId: string,
   body: ToolCallRequestBody,
-): Promise<{ spec?: Pick<ActionSpec, 'normalize'>; unknown?: true }> {
+): Promise<{ spec?: Pick<ActionSpec, 'normalize'>; unknown?: true; claims?: UpstreamClaimsSource }> {
   const { upstream } = deps;
   if (!upstream || upstream.nativeTools.has(body.tool) || deps.actions.has(`${body.tool}.${body.action}`))
     return {};
@@ -294,7 +298,7 @@ async function upstreamAction(
       retryable: false,
       details: [{ path: 'action', message: `${found.tool.action} is ${found.tool.status}` }],
     });
-  return { spec: found.spec };
+  return { spec: found.spec, claims: upstreamClaimsSource(found.tool) };
 }
 
 /** The engine's own answer for an action it does not know, kept with the live policy version. */
@@ -374,6 +378,7 @@ function buildApproval(
   decision: PolicyDecision,
   eventId: string,
   now: Date,
+  upstreamClaims?: UpstreamClaimsSource,
 ): ApprovalRecord {
   const ttlSec = decision.approvalTtlSec > 0 ? decision.approvalTtlSec : LIMITS.defaultApprovalTtlSec;
   const record: ApprovalRecord = {
@@ -401,6 +406,7 @@ function buildApproval(
     requirements: decision.requirements,
     notify: decision.notify,
     risk: { claimed: risk.claimed, floor: risk.floor, effective: risk.effective },
+    ...(upstreamClaims ? { upstream_claims: upstreamClaims } : {}),
   };
   // The view every surface shows is fixed now, with the request: its hash is evidence of what
   // an approver was shown, and a decision on another view is refused.
@@ -441,6 +447,8 @@ function decidedFact(
             request_hash: approval.request_hash,
             // What the approvers will be shown, bound to the request it renders (the verifier re-renders it).
             ...(approval.view ? { view: approval.view } : {}),
+            // An upstream tool's claims are part of that view: recorded so it can be re-rendered.
+            ...(approval.upstream_claims ? { upstream_claims: approval.upstream_claims } : {}),
           },
         }
       : {}),

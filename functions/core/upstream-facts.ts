@@ -6,7 +6,9 @@
  * CloudEvent subject is the drift fact's event id, so a receiver can find the sealed fact.
  */
 import { createHash } from 'node:crypto';
+import type { UpstreamClaimsSource } from './approval-view.js';
 import type { FactRecord } from './evidence.js';
+import type { UpstreamTool } from './upstream.js';
 import type { NotifyRoute } from './policy-data.js';
 import { deliveryId, routeWants, type DeliveryMessage } from './notifications.js';
 
@@ -140,4 +142,21 @@ export function driftMessages(
         ]
       : [],
   );
+}
+
+/**
+ * What an approver is shown of an upstream tool, as its claims (issue 25): its pinned listing's
+ * hash, title, description and annotations. Stored with the approval and its decided fact, so the
+ * one approval view renders them and the verifiers re-render it from the record.
+ */
+export function upstreamClaimsSource(tool: UpstreamTool): UpstreamClaimsSource {
+  const { listing } = tool;
+  return {
+    server: tool.server,
+    tool: tool.tool,
+    hash: tool.hash,
+    ...(listing.title !== undefined ? { title: listing.title } : {}),
+    ...(listing.description !== undefined ? { description: listing.description } : {}),
+    ...(listing.annotations !== undefined ? { annotations: listing.annotations } : {}),
+  };
 }

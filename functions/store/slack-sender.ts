@@ -77,6 +77,7 @@ export class SlackSender implements RouteSender {
         expires_at: d.expires_at,
         params: d.raw.params,
         ...(d.risk ? { risk: d.risk } : {}),
+        ...(d.upstream_claims ? { upstream_claims: d.upstream_claims } : {}),
         // A legacy approval has no recorded view: the message renders the current version.
         ...(d.view.recorded === d.view.version
           ? { view_version: d.view.version, view_hash: d.view.hash }

@@ -23,6 +23,8 @@ import {
   syncUpstream,
 } from '../../functions/store/upstream-catalog.js';
 import { UpstreamStore } from '../../functions/store/upstreams.js';
+import { verifyTenantChain } from '../../functions/store/chain.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
 import { runOc } from '../support/cli.js';
@@ -209,6 +211,21 @@ describe('decided by Cedar, for the owning tenant only', () => {
     expect(event.json.request).toMatchObject({ resource: '7', params: { page: 7 }, risk_score: 4 });
     expect(invoked).toEqual([]);
 
+    // The approvers see the upstream's own words as its claims, in the one (hashed) view.
+    const pinned = (await store.getTool('tenant1', 'docs', 'delete_page'))!.hash;
+    const claims = [
+      'The upstream server claims (unverified; policy decided, not these):',
+      `  tool: docs delete_page (pinned listing sha256:${pinned})`,
+      '  description: "Delete a page."',
+      '  annotations: {"destructiveHint":false,"readOnlyHint":true}',
+    ];
+    expect(r.json.approval.view.lines.slice(-4)).toEqual(claims);
+    const shown = await stack.request('GET', `/v1/approvals/${r.json.approval.id}`, {
+      token: await tokenFor('alice'),
+    });
+    expect(shown.json.view.lines.slice(-4)).toEqual(claims);
+    expect(shown.json.view.hash).toBe(r.json.approval.view.hash);
+
     // Approved by a human, it runs once on the mcp-upstream connector; executing again replays.
     const token = await tokenFor('alice');
     const approved = await stack.request('POST', `/v1/approvals/${r.json.approval.id}/approve`, {
@@ -220,6 +237,15 @@ describe('decided by Cedar, for the owning tenant only', () => {
     expect(executed.json.result).toMatchObject({ status: 'success', output: { ran: 'delete_page' } });
     const again = await stack.post(`/v1/toolcalls/${r.json.event_id}/execute`, '');
     expect(again.headers['idempotent-replayed']).toBe('true');
+    // The verifier re-renders the view, claims included, from the sealed decision and finds its hash.
+    await until('every fact sealed', async () =>
+      (await chainOf(stack.state).unsealed('tenant1')).length === 0 ? true : undefined,
+    );
+    const report = await verifyTenantChain(chainOf(stack.state), 'tenant1', {
+      now: new Date(),
+      unsealedGraceMs: 60_000,
+    });
+    expect(report).toMatchObject({ ok: true, problems: [] });
     expect(invoked).toEqual([
       {
         connector: 'mcp-upstream',
@@ -379,3 +405,13 @@ describe('drift', () => {
     );
   });
 });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
