@@ -769,7 +769,8 @@ export interface components {
         /**
          * Format: uuid
          * @description A lowercase canonical UUID: version 4 (random) for approvals, grants and facts; version 8
-         *     (RFC 9562) for tool-call events, derived from the tenant and the idempotency key.
+         *     (RFC 9562) for tool-call events, derived from the tenant and the idempotency key, and for
+         *     the events and facts of `upstream.drift` and `upstream.accepted`, derived from what they record.
          * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
          */
         Uuid: string;
@@ -1480,7 +1481,9 @@ export interface components {
          *     policy version that the live one still lets run. `approval.revoked_by_policy` carries the
          *     approval and grant ids, the request hash, `approved_under` and `policy_version`, the live
          *     `decision`, `reason`, `determining_policies` and `risk`, `reapproval_required` when that is
-         *     why, and the caller (`key_id`, `agent_id`).
+         *     why, and the caller (`key_id`, `agent_id`). A `toolcall.decided` fact of an upstream MCP
+         *     tool's approval carries `approval.upstream_claims` (the pinned listing's hash, title,
+         *     description and annotations), which its approval view renders as the upstream's claims.
          * @example {
          *       "v": 1,
          *       "tenant_id": "tenant1",

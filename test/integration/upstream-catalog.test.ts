@@ -13,6 +13,7 @@ import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from '@modelcontextprotocol/client';
+import { z } from 'zod';
 import type { ConnectorInvoker, ConnectorRequest } from '../../functions/connectors/types.js';
 import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import { GATEWAY_TOOLS, mcpToolName } from '../../functions/core/mcp.js';
@@ -32,6 +33,14 @@ import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '
 import { startUpstreamFixture, type FixtureTool, type UpstreamFixture } from '../support/upstream-fixture.js';
 
 const TOKEN = 'upstream-token-never-stored';
+/** The resolved tool of `tools/resolve`, as this gateway answers it. */
+const Resolved = z.object({
+  tool: z.looseObject({
+    name: z.string(),
+    annotations: z.looseObject({ readOnlyHint: z.boolean(), destructiveHint: z.boolean() }),
+    _meta: z.record(z.string(), z.any()).optional(),
+  }),
+});
 const search: FixtureTool = {
   name: 'search',
   description: 'Search the docs.',
@@ -325,6 +334,32 @@ describe('called over MCP', () => {
   }, 20_000);
 });
 
+describe('tools/resolve for upstream tools', () => {
+  it('preview an upstream call as tools/call would meet it, for its tenant only', async () => {
+    const preview = (r: { tool: { _meta?: Record<string, unknown> } }) =>
+      r.tool._meta?.['io.openclause/preview'];
+    await withMcp(KEYS.tenant1, async (client) => {
+      const resolve = (name: string, args: Record<string, unknown>) =>
+        client.request({ method: 'tools/resolve', params: { name, arguments: args } }, Resolved);
+      const parked = await resolve('docs_delete_page', { page: 9 });
+      // Normalized with the upstream tool's spec: the target policy data names is the resource.
+      expect(preview(parked)).toMatchObject({ decision: 'park', resource: '9', risk: { floor: 4 } });
+      expect(parked.tool.annotations).toMatchObject({ destructiveHint: true, readOnlyHint: false });
+      expect(preview(await resolve('docs_search', { q: 'x' }))).toMatchObject({ decision: 'allow' });
+      await expect(resolve('docs_search', { q: 7 })).rejects.toThrow(/input schema/);
+    });
+    await withMcp(KEYS.tenant2, (client) =>
+      expect(
+        client.request(
+          { method: 'tools/resolve', params: { name: 'docs_search', arguments: { q: 'x' } } },
+          Resolved,
+        ),
+      ).rejects.toThrow(/Unknown tool: docs_search/),
+    );
+    expect(invoked).toEqual([]);
+  });
+});
+
 describe('drift', () => {
   it('disable a tool whose description changed until an operator accepts it', async () => {
     upstream.setTools([
@@ -350,6 +385,15 @@ describe('drift', () => {
     );
     expect(overMcp.isError).toBe(true);
     expect(JSON.stringify(overMcp.content)).toMatch(/UPSTREAM_TOOL_DISABLED.*oc upstream accept/);
+    // tools/resolve previews the same refusal.
+    await withMcp(KEYS.tenant1, (client) =>
+      expect(
+        client.request(
+          { method: 'tools/resolve', params: { name: 'docs_search', arguments: { q: 'x' } } },
+          Resolved,
+        ),
+      ).rejects.toThrow(/disabled.*oc upstream accept/),
+    );
     expect(invoked).toEqual([]);
 
     const diff = await diffUpstream(store, 'tenant1', 'docs');
