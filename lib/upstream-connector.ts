@@ -79,13 +79,17 @@ export class UpstreamConnector extends Construct {
       environment: placement ? { [ENV.upstreamAllowPrivate]: 'true' } : {},
     }).bindTable(props.table, 'read');
 
-    // The pre-call drift check records what it finds (a drifted tool disabled, its drift item):
-    // PutItem in the tenants' UPSTREAM partitions only, never an event, approval or chain item.
+    // The pre-call drift check records what it finds: the drifted tool disabled and its drift
+    // item (the tenants' UPSTREAM partitions), with the drift's own `upstream.drift` fact (an event
+    // partition of its own, conditional on not existing; the sequencer seals it). PutItem only,
+    // in those partitions only: never an approval, a grant, an execution or a chain item.
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['dynamodb:PutItem'],
         resources: [props.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#UPSTREAM'] } },
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#UPSTREAM', 'T#*#EVT#*'] },
+        },
       }),
     );
     if (props.table.encryptionKey)

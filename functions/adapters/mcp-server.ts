@@ -722,10 +722,19 @@ class GatewayMcp {
    * park for which approver group) in its `_meta`. Nothing is recorded and nothing runs; the
    * gateway tools need no preview (they are the same for every call).
    */
-  resolveTool(call: CallContext, name: string, args: Record<string, unknown>): { tool: McpTool } {
+  async resolveTool(
+    call: CallContext,
+    name: string,
+    args: Record<string, unknown>,
+  ): Promise<{ tool: McpTool }> {
     const gateway = GATEWAY_TOOLS.find((tool) => tool.name === name);
     if (gateway) return { tool: gateway };
-    const spec = this.ports.specsByTool.get(name);
+    let spec = this.ports.specsByTool.get(name);
+    // An upstream tool (issue 25) is read from the caller's tenant's catalog (the edge took this
+    // message's rate-limit token, as for every message but tools/call); another tenant's is unknown.
+    if (!spec && this.ports.upstreamSpec?.shaped(name)) {
+      spec = await this.ports.upstreamSpec.get(call.caller.tenantId, name);
+    }
     if (!spec) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     let outcome: ResolveOutcome;
     try {

@@ -44,6 +44,17 @@ const Approval = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  // An upstream MCP tool's own words (issue 25): part of the view, shown as its claims.
+  upstream_claims: z
+    .object({
+      server: text(32).min(1),
+      tool: text(64).min(1),
+      hash: z.string().regex(/^[0-9a-f]{64}$/),
+      title: text(200).optional(),
+      description: text(4096).optional(),
+      annotations: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
 });
 
 export const ApprovalRequestParams = z.object({

@@ -49,7 +49,37 @@ export interface ApprovalViewSource {
   agent_id: string;
   user_id: string;
   expires_at: string;
+  /**
+   * An upstream MCP tool's own words (issue 25), stored with the approval and its decided fact at
+   * submit: shown labelled as the upstream's claims, never as the gateway's. Absent on every other
+   * approval, whose view (and hash) is unchanged by it.
+   */
+  upstream_claims?: UpstreamClaimsSource;
 }
+
+/** What an upstream server said of its tool, as pinned (`core/upstream.ts` `UpstreamListing`). */
+export interface UpstreamClaimsSource {
+  server: string;
+  tool: string;
+  /** The pinned listing's SHA-256 (the hash drift detection compares). */
+  hash: string;
+  title?: string;
+  description?: string;
+  annotations?: Record<string, unknown>;
+}
+
+/** The claims as shown: escaped like every view string; annotations as canonical JSON, bounded. */
+export interface ViewClaims {
+  server: string;
+  tool: string;
+  hash: string;
+  title?: string;
+  description?: string;
+  annotations?: string;
+}
+
+/** The most code points of an upstream's annotations shown (its title and description are bounded at sync). */
+const MAX_CLAIM_ANNOTATIONS = 2_048;
 
 /** One param leaf: its path and value as shown (escaped), e.g. `fields.summary` = `"Deploy"`. */
 export interface ViewParam {
@@ -69,6 +99,8 @@ export interface ApprovalViewData {
   agent: string;
   requester: string;
   expires_at: string;
+  /** Only on an upstream tool's approval (issue 25): older views have no such key, so their hash is unchanged. */
+  claims?: ViewClaims;
 }
 
 /** The stored stamp: version and hash, or `legacy` for approvals created before views. */
@@ -172,6 +204,27 @@ export function buildApprovalView(
     agent: visible(source.agent_id, version),
     requester: visible(source.user_id, version),
     expires_at: visible(source.expires_at, version),
+    ...(source.upstream_claims ? { claims: viewClaims(source.upstream_claims, version) } : {}),
+  };
+}
+
+function viewClaims(c: UpstreamClaimsSource, version: string): ViewClaims {
+  const annotations = c.annotations === undefined ? undefined : Array.from(canon(c.annotations));
+  return {
+    server: visible(c.server, version),
+    tool: visible(c.tool, version),
+    hash: visible(c.hash, version),
+    ...(c.title !== undefined ? { title: quoted(visible(c.title, version)) } : {}),
+    ...(c.description !== undefined ? { description: quoted(visible(c.description, version)) } : {}),
+    ...(annotations
+      ? {
+          annotations:
+            visible(annotations.slice(0, MAX_CLAIM_ANNOTATIONS).join(''), version) +
+            (annotations.length > MAX_CLAIM_ANNOTATIONS
+              ? ` …(${annotations.length - MAX_CLAIM_ANNOTATIONS} more characters)`
+              : ''),
+        }
+      : {}),
   };
 }
 
@@ -223,6 +276,21 @@ export function viewLines(view: ApprovalViewData): string[] {
     `Agent: ${view.agent || '(none)'}`,
     `Requester: ${view.requester || '(none)'}`,
     `Expires: ${view.expires_at}`,
+    ...(view.claims ? claimLines(view.claims) : []),
+  ];
+}
+
+/**
+ * An upstream tool's own words, last (after everything the gateway decided and runs) and labelled
+ * as claims: they decided nothing, and the upstream may be lying (tool poisoning).
+ */
+function claimLines(c: ViewClaims): string[] {
+  return [
+    'The upstream server claims (unverified; policy decided, not these):',
+    `  tool: ${c.server} ${c.tool} (pinned listing sha256:${c.hash})`,
+    ...(c.title !== undefined ? [`  title: ${c.title}`] : []),
+    ...(c.description !== undefined ? [`  description: ${c.description}`] : []),
+    ...(c.annotations !== undefined ? [`  annotations: ${c.annotations}`] : []),
   ];
 }
 

@@ -256,6 +256,8 @@ export function approvalView(a: StoredApproval, now: Date): ApprovalView {
     view: _v,
     edit,
     quorum: _q,
+    // Shown in the view's lines (issue 25), not as a field of the API's approval.
+    upstream_claims: _u,
     ...shown
   } = a.record;
   return {

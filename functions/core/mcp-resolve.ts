@@ -44,7 +44,8 @@ export function resolveCall(
     };
   let body;
   try {
-    body = targeted(deps, parsed.body);
+    // An upstream tool's spec is no registry entry: normalized with the spec the caller found (issue 25).
+    body = targeted(deps, parsed.body, spec);
   } catch (error) {
     if (error instanceof AppError && error.status < 500) return { ok: false, message: error.message };
     throw error;

@@ -11,6 +11,8 @@ import { shownView, type ShownView } from './approvals.js';
 import type { ApprovalRecord } from './ports.js';
 import type { StoredApproval } from './approvals.js';
 import { quorumProgress, type QuorumProgress } from './quorum.js';
+import type { UpstreamDriftEventData } from './upstream-facts.js';
+import type { UpstreamClaimsSource } from './approval-view.js';
 
 export type { NotifyEvent, NotifyRoute };
 export { NOTIFY_EVENTS };
@@ -96,6 +98,8 @@ export interface ApprovalEventData {
   summary: string;
   /** The risk assessment policy decided on (absent on approvals created before it was stored). */
   risk?: { claimed: number; floor: number; effective: number };
+  /** An upstream MCP tool's own words (issue 25), part of the view (Slack re-renders it). */
+  upstream_claims?: UpstreamClaimsSource;
   /**
    * The approval view (core/approval-view.ts): the lines every surface shows, its version, and the
    * hash a decision names; `recorded` is `legacy` for an approval created before views.
@@ -167,6 +171,7 @@ export function eventData(
     trace_id: r.trace_id ?? '',
     summary,
     ...(r.risk ? { risk: r.risk } : {}),
+    ...(r.upstream_claims ? { upstream_claims: r.upstream_claims } : {}),
     // Bounded: the message travels through SQS (256 KB) with the raw params beside it.
     view: shownView(r, EVENT_VIEW_MAX_BYTES),
     raw: {
@@ -241,12 +246,12 @@ export interface CloudEventInput {
   source: string;
   subject: string;
   time: string;
-  data: ApprovalEventData;
+  data: ApprovalEventData | UpstreamDriftEventData;
 }
 
 /** The structured-mode CloudEvents 1.0 body (built and validated by the CloudEvents SDK). */
 export function cloudEventBody(input: CloudEventInput): string {
-  const event = new CloudEvent<ApprovalEventData>({
+  const event = new CloudEvent<CloudEventInput['data']>({
     specversion: '1.0',
     id: input.id,
     type: input.type,
@@ -343,6 +348,7 @@ export interface DeliveryMessage {
   v: 1;
   delivery_id: string;
   tenant_id: string;
+  /** The approval's id; for `oc.upstream.drift`, the drift fact's event id (what it is about). */
   approval_id: string;
   event_type: NotifyEvent;
   /** Index of the route in the approval's `notify` list. */
@@ -350,7 +356,7 @@ export interface DeliveryMessage {
   route: NotifyRoute;
   /** The CloudEvent `time`: when the event happened, stable across retries. */
   time: string;
-  data: ApprovalEventData;
+  data: ApprovalEventData | UpstreamDriftEventData;
 }
 
 /** Which reminder or extension this is (the approval's notice count); undefined for one-off events. */

@@ -24,6 +24,8 @@ export const NOTIFY_EVENTS = [
   'oc.approval.vote',
   'oc.approval.reminder',
   'oc.approval.extended',
+  // An upstream tool's listing changed and the tool is disabled (issue 25): webhook routes only.
+  'oc.upstream.drift',
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 const RouteEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).max(NOTIFY_EVENTS.length).optional();

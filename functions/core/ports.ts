@@ -1,5 +1,5 @@
 /** What the core needs from the outside world. Store adapters implement these; tests may too. */
-import type { ViewStamp } from './approval-view.js';
+import type { UpstreamClaimsSource, ViewStamp } from './approval-view.js';
 import type { QuorumRequirement } from './approver-directory.js';
 import type { ExecutionResult } from '../connectors/types.js';
 import type { ApprovalState } from '../shared/constants.js';
@@ -45,6 +45,8 @@ export interface ApprovalRecord {
    * absent: one approver (the single-approver path).
    */
   quorum?: QuorumRequirement;
+  /** An upstream MCP tool's own words as pinned (issue 25): shown in the view as its claims. */
+  upstream_claims?: UpstreamClaimsSource;
   /** Set once an approver edited the request (`core/edit.ts`): the fields above are the edited call's. */
   edit?: ApprovalEdit;
 }

@@ -66,6 +66,7 @@ export function messageApproval(r: ApprovalRecord): ApprovalMessageApproval {
     user_id: r.user_id,
     expires_at: r.expires_at,
     ...(r.view && 'hash' in r.view ? { view_version: r.view.version, view_hash: r.view.hash } : {}),
+    ...(r.upstream_claims ? { upstream_claims: r.upstream_claims } : {}),
   };
 }
 

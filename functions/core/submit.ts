@@ -35,6 +35,8 @@ import {
 } from '../shared/errors.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import { disabledMessage, UNKNOWN_ACTION_REASON, type UpstreamActions } from './upstream.js';
+import { upstreamClaimsSource } from './upstream-facts.js';
+import type { UpstreamClaimsSource } from './approval-view.js';
 import type { PolicyDecision, PolicyEngine } from './policy.js';
 import { shadowEvaluate, type ShadowOutcome } from './shadow.js';
 import { viewStamp } from './approval-view.js';
@@ -188,7 +190,7 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   const claimWith = async (grant: StandingGrant | undefined) => {
     const approval =
       decision.decision === 'approve' && !grant
-        ? buildApproval(deps, request, risk, decision, eventId, now)
+        ? buildApproval(deps, request, risk, decision, eventId, now, upstream.claims)
         : undefined;
     const response: ToolCallResponse = {
       event_id: eventId,
@@ -326,7 +328,7 @@ async function upstreamAction(
   deps: Pick<SubmitDeps, 'actions' | 'upstream'>,
   tenantId: string,
   body: ToolCallRequestBody,
-): Promise<{ spec?: Pick<ActionSpec, 'normalize'>; unknown?: true }> {
+): Promise<{ spec?: Pick<ActionSpec, 'normalize'>; unknown?: true; claims?: UpstreamClaimsSource }> {
   const { upstream } = deps;
   if (!upstream || upstream.nativeTools.has(body.tool) || deps.actions.has(`${body.tool}.${body.action}`))
     return {};
@@ -337,7 +339,7 @@ async function upstreamAction(
       retryable: false,
       details: [{ path: 'action', message: `${found.tool.action} is ${found.tool.status}` }],
     });
-  return { spec: found.spec };
+  return { spec: found.spec, claims: upstreamClaimsSource(found.tool) };
 }
 
 /** The engine's own answer for an action it does not know, kept with the live policy version. */
@@ -417,6 +419,7 @@ function buildApproval(
   decision: PolicyDecision,
   eventId: string,
   now: Date,
+  upstreamClaims?: UpstreamClaimsSource,
 ): ApprovalRecord {
   const ttlSec = decision.approvalTtlSec > 0 ? decision.approvalTtlSec : LIMITS.defaultApprovalTtlSec;
   const record: ApprovalRecord = {
@@ -444,6 +447,7 @@ function buildApproval(
     requirements: decision.requirements,
     notify: decision.notify,
     risk: { claimed: risk.claimed, floor: risk.floor, effective: risk.effective },
+    ...(upstreamClaims ? { upstream_claims: upstreamClaims } : {}),
   };
   // The quorum policy data asks for (issue 21), fixed now like the view: a vote already cast is
   // never re-counted under another rule. None: one approver (the single-approver path).
@@ -491,6 +495,8 @@ function decidedFact(
             request_hash: approval.request_hash,
             // What the approvers will be shown, bound to the request it renders (the verifier re-renders it).
             ...(approval.view ? { view: approval.view } : {}),
+            // An upstream tool's claims are part of that view: recorded so it can be re-rendered.
+            ...(approval.upstream_claims ? { upstream_claims: approval.upstream_claims } : {}),
           },
         }
       : {}),

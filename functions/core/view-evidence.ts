@@ -77,6 +77,8 @@ export class ViewEvidence {
       agent_id: request.agent_id,
       user_id: request.user_id ?? '',
       expires_at: approval.expires_at,
+      // An upstream tool's claims (issue 25), recorded with the approval: part of what was shown.
+      ...(approval.upstream_claims !== undefined ? { upstream_claims: approval.upstream_claims } : {}),
     } as ApprovalViewSource;
     const view = approval.view as Rec | undefined;
     this.approvals.set(approval.id, {

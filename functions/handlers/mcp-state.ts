@@ -2,7 +2,13 @@
 import { mcpServer, type McpServerAdapter } from '../adapters/mcp-server.js';
 import { ACTION_SPECS, CONNECTOR_DEFINITIONS } from '../connectors/registry.js';
 import type { ActionSpec } from '../connectors/sdk.js';
-import { upstreamMcpTools, upstreamShapedName, upstreamSpec, type UpstreamTool } from '../core/upstream.js';
+import {
+  disabledMessage,
+  upstreamMcpTools,
+  upstreamShapedName,
+  upstreamSpec,
+  type UpstreamTool,
+} from '../core/upstream.js';
 import { UpstreamStore } from '../store/upstreams.js';
 import { executeApproved } from '../core/execute.js';
 import { buildCatalog, mcpToolName } from '../core/mcp.js';
@@ -38,7 +44,17 @@ function upstreamStoreOf(state: AppState): UpstreamStore {
  * it (422 UPSTREAM_TOOL_DISABLED, a tool error here) with the reason, and writes nothing.
  */
 function disabledSpec(tool: UpstreamTool): ActionSpec {
-  return upstreamSpec(tool, { target: null, floor: 0 }, 1);
+  const spec = upstreamSpec(tool, { target: null, floor: 0 }, 1);
+  // `tools/resolve` normalizes with it: a disabled tool previews as the refusal `tools/call` meets
+  // (submit refuses it from its own lookup, which this never replaces).
+  return {
+    ...spec,
+    normalize: () => ({
+      ok: false,
+      message: disabledMessage(tool),
+      details: [{ path: 'action', message: `${tool.action} is ${tool.status}` }],
+    }),
+  };
 }
 
 const servers = new WeakMap<AppState, McpServerAdapter>();

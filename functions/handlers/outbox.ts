@@ -18,6 +18,7 @@ import type { StoredApproval } from '../core/approvals.js';
 import {
   deliveryMessage,
   eventTypeOf,
+  occurrenceOf,
   routeView,
   routeWants,
   type DeliveryMessage,
@@ -27,7 +28,9 @@ import { approvalUrl } from '../core/submit.js';
 import { summarize, type SummaryInput } from '../core/summary.js';
 import type { ApprovalRecord } from '../core/ports.js';
 import { routeUrlProblems, staticUrlProblem } from '../core/webhook-address.js';
-import { ITEM_TYPE } from '../shared/constants.js';
+import { driftEventId, driftMessages, type DriftSeen } from '../core/upstream-facts.js';
+import type { NotifyRoute, TenantsFile } from '../core/policy-data.js';
+import { ITEM_TYPE, UPSTREAM_DRIFT_ITEM_TYPE } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { logger, metrics } from '../shared/powertools.js';
 import { toStoredApproval } from '../store/approvals.js';
@@ -104,6 +107,63 @@ export async function messagesFor(
   return messages;
 }
 
+/**
+ * An upstream drift's record (issue 25; written once per new listing): the tenant's webhook routes
+ * that want `oc.upstream.drift` are told, from the tenant's routes in policy data (the approval
+ * events use the routes an approval recorded; a drift has no approval).
+ */
+function driftOf(record: DynamoDBRecord): { tenantId: string; drift: DriftSeen } | undefined {
+  const image = record.dynamodb?.NewImage;
+  if (record.eventName !== 'INSERT' || !image) return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  if (item.type !== UPSTREAM_DRIFT_ITEM_TYPE) return undefined;
+  const tenantId = UPSTREAM_PARTITION.exec(String(item.pk))?.[1];
+  if (!tenantId) return undefined;
+  const { server, tool, at, pinnedHash, seenHash, fields, detectedBy } = item as unknown as DriftSeen;
+  return { tenantId, drift: { server, tool, at, pinnedHash, seenHash, fields, detectedBy } };
+}
+
+/** `T#<tenant>#UPSTREAM`: a tenant's upstream catalog partition (store/upstreams.ts). */
+const UPSTREAM_PARTITION = /^T#([^#]+)#UPSTREAM$/;
+
+/** The tenant's routes in policy data (read once per container, like the deciding bundle's). */
+export type TenantRoutes = (tenantId: string) => readonly NotifyRoute[];
+
+let policyRoutes: TenantsFile | undefined;
+const defaultTenantRoutes =
+  (app: AppState): TenantRoutes =>
+  (tenantId) => {
+    policyRoutes ??= loadTenants(app.config.policyDir ?? defaultPolicyDir());
+    return policyRoutes[tenantId]?.notify ?? [];
+  };
+
+/** A drift's messages, with their delivery records written (or found), and enqueued. */
+async function announceDrift(
+  app: AppState,
+  notify: NotifyState,
+  routes: TenantRoutes,
+  tenantId: string,
+  drift: DriftSeen,
+): Promise<void> {
+  if (!notify.queue) throw new Error('no notification queue configured');
+  const messages: DeliveryMessage[] = [];
+  for (const message of driftMessages(tenantId, drift, routes(tenantId))) {
+    const created = await notify.deliveries.create({
+      tenant_id: tenantId,
+      approval_id: message.approval_id,
+      delivery_id: message.delivery_id,
+      event_type: message.event_type,
+      route_index: message.route_index,
+      route: routeView(message.route),
+      created_at: app.clock.now().toISOString(),
+    });
+    if (!created.created && created.existing.status !== 'pending') continue;
+    messages.push(message);
+  }
+  await notify.queue.send(messages);
+  if (messages.length > 0) metrics.addMetric('notifications_enqueued', MetricUnit.Count, messages.length);
+}
+
 function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: NotifyEvent } | undefined {
   const image = record.dynamodb?.NewImage;
   if (!image) return undefined;
@@ -112,6 +172,12 @@ function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: N
   const type = eventTypeOf(record.eventName ?? '', String(item.status), item.notice);
   if (!type) return undefined;
   return { approval: toStoredApproval(item), type };
+}
+
+/** A repeatable announcement (a vote, a reminder, an extension) names which one it is. */
+function occurrenceSuffix(approval: StoredApproval, type: NotifyEvent): string {
+  const n = occurrenceOf(approval, type);
+  return n === undefined ? '' : `.${n}`;
 }
 
 /** One approval event's messages, recorded and enqueued. */
@@ -128,13 +194,19 @@ interface ParkedOutboxRecord {
   sk: string;
   eventName: string;
   type?: NotifyEvent;
+  /** An upstream drift's record (issue 25), as it was read. */
+  drift?: DriftSeen;
 }
 
 /** `T#<tenant>#APR#<approval id>`: the approval item's partition. */
 const APPROVAL_PARTITION = /^T#([^#]+)#APR#([^#]+)$/;
 
 export const outbox =
-  (getApp: () => AppState, getNotify: (app: AppState) => NotifyState) =>
+  (
+    getApp: () => AppState,
+    getNotify: (app: AppState) => NotifyState,
+    getRoutes: (app: AppState) => TenantRoutes = defaultTenantRoutes,
+  ) =>
   async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const app = getApp();
     const notify = getNotify(app);
@@ -145,7 +217,13 @@ export const outbox =
     await Promise.all(
       event.Records.map(async (record) => {
         let parsed: ReturnType<typeof approvalOf>;
+        let drift: ReturnType<typeof driftOf>;
         try {
+          drift = driftOf(record);
+          if (drift) {
+            await announceDrift(app, notify, getRoutes(app), drift.tenantId, drift.drift);
+            return;
+          }
           parsed = approvalOf(record);
           if (!parsed) return;
           await announce(app, notify, parsed.approval, parsed.type);
@@ -158,15 +236,21 @@ export const outbox =
             sk: String(key.sk ?? ''),
             eventName: record.eventName ?? '',
             ...(parsed ? { type: parsed.type } : {}),
+            // A drift's record is never rewritten: the parked payload carries it whole.
+            ...(drift ? { drift: drift.drift } : {}),
           };
           try {
             await app.parked.park(
               {
-                tenantId: parkingTenant(APPROVAL_PARTITION.exec(payload.pk)?.[1]),
+                tenantId: parkingTenant(
+                  (APPROVAL_PARTITION.exec(payload.pk) ?? UPSTREAM_PARTITION.exec(payload.pk))?.[1],
+                ),
                 consumer: 'outbox',
                 recordId: parsed
-                  ? `${parsed.approval.record.id}.${parsed.type}${parsed.type === 'oc.approval.vote' ? `.${parsed.approval.vote_rev ?? 0}` : ''}`
-                  : `seq-${record.dynamodb?.SequenceNumber ?? 'unknown'}`,
+                  ? `${parsed.approval.record.id}.${parsed.type}${occurrenceSuffix(parsed.approval, parsed.type)}`
+                  : drift
+                    ? `${driftEventId(drift.tenantId, drift.drift)}.oc.upstream.drift`
+                    : `seq-${record.dynamodb?.SequenceNumber ?? 'unknown'}`,
                 payload: JSON.stringify(payload),
                 reason: (error as Error).message,
               },
@@ -196,8 +280,14 @@ export async function releaseOutboxRecord(
   app: AppState,
   notify: NotifyState,
   payload: string,
+  getRoutes: (app: AppState) => TenantRoutes = defaultTenantRoutes,
 ): Promise<void> {
   const parked = JSON.parse(payload) as ParkedOutboxRecord;
+  const upstreamTenant = UPSTREAM_PARTITION.exec(parked.pk)?.[1];
+  if (upstreamTenant && parked.drift) {
+    await announceDrift(app, notify, getRoutes(app), upstreamTenant, parked.drift);
+    return;
+  }
   const match = APPROVAL_PARTITION.exec(parked.pk);
   if (!match) throw new Error(`not an approval key: ${parked.pk}`);
   const approval = await app.approvals.get(match[1]!, match[2]!);

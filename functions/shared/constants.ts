@@ -25,6 +25,11 @@ export const FACT_KINDS = [
   // Issue 21 (5, 6): an approver moved a pending deadline; a standing grant was revoked.
   'approval.extended',
   'standing_grant.revoked',
+  // Issue 25: an upstream tool's listing changed from its pinned hash (disabled), and an
+  // operator's `oc upstream accept` of the change. Not bound to a tool call: each is the one fact
+  // of its own event (an id derived from the tenant, server, tool and hash).
+  'upstream.drift',
+  'upstream.accepted',
 ] as const;
 export type FactKind = (typeof FACT_KINDS)[number];
 
@@ -451,6 +456,9 @@ export const SCHEDULES = [
  */
 export const ARCHIVER = { handler: 'archive-evidence', defaultRateMinutes: 5 } as const;
 
+/** The `type` of an upstream drift's record (store/upstreams.ts), which the outbox announces. */
+export const UPSTREAM_DRIFT_ITEM_TYPE = 'upstream-drift';
+
 /** Stream consumers: handler and the event-source filter (DynamoDB Streams filter pattern). */
 export const STREAM_CONSUMERS = [
   {
@@ -463,7 +471,11 @@ export const STREAM_CONSUMERS = [
     handler: 'outbox',
     // Approval items only: INSERT = requested, MODIFY = decided or expired (the handler reads the
     // status; the stream has only NEW_IMAGE, and a repeated MODIFY is harmless: delivery ids are stable).
-    filter: { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { type: { S: ['approval'] } } } },
+    // Also an upstream drift's record (issue 25; written once per new listing): announced the same way.
+    filter: {
+      eventName: ['INSERT', 'MODIFY'],
+      dynamodb: { NewImage: { type: { S: ['approval', UPSTREAM_DRIFT_ITEM_TYPE] } } },
+    },
     batchSize: 50,
   },
 ] as const;
@@ -509,6 +521,8 @@ export const NOTIFICATIONS = {
     'oc.approval.vote',
     'oc.approval.reminder',
     'oc.approval.extended',
+    // Not an approval event: an upstream tool drifted (its subject is the drift fact's event id).
+    'oc.upstream.drift',
   ],
   defaultEventSource: 'oc://approvals',
 } as const;

@@ -58,6 +58,8 @@ export class SlackSender implements RouteSender {
   async send(delivery: DeliveryMessage, _ctx: SendContext): Promise<SendOutcome> {
     const route = delivery.route;
     if (route.kind !== 'slack') return { kind: 'failed', error: 'not a slack route' };
+    // A Slack message is an approval's view: the outbox sends it nothing else (issue 25's drift).
+    if (!('approval_request_id' in delivery.data)) return { kind: 'failed', error: 'not an approval event' };
     const d = delivery.data;
     const base = {
       channel: route.channel,
@@ -75,6 +77,7 @@ export class SlackSender implements RouteSender {
         expires_at: d.expires_at,
         params: d.raw.params,
         ...(d.risk ? { risk: d.risk } : {}),
+        ...(d.upstream_claims ? { upstream_claims: d.upstream_claims } : {}),
         // A legacy approval has no recorded view: the message renders the current version.
         ...(d.view.recorded === d.view.version
           ? { view_version: d.view.version, view_hash: d.view.hash }
@@ -146,7 +149,7 @@ export class SlackSender implements RouteSender {
         tool: 'slack',
         action,
         params,
-        resource: delivery.data.resource,
+        resource: 'resource' in delivery.data ? delivery.data.resource : '',
       },
       { timeoutMs: this.options.timeoutMs },
     );

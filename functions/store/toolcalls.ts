@@ -53,6 +53,9 @@ export const FACT_INDEX: Record<FactKind, number> = {
   'approval.vote_withdrawn': 2,
   // A standing grant created with this event's approval, revoked later.
   'standing_grant.revoked': 6,
+  // The one fact of its own event (issue 25).
+  'upstream.drift': 1,
+  'upstream.accepted': 1,
 };
 
 /** Kinds an event may hold many of: their items are keyed by time and fact id too. */

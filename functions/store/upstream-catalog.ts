@@ -106,6 +106,8 @@ export async function acceptUpstream(
   serverName: string,
   only: readonly string[],
   now: Date,
+  /** Who accepts (sealed in the `upstream.accepted` fact). */
+  acceptedBy = 'operator',
 ): Promise<string[]> {
   const { tools } = await store.catalog(tenantId);
   const accepted: string[] = [];
@@ -119,6 +121,15 @@ export async function acceptUpstream(
       hash: seen.hash,
       status: 'enabled',
       pinnedAt: now.toISOString(),
+    });
+    // Sealed: the chain shows which listing the tenant's operator let through, and when.
+    await store.recordAccepted(tenantId, {
+      server: serverName,
+      tool: t.tool,
+      at: now.toISOString(),
+      previousHash: t.hash,
+      acceptedHash: seen.hash,
+      acceptedBy,
     });
     accepted.push(t.tool);
   }

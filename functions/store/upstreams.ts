@@ -5,6 +5,11 @@
  *   pk `T#<tenant>#UPSTREAM`   sk `<server>#TOOL#<tool>`      one tool: pinned listing, hash, status
  *   pk `T#<tenant>#UPSTREAM`   sk `<server>#DRIFT#<at>#<tool>` a drift seen (what changed, when)
  *
+ * A drift, and each `oc upstream accept` of one, is also a fact of its own event
+ * (`T#<tenant>#EVT#<derived id>`, core/upstream-facts.ts), written in the same transaction, that
+ * the sequencer seals into the tenant's chain; the drift record's INSERT is what the outbox
+ * announces (`oc.upstream.drift`) to the tenant's routes.
+ *
  * Every read names the tenant's partition (a Query on its pk, a GetItem with its pk): the tenant
  * comes from the caller's API key (or the operator's `--tenant`), never from the request body, and
  * no access path (no index entry: these items carry no gsi1 keys) spans two partitions, so one
@@ -24,6 +29,11 @@ import {
   type UpstreamTool,
 } from '../core/upstream.js';
 import { queryAll, readOrFail } from './dynamo.js';
+import { acceptedFact, driftFact, type AcceptedChange } from '../core/upstream-facts.js';
+import { UPSTREAM_DRIFT_ITEM_TYPE } from '../shared/constants.js';
+import { StorageError } from '../shared/errors.js';
+import { putFact } from './toolcalls.js';
+import { transact } from './transact.js';
 
 export const upstreamKeys = {
   partition: (tenantId: string) => `T#${tenantId}#UPSTREAM`,
@@ -150,17 +160,31 @@ export class UpstreamStore {
     );
   }
 
+  /**
+   * The drift record and its sealed `upstream.drift` fact, both or neither. A replay of the same
+   * drift (same tool, hash and time) finds its fact written and changes nothing.
+   */
   async recordDrift(tenantId: string, drift: UpstreamDrift): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...upstreamKeys.drift(tenantId, drift.server, drift.at, drift.tool),
-          type: 'upstream-drift',
-          ...drift,
+    const outcome = await transact(this.doc, [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...upstreamKeys.drift(tenantId, drift.server, drift.at, drift.tool),
+            type: UPSTREAM_DRIFT_ITEM_TYPE,
+            ...drift,
+          },
         },
-      }),
-    );
+      },
+      putFact(this.tableName, driftFact(tenantId, drift)),
+    ]);
+    if (!outcome.ok && outcome.index !== 1) throw new StorageError('drift record refused');
+  }
+
+  /** The sealed `upstream.accepted` fact of an operator's acceptance of a drifted tool. */
+  async recordAccepted(tenantId: string, accepted: AcceptedChange): Promise<void> {
+    const outcome = await transact(this.doc, [putFact(this.tableName, acceptedFact(tenantId, accepted))]);
+    if (!outcome.ok) return; // the same acceptance, written before
   }
 
   async drifts(tenantId: string, server: string): Promise<UpstreamDrift[]> {

@@ -999,7 +999,8 @@ export interface components {
         /**
          * Format: uuid
          * @description A lowercase canonical UUID: version 4 (random) for approvals, grants and facts; version 8
-         *     (RFC 9562) for tool-call events, derived from the tenant and the idempotency key.
+         *     (RFC 9562) for tool-call events, derived from the tenant and the idempotency key, and for
+         *     the events and facts of `upstream.drift` and `upstream.accepted`, derived from what they record.
          * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
          */
         Uuid: string;
@@ -1973,7 +1974,9 @@ export interface components {
          *     policy version that the live one still lets run. `approval.revoked_by_policy` carries the
          *     approval and grant ids, the request hash, `approved_under` and `policy_version`, the live
          *     `decision`, `reason`, `determining_policies` and `risk`, `reapproval_required` when that is
-         *     why, and the caller (`key_id`, `agent_id`).
+         *     why, and the caller (`key_id`, `agent_id`). A `toolcall.decided` fact of an upstream MCP
+         *     tool's approval carries `approval.upstream_claims` (the pinned listing's hash, title,
+         *     description and annotations), which its approval view renders as the upstream's claims.
          * @example {
          *       "v": 1,
          *       "tenant_id": "tenant1",
@@ -2029,12 +2032,16 @@ export interface components {
          *     vote on a quorum approval: directory id, stage, count) and `approval.vote_withdrawn` (that
          *     vote taken back before its stage completed), `approval.extended` (an approver moved a
          *     pending deadline: `from`, `to`, `approver`) and `standing_grant.revoked` (an approver took a
-         *     standing grant back). The list is the gateway's one registry of fact kinds
-         *     (`FACT_KINDS`); a later version adds kinds to it.
+         *     standing grant back), `upstream.drift` (an upstream MCP
+         *     tool's listing changed from its pinned hash and the tool was disabled: `server`, `tool`,
+         *     `pinned_hash`, `seen_hash`, `fields`, `detected_by`) and `upstream.accepted` (an operator's
+         *     `oc upstream accept` pinned the changed listing: `previous_hash`, `accepted_hash`,
+         *     `accepted_by`); each upstream fact is the one fact of its own event. The list is the
+         *     gateway's one registry of fact kinds (`FACT_KINDS`); a later version adds kinds to it.
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.extended" | "standing_grant.revoked" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.extended" | "standing_grant.revoked" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn" | "upstream.drift" | "upstream.accepted";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {

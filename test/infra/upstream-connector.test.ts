@@ -28,8 +28,8 @@ describe('the upstream MCP connector in CDK', () => {
     const ssm = all.filter((st) => asArray(st.Action as string | string[]).some((a) => a.startsWith('ssm:')));
     expect(ssm).toHaveLength(1);
     expect(JSON.stringify(ssm[0]!.Resource)).toContain(':parameter/openclause-upstream/*');
-    // Read on the table; its only write is PutItem in the tenants' UPSTREAM partitions (the
-    // pre-call drift check records what it finds).
+    // Read on the table; its only write is PutItem in the tenants' UPSTREAM partitions and the
+    // drift fact's own event partition (the pre-call drift check records what it finds).
     const writes = all.filter((st) =>
       asArray(st.Action as string | string[]).some((a) =>
         /^dynamodb:(Put|Update|Delete|BatchWrite|TransactWrite)/.test(a),
@@ -38,7 +38,7 @@ describe('the upstream MCP connector in CDK', () => {
     expect(writes).toHaveLength(1);
     expect(writes[0]!.Action).toEqual('dynamodb:PutItem');
     expect(writes[0]!.Condition).toEqual({
-      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#UPSTREAM'] },
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#UPSTREAM', 'T#*#EVT#*'] },
     });
   });
 

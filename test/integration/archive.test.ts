@@ -23,6 +23,8 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import canonicalize from 'canonicalize';
 import { jest } from '@jest/globals';
 import { fixtureFact, writeChainFixture } from '../../bench/chain-fixture.js';
+import { buildApprovalView, viewHash } from '../../functions/core/approval-view.js';
+import { acceptedFact, driftFact } from '../../functions/core/upstream-facts.js';
 import { s3Source, verifyArchive } from '../../bin/audit/verify-archive.js';
 import { localS3Client, signingKeyFile } from '../../bin/local/archive.js';
 import { archiveEvidence } from '../../functions/handlers/archive-evidence.js';
@@ -766,6 +768,65 @@ describe('the archive verifier re-renders the recorded approval views (issue 19)
 
   it('accepts an archive whose recorded view hash is the view its request renders', async () => {
     const report = await archivedWith(KNOWN_V1);
+    expect(report).toMatchObject({ ok: true, entries: 5 });
+  });
+
+  it('accepts the upstream facts (issue 25) and an upstream approval whose view carries its claims', async () => {
+    const claims = {
+      server: 'docs',
+      tool: 'delete_page',
+      hash: 'c'.repeat(64),
+      description: 'Delete a page.',
+    };
+    const drift = {
+      server: 'docs',
+      tool: 'delete_page',
+      at: '2026-08-01T11:00:00.000Z',
+      pinnedHash: 'c'.repeat(64),
+      seenHash: 'd'.repeat(64),
+      fields: ['description'],
+      detectedBy: 'sync' as const,
+    };
+    const withClaims = (t: string, n: number) => {
+      const f = requested(t, n, '');
+      const source = {
+        ...f.request,
+        risk: f.risk,
+        reason: f.reason,
+        expires_at: f.approval.expires_at,
+        upstream_claims: claims,
+      };
+      const hash = viewHash(buildApprovalView(source));
+      return {
+        ...f,
+        approval: { ...f.approval, view: { ...f.approval.view, hash }, upstream_claims: claims },
+      };
+    };
+    const tenant = newTenant('upstream');
+    const bucket = await newBucket();
+    const keyFile = path.join(tmp('key'), 'evidence-signing-key.pem');
+    await writeChainFixture(doc, table, tenant, 5, {
+      fact: (t, n) =>
+        n === 2
+          ? driftFact(t, drift)
+          : n === 3
+            ? withClaims(t, n)
+            : n === 4
+              ? {
+                  ...acceptedFact(t, {
+                    server: 'docs',
+                    tool: 'delete_page',
+                    at: '2026-08-01T11:05:00.000Z',
+                    previousHash: drift.pinnedHash,
+                    acceptedHash: drift.seenHash,
+                    acceptedBy: 'alice',
+                  }),
+                  seq: n,
+                }
+              : fixtureFact(t, n),
+    });
+    expect((await archiverFor(bucket, keyFile).run({ tenantId: tenant })).ok).toBe(true);
+    const report = await verifyArchive({ source: s3Source(s3, bucket), tenantId: tenant });
     expect(report).toMatchObject({ ok: true, entries: 5 });
   });
 

@@ -11,7 +11,9 @@ import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
+import { driftEventId } from '../../functions/core/upstream-facts.js';
 import { keys } from '../../functions/store/keys.js';
+import { UpstreamStore } from '../../functions/store/upstreams.js';
 import { sqsBody } from '../../functions/store/notify-queue.js';
 import { tokenFor } from '../support/approvers.js';
 import { faultyDocumentClient } from '../support/faults.js';
@@ -222,6 +224,44 @@ describe('the outbox', () => {
     expect(await parkedItems('tenant1')).toEqual([]);
     await new Promise((r) => setTimeout(r, 1000));
     expect(receiver.received.filter((m) => m.json?.subject === got.json.subject)).toHaveLength(1);
+  });
+});
+
+describe('the outbox, an upstream drift (issue 25)', () => {
+  it("parks a drift it cannot announce in its tenant's partition, with the drift; release-parked announces it once", async () => {
+    const drift = {
+      server: 'docs',
+      tool: 'search',
+      at: new Date().toISOString(),
+      pinnedHash: 'a'.repeat(64),
+      seenHash: 'b'.repeat(64),
+      fields: ['description'],
+      detectedBy: 'sync' as const,
+    };
+    const eventId = driftEventId('tenant1', drift);
+    refuse = (body) => body.includes('oc.upstream.drift');
+    try {
+      await new UpstreamStore(stack.state.doc, stack.config.tableName).recordDrift('tenant1', drift);
+      const [parked] = await until('the parked drift', async () => {
+        const items = (await parkedItems('tenant1')).filter((i) => i.consumer === 'outbox');
+        return items.length === 1 ? items : undefined;
+      });
+      expect(parked).toMatchObject({ record_id: `${eventId}.oc.upstream.drift`, tenant_id: 'tenant1' });
+      expect(await parkedItems('tenant2')).toEqual([]);
+    } finally {
+      refuse = undefined;
+    }
+    expect(await releaseLater()).toMatchObject({ retried: 1, parked: 0 });
+    const got = await announced(receiver, eventId, 'oc.upstream.drift');
+    verifySignatures(got, SECRET);
+    expect(got.json.data).toMatchObject({
+      tenant_id: 'tenant1',
+      action: 'docs.search',
+      seen_hash: drift.seenHash,
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(receiver.received.filter((m) => m.json?.subject === eventId)).toHaveLength(1);
+    expect(receiver2.received.filter((m) => m.json?.type === 'oc.upstream.drift')).toEqual([]);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from '@modelcontextprotocol/client';
+import { z } from 'zod';
 import type { ConnectorInvoker, ConnectorRequest } from '../../functions/connectors/types.js';
 import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import { GATEWAY_TOOLS, mcpToolName } from '../../functions/core/mcp.js';
@@ -23,6 +24,8 @@ import {
   syncUpstream,
 } from '../../functions/store/upstream-catalog.js';
 import { UpstreamStore } from '../../functions/store/upstreams.js';
+import { verifyTenantChain } from '../../functions/store/chain.js';
+import { chainOf } from '../../functions/handlers/chain-state.js';
 import { defaultPolicyDir } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
 import { runOc } from '../support/cli.js';
@@ -30,6 +33,14 @@ import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '
 import { startUpstreamFixture, type FixtureTool, type UpstreamFixture } from '../support/upstream-fixture.js';
 
 const TOKEN = 'upstream-token-never-stored';
+/** The resolved tool of `tools/resolve`, as this gateway answers it. */
+const Resolved = z.object({
+  tool: z.looseObject({
+    name: z.string(),
+    annotations: z.looseObject({ readOnlyHint: z.boolean(), destructiveHint: z.boolean() }),
+    _meta: z.record(z.string(), z.any()).optional(),
+  }),
+});
 const search: FixtureTool = {
   name: 'search',
   description: 'Search the docs.',
@@ -209,6 +220,21 @@ describe('decided by Cedar, for the owning tenant only', () => {
     expect(event.json.request).toMatchObject({ resource: '7', params: { page: 7 }, risk_score: 4 });
     expect(invoked).toEqual([]);
 
+    // The approvers see the upstream's own words as its claims, in the one (hashed) view.
+    const pinned = (await store.getTool('tenant1', 'docs', 'delete_page'))!.hash;
+    const claims = [
+      'The upstream server claims (unverified; policy decided, not these):',
+      `  tool: docs delete_page (pinned listing sha256:${pinned})`,
+      '  description: "Delete a page."',
+      '  annotations: {"destructiveHint":false,"readOnlyHint":true}',
+    ];
+    expect(r.json.approval.view.lines.slice(-4)).toEqual(claims);
+    const shown = await stack.request('GET', `/v1/approvals/${r.json.approval.id}`, {
+      token: await tokenFor('alice'),
+    });
+    expect(shown.json.view.lines.slice(-4)).toEqual(claims);
+    expect(shown.json.view.hash).toBe(r.json.approval.view.hash);
+
     // Approved by a human, it runs once on the mcp-upstream connector; executing again replays.
     const token = await tokenFor('alice');
     const approved = await stack.request('POST', `/v1/approvals/${r.json.approval.id}/approve`, {
@@ -220,6 +246,15 @@ describe('decided by Cedar, for the owning tenant only', () => {
     expect(executed.json.result).toMatchObject({ status: 'success', output: { ran: 'delete_page' } });
     const again = await stack.post(`/v1/toolcalls/${r.json.event_id}/execute`, '');
     expect(again.headers['idempotent-replayed']).toBe('true');
+    // The verifier re-renders the view, claims included, from the sealed decision and finds its hash.
+    await until('every fact sealed', async () =>
+      (await chainOf(stack.state).unsealed('tenant1')).length === 0 ? true : undefined,
+    );
+    const report = await verifyTenantChain(chainOf(stack.state), 'tenant1', {
+      now: new Date(),
+      unsealedGraceMs: 60_000,
+    });
+    expect(report).toMatchObject({ ok: true, problems: [] });
     expect(invoked).toEqual([
       {
         connector: 'mcp-upstream',
@@ -299,6 +334,32 @@ describe('called over MCP', () => {
   }, 20_000);
 });
 
+describe('tools/resolve for upstream tools', () => {
+  it('preview an upstream call as tools/call would meet it, for its tenant only', async () => {
+    const preview = (r: { tool: { _meta?: Record<string, unknown> } }) =>
+      r.tool._meta?.['io.openclause/preview'];
+    await withMcp(KEYS.tenant1, async (client) => {
+      const resolve = (name: string, args: Record<string, unknown>) =>
+        client.request({ method: 'tools/resolve', params: { name, arguments: args } }, Resolved);
+      const parked = await resolve('docs_delete_page', { page: 9 });
+      // Normalized with the upstream tool's spec: the target policy data names is the resource.
+      expect(preview(parked)).toMatchObject({ decision: 'park', resource: '9', risk: { floor: 4 } });
+      expect(parked.tool.annotations).toMatchObject({ destructiveHint: true, readOnlyHint: false });
+      expect(preview(await resolve('docs_search', { q: 'x' }))).toMatchObject({ decision: 'allow' });
+      await expect(resolve('docs_search', { q: 7 })).rejects.toThrow(/input schema/);
+    });
+    await withMcp(KEYS.tenant2, (client) =>
+      expect(
+        client.request(
+          { method: 'tools/resolve', params: { name: 'docs_search', arguments: { q: 'x' } } },
+          Resolved,
+        ),
+      ).rejects.toThrow(/Unknown tool: docs_search/),
+    );
+    expect(invoked).toEqual([]);
+  });
+});
+
 describe('drift', () => {
   it('disable a tool whose description changed until an operator accepts it', async () => {
     upstream.setTools([
@@ -324,6 +385,15 @@ describe('drift', () => {
     );
     expect(overMcp.isError).toBe(true);
     expect(JSON.stringify(overMcp.content)).toMatch(/UPSTREAM_TOOL_DISABLED.*oc upstream accept/);
+    // tools/resolve previews the same refusal.
+    await withMcp(KEYS.tenant1, (client) =>
+      expect(
+        client.request(
+          { method: 'tools/resolve', params: { name: 'docs_search', arguments: { q: 'x' } } },
+          Resolved,
+        ),
+      ).rejects.toThrow(/disabled.*oc upstream accept/),
+    );
     expect(invoked).toEqual([]);
 
     const diff = await diffUpstream(store, 'tenant1', 'docs');
@@ -379,3 +449,13 @@ describe('drift', () => {
     );
   });
 });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -7,6 +7,7 @@
  * (`policy/actions.json`): an unclassified one is denied.
  */
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { nonBlank, tenantId } from '../args.js';
 import { examples, type Act, type CommandContext } from '../context.js';
@@ -284,6 +285,8 @@ export function registerUpstream(program: Command, act: Act): void {
         opts.server,
         opts.tool ?? [],
         new Date(),
+        // Sealed in the `upstream.accepted` fact: who let the changed listing through.
+        process.env.OC_OPERATOR ?? osUser(),
       );
       if (accepted.length === 0)
         throw new CliError(
@@ -352,4 +355,13 @@ function credentialReaders(
         }
       : {}),
   };
+}
+
+/** The OS user, or `operator` where there is none (a container without a passwd entry). */
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'operator';
+  }
 }
