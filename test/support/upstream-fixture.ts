@@ -27,6 +27,8 @@ export interface UpstreamFixture {
   lists: number;
   /** The Authorization header of every POST. */
   authorizations: (string | undefined)[];
+  /** Every `tools/call`: the tool's name and its arguments. */
+  calls: { name: string; arguments: unknown }[];
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function startUpstreamFixture(options: {
     url: '',
     lists: 0,
     authorizations: [] as (string | undefined)[],
+    calls: [] as { name: string; arguments: unknown }[],
     setTools(next: FixtureTool[]) {
       tools = next;
     },
@@ -67,9 +70,10 @@ export async function startUpstreamFixture(options: {
           fixture.lists += 1;
           return { tools: tools as never };
         });
-        mcp.setRequestHandler(CallToolRequestSchema, async (request) => ({
-          content: [{ type: 'text', text: JSON.stringify({ called: request.params.name }) }],
-        }));
+        mcp.setRequestHandler(CallToolRequestSchema, async (request) => {
+          fixture.calls.push({ name: request.params.name, arguments: request.params.arguments });
+          return { content: [{ type: 'text', text: JSON.stringify({ called: request.params.name }) }] };
+        });
         const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
         res.on('close', () => {
           void transport.close();
