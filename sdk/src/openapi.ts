@@ -1504,7 +1504,7 @@ export interface components {
              *     grant or the revocation by a changed policy that spent it instead.
              * @enum {string}
              */
-            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.extended" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn";
+            kind: "toolcall.decided" | "approval.decided" | "approval.expired" | "execution.started" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn" | "approval.extended";
             fact_id: components["schemas"]["Uuid"];
             at: components["schemas"]["Timestamp"];
             /** @description The chain entry's `seq` (absent until the sequencer seals the fact, normally within 1 s). */
@@ -2041,7 +2041,7 @@ export interface components {
          * @example toolcall.decided
          * @enum {string}
          */
-        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.extended" | "standing_grant.revoked" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn" | "upstream.drift" | "upstream.accepted";
+        FactKind: "toolcall.decided" | "toolcall.executed" | "approval.decided" | "approval.expired" | "execution.started" | "execution.completed" | "approval.revoked_by_policy" | "approval.withdrawn" | "approval.edited" | "approval.vote" | "approval.vote_withdrawn" | "approval.extended" | "standing_grant.revoked" | "upstream.drift" | "upstream.accepted";
         /**
          * @description A fact written but not yet sealed into the chain.
          * @example {
