@@ -35,7 +35,15 @@ import { ScheduledFunction } from './scheduled-function.js';
 import { SlackInteractions } from './slack.js';
 
 /** API Lambdas alarmed on but kept off the dashboard (the console, and ROUTE_LAMBDAS groups of rare routes). */
-const OFF_DASHBOARD: ReadonlySet<string> = new Set(['console', ...Object.values(ROUTE_LAMBDAS)]);
+// Kept off the main dashboard (alarmed all the same) so that it stays within CloudWatch's free 50
+// metrics (a 51st makes it a $3/month dashboard): the console, the shared approval-workflow Lambda,
+// and the rare calls: an agent withdrawing a request, an approver deciding a batch.
+const OFF_DASHBOARD: ReadonlySet<string> = new Set([
+  'console',
+  'withdraw-toolcall',
+  'batch-approvals',
+  ...Object.values(ROUTE_LAMBDAS),
+]);
 
 export interface OcAppStackProps extends StackProps {
   /** The table from the stateful stack (with its stream and key). */

@@ -289,6 +289,15 @@ describe('idleCostPerMonth', () => {
       expect(lineOf(r.lines, 'CloudWatch dashboards').arithmetic).toMatch(/first 3 free per account/);
     });
 
+    test('keeps both dashboards within the 50 metrics of a free one (a 51st costs $3 a month)', () => {
+      const line = lineOf(r.lines, 'CloudWatch dashboards');
+      const counts = /\((\d+), (\d+) metrics;/.exec(line.arithmetic);
+      expect(counts).not.toBeNull();
+      expect(Number(counts![1])).toBeLessThanOrEqual(50);
+      expect(Number(counts![2])).toBeLessThanOrEqual(50);
+      close(line.usd, 0);
+    });
+
     test('lists the alarm topic (and its email subscription) as free without traffic', () => {
       expect(lineOf(r.lines, 'Pay-per-use resources').arithmetic).toContain('1 SNS::Topic');
       const withEmail = synthesize({ alarmEmail: 'ops@example.com' });
