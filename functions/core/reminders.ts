@@ -220,16 +220,23 @@ export async function extendApproval(
 
 /**
  * The sweep's reminders: every reminder due by now, each sent by its own conditional write (so an
- * overlapping run sends none twice). Returns how many this run sent.
+ * overlapping run sends none twice). One reminder that cannot be sent (a storage error on its
+ * item) is counted and left due for the next run; it never holds the other tenants' reminders, nor
+ * the expiry that runs after them. Returns how many this run sent, and which failed.
  */
 export async function sendDueReminders(deps: {
   deadlines: DeadlinesPort;
   clock: Clock;
-}): Promise<{ reminded: number }> {
+}): Promise<{ reminded: number; failed: { due: DueReminder; error: unknown }[] }> {
   const now = deps.clock.now();
   let reminded = 0;
+  const failed: { due: DueReminder; error: unknown }[] = [];
   for (const due of await deps.deadlines.dueReminders(now)) {
-    if (await deps.deadlines.remind(due, now)) reminded += 1;
+    try {
+      if (await deps.deadlines.remind(due, now)) reminded += 1;
+    } catch (error) {
+      failed.push({ due, error });
+    }
   }
-  return { reminded };
+  return { reminded, failed };
 }

@@ -14,7 +14,13 @@ export const sweep =
   (getState: () => AppState) => async (): Promise<{ expired: number; tenants: number; reminded: number }> => {
     const state = getState();
     // Reminders first: one due in the same minute as its expiry is still worth sending.
-    const { reminded } = await sendDueReminders({ deadlines: state.approvals, clock: state.clock });
+    const { reminded, failed } = await sendDueReminders({ deadlines: state.approvals, clock: state.clock });
+    for (const { due, error } of failed)
+      logger.error('reminder not sent: left due for the next run', {
+        tenantId: due.tenantId,
+        approvalId: due.approvalId,
+        error: error as Error,
+      });
     const result = await expireOverdue(approvalDeps(state));
     if (result.expired > 0 || reminded > 0) logger.info('approvals swept', { ...result, reminded });
     return { ...result, reminded };

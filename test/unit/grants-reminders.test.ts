@@ -17,7 +17,12 @@ import {
 } from '../../functions/core/grants.js';
 import { deliveryId, eventTypeOf, occurrenceOf } from '../../functions/core/notifications.js';
 import { standingGrantProblems, TenantConfig } from '../../functions/core/policy-data.js';
-import { planExtension, reminderAt } from '../../functions/core/reminders.js';
+import {
+  planExtension,
+  reminderAt,
+  sendDueReminders,
+  type DueReminder,
+} from '../../functions/core/reminders.js';
 import {
   APPROVAL_END_STATES,
   APPROVAL_STATES,
@@ -39,6 +44,29 @@ describe('end states', () => {
 });
 
 describe('reminders', () => {
+  it("one reminder the store cannot send holds no other tenant's: it is reported and left due", async () => {
+    const due: DueReminder[] = [
+      { remindAt: '2026-12-07T10:00:00.000Z', tenantId: 'tenant1', approvalId: 'a-broken' },
+      { remindAt: '2026-12-07T10:00:01.000Z', tenantId: 'tenant2', approvalId: 'a-2' },
+      { remindAt: '2026-12-07T10:00:02.000Z', tenantId: 'tenant3', approvalId: 'a-3' },
+    ];
+    const sent: string[] = [];
+    const broken = new Error('ValidationException: notices is not a number');
+    const r = await sendDueReminders({
+      clock: { now: () => new Date('2026-12-07T10:01:00.000Z') },
+      deadlines: {
+        dueReminders: async () => due,
+        remind: async (d: DueReminder) => {
+          if (d.approvalId === 'a-broken') throw broken;
+          sent.push(d.approvalId);
+          return true;
+        },
+      } as never,
+    });
+    expect(sent).toEqual(['a-2', 'a-3']);
+    expect(r).toEqual({ reminded: 2, failed: [{ due: due[0], error: broken }] });
+  });
+
   it('are due the lead time before expiry, and never for a request shorter than the lead', () => {
     expect(
       reminderAt({ reminder_before_sec: 600 }, '2026-01-01T00:00:00.000Z', '2026-01-01T01:00:00.000Z'),
