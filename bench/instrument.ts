@@ -3,6 +3,7 @@
  * units DynamoDB (Local) reports consuming (ReturnConsumedCapacity), split into reads and writes.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { invokedFunction } from '../bin/local/host.js';
 import { createDocumentClient } from '../functions/store/dynamo.js';
 
 export interface Counters {
@@ -11,6 +12,10 @@ export interface Counters {
   ms: Record<string, number>;
   readUnits: number;
   writeUnits: number;
+  /** Requests by the local function that sent them (`sequencer`, `submit-toolcall`, ...; `-` outside any). */
+  byFunction?: Record<string, number>;
+  /** The same by function and operation (`sequencer UpdateItemCommand`). */
+  byFunctionOp?: Record<string, number>;
 }
 
 // The document client reports the underlying operation's name (GetItemCommand, ...).
@@ -27,11 +32,23 @@ export function countingDocumentClient(endpoint: string): {
   counters: Counters;
 } {
   const doc = createDocumentClient({ endpoint });
-  const counters: Counters = { requests: {}, ms: {}, readUnits: 0, writeUnits: 0 };
+  const counters: Counters = {
+    requests: {},
+    ms: {},
+    readUnits: 0,
+    writeUnits: 0,
+    byFunction: {},
+    byFunctionOp: {},
+  };
   doc.middlewareStack.add(
     (next, context) => async (args) => {
       const name = context.commandName ?? 'unknown';
       counters.requests[name] = (counters.requests[name] ?? 0) + 1;
+      const fn = invokedFunction() ?? '-';
+      const byFunction = (counters.byFunction ??= {});
+      const byFunctionOp = (counters.byFunctionOp ??= {});
+      byFunction[fn] = (byFunction[fn] ?? 0) + 1;
+      byFunctionOp[`${fn} ${name}`] = (byFunctionOp[`${fn} ${name}`] ?? 0) + 1;
       (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
       const start = performance.now();
       const result = await next(args);
@@ -51,7 +68,14 @@ export function countingDocumentClient(endpoint: string): {
 }
 
 export function snapshot(c: Counters): Counters {
-  return { requests: { ...c.requests }, ms: { ...c.ms }, readUnits: c.readUnits, writeUnits: c.writeUnits };
+  return {
+    requests: { ...c.requests },
+    ms: { ...c.ms },
+    readUnits: c.readUnits,
+    writeUnits: c.writeUnits,
+    byFunction: { ...c.byFunction },
+    byFunctionOp: { ...c.byFunctionOp },
+  };
 }
 
 /** What happened between two snapshots. */
@@ -67,6 +91,8 @@ export function since(c: Counters, before: Counters): Counters {
     ms: diff(c.ms, before.ms),
     readUnits: c.readUnits - before.readUnits,
     writeUnits: c.writeUnits - before.writeUnits,
+    byFunction: diff(c.byFunction ?? {}, before.byFunction ?? {}),
+    byFunctionOp: diff(c.byFunctionOp ?? {}, before.byFunctionOp ?? {}),
   };
 }
 

@@ -213,11 +213,20 @@ const errorBody = (status: number, code: string, message: string, requestId: str
  */
 const invokeStore = await InvokeStore.getInstanceAsync(true);
 
+/** The store key naming the local function an async call belongs to (the bench's counters split by it). */
+const FUNCTION_KEY = 'oc-local-function';
+
+/** The local function whose invocation the caller runs in, if any (`invoke`'s `name`). */
+export function invokedFunction(): string | undefined {
+  return invokeStore.hasContext() ? invokeStore.get<string>(FUNCTION_KEY) : undefined;
+}
+
 /** Runs one invocation of `name` in its own scope, its logs carrying its own function's name. */
 export function invoke<T>(name: string, run: (context: Context) => Promise<T>): Promise<T> {
   process.env.AWS_LAMBDA_MAX_CONCURRENCY ??= '64';
   const context = fakeContext(name);
-  return invokeStore.run({ [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId }, () => {
+  const scope = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId, [FUNCTION_KEY]: name };
+  return invokeStore.run(scope, () => {
     // The handlers' middleware adds it too; the local notification worker has none.
     logger.addContext(context);
     return run(context);

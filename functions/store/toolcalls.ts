@@ -92,14 +92,35 @@ export function factKey(
 }
 
 /**
- * Where the sequencer records that an event's facts are sealed: one small item per event partition,
- * one attribute per fact (named by the fact item's sort key) holding its seq, hash and prev_hash.
- * The fact items themselves are never rewritten.
+ * Where the sequencer recorded that an event's facts are sealed until issue 26 (still read, never
+ * written): one item per event partition, one attribute per fact (named by the fact item's sort
+ * key) holding its seq, hash and prev_hash.
  */
 export function sealKey(fact: Pick<FactRecord, 'tenant_id' | 'event_id'>): { pk: string; sk: string } {
   return { pk: keys.event(fact.tenant_id, fact.event_id).pk, sk: SEAL_SK };
 }
 export const SEAL_SK = 'SEALED';
+
+/**
+ * Where the sequencer records that a fact is sealed: a small item of its own beside the fact item
+ * (`SEALED#<fact item's sort key>`, type `seal`, the mark's seq, hash and prev_hash as attributes).
+ * A fact is sealed once, so its mark never changes: marks are written blind, many to a
+ * BatchWriteItem, where one item per event had to be updated in place, one request per event
+ * (issue 26). The fact items themselves are never rewritten.
+ */
+export function markKey(fact: { pk: string; sk: string }): { pk: string; sk: string } {
+  return { pk: fact.pk, sk: `${SEAL_MARK_PREFIX}${fact.sk}` };
+}
+export const SEAL_MARK_PREFIX = `${SEAL_SK}#`;
+
+/** The mark of the fact item `factSk` among an event partition's items: its own item, or the legacy one's attribute. */
+export function markAmong(items: readonly Record<string, unknown>[], factSk: string): SealMark | undefined {
+  const own = items.find((i) => i.sk === `${SEAL_MARK_PREFIX}${factSk}`);
+  if (typeof own?.seq === 'number')
+    return { seq: own.seq, hash: String(own.hash), prev_hash: String(own.prev_hash) };
+  const legacy = items.find((i) => i.sk === SEAL_SK)?.[factSk] as Partial<SealMark> | undefined;
+  return typeof legacy?.seq === 'number' ? (legacy as SealMark) : undefined;
+}
 
 /** A sealed fact's place in its tenant's chain, as the seal item holds it. */
 export interface SealMark {
@@ -306,12 +327,11 @@ export class DynamoToolCallStore implements ToolCallStore {
     const items = out.Items ?? [];
     const event = items.find((i) => i.type === ITEM_TYPE.event);
     if (!event) return undefined;
-    const seals = items.find((i) => i.sk === SEAL_SK) ?? {};
     const facts: StoredFact[] = items
       .filter((i) => typeof i.record === 'string')
       .map((i) => {
         const record = JSON.parse(String(i.record)) as FactRecord;
-        const seal = seals[String(i.sk)] as SealMark | undefined;
+        const seal = markAmong(items, String(i.sk));
         return {
           fact_id: record.fact_id,
           kind: record.kind,

@@ -151,7 +151,7 @@ describe('sequencer idempotency and tamper detection', () => {
 
     // A sealer that wrote its page, then failed before marking its facts (a crash between two writes).
     const { doc: faulty, plan } = faultyDocumentClient();
-    plan.fail = { command: 'UpdateCommand', nth: 1 };
+    plan.fail = { command: 'BatchWriteCommand', nth: 1 };
     const crashed = await sequence(() => new ChainStore(faulty, stack.config.tableName))(half);
     expect(crashed.batchItemFailures).toHaveLength(1);
     expect((await entries(stack, 'tenant1')).length).toBe(10);
