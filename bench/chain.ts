@@ -44,6 +44,12 @@ export interface ChainRun {
   byFunctionOp: Record<string, number>;
 }
 
+/** `12 BatchGetItem, 13 PutItem, ...` */
+export const describeSeal = (requests: Record<string, number>): string =>
+  Object.entries(requests)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+
 const allow = {
   tool: 'slack',
   action: 'msg.post',
