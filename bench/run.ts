@@ -119,7 +119,6 @@ const plan = quick
       approvals: 30,
       chainSeconds: 8,
       loadSeconds: 10,
-      loadStart: 25,
       loadSteps: 7,
       coldRuns: 3,
       policyEvals: 5_000,
@@ -130,7 +129,6 @@ const plan = quick
       approvals: 100,
       chainSeconds: 20,
       loadSeconds: 30,
-      loadStart: 25,
       loadSteps: 8,
       coldRuns: 7,
       policyEvals: 50_000,
@@ -802,7 +800,8 @@ async function sustainedLoad(): Promise<Figure> {
   let sent = 0;
   const ceiling = () => capacity / Math.max(1, sent > 0 ? requests / sent : 4.5);
   const search = await searchHeldRate({
-    start: plan.loadStart,
+    // An eighth of the ceiling at ≈ 4.5 requests a call (a quiet run's mix): a few doublings to it.
+    start: Math.max(2, Math.round(capacity / 4.5 / 8)),
     steps: plan.loadSteps,
     // Past twice the ceiling nothing can hold; bisect to 5% of it.
     maxRate: () => 2 * ceiling(),
@@ -879,15 +878,15 @@ async function sustainedLoad(): Promise<Figure> {
     met: ratio >= SUSTAINED_GOAL && lost === 0 && duplicated === 0 && chainsOk,
     goalKind: 'ratio',
     ceiling: { value: round(calls, 0), unit: 'calls/s', ratio: round(ratio, 2) },
-    how: `open loop at a fixed arrival rate (≤ 256 in flight), ${plan.loadSeconds} s a step, 60% allow / 20% deny / 20% approve over 3 tenants, the sequencer drained and the step's calls looked up in the chains after each step; doubling from ${plan.loadStart}/s, then bisecting, ${search.steps.length} steps: ${describeSteps(search.steps)}. A step holds with zero 5xx, drops and transport errors, every accepted call's decision sealed exactly once, and p99 ≤ ${P99_FACTOR} × this run's unloaded allow p50 (${round(allowP50)} ms) = ${round(p99Bound)} ms. Over all steps: ${all5xx} 5xx (in steps not held), ${lost} accepted calls missing from the chain, ${duplicated} duplicated, chains ${chainsOk ? 'verify' : 'BROKEN: ' + problems.join('; ')}. Ceiling: DynamoDB Local's ${Math.round(capacity)} PutItem/s at 32-way concurrency ÷ ${round(requests / Math.max(1, sent), 2)} DynamoDB requests per call (request path and sealing, counted over the steps) = ${Math.round(calls)} calls/s; held ${search.held}/s = ${round(ratio, 2)} of it`,
+    how: `open loop at a fixed arrival rate (≤ 256 in flight), ${plan.loadSeconds} s a step, 60% allow / 20% deny / 20% approve over 3 tenants, the sequencer drained and the step's calls looked up in the chains after each step; doubling from ${search.steps[0]?.rate ?? 0}/s (an eighth of the ceiling at 4.5 requests a call), then bisecting, a step missed on p99 alone tried twice, ${search.steps.length} steps: ${describeSteps(search.steps)}. A step holds with zero 5xx, drops and transport errors, every accepted call's decision sealed exactly once, and p99 ≤ ${P99_FACTOR} × this run's unloaded allow p50 (${round(allowP50)} ms) = ${round(p99Bound)} ms. Over all steps: ${all5xx} 5xx (in steps not held), ${lost} accepted calls missing from the chain, ${duplicated} duplicated, chains ${chainsOk ? 'verify' : 'BROKEN: ' + problems.join('; ')}. Ceiling: DynamoDB Local's ${Math.round(capacity)} PutItem/s at 32-way concurrency ÷ ${round(requests / Math.max(1, sent), 2)} DynamoDB requests per call (request path and sealing, counted over the steps) = ${Math.round(calls)} calls/s; held ${search.held}/s = ${round(ratio, 2)} of it`,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // 7. cost per million calls, from what this run counted and timed
 const templatesDir = path.resolve('cdk.out');
-log('synthesizing the CDK app for bundle sizes, memory settings and the idle cost');
 const synth = wants(...PRICED_FIGURES, ...COLD_FIGURES);
+if (synth) log('synthesizing the CDK app for bundle sizes, memory settings and the idle cost');
 if (synth) execFileSync('npx', ['cdk', 'synth', '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'] });
 const templates = (synth ? readdirSync(templatesDir) : [])
   .filter((f) => f.endsWith('.template.json'))

@@ -27,24 +27,23 @@ const stackHolding = (limit: number) => {
 describe('searchHeldRate', () => {
   test('doubles, then bisects to within the resolution: a stack holding 180/s reports ≥ 170/s', async () => {
     const { tried, probe } = stackHolding(180);
-    const r = await searchHeldRate({ start: 25, steps: 8, maxRate: () => 400, resolution: () => 10, probe });
-    expect(tried.slice(0, 5)).toEqual([25, 50, 100, 200, 150]);
+    const r = await searchHeldRate({ start: 25, steps: 10, maxRate: () => 400, resolution: () => 10, probe });
+    expect(tried.slice(0, 6)).toEqual([25, 50, 100, 200, 200, 150]);
     expect(r.held).toBeGreaterThanOrEqual(170);
     expect(r.held).toBeLessThanOrEqual(180);
-    expect(r.steps.length).toBeLessThanOrEqual(8);
+    expect(r.steps.length).toBeLessThanOrEqual(10);
   });
 
   test('a first rate that fails is bisected downwards; nothing held is 0', async () => {
     const low = stackHolding(12);
     const r = await searchHeldRate({
       start: 25,
-      steps: 6,
+      steps: 10,
       maxRate: () => 400,
       resolution: () => 2,
       probe: low.probe,
     });
-    expect(low.tried[0]).toBe(25);
-    expect(low.tried[1]).toBe(13);
+    expect(low.tried.slice(0, 3)).toEqual([25, 25, 13]);
     expect(r.held).toBeGreaterThanOrEqual(10);
     expect(r.held).toBeLessThanOrEqual(12);
     const none = stackHolding(0);
@@ -66,6 +65,41 @@ describe('searchHeldRate', () => {
     const r = await searchHeldRate({ start: 25, steps: 8, maxRate: () => 120, resolution: () => 5, probe });
     expect(tried).toEqual([25, 50, 100, 120]);
     expect(r.held).toBe(120);
+  });
+
+  test('a step missed on p99 alone is tried once more; a 5xx is not', async () => {
+    let calls = 0;
+    const stalledOnce = async (rate: number): Promise<StepOutcome> => {
+      calls += 1;
+      const step = { ...clean, rate, p99Ms: calls === 2 ? 400 : 10 };
+      return { ...step, ...judgeStep(step, 50) };
+    };
+    const r = await searchHeldRate({
+      start: 10,
+      steps: 4,
+      maxRate: () => 40,
+      resolution: () => 1,
+      probe: stalledOnce,
+    });
+    expect(r.steps.map((s) => [s.rate, s.held])).toEqual([
+      [10, true],
+      [20, false],
+      [20, true],
+      [40, true],
+    ]);
+    expect(r.held).toBe(40);
+    const failing = async (rate: number): Promise<StepOutcome> => {
+      const step = { ...clean, rate, fiveXx: rate > 10 ? 1 : 0 };
+      return { ...step, ...judgeStep(step, 50) };
+    };
+    const f = await searchHeldRate({
+      start: 10,
+      steps: 3,
+      maxRate: () => 40,
+      resolution: () => 1,
+      probe: failing,
+    });
+    expect(f.steps.map((s) => s.rate)).toEqual([10, 20, 15]);
   });
 });
 
