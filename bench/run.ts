@@ -162,7 +162,8 @@ interface Figure {
 const figures: Figure[] = [];
 let loadMark = 0;
 const add = (f: Figure) => {
-  const load = machineLoad.since(loadMark);
+  // The load over the samples since the previous figure, or the latest one (itself a 1-minute mean).
+  const load = machineLoad.since(Math.min(loadMark, machineLoad.samples.length - 1));
   loadMark = machineLoad.samples.length;
   if (!wants(f.figure)) return;
   const judged = judgeFigure(f);
