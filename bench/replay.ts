@@ -5,7 +5,9 @@
  * submit records them, written straight into DynamoDB Local in the chain's page format, then
  * archived by the archiver's own code to s3rver in a child process). The replay runs in a child
  * process of its own (its peak RSS), and the same requests are evaluated bare by the candidate's
- * engine in this process: replay's rate as a share of the bare policy-evaluation rate.
+ * engine in that process right after (bench/replay-bare.ts): replay's rate as a share of the bare
+ * policy-evaluation rate, both taken in one process within seconds, so the machine's load is the
+ * same for both (measured in two processes minutes apart, one code gave 0.28 and 1.89).
  *
  *   npx tsx bench/replay.ts [--decisions N]     # alone; `npm run bench` runs it too
  */
@@ -18,13 +20,9 @@ import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { localS3Client } from '../bin/local/archive.js';
 import { freePort, startDynamoDbLocal, startS3 } from '../bin/local/emulators.js';
-import { ACTION_SPECS } from '../functions/connectors/registry.js';
-import { createPolicyEngine } from '../functions/core/policy.js';
 import type { ReplayReport } from '../functions/core/replay.js';
-import type { ToolCallRequest } from '../functions/core/toolcall.js';
-import { buildRiskFloors } from '../functions/core/risk.js';
 import { createDocumentClient } from '../functions/store/dynamo.js';
-import { defaultPolicyDir, loadPolicyBundle } from '../functions/store/policy-files.js';
+import { defaultPolicyDir } from '../functions/store/policy-files.js';
 import { ensureTable } from '../functions/store/table.js';
 import { decidedFixtureFact, writeChainFixture } from './chain-fixture.js';
 
@@ -82,43 +80,6 @@ function writeCandidate(dir: string): string {
   return candidate;
 }
 
-/** The candidate's engine alone over the same requests (floored as submit floors them). */
-function bareRate(
-  candidate: string,
-  tenantId: string,
-  decisions: number,
-): { perSec: number; distinct: number } {
-  const bundle = loadPolicyBundle(candidate);
-  const engine = createPolicyEngine(bundle);
-  const floors = buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors);
-  let spent = 0;
-  // How many distinct policy inputs the requests hold (replay evaluates each once).
-  const distinct = new Set<string>();
-  for (let n = 1; n <= decisions; n++) {
-    const fact = decidedFixtureFact(tenantId, n);
-    const r = fact.request as ToolCallRequest;
-    const claimed = (fact.risk as { claimed: number }).claimed;
-    const req = {
-      tenantId,
-      agentId: r.agent_id,
-      tool: r.tool,
-      action: r.action,
-      resource: r.resource,
-      riskScore: Math.max(claimed, floors.get(`${r.tool}.${r.action}`) ?? 0),
-      riskFactors: r.risk_factors,
-      labels: r.labels,
-      userId: r.user_id,
-      sessionId: r.session_id,
-      now: new Date(fact.at),
-    };
-    const t0 = performance.now();
-    engine.evaluate(req);
-    spent += performance.now() - t0;
-    distinct.add(JSON.stringify([r.agent_id, r.tool, r.action, r.resource, req.riskScore, r.user_id]));
-  }
-  return { perSec: (decisions / spent) * 1000, distinct: distinct.size };
-}
-
 export async function measureReplay(
   dynamoEndpoint: string,
   decisions: number,
@@ -166,16 +127,21 @@ export async function measureReplay(
         bucket,
         '--json',
       ]),
+      // The bare rate, in the same process right after the replay: both see the same machine.
+      OC_BENCH_BARE: JSON.stringify({ candidate, tenantId: tenant, decisions }),
       OC_S3_PORT: new URL(s3.endpoint).port,
       OC_DATA_DIR: dir,
       AWS_REGION: 'us-east-1',
     });
     const report = JSON.parse(run.stdout) as ReplayReport;
-    const measured = JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number; maxRssKb: number };
+    const measured = JSON.parse(run.stderr.trim().split('\n').at(-1)!) as {
+      ms: number;
+      maxRssKb: number;
+      bare: { perSec: number; distinct: number };
+    };
     if (report.decisions !== decisions)
       throw new Error(`replayed ${report.decisions} of ${decisions} decisions`);
-    log('replay: the same requests through the bare engine');
-    const bare = bareRate(candidate, tenant, decisions);
+    const bare = measured.bare;
     const barePerSec = bare.perSec;
     const replayPerSec = (decisions / measured.ms) * 1000;
     return {
