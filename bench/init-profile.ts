@@ -14,7 +14,77 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SourceMapConsumer, type RawSourceMap } from 'source-map';
+
+/** A source map (v3) read enough to map a generated position back: sources, names and mappings. */
+interface RawSourceMap {
+  sources: string[];
+  names: string[];
+  mappings: string;
+}
+type Original = { source: string | null; line: number | null; name: string | null };
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * The mappings decoded once (base64 VLQ, as the v3 format specifies): for each generated line, its
+ * segments [column, source, line, column, name?] sorted by column. No dependency for a dev tool.
+ */
+class SourceMapConsumer {
+  private readonly lines: number[][][] = [];
+  constructor(private readonly map: RawSourceMap) {
+    let source = 0;
+    let line = 0;
+    let column = 0;
+    let name = 0;
+    for (const text of map.mappings.split(';')) {
+      const segments: number[][] = [];
+      let generated = 0;
+      for (const segment of text.split(',')) {
+        if (!segment) continue;
+        const values: number[] = [];
+        let value = 0;
+        let shift = 0;
+        for (const char of segment) {
+          const digit = BASE64.indexOf(char);
+          value += (digit & 31) << shift;
+          if (digit & 32) shift += 5;
+          else {
+            values.push(value & 1 ? -(value >>> 1) : value >>> 1);
+            value = 0;
+            shift = 0;
+          }
+        }
+        generated += values[0] ?? 0;
+        if (values.length >= 4) {
+          source += values[1]!;
+          line += values[2]!;
+          column += values[3]!;
+          if (values.length >= 5) name += values[4]!;
+          segments.push(
+            values.length >= 5 ? [generated, source, line, column, name] : [generated, source, line, column],
+          );
+        }
+      }
+      this.lines.push(segments);
+    }
+  }
+
+  /** `line` 1-based, `column` 0-based (a V8 call frame's line plus one, and its column). */
+  originalPositionFor({ line, column }: { line: number; column: number }): Original {
+    const segments = this.lines[line - 1] ?? [];
+    let found: number[] | undefined;
+    for (const segment of segments) {
+      if (segment[0]! > column) break;
+      found = segment;
+    }
+    if (!found) return { source: null, line: null, name: null };
+    return {
+      source: this.map.sources[found[1]!] ?? null,
+      line: found[2]! + 1,
+      name: found.length >= 5 ? (this.map.names[found[4]!] ?? null) : null,
+    };
+  }
+}
 
 interface ProfileNode {
   id: number;
