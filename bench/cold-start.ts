@@ -10,8 +10,17 @@
  * other socket, DNS and fetch, so an init that would reach AWS fails the run.
  * It reads an existing cloud assembly (`npm run synth` first).
  *
+ * First decision (issue 26): for the functions that decide a call as their first request (submit,
+ * MCP), the same fresh process then answers one allowed call through the bundle's own `handler`,
+ * as API Gateway would send it: the API key, the idempotency look-up, the rate limit and the
+ * decision in a real DynamoDB Local on loopback (a table of its own, the key seeded), the connector
+ * a loopback Lambda `Invoke` stand-in. Init plus that answer is the latency the first caller of a
+ * cold container sees, less the network; Cedar compiles the wasm code it runs lazily, so a good
+ * part of a first decision is init that only the first call pays.
+ *
  * Alone: `npx tsx bench/cold-start.ts [--cdk-out cdk.out] [--runs 10] [--only execute-toolcall,submit-toolcall]`
- * prints a markdown table (`--only`: just those functions).
+ * prints a markdown table (`--only`: just those functions); it starts its own DynamoDB Local for
+ * the first decisions.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -20,7 +29,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { STACKS } from '../functions/shared/constants.js';
+import { ApiKeyStore } from '../functions/store/api-keys.js';
+import { createDocumentClient } from '../functions/store/dynamo.js';
+import { ensureTable } from '../functions/store/table.js';
 
 export interface ColdStart {
   /** Handler name (`submit-toolcall`), from the function's description; else its logical id. */
@@ -32,6 +46,109 @@ export interface ColdStart {
   wasmBytes: number;
   /** Time of `await import(index.mjs)` in a fresh process, over `runs` processes. */
   initMs: { p50: number; max: number };
+  /**
+   * Init plus the answer to one allowed call in the same fresh process (functions that decide a
+   * call as their first request only; see FIRST_DECISIONS).
+   */
+  firstDecisionMs?: { p50: number; max: number };
+}
+
+/** The agent key each first-decision table holds (tenant1's). */
+const FIRST_DECISION_KEY = 'sk-bench-cold-start';
+const ALLOWED_ARGS = { channel: '#general', text: 'Hello' };
+
+/**
+ * The first request of a cold container that decides a call, by function: an allowed
+ * `slack.msg.post` of tenant1 (the governance-overhead figure's call), REST or MCP 2026-07-28.
+ * `expect` must appear in the 200 answer. Execute is not here: it decides nothing unless the
+ * approval it runs was granted under another policy version, and its first request needs one.
+ */
+const FIRST_DECISIONS: Record<
+  string,
+  (run: number) => {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body: unknown;
+    expect: string;
+  }
+> = {
+  'submit-toolcall': (run) => ({
+    method: 'POST',
+    path: '/v1/toolcalls',
+    headers: { 'content-type': 'application/json', 'x-api-key': FIRST_DECISION_KEY },
+    body: {
+      agent_id: 'agent-1',
+      tool: 'slack',
+      action: 'msg.post',
+      params: ALLOWED_ARGS,
+      risk_score: 1,
+      idempotency_key: `cold-${Date.now()}-${run}`,
+    },
+    expect: '"decision":"allow"',
+  }),
+  mcp: (run) => ({
+    method: 'POST',
+    path: '/mcp',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'x-api-key': FIRST_DECISION_KEY,
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'slack_msg_post',
+      'mcp-param-channel': ALLOWED_ARGS.channel,
+    },
+    body: {
+      jsonrpc: '2.0',
+      // Each run a new request id: a new governed call (its idempotency key is derived from it).
+      id: Date.now() * 100 + run,
+      method: 'tools/call',
+      params: {
+        name: 'slack_msg_post',
+        arguments: ALLOWED_ARGS,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    },
+    expect: '"structuredContent"',
+  }),
+};
+
+/** An API Gateway HTTP API (payload 2.0) event for a first-decision request. */
+function httpEvent(req: ReturnType<(typeof FIRST_DECISIONS)[string]>): unknown {
+  const now = new Date();
+  const body = JSON.stringify(req.body);
+  return {
+    version: '2.0',
+    routeKey: `${req.method} ${req.path}`,
+    rawPath: req.path,
+    rawQueryString: '',
+    headers: { host: 'bench.execute-api.us-east-1.amazonaws.com', ...req.headers },
+    body: Buffer.from(body).toString('base64'),
+    isBase64Encoded: true,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'bench',
+      domainName: 'bench.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'bench',
+      http: {
+        method: req.method,
+        path: req.path,
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'bench',
+      },
+      requestId: `bench-${now.getTime()}`,
+      routeKey: `${req.method} ${req.path}`,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+  };
 }
 
 type Intrinsic = string | number | boolean | null | { [k: string]: unknown } | Intrinsic[];
@@ -57,17 +174,33 @@ export async function measureColdStarts(opts: {
   only?: readonly string[];
   /** Another stack of the assembly (bench/shadow.ts: its bare stack of deciding functions). */
   stack?: string;
+  /**
+   * A DynamoDB Local (loopback) for the first decisions of the deciding functions; without it,
+   * init only.
+   */
+  dynamoEndpoint?: string;
 }): Promise<ColdStart[]> {
   const all = lambdasOf(opts.cdkOut, opts.stack);
   const lambdas = opts.only ? all.filter((fn) => opts.only!.includes(fn.name)) : all;
   const missing = (opts.only ?? []).filter((name) => !all.some((fn) => fn.name === name));
   if (missing.length > 0) throw new Error(`no bundled function named ${missing.join(', ')}`);
-  const secrets = await startFakeSecretsManager();
+  const stubs = await startAwsStandIn();
   const results: ColdStart[] = [];
   try {
     for (const fn of lambdas) {
+      const decides = opts.dynamoEndpoint && FIRST_DECISIONS[fn.name] ? FIRST_DECISIONS[fn.name] : undefined;
+      const table = decides ? await firstDecisionTable(opts.dynamoEndpoint!, fn.name) : undefined;
       const samples: number[] = [];
-      for (let i = 0; i < Math.max(1, opts.runs); i++) samples.push(await importOnce(fn, secrets.url));
+      const firsts: number[] = [];
+      for (let i = 0; i < Math.max(1, opts.runs); i++) {
+        const once = await importOnce(
+          fn,
+          stubs.url,
+          decides && table ? { table, endpoint: opts.dynamoEndpoint!, request: decides(i) } : undefined,
+        );
+        samples.push(once.ms);
+        if (once.decisionMs !== undefined) firsts.push(once.ms + once.decisionMs);
+      }
       results.push({
         fn: fn.name,
         logicalId: fn.logicalId,
@@ -76,12 +209,33 @@ export async function measureColdStarts(opts: {
           .filter((f) => f.endsWith('.wasm'))
           .reduce((sum, f) => sum + statSync(f).size, 0),
         initMs: { p50: nearestRank(samples, 50), max: Math.max(...samples) },
+        ...(firsts.length
+          ? { firstDecisionMs: { p50: nearestRank(firsts, 50), max: Math.max(...firsts) } }
+          : {}),
       });
     }
   } finally {
-    await secrets.close();
+    await stubs.close();
   }
   return results;
+}
+
+/** A table of its own for a function's first decisions, with tenant1's agent key in it. */
+async function firstDecisionTable(endpoint: string, fn: string): Promise<string> {
+  const table = `oc-cold-start-${fn}`;
+  const client = new DynamoDBClient({ endpoint });
+  const doc = createDocumentClient({ endpoint });
+  try {
+    await ensureTable(client, table);
+    await new ApiKeyStore(doc, table).put(FIRST_DECISION_KEY, { tenantId: 'tenant1' });
+    // A fresh DynamoDB Local (its JVM) answers its first requests slowly: not the function's time.
+    for (let i = 0; i < 50; i++)
+      await doc.send(new PutCommand({ TableName: table, Item: { pk: 'bench#warm', sk: String(i % 5) } }));
+  } finally {
+    doc.destroy();
+    client.destroy();
+  }
+  return table;
 }
 
 interface Lambda {
@@ -211,15 +365,30 @@ dgram.Socket.prototype.send = refuse('udp send');
 dns.lookup = refuse('dns lookup');
 globalThis.fetch = refuse('fetch');
 const t0 = performance.now();
-await import(process.env.OC_BENCH_BUNDLE_URL);
+const bundle = await import(process.env.OC_BENCH_BUNDLE_URL);
 const ms = performance.now() - t0;
-process.stdout.write('\\n${MARK}' + JSON.stringify({ ms }) + '\\n', () => process.exit(0));
+let decisionMs;
+let answer;
+if (process.env.OC_BENCH_EVENT) {
+  const name = process.env.AWS_LAMBDA_FUNCTION_NAME;
+  const context = {
+    functionName: name, functionVersion: '$LATEST', memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:' + name, awsRequestId: 'bench-cold-start',
+    logGroupName: '/aws/lambda/' + name, logStreamName: 'bench', callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => 10000,
+  };
+  const t1 = performance.now();
+  answer = await bundle.handler(JSON.parse(process.env.OC_BENCH_EVENT), context);
+  decisionMs = performance.now() - t1;
+}
+process.stdout.write('\\n${MARK}' + JSON.stringify({ ms, decisionMs, answer }) + '\\n', () => process.exit(0));
 `;
 
 /**
- * A loopback stand-in for Secrets Manager: connector Lambdas read their credentials at cold start
- * (a missing secret fails the init), so GetSecretValue answers a secret holding every connector's
- * keys (`SECRET_KEYS` in functions/connectors/config.ts). Its latency is loopback, not AWS's.
+ * A loopback stand-in for Secrets Manager and Lambda: connector Lambdas read their credentials at
+ * cold start (a missing secret fails the init), so GetSecretValue answers a secret holding every
+ * connector's keys (`SECRET_KEYS` in functions/connectors/config.ts); a first decision's connector
+ * `Invoke` answers a success. Its latency is loopback, not AWS's.
  */
 const BENCH_SECRET = JSON.stringify({
   bot_token: 'xoxb-bench',
@@ -228,11 +397,16 @@ const BENCH_SECRET = JSON.stringify({
   api_token: 'bench',
 });
 
-async function startFakeSecretsManager(): Promise<{ url: string; close: () => Promise<void> }> {
+async function startAwsStandIn(): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
+      if (req.method === 'POST' && /^\/2015-03-31\/functions\/[^/]+\/invocations$/.test(req.url ?? '')) {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ status: 'success', output: { ok: true, channel: '#general' } }));
+        return;
+      }
       const target = req.headers['x-amz-target'];
       const { SecretId } = (body ? JSON.parse(body) : {}) as { SecretId?: string };
       res.setHeader('content-type', 'application/x-amz-json-1.1');
@@ -263,7 +437,11 @@ async function startFakeSecretsManager(): Promise<{ url: string; close: () => Pr
   };
 }
 
-function importOnce(fn: Lambda, secretsManagerUrl: string): Promise<number> {
+function importOnce(
+  fn: Lambda,
+  standInUrl: string,
+  first?: { table: string; endpoint: string; request: ReturnType<(typeof FIRST_DECISIONS)[string]> },
+): Promise<{ ms: number; decisionMs?: number }> {
   return new Promise((resolvePromise, reject) => {
     const profile = process.env.OC_BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.OC_BENCH_CPU_PROF}`]
@@ -272,8 +450,16 @@ function importOnce(fn: Lambda, secretsManagerUrl: string): Promise<number> {
       cwd: fn.dir,
       env: {
         ...fn.env,
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManagerUrl,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: standInUrl,
+        AWS_ENDPOINT_URL_LAMBDA: standInUrl,
         OC_BENCH_BUNDLE_URL: pathToFileURL(fn.bundle).href,
+        ...(first
+          ? {
+              OC_TABLE_NAME: first.table,
+              OC_DYNAMODB_ENDPOINT: first.endpoint,
+              OC_BENCH_EVENT: JSON.stringify(httpEvent(first.request)),
+            }
+          : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -288,7 +474,21 @@ function importOnce(fn: Lambda, secretsManagerUrl: string): Promise<number> {
         reject(new Error(`${fn.name}: init failed (exit ${code}): ${(err || out).trim().slice(0, 2000)}`));
         return;
       }
-      resolvePromise((JSON.parse(line.slice(MARK.length)) as { ms: number }).ms);
+      const got = JSON.parse(line.slice(MARK.length)) as {
+        ms: number;
+        decisionMs?: number;
+        answer?: { statusCode?: number; body?: string };
+      };
+      if (
+        first &&
+        (got.answer?.statusCode !== 200 || !String(got.answer?.body).includes(first.request.expect))
+      ) {
+        reject(
+          new Error(`${fn.name}: the first decision answered ${JSON.stringify(got.answer).slice(0, 2000)}`),
+        );
+        return;
+      }
+      resolvePromise({ ms: got.ms, ...(got.decisionMs !== undefined ? { decisionMs: got.decisionMs } : {}) });
     });
   });
 }
@@ -309,13 +509,13 @@ function filesUnder(dir: string): string[] {
 export function coldStartTable(results: readonly ColdStart[], runs: number): string {
   const r1 = (x: number) => x.toFixed(1);
   return [
-    `Cold start: module init in a fresh Node ${process.version} process, ${runs} runs per function (goal: bundle ≤ 1 MB, Cedar wasm apart; init ≤ 300 ms).`,
+    `Cold start: module init in a fresh Node ${process.version} process, ${runs} runs per function (goal: bundle ≤ 1 MB, Cedar wasm apart; init ≤ 300 ms); first decision: init plus one allowed call answered by the same process (report).`,
     '',
-    '| function | bundle (bytes) | wasm (bytes) | init p50 (ms) | init max (ms) |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| function | bundle (bytes) | wasm (bytes) | init p50 (ms) | init max (ms) | first decision p50 (ms) | first decision max (ms) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (c) =>
-        `| ${c.fn} | ${c.bundleBytes.toLocaleString('en-US')} | ${c.wasmBytes ? c.wasmBytes.toLocaleString('en-US') : '–'} | ${r1(c.initMs.p50)} | ${r1(c.initMs.max)} |`,
+        `| ${c.fn} | ${c.bundleBytes.toLocaleString('en-US')} | ${c.wasmBytes ? c.wasmBytes.toLocaleString('en-US') : '–'} | ${r1(c.initMs.p50)} | ${r1(c.initMs.max)} | ${c.firstDecisionMs ? r1(c.firstDecisionMs.p50) : '–'} | ${c.firstDecisionMs ? r1(c.firstDecisionMs.max) : '–'} |`,
     ),
   ].join('\n');
 }
@@ -329,10 +529,20 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     },
   });
   const runs = Number(values.runs);
-  const results = await measureColdStarts({
-    cdkOut: path.resolve(values['cdk-out'] ?? 'cdk.out'),
-    runs,
-    ...(values.only ? { only: values.only.split(',').map((s) => s.trim()) } : {}),
-  });
-  console.log(coldStartTable(results, runs));
+  process.env.AWS_REGION ??= 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID ??= 'local';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  const { freePort, startDynamoDbLocal } = await import('../bin/local/emulators.js');
+  const dynamo = await startDynamoDbLocal({ port: await freePort() });
+  try {
+    const results = await measureColdStarts({
+      cdkOut: path.resolve(values['cdk-out'] ?? 'cdk.out'),
+      runs,
+      dynamoEndpoint: dynamo.endpoint,
+      ...(values.only ? { only: values.only.split(',').map((s) => s.trim()) } : {}),
+    });
+    console.log(coldStartTable(results, runs));
+  } finally {
+    await dynamo.stop();
+  }
 }

@@ -1170,8 +1170,10 @@ if (wants("agents' OAuth with Cognito (-c mcpOAuth=cognito), idle cost added per
 
 // ---------------------------------------------------------------------------------------------
 // 8. cold start: bundle sizes and module-init time of each bundle in a fresh Node process
+// The deciding functions also answer one allowed call in the same fresh process (this run's
+// DynamoDB Local, a table of their own): first decision = init + that answer.
 const cold = wants(...COLD_FIGURES)
-  ? await measureColdStarts({ cdkOut: templatesDir, runs: plan.coldRuns })
+  ? await measureColdStarts({ cdkOut: templatesDir, runs: plan.coldRuns, dynamoEndpoint: dynamo.endpoint })
   : [];
 const biggest = Math.max(...cold.map((c) => c.bundleBytes));
 const slowest = Math.max(...cold.map((c) => c.initMs.p50));
@@ -1179,13 +1181,13 @@ add({
   figure: 'cold start',
   value: round(biggest / 1_000_000, 3),
   unit: 'MB largest bundle',
-  goal: 'every bundle ≤ 1 MB (Cedar wasm apart); init ≤ 300 ms',
+  goal: 'every bundle ≤ 1 MB (Cedar wasm apart); init ≤ 300 ms; first decision (init + one allowed call) report',
   goalKind: 'time',
   met: biggest <= 1_000_000 && slowest <= 300,
   how: cold
     .map(
       (c) =>
-        `${c.fn} ${round(c.bundleBytes / 1000, 0)} KB${c.wasmBytes ? ` + ${round(c.wasmBytes / 1e6, 1)} MB wasm` : ''}, init p50 ${round(c.initMs.p50)} ms`,
+        `${c.fn} ${round(c.bundleBytes / 1000, 0)} KB${c.wasmBytes ? ` + ${round(c.wasmBytes / 1e6, 1)} MB wasm` : ''}, init p50 ${round(c.initMs.p50)} ms${c.firstDecisionMs ? ` (first decision p50 ${round(c.firstDecisionMs.p50)} ms)` : ''}`,
     )
     .join('; '),
 });

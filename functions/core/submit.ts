@@ -332,6 +332,9 @@ async function upstreamAction(
   const { upstream } = deps;
   if (!upstream || upstream.nativeTools.has(body.tool) || deps.actions.has(`${body.tool}.${body.action}`))
     return {};
+  // Unclassified means denied, in the catalog or not: no read for a name policy data does not list
+  // (an unknown action's deny costs what a native one's does; the engine would deny it all the same).
+  if (!upstream.classifies(`${body.tool}.${body.action}`)) return { unknown: true };
   const found = await upstream.lookup(tenantId, body.tool, body.action);
   if (!found) return { unknown: true };
   if (found.kind === 'disabled')

@@ -250,6 +250,12 @@ export type UpstreamLookup =
  */
 export interface UpstreamActions {
   readonly nativeTools: ReadonlySet<string>;
+  /**
+   * Does policy data classify `<server>.<tool>` (read, write or destructive)? One that it does not
+   * is denied whatever the tenant's catalog holds, so submit asks the catalog only for classified
+   * names: an unlisted name costs no read (the deny path stays at 3 DynamoDB requests).
+   */
+  classifies(action: string): boolean;
   lookup(tenantId: string, server: string, tool: string): Promise<UpstreamLookup | undefined>;
 }
 

@@ -23,10 +23,9 @@ import { mcpSigner, type McpSigner } from '../adapters/mcp-signing.js';
 import type { McpKeyRing } from '../core/mcp-protocol.js';
 import { ENV } from '../shared/constants.js';
 import { ephemeralKeyRing, fileKeyRing, ssmKeyRing, type KeyRingSource } from '../store/mcp-state-keys.js';
-import { defaultPolicyDir, loadPolicyBundle } from '../store/policy-files.js';
 import type { AppState } from './app-state.js';
 import { executeDeps } from './execution-state.js';
-import { submitDeps } from './governance.js';
+import { livePolicyBundle, submitDeps } from './governance.js';
 import { spendRateLimit } from './rate-limit.js';
 
 const SPECS_BY_TOOL = new Map(ACTION_SPECS.map((spec) => [mcpToolName(spec.name), spec]));
@@ -62,7 +61,7 @@ const servers = new WeakMap<AppState, McpServerAdapter>();
 export function mcpServerOf(state: AppState): McpServerAdapter {
   let server = servers.get(state);
   if (!server) {
-    const { actions } = loadPolicyBundle(state.config.policyDir ?? defaultPolicyDir());
+    const { actions } = livePolicyBundle(state);
     const floors = buildRiskFloors(ACTION_SPECS, actions.risk_floors);
     const deployed = Object.keys(state.config.connectorFunctions);
     const live = state.config.connectorsMode === 'live' && deployed.length > 0;

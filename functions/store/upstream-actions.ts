@@ -43,8 +43,10 @@ export function upstreamActions(input: {
     }
     return spec;
   };
+  const classified = new Set([...input.actions.read, ...input.actions.write, ...input.actions.destructive]);
   return {
     nativeTools: input.nativeTools,
+    classifies: (action) => classified.has(action),
     async lookup(tenantId, server, toolName) {
       if (!SERVER_NAME.test(server) || !TOOL_NAME.test(toolName) || input.nativeTools.has(server))
         return undefined;

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 /** The MCP face's pure parts (functions/core/mcp.ts): the catalog, arguments, keys and results. */
 import { ACTION_SPECS } from '../../functions/connectors/registry.js';
 import {
@@ -26,6 +27,7 @@ import {
 } from '../../functions/core/mcp-protocol.js';
 import { buildRiskFloors } from '../../functions/core/risk.js';
 import { AppError } from '../../functions/shared/errors.js';
+import { rules } from '../../functions/shared/input-rules.js';
 import { defaultPolicyDir, loadPolicyBundle } from '../../functions/store/policy-files.js';
 
 const bundle = loadPolicyBundle(defaultPolicyDir());
@@ -138,6 +140,16 @@ describe('MCP call arguments', () => {
       version: 'unknown',
     });
     expect(clientLabel(undefined)).toEqual({ name: 'unknown', version: 'unknown' });
+  });
+
+  it('check the label with one schema built once, not two per request (issue 26: MCP overhead)', () => {
+    const built = jest.spyOn(rules, 'id');
+    try {
+      for (let i = 0; i < 5; i++) clientLabel({ name: 'Claude Code', version: `2.1.${i}` });
+      expect(built.mock.calls.length).toBeLessThanOrEqual(1);
+    } finally {
+      built.mockRestore();
+    }
   });
 });
 

@@ -2,6 +2,7 @@
  * Signed MCP state (functions/adapters/mcp-signing.ts over the SDK's request-state codec) and its
  * key ring (functions/store/mcp-state-keys.ts): key ids, rotation, bindings, and what refuses.
  */
+import { jest } from '@jest/globals';
 import { createRequestStateCodec } from '@modelcontextprotocol/server';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { mcpSigner } from '../../functions/adapters/mcp-signing.js';
@@ -96,6 +97,39 @@ describe('MCP state signing', () => {
     ])
       expect(other).not.toBe(base);
     expect(sessionBinding(caller)).not.toBe(sessionBinding({ ...caller, keyId: 'key_2' }));
+  });
+
+  it('verifies a state once per signer and binding: a repeat is answered from memory until it expires (issue 26)', async () => {
+    const signer = mcpSigner(ring(k1));
+    const state = await signer.mint({ r: 'session' }, 'tenant-a', 60);
+    const macs = jest.spyOn(globalThis.crypto.subtle, 'verify');
+    try {
+      for (let i = 0; i < 3; i++)
+        await expect(signer.verify(state, 'tenant-a')).resolves.toEqual({
+          ok: true,
+          payload: { r: 'session' },
+        });
+      expect(macs).toHaveBeenCalledTimes(1);
+      // The memory is per binding: another caller's binding is checked, and refused.
+      await expect(signer.verify(state, 'tenant-b')).resolves.toEqual({ ok: false, reason: 'bind' });
+      // A remembered state expires when its envelope says, as a fresh one does.
+      const later = Date.now() + 61_000;
+      const clock = jest.spyOn(Date, 'now').mockReturnValue(later);
+      try {
+        await expect(signer.verify(state, 'tenant-a')).resolves.toEqual({ ok: false, reason: 'expired' });
+      } finally {
+        clock.mockRestore();
+      }
+      // What the caller does with a payload never changes what the next verification answers.
+      const first = await signer.verify<{ r: string }>(state, 'tenant-a');
+      if (first.ok) first.payload.r = 'changed';
+      await expect(signer.verify(state, 'tenant-a')).resolves.toEqual({
+        ok: true,
+        payload: { r: 'session' },
+      });
+    } finally {
+      macs.mockRestore();
+    }
   });
 
   it('bounds a session before it is signed: the widest client still fits and round-trips', async () => {
