@@ -672,7 +672,8 @@ export async function voteOnQuorum(
     // An edit can drop the quorum (policy data gives the edited call one approver): decide it so.
     if (!a.record.quorum) {
       if (approvalViewOf(a.record).hash !== seen) throw viewMismatch(approvalViewOf(a.record).hash);
-      if (standingGrant) throw conflict('this approval no longer needs a quorum: reload it and decide');
+      // A vote asking for a standing grant is one approver's grant now: asked again, on purpose.
+      if (standingGrant) throw viewMismatch(approvalViewOf(a.record).hash);
       return decide(deps, approver, a.record.id, { ...input, view_hash: seen });
     }
     const id = authorizeApprover(tenant, approver, a.record);

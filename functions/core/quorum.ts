@@ -267,6 +267,17 @@ export function castVote(
     granted_by: approver.id,
     granted_at: at,
     ...(record.policy_version ? { policy_version: record.policy_version } : {}),
+    // An edited approval's grant runs the edited request (as a single approver's: core/approvals.ts).
+    ...(record.edit
+      ? {
+          request: record.edit.request,
+          edit: {
+            patch: record.edit.patch,
+            edited_by: record.edit.edited_by,
+            original_request_hash: record.edit.original_request_hash,
+          },
+        }
+      : {}),
   };
   const agreed = agreedGrant(after, now);
   const standing: StandingGrant | undefined =

@@ -345,7 +345,7 @@ export class ApprovalStore {
                   ':by': outcome.vote.approver,
                   ':at': final.decidedAt,
                   ':gpk': keys.approvalListing(r.tenant_id, 'approved', r.created_at, r.id).gsi1pk,
-                  ':grant': JSON.stringify(final.grant),
+                  ':grant': JSON.stringify(approvalsGrant(final.grant)),
                   ...(final.comment ? { ':comment': final.comment } : {}),
                   ...(final.standingSummary ? { ':standing': JSON.stringify(final.standingSummary) } : {}),
                 }
@@ -374,7 +374,12 @@ export class ApprovalStore {
             {
               Put: {
                 TableName: this.table,
-                Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...final.grant },
+                Item: {
+                  ...keys.grant(r.tenant_id, r.event_id),
+                  type: ITEM_TYPE.grant,
+                  // An edited approval's grant carries the edited request (as `decide` writes it).
+                  ...grantItem(final.grant),
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
