@@ -2798,7 +2798,55 @@ export interface components {
             last_used_at?: components["schemas"]["Timestamp"];
             comment?: string;
         };
-        /** @description A quorum approval after the caller's vote asking for a standing grant that does not exist. */
+        /**
+         * @description A quorum approval after the caller's vote asking for a standing grant that does not exist.
+         * @example {
+         *       "approval": {
+         *         "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *         "tenant_id": "tenant1",
+         *         "agent_id": "agent-007",
+         *         "user_id": "alice@example.com",
+         *         "tool": "jira",
+         *         "action": "issue.delete",
+         *         "resource": "OPS-42",
+         *         "params": {
+         *           "issue": "OPS-42"
+         *         },
+         *         "risk_score": 7,
+         *         "reason": "destructive action requires approval",
+         *         "approver_group": "ops-leads",
+         *         "status": "pending",
+         *         "created_at": "2025-06-01T12:34:56.130Z",
+         *         "expires_at": "2025-06-02T12:34:56.130Z",
+         *         "quorum": {
+         *           "rule": "action:jira.issue.delete",
+         *           "current_stage": 0,
+         *           "stages": [
+         *             {
+         *               "n": 2,
+         *               "complete": false,
+         *               "votes": [
+         *                 {
+         *                   "approver": "bob",
+         *                   "at": "2025-06-01T13:00:00.000Z",
+         *                   "via": "api",
+         *                   "standing_grant": {
+         *                     "target_pattern": "OPS-*",
+         *                     "max_uses": 10,
+         *                     "expires_at": "2025-06-01T14:00:00.000Z"
+         *                   }
+         *                 }
+         *               ]
+         *             }
+         *           ],
+         *           "approvals": 1,
+         *           "required": 2,
+         *           "summary": "1 of 2 approvals; needs 1 more"
+         *         }
+         *       }
+         *     }
+         */
         StandingGrantVote: {
             approval: components["schemas"]["Approval"];
         };
@@ -4240,7 +4288,19 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["EditForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["ApproveConflict"];
+            /**
+             * @description Already decided (`APPROVAL_ALREADY_DECIDED`: for a quorum, a vote completed it first),
+             *     the edit names another view than the approval's (`CONFLICT`), or too many votes raced
+             *     the edit (`VOTE_CONTENDED`, retryable).
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WithdrawVoteConflictError"];
+                };
+            };
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
