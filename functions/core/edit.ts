@@ -18,6 +18,14 @@
  *     original request's hash, the edited request, the RFC 6902 patch, the editor, the policy's
  *     decision on it and the new view), and for allow the decision and grant as an approve does.
  * Execute then runs the grant's (edited) request and answers the patch (`core/execute.ts`).
+ *
+ * A quorum approval (core/quorum.ts) is edited by anyone who may vote in one of its stages. Votes
+ * are bound to the view they were cast on, so the edit resets them: the write deletes their vote
+ * items and moves the vote revision on (conditional on the revision read, like a vote), the fact
+ * lists them (`votes_reset`), and parked again the edited call needs the quorum policy data gives
+ * it, from no votes. A vote racing the edit either lands first (a completing one approves the old
+ * view and the edit is refused as decided; another is reset with the rest) or fails on the
+ * revision and, read again, names another view (409): never a grant on the old request after it.
  */
 import jsonPatch from 'fast-json-patch';
 import type { ActionSpec } from '../connectors/sdk.js';

@@ -13,6 +13,11 @@
  * The store applies a vote only if the approval is still pending and its votes are exactly those
  * this outcome was computed from (`vote_rev`), and only if this approver has no vote item yet: two
  * racing votes cannot both complete a stage, so exactly one grant exists however they race.
+ *
+ * An approve vote may ask for a standing grant (core/grants.ts, "this and calls like it"): the
+ * completing vote creates it, in the same write, only if every vote of the quorum asked, as the
+ * intersection of what they asked (`agreedGrant`). An approver's edit (core/edit.ts) resets the
+ * votes: they were cast on the view before it.
  */
 import { AppError, conflict } from '../shared/errors.js';
 import type { QuorumRequirement, QuorumStage } from './approver-directory.js';
