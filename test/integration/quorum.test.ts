@@ -5,6 +5,7 @@
  * by stage, a deny is final at once, and racing votes from the API and Slack issue exactly one
  * grant. Answers are checked against the OpenAPI contract by the stack's client.
  */
+import { jest } from '@jest/globals';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
@@ -328,6 +329,34 @@ describe('edits on a quorum approval', () => {
     ]);
     const edited = await storedFact(ids.eventId, 'approval.edited');
     expect(edited?.votes_reset).toEqual([expect.objectContaining({ approver: 'alice', stage: 0 })]);
+  });
+
+  it('a vote that named no view, read before an edit committed, does not count toward the edited call', async () => {
+    const ids = await parked({ resource: 'EP-1' });
+    const shown = await approvalOf(ids.approvalId);
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    const store = stack.state.approvals;
+    const write = store.vote.bind(store);
+    const spy = jest.spyOn(store, 'vote').mockImplementationOnce(async (...args) => {
+      // Injected interleaving: carol's edit commits between dave's read and his vote's write.
+      const edit = await stack.request('POST', `/v1/approvals/${ids.approvalId}/edit`, {
+        token: await token('carol'),
+        body: JSON.stringify({ params: { issue: 'EP-2' }, view_hash: shown.view.hash }),
+      });
+      expect(edit.status).toBe(200);
+      return write(...args);
+    });
+    try {
+      const vote = await stack.request('POST', `/v1/approvals/${ids.approvalId}/approve`, {
+        token: await token('dave'),
+        body: '{}',
+      });
+      expect([vote.status, vote.json.code]).toEqual([409, 'CONFLICT']);
+    } finally {
+      spy.mockRestore();
+    }
+    const a = await approvalOf(ids.approvalId);
+    expect(a).toMatchObject({ status: 'pending', resource: 'EP-2', quorum: { approvals: 0 } });
   });
 
   it('an edit racing the completing vote: the vote completes the old view and the edit is refused, or the edit wins and the vote does not count', async () => {
