@@ -295,6 +295,22 @@ describe('edits on a quorum approval', () => {
       quorum: { approvals: 0, required: 2, summary: '0 of 2 approvals; needs 2 more' },
     });
     expect(edit.json.view.hash).not.toBe(shown.view.hash);
+    // The reset is announced: a vote notice at the new revision, with the edited view and no votes.
+    const deadline = Date.now() + 30_000;
+    const reset = () =>
+      webhooks.received.find(
+        (r) =>
+          r.json?.type === 'oc.approval.vote' &&
+          r.json.data?.approval_request_id === ids.approvalId &&
+          r.json.data.quorum?.vote_rev === 2,
+      );
+    while (!reset() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(reset()?.json.data).toMatchObject({
+      status: 'pending',
+      resource: 'ED-2',
+      view: { hash: edit.json.view.hash },
+      quorum: { approvals: 0, summary: '0 of 2 approvals; needs 2 more' },
+    });
 
     // A vote on the view before the edit does not count toward the edited call.
     const stale = await stack.request('POST', `/v1/approvals/${ids.approvalId}/approve`, {
