@@ -56,7 +56,13 @@ export interface Approval {
       group?: string;
       n: number;
       complete: boolean;
-      votes: { approver: string; at: string; via: string }[];
+      votes: {
+        approver: string;
+        at: string;
+        via: string;
+        /** The standing grant the vote asked for: created only if every vote of the quorum asks. */
+        standing_grant?: { target_pattern: string; max_uses: number; expires_at: string };
+      }[];
     }[];
   };
   /** Issue 21: when its reminder went out, its deadline's moves, the standing grant made with it. */

@@ -543,7 +543,17 @@ function quorumBlock(q: NonNullable<Approval['quorum']>): HTMLElement[] {
           `${q.stages.length > 1 ? `Stage ${i + 1}: ` : ''}${s.n} of ${s.group ?? 'any approver'}${s.complete ? ' (complete)' : i === q.current_stage ? ' (voting now)' : ''}: `,
           s.votes.length === 0
             ? h('span', { className: 'muted' }, 'no votes yet')
-            : s.votes.map((v) => `${v.approver} (${v.via}, ${time(v.at)})`).join(', '),
+            : s.votes
+                .map(
+                  (v) =>
+                    `${v.approver} (${v.via}, ${time(v.at)}${
+                      // What the vote asked for: a standing grant needs every vote to ask.
+                      v.standing_grant
+                        ? `; asks for a standing grant: ${v.standing_grant.target_pattern}, up to ${v.standing_grant.max_uses} uses until ${time(v.standing_grant.expires_at)}`
+                        : ''
+                    })`,
+                )
+                .join(', '),
         ),
       ),
     ),

@@ -23,6 +23,7 @@ import {
   withdrawVote,
   type QuorumProgress,
   type Vote,
+  type VoteGrantRequest,
   type VoteOutcome,
 } from './quorum.js';
 import type { FactRecord } from './evidence.js';
@@ -30,7 +31,7 @@ import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, GrantEdit, IdGenerator, JsonPatchOp, StoredEvent } from './ports.js';
 import type { ToolCallRequest } from './toolcall.js';
 import type { Extension } from './reminders.js';
-import type { StandingGrantSummary } from './grants.js';
+import type { StandingGrant, StandingGrantSummary } from './grants.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
 
@@ -607,7 +608,7 @@ export async function decide(
   requireListedApprover(deps, approver);
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
-  if (a.record.quorum && input.decision === 'approve') return vote(deps, approver, a, input);
+  if (a.record.quorum && input.decision === 'approve') return voteOnQuorum(deps, approver, a, input);
   const outcome = decideApproval(a, input, approver, {
     clock: deps.clock,
     ids: deps.ids,
@@ -648,28 +649,42 @@ const VOTE_ATTEMPTS = 8;
 /**
  * An approve vote on a quorum approval (core/quorum.ts). Racing votes each read the approval and
  * write only if it is unchanged: the loser reads again and counts anew, so every vote counts once
- * and only the vote that completes the last stage issues the grant.
+ * and only the vote that completes the last stage issues the grant. A vote is on the view first
+ * read (or the one it names): an edit committed meanwhile (core/edit.ts, which resets the votes)
+ * makes it a vote on another view, refused (409 CONFLICT), never counted toward the edited call.
+ * `standingGrant`: the standing grant this vote asks for (core/grants.ts, checked against policy
+ * data by the caller); the quorum creates it only if every vote asks (`agreedGrant`).
  */
-async function vote(
+export async function voteOnQuorum(
   deps: ApprovalDeps,
   approver: Approver,
   first: StoredApproval,
   input: DecisionInput,
-): Promise<ApprovalView> {
+  standingGrant?: VoteGrantRequest,
+): Promise<ApprovalView & { created?: StandingGrant }> {
   const tenant = deps.tenant(approver.tenantId);
+  const seen = input.view_hash ?? approvalViewOf(first.record).hash;
   let a = first;
   for (let attempt = 0; attempt < VOTE_ATTEMPTS; attempt += 1) {
     const now = deps.clock.now();
     if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
     if (a.status !== 'pending') throw alreadyDecided(a, now);
+    // An edit can drop the quorum (policy data gives the edited call one approver): decide it so.
+    if (!a.record.quorum) {
+      if (approvalViewOf(a.record).hash !== seen) throw viewMismatch(approvalViewOf(a.record).hash);
+      // A vote asking for a standing grant is one approver's grant now: asked again, on purpose.
+      if (standingGrant) throw viewMismatch(approvalViewOf(a.record).hash);
+      return decide(deps, approver, a.record.id, { ...input, view_hash: seen });
+    }
     const id = authorizeApprover(tenant, approver, a.record);
-    const view = checkDecisionView(a, input);
+    const view = checkDecisionView(a, { ...input, view_hash: seen });
     const outcome = castVote(
       a,
       { id, via: approver.via, sub: approver.sub, email: approver.email },
       {
         ...(input.decision === 'approve' && input.comment ? { comment: input.comment } : {}),
         view: decisionViewFact(view, input),
+        ...(standingGrant ? { standingGrant } : {}),
       },
       {
         clock: deps.clock,
@@ -681,7 +696,8 @@ async function vote(
     const written = await deps.approvals.vote(a, outcome, now);
     if (written.ok) {
       const voted: StoredApproval = { ...a, votes: outcome.votes, vote_rev: outcome.rev + 1 };
-      return approvalView(
+      const standing = outcome.final?.standingSummary;
+      const view = approvalView(
         outcome.final
           ? {
               ...voted,
@@ -690,10 +706,13 @@ async function vote(
               decided_at: outcome.final.decidedAt,
               ...(outcome.final.comment ? { comment: outcome.final.comment } : {}),
               grant: outcome.final.grant,
+              ...(standing ? { standing_grant: standing } : {}),
             }
           : voted,
         now,
       );
+      // The standing grant the quorum agreed on, as written (the caller answers it; not a field).
+      return outcome.final?.standing ? Object.assign(view, { created: outcome.final.standing }) : view;
     }
     if (written.reason === 'voted') throw alreadyVoted(id);
     const current = written.current ?? (await deps.approvals.get(approver.tenantId, a.record.id));

@@ -18,6 +18,14 @@
  *     original request's hash, the edited request, the RFC 6902 patch, the editor, the policy's
  *     decision on it and the new view), and for allow the decision and grant as an approve does.
  * Execute then runs the grant's (edited) request and answers the patch (`core/execute.ts`).
+ *
+ * A quorum approval (core/quorum.ts) is edited by anyone who may vote in one of its stages. Votes
+ * are bound to the view they were cast on, so the edit resets them: the write deletes their vote
+ * items and moves the vote revision on (conditional on the revision read, like a vote), the fact
+ * lists them (`votes_reset`), and parked again the edited call needs the quorum policy data gives
+ * it, from no votes. A vote racing the edit either lands first (a completing one approves the old
+ * view and the edit is refused as decided; another is reset with the rest) or fails on the
+ * revision and, read again, names another view (409): never a grant on the old request after it.
  */
 import jsonPatch from 'fast-json-patch';
 import type { ActionSpec } from '../connectors/sdk.js';
@@ -28,6 +36,7 @@ import {
   approvalExpired,
   approvalViewOf,
   approvalView,
+  approverNotAllowed,
   authorizeApprover,
   decideApproval,
   effectiveStatus,
@@ -39,6 +48,7 @@ import {
   type DecisionOutcome,
   type StoredApproval,
 } from './approvals.js';
+import { inStage, resolveQuorum } from './approver-directory.js';
 import { evaluateCall, type EvaluationDeps } from './evaluate.js';
 import { canon, sha256Hex, type FactRecord } from './evidence.js';
 import type { ApprovalEdit, ApprovalRecord, JsonPatchOp, StoredEvent } from './ports.js';
@@ -58,6 +68,12 @@ export interface EditInput {
 
 export type EditWriteResult = { ok: true } | { ok: false; current: StoredApproval | undefined };
 
+/**
+ * Both writes hold only while the approval is pending, unexpired, on the request the editor read
+ * and at the vote revision read (`a.vote_rev`): they reset a quorum's votes (`a.votes`, their vote
+ * items gone, the revision moved on), so a vote racing the edit either lands first (and the edit
+ * counts it, then resets it) or is refused as a vote on another view.
+ */
 export interface EditPort {
   /** The approval parked again on the edited record, with its fact. */
   park(a: StoredApproval, edited: ApprovalRecord, fact: FactRecord, now: Date): Promise<EditWriteResult>;
@@ -100,26 +116,50 @@ const approvalNotFound = () => new AppError(404, 'NOT_FOUND', 'approval request 
 /** What the patch compares: the parts of a request an edit can change. */
 const patchable = (r: ToolCallRequest) => ({ params: r.params, resource: r.resource });
 
+/** How often an edit is recomputed when only a quorum's votes moved under it (the view did not). */
+const EDIT_ATTEMPTS = 8;
+
+/** The edit's write lost to a vote (cast or withdrawn) on the same view: edit again, from it. */
+class VotesMoved {
+  constructor(readonly current: StoredApproval) {}
+}
+
 export async function editApproval(
   deps: EditDeps,
   approver: Approver,
   approvalId: string,
   input: EditInput,
 ): Promise<ApprovalView> {
-  const tenant = deps.tenant(approver.tenantId);
   // 1. As a decision: the same 403 for every id to someone not listed, then the approval's state.
-  const a = await readDecidable(deps, approver, approvalId);
+  let a = await readDecidable(deps, approver, approvalId);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await editOnce(deps, approver, a, input);
+    } catch (error) {
+      if (!(error instanceof VotesMoved)) throw error;
+      if (attempt >= EDIT_ATTEMPTS)
+        throw new AppError(409, 'VOTE_CONTENDED', 'too many votes at once on this approval: try again', {
+          retryable: true,
+        });
+      a = error.current;
+    }
+  }
+}
+
+async function editOnce(
+  deps: EditDeps,
+  approver: Approver,
+  a: StoredApproval,
+  input: EditInput,
+): Promise<ApprovalView> {
+  const tenant = deps.tenant(approver.tenantId);
   const now = deps.clock.now();
   const editor = authorizeApprover(tenant, approver, a.record);
-  // A quorum's votes are cast on a view: an edit would leave them counting for a request nobody
-  // voted on, and an edit that policy allows would stand in for the whole quorum. Such a call is
-  // denied and submitted again, changed, by the agent.
-  if (a.record.quorum)
-    throw new AppError(
-      403,
-      'EDIT_NOT_ALLOWED',
-      'an approval that needs a quorum cannot be edited: deny it, and the agent submits the changed call',
-    );
+  // A quorum approval is edited by someone who may vote on it (as a deny is final from anyone who
+  // may vote in one of its stages). The edit resets every vote: votes are cast on a view, and the
+  // edited call is another one (see the write below).
+  if (a.record.quorum && !a.record.quorum.stages.some((s) => inStage(tenant, s, editor)))
+    throw approverNotAllowed();
   const shown = approvalViewOf(a.record);
   if (input.view_hash !== shown.hash) throw viewMismatch(shown.hash);
   const count = (a.record.edit?.count ?? 0) + 1;
@@ -207,6 +247,11 @@ export async function editApproval(
     notify: decision.notify,
     edit,
   };
+  // Parked again, the edited call needs the quorum policy data gives it, as a submitted one would
+  // (its risk may have moved a band), counted from no votes; allowed, it needs none.
+  const quorum = parksAgain ? resolveQuorum(tenant, action, risk.effective) : undefined;
+  delete base.quorum;
+  if (quorum) base.quorum = quorum;
   // The view every surface shows from now on: the edited call's, with its own hash.
   const record: ApprovalRecord = { ...base, view: viewStamp(base) };
   const view = record.view as { version: string; hash: string };
@@ -236,10 +281,15 @@ export async function editApproval(
     expires_at: record.expires_at,
     view,
     ...(input.comment ? { comment: input.comment } : {}),
+    // The votes cast on the view before it, which no longer count (each is its own fact).
+    ...(a.votes?.length
+      ? { votes_reset: a.votes.map((v) => ({ approver: v.approver, stage: v.stage, fact_id: v.fact_id })) }
+      : {}),
+    ...(quorum ? { quorum: { rule: quorum.rule, stages: quorum.stages } } : {}),
   };
 
   // 5. one conditional write
-  const next: StoredApproval = { ...a, record };
+  const next: StoredApproval = { ...a, record, votes: [], vote_rev: (a.vote_rev ?? 0) + 1 };
   if (parksAgain) {
     await settle(a, await deps.edits.park(a, record, fact, now), now);
     return approvalView(next, now);
@@ -280,8 +330,12 @@ async function readDecidable(deps: ApprovalDeps, approver: Approver, approvalId:
 async function settle(a: StoredApproval, written: EditWriteResult, now: Date): Promise<void> {
   if (written.ok) return;
   const current = written.current ?? a;
-  if (current.status === 'pending' && effectiveStatus(current, now) === 'pending')
+  if (current.status === 'pending' && effectiveStatus(current, now) === 'pending') {
+    // Only a quorum's votes moved (the request is the one the editor saw): edit again from them.
+    if (current.record.request_hash === a.record.request_hash && current.vote_rev !== a.vote_rev)
+      throw new VotesMoved(current);
     throw viewMismatch(approvalViewOf(current.record).hash);
+  }
   if (effectiveStatus(current, now) === 'expired') throw approvalExpired();
   throw alreadyDecided(current, now);
 }

@@ -18,10 +18,13 @@ import { AppError, validationError } from '../shared/errors.js';
 import {
   alreadyDecided,
   approvalExpired,
+  authorizeApprover,
+  effectiveStatus,
   approvalNotFound,
   approvalView,
   decideApproval,
   requireListedApprover,
+  voteOnQuorum,
   type ApprovalDeps,
   type ApprovalView,
   type Approver,
@@ -163,27 +166,6 @@ export const grantsNotAllowed = (action: string) =>
     `this tenant's policy data allows no standing grants for ${action} (tenants.json \`standing_grants\`)`,
   );
 
-/**
- * THE QUORUM SEAM. Whether this approver's approval is enough to create a standing grant for this
- * approval. One approver's (the single-approver path: `decideApproval` already checked that the
- * approver is listed and is not the requester) is enough only where one approver is all the call
- * needs. A call parked with a quorum is refused: a standing grant would let every later call like
- * it skip the quorum on one person's word, and a standing grant voted by a quorum is not built
- * yet (the votes would have to carry the grant's scope, so that every voter agrees to the same one).
- */
-export function authorizeStandingGrant(
-  _tenant: TenantConfig | undefined,
-  _approver: Approver,
-  approval: StoredApproval,
-): void {
-  if (approval.record.quorum)
-    throw new AppError(
-      403,
-      'STANDING_GRANT_NOT_ALLOWED',
-      'this call needs a quorum: approve it by votes; one approver cannot grant calls like it',
-    );
-}
-
 /** Checks the grant asked for against policy data and builds it (with its approval). */
 export function planStandingGrant(
   a: StoredApproval,
@@ -262,31 +244,36 @@ export interface GrantDeps extends ApprovalDeps {
 }
 
 /**
- * Approve the pending call and create its standing grant: the approval's decision (single-use
- * grant for this call, as `approve` issues), the standing grant and the `approval.decided` fact
- * naming it, in ONE transaction that holds only while the approval is pending.
+ * Approve the pending call and create its standing grant. One approver (no quorum): the
+ * approval's decision (single-use grant for this call, as `approve` issues), the standing grant
+ * and the `approval.decided` fact naming it, in ONE transaction that holds only while the approval
+ * is pending. A call parked with a quorum: "creating one needs the quorum the action needs", so this
+ * is the caller's approve vote carrying the grant they ask for (checked against policy data now);
+ * the vote that completes the last stage creates the grant in its own transaction, and only if
+ * EVERY vote of the quorum asked for one (the intersection of what they asked: `agreedGrant` in
+ * core/quorum.ts); otherwise the call is approved once, without one. The answer carries
+ * `standing_grant` only once it exists.
+ *
+ * This is the one function every surface calls for "this and calls like it" (the API route, the
+ * console, a Slack button): it picks the single-approver or the quorum path itself.
  */
 export async function createStandingGrant(
   deps: GrantDeps,
   approver: Approver,
   approvalId: string,
   input: StandingGrantInput,
-): Promise<{ approval: ApprovalView; standing_grant: StandingGrantView }> {
+): Promise<{ approval: ApprovalView; standing_grant?: StandingGrantView }> {
   requireListedApprover(deps, approver);
   const a = await deps.approvals.get(approver.tenantId, approvalId);
   if (!a) throw approvalNotFound();
   const tenant = deps.tenant(approver.tenantId);
-  const outcome = decideApproval(
-    a,
-    {
-      decision: 'approve',
-      ...(input.comment ? { comment: input.comment } : {}),
-      ...(input.view_hash ? { view_hash: input.view_hash } : {}),
-    },
-    approver,
-    { clock: deps.clock, ids: deps.ids, tenant },
-  );
-  authorizeStandingGrant(tenant, approver, a);
+  const decision = {
+    decision: 'approve' as const,
+    ...(input.comment ? { comment: input.comment } : {}),
+    ...(input.view_hash ? { view_hash: input.view_hash } : {}),
+  };
+  if (a.record.quorum) return voteForStandingGrant(deps, approver, a, input, decision);
+  const outcome = decideApproval(a, decision, approver, { clock: deps.clock, ids: deps.ids, tenant });
   const grant = planStandingGrant(a, input, outcome.decidedBy, { clock: deps.clock, ids: deps.ids, tenant });
   const summary = summaryOf(grant);
   const withGrant: DecisionOutcome = { ...outcome, fact: { ...outcome.fact, standing_grant: summary } };
@@ -312,6 +299,31 @@ export async function createStandingGrant(
     ),
     standing_grant: grantView(grant, now),
   };
+}
+
+/** A quorum approval's vote that asks for a standing grant (see `createStandingGrant`). */
+async function voteForStandingGrant(
+  deps: GrantDeps,
+  approver: Approver,
+  a: StoredApproval,
+  input: StandingGrantInput,
+  decision: { decision: 'approve'; comment?: string; view_hash?: string },
+): Promise<{ approval: ApprovalView; standing_grant?: StandingGrantView }> {
+  const now = deps.clock.now();
+  if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
+  if (a.status !== 'pending') throw alreadyDecided(a, now);
+  const tenant = deps.tenant(approver.tenantId);
+  // Who may vote is checked first (a stranger learns nothing of the tenant's grant bounds).
+  authorizeApprover(tenant, approver, a.record);
+  // The scope asked for, within policy data's bounds, as a single approver's grant would be.
+  const asked = planStandingGrant(a, input, '', { clock: deps.clock, ids: deps.ids, tenant });
+  const { created, ...approval } = await voteOnQuorum(deps, approver, a, decision, {
+    target_pattern: asked.target_pattern,
+    max_uses: asked.max_uses,
+    expires_at: asked.expires_at,
+    ...(input.comment ? { comment: input.comment } : {}),
+  });
+  return created ? { approval, standing_grant: grantView(created, deps.clock.now()) } : { approval };
 }
 
 export const grantNotFound = () => new AppError(404, 'NOT_FOUND', 'standing grant not found');

@@ -13,12 +13,30 @@
  * The store applies a vote only if the approval is still pending and its votes are exactly those
  * this outcome was computed from (`vote_rev`), and only if this approver has no vote item yet: two
  * racing votes cannot both complete a stage, so exactly one grant exists however they race.
+ *
+ * An approve vote may ask for a standing grant (core/grants.ts, "this and calls like it"): the
+ * completing vote creates it, in the same write, only if every vote of the quorum asked, as the
+ * intersection of what they asked (`agreedGrant`). An approver's edit (core/edit.ts) resets the
+ * votes: they were cast on the view before it.
  */
 import { AppError, conflict } from '../shared/errors.js';
 import type { QuorumRequirement, QuorumStage } from './approver-directory.js';
 import type { FactRecord } from './evidence.js';
 import type { ApprovalRecord, Clock, IdGenerator } from './ports.js';
 import type { Grant } from './approvals.js';
+import type { StandingGrant, StandingGrantSummary } from './grants.js';
+
+/**
+ * The standing grant an approve vote asks for ("this and calls like it", core/grants.ts): its
+ * scope as the voter chose it, checked against policy data when the vote is cast, its expiry fixed
+ * then (the voter meant "for the next hour" from their vote, not from whenever the quorum completes).
+ */
+export interface VoteGrantRequest {
+  target_pattern: string;
+  max_uses: number;
+  expires_at: string;
+  comment?: string;
+}
 
 /** One approve vote as the approval item keeps it. */
 export interface Vote {
@@ -29,6 +47,8 @@ export interface Vote {
   at: string;
   via: 'api' | 'slack';
   fact_id: string;
+  /** The standing grant this vote asks for, if any: created only if every vote of the quorum asks. */
+  standing_grant?: VoteGrantRequest;
 }
 
 /** The quorum's state as the API, the console, Slack and the waits show it. */
@@ -38,7 +58,12 @@ export interface QuorumProgress {
   stages: {
     group?: string;
     n: number;
-    votes: { approver: string; at: string; via: 'api' | 'slack' }[];
+    votes: {
+      approver: string;
+      at: string;
+      via: 'api' | 'slack';
+      standing_grant?: Omit<VoteGrantRequest, 'comment'>;
+    }[];
     complete: boolean;
   }[];
   /** Approve votes counted so far and needed in all, over every stage. */
@@ -65,7 +90,13 @@ export function quorumProgress(
     return {
       ...(s.group ? { group: s.group } : {}),
       n: s.n,
-      votes: own.map(({ approver, at, via }) => ({ approver, at, via })),
+      // What each voter asked for is shown to the others: a standing grant needs all of them.
+      votes: own.map(({ approver, at, via, standing_grant: g }) => ({
+        approver,
+        at,
+        via,
+        ...(g ? { standing_grant: scopeOf(g) } : {}),
+      })),
       complete: own.length >= s.n || status === 'approved',
     };
   });
@@ -98,6 +129,42 @@ function progressText(
   return `${head}; needs ${more} more${from}${stage}`;
 }
 
+const scopeOf = (g: VoteGrantRequest): Omit<VoteGrantRequest, 'comment'> => ({
+  target_pattern: g.target_pattern,
+  max_uses: g.max_uses,
+  expires_at: g.expires_at,
+});
+
+/**
+ * The standing grant the completing quorum agrees on, or why there is none. A standing grant lets
+ * later calls skip the quorum, so it needs the whole quorum's word: EVERY counted vote, of every
+ * stage, must ask for one, and the grant is the intersection of what they asked, the narrowest
+ * of each bound: the most specific target pattern (all of them cover this call's target, so they
+ * are nested: the exact target, else the longest prefix), the fewest uses, the earliest expiry.
+ * Anything less (one vote without a grant, an agreed expiry already past) approves the call once,
+ * as a plain quorum approval, and says why no grant was created.
+ */
+export function agreedGrant(
+  votes: readonly Vote[],
+  now: Date,
+): { scope: Omit<VoteGrantRequest, 'comment'> } | { declined: string } | undefined {
+  const asked = votes.filter((v) => v.standing_grant).map((v) => v.standing_grant!);
+  if (asked.length === 0) return undefined;
+  if (asked.length < votes.length)
+    return {
+      declined: `${asked.length} of ${votes.length} votes asked for a standing grant: it needs every vote of the quorum`,
+    };
+  const specificity = (p: string) => (p.endsWith('*') ? p.length - 1 : Number.MAX_SAFE_INTEGER);
+  const pattern = asked
+    .map((g) => g.target_pattern)
+    .reduce((a, b) => (specificity(b) > specificity(a) ? b : a));
+  const maxUses = Math.min(...asked.map((g) => g.max_uses));
+  const expiresAt = asked.map((g) => g.expires_at).reduce((a, b) => (Date.parse(b) < Date.parse(a) ? b : a));
+  if (Date.parse(expiresAt) <= now.getTime())
+    return { declined: 'the earliest expiry the votes asked for has passed' };
+  return { scope: { target_pattern: pattern, max_uses: maxUses, expires_at: expiresAt } };
+}
+
 export const alreadyVoted = (approverId: string) =>
   new AppError(
     409,
@@ -124,7 +191,15 @@ export interface VoteOutcome {
   fact: FactRecord;
   progress: QuorumProgress;
   /** Set when this vote completes the last stage: the approval is approved and its grant issued. */
-  final?: { decidedAt: string; grant: Grant; fact: FactRecord; comment?: string };
+  final?: {
+    decidedAt: string;
+    grant: Grant;
+    fact: FactRecord;
+    comment?: string;
+    /** The standing grant the whole quorum agreed on (`agreedGrant`), created in the same write. */
+    standing?: StandingGrant;
+    standingSummary?: StandingGrantSummary;
+  };
 }
 
 /**
@@ -135,7 +210,7 @@ export interface VoteOutcome {
 export function castVote(
   a: { record: ApprovalRecord; votes?: Vote[]; vote_rev?: number },
   approver: { id: string; via: 'api' | 'slack'; sub: string; email: string },
-  input: { comment?: string; view: FactRecord['view'] },
+  input: { comment?: string; view: FactRecord['view']; standingGrant?: VoteGrantRequest },
   deps: {
     clock: Clock;
     ids: IdGenerator;
@@ -161,6 +236,7 @@ export function castVote(
     at,
     via: approver.via,
     fact_id: deps.ids.uuid(),
+    ...(input.standingGrant ? { standing_grant: input.standingGrant } : {}),
   };
   const after = [...votes, vote];
   const progress = quorumProgress(record, after);
@@ -178,6 +254,8 @@ export function castVote(
     count: progress.stages[stageIndex]!.votes.length,
     view: input.view,
     ...(input.comment ? { comment: input.comment } : {}),
+    // The standing grant this vote asks for (created only if the whole quorum asks: `agreedGrant`).
+    ...(input.standingGrant ? { standing_grant_requested: scopeOf(input.standingGrant) } : {}),
   };
   const outcome: VoteOutcome = { vote, votes: after, rev: a.vote_rev ?? 0, fact, progress };
   if (progress.current_stage < req.stages.length) return outcome;
@@ -194,7 +272,52 @@ export function castVote(
     granted_by: approver.id,
     granted_at: at,
     ...(record.policy_version ? { policy_version: record.policy_version } : {}),
+    // An edited approval's grant runs the edited request (as a single approver's: core/approvals.ts).
+    ...(record.edit
+      ? {
+          request: record.edit.request,
+          edit: {
+            patch: record.edit.patch,
+            edited_by: record.edit.edited_by,
+            original_request_hash: record.edit.original_request_hash,
+          },
+        }
+      : {}),
   };
+  const agreed = agreedGrant(after, now);
+  const standing: StandingGrant | undefined =
+    agreed && 'scope' in agreed
+      ? {
+          id: deps.ids.uuid(),
+          tenant_id: record.tenant_id,
+          agent_id: record.agent_id,
+          tool: record.tool,
+          action: record.action,
+          target_pattern: agreed.scope.target_pattern,
+          max_uses: agreed.scope.max_uses,
+          uses_left: agreed.scope.max_uses,
+          expires_at: agreed.scope.expires_at,
+          // The completing voter, as a single approver's grant names its approver; the decided
+          // fact's quorum names every voter who agreed to it.
+          created_by: approver.id,
+          created_at: at,
+          approval_id: record.id,
+          event_id: record.event_id,
+          status: 'active',
+          ...(input.standingGrant?.comment ? { comment: input.standingGrant.comment } : {}),
+        }
+      : undefined;
+  const summary: StandingGrantSummary | undefined = standing
+    ? {
+        id: standing.id,
+        agent_id: standing.agent_id,
+        tool: standing.tool,
+        action: standing.action,
+        target_pattern: standing.target_pattern,
+        max_uses: standing.max_uses,
+        expires_at: standing.expires_at,
+      }
+    : undefined;
   const decided: FactRecord = {
     v: 1,
     tenant_id: record.tenant_id,
@@ -219,10 +342,18 @@ export function castVote(
       request_hash: grant.request_hash,
       ...(grant.policy_version ? { policy_version: grant.policy_version } : {}),
     },
+    ...(summary ? { standing_grant: summary } : {}),
+    ...(agreed && 'declined' in agreed ? { standing_grant_declined: agreed.declined } : {}),
   };
   return {
     ...outcome,
-    final: { decidedAt: at, grant, fact: decided, ...(input.comment ? { comment: input.comment } : {}) },
+    final: {
+      decidedAt: at,
+      grant,
+      fact: decided,
+      ...(input.comment ? { comment: input.comment } : {}),
+      ...(standing && summary ? { standing, standingSummary: summary } : {}),
+    },
   };
 }
 

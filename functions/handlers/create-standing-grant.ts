@@ -1,6 +1,7 @@
 /**
  * POST /v1/approvals/{approval_id}/standing-grant: the approver approves this call and calls like
- * it (a standing grant bounded by policy data), in one transaction with the approval's decision.
+ * it (a standing grant bounded by policy data), in one transaction with the approval's decision;
+ * on a quorum approval, the caller's vote asking for it (core/grants.ts).
  */
 import { createStandingGrant } from '../core/grants.js';
 import { httpRoute, parseRequest, requireApprover, type HttpEvent } from '../shared/http.js';
@@ -21,7 +22,8 @@ export const createStandingGrantRoute = (getState: () => AppState) =>
         path.approval_id,
         body,
       );
-      return { status: 201, body: JSON.stringify(created) };
+      // 201 once the grant exists; 200 for a quorum vote that asked for it (not yet, or not agreed).
+      return { status: created.standing_grant ? 201 : 200, body: JSON.stringify(created) };
     }),
   );
 

@@ -26,7 +26,7 @@ export class ApprovalEditStore implements EditPort {
   }
 
   park(a: StoredApproval, edited: ApprovalRecord, fact: FactRecord, now: Date): Promise<EditWriteResult> {
-    return this.write(a, [this.update(a, edited, now), putFact(this.table, fact)]);
+    return this.write(a, [this.update(a, edited, now), ...this.resetVotes(a), putFact(this.table, fact)]);
   }
 
   approve(
@@ -48,9 +48,23 @@ export class ApprovalEditStore implements EditPort {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
+      ...this.resetVotes(a),
       putFact(this.table, fact),
       putFact(this.table, outcome.fact),
     ]);
+  }
+
+  /**
+   * A quorum's vote items go with the edit: the votes were cast on the view before it, and each
+   * approver may vote again on the edited one (one vote item per approval and approver). The
+   * approval item's revision condition makes `a.votes` exactly the items there are (at most 50:
+   * five stages of ten, within a transaction's 100 items).
+   */
+  private resetVotes(a: StoredApproval): TransactItems {
+    const r = a.record;
+    return (a.votes ?? []).map((v) => ({
+      Delete: { TableName: this.table, Key: keys.approvalVote(r.tenant_id, r.id, v.approver) },
+    }));
   }
 
   /** The approval item with the edited record; with an outcome, decided as `ApprovalStore.decide` does. */
@@ -63,17 +77,24 @@ export class ApprovalEditStore implements EditPort {
     const r = a.record;
     // The approval keeps the grant as issued (as `decide` does); its record holds the edited request.
     const grant = outcome?.grant ? { ...outcome.grant, request: undefined } : undefined;
+    const rev = a.vote_rev ?? 0;
     return {
       Update: {
         TableName: this.table,
         Key: keys.approval(r.tenant_id, r.id),
+        // The votes reset and their revision moved on (a vote counted from the old one is refused,
+        // core/approvals.ts); the outbox announces the reset as a vote notice at the new revision,
+        // so every route (the Slack message too) shows the edited view with no votes yet.
         UpdateExpression:
-          'SET approval = :approval, request_hash = :hash' +
+          'SET approval = :approval, request_hash = :hash, votes = :none, vote_rev = :next' +
+          (edited.quorum ? ', notice = :vote' : '') +
           (outcome
             ? ', #status = :status, decided_by = :by, decided_at = :at, gsi1pk = :gpk, #grant = :grant' +
               (outcome.comment ? ', #comment = :comment' : '')
             : ''),
-        ConditionExpression: '#status = :pending AND expires_at > :now AND request_hash = :read',
+        ConditionExpression:
+          '#status = :pending AND expires_at > :now AND request_hash = :read AND ' +
+          (rev === 0 ? '(attribute_not_exists(vote_rev) OR vote_rev = :rev)' : 'vote_rev = :rev'),
         ExpressionAttributeNames: {
           '#status': 'status',
           ...(outcome ? { '#grant': 'grant' } : {}),
@@ -85,6 +106,10 @@ export class ApprovalEditStore implements EditPort {
           ':pending': 'pending',
           ':now': now.toISOString(),
           ':read': r.request_hash,
+          ':none': '[]',
+          ':rev': rev,
+          ':next': rev + 1,
+          ...(edited.quorum ? { ':vote': 'vote' } : {}),
           ...(outcome
             ? {
                 ':status': outcome.status,

@@ -311,7 +311,8 @@ export class ApprovalStore {
    * A quorum vote (core/quorum.ts), in one transaction: the voter's vote item (a conditional put:
    * one per approval and approver), the approval item (only while pending, unexpired and at the
    * revision the vote was counted from; it takes the new votes and revision, and, when this vote
-   * completes the last stage, the approved status and grant), the grant item and the facts.
+   * completes the last stage, the approved status and grant), the grant item and the facts, and
+   * the standing grant the quorum agreed on, if any.
    */
   async vote(a: StoredApproval, outcome: VoteOutcome, now: Date): Promise<VoteResult> {
     const r = a.record;
@@ -326,7 +327,8 @@ export class ApprovalStore {
             'SET votes = :votes, vote_rev = :next, notice = :vote' +
             (final
               ? ', #status = :approved, decided_by = :by, decided_at = :at, gsi1pk = :gpk, #grant = :grant' +
-                (final.comment ? ', #comment = :comment' : '')
+                (final.comment ? ', #comment = :comment' : '') +
+                (final.standingSummary ? ', standing_grant = :standing' : '')
               : ''),
           ConditionExpression: cond.ConditionExpression,
           ExpressionAttributeNames: {
@@ -343,8 +345,9 @@ export class ApprovalStore {
                   ':by': outcome.vote.approver,
                   ':at': final.decidedAt,
                   ':gpk': keys.approvalListing(r.tenant_id, 'approved', r.created_at, r.id).gsi1pk,
-                  ':grant': JSON.stringify(final.grant),
+                  ':grant': JSON.stringify(approvalsGrant(final.grant)),
                   ...(final.comment ? { ':comment': final.comment } : {}),
+                  ...(final.standingSummary ? { ':standing': JSON.stringify(final.standingSummary) } : {}),
                 }
               : {}),
           },
@@ -371,11 +374,29 @@ export class ApprovalStore {
             {
               Put: {
                 TableName: this.table,
-                Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...final.grant },
+                Item: {
+                  ...keys.grant(r.tenant_id, r.event_id),
+                  type: ITEM_TYPE.grant,
+                  // An edited approval's grant carries the edited request (as `decide` writes it).
+                  ...grantItem(final.grant),
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
             putFact(this.table, final.fact),
+          ]
+        : []),
+      // The standing grant the whole quorum agreed on: in the transaction that completes it, so
+      // exactly one exists however the votes race (only one write holds at the revision read).
+      ...(final?.standing
+        ? [
+            {
+              Put: {
+                TableName: this.table,
+                Item: standingGrantItem(final.standing),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
           ]
         : []),
     ]);

@@ -397,6 +397,15 @@ export interface paths {
          *     runs the edited request and answers its `edit` (the patch). An action with no editable
          *     params is 403 `EDIT_NOT_ALLOWED`; a param not listed, a value the action refuses or an
          *     edit that changes nothing is 422.
+         *
+         *     An approval parked with a quorum is edited by someone who may vote in one of its stages.
+         *     The edit resets every vote cast on the view before it (each vote is bound to the view it
+         *     was shown; the `approval.edited` fact lists them in `votes_reset`), and parked again the
+         *     edited call needs the quorum policy data gives it, counted from no votes; the editor
+         *     cannot vote on it. A vote naming the old view is refused (409 `CONFLICT`); a vote and an
+         *     edit racing leave one outcome: the vote completes the old view (the edit is 409
+         *     `APPROVAL_ALREADY_DECIDED`), or the edit wins (the vote is 409 `CONFLICT` and counts for
+         *     nothing).
          */
         post: operations["editApproval"];
         delete?: never;
@@ -460,7 +469,19 @@ export interface paths {
          *     `toolcall.decided` fact and in the submit answer), and spends one use by a conditional
          *     decrement in the transaction that claims it, which also checks that the grant is still
          *     active (a revocation is effective at once). Creating one needs the approval the action
-         *     needs (today one approver; with quorum, the quorum).
+         *     needs: one approver where one is all the call needs, or the quorum.
+         *
+         *     On an approval parked with a quorum (`quorum` on the approval) this call is the caller's
+         *     approve vote, asking for the grant (its scope checked against policy data now, its expiry
+         *     counted from this vote; every vote shows what it asked for in `quorum.stages[].votes[]`).
+         *     The vote that completes the last stage creates the grant, in the transaction that
+         *     completes the quorum (exactly one however votes race), and only if EVERY vote of the
+         *     quorum, of every stage, asked for one: the grant is the intersection of what they asked
+         *     (the most specific `target_pattern`, the fewest `max_uses`, the earliest expiry). If any
+         *     vote did not ask (a plain `approve`), the call is approved once, without a grant, and its
+         *     `approval.decided` fact says why (`standing_grant_declined`). The answer is 201 with
+         *     `standing_grant` once it exists, otherwise 200 with the approval alone (still pending, or
+         *     approved without a grant).
          */
         post: operations["createStandingGrant"];
         delete?: never;
@@ -1464,6 +1485,15 @@ export interface components {
                     at: components["schemas"]["Timestamp"];
                     /** @enum {string} */
                     via: "api" | "slack";
+                    /**
+                     * @description The standing grant this vote asked for (`POST .../standing-grant`): created
+                     *     only if every vote of the quorum asks, as the intersection of their scopes.
+                     */
+                    standing_grant?: {
+                        target_pattern: string;
+                        max_uses: number;
+                        expires_at: components["schemas"]["Timestamp"];
+                    };
                 }[];
             }[];
             approvals: number;
@@ -2767,6 +2797,58 @@ export interface components {
             revoke_reason?: string;
             last_used_at?: components["schemas"]["Timestamp"];
             comment?: string;
+        };
+        /**
+         * @description A quorum approval after the caller's vote asking for a standing grant that does not exist.
+         * @example {
+         *       "approval": {
+         *         "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+         *         "event_id": "0e5f7c3a-2b1d-4e8f-9a6b-3c4d5e6f7a8b",
+         *         "tenant_id": "tenant1",
+         *         "agent_id": "agent-007",
+         *         "user_id": "alice@example.com",
+         *         "tool": "jira",
+         *         "action": "issue.delete",
+         *         "resource": "OPS-42",
+         *         "params": {
+         *           "issue": "OPS-42"
+         *         },
+         *         "risk_score": 7,
+         *         "reason": "destructive action requires approval",
+         *         "approver_group": "ops-leads",
+         *         "status": "pending",
+         *         "created_at": "2025-06-01T12:34:56.130Z",
+         *         "expires_at": "2025-06-02T12:34:56.130Z",
+         *         "quorum": {
+         *           "rule": "action:jira.issue.delete",
+         *           "current_stage": 0,
+         *           "stages": [
+         *             {
+         *               "n": 2,
+         *               "complete": false,
+         *               "votes": [
+         *                 {
+         *                   "approver": "bob",
+         *                   "at": "2025-06-01T13:00:00.000Z",
+         *                   "via": "api",
+         *                   "standing_grant": {
+         *                     "target_pattern": "OPS-*",
+         *                     "max_uses": 10,
+         *                     "expires_at": "2025-06-01T14:00:00.000Z"
+         *                   }
+         *                 }
+         *               ]
+         *             }
+         *           ],
+         *           "approvals": 1,
+         *           "required": 2,
+         *           "summary": "1 of 2 approvals; needs 1 more"
+         *         }
+         *       }
+         *     }
+         */
+        StandingGrantVote: {
+            approval: components["schemas"]["Approval"];
         };
         /**
          * @example {
@@ -4206,7 +4288,19 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["EditForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["DecisionConflict"];
+            /**
+             * @description Already decided (`APPROVAL_ALREADY_DECIDED`: for a quorum, a vote completed it first),
+             *     the edit names another view than the approval's (`CONFLICT`), or too many votes raced
+             *     the edit (`VOTE_CONTENDED`, retryable).
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WithdrawVoteConflictError"];
+                };
+            };
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4277,6 +4371,19 @@ export interface operations {
             };
         };
         responses: {
+            /**
+             * @description A quorum approval: the caller's vote, asking for the grant, is counted, and the grant
+             *     does not exist (yet): the approval is still `pending`, or this vote completed the
+             *     quorum and not every vote asked for a grant (`approved`, once, without one).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingGrantVote"];
+                };
+            };
             /** @description The approval, now `approved`, and the standing grant created with it. */
             201: {
                 headers: {
@@ -4290,7 +4397,7 @@ export interface operations {
             401: components["responses"]["ApproverUnauthorized"];
             403: components["responses"]["StandingGrantForbidden"];
             404: components["responses"]["ApprovalNotFound"];
-            409: components["responses"]["DecisionConflict"];
+            409: components["responses"]["ApproveConflict"];
             410: components["responses"]["ApprovalExpired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

@@ -5,6 +5,7 @@
  * by stage, a deny is final at once, and racing votes from the API and Slack issue exactly one
  * grant. Answers are checked against the OpenAPI contract by the stack's client.
  */
+import { jest } from '@jest/globals';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
@@ -47,9 +48,9 @@ function quorumPolicy(webhookUrl: string): string {
     erin: { email: 'erin@acme.example' },
   };
   tenants.tenant1.groups = { security: ['alice'], finance: ['carol', 'dave', 'erin'] };
-  // Editable, to show that a quorum approval refuses edits all the same.
+  // Editable: an edit on a quorum approval resets its votes.
   tenants.tenant1.editable_params = { 'jira.issue.delete': ['issue'] };
-  // Standing grants allowed, to show that one approver cannot create one for a quorum's call.
+  // Standing grants allowed: on a quorum's call, only the whole quorum creates one.
   tenants.tenant1.standing_grants = {
     actions: ['jira.issue.delete'],
     max_uses: 5,
@@ -134,42 +135,287 @@ async function slackClicks(userId: string, ids: { approvalId: string; eventId: s
 const factKinds = async (approvalId: string) =>
   ((await approvalOf(approvalId)).facts as { kind: string }[]).map((f) => f.kind);
 
-describe('edits on a quorum approval', () => {
-  it('are refused, even where policy data makes the action editable, and change nothing', async () => {
-    const ids = await parked({ resource: 'ED-1' });
-    expect(await slackClicks('U123', ids)).toBe('voted');
-    const before = await approvalOf(ids.approvalId);
-    const r = await stack.request('POST', `/v1/approvals/${ids.approvalId}/edit`, {
-      token: await token('carol'),
-      body: JSON.stringify({ params: { issue: 'ED-2' }, view_hash: before.view.hash }),
+/** The standing-grant route: an approve vote asking for "this and calls like it". */
+async function voteForGrant(
+  who: string,
+  approvalId: string,
+  scope: { target_pattern: string; max_uses: number; expires_in_sec: number },
+  options: { tenantId?: string; viewHash?: string } = {},
+) {
+  const viewHash = options.viewHash ?? ((await approvalOf(approvalId)).view.hash as string);
+  const tenantId = options.tenantId ?? 'tenant1';
+  return stack.request('POST', `/v1/approvals/${approvalId}/standing-grant`, {
+    token: await signDevToken({
+      tenantId,
+      email: `${who}@${tenantId === 'tenant1' ? 'acme' : 'globex'}.example`,
+    }),
+    body: JSON.stringify({ ...scope, view_hash: viewHash }),
+  });
+}
+
+const grantsOf = async (approvalId: string) => {
+  const all = await stack.request('GET', '/v1/grants?limit=100', { token: await token('erin') });
+  expect(all.status).toBe(200);
+  return (all.json.items as { approval_id: string }[]).filter((g) => g.approval_id === approvalId);
+};
+
+const storedFact = async (eventId: string, kind: string) =>
+  (await stack.state.toolcalls.getEvent('tenant1', eventId))!.facts.find((f) => f.kind === kind)?.record;
+
+describe('standing grants on a quorum approval (created by the quorum)', () => {
+  it('2 of 2 both asking, racing: one grant, the intersection of what they asked, and later calls like it run', async () => {
+    const rounds = await Promise.all([1, 2, 3].map((i) => parked({ resource: `QG${i}-10` })));
+    await Promise.all(
+      rounds.map(async (ids, i) => {
+        const answers = await Promise.all([
+          voteForGrant('alice', ids.approvalId, {
+            target_pattern: `QG${i + 1}-*`,
+            max_uses: 3,
+            expires_in_sec: 1200,
+          }),
+          voteForGrant('carol', ids.approvalId, {
+            target_pattern: `QG${i + 1}-1*`,
+            max_uses: 5,
+            expires_in_sec: 600,
+          }),
+        ]);
+        // One vote counted first (200, pending), the other completed the quorum and created it (201).
+        expect(answers.map((r) => r.status).sort()).toEqual([200, 201]);
+        const created = answers.find((r) => r.status === 201)!.json;
+        const first = answers.find((r) => r.status === 200)!.json;
+        expect(first.standing_grant).toBeUndefined();
+        expect(first.approval.status).toBe('pending');
+        expect(first.approval.quorum.stages[0].votes[0].standing_grant.max_uses).toBeGreaterThan(0);
+        // The narrowest of each bound: the longer prefix, the fewer uses, the earlier expiry.
+        expect(created.standing_grant).toMatchObject({
+          target_pattern: `QG${i + 1}-1*`,
+          max_uses: 3,
+          uses_left: 3,
+          status: 'active',
+          approval_id: ids.approvalId,
+          event_id: ids.eventId,
+        });
+        const carolVote = [
+          ...first.approval.quorum.stages[0].votes,
+          ...created.approval.quorum.stages[0].votes,
+        ].find((v: { approver: string }) => v.approver === 'carol').standing_grant;
+        expect(created.standing_grant.expires_at).toBe(carolVote.expires_at);
+        expect(created.approval).toMatchObject({
+          status: 'approved',
+          standing_grant: { id: created.standing_grant.id },
+        });
+        expect(await grantsOf(ids.approvalId)).toHaveLength(1);
+        const decided = await storedFact(ids.eventId, 'approval.decided');
+        expect(decided?.standing_grant).toMatchObject({ id: created.standing_grant.id, max_uses: 3 });
+      }),
+    );
+    // The call runs; a later call like it runs under the grant, without a quorum; one unlike it parks.
+    const [one] = rounds;
+    expect((await stack.post(`/v1/toolcalls/${one!.eventId}/execute`, '')).status).toBe(200);
+    const like = await stack.post(
+      '/v1/toolcalls',
+      toolCall({ tool: 'jira', action: 'issue.delete', resource: 'QG1-11', params: {} }),
+    );
+    expect(like.json.standing_grant?.approval_id).toBe(one!.approvalId);
+    const unlike = await stack.post(
+      '/v1/toolcalls',
+      toolCall({ tool: 'jira', action: 'issue.delete', resource: 'QG1-20', params: {} }),
+    );
+    expect(unlike.json.approval).toBeDefined();
+  });
+
+  it('only one vote asks: the call is approved once, no grant, and the decision says why', async () => {
+    const ids = await parked({ resource: 'QH-1' });
+    const asked = await voteForGrant('alice', ids.approvalId, {
+      target_pattern: 'QH-*',
+      max_uses: 2,
+      expires_in_sec: 600,
     });
-    expect([r.status, r.json.code]).toEqual([403, 'EDIT_NOT_ALLOWED']);
-    const after = await approvalOf(ids.approvalId);
-    expect(after.view.hash).toBe(before.view.hash);
-    expect(after.quorum.approvals).toBe(1);
-    expect(await factKinds(ids.approvalId)).not.toContain('approval.edited');
+    expect(asked.status).toBe(200);
+    expect(asked.json.approval.quorum.stages[0].votes[0]).toMatchObject({
+      approver: 'alice',
+      standing_grant: { target_pattern: 'QH-*', max_uses: 2 },
+    });
+    const plain = await consoleDecides('carol', ids.approvalId);
+    expect(plain.json).toMatchObject({ status: 'approved', decided_by: 'carol' });
+    expect(plain.json.standing_grant).toBeUndefined();
+    expect(await grantsOf(ids.approvalId)).toEqual([]);
+    const decided = await storedFact(ids.eventId, 'approval.decided');
+    expect(decided?.standing_grant).toBeUndefined();
+    expect(decided?.standing_grant_declined).toMatch(/^1 of 2 votes asked for a standing grant/);
+    expect((await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '')).status).toBe(200);
+    // Nothing stands for calls like it.
+    const next = await stack.post(
+      '/v1/toolcalls',
+      toolCall({ tool: 'jira', action: 'issue.delete', resource: 'QH-2', params: {} }),
+    );
+    expect(next.json.approval).toBeDefined();
+  });
+
+  it('refuses the wrong tenant, strangers, the requester and scopes policy does not allow, writing nothing', async () => {
+    const ids = await parked({ resource: 'QF-1', user_id: 'carol@acme.example' });
+    const scope = { target_pattern: 'QF-*', max_uses: 2, expires_in_sec: 600 };
+    const other = await voteForGrant('bob', ids.approvalId, scope, { tenantId: 'tenant2' });
+    expect(other.status).toBe(404);
+    const mallory = await voteForGrant('mallory', ids.approvalId, scope);
+    expect([mallory.status, mallory.json.code]).toEqual([403, 'APPROVER_NOT_ALLOWED']);
+    const self = await voteForGrant('carol', ids.approvalId, scope);
+    expect([self.status, self.json.code]).toEqual([403, 'SELF_APPROVAL']);
+    for (const [bad, path] of [
+      [{ ...scope, target_pattern: 'OPS-*' }, '/target_pattern'],
+      [{ ...scope, target_pattern: 'Q*F-1' }, '/target_pattern'],
+      [{ ...scope, max_uses: 6 }, '/max_uses'],
+      [{ ...scope, expires_in_sec: 7200 }, '/expires_in_sec'],
+    ] as const) {
+      const r = await voteForGrant('alice', ids.approvalId, bad);
+      expect([r.status, r.json.details[0].path]).toEqual([422, path]);
+    }
+    const forged = await voteForGrant('alice', ids.approvalId, scope, { viewHash: 'a'.repeat(64) });
+    expect([forged.status, forged.json.code]).toEqual([409, 'CONFLICT']);
+    const a = await approvalOf(ids.approvalId);
+    expect([a.status, a.quorum.approvals]).toEqual(['pending', 0]);
+    expect(await factKinds(ids.approvalId)).toEqual(['toolcall.decided']);
   });
 });
 
-describe('standing grants on a quorum approval', () => {
-  it('are refused: one approver cannot grant calls like it, and nothing changes', async () => {
-    const ids = await parked({ resource: 'SG-1' });
-    const before = await approvalOf(ids.approvalId);
-    const r = await stack.request('POST', `/v1/approvals/${ids.approvalId}/standing-grant`, {
+describe('edits on a quorum approval', () => {
+  it('reset the votes: the quorum restarts on the edited view, the editor cannot vote, old-view votes are refused', async () => {
+    const ids = await parked({ resource: 'ED-1' });
+    const shown = await approvalOf(ids.approvalId);
+    expect(await slackClicks('U123', ids)).toBe('voted');
+    const edit = await stack.request('POST', `/v1/approvals/${ids.approvalId}/edit`, {
       token: await token('carol'),
-      body: JSON.stringify({
-        target_pattern: 'SG-*',
-        max_uses: 2,
-        expires_in_sec: 600,
-        view_hash: before.view.hash,
-      }),
+      body: JSON.stringify({ params: { issue: 'ED-2' }, view_hash: shown.view.hash }),
     });
-    expect([r.status, r.json.code]).toEqual([403, 'STANDING_GRANT_NOT_ALLOWED']);
-    const after = await approvalOf(ids.approvalId);
-    expect([after.status, after.quorum.approvals]).toEqual(['pending', 0]);
-    const grants = await stack.request('GET', '/v1/grants', { token: await token('carol') });
-    expect(grants.status).toBe(200);
-    expect(grants.json.items).toEqual([]);
+    expect(edit.status).toBe(200);
+    expect(edit.json).toMatchObject({
+      status: 'pending',
+      resource: 'ED-2',
+      edit: { editors: ['carol'], edited_by: 'carol' },
+      quorum: { approvals: 0, required: 2, summary: '0 of 2 approvals; needs 2 more' },
+    });
+    expect(edit.json.view.hash).not.toBe(shown.view.hash);
+    // The reset is announced: a vote notice at the new revision, with the edited view and no votes.
+    const deadline = Date.now() + 30_000;
+    const reset = () =>
+      webhooks.received.find(
+        (r) =>
+          r.json?.type === 'oc.approval.vote' &&
+          r.json.data?.approval_request_id === ids.approvalId &&
+          r.json.data.quorum?.vote_rev === 2,
+      );
+    while (!reset() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(reset()?.json.data).toMatchObject({
+      status: 'pending',
+      resource: 'ED-2',
+      view: { hash: edit.json.view.hash },
+      quorum: { approvals: 0, summary: '0 of 2 approvals; needs 2 more' },
+    });
+
+    // A vote on the view before the edit does not count toward the edited call.
+    const stale = await stack.request('POST', `/v1/approvals/${ids.approvalId}/approve`, {
+      token: await token('dave'),
+      body: JSON.stringify({ view_hash: shown.view.hash }),
+    });
+    expect([stale.status, stale.json.code]).toEqual([409, 'CONFLICT']);
+    // The editor counts as a requester of the edited call.
+    const editor = await consoleDecides('carol', ids.approvalId);
+    expect([editor.status, editor.json.code]).toEqual([403, 'SELF_APPROVAL']);
+    // alice voted on the old view: she votes again, on the edited one.
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    const done = await consoleDecides('dave', ids.approvalId);
+    expect(done.json).toMatchObject({ status: 'approved', decided_by: 'dave' });
+
+    const run = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
+    expect(run.status).toBe(200);
+    expect(run.json.edit.patch).toEqual(
+      expect.arrayContaining([{ op: 'replace', path: '/resource', value: 'ED-2' }]),
+    );
+    await stack.poller?.drained();
+    // In the order the chain sealed them (the listing groups an event's facts by kind).
+    const facts = (await approvalOf(ids.approvalId)).facts as { kind: string; seq: number }[];
+    expect(facts.sort((x, y) => x.seq - y.seq).map((f) => f.kind)).toEqual([
+      'toolcall.decided',
+      'approval.vote',
+      'approval.edited',
+      'approval.vote',
+      'approval.vote',
+      'approval.decided',
+      'execution.started',
+    ]);
+    const edited = await storedFact(ids.eventId, 'approval.edited');
+    expect(edited?.votes_reset).toEqual([expect.objectContaining({ approver: 'alice', stage: 0 })]);
+  });
+
+  it('a vote that named no view, read before an edit committed, does not count toward the edited call', async () => {
+    const ids = await parked({ resource: 'EP-1' });
+    const shown = await approvalOf(ids.approvalId);
+    expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+    const store = stack.state.approvals;
+    const write = store.vote.bind(store);
+    const spy = jest.spyOn(store, 'vote').mockImplementationOnce(async (...args) => {
+      // Injected interleaving: carol's edit commits between dave's read and his vote's write.
+      const edit = await stack.request('POST', `/v1/approvals/${ids.approvalId}/edit`, {
+        token: await token('carol'),
+        body: JSON.stringify({ params: { issue: 'EP-2' }, view_hash: shown.view.hash }),
+      });
+      expect(edit.status).toBe(200);
+      return write(...args);
+    });
+    try {
+      const vote = await stack.request('POST', `/v1/approvals/${ids.approvalId}/approve`, {
+        token: await token('dave'),
+        body: '{}',
+      });
+      expect([vote.status, vote.json.code]).toEqual([409, 'CONFLICT']);
+    } finally {
+      spy.mockRestore();
+    }
+    const a = await approvalOf(ids.approvalId);
+    expect(a).toMatchObject({ status: 'pending', resource: 'EP-2', quorum: { approvals: 0 } });
+  });
+
+  it('an edit racing the completing vote: the vote completes the old view and the edit is refused, or the edit wins and the vote does not count', async () => {
+    const rounds = await Promise.all([1, 2, 3, 4].map((i) => parked({ resource: `ER${i}-1` })));
+    const outcomes = await Promise.all(
+      rounds.map(async (ids, i) => {
+        const shown = await approvalOf(ids.approvalId);
+        expect((await consoleDecides('alice', ids.approvalId)).json.quorum.approvals).toBe(1);
+        const [edit, vote] = await Promise.all([
+          stack.request('POST', `/v1/approvals/${ids.approvalId}/edit`, {
+            token: await token('carol'),
+            body: JSON.stringify({ params: { issue: `ER${i + 1}-2` }, view_hash: shown.view.hash }),
+          }),
+          stack.request('POST', `/v1/approvals/${ids.approvalId}/approve`, {
+            token: await token('dave'),
+            body: JSON.stringify({ view_hash: shown.view.hash }),
+          }),
+        ]);
+        const a = await approvalOf(ids.approvalId);
+        if (vote.status === 200) {
+          expect(vote.json.status).toBe('approved');
+          expect([edit.status, edit.json.code]).toEqual([409, 'APPROVAL_ALREADY_DECIDED']);
+          expect(a).toMatchObject({ status: 'approved', resource: `ER${i + 1}-1` });
+          expect(a.edit).toBeUndefined();
+          return 'vote';
+        }
+        expect([vote.status, vote.json.code]).toEqual([409, 'CONFLICT']);
+        expect(edit.status).toBe(200);
+        expect(a).toMatchObject({ status: 'pending', resource: `ER${i + 1}-2`, quorum: { approvals: 0 } });
+        expect(a.grant).toBeUndefined();
+        // No grant exists for the call: the agent still waits.
+        const run = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
+        expect([run.status, run.json.code]).toEqual([409, 'AWAITING_APPROVAL']);
+        return 'edit';
+      }),
+    );
+    expect(outcomes).toHaveLength(4);
+    await stack.poller?.drained();
+    for (const ids of rounds) {
+      const kinds = await factKinds(ids.approvalId);
+      // Never both: a decision and an edit after the vote that would have completed it.
+      expect(kinds.includes('approval.decided') && kinds.includes('approval.edited')).toBe(false);
+    }
   });
 });
 

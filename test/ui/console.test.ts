@@ -15,6 +15,7 @@ import { executeApproved } from '../../functions/core/execute.js';
 import { createPolicyEngine } from '../../functions/core/policy.js';
 import { executeDeps } from '../../functions/handlers/execution-state.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
+import { signDevToken } from '../../functions/store/approver-tokens.js';
 import { loadPolicyBundle } from '../../functions/store/policy-files.js';
 import { tokenFor } from '../support/approvers.js';
 import { waitFor } from '../support/processes.js';
@@ -54,6 +55,13 @@ beforeAll(async () => {
     gina: { email: 'gina@globex.example' },
   };
   tenants.tenant2.quorum = { default: { n: 2 } };
+  // A quorum's vote may ask for a standing grant (the console shows what each vote asked for).
+  tenants.tenant2.standing_grants = {
+    actions: ['jira.issue.delete'],
+    max_uses: 5,
+    max_ttl_sec: 3600,
+    allow_destructive: true,
+  };
   writeFileSync(tenantsFile, JSON.stringify(tenants));
   stack = await startTestStack({
     env: { OC_POLICY_DIR: policyDir },
@@ -402,6 +410,33 @@ describe('the approval console in chromium', () => {
     // bob again: one person, one vote.
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.locator('#answer', { hasText: /already voted.*\(409\)/ }).waitFor();
+    expect(incidents.dialogs).toEqual([]);
+    await context.close();
+  });
+
+  it('shows which votes of a quorum asked for a standing grant', async () => {
+    const { approvalId } = await parked({ tool: 'jira', action: 'issue.delete' }, KEYS.tenant2);
+    const gina = await signDevToken({ tenantId: 'tenant2', email: 'gina@globex.example' });
+    const shown = await stack.request('GET', `/v1/approvals/${approvalId}`, { token: gina });
+    const asked = await stack.request('POST', `/v1/approvals/${approvalId}/standing-grant`, {
+      token: gina,
+      body: JSON.stringify({
+        target_pattern: `${shown.json.resource}`,
+        max_uses: 2,
+        expires_in_sec: 600,
+        view_hash: shown.json.view.hash,
+      }),
+    });
+    expect(asked.status).toBe(200);
+    const { context, page, incidents } = await open();
+    await signIn(page, 'bob@globex.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#quorum', { hasText: '1 of 2 approvals; needs 1 more' }).waitFor();
+    await expect(page.locator('.stages').innerText()).resolves.toContain(`gina (api, `);
+    await expect(page.locator('.stages').innerText()).resolves.toMatch(
+      /asks for a standing grant: \S+, up to 2 uses until /,
+    );
+    await page.screenshot({ path: path.join(SHOTS, 'quorum-grant-vote.png'), fullPage: true });
     expect(incidents.dialogs).toEqual([]);
     await context.close();
   });

@@ -175,12 +175,13 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
     '422': ['VALIDATION_ERROR'],
     '500': ['INTERNAL_ERROR'],
   },
+  // Issue 21: an edit on a quorum approval resets its votes; too many racing it is VOTE_CONTENDED.
   'POST /v1/approvals/{approval_id}/edit': {
     '400': ['BAD_REQUEST'],
     '401': ['UNAUTHORIZED'],
     '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL', 'EDIT_NOT_ALLOWED', 'EDIT_DENIED'],
     '404': ['NOT_FOUND'],
-    '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+    '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT', 'VOTE_CONTENDED'],
     '410': ['APPROVAL_EXPIRED'],
     '413': ['PAYLOAD_TOO_LARGE'],
     '415': ['UNSUPPORTED_MEDIA_TYPE'],
@@ -212,7 +213,12 @@ const ERROR_CODES: Record<string, Record<string, string[]>> = {
         '401': ['UNAUTHORIZED'],
         '403': ['APPROVER_NOT_ALLOWED', 'SELF_APPROVAL', notAllowed!],
         '404': ['NOT_FOUND'],
-        '409': ['APPROVAL_ALREADY_DECIDED', 'CONFLICT'],
+        // A standing grant on a quorum approval is a vote asking for it: a vote's conflicts too.
+        '409': [
+          'APPROVAL_ALREADY_DECIDED',
+          'CONFLICT',
+          ...(verb === 'standing-grant' ? ['ALREADY_VOTED', 'VOTE_CONTENDED'] : []),
+        ],
         '410': ['APPROVAL_EXPIRED'],
         '413': ['PAYLOAD_TOO_LARGE'],
         '415': ['UNSUPPORTED_MEDIA_TYPE'],

@@ -6,7 +6,7 @@ import { approverIdOf, isRequester, resolveQuorum } from '../../functions/core/a
 import { deliveryId, eventTypeOf, occurrenceOf } from '../../functions/core/notifications.js';
 import type { StoredApproval } from '../../functions/core/approvals.js';
 import { TenantConfig } from '../../functions/core/policy-data.js';
-import { castVote, quorumProgress, withdrawVote } from '../../functions/core/quorum.js';
+import { castVote, quorumProgress, withdrawVote, type Vote } from '../../functions/core/quorum.js';
 import type { ApprovalRecord } from '../../functions/core/ports.js';
 import { executeOutcome } from '../../functions/core/mcp.js';
 import { AppError } from '../../functions/shared/errors.js';
@@ -147,6 +147,64 @@ describe('votes', () => {
     expect(three.final?.grant).toMatchObject({ uses_left: 1, granted_by: 'dave', request_hash: 'h' });
     expect(three.final?.fact).toMatchObject({ kind: 'approval.decided', decision: 'approved' });
     expect(three.progress.summary).toBe('3 of 3 approvals; complete');
+  });
+
+  it('creates a standing grant only if every vote of every stage asks, as the narrowest of what they asked', () => {
+    const ask = (target_pattern: string, max_uses: number, expires_at: string) => ({
+      standingGrant: { target_pattern, max_uses, expires_at },
+    });
+    const run = (asks: (ReturnType<typeof ask> | object)[]) => {
+      let votes: Vote[] = [];
+      let last: ReturnType<typeof castVote> | undefined;
+      asks.forEach((extra, i) => {
+        last = castVote({ record, votes, vote_rev: i }, who(`v${i}`), { view, ...extra }, deps());
+        votes = last.votes;
+      });
+      return last!.final!;
+    };
+    const all = run([
+      ask('OPS-*', 5, '2026-07-01T13:00:00.000Z'),
+      ask('OPS-4*', 9, '2026-07-01T12:30:00.000Z'),
+      ask('OPS-*', 3, '2026-07-01T14:00:00.000Z'),
+    ]);
+    expect(all.standing).toMatchObject({
+      target_pattern: 'OPS-4*',
+      max_uses: 3,
+      uses_left: 3,
+      expires_at: '2026-07-01T12:30:00.000Z',
+      status: 'active',
+    });
+    expect(all.fact.standing_grant).toMatchObject({ id: all.standing!.id, target_pattern: 'OPS-4*' });
+    // The exact target is narrower than any prefix.
+    const exact = run([
+      ask('OPS-42', 5, '2026-07-01T13:00:00.000Z'),
+      ask('OPS-4*', 5, '2026-07-01T13:00:00.000Z'),
+      ask('OPS-*', 5, '2026-07-01T13:00:00.000Z'),
+    ]);
+    expect(exact.standing?.target_pattern).toBe('OPS-42');
+    // One stage-1 vote that did not ask: approved once, no grant, and the decision says why.
+    const partial = run([
+      {},
+      ask('OPS-*', 5, '2026-07-01T13:00:00.000Z'),
+      ask('OPS-*', 5, '2026-07-01T13:00:00.000Z'),
+    ]);
+    expect(partial.standing).toBeUndefined();
+    expect(partial.fact.standing_grant_declined).toBe(
+      '2 of 3 votes asked for a standing grant: it needs every vote of the quorum',
+    );
+    // Every vote asked, but the earliest expiry has passed by the time the quorum completes.
+    const late = run([
+      ask('OPS-*', 5, '2026-07-01T11:59:00.000Z'),
+      ask('OPS-*', 5, '2026-07-01T13:00:00.000Z'),
+      ask('OPS-*', 5, '2026-07-01T13:00:00.000Z'),
+    ]);
+    expect([late.standing, late.fact.standing_grant_declined]).toEqual([
+      undefined,
+      'the earliest expiry the votes asked for has passed',
+    ]);
+    // Nobody asked: a plain quorum approval, nothing said about grants.
+    const none = run([{}, {}, {}]);
+    expect([none.standing, none.fact.standing_grant_declined]).toEqual([undefined, undefined]);
   });
 
   it('lets a vote be withdrawn only while its stage is incomplete', () => {
