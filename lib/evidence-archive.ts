@@ -285,15 +285,8 @@ export class EvidenceArchiver extends Construct {
 
     const period = Duration.minutes(Math.max(5, rateMinutes));
     // Its own alarms, not the app dashboard's: another function there would take the dashboard
-    // past the 50 metrics of a free one ($3 a month).
-    this.alarm(
-      'Errors',
-      fn.metricErrors({ period, statistic: 'Sum' }),
-      1,
-      1,
-      TreatMissingData.NOT_BREACHING,
-      `Lambda ${ARCHIVER.handler} failed (a tenant's chain did not verify or its archiving failed, a timeout, an init failure).`,
-    );
+    // past the 50 metrics of a free one ($3 a month). Its Lambda errors are the app's error alarm's
+    // (lib/observability.ts): the archiver is one of its alarm-only functions.
     this.alarm(
       'DlqDepth',
       this.schedule.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
