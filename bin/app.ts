@@ -3,7 +3,8 @@
  * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn (default:
  * a topic the data stack creates), alarmEmail (subscribed to the alarm topic), errorAlarms
  * (account|per-function: one alarm on the account's Lambda errors, the default, or one per function),
- * secretStore (ssm|secretsmanager: where operators put credentials; default ssm), and the
+ * secretStore (ssm|secretsmanager: where operators put credentials; default ssm), tableKey
+ * (customer|aws-owned: the table's KMS key; default customer), and the
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim,
  * and the web console's client of it: approverConsoleClientId (default: approverAudience),
  * approverConsoleScope, approverConsoleOrigins (comma-separated https origins, e.g. Cognito's hosted UI);
@@ -28,6 +29,7 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
 import { compiledPolicyDirs, compiledPolicyFile } from '../lib/function.js';
 import { SECRET_STORES, type SecretStore } from '../lib/credentials.js';
+import { TABLE_KEYS, type TableKey } from '../lib/data.js';
 import { ERROR_ALARMS, type ErrorAlarms } from '../lib/observability.js';
 import { createOpenClause } from '../lib/openclause.js';
 import { parseUpstreamVpc } from '../lib/upstream-connector.js';
@@ -90,6 +92,15 @@ const secretStore = (): SecretStore | undefined => {
   return raw as SecretStore;
 };
 
+/** `-c tableKey=aws-owned`: DynamoDB's AWS-owned key instead of a customer-managed one. */
+const tableKey = (): TableKey | undefined => {
+  const raw = context('tableKey');
+  if (raw === undefined) return undefined;
+  if (!(TABLE_KEYS as readonly string[]).includes(raw))
+    throw new Error(`context tableKey must be one of ${TABLE_KEYS.join(', ')}, got "${raw}"`);
+  return raw as TableKey;
+};
+
 const bool = (key: string): boolean | undefined => {
   const raw = context(key);
   if (raw === undefined) return undefined;
@@ -119,6 +130,7 @@ createOpenClause(app, {
   alarmEmail: context('alarmEmail'),
   errorAlarms: errorAlarms(),
   secretStore: secretStore(),
+  tableKey: tableKey(),
   approverIssuer: context('approverIssuer'),
   approverAudience: context('approverAudience'),
   approverJwksUrl: context('approverJwksUrl'),
