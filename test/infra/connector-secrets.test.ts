@@ -53,6 +53,24 @@ const secretStatements = (handler: string) =>
   );
 
 describe('connector secrets with -c secretStore=secretsmanager', () => {
+  it("keeps each secret_ref's signing secret in Secrets Manager, readable by the delivery Lambda only", () => {
+    expect(
+      lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource.Properties.Environment.Variables[
+        ENV.webhookSecretPrefix
+      ],
+    ).toBe('oc/webhooks/');
+    const secrets = s.appTemplate.findResources('AWS::SecretsManager::Secret', {
+      Properties: { Name: 'oc/webhooks/tenant1_webhook' },
+    });
+    const [secretId] = Object.keys(secrets);
+    expect(secretId).toBeDefined();
+    const readers = Object.values(s.appTemplate.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes(`"Ref":"${secretId}"`),
+    );
+    const delivery = roleOf(lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource);
+    expect(readers.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toEqual([delivery]);
+  });
+
   it('gives each connector its own secret, retained, under the AWS managed key', () => {
     // The connectors', one webhook signing secret per secret_ref (policy/tenants.json has one) and
     // the Slack app's signing secret (test below).

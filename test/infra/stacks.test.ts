@@ -819,25 +819,6 @@ describe('notifications', () => {
     );
   });
 
-  it("with -c secretStore=secretsmanager, keeps each secret_ref's signing secret in Secrets Manager, readable by the delivery Lambda only", () => {
-    const s = synthesize({ secretStore: 'secretsmanager' });
-    expect(
-      lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource.Properties.Environment.Variables[
-        ENV.webhookSecretPrefix
-      ],
-    ).toBe('oc/webhooks/');
-    const secrets = s.appTemplate.findResources('AWS::SecretsManager::Secret', {
-      Properties: { Name: 'oc/webhooks/tenant1_webhook' },
-    });
-    const [secretId] = Object.keys(secrets);
-    expect(secretId).toBeDefined();
-    const readers = Object.values(s.appTemplate.findResources('AWS::IAM::Policy')).filter((p) =>
-      JSON.stringify(p.Properties.PolicyDocument).includes(`"Ref":"${secretId}"`),
-    );
-    const delivery = roleOf(lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource);
-    expect(readers.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toEqual([delivery]);
-  });
-
   it('alarms on notifications that failed for good or were dead-lettered', () => {
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: OBSERVABILITY.metricsNamespace,
