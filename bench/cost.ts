@@ -933,7 +933,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(
     `  From year 3 (the table key rotated twice)  ${usd(rotated.usdPerMonth)} per month (${usd(rotated.usdPerMonth - idle.usdPerMonth)} more)`,
   );
-  // The costlier options (issue 26): what each adds to the default, line by line.
+  // The context options that change the idle cost (issue 26): what each adds or saves, and the line it changes.
   if (from < 0)
     for (const [title, props, item] of [
       [
@@ -946,11 +946,16 @@ async function main(argv: string[]): Promise<void> {
         { secretStore: 'secretsmanager' },
         'Secrets Manager secrets',
       ],
+      [
+        "-c tableKey=aws-owned (DynamoDB's AWS-owned key; the signing key alone, which never rotates)",
+        { tableKey: 'aws-owned' },
+        'KMS customer-managed keys',
+      ],
     ] as const) {
       const option = idleCostPerMonth(await synthesizeTemplates(props));
       console.log(
         formatCostTable(
-          `With ${title}, idle per month: +${usd(option.usdPerMonth - idle.usdPerMonth)} over the default`,
+          `With ${title}, idle per month: ${option.usdPerMonth >= idle.usdPerMonth ? '+' : '-'}${usd(Math.abs(option.usdPerMonth - idle.usdPerMonth))} against the default`,
           option.lines.filter((l) => l.item === item),
           option.usdPerMonth,
           'per month',
