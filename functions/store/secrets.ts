@@ -9,7 +9,7 @@
  */
 import { ParameterNotFoundError } from '@aws-lambda-powertools/parameters';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { fromEnv } from '@aws-sdk/credential-provider-env';
 import { ssmCall, SsmError, type SsmAccess } from './mcp-state-keys.js';
 
 /** How long a fetched value is served from the cache (a re-put secret is picked up within this). */
@@ -47,10 +47,11 @@ export interface SecretReaderOptions {
 export function secretReader(options: SecretReaderOptions = {}): (secretId: string) => Promise<string> {
   const now = options.now ?? Date.now;
   const cache = new Map<string, { at: number; value: Promise<string> }>();
-  // The credentials of the function's role (in Lambda, its environment: lambda-credentials.ts).
+  // The function's role credentials, which Lambda puts in its environment (all the SDK clients of a
+  // bundle read, shared/lambda-credentials.ts). Only CDK hands out parameter ARNs: only Lambda reads one.
   let credentials: SsmAccess['credentials'] | undefined = options.ssm?.credentials;
   const readParameter = async (secretId: string, parameter: { region: string; name: string }) => {
-    credentials ??= defaultProvider();
+    credentials ??= fromEnv();
     const access: SsmAccess = {
       region: options.ssm?.region ?? (() => Promise.resolve(parameter.region)),
       credentials,

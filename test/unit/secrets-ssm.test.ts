@@ -70,6 +70,24 @@ describe('a credential in SSM', () => {
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
   });
 
+  it("is read with the role credentials Lambda puts in the function's environment", async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_SESSION_TOKEN: 'tok',
+    });
+    try {
+      put(SLACK, 'from-the-role');
+      // No credentials given: the stand-in refuses anything but these, signed for us-east-1/ssm.
+      expect(await secretReader({ ssm: { endpoint } })(ARN(SLACK))).toBe('from-the-role');
+    } finally {
+      for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+    }
+  });
+
   it('is read once per instance until its cache ages out; then a re-put value is picked up', async () => {
     const read = reader();
     put(SLACK, 'v1');
