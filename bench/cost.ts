@@ -928,6 +928,40 @@ async function main(argv: string[]): Promise<void> {
       'per month',
     ),
   );
+  // The rotating table key bills its first two yearly rotations ($1 a month each, then capped).
+  const rotated = idleCostPerMonth(templates, { keyRotations: PRICES.kms.maxBilledRotations });
+  console.log(
+    `  From year 3 (the table key rotated twice)  ${usd(rotated.usdPerMonth)} per month (${usd(rotated.usdPerMonth - idle.usdPerMonth)} more)`,
+  );
+  // The context options that change the idle cost (issue 26): what each adds or saves, and the line it changes.
+  if (from < 0)
+    for (const [title, props, item] of [
+      [
+        '-c errorAlarms=per-function (one Lambda error alarm per function)',
+        { errorAlarms: 'per-function' },
+        'CloudWatch alarms',
+      ],
+      [
+        '-c secretStore=secretsmanager (credentials as Secrets Manager secrets)',
+        { secretStore: 'secretsmanager' },
+        'Secrets Manager secrets',
+      ],
+      [
+        "-c tableKey=aws-owned (DynamoDB's AWS-owned key; the signing key alone, which never rotates)",
+        { tableKey: 'aws-owned' },
+        'KMS customer-managed keys',
+      ],
+    ] as const) {
+      const option = idleCostPerMonth(await synthesizeTemplates(props));
+      console.log(
+        formatCostTable(
+          `With ${title}, idle per month: ${option.usdPerMonth >= idle.usdPerMonth ? '+' : '-'}${usd(Math.abs(option.usdPerMonth - idle.usdPerMonth))} against the default`,
+          option.lines.filter((l) => l.item === item),
+          option.usdPerMonth,
+          'per month',
+        ),
+      );
+    }
   // Agents' OAuth (issue 22): nothing by default; `-c mcpOAuth=cognito` with its one default client.
   if (from < 0) {
     const withCognito = idleCostPerMonth(await synthesizeTemplates({ mcpOAuth: 'cognito' }));

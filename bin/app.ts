@@ -1,7 +1,10 @@
 /**
  * The CDK app: `npx cdk synth|deploy --all`. Settings come from context (`-c key=value` or cdk.json):
  * publicBaseUrl, rateLimitPerSec, rateLimitBurst, connectorsMode (live|mock), alarmTopicArn (default:
- * a topic the data stack creates), alarmEmail (subscribed to the alarm topic), and the
+ * a topic the data stack creates), alarmEmail (subscribed to the alarm topic), errorAlarms
+ * (account|per-function: one alarm on the account's Lambda errors, the default, or one per function),
+ * secretStore (ssm|secretsmanager: where operators put credentials; default ssm), tableKey
+ * (customer|aws-owned: the table's KMS key; default customer), and the
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim,
  * and the web console's client of it: approverConsoleClientId (default: approverAudience),
  * approverConsoleScope, approverConsoleOrigins (comma-separated https origins, e.g. Cognito's hosted UI);
@@ -25,6 +28,9 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { CONNECTORS_MODES, type ConnectorsMode } from '../functions/shared/constants.js';
 import { compiledPolicyDirs, compiledPolicyFile } from '../lib/function.js';
+import { SECRET_STORES, type SecretStore } from '../lib/credentials.js';
+import { TABLE_KEYS, type TableKey } from '../lib/data.js';
+import { ERROR_ALARMS, type ErrorAlarms } from '../lib/observability.js';
 import { createOpenClause } from '../lib/openclause.js';
 import { parseUpstreamVpc } from '../lib/upstream-connector.js';
 import { OcWitnessStack, WITNESS_CONTEXT, WITNESS_STACK } from '../lib/witness-stack.js';
@@ -68,6 +74,33 @@ const mcpOAuth = (): 'cognito' | undefined => {
   return raw;
 };
 
+/** `-c errorAlarms=per-function`: one Lambda error alarm per function instead of the account's one. */
+const errorAlarms = (): ErrorAlarms | undefined => {
+  const raw = context('errorAlarms');
+  if (raw === undefined) return undefined;
+  if (!(ERROR_ALARMS as readonly string[]).includes(raw))
+    throw new Error(`context errorAlarms must be one of ${ERROR_ALARMS.join(', ')}, got "${raw}"`);
+  return raw as ErrorAlarms;
+};
+
+/** `-c secretStore=secretsmanager`: credentials in Secrets Manager instead of SSM SecureStrings. */
+const secretStore = (): SecretStore | undefined => {
+  const raw = context('secretStore');
+  if (raw === undefined) return undefined;
+  if (!(SECRET_STORES as readonly string[]).includes(raw))
+    throw new Error(`context secretStore must be one of ${SECRET_STORES.join(', ')}, got "${raw}"`);
+  return raw as SecretStore;
+};
+
+/** `-c tableKey=aws-owned`: DynamoDB's AWS-owned key instead of a customer-managed one. */
+const tableKey = (): TableKey | undefined => {
+  const raw = context('tableKey');
+  if (raw === undefined) return undefined;
+  if (!(TABLE_KEYS as readonly string[]).includes(raw))
+    throw new Error(`context tableKey must be one of ${TABLE_KEYS.join(', ')}, got "${raw}"`);
+  return raw as TableKey;
+};
+
 const bool = (key: string): boolean | undefined => {
   const raw = context(key);
   if (raw === undefined) return undefined;
@@ -95,6 +128,9 @@ createOpenClause(app, {
   upstreamVpc: parseUpstreamVpc(context('upstreamVpc')),
   alarmTopicArn: context('alarmTopicArn'),
   alarmEmail: context('alarmEmail'),
+  errorAlarms: errorAlarms(),
+  secretStore: secretStore(),
+  tableKey: tableKey(),
   approverIssuer: context('approverIssuer'),
   approverAudience: context('approverAudience'),
   approverJwksUrl: context('approverJwksUrl'),

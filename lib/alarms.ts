@@ -4,7 +4,7 @@
  * per stack then makes every CloudWatch alarm in it notify that topic when raised and when back to
  * OK, so an alarm added later cannot be forgotten (test/infra/alarms.test.ts checks both templates).
  */
-import { Aspects, Stack, type IAspect } from 'aws-cdk-lib';
+import { Aspects, Stack, Validations, type IAspect } from 'aws-cdk-lib';
 import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -30,8 +30,9 @@ export interface AlarmTopicProps {
    * The customer-managed key that encrypts a created topic; its policy gains a statement letting
    * CloudWatch alarms of this account use it. Not the AWS-managed `alias/aws/sns`: its policy
    * cannot grant CloudWatch, which then drops every notification without a word.
+   * @default - the topic is not encrypted at rest (`-c tableKey=aws-owned`: no customer key to use)
    */
-  readonly encryptionKey: IKey;
+  readonly encryptionKey?: IKey;
 }
 
 // Loose on purpose: SNS validates the address; this catches a value that is plainly not one.
@@ -56,7 +57,7 @@ export class AlarmTopic extends Construct {
       });
   }
 
-  private createTopic(key: IKey): Topic {
+  private createTopic(key: IKey | undefined): Topic {
     const { account, region } = Stack.of(this);
     // CloudWatch publishes as its service principal, for alarms of this account and region only.
     const fromOurAlarms = {
@@ -65,9 +66,15 @@ export class AlarmTopic extends Construct {
     };
     const topic = new Topic(this, 'Topic', {
       displayName: 'OpenClause alarms',
-      masterKey: key,
+      ...(key ? { masterKey: key } : {}),
       enforceSSL: true,
     });
+    if (!key)
+      Validations.of(topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Deployed with -c tableKey=aws-owned: no customer key exists, and the AWS-managed aws/sns key cannot be granted to CloudWatch (alarms would be dropped); alarm messages name alarms and metrics, never a record (docs/operators.md "Idle cost").',
+      });
     topic.addToResourcePolicy(
       new PolicyStatement({
         effect: Effect.ALLOW,
@@ -77,7 +84,7 @@ export class AlarmTopic extends Construct {
         conditions: fromOurAlarms,
       }),
     );
-    key.addToResourcePolicy(
+    key?.addToResourcePolicy(
       new PolicyStatement({
         effect: Effect.ALLOW,
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],

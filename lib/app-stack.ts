@@ -30,7 +30,8 @@ import {
   SOURCE_MAPS_CONTEXT,
   TRACING_CONTEXT,
 } from './function.js';
-import { Observability } from './observability.js';
+import { SECRET_STORE_CONTEXT, type SecretStore } from './credentials.js';
+import { Observability, type ErrorAlarms } from './observability.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import { SlackInteractions } from './slack.js';
 
@@ -99,6 +100,20 @@ export interface OcAppStackProps extends StackProps {
    * One of the two is required: an alarm that notifies nobody is not deployed.
    */
   readonly alarmTopicArn?: string;
+  /**
+   * Where operators put the credentials the functions read (connectors, the Slack signing secret,
+   * webhook secrets; context `secretStore`): SSM SecureString parameters (no monthly charge) or
+   * Secrets Manager secrets ($0.40 a month each); lib/credentials.ts.
+   * @default 'ssm'
+   */
+  readonly secretStore?: SecretStore;
+  /**
+   * How Lambda failures raise an alarm (context `errorAlarms`): one alarm on the account's Lambda
+   * errors ($0.10 a month), or one per function ($0.10 each), for an account shared with other
+   * Lambdas (docs/operators.md "Alarms").
+   * @default 'account'
+   */
+  readonly errorAlarms?: ErrorAlarms;
   /**
    * Retention of every log group of the app.
    * @default RetentionDays.ONE_MONTH
@@ -251,6 +266,7 @@ export class OcAppStack extends Stack {
     // Read by every OcFunction below (context is inherited by the constructs of this stack).
     this.node.setContext(TRACING_CONTEXT, props.tracing ?? false);
     this.node.setContext(SOURCE_MAPS_CONTEXT, props.sourceMaps ?? false);
+    this.node.setContext(SECRET_STORE_CONTEXT, props.secretStore ?? 'ssm');
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const connectorsMode = props.connectorsMode ?? 'live';
 
@@ -381,7 +397,11 @@ export class OcAppStack extends Stack {
         // Its Errors count only its own crashes and Lambda timeouts (an upstream's failures and
         // hangs are answers, within its 9 s deadline): a gateway fault worth $0.10 a month.
         ...(this.connectors.upstream ? [this.connectors.upstream] : []),
+        // Its own alarms watch what it archives; its crashes are everyone's (an extra line would
+        // take the dashboard past 50 metrics).
+        ...(this.archiver ? [this.archiver.schedule.function] : []),
       ],
+      errorAlarms: props.errorAlarms,
       sequencer: this.evidence.sequencer,
       deadLetterQueues: [
         this.evidence.deadLetterQueue,
@@ -409,8 +429,8 @@ export class OcAppStack extends Stack {
     });
     for (const [name, secret] of Object.entries(this.connectors.secrets)) {
       new CfnOutput(this, connectorSecretOutputKey(name as ConnectorName), {
-        value: secret.secretName,
-        description: `Secret to fill with the ${name} connector's credentials (aws secretsmanager put-secret-value)`,
+        value: secret.name,
+        description: `Fill with the ${name} connector's credentials: ${secret.putCommand('<json>')}`,
       });
     }
   }

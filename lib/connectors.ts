@@ -1,8 +1,7 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
   CONNECTOR_SECRET_ENV,
@@ -13,6 +12,7 @@ import {
   type ConnectorsMode,
 } from '../functions/shared/constants.js';
 import { UPSTREAM_CONNECTOR } from '../functions/core/upstream-types.js';
+import { Credential } from './credentials.js';
 import { OcFunction, constructIdFor } from './function.js';
 import { UpstreamConnector, type UpstreamVpc } from './upstream-connector.js';
 
@@ -61,14 +61,14 @@ const CREDENTIAL_ISSUER: Readonly<Record<ConnectorName, string>> = {
 
 /**
  * One Lambda per connector (`functions/handlers/connector-<name>.ts`). Executors invoke them with
- * the Lambda SDK; IAM (not a shared token) decides who may. Each connector has its own Secrets
- * Manager secret for its credentials, readable by that connector's role only; the Lambda gets
- * the secret's ARN (never its value) in `CONNECTOR_SECRET_ENV[name]`.
+ * the Lambda SDK; IAM (not a shared token) decides who may. Each connector has its own credential
+ * (an SSM SecureString, or a Secrets Manager secret: lib/credentials.ts), readable by that
+ * connector's role only; the Lambda gets its ARN (never its value) in `CONNECTOR_SECRET_ENV[name]`.
  */
 export class Connectors extends Construct {
   readonly functions: Readonly<Partial<Record<ConnectorName, OcFunction>>>;
-  /** The credentials secret of each connector; operators fill them with `put-secret-value`. */
-  readonly secrets: Readonly<Partial<Record<ConnectorName, Secret>>>;
+  /** The credential of each connector; operators fill them (`Credential.putCommand`). */
+  readonly secrets: Readonly<Partial<Record<ConnectorName, Credential>>>;
   readonly timeout: Duration;
   /** The upstream MCP connector's function, when deployed. */
   readonly upstream?: OcFunction;
@@ -77,24 +77,18 @@ export class Connectors extends Construct {
     super(scope, id);
     this.timeout = props.timeout ?? Duration.seconds(10);
     const functions: Partial<Record<ConnectorName, OcFunction>> = {};
-    const secrets: Partial<Record<ConnectorName, Secret>> = {};
+    const secrets: Partial<Record<ConnectorName, Credential>> = {};
     const deployed: readonly ConnectorName[] = [
       ...CONNECTORS,
       ...(props.template ? OPTIONAL_CONNECTORS : []),
     ];
     for (const name of deployed) {
-      const secret = new Secret(this, `${constructIdFor(name)}Secret`, {
-        description: `OpenClause connector-${name} credentials, JSON ${CONNECTOR_SECRET_SHAPE[name]}; set with aws secretsmanager put-secret-value`,
-        // The AWS managed key (aws/secretsmanager): it can only be used through Secrets Manager in
-        // this account, so the IAM grant below is already the whole access control; a customer-
-        // managed key would add a key policy to keep in step and a monthly cost, not a narrower reader.
-        // A placeholder value is generated; until the operator puts the JSON, the cold start fails
-        // with "not valid JSON", naming the secret.
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      Validations.of(secret).acknowledge({
-        id: 'AwsSolutions-SMG4',
-        reason: `The ${name} credential is a third-party API token that only ${CREDENTIAL_ISSUER[name]} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (docs/operators.md "Connector credentials"), picked up within 5 minutes.`,
+      // Until the operator puts the JSON, the cold start fails naming the credential (a missing
+      // parameter, or the placeholder a created secret holds: "not valid JSON").
+      const secret = new Credential(this, `${constructIdFor(name)}Secret`, {
+        path: `connectors/${name}`,
+        description: `OpenClause connector-${name} credentials, JSON ${CONNECTOR_SECRET_SHAPE[name]}`,
+        noRotationReason: `The ${name} credential is a third-party API token that only ${CREDENTIAL_ISSUER[name]} can issue, so no rotation Lambda can rotate it here; operators rotate it there and re-put the secret (docs/operators.md "Connector credentials"), picked up within 5 minutes.`,
       });
       const fn = new OcFunction(this, constructIdFor(name), {
         handlerName: `connector-${name}`,
@@ -103,7 +97,7 @@ export class Connectors extends Construct {
         logRetention: props.logRetention,
         environment: {
           [ENV.connectorsMode]: props.mode ?? 'live',
-          [CONNECTOR_SECRET_ENV[name]]: secret.secretArn,
+          [CONNECTOR_SECRET_ENV[name]]: secret.id,
         },
       });
       secret.grantRead(fn);

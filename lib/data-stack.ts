@@ -35,7 +35,7 @@ export class OcDataStack extends Stack {
       description: 'OpenClause gateway: table, key and evidence archive (stateful)',
       ...props,
     });
-    this.data = new Data(this, 'Data', { tableName: props.tableName });
+    this.data = new Data(this, 'Data', { tableName: props.tableName, tableKey: props.tableKey });
     new CfnOutput(this, STACKS.outputs.tableName, {
       value: this.data.table.tableName,
       description: 'The single DynamoDB table',

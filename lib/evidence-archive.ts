@@ -48,8 +48,9 @@ export interface EvidenceVaultProps {
   /**
    * The bucket's SSE-KMS key: the stateful stack's table key (rotating, retained), so the archive
    * adds one key (the signing key) to the bill, not two.
+   * @default - SSE-S3 (`-c tableKey=aws-owned`: no customer key to use)
    */
-  readonly encryptionKey: IKey;
+  readonly encryptionKey?: IKey;
   /**
    * Object Lock retention (COMPLIANCE: nobody, root included, can delete or overwrite a version
    * before it ends). Context `evidenceRetentionDays`.
@@ -60,7 +61,8 @@ export interface EvidenceVaultProps {
 
 export class EvidenceVault extends Construct {
   readonly bucket: Bucket;
-  readonly bucketKey: IKey;
+  /** The bucket's SSE-KMS key; none under SSE-S3. */
+  readonly bucketKey?: IKey;
   readonly signingKey: Key;
   readonly auditorRole: Role;
   /** The export that holds the bucket's ARN (for the archiver in the app stack). */
@@ -98,9 +100,9 @@ export class EvidenceVault extends Construct {
       versioned: true,
       objectLockEnabled: true,
       objectLockDefaultRetention: ObjectLockRetention.compliance(Duration.days(retentionDays)),
-      encryption: BucketEncryption.KMS,
-      encryptionKey: this.bucketKey,
-      bucketKeyEnabled: true,
+      ...(this.bucketKey
+        ? { encryption: BucketEncryption.KMS, encryptionKey: this.bucketKey, bucketKeyEnabled: true }
+        : { encryption: BucketEncryption.S3_MANAGED }),
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       serverAccessLogsBucket: logs,
@@ -140,14 +142,15 @@ export class EvidenceVault extends Construct {
         resources: [this.bucket.arnForObjects('evidence/*'), this.bucket.arnForObjects('log/*')],
       }),
     );
-    this.auditorRole.addToPolicy(
-      new PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [this.bucketKey.keyArn],
-        // The key is the table's too: the auditor may use it only to read S3 objects.
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
-      }),
-    );
+    if (this.bucketKey)
+      this.auditorRole.addToPolicy(
+        new PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [this.bucketKey.keyArn],
+          // The key is the table's too: the auditor may use it only to read S3 objects.
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
     this.auditorRole.addToPolicy(
       new PolicyStatement({ actions: ['kms:GetPublicKey'], resources: [this.signingKey.keyArn] }),
     );
@@ -176,7 +179,8 @@ export interface EvidenceArchiverProps {
   readonly table: ITable;
   /** The vault's bucket ARN export (EvidenceVault.bucketArnExport). */
   readonly bucketArnExport: string;
-  readonly bucketKey: IKey;
+  /** The bucket's SSE-KMS key; none under SSE-S3. */
+  readonly bucketKey?: IKey;
   readonly signingKey: IKey;
   /** Context `archiveRateMinutes`. @default 5 */
   readonly rateMinutes?: number;
@@ -192,7 +196,7 @@ export class EvidenceArchiver extends Construct {
 
   private readonly bucket: IBucket;
   private readonly bucketArnExport: string;
-  private readonly bucketKey: IKey;
+  private readonly bucketKey?: IKey;
   private readonly rateMinutes: number;
 
   constructor(scope: Construct, id: string, props: EvidenceArchiverProps) {
@@ -241,13 +245,14 @@ export class EvidenceArchiver extends Construct {
         resources: [bucket.arnForObjects('evidence/*'), bucket.arnForObjects('log/*')],
       }),
     );
-    fn.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [props.bucketKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
-      }),
-    );
+    if (props.bucketKey)
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [props.bucketKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['kms:Sign', 'kms:GetPublicKey'],
@@ -285,15 +290,8 @@ export class EvidenceArchiver extends Construct {
 
     const period = Duration.minutes(Math.max(5, rateMinutes));
     // Its own alarms, not the app dashboard's: another function there would take the dashboard
-    // past the 50 metrics of a free one ($3 a month).
-    this.alarm(
-      'Errors',
-      fn.metricErrors({ period, statistic: 'Sum' }),
-      1,
-      1,
-      TreatMissingData.NOT_BREACHING,
-      `Lambda ${ARCHIVER.handler} failed (a tenant's chain did not verify or its archiving failed, a timeout, an init failure).`,
-    );
+    // past the 50 metrics of a free one ($3 a month). Its Lambda errors are the app's error alarm's
+    // (lib/observability.ts): the archiver is one of its alarm-only functions.
     this.alarm(
       'DlqDepth',
       this.schedule.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -383,13 +381,14 @@ export class EvidenceArchiver extends Construct {
       reason:
         "The proof route reads each tenant's Merkle log (its checkpoint and tiles) under log/<tenant>/, for the caller's tenant known only at request time; never the bundles.",
     });
-    fn.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [this.bucketKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
-      }),
-    );
+    if (this.bucketKey)
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [this.bucketKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
   }
 }
 

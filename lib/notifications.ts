@@ -1,14 +1,14 @@
 import path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV, NOTIFICATIONS, STREAM_CONSUMERS } from '../functions/shared/constants.js';
 import { loadTenants } from '../functions/store/policy-files.js';
+import { Credential, parameterPrefixArn, secretStoreOf } from './credentials.js';
 import { OcFunction, REPO_ROOT } from './function.js';
 import { gatewayMetric } from './observability.js';
 import { StreamConsumer } from './stream-consumer.js';
@@ -18,7 +18,8 @@ export interface NotificationsProps {
   /** Base URL of the approval links in the events (the API's, unless a console domain is given). */
   readonly publicBaseUrl: string;
   /**
-   * Secrets Manager name prefix of the webhook secrets: `<prefix><secret_ref>`.
+   * Secrets Manager name prefix of the webhook secrets, `<prefix><secret_ref>`, with
+   * `-c secretStore=secretsmanager`; in SSM (the default) they are `/openclause/<stack>/webhooks/<secret_ref>`.
    * @default 'oc/webhooks/'
    */
   readonly secretPrefix?: string;
@@ -33,8 +34,8 @@ export interface NotificationsProps {
  * Approval notifications (SPEC §5, ARCHITECTURE "AWS shape"): the outbox on the table's stream
  * (its second reader beside the sequencer: two Lambda readers per shard is AWS's limit without
  * throttling, so a third need must reuse one of them), the notification queue with its DLQ (SSE,
- * redrive policy), the delivery Lambda on it (partial batch responses), one Secrets Manager secret
- * per `secret_ref` of the policy data, and an alarm on deliveries that failed for good or were
+ * redrive policy), the delivery Lambda on it (partial batch responses), one credential per
+ * `secret_ref` of the policy data (lib/credentials.ts), and an alarm on deliveries that failed for good or were
  * dead-lettered. Private webhook addresses are never allowed here (`OC_ALLOW_PRIVATE_WEBHOOKS`
  * is not set, and the runtime refuses it in Lambda).
  */
@@ -46,12 +47,15 @@ export class Notifications extends Construct {
   /** The outbox's stream on-failure destination. */
   readonly outboxDeadLetterQueue: Queue;
   private readonly environment: Record<string, string>;
-  readonly secrets: Secret[] = [];
+  readonly secrets: Credential[] = [];
   readonly failureAlarm: Alarm;
 
   constructor(scope: Construct, id: string, props: NotificationsProps) {
     super(scope, id);
-    const prefix = props.secretPrefix ?? 'oc/webhooks/';
+    const ssm = secretStoreOf(this) === 'ssm';
+    const secretPrefix = props.secretPrefix ?? 'oc/webhooks/';
+    // What the delivery worker prepends to a secret_ref: a parameter ARN prefix, or a secret name prefix.
+    const prefix = ssm ? parameterPrefixArn(Stack.of(this), 'webhooks') : secretPrefix;
     const webhookTimeoutSec = 10;
     // A batch is delivered side by side: one webhook timeout plus the record writes, with room to spare.
     const deliveryTimeout = Duration.seconds(60);
@@ -122,13 +126,20 @@ export class Notifications extends Construct {
     this.queue.grantSendMessages(this.delivery);
     this.deadLetterQueue.grantSendMessages(this.delivery);
 
-    // One secret per secret_ref the policy data names; the operator puts the whsec_ value.
+    // One credential per secret_ref the policy data names. In SSM the operator puts the whsec_
+    // value (until then deliveries on that route fail for good, counted by the alarm below); a
+    // created secret holds a generated one from the first deploy.
     const refs = new Set<string>();
     for (const tenant of Object.values(loadTenants(path.join(REPO_ROOT, 'policy'))))
       for (const route of tenant.notify) if (route.kind === 'webhook') refs.add(route.secret_ref);
     for (const ref of [...refs].sort()) {
-      const secret = new Secret(this, `Secret${ref.replace(/[^A-Za-z0-9]/g, '')}`, {
-        secretName: `${prefix}${ref}`,
+      if (ssm && !/^[A-Za-z0-9_./-]{1,128}$/.test(ref))
+        throw new Error(
+          `webhook secret_ref "${ref}" cannot name an SSM parameter (letters, digits, _ . - / only): rename it or deploy with -c secretStore=secretsmanager`,
+        );
+      const secret = new Credential(this, `Secret${ref.replace(/[^A-Za-z0-9]/g, '')}`, {
+        path: `webhooks/${ref}`,
+        secretName: `${secretPrefix}${ref}`,
         description: `OpenClause webhook signing secret for secret_ref ${ref}: a whsec_<base64> string, or the generated JSON {"secret": "<base64>"}`,
         // 44 letters and digits are valid base64 (33 bytes): a usable secret from the first deploy.
         generateSecretString: {
@@ -138,11 +149,7 @@ export class Notifications extends Construct {
           includeSpace: false,
           passwordLength: 44,
         },
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      Validations.of(secret).acknowledge({
-        id: 'AwsSolutions-SMG4',
-        reason: `The webhook secret ${ref} is shared with the receiver, which must change its verifier in step; operators rotate it by putting a new value (docs/operators.md "Notifications"), picked up within 5 minutes.`,
+        noRotationReason: `The webhook secret ${ref} is shared with the receiver, which must change its verifier in step; operators rotate it by putting a new value (docs/operators.md "Notifications"), picked up within 5 minutes.`,
       });
       secret.grantRead(this.delivery);
       this.secrets.push(secret);

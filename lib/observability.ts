@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import {
   Alarm,
   ComparisonOperator,
@@ -15,12 +16,26 @@ import { Construct } from 'constructs';
 import { OBSERVABILITY, RECORDS_PARKED_METRIC } from '../functions/shared/constants.js';
 import { constructIdFor, type OcFunction } from './function.js';
 
+/**
+ * How Lambda failures raise an alarm (context `errorAlarms`, docs/operators.md "Alarms"):
+ * `account`, one alarm on AWS/Lambda `Errors` with no dimension (every function of the account
+ * and region: $0.10 a month however many functions the app has); `per-function`, one alarm per
+ * function ($0.10 each), for an account shared with other Lambdas whose errors must not page.
+ */
+export type ErrorAlarms = 'account' | 'per-function';
+export const ERROR_ALARMS: readonly ErrorAlarms[] = ['account', 'per-function'];
+
 export interface ObservabilityProps {
   readonly httpApi: HttpApi;
-  /** Every function of the app; each gets an error alarm. */
+  /** Every function of the app, on the dashboard (and alarmed on, see `errorAlarms`). */
   readonly functions: readonly OcFunction[];
   /**
-   * Functions that get an error alarm but no lines on the dashboard, which stays within
+   * One alarm on the account's Lambda errors, or one per function.
+   * @default 'account'
+   */
+  readonly errorAlarms?: ErrorAlarms;
+  /**
+   * Functions alarmed on (see `errorAlarms`) but with no lines on the dashboard, which stays within
    * CloudWatch's free 50 metrics (each dashboard function costs 3: errors, duration, throttles).
    * @default - none
    */
@@ -68,14 +83,25 @@ export class Observability extends Construct {
     const api5xx = props.httpApi.metricServerError({ period: fiveMinutes, statistic: 'Sum' });
     this.alarm('Api5xx', api5xx, 1, 'The API answered 5xx (INTERNAL_ERROR or an integration failure).');
 
-    for (const fn of [...props.functions, ...(props.alarmOnlyFunctions ?? [])]) {
+    // An alarm is billed per metric it reads (a metric-math sum of N functions is N): the account's
+    // own Errors metric, which Lambda publishes with no dimension, is one metric for every function.
+    // The dashboard below says which function failed.
+    if ((props.errorAlarms ?? 'account') === 'account')
       this.alarm(
-        `${constructIdFor(fn.handlerName)}Errors`,
-        fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        'LambdaErrors',
+        LambdaFunction.metricAllErrors({ period: fiveMinutes, statistic: 'Sum' }),
         1,
-        `Lambda ${fn.handlerName} failed (unhandled error, timeout or init failure).`,
+        'A Lambda function of this account and region failed (unhandled error, timeout or init failure); the dashboard\'s "Lambda errors" widget, or the Errors metric by FunctionName, names it.',
       );
-    }
+    else
+      for (const fn of [...props.functions, ...(props.alarmOnlyFunctions ?? [])]) {
+        this.alarm(
+          `${constructIdFor(fn.handlerName)}Errors`,
+          fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+          1,
+          `Lambda ${fn.handlerName} failed (unhandled error, timeout or init failure).`,
+        );
+      }
 
     const iteratorAge = props.sequencer.metric('IteratorAge', {
       period: Duration.minutes(1),

@@ -2,6 +2,7 @@ import type { App, Environment } from 'aws-cdk-lib';
 import { STACKS } from '../functions/shared/constants.js';
 import { OcAppStack, type OcAppStackProps } from './app-stack.js';
 import { OcDataStack } from './data-stack.js';
+import type { TableKey } from './data.js';
 
 export interface OpenClauseProps extends Omit<
   OcAppStackProps,
@@ -17,6 +18,12 @@ export interface OpenClauseProps extends Omit<
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * The table's key (context `tableKey`): customer-managed, or DynamoDB's AWS-owned one, which
+   * also leaves the archive under SSE-S3 and the alarm topic unencrypted (docs/operators.md "Idle cost").
+   * @default 'customer'
+   */
+  readonly tableKey?: TableKey;
 }
 
 const CROSS_STACK_REFERENCES = '@aws-cdk/core:defaultCrossStackReferences';
@@ -29,8 +36,8 @@ export function createOpenClause(
   // Strong references (exports) keep the stateful stack from being deleted under the app.
   if (app.node.tryGetContext(CROSS_STACK_REFERENCES) === undefined)
     app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
-  const { env, alarmTopicArn, alarmEmail, ...appProps } = props;
-  const data = new OcDataStack(app, STACKS.data, { env, alarmTopicArn, alarmEmail });
+  const { env, alarmTopicArn, alarmEmail, tableKey, ...appProps } = props;
+  const data = new OcDataStack(app, STACKS.data, { env, alarmTopicArn, alarmEmail, tableKey });
   const appStack = new OcAppStack(app, STACKS.app, {
     env,
     ...appProps,

@@ -1,10 +1,10 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { FunctionUrlAuthType, InvokeMode, type FunctionUrl } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CONNECTOR_SECRET_ENV, ENV, type ConnectorsMode } from '../functions/shared/constants.js';
+import { Credential } from './credentials.js';
 import { OcFunction } from './function.js';
 
 export interface SlackInteractionsProps {
@@ -18,7 +18,7 @@ export interface SlackInteractionsProps {
    */
   readonly connectorsMode?: ConnectorsMode;
   /** The Slack connector's bot-token secret (`{"bot_token"}`), read in live mode only. */
-  readonly botTokenSecret: ISecret;
+  readonly botTokenSecret: Credential;
   /**
    * Retention of the handler's log group.
    * @default RetentionDays.ONE_MONTH
@@ -39,25 +39,21 @@ export const SLACK_OUTPUTS = {
  * Slack interactivity (SPEC §9): the `slack-interactions` Lambda behind its own Function URL
  * (auth NONE: Slack cannot sign with IAM; the handler verifies Slack's v0 signature with the
  * signing secret, refuses replays and stale requests, and decides through the approvals core).
- * The signing secret has its own Secrets Manager secret, readable by this function only.
+ * The signing secret is a credential of its own (lib/credentials.ts), readable by this function only.
  */
 export class SlackInteractions extends Construct {
   readonly function: OcFunction;
   readonly url: FunctionUrl;
-  readonly signingSecret: Secret;
+  readonly signingSecret: Credential;
 
   constructor(scope: Construct, id: string, props: SlackInteractionsProps) {
     super(scope, id);
     const live = (props.connectorsMode ?? 'live') === 'live';
-    this.signingSecret = new Secret(this, 'SigningSecret', {
-      description: `OpenClause Slack app signing secret, JSON ${SLACK_SIGNING_SECRET_SHAPE}; set with aws secretsmanager put-secret-value`,
-      // As the connector secrets: the AWS managed key; a generated placeholder until the operator
-      // puts the JSON (until then every interaction is refused and the cold start logs why).
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    Validations.of(this.signingSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
+    // Until the operator puts the JSON every interaction is refused and the cold start logs why.
+    this.signingSecret = new Credential(this, 'SigningSecret', {
+      path: 'slack/signing-secret',
+      description: `OpenClause Slack app signing secret, JSON ${SLACK_SIGNING_SECRET_SHAPE}`,
+      noRotationReason:
         'The Slack signing secret is issued by Slack (app settings, "Regenerate"); no rotation Lambda can rotate it here. Operators regenerate it in Slack and re-put the secret, picked up within 5 minutes.',
     });
 
@@ -70,8 +66,8 @@ export class SlackInteractions extends Construct {
       environment: {
         [ENV.publicBaseUrl]: props.publicBaseUrl,
         [ENV.connectorsMode]: props.connectorsMode ?? 'live',
-        [ENV.slackSigningSecretArn]: this.signingSecret.secretArn,
-        ...(live ? { [CONNECTOR_SECRET_ENV.slack]: props.botTokenSecret.secretArn } : {}),
+        [ENV.slackSigningSecretArn]: this.signingSecret.id,
+        ...(live ? { [CONNECTOR_SECRET_ENV.slack]: props.botTokenSecret.id } : {}),
       },
     }).bindTable(props.table, 'readwrite');
     this.signingSecret.grantRead(this.function);
@@ -89,8 +85,8 @@ export class SlackInteractions extends Construct {
     });
     new CfnOutput(this, SLACK_OUTPUTS.signingSecretName, {
       key: SLACK_OUTPUTS.signingSecretName,
-      value: this.signingSecret.secretName,
-      description: `Secret to fill with the Slack app's signing secret, JSON ${SLACK_SIGNING_SECRET_SHAPE}`,
+      value: this.signingSecret.name,
+      description: `Fill with the Slack app's signing secret, JSON ${SLACK_SIGNING_SECRET_SHAPE}: ${this.signingSecret.putCommand('<json>')}`,
     });
   }
 }

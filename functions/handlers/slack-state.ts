@@ -52,7 +52,7 @@ export function slackState(state: AppState): SlackState {
   const arn = config.slackSigningSecretArn;
   if (inLambda() && !arn)
     throw new Error(
-      `${ENV.slackSigningSecretArn} is not set: the Slack signing secret must come from Secrets Manager`,
+      `${ENV.slackSigningSecretArn} is not set: the Slack signing secret must come from its SSM parameter or Secrets Manager secret`,
     );
   let web: Promise<string | undefined> | undefined;
   const botToken = () =>

@@ -1,7 +1,8 @@
 /**
  * Webhook signing secrets by `secret_ref` (SPEC §5). Locally from `OC_WEBHOOK_SECRETS`
- * (`ref=whsec_...,ref2=whsec_...`); in AWS from Secrets Manager (`<prefix><ref>`, read with
- * Powertools Parameters, cached), whose value is the `whsec_` string itself or JSON
+ * (`ref=whsec_...,ref2=whsec_...`); in AWS from the credential `<prefix><ref>` (an SSM parameter
+ * ARN prefix by default, a Secrets Manager name prefix with `-c secretStore=secretsmanager`; read
+ * and cached by `store/secrets.ts`), whose value is the `whsec_` string itself or JSON
  * `{"secret": "<base64>"}` (what CDK generates). A secret that is missing or not a `whsec_`
  * secret is unresolvable: the delivery fails for good, it is never sent unsigned.
  */
@@ -42,12 +43,15 @@ export function envWebhookSecrets(list: string): WebhookSecrets {
   return { resolve: async (ref) => checked(ref, secrets.get(ref)) };
 }
 
-export function secretsManagerWebhookSecrets(prefix: string): WebhookSecrets {
+export function secretsManagerWebhookSecrets(
+  prefix: string,
+  read: (secretId: string) => Promise<string> = readSecretString,
+): WebhookSecrets {
   return {
     async resolve(ref) {
       if (!/^[A-Za-z0-9/_+=.@-]{1,128}$/.test(ref))
         throw new SecretUnavailableError(`webhook secret_ref ${ref}`, 'is not a valid secret name');
-      const raw = (await readSecretString(`${prefix}${ref}`)).trim();
+      const raw = (await read(`${prefix}${ref}`)).trim();
       if (raw.startsWith('{')) {
         let parsed: unknown;
         try {

@@ -40,6 +40,13 @@ const ALL_HANDLERS = [
 ];
 /** The notification functions: alarmed through their DLQs and the failure metric instead of Lambda Errors. */
 const NOTIFICATION_HANDLERS: string[] = ['outbox', NOTIFICATIONS.deliveryHandler];
+/** Functions that read an SSM parameter of their own (credentials, upstream credentials). */
+const CREDENTIAL_READERS: string[] = [
+  ...CONNECTORS.map((c) => `connector-${c}`),
+  `connector-${UPSTREAM_CONNECTOR}`,
+  'slack-interactions',
+  NOTIFICATIONS.deliveryHandler,
+];
 /** Every ENV name of approver JWT settings. */
 const JWT_ENV = [
   ENV.jwtMode,
@@ -323,11 +330,13 @@ describe('the MCP state key ring', () => {
         asArray(st.Action as string | string[]).some((a) => a.startsWith('ssm:')),
       );
       // The upstream MCP connector reads upstream credentials under their own prefix, nothing else.
-      if (handler === `connector-${UPSTREAM_CONNECTOR}`) {
+      // The upstream MCP connector reads upstream credentials under their own prefix, the
+      // credential readers their own parameters (test/infra/connector-secrets.test.ts): nothing else.
+      if (CREDENTIAL_READERS.includes(handler)) {
         expect(JSON.stringify(statements)).not.toContain('mcp-state-keys');
-        expect(statements.flatMap((st) => asArray(st.Action as string | string[]))).toEqual([
-          'ssm:GetParameter',
-        ]);
+        expect(statements.flatMap((st) => asArray(st.Action as string | string[]))).toEqual(
+          statements.map(() => 'ssm:GetParameter'),
+        );
         continue;
       }
       expect({ handler, ssm: statements.length > 0 }).toEqual({ handler, ssm: false });
@@ -523,13 +532,7 @@ describe.each(SCHEDULES.map((c) => [c.handler, c] as const))('the %s schedule', 
     expect(fn().resource.Properties.Timeout).toBeLessThan(schedule.rateMinutes * 60);
   });
 
-  it('alarms on its errors and on its DLQ depth', () => {
-    s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/Lambda',
-      MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn().id } }],
-      Threshold: 1,
-    });
+  it("alarms on its DLQ depth (its errors: the account's Lambda errors alarm)", () => {
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -653,16 +656,12 @@ describe("the optional approvers' Cognito user pool (approverUserPoolDomain)", (
 });
 
 describe('observability', () => {
-  it('alarms on API 5xx, on each Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
+  it('alarms on API 5xx, on any Lambda failing, on sealing lag, on a held chain and on DLQ depth', () => {
     const dlqs = STREAM_CONSUMERS.length + SCHEDULES.length + 1 + 1; // + the notifications' and the archiver's
     const archiveAlarms = 5; // chain break, archive failure, archive lag, log missing, log refused (test/infra/archive.test.ts)
-    // 5xx, each Lambda but the notification ones (their failures are per record, never Lambda
-    // Errors), sealing lag, parked records (held chains among them), each DLQ, notifications failed
-    // for good, the archive's.
-    s.appTemplate.resourceCountIs(
-      'AWS::CloudWatch::Alarm',
-      1 + (ALL_HANDLERS.length - NOTIFICATION_HANDLERS.length) + 1 + 1 + dlqs + 1 + archiveAlarms,
-    );
+    // 5xx, the account's Lambda errors (one alarm for every function), sealing lag, parked records
+    // (held chains among them), each DLQ, notifications failed for good, the archive's.
+    s.appTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 1 + 1 + 1 + dlqs + 1 + archiveAlarms);
     // One metric with no dimension per consumer, one alarm: every parked record and held chain.
     const parked = s.appTemplate.findResources('AWS::CloudWatch::Alarm', {
       Properties: { Namespace: 'OpenClause', MetricName: RECORDS_PARKED_METRIC },
@@ -680,13 +679,24 @@ describe('observability', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
-    for (const handler of ALL_HANDLERS.filter((h) => !NOTIFICATION_HANDLERS.includes(h))) {
-      s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: lambdaFor(s.appTemplate, handler).id } }],
-      });
-    }
+    // Lambda's own Errors with no dimension: every function of the account and region, however many
+    // the app has (one alarm metric, $0.10 a month); none per function.
+    const errors = Object.values(
+      s.appTemplate.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Namespace: 'AWS/Lambda', MetricName: 'Errors' },
+      }),
+    ).map((a) => a.Properties);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      }),
+    ]);
+    expect(errors[0]!.Dimensions).toBeUndefined();
+    expect(errors[0]!.Metrics).toBeUndefined();
     s.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'IteratorAge',
@@ -699,6 +709,24 @@ describe('observability', () => {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Threshold: 1,
     });
+  });
+
+  it('with -c errorAlarms=per-function, alarms on each Lambda failing instead (an account shared with other Lambdas)', () => {
+    const p = synthesize({ errorAlarms: 'per-function' });
+    const errors = Object.values(
+      p.appTemplate.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Namespace: 'AWS/Lambda', MetricName: 'Errors' },
+      }),
+    ).map((a) => a.Properties);
+    // Each Lambda but the notification ones (their failures are per record, never Lambda Errors).
+    const handlers = ALL_HANDLERS.filter((h) => !NOTIFICATION_HANDLERS.includes(h));
+    expect(errors).toHaveLength(handlers.length);
+    for (const handler of handlers)
+      p.appTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: lambdaFor(p.appTemplate, handler).id } }],
+      });
   });
 
   it('has a dashboard', () => {
@@ -765,8 +793,11 @@ describe('notifications', () => {
     expect(vars).toMatchObject({
       [ENV.notifyQueueUrl]: { Ref: queueId },
       [ENV.notifyDlqUrl]: { Ref: dlqId },
-      [ENV.webhookSecretPrefix]: 'oc/webhooks/',
     });
+    // The ARN prefix of the secret_refs' SSM parameters (test/infra/connector-secrets.test.ts).
+    expect(JSON.stringify(vars[ENV.webhookSecretPrefix])).toContain(
+      `:parameter/openclause/${STACKS.app}/webhooks/`,
+    );
     for (const handler of ALL_HANDLERS) {
       const env = lambdaFor(s.appTemplate, handler).resource.Properties.Environment?.Variables ?? {};
       expect({ handler, allow: env[ENV.allowPrivateWebhooks] }).toEqual({ handler, allow: undefined });
@@ -786,19 +817,6 @@ describe('notifications', () => {
     expect(senders.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toContain(
       roleOf(releaser.resource),
     );
-  });
-
-  it("keeps each secret_ref's signing secret in Secrets Manager, readable by the delivery Lambda only", () => {
-    const secrets = s.appTemplate.findResources('AWS::SecretsManager::Secret', {
-      Properties: { Name: 'oc/webhooks/tenant1_webhook' },
-    });
-    const [secretId] = Object.keys(secrets);
-    expect(secretId).toBeDefined();
-    const readers = Object.values(s.appTemplate.findResources('AWS::IAM::Policy')).filter((p) =>
-      JSON.stringify(p.Properties.PolicyDocument).includes(`"Ref":"${secretId}"`),
-    );
-    const delivery = roleOf(lambdaFor(s.appTemplate, NOTIFICATIONS.deliveryHandler).resource);
-    expect(readers.flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref))).toEqual([delivery]);
   });
 
   it('alarms on notifications that failed for good or were dead-lettered', () => {

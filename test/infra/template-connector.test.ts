@@ -1,7 +1,8 @@
 /**
- * The template connector in CDK (`-c templateConnector=true`): its own Lambda with its secret's
- * ARN, a role that reads that secret only, and the executors' permission to invoke it with its
- * name in their connector map. A default stack deploys none of it (idle cost).
+ * The template connector in CDK (`-c templateConnector=true`): its own Lambda with its
+ * credential's ARN (lib/credentials.ts), a role that reads that credential only, and the
+ * executors' permission to invoke it with its name in their connector map. A default stack
+ * deploys none of it (idle cost).
  */
 import { CONNECTOR_SECRET_ENV, ENV } from '../../functions/shared/constants.js';
 import { asArray, lambdaFor, roleOf, statementsOfRole, synthesize, type Synthesized } from './synth.js';
@@ -17,23 +18,20 @@ const lambdaStatements = (s: Synthesized, handler: string, prefix: string) =>
   );
 
 describe('the template connector in CDK', () => {
-  it('is its own Lambda with its own secret, readable by it alone', () => {
+  it('is its own Lambda with its own credential (an SSM parameter), readable by it alone', () => {
     const fn = lambdaFor(withTemplate.appTemplate, 'connector-template');
-    const secretRef = fn.resource.Properties.Environment.Variables[CONNECTOR_SECRET_ENV.template];
-    expect(secretRef).toEqual({ Ref: expect.any(String) });
-    expect(
-      withTemplate.appTemplate.findResources('AWS::SecretsManager::Secret')[secretRef.Ref],
-    ).toBeDefined();
-    expect(lambdaStatements(withTemplate, 'connector-template', 'secretsmanager:')).toEqual([
-      {
-        Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        Resource: secretRef,
-      },
+    const parameter = JSON.stringify(
+      fn.resource.Properties.Environment.Variables[CONNECTOR_SECRET_ENV.template],
+    );
+    expect(parameter).toContain(':parameter/openclause/OpenClauseApp/connectors/template');
+    const statements = lambdaStatements(withTemplate, 'connector-template', 'ssm:');
+    expect(statements.map((st) => [st.Action, JSON.stringify(st.Resource)])).toEqual([
+      ['ssm:GetParameter', parameter],
     ]);
+    expect(lambdaStatements(withTemplate, 'connector-template', 'secretsmanager:')).toEqual([]);
     for (const other of ['connector-slack', 'connector-jira', 'submit-toolcall']) {
-      const statements = lambdaStatements(withTemplate, other, 'secretsmanager:');
-      expect(JSON.stringify(statements)).not.toContain(secretRef.Ref);
+      const statements = lambdaStatements(withTemplate, other, 'ssm:');
+      expect(JSON.stringify(statements)).not.toContain('connectors/template');
     }
   });
 

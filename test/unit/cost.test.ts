@@ -282,7 +282,9 @@ describe('idleCostPerMonth', () => {
 
     test('prices every key, secret and alarm the templates declare', () => {
       close(lineOf(r.lines, 'KMS customer-managed keys').usd, count('AWS::KMS::Key') * 1);
-      close(lineOf(r.lines, 'Secrets Manager secrets').usd, count('AWS::SecretsManager::Secret') * 0.4);
+      // Credentials are SSM SecureStrings by default (no monthly charge): no secret to price.
+      expect(count('AWS::SecretsManager::Secret')).toBe(0);
+      expect(r.lines.filter((l) => l.item === 'Secrets Manager secrets')).toEqual([]);
       expect(lineOf(r.lines, 'CloudWatch alarms').arithmetic).toContain(
         `${count('AWS::CloudWatch::Alarm')} alarms`,
       );
@@ -320,13 +322,33 @@ describe('idleCostPerMonth', () => {
     });
 
     test('adds up', () => {
-      // The ≤ $5 idle goal is a benchmark figure (npm run bench reports it, met or not): with the
-      // notification, Slack and archive resources the stack no longer meets it, and the bench says so.
       expect(r.usdPerMonth).toBeGreaterThan(0);
       close(
         r.lines.reduce((s, l) => s + l.usd, 0),
         r.usdPerMonth,
       );
+    });
+
+    test('meets the idle goal: at most $5 a month for the default deployment (issue 26)', () => {
+      // Two keys ($2), the alarms (one metric each), SQS polling and the schedules' runs.
+      expect(r.usdPerMonth).toBeLessThanOrEqual(5);
+      close(lineOf(r.lines, 'KMS customer-managed keys').usd, 2);
+      // 5xx, the account's Lambda errors, sealing lag, parked records, notifications failed for
+      // good, 6 DLQs, 5 archive alarms: 16, none per function (functions added later add none).
+      expect(lineOf(r.lines, 'CloudWatch alarms').arithmetic).toContain('16 standard alarm metrics');
+    });
+
+    test('prices the costlier options: one error alarm per function and Secrets Manager secrets', () => {
+      const o = synthesize({ errorAlarms: 'per-function', secretStore: 'secretsmanager' });
+      const options = idleCostPerMonth([o.dataTemplate.toJSON(), o.appTemplate.toJSON()]);
+      // The connectors', the Slack signing secret, one webhook secret (policy/tenants.json).
+      close(lineOf(options.lines, 'Secrets Manager secrets').usd, 4 * 0.4);
+      const alarms = /(\d+) standard alarm metrics/.exec(
+        lineOf(options.lines, 'CloudWatch alarms').arithmetic,
+      );
+      // Every Lambda but the two notification ones, instead of the one account alarm.
+      expect(Number(alarms![1])).toBeGreaterThan(16 + 15);
+      close(options.usdPerMonth - r.usdPerMonth, 4 * 0.4 + (Number(alarms![1]) - 16) * 0.1);
     });
   });
 });
