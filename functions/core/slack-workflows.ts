@@ -17,7 +17,7 @@
  *      nothing is written but the replay claim.
  */
 import { AppError } from '../shared/errors.js';
-import type { ApprovalView } from './approvals.js';
+import { requireListedApprover, type ApprovalView } from './approvals.js';
 import { createStandingGrant, type GrantDeps, type StandingGrantView } from './grants.js';
 import { extendApproval, type DeadlineDeps } from './reminders.js';
 import {
@@ -115,8 +115,14 @@ export async function grantFromSlack(
 ): Promise<SlackDecisionResult> {
   const { stored, approver } = await openClick(deps, click, request);
   if (!stored) return notFoundAnswer();
-  // As Approve: one click acts only from a message that showed the whole view (its hash).
-  if (click.viewHash === undefined)
+  // As Approve: one click acts only from a message that showed the whole view (its hash); who
+  // may not decide at all is told that first, as the core's decision would.
+  if (click.viewHash === undefined) {
+    try {
+      requireListedApprover(deps, approver);
+    } catch (error) {
+      return refused(error, deps, stored);
+    }
     return {
       outcome: 'needs_console',
       response: needsConsole(
@@ -124,6 +130,7 @@ export async function grantFromSlack(
         'This message does not show the whole request, so it cannot approve it.',
       ),
     };
+  }
   // A quorum is not checked here: the core decides whether one approver's grant is enough.
   const scope = defaultGrantScope(deps.tenant(click.tenantId), stored.record);
   if (!scope)
