@@ -150,6 +150,25 @@ export async function grantFromSlack(
     return refused(error, deps, stored);
   }
   const g = created.standing_grant;
+  if (created.approval.status === 'pending' && created.approval.quorum) {
+    // A vote toward a quorum's grant (once the core takes them): the request stays open, with
+    // who has voted and what is still needed, as an Approve vote's answer.
+    const quorum = created.approval.quorum;
+    const request = approvalRequestMessage({
+      approval: messageApproval(stored.record),
+      consoleUrl: deps.consoleUrl(stored.record.id),
+      slackView: slackViewOf(stored.record),
+      offers: slackOffers(deps.tenant(click.tenantId), stored.record),
+      progress: {
+        summary: quorum.summary,
+        voters: quorum.stages.flatMap((s) => s.votes.map((v) => v.approver)),
+      },
+    });
+    return {
+      outcome: 'voted',
+      response: { replace_original: true, text: request.text, blocks: request.blocks },
+    };
+  }
   const message = approvalOutcomeMessage(
     {
       approval: messageApproval(stored.record),
