@@ -61,6 +61,7 @@ import { measureSlackInteractions } from './slack-interactions.js';
 import { measureMcp } from './mcp.js';
 import { describePoll, measureTaskPolls, taskPollCosts } from './mcp-tasks.js';
 import { measureApprovalWorkflows } from './approval-workflows.js';
+import { measureSlackWorkflows } from './slack-workflows.js';
 import { measureQuorumVotes } from './quorum.js';
 import { measureShadowColdStart, measureShadowLatency } from './shadow.js';
 import { measureUpstreamLatency, upstreamCostPerMillion, upstreamVpcIdlePerMonth } from './upstream.js';
@@ -559,6 +560,21 @@ if (
       how: `${f.detail}; ${round(f.writeUnits)} WRU + ${round(f.readUnits)} RRU as DynamoDB Local reports them; ${round(f.ms)} ms; ${f.failures} not answered as expected; bench/approval-workflows.ts on its own DynamoDB Local (a policy folder letting tenant1 edit a Slack post), sequencer stopped`,
     });
   }
+}
+
+// 3f. issue 21's workflows from Slack: an Extend click and an Approve + calls like it click
+{
+  for (const f of await measureSlackWorkflows(20))
+    add({
+      figure: `DynamoDB requests (${f.name})`,
+      value: f.requests,
+      unit: 'requests',
+      // The replay claim, the approval read twice (the click's event check, then the API's use
+      // case, as an Approve click), and the use case's one transaction.
+      goal: '≤ 4',
+      met: f.failures === 0 && f.requests <= 4,
+      how: `${f.detail}; p50 ${round(f.p50)} ms; ${f.failures} not answered as expected; bench/slack-workflows.ts on its own DynamoDB Local (the shipped policy), signed clicks to POST /slack/interactions, sequencer stopped`,
+    });
 }
 
 // 3d. shadow mode (issue 24): the same calls with and without a candidate that flips every decision

@@ -65,6 +65,32 @@ export const ApprovalRequestParams = z.object({
   summary: text(10_000).optional(),
   /** The tenant's `slack_view`: `target` keeps the params out of Slack. */
   slack_view: z.enum(['full', 'target']).default('full'),
+  /**
+   * Issue 21: what the tenant's policy data lets an approver do from a pending request's message
+   * besides Approve and Deny (core/slack-offers.ts): Extend by `extend_sec`, and Approve + calls
+   * like it with the standing grant's default scope. Absent: neither button.
+   */
+  offers: z
+    .strictObject({
+      extend_sec: z
+        .number()
+        .int()
+        .min(60)
+        .max(7 * 86_400)
+        .optional(),
+      standing_grant: z
+        .strictObject({
+          target_pattern: text(2048).min(1),
+          max_uses: z.number().int().min(1).max(1000),
+          expires_in_sec: z
+            .number()
+            .int()
+            .min(60)
+            .max(7 * 86_400),
+        })
+        .optional(),
+    })
+    .optional(),
 });
 export type ApprovalRequestParams = z.infer<typeof ApprovalRequestParams>;
 
@@ -72,7 +98,23 @@ export const ApprovalUpdateParams = ApprovalRequestParams.extend({
   /** The posted message's timestamp (`ts` from `approval.request`). */
   ts: z.string().regex(/^\d{1,12}\.\d{1,9}$/, 'must be a Slack message ts'),
   outcome: z.discriminatedUnion('status', [
-    z.object({ status: z.literal('approved'), decided_by: text(256).min(1), comment: text(1000).optional() }),
+    z.object({
+      status: z.literal('approved'),
+      decided_by: text(256).min(1),
+      comment: text(1000).optional(),
+      // The standing grant made with the approval (issue 21): the message keeps showing it.
+      standing_grant: z
+        .object({
+          id: text(64).min(1),
+          agent_id: text(128),
+          tool: text(64).min(1),
+          action: text(64).min(1),
+          target_pattern: text(2048).min(1),
+          max_uses: z.number().int().min(1),
+          expires_at: z.iso.datetime({ offset: true }),
+        })
+        .optional(),
+    }),
     z.object({
       status: z.literal('denied'),
       decided_by: text(256).min(1),
@@ -99,7 +141,12 @@ export type ApprovalUpdateParams = z.infer<typeof ApprovalUpdateParams>;
 
 function outcomeOf(o: Exclude<ApprovalUpdateParams['outcome'], { status: 'pending' }>): ApprovalOutcome {
   if (o.status === 'approved')
-    return { status: 'approved', decidedBy: o.decided_by, ...(o.comment ? { comment: o.comment } : {}) };
+    return {
+      status: 'approved',
+      decidedBy: o.decided_by,
+      ...(o.comment ? { comment: o.comment } : {}),
+      ...(o.standing_grant ? { standingGrant: o.standing_grant } : {}),
+    };
   if (o.status === 'denied')
     return {
       status: 'denied',
@@ -116,6 +163,7 @@ const messageInput = (p: ApprovalRequestParams) => ({
   approval: p.approval,
   consoleUrl: p.console_url,
   slackView: p.slack_view,
+  ...(p.offers ? { offers: p.offers } : {}),
 });
 
 export interface SlackApprovalOptions {

@@ -10,6 +10,7 @@ import { NOTIFY_EVENTS, type NotifyEvent, type NotifyRoute } from './policy-data
 import { shownView, type ShownView } from './approvals.js';
 import type { ApprovalRecord } from './ports.js';
 import type { StoredApproval } from './approvals.js';
+import type { StandingGrantSummary } from './grants.js';
 import { quorumProgress, type QuorumProgress } from './quorum.js';
 import type { UpstreamDriftEventData } from './upstream-facts.js';
 import type { UpstreamClaimsSource } from './approval-view.js';
@@ -134,6 +135,8 @@ export interface ApprovalEventData {
   reminded_at?: string;
   /** `oc.approval.extended`: the latest move of the deadline (`expires_at` is the new one). */
   extension?: { by: string; at: string; from: string; to: string; comment?: string };
+  /** `oc.approval.decided` (issue 21): the standing grant made with the approval, if one was. */
+  standing_grant?: StandingGrantSummary;
   /** `oc.approval.revoked`: why the live policy refused the approved call, and when. */
   revocation?: {
     at: string;
@@ -192,6 +195,7 @@ export function eventData(
     if (approval.decided_by) data.decided_by = approval.decided_by;
     if (approval.decided_at) data.decided_at = approval.decided_at;
     if (approval.deny_reason) data.deny_reason = approval.deny_reason;
+    if (approval.standing_grant) data.standing_grant = approval.standing_grant;
   }
   if (type === 'oc.approval.expired') data.status = 'expired';
   if (r.quorum && (type === 'oc.approval.vote' || type === 'oc.approval.decided')) {

@@ -13,9 +13,16 @@
  *    other click is told ephemerally who decided, that it expired, or why it may not decide.
  */
 import { AppError, badRequest, unauthorized } from '../shared/errors.js';
-import { decide, type ApprovalDeps, type ApprovalView, type Approver } from './approvals.js';
+import {
+  decide,
+  type ApprovalDeps,
+  type ApprovalView,
+  type Approver,
+  type StoredApproval,
+} from './approvals.js';
 import { checkWorkspace, type SlackClick } from './slack-interaction.js';
 import type { ApprovalRecord } from './ports.js';
+import { slackOffers } from './slack-offers.js';
 import {
   approvalOutcomeMessage,
   approvalRequestMessage,
@@ -34,7 +41,12 @@ export type SlackOutcome =
   | 'not_found'
   | 'needs_console'
   | 'voted'
-  | 'already_voted';
+  | 'already_voted'
+  // Issue 21's workflow buttons (core/slack-workflows.ts): the deadline moved, a standing grant
+  // was made, or policy refused the workflow (not allowed, past its bound), the reason ephemeral.
+  | 'extended'
+  | 'granted'
+  | 'refused';
 
 export interface SlackDecisionResult {
   outcome: SlackOutcome;
@@ -47,7 +59,7 @@ export interface SlackDecisionDeps extends ApprovalDeps {
   consoleUrl(approvalId: string): string;
 }
 
-const ephemeral = (text: string) => ({ response_type: 'ephemeral', replace_original: false, text });
+export const ephemeral = (text: string) => ({ response_type: 'ephemeral', replace_original: false, text });
 
 /** What the Slack message renders of a stored approval: its request and its recorded view. */
 export function messageApproval(r: ApprovalRecord): ApprovalMessageApproval {
@@ -71,25 +83,32 @@ export function messageApproval(r: ApprovalRecord): ApprovalMessageApproval {
 }
 
 /** The `slack_view` the approval's Slack route was posted with. */
-function slackViewOf(r: ApprovalRecord): SlackView {
+export function slackViewOf(r: ApprovalRecord): SlackView {
   for (const route of r.notify ?? []) if (route.kind === 'slack' && route.view) return route.view;
   return 'full';
 }
 
 /** "Review it in the console": the answer to a click that may not decide in one click. */
-const needsConsole = (url: string, why: string) =>
+export const needsConsole = (url: string, why: string) =>
   ephemeral(`${why} Review the whole request and decide in the console: ${url}`);
 
-export async function decideFromSlack(
-  deps: SlackDecisionDeps,
-  click: SlackClick,
-  request: {
-    /** Remembers the request's signature; false if it was seen before (a replay). */
-    claim: () => Promise<boolean>;
-    /** The clicker's Slack email (live mode), for separation of duties. */
-    email?: () => Promise<string | undefined>;
-  },
-): Promise<SlackDecisionResult> {
+export interface SlackRequest {
+  /** Remembers the request's signature; false if it was seen before (a replay). */
+  claim: () => Promise<boolean>;
+  /** The clicker's Slack email (live mode), for separation of duties. */
+  email?: () => Promise<string | undefined>;
+}
+
+/**
+ * What every click does before it acts (steps 0 to 2 above), shared by Approve/Deny and issue
+ * 21's workflow buttons: the workspace wall, the button's approval (of the button's event), the
+ * replay claim, and the clicker as an approver of the button's tenant.
+ */
+export async function openClick(
+  deps: ApprovalDeps,
+  click: Omit<SlackClick, 'decision'>,
+  request: SlackRequest,
+): Promise<{ stored: StoredApproval | undefined; approver: Approver }> {
   checkWorkspace(deps.tenant(click.tenantId)?.slack, click);
   const stored = await deps.approvals.get(click.tenantId, click.approvalId);
   if (stored && stored.record.event_id !== click.eventId)
@@ -107,7 +126,62 @@ export async function decideFromSlack(
     // The directory names a Slack user with its workspace (issue 21).
     ...(click.workspace.teamId ? { teamId: click.workspace.teamId } : {}),
   };
-  if (!stored) return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
+  return { stored, approver };
+}
+
+export const notFoundAnswer = (): SlackDecisionResult => ({
+  outcome: 'not_found',
+  response: ephemeral(lateClickText({ kind: 'not_found' })),
+});
+
+/**
+ * The ephemeral answer to a click the approvals core refused for a reason every surface shares
+ * (decided, expired, not an approver, separation of duties, gone, voted already), or undefined.
+ */
+export function sharedRefusal(error: AppError, stored: StoredApproval): SlackDecisionResult | undefined {
+  const detail = (path: string) => error.options.details?.find((d) => d.path === path)?.message;
+  switch (error.code) {
+    case 'APPROVAL_ALREADY_DECIDED':
+      return {
+        outcome: 'already_decided',
+        response: ephemeral(
+          lateClickText({
+            kind: 'decided',
+            status: detail('status') ?? 'decided',
+            ...(detail('decided_by') ? { decidedBy: detail('decided_by') } : {}),
+          }),
+        ),
+      };
+    case 'APPROVAL_EXPIRED':
+      return {
+        outcome: 'expired',
+        response: ephemeral(lateClickText({ kind: 'expired', expiresAt: stored.record.expires_at })),
+      };
+    case 'APPROVER_NOT_ALLOWED':
+      return { outcome: 'not_allowed', response: ephemeral(lateClickText({ kind: 'not_allowed' })) };
+    case 'SELF_APPROVAL':
+      return { outcome: 'self_approval', response: ephemeral(lateClickText({ kind: 'self_approval' })) };
+    case 'NOT_FOUND':
+      return notFoundAnswer();
+    case 'ALREADY_VOTED':
+      return {
+        outcome: 'already_voted',
+        response: ephemeral(
+          'You have already voted on this approval (from Slack or the console): someone else must cast the next vote.',
+        ),
+      };
+    default:
+      return undefined;
+  }
+}
+
+export async function decideFromSlack(
+  deps: SlackDecisionDeps,
+  click: SlackClick,
+  request: SlackRequest,
+): Promise<SlackDecisionResult> {
+  const { stored, approver } = await openClick(deps, click, request);
+  if (!stored) return notFoundAnswer();
   let view: ApprovalView;
   try {
     view = await decide(
@@ -123,37 +197,9 @@ export async function decideFromSlack(
     );
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
-    const detail = (path: string) => error.options.details?.find((d) => d.path === path)?.message;
+    const shared = sharedRefusal(error, stored);
+    if (shared) return shared;
     switch (error.code) {
-      case 'APPROVAL_ALREADY_DECIDED':
-        return {
-          outcome: 'already_decided',
-          response: ephemeral(
-            lateClickText({
-              kind: 'decided',
-              status: detail('status') ?? 'decided',
-              ...(detail('decided_by') ? { decidedBy: detail('decided_by') } : {}),
-            }),
-          ),
-        };
-      case 'APPROVAL_EXPIRED':
-        return {
-          outcome: 'expired',
-          response: ephemeral(lateClickText({ kind: 'expired', expiresAt: stored.record.expires_at })),
-        };
-      case 'APPROVER_NOT_ALLOWED':
-        return { outcome: 'not_allowed', response: ephemeral(lateClickText({ kind: 'not_allowed' })) };
-      case 'SELF_APPROVAL':
-        return { outcome: 'self_approval', response: ephemeral(lateClickText({ kind: 'self_approval' })) };
-      case 'NOT_FOUND':
-        return { outcome: 'not_found', response: ephemeral(lateClickText({ kind: 'not_found' })) };
-      case 'ALREADY_VOTED':
-        return {
-          outcome: 'already_voted',
-          response: ephemeral(
-            'You have already voted on this approval (from Slack or the console): someone else must cast the next vote.',
-          ),
-        };
       case 'CONFLICT':
         return {
           outcome: 'needs_console',
@@ -175,6 +221,7 @@ export async function decideFromSlack(
       approval: messageApproval(stored.record),
       consoleUrl: deps.consoleUrl(view.id),
       slackView: slackViewOf(stored.record),
+      offers: slackOffers(deps.tenant(click.tenantId), stored.record),
       progress: {
         summary: view.quorum.summary,
         voters: view.quorum.stages.flatMap((s) => s.votes.map((v) => v.approver)),

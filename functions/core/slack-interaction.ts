@@ -1,7 +1,7 @@
 /**
  * What a Slack interaction asks for (SPEC §9), pure: the form body's `payload`, checked with
  * zod, reduced to the one thing this app answers, a click on Approve or Deny of an approval
- * message. Everything else is refused with a clear 400 before anything is read or written.
+ * message (or, issue 21, on its Extend or Approve + calls like it). Everything else is refused with a clear 400 before anything is read or written.
  */
 import * as z from 'zod';
 import { SLACK } from '../shared/constants.js';
@@ -22,7 +22,18 @@ export interface SlackClick {
   responseUrl: string;
 }
 
-export type SlackInteraction = { kind: 'click'; click: SlackClick } | { kind: 'ignored'; why: string };
+/**
+ * A click on one of issue 21's workflow buttons: Extend (`extend`) or Approve + calls like it
+ * (`grant`). Its own type, so that it can never reach the approve/deny path by mistake.
+ */
+export interface SlackWorkflowClick extends Omit<SlackClick, 'decision'> {
+  workflow: 'extend' | 'grant';
+}
+
+export type SlackInteraction =
+  | { kind: 'click'; click: SlackClick }
+  | { kind: 'workflow'; click: SlackWorkflowClick }
+  | { kind: 'ignored'; why: string };
 
 const SlackUserId = rules.id(32).regex(/^[UW][A-Z0-9]{1,20}$/, 'must be a Slack user id');
 
@@ -55,7 +66,7 @@ const Payload = z.object({
 });
 
 const ButtonValue = z.strictObject({
-  d: z.enum(['approve', 'deny']),
+  d: z.enum(['approve', 'deny', 'extend', 'grant']),
   r: rules.uuid(),
   e: rules.uuid(),
   t: rules.tenantId(),
@@ -117,15 +128,19 @@ export function parseInteraction(payload: unknown): SlackInteraction {
   const action = p.actions[0];
   if (!action) throw badRequest('unsupported interaction type: no action');
   if (action.action_id === SLACK.openActionId) return { kind: 'ignored', why: 'open link' };
-  const decision =
-    action.action_id === SLACK.approveActionId
-      ? 'approve'
-      : action.action_id === SLACK.denyActionId
-        ? 'deny'
-        : undefined;
+  const byAction: Record<string, z.infer<typeof ButtonValue>['d']> = {
+    [SLACK.approveActionId]: 'approve',
+    [SLACK.denyActionId]: 'deny',
+    [SLACK.extendActionId]: 'extend',
+    [SLACK.grantActionId]: 'grant',
+  };
+  const decision = Object.hasOwn(byAction, action.action_id) ? byAction[action.action_id] : undefined;
   if (!decision)
     throw badRequest(`unknown action: ${action.action_id}`, [
-      { path: 'actions.0.action_id', message: `expected ${SLACK.approveActionId} or ${SLACK.denyActionId}` },
+      {
+        path: 'actions.0.action_id',
+        message: `expected one of ${Object.keys(byAction).join(', ')}`,
+      },
     ]);
   if (!action.value)
     throw badRequest('invalid action value', [{ path: 'actions.0.value', message: 'required' }]);
@@ -134,27 +149,26 @@ export function parseInteraction(payload: unknown): SlackInteraction {
     throw badRequest('invalid action value', [
       { path: 'actions.0.value', message: `the value says ${value.d}, the button ${decision}` },
     ]);
-  return {
-    kind: 'click',
-    click: {
-      decision,
-      approvalId: value.r,
-      eventId: value.e,
-      tenantId: value.t,
-      ...(value.h ? { viewHash: value.h } : {}),
-      user: {
-        id: p.user.id,
-        name: p.user.username || p.user.name || p.user.id,
-        ...(p.user.team_id ? { teamId: p.user.team_id } : {}),
-      },
-      workspace: {
-        // An org-wide install may send no `team`: the user's own workspace is then the one.
-        ...((p.team?.id ?? p.user.team_id) ? { teamId: p.team?.id ?? p.user.team_id } : {}),
-        ...(p.enterprise?.id ? { enterpriseId: p.enterprise.id } : {}),
-      },
-      responseUrl: p.response_url,
+  const click = {
+    approvalId: value.r,
+    eventId: value.e,
+    tenantId: value.t,
+    ...(value.h ? { viewHash: value.h } : {}),
+    user: {
+      id: p.user.id,
+      name: p.user.username || p.user.name || p.user.id,
+      ...(p.user.team_id ? { teamId: p.user.team_id } : {}),
     },
+    workspace: {
+      // An org-wide install may send no `team`: the user's own workspace is then the one.
+      ...((p.team?.id ?? p.user.team_id) ? { teamId: p.team?.id ?? p.user.team_id } : {}),
+      ...(p.enterprise?.id ? { enterpriseId: p.enterprise.id } : {}),
+    },
+    responseUrl: p.response_url,
   };
+  return decision === 'approve' || decision === 'deny'
+    ? { kind: 'click', click: { decision, ...click } }
+    : { kind: 'workflow', click: { workflow: decision, ...click } };
 }
 
 export const otherWorkspace = () =>
@@ -165,7 +179,10 @@ export const otherWorkspace = () =>
  * tenant sets one): one Slack app serves every tenant, and a signed request proves only that
  * Slack sent it, not from where. A tenant that names no workspace takes no clicks at all.
  */
-export function checkWorkspace(tenant: SlackWorkspace | undefined, click: SlackClick): void {
+export function checkWorkspace(
+  tenant: SlackWorkspace | undefined,
+  click: Pick<SlackClick, 'workspace'>,
+): void {
   if (!tenant || click.workspace.teamId !== tenant.team_id) throw otherWorkspace();
   if (tenant.enterprise_id !== undefined && click.workspace.enterpriseId !== tenant.enterprise_id)
     throw otherWorkspace();

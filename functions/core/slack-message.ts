@@ -69,10 +69,33 @@ export interface ApprovalMessageInput {
   progress?: { summary: string; voters: string[] };
   /** A line under the deadline on a still pending request: its reminder, or who extended it. */
   note?: string;
+  /** What else the tenant's policy data lets an approver do from this message (issue 21). */
+  offers?: SlackOffers;
+}
+
+/**
+ * The workflows a pending request's message offers besides Approve and Deny (issue 21), each
+ * only where the tenant's policy data allows it (`core/slack-workflows.ts` works them out):
+ * Extend by `extend_sec`, and "Approve + calls like it" with the standing grant's default scope.
+ */
+export interface SlackOffers {
+  extend_sec?: number;
+  standing_grant?: { target_pattern: string; max_uses: number; expires_in_sec: number };
+}
+
+/** A standing grant as a decided message shows it (its id, scope, uses and expiry). */
+export interface StandingGrantNote {
+  id: string;
+  agent_id: string;
+  tool: string;
+  action: string;
+  target_pattern: string;
+  max_uses: number;
+  expires_at: string;
 }
 
 export type ApprovalOutcome =
-  | { status: 'approved'; decidedBy: string; comment?: string }
+  | { status: 'approved'; decidedBy: string; comment?: string; standingGrant?: StandingGrantNote }
   | { status: 'denied'; decidedBy: string; denyReason?: string }
   | { status: 'expired' }
   | { status: 'revoked_by_policy'; decidedBy: string; reason: string }
@@ -89,11 +112,15 @@ export type Block = Record<string, unknown> & { type: string };
 
 /** The button value: `{d, r, e, t}` (in that order) as base64url JSON with `=` padding, as the original. */
 export interface ButtonValue {
-  d: 'approve' | 'deny';
+  /** Approve, Deny, or (issue 21) Extend and Approve + calls like it (`grant`). */
+  d: 'approve' | 'deny' | 'extend' | 'grant';
   r: string;
   e: string;
   t: string;
-  /** The hash of the view the message showed whole: an Approve click is accepted only with it. */
+  /**
+   * The hash of the view the message showed: an Approve (or Approve + calls like it) click is
+   * accepted only with it; Extend carries it too, so a stale message moves no deadline.
+   */
   h?: string;
 }
 
@@ -268,6 +295,23 @@ function fallbackText(prefix: string, view: ApprovalViewData): string {
   );
 }
 
+/**
+ * The note under a moved deadline (the outbox's update and the Extend click's answer say the
+ * same): who moved it, and the deadline it had. The new one is the message's "Expires".
+ */
+export function extensionNote(x: { by?: string; from?: string } | undefined): string {
+  return `Deadline extended by ${x?.by ?? 'an approver'}${x?.from ? ` (it was ${x.from})` : ''}`;
+}
+
+/** A policy-bounded span in words: `1 hour`, `90 min`, `2 days`, `45 s`. */
+export function durationText(sec: number): string {
+  const unit = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+  if (sec % 86_400 === 0) return unit(sec / 86_400, 'day');
+  if (sec % 3_600 === 0) return unit(sec / 3_600, 'hour');
+  if (sec % 60 === 0) return `${sec / 60} min`;
+  return `${sec} s`;
+}
+
 /** The approval's view, in its recorded version (the current one for a legacy approval), and its hash. */
 export function messageView(a: ApprovalMessageApproval): { view: ApprovalViewData; hash: string } {
   const view = buildApprovalView(a, a.view_version ?? APPROVAL_VIEW_VERSION);
@@ -284,7 +328,7 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
   const { view, hash } = messageView(a);
   const shown = viewBlocks(view, input.slackView ?? 'full');
   const value = (d: ButtonValue['d']) =>
-    encodeButtonValue({ d, r: a.id, e: a.event_id, t: a.tenant_id, ...(d === 'approve' ? { h: hash } : {}) });
+    encodeButtonValue({ d, r: a.id, e: a.event_id, t: a.tenant_id, ...(d !== 'deny' ? { h: hash } : {}) });
   const url = openUrl(input.consoleUrl);
   const oneClick = shown.complete && value('approve').length <= BLOCK_KIT_LIMITS.buttonValue;
   const approve = {
@@ -294,6 +338,42 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
     style: 'primary',
     value: value('approve'),
   };
+  // "This and calls like it" approves this call too: only where a one-click Approve is shown.
+  const scope = oneClick ? input.offers?.standing_grant : undefined;
+  const grant = scope
+    ? [
+        {
+          type: 'button',
+          action_id: SLACK.grantActionId,
+          text: { type: 'plain_text', text: 'Approve + calls like it' },
+          value: value('grant'),
+          confirm: {
+            title: { type: 'plain_text', text: 'Approve calls like it?' },
+            text: {
+              type: 'plain_text',
+              text: plainText(
+                `Approves this call, and for ${durationText(scope.expires_in_sec)} up to ${scope.max_uses} more calls by ${a.agent_id} of ${view.tool}.${view.action} on ${scope.target_pattern} run without asking (policy still checks each). Revoke any time: oc grants revoke.`,
+                BLOCK_KIT_LIMITS.confirmText,
+              ),
+            },
+            confirm: { type: 'plain_text', text: 'Approve and grant' },
+            deny: { type: 'plain_text', text: 'Cancel' },
+          },
+        },
+      ]
+    : [];
+  const extendSec = input.offers?.extend_sec;
+  const extend =
+    extendSec !== undefined
+      ? [
+          {
+            type: 'button',
+            action_id: SLACK.extendActionId,
+            text: { type: 'plain_text', text: plainText(`Extend by ${durationText(extendSec)}`, 75) },
+            value: value('extend'),
+          },
+        ]
+      : [];
   const review = url
     ? [
         {
@@ -342,6 +422,7 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
         block_id: 'oc_decision',
         elements: [
           ...(oneClick ? [approve] : []),
+          ...grant,
           {
             type: 'button',
             action_id: SLACK.denyActionId,
@@ -359,6 +440,7 @@ export function approvalRequestMessage(input: ApprovalMessageInput): SlackMessag
               style: 'danger',
             },
           },
+          ...extend,
           ...review,
         ],
       },
@@ -377,6 +459,24 @@ export function outcomeLine(outcome: ApprovalOutcome): string {
   if (outcome.status === 'withdrawn')
     return `:leftwards_arrow_with_hook: Withdrawn by the agent (${mrkdwnText(outcome.withdrawnBy, 256)}) before anyone decided; the tool call will not run.`;
   return ':hourglass: Expired without a decision; the tool call will not run.';
+}
+
+/** The standing grant an approval created: its id, scope, uses and expiry, and how to take it back. */
+export function standingGrantBlock(g: StandingGrantNote, tenantId: string): Block {
+  // Inside inline code, so a backtick in a target cannot end it.
+  const code = (raw: string, max: number) => mrkdwnText(raw.replace(/`/g, "'"), max);
+  return {
+    type: 'section',
+    block_id: 'oc_standing_grant',
+    text: {
+      type: 'mrkdwn',
+      text: [
+        `:repeat: *Standing grant* \`${code(g.id, 64)}\``,
+        `Calls by \`${code(g.agent_id, 128)}\` of \`${code(`${g.tool}.${g.action}`, 130)}\` on \`${code(g.target_pattern, 1024)}\`: up to ${g.max_uses} uses, until ${slackDate(g.expires_at)}. Each is still checked by policy.`,
+        `Revoke: \`npx oc grants revoke ${code(g.id, 64)} --tenant ${code(tenantId, 64)}\` (or the console's Standing grants page).`,
+      ].join('\n'),
+    },
+  };
 }
 
 /** The message once decided or expired (chat.update / response_url): the same details, no buttons. */
@@ -398,6 +498,9 @@ export function approvalOutcomeMessage(input: ApprovalMessageInput, outcome: App
     blocks: [
       headerBlock(view, prefix),
       ...viewBlocks(view, input.slackView ?? 'full').blocks,
+      ...(outcome.status === 'approved' && outcome.standingGrant
+        ? [standingGrantBlock(outcome.standingGrant, input.approval.tenant_id)]
+        : []),
       {
         type: 'context',
         elements: [

@@ -21,6 +21,8 @@ import {
 import { WebhookSender } from '../store/webhook-sender.js';
 import { SlackSender } from '../store/slack-sender.js';
 import type { AppState } from './app-state.js';
+import { defaultPolicyDir, loadTenants } from '../store/policy-files.js';
+import type { TenantsFile } from '../core/policy-data.js';
 import { connectorsFor } from './connectors-state.js';
 
 export interface NotifyState {
@@ -80,12 +82,27 @@ export function createNotifyState(
     }),
   );
   const deliveries = new DeliveryStore(overrides.doc ?? app.doc, app.config.tableName);
+  let tenants: TenantsFile | undefined;
   senders.set(
     'slack',
     new SlackSender({
       connectors: () => connectorsFor(app),
       deliveries,
       timeoutMs: config.webhookTimeoutMs,
+      // The tenant's policy data (the bundle's policy/, read once, on the first Slack message):
+      // which workflow buttons a pending request's message offers.
+      // Unreadable policy data offers nothing more: Approve and Deny are still posted.
+      tenant: (id) => {
+        try {
+          tenants ??= loadTenants(app.config.policyDir ?? defaultPolicyDir());
+        } catch (error) {
+          logger.warn('policy data unreadable: Slack messages offer no workflow buttons', {
+            error: (error as Error).message,
+          });
+          return undefined;
+        }
+        return Object.hasOwn(tenants, id) ? tenants[id] : undefined;
+      },
     }),
   );
   for (const sender of overrides.senders ?? []) senders.set(sender.kind, sender);

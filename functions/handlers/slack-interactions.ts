@@ -2,12 +2,13 @@
  * POST /slack/interactions (SPEC §9): Slack's interactivity requests, on a Lambda Function URL
  * (auth NONE: the Slack signature is the credential) and on the local host. Thin: verify the
  * v0 signature over the raw body, parse the click, refuse a replayed signature, decide through
- * the approvals core, answer the clicker through `response_url`, and tell Slack 200 at once.
+ * the approvals core (or, issue 21, extend or grant through their use cases), answer the clicker through `response_url`, and tell Slack 200 at once.
  * Anything unsigned, stale, replayed or malformed is a 4xx with the SPEC error body and changes
  * nothing.
  */
 import { parseInteraction, formPayload } from '../core/slack-interaction.js';
 import { decideFromSlack } from '../core/slack-decision.js';
+import { extendFromSlack, grantFromSlack } from '../core/slack-workflows.js';
 import { verifySlackSignature } from '../core/slack-signature.js';
 import { LIMITS } from '../shared/constants.js';
 import {
@@ -92,10 +93,16 @@ export const slackInteractionsRoute =
           { path: 'response_url', message: 'not a Slack hooks URL' },
         ]);
       const now = state.clock.now();
-      const result = await decideFromSlack(slack.deps, click, {
+      const request = {
         claim: () => slack.replays.claim(signature ?? '', now),
         email: () => slack.userEmail(click.user.id),
-      });
+      };
+      const result =
+        interaction.kind === 'click'
+          ? await decideFromSlack(slack.deps, interaction.click, request)
+          : interaction.click.workflow === 'extend'
+            ? await extendFromSlack(slack.deps, interaction.click, request)
+            : await grantFromSlack(slack.deps, interaction.click, request);
       await slack.responder.respond(click.responseUrl, result.response);
       logger.info('slack click handled', { outcome: result.outcome, approvalId: click.approvalId });
       return jsonResponse({ status: 200, body: JSON.stringify({ outcome: result.outcome }) }, requestId);

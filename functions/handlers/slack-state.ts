@@ -5,7 +5,7 @@
  */
 import { slackConfigSource } from '../connectors/config.js';
 import { approvalUrl } from '../core/submit.js';
-import { type SlackDecisionDeps } from '../core/slack-decision.js';
+import type { SlackWorkflowDeps } from '../core/slack-workflows.js';
 import { ENV } from '../shared/constants.js';
 import { AppError } from '../shared/errors.js';
 import { logger } from '../shared/powertools.js';
@@ -14,13 +14,14 @@ import { SlackReplayStore } from '../store/slack-replays.js';
 import { slackUserEmail } from '../store/slack-users.js';
 import { createSlackResponder, type SlackResponder } from '../store/slack-responder.js';
 import type { AppState } from './app-state.js';
-import { approvalDeps } from './approvals-state.js';
+import { deadlineDeps, grantDeps } from './grants-state.js';
 
 export interface SlackState {
   signingSecret(): Promise<string>;
   replays: SlackReplayStore;
   responder: SlackResponder;
-  deps: SlackDecisionDeps;
+  /** Approve/Deny and issue 21's Extend and Approve + calls like it: the API's use cases' deps. */
+  deps: SlackWorkflowDeps;
   /** The clicker's Slack email in live mode (undefined in mock mode); fails closed when Slack cannot say. */
   userEmail(userId: string): Promise<string | undefined>;
   /** The local stack (and its tests) may answer a loopback `response_url`; AWS only Slack's hooks host. */
@@ -64,7 +65,8 @@ export function slackState(state: AppState): SlackState {
     replays: new SlackReplayStore(state.doc, config.tableName),
     responder: createSlackResponder(),
     deps: {
-      ...approvalDeps(state),
+      ...deadlineDeps(state),
+      ...grantDeps(state),
       consoleUrl: (id) => approvalUrl(config.publicBaseUrl, id),
     },
     async userEmail(userId) {

@@ -442,6 +442,9 @@ export const SLACK = {
   approveActionId: 'oc_approve',
   denyActionId: 'oc_deny',
   openActionId: 'oc_open',
+  /** Issue 21 from Slack: more time on a pending request, and "approve this and calls like it". */
+  extendActionId: 'oc_extend',
+  grantActionId: 'oc_grant',
 } as const;
 
 /** Scheduled Lambdas (EventBridge in AWS, a timer in the local host). */

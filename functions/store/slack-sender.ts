@@ -17,6 +17,10 @@ import {
   type SendContext,
   type SendOutcome,
 } from '../core/notifications.js';
+import type { TenantConfig } from '../core/policy.js';
+import { resolveQuorum } from '../core/approver-directory.js';
+import { extensionNote } from '../core/slack-message.js';
+import { slackOffers } from '../core/slack-offers.js';
 import type { DeliveryStore } from './deliveries.js';
 
 /** The agent id the connector logs for the gateway's own calls. */
@@ -26,6 +30,11 @@ export interface SlackSenderOptions {
   connectors: () => ConnectorInvoker;
   deliveries: DeliveryStore;
   timeoutMs: number;
+  /**
+   * The tenant's policy data (issue 21): what a pending request's message offers besides
+   * Approve and Deny (Extend, Approve + calls like it). Absent: it offers neither.
+   */
+  tenant?: (tenantId: string) => TenantConfig | undefined;
 }
 
 /** "slack: ratelimited (retry after 30 s)" -> 30 (the connector's public message carries it). */
@@ -87,8 +96,16 @@ export class SlackSender implements RouteSender {
       summary: d.summary,
       slack_view: route.view ?? 'full',
     };
+    const tenant = this.options.tenant?.(d.tenant_id);
+    // The quorum the call was parked with, as submit resolved it (the notice carries none yet).
+    const quorum =
+      d.quorum ?? resolveQuorum(tenant, `${d.tool}.${d.action}`, d.risk?.effective ?? d.risk_score);
+    const offers = this.options.tenant
+      ? slackOffers(tenant, { tool: d.tool, action: d.action, resource: d.resource, quorum })
+      : {};
+    const pending = { ...base, ...(Object.keys(offers).length ? { offers } : {}) };
     if (delivery.event_type === 'oc.approval.requested')
-      return this.invoke(delivery, 'approval.request', base);
+      return this.invoke(delivery, 'approval.request', pending);
 
     const posted = await this.options.deliveries.get(
       delivery.tenant_id,
@@ -114,7 +131,7 @@ export class SlackSender implements RouteSender {
           : delivery.event_type === 'oc.approval.extended'
             ? {
                 status: 'pending',
-                note: `Deadline extended by ${d.extension?.by ?? 'an approver'}${d.extension?.from ? ` (it was ${d.extension.from})` : ''}`,
+                note: extensionNote(d.extension),
               }
             : delivery.event_type === 'oc.approval.expired'
               ? { status: 'expired' }
@@ -127,13 +144,23 @@ export class SlackSender implements RouteSender {
                       reason: d.revocation?.reason ?? 'the live policy refused it',
                     }
                   : d.decision === 'approved'
-                    ? { status: 'approved', decided_by: d.decided_by ?? 'unknown' }
+                    ? {
+                        status: 'approved',
+                        decided_by: d.decided_by ?? 'unknown',
+                        // Made with the approval (from Slack or the API): the message keeps showing it.
+                        ...(d.standing_grant ? { standing_grant: d.standing_grant } : {}),
+                      }
                     : {
                         status: 'denied',
                         decided_by: d.decided_by ?? 'unknown',
                         ...(d.deny_reason ? { deny_reason: d.deny_reason } : {}),
                       };
-    return this.invoke(delivery, 'approval.update', { ...base, channel, ts, outcome });
+    return this.invoke(delivery, 'approval.update', {
+      ...(outcome.status === 'pending' ? pending : base),
+      channel,
+      ts,
+      outcome,
+    });
   }
 
   private async invoke(

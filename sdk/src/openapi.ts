@@ -655,6 +655,19 @@ export interface paths {
          *     decided first, that it expired, or why they may not decide. The HTTP answer is 200 with the
          *     `outcome` (Slack ignores the body). The Open link (`oc_open`) is answered `ignored`.
          *
+         *     Where the tenant's policy data allows them, a pending request's message also has
+         *     **Extend** (`oc_extend`: the deadline moves by one step, an hour or the tenant's
+         *     `extensions.max_sec` if less, cut to what the bound still leaves; as
+         *     `POST /v1/approvals/{id}/extend`, recorded as `slack:<user id>` and announced
+         *     `oc.approval.extended`; outcome `extended`) and **Approve + calls like it** (`oc_grant`:
+         *     approves the call and creates a standing grant with the policy's default scope, this
+         *     agent, tool and action on this exact target, the policy's `max_uses`, for an hour or
+         *     `max_ttl_sec` if less; as `POST /v1/approvals/{id}/standing-grant`; outcome `granted`).
+         *     Their values are `{d: "extend" | "grant", r, e, t, h}`; both carry the view hash, and a
+         *     grant click without it acts on nothing (`needs_console`). Policy's refusal (no
+         *     extensions, past the bound, no grants for the action, a quorum the grant needs) is
+         *     outcome `refused` with the reason ephemeral; the same identity rules and walls apply.
+         *
          *     `url_verification` (an Events API handshake), other interaction types and malformed
          *     payloads are 400; nothing is written for any 4xx.
          */
@@ -1511,7 +1524,7 @@ export interface components {
          */
         SlackInteractionOutcome: {
             /** @enum {string} */
-            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "voted" | "already_voted" | "ignored";
+            outcome: "approved" | "denied" | "already_decided" | "expired" | "not_allowed" | "self_approval" | "not_found" | "needs_console" | "voted" | "already_voted" | "extended" | "granted" | "refused" | "ignored";
         };
         /**
          * @example {

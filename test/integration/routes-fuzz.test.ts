@@ -151,6 +151,15 @@ const slackBody: fc.Arbitrary<string> = fc.oneof(
       encodeAll(
         '{"type":"block_actions","user":{"id":"U123\\ud800"},"response_url":"http://127.0.0.1:1/x","actions":[{"action_id":"oc_approve","value":"e30"}]}',
       ),
+    // Issue 21's workflow buttons: an empty value, and a grant click whose value says approve.
+    'payload=' +
+      encodeAll(
+        '{"type":"block_actions","user":{"id":"U123"},"team":{"id":"T0001"},"response_url":"http://127.0.0.1:1/x","actions":[{"action_id":"oc_extend","value":"e30"}]}',
+      ),
+    'payload=' +
+      encodeAll(
+        `{"type":"block_actions","user":{"id":"U123"},"team":{"id":"T0001"},"response_url":"http://127.0.0.1:1/x","actions":[{"action_id":"oc_grant","value":"${Buffer.from(JSON.stringify({ d: 'approve', r: '3f2504e0-4f89-41d3-9a0c-0305e82c3301', e: '3f2504e0-4f89-41d3-9a0c-0305e82c3301', t: 'tenant1' })).toString('base64url')}"}]}`,
+      ),
     'payload=%ZZ',
     'payload=' + encodeAll('{"type":"url_verification","challenge":"x"}'),
   ),

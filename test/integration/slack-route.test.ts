@@ -101,9 +101,11 @@ describe('the Slack route', () => {
       type: string;
       elements?: { action_id: string }[];
     }[];
+    // tenant1's policy data allows extensions (issue 21): Extend too; no standing grants for jira.
     expect(blocks.find((b) => b.type === 'actions')?.elements?.map((e) => e.action_id)).toEqual([
       'oc_approve',
       'oc_deny',
+      'oc_extend',
       'oc_open',
     ]);
     const ts = `1700000000.${posted}`;
@@ -134,6 +136,49 @@ describe('the Slack route', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(calls('chat.postMessage', id)).toHaveLength(1);
     expect(calls('chat.update', id)).toHaveLength(1);
+  });
+
+  it('offers Approve + calls like it where policy allows a standing grant, and the update after one keeps showing it', async () => {
+    const r = await stack.post(
+      '/v1/toolcalls',
+      toolCall({
+        resource: '#deploys',
+        params: { channel: '#deploys', text: 'Deploy finished' },
+        risk_score: 9,
+      }),
+    );
+    expect(r.json.decision).toBe('approve');
+    const id = r.json.approval.id as string;
+    const [post] = await waitFor('chat.postMessage', () =>
+      calls('chat.postMessage', id).length ? calls('chat.postMessage', id) : undefined,
+    );
+    const actions = (JSON.parse(String(post!.json.blocks)) as any[]).find((b) => b.type === 'actions');
+    expect(actions.elements.map((e: { action_id: string }) => e.action_id)).toEqual([
+      'oc_approve',
+      'oc_grant',
+      'oc_deny',
+      'oc_extend',
+      'oc_open',
+    ]);
+    // The shipped tenant1: slack.msg.post grants of at most 10 uses and 1 h; the default scope is those.
+    expect(actions.elements[1].confirm.text.text).toContain(
+      'for 1 hour up to 10 more calls by agent-1 of slack.msg.post on #deploys',
+    );
+
+    const created = await stack.request('POST', `/v1/approvals/${id}/standing-grant`, {
+      token: await tokenFor('alice'),
+      body: JSON.stringify({ target_pattern: '#deploys', max_uses: 3, expires_in_sec: 600 }),
+    });
+    expect(created.status).toBe(201);
+    const grantId = created.json.standing_grant.id as string;
+    const [update] = await waitFor('chat.update', () =>
+      calls('chat.update', id).length ? calls('chat.update', id) : undefined,
+    );
+    const text = String(update!.json.blocks);
+    expect(text).toContain('Approved by alice@acme.example');
+    expect(text).toContain(`Standing grant* \`${grantId}\``);
+    expect(text).toContain('up to 3 uses');
+    expect(text).toContain(`npx oc grants revoke ${grantId} --tenant tenant1`);
   });
 
   it('writes the deny reason into the updated message', async () => {

@@ -20,7 +20,8 @@ const FIXTURE = JSON.parse(
 ) as Record<string, any>;
 
 export interface Click {
-  decision: 'approve' | 'deny';
+  /** Approve, Deny, or issue 21's Extend and Approve + calls like it (`grant`). */
+  decision: 'approve' | 'deny' | 'extend' | 'grant';
   approvalId: string;
   eventId: string;
   tenantId?: string;
@@ -32,14 +33,19 @@ export interface Click {
   trigger?: string;
 }
 
-/** A block_actions payload as Slack sends it for a click on Approve or Deny. */
+/** A block_actions payload as Slack sends it for a click on one of the approval message's buttons. */
 export function clickPayload(c: Click): Record<string, unknown> {
   const p = structuredClone(FIXTURE);
   p.user.id = c.userId ?? 'U123';
   p.user.username = (c.userId ?? 'U123').toLowerCase();
   p.response_url = c.responseUrl;
   p.trigger_id = c.trigger ?? `${Date.now()}.${Math.random().toString(36).slice(2)}`;
-  p.actions[0].action_id = c.decision === 'approve' ? SLACK.approveActionId : SLACK.denyActionId;
+  p.actions[0].action_id = {
+    approve: SLACK.approveActionId,
+    deny: SLACK.denyActionId,
+    extend: SLACK.extendActionId,
+    grant: SLACK.grantActionId,
+  }[c.decision];
   p.actions[0].value = encodeButtonValue({
     d: c.decision,
     r: c.approvalId,
