@@ -279,16 +279,41 @@ describe('Approve + calls like it from Slack', () => {
     expect(next.json).toMatchObject({ decision: 'approve', standing_grant: { id } });
   });
 
-  it('for a call that needs a quorum, the core refuses one approver: the reason is ephemeral, nothing decided', async () => {
+  it('on a call that needs a quorum, each click is a vote asking for the grant; the completing one makes it once', async () => {
     const { eventId, approvalId } = await parked({ resource: 'OPS-30', risk_score: 9 });
     expect((await approvalOf(approvalId)).quorum).toBeDefined();
-    const { r, answers } = await click({ decision: 'grant', approvalId, eventId });
-    expect(r.json).toEqual({ outcome: 'refused' });
-    expect(answers()[0]?.json.text).toMatch(/^Not done: this call needs a quorum/);
-    const after = await approvalOf(approvalId);
-    expect(after.status).toBe('pending');
-    expect(after.quorum.approvals).toBe(0);
+    const first = await click({ decision: 'grant', approvalId, eventId, userId: 'U123' });
+    expect(first.r.json).toEqual({ outcome: 'voted' });
+    const voted = await approvalOf(approvalId);
+    expect(voted.status).toBe('pending');
+    expect(voted.quorum.approvals).toBe(1);
     expect(await factsOf(eventId, 'approval.decided')).toHaveLength(0);
+    // The same person again (their other surface would be the same directory id) does not count.
+    const again = await click({ decision: 'grant', approvalId, eventId, userId: 'U123' });
+    expect(again.r.json.outcome).not.toBe('granted');
+    expect((await approvalOf(approvalId)).quorum.approvals).toBe(1);
+    const second = await click({ decision: 'grant', approvalId, eventId, userId: 'U456' });
+    expect(second.r.json).toEqual({ outcome: 'granted' });
+    expect((await approvalOf(approvalId)).status).toBe('approved');
+    expect(await factsOf(eventId, 'approval.decided')).toHaveLength(1);
+    const grants = (await stack.request('GET', '/v1/grants', { token: await token('alice') })).json.items;
+    const made = grants.filter((g: { approval_id: string }) => g.approval_id === approvalId);
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatchObject({ target_pattern: 'OPS-30', status: 'active' });
+    // The message now shows the grant and how to revoke it.
+    expect(JSON.stringify(second.answers()[0]?.json.blocks)).toContain(made[0].id);
+  });
+
+  it('on a quorum call, a plain Approve vote beside a grant vote approves the call once and makes no grant', async () => {
+    const { eventId, approvalId } = await parked({ resource: 'OPS-31', risk_score: 9 });
+    expect((await click({ decision: 'grant', approvalId, eventId, userId: 'U123' })).r.json).toEqual({
+      outcome: 'voted',
+    });
+    const approve = await click({ decision: 'approve', approvalId, eventId, userId: 'U456' });
+    expect(approve.r.json.outcome).toBe('approved');
+    expect((await approvalOf(approvalId)).status).toBe('approved');
+    const grants = (await stack.request('GET', '/v1/grants', { token: await token('alice') })).json.items;
+    expect(grants.filter((g: { approval_id: string }) => g.approval_id === approvalId)).toHaveLength(0);
   });
 
   it('is refused where policy data lists no standing grants for the action', async () => {

@@ -67,13 +67,12 @@ describe('what a message offers, by policy data', () => {
     });
   });
 
-  it('offers nothing policy data does not turn on, and no grant for a quorum call or an unpatternable target', () => {
+  it('offers nothing policy data does not turn on, no grant for an unpatternable target, and a grant vote on a quorum call', () => {
     expect(slackOffers(undefined, approval)).toEqual({});
     expect(slackOffers({} as TenantConfig, approval)).toEqual({});
     expect(slackOffers(tenant, { ...approval, action: 'issue.create' })).toEqual({ extend_sec: 3600 });
-    expect(slackOffers(tenant, { ...approval, quorum: { rule: 'default', stages: [{ n: 2 }] } })).toEqual({
-      extend_sec: 3600,
-    });
+    // On a quorum call the click is a vote asking for the grant (the core makes it once all asked).
+    expect(slackOffers(tenant, { ...approval, quorum: { rule: 'default', stages: [{ n: 2 }] } })).toEqual(offers);
     // A target with a `*` of its own would widen into a prefix; an empty one is no pattern.
     expect(slackOffers(tenant, { ...approval, resource: 'OPS-*' }).standing_grant).toBeUndefined();
     expect(slackOffers(tenant, { ...approval, resource: '' }).standing_grant).toBeUndefined();
