@@ -72,7 +72,9 @@ describe('what a message offers, by policy data', () => {
     expect(slackOffers({} as TenantConfig, approval)).toEqual({});
     expect(slackOffers(tenant, { ...approval, action: 'issue.create' })).toEqual({ extend_sec: 3600 });
     // On a quorum call the click is a vote asking for the grant (the core makes it once all asked).
-    expect(slackOffers(tenant, { ...approval, quorum: { rule: 'default', stages: [{ n: 2 }] } })).toEqual(offers);
+    expect(slackOffers(tenant, { ...approval, quorum: { rule: 'default', stages: [{ n: 2 }] } })).toEqual(
+      offers,
+    );
     // A target with a `*` of its own would widen into a prefix; an empty one is no pattern.
     expect(slackOffers(tenant, { ...approval, resource: 'OPS-*' }).standing_grant).toBeUndefined();
     expect(slackOffers(tenant, { ...approval, resource: '' }).standing_grant).toBeUndefined();
