@@ -12,7 +12,7 @@
  *
  * First decision (issue 26): for the functions that decide a call as their first request (submit,
  * MCP), the same fresh process then answers one allowed call through the bundle's own `handler`,
- * as API Gateway would send it: the API key, the idempotency look-up, the rate limit and the
+ * as API Gateway would send it: the API key, the rate limit and the
  * decision in a real DynamoDB Local on loopback (a table of its own, the key seeded), the connector
  * a loopback Lambda `Invoke` stand-in. Init plus that answer is the latency the first caller of a
  * cold container sees, less the network; Cedar compiles the wasm code it runs lazily, so a good

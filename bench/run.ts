@@ -605,7 +605,7 @@ if (wants('DynamoDB requests per call (standing grant)', 'idle expiry sweep with
     unit: 'requests',
     goal: 'report',
     met: true,
-    how: `policy decides approve and a standing grant covers the call, so it runs at once: ${d.grantCall}: the idempotency read, the rate-limit write, one strongly consistent Query of the tenant's grants, ONE transaction claiming the call with the grant's conditional decrement (its revocation check), the result. The same tenant's parked approve call: ${d.approveCall} (one Query more than without standing grants, only for actions the tenant's standing_grants lists; its reminder item rides on the approval's transaction)`,
+    how: `policy decides approve and a standing grant covers the call, so it runs at once: ${d.grantCall}: the rate-limit write, one strongly consistent Query of the tenant's grants, ONE transaction claiming the call with the grant's conditional decrement (its revocation check), the result. The same tenant's parked approve call: ${d.approveCall} (one Query more than without standing grants, only for actions the tenant's standing_grants lists; its reminder item rides on the approval's transaction)`,
   });
   add({
     figure: 'idle expiry sweep with reminders',

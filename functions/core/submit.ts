@@ -159,14 +159,19 @@ export async function submitToolCall(deps: SubmitDeps, input: SubmitInput): Prom
   // defaults such as requested_at: the target sent as `resource` or as its param is one request.
   const requestHash = sha256Hex(canon({ ...body, tenant_id: input.tenantId }));
   const eventId = eventIdFor(input.tenantId, body.idempotency_key);
-  // A fast path only: the claim in step 4 stays the authority (an eventually consistent miss falls through to it).
-  const earlier = await deps.store.getIdempotency(input.tenantId, eventId, { consistent: false });
-  if (earlier) return answerDuplicate(deps, input.tenantId, eventId, requestHash, earlier);
+  // No read before the claim: the claim in step 4 is the one authority on a replay (its
+  // condition fails on the recorded event and hands it back), so a new call, the common case,
+  // costs no idempotency read (issue 26: one request fewer on every path).
 
-  // 2. rate limit (shared by every instance)
+  // 2. rate limit (shared by every instance). A replay counts as a request; while the tenant is
+  // limited, a call already recorded is still answered with its first response.
   if (!input.rateLimitTaken) {
     const token = await deps.rateLimiter.take(input.tenantId);
-    if (!token.allowed) throw rateLimited(token.retryAfterSec);
+    if (!token.allowed) {
+      const earlier = await deps.store.getIdempotency(input.tenantId, eventId, { consistent: false });
+      if (earlier) return answerDuplicate(deps, input.tenantId, eventId, requestHash, earlier);
+      throw rateLimited(token.retryAfterSec);
+    }
   }
 
   const now = deps.clock.now();

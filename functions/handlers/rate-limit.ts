@@ -4,8 +4,8 @@
  * refused `/execute`, a `requestState` retry). A refusal is 429 with `Retry-After`, before
  * anything else is read or written.
  *
- * Two places take their token later, on purpose: `POST /v1/toolcalls` in the submit core, after
- * the idempotency look-up, so a replay is answered even while the tenant is limited (W30); and a
+ * Two places take their token later, on purpose: `POST /v1/toolcalls` in the submit core, which
+ * looks a refused call up first, so a replay is answered even while the tenant is limited (W30); and a
  * governed MCP `tools/call` in the MCP adapter, before its arguments are read, so a refusal is a
  * tool error the model can read. Approver (JWT) routes take none: humans deciding are not the
  * agents' traffic, and an agent flood must not lock approvers out.

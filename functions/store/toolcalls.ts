@@ -423,7 +423,9 @@ export function toExecution(item: Record<string, unknown>): StoredExecution {
   };
 }
 
-const isExecutingAllow = (event: Record<string, unknown>) => event.status === 'executing';
+/** An allowed call whose result lives in its own item (recorded, or resolved by an operator later). */
+const isExecutingAllow = (event: Record<string, unknown>) =>
+  event.status === 'executing' || event.status === 'unknown';
 
 /** The first request's outcome, from its event and (allow) its result. */
 function toIdempotency(

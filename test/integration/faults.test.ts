@@ -75,7 +75,8 @@ async function eventItems(): Promise<number> {
 }
 
 describe('fault injection on submit', () => {
-  it('counts the DynamoDB requests of an allow call: idempotency look-up, rate limit, decision, result; no transaction', async () => {
+  // Issue 26: no idempotency read before the claim; the claim's condition finds a replay.
+  it('counts the DynamoDB requests of an allow call: rate limit, decision, result; no idempotency read, no transaction', async () => {
     const before = { ...plan.counts };
     expect((await stack.post('/v1/toolcalls', toolCall())).status).toBe(200);
     const delta = Object.fromEntries(
@@ -83,7 +84,7 @@ describe('fault injection on submit', () => {
         .map(([k, v]) => [k, v - (before[k] ?? 0)])
         .filter(([, v]) => v),
     );
-    expect(delta).toEqual({ QueryCommand: 1, UpdateCommand: 1, PutCommand: 2 });
+    expect(delta).toEqual({ UpdateCommand: 1, PutCommand: 2 });
     expect(intentAtInvoke).toEqual([{ eventStatus: 'executing', decidedFact: true }]);
   });
 
@@ -93,7 +94,7 @@ describe('fault injection on submit', () => {
     ['a native action policy data does not list', { tool: 'jira', action: 'issue.comment' }],
     ['an upstream-shaped name policy data does not list', { tool: 'unknown', action: 'thing' }],
   ])(
-    'counts the DynamoDB requests of a denied call (%s): idempotency look-up, rate limit, decision',
+    'counts the DynamoDB requests of a denied call (%s): rate limit, decision',
     async (_what, call) => {
       const before = { ...plan.counts };
       const r = await stack.post('/v1/toolcalls', toolCall({ ...call, params: {} }));
@@ -104,14 +105,13 @@ describe('fault injection on submit', () => {
           .map(([k, v]) => [k, v - (before[k] ?? 0)])
           .filter(([, v]) => v),
       );
-      expect(delta).toEqual({ QueryCommand: 1, UpdateCommand: 1, PutCommand: 1 });
+      expect(delta).toEqual({ UpdateCommand: 1, PutCommand: 1 });
       expect(counted.calls).toHaveLength(0);
     },
   );
 
   // The decision is one conditional put (allow, deny), or a transaction with the approval (approve).
   it.each([
-    ['the idempotency look-up', 'QueryCommand', 'QueryCommand'],
     ['the rate limiter', 'UpdateCommand', 'UpdateCommand'],
     ['the decision write', 'PutCommand', 'TransactWriteCommand'],
   ])(
@@ -136,6 +136,24 @@ describe('fault injection on submit', () => {
       }
     },
   );
+
+  it("a failure reading a replay's first answer answers 500, writes nothing and runs nothing again", async () => {
+    const body = toolCall();
+    expect((await stack.post('/v1/toolcalls', body)).status).toBe(200);
+    const before = await eventItems();
+    counted.calls.length = 0;
+    // The claim's condition finds the recorded call; the read of its result is what fails.
+    plan.fail = { command: 'QueryCommand', nth: 1 };
+    const r = await stack.post('/v1/toolcalls', body);
+    expect(r.status).toBe(500);
+    expect(r.json).toMatchObject({ code: 'INTERNAL_ERROR', retryable: true });
+    expect(await eventItems()).toBe(before);
+    expect(counted.calls).toHaveLength(0);
+    const replay = await stack.post('/v1/toolcalls', body);
+    expect(replay.status).toBe(200);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(counted.calls).toHaveLength(0);
+  });
 
   it('a key-store failure in the authorizer answers 500, not 401, and runs nothing', async () => {
     const fresh = 'sk-fault-' + Date.now();
