@@ -20,6 +20,7 @@ import {
   approvalExpired,
   approvalNotFound,
   approvalView,
+  approverId,
   decideApproval,
   requireListedApprover,
   type ApprovalDeps,
@@ -364,7 +365,8 @@ export async function revokeStandingGrant(
   if (!g) throw grantNotFound();
   const now = deps.clock.now();
   if (g.status === 'revoked') return grantView(g, now);
-  const by = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
+  // Named as decisions name the approver: the directory id where the tenant has one (listed above).
+  const by = approverId(deps.tenant(approver.tenantId), approver)!;
   const at = now.toISOString();
   const fact: FactRecord = {
     v: 1,
