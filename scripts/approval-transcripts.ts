@@ -179,6 +179,8 @@ async function call(
   route: string,
   body?: unknown,
   show?: string[],
+  /** What to print of the body (default all of it). */
+  printed: unknown = body,
 ): Promise<{ status: number; json: any }> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   let label: string;
@@ -192,7 +194,7 @@ async function call(
   }
   const shownRoute = route.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, (id) => `${id.slice(0, 8)}…`);
   say(`> ${method} ${shownRoute}   (${label})`);
-  if (body !== undefined) say(`> ${line(body)}`);
+  if (printed !== undefined) say(`> ${line(printed)}`);
   const r = await fetch(`${base}${route}`, {
     method,
     headers,
@@ -332,7 +334,15 @@ async function submit(
     idempotency_key: `transcript-${run}-${++seq}`,
     ...call0,
   };
-  const r = await call(who, 'POST', '/v1/toolcalls', body, show);
+  // The agent, user and idempotency key are the same in every call: left out of the print.
+  const r = await call(
+    who,
+    'POST',
+    '/v1/toolcalls',
+    body,
+    show,
+    pick(body, ['tool', 'action', 'resource', 'params', 'risk_score']),
+  );
   return { ...r, id: r.json.approval?.id as string, event_id: r.json.event_id as string };
 }
 /** An approval as an approver reads it (not printed: the workflows print what they show). */
