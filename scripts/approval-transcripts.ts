@@ -596,12 +596,18 @@ async function standingGrant() {
   const grant = created.json.standing_grant?.id as string;
   await call(AGENT1, 'POST', `/v1/toolcalls/${a.event_id}/execute`, {}, ['decision', 'result.status']);
   say('# a second call like it runs at once, on the grant:');
-  await submit(AGENT1, post('#all-hands', `Release notes, part 2 ${run}`), [
+  const second = await submit(AGENT1, post('#all-hands', `Release notes, part 2 ${run}`), [
     'decision',
     'reason',
     'standing_grant',
     'result.status',
   ]);
+  say('# its record: the decision fact names the grant');
+  const record = await call(AGENT1, 'GET', `/v1/toolcalls/${second.event_id}`, undefined, ['decision']);
+  const decided = (record.json.evidence ?? []).find((f: any) => f.kind === 'toolcall.decided');
+  say(
+    `<   evidence[toolcall.decided].record: ${line(pick(decided?.record ?? {}, ['decision', 'standing_grant']))}`,
+  );
   await call(as('alice'), 'GET', `/v1/grants/${grant}`, undefined, [
     'status',
     'uses_left',
