@@ -96,6 +96,8 @@ function writeDemoPolicy(dir: string, webhookUrl: string): string {
   });
   Object.assign(tenants.tenant2, {
     notify: [webhook],
+    approvers: { emails: ['bob@globex.example'], slack_user_ids: ['U789'] },
+    slack: { team_id: 'T0002' },
     approval_ttl_sec: 70,
     reminder_before_sec: 60,
     extensions: { max_sec: 60, max_times: 1 },
@@ -210,7 +212,7 @@ async function call(
 // ---------------------------------------------------------------------------------------------
 // Slack: signed clicks, and a loopback response_url that shows how the message is replaced.
 
-const SLACK_USERS: Record<string, string> = { U123: 'alice', U456: 'carol' };
+const SLACK_USERS: Record<string, string> = { U123: 'alice', U456: 'carol', U789: 'bob' };
 const hooks: { url: string; received: any[] } = { url: '', received: [] };
 
 async function loopback(onRequest: (path: string, body: string, headers: http.IncomingHttpHeaders) => void) {
@@ -241,10 +243,17 @@ function slackLines(message: any): string[] {
 
 let clicks = 0;
 /** A signed click on Approve or Deny, as Slack sends it; its answer and the replaced message. */
-async function slackClick(userId: string, decision: 'approve' | 'deny', a: { id: string; event_id: string }) {
-  const approval = (await get(a.id, 'alice')).json;
+async function slackClick(
+  userId: string,
+  decision: 'approve' | 'deny',
+  a: { id: string; event_id: string },
+  tenant = 'tenant1',
+) {
+  const approval = (await get(a.id, tenant === 'tenant1' ? 'alice' : 'bob@globex.example', tenant)).json;
   const fixture = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/slack/block-actions.json'), 'utf8'));
   fixture.user.id = userId;
+  // Each tenant's own workspace: tenant1's T0001 (the fixture's), tenant2's T0002.
+  if (tenant === 'tenant2') fixture.user.team_id = fixture.team.id = 'T0002';
   fixture.user.username = SLACK_USERS[userId] ?? userId.toLowerCase();
   const hook = `/hooks/${++clicks}`;
   fixture.response_url = `${hooks.url}${hook}`;
@@ -254,7 +263,7 @@ async function slackClick(userId: string, decision: 'approve' | 'deny', a: { id:
     d: decision,
     r: a.id,
     e: a.event_id,
-    t: 'tenant1',
+    t: tenant,
     ...(decision === 'approve' ? { h: approval.view.hash } : {}),
   });
   const body = `payload=${encodeURIComponent(JSON.stringify(fixture))}`;
@@ -564,6 +573,7 @@ async function reminderExtensionWithdrawalExpiry() {
     view_hash: await viewHash(one.id, 'bob@globex.example', 'tenant2'),
   });
   await call(AGENT2, 'POST', `/v1/toolcalls/${one.event_id}/execute`, {});
+  await slackClick('U789', 'approve', one, 'tenant2');
   await webhooksFor(one.id, ['oc.approval.withdrawn'], (d) => pick(d, ['status', 'decided_by']));
   say('# nobody decides the other one; after its deadline:');
   await webhooksFor(two.id, ['oc.approval.reminder'], (d) => pick(d, ['status', 'reminded_at']));
@@ -575,6 +585,12 @@ async function reminderExtensionWithdrawalExpiry() {
   await call(bob, 'POST', `/v1/approvals/${two.id}/approve`, {
     view_hash: await viewHash(two.id, 'bob@globex.example', 'tenant2'),
   });
+  await slackClick('U789', 'approve', two, 'tenant2');
+  if (screenshots) {
+    const page = await consolePage('bob@globex.example', `/console/approvals/${two.id}`);
+    await page.getByText('expired').first().waitFor();
+    await screenshot(page, 'console-expired.png');
+  }
 }
 
 async function standingGrant() {
