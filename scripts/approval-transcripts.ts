@@ -521,6 +521,10 @@ async function batch() {
     { params: { text: 'Office closed Monday' }, view_hash: hashes[2] },
     ['status', 'view.hash'],
   );
+  say('# and a 2-of-2 in the same batch: alice casts one vote on it, as she would alone');
+  const quorum = await submit(AGENT1, deleteIssue(`OPS-${run}4`), ['decision', 'approval.id']);
+  items.push(quorum);
+  hashes.push(await viewHash(quorum.id));
   const r = await call(
     as('alice'),
     'POST',
@@ -534,7 +538,7 @@ async function batch() {
   );
   for (const item of r.json.results ?? [])
     say(
-      `<   ${line(item.error ? pick(item, ['approval_id', 'status', 'error.code']) : { approval_id: item.approval_id, status: item.status, approval: pick(item.approval, ['status', 'decided_by']) })}`,
+      `<   ${line(item.error ? pick(item, ['approval_id', 'status', 'error.code']) : { approval_id: item.approval_id, status: item.status, approval: pick(item.approval, ['status', 'decided_by', 'quorum.summary']) })}`,
     );
 }
 
