@@ -42,6 +42,7 @@ import { encodeButtonValue } from '../functions/core/slack-message.js';
 import { slackSignature } from '../functions/core/slack-signature.js';
 import { signDevToken } from '../functions/store/approver-tokens.js';
 import { DEV_WEBHOOK, SLACK } from '../functions/shared/constants.js';
+import { createClient } from '../sdk/src/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -437,8 +438,19 @@ async function quorumAndStages() {
     await page.getByText('1 of 2 approvals').first().waitFor();
     await screenshot(page, 'console-quorum-progress.png');
   }
-  await slackClick('U456', 'approve', a);
-  await call(AGENT1, 'POST', `/v1/toolcalls/${a.event_id}/execute`, {}, ['decision', 'result.status']);
+  say('# the agent waits with the SDK; carol clicks Approve in Slack while it does:');
+  const sdk = createClient({ baseUrl: base, apiKey: AGENT1.agent });
+  let clicked: Promise<void> | undefined;
+  const done = await sdk.waitForApprovalThenExecute(a.event_id, {
+    pollInterval: 200,
+    onPending: (info) => {
+      if (clicked) return;
+      say(`  sdk.waitForApprovalThenExecute onPending: {"progress":${JSON.stringify(info.progress)}}`);
+      clicked = slackClick('U456', 'approve', a);
+    },
+  });
+  await clicked;
+  say(`  sdk.waitForApprovalThenExecute returns: ${line(pick(done, ['decision', 'result.status']))}`);
   await webhooksFor(a.id, ['oc.approval.requested', 'oc.approval.vote', 'oc.approval.decided'], (d) =>
     pick(d, ['status', 'decided_by', 'quorum.summary']),
   );
