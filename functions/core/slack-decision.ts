@@ -142,7 +142,14 @@ export async function decideFromSlack(
           response: ephemeral(lateClickText({ kind: 'expired', expiresAt: stored.record.expires_at })),
         };
       case 'APPROVER_NOT_ALLOWED':
-        return { outcome: 'not_allowed', response: ephemeral(lateClickText({ kind: 'not_allowed' })) };
+        return {
+          outcome: 'not_allowed',
+          response: ephemeral(
+            lateClickText(
+              detail('stage') ? { kind: 'not_in_stage', why: error.message } : { kind: 'not_allowed' },
+            ),
+          ),
+        };
       case 'SELF_APPROVAL':
         return { outcome: 'self_approval', response: ephemeral(lateClickText({ kind: 'self_approval' })) };
       case 'NOT_FOUND':
