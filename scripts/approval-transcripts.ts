@@ -457,6 +457,7 @@ async function quorumAndStages() {
 
   say('\n# stages: risk 8 needs 1 of security (alice), then 2 of finance (carol, dave, erin)');
   const s = await submit(AGENT1, post('#general', `Rotate the keys ${run}`, 8));
+  await slackClick('U456', 'approve', s);
   await call(as('carol'), 'POST', `/v1/approvals/${s.id}/approve`, { view_hash: await viewHash(s.id) });
   await call(
     as('alice'),
