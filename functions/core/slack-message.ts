@@ -423,6 +423,8 @@ export function lateClickText(
 ): string {
   switch (reason.kind) {
     case 'decided':
+      if (reason.status === 'withdrawn')
+        return `The agent withdrew this request${reason.decidedBy ? ` (${mrkdwnText(reason.decidedBy, 100)})` : ''} before anyone decided: the tool call will not run.`;
       return `This approval was already ${mrkdwnText(reason.status, 20)}${reason.decidedBy ? ` by ${approverName(reason.decidedBy)}` : ''}.`;
     case 'expired':
       return `This approval expired${reason.expiresAt ? ` ${slackDate(reason.expiresAt)}` : ''}; the tool call will not run.`;
