@@ -816,6 +816,8 @@ function describe(err: unknown): string {
     case 'SELF_APPROVAL':
       return 'You requested this tool call, so someone else must decide it (separation of duties). (403)';
     case 'APPROVER_NOT_ALLOWED':
+      // A listed approver outside a quorum's current stage: the server says which stage needs whom.
+      if (detail('stage')) return `Your vote was not recorded: ${err.message}. (403)`;
       return 'You are not on this tenant’s approver list. (403)';
     case 'EDIT_DENIED':
       return `Policy denies the edited call (${detail('reason') ?? 'no reason given'}): the edit was refused and nothing changed. (403)`;

@@ -22,6 +22,7 @@ import {
   effectiveStatus,
   approvalNotFound,
   approvalView,
+  approverId,
   decideApproval,
   requireListedApprover,
   voteOnQuorum,
@@ -376,7 +377,8 @@ export async function revokeStandingGrant(
   if (!g) throw grantNotFound();
   const now = deps.clock.now();
   if (g.status === 'revoked') return grantView(g, now);
-  const by = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
+  // Named as decisions name the approver: the directory id where the tenant has one (listed above).
+  const by = approverId(deps.tenant(approver.tenantId), approver)!;
   const at = now.toISOString();
   const fact: FactRecord = {
     v: 1,

@@ -180,6 +180,8 @@ export const notInStage = (stage: QuorumStage, index: number) =>
     403,
     'APPROVER_NOT_ALLOWED',
     `stage ${index + 1} of this approval needs ${stage.n} approver${stage.n === 1 ? '' : 's'} from group ${stage.group ?? '(any)'}, and you are not in it`,
+    // Which stage: Slack tells a listed approver why, rather than that they are no approver at all.
+    { details: [{ path: 'stage', message: String(index + 1) }] },
   );
 
 export interface VoteOutcome {

@@ -106,7 +106,8 @@ export function planExtension(
   const now = deps.clock.now();
   if (effectiveStatus(a, now) === 'expired') throw approvalExpired();
   if (a.status !== 'pending') throw alreadyDecided(a, now);
-  authorizeApprover(deps.tenant, approver, a.record);
+  // The extender's id as every decision names it: the directory id where the tenant has one.
+  const by = authorizeApprover(deps.tenant, approver, a.record);
   const view = approvalViewOf(a.record);
   if (input.view_hash !== undefined && input.view_hash !== view.hash) throw viewMismatch(view.hash);
   const bound = deps.tenant?.extensions;
@@ -133,7 +134,6 @@ export function planExtension(
       },
     ]);
 
-  const by = approver.via === 'slack' ? `slack:${approver.sub}` : approver.email || approver.sub;
   const at = now.toISOString();
   const extension: Extension = {
     by,

@@ -158,7 +158,14 @@ export function sharedRefusal(error: AppError, stored: StoredApproval): SlackDec
         response: ephemeral(lateClickText({ kind: 'expired', expiresAt: stored.record.expires_at })),
       };
     case 'APPROVER_NOT_ALLOWED':
-      return { outcome: 'not_allowed', response: ephemeral(lateClickText({ kind: 'not_allowed' })) };
+      return {
+        outcome: 'not_allowed',
+        response: ephemeral(
+          lateClickText(
+            detail('stage') ? { kind: 'not_in_stage', why: error.message } : { kind: 'not_allowed' },
+          ),
+        ),
+      };
     case 'SELF_APPROVAL':
       return { outcome: 'self_approval', response: ephemeral(lateClickText({ kind: 'self_approval' })) };
     case 'NOT_FOUND':

@@ -518,17 +518,23 @@ export function lateClickText(
     | { kind: 'decided'; status: string; decidedBy?: string }
     | { kind: 'expired'; expiresAt?: string }
     | { kind: 'not_allowed' }
+    /** A listed approver outside the quorum's current stage: the server's words say which. */
+    | { kind: 'not_in_stage'; why: string }
     | { kind: 'self_approval' }
     | { kind: 'not_found' }
     | { kind: 'unavailable' },
 ): string {
   switch (reason.kind) {
     case 'decided':
+      if (reason.status === 'withdrawn')
+        return `The agent withdrew this request${reason.decidedBy ? ` (${mrkdwnText(reason.decidedBy, 100)})` : ''} before anyone decided: the tool call will not run.`;
       return `This approval was already ${mrkdwnText(reason.status, 20)}${reason.decidedBy ? ` by ${approverName(reason.decidedBy)}` : ''}.`;
     case 'expired':
       return `This approval expired${reason.expiresAt ? ` ${slackDate(reason.expiresAt)}` : ''}; the tool call will not run.`;
     case 'not_allowed':
       return 'You are not an approver for this tenant: your decision was not recorded.';
+    case 'not_in_stage':
+      return `Your vote was not recorded: ${mrkdwnText(reason.why, 300)}.`;
     case 'self_approval':
       return 'You requested this tool call, so someone else must decide it (separation of duties).';
     case 'not_found':

@@ -15,8 +15,8 @@ import { logger } from '../shared/powertools.js';
 import { appState, warmInLambda, type AppState } from './app-state.js';
 import { ROUTE_INPUTS } from './inputs.js';
 
-/** Pages of the app: the list, an approval, the OIDC callback. Anything else is a 404. */
-const APP_PAGE = /^(?:|approvals\/?|approvals\/[0-9a-f-]{36}\/?|callback\/?)$/;
+/** Pages of the app: the list, an approval, the standing grants, the OIDC callback. Anything else is a 404. */
+const APP_PAGE = /^(?:|approvals\/?|approvals\/[0-9a-f-]{36}\/?|grants\/?|callback\/?)$/;
 const ASSET = /^assets\/([A-Za-z0-9_-]+\.(?:js|css|svg))$/;
 
 function securityHeaders(config: Config): Record<string, string> {

@@ -32,6 +32,16 @@ export function deliveryView(r: DeliveryRecord) {
   };
 }
 
+/**
+ * Oldest first, as the notifications happened (requested, votes, reminder, decided): the store
+ * answers in the order of the delivery ids, which are hashes, so a console showed "expired"
+ * above "requested".
+ */
+export const deliveriesInOrder = (records: DeliveryRecord[]) =>
+  [...records]
+    .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.delivery_id.localeCompare(b.delivery_id))
+    .map(deliveryView);
+
 // Only the records' store: this route bundles neither SQS nor the signing libraries.
 const stores = new WeakMap<AppState, DeliveryStore>();
 const deliveriesOf = (state: AppState) => {
@@ -49,7 +59,7 @@ export const getApprovalDeliveriesRoute = (getState: () => AppState) =>
       // 404 exactly when GET /v1/approvals/{id} is.
       await getApproval(approvalDeps(state), apiApprover(approver), path.approval_id);
       const records = await deliveriesOf(state).forApproval(approver.tenantId, path.approval_id);
-      return { status: 200, body: JSON.stringify({ items: records.map(deliveryView) }) };
+      return { status: 200, body: JSON.stringify({ items: deliveriesInOrder(records) }) };
     }),
   );
 

@@ -29,7 +29,13 @@ async function parked(): Promise<{ eventId: string; approvalId: string }> {
 describe('the console files', () => {
   it('serves the page at /console and for every app page, under a strict CSP', async () => {
     const { approvalId } = await parked();
-    for (const path of ['/console', `/console/approvals/${approvalId}`, '/console/callback']) {
+    // `/console/grants` too: the standing grants page is linked, bookmarked and reloaded like the others.
+    for (const path of [
+      '/console',
+      `/console/approvals/${approvalId}`,
+      '/console/callback',
+      '/console/grants',
+    ]) {
       const r = await stack.request('GET', path, { key: null });
       expect([path, r.status, r.headers['content-type']]).toEqual([path, 200, 'text/html; charset=utf-8']);
       expect(r.text).toContain('<script type="module" src="/console/assets/app.js"></script>');
@@ -62,6 +68,7 @@ describe('the console files', () => {
       '/console/assets/%2e%2e%2fpackage.json',
       '/console/approvals/not-an-id',
       '/console/index.html/x',
+      '/console/grants/x',
     ]) {
       const r = await stack.request('GET', path, { key: null });
       expect([path, r.status, r.json?.code]).toEqual([path, 404, 'NOT_FOUND']);

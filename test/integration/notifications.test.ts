@@ -173,6 +173,11 @@ describe('signed CloudEvents', () => {
     const list = await deliveries(approvalId);
     expect(list.status).toBe(200);
     expect(list.json.items).toHaveLength(2);
+    // In the order they happened (the console lists them so), not in the order of their ids.
+    expect(list.json.items.map((i: { event_type: string }) => i.event_type)).toEqual([
+      'oc.approval.requested',
+      'oc.approval.decided',
+    ]);
     for (const item of list.json.items) {
       expect(item).toMatchObject({
         route: { kind: 'webhook', target: receiver.url },

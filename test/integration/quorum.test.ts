@@ -510,6 +510,13 @@ describe('quorum and stages', () => {
     });
     const early = await consoleDecides('carol', ids.approvalId);
     expect([early.status, early.json.code]).toEqual([403, 'APPROVER_NOT_ALLOWED']);
+    // In Slack too, and the click is told why: carol is an approver, just not of this stage yet
+    // (found by scripts/approval-transcripts.ts: Slack said "You are not an approver for this tenant").
+    expect(await slackClicks('U456', ids)).toBe('not_allowed');
+    const told = hooks.on(`/hooks/${hook}`)[0]?.json;
+    expect(told.text).toBe(
+      'Your vote was not recorded: stage 1 of this approval needs 1 approver from group security, and you are not in it.',
+    );
 
     const first = await consoleDecides('alice', ids.approvalId);
     expect(first.status).toBe(200);

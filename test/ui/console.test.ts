@@ -54,7 +54,12 @@ beforeAll(async () => {
     bob: { email: 'bob@globex.example' },
     gina: { email: 'gina@globex.example' },
   };
-  tenants.tenant2.quorum = { default: { n: 2 } };
+  // And a Slack post in two stages, gina (lead) first: bob's early vote is told why it is refused.
+  tenants.tenant2.groups = { lead: ['gina'] };
+  tenants.tenant2.quorum = {
+    default: { n: 2 },
+    actions: { 'slack.msg.post': { stages: [{ group: 'lead', n: 1 }, { n: 1 }] } },
+  };
   // A quorum's vote may ask for a standing grant (the console shows what each vote asked for).
   tenants.tenant2.standing_grants = {
     actions: ['jira.issue.delete'],
@@ -437,6 +442,33 @@ describe('the approval console in chromium', () => {
       /asks for a standing grant: \S+, up to 2 uses until /,
     );
     await page.screenshot({ path: path.join(SHOTS, 'quorum-grant-vote.png'), fullPage: true });
+    expect(incidents.dialogs).toEqual([]);
+    await context.close();
+  });
+
+  it('tells an approver outside the current stage which stage needs whom', async () => {
+    // Found by scripts/approval-transcripts.ts: it said "You are not on this tenant's approver list".
+    const { approvalId } = await parked(
+      {
+        tool: 'slack',
+        action: 'msg.post',
+        resource: undefined,
+        params: { channel: '#ops', text: 'rotate' },
+        risk_score: 8,
+      },
+      KEYS.tenant2,
+    );
+    const { context, page, incidents } = await open();
+    await signIn(page, 'bob@globex.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.locator('#quorum', { hasText: 'needs 1 more from lead' }).waitFor();
+    await page.getByRole('button', { name: /^Approve/ }).click();
+    await page
+      .locator('#answer', {
+        hasText:
+          'Your vote was not recorded: stage 1 of this approval needs 1 approver from group lead, and you are not in it. (403)',
+      })
+      .waitFor();
     expect(incidents.dialogs).toEqual([]);
     await context.close();
   });

@@ -11,6 +11,7 @@ import type { StoredApproval } from '../../functions/core/approvals.js';
 import {
   grantStatus,
   patternProblem,
+  revokeStandingGrant,
   targetMatches,
   usableGrants,
   type StandingGrant,
@@ -180,6 +181,68 @@ describe('extensions', () => {
     expect(() =>
       planExtension(approval({ status: 'denied' }), { extend_sec: 600 }, alice, { clock, ids, tenant }),
     ).toThrow(expect.objectContaining({ code: 'APPROVAL_ALREADY_DECIDED' }));
+  });
+});
+
+describe('with an approver directory, extensions and revocations name the directory id', () => {
+  // Issue 21 deliverable 1: one person is one id on every surface, as votes and decisions record
+  // it. Found by scripts/approval-transcripts.ts: an extension and a revocation recorded the
+  // console's email (and `slack:U123` from Slack) where the decision next to them said `alice`.
+  const directory = TenantConfig.parse({
+    name: 'T',
+    max_risk_auto_approve: 5,
+    approvers: { emails: [] },
+    directory: {
+      alice: { email: 'alice@acme.example', slack: { user_id: 'U123', team_id: 'T0001' } },
+    },
+    slack: { team_id: 'T0001' },
+    extensions: { max_sec: 7200, max_times: 2 },
+  });
+  const aliceInSlack = { sub: 'U123', email: '', tenantId: 't1', via: 'slack' as const, teamId: 'T0001' };
+
+  it('an extension from the console or from Slack is by alice', () => {
+    for (const who of [alice, aliceInSlack]) {
+      const x = planExtension(approval(), { extend_sec: 600 }, who, { clock, ids, tenant: directory });
+      expect(x.extension.by).toBe('alice');
+      expect(x.fact).toMatchObject({ approver: { id: 'alice' } });
+    }
+  });
+
+  it('a revocation is by alice, in the grant and in its fact', async () => {
+    const grant: StandingGrant = {
+      id: 'g1',
+      tenant_id: 't1',
+      agent_id: 'agent-1',
+      tool: 'jira',
+      action: 'issue.delete',
+      target_pattern: 'OPS-*',
+      max_uses: 3,
+      uses_left: 3,
+      expires_at: '2026-01-01T13:00:00.000Z',
+      created_by: 'carol',
+      created_at: '2026-01-01T11:00:00.000Z',
+      approval_id: 'a1',
+      event_id: 'e1',
+      status: 'active',
+    };
+    const revoked: { by: string; fact: Record<string, any> }[] = [];
+    const deps = {
+      clock,
+      ids,
+      tenant: () => directory,
+      grants: {
+        get: async () => grant,
+        list: async () => ({ items: [] }),
+        revoke: async (_g: StandingGrant, r: { by: string; fact: Record<string, any> }) => {
+          revoked.push(r);
+          return true;
+        },
+      },
+    } as never;
+    const answer = await revokeStandingGrant(deps, alice, 'g1', {});
+    expect(answer.revoked_by).toBe('alice');
+    expect(revoked[0]!.by).toBe('alice');
+    expect(revoked[0]!.fact.revoked_by).toMatchObject({ id: 'alice' });
   });
 });
 

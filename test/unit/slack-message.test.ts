@@ -266,5 +266,10 @@ describe('the message once decided or expired', () => {
     expect(lateClickText({ kind: 'expired', expiresAt: approval.expires_at })).toMatch(
       /^This approval expired <!date\^/,
     );
+    // Withdrawn is the agent's doing, not an approver's (as the console says it); found by
+    // scripts/approval-transcripts.ts: it read "already withdrawn by key_1e65193bdb95bdb1".
+    expect(lateClickText({ kind: 'decided', status: 'withdrawn', decidedBy: 'key_1e65193bdb95bdb1' })).toBe(
+      'The agent withdrew this request (key_1e65193bdb95bdb1) before anyone decided: the tool call will not run.',
+    );
   });
 });
