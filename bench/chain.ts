@@ -38,6 +38,8 @@ export interface ChainRun {
   sealRequestsPerEntry: number;
   /** The sequencer's requests by operation. */
   sealRequests: Record<string, number>;
+  /** Every request of the phase by operation. */
+  requestsByOp: Record<string, number>;
   /** Stream batches the sequencer was handed. */
   batches: number;
   /** Every request of the phase by function and operation. */
@@ -117,6 +119,11 @@ export async function measureChain(options: {
     requestsPerEntry: totalRequests(used) / entries,
     sealRequestsPerEntry: (used.byFunction?.sequencer ?? 0) / entries,
     sealRequests,
+    requestsByOp: Object.entries(used.byFunctionOp ?? {}).reduce<Record<string, number>>((acc, [k, v]) => {
+      const op = k.slice(k.lastIndexOf(' ') + 1).replace('Command', '');
+      acc[op] = (acc[op] ?? 0) + v;
+      return acc;
+    }, {}),
     batches,
     byFunctionOp: used.byFunctionOp ?? {},
   };
