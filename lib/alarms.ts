@@ -38,7 +38,10 @@ export interface AlarmTopicProps {
 // Loose on purpose: SNS validates the address; this catches a value that is plainly not one.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** The alarm topic: created (encrypted, TLS only) or imported, with an optional email subscriber. */
+/**
+ * The alarm topic: created (TLS only; encrypted with the customer table key if there is one) or
+ * imported, with an optional email subscriber.
+ */
 export class AlarmTopic extends Construct {
   readonly topic: ITopic;
 
