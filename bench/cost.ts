@@ -928,12 +928,16 @@ async function main(argv: string[]): Promise<void> {
       'per month',
     ),
   );
-  // The rotating table key bills its first two yearly rotations ($1 a month each, then capped).
-  const rotated = idleCostPerMonth(templates, { keyRotations: PRICES.kms.maxBilledRotations });
+  // A rotating customer key bills its first two yearly rotations ($1 a month each, then capped):
+  // the goal (≤ $5, issue 26) holds only if it holds from year 3 too.
+  const year3 = (t: object[]) => idleCostPerMonth(t, { keyRotations: PRICES.kms.maxBilledRotations });
+  const rotated = year3(templates);
   console.log(
-    `  From year 3 (the table key rotated twice)  ${usd(rotated.usdPerMonth)} per month (${usd(rotated.usdPerMonth - idle.usdPerMonth)} more)`,
+    `  From year 3 (every rotating key rotated twice)  ${usd(rotated.usdPerMonth)} per month (${usd(rotated.usdPerMonth - idle.usdPerMonth)} more than year 1)`,
   );
-  // The context options that change the idle cost (issue 26): what each adds or saves, and the line it changes.
+  // The context options that change the idle cost (issue 26): what each adds or saves, in year 1
+  // and from year 3, and the line it changes.
+  const delta = (a: number, b: number) => `${a >= b ? '+' : '-'}${usd(Math.abs(a - b))}`;
   if (from < 0)
     for (const [title, props, item] of [
       [
@@ -947,15 +951,17 @@ async function main(argv: string[]): Promise<void> {
         'Secrets Manager secrets',
       ],
       [
-        "-c tableKey=aws-owned (DynamoDB's AWS-owned key; the signing key alone, which never rotates)",
-        { tableKey: 'aws-owned' },
+        '-c tableKey=customer (a customer-managed rotating table key, also on the archive and the alarm topic)',
+        { tableKey: 'customer' },
         'KMS customer-managed keys',
       ],
     ] as const) {
-      const option = idleCostPerMonth(await synthesizeTemplates(props));
+      const optionTemplates = await synthesizeTemplates(props);
+      const option = idleCostPerMonth(optionTemplates);
+      const option3 = year3(optionTemplates);
       console.log(
         formatCostTable(
-          `With ${title}, idle per month: ${option.usdPerMonth >= idle.usdPerMonth ? '+' : '-'}${usd(Math.abs(option.usdPerMonth - idle.usdPerMonth))} against the default`,
+          `With ${title}, idle per month: ${delta(option.usdPerMonth, idle.usdPerMonth)} against the default in year 1, ${delta(option3.usdPerMonth, rotated.usdPerMonth)} from year 3 (${usd(option3.usdPerMonth)})`,
           option.lines.filter((l) => l.item === item),
           option.usdPerMonth,
           'per month',

@@ -4,7 +4,8 @@
  * a topic the data stack creates), alarmEmail (subscribed to the alarm topic), errorAlarms
  * (account|per-function: one alarm on the account's Lambda errors, the default, or one per function),
  * secretStore (ssm|secretsmanager: where operators put credentials; default ssm), tableKey
- * (customer|aws-owned: the table's KMS key; default customer), and the
+ * (aws-managed|customer: the table's KMS key, the AWS-managed aws/dynamodb by default, or a
+ * customer-managed one that also encrypts the archive and the alarm topic), and the
  * approvers' OIDC provider: approverIssuer, approverAudience, approverJwksUrl, approverTenantClaim,
  * and the web console's client of it: approverConsoleClientId (default: approverAudience),
  * approverConsoleScope, approverConsoleOrigins (comma-separated https origins, e.g. Cognito's hosted UI);
@@ -92,7 +93,7 @@ const secretStore = (): SecretStore | undefined => {
   return raw as SecretStore;
 };
 
-/** `-c tableKey=aws-owned`: DynamoDB's AWS-owned key instead of a customer-managed one. */
+/** `-c tableKey=customer`: a customer-managed key instead of the AWS-managed aws/dynamodb. */
 const tableKey = (): TableKey | undefined => {
   const raw = context('tableKey');
   if (raw === undefined) return undefined;

@@ -30,7 +30,7 @@ export interface AlarmTopicProps {
    * The customer-managed key that encrypts a created topic; its policy gains a statement letting
    * CloudWatch alarms of this account use it. Not the AWS-managed `alias/aws/sns`: its policy
    * cannot grant CloudWatch, which then drops every notification without a word.
-   * @default - the topic is not encrypted at rest (`-c tableKey=aws-owned`: no customer key to use)
+   * @default - the topic is not encrypted at rest (the default `tableKey=aws-managed`: no customer key to use)
    */
   readonly encryptionKey?: IKey;
 }
@@ -38,7 +38,10 @@ export interface AlarmTopicProps {
 // Loose on purpose: SNS validates the address; this catches a value that is plainly not one.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** The alarm topic: created (encrypted, TLS only) or imported, with an optional email subscriber. */
+/**
+ * The alarm topic: created (TLS only; encrypted with the customer table key if there is one) or
+ * imported, with an optional email subscriber.
+ */
 export class AlarmTopic extends Construct {
   readonly topic: ITopic;
 
@@ -73,7 +76,7 @@ export class AlarmTopic extends Construct {
       Validations.of(topic).acknowledge({
         id: 'AwsSolutions-SNS2',
         reason:
-          'Deployed with -c tableKey=aws-owned: no customer key exists, and the AWS-managed aws/sns key cannot be granted to CloudWatch (alarms would be dropped); alarm messages name alarms and metrics, never a record (docs/operators.md "Idle cost").',
+          'The default tableKey=aws-managed creates no customer key, and the AWS-managed aws/sns key cannot be granted to CloudWatch (alarms would be dropped); alarm messages name alarms and metrics, never a record. -c tableKey=customer encrypts the topic (docs/operators.md "Idle cost").',
       });
     topic.addToResourcePolicy(
       new PolicyStatement({

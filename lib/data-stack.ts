@@ -9,7 +9,7 @@ import { EvidenceVault } from './evidence-archive.js';
 export interface OcDataStackProps extends StackProps, DataProps {
   /**
    * SNS topic ARN that every alarm of both stacks notifies (context `alarmTopicArn`).
-   * @default - the stack creates one, encrypted with the table key
+   * @default - the stack creates one (encrypted with the table key under `tableKey=customer`)
    */
   readonly alarmTopicArn?: string;
   /**
@@ -42,7 +42,7 @@ export class OcDataStack extends Stack {
     });
     this.evidence = new EvidenceVault(this, 'Evidence', { encryptionKey: this.data.key });
     // Here, not in the app stack: confirmed subscriptions survive the app stack's replacement,
-    // and the table key (already paid for) encrypts it.
+    // and a customer table key (already paid for) encrypts it.
     this.alarmTopic = new AlarmTopic(this, 'Alarms', {
       topicArn: props.alarmTopicArn,
       email: props.alarmEmail,

@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import {
   AttributeType,
   BillingMode,
+  CfnTable,
   ProjectionType,
   StreamViewType,
   Table,
@@ -12,13 +13,19 @@ import { Construct } from 'constructs';
 import { TABLE } from '../functions/shared/constants.js';
 
 /**
- * The table's encryption key (context `tableKey`, docs/operators.md "Idle cost"): `customer`, a
- * customer-managed rotating key ($1 a month, $3 from the third year) that also encrypts the
- * evidence archive and the alarm topic; `aws-owned`, DynamoDB's AWS-owned key (no charge, no key
- * policy, no CloudTrail record of its use), the archive under SSE-S3 and the topic unencrypted.
+ * The table's encryption key (context `tableKey`, docs/operators.md "Idle cost"):
+ * - `aws-managed` (the default): the account's AWS-managed `aws/dynamodb` key. Still KMS, rotated
+ *   by AWS every year, every use logged in CloudTrail, and no monthly fee. The evidence archive
+ *   is under SSE-S3 (an `aws/s3` key could not be granted to a cross-account auditor) and the
+ *   alarm topic has no key (CloudWatch cannot use `aws/sns`).
+ * - `customer`: a customer-managed rotating key, which also encrypts the archive and the topic:
+ *   your own key policy, cross-account grants, and crypto-shredding by disabling it. It costs
+ *   $1 a month, and KMS bills each of its first two yearly rotations too ($3 from the third year).
+ * DynamoDB's AWS-owned key is not offered: it costs the same as `aws-managed` and leaves no
+ * CloudTrail record of its use.
  */
-export type TableKey = 'customer' | 'aws-owned';
-export const TABLE_KEYS: readonly TableKey[] = ['customer', 'aws-owned'];
+export type TableKey = 'aws-managed' | 'customer';
+export const TABLE_KEYS: readonly TableKey[] = ['aws-managed', 'customer'];
 
 export interface DataProps {
   /**
@@ -28,27 +35,27 @@ export interface DataProps {
    */
   readonly tableName?: string;
   /**
-   * The table's key: a customer-managed one, or DynamoDB's AWS-owned one (cheaper, less control).
-   * @default 'customer'
+   * The table's key: the AWS-managed `aws/dynamodb`, or a customer-managed one (dearer, yours).
+   * @default 'aws-managed'
    */
   readonly tableKey?: TableKey;
 }
 
 /**
  * The single table (ARCHITECTURE "AWS shape"): generic `pk`/`sk`, one GSI for listings, on-demand,
- * point-in-time recovery, deletion protection, a customer-managed rotating KMS key, TTL, and a
- * NEW_IMAGE stream that is the outbox and the sequencer's input. Both the table and its key
- * outlive the stack.
+ * point-in-time recovery, deletion protection, KMS encryption (the AWS-managed key, or a
+ * customer-managed rotating one), TTL, and a NEW_IMAGE stream that is the outbox and the
+ * sequencer's input. The table, and a customer key, outlive the stack.
  */
 export class Data extends Construct {
   readonly table: Table;
-  /** The customer-managed key; none with `tableKey: 'aws-owned'`. */
+  /** The customer-managed key; none with the default `aws-managed`. */
   readonly key?: Key;
 
   constructor(scope: Construct, id: string, props: DataProps = {}) {
     super(scope, id);
 
-    const customer = (props.tableKey ?? 'customer') === 'customer';
+    const customer = (props.tableKey ?? 'aws-managed') === 'customer';
     this.key = customer
       ? new Key(this, 'TableKey', {
           description: 'OpenClause table, stream and backups',
@@ -65,12 +72,17 @@ export class Data extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       ...(this.key
         ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.key }
-        : { encryption: TableEncryption.DEFAULT }),
+        : // Not DEFAULT (AWS-owned): aws/dynamodb costs the same and CloudTrail logs each use.
+          { encryption: TableEncryption.AWS_MANAGED }),
       timeToLiveAttribute: TABLE.ttlAttribute,
       stream: StreamViewType.NEW_IMAGE,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // CDK writes `{SSEEnabled: true}` alone for the AWS-managed key, which DynamoDB reads as KMS;
+    // stated, so the template says which encryption it asks for (KMS is SSEType's only value).
+    if (!this.key)
+      (this.table.node.defaultChild as CfnTable).addPropertyOverride('SSESpecification.SSEType', 'KMS');
 
     this.table.addGlobalSecondaryIndex({
       indexName: TABLE.gsi1.name,

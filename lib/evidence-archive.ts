@@ -46,9 +46,10 @@ const contextNumber = (scope: Construct, key: string, fallback: number): number 
 
 export interface EvidenceVaultProps {
   /**
-   * The bucket's SSE-KMS key: the stateful stack's table key (rotating, retained), so the archive
-   * adds one key (the signing key) to the bill, not two.
-   * @default - SSE-S3 (`-c tableKey=aws-owned`: no customer key to use)
+   * The bucket's SSE-KMS key: the stateful stack's customer table key (`-c tableKey=customer`:
+   * rotating, retained), so the archive adds one key (the signing key) to the bill, not two.
+   * @default - SSE-S3 (the default `tableKey=aws-managed`: the AWS-managed `aws/s3` key cannot be
+   * granted to another account, and a cross-account auditor reads SSE-S3 with the bucket policy alone)
    */
   readonly encryptionKey?: IKey;
   /**

@@ -19,9 +19,10 @@ export interface OpenClauseProps extends Omit<
    */
   readonly alarmEmail?: string;
   /**
-   * The table's key (context `tableKey`): customer-managed, or DynamoDB's AWS-owned one, which
-   * also leaves the archive under SSE-S3 and the alarm topic unencrypted (docs/operators.md "Idle cost").
-   * @default 'customer'
+   * The table's key (context `tableKey`): the AWS-managed `aws/dynamodb` (the archive under SSE-S3,
+   * the alarm topic without a key), or a customer-managed one that also encrypts the archive and
+   * the topic (docs/operators.md "Idle cost").
+   * @default 'aws-managed'
    */
   readonly tableKey?: TableKey;
 }

@@ -7,7 +7,7 @@ import type { Stack } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { Alarm, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { STACKS } from '../../functions/shared/constants.js';
-import { asArray, synthesize, type Synthesized } from './synth.js';
+import { synthesize, type Synthesized } from './synth.js';
 
 type Resource = { Type: string; Properties: Record<string, any> };
 
@@ -63,16 +63,9 @@ describe('alarm notifications', () => {
       expect(silentAlarms(s, (stack) => (stack === 'data' ? dataRef : appRef))).toEqual([]);
     });
 
-    it('encrypts the topic with the table key, which lets CloudWatch (this account) publish', () => {
+    it('leaves the topic without a key by default (CloudWatch cannot use aws/sns; the customer key: table-key.test.ts)', () => {
       const topic = s.dataTemplate.findResources('AWS::SNS::Topic')[topicId]!;
-      const keyId = (topic.Properties.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-      const key = s.dataTemplate.findResources('AWS::KMS::Key')[keyId]!;
-      expect(key.Properties.EnableKeyRotation).toBe(true);
-      const statements = key.Properties.KeyPolicy.Statement as Array<Record<string, any>>;
-      const cloudwatch = statements.filter((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com');
-      expect(cloudwatch).toHaveLength(1);
-      expect(asArray(cloudwatch[0]!.Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
-      expect(cloudwatch[0]!.Condition.StringEquals['aws:SourceAccount']).toBeDefined();
+      expect(topic.Properties.KmsMasterKeyId).toBeUndefined();
     });
 
     it('accepts only TLS publishers and lets CloudWatch publish', () => {

@@ -27,13 +27,9 @@ const bucketId = () =>
   Object.keys(
     s.dataTemplate.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }),
   )[0]!;
-const keyId = (description: RegExp) =>
-  Object.entries(s.dataTemplate.findResources('AWS::KMS::Key')).find(([, k]) =>
-    description.test(String(k.Properties.Description)),
-  )![0];
 
 describe('the evidence vault (data stack)', () => {
-  it('locks the bucket in COMPLIANCE mode for 7 years by default, versioned, SSE-KMS with the table key, public access blocked', () => {
+  it('locks the bucket in COMPLIANCE mode for 7 years by default, versioned, SSE-S3, public access blocked', () => {
     s.dataTemplate.hasResource('AWS::S3::Bucket', {
       DeletionPolicy: 'Retain',
       Properties: {
@@ -43,16 +39,10 @@ describe('the evidence vault (data stack)', () => {
           Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2555 } },
         },
         VersioningConfiguration: { Status: 'Enabled' },
+        // The default table key is AWS-managed: SSE-S3, which a cross-account auditor reads with
+        // the bucket policy alone (SSE-KMS with the customer key: test/infra/table-key.test.ts).
         BucketEncryption: {
-          ServerSideEncryptionConfiguration: [
-            {
-              BucketKeyEnabled: true,
-              ServerSideEncryptionByDefault: {
-                SSEAlgorithm: 'aws:kms',
-                KMSMasterKeyID: { 'Fn::GetAtt': [keyId(/table, stream and backups/), 'Arn'] },
-              },
-            },
-          ],
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
         },
         PublicAccessBlockConfiguration: {
           BlockPublicAcls: true,
@@ -119,9 +109,9 @@ describe('the evidence vault (data stack)', () => {
     const actions = statementsOfRole(s.dataTemplate, roleId).flatMap((st) =>
       asArray(st.Action as string | string[]),
     );
+    // No kms:Decrypt under SSE-S3 (with the customer key: test/infra/table-key.test.ts).
     expect(actions.sort()).toEqual(
       [
-        'kms:Decrypt',
         'kms:GetPublicKey',
         's3:GetObject',
         's3:GetObjectRetention',

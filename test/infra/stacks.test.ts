@@ -77,21 +77,16 @@ describe('the stateful stack', () => {
     });
   });
 
-  it('encrypts the table with its own rotating, retained KMS key', () => {
-    // The table's own key (the evidence archive has two more: test/infra/archive.test.ts).
-    const keys = s.dataTemplate.findResources('AWS::KMS::Key', {
-      Properties: { Description: 'OpenClause table, stream and backups' },
-    });
-    const [keyId, key] = Object.entries(keys)[0]!;
-    expect(Object.keys(keys)).toHaveLength(1);
-    expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true } });
-    s.dataTemplate.hasResourceProperties('AWS::DynamoDB::Table', {
-      SSESpecification: {
-        SSEEnabled: true,
-        SSEType: 'KMS',
-        KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
-      },
-    });
+  it('encrypts the table with the AWS-managed aws/dynamodb key by default, and creates no table key', () => {
+    // KMS encryption under aws/dynamodb: no key id, no monthly fee, rotated by AWS, logged in
+    // CloudTrail (a customer key with -c tableKey=customer: test/infra/table-key.test.ts).
+    const table = Object.values(s.dataTemplate.findResources('AWS::DynamoDB::Table'))[0]!;
+    expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS' });
+    // The one KMS key left is the checkpoint signing key (asymmetric: never rotated, never billed for it).
+    const keys = Object.values(s.dataTemplate.findResources('AWS::KMS::Key'));
+    expect(keys.map((k) => k.Properties.KeyUsage)).toEqual(['SIGN_VERIFY']);
+    expect(keys[0]!.Properties.EnableKeyRotation).toBeUndefined();
+    s.appTemplate.resourceCountIs('AWS::KMS::Key', 0);
   });
 
   it('has the listing GSI gsi1 on gsi1pk/gsi1sk', () => {
@@ -267,12 +262,11 @@ describe('table access', () => {
     const actions = tableActions(handler);
     expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
     expect(actions.filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    // aws/dynamodb is used through DynamoDB alone: no KMS grant (the customer key's: table-key.test.ts).
     const keyActions = statementsOfRole(s.appTemplate, roleOf(lambdaFor(s.appTemplate, handler).resource))
-      // The table's key; the proof route also decrypts the evidence bucket's, through S3 only (archive.test.ts).
-      .filter((st) => !JSON.stringify(st.Condition ?? {}).includes('s3.'))
       .flatMap((st) => asArray(st.Action as string | string[]))
       .filter((a) => a.startsWith('kms:'));
-    expect(keyActions.sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+    expect(keyActions).toEqual([]);
   });
 
   it.each([
