@@ -136,7 +136,7 @@ const actionIds = (blocks: unknown): string[] =>
     .flatMap((b) => (b.elements ?? []).map((e) => e.action_id ?? ''));
 
 describe('Extend from Slack', () => {
-  it('moves the deadline one hour as slack:U123 (alice), recorded and announced as the API extension; the message says so and keeps its buttons', async () => {
+  it('moves the deadline one hour as alice (slack:U123, her directory id), recorded and announced as the API extension; the message says so and keeps its buttons', async () => {
     const { eventId, approvalId } = await parked();
     const before = await approvalOf(approvalId);
     const { r, answers } = await click({ decision: 'extend', approvalId, eventId });
@@ -146,23 +146,23 @@ describe('Extend from Slack', () => {
     expect(after.status).toBe('pending');
     expect(Date.parse(after.expires_at) - Date.parse(before.expires_at)).toBe(HOUR);
     expect(after.extensions).toEqual([
-      { by: 'slack:U123', at: expect.any(String), from: before.expires_at, to: after.expires_at },
+      { by: 'alice', at: expect.any(String), from: before.expires_at, to: after.expires_at },
     ]);
     const [fact] = await factsOf(eventId, 'approval.extended');
     expect(fact.record).toMatchObject({
-      approver: { id: 'slack:U123', sub: 'U123', via: 'slack' },
+      approver: { id: 'alice', sub: 'U123', via: 'slack' },
       from: before.expires_at,
       to: after.expires_at,
     });
     const event = await until('oc.approval.extended', () => announced(approvalId, 'oc.approval.extended')[0]);
     expect(event.json.data).toMatchObject({ status: 'pending', expires_at: after.expires_at });
-    expect(event.json.data.extension).toMatchObject({ by: 'slack:U123', to: after.expires_at });
+    expect(event.json.data.extension).toMatchObject({ by: 'alice', to: after.expires_at });
 
     // The clicked message: the one approval view again, its new deadline and who moved it.
     const [answer] = answers();
     expect(answer?.json.replace_original).toBe(true);
     const blocks = JSON.stringify(answer?.json.blocks);
-    expect(blocks).toContain(`Deadline extended by slack:U123 (it was ${before.expires_at})`);
+    expect(blocks).toContain(`Deadline extended by alice (it was ${before.expires_at})`);
     expect(blocks).toContain(`|${after.expires_at.replace(/\.\d{3}Z$/, '.000Z')}>`);
     expect(actionIds(answer?.json.blocks)).toEqual([
       'oc_approve',
@@ -189,9 +189,9 @@ describe('Extend from Slack', () => {
     const bounded = await approvalOf(approvalId);
     expect(Date.parse(bounded.expires_at) - created).toBe(2 * HOUR);
     expect(bounded.extensions.map((x: { by: string }) => x.by)).toEqual([
-      'carol@acme.example',
-      'slack:U123',
-      'slack:U456',
+      'carol',
+      'alice',
+      'carol',
     ]);
 
     const past = await click({ decision: 'extend', approvalId, eventId });
