@@ -47,6 +47,8 @@ export interface Approval {
   };
   /** The params this tenant lets an approver edit (one pending approval's read). */
   editable_params?: string[];
+  /** The step an Extend offers now, where policy data allows extensions (Slack's step). */
+  extend_sec?: number;
   /** A quorum approval (issue 21): each stage's votes and what is still needed, worded by the server. */
   quorum?: {
     rule: string;
