@@ -93,7 +93,7 @@ export interface StandingGrant {
 
 /** One item of a batch decision: the approval as decided, or the error deciding it alone gave. */
 export type BatchItem =
-  | { approval_id: string; status: 200; approval: Approval }
+  | { approval_id: string; status: 200; result: 'decided' | 'voted'; progress?: string; approval: Approval }
   | { approval_id: string; status: number; error: ErrorBody };
 
 export interface Page {
@@ -191,11 +191,15 @@ export const api = {
     }),
   /** Several approvals decided at once, each by the view hash shown for it. */
   batch: (decision: 'approve' | 'deny', items: { id: string; viewHash: string }[], note: string) =>
-    call<{ decided: number; refused: number; results: BatchItem[] }>('POST', '/v1/approvals/batch', {
-      decision,
-      items: items.map((i) => ({ approval_id: i.id, view_hash: i.viewHash })),
-      ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
-    }),
+    call<{ decided: number; voted: number; refused: number; results: BatchItem[] }>(
+      'POST',
+      '/v1/approvals/batch',
+      {
+        decision,
+        items: items.map((i) => ({ approval_id: i.id, view_hash: i.viewHash })),
+        ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
+      },
+    ),
   /** Moves a pending deadline (within the tenant's bound), on the view the approver saw. */
   extend: (id: string, seconds: number, viewHash: string) =>
     call<Approval>('POST', `/v1/approvals/${encodeURIComponent(id)}/extend`, {

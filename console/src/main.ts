@@ -368,7 +368,7 @@ async function batchReview(ids: string[]): Promise<void> {
         note.value.trim(),
       )
       .then((r) => {
-        answer.textContent = `${r.decided} decided, ${r.refused} refused.`;
+        answer.textContent = `${r.decided} decided, ${r.voted ? `${r.voted} voted (a quorum needs more), ` : ''}${r.refused} refused.`;
         answer.className = r.refused === 0 ? 'ok' : 'error';
         r.results.forEach((item, i) => {
           const out = articles[i]?.querySelector('.batch-outcome');
@@ -389,7 +389,10 @@ async function batchReview(ids: string[]): Promise<void> {
 }
 
 function batchOutcome(item: BatchItem): string {
-  if ('approval' in item) return outcomeText(item.approval);
+  if ('approval' in item)
+    return item.result === 'voted'
+      ? `Your vote counted: ${item.progress ?? 'the quorum needs more'}.`
+      : outcomeText(item.approval);
   return describe(new ApiError(item.status, item.error.code, item.error.message, item.error));
 }
 

@@ -1761,12 +1761,16 @@ export interface components {
             }[];
         };
         /**
-         * @description One result per item, in the order sent: `status` 200 with the decided `approval`, or the
-         *     status and `error` deciding it alone would answer (403, 404, 409, 410; 500 if storage
-         *     failed for it: nothing was decided unless it reads decided when read again).
+         * @description One result per item, in the order sent: `status` 200 with the `approval` and its
+         *     `result`, `decided`, or `voted` where the item needs a quorum and this approve was one
+         *     vote that left it short (`progress` says what is still needed, as a vote alone answers);
+         *     or the status and `error` deciding it alone would answer (403, 404, 409, 410; 500 if
+         *     storage failed for it: nothing was decided unless it reads decided when read again).
+         *     `decided + voted + refused` is the number of items.
          * @example {
          *       "decision": "approve",
          *       "decided": 0,
+         *       "voted": 0,
          *       "refused": 1,
          *       "results": [
          *         {
@@ -1795,11 +1799,16 @@ export interface components {
             /** @enum {unknown} */
             decision: "approve" | "deny";
             decided: number;
+            voted: number;
             refused: number;
             results: ({
                 approval_id: components["schemas"]["Uuid"];
                 /** @constant */
                 status: 200;
+                /** @enum {unknown} */
+                result: "decided" | "voted";
+                /** @description A vote's quorum progress (the approval's `quorum.summary`). */
+                progress?: string;
                 approval: components["schemas"]["Approval"];
             } | {
                 approval_id: components["schemas"]["Uuid"];

@@ -544,6 +544,45 @@ describe('quorum and stages', () => {
     expect(run.status).toBe(200);
   });
 
+  it('a batch reports a quorum vote as a vote (with the progress), and the completing one as decided', async () => {
+    const q = await parked({ resource: 'OPS-77' });
+    const single = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: undefined,
+      params: { channel: '#ops', text: 'hi' },
+      risk_score: 7,
+    });
+    const batch = async (who: string, ids: string[]) =>
+      stack.request('POST', '/v1/approvals/batch', {
+        token: await token(who),
+        body: JSON.stringify({
+          decision: 'approve',
+          items: await Promise.all(
+            ids.map(async (id) => ({ approval_id: id, view_hash: (await approvalOf(id)).view.hash })),
+          ),
+        }),
+      });
+    const first = await batch('alice', [q.approvalId, single.approvalId]);
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ decided: 1, voted: 1, refused: 0 });
+    expect(first.json.results[0]).toMatchObject({
+      status: 200,
+      result: 'voted',
+      progress: '1 of 2 approvals; needs 1 more',
+      approval: { status: 'pending' },
+    });
+    expect(first.json.results[1]).toMatchObject({
+      status: 200,
+      result: 'decided',
+      approval: { status: 'approved' },
+    });
+    expect(first.json.results[1].progress).toBeUndefined();
+    const second = await batch('carol', [q.approvalId]);
+    expect(second.json).toMatchObject({ decided: 1, voted: 0, refused: 0 });
+    expect(second.json.results[0]).toMatchObject({ result: 'decided', approval: { status: 'approved' } });
+  });
+
   it('a deny is final at once, even after votes', async () => {
     const ids = await parked({ resource: 'DN-1' });
     expect((await consoleDecides('alice', ids.approvalId)).json.status).toBe('pending');
