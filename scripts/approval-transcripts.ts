@@ -568,11 +568,11 @@ async function batch() {
       comment: 'reviewed item by item',
       items: items.map((i, n) => ({ approval_id: i.id, view_hash: hashes[n] })),
     },
-    ['decided', 'refused'],
+    ['decided', 'voted', 'refused'],
   );
   for (const item of r.json.results ?? [])
     say(
-      `<   ${line(item.error ? pick(item, ['approval_id', 'status', 'error.code']) : { approval_id: item.approval_id, status: item.status, approval: pick(item.approval, ['status', 'decided_by', 'quorum.summary']) })}`,
+      `<   ${line(item.error ? pick(item, ['approval_id', 'status', 'error.code']) : { ...(pick(item, ['approval_id', 'status', 'result', 'progress']) as object), approval: pick(item.approval, ['status', 'decided_by']) })}`,
     );
 }
 

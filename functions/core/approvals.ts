@@ -31,7 +31,7 @@ import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, GrantEdit, IdGenerator, JsonPatchOp, StoredEvent } from './ports.js';
 import type { ToolCallRequest } from './toolcall.js';
 import type { Extension } from './reminders.js';
-import { extendStep } from './slack-offers.js';
+import { extendOffer } from './slack-offers.js';
 import type { StandingGrant, StandingGrantSummary } from './grants.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
@@ -601,9 +601,10 @@ export async function getApproval(
       ? deps.tenant(approver.tenantId)?.editable_params?.[`${a.record.tool}.${a.record.action}`]
       : undefined;
   // What the console's Extend offers: the step Slack's button asks for (core/reminders.ts checks
-  // the bound again on every extension), so a tenant allowing less than an hour is not offered one.
+  // the bound again on every extension), so a tenant allowing less than an hour is not offered
+  // one, and nothing where no extension could succeed.
   const tenant = deps.tenant(approver.tenantId);
-  const extend = view.status === 'pending' && tenant?.extensions ? extendStep(tenant, a) : undefined;
+  const extend = view.status === 'pending' ? extendOffer(tenant, a) : undefined;
   return {
     ...view,
     ...(editable ? { editable_params: editable } : {}),

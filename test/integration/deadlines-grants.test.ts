@@ -295,6 +295,8 @@ describe('extensions', () => {
       body: { extend_sec: offered, view_hash: (await read()).view.hash },
     });
     expect(last.status).toBe(200);
+    // The bound reached (and both moves spent): nothing is offered that could only be refused.
+    expect((await read()).extend_sec).toBeUndefined();
     // Decided, or on a tenant without extensions, nothing is offered.
     await stack.request('POST', `/v1/approvals/${approvalId}/deny`, { ...(await as('alice')), body: {} });
     expect((await read()).extend_sec).toBeUndefined();
