@@ -698,7 +698,7 @@ const createIssue = (summary: string, project = 'OPS') => ({
 async function quorumStandingGrant() {
   say('## g. A standing grant on a 2-of-2: every vote asks, the completing one makes one grant\n');
   const a = await submit(AGENT1, createIssue(`Weekly report ${run}`));
-  say('# alice votes through the API, asking for OPS* (5 uses, 2 hours allowed: the policy caps them):');
+  say('# alice votes through the API, asking for OPS* (5 uses, an hour):');
   await call(
     as('alice'),
     'POST',
