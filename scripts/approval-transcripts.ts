@@ -10,7 +10,12 @@
  *   d. a batch decision in which a stale item is refused alone;
  *   e. a reminder from the expiry sweep, an extension, a withdrawal and an expiry (never a denial);
  *   f. a standing grant: created, used by a second call (uses counted down), revoked, the next call
- *      parked again.
+ *      parked again;
+ *   g. a standing grant on a 2-of-2: both votes ask (API, then Slack's "Approve + calls like it"),
+ *      one grant with the narrowest scope; a plain Approve vote approves once, no grant;
+ *   h. an edit on a 2-of-2: the votes reset (announced), the old view's vote refused, two others
+ *      approve the edited view, execute answers the JSON Patch;
+ *   i. Slack's Extend button: the deadline moved, the message re-rendered, the webhook delivered.
  *
  *   npx tsx scripts/approval-transcripts.ts                 # starts its own npm start, on free ports
  *   npx tsx scripts/approval-transcripts.ts --screenshots   # and writes docs/img/console-*.png
@@ -61,8 +66,9 @@ const WEBHOOK_PORT = Number(process.env.OC_WEBHOOK_PORT ?? DEV_WEBHOOK.port);
 
 /**
  * tenant1: a directory (alice and carol with Slack users, dave and erin by email), groups, a
- * 2-of-2 for `jira.issue.delete` and two stages from risk 8; a Slack post's text and channel are
- * editable, `#all-hands` needs approval and `#exec` is forbidden; standing grants for Slack posts.
+ * 2-of-2 for `jira.issue.delete` and `jira.issue.create` and two stages from risk 8; a Slack
+ * post's text and channel and an issue's summary are editable, `#all-hands` needs approval and
+ * `#exec` is forbidden; standing grants for Slack posts and created issues.
  * tenant2: 70 s requests, a reminder 60 s before (so 10 s after the request), one extension.
  */
 function writeDemoPolicy(dir: string, webhookUrl: string): string {
@@ -81,7 +87,7 @@ function writeDemoPolicy(dir: string, webhookUrl: string): string {
     },
     groups: { security: ['alice'], finance: ['carol', 'dave', 'erin'] },
     quorum: {
-      actions: { 'jira.issue.delete': { n: 2 } },
+      actions: { 'jira.issue.delete': { n: 2 }, 'jira.issue.create': { n: 2 } },
       risk_bands: [
         {
           min_risk: 8,
@@ -92,8 +98,8 @@ function writeDemoPolicy(dir: string, webhookUrl: string): string {
         },
       ],
     },
-    editable_params: { 'slack.msg.post': ['text', 'channel'] },
-    standing_grants: { actions: ['slack.msg.post'], max_uses: 10, max_ttl_sec: 3600 },
+    editable_params: { 'slack.msg.post': ['text', 'channel'], 'jira.issue.create': ['summary'] },
+    standing_grants: { actions: ['slack.msg.post', 'jira.issue.create'], max_uses: 10, max_ttl_sec: 3600 },
   });
   Object.assign(tenants.tenant2, {
     notify: [webhook],
@@ -235,6 +241,8 @@ function slackLines(message: any): string[] {
     if (block.type === 'context') for (const e of block.elements ?? []) if (e.text) texts.push(e.text);
     if (block.type === 'section' && typeof block.text?.text === 'string' && !block.text.text.includes('\n'))
       texts.push(block.text.text);
+    // The standing grant a click made: its id and scope (the revoke line does not change).
+    if (block.block_id === 'oc_standing_grant') texts.push(block.text.text.split('\n').slice(0, 2).join(' '));
     if (block.type === 'actions')
       texts.push(`[buttons: ${(block.elements ?? []).map((e: any) => e.text?.text).join(' | ')}]`);
   }
@@ -243,10 +251,17 @@ function slackLines(message: any): string[] {
 }
 
 let clicks = 0;
-/** A signed click on Approve or Deny, as Slack sends it; its answer and the replaced message. */
+type SlackButton = 'approve' | 'deny' | 'extend' | 'grant';
+const BUTTONS: Record<SlackButton, { id: string; label: string }> = {
+  approve: { id: SLACK.approveActionId, label: 'Approve' },
+  deny: { id: SLACK.denyActionId, label: 'Deny' },
+  extend: { id: SLACK.extendActionId, label: 'Extend by 1 hour' },
+  grant: { id: SLACK.grantActionId, label: 'Approve + calls like it' },
+};
+/** A signed click on one of a request's buttons, as Slack sends it; its answer and the replaced message. */
 async function slackClick(
   userId: string,
-  decision: 'approve' | 'deny',
+  decision: SlackButton,
   a: { id: string; event_id: string },
   tenant = 'tenant1',
 ) {
@@ -259,19 +274,18 @@ async function slackClick(
   const hook = `/hooks/${++clicks}`;
   fixture.response_url = `${hooks.url}${hook}`;
   fixture.trigger_id = `${Date.now()}.${clicks}`;
-  fixture.actions[0].action_id = decision === 'approve' ? SLACK.approveActionId : SLACK.denyActionId;
+  fixture.actions[0].action_id = BUTTONS[decision].id;
+  // Every button but Deny carries the view hash the message showed.
   fixture.actions[0].value = encodeButtonValue({
     d: decision,
     r: a.id,
     e: a.event_id,
     t: tenant,
-    ...(decision === 'approve' ? { h: approval.view.hash } : {}),
+    ...(decision !== 'deny' ? { h: approval.view.hash } : {}),
   });
   const body = `payload=${encodeURIComponent(JSON.stringify(fixture))}`;
   const timestamp = String(Math.floor(Date.now() / 1000));
-  say(
-    `> POST /slack/interactions   (Slack user ${userId}, signed; clicks ${decision === 'approve' ? 'Approve' : 'Deny'})`,
-  );
+  say(`> POST /slack/interactions   (Slack user ${userId}, signed; clicks ${BUTTONS[decision].label})`);
   const r = await fetch(`${base}/slack/interactions`, {
     method: 'POST',
     headers: {
@@ -313,9 +327,16 @@ async function startWebhookReceiver() {
   return server;
 }
 /** Waits for the deliveries of `types` about `subject`, then prints those not printed yet. */
-async function webhooksFor(subject: string, types: string[], show: (d: any) => unknown = () => ({})) {
+async function webhooksFor(
+  subject: string,
+  types: string[],
+  show: (d: any) => unknown = () => ({}),
+  /** How many deliveries of each type to wait for (an edit's vote reset follows a vote). */
+  count = 1,
+) {
   const deadline = Date.now() + 20_000;
-  const have = () => types.every((t) => deliveries.some((d) => d.subject === subject && d.type === t));
+  const have = () =>
+    types.every((t) => deliveries.filter((d) => d.subject === subject && d.type === t).length >= count);
   while (!have() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
   for (const d of deliveries.filter((x) => x.subject === subject && !x.shown)) {
     d.shown = true;
@@ -547,11 +568,11 @@ async function batch() {
       comment: 'reviewed item by item',
       items: items.map((i, n) => ({ approval_id: i.id, view_hash: hashes[n] })),
     },
-    ['decided', 'refused'],
+    ['decided', 'voted', 'refused'],
   );
   for (const item of r.json.results ?? [])
     say(
-      `<   ${line(item.error ? pick(item, ['approval_id', 'status', 'error.code']) : { approval_id: item.approval_id, status: item.status, approval: pick(item.approval, ['status', 'decided_by', 'quorum.summary']) })}`,
+      `<   ${line(item.error ? pick(item, ['approval_id', 'status', 'error.code']) : { ...(pick(item, ['approval_id', 'status', 'result', 'progress']) as object), approval: pick(item.approval, ['status', 'decided_by']) })}`,
     );
 }
 
@@ -666,6 +687,116 @@ async function standingGrant() {
   ]);
 }
 
+const createIssue = (summary: string, project = 'OPS') => ({
+  tool: 'jira',
+  action: 'issue.create',
+  resource: project,
+  params: { project, summary, issue_type: 'Task' },
+  risk_score: 7,
+});
+
+async function quorumStandingGrant() {
+  say('## g. A standing grant on a 2-of-2: every vote asks, the completing one makes one grant\n');
+  const a = await submit(AGENT1, createIssue(`Weekly report ${run}`));
+  say('# alice votes through the API, asking for OPS* (5 uses, an hour):');
+  await call(
+    as('alice'),
+    'POST',
+    `/v1/approvals/${a.id}/standing-grant`,
+    { view_hash: await viewHash(a.id), target_pattern: 'OPS*', max_uses: 5, expires_in_sec: 3600 },
+    ['approval.status', 'approval.quorum.summary', 'standing_grant'],
+  );
+  await call(as('carol'), 'GET', `/v1/approvals/${a.id}`, undefined, ['status', 'quorum.stages']);
+  say("# carol clicks Slack's Approve + calls like it (this exact target, the policy's uses, an hour):");
+  await slackClick('U456', 'grant', a);
+  const approval = (await get(a.id)).json;
+  say(
+    `<   GET /v1/approvals/${a.id.slice(0, 8)}…: ${line(pick(approval, ['status', 'decided_by', 'standing_grant']))}`,
+  );
+  const grants = await call(as('alice'), 'GET', '/v1/grants', undefined, []);
+  const mine = (grants.json.items ?? []).filter((g: any) => g.approval_id === a.id);
+  say(
+    `<   grants made by this approval: ${mine.length}: ${line(mine.map((g: any) => pick(g, ['target_pattern', 'max_uses', 'uses_left', 'expires_at'])))}`,
+  );
+  await call(AGENT1, 'POST', `/v1/toolcalls/${a.event_id}/execute`, {}, ['decision', 'result.status']);
+  say('# the next call like it runs at once, on the grant:');
+  await submit(AGENT1, createIssue(`Weekly report, again ${run}`), [
+    'decision',
+    'reason',
+    'standing_grant',
+    'result.status',
+  ]);
+
+  say('\n# a second 2-of-2 (project ENG): alice asks for a grant, carol clicks the plain Approve');
+  const b = await submit(AGENT1, createIssue(`Monthly report ${run}`, 'ENG'));
+  await call(
+    as('alice'),
+    'POST',
+    `/v1/approvals/${b.id}/standing-grant`,
+    { view_hash: await viewHash(b.id), target_pattern: 'ENG', max_uses: 3, expires_in_sec: 600 },
+    ['approval.status', 'approval.quorum.summary', 'standing_grant'],
+  );
+  await slackClick('U456', 'approve', b);
+  await call(as('alice'), 'GET', `/v1/approvals/${b.id}`, undefined, [
+    'status',
+    'decided_by',
+    'standing_grant',
+  ]);
+  const after = (await call(as('alice'), 'GET', '/v1/grants', undefined, [])).json.items ?? [];
+  say(`<   grants made by this approval: ${after.filter((g: any) => g.approval_id === b.id).length}`);
+  const record = await call(AGENT1, 'GET', `/v1/toolcalls/${b.event_id}`, undefined, ['decision']);
+  const decided = (record.json.evidence ?? []).find((f: any) => f.kind === 'approval.decided');
+  if (decided)
+    say(
+      `<   evidence[approval.decided].record: ${line(pick(decided.record ?? {}, ['status', 'standing_grant', 'standing_grant_declined']))}`,
+    );
+  await call(AGENT1, 'POST', `/v1/toolcalls/${b.event_id}/execute`, {}, ['decision', 'result.status']);
+}
+
+async function quorumEdit() {
+  say('## h. An edit on a 2-of-2: the votes reset, the old view refused, two others approve the edit\n');
+  const a = await submit(AGENT1, createIssue(`Quartly numbers ${run}`, 'FIN'));
+  const hash = await viewHash(a.id);
+  await call(as('alice'), 'POST', `/v1/approvals/${a.id}/approve`, { view_hash: hash }, APPROVAL_SHOW);
+  await webhooksFor(a.id, ['oc.approval.requested', 'oc.approval.vote'], (d) => pick(d, ['quorum.summary']));
+  say('# carol fixes the summary instead of voting:');
+  const edited = await call(
+    as('carol'),
+    'POST',
+    `/v1/approvals/${a.id}/edit`,
+    { params: { summary: `Quarterly numbers ${run}` }, view_hash: hash, comment: 'typo' },
+    ['status', 'view.hash', 'quorum.summary', 'edit.patch', 'edit.editors'],
+  );
+  const newHash = edited.json.view?.hash as string;
+  await webhooksFor(a.id, ['oc.approval.vote'], (d) => pick(d, ['status', 'quorum.summary']), 2);
+  say('# the old view is gone: a vote on it is refused, and the editor cannot vote:');
+  await call(as('dave'), 'POST', `/v1/approvals/${a.id}/approve`, { view_hash: hash });
+  await call(as('carol'), 'POST', `/v1/approvals/${a.id}/approve`, { view_hash: newHash });
+  say('# two others approve the edited view:');
+  await call(as('alice'), 'POST', `/v1/approvals/${a.id}/approve`, { view_hash: newHash }, APPROVAL_SHOW);
+  await call(as('dave'), 'POST', `/v1/approvals/${a.id}/approve`, { view_hash: newHash }, APPROVAL_SHOW);
+  await call(AGENT1, 'POST', `/v1/toolcalls/${a.event_id}/execute`, {}, [
+    'decision',
+    'result.output',
+    'edit.patch',
+    'edit.edited_by',
+  ]);
+}
+
+async function slackExtend() {
+  say("## i. Slack's Extend button: the deadline moved, the message re-rendered, announced\n");
+  const a = await submit(AGENT1, post('#all-hands', `Town hall moved ${run}`), [
+    'decision',
+    'approval.id',
+    'approval.expires_at',
+  ]);
+  await slackClick('U123', 'extend', a);
+  await call(as('carol'), 'GET', `/v1/approvals/${a.id}`, undefined, ['status', 'expires_at', 'extensions']);
+  await webhooksFor(a.id, ['oc.approval.requested', 'oc.approval.extended'], (d) =>
+    pick(d, ['status', 'expires_at', 'extension']),
+  );
+}
+
 const WORKFLOWS: Record<string, () => Promise<void>> = {
   a: oneIdentity,
   b: quorumAndStages,
@@ -673,6 +804,9 @@ const WORKFLOWS: Record<string, () => Promise<void>> = {
   d: batch,
   e: reminderExtensionWithdrawalExpiry,
   f: standingGrant,
+  g: quorumStandingGrant,
+  h: quorumEdit,
+  i: slackExtend,
 };
 
 // ---------------------------------------------------------------------------------------------

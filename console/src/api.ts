@@ -47,6 +47,8 @@ export interface Approval {
   };
   /** The params this tenant lets an approver edit (one pending approval's read). */
   editable_params?: string[];
+  /** The step an Extend offers now, where policy data allows extensions (Slack's step). */
+  extend_sec?: number;
   /** A quorum approval (issue 21): each stage's votes and what is still needed, worded by the server. */
   quorum?: {
     rule: string;
@@ -91,7 +93,7 @@ export interface StandingGrant {
 
 /** One item of a batch decision: the approval as decided, or the error deciding it alone gave. */
 export type BatchItem =
-  | { approval_id: string; status: 200; approval: Approval }
+  | { approval_id: string; status: 200; result: 'decided' | 'voted'; progress?: string; approval: Approval }
   | { approval_id: string; status: number; error: ErrorBody };
 
 export interface Page {
@@ -189,11 +191,15 @@ export const api = {
     }),
   /** Several approvals decided at once, each by the view hash shown for it. */
   batch: (decision: 'approve' | 'deny', items: { id: string; viewHash: string }[], note: string) =>
-    call<{ decided: number; refused: number; results: BatchItem[] }>('POST', '/v1/approvals/batch', {
-      decision,
-      items: items.map((i) => ({ approval_id: i.id, view_hash: i.viewHash })),
-      ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
-    }),
+    call<{ decided: number; voted: number; refused: number; results: BatchItem[] }>(
+      'POST',
+      '/v1/approvals/batch',
+      {
+        decision,
+        items: items.map((i) => ({ approval_id: i.id, view_hash: i.viewHash })),
+        ...(note ? (decision === 'approve' ? { comment: note } : { reason: note }) : {}),
+      },
+    ),
   /** Moves a pending deadline (within the tenant's bound), on the view the approver saw. */
   extend: (id: string, seconds: number, viewHash: string) =>
     call<Approval>('POST', `/v1/approvals/${encodeURIComponent(id)}/extend`, {

@@ -45,3 +45,12 @@ export function relative(iso: string): string {
   if (abs < 86_400) return rtf.format(Math.round(seconds / 3600), 'hour');
   return rtf.format(Math.round(seconds / 86_400), 'day');
 }
+
+/** A policy-bounded span in words, as Slack's buttons say it: `1 hour`, `90 min`, `2 days`, `45 s`. */
+export function duration(sec: number): string {
+  const unit = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+  if (sec % 86_400 === 0) return unit(sec / 86_400, 'day');
+  if (sec % 3_600 === 0) return unit(sec / 3_600, 'hour');
+  if (sec % 60 === 0) return `${sec / 60} min`;
+  return `${sec} s`;
+}

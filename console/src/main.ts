@@ -15,7 +15,7 @@ import {
   type StandingGrant,
 } from './api.js';
 import { session, signInDev, signInOidc, completeOidc, signOut, type ConsoleConfig } from './session.js';
-import { h, clear, time, relative } from './dom.js';
+import { h, clear, time, relative, duration } from './dom.js';
 
 const BASE = '/console';
 const REFRESH_MS = 10_000;
@@ -368,7 +368,7 @@ async function batchReview(ids: string[]): Promise<void> {
         note.value.trim(),
       )
       .then((r) => {
-        answer.textContent = `${r.decided} decided, ${r.refused} refused.`;
+        answer.textContent = `${r.decided} decided, ${r.voted ? `${r.voted} voted (a quorum needs more), ` : ''}${r.refused} refused.`;
         answer.className = r.refused === 0 ? 'ok' : 'error';
         r.results.forEach((item, i) => {
           const out = articles[i]?.querySelector('.batch-outcome');
@@ -389,7 +389,10 @@ async function batchReview(ids: string[]): Promise<void> {
 }
 
 function batchOutcome(item: BatchItem): string {
-  if ('approval' in item) return outcomeText(item.approval);
+  if ('approval' in item)
+    return item.result === 'voted'
+      ? `Your vote counted: ${item.progress ?? 'the quorum needs more'}.`
+      : outcomeText(item.approval);
   return describe(new ApiError(item.status, item.error.code, item.error.message, item.error));
 }
 
@@ -633,15 +636,17 @@ function decideForm(a: Approval): HTMLElement {
     `Approve: ${a.view.act}`,
   );
   const deny = h('button', { type: 'button', className: 'danger', id: 'deny' }, 'Deny');
-  // Issue 21: more time instead of a decision (the tenant's policy data bounds it; 403 when off).
-  const extend = h('button', { type: 'button', id: 'extend' }, 'Extend by 1 hour');
+  // Issue 21: more time instead of a decision, by the step policy data allows now (`extend_sec`,
+  // Slack's step: an hour, or less where the bound leaves less); not offered where it is off.
+  const step = a.extend_sec;
+  const extend = h('button', { type: 'button', id: 'extend' }, `Extend by ${duration(step ?? 0)}`);
   const answer = h('p', { id: 'answer', role: 'status', 'aria-live': 'polite' });
   const form = h(
     'form',
     { className: 'decide' },
     h('label', { htmlFor: 'note' }, 'Comment (approve) or reason (deny), optional'),
     note,
-    h('div', { className: 'buttons' }, approve, deny, extend),
+    h('div', { className: 'buttons' }, approve, deny, ...(step ? [extend] : [])),
     answer,
   );
   extend.addEventListener('click', () => {
@@ -649,7 +654,7 @@ function decideForm(a: Approval): HTMLElement {
     answer.className = '';
     answer.textContent = 'Extending…';
     api
-      .extend(a.id, 3600, a.view.hash)
+      .extend(a.id, step ?? 0, a.view.hash)
       .then((moved) => {
         answer.className = 'ok';
         answer.textContent = `Extended: now expires ${time(moved.expires_at)}.`;

@@ -31,6 +31,7 @@ import type { TenantConfig } from './policy.js';
 import type { ApprovalRecord, Clock, GrantEdit, IdGenerator, JsonPatchOp, StoredEvent } from './ports.js';
 import type { ToolCallRequest } from './toolcall.js';
 import type { Extension } from './reminders.js';
+import { extendOffer } from './slack-offers.js';
 import type { StandingGrant, StandingGrantSummary } from './grants.js';
 
 export type ApprovalStatus = ApprovalRecord['status'];
@@ -85,6 +86,11 @@ export interface ApprovalView extends Omit<
   edit?: ShownEdit;
   /** One pending approval's read: the params this tenant's policy data lets an approver edit. */
   editable_params?: string[];
+  /**
+   * One pending approval's read: the step an Extend offers now (Slack's, `extendStep`), where the
+   * tenant's policy data allows extensions: an hour, or less when the bound leaves less.
+   */
+  extend_sec?: number;
   /** An approval parked with a quorum (issue 21): the rule, each stage's votes, what is still needed. */
   quorum?: QuorumProgress & { rule: string };
   /** When its reminder went out (issue 21 deliverable 5). */
@@ -594,7 +600,16 @@ export async function getApproval(
     view.status === 'pending'
       ? deps.tenant(approver.tenantId)?.editable_params?.[`${a.record.tool}.${a.record.action}`]
       : undefined;
-  return editable ? { ...view, editable_params: editable } : view;
+  // What the console's Extend offers: the step Slack's button asks for (core/reminders.ts checks
+  // the bound again on every extension), so a tenant allowing less than an hour is not offered
+  // one, and nothing where no extension could succeed.
+  const tenant = deps.tenant(approver.tenantId);
+  const extend = view.status === 'pending' ? extendOffer(tenant, a) : undefined;
+  return {
+    ...view,
+    ...(editable ? { editable_params: editable } : {}),
+    ...(extend ? { extend_sec: extend } : {}),
+  };
 }
 
 /** Approve or deny; two approvers racing get one decision and one APPROVAL_ALREADY_DECIDED. */

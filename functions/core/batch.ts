@@ -28,9 +28,18 @@ export interface BatchInput {
   reason?: string;
 }
 
-/** One item's outcome: the approval as decided, or the error body deciding it alone would answer. */
+/**
+ * One item's outcome: the approval as decided, or only voted on (a quorum still needs more: its
+ * progress, as a vote alone would answer), or the error body deciding it alone would answer.
+ */
 export type BatchItemResult =
-  | { approval_id: string; status: 200; approval: ApprovalView }
+  | {
+      approval_id: string;
+      status: 200;
+      result: 'decided' | 'voted';
+      progress?: string;
+      approval: ApprovalView;
+    }
   | {
       approval_id: string;
       status: number;
@@ -45,6 +54,8 @@ export type BatchItemResult =
 export interface BatchResult {
   decision: 'approve' | 'deny';
   decided: number;
+  /** Items where this approver's vote counted and the quorum still needs more. */
+  voted: number;
   refused: number;
   results: BatchItemResult[];
 }
@@ -73,7 +84,17 @@ export async function decideBatch(
       const item = input.items[i]!;
       try {
         const approval = await decide(deps, approver, item.approval_id, one(item));
-        results[i] = { approval_id: item.approval_id, status: 200, approval };
+        // An approve vote that leaves a quorum short decided nothing yet: say so, with the progress.
+        results[i] =
+          approval.status === 'pending'
+            ? {
+                approval_id: item.approval_id,
+                status: 200,
+                result: 'voted',
+                ...(approval.quorum ? { progress: approval.quorum.summary } : {}),
+                approval,
+              }
+            : { approval_id: item.approval_id, status: 200, result: 'decided', approval };
       } catch (error) {
         const shown = itemError(error);
         if (shown.status >= 500) onFailure?.(item.approval_id, error);
@@ -82,8 +103,11 @@ export async function decideBatch(
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, input.items.length) }, worker));
-  const decided = results.filter((r) => r.status === 200).length;
-  return { decision: input.decision, decided, refused: results.length - decided, results };
+  const count = (result: 'decided' | 'voted') =>
+    results.filter((r) => 'result' in r && r.result === result).length;
+  const decided = count('decided');
+  const voted = count('voted');
+  return { decision: input.decision, decided, voted, refused: results.length - decided - voted, results };
 }
 
 /**

@@ -78,3 +78,23 @@ export function extendStep(
   const room = Math.floor((latest - from) / 1000);
   return room >= 60 ? Math.min(step, room) : step;
 }
+
+/**
+ * The step to offer on a pending approval's page (the console's Extend, `extend_sec` of its read),
+ * or undefined where no extension could succeed: none in policy data, the count spent, or less
+ * than a minute left under the bound. The step is Slack's (`extendStep`).
+ */
+export function extendOffer(
+  tenant: TenantConfig | undefined,
+  a: { record: Pick<ApprovalRecord, 'created_at' | 'expires_at'>; extensions?: Extension[] },
+): number | undefined {
+  const bound = tenant?.extensions;
+  if (!bound || (a.extensions?.length ?? 0) >= bound.max_times) return undefined;
+  const step = extendStep(tenant, a);
+  const original = Date.parse(a.extensions?.[0]?.from ?? a.record.expires_at);
+  const latest = Math.min(
+    original + bound.max_sec * 1000,
+    Date.parse(a.record.created_at) + MAX_APPROVAL_LIFE_SEC * 1000,
+  );
+  return latest - Date.parse(a.record.expires_at) >= 60_000 ? step : undefined;
+}

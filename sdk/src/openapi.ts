@@ -288,9 +288,10 @@ export interface paths {
         };
         /**
          * List the notifications of an approval request
-         * @description One item per notification of the approval: each event (`oc.approval.requested`,
-         *     `oc.approval.decided`, `oc.approval.expired`, `oc.approval.revoked`, `oc.approval.withdrawn`) to each of the tenant's routes that wants it,
-         *     with its attempts, the last status code and error, the next attempt while it is retried,
+         * @description One item per notification of the approval, oldest first: each event (`oc.approval.requested`,
+         *     `oc.approval.decided`, `oc.approval.expired`, `oc.approval.revoked`, `oc.approval.withdrawn`,
+         *     and issue 21's `oc.approval.vote`, `oc.approval.reminder`, `oc.approval.extended`) to each of
+         *     the tenant's routes that wants it, with its attempts, the last status code and error, the next attempt while it is retried,
          *     and whether it sits in the dead-letter queue. A webhook route shows as
          *     `scheme://host[:port]/path`: never its query, credentials or signing secret. The same rules
          *     as `GET /v1/approvals/{approval_id}`: another tenant's approval, and any approval for a
@@ -591,7 +592,8 @@ export interface paths {
          * A console page, asset or its sign-in settings
          * @description `config.json`: how the console signs approvers in (`ConsoleSettings`). `assets/<name>`: the
          *     console's script and style files. `approvals/{approval_id}` (what `approval.url` opens),
-         *     `approvals` and `callback` (the OIDC redirect): the console's page. Anything else is 404.
+         *     `approvals`, `grants` (the standing grants) and `callback` (the OIDC redirect): the
+         *     console's page. Anything else is 404.
          *     `{path}` is the rest of the path, slashes included (API Gateway's greedy `{path+}`).
          */
         get: operations["getConsoleFile"];
@@ -1411,6 +1413,12 @@ export interface components {
              *     with `POST /v1/approvals/{approval_id}/edit` (absent when none).
              */
             editable_params?: string[];
+            /**
+             * @description One pending approval's read, where the tenant's policy data allows extensions: the step
+             *     an Extend offers now (the console's button and Slack's), an hour or less when the bound
+             *     leaves less; `POST /v1/approvals/{approval_id}/extend` checks the bound again.
+             */
+            extend_sec?: number;
             quorum?: components["schemas"]["ApprovalQuorum"];
             /**
              * @description The risk assessment policy decided on: the agent's claim, the action's floor, and the
@@ -1753,12 +1761,16 @@ export interface components {
             }[];
         };
         /**
-         * @description One result per item, in the order sent: `status` 200 with the decided `approval`, or the
-         *     status and `error` deciding it alone would answer (403, 404, 409, 410; 500 if storage
-         *     failed for it: nothing was decided unless it reads decided when read again).
+         * @description One result per item, in the order sent: `status` 200 with the `approval` and its
+         *     `result`, `decided`, or `voted` where the item needs a quorum and this approve was one
+         *     vote that left it short (`progress` says what is still needed, as a vote alone answers);
+         *     or the status and `error` deciding it alone would answer (403, 404, 409, 410; 500 if
+         *     storage failed for it: nothing was decided unless it reads decided when read again).
+         *     `decided + voted + refused` is the number of items.
          * @example {
          *       "decision": "approve",
          *       "decided": 0,
+         *       "voted": 0,
          *       "refused": 1,
          *       "results": [
          *         {
@@ -1787,11 +1799,16 @@ export interface components {
             /** @enum {unknown} */
             decision: "approve" | "deny";
             decided: number;
+            voted: number;
             refused: number;
             results: ({
                 approval_id: components["schemas"]["Uuid"];
                 /** @constant */
                 status: 200;
+                /** @enum {unknown} */
+                result: "decided" | "voted";
+                /** @description A vote's quorum progress (the approval's `quorum.summary`). */
+                progress?: string;
                 approval: components["schemas"]["Approval"];
             } | {
                 approval_id: components["schemas"]["Uuid"];

@@ -277,6 +277,39 @@ describe('extensions', () => {
     }
   });
 
+  it("a pending approval's read offers the step policy allows now (the console's Extend), which the bound accepts", async () => {
+    const { approvalId } = await parked('EXT-4');
+    const read = async () =>
+      (await stack.request('GET', `/v1/approvals/${approvalId}`, await as('carol'))).json;
+    expect((await read()).extend_sec).toBe(3600);
+    // 2.5 of the 3 hours used: what is left is offered (the console's fixed hour was refused: 422).
+    const moved = await stack.request('POST', `/v1/approvals/${approvalId}/extend`, {
+      ...(await as('alice')),
+      body: { extend_sec: 9000 },
+    });
+    expect(moved.status).toBe(200);
+    const offered = (await read()).extend_sec;
+    expect(offered).toBe(1800);
+    const last = await stack.request('POST', `/v1/approvals/${approvalId}/extend`, {
+      ...(await as('carol')),
+      body: { extend_sec: offered, view_hash: (await read()).view.hash },
+    });
+    expect(last.status).toBe(200);
+    // The bound reached (and both moves spent): nothing is offered that could only be refused.
+    expect((await read()).extend_sec).toBeUndefined();
+    // Decided, or on a tenant without extensions, nothing is offered.
+    await stack.request('POST', `/v1/approvals/${approvalId}/deny`, { ...(await as('alice')), body: {} });
+    expect((await read()).extend_sec).toBeUndefined();
+    const other = await stack.post(
+      '/v1/toolcalls',
+      toolCall({ tool: 'jira', action: 'issue.delete', resource: 'G-2', params: {} }),
+      KEYS.tenant2,
+    );
+    const bobs = await stack.request('GET', `/v1/approvals/${other.json.approval.id}`, await as('bob'));
+    expect(bobs.status).toBe(200);
+    expect(bobs.json.extend_sec).toBeUndefined();
+  });
+
   it('a tenant whose policy data has no extensions cannot extend (403 EXTENSION_NOT_ALLOWED)', async () => {
     const r = await stack.post(
       '/v1/toolcalls',

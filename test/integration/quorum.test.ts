@@ -18,7 +18,8 @@ import {
   signedHeaders,
   type LoopbackServer,
 } from '../support/slack.js';
-import { KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { runCli } from '../../bin/cli/program.js';
+import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 import { startReceiver, verifySignatures, type Receiver } from '../support/webhook-receiver.js';
 import { DEV_WEBHOOK } from '../../functions/shared/constants.js';
 import { createClient } from '../../sdk/src/index.js';
@@ -542,6 +543,80 @@ describe('quorum and stages', () => {
 
     const run = await stack.post(`/v1/toolcalls/${ids.eventId}/execute`, '');
     expect(run.status).toBe(200);
+  });
+
+  it('a batch reports a quorum vote as a vote (with the progress), and the completing one as decided', async () => {
+    const q = await parked({ resource: 'OPS-77' });
+    const single = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: undefined,
+      params: { channel: '#ops', text: 'hi' },
+      risk_score: 7,
+    });
+    const batch = async (who: string, ids: string[]) =>
+      stack.request('POST', '/v1/approvals/batch', {
+        token: await token(who),
+        body: JSON.stringify({
+          decision: 'approve',
+          items: await Promise.all(
+            ids.map(async (id) => ({ approval_id: id, view_hash: (await approvalOf(id)).view.hash })),
+          ),
+        }),
+      });
+    const first = await batch('alice', [q.approvalId, single.approvalId]);
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ decided: 1, voted: 1, refused: 0 });
+    expect(first.json.results[0]).toMatchObject({
+      status: 200,
+      result: 'voted',
+      progress: '1 of 2 approvals; needs 1 more',
+      approval: { status: 'pending' },
+    });
+    expect(first.json.results[1]).toMatchObject({
+      status: 200,
+      result: 'decided',
+      approval: { status: 'approved' },
+    });
+    expect(first.json.results[1].progress).toBeUndefined();
+    const second = await batch('carol', [q.approvalId]);
+    expect(second.json).toMatchObject({ decided: 1, voted: 0, refused: 0 });
+    expect(second.json.results[0]).toMatchObject({ result: 'decided', approval: { status: 'approved' } });
+  });
+
+  it("`oc approvals show` prints the quorum progress: the summary and each stage's votes", async () => {
+    const { approvalId } = await parked({
+      tool: 'slack',
+      action: 'msg.post',
+      resource: '#general',
+      params: { channel: '#general', text: 'show me' },
+      risk_score: 8,
+    });
+    expect((await consoleDecides('alice', approvalId)).status).toBe(200);
+    const summary = (await approvalOf(approvalId)).quorum.summary as string;
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let code: number;
+    try {
+      code = await runCli(['node', 'oc', 'approvals', 'show', approvalId, '--tenant', 'tenant1'], {
+        ...process.env,
+        OC_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'oc-cli-')),
+        OC_DYNAMODB_PORT: new URL(dynamoEndpoint()).port,
+        OC_TABLE_NAME: stack.config.tableName,
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(code).toBe(0);
+    const out = written.join('').split('\n');
+    expect(out).toContain(`Quorum: ${summary}`);
+    expect(out).toContainEqual(
+      expect.stringMatching(/^ {2}stage 1 of 2, 1 of security \(complete\): alice \(api, \d{4}-/),
+    );
+    expect(out).toContain('  stage 2 of 2, 2 of finance: no votes yet');
   });
 
   it('a deny is final at once, even after votes', async () => {

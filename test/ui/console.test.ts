@@ -67,6 +67,8 @@ beforeAll(async () => {
     max_ttl_sec: 3600,
     allow_destructive: true,
   };
+  // Deadlines move by at most 30 min: the console's Extend offers what the bound allows.
+  tenants.tenant2.extensions = { max_sec: 1800, max_times: 1 };
   writeFileSync(tenantsFile, JSON.stringify(tenants));
   stack = await startTestStack({
     env: { OC_POLICY_DIR: policyDir },
@@ -470,6 +472,25 @@ describe('the approval console in chromium', () => {
       })
       .waitFor();
     expect(incidents.dialogs).toEqual([]);
+    await context.close();
+  });
+
+  it('offers the extension the bound allows (30 min on a tenant allowing less than an hour), and it succeeds', async () => {
+    const { approvalId } = await parked({ tool: 'jira', action: 'issue.delete' }, KEYS.tenant2);
+    const bob = await signDevToken({ tenantId: 'tenant2', email: 'bob@globex.example' });
+    const before = (await stack.request('GET', `/v1/approvals/${approvalId}`, { token: bob })).json
+      .expires_at;
+    const { context, page, incidents } = await open();
+    await signIn(page, 'bob@globex.example');
+    await page.goto(`/console/approvals/${approvalId}`);
+    await page.getByRole('button', { name: 'Extend by 30 min' }).click();
+    await page.locator('#answer', { hasText: 'Extended' }).waitFor();
+    const after = (await stack.request('GET', `/v1/approvals/${approvalId}`, { token: bob })).json;
+    expect(Date.parse(after.expires_at) - Date.parse(before)).toBe(1_800_000);
+    // The one extension policy allows is spent: no step is left to offer.
+    await page.locator('dd', { hasText: 'by bob' }).waitFor();
+    await expect(page.locator('#extend').count()).resolves.toBe(0);
+    expect(incidents).toEqual({ dialogs: [], errors: [] });
     await context.close();
   });
 

@@ -15,7 +15,12 @@ import {
   type ApprovalMessageInput,
   type SlackMessage,
 } from '../../functions/core/slack-message.js';
-import { defaultGrantScope, extendStep, slackOffers } from '../../functions/core/slack-offers.js';
+import {
+  defaultGrantScope,
+  extendOffer,
+  extendStep,
+  slackOffers,
+} from '../../functions/core/slack-offers.js';
 import { AppError } from '../../functions/shared/errors.js';
 
 const approval = {
@@ -91,6 +96,22 @@ describe('what a message offers, by policy data', () => {
     expect(extendStep(tenant, { record: { ...record, expires_at: once.to }, extensions: [once] })).toBe(1800);
     const full = { ...once, to: '2025-06-02T13:59:30.000Z' };
     expect(extendStep(tenant, { record: { ...record, expires_at: full.to }, extensions: [full] })).toBe(3600);
+  });
+
+  it("offers the console's step only where an extension could succeed", () => {
+    const record = { created_at: '2025-06-02T11:00:00.000Z', expires_at: '2025-06-02T12:00:00.000Z' };
+    expect(extendOffer(tenant, { record })).toBe(3600);
+    expect(extendOffer({ extensions: { max_sec: 1800, max_times: 1 } } as never, { record })).toBe(1800);
+    expect(extendOffer({} as never, { record })).toBeUndefined();
+    const once = { from: record.expires_at, to: '2025-06-02T13:30:00.000Z', by: 'a', at: 'x' };
+    const moved = { record: { ...record, expires_at: once.to }, extensions: [once] };
+    expect(extendOffer(tenant, moved)).toBe(1800);
+    // The count spent, or under a minute left under the bound: nothing to offer.
+    expect(extendOffer({ extensions: { max_sec: 7200, max_times: 1 } } as never, moved)).toBeUndefined();
+    const full = { ...once, to: '2025-06-02T13:59:30.000Z' };
+    expect(
+      extendOffer(tenant, { record: { ...record, expires_at: full.to }, extensions: [full] }),
+    ).toBeUndefined();
   });
 
   it('says spans in words', () => {

@@ -1,12 +1,18 @@
 /**
  * `oc approvals show <id>`: prints an approval's view (`oc-approval-view/v1`), the same lines the
  * console, Slack, the webhook summary and the MCP elicitation render, with invisible characters
- * shown as ⟨U+202E⟩, and the view's version and hash. Read from the table, like the other
+ * shown as ⟨U+202E⟩, and the view's version and hash, then a quorum's progress (its summary and
+ * each stage's votes, as the API's `quorum` has them). Read from the table, like the other
  * operator commands: an operator can check what an approver was (or will be) shown.
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { approvalViewOf, effectiveStatus } from '../../../functions/core/approvals.js';
+import {
+  approvalView,
+  approvalViewOf,
+  effectiveStatus,
+  type ApprovalView,
+} from '../../../functions/core/approvals.js';
 import { viewText } from '../../../functions/core/approval-view.js';
 import { UUID_PATTERN } from '../../../functions/shared/input-rules.js';
 import { ApprovalStore } from '../../../functions/store/approvals.js';
@@ -58,9 +64,20 @@ export function registerApprovals(program: Command, act: Act): void {
       if (!stored)
         throw new CliError(`no approval ${id} in tenant ${opts.tenant} (the approval.id of a parked call).`);
       const { data, hash, recorded } = approvalViewOf(stored.record);
-      const status = effectiveStatus(stored, new Date());
+      const now = new Date();
+      const status = effectiveStatus(stored, now);
+      // Only an approval parked with a quorum has one (a single approver's has no progress to show).
+      const quorum = stored.record.quorum ? approvalView(stored, now).quorum : undefined;
       if (opts.json) {
-        ctx.json({ approval_id: id, status, recorded, version: data.v, hash, view: data });
+        ctx.json({
+          approval_id: id,
+          status,
+          recorded,
+          version: data.v,
+          hash,
+          view: data,
+          ...(quorum ? { quorum } : {}),
+        });
         return;
       }
       ctx.out(
@@ -68,8 +85,23 @@ export function registerApprovals(program: Command, act: Act): void {
           `Approval ${id} (${status})`,
           viewText(data, hash),
           ...(recorded === 'legacy' ? ['(legacy approval: created before views; rendered now)'] : []),
+          ...(quorum ? quorumText(quorum) : []),
         ].join('\n'),
       );
     },
   );
+}
+
+/** A quorum's progress in lines: the summary, then each stage's votes (who, from where, when). */
+function quorumText(q: NonNullable<ApprovalView['quorum']>): string[] {
+  return [
+    `Quorum: ${q.summary}`,
+    ...q.stages.map((stage, i) => {
+      const votes = stage.votes.map(
+        (v) =>
+          `${v.approver} (${v.via}, ${v.at}${v.standing_grant ? `, asks for a standing grant on ${v.standing_grant.target_pattern}` : ''})`,
+      );
+      return `  stage ${i + 1} of ${q.stages.length}, ${stage.n} of ${stage.group ?? 'the approvers'}${stage.complete ? ' (complete)' : ''}: ${votes.length ? votes.join(', ') : 'no votes yet'}`;
+    }),
+  ];
 }
