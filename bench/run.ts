@@ -370,7 +370,10 @@ await measureCall('execute', () =>
 );
 await submit('allow', 'tenant1', 'bench-replay');
 await measureCall('replay', () => submit('allow', 'tenant1', 'bench-replay'));
-const requestGoals: Record<string, number> = { allow: 4, deny: 3, replay: 1 };
+// Issue 26: nothing reads a call before its claim. Every new call saves that read (allow 4 -> 3,
+// deny 3 -> 2); a replay pays instead (its permit, the claim that finds it, the read of its
+// result: 1 -> 3), and is still answered while its tenant is limited.
+const requestGoals: Record<string, number> = { allow: 3, deny: 2, replay: 3 };
 for (const [name, c] of Object.entries(perCall)) {
   const n = totalRequests(c);
   const goal = requestGoals[name];
@@ -380,7 +383,7 @@ for (const [name, c] of Object.entries(perCall)) {
     unit: 'requests',
     goal: goal === undefined ? 'report' : `≤ ${goal}`,
     met: goal === undefined ? true : n <= goal,
-    how: `${describeRequests(c)}; ${round(c.writeUnits)} WRU + ${round(c.readUnits)} RRU as DynamoDB Local reports them; counted by an SDK middleware on one call after 1.1 s idle (so it takes its own rate-limit permit); the API-key lookup is cached 30 s per instance${name === 'allow' ? `; busy (sequential calls, leased permits): ${dynamoPerCall} per call` : ''}`,
+    how: `${describeRequests(c)}; ${round(c.writeUnits)} WRU + ${round(c.readUnits)} RRU as DynamoDB Local reports them; counted by an SDK middleware on one call after 1.1 s idle (so it takes its own rate-limit permit); the API-key lookup is cached 30 s per instance${name === 'allow' ? `; busy (sequential calls, leased permits): ${dynamoPerCall} per call` : ''}${name === 'replay' ? '; no read before the claim (issue 26): the replay takes its permit, its claim finds the recorded call and hands back its event, and the result is read (before: one read and no permit, paid by every new call)' : ''}`,
   });
 }
 
