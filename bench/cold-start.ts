@@ -363,7 +363,13 @@ net.Socket.prototype.connect = function (...args) {
 };
 dgram.Socket.prototype.send = refuse('udp send');
 dns.lookup = refuse('dns lookup');
-globalThis.fetch = refuse('fetch');
+const realFetch = globalThis.fetch;
+globalThis.fetch = function (input, init) {
+  // Loopback only (the stand-ins): an SSM credential is read with a signed fetch, not an SDK client.
+  const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+  if (url.hostname !== '127.0.0.1') refuse('fetch to ' + url.hostname)();
+  return realFetch(input, init);
+};
 const t0 = performance.now();
 const bundle = await import(process.env.OC_BENCH_BUNDLE_URL);
 const ms = performance.now() - t0;
@@ -385,8 +391,8 @@ process.stdout.write('\\n${MARK}' + JSON.stringify({ ms, decisionMs, answer }) +
 `;
 
 /**
- * A loopback stand-in for Secrets Manager and Lambda: connector Lambdas read their credentials at
- * cold start (a missing secret fails the init), so GetSecretValue answers a secret holding every
+ * A loopback stand-in for SSM, Secrets Manager and Lambda: connector Lambdas read their credentials
+ * at cold start (a missing secret fails the init), so GetParameter and GetSecretValue answer a secret holding every
  * connector's keys (`SECRET_KEYS` in functions/connectors/config.ts); a first decision's connector
  * `Invoke` answers a success. Its latency is loopback, not AWS's.
  */
@@ -408,8 +414,23 @@ async function startAwsStandIn(): Promise<{ url: string; close: () => Promise<vo
         return;
       }
       const target = req.headers['x-amz-target'];
-      const { SecretId } = (body ? JSON.parse(body) : {}) as { SecretId?: string };
+      const { SecretId, Name } = (body ? JSON.parse(body) : {}) as { SecretId?: string; Name?: string };
       res.setHeader('content-type', 'application/x-amz-json-1.1');
+      // Credentials are SSM SecureString parameters by default (issue 26), read with GetParameter.
+      if (target === 'AmazonSSM.GetParameter' && Name) {
+        res.end(
+          JSON.stringify({
+            Parameter: {
+              Name,
+              Type: 'SecureString',
+              Value: BENCH_SECRET,
+              Version: 1,
+              ARN: `arn:aws:ssm:us-east-1:000000000000:parameter${Name}`,
+            },
+          }),
+        );
+        return;
+      }
       if (target !== 'secretsmanager.GetSecretValue' || !SecretId) {
         res.statusCode = 400;
         res.end(
@@ -451,6 +472,7 @@ function importOnce(
       env: {
         ...fn.env,
         AWS_ENDPOINT_URL_SECRETS_MANAGER: standInUrl,
+        AWS_ENDPOINT_URL_SSM: standInUrl,
         AWS_ENDPOINT_URL_LAMBDA: standInUrl,
         OC_BENCH_BUNDLE_URL: pathToFileURL(fn.bundle).href,
         ...(first
@@ -471,7 +493,7 @@ function importOnce(
     child.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith(MARK));
       if (code !== 0 || !line) {
-        reject(new Error(`${fn.name}: init failed (exit ${code}): ${(err || out).trim().slice(0, 2000)}`));
+        reject(new Error(`${fn.name}: init failed (exit ${code}): ${(err || out).trim().slice(-2000)}`));
         return;
       }
       const got = JSON.parse(line.slice(MARK.length)) as {

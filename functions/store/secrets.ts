@@ -55,7 +55,10 @@ export function secretReader(options: SecretReaderOptions = {}): (secretId: stri
     const access: SsmAccess = {
       region: options.ssm?.region ?? (() => Promise.resolve(parameter.region)),
       credentials,
-      ...(options.ssm?.endpoint ? { endpoint: options.ssm.endpoint } : {}),
+      // As the SDK's clients do: a service endpoint from the environment (AWS_ENDPOINT_URL_SSM).
+      ...((options.ssm?.endpoint ?? process.env.AWS_ENDPOINT_URL_SSM)
+        ? { endpoint: options.ssm?.endpoint ?? process.env.AWS_ENDPOINT_URL_SSM }
+        : {}),
     };
     let out: { Parameter?: { Value?: unknown } };
     try {

@@ -88,6 +88,19 @@ describe('a credential in SSM', () => {
     }
   });
 
+  it("goes to the endpoint AWS_ENDPOINT_URL_SSM names, as the SDK's clients do", async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_SSM;
+    process.env.AWS_ENDPOINT_URL_SSM = endpoint;
+    try {
+      put(SLACK, 'from-the-named-endpoint');
+      // No endpoint option: without the variable this would go to ssm.us-east-1.amazonaws.com.
+      expect(await secretReader({ ssm: { credentials } })(ARN(SLACK))).toBe('from-the-named-endpoint');
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_SSM;
+      else process.env.AWS_ENDPOINT_URL_SSM = saved;
+    }
+  });
+
   it('is read once per instance until its cache ages out; then a re-put value is picked up', async () => {
     const read = reader();
     put(SLACK, 'v1');
