@@ -93,22 +93,19 @@ describe('fault injection on submit', () => {
   it.each([
     ['a native action policy data does not list', { tool: 'jira', action: 'issue.comment' }],
     ['an upstream-shaped name policy data does not list', { tool: 'unknown', action: 'thing' }],
-  ])(
-    'counts the DynamoDB requests of a denied call (%s): rate limit, decision',
-    async (_what, call) => {
-      const before = { ...plan.counts };
-      const r = await stack.post('/v1/toolcalls', toolCall({ ...call, params: {} }));
-      expect(r.status).toBe(200);
-      expect(r.json).toMatchObject({ decision: 'deny', reason: 'action not in allowlist' });
-      const delta = Object.fromEntries(
-        Object.entries(plan.counts)
-          .map(([k, v]) => [k, v - (before[k] ?? 0)])
-          .filter(([, v]) => v),
-      );
-      expect(delta).toEqual({ UpdateCommand: 1, PutCommand: 1 });
-      expect(counted.calls).toHaveLength(0);
-    },
-  );
+  ])('counts the DynamoDB requests of a denied call (%s): rate limit, decision', async (_what, call) => {
+    const before = { ...plan.counts };
+    const r = await stack.post('/v1/toolcalls', toolCall({ ...call, params: {} }));
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ decision: 'deny', reason: 'action not in allowlist' });
+    const delta = Object.fromEntries(
+      Object.entries(plan.counts)
+        .map(([k, v]) => [k, v - (before[k] ?? 0)])
+        .filter(([, v]) => v),
+    );
+    expect(delta).toEqual({ UpdateCommand: 1, PutCommand: 1 });
+    expect(counted.calls).toHaveLength(0);
+  });
 
   // The decision is one conditional put (allow, deny), or a transaction with the approval (approve).
   it.each([

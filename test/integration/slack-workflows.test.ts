@@ -188,11 +188,7 @@ describe('Extend from Slack', () => {
     );
     const bounded = await approvalOf(approvalId);
     expect(Date.parse(bounded.expires_at) - created).toBe(2 * HOUR);
-    expect(bounded.extensions.map((x: { by: string }) => x.by)).toEqual([
-      'carol',
-      'alice',
-      'carol',
-    ]);
+    expect(bounded.extensions.map((x: { by: string }) => x.by)).toEqual(['carol', 'alice', 'carol']);
 
     const past = await click({ decision: 'extend', approvalId, eventId });
     expect(past.r.json).toEqual({ outcome: 'refused' });
