@@ -8,9 +8,8 @@ import type { DecisionOutcome, StoredApproval } from '../core/approvals.js';
 import type { EditPort, EditWriteResult } from '../core/edit.js';
 import type { FactRecord } from '../core/evidence.js';
 import type { ApprovalRecord } from '../core/ports.js';
-import { ITEM_TYPE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
-import { ApprovalStore, grantItem, toStoredApproval } from './approvals.js';
+import { ApprovalStore, putGrant, toStoredApproval } from './approvals.js';
 import { keys } from './keys.js';
 import { approvalItem, putFact } from './toolcalls.js';
 import { transact, type TransactItems } from './transact.js';
@@ -41,13 +40,7 @@ export class ApprovalEditStore implements EditPort {
     if (!grant) throw new Error('an approving edit needs its grant');
     return this.write(a, [
       this.update(a, edited, now, outcome),
-      {
-        Put: {
-          TableName: this.table,
-          Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...grantItem(grant) },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
+      putGrant(this.table, r, grant),
       ...this.resetVotes(a),
       putFact(this.table, fact),
       putFact(this.table, outcome.fact),

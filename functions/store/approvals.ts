@@ -168,6 +168,17 @@ export function grantItem(grant: Grant): Record<string, unknown> {
   };
 }
 
+/** The grant's item, put once in a decision's transaction (single approver, quorum or edit). */
+export function putGrant(table: string, r: { tenant_id: string; event_id: string }, grant: Grant) {
+  return {
+    Put: {
+      TableName: table,
+      Item: { ...keys.grant(r.tenant_id, r.event_id), type: ITEM_TYPE.grant, ...grantItem(grant) },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
+}
+
 /** The approval item keeps the grant as issued, without the edited request (its record holds it). */
 const approvalsGrant = (grant: Grant): Grant => {
   const { request: _request, ...rest } = grant;
@@ -282,21 +293,7 @@ export class ApprovalStore {
             },
           ]
         : []),
-      ...(outcome.grant
-        ? [
-            {
-              Put: {
-                TableName: this.table,
-                Item: {
-                  ...keys.grant(r.tenant_id, r.event_id),
-                  type: ITEM_TYPE.grant,
-                  ...grantItem(outcome.grant),
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-          ]
-        : []),
+      ...(outcome.grant ? [putGrant(this.table, r, outcome.grant)] : []),
       putFact(this.table, outcome.fact),
     ]);
     if (result.ok) return { ok: true };
@@ -369,23 +366,8 @@ export class ApprovalStore {
         },
       },
       putFact(this.table, outcome.fact),
-      ...(final
-        ? [
-            {
-              Put: {
-                TableName: this.table,
-                Item: {
-                  ...keys.grant(r.tenant_id, r.event_id),
-                  type: ITEM_TYPE.grant,
-                  // An edited approval's grant carries the edited request (as `decide` writes it).
-                  ...grantItem(final.grant),
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            putFact(this.table, final.fact),
-          ]
-        : []),
+      // An edited approval's grant carries the edited request (as `decide` writes it).
+      ...(final ? [putGrant(this.table, r, final.grant), putFact(this.table, final.fact)] : []),
       // The standing grant the whole quorum agreed on: in the transaction that completes it, so
       // exactly one exists however the votes race (only one write holds at the revision read).
       ...(final?.standing
