@@ -4,8 +4,9 @@
  * deliveries per second (a backlog of approvals released to the outbox at once, to a receiver that
  * answers at once), and what one notification costs: the delivery records' DynamoDB units, the SQS
  * requests (send, receive, delete) and the outbox and delivery Lambda time, counted in this run.
- * Its own stack (table, queues, receiver) on the bench's DynamoDB Local and a fauxqs of its own,
- * so the other figures are not disturbed by notification traffic.
+ * Its own stack (table, queues, receiver) on a DynamoDB Local and a fauxqs of its own (`npm run bench`
+ * starts a fresh DynamoDB Local for it), so neither disturbs the other figures nor inherits their
+ * load: an emulator that had just taken the sustained-load steps served it 7× slower.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
