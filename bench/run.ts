@@ -540,7 +540,8 @@ if (wants('slack interaction handler')) {
 
 // 3c. MCP: an allowed tools/call against the same call over POST /v1/toolcalls, interleaved
 if (wants('mcp governance overhead')) {
-  const mcp = await measureMcp({ baseUrl: host.url, key: 'sk-bench-tenant1', count: plan.approvals * 2 });
+  // 300 of each even in a quick run (≈ 10 s more): a p50 of 60 calls on a shared machine is noise's.
+  const mcp = await measureMcp({ baseUrl: host.url, key: 'sk-bench-tenant1', count: quick ? 300 : 600 });
   const ratio = mcp.legacyP50 / mcp.restP50;
   add({
     figure: 'mcp governance overhead',
