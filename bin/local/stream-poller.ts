@@ -18,6 +18,7 @@ import {
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ITEM_TYPE } from '../../functions/shared/constants.js';
+import { lambdaImage } from '../../functions/shared/stream-image.js';
 import { keys } from '../../functions/store/keys.js';
 import { Backoff, FailureLog } from './backoff.js';
 
@@ -62,6 +63,20 @@ export function matchesFilter(record: _Record, filter: StreamFilter): boolean {
     const value = image[name]?.S;
     return allowed.some((a) => (typeof a === 'string' ? value === a : a.exists === (value !== undefined)));
   });
+}
+
+/**
+ * The record as Lambda's event carries it: the SDK's stream client returns binary attributes as
+ * bytes, Lambda's JSON as base64 text, which the handlers decode (`shared/stream-image.ts`).
+ */
+function asLambdaRecord(record: _Record): _Record {
+  const d = record.dynamodb;
+  if (!d) return record;
+  const images = ['NewImage', 'OldImage', 'Keys'] as const;
+  const converted = Object.fromEntries(
+    images.filter((k) => d[k]).map((k) => [k, lambdaImage(d[k] as Record<string, unknown>)]),
+  );
+  return { ...record, dynamodb: { ...d, ...converted } } as _Record;
 }
 
 interface ShardState {
@@ -269,7 +284,9 @@ export class StreamPoller {
       const lastOfBatch =
         batch.length > 0 ? window.indexOf(batch[batch.length - 1] as _Record) : window.length - 1;
       if (batch.length > 0) {
-        const response = await this.options.handler({ Records: batch as unknown as DynamoDBRecord[] });
+        const response = await this.options.handler({
+          Records: batch.map(asLambdaRecord) as unknown as DynamoDBRecord[],
+        });
         const failed = response?.batchItemFailures?.[0]?.itemIdentifier;
         if (failed) {
           // Retry from the failed record: drop only what precedes it.

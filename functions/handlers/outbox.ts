@@ -33,6 +33,7 @@ import type { NotifyRoute, TenantsFile } from '../core/policy-data.js';
 import { ITEM_TYPE, UPSTREAM_DRIFT_ITEM_TYPE } from '../shared/constants.js';
 import { lambda } from '../shared/middleware.js';
 import { logger, metrics } from '../shared/powertools.js';
+import { streamImage } from '../shared/stream-image.js';
 import { toStoredApproval } from '../store/approvals.js';
 import type { DeliveryRecord } from '../store/deliveries.js';
 import { parkingTenant } from '../store/parked-records.js';
@@ -115,7 +116,7 @@ export async function messagesFor(
 function driftOf(record: DynamoDBRecord): { tenantId: string; drift: DriftSeen } | undefined {
   const image = record.dynamodb?.NewImage;
   if (record.eventName !== 'INSERT' || !image) return undefined;
-  const item = unmarshall(image as Record<string, AttributeValue>);
+  const item = streamImage(image);
   if (item.type !== UPSTREAM_DRIFT_ITEM_TYPE) return undefined;
   const tenantId = UPSTREAM_PARTITION.exec(String(item.pk))?.[1];
   if (!tenantId) return undefined;
@@ -167,7 +168,7 @@ async function announceDrift(
 function approvalOf(record: DynamoDBRecord): { approval: StoredApproval; type: NotifyEvent } | undefined {
   const image = record.dynamodb?.NewImage;
   if (!image) return undefined;
-  const item = unmarshall(image as Record<string, AttributeValue>);
+  const item = streamImage(image);
   if (item.type !== ITEM_TYPE.approval) return undefined;
   const type = eventTypeOf(record.eventName ?? '', String(item.status), item.notice);
   if (!type) return undefined;

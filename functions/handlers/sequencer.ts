@@ -8,10 +8,9 @@
  * while every other tenant keeps sealing; `release-held-chains` retries the held chain.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { lambda } from '../shared/middleware.js';
 import { logger } from '../shared/powertools.js';
+import { streamImage } from '../shared/stream-image.js';
 import { factRefOf, type ChainStore, type FactRef } from '../store/chain.js';
 import { appState, warmInLambda } from './app-state.js';
 import { chainOf } from './chain-state.js';
@@ -27,7 +26,7 @@ const EVENT_PARTITION = /^T#([^#]+)#EVT#/;
 
 function parse(record: DynamoDBRecord): ParsedRecord | undefined {
   if (record.eventName !== 'INSERT' || !record.dynamodb?.NewImage) return undefined;
-  const image = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
+  const image = streamImage(record.dynamodb.NewImage);
   if (image.record === undefined) return undefined;
   const key = { pk: String(image.pk), sk: String(image.sk) };
   // The record is read defensively: one that cannot be parsed or sealed must not stop the stream.

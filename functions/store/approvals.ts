@@ -13,6 +13,7 @@ import { UUID_PATTERN } from '../shared/input-rules.js';
 import { queryAll, readOrFail } from './dynamo.js';
 import { standingGrantItem } from './grants.js';
 import { keys } from './keys.js';
+import { unpackText } from './packed-text.js';
 import { putFact } from './toolcalls.js';
 import { transact } from './transact.js';
 
@@ -31,7 +32,7 @@ const APPROVAL_PARTITION = /^T#([^#]+)#APR#([^#]+)$/;
  * the top-level attributes (items written before the record was slimmed carry it all in `approval`).
  */
 export function toStoredApproval(item: Record<string, unknown>): StoredApproval {
-  const stored = JSON.parse(String(item.approval)) as Partial<ApprovalRecord>;
+  const stored = JSON.parse(unpackText(item.approval) ?? '') as Partial<ApprovalRecord>;
   const [, tenantId, approvalId] = APPROVAL_PARTITION.exec(String(item.pk)) ?? [];
   // In the order the record was created in, so that the API's JSON reads as it always did.
   const { event_id, requirements, notify, ...middle } = stored;

@@ -11,6 +11,7 @@ import { ITEM_TYPE } from '../shared/constants.js';
 import { StorageError } from '../shared/errors.js';
 import { isConditionalFailure } from './dynamo.js';
 import { keys } from './keys.js';
+import { packText } from './packed-text.js';
 import { putFact } from './toolcalls.js';
 import { transact } from './transact.js';
 
@@ -146,7 +147,7 @@ export class ExecutionStore {
           ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
           ExpressionAttributeValues: {
             ':completed': 'completed',
-            ':response': w.response,
+            ':response': packText(w.response),
             ':at': w.completedAt,
             ...Object.fromEntries(expectedStatuses.map((s, i) => [`:s${i}`, s])),
             ...(w.resolvedBy ? { ':by': w.resolvedBy } : {}),

@@ -29,6 +29,7 @@ import { isConditionalFailure, readOrFail } from './dynamo.js';
 import { reminderItem } from './approvals.js';
 import { grantUseUpdate } from './grants.js';
 import { keys } from './keys.js';
+import { packText, unpackText } from './packed-text.js';
 import { transact, type TransactItems } from './transact.js';
 
 /** Facts are numbered within their event so that a Query returns them in order. */
@@ -172,7 +173,7 @@ export class DynamoToolCallStore implements ToolCallStore {
       approval_expires_at: w.approval?.expires_at,
       // A call that used a standing grant (issue 21 deliverable 6): which one.
       ...(w.standingGrant ? { standing_grant_id: w.standingGrant.id } : {}),
-      response: w.response,
+      ...(w.response === undefined ? {} : { response: packText(w.response) }),
       ...factAttributes(w.fact),
       // Shadow mode: beside the sealed `record`, never in it (the chain holds what was enforced).
       ...(w.shadow ? { shadow: w.shadow, ...keys.shadowListing(w.tenantId, w.receivedAt, w.eventId) } : {}),
@@ -281,7 +282,7 @@ export class DynamoToolCallStore implements ToolCallStore {
       await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...factItem(w.fact), response: w.response },
+          Item: { ...factItem(w.fact), response: packText(w.response) },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -409,16 +410,16 @@ export class DynamoToolCallStore implements ToolCallStore {
 }
 
 export function toExecution(item: Record<string, unknown>): StoredExecution {
+  const response = unpackText(item.response);
   return {
     execution_event_id: String(item.execution_event_id),
     status: item.status as StoredExecution['status'],
     claimed_at: String(item.claimed_at),
     grant_id: String(item.grant_id),
     // The replayable response carries the result; it is not stored twice.
-    ...(typeof item.response === 'string'
-      ? { result: (JSON.parse(item.response) as { result: ExecutionResult }).result }
-      : {}),
-    ...(typeof item.response === 'string' ? { response: item.response } : {}),
+    ...(response === undefined
+      ? {}
+      : { result: (JSON.parse(response) as { result: ExecutionResult }).result, response }),
     ...(typeof item.resolved_by === 'string' ? { resolved_by: item.resolved_by } : {}),
   };
 }
@@ -433,7 +434,7 @@ function toIdempotency(
   event: Record<string, unknown>,
   result: Record<string, unknown> | undefined,
 ): IdempotencyRecord {
-  const response = typeof result?.response === 'string' ? result.response : event.response;
+  const response = unpackText(result?.response) ?? unpackText(event.response);
   const status = result
     ? 'completed'
     : event.status === 'unknown'
@@ -474,15 +475,16 @@ export function approvalItem(a: ApprovalRecord): Record<string, unknown> {
     created_at: a.created_at,
     expires_at: a.expires_at,
     request_hash: a.request_hash,
-    approval: JSON.stringify(rest),
+    approval: packText(JSON.stringify(rest)),
   };
 }
 
 /** The approval's approver group, from the request fields its item keeps as JSON (none if unreadable). */
 function approverGroupOf(approval: unknown): { approver_group?: string } {
-  if (typeof approval !== 'string') return {};
   try {
-    const group = (JSON.parse(approval) as { approver_group?: unknown }).approver_group;
+    const text = unpackText(approval);
+    if (text === undefined) return {};
+    const group = (JSON.parse(text) as { approver_group?: unknown }).approver_group;
     return typeof group === 'string' ? { approver_group: group } : {};
   } catch {
     return {};

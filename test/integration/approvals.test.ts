@@ -16,6 +16,7 @@ import type { Clock } from '../../functions/core/ports.js';
 import { countingInvoker } from '../support/connectors.js';
 import { tokenFor } from '../support/approvers.js';
 import { dynamoEndpoint, KEYS, startTestStack, toolCall, type TestStack } from '../support/stack.js';
+import { unpackText } from '../../functions/store/packed-text.js';
 
 /** A clock the test can move forward (approval and grant expiry). */
 const clock: Clock & { offsetMs: number } = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
@@ -416,7 +417,7 @@ describe('the approval view as evidence (issue 19)', () => {
     const key = { pk: `T#tenant1#APR#${approvalId}`, sk: 'APPROVAL' };
     const item = (await stack.state.doc.send(new GetCommand({ TableName: stack.config.tableName, Key: key })))
       .Item!;
-    const { view: _v, risk: _r, ...older } = JSON.parse(item.approval as string);
+    const { view: _v, risk: _r, ...older } = JSON.parse(unpackText(item.approval)!);
     await stack.state.doc.send(
       new PutCommand({
         TableName: stack.config.tableName,

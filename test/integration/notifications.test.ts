@@ -23,6 +23,7 @@ import {
   type Receiver,
   type Received,
 } from '../support/webhook-receiver.js';
+import { unpackText } from '../../functions/store/packed-text.js';
 
 const SECRET = DEV_WEBHOOK.secret;
 const OTHER_SECRET = 'whsec_' + Buffer.from('tenant-two-webhook-secret-bytes!').toString('base64');
@@ -223,7 +224,7 @@ describe('signed CloudEvents', () => {
     expect(item.Item).toBeDefined();
     const past = new Date(Date.now() - 1000).toISOString();
     const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const record = JSON.parse(String(item.Item!.approval));
+    const record = JSON.parse(unpackText(item.Item!.approval)!);
     record.expires_at = past;
     await stack.state.doc.send(
       new UpdateCommand({

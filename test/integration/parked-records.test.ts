@@ -19,6 +19,7 @@ import { tokenFor } from '../support/approvers.js';
 import { faultyDocumentClient } from '../support/faults.js';
 import { KEYS, policyDirWithRoutes, startTestStack, toolCall, type TestStack } from '../support/stack.js';
 import { startReceiver, verifySignatures, type Receiver } from '../support/webhook-receiver.js';
+import { unpackText } from '../../functions/store/packed-text.js';
 
 const SECRET = DEV_WEBHOOK.secret;
 const OTHER_SECRET = 'whsec_' + Buffer.from('tenant-two-webhook-secret-bytes!').toString('base64');
@@ -159,7 +160,7 @@ describe('a U+FFFF record already stored (it never passed the new edge rule)', (
       )
     ).Item!;
     const id = randomUUID();
-    const record = JSON.parse(String(item.approval));
+    const record = JSON.parse(unpackText(item.approval)!);
     Object.assign(record, {
       id,
       agent_id: 'agent-\uffff',
