@@ -809,7 +809,13 @@ class GatewayMcp {
 
 /** The MCP server of a gateway: `answer` serves one authenticated HTTP request, as an `HttpResult`. */
 export interface McpServerAdapter {
-  answer(request: Request, caller: Caller, initialize?: InitializeParams): Promise<HttpResult>;
+  /** `parsedBody`: the request's JSON as the edge parsed it (the SDK then reads no body). */
+  answer(
+    request: Request,
+    caller: Caller,
+    initialize?: InitializeParams,
+    parsedBody?: unknown,
+  ): Promise<HttpResult>;
 }
 
 export function mcpServer(ports: McpPorts): McpServerAdapter {
@@ -821,7 +827,7 @@ export function mcpServer(ports: McpPorts): McpServerAdapter {
     onerror: (error) => logger.info('mcp request refused', { error: error.message }),
   });
   return {
-    async answer(request, caller, initialize) {
+    async answer(request, caller, initialize, parsedBody) {
       // A 2025 session id is what this server signed for this key; any other is unknown: 404, as
       // the transport spec has it for a session the server does not have (the client starts anew).
       const sessionId = request.headers.get('mcp-session-id');
@@ -833,6 +839,7 @@ export function mcpServer(ports: McpPorts): McpServerAdapter {
       const edge: EdgeInfo = { caller, ...(session ? { session } : {}) };
       const response = await handler.fetch(request, {
         authInfo: { token: 'api-key', clientId: caller.tenantId, scopes: [], extra: { ...edge } },
+        ...(parsedBody === undefined ? {} : { parsedBody }),
       });
       const headers: Record<string, string> = {};
       response.headers.forEach((value, key) => {

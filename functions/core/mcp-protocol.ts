@@ -232,6 +232,8 @@ export function peekMessage(
   initialize?: InitializeParams;
   /** A lone governed `tools/call` of 2026-07-28 (its envelope claims the revision): what it calls. */
   modernCall?: { id: unknown; name: string; args: unknown };
+  /** The body as parsed here (absent if it is not JSON), so that the SDK does not parse it again. */
+  parsed?: unknown;
 } {
   type Message = {
     id?: unknown;
@@ -251,11 +253,12 @@ export function peekMessage(
     typeof m.params?.name === 'string' &&
     isGovernedTool(m.params.name);
   if (Array.isArray(body))
-    return { messages: Math.max(1, body.length), governed: body.filter(isGoverned).length };
+    return { messages: Math.max(1, body.length), governed: body.filter(isGoverned).length, parsed: body };
   const envelope = (body?.params?._meta ?? undefined) as Record<string, unknown> | undefined;
   const modern = typeof envelope === 'object' && envelope !== null && PROTOCOL_VERSION_KEY in envelope;
   return {
     messages: 1,
+    parsed: body,
     governed: isGoverned(body) ? 1 : 0,
     ...(isGoverned(body) && modern
       ? { modernCall: { id: body!.id, name: body!.params!.name as string, args: body!.params!.arguments } }

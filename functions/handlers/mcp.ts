@@ -137,7 +137,7 @@ const mcpMessage = (getState: () => AppState) =>
       headers,
       body: new Uint8Array(bytes),
     });
-    return mcpServerOf(state).answer(request, caller, message.initialize);
+    return mcpServerOf(state).answer(request, caller, message.initialize, message.parsed);
   });
 
 warmInLambda((state) => [submitDeps(state), executeDeps(state), mcpServerOf(state)]);
