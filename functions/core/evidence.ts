@@ -91,10 +91,24 @@ export function chainHash(prevHash: string, record: SealedRecord): string {
 
 /** `chainHash` of a record already in its canonical form (the archiver writes that text too). */
 export function chainHashOfCanonical(prevHash: string, canonicalRecord: string): string {
+  return chainHashOfCanonicalBytes(prevHash, Buffer.from(canonicalRecord, 'utf8'));
+}
+
+const TAG_PREFIXED = lengthPrefixed(Buffer.from(CHAIN_TAG, 'utf8'));
+
+/**
+ * `chainHashOfCanonical` of the record's canonical text already encoded as UTF-8: a verifier that
+ * also hashes those bytes as a log leaf encodes them once. The same bytes are hashed (the length
+ * prefix and the record fed separately rather than copied into one buffer).
+ */
+export function chainHashOfCanonicalBytes(prevHash: string, canonicalRecord: Uint8Array): string {
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64BE(BigInt(canonicalRecord.length));
   return createHash('sha256')
-    .update(lengthPrefixed(Buffer.from(CHAIN_TAG, 'utf8')))
+    .update(TAG_PREFIXED)
     .update(lengthPrefixed(Buffer.from(prevHash, 'utf8')))
-    .update(lengthPrefixed(Buffer.from(canonicalRecord, 'utf8')))
+    .update(length)
+    .update(canonicalRecord)
     .digest('hex');
 }
 

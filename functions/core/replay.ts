@@ -11,7 +11,8 @@
  * time of the call is recorded (`at`), and is the `now` policy sees.
  */
 import { AppError } from '../shared/errors.js';
-import { canon, type FactRecord } from './evidence.js';
+import type { FactRecord } from './evidence.js';
+import { canonicalText } from './jcs.js';
 import type { Decision, PolicyDecision, PolicyEngine, PolicyRequest } from './policy.js';
 import type { RiskAssessment } from './risk.js';
 import { evaluateCall } from './evaluate.js';
@@ -168,7 +169,7 @@ function replayOne(deps: DecideDeps, fact: FactRecord): Replayed | Unreplayable 
     decided.outcome === 'rejected'
       ? decided.byTarget
       : decided.request.resource !== request.resource ||
-        canon(decided.request.params) !== canon(request.params ?? {});
+        canonicalText(decided.request.params) !== canonicalText(request.params ?? {});
   return {
     tenantId,
     eventId,
