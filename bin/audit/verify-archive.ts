@@ -334,10 +334,10 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
   const read = (i: number) => {
     const b = bundles[i];
     if (!b) return undefined;
-    readTiles(b.from, b.to);
     const cpName = checkpoints.get(b.to);
     const both = Promise.all([source.get(b.key), cpName === undefined ? undefined : source.get(cpName)]);
     both.catch(() => undefined); // awaited below, unless the walk stops first
+    readTiles(b.from, b.to); // after the bundle: it is needed first
     return both;
   };
   let ahead = read(0);
