@@ -219,6 +219,12 @@ export interface VerifyArchiveOptions {
    * with the memory of one bundle. Nothing of a bundle that does not verify is handed over.
    */
   onRecords?: (records: SealedRecord[]) => void | Promise<void>;
+  /**
+   * Called once, once the first bundle's request is sent and before its bytes are awaited: CPU
+   * work the caller needs only for `onRecords` (`oc policy replay` loads its candidate policy)
+   * overlaps the download instead of preceding the walk.
+   */
+  whileReading?: () => void;
 }
 
 export async function verifyArchive(options: VerifyArchiveOptions): Promise<ArchiveVerifyReport> {
@@ -341,6 +347,10 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
     return both;
   };
   let ahead = read(0);
+  if (options.whileReading && ahead) {
+    await new Promise((resolve) => setImmediate(resolve)); // the request goes out
+    options.whileReading();
+  }
   for (const [index, bundle] of bundles.entries()) {
     const [readBytes, readCheckpoint] = (await ahead)!;
     ahead = read(index + 1);
