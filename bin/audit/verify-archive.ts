@@ -154,6 +154,9 @@ export interface ArchiveVerifyReport {
 
 const seqOf = (text: string | undefined) => Number(text);
 
+/** Entries checked between two turns of the event loop (≈ 25 ms of work at most). */
+const YIELD_EVERY = 500;
+
 interface BundleHeader {
   format?: unknown;
   tenant_id?: unknown;
@@ -447,6 +450,9 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       prevHash = recomputed;
       expected += 1;
       report.entries += 1;
+      // A response is read only when the event loop turns: without this the next bundle, asked
+      // for ahead, would download only once this one is done, not while it is checked.
+      if (report.entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     if (expected !== bundle.to + 1)
       fail(
