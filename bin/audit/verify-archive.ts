@@ -18,7 +18,7 @@
  * exact bytes, RFC 4648 §4 base64, no duplicate keys, nothing trailing.
  */
 import { ViewEvidence } from '../../functions/core/view-evidence.js';
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import crypto, { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -153,6 +153,11 @@ export interface ArchiveVerifyReport {
 }
 
 const seqOf = (text: string | undefined) => Number(text);
+
+/** One-shot SHA-256: no Hash object per entry (`crypto.hash` is Node ≥ 20.12). */
+const sha256: (data: Buffer) => Buffer = crypto.hash
+  ? (data) => crypto.hash('sha256', data, 'buffer')
+  : (data) => createHash('sha256').update(data).digest();
 
 /** Entries checked between two turns of the event loop (≈ 25 ms of work at most). */
 const YIELD_EVERY = 500;
@@ -593,7 +598,7 @@ class FactIds {
   private count = 0;
 
   static prefix(id: string): bigint {
-    return createHash('sha256').update(id, 'utf8').digest().readBigUInt64BE(0);
+    return sha256(Buffer.from(id, 'utf8')).readBigUInt64BE(0);
   }
 
   add(id: string): void {
