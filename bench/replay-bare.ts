@@ -15,13 +15,15 @@ export function bareRate(
   candidate: string,
   tenantId: string,
   decisions: number,
-): { perSec: number; distinct: number } {
+): { perSec: number; distinct: number; distinctRequests: number } {
   const bundle = loadPolicyBundle(candidate);
   const engine = createPolicyEngine(bundle);
   const floors = buildRiskFloors(ACTION_SPECS, bundle.actions.risk_floors);
   let spent = 0;
-  // How many distinct policy inputs the requests hold (replay evaluates each once).
+  // How many distinct policy inputs the requests hold as the engine keys them (what replay
+  // evaluates, each once), and how many distinct requests (every field policy is given).
   const distinct = new Set<string>();
+  const distinctRequests = new Set<string>();
   for (let n = 1; n <= decisions; n++) {
     const fact = decidedFixtureFact(tenantId, n);
     const r = fact.request as ToolCallRequest;
@@ -42,7 +44,14 @@ export function bareRate(
     const t0 = performance.now();
     engine.evaluate(req);
     spent += performance.now() - t0;
-    distinct.add(JSON.stringify([r.agent_id, r.tool, r.action, r.resource, req.riskScore, r.user_id]));
+    distinct.add(engine.decisionKey!(req)!);
+    distinctRequests.add(
+      JSON.stringify([r.agent_id, r.tool, r.action, r.resource, req.riskScore, r.user_id]),
+    );
   }
-  return { perSec: (decisions / spent) * 1000, distinct: distinct.size };
+  return {
+    perSec: (decisions / spent) * 1000,
+    distinct: distinct.size,
+    distinctRequests: distinctRequests.size,
+  };
 }

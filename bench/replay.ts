@@ -36,8 +36,13 @@ export interface ReplayRun {
   barePerSec: number;
   ratio: number;
   changed: number;
-  /** Distinct policy inputs among the requests: what replay evaluates (each once, memoized). */
+  /**
+   * Distinct policy inputs among the requests as the engine keys them (`decisionKey`: only what
+   * the action's policies read): what replay evaluates, each once.
+   */
   distinctInputs: number;
+  /** Distinct requests counting every field policy is given (the resource among them). */
+  distinctRequests: number;
 }
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -137,7 +142,7 @@ export async function measureReplay(
     const measured = JSON.parse(run.stderr.trim().split('\n').at(-1)!) as {
       ms: number;
       maxRssKb: number;
-      bare: { perSec: number; distinct: number };
+      bare: { perSec: number; distinct: number; distinctRequests: number };
     };
     if (report.decisions !== decisions)
       throw new Error(`replayed ${report.decisions} of ${decisions} decisions`);
@@ -153,6 +158,7 @@ export async function measureReplay(
       ratio: Math.round((replayPerSec / barePerSec) * 100) / 100,
       changed: report.changed,
       distinctInputs: bare.distinct,
+      distinctRequests: bare.distinctRequests,
     };
   } finally {
     await s3.stop();

@@ -18,12 +18,13 @@
  * exact bytes, RFC 4648 §4 base64, no duplicate keys, nothing trailing.
  */
 import { ViewEvidence } from '../../functions/core/view-evidence.js';
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import crypto, { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import canonicalize from 'canonicalize';
-import { chainHashOfCanonical, type SealedRecord } from '../../functions/core/evidence.js';
+import { chainHashOfCanonicalBytes, type SealedRecord } from '../../functions/core/evidence.js';
+import { canonicalJson } from '../../functions/core/jcs.js';
 import {
   ed25519KeyId,
   parseChainHead,
@@ -33,7 +34,7 @@ import {
   unb64,
   verifyNoteSignature,
 } from '../../functions/core/signed-note.js';
-import { leafHash, tilePath, TreeEdge } from '../../functions/core/tlog.js';
+import { leafHash, TILE_WIDTH, tilePath, TreeEdge } from '../../functions/core/tlog.js';
 
 /** Where the archive is read from: the bucket, or a folder that mirrors it. */
 export interface ArchiveSource {
@@ -153,6 +154,14 @@ export interface ArchiveVerifyReport {
 
 const seqOf = (text: string | undefined) => Number(text);
 
+/** One-shot SHA-256: no Hash object per entry (`crypto.hash` is Node ≥ 20.12). */
+const sha256: (data: Buffer) => Buffer = crypto.hash
+  ? (data) => crypto.hash('sha256', data, 'buffer')
+  : (data) => createHash('sha256').update(data).digest();
+
+/** Entries checked between two turns of the event loop (≈ 25 ms of work at most). */
+const YIELD_EVERY = 500;
+
 interface BundleHeader {
   format?: unknown;
   tenant_id?: unknown;
@@ -218,6 +227,12 @@ export interface VerifyArchiveOptions {
    * with the memory of one bundle. Nothing of a bundle that does not verify is handed over.
    */
   onRecords?: (records: SealedRecord[]) => void | Promise<void>;
+  /**
+   * Called once, once the first bundle's request is sent and before its bytes are awaited: CPU
+   * work the caller needs only for `onRecords` (`oc policy replay` loads its candidate policy)
+   * overlaps the download instead of preceding the walk.
+   */
+  whileReading?: () => void;
 }
 
 export async function verifyArchive(options: VerifyArchiveOptions): Promise<ArchiveVerifyReport> {
@@ -248,8 +263,19 @@ export async function verifyArchive(options: VerifyArchiveOptions): Promise<Arch
 
 async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport): Promise<void> {
   const { source, tenantId } = options;
+  // The first reads do not depend on one another: all in flight at once, then checked in order.
+  const logPrefix = `log/${tenantId}/`;
+  const noteKey = `${logPrefix}checkpoint`;
+  const prefix = `evidence/${tenantId}/`;
+  const early = <T>(promise: Promise<T>) => {
+    promise.catch(() => undefined); // awaited below, unless the walk stops first
+    return promise;
+  };
+  const pemRead = options.publicKeyPem === undefined ? early(source.get(PUBLIC_KEY_OBJECT)) : undefined;
+  const noteRead = early(source.get(noteKey));
+  const listed = early(source.list(prefix));
   let publicKey: KeyObject;
-  const pem = options.publicKeyPem ?? (await source.get(PUBLIC_KEY_OBJECT))?.toString('utf8');
+  const pem = options.publicKeyPem ?? (await pemRead)?.toString('utf8');
   if (pem === undefined)
     return fail(PUBLIC_KEY_OBJECT, 'no public key: the archive has none, and none was given (--public-key)');
   try {
@@ -266,9 +292,7 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
   const pub32 = rawEd25519(publicKey);
 
   // What the archive must agree with: its own log checkpoint and the ones the auditor kept.
-  const logPrefix = `log/${tenantId}/`;
-  const noteKey = `${logPrefix}checkpoint`;
-  const noteBytes = await source.get(noteKey);
+  const noteBytes = await noteRead;
   const note = noteBytes === undefined ? undefined : readNote(noteKey, noteBytes, tenantId, pub32);
   if (note === undefined && (await source.list(logPrefix)).length > 0)
     fail(noteKey, "the log's tiles are in the archive but its signed checkpoint is missing (deleted?)");
@@ -279,12 +303,11 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
   const edge = TreeEdge.empty();
   const facts = new FactIds();
 
-  const prefix = `evidence/${tenantId}/`;
   const bundleKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}(\\d{12})-(\\d{12})\\.json$`);
   const checkpointKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}checkpoints/(\\d{12})\\.json$`);
   const bundles: { key: string; from: number; to: number }[] = [];
   const checkpoints = new Map<number, string>();
-  for (const key of await source.list(prefix)) {
+  for (const key of await listed) {
     const b = bundleKey.exec(key);
     const c = checkpointKey.exec(key);
     if (b) bundles.push({ key, from: seqOf(b[1]), to: seqOf(b[2]) });
@@ -300,6 +323,26 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
   let nextSeq = 1;
   let newestCheckpoint: Buffer | undefined;
   const views = new ViewEvidence();
+  // The full tiles a bundle's entries complete, read with the bundle (one round trip each, in
+  // parallel, rather than one after another inside the walk): at most two bundles' tiles are held.
+  const tileReads = new Map<string, Promise<Buffer | undefined>>();
+  const readTiles = (from: number, to: number) => {
+    if (!note) return;
+    const last = Math.min(to, note.size);
+    for (let level = 0, span = TILE_WIDTH; span <= last; level++, span *= TILE_WIDTH)
+      for (let index = Math.ceil(from / span) - 1; (index + 1) * span <= last; index++) {
+        if (index < 0) continue;
+        const key = `${logPrefix}${tilePath(level, index)}`;
+        const bytes = source.get(key);
+        bytes.catch(() => undefined); // awaited by sameTile, unless the walk stops first
+        tileReads.set(key, bytes);
+      }
+  };
+  const tile = (key: string) => {
+    const bytes = tileReads.get(key) ?? source.get(key);
+    tileReads.delete(key);
+    return bytes;
+  };
   // The next bundle and its checkpoint are read while this one is checked (at most two bundles in
   // memory): reading is otherwise idle time of a CPU-bound walk.
   const read = (i: number) => {
@@ -308,9 +351,14 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
     const cpName = checkpoints.get(b.to);
     const both = Promise.all([source.get(b.key), cpName === undefined ? undefined : source.get(cpName)]);
     both.catch(() => undefined); // awaited below, unless the walk stops first
+    readTiles(b.from, b.to); // after the bundle: it is needed first
     return both;
   };
   let ahead = read(0);
+  if (options.whileReading && ahead) {
+    await new Promise((resolve) => setImmediate(resolve)); // the request goes out
+    options.whileReading();
+  }
   for (const [index, bundle] of bundles.entries()) {
     const [readBytes, readCheckpoint] = (await ahead)!;
     ahead = read(index + 1);
@@ -372,10 +420,11 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       if (entry.prev_hash !== prevHash)
         fail(bundle.key, `prev_hash does not match the hash of seq ${expected - 1}`, at);
       let recomputed: string;
-      let canonical: string | undefined;
+      let canonical: Buffer;
       try {
-        canonical = canonicalize(record);
-        recomputed = chainHashOfCanonical(prevHash, canonical!);
+        // Encoded once: the chain hash and the log leaf hash the same bytes.
+        canonical = Buffer.from(canonicalJson(record)!, 'utf8');
+        recomputed = chainHashOfCanonicalBytes(prevHash, canonical);
       } catch {
         return fail(bundle.key, 'record cannot be canonicalized', at);
       }
@@ -390,18 +439,25 @@ async function walk(options: VerifyArchiveOptions, report: ArchiveVerifyReport):
       if (viewProblem) fail(bundle.key, `approval view: ${viewProblem}`, at);
       if (typeof record!.fact_id === 'string') facts.add(record!.fact_id);
       // The record's canonical bytes are leaf seq-1 of the log; full tiles the note covers must match.
-      for (const tile of edge.append(leafHash(Buffer.from(canonical!, 'utf8'))))
-        if (note && (tile.index + 1) * 256 ** (tile.level + 1) <= note.size)
-          await sameTile(source, `${logPrefix}${tilePath(tile.level, tile.index)}`, tile.hashes);
+      for (const full of edge.append(leafHash(canonical)))
+        if (note && (full.index + 1) * 256 ** (full.level + 1) <= note.size)
+          await sameTile(tile, `${logPrefix}${tilePath(full.level, full.index)}`, full.hashes);
       if (wanted.has(edge.size)) atSize.set(edge.size, { root: edge.root(), hash: recomputed });
       if (note && edge.size === note.size)
-        for (const tile of edge.partialTiles())
-          await sameTile(source, `${logPrefix}${tilePath(tile.level, tile.index, tile.width)}`, tile.hashes);
+        for (const partial of edge.partialTiles())
+          await sameTile(
+            tile,
+            `${logPrefix}${tilePath(partial.level, partial.index, partial.width)}`,
+            partial.hashes,
+          );
       records?.push(record!);
       if (report.entries === 0) report.first_hash = recomputed;
       prevHash = recomputed;
       expected += 1;
       report.entries += 1;
+      // A response is read only when the event loop turns: without this the next bundle, asked
+      // for ahead, would download only once this one is done, not while it is checked.
+      if (report.entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     if (expected !== bundle.to + 1)
       fail(
@@ -542,7 +598,7 @@ class FactIds {
   private count = 0;
 
   static prefix(id: string): bigint {
-    return createHash('sha256').update(id, 'utf8').digest().readBigUInt64BE(0);
+    return sha256(Buffer.from(id, 'utf8')).readBigUInt64BE(0);
   }
 
   add(id: string): void {
@@ -563,8 +619,12 @@ class FactIds {
   }
 }
 
-async function sameTile(source: ArchiveSource, key: string, hashes: Buffer): Promise<void> {
-  const bytes = await source.get(key);
+async function sameTile(
+  read: (key: string) => Promise<Buffer | undefined>,
+  key: string,
+  hashes: Buffer,
+): Promise<void> {
+  const bytes = await read(key);
   if (bytes === undefined) fail(key, 'a tile of the log is missing');
   if (!bytes!.equals(hashes)) fail(key, "the tile is not the tree's hashes (altered)");
 }

@@ -61,27 +61,37 @@ function progressBar(enabled: boolean): Progress {
   };
 }
 
-/** Replays and returns the report; the caller prints it and applies `--fail-on`. */
+/**
+ * Replays and returns the report; the caller prints it and applies `--fail-on`. `load` loads the
+ * candidate (once): from an archive, while the first bundle downloads (loading is CPU, reading is
+ * waiting); a candidate that does not load is reported before any other failure, as if loaded first.
+ */
 export async function replay(
   opts: ReplayOptions,
-  folder: PolicyFolder,
+  load: () => PolicyFolder,
   ctx: CommandContext,
 ): Promise<ReplayReport> {
-  const diff = new ReplayDiff((tenantId) => folder.deps.policy.tenant(tenantId)?.approver_group ?? '');
+  let loaded: PolicyFolder | undefined;
+  const candidate = () => (loaded ??= load());
+  const diff = new ReplayDiff((tenantId) => candidate().deps.policy.tenant(tenantId)?.approver_group ?? '');
   const onRecord = (record: SealedRecord) => {
     diff.entry(record.tenant_id);
-    if (record.kind === 'toolcall.decided') diff.add(replayFact(folder.deps, record as FactRecord));
+    if (record.kind === 'toolcall.decided') diff.add(replayFact(candidate().deps, record as FactRecord));
   };
   const progress = progressBar(process.stderr.isTTY === true && !opts.json);
   let source: string;
   try {
     source =
       opts.bucket !== undefined || opts.dir !== undefined
-        ? await fromArchive(opts, ctx, onRecord, progress)
-        : await fromTable(opts, ctx, onRecord, progress);
+        ? await fromArchive(opts, ctx, onRecord, progress, candidate)
+        : (candidate(), await fromTable(opts, ctx, onRecord, progress));
+  } catch (error) {
+    candidate(); // its own failure first
+    throw error;
   } finally {
     progress.stop();
   }
+  const folder = candidate();
   return diff.report({ dir: folder.dir, version: folder.version }, source);
 }
 
@@ -90,6 +100,7 @@ async function fromArchive(
   ctx: CommandContext,
   onRecord: (record: SealedRecord) => void,
   progress: Progress,
+  whileReading: () => void,
 ): Promise<string> {
   const publicKeyPem = opts.publicKey === undefined ? undefined : readPublicKeyFile(opts.publicKey);
   const s3 = opts.bucket !== undefined ? archiveS3(opts, ctx.env) : undefined;
@@ -111,6 +122,7 @@ async function fromArchive(
         onRecords: (records) => {
           for (const record of records) onRecord(record);
         },
+        whileReading,
       });
       if (!report.ok) {
         const b = report.break!;

@@ -88,6 +88,13 @@ export interface PolicyEngine {
    */
   readonly readsTime?: boolean;
   evaluate(req: PolicyRequest): PolicyDecision;
+  /**
+   * What of `req` its decision depends on, as a string: two requests with the same key are decided
+   * alike. The tenant, the agent and the action, and of the context only the attributes the
+   * action's policies read (they cannot observe the others); undefined for a request evaluate()
+   * refuses as malformed. For a memo of decisions (`oc policy replay`). Unknown: key on everything.
+   */
+  decisionKey?(req: PolicyRequest): string | undefined;
   /** The tenant's configuration (frozen), or undefined for a tenant not in tenants.json. */
   tenant(tenantId: string): TenantConfig | undefined;
 }
@@ -645,6 +652,27 @@ class CedarPolicyEngine implements PolicyEngine {
 
   tenant(tenantId: string): TenantConfig | undefined {
     return this.tenants.get(tenantId)?.config;
+  }
+
+  decisionKey(req: PolicyRequest): string | undefined {
+    if (!wellFormed(req)) return undefined;
+    // What evaluate() passes to Cedar: the entities (tenant, agent, action, labels if read) and
+    // the context built from the slice's attributes; the outcome adds only the tenant's data.
+    const attrs = (this.actions.get(`${req.tool}.${req.action}`)?.slice ?? this.unknownAction)
+      .contextAttributes;
+    return JSON.stringify([
+      req.tenantId,
+      req.agentId,
+      req.tool,
+      req.action,
+      attrs.has('resource_name') ? req.resource : null,
+      attrs.has('risk_score') ? req.riskScore : null,
+      attrs.has('risk_factors') ? req.riskFactors : null,
+      attrs.has('labels') ? req.labels : null,
+      attrs.has('user_id') ? req.userId : null,
+      attrs.has('session_id') ? req.sessionId : null,
+      attrs.has('now') ? req.now.getTime() : null,
+    ]);
   }
 
   evaluate(req: PolicyRequest): PolicyDecision {

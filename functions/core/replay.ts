@@ -11,7 +11,8 @@
  * time of the call is recorded (`at`), and is the `now` policy sees.
  */
 import { AppError } from '../shared/errors.js';
-import { canon, type FactRecord } from './evidence.js';
+import type { FactRecord } from './evidence.js';
+import { canonicalText } from './jcs.js';
 import type { Decision, PolicyDecision, PolicyEngine, PolicyRequest } from './policy.js';
 import type { RiskAssessment } from './risk.js';
 import { evaluateCall } from './evaluate.js';
@@ -22,20 +23,32 @@ import { bindRequest, parseToolCallBody, type ToolCallRequest } from './toolcall
 export type DecideDeps = Pick<SubmitDeps, 'policy' | 'riskFloors' | 'actions'>;
 
 /**
- * The engine with its decisions remembered by their whole input (every PolicyRequest field; the
- * time only when a policy reads it): evaluation is a pure function of the request, so a replay
- * of many identical calls evaluates each distinct one once. Exact, and bounded: the memory is
- * cleared when it holds `max` inputs. Callers must not change a decision they get (replay reads it).
+ * The engine with its decisions remembered by their input as the engine sees it (its
+ * `decisionKey`: the tenant, agent and action, and only the context attributes the action's
+ * policies read, the time among them; an engine without one: every PolicyRequest field, the time
+ * only when a policy reads it): evaluation is a pure function of that input, so a replay of many
+ * calls alike evaluates each distinct one once. Exact, and bounded: the memory is cleared when it
+ * holds `max` inputs. Callers must not change a decision they get (replay reads it).
  */
 export function memoized(engine: PolicyEngine, max = 50_000): PolicyEngine & { evaluations: number } {
   const memo = new Map<string, PolicyDecision>();
   const timeless = engine.readsTime === false;
+  const keyOf = engine.decisionKey?.bind(engine);
   const wrapper = {
     version: engine.version,
     readsTime: engine.readsTime,
     evaluations: 0,
     tenant: (tenantId: string) => engine.tenant(tenantId),
     evaluate(req: PolicyRequest): PolicyDecision {
+      if (keyOf) {
+        const exact = keyOf(req);
+        // A request the engine refuses as malformed is not remembered (it is decided at once).
+        if (exact === undefined) {
+          wrapper.evaluations += 1;
+          return engine.evaluate(req);
+        }
+        return remembered(exact, req);
+      }
       const key = JSON.stringify([
         req.tenantId,
         req.agentId,
@@ -49,16 +62,19 @@ export function memoized(engine: PolicyEngine, max = 50_000): PolicyEngine & { e
         req.sessionId,
         timeless ? 0 : req.now.getTime(),
       ]);
-      let decision = memo.get(key);
-      if (!decision) {
-        if (memo.size >= max) memo.clear();
-        wrapper.evaluations += 1;
-        decision = engine.evaluate(req);
-        memo.set(key, decision);
-      }
-      return decision;
+      return remembered(key, req);
     },
   };
+  function remembered(key: string, req: PolicyRequest): PolicyDecision {
+    let decision = memo.get(key);
+    if (!decision) {
+      if (memo.size >= max) memo.clear();
+      wrapper.evaluations += 1;
+      decision = engine.evaluate(req);
+      memo.set(key, decision);
+    }
+    return decision;
+  }
   return wrapper;
 }
 
@@ -168,7 +184,7 @@ function replayOne(deps: DecideDeps, fact: FactRecord): Replayed | Unreplayable 
     decided.outcome === 'rejected'
       ? decided.byTarget
       : decided.request.resource !== request.resource ||
-        canon(decided.request.params) !== canon(request.params ?? {});
+        canonicalText(decided.request.params) !== canonicalText(request.params ?? {});
   return {
     tenantId,
     eventId,

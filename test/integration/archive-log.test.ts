@@ -271,6 +271,44 @@ describe('what the archiver publishes, and notices missing', () => {
     expect(again.tenants[0]?.status).toBe('up-to-date');
   });
 
+  it('issue 26: the verifier reads the full tiles with the bundle that completes them, and hands the caller its time while the first bundle downloads', async () => {
+    const source = s3Source(s3, bucket);
+    const events: string[] = [];
+    const watched: typeof source = {
+      ...source,
+      async get(key) {
+        events.push(`get ${key}`);
+        const bytes = await source.get(key);
+        events.push(`got ${key}`);
+        return bytes;
+      },
+    };
+    let handed = 0;
+    const report = await verifyArchive({
+      source: watched,
+      tenantId: tenant,
+      publicKeyPem: pem,
+      whileReading: () => void events.push('whileReading'),
+      onRecords: (records) => void (handed += records.length),
+    });
+    expect(report).toMatchObject({ ok: true, entries: 600 });
+    expect(handed).toBe(600);
+    const at = (event: string) => {
+      const i = events.indexOf(event);
+      expect(i).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    const bundleKey = (from: number, to: number) => `evidence/${tenant}/${seq12(from)}-${seq12(to)}.json`;
+    // Tile 0/000 (leaves 1-256) is completed in the second bundle, 0/001 in the third: each asked
+    // for with its bundle, before that bundle's bytes are in (not one by one inside the walk).
+    expect(at(`get log/${tenant}/tile/0/000`)).toBeLessThan(at(`got ${bundleKey(201, 400)}`));
+    expect(at(`get log/${tenant}/tile/0/001`)).toBeLessThan(at(`got ${bundleKey(401, 600)}`));
+    // Once, after the first bundle was asked for and before it arrived.
+    expect(events.filter((e) => e === 'whileReading')).toHaveLength(1);
+    expect(at(`get ${bundleKey(1, 200)}`)).toBeLessThan(at('whileReading'));
+    expect(at('whileReading')).toBeLessThan(at(`got ${bundleKey(1, 200)}`));
+  });
+
   it('finding (a): the newest bundle, its checkpoints and the log deleted: a kept checkpoint fails verification, the archiver alarms and publishes its checkpoint again', async () => {
     const copy = await newBucket();
     for (const key of [...(await list(bucket, 'evidence/')), ...(await list(bucket, 'log/'))])

@@ -1,7 +1,8 @@
 /**
  * The pure half of `oc policy replay` (functions/core/replay.ts): a record it cannot process is
  * counted, never fatal; each distinct policy input is evaluated once (`memoized`), exact only if
- * every input that can change a decision is in the key, the time included when a policy reads it.
+ * every input that can change a decision is in the key: the tenant, agent and action, and every
+ * context attribute the action's policies read (the time among them).
  */
 import { createPolicyEngine } from '../../functions/core/policy.js';
 import { decidedFixtureFact } from '../../bench/chain-fixture.js';
@@ -23,12 +24,18 @@ describe('memoized policy evaluation', () => {
     expect(engine.evaluations).toBe(1);
   });
 
-  it('keys on every input, and on the time when a policy reads it', () => {
+  it('keys on every input the policies read, the time included', () => {
     const timed = createPolicyEngine(
       bundleWith({
         extraPolicies: `
           @id("frozen-from-tuesday") @reason("changes are frozen")
-          forbid (principal, action, resource) when { context.now >= datetime("2026-01-06T00:00:00Z") };`,
+          forbid (principal, action, resource) when { context.now >= datetime("2026-01-06T00:00:00Z") };
+          @id("reads-every-attribute") @reason("a test reads them all")
+          forbid (principal, action, resource) when {
+            context.resource_name == "never" || context.user_id == "never" ||
+            context.session_id == "never" || context.risk_factors.contains("never") ||
+            context.labels.hasTag("never")
+          };`,
       }),
     );
     const engine = memoized(timed);
@@ -50,6 +57,34 @@ describe('memoized policy evaluation', () => {
         timed.evaluate(request('slack.msg.post', { now: monday, ...change })),
       );
     expect(engine.evaluations).toBe(10);
+  });
+
+  it('shares a decision between requests that differ only in what no policy of the action reads', () => {
+    const direct = repoEngine();
+    const engine = memoized(direct);
+    const calls = [
+      request('jira.issue.delete', { resource: 'OPS-1' }),
+      request('jira.issue.delete', { resource: 'OPS-2', userId: 'u', sessionId: 's' }),
+      request('jira.issue.delete', { resource: 'OPS-3', labels: { env: 'prod' }, riskFactors: ['x'] }),
+    ];
+    for (const call of calls) expect(engine.evaluate(call)).toEqual(direct.evaluate(call));
+    expect(engine.evaluations).toBe(1);
+    // What the action's policies read still tells decisions apart: risk, agent, tenant.
+    for (const change of [{ riskScore: 9 }, { agentId: 'other' }, { tenantId: 'tenant2' }]) {
+      const call = request('jira.issue.delete', change);
+      expect(engine.evaluate(call)).toEqual(direct.evaluate(call));
+    }
+    expect(engine.evaluations).toBe(4);
+  });
+
+  it('decides a malformed request without remembering it', () => {
+    const direct = repoEngine();
+    const engine = memoized(direct);
+    const bad = request('slack.msg.post', { resource: 42 as unknown as string });
+    expect(direct.decisionKey!(bad)).toBeUndefined();
+    expect(engine.evaluate(bad)).toEqual(direct.evaluate(bad));
+    expect(engine.evaluate(bad).decision).toBe('deny');
+    expect(engine.evaluations).toBe(2);
   });
 
   it('holds at most max inputs', () => {

@@ -87,10 +87,12 @@ export function registerPolicy(program: Command, act: Act): void {
     (opts: ReplayOptions) =>
       `replay ${opts.tenant ? `tenant ${opts.tenant}'s` : "every tenant's"} decisions under ${opts.candidate}`,
     async (opts: ReplayOptions, ctx) => {
-      const loaded = loadPolicyFolder(opts.candidate, '--candidate');
-      // History repeats itself: each distinct policy input is evaluated once (exact, bounded).
-      const folder = { ...loaded, deps: { ...loaded.deps, policy: memoized(loaded.deps.policy) } };
-      const report = await replay(opts, folder, ctx);
+      const load = () => {
+        const loaded = loadPolicyFolder(opts.candidate, '--candidate');
+        // History repeats itself: each distinct policy input is evaluated once (exact, bounded).
+        return { ...loaded, deps: { ...loaded.deps, policy: memoized(loaded.deps.policy) } };
+      };
+      const report = await replay(opts, load, ctx);
       if (opts.json) ctx.json(report);
       else for (const line of reportLines(report)) ctx.out(line);
       const found = forbiddenFound(report, opts.failOn ?? []);
