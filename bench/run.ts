@@ -10,6 +10,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { freePort, startDynamoDbLocal } from '../bin/local/emulators.js';
 import { startLocalHost } from '../bin/local/host.js';
@@ -93,6 +95,9 @@ const only = values.only
 const wants = (...names: string[]) =>
   !only || names.some((n) => only.some((o) => n.toLowerCase().includes(o)));
 const machineLoad = startLoadSampler();
+// A full collection on demand (between sustained-load steps): this process's heap is the bench's.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 // Figures that sections after them feed on: a section runs when one of its own or its dependents' is wanted.
 const NOTIFY_FIGURES = [
   'approval -> webhook latency',
@@ -808,7 +813,12 @@ async function sustainedLoad(): Promise<Figure> {
     maxRate: () => 2 * ceiling(),
     resolution: () => 0.05 * ceiling(),
     probe: async (rate) => {
-      // Each step starts quiet: the previous step's sealing backlog was drained.
+      // Each step starts quiet: the previous step's sealing backlog was drained, and the heap this
+      // process holds for the whole bench (every section's samples and stacks beside the one under
+      // load) collected, so that a full collection of it does not land inside a step's p99.
+      const heapBefore = process.memoryUsage().heapUsed;
+      collectGarbage();
+      const heapMb = [heapBefore, process.memoryUsage().heapUsed].map((b) => Math.round(b / 2 ** 20));
       const before = snapshot(counters);
       const result = await openLoop({
         rate,
@@ -845,7 +855,7 @@ async function sustainedLoad(): Promise<Figure> {
       };
       const outcome = { ...step, ...judgeStep(step, p99Bound) };
       log(
-        `load ${rate}/s: sent ${step.sent}, dropped ${step.dropped}, 5xx ${step.fiveXx}, lost ${step.lost}, duplicated ${step.duplicated}, p99 ${round(step.p99Ms)} ms (bound ${round(p99Bound)} ms): ${outcome.held ? 'held' : 'not held'}`,
+        `load ${rate}/s: sent ${step.sent}, dropped ${step.dropped}, 5xx ${step.fiveXx}, lost ${step.lost}, duplicated ${step.duplicated}, p99 ${round(step.p99Ms)} ms (bound ${round(p99Bound)} ms): ${outcome.held ? 'held' : 'not held'} (heap ${heapMb[0]} -> ${heapMb[1]} MB collected before it)`,
       );
       return outcome;
     },
