@@ -212,6 +212,8 @@ export interface ArchiverOptions {
   signer: CheckpointSigner;
   events?: ArchiveEvents;
   maxEntriesPerBundle?: number;
+  /** Full tiles put at once while a range is read. @default TILE_PUTS */
+  maxTilePuts?: number;
   now?: () => Date;
   /** The origin's first part and the note key's name (the stack's name in AWS). @default 'local' */
   deployment?: string;
@@ -233,10 +235,13 @@ export interface RunOptions {
 }
 
 /**
- * Full tiles in flight at once while a range is read. Each is 8 KB: a few keep S3 busy without a
- * connection per tile, and what waits in the queue is at most one range's tiles (≤ 40, 320 KB).
+ * Full tiles in flight at once while a range is read (the default of `maxTilePuts`). A tile put is
+ * bound by the store's latency, not its bandwidth (8 KB each, on s3rver a chain of file writes), so
+ * they are issued as they fill: bounded at 4, the tiles fell behind the reads and then held up the
+ * range's checkpoint (measured, issue 26). The bound keeps the connections under the client's
+ * socket pool (50) whatever the range size; a full range fills at most 40.
  */
-const TILE_PUTS = 4;
+export const TILE_PUTS = 32;
 
 /**
  * Puts run at most `limit` at a time, in the order added. `drain` waits for all of them and
@@ -490,11 +495,9 @@ export class Archiver {
   ): Promise<{ key: string; sha256: string; head: ChainHead }> {
     const writer = new BundleWriter(tenantId, range.fromSeq, head.hash, this.arena);
     // The full tiles this range fills (≤ 40 of 8 KB for 10,000 entries) are put as they fill,
-    // while the range is still read, a few at a time (TILE_PUTS): started all at once they
-    // opened a connection each and held the S3 endpoint and the CPU in bursts that the reads
-    // then waited behind. All are done before the range's checkpoint; the first failure fails
-    // the range (retried whole, same bytes).
-    const tiles = new PutQueue(TILE_PUTS);
+    // while the range is still read (at most `maxTilePuts` at once). All are done before the
+    // range's checkpoint; the first failure fails the range (retried whole, same bytes).
+    const tiles = new PutQueue(this.options.maxTilePuts ?? TILE_PUTS);
     try {
       // Each record is canonicalized once: hashed to verify it, written as that text, and a leaf.
       const verifier = new ChainVerifier(tenantId, head);
