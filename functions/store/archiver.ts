@@ -16,6 +16,7 @@
  * C2SP checkpoint note are published under `log/<tenant>/`, after proving the new tree consistent
  * with the one published before (`publishLog`). What cannot be proven is not published.
  */
+import { createHash } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
@@ -61,7 +62,8 @@ import type { CheckpointSigner } from './checkpoint-signer.js';
 
 /** Where bundles go: S3 in AWS and on the local stack (s3rver). */
 export interface ArchiveObjects {
-  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** `sha256`: the body's SHA-256 if the caller computed it already (the bundle's digest). */
+  put(key: string, body: Buffer, contentType: string, sha256?: Buffer): Promise<void>;
   /** The object's bytes, or undefined if there is none. */
   get(key: string): Promise<Buffer | undefined>;
   /** Whether the object exists (without reading it); `get` stands in when absent. */
@@ -70,8 +72,9 @@ export interface ArchiveObjects {
 
 export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
   return {
-    async put(key, body, contentType) {
-      // A checksum on every put: S3 requires one for objects under Object Lock.
+    async put(key, body, contentType, sha256) {
+      // A checksum on every put: S3 requires one for objects under Object Lock. Given here (node's
+      // own SHA-256, or the digest the bundle already has), the SDK's checksum step is skipped.
       await s3.send(
         new PutObjectCommand({
           Bucket: bucket,
@@ -79,6 +82,7 @@ export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
           Body: body,
           ContentType: contentType,
           ChecksumAlgorithm: 'SHA256',
+          ChecksumSHA256: (sha256 ?? createHash('sha256').update(body).digest()).toString('base64'),
         }),
       );
     },
@@ -527,7 +531,10 @@ export class Archiver {
     }
     const { bytes, sha256, lastHash } = writer.finish();
     const key = archiveKeys.bundle(tenantId, range.fromSeq, range.toSeq);
-    await Promise.all([this.options.objects.put(key, bytes, 'application/json'), tiles.drain()]);
+    await Promise.all([
+      this.options.objects.put(key, bytes, 'application/json', Buffer.from(sha256, 'hex')),
+      tiles.drain(),
+    ]);
     const statement: CheckpointStatement = {
       format: CHECKPOINT_FORMAT,
       tenant_id: tenantId,

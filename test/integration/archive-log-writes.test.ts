@@ -4,6 +4,7 @@
  * signs while it checks the bucket, and publishes the log checkpoint only after its partial tiles.
  * A failure at any of these writes leaves a state the next run completes (s3rver, DynamoDB Local).
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -180,3 +181,39 @@ it.each([
     expect(check.entries).toBe(5000);
   },
 );
+
+it("every put carries its body's SHA-256 (Object Lock requires a checksum), the bundle's from the digest it already has", async () => {
+  const { tenant, bucket } = await setup('checksum', 600);
+  // A client of its own, watched at the wire: the header each PutObject sends, and its body.
+  const client = localS3Client(process.env.OC_TEST_S3_ENDPOINT!);
+  const sent: { key: string; checksum?: string; body: Buffer }[] = [];
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as {
+        path?: string;
+        method?: string;
+        headers: Record<string, string>;
+        body?: unknown;
+      };
+      if (request.method === 'PUT' && Buffer.isBuffer(request.body))
+        sent.push({
+          key: request.path ?? '',
+          checksum: request.headers['x-amz-checksum-sha256'],
+          body: request.body,
+        });
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'watchChecksums' },
+  );
+  try {
+    const report = await archiver(s3ArchiveObjects(client, bucket)).run({ tenantId: tenant });
+    expect(report.ok).toBe(true);
+    expect(sent.length).toBeGreaterThanOrEqual(6); // key, bundle, its checkpoint, 2 tiles, partials, log checkpoint
+    for (const put of sent) expect(put.checksum).toBe(createHash('sha256').update(put.body).digest('base64'));
+    const bundle = report.tenants[0]!.bundles[0]!;
+    const sentBundle = sent.find((p) => p.key.endsWith(bundle.key))!;
+    expect(Buffer.from(sentBundle.checksum!, 'base64').toString('hex')).toBe(bundle.sha256);
+  } finally {
+    client.destroy();
+  }
+});
