@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { canon, type ChainEntry, type ChainHead } from './evidence.js';
 import { checkpointBody, formatChainHead } from './signed-note.js';
-import { leafHash, tilePath, type TreeEdge } from './tlog.js';
+import { leafHashOfText, tilePath, type TreeEdge } from './tlog.js';
 
 export const BUNDLE_FORMAT = 'oc-evidence-bundle/v1';
 export const CHECKPOINT_FORMAT = 'oc-evidence-checkpoint/v1';
@@ -160,7 +160,7 @@ export const logOrigin = (deployment: string, tenantId: string) => `${deployment
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The leaf hash of a record: SHA-256(0x00 ‖ its canonical bytes). */
-export const recordLeaf = (canonical: string) => leafHash(Buffer.from(canonical, 'utf8'));
+export const recordLeaf = (canonical: string) => leafHashOfText(canonical);
 
 /** The unsigned checkpoint of a tenant's log at `edge` (its size is the archived head's seq). */
 export function logCheckpoint(deployment: string, tenantId: string, edge: TreeEdge, head: ChainHead): string {

@@ -29,6 +29,22 @@ export const leafHash = (data: Uint8Array): Buffer => {
   message.set(data, 1);
   return sha256(message);
 };
+/** The text messages of `leafHashOfText` are encoded into (grown as needed, never shrunk). */
+let textScratch = Buffer.allocUnsafe(4096);
+
+/**
+ * `leafHash` of a string's UTF-8 bytes, encoded straight behind the 0x00 in a reused buffer: the
+ * archiver hashes every record's canonical text, and two fresh buffers per record (the bytes, then
+ * the message) cost about as much as the SHA-256.
+ */
+export const leafHashOfText = (text: string): Buffer => {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes.
+  const room = 1 + 3 * text.length;
+  if (room > textScratch.length) textScratch = Buffer.allocUnsafe(Math.max(room, 2 * textScratch.length));
+  textScratch[0] = 0x00;
+  const written = textScratch.write(text, 1, 'utf8');
+  return sha256(textScratch.subarray(0, 1 + written));
+};
 /** RFC 6962 §2.1: an interior node, SHA-256(0x01 ‖ left ‖ right). */
 export const nodeHash = (left: Uint8Array, right: Uint8Array): Buffer => {
   if (left.length !== HASH_SIZE || right.length !== HASH_SIZE)

@@ -16,6 +16,7 @@
  * C2SP checkpoint note are published under `log/<tenant>/`, after proving the new tree consistent
  * with the one published before (`publishLog`). What cannot be proven is not published.
  */
+import { createHash } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
@@ -56,12 +57,13 @@ import {
   type TileReader,
 } from '../core/tlog.js';
 import { logger, metrics } from '../shared/powertools.js';
-import type { ArchiveCheckpointStore } from './archive-checkpoints.js';
+import type { ArchiveCheckpoint, ArchiveCheckpointStore } from './archive-checkpoints.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
 
 /** Where bundles go: S3 in AWS and on the local stack (s3rver). */
 export interface ArchiveObjects {
-  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** `sha256`: the body's SHA-256 if the caller computed it already (the bundle's digest). */
+  put(key: string, body: Buffer, contentType: string, sha256?: Buffer): Promise<void>;
   /** The object's bytes, or undefined if there is none. */
   get(key: string): Promise<Buffer | undefined>;
   /** Whether the object exists (without reading it); `get` stands in when absent. */
@@ -70,8 +72,9 @@ export interface ArchiveObjects {
 
 export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
   return {
-    async put(key, body, contentType) {
-      // A checksum on every put: S3 requires one for objects under Object Lock.
+    async put(key, body, contentType, sha256) {
+      // A checksum on every put: S3 requires one for objects under Object Lock. Given here (node's
+      // own SHA-256, or the digest the bundle already has), the SDK's checksum step is skipped.
       await s3.send(
         new PutObjectCommand({
           Bucket: bucket,
@@ -79,6 +82,7 @@ export function s3ArchiveObjects(s3: S3Client, bucket: string): ArchiveObjects {
           Body: body,
           ContentType: contentType,
           ChecksumAlgorithm: 'SHA256',
+          ChecksumSHA256: (sha256 ?? createHash('sha256').update(body).digest()).toString('base64'),
         }),
       );
     },
@@ -212,6 +216,8 @@ export interface ArchiverOptions {
   signer: CheckpointSigner;
   events?: ArchiveEvents;
   maxEntriesPerBundle?: number;
+  /** Full tiles put at once while a range is read. @default TILE_PUTS */
+  maxTilePuts?: number;
   now?: () => Date;
   /** The origin's first part and the note key's name (the stack's name in AWS). @default 'local' */
   deployment?: string;
@@ -230,6 +236,63 @@ export interface RunOptions {
   skip?: ReadonlySet<string>;
   /** Find tenants by scanning the chains' first items (and register them) instead of the registry. */
   discover?: boolean;
+}
+
+/**
+ * Full tiles in flight at once while a range is read (the default of `maxTilePuts`). A tile put is
+ * bound by the store's latency, not its bandwidth (8 KB each, on s3rver a chain of file writes), so
+ * they are issued as they fill: bounded at 4, the tiles fell behind the reads and then held up the
+ * range's checkpoint (measured, issue 26). The bound keeps the connections under the client's
+ * socket pool (50) whatever the range size; a full range fills at most 40.
+ */
+export const TILE_PUTS = 32;
+
+/**
+ * Puts run at most `limit` at a time, in the order added. `drain` waits for all of them and
+ * throws the first failure (the others still finish or are dropped: nothing is half-written,
+ * a put is whole or absent, and the range is retried whole).
+ */
+export class PutQueue {
+  private readonly waiting: (() => Promise<void>)[] = [];
+  private active = 0;
+  private failure: { error: unknown } | undefined;
+  private idle: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  add(put: () => Promise<void>): void {
+    if (this.failure) return; // the range fails anyway: no more puts for it
+    this.waiting.push(put);
+    this.pump();
+  }
+
+  /** Drops the puts not started yet (the range failed); those in flight finish. */
+  abandon(): void {
+    this.waiting.length = 0;
+  }
+
+  async drain(): Promise<void> {
+    if (this.active > 0 || this.waiting.length > 0) await new Promise<void>((done) => this.idle.push(done));
+    if (this.failure) throw this.failure.error;
+  }
+
+  private pump(): void {
+    while (this.active < this.limit && this.waiting.length > 0) {
+      const put = this.waiting.shift()!;
+      this.active += 1;
+      // A put that throws at once fails like one that rejects.
+      new Promise<void>((done) => done(put()))
+        .catch((error: unknown) => {
+          this.failure ??= { error };
+          this.waiting.length = 0;
+        })
+        .finally(() => {
+          this.active -= 1;
+          this.pump();
+          if (this.active === 0 && this.waiting.length === 0) for (const done of this.idle.splice(0)) done();
+        });
+    }
+  }
 }
 
 /** Claims lost in a row before a tenant is left to the archiver that keeps winning them. */
@@ -373,9 +436,14 @@ export class Archiver {
       const report = async (
         status: TenantArchiveReport['status'],
         extra: Partial<TenantArchiveReport> = {},
+        moved = false,
       ): Promise<TenantArchiveReport> => {
         // Once per run, whether or not anything was archived: what was published is checked.
-        const missing = this.keepLog && status !== 'broken' ? await this.publishLog(tenantId) : [];
+        // The checkpoint just read is the state to publish, unless another archiver moved it.
+        const missing =
+          this.keepLog && status !== 'broken'
+            ? await this.publishLog(tenantId, moved ? undefined : checkpoint)
+            : [];
         return {
           tenantId,
           status: status === 'archived' && bundles.length === 0 ? ('up-to-date' as const) : status,
@@ -395,7 +463,7 @@ export class Archiver {
           toSeq: Math.min(checkpoint.head.seq + this.maxEntries, tail.seq),
         };
         if (!(await store.claim(tenantId, checkpoint.head, range))) {
-          if (++races >= MAX_CLAIM_RACES) return report('partial');
+          if (++races >= MAX_CLAIM_RACES) return report('partial', {}, true);
           continue; // another archiver claimed or advanced: read its checkpoint
         }
       } else if (deadline !== undefined && Date.now() > deadline) return report('partial');
@@ -431,34 +499,42 @@ export class Archiver {
   ): Promise<{ key: string; sha256: string; head: ChainHead }> {
     const writer = new BundleWriter(tenantId, range.fromSeq, head.hash, this.arena);
     // The full tiles this range fills (≤ 40 of 8 KB for 10,000 entries) are put as they fill,
-    // while the range is still read: S3 answers each in tens of ms. All are awaited before the
+    // while the range is still read (at most `maxTilePuts` at once). All are done before the
     // range's checkpoint; the first failure fails the range (retried whole, same bytes).
-    const tilePuts: Promise<void>[] = [];
-    let tileFailure: unknown;
-    // Each record is canonicalized once: hashed to verify it, written as that text, and a leaf.
-    const verifier = new ChainVerifier(tenantId, head);
-    for await (const entry of this.options.store.range(tenantId, range.fromSeq, range.toSeq)) {
-      const checked = verifier.next(entry);
-      if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
-      writer.add(entry, checked.canonical);
-      if (edge)
-        for (const tile of edge.append(recordLeaf(checked.canonical)))
-          tilePuts.push(
-            this.putTiles(tenantId, [tile]).catch((error: unknown) => {
-              tileFailure ??= error;
-            }),
-          );
+    const tiles = new PutQueue(this.options.maxTilePuts ?? TILE_PUTS);
+    try {
+      // Each record is canonicalized once: hashed to verify it, written as that text, and a leaf.
+      const verifier = new ChainVerifier(tenantId, head);
+      for await (const entry of this.options.store.range(tenantId, range.fromSeq, range.toSeq)) {
+        const checked = verifier.next(entry);
+        if (!checked.ok) throw new ChainBreakError(checked.break.seq, checked.break.problem);
+        writer.add(entry, checked.canonical);
+        if (edge)
+          for (const tile of edge.append(recordLeaf(checked.canonical)))
+            tiles.add(() =>
+              this.options.objects.put(
+                logKeys.tile(tenantId, tile.level, tile.index),
+                tile.hashes,
+                'application/octet-stream',
+              ),
+            );
+      }
+      const verified = verifier.head;
+      if (verified.seq !== range.toSeq)
+        throw new ChainBreakError(
+          verified.seq + 1,
+          `the chain has no entry at seq ${verified.seq + 1} (range ends at ${range.toSeq})`,
+        );
+    } catch (error) {
+      tiles.abandon();
+      throw error;
     }
-    const verified = verifier.head;
-    if (verified.seq !== range.toSeq)
-      throw new ChainBreakError(
-        verified.seq + 1,
-        `the chain has no entry at seq ${verified.seq + 1} (range ends at ${range.toSeq})`,
-      );
     const { bytes, sha256, lastHash } = writer.finish();
     const key = archiveKeys.bundle(tenantId, range.fromSeq, range.toSeq);
-    await Promise.all([this.options.objects.put(key, bytes, 'application/json'), ...tilePuts]);
-    if (tileFailure !== undefined) throw tileFailure;
+    await Promise.all([
+      this.options.objects.put(key, bytes, 'application/json', Buffer.from(sha256, 'hex')),
+      tiles.drain(),
+    ]);
     const statement: CheckpointStatement = {
       format: CHECKPOINT_FORMAT,
       tenant_id: tenantId,
@@ -523,10 +599,14 @@ export class Archiver {
    * published before (from the tiles, the edge's partial tiles in memory). A tree that cannot be
    * proven consistent is refused: nothing published, alarm, the tenant fails this run.
    */
-  private async publishLog(tenantId: string): Promise<{ key: string; problem: string }[]> {
+  private async publishLog(
+    tenantId: string,
+    held?: ArchiveCheckpoint,
+  ): Promise<{ key: string; problem: string }[]> {
     const found: { key: string; problem: string }[] = [];
     const { store, objects } = this.options;
-    const checkpoint = await store.checkpoint(tenantId);
+    // The run's own last read of the checkpoint when nothing moved since (not read twice).
+    const checkpoint = held ?? (await store.checkpoint(tenantId));
     if (checkpoint.head.seq === 0 || !checkpoint.edge) return found;
     const edge = TreeEdge.decode(checkpoint.edge);
     const refuse = (problem: string): never => {
@@ -559,11 +639,44 @@ export class Archiver {
       return bytes.subarray(0, width * 32);
     };
     const hashes = new TileHashes(edge.size, read);
-
-    // What was published before must still be there, unchanged.
     const checkpointKey = logKeys.checkpoint(tenantId);
-    const previous = await objects.get(checkpointKey);
     const pub32 = await this.publicKey32();
+
+    // A tree larger than the one published is published below unless refused, so its partial
+    // tiles and its signed note are made while the bucket is checked rather than after (the end of
+    // a run waited on each in turn). Partial tiles are a function of the archived chain: written
+    // and then refused, they are the bytes the next run writes again, and nothing names them
+    // until a checkpoint of their size is published, which waits for them.
+    const growing = !published || published.size < edge.size;
+    const putPartials = () =>
+      Promise.all(
+        [...partial.values()].map((tile) =>
+          objects.put(
+            logKeys.tile(tenantId, tile.level, tile.index, tile.width),
+            tile.hashes,
+            'application/octet-stream',
+          ),
+        ),
+      );
+    const signed = () => {
+      const body = logCheckpoint(this.deployment, tenantId, edge, checkpoint.head);
+      // The key's name is the origin (C2SP tlog-checkpoint): one key, a key id per tenant's log.
+      return signNote(body, logOrigin(this.deployment, tenantId), pub32, (message) =>
+        this.options.signer.sign(message),
+      ).then((signature) => formatNote(body, [signature]));
+    };
+    const early = growing ? { partials: putPartials(), note: signed() } : undefined;
+    // Awaited below, or dropped if the tree is refused first: never an unhandled rejection.
+    early?.partials.catch(() => undefined);
+    early?.note.catch(() => undefined);
+
+    // What was published before must still be there, unchanged (the three reads side by side).
+    const lastFull = published ? Math.floor(published.size / 256) - 1 : -1;
+    const [previous, lastTileThere, bundleThere] = await Promise.all([
+      objects.get(checkpointKey),
+      lastFull >= 0 ? this.exists(logKeys.tile(tenantId, 0, lastFull)) : true,
+      published && checkpoint.bundleKey ? this.exists(checkpoint.bundleKey) : true,
+    ]);
     let previousOk = false;
     if (previous !== undefined) {
       const found = this.ownCheckpoint(tenantId, previous.toString('utf8'), pub32);
@@ -572,24 +685,11 @@ export class Archiver {
       if (!previousOk)
         missing(checkpointKey, 'the published log checkpoint was replaced by one this log did not publish');
     } else if (published) missing(checkpointKey, 'the published log checkpoint is missing');
-    if (published) {
-      const lastFull = Math.floor(published.size / 256) - 1;
-      if (lastFull >= 0 && !(await this.exists(logKeys.tile(tenantId, 0, lastFull))))
-        missing(logKeys.tile(tenantId, 0, lastFull), 'a full tile the archiver wrote is missing');
-      if (checkpoint.bundleKey && !(await this.exists(checkpoint.bundleKey)))
-        missing(checkpoint.bundleKey, 'the newest bundle is missing');
-    }
+    if (!lastTileThere)
+      missing(logKeys.tile(tenantId, 0, lastFull), 'a full tile the archiver wrote is missing');
+    if (!bundleThere) missing(checkpoint.bundleKey!, 'the newest bundle is missing');
     if (previousOk && published && published.size === edge.size) return found; // nothing new
 
-    await Promise.all(
-      [...partial.values()].map((tile) =>
-        objects.put(
-          logKeys.tile(tenantId, tile.level, tile.index, tile.width),
-          tile.hashes,
-          'application/octet-stream',
-        ),
-      ),
-    );
     const root = edge.root();
     let proof: Buffer[] = [];
     const oldSize = published?.size ?? 0;
@@ -600,12 +700,10 @@ export class Archiver {
           `the tree of ${edge.size} leaves is not consistent with the published tree of ${published.size}`,
         );
     }
-    const body = logCheckpoint(this.deployment, tenantId, edge, checkpoint.head);
-    // The key's name is the origin (C2SP tlog-checkpoint): one key, a key id per tenant's log.
-    const signature = await signNote(body, logOrigin(this.deployment, tenantId), pub32, (message) =>
-      this.options.signer.sign(message),
-    );
-    const note = formatNote(body, [signature]);
+    // The checkpoint names the partial tiles: they are in the bucket before a witness or a reader
+    // can see it.
+    await (early?.partials ?? putPartials());
+    const note = await (early?.note ?? signed());
     const cosignatures = this.options.witness
       ? await this.options.witness({ tenantId, note, oldSize, proof })
       : [];
